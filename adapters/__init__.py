@@ -1,0 +1,1 @@
+"""mosaik API v3 simulators: thin adapters over the pure models in ``twin``."""

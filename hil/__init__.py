@@ -1,0 +1,1 @@
+"""Hardware in the loop: device interfaces, protocol clients, emulators and the pacer (to come)."""
