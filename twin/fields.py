@@ -8,7 +8,7 @@ and the docs read it for the glossary. Models themselves never look at it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 MISSING: Any = dataclasses.MISSING
@@ -24,6 +24,8 @@ def param(
     le: float | None = None,
     lt: float | None = None,
     choices: Sequence[str] | None = None,
+    parse: Callable[[Any], Any] | None = None,
+    expect: str | None = None,
 ) -> Any:
     """Declare a spec field with its unit, bounds and a one-line description.
 
@@ -39,6 +41,10 @@ def param(
         Inclusive (``ge``, ``le``) and exclusive (``gt``, ``lt``) bounds.
     choices : sequence of str, optional
         Allowed values of a string field.
+    parse : callable, optional
+        Converts the raw YAML value (e.g. ``"15min"`` to 900); raises ``ValueError`` if bad.
+    expect : str, optional
+        What a valid value looks like, for error messages of parsed fields.
     """
     metadata = {
         "unit": unit,
@@ -48,6 +54,8 @@ def param(
         "le": le,
         "lt": lt,
         "choices": tuple(choices) if choices is not None else None,
+        "parse": parse,
+        "expect": expect,
     }
     return dataclasses.field(default=default, metadata=metadata)
 

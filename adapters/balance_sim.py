@@ -1,0 +1,45 @@
+"""mosaik adapter of the park balance at the point of common coupling (:mod:`twin.balance`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mosaik_api_v3.types import InputData
+
+from adapters.base import Attr, Model, TwinSimulator, total
+from twin.balance import pcc_flow
+
+INPUTS = (
+    Attr("p_gen_mw", "MW", "generation connected to the park (sum of all sources)"),
+    Attr("p_load_mw", "MW", "loads (sum of all sources)"),
+    Attr("p_storage_mw", "MW", "storage, > 0 charging (sum of all sources)"),
+)
+OUTPUTS = (
+    Attr("p_net_mw", "MW", "exchange with the public grid, > 0 import"),
+    Attr("p_import_mw", "MW", "import from the public grid"),
+    Attr("p_export_mw", "MW", "export to the public grid"),
+    Attr("p_gen_mw", "MW", "total generation seen at the PCC"),
+    Attr("p_load_mw", "MW", "total load seen at the PCC"),
+    Attr("p_storage_mw", "MW", "total storage power seen at the PCC, > 0 charging"),
+)
+
+
+class BalanceSim(TwinSimulator):
+    """The PCC: what the public grid must give or take so that the park balances."""
+
+    MODELS = {"PCC": Model(("name",), OUTPUTS, INPUTS)}
+
+    def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
+        return None
+
+    def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
+        for eid in self.entities:
+            data = inputs.get(eid, {})
+            gen = total(data.get("p_gen_mw"))
+            load = total(data.get("p_load_mw"))
+            storage = total(data.get("p_storage_mw"))
+            f = pcc_flow(gen, load, storage)
+            self.out[eid] = {"p_net_mw": f.p_net_mw, "p_import_mw": f.p_import_mw,
+                             "p_export_mw": f.p_export_mw, "p_gen_mw": gen,
+                             "p_load_mw": load, "p_storage_mw": storage}

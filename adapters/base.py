@@ -1,0 +1,197 @@
+"""What every park adapter shares: attribute tables, time keeping, entity bookkeeping, timing.
+
+Each adapter declares its models once as :class:`Model` tables of :class:`Attr` (name, unit,
+description); the mosaik ``META`` is derived from them, and so are the units recorded in the
+HDF5 file. Subclasses implement ``make_entity`` (build a model object from create params) and
+``step_entities`` (advance all entities and fill ``self.out``); they hold no physics.
+
+Time: mosaik time is integer seconds from the scenario start (``time_resolution=1``); the
+simulator is told the start (ISO text with UTC offset) and its step in ``init``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time as _time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import mosaik_api_v3
+from mosaik_api_v3.types import (
+    CreateResult,
+    InputData,
+    Meta,
+    ModelDescription,
+    ModelName,
+    OutputData,
+    OutputRequest,
+    SimId,
+    Time,
+)
+from typing_extensions import override
+
+API_VERSION = "3.0"
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute of a model: its name, unit and meaning."""
+
+    name: str
+    unit: str
+    doc: str
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model an adapter offers: create parameters, inputs and outputs."""
+
+    params: tuple[str, ...]
+    outputs: tuple[Attr, ...]
+    inputs: tuple[Attr, ...] = ()
+    public: bool = True
+    any_inputs: bool = False
+
+    def description(self) -> ModelDescription:
+        """The mosaik model description of this model."""
+        attrs = [a.name for a in self.outputs] + [
+            a.name for a in self.inputs if a.name not in {o.name for o in self.outputs}
+        ]
+        return {
+            "public": self.public,
+            "params": list(self.params),
+            "attrs": attrs,
+            "any_inputs": self.any_inputs,
+        }
+
+
+def spec_params(spec_cls: type) -> tuple[str, ...]:
+    """The create parameters of a model whose entities are built from ``spec_cls``."""
+    return tuple(f.name for f in dataclasses.fields(spec_cls) if f.init)
+
+
+def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = ()) -> Meta:
+    """The mosaik META of a time-based simulator offering ``models``."""
+    return {
+        "api_version": API_VERSION,
+        "type": "time-based",
+        "models": {name: m.description() for name, m in models.items()},
+        "extra_methods": ["timing", *extra_methods],
+    }
+
+
+def parse_start(start: str) -> int:
+    """UTC unix seconds of an ISO start time that carries its UTC offset."""
+    t = dt.datetime.fromisoformat(start)
+    if t.tzinfo is None:
+        raise ValueError(f"start {start!r} must carry a UTC offset, e.g. 2027-01-01T00:00+08:00")
+    return int(t.timestamp())
+
+
+@dataclass
+class Timing:
+    """Wall time an adapter spent in its own step and get_data calls."""
+
+    steps: int = 0
+    step_s: float = 0.0
+    get_data_s: float = 0.0
+    by_model: dict[str, float] = field(default_factory=dict)
+
+
+class TwinSimulator(mosaik_api_v3.Simulator):
+    """Base class of the park's adapters (time-based, many entities per simulator)."""
+
+    MODELS: Mapping[str, Model] = {}
+
+    def __init__(self) -> None:
+        super().__init__(make_meta(self.MODELS))
+        self.sid: SimId = ""
+        self.start_epoch_s = 0
+        self.step_s = 900
+        self.entities: dict[str, Any] = {}
+        self.model_of: dict[str, str] = {}
+        self.out: dict[str, dict[str, Any]] = {}
+        self._timing = Timing()
+
+    @override
+    def init(
+        self,
+        sid: SimId,
+        time_resolution: float = 1.0,
+        start: str = "2027-01-01T00:00:00+08:00",
+        step_s: int = 900,
+        **sim_params: Any,
+    ) -> Meta:
+        if time_resolution != 1.0:
+            raise ValueError("park adapters run with time_resolution=1 (mosaik time in seconds)")
+        self.sid = sid
+        self.start_epoch_s = parse_start(start)
+        self.step_s = int(step_s)
+        self.setup(**sim_params)
+        return self.meta
+
+    def setup(self, **sim_params: Any) -> None:
+        """Take simulator-wide parameters (site, seed, ...). Override when needed."""
+        if sim_params:
+            raise TypeError(f"{type(self).__name__} takes no parameters {sorted(sim_params)}")
+
+    @override
+    def create(self, num: int, model: ModelName, **model_params: Any) -> list[CreateResult]:
+        if model not in self.MODELS:
+            raise ValueError(f"{type(self).__name__} has no model {model!r}")
+        created: list[CreateResult] = []
+        for _ in range(num):
+            name = model_params.get("name")
+            eid = str(name) if name is not None and num == 1 else f"{model}_{len(self.entities)}"
+            if eid in self.entities:
+                raise ValueError(f"entity {eid!r} exists already in {self.sid}")
+            self.entities[eid] = self.make_entity(model, eid, model_params)
+            self.model_of[eid] = model
+            self.out[eid] = {}
+            created.append({"eid": eid, "type": model})
+        return created
+
+    def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
+        """Build the model object of one entity."""
+        raise NotImplementedError
+
+    @override
+    def step(self, time: Time, inputs: InputData, max_advance: Time) -> Time | None:
+        t0 = _time.perf_counter()
+        self.step_entities(time, self.start_epoch_s + time, inputs)
+        self._timing.steps += 1
+        self._timing.step_s += _time.perf_counter() - t0
+        return time + self.step_s
+
+    def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
+        """Advance every entity to ``epoch_s`` and write the outputs into ``self.out``."""
+        raise NotImplementedError
+
+    @override
+    def get_data(self, outputs: OutputRequest) -> OutputData:
+        t0 = _time.perf_counter()
+        out = self.out
+        data = {eid: {a: out[eid][a] for a in attrs} for eid, attrs in outputs.items()}
+        self._timing.get_data_s += _time.perf_counter() - t0
+        return data
+
+    def timing(self) -> dict[str, float]:
+        """Extra method: steps taken and wall seconds spent in step and get_data."""
+        t = self._timing
+        return {"steps": t.steps, "step_s": t.step_s, "get_data_s": t.get_data_s}
+
+
+def total(values: Mapping[str, float] | None) -> float:
+    """Sum of the values mosaik delivered for one input attribute (0 if none)."""
+    return float(sum(values.values())) if values else 0.0
+
+
+def single(values: Mapping[str, Any] | None, default: Any = None) -> Any:
+    """The one value delivered for an input attribute (``default`` if none)."""
+    if not values:
+        return default
+    if len(values) > 1:
+        raise ValueError(f"expected one source, got {sorted(values)}")
+    return next(iter(values.values()))

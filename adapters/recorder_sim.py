@@ -1,0 +1,66 @@
+"""mosaik adapter that records every connected attribute into the run's HDF5 file.
+
+It accepts any inputs. ``series`` declares what to record as ``[label, attr, unit, doc]``;
+``labels`` maps mosaik full ids (``"PV-0.pv-roof"``) to the entity labels used in the file
+(default: the entity id); ``entities`` gives each label's attributes (kind, spec as JSON).
+The file layout is :mod:`twin.results`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mosaik_api_v3.types import InputData
+
+from adapters.base import Model, TwinSimulator
+from twin.results import RunWriter, SeriesInfo
+
+
+class RecorderSim(TwinSimulator):
+    """Writes the run, step by step, flushing in chunks."""
+
+    MODELS = {"Recorder": Model(("path", "meta", "series", "labels", "entities", "n_steps"), (),
+                                any_inputs=True)}
+
+    def setup(self, progress: Callable[[int], None] | None = None) -> None:
+        self.progress = progress
+        self.writer: RunWriter | None = None
+        self.expected_steps = 0
+        self.labels: dict[str, str] = {}
+        self._cols: dict[tuple[str, str], int | None] = {}
+
+    def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
+        if self.writer is not None:
+            raise ValueError("one Recorder entity per simulator")
+        series = {(label, attr): SeriesInfo(unit, doc) for label, attr, unit, doc in
+                  params["series"]}
+        meta = dict(params.get("meta") or {})
+        meta.setdefault("step_s", self.step_s)
+        self.writer = RunWriter(params["path"], meta, series, params.get("entities"))
+        self.labels = dict(params.get("labels") or {})
+        self.expected_steps = int(params.get("n_steps") or 0)
+        return None
+
+    def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
+        assert self.writer is not None
+        values: dict[int, float] = {}
+        cols = self._cols
+        for data in inputs.values():
+            for attr, sources in data.items():
+                for src, value in sources.items():
+                    key = (src, attr)
+                    col = cols.get(key, -1)
+                    if col == -1:
+                        label = self.labels.get(src, src.split(".", 1)[-1])
+                        col = cols[key] = self.writer.column((label, attr))
+                    if col is not None:
+                        values[col] = value
+        self.writer.append(time, values)
+        if self.progress is not None:
+            self.progress(time)
+
+    def finalize(self) -> None:
+        if self.writer is not None:
+            done = self.expected_steps == 0 or self.writer.n_steps >= self.expected_steps
+            self.writer.close(complete=done)

@@ -1,0 +1,125 @@
+"""Key figures of a run, computed from its recorded series.
+
+Works on any object that reads like :class:`twin.results.Run` (``entities(kind)``,
+``series(entity, attr)``, ``spec(entity)``, ``step_s``), so it is tested on plain data too.
+Energies are in MWh (``e_*``), peaks in MW; shares are fractions 0..1.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from twin.results import KPI
+
+GENERATORS = ("pv", "wind")
+LOADS = ("factory", "ev", "heat")
+
+
+class RunLike(Protocol):
+    """What the KPI computation reads from a run."""
+
+    step_s: int
+
+    def entities(self, kind: str | None = None) -> list[str]: ...  # noqa: D102
+
+    def series(self, entity: str, attr: str) -> np.ndarray: ...  # noqa: D102
+
+    def spec(self, entity: str) -> dict[str, Any]: ...  # noqa: D102
+
+
+def _energy(run: RunLike, kinds: tuple[str, ...], attr: str = "p_mw") -> float:
+    dt_h = run.step_s / 3600.0
+    return float(sum(np.nansum(run.series(e, attr)) * dt_h
+                     for k in kinds for e in run.entities(k)))
+
+
+def _sum_series(run: RunLike, kinds: tuple[str, ...], attr: str) -> np.ndarray:
+    parts = [run.series(e, attr) for k in kinds for e in run.entities(k)]
+    return np.sum(parts, axis=0) if parts else np.zeros(0)
+
+
+def energy_balance(run: RunLike) -> dict[str, float]:
+    """The park's energy balance over the run (MWh), from the entities' own series.
+
+    ``residual_mwh`` = generation + import - load - export - storage losses - ΔE_storage.
+    """
+    dt_h = run.step_s / 3600.0
+    pcc = run.entities("pcc")
+    e_import = sum(float(np.nansum(run.series(p, "p_import_mw"))) * dt_h for p in pcc)
+    e_export = sum(float(np.nansum(run.series(p, "p_export_mw"))) * dt_h for p in pcc)
+    e_gen = _energy(run, GENERATORS)
+    e_load = _energy(run, LOADS)
+    e_loss = _energy(run, ("battery",), "p_loss_mw")
+    delta = 0.0
+    for b in run.entities("battery"):
+        spec = run.spec(b)
+        e = run.series(b, "e_mwh")
+        if len(e):
+            delta += float(e[-1]) - spec["soc_init"] * spec["e_max_mwh"]
+    residual = e_gen + e_import - e_load - e_export - e_loss - delta
+    return {"e_gen_mwh": e_gen, "e_import_mwh": e_import, "e_load_mwh": e_load,
+            "e_export_mwh": e_export, "e_storage_loss_mwh": e_loss,
+            "e_storage_delta_mwh": delta, "residual_mwh": residual}
+
+
+def park_kpis(run: RunLike) -> dict[str, KPI]:
+    """The run's KPIs: energies, shares, peaks, storage use, heat and gas."""
+    dt_h = run.step_s / 3600.0
+    bal = energy_balance(run)
+    k: dict[str, KPI] = {}
+
+    def put(name: str, value: float, unit: str, doc: str) -> None:
+        k[name] = KPI(float(value), unit, doc)
+
+    e_pv, e_wind = _energy(run, ("pv",)), _energy(run, ("wind",))
+    put("e_pv_mwh", e_pv, "MWh", "PV generation (AC)")
+    put("e_wind_mwh", e_wind, "MWh", "wind generation")
+    put("e_load_mwh", bal["e_load_mwh"], "MWh", "consumption of all loads")
+    for kind, doc in (("factory", "factories"), ("ev", "EV charging"),
+                      ("heat", "heat pumps")):
+        put(f"e_{kind}_mwh", _energy(run, (kind,)), "MWh", f"consumption of {doc}")
+    put("e_import_mwh", bal["e_import_mwh"], "MWh", "import from the public grid")
+    put("e_export_mwh", bal["e_export_mwh"], "MWh", "export to the public grid")
+    put("e_storage_loss_mwh", bal["e_storage_loss_mwh"], "MWh", "storage losses")
+    put("balance_residual_mwh", bal["residual_mwh"], "MWh",
+        "generation + import - load - export - storage losses - ΔE storage")
+    e_gen = bal["e_gen_mwh"]
+    put("self_consumption", (e_gen - bal["e_export_mwh"]) / e_gen if e_gen else 0.0, "1",
+        "share of local generation used in the park")
+    e_use = bal["e_load_mwh"] + bal["e_storage_loss_mwh"]
+    put("self_sufficiency", 1.0 - bal["e_import_mwh"] / e_use if e_use else 0.0, "1",
+        "share of consumption (with storage losses) met by local generation")
+    for p in run.entities("pcc")[:1]:
+        put("p_import_peak_mw", np.nanmax(run.series(p, "p_import_mw"), initial=0.0), "MW",
+            "highest import")
+        put("p_export_peak_mw", np.nanmax(run.series(p, "p_export_mw"), initial=0.0), "MW",
+            "highest export")
+    load = _sum_series(run, LOADS, "p_mw")
+    if load.size:
+        put("p_load_peak_mw", np.nanmax(load), "MW", "highest park load")
+    p_dc = sum(run.spec(e).get("p_dc_mwp", 0.0) for e in run.entities("pv"))
+    if p_dc:
+        put("pv_yield_kwh_kwp", e_pv / p_dc, "kWh/kWp", "PV specific yield")
+    p_wind = sum(run.spec(e).get("p_rated_mw", 0.0) for e in run.entities("wind"))
+    hours = len(run.series(run.entities("pcc")[0], "p_net_mw")) * dt_h if run.entities("pcc") \
+        else 0.0
+    if p_wind and hours:
+        put("wind_capacity_factor", e_wind / (p_wind * hours), "1", "wind capacity factor")
+    batteries = run.entities("battery")
+    if batteries:
+        efc = [float(run.series(b, "efc")[-1]) for b in batteries if len(run.series(b, "efc"))]
+        put("storage_efc", float(np.mean(efc)) if efc else 0.0, "1",
+            "equivalent full cycles (mean over batteries)")
+        put("e_storage_discharge_mwh", -sum(float(np.nansum(np.minimum(run.series(b, "p_mw"), 0)))
+                                            for b in batteries) * dt_h, "MWh",
+            "energy discharged from storage")
+    heat = run.entities("heat")
+    if heat:
+        put("q_heat_mwh", _energy(run, ("heat",), "q_heat_mw"), "MWh", "heat delivered")
+        put("q_heat_pump_mwh", _energy(run, ("heat",), "q_hp_mw"), "MWh",
+            "heat from heat pumps")
+        put("gas_nm3", sum(float(np.nansum(run.series(h, "gas_nm3"))) for h in heat), "Nm3",
+            "natural gas burnt in boilers")
+    return k

@@ -1,0 +1,268 @@
+"""Scenario -> mosaik World: the only place that wires simulators.
+
+One simulator per model family (weather, PV, wind, loads, control, battery, balance,
+recorder), many entities each. Data flows within each step, without loops::
+
+    weather -> pv, wind, loads -> control -> battery -> balance (PCC) -> recorder
+
+Third-party simulators named in the scenario's ``external`` list are started by their Python
+path or command and linked to the park's entities as the scenario says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mosaik
+
+import twin
+from adapters.balance_sim import BalanceSim
+from adapters.base import Attr, TwinSimulator
+from adapters.battery_sim import BatterySim
+from adapters.control_sim import ControlSim
+from adapters.loads_sim import LoadsSim
+from adapters.pv_sim import PVSim
+from adapters.recorder_sim import RecorderSim
+from adapters.weather_sim import WeatherSim
+from adapters.wind_sim import WindSim
+from twin.data.turbines import power_curve
+from twin.kpi import park_kpis
+from twin.results import KPI, open_run, write_kpis
+from twin.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+ADAPTERS: dict[str, type[TwinSimulator]] = {
+    "Weather": WeatherSim,
+    "PV": PVSim,
+    "Wind": WindSim,
+    "Loads": LoadsSim,
+    "Control": ControlSim,
+    "Battery": BatterySim,
+    "Balance": BalanceSim,
+    "Recorder": RecorderSim,
+}
+
+# (scenario list, simulator, model, kind recorded in the results)
+FAMILIES = (
+    ("pv_plants", "PV", "PVPlant", "pv"),
+    ("wind_farms", "Wind", "WindFarm", "wind"),
+    ("factory_loads", "Loads", "Factory", "factory"),
+    ("ev_hubs", "Loads", "EVHub", "ev"),
+    ("heat_supply", "Loads", "HeatSupply", "heat"),
+    ("batteries", "Battery", "Battery", "battery"),
+)
+GEN_KINDS, LOAD_KINDS = ("pv", "wind"), ("factory", "ev", "heat")
+WEATHER_TO = {
+    "pv": ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms"),
+    "wind": ("wind_ms", "wind_height_m", "roughness_m", "temp_air_c", "pressure_pa"),
+    "factory": ("temp_air_c",),
+    "heat": ("temp_air_c",),
+}
+
+
+@dataclass
+class RunResult:
+    """What a run produced: its file, its KPIs, its wall time and per-simulator timing."""
+
+    path: Path
+    kpis: dict[str, KPI]
+    wall_s: float
+    n_steps: int
+    timing: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class _Wiring:
+    """Entities created so far, with what the recorder needs to know about them."""
+
+    entities: dict[str, Any] = field(default_factory=dict)  # label -> mosaik entity
+    kinds: dict[str, str] = field(default_factory=dict)  # label -> kind
+    series: list[list[str]] = field(default_factory=list)  # [label, attr, unit, doc]
+    labels: dict[str, str] = field(default_factory=dict)  # full id -> label
+    attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> group attrs
+
+    def add(self, label: str, entity: Any, kind: str, outputs: Iterable[Attr],
+            spec: dict[str, Any] | None = None) -> None:
+        self.entities[label] = entity
+        self.kinds[label] = kind
+        self.labels[entity.full_id] = label
+        self.series.extend([label, a.name, a.unit, a.doc] for a in outputs)
+        self.attrs[label] = {"kind": kind, "spec": json.dumps(spec or {}, default=str)}
+
+    def of_kind(self, *kinds: str) -> list[Any]:
+        return [e for label, e in self.entities.items() if self.kinds[label] in kinds]
+
+
+def sim_config(scenario: Scenario) -> dict[str, dict[str, str]]:
+    """mosaik's sim config: the park's adapters and the scenario's external simulators."""
+    config = {name: {"python": f"{cls.__module__}:{cls.__name__}"}
+              for name, cls in ADAPTERS.items()}
+    for ext in scenario.external:
+        config[f"ext:{ext.name}"] = ({"python": ext.python} if ext.python
+                                     else {"cmd": ext.cmd or ""})
+    return config
+
+
+def output_path(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
+    """Where the run's HDF5 file goes: ``<out_dir>/<scenario stem>.h5``."""
+    folder = Path(out_dir) if out_dir is not None else scenario.output.dir
+    stem = scenario.path.stem if scenario.path.name != "<memory>" else "run"
+    return folder / f"{stem}.h5"
+
+
+def run(
+    scenario: Scenario,
+    out_dir: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Run a scenario through mosaik; write the HDF5 file and its KPIs; return the result.
+
+    ``progress`` is called after each recorded step with the mosaik time (s from start).
+    """
+    path = output_path(scenario, out_dir)
+    until = scenario.n_steps * scenario.period.step_s
+    loop = asyncio.new_event_loop()
+    world = mosaik.World(sim_config(scenario), skip_greetings=True, configure_logging=False,
+                         asyncio_loop=loop)
+    t0 = time.perf_counter()
+    try:
+        factories = _build(world, scenario, path, progress)
+        world.run(until=until, print_progress=False, shutdown=False)
+        timing = {sid: f.timing() for sid, f in factories.items() if hasattr(f, "timing")}
+    finally:
+        world.shutdown()
+        loop.close()
+    wall = time.perf_counter() - t0
+    with open_run(path) as recorded:
+        kpis = park_kpis(recorded)
+    write_kpis(path, kpis)
+    return RunResult(path=path, kpis=kpis, wall_s=wall, n_steps=scenario.n_steps, timing=timing)
+
+
+def _start(world: mosaik.World, scenario: Scenario, name: str, **params: Any) -> Any:
+    return world.start(name, start=scenario.start_utc.isoformat(),
+                       step_s=scenario.period.step_s, **params)
+
+
+def _build(world: mosaik.World, s: Scenario, path: Path,
+           progress: Callable[[int], None] | None) -> dict[str, Any]:
+    """Start the simulators, create the entities and connect them."""
+    wiring = _Wiring()
+    factories: dict[str, Any] = {}
+    park = s.park
+
+    factories["Weather"] = _start(world, s, "Weather", duration_s=s.period.duration_s)
+    weather = factories["Weather"].Weather.create(
+        1, name="weather", source=s.weather.source,
+        path=str(s.weather.path) if s.weather.path else None, site=s.weather.site,
+        latitude=park.latitude, longitude=park.longitude, seed=park.seed)[0]
+    wiring.add("weather", weather, "weather", WeatherSim.MODELS["Weather"].outputs,
+               dataclasses.asdict(s.weather))
+
+    sim_params = {
+        "PV": {"latitude": park.latitude, "longitude": park.longitude,
+               "altitude_m": park.altitude_m},
+        "Wind": {},
+        "Loads": {"timezone": park.timezone, "seed": park.seed,
+                  "duration_s": s.period.duration_s},
+        "Battery": {},
+    }
+    for key, sim, model, kind in FAMILIES:
+        specs = getattr(s, key)
+        if not specs:
+            continue
+        if sim not in factories:
+            factories[sim] = _start(world, s, sim, **sim_params[sim])
+        for spec in specs:
+            params = dataclasses.asdict(spec)
+            entity = getattr(factories[sim], model).create(1, **params)[0]
+            wiring.add(spec.name, entity, kind, ADAPTERS[sim].MODELS[model].outputs,
+                       _recorded_spec(kind, params))
+            for attr in WEATHER_TO.get(kind, ()):
+                world.connect(weather, entity, attr)
+
+    gens, loads = wiring.of_kind(*GEN_KINDS), wiring.of_kind(*LOAD_KINDS)
+    batteries = wiring.of_kind("battery")
+    if batteries:
+        factories["Control"] = _start(world, s, "Control")
+        rule = factories["Control"].Rule.create(
+            1, name="controller",
+            batteries=[{"name": b.name, "p_max_mw": b.p_max_mw} for b in s.batteries])[0]
+        wiring.add("controller", rule, "controller", ControlSim.MODELS["Rule"].outputs)
+        _connect_all(world, gens, rule, ("p_mw", "p_gen_mw"))
+        _connect_all(world, loads, rule, ("p_mw", "p_load_mw"))
+        for port, bat in zip(rule.children, batteries, strict=True):
+            world.connect(port, bat, "p_set_mw")
+
+    factories["Balance"] = _start(world, s, "Balance")
+    pcc = factories["Balance"].PCC.create(1, name="pcc")[0]
+    wiring.add("pcc", pcc, "pcc", BalanceSim.MODELS["PCC"].outputs)
+    _connect_all(world, gens, pcc, ("p_mw", "p_gen_mw"))
+    _connect_all(world, loads, pcc, ("p_mw", "p_load_mw"))
+    _connect_all(world, batteries, pcc, ("p_mw", "p_storage_mw"))
+
+    _build_external(world, s, wiring)
+
+    factories["Recorder"] = _start(world, s, "Recorder", progress=progress)
+    recorder = factories["Recorder"].Recorder.create(
+        1, name="recorder", path=str(path), meta=_meta(s), series=wiring.series,
+        labels=wiring.labels, entities=wiring.attrs, n_steps=s.n_steps)[0]
+    by_label: dict[str, list[str]] = {}
+    for label, attr, _unit, _doc in wiring.series:
+        by_label.setdefault(label, []).append(attr)
+    for label, attrs in by_label.items():
+        world.connect(wiring.entities[label], recorder, *attrs)
+    return factories
+
+
+def _connect_all(world: mosaik.World, sources: list[Any], dest: Any,
+                 pair: tuple[str, str]) -> None:
+    for src in sources:
+        world.connect(src, dest, pair)
+
+
+def _build_external(world: mosaik.World, s: Scenario, wiring: _Wiring) -> None:
+    """Start the scenario's third-party simulators and link them to the park."""
+    for ext in s.external:
+        factory = world.start(f"ext:{ext.name}", **(ext.params or {}))
+        created = getattr(factory, ext.model).create(ext.n, **(ext.model_params or {}))
+        for ent in created:
+            label = f"{ext.name}.{ent.eid}"
+            outputs = sorted({src for link in ext.links if link.source == label
+                              for src, _ in link.attrs})
+            wiring.add(label, ent, "external", [Attr(a, "", f"from {ext.name}") for a in outputs])
+        for link in ext.links:
+            world.connect(wiring.entities[link.source], wiring.entities[link.target],
+                          *[tuple(pair) for pair in link.attrs])
+
+
+def _recorded_spec(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The spec recorded with an entity, plus derived ratings the KPIs need."""
+    if kind == "wind":
+        curve = power_curve(params["turbine_type"])
+        return {**params, "p_rated_mw": curve.nominal_mw * params["n_turbines"]}
+    return params
+
+
+def _meta(s: Scenario) -> dict[str, Any]:
+    return {
+        "scenario": s.text,
+        "scenario_path": str(s.path),
+        "park": s.park.name,
+        "version": twin.__version__,
+        "mosaik_version": mosaik.__version__ if hasattr(mosaik, "__version__") else "",
+        "seed": s.park.seed,
+        "start": s.start_utc.isoformat(),
+        "timezone": s.park.timezone,
+        "step_s": s.period.step_s,
+        "n_steps": s.n_steps,
+    }
