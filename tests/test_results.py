@@ -1,0 +1,61 @@
+"""The HDF5 layout: written in chunks, read back with units, incomplete until closed."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from twin.results import KPI, RunWriter, SeriesInfo, open_run, write_kpis
+
+
+def _writer(path, chunk=4):
+    series = {("pv-1", "p_mw"): SeriesInfo("MW", "AC power"),
+              ("bess", "soc"): SeriesInfo("1", "state of charge")}
+    return RunWriter(path, {"seed": 7, "step_s": 900}, series,
+                     {"pv-1": {"kind": "pv", "spec": '{"p_dc_mwp": 2.0}'}}, chunk_steps=chunk)
+
+
+def test_round_trip_with_units_and_kpis(tmp_path):
+    path = tmp_path / "run.h5"
+    w = _writer(path)
+    cols = [w.column(k) for k in w.keys]
+    for i in range(10):
+        w.append(i * 900, {cols[0]: float(i), cols[1]: 0.5})
+    w.close()
+    write_kpis(path, {"e_pv_mwh": KPI(12.5, "MWh", "PV")})
+    with open_run(path) as run:
+        assert run.complete
+        np.testing.assert_array_equal(run.time_s, np.arange(10) * 900)
+        np.testing.assert_array_equal(run.series("pv-1", "p_mw"), np.arange(10.0))
+        assert run.info("pv-1", "p_mw").unit == "MW"
+        assert run.entities("pv") == ["pv-1"]
+        assert run.spec("pv-1") == {"p_dc_mwp": 2.0}
+        assert run.kpis()["e_pv_mwh"].value == 12.5
+        assert run.meta["seed"] == 7
+    with h5py.File(path) as f:  # plain h5py finds everything too
+        assert f["series/bess/soc"].attrs["unit"] == "1"
+
+
+def test_flushed_chunks_are_readable_before_close(tmp_path):
+    path = tmp_path / "run.h5"
+    w = _writer(path, chunk=4)
+    col = w.column(("pv-1", "p_mw"))
+    for i in range(9):  # two chunks flushed, one step buffered
+        w.append(i * 900, {col: 1.0})
+    with open_run(path) as run:
+        assert not run.complete
+        assert len(run.time_s) == 8
+        assert len(run.series("bess", "soc")) == 8
+        assert np.isnan(run.series("bess", "soc")).all()
+    w.close(complete=False)
+    with open_run(path) as run:
+        assert not run.complete
+        assert len(run.time_s) == 9
+
+
+def test_not_a_run_file(tmp_path):
+    bad = tmp_path / "x.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="not a readable run file"):
+        open_run(bad)
