@@ -195,3 +195,8 @@ def single(values: Mapping[str, Any] | None, default: Any = None) -> Any:
     if len(values) > 1:
         raise ValueError(f"expected one source, got {sorted(values)}")
     return next(iter(values.values()))
+
+
+def as_values(result: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The named fields of a model's result object, as mosaik output values."""
+    return {name: getattr(result, name) for name in names}
