@@ -200,3 +200,13 @@ def single(values: Mapping[str, Any] | None, default: Any = None) -> Any:
 def as_values(result: Any, names: tuple[str, ...]) -> dict[str, Any]:
     """The named fields of a model's result object, as mosaik output values."""
     return {name: getattr(result, name) for name in names}
+
+
+def required(inputs: InputData, eid: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """The single value of each named input of entity ``eid``; a clear error if unconnected."""
+    data = inputs.get(eid, {})
+    values = {name: single(data.get(name)) for name in names}
+    missing = [name for name, value in values.items() if value is None]
+    if missing:
+        raise ValueError(f"{eid}: inputs not connected: {', '.join(missing)}")
+    return values

@@ -20,7 +20,7 @@ from twin.results import RunWriter, SeriesInfo
 class RecorderSim(TwinSimulator):
     """Writes the run, step by step, flushing in chunks."""
 
-    MODELS = {"Recorder": Model(("path", "meta", "series", "labels", "entities", "n_steps"), (),
+    MODELS = {"Recorder": Model(("name", "path", "meta", "series", "labels", "entities", "n_steps"), (),
                                 any_inputs=True)}
 
     def setup(self, progress: Callable[[int], None] | None = None) -> None:

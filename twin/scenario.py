@@ -124,12 +124,12 @@ class ExternalSimulator:
     """Any third-party mosaik simulator, started by Python path or command."""
 
     name: str = param(doc="simulator name, used as '<name>.<eid>' in links")
+    model: str = param(doc="model to create")
     python: str | None = param(default=None, doc="'module:Class' of an in-process simulator")
     cmd: str | None = param(default=None, doc="command starting the simulator, with %(addr)s")
-    params: dict[str, Any] = param(default=None, doc="keyword arguments of the simulator's init")
-    model: str = param(doc="model to create")
+    params: dict[str, Any] | None = param(default=None, doc="keyword arguments of its init")
     n: int = param(ge=1, default=1, doc="number of entities to create")
-    model_params: dict[str, Any] = param(default=None, doc="keyword arguments of create")
+    model_params: dict[str, Any] | None = param(default=None, doc="keyword arguments of create")
     links: tuple[Link, ...] = param(default=(), doc="connections to the park")
 
 

@@ -1,0 +1,54 @@
+"""mosaik adapter of the weather (:mod:`twin.weather`): a synthetic year, or an EPW/CSV file.
+
+The whole period is built (or read and mapped onto the period) when the entity is created;
+each step hands out that step's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mosaik_api_v3.types import InputData
+
+from adapters.base import Attr, Model, TwinSimulator
+from twin import weather, weather_io
+
+OUTPUTS = (
+    Attr("ghi_w_m2", "W/m2", "global horizontal irradiance"),
+    Attr("dni_w_m2", "W/m2", "direct normal irradiance"),
+    Attr("dhi_w_m2", "W/m2", "diffuse horizontal irradiance"),
+    Attr("temp_air_c", "degC", "air temperature"),
+    Attr("wind_ms", "m/s", "wind speed at wind_height_m"),
+    Attr("pressure_pa", "Pa", "air pressure"),
+    Attr("wind_height_m", "m", "height of the wind speed above ground"),
+    Attr("roughness_m", "m", "surface roughness length"),
+)
+PARAMS = ("name", "source", "path", "site", "latitude", "longitude", "seed", "altitude_m")
+READERS = {"epw": weather_io.read_epw, "csv": weather_io.read_csv}
+
+
+class WeatherSim(TwinSimulator):
+    """Weather of the park site, one entity per weather source."""
+
+    MODELS = {"Weather": Model(PARAMS, OUTPUTS)}
+
+    def setup(self, duration_s: int = 365 * 86400) -> None:
+        self.n_steps = int(duration_s) // self.step_s
+
+    def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
+        source = params.get("source", "synthetic")
+        if source == "synthetic":
+            return weather.synthetic_year(
+                weather.site_climate(params.get("site", "shenyang")),
+                float(params["latitude"]), float(params["longitude"]), self.start_epoch_s,
+                self.n_steps, self.step_s, int(params.get("seed", 0)), name=eid)
+        if source not in READERS:
+            raise ValueError(f"unknown weather source {source!r}; expected synthetic, epw, csv")
+        series, _meta = READERS[source](params["path"])
+        return weather.resample(series, self.start_epoch_s, self.n_steps, self.step_s)
+
+    def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
+        i = time // self.step_s
+        for eid, series in self.entities.items():
+            self.out[eid] = series.row(min(i, len(series) - 1))

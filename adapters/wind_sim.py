@@ -1,0 +1,45 @@
+"""mosaik adapter of the wind farms (:mod:`twin.wind`): many farms per simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mosaik_api_v3.types import InputData
+
+from adapters.base import Attr, Model, TwinSimulator, required, spec_params
+from twin import wind
+from twin.data.turbines import power_curve
+from twin.wind import WindFarmSpec
+
+INPUTS = (
+    Attr("wind_ms", "m/s", "wind speed at wind_height_m"),
+    Attr("wind_height_m", "m", "height of the wind speed"),
+    Attr("roughness_m", "m", "surface roughness length"),
+    Attr("temp_air_c", "degC", "air temperature"),
+    Attr("pressure_pa", "Pa", "air pressure"),
+)
+OUTPUTS = (
+    Attr("p_mw", "MW", "power delivered, > 0 generating"),
+    Attr("wind_hub_ms", "m/s", "wind speed at hub height"),
+    Attr("density_kg_m3", "kg/m3", "air density at hub height"),
+)
+NAMES = tuple(a.name for a in OUTPUTS)
+INPUT_NAMES = tuple(a.name for a in INPUTS)
+
+
+class WindSim(TwinSimulator):
+    """Wind farms from real turbine power curves."""
+
+    MODELS = {"WindFarm": Model(spec_params(WindFarmSpec), OUTPUTS, INPUTS)}
+
+    def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
+        spec = WindFarmSpec(**params)
+        return spec, power_curve(spec.turbine_type)
+
+    def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
+        for eid, (spec, curve) in self.entities.items():
+            w = required(inputs, eid, INPUT_NAMES)
+            out = wind.wind_power(spec, curve, w["wind_ms"], w["wind_height_m"],
+                                  w["roughness_m"], w["temp_air_c"], w["pressure_pa"])
+            self.out[eid] = {name: float(getattr(out, name)) for name in NAMES}
