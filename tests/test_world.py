@@ -1,0 +1,119 @@
+"""The co-simulation end to end: energy closes, runs reproduce, killed runs stay readable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.conftest import ENERGY_CLOSURE_REL, ROOT
+from twin import scenario, world
+from twin.results import open_run
+
+SMALL = ROOT / "tests" / "scenarios" / "small.yaml"
+
+
+@pytest.fixture(scope="module")
+def year_run(tmp_path_factory):
+    """One simulated year of the small park (shared by the tests that read it)."""
+    out = tmp_path_factory.mktemp("year")
+    return world.run(scenario.load(SMALL), out_dir=out)
+
+
+def _energy(f: h5py.File, entity: str, attr: str = "p_mw") -> float:
+    return float(f[f"series/{entity}/{attr}"][:].sum()) * 0.25
+
+
+def test_year_energy_closes(year_run):
+    """generation + import = load + export + storage losses + ΔSOC, over a year, from the file."""
+    with h5py.File(year_run.path) as f:
+        assert len(f["time"]) == 35040
+        assert f["meta"].attrs["complete"]
+        gen = _energy(f, "pv") + _energy(f, "wind")
+        load = _energy(f, "plant") + _energy(f, "ev") + _energy(f, "heat")
+        imp, exp = _energy(f, "pcc", "p_import_mw"), _energy(f, "pcc", "p_export_mw")
+        loss = _energy(f, "bess", "p_loss_mw")
+        e = f["series/bess/e_mwh"][:]
+        delta = float(e[-1]) - 0.3 * 40.0
+    assert gen > 0 and load > 0 and imp > 0 and exp > 0 and loss > 0
+    residual = gen + imp - (load + exp + loss + delta)
+    assert abs(residual) <= ENERGY_CLOSURE_REL * (gen + imp)
+
+
+def test_year_kpis_recorded(year_run):
+    with open_run(year_run.path) as run:
+        kpis = run.kpis()
+        assert kpis["e_import_mwh"].unit == "MWh"
+        assert abs(kpis["balance_residual_mwh"].value) < 1e-6 * kpis["e_load_mwh"].value
+        soc = run.series("bess", "soc")
+        # discharging stops at soc_min; only self-discharge takes it (slightly) below
+        assert soc.min() >= 0.1 * 0.99 and soc.max() <= 0.9 + 1e-9
+        assert 0 < kpis["self_sufficiency"].value < 1
+        for key, info, values in run.iter_series():
+            assert info.unit, f"{key} has no unit"
+            assert len(values) == 35040
+
+
+def test_same_seed_same_numbers(tmp_path):
+    s = scenario.load(SMALL).with_days(3)
+    a = world.run(s, out_dir=tmp_path / "a")
+    b = world.run(s, out_dir=tmp_path / "b")
+    with open_run(a.path) as ra, open_run(b.path) as rb:
+        keys = ra.series_keys()
+        assert keys == rb.series_keys() and len(keys) > 20
+        for key in keys:
+            np.testing.assert_array_equal(ra.series(*key), rb.series(*key), err_msg=str(key))
+
+
+def test_other_seed_other_numbers(tmp_path):
+    s = scenario.load(SMALL).with_days(3)
+    t = s.text.replace("seed: 11", "seed: 12")
+    s2 = scenario.loads(t, SMALL).with_days(3)
+    a = world.run(s, out_dir=tmp_path / "a")
+    b = world.run(s2, out_dir=tmp_path / "b")
+    with open_run(a.path) as ra, open_run(b.path) as rb:
+        assert not np.array_equal(ra.series("plant", "p_mw"), rb.series("plant", "p_mw"))
+
+
+def test_killed_run_leaves_readable_incomplete_file(tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "run", str(SMALL), "--out",
+                             str(out), "-q"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    path = out / "small.h5"
+    deadline = time.monotonic() + 120
+    n = 0
+    try:
+        while time.monotonic() < deadline and n < 2000:
+            time.sleep(0.5)
+            if path.exists():
+                try:
+                    with open_run(path) as run:
+                        n = len(run.time_s)
+                except (OSError, ValueError):
+                    n = 0
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert n >= 2000, "the run did not get far enough to test"
+    with open_run(path) as run:
+        assert not run.complete
+        steps = len(run.time_s)
+        assert 2000 <= steps < 35040
+        assert len(run.series("pcc", "p_import_mw")) == steps
+        assert np.isfinite(run.series("pv", "p_mw")).all()
+
+
+def test_cli_run_prints_kpis(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "run", str(SMALL), "--days", "1",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "e_import_mwh" in proc.stdout
+    assert "96/96" in proc.stderr  # the progress bar reached the end
+    assert (tmp_path / "small.h5").exists()
