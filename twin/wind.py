@@ -30,6 +30,7 @@ from windpowerlib import density as wpl_density
 from windpowerlib import temperature as wpl_temperature
 from windpowerlib import wind_speed as wpl_wind_speed
 
+from twin.data import load as load_data
 from twin.fields import param
 
 # Svenningsen (2010) density correction as implemented by windpowerlib
@@ -70,7 +71,9 @@ class PowerCurve:
         v = np.asarray(self.wind_ms, dtype=float)
         p = np.asarray(self.p_mw, dtype=float)
         if v.ndim != 1 or v.shape != p.shape or v.size < 2:
-            raise ValueError(f"{self.turbine_type}: wind_ms and p_mw must be 1-D of equal length >= 2")
+            raise ValueError(
+                f"{self.turbine_type}: wind_ms and p_mw must be 1-D of equal length >= 2"
+            )
         if np.any(np.diff(v) <= 0):
             raise ValueError(f"{self.turbine_type}: wind_ms must be strictly increasing")
         if np.any(p < 0) or self.nominal_mw <= 0:
@@ -90,8 +93,13 @@ class PowerCurve:
 
     @property
     def cut_in_ms(self) -> float:
-        """Lowest curve speed with positive power in m/s."""
-        return float(self._v[np.argmax(self._p > 0)])
+        """Speed up to which the turbine produces nothing, in m/s.
+
+        The last zero-power point of the curve before power rises (the first curve speed when
+        the curve starts with positive power); power rises linearly from there.
+        """
+        first = int(np.argmax(self._p > 0))
+        return float(self._v[max(first - 1, 0)])
 
     @property
     def cut_out_ms(self) -> float:
@@ -156,6 +164,25 @@ class WindOutput:
     density_kg_m3: np.ndarray
 
 
+def default_wind_farm(name: str, n_turbines: int) -> WindFarmSpec:
+    """Farm of the reference turbine type and hub height in ``twin/data/wind_defaults.yaml``.
+
+    Parameters
+    ----------
+    name : str
+        Entity name.
+    n_turbines : int
+        Number of turbines.
+    """
+    data = load_data("wind_defaults")
+    return WindFarmSpec(
+        name=name,
+        turbine_type=data["reference_turbine_type"],
+        n_turbines=n_turbines,
+        hub_height_m=float(data["reference_hub_height_m"]),
+    )
+
+
 def wind_at_height(
     wind_ms: np.ndarray | float,
     from_height_m: float,
@@ -183,9 +210,20 @@ def wind_at_height(
     -------
     numpy.ndarray
         Wind speed at ``to_height_m`` in m/s (never negative).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``shear`` or (log profile) a roughness length not between 0 and
+        both heights.
     """
     w = np.maximum(np.asarray(wind_ms, dtype=float), 0.0)
     if shear == "log":
+        if not 0.0 < roughness_m < min(from_height_m, to_height_m):
+            raise ValueError(
+                f"roughness_m must be > 0 and below both heights, got {roughness_m} "
+                f"for heights {from_height_m} and {to_height_m} m"
+            )
         out = wpl_wind_speed.logarithmic_profile(w, from_height_m, to_height_m, roughness_m)
     elif shear == "hellman":
         out = wpl_wind_speed.hellman(
@@ -193,7 +231,7 @@ def wind_at_height(
         )
     else:
         raise ValueError(f"shear must be 'log' or 'hellman', not {shear!r}")
-    return np.asarray(out, dtype=float)
+    return np.maximum(np.asarray(out, dtype=float), 0.0)
 
 
 def air_density_at_height(
@@ -308,7 +346,7 @@ def wind_power(
         temp_air_c, pressure_pa, spec.hub_height_m, temp_height_m, pressure_height_m
     )
     p_turbine = turbine_power_mw(curve, w_hub, rho)
-    p_mw = p_turbine * (spec.n_turbines * spec.loss_factor)
+    p_mw = np.asarray(p_turbine * (spec.n_turbines * spec.loss_factor))
     return WindOutput(p_mw=p_mw, wind_hub_ms=w_hub, density_kg_m3=rho)
 
 
