@@ -10,14 +10,18 @@ from mosaik_api_v3.types import InputData
 from adapters.base import Attr, Model, TwinSimulator, required, spec_params
 from twin import pv
 from twin.pv import PVSpec
+from twin.wind import wind_at_height
 
 INPUTS = (
     Attr("ghi_w_m2", "W/m2", "global horizontal irradiance"),
     Attr("dni_w_m2", "W/m2", "direct normal irradiance"),
     Attr("dhi_w_m2", "W/m2", "diffuse horizontal irradiance"),
     Attr("temp_air_c", "degC", "air temperature"),
-    Attr("wind_ms", "m/s", "wind speed (for cell temperature)"),
+    Attr("wind_ms", "m/s", "wind speed at wind_height_m (for cell temperature)"),
+    Attr("wind_height_m", "m", "height of the wind speed"),
+    Attr("roughness_m", "m", "surface roughness length"),
 )
+CELL_WIND_HEIGHT_M = 10.0  # the SAPM cell-temperature model expects the 10 m wind
 OUTPUTS = (
     Attr("p_mw", "MW", "AC power, > 0 generating"),
     Attr("p_dc_mw", "MW", "DC power after system losses"),
@@ -46,6 +50,8 @@ class PVSim(TwinSimulator):
         sun = pv.sun_position(epoch_s, lat, lon, alt, dt_s=self.step_s)
         for eid, spec in self.entities.items():
             w = required(inputs, eid, INPUT_NAMES)
+            wind_10m = wind_at_height(w["wind_ms"], w["wind_height_m"], CELL_WIND_HEIGHT_M,
+                                      w["roughness_m"])
             out = pv.pv_power(spec, sun, w["ghi_w_m2"], w["dni_w_m2"], w["dhi_w_m2"],
-                              w["temp_air_c"], w["wind_ms"])
+                              w["temp_air_c"], wind_10m)
             self.out[eid] = {name: float(getattr(out, name)) for name in NAMES}

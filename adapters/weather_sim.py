@@ -45,8 +45,12 @@ class WeatherSim(TwinSimulator):
                 self.n_steps, self.step_s, int(params.get("seed", 0)), name=eid)
         if source not in READERS:
             raise ValueError(f"unknown weather source {source!r}; expected synthetic, epw, csv")
-        series, _meta = READERS[source](params["path"])
-        return weather.resample(series, self.start_epoch_s, self.n_steps, self.step_s)
+        series, meta = READERS[source](params["path"])
+        return weather.resample(
+            series, self.start_epoch_s, self.n_steps, self.step_s,
+            latitude=meta.get("latitude", params.get("latitude")),
+            longitude=meta.get("longitude", params.get("longitude")),
+            elevation_m=meta.get("altitude_m") or params.get("altitude_m") or 0.0)
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         i = time // self.step_s

@@ -27,7 +27,7 @@ DAYS = 2
 
 def main(out: Path) -> dict[str, float]:
     """Run the plain script; return the energy of each plant in MWh."""
-    world = mosaik.World(SIM_CONFIG, skip_greetings=True)
+    world = mosaik.World(SIM_CONFIG, skip_greetings=True, configure_logging=False)
     common = {"start": START, "step_s": 900}
     weather = world.start("Weather", duration_s=DAYS * 86400, **common).Weather.create(
         1, name="weather", source="synthetic", site="shenyang",
@@ -36,7 +36,8 @@ def main(out: Path) -> dict[str, float]:
         1, name="pv-roof", p_dc_mwp=20.0, p_ac_mw=16.0, tilt_deg=30.0)[0]
     wind = world.start("Wind", **common).WindFarm.create(
         1, name="wind", turbine_type="E-141/4200", n_turbines=10, hub_height_m=130.0)[0]
-    world.connect(weather, pv, "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms")
+    world.connect(weather, pv, "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms",
+                  "wind_height_m", "roughness_m")
     world.connect(weather, wind, "wind_ms", "wind_height_m", "roughness_m", "temp_air_c",
                   "pressure_pa")
     path = out / "plain.h5"

@@ -41,7 +41,8 @@ def test_year_energy_closes(year_run):
         loss = _energy(f, "bess", "p_loss_mw")
         e = f["series/bess/e_mwh"][:]
         delta = float(e[-1]) - 0.3 * 40.0
-    assert gen > 0 and load > 0 and imp > 0 and exp > 0 and loss > 0
+    for value in (gen, load, imp, exp, loss):
+        assert value > 0
     residual = gen + imp - (load + exp + loss + delta)
     assert abs(residual) <= ENERGY_CLOSURE_REL * (gen + imp)
 
@@ -53,7 +54,8 @@ def test_year_kpis_recorded(year_run):
         assert abs(kpis["balance_residual_mwh"].value) < 1e-6 * kpis["e_load_mwh"].value
         soc = run.series("bess", "soc")
         # discharging stops at soc_min; only self-discharge takes it (slightly) below
-        assert soc.min() >= 0.1 * 0.99 and soc.max() <= 0.9 + 1e-9
+        assert soc.min() >= 0.1 * 0.99
+        assert soc.max() <= 0.9 + 1e-9
         assert 0 < kpis["self_sufficiency"].value < 1
         for key, info, values in run.iter_series():
             assert info.unit, f"{key} has no unit"
@@ -66,7 +68,8 @@ def test_same_seed_same_numbers(tmp_path):
     b = world.run(s, out_dir=tmp_path / "b")
     with open_run(a.path) as ra, open_run(b.path) as rb:
         keys = ra.series_keys()
-        assert keys == rb.series_keys() and len(keys) > 20
+        assert keys == rb.series_keys()
+        assert len(keys) > 20
         for key in keys:
             np.testing.assert_array_equal(ra.series(*key), rb.series(*key), err_msg=str(key))
 

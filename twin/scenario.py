@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from twin import weather_io
 from twin.battery import BatterySpec
 from twin.data.turbines import power_curve
 from twin.fields import param
@@ -295,8 +296,14 @@ def _rule_weather_file(s: Scenario) -> None:
         return
     if w.path is None:
         raise SpecError("weather.path", f"expected the {w.source} file for source: {w.source}")
-    if not _resolve(s.path, w.path).is_file():
-        raise SpecError("weather.path", f"no such file: {_resolve(s.path, w.path)}")
+    path = _resolve(s.path, w.path)
+    if not path.is_file():
+        raise SpecError("weather.path", f"no such file: {path}")
+    reader = weather_io.read_epw if w.source == "epw" else weather_io.read_csv
+    try:
+        reader(path)
+    except (ValueError, KeyError, OSError) as exc:
+        raise SpecError("weather.path", f"not a readable {w.source} weather file: {exc}") from None
 
 
 def _rule_external(s: Scenario) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -84,43 +85,68 @@ def convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any] | Non
 def _scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
     if tp is Any:
         return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise SpecError(path, f"expected true or false, got {_show(value)}")
+    converter = _SCALARS.get(tp)
+    if converter is None:
+        raise SpecError(path, f"unsupported type {tp!r} in spec")  # pragma: no cover
+    return converter(value, path, meta)
+
+
+def _to_bool(value: Any, path: str, meta: typing.Mapping[str, Any]) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(path, f"expected true or false, got {_show(value)}")
+    return value
+
+
+def _to_int(value: Any, path: str, meta: typing.Mapping[str, Any]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(path, f"expected an integer{_bounds_suffix(meta)}, got {_show(value)}")
+    _check_bounds(value, path, meta)
+    return value
+
+
+def _to_float(value: Any, path: str, meta: typing.Mapping[str, Any]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(path, f"expected {bounds_text(meta)}, got {_show(value)}")
+    _check_bounds(float(value), path, meta)
+    return float(value)
+
+
+def _to_str(value: Any, path: str, meta: typing.Mapping[str, Any]) -> str:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise SpecError(path, f"expected a text value, got {_show(value)}")
+    text = str(value)
+    if meta.get("choices"):
+        return _choice(text, meta["choices"], path)
+    return text
+
+
+def _to_path(value: Any, path: str, meta: typing.Mapping[str, Any]) -> Path:
+    if not isinstance(value, str):
+        raise SpecError(path, f"expected a file path, got {_show(value)}")
+    return Path(value)
+
+
+def _to_datetime(value: Any, path: str, meta: typing.Mapping[str, Any]) -> dt.datetime:
+    if isinstance(value, dt.datetime):
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(path, f"expected an integer{_bounds_suffix(meta)}, got {_show(value)}")
-        _check_bounds(value, path, meta)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise SpecError(path, f"expected {bounds_text(meta)}, got {_show(value)}")
-        _check_bounds(float(value), path, meta)
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise SpecError(path, f"expected a text value, got {_show(value)}")
-        text = str(value)
-        if meta.get("choices"):
-            return _choice(text, meta["choices"], path)
-        return text
-    if tp is Path:
-        if not isinstance(value, str):
-            raise SpecError(path, f"expected a file path, got {_show(value)}")
-        return Path(value)
-    if tp is dt.datetime:
-        if isinstance(value, dt.datetime):
-            return value
-        if isinstance(value, dt.date):
-            return dt.datetime(value.year, value.month, value.day)
-        try:
-            return dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            raise SpecError(
-                path, f"expected a date and time like 2027-01-01 00:00, got {_show(value)}"
-            ) from None
-    raise SpecError(path, f"unsupported type {tp!r} in spec")  # pragma: no cover
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    try:
+        return dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise SpecError(
+            path, f"expected a date and time like 2027-01-01 00:00, got {_show(value)}"
+        ) from None
+
+
+_SCALARS: dict[Any, Callable[[Any, str, typing.Mapping[str, Any]], Any]] = {
+    bool: _to_bool,
+    int: _to_int,
+    float: _to_float,
+    str: _to_str,
+    Path: _to_path,
+    dt.datetime: _to_datetime,
+}
 
 
 def _tuple(tp: Any, value: Any, path: str) -> tuple[Any, ...]:
@@ -131,7 +157,7 @@ def _tuple(tp: Any, value: Any, path: str) -> tuple[Any, ...]:
         return tuple(convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
     if len(value) != len(args):
         raise SpecError(path, f"expected a list of {len(args)} values, got {len(value)}")
-    return tuple(convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    return tuple(convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
 
 
 def _choice(value: Any, choices: tuple[Any, ...], path: str) -> Any:

@@ -62,7 +62,8 @@ FAMILIES = (
 )
 GEN_KINDS, LOAD_KINDS = ("pv", "wind"), ("factory", "ev", "heat")
 WEATHER_TO = {
-    "pv": ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms"),
+    "pv": ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms", "wind_height_m",
+           "roughness_m"),
     "wind": ("wind_ms", "wind_height_m", "roughness_m", "temp_air_c", "pressure_pa"),
     "factory": ("temp_air_c",),
     "heat": ("temp_air_c",),
