@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pvlib import inverter, location, modelchain, pvsystem, solarposition, temperature
 
 from twin.data import load
+from twin import pv
 from twin.pv import SAPM_MOUNTS, PVSpec, pv_power, sun_position
 
 TMY3 = pathlib.Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"  # Greensboro NC, hourly
@@ -258,3 +259,24 @@ def test_power_within_bounds_for_random_weather(
     assert np.isfinite(p)
     assert 0.0 <= p <= spec.p_ac_mw
     assert float(out.p_clipped_mw) >= 0.0
+
+
+def test_fleet_equals_plants_one_by_one():
+    """A PVFleet call gives each plant exactly what its own call gives."""
+    specs = [
+        pv.PVSpec(name="a", p_dc_mwp=10.0, p_ac_mw=8.0, tilt_deg=10.0, mount="roof"),
+        pv.PVSpec(name="b", p_dc_mwp=3.0, p_ac_mw=1.5, tilt_deg=35.0, azimuth_deg=150.0),
+        pv.PVSpec(name="c", p_dc_mwp=50.0, p_ac_mw=45.0, tilt_deg=0.0, albedo=0.6),
+    ]
+    fleet = pv.PVFleet.of(specs)
+    # a clear noon in June, a low winter sun and a night
+    for epoch, ghi, dni, dhi in ((1780286400, 900.0, 850.0, 120.0),
+                                 (1767254400 + 6 * 3600, 150.0, 300.0, 60.0),
+                                 (1767225600, 0.0, 0.0, 0.0)):
+        sun = pv.sun_position(epoch, 41.8, 123.4, 50.0)
+        together = pv.pv_power(fleet, sun, ghi, dni, dhi, 12.0, 2.0)
+        for i, spec in enumerate(specs):
+            alone = pv.pv_power(spec, sun, ghi, dni, dhi, 12.0, 2.0)
+            for field in ("p_mw", "p_dc_mw", "poa_w_m2", "temp_cell_c", "p_clipped_mw"):
+                assert np.asarray(getattr(together, field))[i] == pytest.approx(
+                    float(getattr(alone, field)), rel=1e-12, abs=1e-12)

@@ -79,6 +79,48 @@ class PVSpec:
 
 
 @dataclass(frozen=True)
+class PVFleet:
+    """Several PV plants at one site as arrays (one value per plant) for one vectorised call.
+
+    :func:`pv_power` takes a fleet wherever it takes a :class:`PVSpec`; every output then has
+    one value per plant. Build it with :meth:`of`.
+    """
+
+    names: tuple[str, ...]
+    p_dc_mwp: np.ndarray
+    p_ac_mw: np.ndarray
+    tilt_deg: np.ndarray
+    azimuth_deg: np.ndarray
+    albedo: np.ndarray
+    gamma_pdc_per_c: np.ndarray
+    losses_pct: np.ndarray
+    eta_inv_nom: np.ndarray
+    sapm: dict[str, np.ndarray]  # SAPM cell-temperature parameters a, b, deltaT per plant
+
+    @classmethod
+    def of(cls, specs: tuple[PVSpec, ...] | list[PVSpec]) -> PVFleet:
+        """The fleet of ``specs``, in their order."""
+        def col(name: str) -> np.ndarray:
+            return np.array([getattr(s, name) for s in specs], dtype=float)
+
+        table = [_sapm_params(s) for s in specs]
+        return cls(
+            names=tuple(s.name for s in specs),
+            sapm={k: np.array([t[k] for t in table], dtype=float) for k in ("a", "b", "deltaT")},
+            **{name: col(name) for name in ("p_dc_mwp", "p_ac_mw", "tilt_deg", "azimuth_deg",
+                                            "albedo", "gamma_pdc_per_c", "losses_pct",
+                                            "eta_inv_nom")},
+        )
+
+
+def _sapm_params(spec: PVSpec | PVFleet) -> dict[str, float | np.ndarray]:
+    """SAPM cell-temperature parameters (a, b, deltaT) of a plant or a fleet."""
+    if isinstance(spec, PVFleet):
+        return spec.sapm
+    return temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"][SAPM_MOUNTS[spec.mount]]
+
+
+@dataclass(frozen=True)
 class SunPosition:
     """Sun geometry for one or many instants (numpy arrays, 0-d for a scalar time).
 
@@ -186,7 +228,7 @@ def sun_position(
 
 
 def pv_power(
-    spec: PVSpec,
+    spec: PVSpec | PVFleet,
     sun: SunPosition,
     ghi_w_m2: np.ndarray | float,
     dni_w_m2: np.ndarray | float,
@@ -198,8 +240,8 @@ def pv_power(
 
     Parameters
     ----------
-    spec : PVSpec
-        The plant.
+    spec : PVSpec or PVFleet
+        The plant, or several plants at once (outputs then have one value per plant).
     sun : SunPosition
         Sun geometry at the interval midpoints (:func:`sun_position`).
     ghi_w_m2, dni_w_m2, dhi_w_m2 : array_like
@@ -244,7 +286,7 @@ def pv_power(
     poa_direct = _finite(poa["poa_direct"])
     iam_beam = _finite(iam.physical(aoi_deg))
     effective = poa_global - poa_direct * (1.0 - iam_beam)
-    params = temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"][SAPM_MOUNTS[spec.mount]]
+    params = _sapm_params(spec)
     temp_cell = temperature.sapm_cell(
         poa_global, temp_air_c, np.maximum(np.asarray(wind_ms, dtype=float), 0.0), **params
     )
@@ -273,12 +315,13 @@ def _finite(x: np.ndarray | float) -> np.ndarray:
 
 
 def _night(
-    spec: PVSpec,
+    spec: PVSpec | PVFleet,
     sun: SunPosition,
     *weather: np.ndarray | float,
 ) -> PVOutput:
     """Output with the sun below the horizon everywhere: no power, cells at air temperature."""
-    shape = np.broadcast_shapes(np.shape(sun.apparent_zenith_deg), *(np.shape(w) for w in weather))
+    shape = np.broadcast_shapes(np.shape(spec.p_dc_mwp), np.shape(sun.apparent_zenith_deg),
+                                *(np.shape(w) for w in weather))
     temp_air = np.broadcast_to(np.asarray(weather[3], dtype=float), shape).copy()
     zero = np.zeros(shape)
     return PVOutput(
