@@ -54,6 +54,16 @@ class Model:
     public: bool = True
     any_inputs: bool = False
 
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the outputs, in table order."""
+        return tuple(a.name for a in self.outputs)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Names of the inputs, in table order."""
+        return tuple(a.name for a in self.inputs)
+
     def description(self) -> ModelDescription:
         """The mosaik model description of this model."""
         attrs = [a.name for a in self.outputs] + [

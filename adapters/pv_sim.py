@@ -30,14 +30,14 @@ OUTPUTS = (
     Attr("temp_cell_c", "degC", "cell temperature"),
     Attr("p_clipped_mw", "MW", "AC power cut by the inverter limit"),
 )
-NAMES = tuple(a.name for a in OUTPUTS)
-INPUT_NAMES = tuple(a.name for a in INPUTS)
+
+MODEL = Model(spec_params(PVSpec), OUTPUTS, INPUTS)
 
 
 class PVSim(TwinSimulator):
     """PV plants: sun position once per step, then all plants in one vectorised pvlib call."""
 
-    MODELS = {"PVPlant": Model(spec_params(PVSpec), OUTPUTS, INPUTS)}
+    MODELS = {"PVPlant": MODEL}
 
     def setup(self, latitude: float = 41.8, longitude: float = 123.4,
               altitude_m: float = 0.0) -> None:
@@ -51,8 +51,8 @@ class PVSim(TwinSimulator):
         if self.fleet is None:
             self.fleet = pv.PVFleet.of(list(self.entities.values()))
         eids = self.fleet.names
-        rows = [required(inputs, eid, INPUT_NAMES) for eid in eids]
-        w = {name: np.array([row[name] for row in rows]) for name in INPUT_NAMES}
+        rows = [required(inputs, eid, MODEL.input_names) for eid in eids]
+        w = {name: np.array([row[name] for row in rows]) for name in MODEL.input_names}
         lat, lon, alt = self.site
         sun = pv.sun_position(epoch_s, lat, lon, alt, dt_s=self.step_s)
         wind_10m = np.array([float(wind_at_height(r["wind_ms"], r["wind_height_m"],
@@ -60,6 +60,7 @@ class PVSim(TwinSimulator):
                              for r in rows])
         out = pv.pv_power(self.fleet, sun, w["ghi_w_m2"], w["dni_w_m2"], w["dhi_w_m2"],
                           w["temp_air_c"], wind_10m)
-        columns = [getattr(out, name).tolist() for name in NAMES]
+        columns = [getattr(out, name).tolist() for name in MODEL.output_names]
         for i, eid in enumerate(eids):
-            self.out[eid] = {name: col[i] for name, col in zip(NAMES, columns, strict=True)}
+            self.out[eid] = {name: col[i]
+                             for name, col in zip(MODEL.output_names, columns, strict=True)}

@@ -24,14 +24,14 @@ OUTPUTS = (
     Attr("wind_hub_ms", "m/s", "wind speed at hub height"),
     Attr("density_kg_m3", "kg/m3", "air density at hub height"),
 )
-NAMES = tuple(a.name for a in OUTPUTS)
-INPUT_NAMES = tuple(a.name for a in INPUTS)
+
+MODEL = Model(spec_params(WindFarmSpec), OUTPUTS, INPUTS)
 
 
 class WindSim(TwinSimulator):
     """Wind farms from real turbine power curves."""
 
-    MODELS = {"WindFarm": Model(spec_params(WindFarmSpec), OUTPUTS, INPUTS)}
+    MODELS = {"WindFarm": MODEL}
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         spec = WindFarmSpec(**params)
@@ -39,7 +39,7 @@ class WindSim(TwinSimulator):
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         for eid, (spec, curve) in self.entities.items():
-            w = required(inputs, eid, INPUT_NAMES)
+            w = required(inputs, eid, MODEL.input_names)
             out = wind.wind_power(spec, curve, w["wind_ms"], w["wind_height_m"],
                                   w["roughness_m"], w["temp_air_c"], w["pressure_pa"])
-            self.out[eid] = {name: float(getattr(out, name)) for name in NAMES}
+            self.out[eid] = {name: float(getattr(out, name)) for name in MODEL.output_names}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 
@@ -15,3 +16,39 @@ def generator(seed: int, name: str) -> np.random.Generator:
     """
     digest = hashlib.sha256(f"{int(seed)}:{name}".encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:16], "little"))
+
+
+class AR1Noise:
+    """Stationary AR(1) noise with standard deviation ``sigma`` and correlation time ``tau_s``.
+
+    ``step(dt_s)`` advances by ``dt_s`` seconds with ``phi = exp(-dt_s / tau_s)``, so its
+    statistics do not depend on the step. Normal draws are taken from ``rng`` in blocks.
+    """
+
+    BLOCK = 1024
+
+    def __init__(self, rng: np.random.Generator, sigma: float, tau_s: float) -> None:
+        self._rng = rng
+        self.sigma = float(sigma)
+        self.tau_s = float(tau_s)
+        self._draws: list[float] = []
+        self._i = self.BLOCK
+        self._coeff: dict[float, tuple[float, float]] = {}
+        self.x = self.sigma * self._normal()  # stationary start
+
+    def _normal(self) -> float:
+        if self._i >= len(self._draws):
+            self._draws = self._rng.standard_normal(self.BLOCK).tolist()
+            self._i = 0
+        z = self._draws[self._i]
+        self._i += 1
+        return z
+
+    def step(self, dt_s: float) -> float:
+        """The noise value after ``dt_s`` more seconds."""
+        coeff = self._coeff.get(dt_s)
+        if coeff is None:
+            phi = math.exp(-dt_s / self.tau_s)
+            coeff = self._coeff[dt_s] = (phi, math.sqrt(1.0 - phi * phi) * self.sigma)
+        self.x = coeff[0] * self.x + coeff[1] * self._normal()
+        return self.x

@@ -18,7 +18,6 @@ are scaled together, so ``p_mw == p_process_mw + p_hvac_mw``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -26,9 +25,9 @@ import numpy as np
 from twin import data
 from twin.fields import param
 from twin.loads.calendar import DAY_TYPES, MINUTES_PER_DAY, DayProfile, ParkCalendar
+from twin.rng import AR1Noise
 
 FACTORY_KINDS = ("automotive", "supplier", "electronics", "biopharma", "datacentre")
-_NOISE_BLOCK = 1024
 
 
 @dataclass(frozen=True)
@@ -172,19 +171,7 @@ class FactoryLoad:
         self._p_hvac_cap = spec.p_peak_mw * p.hvac_share
         self._k_heat = (p.hvac_heat_design - p.hvac_base) / (p.t_heat_balance_c - p.t_heat_design_c)
         self._k_cool = (1.0 - p.hvac_base) / (p.t_cool_design_c - p.t_cool_balance_c)
-        self._sigma = p.noise_pct / 100.0
-        self._noise: list[float] = []
-        self._i_noise = _NOISE_BLOCK
-        self._x = self._sigma * self._normal()  # stationary start
-        self._phi: dict[float, tuple[float, float]] = {}
-
-    def _normal(self) -> float:
-        if self._i_noise >= len(self._noise):
-            self._noise = self._rng.standard_normal(_NOISE_BLOCK).tolist()
-            self._i_noise = 0
-        z = self._noise[self._i_noise]
-        self._i_noise += 1
-        return z
+        self._noise = AR1Noise(self._rng, p.noise_pct / 100.0, p.noise_tau_s)
 
     def hvac_factor(self, temp_air_c: float) -> float:
         """Share of the HVAC capacity needed at ``temp_air_c`` (full production)."""
@@ -205,12 +192,7 @@ class FactoryLoad:
         p_proc = self._p_proc_peak * level
         p_hvac = (self._p_hvac_cap * self.hvac_factor(temp_air_c)
                   * (p.hvac_setback + (1.0 - p.hvac_setback) * occ))
-        coeff = self._phi.get(dt_s)
-        if coeff is None:
-            phi = math.exp(-dt_s / p.noise_tau_s)
-            coeff = self._phi[dt_s] = (phi, math.sqrt(1.0 - phi * phi) * self._sigma)
-        self._x = coeff[0] * self._x + coeff[1] * self._normal()
-        scale = max(0.0, 1.0 + self._x)
+        scale = max(0.0, 1.0 + self._noise.step(dt_s))
         total = (p_proc + p_hvac) * scale
         if total > self.spec.p_peak_mw:
             scale *= self.spec.p_peak_mw / total

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +28,7 @@ import numpy as np
 from twin import data
 from twin.fields import param
 from twin.loads.calendar import EPOCH_ORDINAL, ParkCalendar
-
-_NOISE_BLOCK = 1024
+from twin.rng import AR1Noise
 
 
 def _parse_mmdd(text: str) -> tuple[int, int]:
@@ -140,21 +138,9 @@ class HeatSupply:
         self._space_per_k = spec.q_design_mw * (1.0 - self.dhw_share) / (
             self.t_base_c - self.t_design_c)
         self._q_dhw = spec.q_design_mw * self.dhw_share
-        self._sigma = float(pick("noise_pct")) / 100.0
-        self._tau = float(p["noise_tau_s"])
-        self._noise: list[float] = []
-        self._i_noise = _NOISE_BLOCK
-        self._x = self._sigma * self._normal()
-        self._phi: dict[float, tuple[float, float]] = {}
+        self._noise = AR1Noise(self._rng, float(pick("noise_pct")) / 100.0,
+                               float(p["noise_tau_s"]))
         self._season_cache: dict[int, bool] = {}
-
-    def _normal(self) -> float:
-        if self._i_noise >= len(self._noise):
-            self._noise = self._rng.standard_normal(_NOISE_BLOCK).tolist()
-            self._i_noise = 0
-        z = self._noise[self._i_noise]
-        self._i_noise += 1
-        return z
 
     def in_season(self, local_day: int) -> bool:
         """Whether a local day (days since 1970-01-01) lies in the heating season."""
@@ -194,12 +180,7 @@ class HeatSupply:
         q = self._q_dhw
         if heating and temp_air_c < self.t_base_c:
             q += self._space_per_k * (self.t_base_c - temp_air_c)
-        coeff = self._phi.get(dt_s)
-        if coeff is None:
-            phi = math.exp(-dt_s / self._tau)
-            coeff = self._phi[dt_s] = (phi, math.sqrt(1.0 - phi * phi) * self._sigma)
-        self._x = coeff[0] * self._x + coeff[1] * self._normal()
-        q *= max(0.0, 1.0 + self._x)
+        q *= max(0.0, 1.0 + self._noise.step(dt_s))
         q_hp = min(q, self.spec.hp_q_max_mw)
         q_boiler = q - q_hp
         t_sup = self.supply_temp_c(temp_air_c, heating)
