@@ -120,3 +120,14 @@ def test_cli_run_prints_kpis(tmp_path):
     assert "e_import_mwh" in proc.stdout
     assert "96/96" in proc.stderr  # the progress bar reached the end
     assert (tmp_path / "small.h5").exists()
+
+
+def test_fast_progress_changes_nothing(tmp_path):
+    """adapters.scheduling only skips redundant work: the numbers are the same without it."""
+    s = scenario.load(SMALL).with_days(2)
+    fast = world.run(s, out_dir=tmp_path / "fast", fast_progress=True)
+    slow = world.run(s, out_dir=tmp_path / "slow", fast_progress=False)
+    with open_run(fast.path) as rf, open_run(slow.path) as rs:
+        assert rf.series_keys() == rs.series_keys()
+        for key in rf.series_keys():
+            np.testing.assert_array_equal(rf.series(*key), rs.series(*key), err_msg=str(key))

@@ -25,6 +25,7 @@ import mosaik
 
 import twin
 from adapters.balance_sim import BalanceSim
+from adapters import scheduling
 from adapters.base import Attr, TwinSimulator
 from adapters.battery_sim import BatterySim
 from adapters.control_sim import ControlSim
@@ -124,13 +125,19 @@ def run(
     scenario: Scenario,
     out_dir: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
+    fast_progress: bool = True,
 ) -> RunResult:
     """Run a scenario through mosaik; write the HDF5 file and its KPIs; return the result.
 
     ``progress`` is called after each recorded step with the mosaik time (s from start).
+    ``fast_progress`` skips mosaik's redundant progress updates (:mod:`adapters.scheduling`).
     """
     path = output_path(scenario, out_dir)
     until = scenario.n_steps * scenario.period.step_s
+    if fast_progress:
+        scheduling.install()
+    else:
+        scheduling.uninstall()
     loop = asyncio.new_event_loop()
     world = mosaik.World(sim_config(scenario), skip_greetings=True, configure_logging=False,
                          asyncio_loop=loop)
