@@ -24,8 +24,8 @@ from typing import Any
 import mosaik
 
 import twin
-from adapters.balance_sim import BalanceSim
 from adapters import scheduling
+from adapters.balance_sim import BalanceSim
 from adapters.base import Attr, TwinSimulator
 from adapters.battery_sim import BatterySim
 from adapters.control_sim import ControlSim
