@@ -45,6 +45,7 @@ def main() -> None:
           f"Python {platform.python_version()}")
     print(f"wall       {wall:.1f} s for the run ({wall / steps * 1e3:.3f} ms per step), "
           f"{wall * 35040 / steps:.1f} s per simulated year")
+    print("phases     " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases_s.items()))
     print()
     print(f"{'simulator':<10} {'step ms':>9} {'get_data ms':>12} {'share':>7}")
     own = 0.0
@@ -53,11 +54,12 @@ def main() -> None:
         own += per
         print(f"{sid:<10} {t['step_s'] / steps * 1e3:>9.3f} {t['get_data_s'] / steps * 1e3:>12.3f} "
               f"{per * steps / wall:>7.1%}")
-    rest = wall / steps - own
+    sim = result.phases_s["simulate"]
+    rest = sim / steps - own
     print(f"{'adapters':<10} {own * 1e3:>9.3f} {'':>12} {own * steps / wall:>7.1%}")
-    print(f"{'mosaik+io':<10} {rest * 1e3:>9.3f} {'':>12} {rest * steps / wall:>7.1%}"
-          "   (scheduling, data flow, start-up, KPIs)")
-    print(f"ratio      coupling overhead / model time = {rest / own:.2f}")
+    print(f"{'mosaik':<10} {rest * 1e3:>9.3f} {'':>12} {rest * steps / wall:>7.1%}"
+          "   (scheduling and data flow between the simulators)")
+    print(f"ratio      mosaik coupling / model time = {rest / own:.2f}")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ class RunResult:
     wall_s: float
     n_steps: int
     timing: dict[str, dict[str, float]] = field(default_factory=dict)
+    phases_s: dict[str, float] = field(default_factory=dict)  # build, simulate, kpis
 
 
 @dataclass
@@ -144,16 +145,20 @@ def run(
     t0 = time.perf_counter()
     try:
         factories = _build(world, scenario, path, progress)
+        t1 = time.perf_counter()
         world.run(until=until, print_progress=False, shutdown=False)
         timing = {sid: f.timing() for sid, f in factories.items() if hasattr(f, "timing")}
     finally:
         world.shutdown()
         loop.close()
-    wall = time.perf_counter() - t0
+    t2 = time.perf_counter()
     with open_run(path) as recorded:
         kpis = park_kpis(recorded)
     write_kpis(path, kpis)
-    return RunResult(path=path, kpis=kpis, wall_s=wall, n_steps=scenario.n_steps, timing=timing)
+    t3 = time.perf_counter()
+    return RunResult(path=path, kpis=kpis, wall_s=t3 - t0, n_steps=scenario.n_steps,
+                     timing=timing, phases_s={"build": t1 - t0, "simulate": t2 - t1,
+                                              "kpis": t3 - t2})
 
 
 def _start(world: mosaik.World, scenario: Scenario, name: str, **params: Any) -> Any:
