@@ -1,6 +1,7 @@
 """mosaik adapter that records every connected attribute into the run's HDF5 file.
 
-It accepts any inputs. ``series`` declares what to record as ``[label, attr, unit, doc]``;
+It accepts any inputs. ``series`` declares what to record as ``[label, attr, unit, doc]``
+(``[label, attr, unit, doc, columns]`` for a vector attribute, one value per column);
 ``labels`` maps mosaik full ids (``"PV-0.pv-roof"``) to the entity labels used in the file
 (default: the entity id); ``entities`` gives each label's attributes (kind, spec as JSON).
 The file layout is :mod:`twin.results`'s.
@@ -33,8 +34,9 @@ class RecorderSim(TwinSimulator):
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         if self.writer is not None:
             raise ValueError("one Recorder entity per simulator")
-        series = {(label, attr): SeriesInfo(unit, doc) for label, attr, unit, doc in
-                  params["series"]}
+        series = {(row[0], row[1]): SeriesInfo(row[2], row[3], tuple(row[4] if len(row) > 4
+                                                                    else ()))
+                  for row in params["series"]}
         meta = dict(params.get("meta") or {})
         meta.setdefault("step_s", self.step_s)
         self.writer = RunWriter(params["path"], meta, series, params.get("entities"))

@@ -59,3 +59,22 @@ def test_not_a_run_file(tmp_path):
     bad.write_bytes(b"not hdf5")
     with pytest.raises(ValueError, match="not a readable run file"):
         open_run(bad)
+
+
+def test_vector_series_round_trip(tmp_path):
+    path = tmp_path / "run.h5"
+    series = {("grid", "vm_pu"): SeriesInfo("p.u.", "bus voltages", ("b1", "b2", "b3")),
+              ("grid", "p_loss_mw"): SeriesInfo("MW", "losses")}
+    w = RunWriter(path, {"step_s": 900}, series, chunk_steps=4)
+    vm, loss = w.column(("grid", "vm_pu")), w.column(("grid", "p_loss_mw"))
+    for i in range(7):
+        w.append(i * 900, {vm: [1.0, 0.99 - i / 100, 1.01], loss: float(i)} if i != 3
+                 else {loss: 3.0})  # step 3 has no vector: NaN
+    w.close()
+    with open_run(path) as run:
+        v = run.series("grid", "vm_pu")
+        assert v.shape == (7, 3)
+        assert run.info("grid", "vm_pu").columns == ("b1", "b2", "b3")
+        np.testing.assert_allclose(v[5], [1.0, 0.94, 1.01], rtol=1e-6)
+        assert np.isnan(v[3]).all()
+        np.testing.assert_array_equal(run.series("grid", "p_loss_mw"), np.arange(7.0))

@@ -2,6 +2,7 @@
 
     twin run SCENARIO [--days N] [--out DIR]    run, show progress and the KPI table
     twin check SCENARIO                         validate only
+    twin grid SCENARIO [--export NET.json]      the network the run uses, as pandapower JSON
 
 A user's mistake (bad scenario, missing file) prints one line and exits with code 2.
 """
@@ -63,9 +64,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     print(format_kpis(result.kpis, title=f"{s.park.name} — {result.n_steps} steps of {step} s"))
+    if s.grid is not None:
+        from twin.results import open_run
+
+        with open_run(result.path) as run:
+            print(format_violations(run.table("grid/violations")))
     print(f"\nresults: {result.path}  ({result.wall_s:.1f} s wall, "
           f"{result.wall_s / max(result.n_steps, 1) * 1e3:.2f} ms per step)")
     return 0
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    """Build the scenario's network, say what it holds, and export it as pandapower JSON."""
+    from twin import world
+    from twin.grid import io as grid_io
+
+    s = _scenario(args.scenario)
+    if s.grid is None:
+        raise UserError(f"{s.path}: the scenario has no grid section")
+    pn = world.build_grid(s)
+    net = pn.net
+    print(f"{s.path}: {len(net.bus)} buses, {len(net.line)} lines, {len(net.trafo)} "
+          f"transformers, {len(net.load)} loads, {len(net.sgen)} static generators; "
+          f"{len(pn.elements)} park entities, {len(pn.direct_lines)} direct lines")
+    if args.export:
+        path = grid_io.write_network(pn, args.export)
+        print(f"written: {path} (pandapower.from_json reads it)")
+    return 0
+
+
+def format_violations(rows: list[dict], limit: int = 10) -> str:
+    """The worst grid violations of a run, one line each."""
+    if not rows:
+        return "grid: no overloads, voltages within band, every power flow converged"
+    lines = [f"grid: {len(rows)} elements out of limits (first {min(limit, len(rows))}):"]
+    for r in rows[:limit]:
+        lines.append(f"  {r['kind']:<15} {r['element']:<32} first at {r['first_time_s'] / 3600:8.2f} h"
+                     f"  {int(r['steps']):>6} steps  worst {r['worst']:.3f}")
+    return "\n".join(lines)
 
 
 def format_kpis(kpis: Mapping[str, KPI], title: str = "") -> str:
@@ -101,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the HDF5 file (default: the scenario's output.dir)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("grid", help="build the scenario's network; export it as pandapower JSON")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--export", metavar="NET.json", help="write the network to this file")
+    p.set_defaults(func=cmd_grid)
 
     p = sub.add_parser("check", help="validate a scenario without running it")
     p.add_argument("scenario", help="scenario YAML file")

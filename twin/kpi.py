@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from twin.grid.violations import Violation, find_violations, violation_steps
 from twin.results import KPI
 
 GENERATORS = ("pv", "wind")
@@ -28,6 +29,8 @@ class RunLike(Protocol):
 
     def spec(self, entity: str) -> dict[str, Any]: ...  # noqa: D102
 
+    def has(self, entity: str, attr: str) -> bool: ...  # noqa: D102
+
 
 def _energy(run: RunLike, kinds: tuple[str, ...], attr: str = "p_mw") -> float:
     dt_h = run.step_s / 3600.0
@@ -43,7 +46,8 @@ def _sum_series(run: RunLike, kinds: tuple[str, ...], attr: str) -> np.ndarray:
 def energy_balance(run: RunLike) -> dict[str, float]:
     """The park's energy balance over the run (MWh), from the entities' own series.
 
-    ``residual_mwh`` = generation + import - load - export - storage losses - ΔE_storage.
+    ``residual_mwh`` = generation + import - load - export - storage losses - ΔE_storage
+    - grid losses.
     """
     dt_h = run.step_s / 3600.0
     pcc = run.entities("pcc")
@@ -52,16 +56,19 @@ def energy_balance(run: RunLike) -> dict[str, float]:
     e_gen = _energy(run, GENERATORS)
     e_load = _energy(run, LOADS)
     e_loss = _energy(run, ("battery",), "p_loss_mw")
+    e_grid_loss = sum(float(np.nansum(run.series(p, "p_loss_mw"))) * dt_h
+                      for p in pcc if run.has(p, "p_loss_mw"))
     delta = 0.0
     for b in run.entities("battery"):
         spec = run.spec(b)
         e = run.series(b, "e_mwh")
         if len(e):
             delta += float(e[-1]) - spec["soc_init"] * spec["e_max_mwh"]
-    residual = e_gen + e_import - e_load - e_export - e_loss - delta
+    residual = e_gen + e_import - e_load - e_export - e_loss - delta - e_grid_loss
     return {"e_gen_mwh": e_gen, "e_import_mwh": e_import, "e_load_mwh": e_load,
             "e_export_mwh": e_export, "e_storage_loss_mwh": e_loss,
-            "e_storage_delta_mwh": delta, "residual_mwh": residual}
+            "e_storage_delta_mwh": delta, "e_grid_loss_mwh": e_grid_loss,
+            "residual_mwh": residual}
 
 
 def park_kpis(run: RunLike) -> dict[str, KPI]:
@@ -83,14 +90,15 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
     put("e_import_mwh", bal["e_import_mwh"], "MWh", "import from the public grid")
     put("e_export_mwh", bal["e_export_mwh"], "MWh", "export to the public grid")
     put("e_storage_loss_mwh", bal["e_storage_loss_mwh"], "MWh", "storage losses")
+    put("e_grid_loss_mwh", bal["e_grid_loss_mwh"], "MWh", "losses in lines and transformers")
     put("balance_residual_mwh", bal["residual_mwh"], "MWh",
-        "generation + import - load - export - storage losses - ΔE storage")
+        "generation + import - load - export - storage and grid losses - ΔE storage")
     e_gen = bal["e_gen_mwh"]
     put("self_consumption", (e_gen - bal["e_export_mwh"]) / e_gen if e_gen else 0.0, "1",
         "share of local generation used in the park")
-    e_use = bal["e_load_mwh"] + bal["e_storage_loss_mwh"]
+    e_use = bal["e_load_mwh"] + bal["e_storage_loss_mwh"] + bal["e_grid_loss_mwh"]
     put("self_sufficiency", 1.0 - bal["e_import_mwh"] / e_use if e_use else 0.0, "1",
-        "share of consumption (with storage losses) met by local generation")
+        "share of consumption (with storage and grid losses) met by local generation")
     for p in run.entities("pcc")[:1]:
         put("p_import_peak_mw", np.nanmax(run.series(p, "p_import_mw"), initial=0.0), "MW",
             "highest import")
@@ -115,6 +123,9 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
         put("e_storage_discharge_mwh", -sum(float(np.nansum(np.minimum(run.series(b, "p_mw"), 0)))
                                             for b in batteries) * dt_h, "MWh",
             "energy discharged from storage")
+    for p in run.entities("pcc"):
+        if run.has(p, "vm_pu"):
+            k.update(grid_kpis(run, p))
     heat = run.entities("heat")
     if heat:
         put("q_heat_mwh", _energy(run, ("heat",), "q_heat_mw"), "MWh", "heat delivered")
@@ -123,3 +134,33 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
         put("gas_nm3", sum(float(np.nansum(run.series(h, "gas_nm3"))) for h in heat), "Nm3",
             "natural gas burnt in boilers")
     return k
+
+
+def grid_violations(run: Any, entity: str) -> list[Violation]:
+    """Where and when the recorded network left its limits."""
+    return find_violations(
+        run.time_s, run.series(entity, "vm_pu"), run.info(entity, "vm_pu").columns,
+        run.series(entity, "line_loading_pct"), run.info(entity, "line_loading_pct").columns,
+        run.series(entity, "trafo_loading_pct"), run.info(entity, "trafo_loading_pct").columns,
+        run.series(entity, "converged"))
+
+
+def grid_kpis(run: Any, entity: str) -> dict[str, KPI]:
+    """Voltage extremes, peak loadings, violation and non-convergence counts of the network."""
+    vm = run.series(entity, "vm_pu")
+    lines = run.series(entity, "line_loading_pct")
+    trafos = run.series(entity, "trafo_loading_pct")
+    converged = run.series(entity, "converged")
+    with np.errstate(invalid="ignore"):
+        return {
+            "grid_vm_min_pu": KPI(float(np.nanmin(vm)), "p.u.", "lowest bus voltage"),
+            "grid_vm_max_pu": KPI(float(np.nanmax(vm)), "p.u.", "highest bus voltage"),
+            "grid_line_loading_max_pct": KPI(float(np.nanmax(lines)), "%",
+                                             "highest line loading"),
+            "grid_trafo_loading_max_pct": KPI(float(np.nanmax(trafos)), "%",
+                                              "highest transformer loading"),
+            "grid_violation_steps": KPI(float(violation_steps(vm, lines, trafos)), "1",
+                                        "steps with an overload or a voltage out of band"),
+            "grid_not_converged_steps": KPI(float(np.sum(converged < 0.5)), "1",
+                                            "steps whose AC power flow did not converge"),
+        }

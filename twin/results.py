@@ -7,7 +7,9 @@ Layout::
     /time            int64 seconds from the scenario start, one per recorded step
     /series/<entity>          group; attributes kind (pv, wind, battery, factory, ev, heat,
                               pcc, weather, external, ...) and spec (the entity's spec as JSON)
-    /series/<entity>/<attr>   float64, one value per step; attributes unit, description
+    /series/<entity>/<attr>   float64, one value per step; attributes unit, description;
+                              a vector series (bus voltages, line loadings) is float32 of
+                              shape (steps, n) with the names of its n parts in ``columns``
     /kpi/<name>      scalar float64; attributes unit, description
 
 Series are written in chunks and flushed as the run goes, in HDF5's single-writer/multiple-
@@ -31,10 +33,12 @@ SeriesKey = tuple[str, str]  # (entity, attr)
 
 @dataclass(frozen=True)
 class SeriesInfo:
-    """Unit and meaning of one recorded series."""
+    """Unit and meaning of one recorded series; ``columns`` names the parts of a vector series
+    (e.g. the buses of ``vm_pu``), empty for a scalar series."""
 
     unit: str
     description: str = ""
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,12 @@ class RunWriter:
         self._keys = list(series)
         self._index = {key: i for i, key in enumerate(self._keys)}
         self._chunk = int(chunk_steps)
+        self._scalar = [i for i, k in enumerate(self._keys) if not series[k].columns]
+        self._vector = {i: len(series[k].columns) for i, k in enumerate(self._keys)
+                        if series[k].columns}
         self._buf = np.full((self._chunk, len(self._keys)), np.nan)
+        self._vbuf = {i: np.full((self._chunk, w), np.nan, dtype=np.float32)
+                      for i, w in self._vector.items()}
         self._tbuf = np.zeros(self._chunk, dtype=np.int64)
         self._n_buf = 0
         self._n_written = 0
@@ -78,13 +87,19 @@ class RunWriter:
         self._time.attrs["unit"] = "s"
         self._time.attrs["description"] = "seconds from the scenario start (start of each step)"
         self._dsets = []
-        for (entity, attr), info in series.items():
+        for i, ((entity, attr), info) in enumerate(series.items()):
+            width = self._vector.get(i)
+            shape, maxshape, chunks, dtype = (
+                ((0,), (None,), (self._chunk,), "f8") if width is None
+                else ((0, width), (None, width), (min(self._chunk, 96), width), "f4"))
             d = self._file.create_dataset(
-                f"series/{entity}/{attr}", shape=(0,), maxshape=(None,), dtype="f8",
-                chunks=(self._chunk,), compression="gzip", compression_opts=1, shuffle=True,
+                f"series/{entity}/{attr}", shape=shape, maxshape=maxshape, dtype=dtype,
+                chunks=chunks, compression="gzip", compression_opts=1, shuffle=True,
             )
             d.attrs["unit"] = info.unit
             d.attrs["description"] = info.description
+            if width is not None:
+                d.attrs["columns"] = list(info.columns)
             self._dsets.append(d)
         for entity, attrs in (entities or {}).items():
             group = self._file.require_group(f"series/{entity}")
@@ -102,14 +117,24 @@ class RunWriter:
         """Column index of a declared series (None if it was not declared)."""
         return self._index.get(key)
 
-    def append(self, time_s: int, values: Mapping[int, float]) -> None:
-        """Record one step: ``values`` maps column indices to values; the rest get NaN."""
-        row = self._buf[self._n_buf]
+    def append(self, time_s: int, values: Mapping[int, Any]) -> None:
+        """Record one step: ``values`` maps column indices to values (sequences for vector
+        series); the rest get NaN."""
+        n = self._n_buf
+        row = self._buf[n]
         row.fill(np.nan)
         for i, value in values.items():
-            if value is not None:
+            if value is None:
+                continue
+            vbuf = self._vbuf.get(i)
+            if vbuf is None:
                 row[i] = value
-        self._tbuf[self._n_buf] = time_s
+            else:
+                vbuf[n] = value
+        for i, vbuf in self._vbuf.items():
+            if i not in values:
+                vbuf[n] = np.nan
+        self._tbuf[n] = time_s
         self._n_buf += 1
         if self._n_buf == self._chunk:
             self.flush()
@@ -123,8 +148,9 @@ class RunWriter:
         self._time.resize((end,))
         self._time[self._n_written:end] = self._tbuf[:n]
         for i, d in enumerate(self._dsets):
-            d.resize((end,))
-            d[self._n_written:end] = self._buf[:n, i]
+            d.resize(end, axis=0)
+            vbuf = self._vbuf.get(i)
+            d[self._n_written:end] = self._buf[:n, i] if vbuf is None else vbuf[:n]
         self._n_written = end
         self._n_buf = 0
         self._file.flush()
@@ -156,6 +182,20 @@ def write_kpis(path: str | Path, kpis: Mapping[str, KPI]) -> None:
             d = group.create_dataset(name, data=float(kpi.value))
             d.attrs["unit"] = kpi.unit
             d.attrs["description"] = kpi.description
+
+
+def write_table(path: str | Path, name: str, rows: list[Mapping[str, Any]],
+                description: str = "") -> None:
+    """Write (or replace) a table of records at ``/<name>`` of a closed run file."""
+    with h5py.File(path, "a") as f:
+        if name in f:
+            del f[name]
+        fields = list(rows[0]) if rows else ["empty"]
+        dtype = [(k, h5py.string_dtype() if isinstance(rows[0][k], str) else "f8")
+                 for k in fields] if rows else [("empty", "f8")]
+        table = np.array([tuple(r[k] for k in fields) for r in rows], dtype=dtype)
+        d = f.create_dataset(name, data=table)
+        d.attrs["description"] = description
 
 
 class Run:
@@ -227,6 +267,10 @@ class Run:
         text = self._file[f"series/{entity}"].attrs.get("spec")
         return json.loads(_plain(text)) if text is not None else {}
 
+    def has(self, entity: str, attr: str) -> bool:
+        """Whether the run recorded ``entity``'s ``attr``."""
+        return f"series/{entity}/{attr}" in self._file
+
     def series(self, entity: str, attr: str) -> np.ndarray:
         """The values of one series, as long as :attr:`time_s`."""
         try:
@@ -239,7 +283,9 @@ class Run:
     def info(self, entity: str, attr: str) -> SeriesInfo:
         """Unit and description of one series."""
         d = self._file[f"series/{entity}/{attr}"]
-        return SeriesInfo(str(d.attrs.get("unit", "")), str(d.attrs.get("description", "")))
+        columns = tuple(_plain(c) for c in d.attrs.get("columns", ()))
+        return SeriesInfo(str(d.attrs.get("unit", "")), str(d.attrs.get("description", "")),
+                          columns)
 
     def kpis(self) -> dict[str, KPI]:
         """The run's KPIs (empty for an incomplete run)."""
@@ -250,6 +296,13 @@ class Run:
             name: KPI(float(d[()]), str(d.attrs.get("unit", "")), str(d.attrs.get("description", "")))
             for name, d in group.items()
         }
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        """The records of a table written with :func:`write_table` (empty if absent)."""
+        d = self._file.get(name)
+        if d is None or d.dtype.names == ("empty",):
+            return []
+        return [{k: _plain(row[k]) for k in d.dtype.names} for row in d[:]]
 
     def iter_series(self) -> Iterator[tuple[SeriesKey, SeriesInfo, np.ndarray]]:
         """Every series with its info and values."""

@@ -23,6 +23,8 @@ from twin import weather_io
 from twin.battery import BatterySpec
 from twin.data.turbines import power_curve
 from twin.fields import param
+from twin.grid import io as grid_io
+from twin.grid.network import GridLayout
 from twin.loads.ev import EVHubSpec
 from twin.loads.factory import FactorySpec
 from twin.loads.heat import HeatSupplySpec
@@ -135,6 +137,19 @@ class ExternalSimulator:
 
 
 @dataclass(frozen=True)
+class GridSection:
+    """The park's electrical network: built from parameters or loaded from pandapower JSON."""
+
+    source: Literal["build", "json"] = param(default="build", doc="how the network is made")
+    path: Path | None = param(default=None, doc="pandapower JSON file (source: json)")
+    hosts: dict[str, str] | None = param(
+        default=None, doc="entity -> the entity whose substation it shares (source: build)")
+    layout: GridLayout = param(default=GridLayout(), doc="parameters of a built network")
+    solver: Literal["lightsim2grid", "pandapower"] = param(
+        default="lightsim2grid", doc="per-step AC power flow: fast solver, or pandapower.runpp")
+
+
+@dataclass(frozen=True)
 class Output:
     """Where results go."""
 
@@ -156,6 +171,7 @@ class Scenario:
     ev_hubs: tuple[EVHubSpec, ...] = ()
     heat_supply: tuple[HeatSupplySpec, ...] = ()
     controller: Controller = Controller()
+    grid: GridSection | None = None
     external: tuple[ExternalSimulator, ...] = ()
     output: Output = Output()
     path: Path = field(default=Path("<memory>"), metadata={"internal": True})
@@ -323,6 +339,37 @@ def _rule_external(s: Scenario) -> None:
                                     f"expected a park entity or '<external>.<eid>', got {ref!r}")
 
 
+def _rule_grid(s: Scenario) -> None:
+    g = s.grid
+    if g is None:
+        return
+    names = {name for _, name in s.entity_names()}
+    if g.source == "json":
+        if g.path is None:
+            raise SpecError("grid.path", "expected a pandapower JSON file for source: json")
+        path = _resolve(s.path, g.path)
+        if not path.is_file():
+            raise SpecError("grid.path", f"no such file: {path}")
+        try:
+            grid_io.read_network(path, sorted(names))
+        except (ValueError, KeyError, OSError) as exc:
+            raise SpecError("grid.path", str(exc)) from None
+        return
+    if g.path is not None:
+        raise SpecError("grid.path", "a built network takes no file; set source: json")
+    hosts = g.hosts or {}
+    kinds = dict((name, key) for key, name in s.entity_names())
+    for entity, host in hosts.items():
+        where = f"grid.hosts.{entity}"
+        if entity not in names:
+            raise SpecError(where, f"expected a park entity name, got {entity!r}")
+        if host not in names:
+            raise SpecError(where, f"expected the name of a park entity as host, got {host!r}")
+        if host in hosts or kinds[host] == "wind_farms" or kinds[entity] == "wind_farms":
+            raise SpecError(where, f"{host!r} cannot host: wind farms neither host nor are "
+                            "hosted, and a host must not be hosted itself")
+
+
 RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_timezone,
     _rule_step_divides,
@@ -331,6 +378,7 @@ RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_turbines,
     _rule_weather_file,
     _rule_external,
+    _rule_grid,
 )
 
 
@@ -351,7 +399,10 @@ def _resolve_files(s: Scenario) -> Scenario:
                             model_params=_resolve_params(s.path, e.model_params or {}))
         for e in s.external
     )
-    return dataclasses.replace(s, weather=weather, external=external)
+    grid = s.grid
+    if grid is not None and grid.path is not None:
+        grid = dataclasses.replace(grid, path=_resolve(s.path, grid.path).resolve())
+    return dataclasses.replace(s, weather=weather, external=external, grid=grid)
 
 
 def _resolve_params(scenario_path: Path, params: dict[str, Any]) -> dict[str, Any]:

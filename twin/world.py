@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import mosaik
+import pandapower as pp
 
 import twin
 from adapters import scheduling
@@ -29,14 +30,19 @@ from adapters.balance_sim import BalanceSim
 from adapters.base import Attr, TwinSimulator
 from adapters.battery_sim import BatterySim
 from adapters.control_sim import ControlSim
+from adapters.grid_sim import GridSim, vector_columns
 from adapters.loads_sim import LoadsSim
 from adapters.pv_sim import PVSim
 from adapters.recorder_sim import RecorderSim
 from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
+from twin import data as reference_data
 from twin.data.turbines import power_curve
-from twin.kpi import park_kpis
-from twin.results import KPI, open_run, write_kpis
+from twin.grid import io as grid_io
+from twin.grid.network import Connection, ParkNetwork, build_network
+from twin.kpi import grid_violations, park_kpis
+from twin.loads import ev_params
+from twin.results import KPI, open_run, write_kpis, write_table
 from twin.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,7 @@ ADAPTERS: dict[str, type[TwinSimulator]] = {
     "Control": ControlSim,
     "Battery": BatterySim,
     "Balance": BalanceSim,
+    "Grid": GridSim,
     "Recorder": RecorderSim,
 }
 
@@ -94,11 +101,14 @@ class _Wiring:
     attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> group attrs
 
     def add(self, label: str, entity: Any, kind: str, outputs: Iterable[Attr],
-            spec: dict[str, Any] | None = None) -> None:
+            spec: dict[str, Any] | None = None,
+            columns: dict[str, list[str]] | None = None) -> None:
         self.entities[label] = entity
         self.kinds[label] = kind
         self.labels[entity.full_id] = label
-        self.series.extend([label, a.name, a.unit, a.doc] for a in outputs)
+        columns = columns or {}
+        self.series.extend([label, a.name, a.unit, a.doc, columns.get(a.name, [])]
+                           for a in outputs)
         self.attrs[label] = {"kind": kind, "spec": json.dumps(spec or {}, default=str)}
 
     def of_kind(self, *kinds: str) -> list[Any]:
@@ -154,7 +164,12 @@ def run(
     t2 = time.perf_counter()
     with open_run(path) as recorded:
         kpis = park_kpis(recorded)
+        violations = [dataclasses.asdict(v) for e in recorded.entities("pcc")
+                      if recorded.has(e, "vm_pu") for v in grid_violations(recorded, e)]
     write_kpis(path, kpis)
+    if scenario.grid is not None:
+        write_table(path, "grid/violations", violations,
+                    "elements out of their limits: kind, element, first time, steps, worst")
     t3 = time.perf_counter()
     return RunResult(path=path, kpis=kpis, wall_s=t3 - t0, n_steps=scenario.n_steps,
                      timing=timing, phases_s={"build": t1 - t0, "simulate": t2 - t1,
@@ -216,9 +231,19 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
         for port, bat in zip(rule.children, batteries, strict=True):
             world.connect(port, bat, "p_set_mw")
 
-    factories["Balance"] = _start(world, s, "Balance")
-    pcc = factories["Balance"].PCC.create(1, name="pcc")[0]
-    wiring.add("pcc", pcc, "pcc", BalanceSim.MODELS["PCC"].outputs)
+    if s.grid is None:
+        factories["Balance"] = _start(world, s, "Balance")
+        pcc = factories["Balance"].PCC.create(1, name="pcc")[0]
+        wiring.add("pcc", pcc, "pcc", BalanceSim.MODELS["PCC"].outputs)
+    else:
+        pn = build_grid(s)
+        factories["Grid"] = _start(world, s, "Grid")
+        pcc = factories["Grid"].Grid.create(1, name="grid", net_json=pp.to_json(pn.net),
+                                            solver=s.grid.solver)[0]
+        wiring.add("grid", pcc, "pcc", GridSim.MODELS["Grid"].outputs,
+                   {"buses": len(pn.net.bus), "lines": len(pn.net.line),
+                    "trafos": len(pn.net.trafo)},
+                   columns=vector_columns(pn.net))
     _connect_all(world, gens, pcc, ("p_mw", "p_gen_mw"))
     _connect_all(world, loads, pcc, ("p_mw", "p_load_mw"))
     _connect_all(world, batteries, pcc, ("p_mw", "p_storage_mw"))
@@ -230,7 +255,7 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
         1, name="recorder", path=str(path), meta=_meta(s), series=wiring.series,
         labels=wiring.labels, entities=wiring.attrs, n_steps=s.n_steps)[0]
     by_label: dict[str, list[str]] = {}
-    for label, attr, _unit, _doc in wiring.series:
+    for label, attr, *_ in wiring.series:
         by_label.setdefault(label, []).append(attr)
     for label, attrs in by_label.items():
         world.connect(wiring.entities[label], recorder, *attrs)
@@ -279,3 +304,34 @@ def _meta(s: Scenario) -> dict[str, Any]:
         "step_s": s.period.step_s,
         "n_steps": s.n_steps,
     }
+
+
+def grid_connections(s: Scenario) -> list[Connection]:
+    """How each park entity connects to a built network: kind, rating and host."""
+    hosts = (s.grid.hosts if s.grid else None) or {}
+    cop_min = float(reference_data.load("grid")["heat_cop_min"])
+    out = []
+    for spec in s.wind_farms:
+        rated = power_curve(spec.turbine_type).nominal_mw * spec.n_turbines
+        out.append(Connection(spec.name, "wind", rated, None, spec.n_turbines))
+    ratings: list[tuple[str, str, float]] = [
+        *((p.name, "pv", p.p_ac_mw) for p in s.pv_plants),
+        *((b.name, "battery", b.p_max_mw) for b in s.batteries),
+        *((f.name, "factory", f.p_peak_mw) for f in s.factory_loads),
+        *((e.name, "ev", e.p_max_mw or e.n_chargers * (e.p_charger_kw or ev_params(e.kind)[
+            "p_charger_kw"]) / 1000.0) for e in s.ev_hubs),
+        *((h.name, "heat", max(h.hp_q_max_mw / cop_min, 0.1 * h.q_design_mw))
+          for h in s.heat_supply),
+    ]
+    out.extend(Connection(name, kind, mw, hosts.get(name)) for name, kind, mw in ratings)
+    return out
+
+
+def build_grid(s: Scenario) -> ParkNetwork:
+    """The network a run uses: loaded from JSON, or built from the scenario's entities."""
+    if s.grid is None:
+        raise ValueError("the scenario has no grid section")
+    names = [name for _, name in s.entity_names()]
+    if s.grid.source == "json":
+        return grid_io.read_network(s.grid.path, names)
+    return build_network(grid_connections(s), s.grid.layout, name=s.park.name)

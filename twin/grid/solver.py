@@ -1,0 +1,533 @@
+"""AC power flow of the park network: a fast per-step solver and the pandapower reference.
+
+The pandapower network is the model of record. :class:`FastSolver` is built ONCE from it and
+then solves one AC power flow per step from arrays of load and static-generator powers, with
+the same answers as ``pandapower.runpp`` (to its convergence tolerance) at a fraction of the
+cost. :class:`RunppSolver` has the same interface and calls ``pandapower.runpp`` every time:
+it is the reference the fast solver is tested against, and the naive baseline.
+
+How the fast solver is built
+----------------------------
+One ``pandapower.runpp`` on a private copy of the network compiles it into pandapower's
+internal bus-branch model (its "ppci"): closed bus-bus switches fused, open line/trafo
+switches turned into auxiliary open ends (the line still charges from its live end),
+out-of-service and unsupplied elements removed, transformers in pandapower's own equivalent
+circuit (``trafo_model="t"``, taps, phase shifts, ``parallel``, ``df``), shunts and storage in
+place. From it the solver keeps the admittance matrices ``Ybus``, ``Yf`` and ``Yt``, the bus
+types and the converged voltage. Each step it rebuilds the complex bus injections with one
+sparse product (loads, static generators and storage each mapped to their internal bus with
+their ``scaling``), runs lightsim2grid's Newton-Raphson (KLU) warm-started from the previous
+converged voltage, and evaluates the branch flows and loadings with pandapower's own formulas.
+Since both sides work on the same admittance matrix, the only difference from ``runpp`` is
+where each Newton-Raphson stops inside the tolerance (``tolerance_mva`` = 1e-8): about 1e-9
+p.u. in voltage. All arithmetic is float64 (lightsim2grid's own grid object takes float32
+setters, ~1e-8 p.u.; it is not used here).
+
+This route, rather than lightsim2grid's own pandapower importer, is what lets switches,
+``storage``, parallel transformers and out-of-service buses be taken exactly as pandapower
+takes them: that importer refuses or ignores switches, refuses ``parallel`` != 1, and warns that
+its conversion can differ from pandapower silently.
+
+Elements that would make the network depend on more than the per-step injections (PV buses of
+``gen``, ``xward``, ``dcline``; voltage-dependent loads; FACTS devices; DC grids) are refused by
+:func:`check_network` with :class:`GridError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandapower as pp
+import pandapower.topology as pp_topology
+from pandapower.pypower.idx_brch import F_BUS, T_BUS
+from pandapower.pypower.idx_bus import BASE_KV, PD, QD
+from scipy import sparse
+
+try:  # KLU where this build of lightsim2grid has it
+    from lightsim2grid.algorithm import NRSing_KLU as _NRSolver
+except ImportError:  # pragma: no cover - depends on the lightsim2grid build
+    from lightsim2grid.algorithm import NRSing_SparseLU as _NRSolver
+
+__all__ = [
+    "PF_OPTIONS",
+    "FastSolver",
+    "GridError",
+    "PFResult",
+    "RunppSolver",
+    "check_network",
+]
+
+_SQRT3 = float(np.sqrt(3.0))
+
+#: Options of every ``pandapower.runpp`` call here (pandapower 3 defaults, spelled out so that
+#: both solvers agree by construction). numba only where installed (pandapower warns otherwise).
+PF_OPTIONS: dict[str, Any] = {
+    "algorithm": "nr",
+    "calculate_voltage_angles": True,
+    "init": "auto",
+    "max_iteration": "auto",
+    "tolerance_mva": 1e-8,
+    "trafo_model": "t",
+    "trafo_loading": "current",
+    "enforce_q_lims": False,
+    "check_connectivity": True,
+    "voltage_depend_loads": True,
+    "distributed_slack": False,
+    "numba": importlib.util.find_spec("numba") is not None,
+}
+
+#: Newton-Raphson iterations pandapower's "auto" gives its "nr" algorithm.
+_NR_MAX_ITERATION = 10
+
+#: Element tables the solver cannot take while they hold an in-service element, and why.
+_UNSUPPORTED = {
+    "gen": "voltage-controlled generators (PV buses); model them as sgen",
+    "xward": "extended wards (PV buses)",
+    "dcline": "DC lines (PV buses at both ends)",
+    "svc": "static var compensators (controlled)",
+    "tcsc": "thyristor-controlled series capacitors (controlled)",
+    "ssc": "static synchronous compensators (controlled)",
+    "vsc": "voltage source converters (controlled)",
+    "b2b_vsc": "back-to-back converters (controlled)",
+    "bus_dc": "DC buses",
+    "line_dc": "DC lines",
+    "source_dc": "DC sources",
+    "load_dc": "DC loads",
+}
+
+#: Voltage-dependent (ZIP) load shares: the injection would depend on the voltage.
+_ZIP_COLUMNS = ("const_z_p_percent", "const_i_p_percent", "const_z_q_percent",
+                "const_i_q_percent", "const_z_percent", "const_i_percent")
+
+
+class GridError(ValueError):
+    """The network cannot be solved by these solvers (no slack, island, unsupported element)."""
+
+
+@dataclass(frozen=True)
+class PFResult:
+    """Result of one AC power flow, in pandapower's units, signs and index orders.
+
+    Attributes
+    ----------
+    converged : bool
+        Whether the power flow converged; when False every array and number is NaN.
+    vm_pu : np.ndarray
+        Voltage magnitude per bus (p.u.), ``net.bus.index`` order; NaN for out-of-service or
+        unsupplied buses, as ``runpp``.
+    va_degree : np.ndarray
+        Voltage angle per bus (degree), same order.
+    line_loading_pct : np.ndarray
+        Loading per line (%), ``net.line.index`` order, as pandapower's ``loading_percent``:
+        max(from, to current) / (max_i_ka * df * parallel).
+    trafo_loading_pct : np.ndarray
+        Loading per 2-winding transformer (%), ``net.trafo.index`` order, as pandapower's
+        ``trafo_loading="current"``.
+    p_ext_grid_mw : float
+        Active power of all external grids (MW); > 0 is power fed INTO the park (import).
+    q_ext_grid_mvar : float
+        Reactive power of all external grids (Mvar), same sign.
+    p_loss_mw : float
+        Active losses of all lines and 2-winding transformers (MW), the sum of ``pl_mw``.
+    line_p_from_mw : np.ndarray
+        Active power into each line at its from bus (MW), ``net.line.index`` order.
+    """
+
+    converged: bool
+    vm_pu: np.ndarray
+    va_degree: np.ndarray
+    line_loading_pct: np.ndarray
+    trafo_loading_pct: np.ndarray
+    p_ext_grid_mw: float
+    q_ext_grid_mvar: float
+    p_loss_mw: float
+    line_p_from_mw: np.ndarray
+
+
+def _failed(n_bus: int, n_line: int, n_trafo: int) -> PFResult:
+    nan = float("nan")
+    return PFResult(False, np.full(n_bus, nan), np.full(n_bus, nan), np.full(n_line, nan),
+                    np.full(n_trafo, nan), nan, nan, nan, np.full(n_line, nan))
+
+
+def _table(net: Any, name: str) -> Any:
+    """An element table of ``net``, or None where the net has none."""
+    return net.get(name, None)
+
+
+def _in_service(df: Any) -> np.ndarray:
+    if "in_service" in df:
+        return df["in_service"].to_numpy(dtype=bool)
+    return np.ones(len(df), dtype=bool)
+
+
+def check_network(net: Any) -> None:
+    """Check that the solvers can take a pandapower network.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network (not modified).
+
+    Raises
+    ------
+    GridError
+        No in-service external grid (slack); an element type the solver cannot take
+        (see ``_UNSUPPORTED``) or voltage-dependent loads; in-service buses that are not
+        connected to a slack (switches respected), named in the message.
+    """
+    ext = _table(net, "ext_grid")
+    if ext is None or not _in_service(ext).any():
+        raise GridError("the network has no in-service ext_grid: a power flow needs a slack "
+                        "bus (create one with pandapower.create_ext_grid at the grid "
+                        "connection point)")
+    _check_elements(net)
+    unsupplied = pp_topology.unsupplied_buses(net)
+    if unsupplied:
+        ids = sorted(int(b) for b in unsupplied)
+        names = [str(net.bus.at[b, "name"]) for b in ids[:10]]
+        more = " ..." if len(ids) > 10 else ""
+        raise GridError(f"{len(ids)} in-service bus(es) are not connected to a slack "
+                        f"(ext_grid), switches respected: indices {ids[:10]}{more}, "
+                        f"names {names}{more}; connect them or take them out of service")
+
+
+def _check_elements(net: Any) -> None:
+    """Refuse element types and load models the solver cannot take."""
+    for name, why in _UNSUPPORTED.items():
+        df = _table(net, name)
+        if df is not None and len(df) and _in_service(df).any():
+            raise GridError(f"the network has {int(_in_service(df).sum())} in-service "
+                            f"'{name}' element(s): {why}; the solver cannot take them")
+    load = net.load
+    on = _in_service(load)
+    for col in _ZIP_COLUMNS:
+        if col in load and np.any(np.nan_to_num(load[col].to_numpy(dtype=float))[on] != 0.0):
+            raise GridError(f"voltage-dependent loads (net.load.{col} != 0) are not supported: "
+                            "use constant-power loads")
+
+
+def _as_array(x: Any, n: int, what: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.shape != (n,):
+        raise ValueError(f"{what} must have shape ({n},), got {a.shape}")
+    return a
+
+
+class _Injections:
+    """Where loads, static generators and storage inject, and how they are scaled."""
+
+    TABLES = (("load", -1.0), ("sgen", 1.0), ("storage", -1.0))
+
+    def __init__(self, net: Any, bus_lookup: np.ndarray, n_bus: int, base_mva: float) -> None:
+        cols: list[sparse.csr_matrix] = []
+        self.index: dict[str, np.ndarray] = {}
+        self.slices: dict[str, slice] = {}
+        values: list[np.ndarray] = []
+        start = 0
+        for name, sign in self.TABLES:
+            df = _table(net, name)
+            if df is None:
+                df = net.load.iloc[:0]
+            n = len(df)
+            self.index[name] = df.index.to_numpy()
+            self.slices[name] = slice(start, start + n)
+            start += n
+            bus = bus_lookup[df["bus"].to_numpy(dtype=np.int64)] if n else np.zeros(0, int)
+            scaling = df["scaling"].to_numpy(dtype=float) if "scaling" in df else np.ones(n)
+            keep = _in_service(df) & (bus < n_bus)
+            w = np.where(keep, sign * scaling / base_mva, 0.0)
+            rows = np.where(keep, bus, 0)
+            cols.append(sparse.csr_matrix((w, (rows, np.arange(n))), shape=(n_bus, n)))
+            values.append(df["p_mw"].to_numpy(dtype=float) + 1j * df["q_mvar"].to_numpy(
+                dtype=float) if n else np.zeros(0, complex))
+        self.matrix = sparse.hstack(cols, format="csr")  # per-unit bus injection per MW
+        self.buffer = np.concatenate(values).astype(np.complex128)  # current element powers
+
+
+class FastSolver:
+    """AC power flow built once from a pandapower network; one fast solve per step.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network of record (not modified; a private copy is solved once with
+        ``pandapower.runpp`` to compile it and get a starting voltage).
+    max_iteration : int, optional
+        Newton-Raphson iterations per solve (pandapower's default for "nr": 10).
+
+    Attributes
+    ----------
+    load_index, sgen_index, storage_index : np.ndarray
+        The pandapower indices the input arrays of :meth:`solve` refer to, in order.
+    bus_index, line_index, trafo_index : np.ndarray
+        The pandapower indices of the result arrays.
+
+    Raises
+    ------
+    GridError
+        See :func:`check_network`; also when the network's initial state does not converge.
+    """
+
+    def __init__(self, net: Any, max_iteration: int = _NR_MAX_ITERATION) -> None:
+        check_network(net)
+        work = copy.deepcopy(net)
+        try:
+            pp.runpp(work, **PF_OPTIONS)
+        except pp.LoadflowNotConverged as exc:
+            raise GridError("the network's initial state does not converge in "
+                            "pandapower.runpp; fix the network before building the solver"
+                            ) from exc
+        internal = work._ppc["internal"]
+        if len(internal["pv"]):
+            raise GridError("the compiled network has voltage-controlled (PV) buses; "
+                            "the solver takes only PQ buses and the slack")
+        self.max_iteration = int(max_iteration)
+        self.tolerance = float(PF_OPTIONS["tolerance_mva"])  # pandapower uses it in p.u.
+        self.base_mva = float(internal["baseMVA"])
+        self._ybus = sparse.csc_matrix(internal["Ybus"], dtype=np.complex128)
+        self._ybus.sum_duplicates()
+        n = self._ybus.shape[0]
+        self._n = n
+        self._ref = np.asarray(internal["ref"], dtype=np.int32)
+        self._pv = np.zeros(0, dtype=np.int32)
+        self._pq = np.asarray(internal["pq"], dtype=np.int32)
+        self._slack_weights = np.zeros(n)
+        self._slack_weights[self._ref] = 1.0 / len(self._ref)
+        self._v_start = np.asarray(internal["V"], dtype=np.complex128).copy()
+        self._v_good = self._v_start.copy()
+        self._solver = _NRSolver()
+
+        bus_lookup = np.asarray(work._pd2ppc_lookups["bus"], dtype=np.int64)
+        self.bus_index = net.bus.index.to_numpy()
+        self._bus_pos = bus_lookup[self.bus_index]
+        self._bus_on = self._bus_pos < n
+        self._bus_pos = np.where(self._bus_on, self._bus_pos, 0)
+
+        inj = _Injections(work, bus_lookup, n, self.base_mva)
+        self._inj = inj
+        self.load_index = inj.index["load"]
+        self.sgen_index = inj.index["sgen"]
+        self.storage_index = inj.index["storage"]
+        bus = internal["bus"]
+        sbus_all = -(bus[:, PD] + 1j * bus[:, QD]) / self.base_mva
+        self._sbus_const = sbus_all - inj.matrix @ inj.buffer  # wards, motors ...: fixed
+        self._sbus_const[np.abs(self._sbus_const) < 1e-12] = 0.0
+        self._ybus_ref = sparse.csr_matrix(self._ybus[self._ref, :])
+
+        self._setup_branches(work, internal, bus_lookup)
+
+    def _setup_branches(self, net: Any, internal: dict, bus_lookup: np.ndarray) -> None:
+        """Select the line and trafo branches, and what pandapower shows for the others."""
+        n = self._n
+        lookups = net._pd2ppc_lookups["branch"]
+        branch_is = np.asarray(internal["branch_is"], dtype=bool)
+        ppci_row = np.cumsum(branch_is) - 1  # ppc branch -> ppci branch
+        ppc_branch = net._ppc["branch"]
+        base_kv = internal["bus"][:, BASE_KV].real
+        rows, sel = {}, []
+        for kind in ("line", "trafo"):
+            f, t = lookups.get(kind, (0, 0))
+            r = np.arange(f, t)
+            rows[kind] = r
+            sel.append(r[branch_is[r]])
+        lines_in = branch_is[rows["line"]]
+        trafos_in = branch_is[rows["trafo"]]
+        on = np.concatenate(sel)
+        yf = sparse.csr_matrix(internal["Yf"])[ppci_row[on]]
+        yt = sparse.csr_matrix(internal["Yt"])[ppci_row[on]]
+        self._y_ft = sparse.vstack([yf, yt], format="csr")
+        br = internal["branch"][ppci_row[on]]
+        self._ft_bus = np.concatenate([br[:, F_BUS].real, br[:, T_BUS].real]).astype(np.int64)
+        self._ft_kv = base_kv[self._ft_bus] * _SQRT3
+        self._n_on = len(on)
+        self._n_line_on = int(lines_in.sum())
+
+        # branches outside the solved model carry no power; pandapower's current there is
+        # 0 / vm, so 0 where both ends are solved buses and NaN where one is not
+        ends = ppc_branch[:, [F_BUS, T_BUS]].real.astype(np.int64)
+        both_on = (ends < n).all(axis=1)
+        line_df, trafo_df = net.line, net.trafo
+        self._lines_in = lines_in
+        self._trafos_in = trafos_in
+        self._line_off_value = np.where(both_on[rows["line"]], 0.0, np.nan)[~lines_in]
+        self._trafo_off_value = np.where(both_on[rows["trafo"]], 0.0, np.nan)[~trafos_in]
+        i_max = (line_df["max_i_ka"].to_numpy(float) * line_df["df"].to_numpy(float)
+                 * line_df["parallel"].to_numpy(float))
+        self._line_off_loading = np.divide(self._line_off_value, i_max[~lines_in],
+                                           out=np.full((~lines_in).sum(), np.inf),
+                                           where=i_max[~lines_in] != 0) * 100.0
+        tr_on = trafos_in
+        scale = 100.0 * _SQRT3 / (trafo_df["sn_mva"].to_numpy(float)
+                                  * trafo_df["parallel"].to_numpy(float)
+                                  * trafo_df["df"].to_numpy(float))
+        self._trafo_vn = np.stack([trafo_df["vn_hv_kv"].to_numpy(float) * scale,
+                                   trafo_df["vn_lv_kv"].to_numpy(float) * scale])
+        self._trafo_vn_on = self._trafo_vn[:, tr_on]
+        self._trafo_off_loading = (self._trafo_off_value
+                                   * self._trafo_vn[0, ~tr_on])  # 0 or NaN
+        self.line_index = line_df.index.to_numpy()
+        self.trafo_index = trafo_df.index.to_numpy()
+        i_max_on = i_max[lines_in]
+        self._line_zero_rating = i_max_on == 0  # pandapower shows inf loading there
+        self._line_pct_per_ka = np.divide(100.0, i_max_on, out=np.zeros_like(i_max_on),
+                                          where=~self._line_zero_rating)
+        self._any_zero_rating = bool(self._line_zero_rating.any())
+
+    # ------------------------------------------------------------------ per step
+    def solve(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
+              storage_p_mw: Any = None, storage_q_mvar: Any = None) -> PFResult:
+        """Solve one AC power flow.
+
+        Parameters
+        ----------
+        load_p_mw, load_q_mvar : array_like
+            Load powers (MW, Mvar; consumption > 0) in ``load_index`` order, before
+            pandapower's ``scaling`` (which is applied, as ``runpp`` does).
+        sgen_p_mw, sgen_q_mvar : array_like
+            Static generator powers (MW, Mvar; generation > 0) in ``sgen_index`` order.
+        storage_p_mw, storage_q_mvar : array_like, optional
+            Storage powers (MW, Mvar; charging > 0, pandapower's sign) in ``storage_index``
+            order; None keeps the values of the last call (initially the network's).
+
+        Returns
+        -------
+        PFResult
+            ``converged=False`` with NaN results when Newton-Raphson does not converge; the
+            next solve then starts again from the last converged voltage.
+        """
+        inj = self._inj
+        buf = inj.buffer
+        s = inj.slices["load"]
+        n = s.stop - s.start
+        buf.real[s] = _as_array(load_p_mw, n, "load_p_mw")
+        buf.imag[s] = _as_array(load_q_mvar, n, "load_q_mvar")
+        s = inj.slices["sgen"]
+        n = s.stop - s.start
+        buf.real[s] = _as_array(sgen_p_mw, n, "sgen_p_mw")
+        buf.imag[s] = _as_array(sgen_q_mvar, n, "sgen_q_mvar")
+        s = inj.slices["storage"]
+        n = s.stop - s.start
+        if storage_p_mw is not None:
+            buf.real[s] = _as_array(storage_p_mw, n, "storage_p_mw")
+        if storage_q_mvar is not None:
+            buf.imag[s] = _as_array(storage_q_mvar, n, "storage_q_mvar")
+        sbus = self._sbus_const + inj.matrix @ buf
+
+        v = self._newton(sbus, self._v_good)
+        if v is None and not np.array_equal(self._v_good, self._v_start):
+            v = self._newton(sbus, self._v_start)
+        if v is None:
+            return _failed(len(self.bus_index), len(self.line_index), len(self.trafo_index))
+        self._v_good = v
+        return self._results(v, sbus)
+
+    def _newton(self, sbus: np.ndarray, v0: np.ndarray) -> np.ndarray | None:
+        solver = self._solver
+        try:
+            solver.solve(self._ybus, v0.copy(), sbus, self._ref, self._slack_weights,
+                         self._pv, self._pq, self.max_iteration, self.tolerance)
+        except (RuntimeError, ValueError):
+            solver.reset()
+            return None
+        if not solver.converged():
+            solver.reset()
+            return None
+        v = np.asarray(solver.get_V(), dtype=np.complex128)
+        if not np.all(np.isfinite(v)):
+            solver.reset()
+            return None
+        return v
+
+    def _results(self, v: np.ndarray, sbus: np.ndarray) -> PFResult:
+        base = self.base_mva
+        vm = np.abs(v)
+        vm_pu = np.where(self._bus_on, vm[self._bus_pos], np.nan)
+        va_degree = np.where(self._bus_on, np.angle(v[self._bus_pos], deg=True), np.nan)
+
+        s_ft = v[self._ft_bus] * np.conj(self._y_ft @ v) * base  # [from..., to...] MW + jMvar
+        i_ft = np.abs(s_ft) / (vm[self._ft_bus] * self._ft_kv)  # kA
+        m, nl = self._n_on, self._n_line_on
+        i_f, i_t = i_ft[:m], i_ft[m:]
+        p_loss = float(s_ft.real.sum())
+
+        line_pct = np.empty(len(self.line_index))
+        on_pct = np.maximum(i_f[:nl], i_t[:nl]) * self._line_pct_per_ka
+        if self._any_zero_rating:
+            on_pct[self._line_zero_rating] = np.inf
+        line_pct[self._lines_in] = on_pct
+        line_pct[~self._lines_in] = self._line_off_loading
+        p_from = np.zeros(len(self.line_index))
+        p_from[self._lines_in] = s_ft.real[:nl]
+
+        trafo_pct = np.empty(len(self.trafo_index))
+        trafo_pct[self._trafos_in] = np.maximum(i_f[nl:] * self._trafo_vn_on[0],
+                                                i_t[nl:] * self._trafo_vn_on[1])
+        trafo_pct[~self._trafos_in] = self._trafo_off_loading
+
+        s_ref = v[self._ref] * np.conj(self._ybus_ref @ v) - sbus[self._ref]
+        s_ext = complex(s_ref.sum()) * base
+        return PFResult(True, vm_pu, va_degree, line_pct, trafo_pct, s_ext.real, s_ext.imag,
+                        p_loss, p_from)
+
+
+class RunppSolver:
+    """The reference: same interface as :class:`FastSolver`, ``pandapower.runpp`` each call.
+
+    Works on a deep copy of ``net``; the caller's network is never modified.
+    """
+
+    def __init__(self, net: Any) -> None:
+        check_network(net)
+        self._net = copy.deepcopy(net)
+        self.load_index = self._net.load.index.to_numpy()
+        self.sgen_index = self._net.sgen.index.to_numpy()
+        st = _table(self._net, "storage")
+        self.storage_index = st.index.to_numpy() if st is not None else np.zeros(0, int)
+        self.bus_index = self._net.bus.index.to_numpy()
+        self.line_index = self._net.line.index.to_numpy()
+        self.trafo_index = self._net.trafo.index.to_numpy()
+
+    @property
+    def net(self) -> Any:
+        """The solver's own copy of the network (with the last results)."""
+        return self._net
+
+    def solve(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
+              storage_p_mw: Any = None, storage_q_mvar: Any = None) -> PFResult:
+        """Write the powers into the copy's tables and run ``pandapower.runpp``.
+
+        See :meth:`FastSolver.solve` for the arguments.
+        """
+        net = self._net
+        nl, ns = len(self.load_index), len(self.sgen_index)
+        net.load["p_mw"] = _as_array(load_p_mw, nl, "load_p_mw")
+        net.load["q_mvar"] = _as_array(load_q_mvar, nl, "load_q_mvar")
+        net.sgen["p_mw"] = _as_array(sgen_p_mw, ns, "sgen_p_mw")
+        net.sgen["q_mvar"] = _as_array(sgen_q_mvar, ns, "sgen_q_mvar")
+        nst = len(self.storage_index)
+        if storage_p_mw is not None:
+            net.storage["p_mw"] = _as_array(storage_p_mw, nst, "storage_p_mw")
+        if storage_q_mvar is not None:
+            net.storage["q_mvar"] = _as_array(storage_q_mvar, nst, "storage_q_mvar")
+        try:
+            pp.runpp(net, **PF_OPTIONS)
+        except pp.LoadflowNotConverged:
+            return _failed(len(self.bus_index), len(self.line_index), len(self.trafo_index))
+        ext = net.res_ext_grid
+        return PFResult(
+            converged=True,
+            vm_pu=net.res_bus["vm_pu"].to_numpy(float),
+            va_degree=net.res_bus["va_degree"].to_numpy(float),
+            line_loading_pct=net.res_line["loading_percent"].to_numpy(float),
+            trafo_loading_pct=net.res_trafo["loading_percent"].to_numpy(float),
+            p_ext_grid_mw=float(np.nansum(ext["p_mw"].to_numpy(float))),
+            q_ext_grid_mvar=float(np.nansum(ext["q_mvar"].to_numpy(float))),
+            p_loss_mw=float(np.nansum(net.res_line["pl_mw"].to_numpy(float))
+                            + np.nansum(net.res_trafo["pl_mw"].to_numpy(float))),
+            line_p_from_mw=net.res_line["p_from_mw"].to_numpy(float),
+        )
