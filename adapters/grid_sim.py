@@ -64,35 +64,34 @@ class GridSim(TwinSimulator):
                         for n in net[t]["name"] if isinstance(n, str) and n})
         pn = from_pandapower(net, names)
         solver = SOLVERS[params.get("solver") or "lightsim2grid"](net)
+        # entity powers -> element powers: one dense matrix per table (p and q)
+        index = {name: k for k, name in enumerate(names)}
+        shape = {"load": len(solver.load_index), "sgen": len(solver.sgen_index)}
         pos = {"load": {int(i): k for k, i in enumerate(solver.load_index)},
                "sgen": {int(i): k for k, i in enumerate(solver.sgen_index)}}
-        entity = {
-            "solver": solver, "net": net, "direct": pn.direct_lines,
-            "places": {name: (table, np.array([pos[table][i] for i in idx]),
-                              1.0 / len(idx), pn.q_ratio(name))
-                       for name, (table, idx) in pn.elements.items()},
-            "line_pos": np.array([list(net.line.index).index(i) for i in pn.direct_lines],
-                                 dtype=int),
-        }
-        return entity
+        p_of = {t: np.zeros((n, len(names))) for t, n in shape.items()}
+        q_of = {t: np.zeros((n, len(names))) for t, n in shape.items()}
+        for name, (table, idx) in pn.elements.items():
+            rows = [pos[table][i] for i in idx]
+            p_of[table][rows, index[name]] = 1.0 / len(idx)
+            q_of[table][rows, index[name]] = pn.q_ratio(name) / len(idx)
+        line_pos = {int(i): k for k, i in enumerate(net.line.index)}
+        return {"solver": solver, "index": index, "p_of": p_of, "q_of": q_of,
+                "direct": np.array([line_pos[i] for i in pn.direct_lines], dtype=int)}
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         for eid, g in self.entities.items():
-            solver = g["solver"]
-            arrays = {"load": (np.zeros(len(solver.load_index)), np.zeros(len(solver.load_index))),
-                      "sgen": (np.zeros(len(solver.sgen_index)), np.zeros(len(solver.sgen_index)))}
+            x = np.zeros(len(g["index"]))
             totals = dict.fromkeys(INPUT_NAMES, 0.0)
+            index = g["index"]
             for attr, sources in inputs.get(eid, {}).items():
                 for src, value in sources.items():
+                    x[index[src.split(".", 1)[-1]]] += value
                     totals[attr] += value
-                    name = src.split(".", 1)[-1]
-                    table, where, share, q_ratio = g["places"][name]
-                    p, q = arrays[table]
-                    p[where] += value * share
-                    q[where] += value * share * q_ratio
-            r = solver.solve(arrays["load"][0], arrays["load"][1], arrays["sgen"][0],
-                             arrays["sgen"][1])
-            self.out[eid] = _outputs(r, totals, g["line_pos"])
+            p_of, q_of = g["p_of"], g["q_of"]
+            r = g["solver"].solve(p_of["load"] @ x, q_of["load"] @ x, p_of["sgen"] @ x,
+                                  q_of["sgen"] @ x)
+            self.out[eid] = _outputs(r, totals, g["direct"])
 
 
 def _outputs(r: Any, totals: dict[str, float], direct: np.ndarray) -> dict[str, Any]:

@@ -55,9 +55,14 @@ class PVSim(TwinSimulator):
         w = {name: np.array([row[name] for row in rows]) for name in MODEL.input_names}
         lat, lon, alt = self.site
         sun = pv.sun_position(epoch_s, lat, lon, alt, dt_s=self.step_s)
-        wind_10m = np.array([float(wind_at_height(r["wind_ms"], r["wind_height_m"],
-                                                  CELL_WIND_HEIGHT_M, r["roughness_m"]))
-                             for r in rows])
+        heights, roughness = w["wind_height_m"], w["roughness_m"]
+        if (heights == heights[0]).all() and (roughness == roughness[0]).all():  # one source
+            wind_10m = wind_at_height(w["wind_ms"], float(heights[0]), CELL_WIND_HEIGHT_M,
+                                      float(roughness[0]))
+        else:
+            wind_10m = np.array([float(wind_at_height(r["wind_ms"], r["wind_height_m"],
+                                                      CELL_WIND_HEIGHT_M, r["roughness_m"]))
+                                 for r in rows])
         out = pv.pv_power(self.fleet, sun, w["ghi_w_m2"], w["dni_w_m2"], w["dhi_w_m2"],
                           w["temp_air_c"], wind_10m)
         columns = [getattr(out, name).tolist() for name in MODEL.output_names]

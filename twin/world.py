@@ -1,9 +1,9 @@
 """Scenario -> mosaik World: the only place that wires simulators.
 
-One simulator per model family (weather, PV, wind, loads, control, battery, balance,
-recorder), many entities each. Data flows within each step, without loops::
+One simulator per model family (weather, PV, wind, loads, battery, grid or lossless
+balance, recorder), many entities each. Data flows within each step, without loops::
 
-    weather -> pv, wind, loads -> control -> battery -> balance (PCC) -> recorder
+    weather -> pv, wind, loads -> battery (local rule) -> grid or balance (PCC) -> recorder
 
 Third-party simulators named in the scenario's ``external`` list are started by their Python
 path or command and linked to the park's entities as the scenario says.
@@ -29,7 +29,6 @@ from adapters import scheduling
 from adapters.balance_sim import BalanceSim
 from adapters.base import Attr, TwinSimulator
 from adapters.battery_sim import BatterySim
-from adapters.control_sim import ControlSim
 from adapters.grid_sim import GridSim, vector_columns
 from adapters.loads_sim import LoadsSim
 from adapters.pv_sim import PVSim
@@ -52,7 +51,6 @@ ADAPTERS: dict[str, type[TwinSimulator]] = {
     "PV": PVSim,
     "Wind": WindSim,
     "Loads": LoadsSim,
-    "Control": ControlSim,
     "Battery": BatterySim,
     "Balance": BalanceSim,
     "Grid": GridSim,
@@ -220,16 +218,11 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
 
     gens, loads = wiring.of_kind(*GEN_KINDS), wiring.of_kind(*LOAD_KINDS)
     batteries = wiring.of_kind("battery")
-    if batteries:
-        factories["Control"] = _start(world, s, "Control")
-        rule = factories["Control"].Rule.create(
-            1, name="controller",
-            batteries=[{"name": b.name, "p_max_mw": b.p_max_mw} for b in s.batteries])[0]
-        wiring.add("controller", rule, "controller", ControlSim.MODELS["Rule"].outputs)
+    if batteries:  # the default controller: the battery simulator's local rule
+        rule = factories["Battery"].Rule.create(1, name="controller")[0]
+        wiring.add("controller", rule, "controller", BatterySim.MODELS["Rule"].outputs)
         _connect_all(world, gens, rule, ("p_mw", "p_gen_mw"))
         _connect_all(world, loads, rule, ("p_mw", "p_load_mw"))
-        for port, bat in zip(rule.children, batteries, strict=True):
-            world.connect(port, bat, "p_set_mw")
 
     if s.grid is None:
         factories["Balance"] = _start(world, s, "Balance")
