@@ -82,12 +82,24 @@ def spec_params(spec_cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(spec_cls) if f.init)
 
 
+OUTPUTS_MODEL = "Outputs"
+OUTPUTS_ATTR = "outputs"
+
+
 def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = ()) -> Meta:
-    """The mosaik META of a time-based simulator offering ``models``."""
+    """The mosaik META of a time-based simulator offering ``models``.
+
+    Every simulator also offers an ``Outputs`` model: its one attribute ``outputs`` is a
+    snapshot ``{eid: {attr: value}}`` of all the simulator's entities after each step, so a
+    recorder needs one connection per simulator instead of one per entity attribute.
+    """
+    described = {name: m.description() for name, m in models.items()}
+    described[OUTPUTS_MODEL] = {"public": True, "params": ["name"], "attrs": [OUTPUTS_ATTR],
+                                "any_inputs": False}
     return {
         "api_version": API_VERSION,
         "type": "time-based",
-        "models": {name: m.description() for name, m in models.items()},
+        "models": described,
         "extra_methods": ["timing", *extra_methods],
     }
 
@@ -123,6 +135,7 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         self.entities: dict[str, Any] = {}
         self.model_of: dict[str, str] = {}
         self.out: dict[str, dict[str, Any]] = {}
+        self.bundles: set[str] = set()
         self._timing = Timing()
 
     @override
@@ -149,6 +162,10 @@ class TwinSimulator(mosaik_api_v3.Simulator):
 
     @override
     def create(self, num: int, model: ModelName, **model_params: Any) -> list[CreateResult]:
+        if model == OUTPUTS_MODEL:
+            eid = str(model_params.get("name") or f"{OUTPUTS_MODEL}_{len(self.bundles)}")
+            self.bundles.add(eid)
+            return [{"eid": eid, "type": model}]
         if model not in self.MODELS:
             raise ValueError(f"{type(self).__name__} has no model {model!r}")
         created: list[CreateResult] = []
@@ -183,7 +200,9 @@ class TwinSimulator(mosaik_api_v3.Simulator):
     def get_data(self, outputs: OutputRequest) -> OutputData:
         t0 = _time.perf_counter()
         out = self.out
-        data = {eid: {a: out[eid][a] for a in attrs} for eid, attrs in outputs.items()}
+        data = {eid: {a: out[eid][a] for a in attrs} if eid not in self.bundles
+                else {OUTPUTS_ATTR: dict(out)}  # a snapshot: entries are replaced, not mutated
+                for eid, attrs in outputs.items()}
         self._timing.get_data_s += _time.perf_counter() - t0
         return data
 

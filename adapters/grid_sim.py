@@ -64,33 +64,41 @@ class GridSim(TwinSimulator):
                         for n in net[t]["name"] if isinstance(n, str) and n})
         pn = from_pandapower(net, names)
         solver = SOLVERS[params.get("solver") or "lightsim2grid"](net)
-        # entity powers -> element powers: one dense matrix per table (p and q)
         index = {name: k for k, name in enumerate(names)}
         shape = {"load": len(solver.load_index), "sgen": len(solver.sgen_index)}
         pos = {"load": {int(i): k for k, i in enumerate(solver.load_index)},
                "sgen": {int(i): k for k, i in enumerate(solver.sgen_index)}}
-        p_of = {t: np.zeros((n, len(names))) for t, n in shape.items()}
-        q_of = {t: np.zeros((n, len(names))) for t, n in shape.items()}
+        # entity powers -> element powers: one stacked matrix [load p; load q; sgen p; sgen q]
+        n_load, n_sgen = shape["load"], shape["sgen"]
+        offsets = {"load": (0, n_load), "sgen": (2 * n_load, n_sgen)}
+        to_elements = np.zeros((2 * (n_load + n_sgen), len(names)))
         for name, (table, idx) in pn.elements.items():
-            rows = [pos[table][i] for i in idx]
-            p_of[table][rows, index[name]] = 1.0 / len(idx)
-            q_of[table][rows, index[name]] = pn.q_ratio(name) / len(idx)
+            start, n = offsets[table]
+            rows = np.array([pos[table][i] for i in idx]) + start
+            to_elements[rows, index[name]] = 1.0 / len(idx)
+            to_elements[rows + n, index[name]] = pn.q_ratio(name) / len(idx)
         line_pos = {int(i): k for k, i in enumerate(net.line.index)}
-        return {"solver": solver, "index": index, "p_of": p_of, "q_of": q_of,
-                "direct": np.array([line_pos[i] for i in pn.direct_lines], dtype=int)}
+        return {"solver": solver, "index": index, "to_elements": to_elements,
+                "cuts": np.cumsum([n_load, n_load, n_sgen])[:3],
+                "direct": np.array([line_pos[i] for i in pn.direct_lines], dtype=int),
+                "source_index": {}}
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         for eid, g in self.entities.items():
             x = np.zeros(len(g["index"]))
             totals = dict.fromkeys(INPUT_NAMES, 0.0)
-            index = g["index"]
+            cache, index = g["source_index"], g["index"]
             for attr, sources in inputs.get(eid, {}).items():
+                subtotal = 0.0
                 for src, value in sources.items():
-                    x[index[src.split(".", 1)[-1]]] += value
-                    totals[attr] += value
-            p_of, q_of = g["p_of"], g["q_of"]
-            r = g["solver"].solve(p_of["load"] @ x, q_of["load"] @ x, p_of["sgen"] @ x,
-                                  q_of["sgen"] @ x)
+                    k = cache.get(src)
+                    if k is None:
+                        k = cache[src] = index[src.split(".", 1)[-1]]
+                    x[k] += value
+                    subtotal += value
+                totals[attr] = subtotal
+            load_p, load_q, sgen_p, sgen_q = np.split(g["to_elements"] @ x, g["cuts"])
+            r = g["solver"].solve(load_p, load_q, sgen_p, sgen_q)
             self.out[eid] = _outputs(r, totals, g["direct"])
 
 

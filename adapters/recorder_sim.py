@@ -4,7 +4,8 @@ It accepts any inputs. ``series`` declares what to record as ``[label, attr, uni
 (``[label, attr, unit, doc, columns]`` for a vector attribute, one value per column);
 ``labels`` maps mosaik full ids (``"PV-0.pv-roof"``) to the entity labels used in the file
 (default: the entity id); ``entities`` gives each label's attributes (kind, spec as JSON).
-The file layout is :mod:`twin.results`'s.
+Connect single attributes, or a simulator's ``Outputs`` entity (attribute ``outputs``) to
+record all its entities at once. The file layout is :mod:`twin.results`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Model, TwinSimulator
+from adapters.base import OUTPUTS_ATTR, Model, TwinSimulator
 from twin.results import RunWriter, SeriesInfo
 
 
@@ -29,7 +30,7 @@ class RecorderSim(TwinSimulator):
         self.writer: RunWriter | None = None
         self.expected_steps = 0
         self.labels: dict[str, str] = {}
-        self._cols: dict[tuple[str, str], int | None] = {}
+        self._plans: dict[tuple[str, str], list[tuple[str, int]]] = {}
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         if self.writer is not None:
@@ -46,21 +47,38 @@ class RecorderSim(TwinSimulator):
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         assert self.writer is not None
-        values: dict[int, float] = {}
-        cols = self._cols
+        values: dict[int, Any] = {}
         for data in inputs.values():
             for attr, sources in data.items():
-                for src, value in sources.items():
-                    key = (src, attr)
-                    col = cols.get(key, -1)
-                    if col == -1:
-                        label = self.labels.get(src, src.split(".", 1)[-1])
-                        col = cols[key] = self.writer.column((label, attr))
-                    if col is not None:
-                        values[col] = value
+                if attr == OUTPUTS_ATTR:  # whole simulators: {sid.outputs: {eid: {attr: v}}}
+                    for src, snapshot in sources.items():
+                        for eid, attrs in snapshot.items():
+                            plan = self._plans.get((src, eid))
+                            if plan is None:
+                                plan = self._plan(src, eid, attrs)
+                            for name, col in plan:
+                                values[col] = attrs[name]
+                else:
+                    for src, value in sources.items():
+                        col = self._column(src, attr)
+                        if col is not None:
+                            values[col] = value
         self.writer.append(time, values)
         if self.progress is not None:
             self.progress(time)
+
+    def _column(self, full_id: str, attr: str) -> int | None:
+        assert self.writer is not None
+        label = self.labels.get(full_id, full_id.split(".", 1)[-1])
+        return self.writer.column((label, attr))
+
+    def _plan(self, src: str, eid: str, attrs: Mapping[str, Any]) -> list[tuple[str, int]]:
+        """(attribute, column) of one entity's recorded outputs, worked out once per source."""
+        sid = src.split(".", 1)[0]
+        cols = [(name, self._column(f"{sid}.{eid}", name)) for name in attrs]
+        plan = [(name, col) for name, col in cols if col is not None]
+        self._plans[(src, eid)] = plan
+        return plan
 
     def finalize(self) -> None:
         if self.writer is not None:

@@ -43,8 +43,11 @@ def main() -> None:
           f"{s.period.step_s} s")
     print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
-    print(f"wall       {wall:.1f} s for the run ({wall / steps * 1e3:.3f} ms per step), "
-          f"{wall * 35040 / steps:.1f} s per simulated year")
+    ph = result.phases_s
+    year = ph["build"] + ph["kpis"] * 35040 / steps + ph["simulate"] * 35040 / steps
+    print(f"wall       {wall:.1f} s for the run ({ph['simulate'] / steps * 1e3:.3f} ms per "
+          f"simulated step), {year:.1f} s per simulated year"
+          + ("" if steps == 35040 else " (extrapolated)"))
     print("phases     " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases_s.items()))
     print()
     print(f"{'simulator':<10} {'step ms':>9} {'get_data ms':>12} {'share':>7}")

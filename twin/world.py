@@ -247,11 +247,12 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
     recorder = factories["Recorder"].Recorder.create(
         1, name="recorder", path=str(path), meta=_meta(s), series=wiring.series,
         labels=wiring.labels, entities=wiring.attrs, n_steps=s.n_steps)[0]
-    by_label: dict[str, list[str]] = {}
-    for label, attr, *_ in wiring.series:
-        by_label.setdefault(label, []).append(attr)
-    for label, attrs in by_label.items():
-        world.connect(wiring.entities[label], recorder, *attrs)
+    for sid, factory in factories.items():  # our simulators: one snapshot connection each
+        if sid != "Recorder":
+            world.connect(factory.Outputs.create(1, name="outputs")[0], recorder, "outputs")
+    for label, attr, *_ in wiring.series:  # external simulators: attribute by attribute
+        if wiring.kinds[label] == "external":
+            world.connect(wiring.entities[label], recorder, attr)
     return factories
 
 
