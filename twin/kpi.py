@@ -136,31 +136,42 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
     return k
 
 
+def _vector(run: Any, entity: str, attr: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """A recorded vector series and its column names; (steps, 0) if the network has none."""
+    if not run.has(entity, attr):
+        return np.zeros((len(run.time_s), 0)), ()
+    return run.series(entity, attr), run.info(entity, attr).columns
+
+
 def grid_violations(run: Any, entity: str) -> list[Violation]:
     """Where and when the recorded network left its limits."""
-    return find_violations(
-        run.time_s, run.series(entity, "vm_pu"), run.info(entity, "vm_pu").columns,
-        run.series(entity, "line_loading_pct"), run.info(entity, "line_loading_pct").columns,
-        run.series(entity, "trafo_loading_pct"), run.info(entity, "trafo_loading_pct").columns,
-        run.series(entity, "converged"))
+    vm, buses = _vector(run, entity, "vm_pu")
+    lines, line_names = _vector(run, entity, "line_loading_pct")
+    trafos, trafo_names = _vector(run, entity, "trafo_loading_pct")
+    return find_violations(run.time_s, vm, buses, lines, line_names, trafos, trafo_names,
+                           run.series(entity, "converged"))
+
+
+def _extreme(values: np.ndarray, fn: Any) -> float:
+    with np.errstate(invalid="ignore"):
+        finite = values[np.isfinite(values)]
+    return float(fn(finite)) if finite.size else float("nan")
 
 
 def grid_kpis(run: Any, entity: str) -> dict[str, KPI]:
     """Voltage extremes, peak loadings, violation and non-convergence counts of the network."""
-    vm = run.series(entity, "vm_pu")
-    lines = run.series(entity, "line_loading_pct")
-    trafos = run.series(entity, "trafo_loading_pct")
+    vm = _vector(run, entity, "vm_pu")[0]
+    lines = _vector(run, entity, "line_loading_pct")[0]
+    trafos = _vector(run, entity, "trafo_loading_pct")[0]
     converged = run.series(entity, "converged")
-    with np.errstate(invalid="ignore"):
-        return {
-            "grid_vm_min_pu": KPI(float(np.nanmin(vm)), "p.u.", "lowest bus voltage"),
-            "grid_vm_max_pu": KPI(float(np.nanmax(vm)), "p.u.", "highest bus voltage"),
-            "grid_line_loading_max_pct": KPI(float(np.nanmax(lines)), "%",
-                                             "highest line loading"),
-            "grid_trafo_loading_max_pct": KPI(float(np.nanmax(trafos)), "%",
-                                              "highest transformer loading"),
-            "grid_violation_steps": KPI(float(violation_steps(vm, lines, trafos)), "1",
-                                        "steps with an overload or a voltage out of band"),
-            "grid_not_converged_steps": KPI(float(np.sum(converged < 0.5)), "1",
-                                            "steps whose AC power flow did not converge"),
-        }
+    return {
+        "grid_vm_min_pu": KPI(_extreme(vm, np.min), "p.u.", "lowest bus voltage"),
+        "grid_vm_max_pu": KPI(_extreme(vm, np.max), "p.u.", "highest bus voltage"),
+        "grid_line_loading_max_pct": KPI(_extreme(lines, np.max), "%", "highest line loading"),
+        "grid_trafo_loading_max_pct": KPI(_extreme(trafos, np.max), "%",
+                                          "highest transformer loading"),
+        "grid_violation_steps": KPI(float(violation_steps(vm, lines, trafos)), "1",
+                                    "steps with an overload or a voltage out of band"),
+        "grid_not_converged_steps": KPI(float(np.sum(converged < 0.5)), "1",
+                                        "steps whose AC power flow did not converge"),
+    }

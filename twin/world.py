@@ -106,7 +106,7 @@ class _Wiring:
         self.labels[entity.full_id] = label
         columns = columns or {}
         self.series.extend([label, a.name, a.unit, a.doc, columns.get(a.name, [])]
-                           for a in outputs)
+                           for a in outputs if columns.get(a.name, True))  # no empty vectors
         self.attrs[label] = {"kind": kind, "spec": json.dumps(spec or {}, default=str)}
 
     def of_kind(self, *kinds: str) -> list[Any]:
