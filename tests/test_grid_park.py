@@ -46,9 +46,10 @@ def test_fast_solver_matches_runpp_on_50_park_states(park_net):
         gen_scale = rng.uniform(0.0, 1.2, size=len(sp0))
         lp = lp0 * load_scale * rng.uniform(0.8, 1.2, size=len(lp0))
         lq = lq0 * load_scale
-        a, b = fast.solve(lp, lq, sp0 * gen_scale, 0 * sp0), ref.solve(lp, lq, sp0 * gen_scale,
-                                                                      0 * sp0)
-        assert a.converged and b.converged
+        sp = sp0 * gen_scale
+        a, b = fast.solve(lp, lq, sp, 0 * sp), ref.solve(lp, lq, sp, 0 * sp)
+        assert a.converged
+        assert b.converged
         np.testing.assert_allclose(a.vm_pu, b.vm_pu, atol=VM_TOL, rtol=0)
         np.testing.assert_allclose(a.line_loading_pct, b.line_loading_pct, atol=LOADING_TOL,
                                    rtol=0)

@@ -224,36 +224,49 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
         _connect_all(world, gens, rule, ("p_mw", "p_gen_mw"))
         _connect_all(world, loads, rule, ("p_mw", "p_load_mw"))
 
-    if s.grid is None:
-        factories["Balance"] = _start(world, s, "Balance")
-        pcc = factories["Balance"].PCC.create(1, name="pcc")[0]
-        wiring.add("pcc", pcc, "pcc", BalanceSim.MODELS["PCC"].outputs)
-    else:
-        pn = build_grid(s)
-        factories["Grid"] = _start(world, s, "Grid")
-        pcc = factories["Grid"].Grid.create(1, name="grid", net_json=pp.to_json(pn.net),
-                                            solver=s.grid.solver)[0]
-        wiring.add("grid", pcc, "pcc", GridSim.MODELS["Grid"].outputs,
-                   {"buses": len(pn.net.bus), "lines": len(pn.net.line),
-                    "trafos": len(pn.net.trafo)},
-                   columns=vector_columns(pn.net))
+    pcc = _build_pcc(world, s, wiring, factories)
     _connect_all(world, gens, pcc, ("p_mw", "p_gen_mw"))
     _connect_all(world, loads, pcc, ("p_mw", "p_load_mw"))
     _connect_all(world, batteries, pcc, ("p_mw", "p_storage_mw"))
 
     _build_external(world, s, wiring)
+    _build_recorder(world, s, wiring, factories, path, progress)
+    return factories
 
+
+def _build_pcc(world: mosaik.World, s: Scenario, wiring: _Wiring,
+               factories: dict[str, Any]) -> Any:
+    """The point of common coupling: the network with its power flow, or a lossless balance."""
+    if s.grid is None:
+        factories["Balance"] = _start(world, s, "Balance")
+        pcc = factories["Balance"].PCC.create(1, name="pcc")[0]
+        wiring.add("pcc", pcc, "pcc", BalanceSim.MODELS["PCC"].outputs)
+        return pcc
+    pn = build_grid(s)
+    factories["Grid"] = _start(world, s, "Grid")
+    pcc = factories["Grid"].Grid.create(1, name="grid", net_json=pp.to_json(pn.net),
+                                        solver=s.grid.solver)[0]
+    wiring.add("grid", pcc, "pcc", GridSim.MODELS["Grid"].outputs,
+               {"buses": len(pn.net.bus), "lines": len(pn.net.line),
+                "trafos": len(pn.net.trafo)},
+               columns=vector_columns(pn.net))
+    return pcc
+
+
+def _build_recorder(world: mosaik.World, s: Scenario, wiring: _Wiring,
+                    factories: dict[str, Any], path: Path,
+                    progress: Callable[[int], None] | None) -> None:
+    """The recorder, with one snapshot connection per park simulator."""
     factories["Recorder"] = _start(world, s, "Recorder", progress=progress)
     recorder = factories["Recorder"].Recorder.create(
         1, name="recorder", path=str(path), meta=_meta(s), series=wiring.series,
         labels=wiring.labels, entities=wiring.attrs, n_steps=s.n_steps)[0]
-    for sid, factory in factories.items():  # our simulators: one snapshot connection each
+    for sid, factory in factories.items():
         if sid != "Recorder":
             world.connect(factory.Outputs.create(1, name="outputs")[0], recorder, "outputs")
     for label, attr, *_ in wiring.series:  # external simulators: attribute by attribute
         if wiring.kinds[label] == "external":
             world.connect(wiring.entities[label], recorder, attr)
-    return factories
 
 
 def _connect_all(world: mosaik.World, sources: list[Any], dest: Any,
