@@ -1,0 +1,94 @@
+"""Benchmark: the park with pandapower.runpp per step against the fast power flow.
+
+Runs, in one process and on the same scenario (the reference park), the co-simulation with
+the grid simulator solving each step by
+
+- ``naive``: writing each element's power through pandas (``net.load.at[...]``) and calling
+  ``pandapower.runpp``: the coupling one writes first;
+- ``runpp``: whole-column writes and ``pandapower.runpp`` (the twin's reference solver);
+- ``fast``: the twin's fast solver built once from the same network (lightsim2grid's
+  Newton-Raphson on pandapower's compiled model, warm-started).
+
+The two runpp couplings run on a shortened period and are extrapolated to a year; the fast
+path runs the same period. Prints the grid simulator's time per step, the whole
+co-simulation's time per step, and the ratios.
+
+    .venv/bin/python benchmarks/bench_grid.py [--days 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandapower as pp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from adapters import grid_sim  # noqa: E402
+from twin import scenario, world  # noqa: E402
+from twin.grid.solver import PF_OPTIONS, RunppSolver, _failed  # noqa: E402
+
+
+class NaiveSolver(RunppSolver):
+    """runpp after writing every element's power one by one through pandas."""
+
+    def solve(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
+              storage_p_mw: Any = None, storage_q_mvar: Any = None) -> Any:
+        net = self.net
+        for k, idx in enumerate(self.load_index):
+            net.load.at[idx, "p_mw"] = float(load_p_mw[k])
+            net.load.at[idx, "q_mvar"] = float(load_q_mvar[k])
+        for k, idx in enumerate(self.sgen_index):
+            net.sgen.at[idx, "p_mw"] = float(sgen_p_mw[k])
+            net.sgen.at[idx, "q_mvar"] = float(sgen_q_mvar[k])
+        try:
+            pp.runpp(net, **PF_OPTIONS)
+        except pp.LoadflowNotConverged:
+            return _failed(len(self.bus_index), len(self.line_index), len(self.trafo_index))
+        return super().solve(load_p_mw, load_q_mvar, sgen_p_mw, sgen_q_mvar)
+
+
+def _run(s: scenario.Scenario, solver: str) -> tuple[float, float, int, Any]:
+    grid = dataclasses.replace(s.grid, solver=solver)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = world.run(dataclasses.replace(s, grid=grid), out_dir=tmp)
+        from twin.results import open_run
+
+        with open_run(result.path) as run:
+            net_mw = run.series("grid", "p_net_mw")
+    steps = result.n_steps
+    t_grid = result.timing["Grid"]["step_s"] / steps
+    return t_grid, result.phases_s["simulate"] / steps, steps, net_mw
+
+
+def main() -> None:
+    """Run the three couplings and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=float, default=2.0, help="period of each run")
+    args = parser.parse_args()
+    grid_sim.SOLVERS["naive"] = NaiveSolver
+    s = scenario.load(ROOT / "scenarios" / "park.yaml").with_days(args.days)
+    results = {name: _run(s, solver) for name, solver in
+               (("fast", "lightsim2grid"), ("runpp", "pandapower"), ("naive", "naive"))}
+    buses = len(world.build_grid(s).net.bus)
+    steps = results["fast"][2]
+    print(f"reference park, {buses} buses, {steps} steps of 900 s ({args.days:g} days) per run")
+    print(f"{'coupling':<8} {'grid ms/step':>13} {'co-sim ms/step':>15} {'year (s)':>9} "
+          f"{'grid ratio':>11} {'co-sim ratio':>13}")
+    fast_grid, fast_all = results["fast"][0], results["fast"][1]
+    for name, (t_grid, t_all, _, _) in results.items():
+        print(f"{name:<8} {t_grid * 1e3:>13.3f} {t_all * 1e3:>15.3f} {t_all * 35040:>9.0f} "
+              f"{t_grid / fast_grid:>10.1f}x {t_all / fast_all:>12.1f}x")
+    diff = float(np.max(np.abs(results["fast"][3] - results["runpp"][3])))
+    print(f"largest difference of the PCC exchange, fast vs runpp: {diff:.2e} MW")
+
+
+if __name__ == "__main__":
+    main()
