@@ -234,8 +234,13 @@ def as_values(result: Any, names: tuple[str, ...]) -> dict[str, Any]:
 def required(inputs: InputData, eid: str, names: tuple[str, ...]) -> dict[str, Any]:
     """The single value of each named input of entity ``eid``; a clear error if unconnected."""
     data = inputs.get(eid, {})
-    values = {name: single(data.get(name)) for name in names}
-    missing = [name for name, value in values.items() if value is None]
-    if missing:
-        raise ValueError(f"{eid}: inputs not connected: {', '.join(missing)}")
+    try:
+        sources = [data[name] for name in names]
+    except KeyError as exc:
+        raise ValueError(f"{eid}: input not connected: {exc.args[0]}") from None
+    values = {}
+    for name, src in zip(names, sources, strict=True):
+        if len(src) != 1:
+            raise ValueError(f"{eid}: expected one source of {name}, got {sorted(src)}")
+        values[name] = next(iter(src.values()))
     return values
