@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_year.py
+	$(BIN)/python benchmarks/bench_grid.py
 
 clean:
 	rm -rf $(VENV) results *.egg-info

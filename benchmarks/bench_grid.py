@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters import grid_sim  # noqa: E402
+from benchmarks._calibrate import python_loop_s  # noqa: E402
 from twin import scenario, world  # noqa: E402
 from twin.grid.solver import PF_OPTIONS, RunppSolver, _failed  # noqa: E402
 
@@ -79,7 +80,8 @@ def main() -> None:
                (("fast", "lightsim2grid"), ("runpp", "pandapower"), ("naive", "naive"))}
     buses = len(world.build_grid(s).net.bus)
     steps = results["fast"][2]
-    print(f"reference park, {buses} buses, {steps} steps of 900 s ({args.days:g} days) per run")
+    print(f"reference park, {buses} buses, {steps} steps of 900 s ({args.days:g} days) per run;"
+          f" speed now: 1e7-addition Python loop {python_loop_s():.2f} s")
     print(f"{'coupling':<8} {'grid ms/step':>13} {'co-sim ms/step':>15} {'year (s)':>9} "
           f"{'grid ratio':>11} {'co-sim ratio':>13}")
     fast_grid, fast_all = results["fast"][0], results["fast"][1]

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._calibrate import python_loop_s  # noqa: E402
 from twin import scenario, world  # noqa: E402
 
 
@@ -34,6 +35,7 @@ def main() -> None:
     if args.days:
         s = s.with_days(args.days)
     n_entities = sum(1 for _ in s.entity_names())
+    calibration = python_loop_s()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = world.run(s, out_dir=tmp)
@@ -42,7 +44,8 @@ def main() -> None:
     print(f"scenario   {s.path.name}: {n_entities} entities, {steps} steps of "
           f"{s.period.step_s} s")
     print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
+          f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
+          f"{calibration:.2f} s")
     ph = result.phases_s
     year = ph["build"] + ph["kpis"] * 35040 / steps + ph["simulate"] * 35040 / steps
     print(f"wall       {wall:.1f} s for the run ({ph['simulate'] / steps * 1e3:.3f} ms per "
