@@ -23,6 +23,7 @@ INPUTS = (
     Attr("roughness_m", "m", "surface roughness length"),
 )
 CELL_WIND_HEIGHT_M = 10.0  # the SAPM cell-temperature model expects the 10 m wind
+SUN_BLOCK_STEPS = 96  # sun positions computed per block of steps
 OUTPUTS = (
     Attr("p_mw", "MW", "AC power, > 0 generating"),
     Attr("p_dc_mw", "MW", "DC power after system losses"),
@@ -42,6 +43,20 @@ class PVSim(TwinSimulator):
     def setup(self, latitude: float = 41.8, longitude: float = 123.4,
               altitude_m: float = 0.0) -> None:
         self.site = (float(latitude), float(longitude), float(altitude_m))
+        self._sun_day: pv.SunPosition | None = None
+        self._sun_start = 0
+
+    def _sun(self, epoch_s: int) -> pv.SunPosition:
+        """Sun position of the step, computed a day of steps at a time (it depends on time
+        and site only)."""
+        i = (epoch_s - self._sun_start) // self.step_s if self._sun_day is not None else -1
+        if not 0 <= i < SUN_BLOCK_STEPS:
+            lat, lon, alt = self.site
+            self._sun_start, i = epoch_s, 0
+            times = epoch_s + self.step_s * np.arange(SUN_BLOCK_STEPS)
+            self._sun_day = pv.sun_position(times, lat, lon, alt, dt_s=self.step_s)
+        assert self._sun_day is not None
+        return self._sun_day.at(int(i))
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         self.fleet: pv.PVFleet | None = None  # rebuilt on the next step
@@ -53,8 +68,7 @@ class PVSim(TwinSimulator):
         eids = self.fleet.names
         rows = [required(inputs, eid, MODEL.input_names) for eid in eids]
         w = {name: np.array([row[name] for row in rows]) for name in MODEL.input_names}
-        lat, lon, alt = self.site
-        sun = pv.sun_position(epoch_s, lat, lon, alt, dt_s=self.step_s)
+        sun = self._sun(epoch_s)
         heights, roughness = w["wind_height_m"], w["roughness_m"]
         if (heights == heights[0]).all() and (roughness == roughness[0]).all():  # one source
             wind_10m = wind_at_height(w["wind_ms"], float(heights[0]), CELL_WIND_HEIGHT_M,

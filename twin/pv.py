@@ -144,6 +144,11 @@ class SunPosition:
     dni_extra_w_m2: np.ndarray
     airmass_rel: np.ndarray
 
+    def at(self, i: int) -> SunPosition:
+        """The position of instant ``i`` of a series (0-d arrays)."""
+        return SunPosition(self.apparent_zenith_deg[i], self.zenith_deg[i], self.azimuth_deg[i],
+                           self.dni_extra_w_m2[i], self.airmass_rel[i])
+
 
 @dataclass(frozen=True)
 class PVOutput:
