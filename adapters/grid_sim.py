@@ -19,15 +19,11 @@ import numpy as np
 import pandapower as pp
 from mosaik_api_v3.types import InputData
 
+from adapters.balance_sim import INPUTS
 from adapters.base import Attr, Model, TwinSimulator
 from twin.grid.network import element_names, from_pandapower
 from twin.grid.solver import FastSolver, RunppSolver
 
-INPUTS = (
-    Attr("p_gen_mw", "MW", "generation of each connected entity"),
-    Attr("p_load_mw", "MW", "load of each connected entity"),
-    Attr("p_storage_mw", "MW", "storage power of each connected entity, > 0 charging"),
-)
 INPUT_NAMES = tuple(a.name for a in INPUTS)
 SCALARS = (
     Attr("p_net_mw", "MW", "exchange with the public grid at the PCC, > 0 import"),

@@ -161,43 +161,42 @@ class _Builder:
         return ParkNetwork(net=net, elements=self.elements, direct_lines=self.direct_lines)
 
 
-def _feeders(b: _Builder, bus10: int, conn: Connection, layout: GridLayout) -> list[int]:
-    """10 kV feeders for one entity from a substation's 10 kV bus; return its load points."""
-    n_feeders = max(1, math.ceil(conn.rating_mw / b.g["feeder_mw"]))
-    seg_km = layout.feeder_km / layout.feeder_segments
-    mva = conn.rating_mw / n_feeders / 0.95 * b.g["sizing_margin"]
+def _radials(b: _Builder, root: int, n: int, segments: int, km: float, kind: str, kv: float,
+             mva: float, prefix: str) -> list[int]:
+    """``n`` radial cables of ``segments`` equal sections each from bus ``root``; return the
+    buses along them (``<prefix><radial>s<section>``)."""
     points = []
-    for f in range(n_feeders):
-        prev = bus10
-        for k in range(layout.feeder_segments):
-            name = f"{conn.name}/f{f + 1}s{k + 1}"
-            bus = b.bus(name, 10.0)
-            b.line(prev, bus, seg_km, "mv_cable", name, mva, 10.0)
+    for f in range(n):
+        prev = root
+        for k in range(segments):
+            name = f"{prefix}{f + 1}s{k + 1}"
+            bus = b.bus(name, kv)
+            b.line(prev, bus, km / segments, kind, name, mva, kv)
             points.append(bus)
             prev = bus
     return points
 
 
+def _feeders(b: _Builder, bus10: int, conn: Connection, layout: GridLayout) -> list[int]:
+    """10 kV feeders for one entity from a substation's 10 kV bus; return its load points."""
+    n = max(1, math.ceil(conn.rating_mw / b.g["feeder_mw"]))
+    mva = conn.rating_mw / n / 0.95 * b.g["sizing_margin"]
+    return _radials(b, bus10, n, layout.feeder_segments, layout.feeder_km, "mv_cable", 10.0,
+                    mva, f"{conn.name}/f")
+
+
 def _wind(b: _Builder, park220: int, conn: Connection, layout: GridLayout) -> None:
+    """A wind farm: 35 kV collector strings, a 35/220 kV booster and its direct line."""
     mva = _size_mva(conn.rating_mw, 1.0)
     b220 = b.bus(f"{conn.name}/220", 220.0)
     b35 = b.bus(f"{conn.name}/35", 35.0)
     b.trafo(b220, b35, mva, 220.0, 35.0, "trafo_hv", f"{conn.name}/booster")
     b.direct_lines.append(b.line(b220, park220, layout.direct_line_km, "hv_line",
                                  f"{conn.name}/direct-line", mva, 220.0))
-    n_strings = max(1, math.ceil(conn.n_units / b.g["string_turbines"]))
-    seg_km = layout.collector_km / layout.feeder_segments
-    points = []
-    for k in range(n_strings):
-        prev = b35
-        for j in range(layout.feeder_segments):
-            name = f"{conn.name}/st{k + 1}b{j + 1}"
-            bus = b.bus(name, 35.0)
-            b.line(prev, bus, seg_km, "collector_cable", name,
-                   conn.rating_mw / n_strings * b.g["sizing_margin"], 35.0)
-            points.append(bus)
-            prev = bus
-    b.attach(conn, points)
+    n = max(1, math.ceil(conn.n_units / b.g["string_turbines"]))
+    b.attach(conn, _radials(b, b35, n, layout.feeder_segments, layout.collector_km,
+                            "collector_cable", 35.0, conn.rating_mw / n * b.g["sizing_margin"],
+                            f"{conn.name}/st"))
 
 
 def build_network(connections: list[Connection], layout: GridLayout | None = None,
