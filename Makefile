@@ -15,7 +15,12 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/twin run scenarios/park.yaml
 
-test: $(STAMP)
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):  # the browser of the report and page tests (Debian's package; Playwright drives it)
+	apt-get update -q && apt-get install -y -q chromium
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

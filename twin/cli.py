@@ -3,6 +3,8 @@
     twin run SCENARIO [--days N] [--out DIR]    run, show progress and the KPI table
     twin check SCENARIO                         validate only
     twin grid SCENARIO [--export NET.json]      the network the run uses, as pandapower JSON
+    twin report RUN.h5 [-o report.html]         the HTML report of a run
+    twin compare A.h5 B.h5 [...] [-o cmp.html]  several runs side by side
 
 A user's mistake (bad scenario, missing file) prints one line and exits with code 2.
 """
@@ -13,6 +15,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from twin.results import KPI
 
@@ -69,8 +72,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         with open_run(result.path) as run:
             print(format_violations(run.table("grid/violations")))
+    from twin import report
+
+    html_path = report.write(report.run_report(result.path), result.path.with_suffix(".html"))
     print(f"\nresults: {result.path}  ({result.wall_s:.1f} s wall, "
           f"{result.wall_s / max(result.n_steps, 1) * 1e3:.2f} ms per step)")
+    print(f"report:  {html_path}")
     return 0
 
 
@@ -91,6 +98,65 @@ def cmd_grid(args: argparse.Namespace) -> int:
         path = grid_io.write_network(pn, args.export)
         print(f"written: {path} (pandapower.from_json reads it)")
     return 0
+
+
+def _runs_exist(paths: Sequence[str]) -> None:
+    from pathlib import Path
+
+    for p in paths:
+        if not Path(p).is_file():
+            raise UserError(f"{p}: no such run file")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of a recorded run."""
+    from pathlib import Path
+
+    from twin import report
+
+    _runs_exist([args.run])
+    out = args.output or str(Path(args.run).with_suffix(".html"))
+    try:
+        path = report.write(report.run_report(args.run), out)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Set several runs side by side: KPI table in the terminal, HTML report."""
+    from twin import report
+    from twin.results import open_run
+
+    if len(args.runs) < 2:
+        raise UserError("compare: give two or more run files")
+    _runs_exist(args.runs)
+    try:
+        print(report_table(args.runs, open_run))
+        path = report.write(report.compare_report(args.runs), args.output)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(f"\nreport: {path}")
+    return 0
+
+
+def report_table(paths: Sequence[str], open_run: Any) -> str:
+    """The KPIs of several runs, one column per run."""
+    from twin.report import run_names
+
+    kpis = []
+    for p in paths:
+        with open_run(p) as run:
+            kpis.append(run.kpis())
+    names = run_names(paths)
+    keys = list(dict.fromkeys(k for ks in kpis for k in ks))
+    width = max(len(k) for k in keys) if keys else 10
+    lines = [f"{'KPI':<{width}}  " + "  ".join(f"{n:>14}" for n in names)]
+    for key in keys:
+        lines.append(f"{key:<{width}}  " + "  ".join(
+            f"{_fmt(k[key].value) if key in k else '—':>14}" for k in kpis))
+    return "\n".join(lines)
 
 
 def format_violations(rows: list[dict], limit: int = 10) -> str:
@@ -137,6 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the HDF5 file (default: the scenario's output.dir)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="write the HTML report of a recorded run")
+    p.add_argument("run", help="run file (HDF5) written by twin run")
+    p.add_argument("-o", "--output", help="HTML file (default: beside the run file)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compare", help="set several runs side by side (KPIs, HTML report)")
+    p.add_argument("runs", nargs="+", help="run files (HDF5)")
+    p.add_argument("-o", "--output", default="compare.html", help="HTML file")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("grid", help="build the scenario's network; export it as pandapower JSON")
     p.add_argument("scenario", help="scenario YAML file")

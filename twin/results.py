@@ -175,7 +175,7 @@ class RunWriter:
 def write_kpis(path: str | Path, kpis: Mapping[str, KPI]) -> None:
     """Write (or replace) the KPIs of a closed run file."""
     with h5py.File(path, "a") as f:
-        group = f.require_group("kpi")
+        group = f["kpi"] if "kpi" in f else f.create_group("kpi", track_order=True)
         for name, kpi in kpis.items():
             if name in group:
                 del group[name]

@@ -1,0 +1,69 @@
+"""HTML reports: self-contained, open in a real browser without errors, show the run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.browser import page
+from tests.conftest import SCENARIOS
+from twin import report, scenario, world
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    s = scenario.load(SCENARIOS / "park.yaml").with_days(2)
+    a = world.run(s, out_dir=out / "a")
+    b = world.run(s.with_days(1), out_dir=out / "b")
+    return a.path, b.path
+
+
+def test_report_is_self_contained(runs, tmp_path):
+    text = report.run_report(runs[0])
+    assert "<script" not in text  # no scripts at all, so nothing to fetch either
+    assert not re.search(r"(src|href)=\"https?://", text)
+    assert text.count("<svg") >= 4  # energy, storage, voltages, loadings
+    assert "e_import_mwh" in text
+
+
+def test_report_opens_in_chromium_without_errors(runs, tmp_path):
+    path = report.write(report.run_report(runs[0]), tmp_path / "report.html")
+    with page() as (pg, errors):
+        pg.goto(path.as_uri())
+        assert "run report" in pg.title()
+        assert pg.locator("svg").count() >= 4
+        assert pg.locator("table").count() >= 1
+        assert pg.get_by_role("heading", name="Grid").count() == 1
+        pg.screenshot(path=str(tmp_path / "report.png"))
+    assert errors == []
+
+
+def test_cli_report_and_compare(runs, tmp_path):
+    out = tmp_path / "r.html"
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "report", str(runs[0]), "-o",
+                           str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_size > 10_000
+    cmp = tmp_path / "c.html"
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "compare", str(runs[0]),
+                           str(runs[1]), "-o", str(cmp)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "e_import_mwh" in proc.stdout
+    assert "a/park" in proc.stdout  # same stems: the folder tells the runs apart
+    with page() as (pg, errors):
+        pg.goto(cmp.as_uri())
+        assert pg.locator("table tr").count() > 10
+    assert errors == []
+
+
+def test_missing_run_file_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "report", str(tmp_path / "x.h5")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "no such run file" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,64 @@
+"""Charts for reports, drawn with matplotlib and embedded as inline SVG (no files, no CDN)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # a file backend: no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+COLOURS = {
+    "wind": "#2b8cbe", "pv": "#fdae61", "load": "#444444", "import": "#d7191c",
+    "export": "#1a9641", "storage": "#7b3294", "heat": "#e66101", "gas": "#b2182b",
+}
+WIDTH_IN, HEIGHT_IN = 9.0, 3.2
+
+
+def _svg(fig: plt.Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def lines(x: np.ndarray, series: Mapping[str, np.ndarray], ylabel: str, title: str,
+          xlabel: str = "day of the run", hlines: Mapping[str, float] | None = None) -> str:
+    """A line chart of several series over ``x``; optional labelled horizontal limits."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN))
+    for name, y in series.items():
+        ax.plot(x, y, label=name, color=COLOURS.get(name.split()[0].lower()), linewidth=1.2)
+    for label, value in (hlines or {}).items():
+        ax.axhline(value, color="#999999", linestyle="--", linewidth=0.8)
+        ax.annotate(label, (x[0] if len(x) else 0, value), fontsize=8, color="#666666",
+                    va="bottom")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=min(len(series), 5), loc="upper left")
+    return _svg(fig)
+
+
+def bars(labels: Sequence[str], groups: Mapping[str, Sequence[float]], ylabel: str,
+         title: str, stacked: bool = False) -> str:
+    """Grouped (or stacked) bars: one bar per label and group."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN))
+    x = np.arange(len(labels))
+    n = max(len(groups), 1)
+    bottom = np.zeros(len(labels))
+    for k, (name, values) in enumerate(groups.items()):
+        v = np.asarray(values, dtype=float)
+        colour = COLOURS.get(name.split()[0].lower())
+        if stacked:
+            ax.bar(x, v, 0.7, bottom=bottom, label=name, color=colour)
+            bottom += v
+        else:
+            ax.bar(x + (k - (n - 1) / 2) * 0.8 / n, v, 0.8 / n, label=name, color=colour)
+    ax.set_xticks(x, labels, fontsize=8, rotation=0 if len(labels) <= 12 else 60)
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncol=min(n, 5))
+    return _svg(fig)

@@ -1,0 +1,215 @@
+"""Self-contained HTML reports of runs: one file, inline SVG charts, no scripts, no CDN.
+
+``run_report(path)`` describes one run; ``compare_report(paths)`` sets several side by side.
+Every figure comes from the run's HDF5 file (series and KPIs) through :mod:`twin.results`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from twin import plots
+from twin.results import KPI, Run, open_run
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;
+color:#222;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #2b8cbe;padding-bottom:.2em;
+margin-top:2em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
+td,th{border:1px solid #ddd;padding:.3em .6em;text-align:left}th{background:#f3f6f9}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#1a7f37;font-weight:600}.bad{color:#c62828;font-weight:600}.muted{color:#777}
+.note{font-size:.88em;color:#555}svg{max-width:100%;height:auto}
+"""
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def fmt(value: float) -> str:
+    """A number for a table: thousands separators, 3 significant decimals for small ones."""
+    if value != value:
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]],
+          numeric: Sequence[int] = ()) -> str:
+    """An HTML table; columns listed in ``numeric`` are right-aligned."""
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            text = cell if isinstance(cell, str) and cell.startswith("<span") else _esc(cell)
+            cls = ' class="num"' if i in numeric else ""
+            cells.append(f"<td{cls}>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def page(title: str, sections: Sequence[str]) -> str:
+    """A whole HTML document."""
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>"
+            + "".join(sections) + "</body></html>")
+
+
+def _daily(run: Run, entities: Sequence[str], attr: str = "p_mw") -> np.ndarray:
+    """Daily energy (MWh) of the summed series of ``entities``."""
+    n = len(run.time_s)
+    per_day = 86400 // run.step_s
+    total = np.zeros(n)
+    for e in entities:
+        total += np.nan_to_num(run.series(e, attr))
+    days = n // per_day
+    return total[: days * per_day].reshape(days, per_day).sum(axis=1) * run.step_s / 3600.0
+
+
+def section_header(run: Run) -> str:
+    """Title, scenario and provenance of the run."""
+    m = run.meta
+    start = m.get("start", "")
+    try:
+        local = dt.datetime.fromisoformat(start).astimezone(ZoneInfo(m.get("timezone", "UTC")))
+        start = f"{local:%Y-%m-%d %H:%M} ({m.get('timezone', 'UTC')})"
+    except ValueError:
+        pass
+    days = len(run.time_s) * run.step_s / 86400
+    status = ('<span class="ok">complete</span>' if run.complete
+              else '<span class="bad">incomplete (the run was interrupted)</span>')
+    return (f"<h1>{_esc(m.get('park', 'park'))}</h1><p>Scenario <code>"
+            f"{_esc(m.get('scenario_path', ''))}</code>, {days:.1f} days from {_esc(start)} "
+            f"at {run.step_s} s steps, seed {_esc(m.get('seed', ''))}, twin "
+            f"{_esc(m.get('version', ''))}; {status}. Report written "
+            f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>")
+
+
+def section_kpis(run: Run) -> str:
+    """Every KPI of the run with its unit and meaning."""
+    rows = [(name, fmt(k.value), k.unit, k.description) for name, k in run.kpis().items()]
+    return "<h2>Key figures</h2>" + table(("KPI", "value", "unit", "meaning"), rows, (1,))
+
+
+def section_energy(run: Run) -> str:
+    """Daily generation, load and exchange with the public grid."""
+    series = {"load": _daily(run, [e for k in ("factory", "ev", "heat")
+                                   for e in run.entities(k)]),
+              "wind": _daily(run, run.entities("wind")),
+              "pv": _daily(run, run.entities("pv"))}
+    pcc = run.entities("pcc")
+    if pcc:
+        series["import"] = _daily(run, pcc, "p_import_mw")
+        series["export"] = _daily(run, pcc, "p_export_mw")
+    x = np.arange(len(series["load"]))
+    return ("<h2>Energy</h2>" + plots.lines(x, series, "MWh per day",
+                                           "Daily energy of the park"))
+
+
+def section_storage(run: Run) -> str:
+    """State of charge of each battery."""
+    batteries = run.entities("battery")
+    if not batteries:
+        return ""
+    x = run.time_s / 86400.0
+    series = {f"storage {b}": run.series(b, "soc") for b in batteries}
+    return ("<h2>Storage</h2>" + plots.lines(x, series, "state of charge",
+                                            "State of charge of the batteries"))
+
+
+def section_grid(run: Run) -> str:
+    """Network extremes per day and the violations table."""
+    grid = [e for e in run.entities("pcc") if run.has(e, "vm_min_pu")]
+    if not grid:
+        return ""
+    g = grid[0]
+    per_day = 86400 // run.step_s
+    days = len(run.time_s) // per_day
+
+    def daily(attr: str, fn: Callable[..., np.ndarray]) -> np.ndarray:
+        v = run.series(g, attr)[: days * per_day].reshape(days, per_day)
+        with np.errstate(invalid="ignore"):
+            return fn(v, axis=1)
+
+    x = np.arange(days)
+    volt = plots.lines(x, {"lowest voltage": daily("vm_min_pu", np.nanmin),
+                           "highest voltage": daily("vm_max_pu", np.nanmax)},
+                       "p.u.", "Bus voltage extremes per day", hlines={"0.95": 0.95,
+                                                                        "1.05": 1.05})
+    load = plots.lines(x, {"lines": daily("line_loading_max_pct", np.nanmax),
+                           "transformers": daily("trafo_loading_max_pct", np.nanmax)},
+                       "%", "Highest loading per day", hlines={"100 %": 100.0})
+    rows = [(v["kind"], v["element"], fmt(v["first_time_s"] / 3600.0), int(v["steps"]),
+             fmt(v["worst"])) for v in run.table("grid/violations")[:30]]
+    tab = (table(("kind", "element", "first (h from start)", "steps", "worst"), rows,
+                 (2, 3, 4)) if rows else
+           '<p class="ok">No overloads, voltages within 0.95–1.05 p.u., every power flow '
+           "converged.</p>")
+    return "<h2>Grid</h2>" + volt + load + tab
+
+
+SECTIONS: tuple[Callable[[Run], str], ...] = (
+    section_header, section_kpis, section_energy, section_storage, section_grid,
+)
+
+
+def run_report(path: str | Path) -> str:
+    """The HTML report of one run."""
+    with open_run(path) as run:
+        return page(f"{run.meta.get('park', 'park')} — run report",
+                    [section(run) for section in SECTIONS])
+
+
+def compare_report(paths: Sequence[str | Path]) -> str:
+    """Several runs side by side: their KPIs in one table and their daily energy."""
+    runs = [open_run(p) for p in paths]
+    try:
+        names = run_names(paths)
+        kpis: list[dict[str, KPI]] = [r.kpis() for r in runs]
+        keys = list(dict.fromkeys(k for ks in kpis for k in ks))
+        rows = []
+        for key in keys:
+            unit = next(k[key].unit for k in kpis if key in k)
+            rows.append([key, unit, *[fmt(k[key].value) if key in k else "—" for k in kpis]])
+        head = f"<h1>Comparison of {len(runs)} runs</h1><p>" + ", ".join(
+            f"<b>{_esc(n)}</b>: <code>{_esc(r.meta.get('scenario_path', ''))}</code>"
+            for n, r in zip(names, runs, strict=True)) + "</p>"
+        tab = "<h2>Key figures</h2>" + table(("KPI", "unit", *names), rows,
+                                             range(2, 2 + len(runs)))
+        totals = {}
+        for key in ("e_import_mwh", "e_export_mwh", "e_wind_mwh", "e_pv_mwh"):
+            totals[key.removeprefix("e_").removesuffix("_mwh")] = [
+                k[key].value if key in k else 0.0 for k in kpis]
+        chart = "<h2>Energy</h2>" + plots.bars(names, totals, "MWh", "Energy over each run")
+        return page("Comparison of runs", [head, tab, chart])
+    finally:
+        for r in runs:
+            r.close()
+
+
+def run_names(paths: Sequence[str | Path]) -> list[str]:
+    """Short names of runs: file stems, or parent/stem where stems repeat."""
+    stems = [Path(p).stem for p in paths]
+    if len(set(stems)) == len(stems):
+        return stems
+    return [f"{Path(p).parent.name}/{Path(p).stem}" for p in paths]
+
+
+def write(text: str, out: str | Path) -> Path:
+    """Write a report to ``out`` and return its path."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out
