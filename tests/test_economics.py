@@ -1,0 +1,224 @@
+"""Economics: time-of-use energy cost, capex/opex, NPV, LCOE, payback (Hypothesis properties)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from twin import data, economics
+from twin.economics import Asset, Tariff
+
+REL = 1e-12
+
+FLAT = Tariff(
+    name="flat", periods=("flat",) * 24, prices_cny_per_mwh={"flat": 550.0},
+    critical_peak_uplift=0.0, export_price_cny_per_mwh=300.0,
+)
+
+
+def _year_calendar(dt_s: int = 900) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    epoch = np.arange(1_735_660_800, 1_735_660_800 + 365 * 86400, dt_s)  # 2025-01-01 00:00 +08
+    hour, month = economics.local_hour_month(epoch)
+    return epoch, hour, month
+
+
+def test_local_calendar_is_shanghai_time():
+    hour, month = economics.local_hour_month([0, 16 * 3600 - 1, 16 * 3600])
+    assert hour.tolist() == [8, 23, 0]  # UTC+8: 1970-01-01 08:00, 23:59, 1970-01-02 00:00
+    assert month.tolist() == [1, 1, 1]
+    _, hour, month = _year_calendar()
+    assert hour[0] == 0
+    assert month[0] == 1
+    assert month[-1] == 12
+
+
+def test_flat_tariff_reproduces_price_times_energy():
+    _, hour, month = _year_calendar()
+    rng = np.random.default_rng(1)
+    imp = rng.uniform(0, 5, hour.size)
+    exp = rng.uniform(0, 1, hour.size)
+    c = economics.energy_cost(imp, exp, hour, month, FLAT)
+    assert c.import_cny == pytest.approx(550.0 * imp.sum(), rel=REL)
+    assert c.export_revenue_cny == pytest.approx(300.0 * exp.sum(), rel=REL)
+    assert c.demand_cny == 0.0
+    assert c.total_cny == pytest.approx(c.import_cny - c.export_revenue_cny, rel=REL)
+    assert c.by_period_mwh == {"flat": pytest.approx(imp.sum(), rel=REL)}
+
+
+def test_tou_cost_equals_hand_sum_of_hourly_price_times_energy():
+    t = economics.tariff()
+    _, hour, month = _year_calendar()
+    rng = np.random.default_rng(2)
+    imp = rng.uniform(0, 8, hour.size)
+    by_hand = 0.0
+    for h, m, e in zip(hour.tolist(), month.tolist(), imp.tolist(), strict=True):
+        price = t.prices_cny_per_mwh[t.periods[h]]
+        if m in t.critical_peak_months and h in t.critical_peak_hours:
+            price = t.prices_cny_per_mwh["peak"] * (1 + t.critical_peak_uplift)
+        by_hand += price * e
+    c = economics.energy_cost(imp, np.zeros_like(imp), hour, month, t)
+    assert c.import_cny == pytest.approx(by_hand, rel=1e-9)
+    # the breakdown by period closes on the totals
+    assert sum(c.by_period_mwh.values()) == pytest.approx(imp.sum(), rel=1e-9)
+    assert sum(c.by_period_cny.values()) == pytest.approx(c.import_cny, rel=1e-9)
+    assert set(c.by_period_mwh) == {"peak", "flat", "valley", "critical_peak"}
+
+
+def test_critical_peak_only_in_its_months_and_hours_and_at_least_20_percent_above_peak():
+    t = economics.tariff()
+    assert t.has_critical_peak
+    hour, month = np.meshgrid(np.arange(24), np.arange(1, 13))
+    price = economics.hourly_prices(t, hour, month)
+    peak = t.prices_cny_per_mwh["peak"]
+    critical = np.isin(month, t.critical_peak_months) & np.isin(hour, t.critical_peak_hours)
+    assert critical.any()
+    assert not critical.all()
+    assert np.all(price[critical] >= 1.2 * peak - 1e-9)
+    base = np.array([t.prices_cny_per_mwh[p] for p in t.periods])[hour]
+    np.testing.assert_array_equal(price[~critical], base[~critical])
+    assert price.max() == pytest.approx(peak * (1 + t.critical_peak_uplift))
+
+
+def test_shipped_tariffs_follow_the_national_rule():
+    for name in economics.tariff_names():
+        t = economics.tariff(name)
+        prices = t.prices_cny_per_mwh
+        if "peak" in prices and "valley" in prices:
+            assert prices["peak"] / prices["valley"] >= 3.0, name
+            assert prices["peak"] > prices["flat"] > prices["valley"], name
+        if t.has_critical_peak:
+            assert t.critical_peak_uplift >= 0.2, name
+        assert "source" in data.entries("tariff")[name]
+
+
+def test_tariff_checks_and_unknown_name():
+    with pytest.raises(ValueError, match="liaoning-illustrative"):
+        economics.tariff("no-such-tariff")
+    with pytest.raises(ValueError, match="0.2"):
+        Tariff(name="x", periods=("peak",) * 24, prices_cny_per_mwh={"peak": 1.0},
+               critical_peak_months=(1,), critical_peak_hours=(18,), critical_peak_uplift=0.1)
+    with pytest.raises(ValueError, match="no price"):
+        Tariff(name="x", periods=("peak",) * 23 + ("valley",), prices_cny_per_mwh={"peak": 1.0})
+    with pytest.raises(ValueError, match="24"):
+        Tariff(name="x", periods=("flat",) * 23, prices_cny_per_mwh={"flat": 1.0})
+    with pytest.raises(ValueError, match=">= 0"):
+        economics.energy_cost([-1.0], [0.0], [3], [1], FLAT)
+
+
+def test_demand_charge_is_the_sum_of_monthly_peaks():
+    t = economics.tariff()
+    _, hour, month = _year_calendar(3600)
+    rng = np.random.default_rng(3)
+    p_mw = rng.uniform(0, 20, hour.size)
+    peaks = economics.monthly_peak_import_mw(p_mw, month)
+    assert sorted(peaks) == list(range(1, 13))
+    for m, v in peaks.items():
+        assert v == p_mw[month == m].max()
+    c = economics.energy_cost(p_mw, np.zeros_like(p_mw), hour, month, t, peaks)
+    assert c.demand_cny == pytest.approx(
+        sum(peaks.values()) * 1000 * t.demand_charge_cny_per_kw_month, rel=REL)
+    assert c.total_cny == pytest.approx(c.import_cny + c.demand_cny, rel=REL)
+
+
+def test_capex_and_opex_are_linear_in_size_and_checked():
+    costs = economics.unit_costs()
+    assert {"wind", "pv", "battery", "heat_pump", "gas_boiler", "grid_connection"} <= set(costs)
+    for c in costs.values():
+        assert c.capex_cny_per_kw >= 0
+        assert c.capex_cny_per_kwh >= 0
+        assert c.lifetime_years > 0
+    one = [Asset("w", "wind", 1000.0), Asset("b", "battery", 500.0, 1000.0)]
+    two = [Asset("w", "wind", 2000.0), Asset("b", "battery", 1000.0, 2000.0)]
+    assert economics.capex_cny(two) == pytest.approx(2 * economics.capex_cny(one), rel=REL)
+    assert economics.opex_cny_per_year(two) == pytest.approx(
+        2 * economics.opex_cny_per_year(one), rel=REL)
+    expected = (1000 * costs["wind"].capex_cny_per_kw + 500 * costs["battery"].capex_cny_per_kw
+                + 1000 * costs["battery"].capex_cny_per_kwh)
+    assert economics.capex_cny(one) == pytest.approx(expected, rel=REL)
+    with pytest.raises(ValueError, match="wind"):
+        economics.capex_cny([Asset("x", "fusion", 1.0)])
+    with pytest.raises(ValueError, match="energy_kwh"):
+        economics.capex_cny([Asset("b", "battery", 1.0)])
+    assert 0 < economics.default_discount_rate() < 0.2
+
+
+def test_npv_of_an_annuity_equals_the_closed_form():
+    invest, pay, rate, years = 1e6, 1.5e5, 0.07, 12
+    closed = -invest + pay * (1 - (1 + rate) ** -years) / rate
+    assert economics.npv([-invest] + [pay] * years, rate) == pytest.approx(closed, rel=1e-12)
+    assert economics.npv([0, 0, 0, 121.0], 0.1) == pytest.approx(121.0 / 1.331, rel=1e-12)
+    assert economics.npv([1.0, 2.0, 3.0], 0.0) == 6.0
+
+
+def test_lcoe_of_constant_output_equals_the_annuity_formula():
+    capex, opex, energy, rate, years = 4.2e8, 1.0e7, 2.6e5, 0.08, 20
+    crf = rate / (1 - (1 + rate) ** -years)
+    expected = capex * crf / energy + opex / energy
+    assert economics.lcoe_cny_per_mwh(capex, opex, energy, rate, years) == pytest.approx(
+        expected, rel=1e-12)
+    assert economics.lcoe_cny_per_mwh(capex, opex, energy, 0.0, years) == pytest.approx(
+        (capex / years + opex) / energy, rel=1e-12)
+    # an NPV of zero at the LCOE price: it is the break-even price
+    lcoe = economics.lcoe_cny_per_mwh(capex, opex, energy, rate, years)
+    flows = [-capex] + [lcoe * energy - opex] * years
+    assert economics.npv(flows, rate) == pytest.approx(0.0, abs=1e-6 * capex)
+
+
+def test_payback_is_inf_without_a_saving():
+    assert economics.simple_payback_years(1e6, 0.0) == math.inf
+    assert economics.simple_payback_years(1e6, -5.0) == math.inf
+    assert economics.simple_payback_years(1e6, 2.5e5) == pytest.approx(4.0)
+    assert economics.simple_payback_years(-1.0, 1.0) == 0.0
+
+
+def test_compare_to_baseline():
+    base = {"capex_cny": 1e6, "opex_cny_per_year": 2e4, "energy_cost_cny_per_year": 5e5}
+    cand = {"capex_cny": 3e6, "opex_cny_per_year": 6e4, "energy_cost_cny_per_year": 2e5}
+    c = economics.compare_to_baseline(cand, base, rate=0.08, years=20)
+    assert c.extra_capex_cny == pytest.approx(2e6)
+    assert c.annual_saving_cny == pytest.approx(2.6e5)
+    assert c.payback_years == pytest.approx(2e6 / 2.6e5)
+    assert c.npv_cny == pytest.approx(economics.npv([-2e6] + [2.6e5] * 20, 0.08), rel=REL)
+    same = economics.compare_to_baseline(base, base, rate=0.08, years=20)
+    assert same.npv_cny == 0.0
+    assert same.payback_years == math.inf
+    with pytest.raises(ValueError, match="energy_cost_cny_per_year"):
+        economics.compare_to_baseline({"capex_cny": 1.0}, base, 0.08, 20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    imp=st.lists(st.floats(0, 100), min_size=1, max_size=48),
+    extra=st.lists(st.floats(0, 100), min_size=48, max_size=48),
+    hour0=st.integers(0, 23),
+    month=st.integers(1, 12),
+)
+def test_energy_cost_is_monotone_in_import(imp, extra, hour0, month):
+    t = economics.tariff()
+    a = np.asarray(imp)
+    b = a + np.asarray(extra[: a.size])
+    hour = (hour0 + np.arange(a.size)) % 24
+    months = np.full(a.size, month)
+    zero = np.zeros_like(a)
+    ca = economics.energy_cost(a, zero, hour, months, t)
+    cb = economics.energy_cost(b, zero, hour, months, t)
+    assert cb.import_cny >= ca.import_cny - 1e-9 * max(1.0, ca.import_cny)
+    assert cb.total_cny >= ca.total_cny - 1e-9 * max(1.0, ca.total_cny)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    flows=st.lists(st.floats(0.01, 1e6), min_size=1, max_size=30),
+    cf0=st.floats(-1e6, 1e6),
+    r1=st.floats(-0.5, 1.0),
+    dr=st.floats(1e-3, 1.0),
+)
+def test_npv_decreases_with_rate_for_positive_future_flows(flows, cf0, r1, dr):
+    cash = [cf0, *flows]
+    hi = economics.npv(cash, r1)
+    lo = economics.npv(cash, r1 + dr)
+    assert lo < hi
