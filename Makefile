@@ -17,10 +17,15 @@ run: $(STAMP)
 
 CHROMIUM := /usr/bin/chromium
 
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+
 $(CHROMIUM):  # the browser of the report and page tests (Debian's package; Playwright drives it)
 	apt-get update -q && apt-get install -y -q chromium
 
-test: $(STAMP) $(CHROMIUM)
+$(CJK_FONT):  # Chinese glyphs for the pages (indicator names, 绿电直连)
+	apt-get update -q && apt-get install -y -q fonts-wqy-zenhei
+
+test: $(STAMP) $(CHROMIUM) $(CJK_FONT)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

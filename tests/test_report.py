@@ -30,6 +30,21 @@ def test_report_is_self_contained(runs, tmp_path):
     assert "e_import_mwh" in text
 
 
+def test_report_shows_criteria_as_stored(runs):
+    """The criteria table shows the same core indicator the run stored as a KPI."""
+    from twin.results import open_run
+
+    text = report.run_report(runs[0])
+    with open_run(runs[0]) as run:
+        core = run.kpis()["criterion_core_carbon_intensity"].value
+        cbam = run.kpis()["cbam_steel-parts_eur"].value
+    assert "National zero-carbon park criteria" in text
+    assert "单位能耗碳排放" in text
+    assert f">{report.fmt(core)}<" in text
+    assert cbam > 0  # steel parts are a CBAM good
+    assert "not a CBAM good" in text  # vehicles are not
+
+
 def test_report_opens_in_chromium_without_errors(runs, tmp_path):
     path = report.write(report.run_report(runs[0]), tmp_path / "report.html")
     with page() as (pg, errors):

@@ -8,12 +8,13 @@ from collections.abc import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")  # a file backend: no display needed
+matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, the browser's fonts
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 COLOURS = {
     "wind": "#2b8cbe", "pv": "#fdae61", "load": "#444444", "import": "#d7191c",
-    "export": "#1a9641", "storage": "#7b3294", "heat": "#e66101", "gas": "#b2182b",
+    "export": "#1a9641", "storage": "#7b3294", "heat": "#e66101", "gas": "#8c510a",
 }
 WIDTH_IN, HEIGHT_IN = 9.0, 3.2
 
@@ -57,7 +58,9 @@ def bars(labels: Sequence[str], groups: Mapping[str, Sequence[float]], ylabel: s
             bottom += v
         else:
             ax.bar(x + (k - (n - 1) / 2) * 0.8 / n, v, 0.8 / n, label=name, color=colour)
-    ax.set_xticks(x, labels, fontsize=8, rotation=0 if len(labels) <= 12 else 60)
+    rotate = len(labels) > 6
+    ax.set_xticks(x, labels, fontsize=8, rotation=35 if rotate else 0,
+                  ha="right" if rotate else "center")
     ax.set(ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=min(n, 5))

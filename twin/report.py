@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from twin import plots
+from twin.assessment import assess
 from twin.results import KPI, Run, open_run
 
 CSS = """
@@ -160,8 +161,77 @@ def section_grid(run: Run) -> str:
     return "<h2>Grid</h2>" + volt + load + tab
 
 
+def _mark(met: bool | None) -> str:
+    if met is None:
+        return '<span class="muted">not given</span>'
+    return '<span class="ok">met</span>' if met else '<span class="bad">not met</span>'
+
+
+def section_carbon(run: Run) -> str:
+    """National zero-carbon park criteria, what drives the gap, green matching, costs."""
+    a = assess(run)
+    rows = [(f"{c.name_zh} — {c.name_en}", fmt(c.value) if c.value is not None else "—",
+             f"{c.comparison} {c.threshold:g}", c.unit, _mark(c.met),
+             fmt(c.margin) if c.margin is not None else "—", c.source, c.note)
+            for c in a.criteria]
+    crit = ("<h2>National zero-carbon park criteria</h2><p class=\"note\">发改环资〔2025〕910号;"
+            f" grid factor {a.factors.grid_t_per_mwh * 1000:.1f} kgCO2/MWh "
+            f"({a.factors.region} {a.factors.year}); figures of a run shorter than a year are "
+            "scaled where the criterion is annual (see notes). Input criteria come from the "
+            "scenario, not from energy flows.</p>"
+            + table(("indicator", "value", "threshold", "unit", "status", "margin", "source",
+                     "note"), rows, (1, 5)))
+    em = a.emissions
+    by_entity = sorted(em.by_entity().items(),
+                       key=lambda kv: -(kv[1]["scope1_t"] + kv[1]["scope2_location_t"]))[:12]
+    drivers = plots.bars([e for e, _ in by_entity],
+                         {"gas (scope 1)": [v["scope1_t"] for _, v in by_entity],
+                          "import (scope 2, location)": [v["scope2_location_t"]
+                                                         for _, v in by_entity]},
+                         "tCO2", "What drives the gap: emissions by consumer", stacked=True)
+    totals = table(("emissions", "t CO2"), [
+        ("Scope 1 (gas)", fmt(em.scope1_total_t)),
+        ("Scope 2 location-based", fmt(em.scope2_location_total_t)),
+        ("Scope 2 market-based", fmt(em.scope2_market_total_t)),
+        ("energy consumption (tce)", fmt(em.energy_total_tce))], (1,))
+    cfe = plots.bars(list(a.cfe), {"CFE score": list(a.cfe.values())}, "share of load",
+                     "Carbon-free energy: hourly (24/7) against monthly and annual matching")
+    dl = a.direct
+    per_day = 24
+    days = len(dl.hour_s) // per_day
+    line = plots.lines(np.arange(days), {
+        "wind consumed": dl.consumed_mwh[: days * per_day].reshape(days, 24).sum(axis=1),
+        "export of wind": dl.exported_mwh[: days * per_day].reshape(days, 24).sum(axis=1)},
+        "MWh per day", f"Direct-line wind: {dl.share:.1%} consumed in the park")
+    cost = a.cost
+    econ = table(("economics", "value", "unit"), [
+        *((f"grid energy, {period}", fmt(cost.by_period_cny.get(period, 0.0)), "CNY")
+          for period in cost.by_period_cny),
+        ("demand charge", fmt(cost.demand_cny), "CNY"),
+        ("export revenue", fmt(cost.export_revenue_cny), "CNY"),
+        ("energy cost, total", fmt(cost.total_cny), "CNY"),
+        ("investment (capex)", fmt(a.capex_cny), "CNY"),
+        ("operation (opex)", fmt(a.opex_cny_per_year), "CNY/yr")], (1,))
+    products = ""
+    if a.footprints:
+        cbam = {x.product: x for x in a.cbam}
+        prows = [(f.product, fmt(f.period_units), fmt(f.energy_mwh_per_unit * 1000),
+                  fmt(f.location_kg_per_unit + f.scope1_kg_per_unit),
+                  fmt(f.market_kg_per_unit + f.scope1_kg_per_unit),
+                  fmt(cbam[f.product].cost_eur) if f.product in cbam else "not a CBAM good")
+                 for f in a.footprints]
+        products = "<h2>Products</h2>" + table(
+            ("product", "units", "kWh/unit", "kgCO2/unit location", "kgCO2/unit market",
+             "CBAM cost (EUR)"), prows, (1, 2, 3, 4))
+    return (crit + "<h2>Emissions</h2>" + totals + drivers + "<h2>Green matching</h2>" + cfe
+            + "<h3>绿电直连 (direct line)</h3>" + line
+            + f"<p>Green certificates (GEC): {a.gec:,}.</p><h2>Costs</h2>" + econ
+            + products)
+
+
 SECTIONS: tuple[Callable[[Run], str], ...] = (
-    section_header, section_kpis, section_energy, section_storage, section_grid,
+    section_header, section_carbon, section_kpis, section_energy, section_storage,
+    section_grid,
 )
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from twin import weather_io
 from twin.battery import BatterySpec
+from twin.carbon.products import ProductSpec
 from twin.data.turbines import power_curve
 from twin.fields import param
 from twin.grid import io as grid_io
@@ -150,6 +151,29 @@ class GridSection:
 
 
 @dataclass(frozen=True)
+class CarbonSection:
+    """How the run is accounted: emission factors, certificates, criteria given as inputs."""
+
+    factor_year: int = param(default=2023, doc="year of the grid emission factors")
+    region: str = param(default="northeast", choices=("northeast", "national"),
+                        doc="grid region of the emission factors")
+    green_certificates_mwh: float = param("MWh", ge=0, default=0.0,
+                                          doc="green certificates (GEC) bought for the period")
+    inputs: dict[str, float] | None = param(
+        default=None, doc="criteria the energy flows cannot give (solid waste, water, ...)")
+
+
+@dataclass(frozen=True)
+class EconomicsSection:
+    """Tariff and appraisal parameters."""
+
+    tariff: str = param(default="liaoning-illustrative", doc="tariff in twin/data/tariff.yaml")
+    discount_rate: float | None = param("1/yr", ge=0, lt=1, default=None,
+                                        doc="real discount rate (none: twin/data/costs.yaml)")
+    lifetime_years: int = param("yr", ge=1, le=60, default=20, doc="appraisal period")
+
+
+@dataclass(frozen=True)
 class Output:
     """Where results go."""
 
@@ -172,6 +196,9 @@ class Scenario:
     heat_supply: tuple[HeatSupplySpec, ...] = ()
     controller: Controller = Controller()
     grid: GridSection | None = None
+    carbon: CarbonSection = CarbonSection()
+    economics: EconomicsSection = EconomicsSection()
+    products: tuple[ProductSpec, ...] = ()
     external: tuple[ExternalSimulator, ...] = ()
     output: Output = Output()
     path: Path = field(default=Path("<memory>"), metadata={"internal": True})
@@ -370,6 +397,30 @@ def _rule_grid(s: Scenario) -> None:
                             "hosted, and a host must not be hosted itself")
 
 
+def _rule_accounting(s: Scenario) -> None:
+    from twin import economics
+    from twin.carbon import INPUT_CRITERIA, factors
+
+    try:
+        factors(s.carbon.factor_year, s.carbon.region)
+    except ValueError as exc:
+        raise SpecError("carbon.factor_year", str(exc)) from None
+    for key, value in (s.carbon.inputs or {}).items():
+        if key not in INPUT_CRITERIA:
+            raise SpecError(f"carbon.inputs.{key}",
+                            f"unknown criterion; expected one of {', '.join(INPUT_CRITERIA)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise SpecError(f"carbon.inputs.{key}", f"expected a number >= 0, got {value!r}")
+    if s.economics.tariff not in economics.tariff_names():
+        raise SpecError("economics.tariff", f"expected one of "
+                        f"{', '.join(economics.tariff_names())}, got {s.economics.tariff!r}")
+    factories = {f.name for f in s.factory_loads}
+    for i, product in enumerate(s.products):
+        if product.enterprise not in factories:
+            raise SpecError(f"products[{i}].enterprise",
+                            f"expected a factory of the scenario, got {product.enterprise!r}")
+
+
 RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_timezone,
     _rule_step_divides,
@@ -379,6 +430,7 @@ RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_weather_file,
     _rule_external,
     _rule_grid,
+    _rule_accounting,
 )
 
 

@@ -48,7 +48,10 @@ def build(cls: type, data: Any, path: str = "") -> Any:
                 raise SpecError(sub, f"missing; expected {_expect(hints[name], f.metadata)}")
             continue
         values[name] = convert(hints[name], data[name], sub, f.metadata)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:  # a spec's own checks (__post_init__)
+        raise SpecError(path, str(exc)) from None
 
 
 def convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any] | None = None) -> Any:

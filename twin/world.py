@@ -36,6 +36,7 @@ from adapters.recorder_sim import RecorderSim
 from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
 from twin import data as reference_data
+from twin.assessment import assess, assessment_kpis
 from twin.data.turbines import power_curve
 from twin.grid import io as grid_io
 from twin.grid.network import Connection, ParkNetwork, build_network
@@ -162,6 +163,7 @@ def run(
     t2 = time.perf_counter()
     with open_run(path) as recorded:
         kpis = park_kpis(recorded)
+        kpis.update(assessment_kpis(assess(recorded)))
         violations = [dataclasses.asdict(v) for e in recorded.entities("pcc")
                       if recorded.has(e, "vm_pu") for v in grid_violations(recorded, e)]
     write_kpis(path, kpis)
@@ -310,6 +312,9 @@ def _meta(s: Scenario) -> dict[str, Any]:
         "timezone": s.park.timezone,
         "step_s": s.period.step_s,
         "n_steps": s.n_steps,
+        "carbon": json.dumps(dataclasses.asdict(s.carbon)),
+        "economics": json.dumps(dataclasses.asdict(s.economics)),
+        "products": json.dumps([dataclasses.asdict(p) for p in s.products]),
     }
 
 
