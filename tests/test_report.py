@@ -82,3 +82,28 @@ def test_missing_run_file_is_one_line_exit_2(tmp_path):
     assert proc.returncode == 2
     assert "no such run file" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_compare_appraises_against_the_first_run(runs):
+    from twin.results import open_run
+
+    with open_run(runs[0]) as a, open_run(runs[1]) as b:
+        (c,) = report.appraisal([a, b])
+        # same park, same assets: no extra investment; the saving is the difference of
+        # the yearly energy costs
+        assert c.extra_capex_cny == 0
+        year_a = a.kpis()["energy_cost_cny"].value * 365 / 2
+        year_b = b.kpis()["energy_cost_cny"].value * 365 / 1
+        assert c.annual_saving_cny == pytest.approx(year_a - year_b, rel=1e-6)
+
+
+def test_cli_footprint(runs):
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "footprint", str(runs[0]),
+                           "steel-parts"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "kgCO2/unit" in proc.stdout
+    assert "CBAM" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "twin.cli", "footprint", str(runs[0]),
+                           "nothing"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "no product" in proc.stderr

@@ -5,6 +5,7 @@
     twin grid SCENARIO [--export NET.json]      the network the run uses, as pandapower JSON
     twin report RUN.h5 [-o report.html]         the HTML report of a run
     twin compare A.h5 B.h5 [...] [-o cmp.html]  several runs side by side
+    twin footprint RUN.h5 PRODUCT               a product's footprint and CBAM exposure
 
 A user's mistake (bad scenario, missing file) prints one line and exits with code 2.
 """
@@ -159,6 +160,33 @@ def report_table(paths: Sequence[str], open_run: Any) -> str:
     return "\n".join(lines)
 
 
+def cmd_footprint(args: argparse.Namespace) -> int:
+    """The carbon footprint of a product over the run, and its CBAM exposure."""
+    from twin.assessment import assess
+    from twin.results import open_run
+
+    _runs_exist([args.run])
+    with open_run(args.run) as run:
+        a = assess(run)
+    found = {f.product: f for f in a.footprints}
+    if args.product not in found:
+        raise UserError(f"{args.run}: no product {args.product!r}; the run has "
+                        f"{', '.join(found) or 'none'}")
+    f = found[args.product]
+    print(f"{f.product}: {f.period_units:,.0f} units over {a.years * 365:.0f} days")
+    print(f"  electricity      {f.energy_mwh_per_unit * 1000:10.2f} kWh/unit")
+    print(f"  location-based   {f.total_location_kg_per_unit:10.2f} kgCO2/unit"
+          " (scope 1, process and location-based scope 2)")
+    print(f"  market-based     {f.total_market_kg_per_unit:10.2f} kgCO2/unit"
+          " (scope 1, process and market-based scope 2)")
+    for x in a.cbam:
+        if x.product == f.product:
+            print(f"  CBAM {x.year}: embedded {x.embedded_t:,.1f} t, certificates "
+                  f"{x.certificates_t:,.1f} t at {x.eua_eur_per_t:.1f} EUR/t = "
+                  f"{x.cost_eur:,.0f} EUR")
+    return 0
+
+
 def format_violations(rows: list[dict], limit: int = 10) -> str:
     """The worst grid violations of a run, one line each."""
     if not rows:
@@ -213,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="run files (HDF5)")
     p.add_argument("-o", "--output", default="compare.html", help="HTML file")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("footprint", help="a product's carbon footprint and CBAM exposure")
+    p.add_argument("run", help="run file (HDF5)")
+    p.add_argument("product", help="product name from the scenario's products")
+    p.set_defaults(func=cmd_footprint)
 
     p = sub.add_parser("grid", help="build the scenario's network; export it as pandapower JSON")
     p.add_argument("scenario", help="scenario YAML file")

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from twin import plots
+from twin import economics, plots
 from twin.assessment import assess
+from twin.economics import Comparison
 from twin.results import KPI, Run, open_run
 
 CSS = """
@@ -216,8 +218,8 @@ def section_carbon(run: Run) -> str:
     if a.footprints:
         cbam = {x.product: x for x in a.cbam}
         prows = [(f.product, fmt(f.period_units), fmt(f.energy_mwh_per_unit * 1000),
-                  fmt(f.location_kg_per_unit + f.scope1_kg_per_unit),
-                  fmt(f.market_kg_per_unit + f.scope1_kg_per_unit),
+                  fmt(f.total_location_kg_per_unit),
+                  fmt(f.total_market_kg_per_unit),
                   fmt(cbam[f.product].cost_eur) if f.product in cbam else "not a CBAM good")
                  for f in a.footprints]
         products = "<h2>Products</h2>" + table(
@@ -263,10 +265,35 @@ def compare_report(paths: Sequence[str | Path]) -> str:
             totals[key.removeprefix("e_").removesuffix("_mwh")] = [
                 k[key].value if key in k else 0.0 for k in kpis]
         chart = "<h2>Energy</h2>" + plots.bars(names, totals, "MWh", "Energy over each run")
-        return page("Comparison of runs", [head, tab, chart])
+        return page("Comparison of runs", [head, tab, chart, _appraisal(names, runs)])
     finally:
         for r in runs:
             r.close()
+
+
+def appraisal(runs: Sequence[Run]) -> list[Comparison]:
+    """Each run after the first against the first (the baseline), per year of operation."""
+    def annual(run: Run) -> dict[str, float]:
+        k = run.kpis()
+        years = len(run.time_s) * run.step_s / (365 * 86400)
+        return {"capex_cny": k["capex_cny"].value, "opex_cny_per_year": k[
+            "opex_cny_per_year"].value, "energy_cost_cny_per_year": k["energy_cost_cny"].value
+            / years}
+
+    econ = json.loads(runs[0].meta.get("economics", "{}") or "{}")
+    rate = econ.get("discount_rate") or economics.default_discount_rate()
+    years = int(econ.get("lifetime_years", 20))
+    base = annual(runs[0])
+    return [economics.compare_to_baseline(annual(r), base, rate, years) for r in runs[1:]]
+
+
+def _appraisal(names: Sequence[str], runs: Sequence[Run]) -> str:
+    rows = [(n, fmt(c.extra_capex_cny), fmt(c.annual_saving_cny), fmt(c.npv_cny),
+             fmt(c.payback_years)) for n, c in zip(names[1:], appraisal(runs), strict=True)]
+    return (f"<h2>Appraisal against {_esc(names[0])}</h2><p class=\"note\">Energy costs "
+            "of each run scaled to a year; discounted over the baseline's lifetime.</p>"
+            + table(("run", "extra capex (CNY)", "annual saving (CNY)", "NPV (CNY)",
+                     "simple payback (yr)"), rows, (1, 2, 3, 4)))
 
 
 def run_names(paths: Sequence[str | Path]) -> list[str]:
