@@ -51,6 +51,7 @@ class Assessment:
     tariff: economics.Tariff
     capex_cny: float
     opex_cny_per_year: float
+    lcoe_cny_per_mwh: float
     footprints: list[Footprint] = field(default_factory=list)
     cbam: list[CbamExposure] = field(default_factory=list)
 
@@ -99,11 +100,20 @@ def assess(run: Run) -> Assessment:
     cost = economics.energy_cost(flows.import_mwh, flows.export_mwh, hour, month, tariff,
                                  economics.monthly_peak_import_mw(import_mw, month))
     park_assets = assets(run)
+    gen_assets = [x for x in park_assets if x.kind in ("pv", "wind")]
+    rate = econ.get("discount_rate") or economics.default_discount_rate()
+    gen_mwh = float(flows.total(flows.generation_mwh).sum()) / (flows.n_hours / HOURS_PER_YEAR
+                                                                or 1.0)
+    lcoe = (economics.lcoe_cny_per_mwh(economics.capex_cny(gen_assets),
+                                       economics.opex_cny_per_year(gen_assets), gen_mwh, rate,
+                                       int(econ.get("lifetime_years", 20)))
+            if gen_assets and gen_mwh > 0 else float("nan"))
     a = Assessment(flows=flows, factors=fac, emissions=em, criteria=criteria,
                    cfe=cfe_scores(flows, fac.grid_cfe_share), direct=direct_line(flows),
                    gec=gec_count(flows), cost=cost, tariff=tariff,
                    capex_cny=economics.capex_cny(park_assets),
-                   opex_cny_per_year=economics.opex_cny_per_year(park_assets))
+                   opex_cny_per_year=economics.opex_cny_per_year(park_assets),
+                   lcoe_cny_per_mwh=lcoe)
     by_entity = em.by_entity()
     year = int(np.median(flows.local_year)) if len(flows.local_year) else 2027
     for product in products:
@@ -133,14 +143,35 @@ def assessment_kpis(a: Assessment) -> dict[str, KPI]:
     for c in a.criteria:
         if c.source == "computed" and c.value is not None:
             k[f"criterion_{c.key}"] = KPI(c.value, c.unit, f"{c.name_en} ({c.comparison} "
-                                          f"{c.threshold:g}: {'met' if c.met else 'not met'})")
+                                          f"{c.threshold:g}: {'met' if c.met else 'not met'}, "
+                                          f"margin {c.margin:+.3g})")
     for horizon, score in a.cfe.items():
         k[f"cfe_{horizon}"] = KPI(score, "1", f"carbon-free energy score, {horizon} matching")
     k["gec_count"] = KPI(float(a.gec), "1", "green certificates (1 per MWh of renewables)")
     k["energy_cost_cny"] = KPI(a.cost.total_cny, "CNY", f"grid energy cost ({a.tariff.name})")
     k["capex_cny"] = KPI(a.capex_cny, "CNY", "investment in the park's energy assets")
     k["opex_cny_per_year"] = KPI(a.opex_cny_per_year, "CNY/yr", "their operation and upkeep")
+    k["lcoe_local_cny_per_mwh"] = KPI(a.lcoe_cny_per_mwh, "CNY/MWh",
+                                      "levelised cost of the park's wind and PV energy")
     for exposure in a.cbam:
         k[f"cbam_{exposure.product}_eur"] = KPI(exposure.cost_eur, "EUR",
                                                 f"CBAM cost of {exposure.product} exports")
     return k
+
+
+def hourly_table(a: Assessment) -> np.ndarray:
+    """The park's accounts hour by hour, for the run file (traceable to the hour)."""
+    f, em, dl = a.flows, a.emissions, a.direct
+    columns = {
+        "hour_s": f.hour_s.astype(np.int64),
+        "import_mwh": f.import_mwh, "export_mwh": f.export_mwh,
+        "generation_mwh": f.total(f.generation_mwh), "consumption_mwh": f.consumption_mwh,
+        "scope1_t": em.hourly("scope1_t"), "scope2_location_t": em.hourly("scope2_location_t"),
+        "scope2_market_t": em.hourly("scope2_market_t"), "energy_tce": em.hourly("energy_tce"),
+        "direct_line_consumed_mwh": dl.consumed_mwh, "direct_line_exported_mwh": dl.exported_mwh,
+    }
+    dtype = [(k, "i8" if k == "hour_s" else "f8") for k in columns]
+    table = np.zeros(f.n_hours, dtype=dtype)
+    for k, v in columns.items():
+        table[k] = v
+    return table

@@ -198,6 +198,15 @@ def write_table(path: str | Path, name: str, rows: list[Mapping[str, Any]],
         d.attrs["description"] = description
 
 
+def write_array(path: str | Path, name: str, array: np.ndarray, description: str = "") -> None:
+    """Write (or replace) a structured array (a table with typed columns) at ``/<name>``."""
+    with h5py.File(path, "a") as f:
+        if name in f:
+            del f[name]
+        d = f.create_dataset(name, data=array, compression="gzip", compression_opts=1)
+        d.attrs["description"] = description
+
+
 class Run:
     """A recorded run, read from its HDF5 file. Use as a context manager or call ``close``."""
 
@@ -302,7 +311,16 @@ class Run:
         d = self._file.get(name)
         if d is None or d.dtype.names == ("empty",):
             return []
+        if d.dtype.names and len(d) > 10_000:
+            raise ValueError(f"{name}: {len(d)} rows; read it with array()")
         return [{k: _plain(row[k]) for k in d.dtype.names} for row in d[:]]
+
+    def array(self, name: str) -> np.ndarray:
+        """A table of the run as a numpy structured array (e.g. ``carbon/hourly``)."""
+        d = self._file.get(name)
+        if d is None:
+            raise KeyError(f"no table {name} in {self.path}")
+        return d[:]
 
     def iter_series(self) -> Iterator[tuple[SeriesKey, SeriesInfo, np.ndarray]]:
         """Every series with its info and values."""

@@ -36,13 +36,13 @@ from adapters.recorder_sim import RecorderSim
 from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
 from twin import data as reference_data
-from twin.assessment import assess, assessment_kpis
+from twin.assessment import assess, assessment_kpis, hourly_table
 from twin.data.turbines import power_curve
 from twin.grid import io as grid_io
 from twin.grid.network import Connection, ParkNetwork, build_network
 from twin.kpi import grid_violations, park_kpis
 from twin.loads import ev_params
-from twin.results import KPI, open_run, write_kpis, write_table
+from twin.results import KPI, open_run, write_array, write_kpis, write_table
 from twin.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -163,10 +163,13 @@ def run(
     t2 = time.perf_counter()
     with open_run(path) as recorded:
         kpis = park_kpis(recorded)
-        kpis.update(assessment_kpis(assess(recorded)))
+        judged = assess(recorded)
+        kpis.update(assessment_kpis(judged))
         violations = [dataclasses.asdict(v) for e in recorded.entities("pcc")
                       if recorded.has(e, "vm_pu") for v in grid_violations(recorded, e)]
     write_kpis(path, kpis)
+    write_array(path, "carbon/hourly", hourly_table(judged), "the park's accounts per hour: "
+                "flows (MWh), emissions (t), energy (tce), 绿电直连 consumed and exported")
     if scenario.grid is not None:
         write_table(path, "grid/violations", violations,
                     "elements out of their limits: kind, element, first time, steps, worst")
