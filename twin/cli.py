@@ -18,6 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from twin.numbers import fmt
 from twin.results import KPI
 
 EXIT_USAGE = 2
@@ -156,7 +157,7 @@ def report_table(paths: Sequence[str], open_run: Any) -> str:
     lines = [f"{'KPI':<{width}}  " + "  ".join(f"{n:>14}" for n in names)]
     for key in keys:
         lines.append(f"{key:<{width}}  " + "  ".join(
-            f"{_fmt(k[key].value) if key in k else '—':>14}" for k in kpis))
+            f"{fmt(k[key].value) if key in k else '—':>14}" for k in kpis))
     return "\n".join(lines)
 
 
@@ -200,22 +201,12 @@ def format_violations(rows: list[dict], limit: int = 10) -> str:
 
 def format_kpis(kpis: Mapping[str, KPI], title: str = "") -> str:
     """A plain-text table of KPIs: name, value, unit, meaning."""
-    rows = [(name, _fmt(k.value), k.unit, k.description) for name, k in kpis.items()]
+    rows = [(name, fmt(k.value), k.unit, k.description) for name, k in kpis.items()]
     widths = [max(len(r[i]) for r in rows) if rows else 0 for i in range(3)]
     lines = [title, "-" * max(len(title), sum(widths) + 6)] if title else []
     for name, value, unit, doc in rows:
         lines.append(f"{name:<{widths[0]}}  {value:>{widths[1]}}  {unit:<{widths[2]}}  {doc}")
     return "\n".join(lines)
-
-
-def _fmt(value: float) -> str:
-    if value != value:  # NaN
-        return "n/a"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3f}"
 
 
 def build_parser() -> argparse.ArgumentParser:

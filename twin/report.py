@@ -18,6 +18,7 @@ import numpy as np
 from twin import economics, plots
 from twin.assessment import assess
 from twin.economics import Comparison
+from twin.numbers import fmt
 from twin.results import KPI, Run, open_run
 
 CSS = """
@@ -35,17 +36,6 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 
 def _esc(value: object) -> str:
     return html.escape(str(value))
-
-
-def fmt(value: float) -> str:
-    """A number for a table: thousands separators, 3 significant decimals for small ones."""
-    if value != value:
-        return "n/a"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.3f}"
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]],
