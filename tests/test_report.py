@@ -107,3 +107,24 @@ def test_cli_footprint(runs):
                            "nothing"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "no product" in proc.stderr
+
+
+def test_run_file_traces_the_accounts_to_the_hour(runs):
+    import numpy as np
+
+    from twin.results import open_run
+
+    with open_run(runs[0]) as run:
+        hourly = run.array("carbon/hourly")
+        certificates = run.array("carbon/certificates")
+        kpis = run.kpis()
+        wind = sum(run.series(e, "p_mw").sum() for e in run.entities("wind")) * 0.25
+    assert len(hourly) == 48
+    assert hourly["scope2_location_t"].sum() == pytest.approx(
+        kpis["co2_scope2_location_t"].value, rel=1e-9)
+    # every hour of direct-line wind is either consumed in the park or exported
+    np.testing.assert_allclose(
+        hourly["direct_line_consumed_mwh"].sum() + hourly["direct_line_exported_mwh"].sum(),
+        wind, rtol=1e-9)
+    assert set(certificates["technology"].astype(str)) <= {"wind", "solar"}
+    np.testing.assert_array_equal(certificates["wh"], np.round(certificates["mwh"] * 1e6))

@@ -199,7 +199,15 @@ def write_table(path: str | Path, name: str, rows: list[Mapping[str, Any]],
 
 
 def write_array(path: str | Path, name: str, array: np.ndarray, description: str = "") -> None:
-    """Write (or replace) a structured array (a table with typed columns) at ``/<name>``."""
+    """Write (or replace) a structured array (a table with typed columns) at ``/<name>``;
+    text columns are stored as UTF-8 strings."""
+    if array.dtype.names:
+        dtype = [(n, h5py.string_dtype() if array.dtype[n].kind == "U" else array.dtype[n])
+                 for n in array.dtype.names]
+        stored = np.empty(len(array), dtype=dtype)
+        for n in array.dtype.names:
+            stored[n] = array[n].astype(object) if array.dtype[n].kind == "U" else array[n]
+        array = stored
     with h5py.File(path, "a") as f:
         if name in f:
             del f[name]

@@ -37,6 +37,7 @@ from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
 from twin import data as reference_data
 from twin.assessment import assess, assessment_kpis, hourly_table
+from twin.carbon import granular_certificates
 from twin.data.turbines import power_curve
 from twin.grid import io as grid_io
 from twin.grid.network import Connection, ParkNetwork, build_network
@@ -170,6 +171,9 @@ def run(
     write_kpis(path, kpis)
     write_array(path, "carbon/hourly", hourly_table(judged), "the park's accounts per hour: "
                 "flows (MWh), emissions (t), energy (tce), 绿电直连 consumed and exported")
+    write_array(path, "carbon/certificates", granular_certificates(judged.flows),
+                "granular certificates: hour, device, technology, MWh, Wh, consumed in the "
+                "park, released from storage")
     if scenario.grid is not None:
         write_table(path, "grid/violations", violations,
                     "elements out of their limits: kind, element, first time, steps, worst")
