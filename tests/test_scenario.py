@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from tests.conftest import ROOT
 from twin.scenario import ScenarioError, load, loads
 
 GOOD = textwrap.dedent("""\
@@ -147,3 +148,10 @@ def test_cli_check_ok(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "ok" in proc.stdout
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_scenarios_validate(path):
+    s = load(path)
+    assert s.n_steps == 35040
+    assert s.grid is not None
