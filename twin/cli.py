@@ -76,7 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(format_violations(run.table("grid/violations")))
     from twin import report
 
-    html_path = report.write(report.run_report(result.path), result.path.with_suffix(".html"))
+    html_path = report.write(report.run_report(result.path, result.assessment),
+                             result.path.with_suffix(".html"))
     print(f"\nresults: {result.path}  ({result.wall_s:.1f} s wall, "
           f"{result.wall_s / max(result.n_steps, 1) * 1e3:.2f} ms per step)")
     print(f"report:  {html_path}")

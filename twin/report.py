@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from twin import economics, plots
-from twin.assessment import assess
+from twin.assessment import Assessment, assess
 from twin.economics import Comparison
 from twin.numbers import fmt
 from twin.results import KPI, Run, open_run
@@ -71,7 +71,7 @@ def _daily(run: Run, entities: Sequence[str], attr: str = "p_mw") -> np.ndarray:
     return total[: days * per_day].reshape(days, per_day).sum(axis=1) * run.step_s / 3600.0
 
 
-def section_header(run: Run) -> str:
+def section_header(run: Run, a: Assessment) -> str:
     """Title, scenario and provenance of the run."""
     m = run.meta
     start = m.get("start", "")
@@ -90,13 +90,13 @@ def section_header(run: Run) -> str:
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>")
 
 
-def section_kpis(run: Run) -> str:
+def section_kpis(run: Run, a: Assessment) -> str:
     """Every KPI of the run with its unit and meaning."""
     rows = [(name, fmt(k.value), k.unit, k.description) for name, k in run.kpis().items()]
     return "<h2>Key figures</h2>" + table(("KPI", "value", "unit", "meaning"), rows, (1,))
 
 
-def section_energy(run: Run) -> str:
+def section_energy(run: Run, a: Assessment) -> str:
     """Daily generation, load and exchange with the public grid."""
     series = {"load": _daily(run, [e for k in ("factory", "ev", "heat")
                                    for e in run.entities(k)]),
@@ -111,7 +111,7 @@ def section_energy(run: Run) -> str:
                                            "Daily energy of the park"))
 
 
-def section_storage(run: Run) -> str:
+def section_storage(run: Run, a: Assessment) -> str:
     """State of charge of each battery."""
     batteries = run.entities("battery")
     if not batteries:
@@ -122,7 +122,7 @@ def section_storage(run: Run) -> str:
                                             "State of charge of the batteries"))
 
 
-def section_grid(run: Run) -> str:
+def section_grid(run: Run, a: Assessment) -> str:
     """Network extremes per day and the violations table."""
     grid = [e for e in run.entities("pcc") if run.has(e, "vm_min_pu")]
     if not grid:
@@ -159,9 +159,8 @@ def _mark(met: bool | None) -> str:
     return '<span class="ok">met</span>' if met else '<span class="bad">not met</span>'
 
 
-def section_carbon(run: Run) -> str:
+def section_carbon(run: Run, a: Assessment) -> str:
     """National zero-carbon park criteria, what drives the gap, green matching, costs."""
-    a = assess(run)
     rows = [(f"{c.name_zh} — {c.name_en}", fmt(c.value) if c.value is not None else "—",
              f"{c.comparison} {c.threshold:g}", c.unit, _mark(c.met),
              fmt(c.margin) if c.margin is not None else "—", c.source, c.note)
@@ -221,17 +220,18 @@ def section_carbon(run: Run) -> str:
             + products)
 
 
-SECTIONS: tuple[Callable[[Run], str], ...] = (
+SECTIONS: tuple[Callable[[Run, Assessment], str], ...] = (
     section_header, section_carbon, section_kpis, section_energy, section_storage,
     section_grid,
 )
 
 
-def run_report(path: str | Path) -> str:
-    """The HTML report of one run."""
+def run_report(path: str | Path, assessment: Assessment | None = None) -> str:
+    """The HTML report of one run (``assessment``: the run's, if already made)."""
     with open_run(path) as run:
+        a = assessment if assessment is not None else assess(run)
         return page(f"{run.meta.get('park', 'park')} — run report",
-                    [section(run) for section in SECTIONS])
+                    [section(run, a) for section in SECTIONS])
 
 
 def compare_report(paths: Sequence[str | Path]) -> str:

@@ -36,7 +36,7 @@ from adapters.recorder_sim import RecorderSim
 from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
 from twin import data as reference_data
-from twin.assessment import assess, assessment_kpis, hourly_table
+from twin.assessment import Assessment, assess, assessment_kpis, hourly_table
 from twin.carbon import granular_certificates
 from twin.data.turbines import power_curve
 from twin.grid import io as grid_io
@@ -88,6 +88,7 @@ class RunResult:
     n_steps: int
     timing: dict[str, dict[str, float]] = field(default_factory=dict)
     phases_s: dict[str, float] = field(default_factory=dict)  # build, simulate, kpis
+    assessment: Assessment | None = None  # carbon, criteria, costs (twin.assessment)
 
 
 @dataclass
@@ -179,7 +180,7 @@ def run(
                     "elements out of their limits: kind, element, first time, steps, worst")
     t3 = time.perf_counter()
     return RunResult(path=path, kpis=kpis, wall_s=t3 - t0, n_steps=scenario.n_steps,
-                     timing=timing, phases_s={"build": t1 - t0, "simulate": t2 - t1,
+                     timing=timing, assessment=judged, phases_s={"build": t1 - t0, "simulate": t2 - t1,
                                               "kpis": t3 - t2})
 
 
