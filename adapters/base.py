@@ -16,7 +16,7 @@ import datetime as dt
 import time as _time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import mosaik_api_v3
 from mosaik_api_v3.types import (
@@ -53,6 +53,7 @@ class Model:
     inputs: tuple[Attr, ...] = ()
     public: bool = True
     any_inputs: bool = False
+    signals: tuple[Attr, ...] = ()  # outputs for other simulators only, not recorded
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -66,9 +67,8 @@ class Model:
 
     def description(self) -> ModelDescription:
         """The mosaik model description of this model."""
-        attrs = [a.name for a in self.outputs] + [
-            a.name for a in self.inputs if a.name not in {o.name for o in self.outputs}
-        ]
+        outputs = [a.name for a in self.outputs + self.signals]
+        attrs = outputs + [a.name for a in self.inputs if a.name not in set(outputs)]
         return {
             "public": self.public,
             "params": list(self.params),
@@ -86,19 +86,27 @@ OUTPUTS_MODEL = "Outputs"
 OUTPUTS_ATTR = "outputs"
 
 
-def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = ()) -> Meta:
-    """The mosaik META of a time-based simulator offering ``models``.
+def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = (),
+              kind: Literal["time-based", "event-based", "hybrid"] = "time-based") -> Meta:
+    """The mosaik META of a simulator offering ``models``.
 
     Every simulator also offers an ``Outputs`` model: its one attribute ``outputs`` is a
     snapshot ``{eid: {attr: value}}`` of all the simulator's entities after each step, so a
     recorder needs one connection per simulator instead of one per entity attribute.
+    ``kind="hybrid"``: a self-scheduled simulator (its step returns when it next wants to
+    run) whose outputs all persist until its next step (mosaik 3's ``event-based`` outputs
+    would not: time-based readers never see them).
     """
     described = {name: m.description() for name, m in models.items()}
     described[OUTPUTS_MODEL] = {"public": True, "params": ["name"], "attrs": [OUTPUTS_ATTR],
                                 "any_inputs": False}
+    if kind == "hybrid":  # every output persists
+        for name, d in described.items():
+            m = models.get(name)
+            d["persistent"] = [a.name for a in m.outputs + m.signals] if m else [OUTPUTS_ATTR]
     return {
         "api_version": API_VERSION,
-        "type": "time-based",
+        "type": kind,
         "models": described,
         "extra_methods": ["timing", *extra_methods],
     }

@@ -34,8 +34,10 @@ FACTORY_OUT = (
     Attr("p_mw", "MW", "electric load"),
     Attr("p_process_mw", "MW", "process share of the load"),
     Attr("p_hvac_mw", "MW", "HVAC share of the load"),
+    Attr("p_shift_mw", "MW", "load moved in time by the EMS (included in p_mw)"),
 )
-FACTORY_IN = (TEMP, Attr("p_profile_mw", "MW", "external load profile replacing the model's"))
+FACTORY_IN = (TEMP, Attr("p_profile_mw", "MW", "external load profile replacing the model's"),
+              Attr("p_shift_mw", "MW", "load shift from the EMS (sum of all sources)"))
 EV_UNITS = {"p_mw": ("MW", "charging power"), "n_connected": ("1", "vehicles charging"),
             "n_queued": ("1", "vehicles waiting"), "n_arrivals": ("1", "arrivals in the step"),
             "n_rejected": ("1", "vehicles turned away"),
@@ -43,6 +45,7 @@ EV_UNITS = {"p_mw": ("MW", "charging power"), "n_connected": ("1", "vehicles cha
             "e_unserved_mwh": ("MWh", "energy of sessions that left unfinished in the step")}
 EV_OUT = tuple(Attr(f.name, *EV_UNITS[f.name]) for f in dataclasses.fields(EVOutput))
 EV_IN = (Attr("p_limit_mw", "MW", "hub power cap from a controller (optional)"),)
+EV_SIGNALS = (Attr("flex", "", "connected vehicles (twin.loads.ev.EVFlex) for the EMS"),)
 HEAT_UNITS = {"q_heat_mw": ("MW", "heat demand (thermal)"), "q_hp_mw": ("MW", "heat from heat pumps"),
               "q_boiler_mw": ("MW", "heat from gas boilers"), "p_mw": ("MW", "electric load"),
               "p_hp_mw": ("MW", "heat pump compressors"), "p_pump_mw": ("MW", "circulation pumps"),
@@ -50,7 +53,7 @@ HEAT_UNITS = {"q_heat_mw": ("MW", "heat demand (thermal)"), "q_hp_mw": ("MW", "h
               "cop": ("1", "heat pump coefficient of performance"),
               "t_supply_c": ("degC", "supply temperature of the heating network")}
 HEAT_OUT = tuple(Attr(f.name, *HEAT_UNITS[f.name]) for f in dataclasses.fields(HeatOutput))
-FACTORY_NAMES = tuple(a.name for a in FACTORY_OUT)
+FACTORY_NAMES = ("p_mw", "p_process_mw", "p_hvac_mw")
 EV_NAMES = tuple(a.name for a in EV_OUT)
 HEAT_NAMES = tuple(a.name for a in HEAT_OUT)
 
@@ -60,13 +63,14 @@ class LoadsSim(TwinSimulator):
 
     MODELS = {
         "Factory": Model(spec_params(FactorySpec), FACTORY_OUT, FACTORY_IN),
-        "EVHub": Model(spec_params(EVHubSpec), EV_OUT, EV_IN),
+        "EVHub": Model(spec_params(EVHubSpec), EV_OUT, EV_IN, signals=EV_SIGNALS),
         "HeatSupply": Model(spec_params(HeatSupplySpec), HEAT_OUT, (TEMP,)),
     }
 
     def setup(self, timezone: str = "Asia/Shanghai", seed: int = 0,
-              duration_s: int = 366 * 86400) -> None:
+              duration_s: int = 366 * 86400, flex: bool = False) -> None:
         self.seed = int(seed)
+        self.flex_wanted = bool(flex)  # an EMS reads the hubs' connected vehicles
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
         last = dt.datetime.fromtimestamp(self.start_epoch_s + duration_s, dt.UTC).year
         self.calendar = ParkCalendar(timezone=timezone, years=range(first, last + 1))
@@ -87,15 +91,23 @@ class LoadsSim(TwinSimulator):
                 limit = data.get("p_limit_mw")
                 out = entity.step(epoch_s, dt_s, p_limit_mw=total(limit) if limit else None)
                 self.out[eid] = as_values(out, EV_NAMES)
+                if self.flex_wanted:
+                    self.out[eid]["flex"] = entity.flex_state()
                 continue
+            shift = total(data.get("p_shift_mw"))
             profile = data.get("p_profile_mw")
-            if profile:
+            if profile and not isinstance(entity, HeatSupply):
                 p = total(profile)
-                self.out[eid] = {"p_mw": p, "p_process_mw": p, "p_hvac_mw": 0.0}
+                self.out[eid] = {"p_mw": p + shift, "p_process_mw": p, "p_hvac_mw": 0.0,
+                                 "p_shift_mw": shift}
                 continue
             temp = single(data.get("temp_air_c"))
             if temp is None:
                 raise ValueError(f"{eid}: connect temp_air_c (or p_profile_mw) to this entity")
             out = entity.step(epoch_s, dt_s, temp)
-            self.out[eid] = as_values(out, HEAT_NAMES if isinstance(entity, HeatSupply)
-                                      else FACTORY_NAMES)
+            if isinstance(entity, HeatSupply):
+                self.out[eid] = as_values(out, HEAT_NAMES)
+                continue
+            self.out[eid] = {**as_values(out, FACTORY_NAMES), "p_shift_mw": shift}
+            if shift:
+                self.out[eid]["p_mw"] = max(out.p_mw + shift, 0.0)

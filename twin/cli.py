@@ -1,11 +1,13 @@
 """The ``twin`` command: the user's surface.
 
-    twin run SCENARIO [--days N] [--out DIR]    run, show progress and the KPI table
+    twin run SCENARIO [--days N] [--out DIR] [--controller rule|ems]
+                                                run, show progress and the KPI table
     twin check SCENARIO                         validate only
     twin grid SCENARIO [--export NET.json]      the network the run uses, as pandapower JSON
     twin report RUN.h5 [-o report.html]         the HTML report of a run
     twin compare A.h5 B.h5 [...] [-o cmp.html]  several runs side by side
     twin footprint RUN.h5 PRODUCT               a product's footprint and CBAM exposure
+    twin forecast train|evaluate [SCENARIO]     train / evaluate the EMS's forecasters
 
 A user's mistake (bad scenario, missing file) prints one line and exits with code 2.
 """
@@ -13,6 +15,7 @@ A user's mistake (bad scenario, missing file) prints one line and exits with cod
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -56,6 +59,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from twin import world
 
     s = _scenario(args.scenario, args.days)
+    if args.controller and args.controller != s.controller.kind:
+        import dataclasses
+
+        s = dataclasses.replace(
+            s, controller=dataclasses.replace(s.controller, kind=args.controller),
+            output=dataclasses.replace(s.output, name=f"{s.output.name or s.path.stem}-"
+                                                       f"{args.controller}"))
     step = s.period.step_s
     bar = tqdm(total=s.n_steps, unit="step", desc=s.path.stem, file=sys.stderr,
                disable=args.quiet, mininterval=0.5, smoothing=0.05)
@@ -189,6 +199,26 @@ def cmd_footprint(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forecast(args: argparse.Namespace) -> int:
+    """Train or evaluate the EMS's forecasters (the work is in :mod:`twin.ems.learned`)."""
+    from twin.ems import learned
+
+    s = _scenario(args.scenario, args.days)
+    say = functools.partial(print, file=sys.stderr)  # progress apart from the table
+    try:
+        if args.action == "train":
+            if args.train_seed == args.eval_seed:
+                raise UserError("forecast train: --train-seed and --eval-seed must differ")
+            table = learned.train_command(s, args.train_seed, args.eval_seed, None,
+                                          args.epochs, args.output, say=say)
+        else:
+            table = learned.evaluate_command(s, args.seed, None, args.model, say=say)
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(f"forecast {args.action}: {exc}") from None
+    print(table)
+    return 0
+
+
 def format_violations(rows: list[dict], limit: int = 10) -> str:
     """The worst grid violations of a run, one line each."""
     if not rows:
@@ -221,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--days", type=float, help="simulate only the first N days")
     p.add_argument("--out", help="folder for the HDF5 file (default: the scenario's output.dir)")
+    p.add_argument("--controller", choices=("rule", "ems"),
+                   help="override the scenario's controller (the run is named <scenario>-<kind>)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
@@ -243,6 +275,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--export", metavar="NET.json", help="write the network to this file")
     p.set_defaults(func=cmd_grid)
+
+    p = sub.add_parser("forecast", help="train or evaluate the EMS's PV, wind and load forecasts")
+    fsub = p.add_subparsers(dest="action", required=True)
+    for action, doc in (("train", "build a training and an evaluation year, train, save"),
+                        ("evaluate", "evaluate persistence, smart persistence, the shipped model")):
+        q = fsub.add_parser(action, help=doc)
+        q.add_argument("scenario", nargs="?", default="scenarios/park.yaml",
+                       help="scenario YAML file (default: scenarios/park.yaml)")
+        q.add_argument("--days", type=float, help="only the first N days of each year")
+        q.set_defaults(func=cmd_forecast)
+    q = fsub.choices["train"]
+    q.add_argument("--train-seed", type=int, default=1, help="weather year to train on")
+    q.add_argument("--eval-seed", type=int, default=2, help="weather year to evaluate on")
+    q.add_argument("--epochs", type=int, default=30, help="training epochs per target")
+    q.add_argument("-o", "--output", help="folder for forecast.npz and forecast.json "
+                   "(default: the shipped ones in twin/data/forecast/)")
+    q = fsub.choices["evaluate"]
+    q.add_argument("--seed", type=int, default=2, help="weather year to evaluate on")
+    q.add_argument("--model", help="folder with forecast.npz/.json (default: the shipped ones)")
 
     p = sub.add_parser("check", help="validate a scenario without running it")
     p.add_argument("scenario", help="scenario YAML file")

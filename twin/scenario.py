@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from twin import weather_io
+from twin.events import Event
 from twin.battery import BatterySpec
 from twin.carbon.products import ProductSpec
 from twin.data.turbines import power_curve
@@ -109,9 +110,23 @@ class WeatherSource:
 
 @dataclass(frozen=True)
 class Controller:
-    """Which controller dispatches storage."""
+    """Which controller dispatches storage, EV charging and flexible loads."""
 
-    kind: Literal["rule"] = param(default="rule", doc="'rule': charge on surplus, discharge on deficit")
+    kind: Literal["rule", "ems"] = param(
+        default="rule", doc="'rule': charge on surplus, discharge on deficit; 'ems': forecasts "
+        "and a rolling-horizon LP (twin.ems)")
+    replan: int = _duration("ems: time between re-plans (15min for real time; 1h or 1d for "
+                            "planning runs, with 15-minute intraday correction)", default=86400)
+    horizon: int = _duration("ems: look-ahead of each plan", default=129600)
+    forecaster: Literal["learned", "smart_persistence", "persistence"] = param(
+        default="learned", doc="ems: forecasts of PV, wind and load")
+    carbon_price_cny_per_t: float | None = param(
+        "CNY/t", ge=0, default=None,
+        doc="ems: value put on avoided grid emissions (None: twin/data/ems.yaml)")
+    export_limit_mw: float | None = param("MW", gt=0, default=None,
+                                          doc="ems: contracted export limit at the PCC")
+    import_limit_mw: float | None = param("MW", gt=0, default=None,
+                                          doc="ems: contracted import limit at the PCC")
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,7 @@ class Output:
     """Where results go."""
 
     dir: Path = param(default=Path("results"), doc="folder of the HDF5 file, relative to the CWD")
+    name: str | None = param(default=None, doc="name of the run's files (default: the scenario's)")
 
 
 @dataclass(frozen=True)
@@ -200,6 +216,7 @@ class Scenario:
     economics: EconomicsSection = EconomicsSection()
     products: tuple[ProductSpec, ...] = ()
     external: tuple[ExternalSimulator, ...] = ()
+    events: tuple[Event, ...] = ()
     output: Output = Output()
     path: Path = field(default=Path("<memory>"), metadata={"internal": True})
     text: str = field(default="", metadata={"internal": True})
@@ -421,6 +438,18 @@ def _rule_accounting(s: Scenario) -> None:
                             f"expected a factory of the scenario, got {product.enterprise!r}")
 
 
+def _rule_controller(s: Scenario) -> None:
+    c = s.controller
+    step = s.period.step_s
+    for key, value in (("replan", c.replan), ("horizon", c.horizon)):
+        if value % step:
+            raise SpecError(f"controller.{key}", f"expected a whole number of steps of {step} s, "
+                            f"got {value} s")
+    if c.horizon < c.replan:
+        raise SpecError("controller.horizon", f"expected at least the re-plan interval "
+                        f"({c.replan} s), got {c.horizon} s")
+
+
 RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_timezone,
     _rule_step_divides,
@@ -431,6 +460,7 @@ RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_external,
     _rule_grid,
     _rule_accounting,
+    _rule_controller,
 )
 
 

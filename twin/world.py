@@ -29,6 +29,7 @@ from adapters import scheduling
 from adapters.balance_sim import BalanceSim
 from adapters.base import Attr, TwinSimulator
 from adapters.battery_sim import BatterySim
+from adapters.ems_sim import COMMANDS, EMSSim
 from adapters.grid_sim import GridSim, vector_columns
 from adapters.loads_sim import LoadsSim
 from adapters.pv_sim import PVSim
@@ -36,6 +37,7 @@ from adapters.recorder_sim import RecorderSim
 from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
 from twin import data as reference_data
+from twin import ems_setup
 from twin.assessment import Assessment, assess, assessment_kpis, hourly_table
 from twin.carbon import granular_certificates
 from twin.data.turbines import power_curve
@@ -57,6 +59,7 @@ ADAPTERS: dict[str, type[TwinSimulator]] = {
     "Balance": BalanceSim,
     "Grid": GridSim,
     "Recorder": RecorderSim,
+    "EMS": EMSSim,
 }
 
 # (scenario list, simulator, model, kind recorded in the results)
@@ -129,7 +132,8 @@ def sim_config(scenario: Scenario) -> dict[str, dict[str, str]]:
 def output_path(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
     """Where the run's HDF5 file goes: ``<out_dir>/<scenario stem>.h5``."""
     folder = Path(out_dir) if out_dir is not None else scenario.output.dir
-    stem = scenario.path.stem if scenario.path.name != "<memory>" else "run"
+    stem = scenario.output.name or (scenario.path.stem if scenario.path.name != "<memory>"
+                                    else "run")
     return folder / f"{stem}.h5"
 
 
@@ -209,7 +213,7 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
                "altitude_m": park.altitude_m},
         "Wind": {},
         "Loads": {"timezone": park.timezone, "seed": park.seed,
-                  "duration_s": s.period.duration_s},
+                  "duration_s": s.period.duration_s, "flex": s.controller.kind == "ems"},
         "Battery": {},
     }
     for key, sim, model, kind in FAMILIES:
@@ -228,7 +232,9 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
 
     gens, loads = wiring.of_kind(*GEN_KINDS), wiring.of_kind(*LOAD_KINDS)
     batteries = wiring.of_kind("battery")
-    if batteries:  # the default controller: the battery simulator's local rule
+    if s.controller.kind == "ems":
+        _build_ems(world, s, wiring, factories)
+    elif batteries:  # the default controller: the battery simulator's local rule
         rule = factories["Battery"].Rule.create(1, name="controller")[0]
         wiring.add("controller", rule, "controller", BatterySim.MODELS["Rule"].outputs)
         _connect_all(world, gens, rule, ("p_mw", "p_gen_mw"))
@@ -242,6 +248,41 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
     _build_external(world, s, wiring)
     _build_recorder(world, s, wiring, factories, path, progress)
     return factories
+
+
+def _build_ems(world: mosaik.World, s: Scenario, wiring: _Wiring,
+               factories: dict[str, Any]) -> None:
+    """The energy management system, its measurements and its commands (time-shifted)."""
+    factories["EMS"] = _start(world, s, "EMS", ems=ems_setup.build(s))
+    ems = factories["EMS"].EMS.create(1, name="ems")[0]
+    wiring.add("ems", ems, "ems", EMSSim.MODELS["EMS"].outputs)
+    measured = {"pv": ("p_mw", "p_pv_mw"), "wind": ("p_mw", "p_wind_mw"),
+                "heat": ("p_mw", "p_heat_mw"), "factory": ("p_mw", "p_factory_mw"),
+                "ev": ("p_mw", "p_ev_mw")}
+    for kind, pair in measured.items():
+        _connect_all(world, wiring.of_kind(kind), ems, pair)
+    for hub in wiring.of_kind("ev"):
+        world.connect(hub, ems, "flex")
+    specs = {b.name: b for b in s.batteries}
+    commands = (("battery", "BatteryCommand", "p_set_mw", None),
+                ("ev", "EVCommand", "p_limit_mw", 1e9),  # no cap before the first decision
+                ("factory", "ShiftCommand", "p_shift_mw", 0.0))
+    for label, entity in list(wiring.entities.items()):
+        kind = wiring.kinds[label]
+        if kind == "battery":
+            world.connect(entity, ems, "soc", time_shifted=True,
+                          initial_data={"soc": specs[label].soc_init})
+        for k, model, attr, initial in commands:
+            if kind != k:
+                continue
+            cmd = getattr(factories["EMS"], model).create(1, name=f"cmd-{label}",
+                                                          target=label)[0]
+            wiring.add(f"cmd-{label}", cmd, "command", (COMMANDS[model],), {"target": label})
+            if initial is None:  # batteries act on this step's decision
+                world.connect(cmd, entity, attr)
+            else:  # loads act one step later: they feed the EMS in the same step
+                world.connect(cmd, entity, attr, time_shifted=True,
+                              initial_data={attr: initial})
 
 
 def _build_pcc(world: mosaik.World, s: Scenario, wiring: _Wiring,

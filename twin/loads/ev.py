@@ -208,7 +208,7 @@ class EVHub:
         total = float(cap.sum())
         e_lim = p_lim * dt_s / _S_PER_H
         if total > e_lim:
-            cap = _water_fill(cap, avail, e_lim)
+            cap = _least_laxity_first(cap, self._t_dep, self._e_rem, self.p_charger_mw, t1, e_lim)
             total = float(cap.sum())
         self._e_rem -= cap
         return total
@@ -263,26 +263,22 @@ class EVHub:
         )
 
 
-def _water_fill(cap: np.ndarray, avail: np.ndarray, e_lim: float) -> np.ndarray:
-    """Share ``e_lim`` among vehicles at equal power, none above its own ``cap``.
+def _least_laxity_first(cap: np.ndarray, t_dep: np.ndarray, e_rem: np.ndarray, p_mw: float,
+                        t1: float, e_lim: float) -> np.ndarray:
+    """Share ``e_lim`` among vehicles, least laxity first (a smart-charging hub under a cap).
 
-    Finds the power level ``lam`` with ``sum(min(cap, lam * avail)) == e_lim``.
+    A vehicle's laxity is the time it could stand idle after this step and still leave with
+    its energy: ``t_dep - t1 - (e_rem - cap) / p``; the vehicles with the least get their
+    ``cap`` first, then the next, until ``e_lim`` is used.
     """
-    live = avail > 0.0
     out = np.zeros_like(cap)
-    if e_lim <= 0.0 or not live.any():
+    if e_lim <= 0.0:
         return out
-    c, a = cap[live], avail[live]
-    r = c / a
-    order = np.argsort(r)
-    rs, cs, av = r[order], c[order], a[order]
-    before = np.concatenate(([0.0], np.cumsum(cs)[:-1]))
-    tail = np.cumsum(av[::-1])[::-1]
-    k = min(int(np.searchsorted(before + rs * tail, e_lim)), rs.size - 1)
-    lam = (e_lim - before[k]) / tail[k]
-    e = np.minimum(c, lam * a)
-    s = float(e.sum())
-    if s > e_lim:  # rounding
-        e *= e_lim / s
-    out[live] = e
+    laxity = np.where(cap > 0.0, t_dep - t1 - (e_rem - cap) / p_mw * _S_PER_H, np.inf)
+    order = np.argsort(laxity, kind="stable")
+    taken = np.cumsum(cap[order])
+    k = int(np.searchsorted(taken, e_lim))
+    out[order[:k]] = cap[order[:k]]
+    if k < order.size:
+        out[order[k]] = e_lim - (taken[k - 1] if k else 0.0)
     return out

@@ -46,6 +46,10 @@ class FactorySpec:
     shifts: int | None = param(
         "1", ge=1, le=3, default=None, doc="shifts on workdays (1-3); None: the kind's default"
     )
+    flex_share: float | None = param(
+        "1", ge=0, le=1, default=None,
+        doc="share of the load an EMS may shift in time; None: the kind's default"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class FactoryParams:
     t_cool_design_c: float
     noise_pct: float
     noise_tau_s: float
+    flex_share: float
 
 
 def factory_params(kind: str) -> FactoryParams:
@@ -96,6 +101,7 @@ def factory_params(kind: str) -> FactoryParams:
         t_cool_design_c=float(d["t_cool_design_c"]),
         noise_pct=float(d["noise_pct"][kind]),
         noise_tau_s=float(d["noise_tau_s"]),
+        flex_share=float(d["flex_share"][kind]),
     )
 
 
@@ -159,6 +165,8 @@ class FactoryLoad:
             p = replace(p, hvac_share=spec.hvac_share)
         if spec.noise_pct is not None:
             p = replace(p, noise_pct=spec.noise_pct)
+        if spec.flex_share is not None:
+            p = replace(p, flex_share=spec.flex_share)
         self.spec, self.params, self.calendar, self._rng = spec, p, calendar, rng
         self.shifts = int(spec.shifts or p.levels["workday"]["shifts"])
         profiles = []

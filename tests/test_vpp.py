@@ -1,0 +1,132 @@
+"""Virtual power plant: flexibility envelope, grid requests and the measured response."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from twin.ems import dispatch, vpp
+from twin.ems.dispatch import PlanInputs, Shiftable, Storage
+
+BESS = Storage("b", 10.0, 40.0, 0.1, 0.9, 0.95, 0.95)
+
+
+def test_empty_battery_offers_only_to_stop_charging():
+    for p_now in (0.0, 4.0, -2.0):
+        env = vpp.envelope([BESS], np.array([0.1]), np.array([p_now]), [], [], np.zeros(0),
+                           np.zeros(0))
+        np.testing.assert_allclose(env.up_mw, max(p_now, 0.0))
+        assert (env.down_mw > 0).all()  # it can charge (more)
+
+
+def test_storage_envelope_follows_the_energy_it_holds():
+    # 0.5 of 40 MWh, 0.4 above soc_min = 16 MWh, x 0.95 = 15.2 MWh at AC
+    env = vpp.envelope([BESS], np.array([0.5]), np.array([0.0]), [], [], np.zeros(0),
+                       np.zeros(0), durations_h=(0.25, 1.0, 2.0, 4.0))
+    np.testing.assert_allclose(env.up_mw, [10.0, 10.0, 7.6, 3.8])
+    np.testing.assert_allclose(env.down_mw, [10.0, 10.0, 16 / 0.95 / 2, 16 / 0.95 / 4])
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), H=st.integers(1, 40))
+def test_longer_durations_never_give_more(seed, H):
+    rng = np.random.default_rng(seed)
+    storages = [Storage(f"b{i}", rng.uniform(1, 50), rng.uniform(1, 200), 0.1, 0.9,
+                        rng.uniform(0.8, 1), rng.uniform(0.8, 1),
+                        rng.choice([math.inf, rng.uniform(1, 10)])) for i in range(2)]
+    soc = rng.uniform(0.0, 1.0, 2)
+    p_st = rng.uniform(-20, 20, 2)
+    evs = [dispatch.ev_demand("e", rng.uniform(0, H * 900 * 2, 8), rng.uniform(0, 0.2, 8),
+                              0.05, 0, 900, H, rng.uniform(0, 0.05, H))]
+    shs = [Shiftable("s", rng.uniform(0, 20, H), 0.1, 0.2, rng.choice([math.inf, 0.5]))]
+    env = vpp.envelope(storages, soc, p_st, evs, shs, rng.uniform(-2, 2, 1),
+                       rng.uniform(0, 0.5, 1), durations_h=(0.25, 0.5, 1.0, 2.0, 4.0, 12.0))
+    assert (np.diff(env.up_mw) <= 1e-12).all()
+    assert (np.diff(env.down_mw) <= 1e-12).all()
+    assert (env.up_mw >= 0).all()
+    assert (env.down_mw >= 0).all()
+
+
+def test_ev_and_shiftable_flexibility():
+    H = 16
+    # one vehicle needing 0.1 MWh at 0.1 MW, leaving after 4 h: can pause, or charge full
+    ev = dispatch.ev_demand("e", np.array([4 * 3600.0]), np.array([0.1]), 0.1, 0, 900, H)
+    sh = Shiftable("s", np.full(H, 10.0), up_frac=0.1, down_frac=0.2)
+    env = vpp.envelope([], [], [], [ev], [sh], np.array([0.0]), np.array([0.05]),
+                       durations_h=(0.25, 1.0))
+    # EV: stop 0.05 MW; or go to 0.1 MW. Shiftable: down 2 MW (20 % of 10 MW), up 1 MW
+    np.testing.assert_allclose(env.up_mw, [0.05 + 2.0, 0.05 + 2.0])
+    np.testing.assert_allclose(env.down_mw, [0.05 + 1.0, 0.05 + 1.0])
+
+
+def _flat(H: int, **kw: object) -> PlanInputs:
+    base = dict(dt_h=0.25, pv_mw=np.zeros(H), wind_mw=np.zeros(H), load_mw=np.full(H, 30.0),
+                price_import_cny_per_mwh=np.full(H, 600.0), price_export_cny_per_mwh=300.0,
+                storages=(BESS,), soc0=np.array([0.5]),
+                shiftables=(Shiftable("s", np.full(H, 20.0), 0.1, 0.1),))
+    base.update(kw)
+    return PlanInputs(**base)  # type: ignore[arg-type]
+
+
+def test_request_within_the_envelope_is_met_in_the_plan():
+    H, step = 32, 900
+    inp = _flat(H)
+    # baseline: the factory not offering its flexibility (with it, any shift is optimal)
+    base = dispatch.plan(_flat(H, shiftables=(Shiftable("s", np.full(H, 20.0), 0.0, 0.0),)))
+    assert np.abs(base.p_storage_mw).max() < 1e-9  # flat: nothing moves
+    np.testing.assert_allclose(base.p_import_mw, 50.0)
+    env = vpp.envelope(inp.storages, base.soc[0], base.p_storage_mw[0], [], inp.shiftables,
+                       base.p_shift_mw[0], np.zeros(0), durations_h=(1.0,))
+    assert env.up_mw[0] == pytest.approx(10.0 + 2.0)
+    req = vpp.Request(start_s=2 * 3600, end_s=3 * 3600, cut_import_mw=env.up_mw[0])
+    asked = vpp.apply_requests(inp, 0, step, [req], base.p_import_mw)
+    p = dispatch.plan(asked)
+    assert p.status == "optimal"
+    assert p.shortfall_mw.max() == pytest.approx(0.0, abs=1e-6)
+    r = vpp.response(req, base.p_import_mw, p.p_import_mw, step, 0)
+    assert r.shortfall_mw == pytest.approx(0.0, abs=1e-6)
+    assert r.delivered_mw == pytest.approx(12.0, abs=1e-6)
+    assert r.energy_mwh == pytest.approx(12.0, abs=1e-6)
+    # beyond the envelope: the shortfall is reported
+    big = vpp.Request(start_s=2 * 3600, end_s=3 * 3600, cut_import_mw=env.up_mw[0] + 5.0)
+    p = dispatch.plan(vpp.apply_requests(inp, 0, step, [big], base.p_import_mw))
+    r = vpp.response(big, base.p_import_mw, p.p_import_mw, step, 0)
+    assert r.shortfall_mw == pytest.approx(5.0, abs=1e-6)
+    assert p.shortfall_mw.max() == pytest.approx(5.0, abs=1e-6)
+
+
+def test_apply_requests_sets_caps_and_price_adders_in_the_window_only():
+    H, step = 8, 900
+    inp = _flat(H)
+    base = np.full(H, 30.0)
+    reqs = [vpp.Request(1800, 3150, cut_import_mw=5.0),  # steps 2 and 3 (a quarter of it)
+            vpp.Request(2700, 3600, cut_import_mw=40.0),  # step 3: cap floors at 0
+            vpp.Request(0, 1350, price_adder_cny_per_mwh=100.0)]  # step 0, half of step 1
+    out = vpp.apply_requests(inp, 0, step, reqs, base)
+    np.testing.assert_array_equal(np.isnan(out.import_cap_mw),
+                                  [True, True, False, False, True, True, True, True])
+    np.testing.assert_allclose(out.import_cap_mw[2:4], [25.0, 0.0])
+    np.testing.assert_allclose(out.price_import_cny_per_mwh[:3], [700.0, 650.0, 600.0])
+    assert inp.import_cap_mw is None  # the inputs are not changed
+
+
+def test_response_measures_mean_cut_and_worst_step():
+    req = vpp.Request(900, 2700, cut_import_mw=10.0)
+    r = vpp.response(req, np.full(4, 30.0), np.array([30.0, 18.0, 24.0, 30.0]), 900, 0)
+    assert (r.asked_mw, r.delivered_mw, r.shortfall_mw) == (10.0, 9.0, 4.0)
+    assert r.energy_mwh == pytest.approx(18.0 * 0.25)
+    with pytest.raises(ValueError, match="outside"):
+        vpp.response(vpp.Request(9000, 9900), np.zeros(4), np.zeros(4), 900, 0)
+
+
+def test_bad_requests_are_refused():
+    with pytest.raises(ValueError, match="end_s"):
+        vpp.Request(100, 100)
+    with pytest.raises(ValueError, match="cut_import_mw"):
+        vpp.Request(0, 100, cut_import_mw=-1.0)
+    with pytest.raises(ValueError, match="ascending"):
+        vpp.envelope([], [], [], [], [], [], [], durations_h=(1.0, 0.5))

@@ -1,0 +1,1 @@
+"""Energy management system of the park: forecasts (:mod:`twin.ems.forecast`) and dispatch."""

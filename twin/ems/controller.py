@@ -1,0 +1,368 @@
+"""The energy management system: forecasts, rolling-horizon dispatch, intraday correction, VPP.
+
+Each step the EMS receives the park's measurements (PV, wind, the loads, the EV hubs' connected
+vehicles, the batteries' state of charge at the start of the step) and returns its commands:
+
+- battery setpoints for this step: the plan's value corrected by the difference between the
+  measured and the planned net demand, so the park's exchange with the grid follows the plan
+  (intraday correction);
+- EV hub power caps and factory load shifts for the next step (they act one step later: the
+  feedback through mosaik is time-shifted);
+
+Re-plans happen every ``replan_steps`` (or earlier when the state of charge drifts from the
+plan by more than ``soc_drift``): a forecast of the next ``horizon_steps`` feeds the LP of
+:func:`twin.ems.dispatch.plan`; when it fails, or when measurements are missing, the rule plan
+takes over (:func:`twin.ems.dispatch.rule_plan`). A grid operator's demand-response request
+inside the horizon is answered by planning twice: once without it (the baseline), then with
+the import capped at baseline minus the cut (:mod:`twin.ems.vpp`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin.battery import BatterySpec
+from twin.ems import dispatch, vpp
+from twin.ems.forecast import Forecaster, History
+from twin.events import Window
+from twin.loads.ev import EVFlex
+
+ENVELOPE_H = (0.25, 1.0, 4.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the EMS plans."""
+
+    step_s: int
+    replan_steps: int
+    horizon_steps: int
+    price_export_cny_per_mwh: float
+    demand_charge_cny_per_mw: float
+    carbon_price_cny_per_t: float = 0.0
+    grid_factor_t_per_mwh: float = 0.0
+    direct_min_share: float = 0.6
+    export_limit_mw: float = math.inf
+    import_limit_mw: float = math.inf
+    grid_charging: bool = False  # True: plans may charge storage from the grid (arbitrage)
+    reserve_steps: int = 16  # energy kept for the plan's discharges this far ahead (4 h)
+    soc_drift: float = 0.2  # re-plan early when a battery is this far from its planned SOC
+    min_replan_steps: int = 32  # ... but not sooner than this after the last plan (8 h)
+
+    @property
+    def dt_h(self) -> float:
+        """Step length in hours."""
+        return self.step_s / 3600.0
+
+
+@dataclass(frozen=True)
+class Hub:
+    """An EV hub as the EMS sees it: its limits and its expected arrivals."""
+
+    name: str
+    p_max_mw: float
+    p_charger_mw: float
+    arrival_mwh: np.ndarray  # expected energy of the vehicles arriving in each step of the run
+
+
+@dataclass(frozen=True)
+class Flexible:
+    """A factory whose load the EMS may shift."""
+
+    name: str
+    flex_share: float
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What the EMS is told in one step (MW; SOC at the start of the step)."""
+
+    pv_mw: float
+    wind_mw: float
+    heat_mw: float  # electric load of the heat supply
+    factory_mw: dict[str, float]  # each factory's load, shift included
+    ev_mw: float
+    soc: dict[str, float]
+    ev_flex: dict[str, EVFlex | None]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every value is finite."""
+        values = [self.pv_mw, self.wind_mw, self.heat_mw, self.ev_mw,
+                  *self.factory_mw.values(), *self.soc.values()]
+        return all(math.isfinite(v) for v in values)
+
+
+@dataclass
+class Decision:
+    """The EMS's commands and what it records in one step."""
+
+    p_storage_mw: dict[str, float]  # setpoints for this step, > 0 charging
+    p_ev_limit_mw: dict[str, float]  # caps for the next step
+    p_shift_mw: dict[str, float]  # load shifts for the next step
+    replanned: bool
+    status: str
+    solve_ms: float
+    up_mw: float  # VPP envelope: import reduction the park can hold for an hour
+    down_mw: float  # ... and consumption increase
+    import_cap_mw: float  # an operator's cap in force (NaN: none)
+    import_baseline_mw: float  # planned import without the request (NaN outside requests)
+    import_plan_mw: float  # planned import of this step
+
+
+@dataclass
+class _State:
+    plan: dispatch.Plan | None = None
+    start: int = 0  # step index of the plan's first row
+    baseline: np.ndarray | None = None  # planned import without requests (same rows)
+    caps: np.ndarray | None = None
+    shift_sent: dict[str, float] = field(default_factory=dict)  # applied in this step
+    backlog_mwh: dict[str, float] = field(default_factory=dict)  # net energy shifted so far
+    month: int = -1
+    peak_mw: float = 0.0
+
+
+class EMS:
+    """The park's energy management system, stepped once per 15-minute step.
+
+    Parameters
+    ----------
+    settings : Settings
+        Horizon, re-plan interval, prices that do not vary, limits.
+    storages : sequence of BatterySpec
+        The batteries it dispatches.
+    hubs : sequence of Hub
+        EV hubs whose charging power it caps.
+    flexibles : sequence of Flexible
+        Factories whose load it may shift (the others are measured only).
+    history : History
+        Measurement history with clear-sky PV and working days for the run plus the horizon.
+    forecaster : Forecaster
+        Forecasts of PV, wind and load.
+    price_import_cny_per_mwh : array
+        Import price of every step of the run plus the horizon (tariff and critical peak).
+    local_month : array
+        Local month of every step (the demand charge counts each month's peak).
+    windows : sequence of Window
+        The grid operator's requests and price signals (seconds from the start).
+    """
+
+    def __init__(self, settings: Settings, storages: Sequence[BatterySpec], hubs: Sequence[Hub],
+                 flexibles: Sequence[Flexible], history: History, forecaster: Forecaster,
+                 price_import_cny_per_mwh: np.ndarray, local_month: np.ndarray,
+                 windows: Sequence[Window] = ()) -> None:
+        self.s = settings
+        self.specs = list(storages)
+        self.storages = tuple(dispatch.Storage.from_spec(b) for b in storages)
+        self.hubs = list(hubs)
+        self.flexibles = list(flexibles)
+        self.history = history
+        self.forecaster = forecaster
+        self.price = np.asarray(price_import_cny_per_mwh, dtype=float).copy()
+        self.local_month = np.asarray(local_month)
+        self.requests = [self._request(w) for w in windows]
+        for w in windows:  # price signals add to the tariff
+            if w.event.kind == "price_signal":
+                a, b = w.start_s // settings.step_s, -(-w.end_s // settings.step_s)
+                self.price[a:b] += w.event.price_adder_cny_per_mwh
+        self.state = _State(shift_sent={f.name: 0.0 for f in flexibles},
+                            backlog_mwh={f.name: 0.0 for f in flexibles})
+        self.n_replans = 0
+        self.n_fallbacks = 0
+
+    @staticmethod
+    def _request(w: Window) -> vpp.Request:
+        return vpp.Request(start_s=w.start_s, end_s=w.end_s,
+                           cut_import_mw=w.event.cut_import_mw if w.event.kind ==
+                           "demand_response" else 0.0)
+
+    # ------------------------------------------------------------------ per step
+    def step(self, i: int, m: Measurement) -> Decision:
+        """Take the measurements of step ``i`` and return the commands."""
+        s, st = self.s, self.state
+        base = {f.name: m.factory_mw.get(f.name, 0.0) - st.shift_sent.get(f.name, 0.0)
+                for f in self.flexibles}
+        factory_base = sum(v for k, v in m.factory_mw.items()) - sum(st.shift_sent.values())
+        load = factory_base + m.heat_mw
+        self.history.append(m.pv_mw, m.wind_mw, load)
+        for f in self.flexibles:
+            st.backlog_mwh[f.name] += st.shift_sent.get(f.name, 0.0) * s.dt_h
+
+        replanned = False
+        if self._needs_plan(i, m):
+            self._replan(i, m, load, base)
+            replanned = True
+        plan, k = st.plan, i - st.start
+        assert plan is not None
+
+        # intraday correction: keep the plan's storage power, but store any surplus (green
+        # power kept in the park) and hold the import under the plan's peak and an operator's cap
+        net_demand = (load + m.ev_mw + sum(st.shift_sent.values()) - m.pv_mw - m.wind_mw)
+        p_planned = float(plan.p_storage_mw[k].sum()) if self.storages else 0.0
+        p_total = p_planned
+        exchange = net_demand + p_total  # > 0 import
+        ceiling = max(st.peak_mw, float(plan.p_import_mw.max()))
+        if st.caps is not None and math.isfinite(st.caps[k]):
+            ceiling = min(ceiling, float(st.caps[k]))
+        if exchange > ceiling:
+            p_total -= exchange - ceiling
+        elif exchange < 0.0:  # a surplus: store what room allows rather than export it
+            p_total -= exchange
+        elif exchange > 0.0 and self.storages:  # a deficit: use what the next hours don't need
+            p_total -= min(exchange, self._spare_mw(plan, k, m.soc))
+        p_storage = self._split(p_total, plan.p_storage_mw[k], m.soc)
+
+        # next step's EV caps and shifts
+        k1 = min(k + 1, plan.p_ev_mw.shape[0] - 1)
+        p_ev = {h.name: max(float(plan.p_ev_mw[k1, j]), self._urgent_mw(i + 1, h, m.ev_flex.get(
+            h.name))) + float(h.arrival_mwh[min(i + 1, len(h.arrival_mwh) - 1)]) / s.dt_h
+            for j, h in enumerate(self.hubs)}
+        # no extra load next step while the import runs above the plan (a forecast miss)
+        over = net_demand + sum(p_storage.values()) > float(plan.p_import_mw[k]) + 1e-6
+        shifts = {}
+        for j, f in enumerate(self.flexibles):
+            limit = f.flex_share * max(base[f.name], 0.0)
+            x = float(np.clip(plan.p_shift_mw[k1, j], -limit, limit))
+            shifts[f.name] = min(x, 0.0) if over else x
+        st.shift_sent = shifts
+
+        # month peak (the demand charge) from the park's own balance
+        month = int(self.local_month[i])
+        if month != st.month:
+            st.month, st.peak_mw = month, 0.0
+        st.peak_mw = max(st.peak_mw, net_demand + sum(p_storage.values()))
+
+        env = vpp.envelope(self.storages, np.array([m.soc[b.name] for b in self.specs]),
+                           np.array([p_storage[b.name] for b in self.specs]),
+                           (), (), np.zeros(0), np.zeros(0), durations_h=ENVELOPE_H,
+                           dt_h=s.dt_h) if self.storages else None
+        cap = float(st.caps[k]) if st.caps is not None else math.nan
+        return Decision(
+            p_storage_mw=p_storage, p_ev_limit_mw=p_ev, p_shift_mw=shifts, replanned=replanned,
+            status=plan.status, solve_ms=plan.solve_s * 1e3 if replanned else 0.0,
+            up_mw=float(env.up_mw[1]) if env is not None else 0.0,
+            down_mw=float(env.down_mw[1]) if env is not None else 0.0,
+            import_cap_mw=cap,
+            import_baseline_mw=float(st.baseline[k]) if st.baseline is not None and
+            math.isfinite(cap) else math.nan,
+            import_plan_mw=float(plan.p_import_mw[k]),
+        )
+
+    # ------------------------------------------------------------------ planning
+    def _needs_plan(self, i: int, m: Measurement) -> bool:
+        st, s = self.state, self.s
+        if st.plan is None:
+            return True
+        k = i - st.start
+        if k >= st.plan.p_import_mw.shape[0] - 1 or k >= s.replan_steps:
+            return True
+        if k >= s.min_replan_steps and self.storages:
+            planned = st.plan.soc[k]
+            actual = np.array([m.soc[b.name] for b in self.specs])
+            if np.max(np.abs(actual - planned)) > s.soc_drift:
+                return True
+        return False
+
+    def _replan(self, i: int, m: Measurement, load: float, base: dict[str, float]) -> None:
+        st, s = self.state, self.s
+        h = s.horizon_steps
+        fc = self.forecaster.forecast(self.history, h - 1) if m.complete else None
+        if fc is None:
+            pv = np.full(h, m.pv_mw if math.isfinite(m.pv_mw) else 0.0)
+            wind = np.full(h, m.wind_mw if math.isfinite(m.wind_mw) else 0.0)
+            total = np.full(h, load if math.isfinite(load) else 0.0)
+        else:
+            pv = np.concatenate(([m.pv_mw], fc["pv"]))
+            wind = np.concatenate(([m.wind_mw], fc["wind"]))
+            total = np.concatenate(([load], fc["load"]))
+        share = {f.name: (base[f.name] / load if load > 0 else 0.0) for f in self.flexibles}
+        shiftables = tuple(
+            dispatch.Shiftable(name=f.name, p_base_mw=total * share[f.name],
+                               up_frac=f.flex_share, down_frac=f.flex_share,
+                               e_backlog_mwh=st.backlog_mwh[f.name])
+            for f in self.flexibles)
+        inflexible = np.maximum(total - sum(sh.p_base_mw for sh in shiftables), 0.0)
+        evs = tuple(self._ev_demand(i, hub, m.ev_flex.get(hub.name), h) for hub in self.hubs)
+        soc0 = np.array([m.soc[b.name] for b in self.specs])
+        inputs = dispatch.PlanInputs(
+            dt_h=s.dt_h, pv_mw=pv, wind_mw=wind, load_mw=inflexible,
+            price_import_cny_per_mwh=self.price[i:i + h],
+            price_export_cny_per_mwh=s.price_export_cny_per_mwh,
+            storages=self.storages, soc0=soc0, evs=evs, shiftables=shiftables,
+            import_limit_mw=s.import_limit_mw, export_limit_mw=s.export_limit_mw,
+            demand_charge_cny_per_mw=s.demand_charge_cny_per_mw,
+            peak_import_so_far_mw=st.peak_mw if int(self.local_month[i]) == st.month else 0.0,
+            direct_min_share=s.direct_min_share,
+            carbon_price_cny_per_t=s.carbon_price_cny_per_t,
+            grid_factor_t_per_mwh=s.grid_factor_t_per_mwh,
+            charge_limit_mw=None if s.grid_charging else np.maximum(pv + wind - total, 0.0))
+        if fc is None:
+            plan = dispatch.rule_plan(inputs, reason="fallback:stale measurements")
+        else:
+            plan = dispatch.plan(inputs)
+        t0_s = i * s.step_s
+        active = [r for r in self.requests
+                  if r.cut_import_mw > 0 and r.end_s > t0_s and r.start_s < t0_s + h * s.step_s]
+        baseline = caps = None
+        if active and fc is not None:
+            baseline = plan.p_import_mw.copy()
+            asked = vpp.apply_requests(inputs, t0_s, s.step_s, active, baseline)
+            plan = dispatch.plan(asked)
+            caps = asked.import_cap_mw
+        self.n_replans += 1
+        self.n_fallbacks += plan.status.startswith("fallback")
+        st.plan, st.start, st.baseline, st.caps = plan, i, baseline, caps
+
+    def _ev_demand(self, i: int, hub: Hub, flex: EVFlex | None, h: int) -> dispatch.EVDemand:
+        s = self.s
+        t0_s = self.history.epoch0_s + i * s.step_s
+        arrivals = hub.arrival_mwh[i:i + h]
+        if len(arrivals) < h:
+            arrivals = np.concatenate((arrivals, np.zeros(h - len(arrivals))))
+        if flex is None:
+            flex = EVFlex(np.zeros(0), np.zeros(0), np.zeros(0))
+        return dispatch.ev_demand(hub.name, flex.t_depart_s, flex.e_remaining_mwh, flex.p_max_mw,
+                                  t0_s, s.step_s, h, expected_arrival_mwh=arrivals,
+                                  p_hub_max_mw=hub.p_max_mw)
+
+    def _urgent_mw(self, i: int, hub: Hub, flex: EVFlex | None) -> float:
+        """Power step ``i`` must give so that no connected vehicle leaves short of energy."""
+        if flex is None or not len(flex.t_depart_s):
+            return 0.0
+        t_end = self.history.epoch0_s + (i + 1) * self.s.step_s
+        after_h = np.maximum(flex.t_depart_s - t_end, 0.0) / 3600.0
+        must = np.maximum(flex.e_remaining_mwh - flex.p_max_mw * after_h, 0.0)
+        return float(min(must.sum() / self.s.dt_h, hub.p_max_mw))
+
+    def _spare_mw(self, plan: dispatch.Plan, k: int, soc: dict[str, float]) -> float:
+        """Discharge power the batteries can give now beyond what the plan discharges in the
+        next ``reserve_steps`` (the hours the forecasts are good for), AC side."""
+        s = self.s
+        p = plan.p_storage_mw[k:k + s.reserve_steps]
+        spare = 0.0
+        for j, b in enumerate(self.specs):
+            need = float(np.maximum(-p[:, j], 0.0).sum()) * s.dt_h / b.eta_discharge
+            have = (soc[b.name] - b.soc_min) * b.e_max_mwh
+            spare += max(have - need, 0.0) * b.eta_discharge / s.dt_h
+        return spare
+
+    def _split(self, p_total: float, planned: np.ndarray, soc: dict[str, float]) -> dict[str, float]:
+        """Share the batteries' total setpoint: the plan's split, the rest by headroom."""
+        out = {}
+        if not self.specs:
+            return out
+        p = np.array(planned, dtype=float)
+        rest = p_total - float(p.sum())
+        limits = np.array([b.p_max_mw for b in self.specs])
+        if rest > 0:  # more charging: by room left
+            room = np.array([(b.soc_max - soc[b.name]) * b.e_max_mwh for b in self.specs])
+        else:
+            room = np.array([(soc[b.name] - b.soc_min) * b.e_max_mwh for b in self.specs])
+        room = np.maximum(room, 0.0)
+        weights = room / room.sum() if room.sum() > 0 else limits / limits.sum()
+        p = np.clip(p + rest * weights, -limits, limits)
+        return {b.name: float(v) for b, v in zip(self.specs, p, strict=True)}

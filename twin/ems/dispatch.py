@@ -1,0 +1,730 @@
+"""Rolling-horizon dispatch of the park: one linear programme over the next ``H`` steps.
+
+Every re-plan the EMS calls :func:`plan` with forecasts and prices for the next ``H`` steps of
+``dt_h`` hours. The LP (HiGHS through ``highspy``) decides battery charge/discharge, EV
+charging, the shift of flexible factory load, import, export and curtailment; on any solver
+trouble it returns :func:`rule_plan` with status ``"fallback:<reason>"`` and never raises.
+
+Signs: loads, battery charging, EV charging and import positive; ``p_storage_mw`` < 0
+discharges. Power balance in every step ``k`` (MW, means over the step)::
+
+    pv + wind - curtail_pv - curtail_wind + import + unserved
+        = load + sum(p_storage) + sum(p_ev) + sum(p_base + p_shift) + export
+
+Battery energy (at the cells, MWh; self-discharge, 0.05 %/day, is left out and corrected by
+the next re-plan)::
+
+    e[k+1] = e[k] + (eta_charge * ch[k] - dis[k] / eta_discharge) * dt_h,  p_storage = ch - dis
+
+Objective (CNY), minimised; :func:`objective_cny` evaluates it for any plan::
+
+    sum_k dt * (import * (price_import + carbon_price * grid_factor)
+                - export * (min(price_export, price_import + carbon) - EXPORT_TIE)
+                + cycle_cost * (ch + dis) + curtail_cost * (curtail_pv + curtail_wind)
+                + PENALTY_UNSERVED * unserved + PENALTY_CAP * shortfall
+                + PENALTY_EV * sum_hubs(max(0, e_min_cum - delivered_cum)))
+    + demand_charge * (peak - peak_import_so_far) + PENALTY_DIRECT * direct_shortfall
+    - terminal_value * sum_storages (e[H] - e[0])
+
+Modelling choices (each keeps the LP exact, bounded or always feasible):
+
+* Export is paid at most the step's import cost: a single meter nets import and export, and
+  without the cap the LP would import and export at once wherever export pays more (the
+  illustrative Liaoning valley price, 240 CNY/MWh, is below the export price, 374.9). A
+  genuine net export in such a step is valued at the import price, not the export price.
+* The default terminal value of stored energy is the mean import cost over the horizon times
+  ``eta_discharge`` (what a stored MWh displaces later), so the LP neither dumps nor hoards.
+* 绿电直连: wind consumed = wind - curtailed wind - exports x wind / (wind + pv) (forecast
+  shares) must reach ``direct_min_share`` of the wind forecast over the horizon (a slack,
+  penalised, is reported). Where that binds the LP could "consume" wind by charging and
+  discharging one battery at once (not physical); such a solution is re-solved once with
+  battery losses counted as not consumed. Otherwise the charge/discharge split is exact as
+  long as import prices are >= 0 (checked) and ``curtail_cost`` stays below the cost of
+  burning energy in round trips, about ``2 * cycle_cost / (1 - eta_c * eta_d)``.
+* Always feasible: unserved load (import limit), import above a soft cap and the direct-line
+  shortfall are penalised slacks reported in :class:`Plan`; EV must-deliver energy no
+  charging path can meet is clipped to the fastest path and the gap reported (and penalised,
+  a constant).
+* A starting SOC outside ``[soc_min, soc_max]`` widens that bound to the start value; ramp
+  limits apply between steps of the horizon, not to the step before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from twin.battery import BatterySpec
+
+log = logging.getLogger(__name__)
+
+PENALTY_UNSERVED_CNY_PER_MWH = 1e6  # load not served because the import limit binds
+PENALTY_EV_CNY_PER_MWH_H = 2e4  # EV energy behind the must-deliver curve, per hour late
+PENALTY_CAP_CNY_PER_MWH = 2e4  # import above a grid operator's soft cap
+PENALTY_DIRECT_CNY_PER_MWH = 5e3  # wind consumed in the park below the direct-line share
+EXPORT_TIE_CNY_PER_MWH = 0.01  # export paid a hair below import: never both at once
+_S_PER_H = 3600.0
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _arr(x: object, name: str, n: int | None = None, *, nonneg: bool = False,
+         nan_ok: bool = False) -> np.ndarray:
+    a = np.array(x, dtype=float, ndmin=1)
+    if a.ndim != 1 or (n is not None and a.size != n):
+        raise ValueError(f"{name}: expected {n if n is not None else 'a 1-d'} values, "
+                         f"got shape {a.shape}")
+    bad = ~np.isfinite(a) & ~(nan_ok & np.isnan(a))
+    if bad.any():
+        raise ValueError(f"{name}: not finite at index {int(np.argmax(bad))}")
+    if nonneg and (a < 0).any():
+        raise ValueError(f"{name}: must be >= 0, got {a.min():g}")
+    a.flags.writeable = False
+    return a
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """A battery as the LP sees it: AC power limit, usable energy window, efficiencies."""
+
+    name: str
+    p_max_mw: float
+    e_max_mwh: float
+    soc_min: float
+    soc_max: float
+    eta_charge: float
+    eta_discharge: float
+    ramp_mw_per_step: float = math.inf  # limit on the change of net power between steps
+
+    def __post_init__(self) -> None:
+        n = self.name
+        _check(self.p_max_mw > 0 and self.e_max_mwh > 0, f"storage {n}: p_max, e_max must be > 0")
+        _check(0 <= self.soc_min <= self.soc_max <= 1, f"storage {n}: need 0<=soc_min<=soc_max<=1")
+        _check(0 < self.eta_charge <= 1 and 0 < self.eta_discharge <= 1,
+               f"storage {n}: efficiencies must be in (0, 1]")
+        _check(self.ramp_mw_per_step > 0, f"storage {n}: ramp_mw_per_step must be > 0")
+
+    @classmethod
+    def from_spec(cls, spec: BatterySpec, ramp_mw_per_step: float = math.inf) -> Storage:
+        """The storage of a :class:`twin.battery.BatterySpec` (self-discharge left out)."""
+        return cls(spec.name, spec.p_max_mw, spec.e_max_mwh, spec.soc_min, spec.soc_max,
+                   spec.eta_charge, spec.eta_discharge, ramp_mw_per_step)
+
+
+@dataclass(frozen=True)
+class EVDemand:
+    """One charging hub over the horizon, aggregated over its vehicles.
+
+    ``e_min_cum_mwh[k]``/``e_max_cum_mwh[k]``: energy that must/can have been delivered by the
+    end of step ``k``; ``p_max_mw[k]``: charging power available in step ``k``.
+    """
+
+    name: str
+    p_max_mw: np.ndarray
+    e_min_cum_mwh: np.ndarray
+    e_max_cum_mwh: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(np.atleast_1d(self.p_max_mw))
+        for f in ("p_max_mw", "e_min_cum_mwh", "e_max_cum_mwh"):
+            object.__setattr__(self, f, _arr(getattr(self, f), f"ev {self.name}: {f}", n,
+                                             nonneg=True))
+
+    def fastest_cum_mwh(self, dt_h: float) -> np.ndarray:
+        """Cumulative energy of charging as fast as possible (the most any path can have).
+
+        ``c[k] = min(c[k-1] + p_max[k] dt, cap[k])`` with ``cap`` the suffix minimum of
+        ``e_max_cum`` (delivered energy never decreases), in closed form:
+        ``c = S + min(0, running min of (cap - S))``, ``S = cumsum(p_max dt)``.
+        """
+        cap = np.minimum.accumulate(self.e_max_cum_mwh[::-1])[::-1]
+        s = np.cumsum(self.p_max_mw * dt_h)
+        return s + np.minimum(np.minimum.accumulate(cap - s), 0.0)
+
+
+@dataclass(frozen=True)
+class Shiftable:
+    """A factory's flexible share: its load may move within the horizon, energy-neutral.
+
+    With a rolling horizon, energy shifted in earlier steps and not yet made up
+    (``e_backlog_mwh``) is made up within this horizon as far as its bounds allow: the
+    shifts sum to ``-e_backlog_mwh`` (see :meth:`target_mwh`). The rule plan does not shift.
+    """
+
+    name: str
+    p_base_mw: np.ndarray  # forecast of its load
+    up_frac: float  # may raise the load by up to up_frac * p_base in a step
+    down_frac: float  # may lower it by up to down_frac * p_base
+    ramp_mw_per_step: float = math.inf  # limit on the change of the shift between steps
+    e_backlog_mwh: float = 0.0  # shifted before this horizon, not yet made up (> 0: extra used)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "p_base_mw", _arr(self.p_base_mw, f"shiftable {self.name}: "
+                                                   "p_base_mw", nonneg=True))
+        _check(self.up_frac >= 0 and 0 <= self.down_frac <= 1,
+               f"shiftable {self.name}: need up_frac >= 0 and 0 <= down_frac <= 1")
+        _check(self.ramp_mw_per_step > 0, f"shiftable {self.name}: ramp must be > 0")
+        _check(math.isfinite(self.e_backlog_mwh), f"shiftable {self.name}: backlog not finite")
+
+    def target_mwh(self, dt_h: float) -> float:
+        """Energy the horizon's shifts must sum to: ``-e_backlog_mwh``, clipped to what the
+        bounds and the ramp limit allow (the rest stays in the backlog)."""
+        if self.e_backlog_mwh == 0.0:
+            return 0.0
+        r = np.full(1, self.ramp_mw_per_step)
+        hi = _reachable_mw(_reachable_mw(self.up_frac * self.p_base_mw[:, None], r)[::-1], r)
+        lo = _reachable_mw(_reachable_mw(self.down_frac * self.p_base_mw[:, None], r)[::-1], r)
+        room = (1.0 - 1e-9) * dt_h  # a hair inside, for the solver's tolerance
+        return float(np.clip(-self.e_backlog_mwh, -lo.sum() * room, hi.sum() * room))
+
+
+def ev_demand(name: str, t_depart_s: np.ndarray, e_remaining_mwh: np.ndarray,
+              p_max_mw_per_vehicle: np.ndarray, t0_s: float, step_s: float, H: int,
+              expected_arrival_mwh: np.ndarray | None = None,
+              p_hub_max_mw: float = math.inf) -> EVDemand:
+    """Aggregate connected vehicles (``twin.loads.ev.EVFlex`` arrays) into an :class:`EVDemand`.
+
+    Vehicle ``i`` (present until ``t_depart_s[i]``, same clock as ``t0_s``) wants
+    ``e_need = min(e_remaining, p_i * (t_depart - t0))``; by the end of step ``k`` it must have
+    had what it can no longer get afterwards, ``max(0, e_need - p_i * (t_depart - t_end_k))``
+    (for departures beyond the horizon only that part is due within it), and can have had at
+    most ``min(e_need, p_i * time present until t_end_k)``. Expected arrivals add to the
+    maximum only (no must-deliver: their departures are unknown) and may take power up to the
+    hub limit. The minimum is finally clipped to the fastest feasible charging path, so the
+    window is always feasible.
+    """
+    t_dep = np.asarray(t_depart_s, dtype=float).ravel()
+    p_veh = np.broadcast_to(np.asarray(p_max_mw_per_vehicle, dtype=float), t_dep.shape)
+    dt_h = step_s / _S_PER_H
+    t_end = t0_s + step_s * np.arange(1, H + 1)  # [H]
+    present_s = np.clip(t_dep[:, None] - (t_end - step_s)[None, :], 0.0, step_s)  # [n, H]
+    e_need = np.minimum(np.asarray(e_remaining_mwh, dtype=float).ravel(),
+                        p_veh * np.maximum(t_dep - t0_s, 0.0) / _S_PER_H)
+    e_need = np.maximum(e_need, 0.0)
+    left_h = np.maximum(t_dep[:, None] - t_end[None, :], 0.0) / _S_PER_H
+    e_min = np.maximum(e_need[:, None] - p_veh[:, None] * left_h, 0.0).sum(axis=0)
+    e_max = np.minimum(e_need[:, None], p_veh[:, None] * np.cumsum(present_s, axis=1)
+                       / _S_PER_H).sum(axis=0)
+    p_max = (p_veh[:, None] * present_s).sum(axis=0) / step_s
+    if expected_arrival_mwh is not None:
+        arr = np.cumsum(_arr(expected_arrival_mwh, "expected_arrival_mwh", H, nonneg=True))
+        e_max = e_max + arr
+        p_max = p_max + arr / dt_h
+    p_max = np.minimum(p_max, p_hub_max_mw)
+    fastest = EVDemand(name, p_max, np.zeros(H), e_max).fastest_cum_mwh(dt_h)
+    return EVDemand(name, p_max, np.minimum(e_min, fastest), e_max)
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything one re-plan needs; arrays are ``[H]``. See the module docstring."""
+
+    dt_h: float
+    pv_mw: np.ndarray
+    wind_mw: np.ndarray
+    load_mw: np.ndarray  # inflexible load: shiftables' base and EVs NOT included
+    price_import_cny_per_mwh: np.ndarray
+    price_export_cny_per_mwh: np.ndarray | float
+    storages: tuple[Storage, ...] = ()
+    soc0: np.ndarray = field(default_factory=lambda: np.zeros(0))  # initial SOC per storage
+    evs: tuple[EVDemand, ...] = ()
+    shiftables: tuple[Shiftable, ...] = ()
+    import_limit_mw: float = math.inf
+    export_limit_mw: float = math.inf
+    demand_charge_cny_per_mw: float = 0.0  # cost of raising this month's peak import by 1 MW
+    peak_import_so_far_mw: float = 0.0  # this month's peak so far (no cost below it)
+    direct_min_share: float = 0.6  # 绿电直连: wind consumed in the park >= share of wind
+    carbon_price_cny_per_t: float = 0.0
+    grid_factor_t_per_mwh: float = 0.0
+    cycle_cost_cny_per_mwh: float = 1.0  # per MWh of AC throughput (charge + discharge)
+    curtail_cost_cny_per_mwh: float = 1.0
+    import_cap_mw: np.ndarray | None = None  # soft cap per step; NaN: none
+    terminal_value_cny_per_mwh: float | None = None  # per MWh stored (cells) at the end
+    charge_limit_mw: np.ndarray | None = None  # [H] cap on the storages' total charging
+
+    def __post_init__(self) -> None:
+        _check(self.dt_h > 0 and math.isfinite(self.dt_h), "dt_h must be > 0")
+        load = _arr(self.load_mw, "load_mw", nonneg=True)
+        H = load.size
+        _check(H >= 1, "load_mw: the horizon needs at least one step")
+        s = object.__setattr__
+        s(self, "load_mw", load)
+        for f in ("pv_mw", "wind_mw", "price_import_cny_per_mwh"):
+            s(self, f, _arr(getattr(self, f), f, H, nonneg=True))
+        s(self, "price_export_cny_per_mwh", _arr(np.broadcast_to(
+            np.asarray(self.price_export_cny_per_mwh, dtype=float), (H,)),
+            "price_export_cny_per_mwh", H))
+        s(self, "storages", tuple(self.storages))
+        s(self, "evs", tuple(self.evs))
+        s(self, "shiftables", tuple(self.shiftables))
+        soc0 = _arr(self.soc0, "soc0", len(self.storages)) if self.storages else np.zeros(0)
+        _check(bool(((soc0 >= 0) & (soc0 <= 1)).all()), "soc0: must be in [0, 1]")
+        s(self, "soc0", soc0)
+        for ev in self.evs:
+            _check(ev.p_max_mw.size == H, f"ev {ev.name}: arrays need {H} steps")
+        for sh in self.shiftables:
+            _check(sh.p_base_mw.size == H, f"shiftable {sh.name}: p_base_mw needs {H} steps")
+        if self.import_cap_mw is not None:
+            s(self, "import_cap_mw", _arr(self.import_cap_mw, "import_cap_mw", H, nan_ok=True))
+        if self.charge_limit_mw is not None:
+            s(self, "charge_limit_mw", _arr(self.charge_limit_mw, "charge_limit_mw", H))
+        for f in ("import_limit_mw", "export_limit_mw"):
+            _check(getattr(self, f) >= 0, f"{f} must be >= 0")
+        for f in ("demand_charge_cny_per_mw", "peak_import_so_far_mw", "carbon_price_cny_per_t",
+                  "grid_factor_t_per_mwh", "cycle_cost_cny_per_mwh", "curtail_cost_cny_per_mwh"):
+            v = getattr(self, f)
+            _check(math.isfinite(v) and v >= 0, f"{f} must be finite and >= 0, got {v}")
+        _check(0 <= self.direct_min_share <= 1, "direct_min_share must be in [0, 1]")
+        tv = self.terminal_value_cny_per_mwh
+        _check(tv is None or (math.isfinite(tv) and tv >= 0),
+               "terminal_value_cny_per_mwh must be None or finite and >= 0")
+
+    @property
+    def H(self) -> int:
+        """Number of steps of the horizon."""
+        return self.load_mw.size
+
+    def import_cost_cny_per_mwh(self) -> np.ndarray:
+        """Import price plus the carbon value of the grid's emissions, ``[H]``."""
+        return self.price_import_cny_per_mwh + self.carbon_price_cny_per_t * \
+            self.grid_factor_t_per_mwh
+
+    def export_value_cny_per_mwh(self) -> np.ndarray:
+        """Export price as the LP sees it: capped at the import cost, minus the tie-breaker."""
+        return np.minimum(self.price_export_cny_per_mwh,
+                          self.import_cost_cny_per_mwh()) - EXPORT_TIE_CNY_PER_MWH
+
+    def terminal_values(self) -> np.ndarray:
+        """Value per stored MWh at the end, per storage (CNY/MWh).
+
+        Default: the mean import cost over the horizon times ``eta_discharge`` (what a stored
+        MWh displaces when discharged later), so the LP neither dumps nor hoards energy.
+        """
+        eta = np.array([st.eta_discharge for st in self.storages])
+        if self.terminal_value_cny_per_mwh is not None:
+            return np.full(eta.size, self.terminal_value_cny_per_mwh)
+        return float(self.import_cost_cny_per_mwh().mean()) * eta
+
+    def direct_wind_fraction(self) -> np.ndarray:
+        """Wind share of each step's generation forecast (exports are split pro rata)."""
+        gen = self.wind_mw + self.pv_mw
+        return np.divide(self.wind_mw, gen, out=np.zeros(self.H), where=gen > 0)
+
+    def e_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start energy and the energy window of each storage (MWh), widened to the start."""
+        emax = np.array([st.e_max_mwh for st in self.storages])
+        e0 = self.soc0 * emax
+        lo = np.minimum(np.array([st.soc_min for st in self.storages]) * emax, e0)
+        hi = np.maximum(np.array([st.soc_max for st in self.storages]) * emax, e0)
+        return e0, lo, hi
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A dispatch over the horizon. Arrays ``[H]`` or ``[H, n_device]``, MW unless named."""
+
+    status: str  # "optimal" | "fallback:<reason>"
+    p_storage_mw: np.ndarray  # > 0 charging (AC side)
+    soc: np.ndarray  # [H+1, n_storage], row 0 = soc0
+    p_ev_mw: np.ndarray
+    p_shift_mw: np.ndarray  # added to p_base
+    p_import_mw: np.ndarray
+    p_export_mw: np.ndarray
+    p_curtail_pv_mw: np.ndarray
+    p_curtail_wind_mw: np.ndarray
+    shortfall_mw: np.ndarray  # import above import_cap_mw (0 where met or no cap)
+    cost_cny: float  # the objective (see module docstring), penalties included
+    solve_s: float
+    unserved_mw: np.ndarray  # load not served (import limit)
+    ev_shortfall_mwh: np.ndarray  # [H, n_ev] cumulative energy behind e_min_cum
+    direct_shortfall_mwh: float  # wind consumed below direct_min_share * wind generated
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _ev_late(inputs: PlanInputs, p_ev: np.ndarray) -> np.ndarray:
+    if not inputs.evs:
+        return np.zeros((inputs.H, 0))
+    e_min = np.stack([ev.e_min_cum_mwh for ev in inputs.evs], axis=1)
+    return np.maximum(e_min - np.cumsum(p_ev, axis=0) * inputs.dt_h, 0.0)
+
+
+def _direct_shortfall(inputs: PlanInputs, cw: np.ndarray, exp: np.ndarray) -> float:
+    w = inputs.wind_mw
+    if inputs.direct_min_share <= 0 or w.sum() <= 0:
+        return 0.0
+    used = w - cw - inputs.direct_wind_fraction() * exp
+    return max(0.0, float((inputs.direct_min_share * w - used).sum()) * inputs.dt_h)
+
+
+def _cap_shortfall(inputs: PlanInputs, imp: np.ndarray) -> np.ndarray:
+    if inputs.import_cap_mw is None:
+        return np.zeros(inputs.H)
+    return np.nan_to_num(np.maximum(imp - inputs.import_cap_mw, 0.0), nan=0.0)
+
+
+def objective_cny(inputs: PlanInputs, p: Plan) -> float:
+    """The LP's objective evaluated for any plan (slacks recomputed from its powers)."""
+    dt = inputs.dt_h
+    imp, exp = p.p_import_mw, p.p_export_mw
+    ch, dis = np.maximum(p.p_storage_mw, 0), np.maximum(-p.p_storage_mw, 0)
+    cost = dt * float(imp @ inputs.import_cost_cny_per_mwh()
+                      - exp @ inputs.export_value_cny_per_mwh()
+                      + inputs.cycle_cost_cny_per_mwh * (ch.sum() + dis.sum())
+                      + inputs.curtail_cost_cny_per_mwh
+                      * (p.p_curtail_pv_mw.sum() + p.p_curtail_wind_mw.sum())
+                      + PENALTY_UNSERVED_CNY_PER_MWH * p.unserved_mw.sum()
+                      + PENALTY_CAP_CNY_PER_MWH * _cap_shortfall(inputs, imp).sum())
+    cost += PENALTY_EV_CNY_PER_MWH_H * dt * float(_ev_late(inputs, p.p_ev_mw).sum())
+    peak = max(inputs.peak_import_so_far_mw, float(imp.max(initial=0.0)))
+    cost += inputs.demand_charge_cny_per_mw * (peak - inputs.peak_import_so_far_mw)
+    cost += PENALTY_DIRECT_CNY_PER_MWH * _direct_shortfall(inputs, p.p_curtail_wind_mw, exp)
+    if inputs.storages:
+        e_max = np.array([s.e_max_mwh for s in inputs.storages])
+        cost -= float(inputs.terminal_values() @ ((p.soc[-1] - p.soc[0]) * e_max))
+    return cost
+
+
+# --------------------------------------------------------------------------- the LP
+
+
+class _LP:
+    """Columns, rows and COO entries of a linear programme, appended in blocks."""
+
+    def __init__(self) -> None:
+        blocks: tuple[list[np.ndarray], ...] = tuple([] for _ in range(8))
+        self.cost, self.lb, self.ub, self.rlo, self.rhi, self.ri, self.ci, self.v = blocks
+        self.n_col = self.n_row = 0
+
+    def cols(self, n: int, lb: object, ub: object, cost: object = 0.0) -> np.ndarray:
+        idx = np.arange(self.n_col, self.n_col + n)
+        for lst, x in ((self.lb, lb), (self.ub, ub), (self.cost, cost)):
+            lst.append(np.broadcast_to(np.asarray(x, dtype=float), (n,)))
+        self.n_col += n
+        return idx
+
+    def rows(self, n: int, lo: object, hi: object) -> np.ndarray:
+        idx = np.arange(self.n_row, self.n_row + n)
+        self.rlo.append(np.broadcast_to(np.asarray(lo, dtype=float), (n,)))
+        self.rhi.append(np.broadcast_to(np.asarray(hi, dtype=float), (n,)))
+        self.n_row += n
+        return idx
+
+    def coef(self, rows: np.ndarray, cols: np.ndarray, vals: object) -> None:
+        r, c, v = np.broadcast_arrays(rows, cols, np.asarray(vals, dtype=float))
+        self.ri.append(r.ravel())
+        self.ci.append(c.ravel())
+        self.v.append(v.ravel())
+
+    def ramp(self, x: list[tuple[np.ndarray, float]], limit: float) -> None:
+        """``-limit <= y[k] - y[k-1] <= limit`` for ``y = sum(sign * x)``."""
+        if not math.isfinite(limit) or len(x[0][0]) < 2:
+            return
+        r = self.rows(len(x[0][0]) - 1, -limit, limit)
+        for cols, sign in x:
+            self.coef(r, cols[1:], sign)
+            self.coef(r, cols[:-1], -sign)
+
+    def csc(self) -> tuple[np.ndarray, ...]:
+        cat = np.concatenate
+        a = sp.csc_array((cat(self.v), (cat(self.ri), cat(self.ci))),
+                         shape=(self.n_row, self.n_col))
+        a.sum_duplicates()
+        return (cat(self.cost), cat(self.lb), cat(self.ub), cat(self.rlo), cat(self.rhi),
+                a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data)
+
+
+@dataclass
+class _Cols:
+    imp: np.ndarray
+    exp: np.ndarray
+    cpv: np.ndarray
+    cw: np.ndarray
+    uns: np.ndarray
+    ch: list[np.ndarray] = field(default_factory=list)
+    dis: list[np.ndarray] = field(default_factory=list)
+    e: list[np.ndarray] = field(default_factory=list)
+    ev: list[np.ndarray] = field(default_factory=list)
+    sh: list[np.ndarray] = field(default_factory=list)
+
+
+def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
+    """The LP of ``inp``: the model, its columns and the objective offset (``strict``: the
+    direct-line share counts battery losses as not consumed)."""
+    H, dt, m = inp.H, inp.dt_h, _LP()
+    st, evs, shs = inp.storages, inp.evs, inp.shiftables
+    p_st_max = sum(s.p_max_mw for s in st)
+    base = sum((s.p_base_mw for s in shs), np.zeros(H))
+    cons_max = inp.load_mw + base + sum((s.p_base_mw * s.up_frac for s in shs), np.zeros(H)) \
+        + sum((e.p_max_mw for e in evs), np.zeros(H)) + p_st_max
+    c = _Cols(imp=m.cols(H, 0, np.minimum(inp.import_limit_mw, cons_max),
+                         inp.import_cost_cny_per_mwh() * dt),
+              exp=m.cols(H, 0, np.minimum(inp.export_limit_mw, inp.pv_mw + inp.wind_mw
+                                          + p_st_max), -inp.export_value_cny_per_mwh() * dt),
+              cpv=m.cols(H, 0, inp.pv_mw, inp.curtail_cost_cny_per_mwh * dt),
+              cw=m.cols(H, 0, inp.wind_mw, inp.curtail_cost_cny_per_mwh * dt),
+              uns=m.cols(H, 0, np.inf, PENALTY_UNSERVED_CNY_PER_MWH * dt))
+    offset = 0.0
+    bal = m.rows(H, inp.load_mw + base - inp.pv_mw - inp.wind_mw,
+                 inp.load_mw + base - inp.pv_mw - inp.wind_mw)
+    for cols, sign in ((c.imp, 1), (c.uns, 1), (c.exp, -1), (c.cpv, -1), (c.cw, -1)):
+        m.coef(bal, cols, sign)
+    if inp.demand_charge_cny_per_mw > 0:
+        peak = m.cols(1, inp.peak_import_so_far_mw, np.inf, inp.demand_charge_cny_per_mw)
+        r = m.rows(H, -np.inf, 0.0)
+        m.coef(r, c.imp, 1.0)
+        m.coef(r, peak, -1.0)
+        offset -= inp.demand_charge_cny_per_mw * inp.peak_import_so_far_mw
+    if inp.import_cap_mw is not None and np.isfinite(inp.import_cap_mw).any():
+        k = np.flatnonzero(np.isfinite(inp.import_cap_mw))
+        short = m.cols(k.size, 0, np.inf, PENALTY_CAP_CNY_PER_MWH * dt)
+        r = m.rows(k.size, -np.inf, inp.import_cap_mw[k])
+        m.coef(r, c.imp[k], 1)
+        m.coef(r, short, -1)
+    # storages
+    e0, e_lo, e_hi = inp.e_bounds()
+    tv = inp.terminal_values()
+    for i, s in enumerate(st):
+        ch = m.cols(H, 0, s.p_max_mw, inp.cycle_cost_cny_per_mwh * dt)
+        dis = m.cols(H, 0, s.p_max_mw, inp.cycle_cost_cny_per_mwh * dt)
+        e = m.cols(H, e_lo[i], e_hi[i], np.r_[np.zeros(H - 1), -tv[i]])
+        offset += tv[i] * e0[i]
+        r = m.rows(H, np.r_[e0[i], np.zeros(H - 1)], np.r_[e0[i], np.zeros(H - 1)])
+        m.coef(r, e, 1.0)
+        m.coef(r[1:], e[:-1], -1.0)
+        m.coef(r, ch, -s.eta_charge * dt)
+        m.coef(r, dis, dt / s.eta_discharge)
+        m.coef(bal, ch, -1)
+        m.coef(bal, dis, 1)
+        m.ramp([(ch, 1.0), (dis, -1.0)], s.ramp_mw_per_step)
+        c.ch.append(ch)
+        c.dis.append(dis)
+        c.e.append(e)
+    if inp.charge_limit_mw is not None and c.ch:  # e.g. only local surplus may be stored
+        r = m.rows(H, -np.inf, np.maximum(inp.charge_limit_mw, 0.0))
+        for ch in c.ch:
+            m.coef(r, ch, 1.0)
+    # EV hubs: cumulative energy c_k within [min(e_min, fastest), fastest]; p_k = dc_k / dt
+    for ev in evs:
+        fast = ev.fastest_cum_mwh(dt)
+        gap = np.maximum(ev.e_min_cum_mwh - fast, 0.0)
+        cum = m.cols(H, ev.e_min_cum_mwh - gap, fast)
+        offset += PENALTY_EV_CNY_PER_MWH_H * dt * float(gap.sum())  # unavoidable, reported
+        r = m.rows(H, 0.0, ev.p_max_mw * dt)
+        m.coef(r, cum, 1.0)
+        m.coef(r[1:], cum[:-1], -1.0)
+        m.coef(bal, cum, -1.0 / dt)
+        m.coef(bal[1:], cum[:-1], 1.0 / dt)
+        c.ev.append(cum)
+    for sh in shs:
+        x = m.cols(H, -sh.down_frac * sh.p_base_mw, sh.up_frac * sh.p_base_mw)
+        m.coef(bal, x, -1)
+        target = sh.target_mwh(dt) / dt  # energy-neutral, less what is owed from before
+        m.coef(m.rows(1, target, target), x, 1.0)
+        m.ramp([(x, 1.0)], sh.ramp_mw_per_step)
+        c.sh.append(x)
+    # 绿电直连: wind - curtailed - exported share (- storage losses if strict) >= share * wind
+    wind_e = float(inp.wind_mw.sum())
+    if inp.direct_min_share > 0 and wind_e > 0:
+        slack = m.cols(1, 0, np.inf, PENALTY_DIRECT_CNY_PER_MWH)
+        r = m.rows(1, (inp.direct_min_share - 1) * wind_e * dt, np.inf)
+        m.coef(r, c.cw, -dt)
+        m.coef(r, c.exp, -dt * inp.direct_wind_fraction())
+        for s, ch, dis in zip(st, c.ch, c.dis, strict=True):
+            if strict:
+                m.coef(r, ch, -dt * (1 - s.eta_charge))
+                m.coef(r, dis, -dt * (1 / s.eta_discharge - 1))
+        m.coef(r, slack, 1.0)
+    return m, c, offset
+
+
+class SolverError(RuntimeError):
+    """HiGHS did not return an optimal solution."""
+
+
+def _solve_highs(m: _LP, offset: float, time_limit_s: float) -> tuple[np.ndarray, float]:
+    """Solve with HiGHS' dual simplex; presolve off (a third faster on these models), and
+    once more with presolve if that does not give an optimum in time."""
+    cost, lb, ub, rlo, rhi, start, index, value = m.csc()
+    t_end = time.perf_counter() + time_limit_s
+    status = "time_limit"
+    for presolve in ("off", "on"):
+        left = t_end - time.perf_counter()
+        if left <= 0:
+            break
+        try:
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("time_limit", left)
+            h.setOptionValue("threads", 1)
+            h.setOptionValue("presolve", presolve)
+            passed = h.passModel(m.n_col, m.n_row, len(value),
+                                 int(highspy.MatrixFormat.kColwise),
+                                 int(highspy.ObjSense.kMinimize), offset, cost, lb, ub, rlo,
+                                 rhi, start, index, value, np.zeros(m.n_col, dtype=np.int32))
+            if passed == highspy.HighsStatus.kError:
+                raise SolverError("pass_model")
+            h.run()
+            ms = h.getModelStatus()
+            status = h.modelStatusToString(ms).lower().replace(" ", "_")
+            if ms == highspy.HighsModelStatus.kOptimal:
+                x = np.asarray(h.getSolution().col_value, dtype=float)
+                obj = float(h.getInfo().objective_function_value)
+                if x.size == m.n_col and np.isfinite(x).all() and math.isfinite(obj):
+                    return np.clip(x, lb, ub), obj
+                status = "no_finite_solution"
+        except SolverError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any trouble inside the solver: fallback
+            raise SolverError(f"error:{type(exc).__name__}") from exc
+    raise SolverError(status)
+
+
+def _unpack(inp: PlanInputs, c: _Cols, x: np.ndarray, obj: float, t0: float) -> Plan:
+    H = inp.H
+
+    def stack(blocks: list[np.ndarray]) -> np.ndarray:
+        return np.stack([x[b] for b in blocks], axis=1) if blocks else np.zeros((H, 0))
+
+    emax = np.array([s.e_max_mwh for s in inp.storages])
+    soc = np.vstack([inp.soc0[None, :], stack(c.e) / emax]) if inp.storages \
+        else np.zeros((H + 1, 0))
+    p_ev = np.maximum(np.diff(stack(c.ev), axis=0, prepend=0.0) / inp.dt_h, 0.0)
+    imp = x[c.imp]
+    p_st = stack(c.ch) - stack(c.dis)
+    return Plan("optimal", p_st, soc, p_ev, stack(c.sh), imp, x[c.exp], x[c.cpv],
+                x[c.cw], _cap_shortfall(inp, imp), obj, time.perf_counter() - t0, x[c.uns],
+                _ev_late(inp, p_ev), _direct_shortfall(inp, x[c.cw], x[c.exp]))
+
+
+def _simultaneous(c: _Cols, x: np.ndarray, tol_mw: float = 1e-6) -> bool:
+    return any(np.minimum(x[ch], x[dis]).max() > tol_mw for ch, dis in zip(c.ch, c.dis,
+                                                                          strict=True))
+
+
+def plan(inputs: PlanInputs, *, time_limit_s: float = 1.0) -> Plan:
+    """The least-cost dispatch over the horizon (see the module docstring for the LP).
+
+    On solver failure, infeasibility or time-out returns :func:`rule_plan` with status
+    ``"fallback:<reason>"``; never raises for a numerical failure.
+    """
+    t0 = time.perf_counter()
+    try:
+        m, c, offset = _build(inputs)
+        x, obj = _solve_highs(m, offset, time_limit_s)
+        if _simultaneous(c, x):  # burning wind in one battery's losses: not physical
+            log.debug("charge and discharge at once; re-solving with losses not consumed")
+            m, c, offset = _build(inputs, strict=True)
+            x, _ = _solve_highs(m, offset, time_limit_s - (time.perf_counter() - t0))
+            p = _unpack(inputs, c, x, 0.0, t0)
+            return replace(p, cost_cny=objective_cny(inputs, p))
+        return _unpack(inputs, c, x, obj, t0)
+    except SolverError as exc:
+        log.warning("dispatch LP failed (%s); falling back to the rule", exc)
+        fb = rule_plan(inputs, f"fallback:{exc}")
+        return replace(fb, solve_s=time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+def _safe_mw(avail_mwh: np.ndarray, ramp: np.ndarray, dt_h: float, eff: np.ndarray) -> np.ndarray:
+    """Largest power that can be held now and then ramped to 0 at ``ramp`` MW/step within
+    ``avail_mwh`` (``eff``: MWh of stored energy per MWh at AC, inverted for discharge).
+
+    With ``A = avail / (eff * dt)`` and ``m`` whole ramp steps, ``(m+1) d - r m (m+1) / 2 = A``.
+    """
+    a = np.maximum(avail_mwh, 0.0) / (eff * dt_h)
+    r = np.where(np.isfinite(ramp), ramp, 1.0)
+    m = np.where(np.isfinite(ramp), np.floor((np.sqrt(1 + 8 * a / r) - 1) / 2), 0.0)
+    return (a + r * m * (m + 1) / 2) / (m + 1) * (1 - 1e-12)
+
+
+def _reachable_mw(limit: np.ndarray, ramp: np.ndarray) -> np.ndarray:
+    """``b[k, s] = min_{j >= k} (limit[j, s] + (j - k) ramp[s])``: the most power now from
+    which a ramp-limited storage can still come down to every later limit in time."""
+    H = limit.shape[0]
+    k = np.arange(H)[:, None]
+    r = np.where(np.isfinite(ramp), ramp, 0.0)
+    suffix = np.minimum.accumulate((limit + k * r)[::-1], axis=0)[::-1] - k * r
+    return np.where(np.isfinite(ramp), suffix, limit)
+
+
+def _rule_storage(inp: PlanInputs, deficit: np.ndarray,
+                  cons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batteries cover the deficit (or absorb the surplus) split by rating.
+
+    Besides power, SOC and ramp limits, total discharge stays within what the park can
+    take (consumption plus the export limit) and total charging within what it can get
+    without shedding load (generation plus the import limit, less consumption), both with
+    the time a ramp-limited storage needs to come down to them later.
+    """
+    H, n, dt = inp.H, len(inp.storages), inp.dt_h
+    p = np.zeros((H, n))
+    soc = np.zeros((H + 1, n))
+    if n == 0:
+        return p, soc
+    pmax = np.array([s.p_max_mw for s in inp.storages])
+    ramp = np.array([s.ramp_mw_per_step for s in inp.storages])
+    eta_c = np.array([s.eta_charge for s in inp.storages])
+    eta_d = np.array([s.eta_discharge for s in inp.storages])
+    emax = np.array([s.e_max_mwh for s in inp.storages])
+    e, e_lo, e_hi = inp.e_bounds()
+    w = pmax / pmax.sum()
+    gen = inp.pv_mw + inp.wind_mw
+    dis_max = _reachable_mw((cons + inp.export_limit_mw)[:, None] * w, ramp)
+    ch_max = _reachable_mw(np.maximum(inp.import_limit_mw + gen - cons, 0.0)[:, None] * w, ramp)
+    soc[0] = inp.soc0
+    prev = None
+    for k in range(H):
+        lo = np.maximum(-np.minimum(pmax, dis_max[k]), -_safe_mw(e - e_lo, ramp, dt, 1 / eta_d))
+        hi = np.minimum(np.minimum(pmax, ch_max[k]), _safe_mw(e_hi - e, ramp, dt, eta_c))
+        if prev is not None:
+            lo, hi = np.maximum(lo, prev - ramp), np.minimum(hi, prev + ramp)
+        pk = np.minimum(np.maximum(-deficit[k] * w, lo), hi)
+        e = np.clip(e + (eta_c * np.maximum(pk, 0) - np.maximum(-pk, 0) / eta_d) * dt, e_lo, e_hi)
+        p[k], soc[k + 1], prev = pk, e / emax, pk
+    return p, soc
+
+
+def rule_plan(inputs: PlanInputs, reason: str = "rule") -> Plan:
+    """The simple rule over the horizon (the fallback).
+
+    EVs charge as soon as possible up to their maximum curve; shiftables stay at their base;
+    batteries absorb surplus or cover deficit split by rating within SOC, power and ramp
+    limits (a battery never goes so fast that it could not ramp back to 0 before a SOC
+    limit); the rest is imported (beyond the import limit: unserved) or exported (beyond the
+    export limit: curtailed, PV first so wind stays in the park).
+    """
+    t0 = time.perf_counter()
+    inp, H, dt = inputs, inputs.H, inputs.dt_h
+    p_ev = np.zeros((H, len(inp.evs)))
+    for j, ev in enumerate(inp.evs):
+        p_ev[:, j] = np.maximum(np.diff(ev.fastest_cum_mwh(dt), prepend=0.0) / dt, 0.0)
+    base = sum((s.p_base_mw for s in inp.shiftables), np.zeros(H))
+    deficit = inp.load_mw + base + p_ev.sum(1) - inp.pv_mw - inp.wind_mw
+    p_st, soc = _rule_storage(inp, deficit, inp.load_mw + base + p_ev.sum(1))
+    resid = deficit + p_st.sum(1)
+    imp = np.clip(resid, 0.0, inp.import_limit_mw)
+    uns = np.maximum(resid, 0.0) - imp
+    surplus = np.maximum(-resid, 0.0)
+    exp = np.minimum(surplus, inp.export_limit_mw)
+    cpv = np.minimum(surplus - exp, inp.pv_mw)
+    cw = surplus - exp - cpv
+    p = Plan(reason, p_st, soc, p_ev, np.zeros((H, len(inp.shiftables))), imp, exp, cpv, cw,
+             _cap_shortfall(inp, imp), 0.0, 0.0, uns, _ev_late(inp, p_ev),
+             _direct_shortfall(inp, cw, exp))
+    return replace(p, cost_cny=objective_cny(inp, p), solve_s=time.perf_counter() - t0)
