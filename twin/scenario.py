@@ -20,10 +20,10 @@ from typing import Any, Literal
 import yaml
 
 from twin import weather_io
-from twin.events import Event
 from twin.battery import BatterySpec
 from twin.carbon.products import ProductSpec
 from twin.data.turbines import power_curve
+from twin.events import Event
 from twin.fields import param
 from twin.grid import io as grid_io
 from twin.grid.network import GridLayout

@@ -173,12 +173,21 @@ def run(
         kpis.update(assessment_kpis(judged))
         violations = [dataclasses.asdict(v) for e in recorded.entities("pcc")
                       if recorded.has(e, "vm_pu") for v in grid_violations(recorded, e)]
+        control_kpis, requests, forecasts = ems_setup.results(recorded, scenario)
+        kpis.update(control_kpis)
     write_kpis(path, kpis)
     write_array(path, "carbon/hourly", hourly_table(judged), "the park's accounts per hour: "
                 "flows (MWh), emissions (t), energy (tce), 绿电直连 consumed and exported")
     write_array(path, "carbon/certificates", granular_certificates(judged.flows),
                 "granular certificates: hour, device, technology, MWh, Wh, consumed in the "
                 "park, released from storage")
+    if requests:
+        write_table(path, "vpp/responses", requests, "grid operator's requests: asked, "
+                    "delivered (mean over the window) and largest shortfall, MW")
+    if forecasts is not None:
+        write_array(path, "ems/forecasts", forecasts, "the EMS's forecasts of each step made "
+                    "15 min and 1 h before, beside what happened (MW); columns: "
+                    + ", ".join(ems_setup.FORECAST_COLUMNS))
     if scenario.grid is not None:
         write_table(path, "grid/violations", violations,
                     "elements out of their limits: kind, element, first time, steps, worst")

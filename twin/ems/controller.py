@@ -19,6 +19,7 @@ the import capped at baseline minus the cut (:mod:`twin.ems.vpp`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -311,7 +312,8 @@ class EMS:
         if active and fc is not None:
             baseline = plan.p_import_mw.copy()
             asked = vpp.apply_requests(inputs, t0_s, s.step_s, active, baseline)
-            plan = dispatch.plan(asked)
+            # a request may be prepared with grid energy stored beforehand
+            plan = dispatch.plan(dataclasses.replace(asked, charge_limit_mw=None))
             caps = asked.import_cap_mw
         self.n_replans += 1
         self.n_fallbacks += plan.status.startswith("fallback")
@@ -341,8 +343,12 @@ class EMS:
     def _spare_mw(self, plan: dispatch.Plan, k: int, soc: dict[str, float]) -> float:
         """Discharge power the batteries can give now beyond what the plan discharges in the
         next ``reserve_steps`` (the hours the forecasts are good for), AC side."""
-        s = self.s
-        p = plan.p_storage_mw[k:k + s.reserve_steps]
+        s, st = self.s, self.state
+        keep = np.zeros(plan.p_storage_mw.shape[0], dtype=bool)
+        keep[k:k + s.reserve_steps] = True
+        if st.caps is not None:  # and whatever the plan gives to the operator's requests
+            keep[k:] |= np.isfinite(st.caps[k:])
+        p = plan.p_storage_mw[keep]
         spare = 0.0
         for j, b in enumerate(self.specs):
             need = float(np.maximum(-p[:, j], 0.0).sum()) * s.dt_h / b.eta_discharge

@@ -513,10 +513,7 @@ def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
         c.ch.append(ch)
         c.dis.append(dis)
         c.e.append(e)
-    if inp.charge_limit_mw is not None and c.ch:  # e.g. only local surplus may be stored
-        r = m.rows(H, -np.inf, np.maximum(inp.charge_limit_mw, 0.0))
-        for ch in c.ch:
-            m.coef(r, ch, 1.0)
+    _charge_limit(m, c, inp)
     # EV hubs: cumulative energy c_k within [min(e_min, fastest), fastest]; p_k = dc_k / dt
     for ev in evs:
         fast = ev.fastest_cum_mwh(dt)
@@ -549,6 +546,15 @@ def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
                 m.coef(r, dis, -dt * (1 / s.eta_discharge - 1))
         m.coef(r, slack, 1.0)
     return m, c, offset
+
+
+def _charge_limit(m: _LP, c: _Cols, inp: PlanInputs) -> None:
+    """Cap the storages' total charging per step (e.g. only local surplus may be stored)."""
+    if inp.charge_limit_mw is None or not c.ch:
+        return
+    r = m.rows(inp.H, -np.inf, np.maximum(inp.charge_limit_mw, 0.0))
+    for ch in c.ch:
+        m.coef(r, ch, 1.0)
 
 
 class SolverError(RuntimeError):
