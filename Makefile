@@ -34,6 +34,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_year.py
 	$(BIN)/python benchmarks/bench_grid.py
+	$(BIN)/python benchmarks/bench_year.py --controller ems
+	$(BIN)/python benchmarks/bench_lp.py
 
 clean:
 	rm -rf $(VENV) results *.egg-info

@@ -4,12 +4,13 @@ Prints the wall time of the run, the time per step, and the time per step spent 
 simulator's own ``step``/``get_data`` beside mosaik's scheduling and the start-up, so the
 share of coupling overhead is visible.
 
-    .venv/bin/python benchmarks/bench_year.py [SCENARIO] [--days N]
+    .venv/bin/python benchmarks/bench_year.py [SCENARIO] [--days N] [--controller rule|ems]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -29,11 +30,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "park.yaml"))
     parser.add_argument("--days", type=float, default=None, help="shorten the period")
+    parser.add_argument("--controller", choices=("rule", "ems"), default=None,
+                        help="override the scenario's controller")
     args = parser.parse_args()
 
     s = scenario.load(args.scenario)
     if args.days:
         s = s.with_days(args.days)
+    if args.controller:
+        s = dataclasses.replace(s, controller=dataclasses.replace(s.controller,
+                                                                  kind=args.controller))
     n_entities = sum(1 for _ in s.entity_names())
     calibration = python_loop_s()
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,7 +48,7 @@ def main() -> None:
         wall = time.perf_counter() - t0
     steps = result.n_steps
     print(f"scenario   {s.path.name}: {n_entities} entities, {steps} steps of "
-          f"{s.period.step_s} s")
+          f"{s.period.step_s} s, controller {s.controller.kind}")
     print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
           f"{calibration:.2f} s")
