@@ -20,7 +20,7 @@ from twin.ems.controller import EMS, Measurement
 INPUTS = (
     Attr("p_pv_mw", "MW", "PV generation (sum of all sources)"),
     Attr("p_wind_mw", "MW", "wind generation (sum of all sources)"),
-    Attr("p_heat_mw", "MW", "electric load of the heat supply (sum)"),
+    Attr("p_other_mw", "MW", "other loads the EMS does not move: heat supply, AOI lines (sum)"),
     Attr("p_factory_mw", "MW", "each factory's load, by source"),
     Attr("p_ev_mw", "MW", "EV charging (sum)"),
     Attr("soc", "1", "each battery's state of charge at the start of the step"),
@@ -77,7 +77,7 @@ class EMSSim(TwinSimulator):
             data = inputs.get(eid, {})
             m = Measurement(
                 pv_mw=total(data.get("p_pv_mw")), wind_mw=total(data.get("p_wind_mw")),
-                heat_mw=total(data.get("p_heat_mw")), ev_mw=total(data.get("p_ev_mw")),
+                other_mw=total(data.get("p_other_mw")), ev_mw=total(data.get("p_ev_mw")),
                 factory_mw={_name(k): float(v) for k, v in data.get("p_factory_mw", {}).items()},
                 soc={_name(k): float(v) for k, v in data.get("soc", {}).items()},
                 ev_flex={_name(k): v for k, v in data.get("flex", {}).items()},

@@ -31,7 +31,7 @@ from twin.carbon.criteria import core_threshold
 from twin.results import open_run
 
 REL = 1e-9
-LOADS = ("factory", "ev", "heat")
+LOADS = ("factory", "ev", "heat", "aoi")
 JAN_2027 = int(dt.datetime(2026, 12, 31, 16, tzinfo=dt.UTC).timestamp())  # local midnight
 
 

@@ -30,7 +30,7 @@ def test_reference_network_size_and_direct_lines(park_net):
     assert len(net.bus) >= 120
     assert set(net.bus.vn_kv) == {220.0, 66.0, 35.0, 10.0}
     assert len(park_net.direct_lines) == 2  # one 绿电直连 line per wind farm
-    assert len(park_net.elements) == 21  # every park entity has elements
+    assert len(park_net.elements) == 22  # every park entity has elements
 
 
 def test_fast_solver_matches_runpp_on_50_park_states(park_net):

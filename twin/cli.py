@@ -246,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "industrial park (mosaik co-simulation).")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", required=True)
+    from twin.aoi.cli import register as register_aoi
+
+    register_aoi(sub)  # twin aoi inspect|generate|train|evaluate (twin/aoi/cli.py)
+    from twin.aoi.calibration import register as register_aoi_line
+
+    register_aoi_line(sub)  # twin aoi-line calibrate (twin/aoi/calibration.py)
 
     p = sub.add_parser("run", help="run a scenario: progress, KPI table, HDF5 file")
     p.add_argument("scenario", help="scenario YAML file")

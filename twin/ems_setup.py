@@ -106,7 +106,7 @@ def forecast_table(run: Run, s: Scenario) -> np.ndarray:
         if any(run.has(e, "p_shift_mw") for e in run.entities("factory")) \
         else _total(run, ("factory",))
     actual = {"pv": _total(run, ("pv",)), "wind": _total(run, ("wind",)),
-              "load": load + _total(run, ("heat",))}
+              "load": load + _total(run, ("heat", "aoi"))}
     h = forecast.park_history(s.pv_plants, s.wind_farms, s.factory_loads, park.latitude,
                               park.longitude, park.altitude_m, park.timezone, s.start_epoch_s,
                               n, step, margin_steps=8)

@@ -12,10 +12,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from twin.grid.violations import Violation, find_violations, violation_steps
+from twin.kinds import GENERATORS, LOADS
 from twin.results import KPI
-
-GENERATORS = ("pv", "wind")
-LOADS = ("factory", "ev", "heat")
 
 
 class RunLike(Protocol):
@@ -84,9 +82,10 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
     put("e_pv_mwh", e_pv, "MWh", "PV generation (AC)")
     put("e_wind_mwh", e_wind, "MWh", "wind generation")
     put("e_load_mwh", bal["e_load_mwh"], "MWh", "consumption of all loads")
-    for kind, doc in (("factory", "factories"), ("ev", "EV charging"),
-                      ("heat", "heat pumps")):
-        put(f"e_{kind}_mwh", _energy(run, (kind,)), "MWh", f"consumption of {doc}")
+    kinds = {"factory": "factories", "ev": "EV charging", "heat": "heat pumps",
+             "aoi": "AOI lines"}
+    for kind in [k for k in kinds if k != "aoi" or run.entities(k)]:
+        put(f"e_{kind}_mwh", _energy(run, (kind,)), "MWh", f"consumption of {kinds[kind]}")
     put("e_import_mwh", bal["e_import_mwh"], "MWh", "import from the public grid")
     put("e_export_mwh", bal["e_export_mwh"], "MWh", "export to the public grid")
     put("e_storage_loss_mwh", bal["e_storage_loss_mwh"], "MWh", "storage losses")
@@ -175,3 +174,27 @@ def grid_kpis(run: Any, entity: str) -> dict[str, KPI]:
         "grid_not_converged_steps": KPI(float(np.sum(converged < 0.5)), "1",
                                         "steps whose AC power flow did not converge"),
     }
+
+
+AOI_KPIS = {
+    "boards_out": ("1", "boards inspected that left the line"),
+    "throughput_per_h": ("1/h", "boards out per hour of the run (idle days included)"),
+    "oee": ("1", "overall equipment effectiveness (availability x performance x quality)"),
+    "fpy": ("1", "first-pass yield"),
+    "escape_rate": ("1", "defective boards passed per board inspected"),
+    "false_call_rate": ("1", "good boards rejected per board inspected"),
+    "wip": ("1", "boards in the line at the end"),
+    "lead_time_s": ("s", "mean time through the line"),
+    "kwh_per_board": ("kWh", "electric energy per board"),
+    "kgco2_per_board": ("kg", "CO2 of that energy per board"),
+}
+
+
+def aoi_kpis(summaries: dict[str, dict[str, Any]]) -> dict[str, KPI]:
+    """Key figures of the AOI lines from their whole-run summaries (one line: ``aoi_*``)."""
+    k: dict[str, KPI] = {}
+    for name, summary in summaries.items():
+        prefix = "aoi" if len(summaries) == 1 else f"aoi_{name}"
+        for field, (unit, doc) in AOI_KPIS.items():
+            k[f"{prefix}_{field}"] = KPI(float(summary[field]), unit, f"{name}: {doc}")
+    return k

@@ -18,6 +18,7 @@ import numpy as np
 from twin import economics, plots
 from twin.assessment import Assessment, assess
 from twin.economics import Comparison
+from twin.kinds import LOADS
 from twin.numbers import fmt
 from twin.results import KPI, Run, open_run
 
@@ -98,7 +99,7 @@ def section_kpis(run: Run, a: Assessment) -> str:
 
 def section_energy(run: Run, a: Assessment) -> str:
     """Daily generation, load and exchange with the public grid."""
-    series = {"load": _daily(run, [e for k in ("factory", "ev", "heat")
+    series = {"load": _daily(run, [e for k in LOADS
                                    for e in run.entities(k)]),
               "wind": _daily(run, run.entities("wind")),
               "pv": _daily(run, run.entities("pv"))}

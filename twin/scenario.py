@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from twin import weather_io
+from twin.aoi.line import AOILineSpec
 from twin.battery import BatterySpec
 from twin.carbon.products import ProductSpec
 from twin.data.turbines import power_curve
@@ -210,6 +211,7 @@ class Scenario:
     factory_loads: tuple[FactorySpec, ...] = ()
     ev_hubs: tuple[EVHubSpec, ...] = ()
     heat_supply: tuple[HeatSupplySpec, ...] = ()
+    aoi_lines: tuple[AOILineSpec, ...] = ()
     controller: Controller = Controller()
     grid: GridSection | None = None
     carbon: CarbonSection = CarbonSection()
@@ -255,7 +257,8 @@ class Scenario:
         )
 
 
-ENTITY_LISTS = ("pv_plants", "wind_farms", "batteries", "factory_loads", "ev_hubs", "heat_supply")
+ENTITY_LISTS = ("pv_plants", "wind_farms", "batteries", "factory_loads", "ev_hubs", "heat_supply",
+                "aoi_lines")
 
 
 def load(path: str | Path) -> Scenario:

@@ -26,6 +26,7 @@ import pandapower as pp
 
 import twin
 from adapters import scheduling
+from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
 from adapters.base import Attr, TwinSimulator
 from adapters.battery_sim import BatterySim
@@ -39,11 +40,13 @@ from adapters.wind_sim import WindSim
 from twin import data as reference_data
 from twin import ems_setup
 from twin.assessment import Assessment, assess, assessment_kpis, hourly_table
+from twin.carbon import factors as carbon_factors
 from twin.carbon import granular_certificates
 from twin.data.turbines import power_curve
 from twin.grid import io as grid_io
 from twin.grid.network import Connection, ParkNetwork, build_network
-from twin.kpi import grid_violations, park_kpis
+from twin.kinds import GENERATORS, LOADS
+from twin.kpi import aoi_kpis, grid_violations, park_kpis
 from twin.loads import ev_params
 from twin.results import KPI, open_run, write_array, write_kpis, write_table
 from twin.scenario import Scenario
@@ -60,6 +63,7 @@ ADAPTERS: dict[str, type[TwinSimulator]] = {
     "Grid": GridSim,
     "Recorder": RecorderSim,
     "EMS": EMSSim,
+    "AOI": AOISim,
 }
 
 # (scenario list, simulator, model, kind recorded in the results)
@@ -70,8 +74,9 @@ FAMILIES = (
     ("ev_hubs", "Loads", "EVHub", "ev"),
     ("heat_supply", "Loads", "HeatSupply", "heat"),
     ("batteries", "Battery", "Battery", "battery"),
+    ("aoi_lines", "AOI", "AOILine", "aoi"),
 )
-GEN_KINDS, LOAD_KINDS = ("pv", "wind"), ("factory", "ev", "heat")
+GEN_KINDS, LOAD_KINDS = GENERATORS, LOADS
 WEATHER_TO = {
     "pv": ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms", "wind_height_m",
            "roughness_m"),
@@ -163,12 +168,14 @@ def run(
         t1 = time.perf_counter()
         world.run(until=until, print_progress=False, shutdown=False)
         timing = {sid: f.timing() for sid, f in factories.items() if hasattr(f, "timing")}
+        lines = factories["AOI"].summary() if "AOI" in factories else {}
     finally:
         world.shutdown()
         loop.close()
     t2 = time.perf_counter()
     with open_run(path) as recorded:
         kpis = park_kpis(recorded)
+        kpis.update(aoi_kpis(lines))
         judged = assess(recorded)
         kpis.update(assessment_kpis(judged))
         violations = [dataclasses.asdict(v) for e in recorded.entities("pcc")
@@ -224,6 +231,12 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
         "Loads": {"timezone": park.timezone, "seed": park.seed,
                   "duration_s": s.period.duration_s, "flex": s.controller.kind == "ems"},
         "Battery": {},
+        "AOI": {"seed": park.seed, "timezone": park.timezone,
+                "duration_s": s.period.duration_s,
+                "co2_kg_per_kwh": carbon_factors(s.carbon.factor_year,  # t/MWh = kg/kWh
+                                                 s.carbon.region).grid_t_per_mwh,
+                "frames_dir": str(path.with_suffix("")) + "-aoi"
+                if any(a.fidelity == "full" for a in s.aoi_lines) else None},
     }
     for key, sim, model, kind in FAMILIES:
         specs = getattr(s, key)
@@ -266,7 +279,8 @@ def _build_ems(world: mosaik.World, s: Scenario, wiring: _Wiring,
     ems = factories["EMS"].EMS.create(1, name="ems")[0]
     wiring.add("ems", ems, "ems", EMSSim.MODELS["EMS"].outputs)
     measured = {"pv": ("p_mw", "p_pv_mw"), "wind": ("p_mw", "p_wind_mw"),
-                "heat": ("p_mw", "p_heat_mw"), "factory": ("p_mw", "p_factory_mw"),
+                "heat": ("p_mw", "p_other_mw"), "aoi": ("p_mw", "p_other_mw"),
+                "factory": ("p_mw", "p_factory_mw"),
                 "ev": ("p_mw", "p_ev_mw")}
     for kind, pair in measured.items():
         _connect_all(world, wiring.of_kind(kind), ems, pair)
@@ -392,6 +406,8 @@ def grid_connections(s: Scenario) -> list[Connection]:
             "p_charger_kw"]) / 1000.0) for e in s.ev_hubs),
         *((h.name, "heat", max(h.hp_q_max_mw / cop_min, 0.1 * h.q_design_mw))
           for h in s.heat_supply),
+        *((a.name, "aoi", max(sum(a.p_run_kw), a.reflow_warmup_kw) / 1000.0)
+          for a in s.aoi_lines),
     ]
     out.extend(Connection(name, kind, mw, hosts.get(name)) for name, kind, mw in ratings)
     return out

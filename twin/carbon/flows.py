@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-LOAD_KINDS = ("factory", "ev", "heat")
+from twin.kinds import LOADS as LOAD_KINDS
+
 HOUR_S = 3600
 
 

@@ -84,7 +84,7 @@ class Measurement:
 
     pv_mw: float
     wind_mw: float
-    heat_mw: float  # electric load of the heat supply
+    other_mw: float  # loads the EMS does not move (heat supply, AOI lines)
     factory_mw: dict[str, float]  # each factory's load, shift included
     ev_mw: float
     soc: dict[str, float]
@@ -93,7 +93,7 @@ class Measurement:
     @property
     def complete(self) -> bool:
         """Whether every value is finite."""
-        values = [self.pv_mw, self.wind_mw, self.heat_mw, self.ev_mw,
+        values = [self.pv_mw, self.wind_mw, self.other_mw, self.ev_mw,
                   *self.factory_mw.values(), *self.soc.values()]
         return all(math.isfinite(v) for v in values)
 
@@ -188,7 +188,7 @@ class EMS:
         base = {f.name: m.factory_mw.get(f.name, 0.0) - st.shift_sent.get(f.name, 0.0)
                 for f in self.flexibles}
         factory_base = sum(v for k, v in m.factory_mw.items()) - sum(st.shift_sent.values())
-        load = factory_base + m.heat_mw
+        load = factory_base + m.other_mw
         self.history.append(m.pv_mw, m.wind_mw, load)
         for f in self.flexibles:
             st.backlog_mwh[f.name] += st.shift_sent.get(f.name, 0.0) * s.dt_h

@@ -1,0 +1,216 @@
+"""mosaik adapter of the park's robotic SMT/AOI line (:mod:`twin.aoi.line`).
+
+A self-scheduled simulator (mosaik type ``hybrid`` with every output persistent, so the
+time-based park reads the latest values at its own steps; mosaik 3's ``event-based`` outputs
+would be invisible to it). Each step advances every line over the coming interval and
+outputs that interval's means and counts: ``line_step_s`` (hourly by default) when all lines
+are statistical, ``full_step_s`` (a minute) when any line runs board by board.
+
+Simulator parameters: ``seed``, ``timezone`` (the working calendar's), ``line_step_s``,
+``full_step_s``, ``calibration`` (path of a calibration file; default the shipped one),
+``co2_kg_per_kwh`` (emission factor of the line's electricity; default the Northeast grid's),
+``frames_dir`` (full mode: where annotated boards and robot frames are written).
+Entity parameters: the fields of :class:`~twin.aoi.line.AOILineSpec`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mosaik_api_v3.types import InputData
+
+from adapters.base import Attr, Model, TwinSimulator, as_values, make_meta, spec_params
+from twin import data
+from twin.aoi.line import LINES, AOILineSpec, BoardEvent
+from twin.loads import ParkCalendar
+from twin.loads.calendar import DAY_TYPES
+
+LINE_UNITS = {
+    "p_mw": ("MW", "electric load of the line (mean over its step)"),
+    "e_kwh": ("kWh", "electric energy in the step"),
+    "boards_in": ("1", "boards started at the printer"),
+    "boards_out": ("1", "boards inspected that left the line (passed or rejected)"),
+    "boards_good": ("1", "boards that passed the AOI"),
+    "boards_rejected": ("1", "boards flagged and moved to the reject tray"),
+    "boards_escaped": ("1", "defective boards that passed"),
+    "false_calls": ("1", "good boards rejected"),
+    "throughput_per_h": ("1/h", "boards out per hour"),
+    "availability": ("1", "placement processing time / planned time"),
+    "performance": ("1", "ideal cycle x boards / processing time (placement)"),
+    "oee": ("1", "availability x performance x quality (NaN without production)"),
+    "fpy": ("1", "first-pass yield: boards passed / boards inspected"),
+    "wip": ("1", "boards in the line at the end of the step"),
+    "lead_time_s": ("s", "mean time from printer to leaving the line"),
+    "escape_rate": ("1", "defective boards passed per board inspected"),
+    "false_call_rate": ("1", "good boards rejected per board inspected"),
+    "kwh_per_board": ("kWh", "electric energy per board out in the step"),
+    "kgco2_per_board": ("kg", "CO2 per board out in the step"),
+}
+LINE_OUT = tuple(Attr(name, *unit_doc) for name, unit_doc in LINE_UNITS.items())
+LINE_NAMES = tuple(LINE_UNITS)
+
+
+class AOISim(TwinSimulator):
+    """The park's SMT/AOI lines (self-scheduled; statistical or board by board)."""
+
+    MODELS = {"AOILine": Model(spec_params(AOILineSpec), LINE_OUT)}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meta = make_meta(self.MODELS, ("summary",), kind="hybrid")
+
+    def setup(self, seed: int = 0, timezone: str = "Asia/Shanghai", line_step_s: int = 3600,
+              full_step_s: int = 60, calibration: str | None = None,
+              co2_kg_per_kwh: float | None = None, frames_dir: str | None = None,
+              duration_s: int = 366 * 86400) -> None:
+        from twin.aoi.calibration import load_calibration
+
+        self.seed = int(seed)
+        self.step_s = int(line_step_s)
+        self.full_step_s = int(full_step_s)
+        self.calibration = load_calibration(calibration)
+        grid = data.load("carbon")["grid_co2_northeast_2023"]
+        self.co2_kg_per_kwh = float(grid if co2_kg_per_kwh is None else co2_kg_per_kwh)
+        self.frames_dir = Path(frames_dir) if frames_dir else None
+        first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
+        last = dt.datetime.fromtimestamp(self.start_epoch_s + duration_s, dt.UTC).year
+        self.calendar = ParkCalendar(timezone=timezone, years=range(first, last + 1))
+        self._closers: list[Any] = []
+
+    def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
+        spec = AOILineSpec(**params)
+        cal = self.calendar
+        common = {"seed": self.seed, "calibration": self.calibration,
+                  "co2_kg_per_kwh": self.co2_kg_per_kwh,
+                  "day_type": lambda day: DAY_TYPES[cal.day_code(day, "electronics")],
+                  "utc_offset_s": cal.utc_offset_s(self.start_epoch_s)}
+        if spec.fidelity == "full":
+            common.update(self._full_parts(spec, eid))
+            self.step_s = min(self.step_s, self.full_step_s)
+        return LINES[spec.fidelity](spec, self.start_epoch_s, **common)
+
+    def _full_parts(self, spec: AOILineSpec, eid: str) -> dict[str, Any]:
+        """Board source, inspector, robot and frame writer of a board-by-board line."""
+        from twin.aoi.calibration import ImageInspector, SyntheticBoards, draw_findings
+
+        if spec.camera == "synthetic":
+            boards: Any = SyntheticBoards(spec.board, spec.um_per_px, spec.image_px, self.seed)
+        elif spec.camera.startswith("folder:"):
+            boards = FolderBoards(Path(spec.camera[len("folder:"):]))
+        else:
+            boards = CameraBoards(spec.camera)
+        self._closers.append(boards)
+        parts: dict[str, Any] = {"boards": boards,
+                                 "inspector": ImageInspector(boards.golden, verifier=spec.verifier)}
+        if spec.robot == "pybullet":
+            from twin.aoi.robot import RejectRobot
+
+            parts["robot"] = RejectRobot()
+            self._closers.append(parts["robot"])
+        if self.frames_dir is not None:
+            parts.update(draw=draw_findings, render_every=24,
+                         on_board=FrameWriter(self.frames_dir / eid))
+        return parts
+
+    def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
+        for eid, line in self.entities.items():
+            self.out[eid] = as_values(line.step(epoch_s, self.step_s), LINE_NAMES)
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Extra method: each line's whole run so far (``LineOutput`` fields)."""
+        return {eid: dataclasses.asdict(line.summary()) for eid, line in self.entities.items()}
+
+    def finalize(self) -> None:
+        for thing in self._closers:
+            close = getattr(thing, "close", None)
+            if close is not None:
+                close()
+
+
+# ----------------------------------------------------------------------------- camera I/O
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """A camera image whose defects are unknown."""
+
+    image: np.ndarray
+    defects: None = None
+
+
+class FolderBoards:
+    """Boards from image files in a folder (``golden.*`` or the first file is the reference)."""
+
+    SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+    def __init__(self, folder: Path) -> None:
+        import cv2
+
+        self._cv2 = cv2
+        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in self.SUFFIXES)
+        if not files:
+            raise ValueError(f"camera folder:{folder}: no images ({', '.join(self.SUFFIXES)})")
+        golden = next((f for f in files if f.stem == "golden"), files[0])
+        self.golden = self._read(golden)
+        self.files = [f for f in files if f != golden] or [golden]
+
+    def _read(self, path: Path) -> np.ndarray:
+        image = self._cv2.imread(str(path), self._cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"cannot read image {path}")
+        return image[:, :, ::-1].copy()
+
+    def draw(self, index: int, defective: bool) -> Frame:
+        """The folder's images in turn (``defective`` is decided by the image, not asked)."""
+        return Frame(self._read(self.files[index % len(self.files)]))
+
+
+class CameraBoards:
+    """Boards from a camera (``device:N``) or a stream (``rtsp://...``); the first frame is
+    the reference."""
+
+    def __init__(self, source: str) -> None:
+        import cv2
+
+        target: int | str = int(source[len("device:"):]) if source.startswith("device:") \
+            else source
+        self.capture = cv2.VideoCapture(target)
+        if not self.capture.isOpened():
+            raise ValueError(f"camera {source!r} cannot be opened")
+        self.source = source
+        self.golden = self._frame()
+
+    def _frame(self) -> np.ndarray:
+        ok, image = self.capture.read()
+        if not ok:
+            raise RuntimeError(f"camera {self.source!r} gave no frame")
+        return image[:, :, ::-1].copy()
+
+    def draw(self, index: int, defective: bool) -> Frame:
+        """The camera's next frame."""
+        return Frame(self._frame())
+
+    def close(self) -> None:
+        """Release the camera."""
+        self.capture.release()
+
+
+class FrameWriter:
+    """Writes each rejected board's annotated image and robot frames as PNG files."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+
+    def __call__(self, event: BoardEvent) -> None:
+        import cv2
+
+        if not event.rejected or event.image is None:
+            return
+        stem = self.folder / f"board-{event.index:07d}"
+        cv2.imwrite(f"{stem}.png", np.ascontiguousarray(event.image[:, :, ::-1]))
+        for i, frame in enumerate(event.robot_frames):
+            cv2.imwrite(f"{stem}-robot-{i:03d}.png", np.ascontiguousarray(frame[:, :, ::-1]))
