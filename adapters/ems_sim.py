@@ -32,7 +32,8 @@ OUTPUTS = (
     Attr("solve_ms", "ms", "time of the re-plan (forecast and LP), 0 without one"),
     Attr("p_import_plan_mw", "MW", "import the plan expects in this step"),
     Attr("p_import_cap_mw", "MW", "import cap of a grid operator's request (NaN: none)"),
-    Attr("p_import_baseline_mw", "MW", "planned import without the request (NaN: none)"),
+    Attr("p_import_baseline_mw", "MW", "import on the plan without the request, measured "
+         "demand (NaN: none)"),
     Attr("vpp_up_mw", "MW", "import reduction the park's storage can hold for an hour"),
     Attr("vpp_down_mw", "MW", "consumption increase the park's storage can hold for an hour"),
 )

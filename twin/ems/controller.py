@@ -111,7 +111,7 @@ class Decision:
     up_mw: float  # VPP envelope: import reduction the park can hold for an hour
     down_mw: float  # ... and consumption increase
     import_cap_mw: float  # an operator's cap in force (NaN: none)
-    import_baseline_mw: float  # planned import without the request (NaN outside requests)
+    import_baseline_mw: float  # import on the plan without the request (NaN outside one)
     import_plan_mw: float  # planned import of this step
 
 
@@ -119,8 +119,8 @@ class Decision:
 class _State:
     plan: dispatch.Plan | None = None
     start: int = 0  # step index of the plan's first row
-    baseline: np.ndarray | None = None  # planned import without requests (same rows)
-    caps: np.ndarray | None = None
+    base_plan: dispatch.Plan | None = None  # the plan without the operator's requests
+    cut: np.ndarray | None = None  # import cut asked in each row (NaN: no request)
     shift_sent: dict[str, float] = field(default_factory=dict)  # applied in this step
     backlog_mwh: dict[str, float] = field(default_factory=dict)  # net energy shifted so far
     month: int = -1
@@ -207,8 +207,15 @@ class EMS:
         p_total = p_planned
         exchange = net_demand + p_total  # > 0 import
         ceiling = max(st.peak_mw, float(plan.p_import_mw.max()))
-        if st.caps is not None and math.isfinite(st.caps[k]):
-            ceiling = min(ceiling, float(st.caps[k]))
+        baseline = cap = math.nan
+        if st.cut is not None and st.base_plan is not None and math.isfinite(st.cut[k]):
+            # what the park would import now on the plan without the request: the measured
+            # demand with that plan's shifts and storage power; the request cuts below it
+            bp = st.base_plan
+            baseline = max(net_demand - sum(st.shift_sent.values())
+                           + float(bp.p_shift_mw[k].sum()) + float(bp.p_storage_mw[k].sum()), 0.0)
+            cap = max(baseline - float(st.cut[k]), 0.0)
+            ceiling = min(ceiling, cap)
         if exchange > ceiling:
             p_total -= exchange - ceiling
         elif exchange < 0.0:  # a surplus: store what room allows rather than export it
@@ -241,15 +248,13 @@ class EMS:
                            np.array([p_storage[b.name] for b in self.specs]),
                            (), (), np.zeros(0), np.zeros(0), durations_h=ENVELOPE_H,
                            dt_h=s.dt_h) if self.storages else None
-        cap = float(st.caps[k]) if st.caps is not None else math.nan
         return Decision(
             p_storage_mw=p_storage, p_ev_limit_mw=p_ev, p_shift_mw=shifts, replanned=replanned,
             status=plan.status, solve_ms=plan.solve_s * 1e3 if replanned else 0.0,
             up_mw=float(env.up_mw[1]) if env is not None else 0.0,
             down_mw=float(env.down_mw[1]) if env is not None else 0.0,
             import_cap_mw=cap,
-            import_baseline_mw=float(st.baseline[k]) if st.baseline is not None and
-            math.isfinite(cap) else math.nan,
+            import_baseline_mw=baseline,
             import_plan_mw=float(plan.p_import_mw[k]),
         )
 
@@ -308,16 +313,16 @@ class EMS:
         t0_s = i * s.step_s
         active = [r for r in self.requests
                   if r.cut_import_mw > 0 and r.end_s > t0_s and r.start_s < t0_s + h * s.step_s]
-        baseline = caps = None
+        base_plan = cut = None
         if active and fc is not None:
-            baseline = plan.p_import_mw.copy()
-            asked = vpp.apply_requests(inputs, t0_s, s.step_s, active, baseline)
+            base_plan = plan
+            asked = vpp.apply_requests(inputs, t0_s, s.step_s, active, plan.p_import_mw)
             # a request may be prepared with grid energy stored beforehand
             plan = dispatch.plan(dataclasses.replace(asked, charge_limit_mw=None))
-            caps = asked.import_cap_mw
+            cut = base_plan.p_import_mw - asked.import_cap_mw
         self.n_replans += 1
         self.n_fallbacks += plan.status.startswith("fallback")
-        st.plan, st.start, st.baseline, st.caps = plan, i, baseline, caps
+        st.plan, st.start, st.base_plan, st.cut = plan, i, base_plan, cut
 
     def _ev_demand(self, i: int, hub: Hub, flex: EVFlex | None, h: int) -> dispatch.EVDemand:
         s = self.s
@@ -346,8 +351,8 @@ class EMS:
         s, st = self.s, self.state
         keep = np.zeros(plan.p_storage_mw.shape[0], dtype=bool)
         keep[k:k + s.reserve_steps] = True
-        if st.caps is not None:  # and whatever the plan gives to the operator's requests
-            keep[k:] |= np.isfinite(st.caps[k:])
+        if st.cut is not None:  # and whatever the plan gives to the operator's requests
+            keep[k:] |= np.isfinite(st.cut[k:])
         p = plan.p_storage_mw[keep]
         spare = 0.0
         for j, b in enumerate(self.specs):
