@@ -84,6 +84,8 @@ def spec_params(spec_cls: type) -> tuple[str, ...]:
 
 OUTPUTS_MODEL = "Outputs"
 OUTPUTS_ATTR = "outputs"
+CONTROL_MODEL = "Control"
+CONTROL_ATTR = "commands"
 
 
 def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = (),
@@ -92,7 +94,9 @@ def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = (),
 
     Every simulator also offers an ``Outputs`` model: its one attribute ``outputs`` is a
     snapshot ``{eid: {attr: value}}`` of all the simulator's entities after each step, so a
-    recorder needs one connection per simulator instead of one per entity attribute.
+    recorder needs one connection per simulator instead of one per entity attribute; and a
+    ``Control`` model, the way back: its input ``commands`` ``{eid: {attr: value}}`` reaches
+    the named entities as if each value had come through its own connection.
     ``kind="hybrid"``: a self-scheduled simulator (its step returns when it next wants to
     run) whose outputs all persist until its next step (mosaik 3's ``event-based`` outputs
     would not: time-based readers never see them).
@@ -100,10 +104,12 @@ def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = (),
     described = {name: m.description() for name, m in models.items()}
     described[OUTPUTS_MODEL] = {"public": True, "params": ["name"], "attrs": [OUTPUTS_ATTR],
                                 "any_inputs": False}
+    described[CONTROL_MODEL] = {"public": True, "params": ["name"], "attrs": [CONTROL_ATTR],
+                                "any_inputs": False}
     if kind == "hybrid":  # every output persists
         for name, d in described.items():
             m = models.get(name)
-            d["persistent"] = [a.name for a in m.outputs + m.signals] if m else [OUTPUTS_ATTR]
+            d["persistent"] = [a.name for a in m.outputs + m.signals] if m else d["attrs"]
     return {
         "api_version": API_VERSION,
         "type": kind,
@@ -144,6 +150,7 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         self.model_of: dict[str, str] = {}
         self.out: dict[str, dict[str, Any]] = {}
         self.bundles: set[str] = set()
+        self.controls: set[str] = set()
         self._timing = Timing()
 
     @override
@@ -170,9 +177,10 @@ class TwinSimulator(mosaik_api_v3.Simulator):
 
     @override
     def create(self, num: int, model: ModelName, **model_params: Any) -> list[CreateResult]:
-        if model == OUTPUTS_MODEL:
-            eid = str(model_params.get("name") or f"{OUTPUTS_MODEL}_{len(self.bundles)}")
-            self.bundles.add(eid)
+        if model in (OUTPUTS_MODEL, CONTROL_MODEL):
+            group = self.bundles if model == OUTPUTS_MODEL else self.controls
+            eid = str(model_params.get("name") or f"{model}_{len(group)}")
+            group.add(eid)
             return [{"eid": eid, "type": model}]
         if model not in self.MODELS:
             raise ValueError(f"{type(self).__name__} has no model {model!r}")
@@ -195,6 +203,8 @@ class TwinSimulator(mosaik_api_v3.Simulator):
     @override
     def step(self, time: Time, inputs: InputData, max_advance: Time) -> Time | None:
         t0 = _time.perf_counter()
+        if self.controls:
+            inputs = self._with_commands(inputs)
         self.step_entities(time, self.start_epoch_s + time, inputs)
         self._timing.steps += 1
         self._timing.step_s += _time.perf_counter() - t0
@@ -203,6 +213,19 @@ class TwinSimulator(mosaik_api_v3.Simulator):
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         """Advance every entity to ``epoch_s`` and write the outputs into ``self.out``."""
         raise NotImplementedError
+
+    def _with_commands(self, inputs: InputData) -> InputData:
+        """``inputs`` with the commands a ``Control`` entity received spread to their targets."""
+        merged = {eid: data for eid, data in inputs.items() if eid not in self.controls}
+        for cid in self.controls:
+            for src, commands in inputs.get(cid, {}).get(CONTROL_ATTR, {}).items():
+                for target, attrs in (commands or {}).items():
+                    if target in self.entities:
+                        data = dict(merged.get(target, {}))  # mosaik's dicts stay untouched
+                        for attr, value in attrs.items():
+                            data[attr] = {**data.get(attr, {}), src: value}
+                        merged[target] = data
+        return merged
 
     @override
     def get_data(self, outputs: OutputRequest) -> OutputData:

@@ -1,10 +1,13 @@
 """mosaik adapter of the energy management system (:mod:`twin.ems.controller`).
 
-One ``EMS`` entity takes the park's measurements; one command entity per controlled device
-carries the EMS's decision to it: ``BatteryCommand`` (``p_set_mw``, this step), ``EVCommand``
-(``p_limit_mw``) and ``ShiftCommand`` (``p_shift_mw``), which act in the next step through
-time-shifted connections. The EMS model object is built by :mod:`twin.world` and handed over
-as the simulator's ``ems`` parameter.
+One ``EMS`` entity takes the park's measurements as the other simulators' ``Outputs``
+snapshots (one connection per simulator; the batteries' snapshot time-shifted: the SOC at the
+start of the step) and sends its decisions as one ``commands`` signal to the other simulators'
+``Control`` entities (:mod:`adapters.base`): battery setpoints act in the same step, EV caps
+and load shifts one step later (a time-shifted connection). One recorded entity per
+controlled device keeps the decision sent to it: ``BatteryCommand`` (``p_set_mw``),
+``EVCommand`` (``p_limit_mw``) and ``ShiftCommand`` (``p_shift_mw``). The EMS model object is
+built by :mod:`twin.world` and handed over as the simulator's ``ems`` parameter.
 """
 
 from __future__ import annotations
@@ -14,18 +17,16 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, total
+from adapters.base import Attr, Model, TwinSimulator
 from twin.ems.controller import EMS, Measurement
 
 INPUTS = (
-    Attr("p_pv_mw", "MW", "PV generation (sum of all sources)"),
-    Attr("p_wind_mw", "MW", "wind generation (sum of all sources)"),
-    Attr("p_other_mw", "MW", "other loads the EMS does not move: heat supply, AOI lines (sum)"),
-    Attr("p_factory_mw", "MW", "each factory's load, by source"),
-    Attr("p_ev_mw", "MW", "EV charging (sum)"),
-    Attr("soc", "1", "each battery's state of charge at the start of the step"),
-    Attr("flex", "", "each EV hub's connected vehicles"),
+    Attr("outputs", "", "snapshots of the PV, wind, loads and AOI simulators"),
+    Attr("storage", "", "snapshot of the battery simulator at the start of the step"),
 )
+SIGNALS = (Attr("commands", "", "{entity: {attr: value}} for the simulators' Control entities"),)
+MEASURED = {"pv": "pv", "wind": "wind", "factory": "factory", "ev": "ev", "heat": "other",
+            "aoi": "other"}
 OUTPUTS = (
     Attr("replanned", "1", "1 where the EMS made a new plan"),
     Attr("plan_optimal", "1", "1 where the plan in force is the LP's, 0 for the rule fallback"),
@@ -44,16 +45,11 @@ COMMANDS = {
 }
 
 
-def _name(full_id: str) -> str:
-    """The entity name in a mosaik full id ``Sim-0.name``."""
-    return full_id.split(".", 1)[1] if "." in full_id else full_id
-
-
 class EMSSim(TwinSimulator):
     """The EMS: measurements in, commands out."""
 
     MODELS = {
-        "EMS": Model(("name",), OUTPUTS, INPUTS),
+        "EMS": Model(("name", "kinds"), OUTPUTS, INPUTS, signals=SIGNALS),
         **{m: Model(("name", "target"), (a,)) for m, a in COMMANDS.items()},
     }
 
@@ -68,30 +64,49 @@ class EMSSim(TwinSimulator):
         if model != "EMS":
             self.targets[eid] = str(params["target"])
             self.out[eid] = {COMMANDS[model].name: 0.0}
+        else:
+            self.kinds = {k: v for k, v in dict(params.get("kinds") or {}).items()
+                          if v in MEASURED}
+            self.out[eid] = {"commands": {}}
         return model
+
+    def _measurement(self, data: Mapping[str, Any]) -> Measurement:
+        sums = {"pv": 0.0, "wind": 0.0, "other": 0.0, "ev": 0.0}
+        factory, flex, soc = {}, {}, {}
+        for snapshot in data.get("outputs", {}).values():
+            for eid, attrs in snapshot.items():
+                kind = self.kinds.get(eid)
+                if kind is None:
+                    continue
+                if kind == "factory":
+                    factory[eid] = float(attrs["p_mw"])
+                    continue
+                sums[MEASURED[kind]] += float(attrs["p_mw"])
+                if kind == "ev":
+                    flex[eid] = attrs.get("flex")
+        for snapshot in data.get("storage", {}).values():
+            soc.update({eid: float(a["soc"]) for eid, a in snapshot.items() if "soc" in a})
+        return Measurement(pv_mw=sums["pv"], wind_mw=sums["wind"], other_mw=sums["other"],
+                           ev_mw=sums["ev"], factory_mw=factory, soc=soc, ev_flex=flex)
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         i = time // self.step_s
         for eid, model in self.entities.items():
             if model != "EMS":
                 continue
-            data = inputs.get(eid, {})
-            m = Measurement(
-                pv_mw=total(data.get("p_pv_mw")), wind_mw=total(data.get("p_wind_mw")),
-                other_mw=total(data.get("p_other_mw")), ev_mw=total(data.get("p_ev_mw")),
-                factory_mw={_name(k): float(v) for k, v in data.get("p_factory_mw", {}).items()},
-                soc={_name(k): float(v) for k, v in data.get("soc", {}).items()},
-                ev_flex={_name(k): v for k, v in data.get("flex", {}).items()},
-            )
-            d = self.ems.step(i, m)
+            d = self.ems.step(i, self._measurement(inputs.get(eid, {})))
             out = {"replanned": float(d.replanned),
                    "plan_optimal": float(not d.status.startswith("fallback")),
                    "solve_ms": d.solve_ms, "p_import_plan_mw": d.import_plan_mw,
                    "p_import_cap_mw": d.import_cap_mw,
                    "p_import_baseline_mw": d.import_baseline_mw,
                    "vpp_up_mw": d.up_mw, "vpp_down_mw": d.down_mw}
-            self.out[eid] = out
-            values = {**d.p_storage_mw, **d.p_ev_limit_mw, **d.p_shift_mw}
+            commands: dict[str, dict[str, float]] = {}
+            decided = {**d.p_storage_mw, **d.p_ev_limit_mw, **d.p_shift_mw}
             for cid, target in self.targets.items():
                 attr = COMMANDS[self.entities[cid]].name
-                self.out[cid] = {attr: float(values.get(target, 0.0))}
+                value = float(decided.get(target, 0.0))
+                self.out[cid] = {attr: value}
+                commands[target] = {attr: value}
+            out["commands"] = commands
+            self.out[eid] = out

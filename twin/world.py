@@ -16,7 +16,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from twin.assessment import Assessment, assess, assessment_kpis, hourly_table
 from twin.carbon import factors as carbon_factors
 from twin.carbon import granular_certificates
 from twin.data.turbines import power_curve
+from twin.events import EventBook
 from twin.grid import io as grid_io
 from twin.grid.network import Connection, ParkNetwork, build_network
 from twin.kinds import GENERATORS, LOADS
@@ -108,6 +109,7 @@ class _Wiring:
     series: list[list[str]] = field(default_factory=list)  # [label, attr, unit, doc]
     labels: dict[str, str] = field(default_factory=dict)  # full id -> label
     attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> group attrs
+    bundles: dict[str, Any] = field(default_factory=dict)  # simulator -> its Outputs entity
 
     def add(self, label: str, entity: Any, kind: str, outputs: Iterable[Attr],
             spec: dict[str, Any] | None = None,
@@ -147,11 +149,16 @@ def run(
     out_dir: str | Path | None = None,
     progress: Callable[[int], None] | None = None,
     fast_progress: bool = True,
+    events: EventBook | None = None,
+    observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None,
 ) -> RunResult:
     """Run a scenario through mosaik; write the HDF5 file and its KPIs; return the result.
 
     ``progress`` is called after each recorded step with the mosaik time (s from start).
     ``fast_progress`` skips mosaik's redundant progress updates (:mod:`adapters.scheduling`).
+    ``events``: the book the simulators read the events in force from each step (default:
+    the scenario's events); a live view adds to it while the run goes (``twin demo``).
+    ``observer`` is called with each step's recorded values (:mod:`adapters.recorder_sim`).
     """
     path = output_path(scenario, out_dir)
     until = scenario.n_steps * scenario.period.step_s
@@ -164,7 +171,10 @@ def run(
                          asyncio_loop=loop)
     t0 = time.perf_counter()
     try:
-        factories = _build(world, scenario, path, progress)
+        book = events if events is not None else EventBook(
+            scenario.events, scenario.start_utc, scenario.park.timezone,
+            scenario.period.duration_s)
+        factories = _build(world, scenario, path, progress, book, observer)
         t1 = time.perf_counter()
         world.run(until=until, print_progress=False, shutdown=False)
         timing = {sid: f.timing() for sid, f in factories.items() if hasattr(f, "timing")}
@@ -210,13 +220,16 @@ def _start(world: mosaik.World, scenario: Scenario, name: str, **params: Any) ->
 
 
 def _build(world: mosaik.World, s: Scenario, path: Path,
-           progress: Callable[[int], None] | None) -> dict[str, Any]:
+           progress: Callable[[int], None] | None, events: EventBook,
+           observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None
+           ) -> dict[str, Any]:
     """Start the simulators, create the entities and connect them."""
     wiring = _Wiring()
     factories: dict[str, Any] = {}
     park = s.park
 
-    factories["Weather"] = _start(world, s, "Weather", duration_s=s.period.duration_s)
+    factories["Weather"] = _start(world, s, "Weather", duration_s=s.period.duration_s,
+                                  events=events)
     weather = factories["Weather"].Weather.create(
         1, name="weather", source=s.weather.source,
         path=str(s.weather.path) if s.weather.path else None, site=s.weather.site,
@@ -229,10 +242,11 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
                "altitude_m": park.altitude_m},
         "Wind": {},
         "Loads": {"timezone": park.timezone, "seed": park.seed,
-                  "duration_s": s.period.duration_s, "flex": s.controller.kind == "ems"},
+                  "duration_s": s.period.duration_s, "flex": s.controller.kind == "ems",
+                  "events": events},
         "Battery": {},
         "AOI": {"seed": park.seed, "timezone": park.timezone,
-                "duration_s": s.period.duration_s,
+                "duration_s": s.period.duration_s, "events": events,
                 "co2_kg_per_kwh": carbon_factors(s.carbon.factor_year,  # t/MWh = kg/kWh
                                                  s.carbon.region).grid_t_per_mwh,
                 "frames_dir": str(path.with_suffix("")) + "-aoi"
@@ -255,69 +269,73 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
     gens, loads = wiring.of_kind(*GEN_KINDS), wiring.of_kind(*LOAD_KINDS)
     batteries = wiring.of_kind("battery")
     if s.controller.kind == "ems":
-        _build_ems(world, s, wiring, factories)
+        _build_ems(world, s, wiring, factories, events)
     elif batteries:  # the default controller: the battery simulator's local rule
         rule = factories["Battery"].Rule.create(1, name="controller")[0]
         wiring.add("controller", rule, "controller", BatterySim.MODELS["Rule"].outputs)
         _connect_all(world, gens, rule, ("p_mw", "p_gen_mw"))
         _connect_all(world, loads, rule, ("p_mw", "p_load_mw"))
 
-    pcc = _build_pcc(world, s, wiring, factories)
+    pcc = _build_pcc(world, s, wiring, factories, events)
     _connect_all(world, gens, pcc, ("p_mw", "p_gen_mw"))
     _connect_all(world, loads, pcc, ("p_mw", "p_load_mw"))
     _connect_all(world, batteries, pcc, ("p_mw", "p_storage_mw"))
 
     _build_external(world, s, wiring)
-    _build_recorder(world, s, wiring, factories, path, progress)
+    _build_recorder(world, s, wiring, factories, path, progress, observer)
     return factories
 
 
 def _build_ems(world: mosaik.World, s: Scenario, wiring: _Wiring,
-               factories: dict[str, Any]) -> None:
-    """The energy management system, its measurements and its commands (time-shifted)."""
-    factories["EMS"] = _start(world, s, "EMS", ems=ems_setup.build(s))
-    ems = factories["EMS"].EMS.create(1, name="ems")[0]
+               factories: dict[str, Any], events: EventBook | None = None) -> None:
+    """The energy management system: snapshots of the park in, commands out.
+
+    Measurements come as each simulator's ``Outputs`` snapshot (the batteries' time-shifted:
+    the SOC at the start of the step); commands go to each simulator's ``Control`` entity,
+    at once for the batteries, one step later (time-shifted) for the loads.
+    """
+    factories["EMS"] = _start(world, s, "EMS", ems=ems_setup.build(s, events))
+    ems = factories["EMS"].EMS.create(1, name="ems", kinds=dict(wiring.kinds))[0]
     wiring.add("ems", ems, "ems", EMSSim.MODELS["EMS"].outputs)
-    measured = {"pv": ("p_mw", "p_pv_mw"), "wind": ("p_mw", "p_wind_mw"),
-                "heat": ("p_mw", "p_other_mw"), "aoi": ("p_mw", "p_other_mw"),
-                "factory": ("p_mw", "p_factory_mw"),
-                "ev": ("p_mw", "p_ev_mw")}
-    for kind, pair in measured.items():
-        _connect_all(world, wiring.of_kind(kind), ems, pair)
-    for hub in wiring.of_kind("ev"):
-        world.connect(hub, ems, "flex")
-    specs = {b.name: b for b in s.batteries}
-    commands = (("battery", "BatteryCommand", "p_set_mw", None),
-                ("ev", "EVCommand", "p_limit_mw", 1e9),  # no cap before the first decision
-                ("factory", "ShiftCommand", "p_shift_mw", 0.0))
-    for label, entity in list(wiring.entities.items()):
-        kind = wiring.kinds[label]
-        if kind == "battery":
-            world.connect(entity, ems, "soc", time_shifted=True,
-                          initial_data={"soc": specs[label].soc_init})
-        for k, model, attr, initial in commands:
-            if kind != k:
-                continue
+    for sid in ("PV", "Wind", "Loads", "AOI"):
+        if sid in factories:
+            world.connect(_bundle(wiring, factories, sid), ems, "outputs")
+    if "Battery" in factories:
+        world.connect(_bundle(wiring, factories, "Battery"), ems, ("outputs", "storage"),
+                      time_shifted=True, initial_data={"outputs": {
+                          b.name: {"soc": b.soc_init} for b in s.batteries}})
+        control = factories["Battery"].Control.create(1, name="control")[0]
+        world.connect(ems, control, "commands")
+    if "Loads" in factories:
+        control = factories["Loads"].Control.create(1, name="control")[0]
+        world.connect(ems, control, "commands", time_shifted=True,
+                      initial_data={"commands": {}})
+    models = {"battery": "BatteryCommand", "ev": "EVCommand", "factory": "ShiftCommand"}
+    for label, kind in list(wiring.kinds.items()):
+        if kind in models:  # recorded: the decision sent to each device
+            model = models[kind]
             cmd = getattr(factories["EMS"], model).create(1, name=f"cmd-{label}",
                                                           target=label)[0]
             wiring.add(f"cmd-{label}", cmd, "command", (COMMANDS[model],), {"target": label})
-            if initial is None:  # batteries act on this step's decision
-                world.connect(cmd, entity, attr)
-            else:  # loads act one step later: they feed the EMS in the same step
-                world.connect(cmd, entity, attr, time_shifted=True,
-                              initial_data={attr: initial})
+
+
+def _bundle(wiring: _Wiring, factories: dict[str, Any], sid: str) -> Any:
+    """The ``Outputs`` snapshot entity of simulator ``sid`` (made once, shared)."""
+    if sid not in wiring.bundles:
+        wiring.bundles[sid] = factories[sid].Outputs.create(1, name="outputs")[0]
+    return wiring.bundles[sid]
 
 
 def _build_pcc(world: mosaik.World, s: Scenario, wiring: _Wiring,
-               factories: dict[str, Any]) -> Any:
+               factories: dict[str, Any], events: EventBook | None = None) -> Any:
     """The point of common coupling: the network with its power flow, or a lossless balance."""
     if s.grid is None:
-        factories["Balance"] = _start(world, s, "Balance")
+        factories["Balance"] = _start(world, s, "Balance", events=events)
         pcc = factories["Balance"].PCC.create(1, name="pcc")[0]
         wiring.add("pcc", pcc, "pcc", BalanceSim.MODELS["PCC"].outputs)
         return pcc
     pn = build_grid(s)
-    factories["Grid"] = _start(world, s, "Grid")
+    factories["Grid"] = _start(world, s, "Grid", events=events)
     pcc = factories["Grid"].Grid.create(1, name="grid", net_json=pp.to_json(pn.net),
                                         solver=s.grid.solver)[0]
     wiring.add("grid", pcc, "pcc", GridSim.MODELS["Grid"].outputs,
@@ -329,15 +347,17 @@ def _build_pcc(world: mosaik.World, s: Scenario, wiring: _Wiring,
 
 def _build_recorder(world: mosaik.World, s: Scenario, wiring: _Wiring,
                     factories: dict[str, Any], path: Path,
-                    progress: Callable[[int], None] | None) -> None:
+                    progress: Callable[[int], None] | None,
+                    observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None
+                    ) -> None:
     """The recorder, with one snapshot connection per park simulator."""
-    factories["Recorder"] = _start(world, s, "Recorder", progress=progress)
+    factories["Recorder"] = _start(world, s, "Recorder", progress=progress, observer=observer)
     recorder = factories["Recorder"].Recorder.create(
         1, name="recorder", path=str(path), meta=_meta(s), series=wiring.series,
         labels=wiring.labels, entities=wiring.attrs, n_steps=s.n_steps)[0]
-    for sid, factory in factories.items():
+    for sid in factories:
         if sid != "Recorder":
-            world.connect(factory.Outputs.create(1, name="outputs")[0], recorder, "outputs")
+            world.connect(_bundle(wiring, factories, sid), recorder, "outputs")
     for label, attr, *_ in wiring.series:  # external simulators: attribute by attribute
         if wiring.kinds[label] == "external":
             world.connect(wiring.entities[label], recorder, attr)
