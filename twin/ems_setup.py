@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import math
 import zoneinfo
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from twin import data, economics
 from twin.carbon import factors
 from twin.ems import forecast, vpp
 from twin.ems.controller import EMS, Flexible, Hub, Settings
-from twin.events import windows
+from twin.events import Window, windows
 from twin.loads import EVHub, ParkCalendar, ev_params
 from twin.loads.factory import factory_params
 from twin.results import KPI, Run
@@ -53,13 +54,15 @@ def settings(s: Scenario) -> Settings:
         carbon_price_cny_per_t=float(price),
         grid_factor_t_per_mwh=factors(s.carbon.factor_year, s.carbon.region).grid_t_per_mwh,
         direct_min_share=float(data.load("carbon")["direct_line_consumed_min"]),
-        export_limit_mw=c.export_limit_mw or math.inf,
-        import_limit_mw=c.import_limit_mw or math.inf,
     )
 
 
-def build(s: Scenario) -> EMS:
-    """The EMS of scenario ``s``, ready to step from the run's first step."""
+def build(s: Scenario, events: Sequence[Window] | None = None) -> EMS:
+    """The EMS of scenario ``s``, ready to step from the run's first step.
+
+    ``events``: the windows it answers (default: the scenario's events); a live
+    :class:`twin.events.EventBook` grows while the run goes.
+    """
     st = settings(s)
     park, step = s.park, s.period.step_s
     n = s.n_steps + st.horizon_steps + 1
@@ -83,7 +86,8 @@ def build(s: Scenario) -> EMS:
                  if (share := f.flex_share if f.flex_share is not None
                      else factory_params(f.kind).flex_share) > 0]
     return EMS(st, s.batteries, hubs, flexibles, history, forecaster(s.controller.forecaster),
-               price, month, windows(s.events, s.start_utc, park.timezone, s.period.duration_s))
+               price, month, windows(s.events, s.start_utc, park.timezone, s.period.duration_s)
+               if events is None else events)
 
 
 # --------------------------------------------------------------------------- after the run

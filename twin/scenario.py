@@ -124,10 +124,6 @@ class Controller:
     carbon_price_cny_per_t: float | None = param(
         "CNY/t", ge=0, default=None,
         doc="ems: value put on avoided grid emissions (None: twin/data/ems.yaml)")
-    export_limit_mw: float | None = param("MW", gt=0, default=None,
-                                          doc="ems: contracted export limit at the PCC")
-    import_limit_mw: float | None = param("MW", gt=0, default=None,
-                                          doc="ems: contracted import limit at the PCC")
 
 
 @dataclass(frozen=True)
@@ -453,6 +449,18 @@ def _rule_controller(s: Scenario) -> None:
                         f"({c.replan} s), got {c.horizon} s")
 
 
+def _rule_events(s: Scenario) -> None:
+    targets = {"ev_surge": {h.name for h in s.ev_hubs},
+               "defect_burst": {a.name for a in s.aoi_lines}}
+    for i, e in enumerate(s.events):
+        if e.kind == "line_trip" and s.grid is None:
+            raise SpecError(f"events[{i}].kind", "a line_trip needs the scenario's grid section")
+        if e.target and e.target not in targets.get(e.kind, set()):
+            names = ", ".join(sorted(targets.get(e.kind, ()))) or "none"
+            raise SpecError(f"events[{i}].target", f"expected an entity this {e.kind} can act "
+                            f"on ({names}), got {e.target!r}")
+
+
 RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_timezone,
     _rule_step_divides,
@@ -464,6 +472,7 @@ RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_grid,
     _rule_accounting,
     _rule_controller,
+    _rule_events,
 )
 
 
