@@ -9,7 +9,8 @@ are statistical, ``full_step_s`` (a minute) when any line runs board by board.
 Simulator parameters: ``seed``, ``timezone`` (the working calendar's), ``line_step_s``,
 ``full_step_s``, ``calibration`` (path of a calibration file; default the shipped one),
 ``co2_kg_per_kwh`` (emission factor of the line's electricity; default the Northeast grid's),
-``frames_dir`` (full mode: where annotated boards and robot frames are written).
+``frames_dir`` (full mode: where annotated boards and robot frames are written), ``events``
+(the book whose defect bursts in force set each line's defective share).
 Entity parameters: the fields of :class:`~twin.aoi.line.AOILineSpec`.
 """
 
@@ -27,6 +28,8 @@ from mosaik_api_v3.types import InputData
 from adapters.base import Attr, Model, TwinSimulator, as_values, make_meta, spec_params
 from twin import data
 from twin.aoi.line import LINES, AOILineSpec, BoardEvent
+from twin.disturbances import defect_share
+from twin.events import EventBook
 from twin.loads import ParkCalendar
 from twin.loads.calendar import DAY_TYPES
 
@@ -67,7 +70,7 @@ class AOISim(TwinSimulator):
     def setup(self, seed: int = 0, timezone: str = "Asia/Shanghai", line_step_s: int = 3600,
               full_step_s: int = 60, calibration: str | None = None,
               co2_kg_per_kwh: float | None = None, frames_dir: str | None = None,
-              duration_s: int = 366 * 86400) -> None:
+              duration_s: int = 366 * 86400, events: EventBook | None = None) -> None:
         from twin.aoi.calibration import load_calibration
 
         self.seed = int(seed)
@@ -77,6 +80,7 @@ class AOISim(TwinSimulator):
         grid = data.load("carbon")["grid_co2_northeast_2023"]
         self.co2_kg_per_kwh = float(grid if co2_kg_per_kwh is None else co2_kg_per_kwh)
         self.frames_dir = Path(frames_dir) if frames_dir else None
+        self.events = events
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
         last = dt.datetime.fromtimestamp(self.start_epoch_s + duration_s, dt.UTC).year
         self.calendar = ParkCalendar(timezone=timezone, years=range(first, last + 1))
@@ -118,7 +122,9 @@ class AOISim(TwinSimulator):
         return parts
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
+        bursts = self.events.active(time, "defect_burst") if self.events else []
         for eid, line in self.entities.items():
+            line.p_defect = defect_share(eid, line.spec.p_defect, bursts)
             self.out[eid] = as_values(line.step(epoch_s, self.step_s), LINE_NAMES)
 
     def summary(self) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""mosaik adapter of the park balance at the point of common coupling (:mod:`twin.balance`)."""
+"""mosaik adapter of the park balance at the point of common coupling (:mod:`twin.balance`).
+
+During a ``grid_outage`` of the ``events`` book the park is an island: the exchange is 0 and
+what generation and storage cannot balance is shed (or curtailed), :func:`twin.disturbances.
+island`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, total
 from twin.balance import pcc_flow
+from twin.disturbances import island
+from twin.events import EventBook
 
 INPUTS = (
     Attr("p_gen_mw", "MW", "generation connected to the park (sum of all sources)"),
@@ -23,12 +30,21 @@ OUTPUTS = (
     Attr("p_load_mw", "MW", "total load seen at the PCC"),
     Attr("p_storage_mw", "MW", "total storage power seen at the PCC, > 0 charging"),
 )
+ISLAND = (
+    Attr("p_shed_mw", "MW", "load not served (an island short of power, a tripped line)"),
+    Attr("p_curtailed_mw", "MW", "generation not taken (an island with a surplus, a tripped "
+         "line)"),
+    Attr("islanded", "1", "1 while the public grid is lost (grid outage)"),
+)
 
 
 class BalanceSim(TwinSimulator):
     """The PCC: what the public grid must give or take so that the park balances."""
 
-    MODELS = {"PCC": Model(("name",), OUTPUTS, INPUTS)}
+    MODELS = {"PCC": Model(("name",), OUTPUTS + ISLAND, INPUTS)}
+
+    def setup(self, events: EventBook | None = None) -> None:
+        self.events = events
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         return None
@@ -39,7 +55,15 @@ class BalanceSim(TwinSimulator):
             gen = total(data.get("p_gen_mw"))
             load = total(data.get("p_load_mw"))
             storage = total(data.get("p_storage_mw"))
-            f = pcc_flow(gen, load, storage)
+            shed = curtailed = 0.0
+            islanded = bool(self.events and self.events.active(time, "grid_outage"))
+            if islanded:  # what the island serves: the exchange closes to 0
+                isle = island([load, storage], [gen])
+                f = pcc_flow(float(isle.p_gen_mw.sum()), *(float(x) for x in isle.p_load_mw))
+                shed, curtailed = isle.p_shed_mw, isle.p_curtailed_mw
+            else:
+                f = pcc_flow(gen, load, storage)
             self.out[eid] = {"p_net_mw": f.p_net_mw, "p_import_mw": f.p_import_mw,
                              "p_export_mw": f.p_export_mw, "p_gen_mw": gen,
-                             "p_load_mw": load, "p_storage_mw": storage}
+                             "p_load_mw": load, "p_storage_mw": storage, "p_shed_mw": shed,
+                             "p_curtailed_mw": curtailed, "islanded": float(islanded)}

@@ -8,19 +8,31 @@ the PCC, losses, extremes and the per-bus, per-line and per-transformer results.
 
 A power flow that does not converge is flagged (``converged`` = 0): that step's PCC exchange
 falls back to the lossless balance, the network results are NaN, and the run goes on.
+
+Events of the ``events`` book: a ``line_trip`` takes its line out of service (the solver is
+rebuilt for that topology, once per set of tripped lines); what the line fed is lost: its
+loads are shed, its generation curtailed. A ``grid_outage``, or a trip of the line to the
+public grid, islands the park: loads or generation are scaled so that the park balances on
+its own (:func:`twin.disturbances.island`), the exchange is 0 and the island's losses count
+as shed load (in an island the grid-forming storage, not the public grid, is the slack).
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandapower as pp
+import pandapower.topology as pp_topology
 from mosaik_api_v3.types import InputData
 
-from adapters.balance_sim import INPUTS
+from adapters.balance_sim import INPUTS, ISLAND
 from adapters.base import Attr, Model, TwinSimulator
+from twin.disturbances import island
+from twin.events import EventBook
 from twin.grid.network import element_names, from_pandapower
 from twin.grid.solver import FastSolver, RunppSolver
 
@@ -47,12 +59,16 @@ VECTORS = (
     Attr("line_p_from_mw", "MW", "active power into each line at its from bus"),
 )
 SOLVERS = {"lightsim2grid": FastSolver, "pandapower": RunppSolver}
+log = logging.getLogger(__name__)
 
 
 class GridSim(TwinSimulator):
     """The park network: one ``Grid`` entity per network."""
 
-    MODELS = {"Grid": Model(("name", "net_json", "solver"), SCALARS + VECTORS, INPUTS)}
+    MODELS = {"Grid": Model(("name", "net_json", "solver"), SCALARS + ISLAND + VECTORS, INPUTS)}
+
+    def setup(self, events: EventBook | None = None) -> None:
+        self.events = events
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         net = pp.from_json_string(params["net_json"])
@@ -74,12 +90,22 @@ class GridSim(TwinSimulator):
             to_elements[rows, index[name]] = 1.0 / len(idx)
             to_elements[rows + n, index[name]] = pn.q_ratio(name) / len(idx)
         line_pos = {int(i): k for k, i in enumerate(net.line.index)}
+        slack = set(net.ext_grid.bus[net.ext_grid.in_service])
+        pcc_lines = {str(n) for n, a, b in zip(net.line.name, net.line.from_bus, net.line.to_bus,
+                                               strict=True) if a in slack or b in slack}
         return {"solver": solver, "index": index, "to_elements": to_elements,
                 "cuts": np.cumsum([n_load, n_load, n_sgen])[:3],
                 "direct": np.array([line_pos[i] for i in pn.direct_lines], dtype=int),
-                "source_index": {}}
+                "source_index": {}, "net": net, "solver_kind": params.get("solver"),
+                "topologies": {frozenset(): (solver, np.zeros(n_load, bool),
+                                             np.zeros(n_sgen, bool))},
+                "pcc_lines": frozenset(pcc_lines), "lines": frozenset(map(str, net.line.name))}
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
+        book = self.events
+        outage = bool(book and book.active(time, "grid_outage"))
+        trips = frozenset(w.event.line for w in book.active(time, "line_trip")) if book \
+            else frozenset()
         for eid, g in self.entities.items():
             x = np.zeros(len(g["index"]))
             totals = dict.fromkeys(INPUT_NAMES, 0.0)
@@ -94,8 +120,68 @@ class GridSim(TwinSimulator):
                     subtotal += value
                 totals[attr] = subtotal
             load_p, load_q, sgen_p, sgen_q = np.split(g["to_elements"] @ x, g["cuts"])
-            r = g["solver"].solve(load_p, load_q, sgen_p, sgen_q)
-            self.out[eid] = _outputs(r, totals, g["direct"])
+            islanded = outage or bool(trips & g["pcc_lines"])
+            solver, dead_load, dead_sgen = _topology(g, trips - g["pcc_lines"])
+            lost = _lose(load_p, load_q, sgen_p, sgen_q, dead_load, dead_sgen)
+            isle = _island(load_p, load_q, sgen_p, sgen_q) if islanded else (0.0, 0.0)
+            r = solver.solve(load_p, load_q, sgen_p, sgen_q)
+            out = _outputs(r, totals, g["direct"])
+            shed, curtailed = lost[0] + isle[0], lost[1] + isle[1]
+            if islanded:  # the island's slack is its storage: no exchange, losses not served
+                p = out["p_net_mw"]
+                shed, curtailed = shed + max(p, 0.0), curtailed + max(-p, 0.0)
+                out.update(p_net_mw=0.0, p_import_mw=0.0, p_export_mw=0.0)
+            out.update(p_shed_mw=shed, p_curtailed_mw=curtailed, islanded=float(islanded))
+            self.out[eid] = out
+
+
+def _topology(g: dict[str, Any], tripped: frozenset[str]) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The solver of the network with ``tripped`` lines out of service, and which loads and
+    static generators that leaves without supply (built once per set of tripped lines)."""
+    known = tripped & g["lines"]
+    unknown = tripped - known - g.setdefault("unknown", set())
+    if unknown:  # once per name
+        g["unknown"] |= unknown
+        log.warning("line_trip: no line named %s in the network; ignored",
+                    ", ".join(sorted(unknown)))
+    found = g["topologies"].get(known)
+    if found is None:
+        net = copy.deepcopy(g["net"])
+        net.line.loc[net.line.name.isin(known), "in_service"] = False
+        dead = set(pp_topology.unsupplied_buses(net))
+        net.bus.loc[sorted(dead), "in_service"] = False
+        solver = SOLVERS[g["solver_kind"] or "lightsim2grid"](net)
+        base = g["topologies"][frozenset()][0]
+        if not (np.array_equal(solver.load_index, base.load_index)
+                and np.array_equal(solver.sgen_index, base.sgen_index)):
+            raise RuntimeError("a tripped network must keep its loads and generators in order")
+        found = (solver, net.load.bus.loc[solver.load_index].isin(dead).to_numpy(),
+                 net.sgen.bus.loc[solver.sgen_index].isin(dead).to_numpy())
+        g["topologies"][known] = found
+    return found
+
+
+def _lose(load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray, sgen_q: np.ndarray,
+          dead_load: np.ndarray, dead_sgen: np.ndarray) -> tuple[float, float]:
+    """Zero the elements without supply (in place); return (load shed, generation lost), MW.
+    A battery cut off while discharging counts as lost generation."""
+    shed = float(np.clip(load_p[dead_load], 0.0, None).sum())
+    lost = float(sgen_p[dead_sgen].sum() + np.clip(-load_p[dead_load], 0.0, None).sum())
+    for a, dead in ((load_p, dead_load), (load_q, dead_load), (sgen_p, dead_sgen),
+                    (sgen_q, dead_sgen)):
+        a[dead] = 0.0
+    return shed, lost
+
+
+def _island(load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,
+            sgen_q: np.ndarray) -> tuple[float, float]:
+    """Scale the elements (in place, reactive power with its active) so that the park
+    balances on its own; return (load shed, generation curtailed), MW."""
+    isle = island(load_p, sgen_p)
+    for p, q, new in ((load_p, load_q, isle.p_load_mw), (sgen_p, sgen_q, isle.p_gen_mw)):
+        ratio = np.divide(new, p, out=np.ones_like(p), where=p != 0)
+        p[:], q[:] = new, q * ratio
+    return isle.p_shed_mw, isle.p_curtailed_mw
 
 
 def _outputs(r: Any, totals: dict[str, float], direct: np.ndarray) -> dict[str, Any]:

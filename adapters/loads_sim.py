@@ -3,7 +3,8 @@
 One simulator holds every load entity of the park and one shared working calendar. Each
 entity draws its noise from a generator seeded by the scenario seed and its own name.
 A factory whose ``p_profile_mw`` input is connected (e.g. from a CSV simulator) takes that
-profile as its power instead of its synthetic one.
+profile as its power instead of its synthetic one. An EV hub's arrivals follow the surges in
+force in the ``events`` book (:func:`twin.disturbances.arrival_factor`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, as_values, single, spec_params, total
+from twin.disturbances import arrival_factor
+from twin.events import EventBook
 from twin.loads import (
     EVHub,
     EVHubSpec,
@@ -68,8 +71,10 @@ class LoadsSim(TwinSimulator):
     }
 
     def setup(self, timezone: str = "Asia/Shanghai", seed: int = 0,
-              duration_s: int = 366 * 86400, flex: bool = False) -> None:
+              duration_s: int = 366 * 86400, flex: bool = False,
+              events: EventBook | None = None) -> None:
         self.seed = int(seed)
+        self.events = events
         self.flex_wanted = bool(flex)  # an EMS reads the hubs' connected vehicles
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
         last = dt.datetime.fromtimestamp(self.start_epoch_s + duration_s, dt.UTC).year
@@ -85,11 +90,13 @@ class LoadsSim(TwinSimulator):
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         dt_s = self.step_s
+        surges = self.events.active(time, "ev_surge") if self.events else []
         for eid, entity in self.entities.items():
             data = inputs.get(eid, {})
             if isinstance(entity, EVHub):
                 limit = data.get("p_limit_mw")
-                out = entity.step(epoch_s, dt_s, p_limit_mw=total(limit) if limit else None)
+                out = entity.step(epoch_s, dt_s, p_limit_mw=total(limit) if limit else None,
+                                  arrival_factor=arrival_factor(eid, surges))
                 self.out[eid] = as_values(out, EV_NAMES)
                 if self.flex_wanted:
                     self.out[eid]["flex"] = entity.flex_state()

@@ -6,6 +6,10 @@ It accepts any inputs. ``series`` declares what to record as ``[label, attr, uni
 (default: the entity id); ``entities`` gives each label's attributes (kind, spec as JSON).
 Connect single attributes, or a simulator's ``Outputs`` entity (attribute ``outputs``) to
 record all its entities at once. The file layout is :mod:`twin.results`'s.
+
+Simulator parameters: ``progress`` is called with the time after each recorded step;
+``observer`` (a live view such as ``twin demo``'s page) with the time and that step's values
+``{(entity, attr): value}`` (vector series as lists), before the step is buffered.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ class RecorderSim(TwinSimulator):
     MODELS = {"Recorder": Model(("name", "path", "meta", "series", "labels", "entities", "n_steps"), (),
                                 any_inputs=True)}
 
-    def setup(self, progress: Callable[[int], None] | None = None) -> None:
+    def setup(self, progress: Callable[[int], None] | None = None,
+              observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None
+              ) -> None:
         self.progress = progress
+        self.observer = observer
         self.writer: RunWriter | None = None
         self.expected_steps = 0
         self.labels: dict[str, str] = {}
@@ -42,6 +49,7 @@ class RecorderSim(TwinSimulator):
         meta.setdefault("step_s", self.step_s)
         self.writer = RunWriter(params["path"], meta, series, params.get("entities"))
         self.labels = dict(params.get("labels") or {})
+        self._keys = tuple(self.writer.keys)
         self.expected_steps = int(params.get("n_steps") or 0)
         return None
 
@@ -63,9 +71,15 @@ class RecorderSim(TwinSimulator):
                         col = self._column(src, attr)
                         if col is not None:
                             values[col] = value
+        self._observe(time, values)
         self.writer.append(time, values)
         if self.progress is not None:
             self.progress(time)
+
+    def _observe(self, time: int, values: Mapping[int, Any]) -> None:
+        if self.observer is not None:
+            keys = self._keys
+            self.observer(time, {keys[col]: value for col, value in values.items()})
 
     def _column(self, full_id: str, attr: str) -> int | None:
         assert self.writer is not None

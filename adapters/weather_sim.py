@@ -1,7 +1,8 @@
 """mosaik adapter of the weather (:mod:`twin.weather`): a synthetic year, or an EPW/CSV file.
 
 The whole period is built (or read and mapped onto the period) when the entity is created;
-each step hands out that step's values.
+each step hands out that step's values, changed by the weather events in force (cloud front,
+wind lull, heat or cold wave) of the ``events`` book (:mod:`twin.disturbances`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator
 from twin import weather, weather_io
+from twin.disturbances import weather_under
+from twin.events import EventBook
 
 OUTPUTS = (
     Attr("ghi_w_m2", "W/m2", "global horizontal irradiance"),
@@ -26,6 +29,7 @@ OUTPUTS = (
 )
 PARAMS = ("name", "source", "path", "site", "latitude", "longitude", "seed", "altitude_m")
 READERS = {"epw": weather_io.read_epw, "csv": weather_io.read_csv}
+WEATHER_EVENTS = ("cloud_front", "wind_lull", "heat_wave", "cold_wave")
 
 
 class WeatherSim(TwinSimulator):
@@ -33,8 +37,9 @@ class WeatherSim(TwinSimulator):
 
     MODELS = {"Weather": Model(PARAMS, OUTPUTS)}
 
-    def setup(self, duration_s: int = 365 * 86400) -> None:
+    def setup(self, duration_s: int = 365 * 86400, events: EventBook | None = None) -> None:
         self.n_steps = int(duration_s) // self.step_s
+        self.events = events
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         source = params.get("source", "synthetic")
@@ -54,5 +59,7 @@ class WeatherSim(TwinSimulator):
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         i = time // self.step_s
+        active = self.events.active(time, *WEATHER_EVENTS) if self.events else []
         for eid, series in self.entities.items():
-            self.out[eid] = series.row(min(i, len(series) - 1))
+            row = series.row(min(i, len(series) - 1))
+            self.out[eid] = weather_under(row, active) if active else row

@@ -8,6 +8,12 @@
     twin compare A.h5 B.h5 [...] [-o cmp.html]  several runs side by side
     twin footprint RUN.h5 PRODUCT               a product's footprint and CBAM exposure
     twin forecast train|evaluate [SCENARIO]     train / evaluate the EMS's forecasters
+    twin aoi inspect|generate|train|evaluate    the AOI line's vision (twin/aoi/cli.py)
+    twin sweep STUDY.yaml [--scheduler ADDR]    every case of a study on Dask: table, report
+    twin size STUDY.yaml [--scheduler ADDR]     cheapest configuration meeting the criteria
+    twin study-report TABLE                     the HTML report of a study table
+    twin demo [SCENARIO] [--speed 600]          the trainers' page: the park live in a browser
+    twin replay RUN.h5                          a recorded run on that page, with a slider
 
 A user's mistake (bad scenario, missing file) prints one line and exits with code 2.
 """
@@ -252,6 +258,15 @@ def build_parser() -> argparse.ArgumentParser:
     from twin.aoi.calibration import register as register_aoi_line
 
     register_aoi_line(sub)  # twin aoi-line calibrate (twin/aoi/calibration.py)
+    from twin.sweep_cli import register as register_sweep
+
+    register_sweep(sub)  # twin sweep|study-report|size (twin/sweep_cli.py)
+    from hil.cli import register as register_hil
+
+    register_hil(sub)  # twin hil, twin emulate (hil/cli.py)
+    from twin.dashboard.cli import register as register_dashboard
+
+    register_dashboard(sub)  # twin demo, twin replay (twin/dashboard/cli.py)
 
     p = sub.add_parser("run", help="run a scenario: progress, KPI table, HDF5 file")
     p.add_argument("scenario", help="scenario YAML file")

@@ -45,14 +45,17 @@ def energy_balance(run: RunLike) -> dict[str, float]:
     """The park's energy balance over the run (MWh), from the entities' own series.
 
     ``residual_mwh`` = generation + import - load - export - storage losses - ΔE_storage
-    - grid losses.
+    - grid losses. Generation is net of what the PCC curtailed and load net of what it shed
+    (an islanded park, a tripped line: ``p_curtailed_mw``, ``p_shed_mw``).
     """
     dt_h = run.step_s / 3600.0
     pcc = run.entities("pcc")
     e_import = sum(float(np.nansum(run.series(p, "p_import_mw"))) * dt_h for p in pcc)
     e_export = sum(float(np.nansum(run.series(p, "p_export_mw"))) * dt_h for p in pcc)
-    e_gen = _energy(run, GENERATORS)
-    e_load = _energy(run, LOADS)
+    lost = {attr: sum(float(np.nansum(run.series(p, attr))) * dt_h for p in pcc
+                      if run.has(p, attr)) for attr in ("p_shed_mw", "p_curtailed_mw")}
+    e_gen = _energy(run, GENERATORS) - lost["p_curtailed_mw"]
+    e_load = _energy(run, LOADS) - lost["p_shed_mw"]
     e_loss = _energy(run, ("battery",), "p_loss_mw")
     e_grid_loss = sum(float(np.nansum(run.series(p, "p_loss_mw"))) * dt_h
                       for p in pcc if run.has(p, "p_loss_mw"))
@@ -66,7 +69,18 @@ def energy_balance(run: RunLike) -> dict[str, float]:
     return {"e_gen_mwh": e_gen, "e_import_mwh": e_import, "e_load_mwh": e_load,
             "e_export_mwh": e_export, "e_storage_loss_mwh": e_loss,
             "e_storage_delta_mwh": delta, "e_grid_loss_mwh": e_grid_loss,
+            "e_shed_mwh": lost["p_shed_mw"], "e_curtailed_mwh": lost["p_curtailed_mw"],
             "residual_mwh": residual}
+
+
+def _lost_kpis(bal: dict[str, float]) -> dict[str, KPI]:
+    """Load shed and generation curtailed, where an outage or a tripped line caused any."""
+    if not (bal["e_shed_mwh"] or bal["e_curtailed_mwh"]):
+        return {}
+    return {"e_shed_mwh": KPI(bal["e_shed_mwh"], "MWh", "load not served (island, tripped "
+                              "line)"),
+            "e_curtailed_mwh": KPI(bal["e_curtailed_mwh"], "MWh", "generation not taken "
+                                   "(island, tripped line)")}
 
 
 def park_kpis(run: RunLike) -> dict[str, KPI]:
@@ -90,6 +104,7 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
     put("e_export_mwh", bal["e_export_mwh"], "MWh", "export to the public grid")
     put("e_storage_loss_mwh", bal["e_storage_loss_mwh"], "MWh", "storage losses")
     put("e_grid_loss_mwh", bal["e_grid_loss_mwh"], "MWh", "losses in lines and transformers")
+    k.update(_lost_kpis(bal))
     put("balance_residual_mwh", bal["residual_mwh"], "MWh",
         "generation + import - load - export - storage and grid losses - ΔE storage")
     e_gen = bal["e_gen_mwh"]

@@ -65,3 +65,27 @@ def bars(labels: Sequence[str], groups: Mapping[str, Sequence[float]], ylabel: s
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=min(n, 5))
     return _svg(fig)
+
+
+def scatter(groups: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel: str,
+            ylabel: str, title: str, connect: Sequence[str] = (),
+            hlines: Mapping[str, float] | None = None,
+            marks: Mapping[str, tuple[float, float]] | None = None) -> str:
+    """Points of several named groups; groups in ``connect`` joined by a line (a front),
+    labelled horizontal limits, and single points marked with a star and their name."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN * 1.3))
+    for name, (x, y) in groups.items():
+        if name in connect:
+            ax.plot(x, y, "o-", label=name, linewidth=1.4, markersize=5)
+        else:
+            ax.plot(x, y, "o", label=name, markersize=4, alpha=0.45, color="#888888")
+    for label, value in (hlines or {}).items():
+        ax.axhline(value, color="#c62828", linestyle="--", linewidth=0.8)
+        ax.annotate(label, (ax.get_xlim()[0], value), fontsize=8, color="#c62828",
+                    va="bottom")
+    for label, (x, y) in (marks or {}).items():
+        ax.plot([x], [y], "*", markersize=14, color="#1a7f37", label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _svg(fig)

@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import yaml
 
+from hil.spec import HILSection
+from hil.spec import check as _rule_hil
 from twin import weather_io
 from twin.aoi.line import AOILineSpec
 from twin.battery import BatterySpec
@@ -216,6 +218,7 @@ class Scenario:
     external: tuple[ExternalSimulator, ...] = ()
     events: tuple[Event, ...] = ()
     output: Output = Output()
+    hil: HILSection | None = None  # hardware in the loop (hil/spec.py): twin hil
     path: Path = field(default=Path("<memory>"), metadata={"internal": True})
     text: str = field(default="", metadata={"internal": True})
 
@@ -272,15 +275,7 @@ def load(path: str | Path) -> Scenario:
 def loads(text: str, path: str | Path = "<memory>") -> Scenario:
     """Parse and validate scenario ``text``; ``path`` names it in errors and resolves files."""
     path = Path(path)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{where}: not valid YAML: {problem}") from None
-    lines = _line_map(node)
+    data, where = read_yaml(text, path)
     try:
         if not isinstance(data, dict):
             raise SpecError("", "expected a mapping with park, period, ... at the top level")
@@ -291,10 +286,32 @@ def loads(text: str, path: str | Path = "<memory>") -> Scenario:
         for rule in RULES:
             rule(scenario)
     except SpecError as exc:
-        line = _nearest_line(lines, exc.path)
-        where = f"{path}:{line}" if line else str(path)
-        raise ScenarioError(f"{where}: {exc}") from None
+        raise ScenarioError(f"{where(exc.path)}: {exc}") from None
     return _resolve_files(scenario)
+
+
+def read_yaml(text: str, path: str | Path) -> tuple[Any, Callable[[str], str]]:
+    """Parse YAML ``text`` of another kind of file (a study); return its data and ``where``.
+
+    ``where(field_path)`` gives ``file:line`` of the field (or of its nearest parent) for
+    one-line error messages. Raises :class:`ScenarioError` for text that is not YAML.
+    """
+    path = Path(path)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"{where}: not valid YAML: {problem}") from None
+    lines = _line_map(node)
+
+    def where(field_path: str) -> str:
+        line = _nearest_line(lines, field_path)
+        return f"{path}:{line}" if line else str(path)
+
+    return data, where
 
 
 # --- rules that span fields: one function per rule -------------------------------------------
@@ -473,6 +490,7 @@ RULES: tuple[Callable[[Scenario], None], ...] = (
     _rule_accounting,
     _rule_controller,
     _rule_events,
+    _rule_hil,
 )
 
 

@@ -37,6 +37,8 @@ from adapters.pv_sim import PVSim
 from adapters.recorder_sim import RecorderSim
 from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
+from hil.pacer import PacerSim
+from hil.proxy_sim import HILSim
 from twin import data as reference_data
 from twin import ems_setup
 from twin.assessment import Assessment, assess, assessment_kpis, hourly_table
@@ -65,6 +67,8 @@ ADAPTERS: dict[str, type[TwinSimulator]] = {
     "Recorder": RecorderSim,
     "EMS": EMSSim,
     "AOI": AOISim,
+    "Pacer": PacerSim,
+    "HIL": HILSim,
 }
 
 # (scenario list, simulator, model, kind recorded in the results)
@@ -180,6 +184,7 @@ def run(
         timing = {sid: f.timing() for sid, f in factories.items() if hasattr(f, "timing")}
         lines = factories["AOI"].summary() if "AOI" in factories else {}
     finally:
+        _cancel_pending(loop)
         world.shutdown()
         loop.close()
     t2 = time.perf_counter()
@@ -212,6 +217,18 @@ def run(
     return RunResult(path=path, kpis=kpis, wall_s=t3 - t0, n_steps=scenario.n_steps,
                      timing=timing, assessment=judged, phases_s={"build": t1 - t0, "simulate": t2 - t1,
                                               "kpis": t3 - t2})
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the simulators' tasks a run left behind (one stopped early, e.g. by its progress
+    callback), so that closing the loop does not report them as destroyed while pending."""
+    if loop.is_closed():
+        return
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _start(world: mosaik.World, scenario: Scenario, name: str, **params: Any) -> Any:
@@ -265,6 +282,7 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
                        _recorded_spec(kind, params))
             for attr in WEATHER_TO.get(kind, ()):
                 world.connect(weather, entity, attr)
+    _build_hil(world, s, wiring, factories, path)
 
     gens, loads = wiring.of_kind(*GEN_KINDS), wiring.of_kind(*LOAD_KINDS)
     batteries = wiring.of_kind("battery")
@@ -324,6 +342,51 @@ def _bundle(wiring: _Wiring, factories: dict[str, Any], sid: str) -> Any:
     if sid not in wiring.bundles:
         wiring.bundles[sid] = factories[sid].Outputs.create(1, name="outputs")[0]
     return wiring.bundles[sid]
+
+
+def _build_hil(world: mosaik.World, s: Scenario, wiring: _Wiring,
+               factories: dict[str, Any], path: Path) -> None:
+    """Hardware in the loop (hil/): the real-time pacer, and a proxy per bound battery or
+    metered load that takes the entity's place. The entity's model stays in the run as its
+    simulated twin, recorded as ``<name>.twin``: it gives a battery proxy the controller's
+    command (what the twin battery does with it), a load proxy the load to fall back on.
+    Cameras need no proxy: the AOI line reads them (hil/run.py binds them). Only a run
+    prepared by ``twin hil`` has its bindings active; ``twin run`` simulates every entity."""
+    if s.hil is None or not s.hil.active:
+        return
+    from hil.session import open_session
+
+    session = open_session(s, path)
+    factories["Pacer"] = _start(world, s, "Pacer", session=session)
+    pacer = factories["Pacer"].Pacer.create(1, name="pacer")[0]
+    wiring.add("pacer", pacer, "pacer", PacerSim.MODELS["Pacer"].outputs)
+    specs = {spec.name: spec for spec in (*s.batteries, *s.factory_loads)}
+    for b in s.hil.bindings:
+        if b.kind == "camera":
+            continue
+        model, kind = ("Battery", "battery") if b.kind == "battery" else ("Load", "factory")
+        if f"HIL:{b.kind}" not in factories:  # one simulator per kind: no same-step cycle
+            factories[f"HIL:{b.kind}"] = _start(world, s, "HIL", session=session)
+        twin = _retire(wiring, b.entity, f"{b.entity}.twin", f"{kind}-twin")
+        proxy = getattr(factories[f"HIL:{b.kind}"], model).create(
+            1, name=b.entity, spec=specs[b.entity], binding=b)[0]
+        spec = {**dataclasses.asdict(specs[b.entity]), "device": b.device, "hil": b.kind}
+        wiring.add(b.entity, proxy, kind, HILSim.MODELS[model].outputs, spec)
+        world.connect(pacer, proxy, "skip")
+        world.connect(twin, proxy, ("p_mw", "p_twin_mw" if b.kind == "meter" else "p_set_mw"))
+
+
+def _retire(wiring: _Wiring, label: str, new: str, kind: str) -> Any:
+    """Record an entity under a new label and kind (a bound entity's simulated twin)."""
+    entity = wiring.entities.pop(label)
+    wiring.kinds.pop(label)
+    wiring.entities[new], wiring.kinds[new] = entity, kind
+    wiring.attrs[new] = {**wiring.attrs.pop(label), "kind": kind}
+    wiring.labels[entity.full_id] = new
+    for row in wiring.series:
+        if row[0] == label:
+            row[0] = new
+    return entity
 
 
 def _build_pcc(world: mosaik.World, s: Scenario, wiring: _Wiring,

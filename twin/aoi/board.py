@@ -28,13 +28,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from twin import data
 from twin.aoi import defects as dfx
 from twin.aoi.layout import Layout, generate
 from twin.aoi.render import Jitter, Painter, capture, map_box, random_jitter, render
 from twin.rng import generator
 
 KINDS = dfx.KINDS
-DEFAULT_UM_PER_PX = 20.0
+DEFAULT_UM_PER_PX = float(data.load("aoi/footprints")["um_per_px"])
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def sample(golden_board: Board, seed: int, defects: Sequence[str | tuple[str, fl
     rng = generator(seed, "aoi-sample-defects")
     jitter = random_jitter(layout, generator(seed, "aoi-sample-board"))
     requests = requested(rng, defects, p_defect, KINDS)
-    planned, missing = place(layout, rng, requests, _keepout(layout))
+    planned, missing = place(layout, rng, requests, *_keepout(layout))
     canvas = render(layout, jitter, dfx.merge([p.ops for p in planned]))
     image, pose, variation = capture(canvas, generator(seed, "aoi-sample-camera"))
     pad = math.ceil(2 * variation["blur_sigma_px"]) + 1
@@ -150,16 +151,24 @@ def requested(rng: np.random.Generator, defects: Sequence[str | tuple[str, float
 
 
 def place(layout: Layout, rng: np.random.Generator, requests: list[tuple[str, float | None]],
-          keep: np.ndarray) -> tuple[list[dfx.Planned], list[str]]:
-    """Plan each requested defect on its own target, apart from the others."""
+          keep: np.ndarray, silk: np.ndarray) -> tuple[list[dfx.Planned], list[str]]:
+    """Plan each requested defect on its own target, apart from the others.
+
+    Copper defects stay off the silkscreen (``silk``, grown by a few px): under a printed
+    letter a defect is hidden from any camera, and its true box would be a false promise.
+    """
     planned: list[dfx.Planned] = []
     missing: list[str] = []
     for kind, size in requests:
-        for _ in range(8):
+        for _ in range(12):
             p = dfx.plan(layout, rng, kind, keep, size)
-            if p is not None and not any(_clash(p, q) for q in planned):
-                planned.append(p)
-                break
+            if p is None or any(_clash(p, q) for q in planned):
+                continue
+            x0, y0, x1, y1 = (max(0, int(v)) for v in p.region)
+            if kind in dfx.BARE and silk[y0:y1 + 1, x0:x1 + 1].any():
+                continue
+            planned.append(p)
+            break
         else:
             missing.append(kind)
     return planned, missing
@@ -189,48 +198,60 @@ def exact_box(layout: Layout, jitter: Jitter, p: dfx.Planned, level: int = 10
             roi[1] + int(ys.max()))
 
 
-_KEEPOUT: OrderedDict[int, tuple[Layout, np.ndarray]] = OrderedDict()
+_KEEPOUT: OrderedDict[int, tuple[Layout, np.ndarray, np.ndarray]] = OrderedDict()
 
 
-def _keepout(layout: Layout) -> np.ndarray:
+def _keepout(layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """(copper, pads and parts; silkscreen grown by 4 px) of a layout, cached."""
     hit = _KEEPOUT.get(id(layout))
     if hit is not None and hit[0] is layout:
-        return hit[1]
+        return hit[1], hit[2]
+    m = np.zeros((layout.size_px, layout.size_px), np.uint8)
+    _draw_silk(Painter(m), layout, (255, 255, 255))
+    silk = cv2.dilate(m, np.ones((9, 9), np.uint8)) > 0
     keep = dfx.keepout(layout)
-    _KEEPOUT[id(layout)] = (layout, keep)
+    _KEEPOUT[id(layout)] = (layout, keep, silk)
     while len(_KEEPOUT) > 8:
         _KEEPOUT.popitem(last=False)
-    return keep
+    return keep, silk
+
+
+def _draw_copper(pt: Painter, layout: Layout, w: tuple) -> None:
+    for p in layout.pours:
+        pt.rect(p.box, w)
+    for t in layout.traces:
+        pt.track(np.asarray(t.points), t.width, w)
+    for v in layout.vias:
+        pt.circle(v.cx, v.cy, v.r_ring, w)
+
+
+def _draw_pads(pt: Painter, layout: Layout, w: tuple) -> None:
+    for p in layout.pads:
+        pt.rect(p.box, w)
+    for f in layout.fiducials:
+        pt.circle(f.cx, f.cy, f.r_drill, w)
+
+
+def _draw_silk(pt: Painter, layout: Layout, w: tuple) -> None:
+    for s in layout.silk_lines:
+        pt.track(np.asarray(s[0]), s[1], w)
+    for t in layout.silk_texts:
+        pt.text(t.text, t.org, t.scale, t.thickness, w)
+
+
+def _draw_parts(pt: Painter, layout: Layout, w: tuple) -> None:
+    for c in layout.components:
+        pt.poly(dfx._outline(c), w)
 
 
 def zones(layout: Layout) -> dict[str, np.ndarray]:
     """Bool masks (design px) of copper, pads (mask openings), silkscreen and parts."""
     n = layout.size_px
     out = {}
-    for name in ("copper", "pads", "silk", "parts"):
+    for name, draw in (("copper", _draw_copper), ("pads", _draw_pads), ("silk", _draw_silk),
+                       ("parts", _draw_parts)):
         m = np.zeros((n, n), np.uint8)
-        pt = Painter(m)
-        w = (255, 255, 255)
-        if name == "copper":
-            for p in layout.pours:
-                pt.rect(p.box, w)
-            for t in layout.traces:
-                pt.track(np.asarray(t.points), t.width, w)
-            for v in layout.vias:
-                pt.circle(v.cx, v.cy, v.r_ring, w)
-        elif name == "pads":
-            for p in layout.pads:
-                pt.rect(p.box, w)
-            for f in layout.fiducials:
-                pt.circle(f.cx, f.cy, f.r_drill, w)
-        elif name == "silk":
-            for s in layout.silk_lines:
-                pt.track(np.asarray(s[0]), s[1], w)
-            for t in layout.silk_texts:
-                pt.text(t.text, t.org, t.scale, t.thickness, w)
-        else:
-            for c in layout.components:
-                pt.poly(dfx._outline(c), w)
+        draw(Painter(m), layout, (255, 255, 255))
         out[name] = m > 127
     return out
 

@@ -155,10 +155,10 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("train", help="train the verifier CNN on generated boards")
-    p.add_argument("--boards", type=int, default=500, help="training boards")
+    p.add_argument("--boards", type=int, default=400, help="training boards")
     p.add_argument("--seed", type=int, default=0, choices=range(1000), metavar="0..999",
                    help="training set seed")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=24)
     p.add_argument("--workers", type=int, default=2, help="processes generating boards")
     p.add_argument("--out", help="weights file (default: twin/data/aoi/verifier.pt)")
     p.set_defaults(func=cmd_train)
@@ -168,7 +168,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, choices=range(1000), metavar="0..999",
                    help="evaluation set seed")
     p.add_argument("--gerber", action="store_true", help="the pygerber example board instead")
-    p.add_argument("--um-per-px", type=float, default=40.0,
+    p.add_argument("--um-per-px", type=float, default=25.0,
                    help="resolution of the gerber board (1000/N)")
     p.add_argument("--no-verifier", action="store_true", help="classic blob rules only")
     p.add_argument("--sweep-boards", type=int, default=4,

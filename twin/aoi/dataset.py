@@ -59,7 +59,7 @@ def training_defects(item: Item) -> list[str]:
     return [str(k) for k in rng.choice(kinds, size=int(rng.integers(2, 5)), replace=False)]
 
 
-def build(item: Item, goldens: dict, p_defect: float = 0.5, um_per_px_gerber: float = 40.0,
+def build(item: Item, goldens: dict, p_defect: float = 0.5, um_per_px_gerber: float = 25.0,
           defects: list[str] | None = None) -> tuple[board.Board, board.Board]:
     """(golden, sample) of an item; ``goldens`` caches golden boards by design."""
     key = ("gerber", um_per_px_gerber) if item.design is None else item.design

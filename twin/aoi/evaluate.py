@@ -119,7 +119,11 @@ class Report:
             lines.append("")
             lines.append(f"detection limit (smallest size with ≥ {LIMIT_SHARE:.0%} found, "
                          "size sweep):")
-            lines.append("  " + ", ".join(f"{k} {_um(v)}" for k, v in self.limits_um.items()))
+            floor = SWEEP_PX[0] * self.um_per_px  # found at the sweep's smallest size: "≤"
+            lines.append("  " + ", ".join(
+                f"{k} {'≤ ' if v is not None and v <= floor else ''}{_um(v)}"
+                if v is not None else f"{k} > {SWEEP_PX[-1] * self.um_per_px:.0f} µm"
+                for k, v in self.limits_um.items()))
         return "\n".join(lines)
 
     def meets(self, recall: float = 0.95, precision: float = 0.95, flagged: float = 0.02,
@@ -198,7 +202,7 @@ def _map(items: list[dataset.Item], verifier: Any, um_gerber: float, workers: in
 
 
 def evaluate(boards: int = 400, seed: int = 0, *, gerber: bool = False, verifier: Any = "default",
-             um_per_px_gerber: float = 40.0, sweep_boards: int = 0, workers: int = 1,
+             um_per_px_gerber: float = 25.0, sweep_boards: int = 0, workers: int = 1,
              role: str = "eval", progress: Callable[[str], None] | None = None) -> Report:
     """Inspect ``boards`` held-out boards (half good) and score them; optional size sweep.
 
@@ -224,7 +228,7 @@ def evaluate(boards: int = 400, seed: int = 0, *, gerber: bool = False, verifier
 
 
 def sweep(per_size: int, seed: int = 0, *, gerber: bool = False, verifier: Any = "default",
-          um_per_px_gerber: float = 40.0, workers: int = 1, role: str = "eval"
+          um_per_px_gerber: float = 25.0, workers: int = 1, role: str = "eval"
           ) -> dict[str, float | None]:
     """Detection limit per bare-board kind: inject each size on ``per_size`` boards."""
     um = um_per_px_gerber if gerber else 20.0

@@ -2,7 +2,7 @@
 
 The four front layers of ``pygerber/examples/simple_2layer-*.gbr`` (copper, solder mask,
 silkscreen, paste; a 38 x 53 mm board) are rasterised with pygerber's own API
-(``GerberFile.from_str(...).parse().render_raster(...)``) at twice the chosen resolution,
+(``GerberFile.from_str(...).parse().render_raster(...)``) at 1.5 or 2 times the chosen resolution (25 µm/px by default),
 placed by their Gerber bounding boxes on one grid, area-averaged down to coverage maps,
 and composited like a board after stencil printing: green mask, lighter green where copper
 runs under it, tin (HASL) pads in the mask openings, grey solder paste where the paste layer
@@ -26,15 +26,16 @@ from importlib import resources
 import cv2
 import numpy as np
 
-from twin.aoi.board import Board, Defect, requested
+from twin import data
+from twin.aoi.board import DEFAULT_UM_PER_PX, Board, Defect, requested
+from twin.aoi.defects import SIZE_UM
 from twin.aoi.render import COLOURS, capture, map_box
 from twin.rng import generator
 
 LAYERS = ("F_Cu", "F_Mask", "F_Silkscreen", "F_Paste")
 KINDS = ("open", "short", "mousebite", "spur", "pin_hole", "spurious_copper", "solder_bridge",
          "insufficient_solder")
-SIZE_UM = {"open": (100, 300), "short": (80, 200), "mousebite": (120, 300), "spur": (120, 220),
-           "pin_hole": (100, 300), "spurious_copper": (120, 400)}
+UM_PER_PX = float(data.load("aoi/footprints")["gerber_um_per_px"])  # 1000 / 40 dots per mm
 BORDER_PX = 40  # conveyor seen around the board
 MOUNTING_DRILL_MM = 3.2  # KiCad MountingHole_3.2mm_M3 (the H1-H4 footprints)
 
@@ -78,12 +79,12 @@ def _raster(layer: str, dpmm: int) -> tuple[np.ndarray, tuple[float, float, floa
 
 
 @cache
-def layers(um_per_px: float = 40.0) -> GerberLayers:
+def layers(um_per_px: float = UM_PER_PX) -> GerberLayers:
     """Render the example board's front layers at ``um_per_px`` (1000/um_per_px must be an integer)."""
     dpmm = round(1000.0 / um_per_px)
     if abs(dpmm * um_per_px - 1000.0) > 1e-6 or not 10 <= dpmm <= 100:
         raise ValueError(f"um_per_px: expected 1000/N for N in 10..100, got {um_per_px}")
-    hi = 2 * dpmm
+    hi = 3 * dpmm // 2 if dpmm % 2 == 0 else 2 * dpmm  # supersampled, then area-averaged
     rasters = {name: _raster(name, hi) for name in LAYERS}
     x0 = min(b[0] for _, b in rasters.values())
     y1 = max(b[3] for _, b in rasters.values())
@@ -97,11 +98,11 @@ def layers(um_per_px: float = 40.0) -> GerberLayers:
         ah, aw = alpha.shape
         canvas[oy:oy + ah, ox:ox + aw] = alpha[: h - oy, : w - ox]
         full[name] = canvas
-    b = 2 * BORDER_PX
-    size = (w // 2 + b, h // 2 + b)
+    w1, h1 = round(w * dpmm / hi), round(h * dpmm / hi)
+    size = (w1 + 2 * BORDER_PX, h1 + 2 * BORDER_PX)
 
     def down(m: np.ndarray) -> np.ndarray:
-        small = cv2.resize(m, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(m, (w1, h1), interpolation=cv2.INTER_AREA)
         return cv2.copyMakeBorder(small, BORDER_PX, BORDER_PX, BORDER_PX, BORDER_PX,
                                   cv2.BORDER_CONSTANT, value=0)
 
@@ -163,7 +164,7 @@ def _maps(g: GerberLayers) -> dict[str, np.ndarray]:
             "holes": g.holes, "board": g.board}
 
 
-def golden(um_per_px: float = 40.0) -> Board:
+def golden(um_per_px: float = UM_PER_PX) -> Board:
     """The golden picture of the pygerber example board."""
     g = layers(um_per_px)
     image, _, variation = capture(composite(**_maps(g)), None)
@@ -194,7 +195,8 @@ def _trace_point(g: GerberLayers, rng: np.random.Generator, margin: float
             return None
         i = rng.integers(len(xs))
         c = np.array([xs[i], ys[i]], float)
-        y0, y1, x0, x1 = int(c[1]) - 6, int(c[1]) + 7, int(c[0]) - 6, int(c[0]) + 7
+        rad = int(max(6.0, 3.0 * g.dist_cu[ys[i], xs[i]]))  # a window three half-widths wide
+        y0, y1, x0, x1 = int(c[1]) - rad, int(c[1]) + rad + 1, int(c[0]) - rad, int(c[0]) + rad + 1
         patch = g.thin[y0:y1, x0:x1] & (g.labels[y0:y1, x0:x1] == g.labels[int(c[1]), int(c[0])])
         py, px = np.nonzero(patch)
         if len(px) < 20:
@@ -219,8 +221,8 @@ def _trace_point(g: GerberLayers, rng: np.random.Generator, margin: float
 
 def _plan(g: GerberLayers, rng: np.random.Generator, kind: str, size_um: float | None
           ) -> list[_Edit] | None:
-    if kind in SIZE_UM:
-        lo, hi = SIZE_UM[kind]
+    if kind in SIZE_UM:  # the generator's pixel ranges, at this board's resolution
+        lo, hi = (v * g.um_per_px / DEFAULT_UM_PER_PX for v in SIZE_UM[kind])
         size_um = float(size_um if size_um is not None else rng.uniform(lo, hi))
         s = size_um / g.um_per_px
     if kind in ("open", "mousebite", "spur", "short"):
@@ -376,7 +378,8 @@ def sample(golden_board: Board, seed: int, defects: Sequence[str | tuple[str, fl
     for kind, size in reqs:
         for _ in range(6):
             edits = _plan(g, rng, kind, size)
-            if edits and not any(_overlaps(_region(edits[0]), _region(p[0])) for p in planned):
+            if edits and not any(_overlaps(_region(edits[0]), _region(p[0])) for p in planned) \
+                    and not _under_silk(g, edits[0]):
                 planned.append(edits)
                 break
         else:
@@ -396,6 +399,14 @@ def sample(golden_board: Board, seed: int, defects: Sequence[str | tuple[str, fl
     variation.update(mask_shift_px=(float(mx), float(my)), not_placed=tuple(missing),
                      pose=pose.tolist())
     return Board(image, tuple(found), variation, None, g, g.um_per_px, seed)
+
+
+def _under_silk(g: GerberLayers, e: _Edit, grow: int = 4) -> bool:
+    """Whether a copper edit comes within ``grow`` px of the silkscreen (it would be hidden)."""
+    if e.layer != "cu":
+        return False
+    x0, y0, x1, y1 = _region(e)
+    return bool((g.silk[max(0, y0 - grow):y1 + grow, max(0, x0 - grow):x1 + grow] > 60).any())
 
 
 def _overlaps(a: tuple, b: tuple, gap: int = 12) -> bool:

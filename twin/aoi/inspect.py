@@ -2,21 +2,24 @@
 
     inspect(golden, image, *, mask=None, verifier="default") -> list[Finding]
 
-1. **Reference** (once per design, :func:`prepare`): the golden image slightly smoothed; its
-   local minimum and maximum over a window whose size depends on the zone (3x3 on bare
-   board, copper and pads; 5x5 on bright metal, solder and silkscreen; 7x7 on and around
-   part bodies, which the placement process moves by up to ~2 px); a tolerance map
-   (grey levels: 14 + 8 % of the local brightness); a grey pyramid for alignment.
-2. **Alignment** (:func:`align`): phase correlation at 1/8 scale for the shift, then
-   affine ECC at 1/8, 1/4 and 1/2 scale; the warp maps golden px to test px.
-3. **Lighting**: the test, warped into the golden frame, is divided by a smooth gain field
-   (per colour channel, a quadratic surface fitted robustly to the test/golden ratio at
-   1/16 scale), which removes gain, gradient, vignetting and white balance.
-4. **Difference**: the amount by which the test leaves the golden's local [min, max] band,
-   worst colour channel, minus the tolerance; pixels above zero form blobs (8-connected,
-   after merging blobs closer than ~5 px); weak and tiny blobs are dropped.
+1. **Reference** (once per design, :func:`prepare`, cached by content): the golden image
+   smoothed (σ 0.7 px); its local minimum and maximum over a window whose size depends on
+   the zone read from its colours (3x3 on bare board, copper and pads; 5x5 on bright metal,
+   solder and silkscreen; 7x7 on and around part bodies, which placement moves by up to
+   ~2 px); a tolerance map (12 grey levels + 6 % of the local brightness; 255 under the
+   user's ``mask``); a grey pyramid and a copper-under-mask mask for alignment.
+2. **Alignment** (:func:`align`): phase correlation at 1/8 scale for the shift, affine ECC
+   at 1/8, then masked affine ECC at 1/4 and 1/2 on copper under the solder mask, redone
+   without the regions that differ a lot; the warp maps golden px to test px.
+3. **Lighting** (:func:`correct_lighting`): the test, warped into the golden frame, is
+   divided by a quadratic gain surface fitted robustly to the test/golden brightness ratio
+   at 1/16 scale and by a per-channel white balance.
+4. **Difference** (:func:`difference`, :func:`blobs`): the amount by which the test leaves
+   the golden's local [min, max] band, worst colour channel, minus the tolerance; pixels
+   above zero form blobs (merged within ~5 px); weak and tiny blobs are dropped.
 5. **Verifier** (optional, :mod:`twin.aoi.verifier`): a small CNN looks at golden and test
-   crops of each blob and names its kind or calls it false.
+   crops of each blob and names its kind or calls it false; without it, :func:`classic_kind`
+   names blobs by rules.
 
 Boxes of findings are mapped back through the warp into the *test* image's pixels.
 """
@@ -98,7 +101,7 @@ def prepare(golden: Any, mask: np.ndarray | None = None) -> Reference:
     dark = (v < 60).astype(np.uint8)
     bodies = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((15, 15), np.uint8))
     parts = cv2.dilate(bodies, np.ones((11, 11), np.uint8))
-    bright = cv2.dilate(((v > 140) & (s < 0.22 * v)).astype(np.uint8), np.ones((5, 5), np.uint8))
+    bright = cv2.dilate(((v > 140) & (s < 0.22 * v)).astype(np.uint8), np.ones((7, 7), np.uint8))
     zone = np.where(parts > 0, 2, np.where(bright > 0, 1, 0)).astype(np.uint8)
     lo, hi = smooth.copy(), smooth.copy()
     for z, k in ((0, 3), (1, 5), (2, 7)):

@@ -363,6 +363,7 @@ class LineBase:
                                      [generator(seed, f"{spec.name}:breakdown:{s}")
                                       for s in STATIONS], self.t)
         self.rng = generator(seed, f"{spec.name}:boards")
+        self.p_defect = spec.p_defect  # defective share now (a defect burst raises it)
         self.totals: dict[str, float] = {}
         self.wip = 0
 
@@ -480,7 +481,7 @@ class StatisticalLine(LineBase):
             self._chunks.append([span[0] + self.lag_s, span[1] + self.lag_s, n, 0])
         out = self._release(t1)
         cal, rng = self.calibration, self.rng
-        defective = int(rng.binomial(out, self.spec.p_defect)) if out else 0
+        defective = int(rng.binomial(out, self.p_defect)) if out else 0
         caught = int(rng.binomial(defective, cal.p_flag_defective)) if defective else 0
         false_calls = int(rng.binomial(out - defective, cal.p_false_call)) if out else 0
         rejected = caught + false_calls
@@ -650,7 +651,7 @@ class FullLine(LineBase):
 
     # -- boards
     def _inspect(self, board: dict[str, Any]) -> None:
-        defective = bool(self.rng.random() < self.spec.p_defect)
+        defective = bool(self.rng.random() < self.p_defect)
         sample = self.boards.draw(board["index"], defective)
         findings = [f for f in self.inspector(sample)
                     if getattr(f, "score", 1.0) >= self.spec.min_score]

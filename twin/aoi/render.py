@@ -224,12 +224,7 @@ def _component(pt: Painter, comp: Component, dx: float, dy: float, dth: float,
     if kind == "tombstone":
         _tombstone(pt, comp, op[1], col)
         return
-    if kind == "shift":
-        dx, dy = dx + op[1], dy + op[2]
-    elif kind == "rotate":
-        dth += op[1]
-    elif kind == "polarity":
-        dth += 180.0
+    dx, dy, dth = _moved(op, dx, dy, dth)
 
     def g(r: Rect) -> np.ndarray:
         return to_global(comp, rect_points(r), dx, dy, dth)
@@ -252,6 +247,18 @@ def _component(pt: Painter, comp: Component, dx: float, dy: float, dth: float,
             pt.poly(g(geo), col["band"])
         else:
             pt.poly(g(geo), tuple(int(v * 1.6) for v in col[comp.body_colour]))
+
+
+def _moved(op: tuple | None, dx: float, dy: float, dth: float) -> tuple[float, float, float]:
+    """A part's pose after a shift, rotation or reversed-polarity defect."""
+    kind = op[0] if op else ""
+    if kind == "shift":
+        return dx + op[1], dy + op[2], dth
+    if kind == "rotate":
+        return dx, dy, dth + op[1]
+    if kind == "polarity":
+        return dx, dy, dth + 180.0
+    return dx, dy, dth
 
 
 def _tombstone(pt: Painter, comp: Component, end: int, col: Mapping) -> None:

@@ -87,9 +87,9 @@ def _net() -> Any:
                 return nn.Sequential(nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b),
                                      nn.ReLU(inplace=True), nn.MaxPool2d(2))
 
-            self.body = nn.Sequential(block(9, 24), block(24, 48), block(48, 64), block(64, 96))
-            self.head = nn.Sequential(nn.Linear(96 + N_FEATURES, 128), nn.ReLU(inplace=True),
-                                      nn.Dropout(0.2), nn.Linear(128, len(CLASSES)))
+            self.body = nn.Sequential(block(9, 16), block(16, 32), block(32, 48), block(48, 64))
+            self.head = nn.Sequential(nn.Linear(64 + N_FEATURES, 96), nn.ReLU(inplace=True),
+                                      nn.Dropout(0.2), nn.Linear(96, len(CLASSES)))
 
         def forward(self, x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
             z = self.body(x).mean(dim=(2, 3))

@@ -15,7 +15,10 @@ Park totals follow the PCC balance of the run, which closes in every step::
 with storage charge/discharge the batteries' terminal (AC) energy, so storage losses sit inside
 ``charge - discharge = ΔE_storage + storage losses``. Electricity consumed in the park is
 ``loads + grid losses + storage losses``. Runs with the lossless balance (no network) have a
-PCC entity without ``p_loss_mw``: their grid losses are zero.
+PCC entity without ``p_loss_mw``: their grid losses are zero. Load the PCC shed (``p_shed_mw``:
+an islanded park short of power, a tripped line) is not consumed, and generation it curtailed
+(``p_curtailed_mw``) not generated: each step's loads and generators are scaled down by that
+share, alike.
 """
 
 from __future__ import annotations
@@ -244,6 +247,22 @@ def _battery_e0_mwh(run: RunLike, battery: str, dt_h: float) -> float:
     return float(spec.get("soc_init", 0.0)) * float(spec.get("e_max_mwh", 0.0))
 
 
+def _kept(run: RunLike, kinds: tuple[str, ...], lost_attr: str) -> np.ndarray | None:
+    """Share of the ``kinds``' power the PCC kept in each step (None: all of it), given what it
+    lost (``lost_attr``: load shed or generation curtailed, MW). The share applies to every
+    entity of the kinds alike (consumers of load kinds, generators of generator kinds)."""
+    lost = [np.nan_to_num(run.series(p, lost_attr)) for p in run.entities("pcc")
+            if run.has(p, lost_attr)]
+    if not lost or not any(np.any(x > 0) for x in lost):
+        return None
+    total = sum(np.clip(np.nan_to_num(run.series(e, "p_mw")), 0.0, None)
+                for k in kinds for e in run.entities(k))
+    gone = np.sum(lost, axis=0)
+    total = np.asarray(total, dtype=float) if not np.isscalar(total) else np.zeros_like(gone)
+    share = np.divide(gone, total, out=np.zeros_like(gone), where=total > 0)
+    return np.clip(1.0 - share, 0.0, 1.0)
+
+
 def flows_from_run(run: RunLike, timezone: str | None = None) -> ParkFlows:
     """The hourly :class:`ParkFlows` of a recorded run.
 
@@ -274,9 +293,11 @@ def flows_from_run(run: RunLike, timezone: str | None = None) -> ParkFlows:
         v = np.nan_to_num(np.asarray(values, dtype=float)[: epoch.size]) * scale
         return np.bincount(index, weights=v, minlength=n)
 
-    def per_entity(kinds: tuple[str, ...], attr: str, scale: float = dt_h
-                   ) -> dict[str, np.ndarray]:
-        return {e: hourly(run.series(e, attr), scale) for k in kinds for e in run.entities(k)}
+    def per_entity(kinds: tuple[str, ...], attr: str, scale: float = dt_h,
+                   lost: str = "") -> dict[str, np.ndarray]:
+        kept = _kept(run, kinds, lost) if lost else None
+        return {e: hourly(run.series(e, attr) if kept is None else run.series(e, attr) * kept,
+                          scale) for k in kinds for e in run.entities(k)}
 
     kind = {e: k for k in ("pv", "wind", *LOAD_KINDS, "battery", "pcc")
             for e in run.entities(k)}
@@ -298,8 +319,9 @@ def flows_from_run(run: RunLike, timezone: str | None = None) -> ParkFlows:
     month, year = local_calendar(hour_s, tz)
     return ParkFlows(
         hour_s=hour_s.astype(np.int64), local_month=month, local_year=year,
-        load_mwh=per_entity(LOAD_KINDS, "p_mw"), kind=kind,
-        pv_mwh=per_entity(("pv",), "p_mw"), wind_mwh=per_entity(("wind",), "p_mw"),
+        load_mwh=per_entity(LOAD_KINDS, "p_mw", lost="p_shed_mw"), kind=kind,
+        pv_mwh=per_entity(("pv",), "p_mw", lost="p_curtailed_mw"),
+        wind_mwh=per_entity(("wind",), "p_mw", lost="p_curtailed_mw"),
         storage_charge_mwh=charge, storage_discharge_mwh=discharge, storage_loss_mwh=loss,
         grid_loss_mwh=grid_loss, import_mwh=imp, export_mwh=exp,
         gas_nm3={e: hourly(run.series(e, "gas_nm3"), 1.0) for e in run.entities("heat")

@@ -14,7 +14,10 @@ plan by more than ``soc_drift``): a forecast of the next ``horizon_steps`` feeds
 :func:`twin.ems.dispatch.plan`; when it fails, or when measurements are missing, the rule plan
 takes over (:func:`twin.ems.dispatch.rule_plan`). A grid operator's demand-response request
 inside the horizon is answered by planning twice: once without it (the baseline), then with
-the import capped at baseline minus the cut (:mod:`twin.ems.vpp`).
+the import capped at baseline minus the cut (:mod:`twin.ems.vpp`). During a ``grid_outage``
+the storage holds the park's exchange at 0 (an island) as far as its limits allow. Windows
+added to ``windows`` while the twin runs (a live :class:`twin.events.EventBook`) are taken at
+the next step, with a re-plan.
 """
 
 from __future__ import annotations
@@ -149,7 +152,8 @@ class EMS:
     local_month : array
         Local month of every step (the demand charge counts each month's peak).
     windows : sequence of Window
-        The grid operator's requests and price signals (seconds from the start).
+        The grid operator's requests, price signals and grid outages (seconds from the
+        start); it may grow while the EMS runs (read again each step).
     """
 
     def __init__(self, settings: Settings, storages: Sequence[BatterySpec], hubs: Sequence[Hub],
@@ -165,15 +169,33 @@ class EMS:
         self.forecaster = forecaster
         self.price = np.asarray(price_import_cny_per_mwh, dtype=float).copy()
         self.local_month = np.asarray(local_month)
-        self.requests = [self._request(w) for w in windows]
-        for w in windows:  # price signals add to the tariff
-            if w.event.kind == "price_signal":
-                a, b = w.start_s // settings.step_s, -(-w.end_s // settings.step_s)
-                self.price[a:b] += w.event.price_adder_cny_per_mwh
+        self.windows = windows
+        self.requests: list[vpp.Request] = []
+        self.outages: list[tuple[int, int]] = []  # step ranges without the public grid
         self.state = _State(shift_sent={f.name: 0.0 for f in flexibles},
                             backlog_mwh={f.name: 0.0 for f in flexibles})
         self.n_replans = 0
         self.n_fallbacks = 0
+        self._seen = 0
+        self._replan_now = False
+        self._take_windows()
+
+    def _take_windows(self) -> None:
+        """Take the windows added since the last step: requests, price signals, outages."""
+        new = self.windows[self._seen:]
+        if not len(new):
+            return
+        self._seen += len(new)
+        step = self.s.step_s
+        for w in new:
+            a, b = w.start_s // step, -(-w.end_s // step)
+            if w.event.kind == "price_signal":  # adds to the tariff
+                self.price[a:b] += w.event.price_adder_cny_per_mwh
+            elif w.event.kind == "demand_response":
+                self.requests.append(self._request(w))
+            elif w.event.kind == "grid_outage":
+                self.outages.append((a, b))
+        self._replan_now = self.state.plan is not None  # plan again with what is new
 
     @staticmethod
     def _request(w: Window) -> vpp.Request:
@@ -185,6 +207,7 @@ class EMS:
     def step(self, i: int, m: Measurement) -> Decision:
         """Take the measurements of step ``i`` and return the commands."""
         s, st = self.s, self.state
+        self._take_windows()
         base = {f.name: m.factory_mw.get(f.name, 0.0) - st.shift_sent.get(f.name, 0.0)
                 for f in self.flexibles}
         factory_base = sum(v for k, v in m.factory_mw.items()) - sum(st.shift_sent.values())
@@ -216,7 +239,9 @@ class EMS:
                            + float(bp.p_shift_mw[k].sum()) + float(bp.p_storage_mw[k].sum()), 0.0)
             cap = max(baseline - float(st.cut[k]), 0.0)
             ceiling = min(ceiling, cap)
-        if exchange > ceiling:
+        if any(a <= i < b for a, b in self.outages):  # an island: storage balances the park
+            p_total = -net_demand
+        elif exchange > ceiling:
             p_total -= exchange - ceiling
         elif exchange < 0.0:  # a surplus: store what room allows rather than export it
             p_total -= exchange
@@ -261,7 +286,7 @@ class EMS:
     # ------------------------------------------------------------------ planning
     def _needs_plan(self, i: int, m: Measurement) -> bool:
         st, s = self.state, self.s
-        if st.plan is None:
+        if st.plan is None or self._replan_now:
             return True
         k = i - st.start
         if k >= st.plan.p_import_mw.shape[0] - 1 or k >= s.replan_steps:
@@ -321,6 +346,7 @@ class EMS:
             plan = dispatch.plan(dataclasses.replace(asked, charge_limit_mw=None))
             cut = base_plan.p_import_mw - asked.import_cap_mw
         self.n_replans += 1
+        self._replan_now = False
         self.n_fallbacks += plan.status.startswith("fallback")
         st.plan, st.start, st.base_plan, st.cut = plan, i, base_plan, cut
 

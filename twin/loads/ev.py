@@ -172,9 +172,10 @@ class EVHub:
         self._t_plug[i], self._t_dep[i], self._e_rem[i] = max(t_arr, t0), t_dep, e
         return True
 
-    def _arrive(self, t0: float, dt_s: float) -> tuple[int, int, float]:
-        """Draw and place this step's arrivals; return (arrivals, rejected, rejected energy)."""
-        mean = self._arrivals.integral(self.calendar, int(t0), dt_s)
+    def _arrive(self, t0: float, dt_s: float, factor: float = 1.0) -> tuple[int, int, float]:
+        """Draw and place this step's arrivals (``factor`` times the usual rate); return
+        (arrivals, rejected, rejected energy)."""
+        mean = self._arrivals.integral(self.calendar, int(t0), dt_s) * factor
         n_new = int(self._rng.poisson(mean)) if mean > 0 else 0
         if n_new == 0:
             return 0, 0, 0.0
@@ -213,7 +214,8 @@ class EVHub:
         self._e_rem -= cap
         return total
 
-    def step(self, epoch_s: int, dt_s: int, *, p_limit_mw: float | None = None) -> EVOutput:
+    def step(self, epoch_s: int, dt_s: int, *, p_limit_mw: float | None = None,
+             arrival_factor: float = 1.0) -> EVOutput:
         """Advance the hub over ``[epoch_s, epoch_s + dt_s)``.
 
         Parameters
@@ -224,11 +226,13 @@ class EVHub:
             Step length (s).
         p_limit_mw : float, optional
             Extra power cap for this step (e.g. from an EMS); the hub limit always applies.
+        arrival_factor : float, optional
+            Arrivals times this in the step (a surge of EVs: > 1).
         """
         t0, t1 = float(epoch_s), float(epoch_s + dt_s)
         while self._queue and self._plug(*self._queue[0], t0):
             self._queue.popleft()
-        n_new, n_rej, e_unserved = self._arrive(t0, dt_s)
+        n_new, n_rej, e_unserved = self._arrive(t0, dt_s, arrival_factor)
         p_lim = self.p_max_mw if p_limit_mw is None else max(0.0, min(self.p_max_mw, p_limit_mw))
         n_connected = int(self._occ.sum())
         e_del = self._charge(t0, t1, dt_s, p_lim) if n_connected else 0.0

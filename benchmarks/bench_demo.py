@@ -1,0 +1,133 @@
+"""Benchmark: does the trainers' page stay responsive at x600 with the reference park?
+
+Starts what ``twin demo`` starts (the live twin in its thread, the AOI camera, the page's
+server) and listens to the page's event stream like a browser does, for ``--seconds``.
+Prints, beside a machine-speed figure,
+
+- the gaps between the messages the page receives (status, frames, totals, AOI shots): the
+  page must hear from the twin at least every second;
+- the gaps between simulated steps arriving (1.5 s at x600 and 15-minute steps) and how late
+  the twin ran behind its pace;
+- how long a wind lull takes to show (the first frame whose wind is below half the wind
+  before it was asked);
+- the CPU the process used (cores), against the 2 cores of the target machine.
+
+    .venv/bin/python benchmarks/bench_demo.py [--seconds 60] [--speed 600] [--no-camera]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._calibrate import python_loop_s  # noqa: E402
+from twin import scenario  # noqa: E402
+from twin.dashboard.camera import AOICamera  # noqa: E402
+from twin.dashboard.live import LiveTwin  # noqa: E402
+from twin.dashboard.server import Dashboard, ServerThread  # noqa: E402
+
+
+async def listen(url: str, seconds: float, twin: LiveTwin) -> dict:
+    """Read the event stream for ``seconds``; ask for a wind lull half-way."""
+    import aiohttp
+
+    got: list[tuple[float, str]] = []
+    frames: list[tuple[float, dict]] = []
+    lull_at = wind_before = None
+    async with aiohttp.ClientSession() as session, \
+            session.get(url + "api/stream", timeout=aiohttp.ClientTimeout(total=None)) as r:
+        event = ""
+        t_end = time.monotonic() + seconds
+        async for raw in r.content:
+            line = raw.decode().rstrip("\n")
+            now = time.monotonic()
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: "):
+                got.append((now, event))
+                if event == "frames":
+                    frames.extend((now, f) for f in json.loads(line[6:]))
+            if lull_at is None and now > t_end - seconds / 2 and frames:
+                wind_before = frames[-1][1]["wind"]
+                lull_at = time.monotonic()
+                await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: twin.add_event("wind_lull", 6))
+            if now > t_end:
+                break
+    lull_s = next((t - lull_at for t, f in frames if lull_at and t > lull_at
+                   and f["wind"] is not None and f["wind"] < 0.5 * (wind_before or 0)), None)
+    return {"got": got, "frames": frames, "lull_s": lull_s, "wind_before": wind_before}
+
+
+def main() -> None:
+    """Run the benchmark and print its figures."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenario", default=str(ROOT / "scenarios" / "park.yaml"))
+    p.add_argument("--speed", type=float, default=600.0)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--start", default="2027-06-08T06:00",
+                   help="local start (a working day: the AOI line produces)")
+    p.add_argument("--no-camera", action="store_true")
+    args = p.parse_args()
+    print(f"machine: {python_loop_s():.3f} s for 10M Python additions")
+    s = scenario.load(args.scenario)
+    s = dataclasses.replace(s, period=dataclasses.replace(
+        s.period, start=dt.datetime.fromisoformat(args.start), duration=7 * 86400))
+    twin = LiveTwin(s, speed=args.speed, out_dir=tempfile.mkdtemp(prefix="bench-demo-"))
+    camera = None
+    if s.aoi_lines and not args.no_camera:
+        def state() -> tuple:
+            f = twin.latest()
+            return twin.running and bool(f and (f["aoi"].get("boards_out") or 0) > 0), \
+                f["time"] if f else "", twin.active("defect_burst")
+
+        camera = AOICamera(s.aoi_lines[0], s.park.seed, state)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    twin.start()
+    if camera is not None:
+        camera.start()
+    server = ServerThread(Dashboard(twin, camera))
+    try:
+        out = asyncio.run(listen(server.url, args.seconds, twin))
+    finally:
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        late = list(twin.late_s)
+        server.stop()
+    first = out["frames"][0][0] if out["frames"] else 0.0  # steady state: from the first step
+    times = np.array([t for t, _ in out["got"] if t >= first])
+    gaps = np.diff(times) * 1000.0
+    startup = (first - min(t for t, _ in out["got"])) if out["got"] else float("nan")
+    step_gaps = np.diff([t for t, _ in out["frames"]]) * 1000.0
+    kinds = {k: sum(1 for _, e in out["got"] if e == k) for k in
+             ("snapshot", "frames", "status", "totals", "aoi")}
+    print(f"{s.park.name}, x{args.speed:g}, {args.seconds:g} s, camera "
+          f"{'off' if camera is None else 'on'}: {len(out['frames'])} steps")
+    print(f"  messages to the page: {len(out['got'])} ({kinds}); first step {startup:.1f} s "
+          "after the snapshot (building the world)")
+    print(f"  gap between messages from the first step: median {np.median(gaps):.0f} ms, p95 "
+          f"{np.percentile(gaps, 95):.0f} ms, max {gaps.max():.0f} ms")
+    if len(step_gaps):
+        print(f"  gap between steps:    median {np.median(step_gaps):.0f} ms, max "
+              f"{step_gaps.max():.0f} ms (pace {s.period.step_s / args.speed * 1000:.0f} ms)")
+    print(f"  late behind the pace: p95 {np.percentile(late, 95) * 1000:.0f} ms, max "
+          f"{max(late) * 1000:.0f} ms (last {len(late)} steps)")
+    lull = out["lull_s"]
+    print(f"  wind lull on the page after {lull:.1f} s (wind {out['wind_before']} MW before)"
+          if lull is not None else "  wind lull: no drop seen (was the wind already low?)")
+    print(f"  CPU: {cpu / wall:.2f} cores over {wall:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

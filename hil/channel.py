@@ -1,0 +1,334 @@
+"""One bound entity's loop, step by step: command -> safety -> device -> watchdog -> outputs.
+
+Each step a :class:`Channel`
+
+1. applies the operator actions due (estop, disarm, arm) and turns the controller's command
+   into the setpoint to send (:class:`hil.safety.Interlock`; 0 MW unless armed);
+2. exchanges with the device on the session's I/O thread - write the setpoint, read the
+   measurements - which the simulator awaits at most the I/O budget (live; :meth:`begin`
+   and :meth:`finish`), or takes the recorded exchange of that step from the trace (replay);
+   the exchange is written to the run's trace;
+3. judges the exchange (:class:`hil.safety.Watchdog`): on stale data or comm loss it sends the
+   device to its safe state and lets the simulated twin take over the entity, reported; with
+   ``rearm_after`` it hands the entity back after that long of healthy comms;
+4. gives the entity's outputs: the device's measurements, or the twin's after a takeover.
+
+Steps 3 and 4 depend only on the exchange records and the twin's inputs, never on the clock,
+so a replayed trace gives the same outputs bit for bit.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hil import devices, faults
+from hil.faults import CommError
+from hil.modbus import Refused
+from hil.safety import SAFE_MW, Interlock, Limits, Watchdog
+from hil.session import Session
+from hil.spec import Binding
+from twin import battery as bat
+
+NAN = float("nan")
+INTERLOCKS = ("clamp", "ramp", "soc_guard", "invalid", "estop")
+
+
+@dataclass
+class Exchange:
+    """What one step's exchange with the device gave."""
+
+    status: str  # ok, timeout, refused, exception, corrupt, dropped, rebooting, late, busy,
+    #              skipped, refused_write, error, missing (replay)
+    reading: dict[str, float] | None = None
+    error: str = ""
+    t_send_s: float | None = None
+    t_recv_s: float | None = None
+    info: dict[str, Any] | None = None
+    ops: list[str] = field(default_factory=list)
+
+
+def limits_for(b: Binding, spec: Any) -> Limits:
+    """The safety limits of a binding: its own, within the entity's ratings."""
+    sp = b.safety
+    rating = getattr(spec, "p_max_mw", math.inf)
+    p_max = min(sp.p_max_mw if sp.p_max_mw is not None else rating, rating)
+    return Limits(p_min_mw=max(sp.p_min_mw if sp.p_min_mw is not None else -p_max, -rating),
+                  p_max_mw=p_max,
+                  ramp_mw_per_s=sp.ramp_mw_per_s,
+                  soc_min=sp.soc_min if sp.soc_min is not None else getattr(spec, "soc_min", None),
+                  soc_max=sp.soc_max if sp.soc_max is not None else getattr(spec, "soc_max", None))
+
+
+class Channel:
+    """The loop of one bound entity (battery or meter)."""
+
+    def __init__(self, binding: Binding, spec: Any, session: Session, step_s: float) -> None:
+        self.b = binding
+        self.spec = spec
+        self.session = session
+        self.step_s = step_s
+        self.entity = binding.entity
+        self.interlock = Interlock(limits_for(binding, spec))
+        self.watchdog = Watchdog(binding.safety.stale_after)
+        self.on_device = True
+        self.need_ops: list[str] = ["arm"] if binding.armed else ["disarm"]
+        self.acting: set[str] = set()
+        self.comm_bad = False
+        self.streak_s: float | None = None
+        self.last: dict[str, float] | None = None
+        self.throughput_mwh = 0.0
+        self.info: dict[str, Any] = {}
+        self.diverged = False
+        self.twin = devices.SimBattery(spec, step_s) if binding.kind == "battery" else None
+        self.device: Any = None
+        self.link_faults: faults.LinkFaults | None = None
+        self.pending: concurrent.futures.Future[Exchange] | None = None
+        self.opened = False
+        self._step: tuple[int, float, float, float, float] = (0, 0.0, 0.0, 0.0, 0.0)
+        self._sent: float | None = None
+        self._ops: list[str] = []
+        if session.live:
+            self.device, self.link_faults = devices.make(
+                binding.kind, binding.device, binding.resolved_protocol,
+                str(binding.points) if binding.points else None, binding.safety.timeout,
+                spec, step_s)
+
+    # --- one step: begin (command, safety, submit the exchange), then finish -------------
+    def begin(self, k: int, t_s: float, cmd_mw: float, twin_mw: float, skip: bool
+              ) -> Exchange | concurrent.futures.Future[Exchange]:
+        """Apply due actions, filter the command, start the exchange; the exchange when it is
+        known at once (replay, skipped, busy), else the future of the live one."""
+        wall = self.session.wall()
+        if not self.session.live:  # the wall clock of the recording, not of this replay
+            assert self.session.replay is not None
+            rec = self.session.replay.exchanges.get((k, self.entity))
+            wall = rec["wall_s"] if rec else k * self.step_s
+        self._step = (k, t_s, float(cmd_mw), float(twin_mw), wall)
+        self._actions(k, t_s, self._step[4])
+        self._sent = None
+        if self.b.kind == "battery":
+            soc = self.last.get("soc") if self.last else None
+            self._sent, acted = (self.interlock.command(cmd_mw, soc, self.step_s)
+                                 if self.on_device else (SAFE_MW, set()))
+            self._interlock_events(k, t_s, self._step[4], acted)
+        elif isinstance(self.device, devices.SimMeter):
+            self.device.feed(twin_mw)
+        ops = list(self.need_ops)
+        if not self.session.live:
+            return self._replayed(k, self._sent, ops)
+        if skip:
+            return Exchange("skipped", error="overrun: the step's device I/O was skipped")
+        if self.pending is not None and not self.pending.done():
+            return Exchange("busy", error="the previous exchange is still waiting for an answer")
+        assert self.link_faults is not None
+        self.link_faults.set(self._faults(t_s))
+        self.pending = self.session.io.submit(self._io(self._sent, ops))
+        self._ops = ops
+        return self.pending
+
+    def finish(self, started: Exchange | concurrent.futures.Future[Exchange]
+               ) -> dict[str, float]:
+        """Take the exchange (a live one not done by now is late), judge it, give outputs."""
+        k, t_s, cmd_mw, twin_mw, wall = self._step
+        if isinstance(started, Exchange):
+            ex = started
+        elif started.done():
+            ex = started.result()
+            self.pending = None
+        else:
+            budget = self.session.section.io_budget_s
+            ex = Exchange("late", error=f"no answer within the I/O budget ({budget * 1e3:.0f} "
+                          "ms)", ops=self._ops)
+        self.session.writer.write(
+            "exchange", step=k, t_s=t_s, entity=self.entity, wall_s=wall, sent_mw=self._sent,
+            ops=ex.ops, status=ex.status, error=ex.error, reading=ex.reading, info=ex.info,
+            t_send_s=ex.t_send_s, t_recv_s=ex.t_recv_s,
+            faults=list(self._faults(t_s).names))
+        self._judge(k, t_s, wall, ex)
+        return self._outputs(cmd_mw, twin_mw, self._sent, ex)
+
+    def _faults(self, t_s: float) -> faults.Active:
+        return faults.active(self.session.section.faults, self.entity, t_s)
+
+    def _actions(self, k: int, t_s: float, wall: float) -> None:
+        for action in faults.actions(self.session.section.faults, self.entity, t_s, self.step_s):
+            self.session.event(k, t_s, wall, self.entity, "action", action, "scheduled")
+            if action == "estop":
+                self.interlock.estop()
+                self.need_ops = ["safe", "disarm"]
+            elif action == "disarm":
+                self.interlock.disarm()
+                self.need_ops = ["disarm"]
+            elif self.on_device and not self.interlock.estopped:
+                self.need_ops = ["arm"]
+
+    def _interlock_events(self, k: int, t_s: float, wall: float, acted: set[str]) -> None:
+        acted = acted & set(INTERLOCKS)
+        for name in sorted(acted - self.acting):
+            self.session.event(k, t_s, wall, self.entity, "interlock", name, "on")
+        for name in sorted(self.acting - acted):
+            self.session.event(k, t_s, wall, self.entity, "interlock", name, "off")
+        self.acting = acted
+
+    async def _io(self, sent: float | None, ops: list[str]) -> Exchange:
+        """Runs on the I/O thread: (re)open, operations, setpoint, measurements."""
+        dev, wall = self.device, self.session.wall
+        t_send = wall()
+        info = None
+        try:
+            if not self.opened or (self.link_faults and self.link_faults.rebooted):
+                info = await dev.open()
+                self.opened = True
+            for op in ops:
+                await (dev.arm(self.b.safety.revert_after) if op == "arm"
+                       else dev.disarm() if op == "disarm" else dev.safe())
+            if sent is not None:
+                await dev.write({"p_set_mw": sent})
+            reading = await dev.read()
+        except CommError as exc:
+            if exc.status in ("refused", "rebooting"):
+                self.opened = False
+            return Exchange(exc.status, error=str(exc), t_send_s=t_send, t_recv_s=wall(),
+                            info=info, ops=ops)
+        except Refused as exc:
+            return Exchange("refused_write", error=str(exc), t_send_s=t_send, t_recv_s=wall(),
+                            info=info, ops=ops)
+        except Exception as exc:  # noqa: BLE001 - a device answering nonsense must not stop the run
+            return Exchange("error", error=f"{type(exc).__name__}: {exc}", t_send_s=t_send,
+                            t_recv_s=wall(), info=info, ops=ops)
+        return Exchange("ok", reading=reading, t_send_s=t_send, t_recv_s=wall(), info=info,
+                        ops=ops)
+
+    def _replayed(self, k: int, sent: float | None, ops: list[str]) -> Exchange:
+        assert self.session.replay is not None
+        rec = self.session.replay.exchanges.get((k, self.entity))
+        if rec is None:
+            return Exchange("missing", error=f"the trace has no exchange of step {k}")
+        same = (rec["sent_mw"] is None) == (sent is None) and (
+            sent is None or abs(rec["sent_mw"] - sent) <= 1e-9)
+        if not same and not self.diverged:
+            self.diverged = True
+            self.session.event(k, k * self.step_s, rec["wall_s"], self.entity, "replay",
+                               "diverged", f"sends {sent} MW where the recording sent "
+                               f"{rec['sent_mw']} MW")
+        return Exchange(rec["status"], reading=rec["reading"], error=rec["error"],
+                        t_send_s=rec["t_send_s"], t_recv_s=rec["t_recv_s"], info=rec["info"],
+                        ops=rec["ops"])
+
+    # --- judging the exchange (deterministic) ---------------------------------------------
+    def _judge(self, k: int, t_s: float, wall: float, ex: Exchange) -> None:
+        ok = ex.status == "ok"
+        if ex.info:
+            self.info = ex.info
+            ident = ex.info.get("identity", {})
+            self.session.event(k, t_s, wall, self.entity, "device", "discovered",
+                               " ".join(str(v) for v in ident.values() if v))
+        if ok:
+            self.last = ex.reading
+            self._ops_done(k, t_s, wall, ex.ops)
+            if self.comm_bad:
+                self.session.event(k, t_s, wall, self.entity, "comm", "restored", "")
+            self.comm_bad = False
+        elif ex.status != "skipped" and not self.comm_bad:
+            self.comm_bad = True
+            self.session.event(k, t_s, wall, self.entity, "comm", ex.status, ex.error)
+        reason = self.watchdog.update(wall, ok, ex.reading if ok else None)
+        if reason is not None and self.on_device:
+            self._take_over(k, t_s, wall, reason)
+        if not self.on_device:
+            self._maybe_rearm(k, t_s, wall, ok and reason is None)
+
+    def _ops_done(self, k: int, t_s: float, wall: float, ops: list[str]) -> None:
+        if ops != self.need_ops:
+            return
+        self.need_ops = []
+        if "arm" in ops:
+            self.interlock.arm()
+            self.session.event(k, t_s, wall, self.entity, "action", "armed",
+                               f"device-side reversion {self.b.safety.revert_after:g} s")
+            if not self.on_device:
+                self.on_device = True
+                self.session.event(k, t_s, wall, self.entity, "rearm", "device",
+                                   "the device serves the entity again")
+
+    def _take_over(self, k: int, t_s: float, wall: float, reason: str) -> None:
+        self.on_device = False
+        self.interlock.disarm()
+        self.need_ops = ["safe"]
+        self.streak_s = None
+        onset = self.watchdog.last_ok_s
+        self.session.event(k, t_s, wall, self.entity, "watchdog", "trip",
+                           f"{reason}; last good answer at wall {onset if onset is not None else 0:.3f} s")
+        if self.twin is not None:
+            self.twin.reset(self.last.get("soc") if self.last else None)
+            self.twin.armed = True
+        self.session.event(k, t_s, wall, self.entity, "takeover", "twin",
+                           "device sent to 0 MW; the simulated twin serves the entity")
+
+    def _maybe_rearm(self, k: int, t_s: float, wall: float, fresh: bool) -> None:
+        after = self.b.safety.rearm_after
+        if after is None or self.interlock.estopped:
+            return
+        self.streak_s = (self.streak_s if self.streak_s is not None else wall) if fresh else None
+        if self.streak_s is not None and wall - self.streak_s >= after and not self.need_ops:
+            self.need_ops = ["arm"]
+
+    # --- outputs --------------------------------------------------------------------------
+    def _outputs(self, cmd_mw: float, twin_mw: float, sent: float | None, ex: Exchange
+                 ) -> dict[str, float]:
+        ok = ex.status == "ok"
+        reading = ex.reading if ok else None
+        extras = {"p_cmd_mw": float(cmd_mw), "p_sent_mw": NAN if sent is None or ex.status in (
+                  "skipped", "busy", "missing") else float(sent),
+                  "p_device_mw": reading.get("p_mw", NAN) if reading else NAN,
+                  "online": 1.0 if ok else 0.0, "on_device": 1.0 if self.on_device else 0.0,
+                  "latency_ms": (ex.t_recv_s - ex.t_send_s) * 1e3 if ok and ex.t_recv_s
+                  is not None and ex.t_send_s is not None else NAN}
+        if self.b.kind != "battery":
+            p = (reading or self.last or {}).get("p_mw", twin_mw) if self.on_device else twin_mw
+            return {"p_mw": float(p), **extras}
+        return {**self._battery(cmd_mw, reading), **extras}
+
+    def _battery(self, cmd_mw: float, reading: dict[str, float] | None) -> dict[str, float]:
+        spec = self.spec
+        dt_h = self.step_s / 3600.0
+        if self.on_device:
+            r = reading or self.last or {}
+            p = float(r.get("p_mw", 0.0))
+            soc = float(r.get("soc", spec.soc_init))
+            e = float(r.get("e_mwh", soc * spec.e_max_mwh))
+            loss = p * (1 - spec.eta_charge) if p > 0 else -p * (1 / spec.eta_discharge - 1)
+        else:
+            assert self.twin is not None
+            self.twin.p_set_mw = float(cmd_mw) if math.isfinite(cmd_mw) else 0.0
+            step: bat.BatteryStep = self.twin.advance(self.step_s)
+            p, soc, e, loss = step.p_mw, step.soc, step.e_mwh, step.p_loss_mw
+        self.throughput_mwh += abs(p) * dt_h
+        return {"p_mw": p, "p_loss_mw": loss, "soc": soc, "e_mwh": e,
+                "efc": self.throughput_mwh / (2.0 * spec.e_max_mwh)}
+
+    # --- the end --------------------------------------------------------------------------
+    def shut_down(self) -> str:
+        """Send the device to its safe state and disarm it (at the end, whatever happened)."""
+        if not self.session.live or self.device is None:
+            return "replay: no device"
+        try:
+            if self.pending is not None:
+                self.pending.result(timeout=1.0)
+        except Exception:  # noqa: BLE001 - whatever the last exchange did, go safe now
+            pass
+
+        async def bye() -> None:
+            if self.opened and self.b.kind == "battery":
+                await self.device.safe()
+                await self.device.disarm()
+            await self.device.close()
+
+        try:
+            self.session.io.submit(bye()).result(timeout=2.0)
+        except Exception as exc:  # noqa: BLE001 - reported, the run is over anyway
+            return f"could not reach the device to make it safe: {exc}"
+        return "device at 0 MW and disarmed"

@@ -1,0 +1,90 @@
+"""mosaik simulator that proxies bound entities to their devices (one per device kind).
+
+A ``Battery`` entity takes a battery's place in the park: it receives the controller's
+command (``p_set_mw``), passes it through the safety layer to the device and outputs what the
+device measures - or, after a watchdog trip, what its simulated twin does. A ``Load`` entity
+does the same for a metered load (``p_twin_mw``: the load's model, used after a trip). Both
+record the HIL columns (command, setpoint sent, device reading, online, on_device, latency).
+
+The work of each entity is a :class:`hil.channel.Channel`. Device I/O runs on the session's
+I/O thread; each step hands it every entity's exchange and awaits them together, at most the
+I/O budget, as a generator step that mosaik awaits - its event loop stays free meanwhile.
+Battery and load entities live in separate simulator instances so that a metered load can
+feed the battery's controller within the same step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time as _time
+from collections.abc import Mapping
+from typing import Any
+
+from mosaik_api_v3.types import InputData
+from typing_extensions import override
+
+from adapters.base import Attr, Model, TwinSimulator, single, total
+from adapters.battery_sim import OUTPUTS as BATTERY_OUTPUTS
+from hil.channel import Channel
+from hil.session import Session
+
+HIL_OUT = (
+    Attr("p_cmd_mw", "MW", "command from the twin's controller (or the load's model)"),
+    Attr("p_sent_mw", "MW", "setpoint sent to the device after the safety layer (NaN: none)"),
+    Attr("p_device_mw", "MW", "power the device reported this step (NaN: no answer)"),
+    Attr("online", "1", "1 when the device answered this step"),
+    Attr("on_device", "1", "1 while the device serves the entity, 0 after a takeover"),
+    Attr("latency_ms", "ms", "time of the step's exchange (write and read)"),
+)
+SKIP = Attr("skip", "1", "from the pacer: skip this step's device I/O")
+BATTERY = Model(("name", "spec", "binding"), BATTERY_OUTPUTS + HIL_OUT,
+                (Attr("p_set_mw", "MW", "command, > 0 charging (sum of all sources)"), SKIP))
+LOAD = Model(("name", "spec", "binding"), (Attr("p_mw", "MW", "electric load"), *HIL_OUT),
+             (Attr("p_twin_mw", "MW", "the load's model (serves the entity after a trip)"),
+              Attr("p_shift_mw", "MW", "load shift from the EMS (a metered load ignores it)"),
+              SKIP))
+
+
+class HILSim(TwinSimulator):
+    """Bound entities: safety layer, device exchange, watchdog, takeover by the twin."""
+
+    MODELS = {"Battery": BATTERY, "Load": LOAD}
+
+    def setup(self, session: Session | None = None) -> None:
+        if session is None:
+            raise TypeError("HILSim needs the run's session (hil.session.Session)")
+        self.session = session
+        session.join()
+
+    def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Channel:
+        return Channel(params["binding"], params["spec"], self.session, float(self.step_s))
+
+    @override
+    def step(self, time: int, inputs: InputData, max_advance: int) -> Any:
+        """Start every entity's exchange, wait for them together - at most the I/O budget,
+        without holding mosaik's event loop - then finish each entity."""
+        t0 = _time.perf_counter()
+        k = time // self.step_s
+        started = {}
+        for eid, channel in self.entities.items():
+            data = inputs.get(eid, {})
+            twin = total(data.get("p_twin_mw"))
+            cmd = total(data.get("p_set_mw")) if "p_set_mw" in data else twin
+            skip = bool(single(data.get("skip"), 0.0))
+            started[eid] = channel.begin(k, float(time), cmd, twin, skip)
+        futures = [f for f in started.values() if isinstance(f, concurrent.futures.Future)]
+        if futures:
+            yield asyncio.wait([asyncio.wrap_future(f) for f in futures],
+                               timeout=self.session.section.io_budget_s)
+        for eid, channel in self.entities.items():
+            self.out[eid] = channel.finish(started[eid])
+        self._timing.steps += 1
+        self._timing.step_s += _time.perf_counter() - t0
+        return time + self.step_s
+
+    def finalize(self) -> None:
+        for eid, channel in self.entities.items():
+            outcome = channel.shut_down()
+            self.session.event(-1, -1.0, self.session.wall(), eid, "end", "shutdown", outcome)
+        self.session.leave()

@@ -1,0 +1,268 @@
+"""A HIL run from start to report: ``twin hil SCENARIO --duration 10m``.
+
+1. :func:`prepare`: the scenario at the HIL step for the given duration (the energy
+   simulators step in real time with the devices), cameras bound to their AOI lines, the
+   record or replay path set, the bindings made active (``twin run`` of the same scenario
+   leaves them out and simulates every entity over the scenario's period);
+2. :func:`preflight`: every device answers once before the park starts (a user's mistake -
+   an emulator not started, a wrong port - is one line, not a traceback);
+3. :func:`run`: the park through :func:`twin.world.run` (the pacer and the device proxies are
+   wired by ``twin.world._build_hil``), then the HIL tables, KPIs and assertions written into
+   the run's HDF5 file, and the HTML test report beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hil import assertions as asr
+from hil import trace as tr
+from hil.session import HILAbort
+from twin.results import KPI, Run, open_run, write_kpis, write_table
+
+
+class HILError(ValueError):
+    """A user's mistake in a HIL run: no hil section, unreachable device, bad trace."""
+
+
+@dataclass
+class HILResult:
+    """What a HIL run produced."""
+
+    path: Path
+    report: Path
+    trace: Path
+    verdicts: list[asr.Verdict]
+    kpis: dict[str, KPI]
+    aborted: str | None = None
+    scheduling: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """Every assertion passed and the run was not aborted."""
+        return self.aborted is None and all(v.passed for v in self.verdicts)
+
+
+def prepare(s: Any, duration_s: int | None = None, replay: str | Path | None = None,
+            record: str | Path | None = None, realtime: bool | None = None) -> Any:
+    """The scenario of a HIL run: HIL step, duration, cameras bound, record/replay set."""
+    h = s.hil
+    if h is None:
+        raise HILError(f"{s.path}: the scenario has no hil section (bindings of entities to "
+                       "devices); see scenarios/hil-battery.yaml")
+    step = int(h.step)
+    if replay is not None and duration_s is None:  # the whole recording
+        try:
+            duration_s = max(1, len(tr.read(replay).pace)) * step
+        except tr.TraceError as exc:
+            raise HILError(str(exc)) from None
+    duration = int(duration_s if duration_s is not None else h.duration)
+    duration = max(step, duration // step * step)
+    h = dataclasses.replace(h, active=True,
+                            realtime=h.realtime if realtime is None else realtime)
+    if replay is not None:
+        h = dataclasses.replace(h, replay=Path(replay), record=None)
+    if record is not None:
+        h = dataclasses.replace(h, record=Path(record), replay=None)
+    cameras = {b.entity: b.device for b in h.bindings if b.kind == "camera"}
+    lines = tuple(dataclasses.replace(a, camera=cameras[a.name], fidelity="full")
+                  if a.name in cameras else a for a in s.aoi_lines)
+    name = s.output.name or (s.path.stem if s.path.name != "<memory>" else "hil")
+    output = dataclasses.replace(s.output, name=name + ("-replay" if h.replay else ""))
+    return dataclasses.replace(s, hil=h, aoi_lines=lines, output=output,
+                               period=dataclasses.replace(s.period, step=step,
+                                                          duration=duration))
+
+
+def preflight(s: Any, timeout_s: float = 3.0) -> list[str]:
+    """Reach every bound device once; one line per device; :class:`HILError` if one fails."""
+    from hil import camera, devices
+    from hil.faults import CommError
+    from hil.modbus import parse_url
+
+    if s.hil.replay is not None:
+        return [f"replaying {s.hil.replay} (no device is contacted)"]
+    lines = []
+    for i, b in enumerate(s.hil.bindings):
+        where = f"{s.path}: hil.bindings[{i}].device"
+        if b.kind == "camera":
+            try:
+                lines.append(f"{b.entity}: {camera.probe(b.device)}")
+            except (ValueError, RuntimeError) as exc:
+                raise HILError(f"{where}: {exc}") from None
+            continue
+        if b.resolved_protocol == "sim":
+            lines.append(f"{b.entity}: simulated {b.kind}")
+            continue
+        dev, _ = devices.make(b.kind, b.device, b.resolved_protocol,
+                              str(b.points) if b.points else None, b.safety.timeout)
+
+        async def probe(dev: Any = dev) -> dict[str, Any]:
+            try:
+                info = await asyncio.wait_for(dev.open(), timeout_s)
+                await asyncio.wait_for(dev.read(), timeout_s)
+                return info
+            finally:
+                await dev.close()
+
+        try:
+            info = asyncio.run(probe())
+        except (CommError, TimeoutError) as exc:
+            host, port, _ = parse_url(b.device)
+            hint = (f"; to stand in for it: twin emulate {b.kind} --port {port}"
+                    if host in ("127.0.0.1", "localhost", "::1") else "")
+            raise HILError(f"{where}: cannot reach {b.device}: {exc or 'timeout'}{hint}"
+                           ) from None
+        ident = " ".join(str(v) for v in info.get("identity", {}).values() if v)
+        lines.append(f"{b.entity}: {b.device} answers ({ident or b.kind})")
+    return lines
+
+
+def run(s: Any, out_dir: str | Path | None = None,
+        progress: Callable[[int], None] | None = None) -> HILResult:
+    """Run a prepared HIL scenario; write tables, KPIs, assertions and the HTML report."""
+    from hil import report
+    from twin import world
+
+    path = world.output_path(s, out_dir)
+    trace_path = Path(s.hil.record) if s.hil.record else path.with_suffix(".trace.jsonl")
+    aborted = None
+    kpis: dict[str, KPI] = {}
+    try:
+        kpis = dict(world.run(s, out_dir=out_dir, progress=progress).kpis)
+    except HILAbort as exc:
+        aborted = str(exc)
+    recorded = tr.read(trace_path)
+    scheduling = next((e["detail"] for e in recorded.events if e["kind"] == "scheduling"),
+                      "replay: no pacing" if s.hil.replay else "")
+    with open_run(path) as r:
+        ev = RunEvidence(r, recorded, s)
+        verdicts = [a.evaluate(ev) for a in s.hil.assertions]
+        hil_kpis = ev.kpis(verdicts)
+    write_kpis(path, hil_kpis)
+    kpis.update(hil_kpis)
+    write_table(path, "hil/traffic", traffic_rows(recorded), "every exchange with a device: "
+                "setpoint sent, measurements received, status, wall times (s from the first "
+                "deadline)")
+    write_table(path, "hil/events", event_rows(recorded), "interlocks, comm faults, watchdog "
+                "trips, takeovers, overruns, operator actions")
+    write_table(path, "hil/assertions", [{"assertion": v.text, "status": v.status,
+                                          "detail": v.detail} for v in verdicts],
+                "the scenario's assertions and their verdicts")
+    html = report.write(path, recorded, verdicts, aborted, notes=[scheduling])
+    return HILResult(path, html, trace_path, verdicts, kpis, aborted, scheduling)
+
+
+# --- evidence for the assertions -----------------------------------------------------------
+
+
+class RunEvidence:
+    """The recorded run and its trace, as :class:`hil.assertions.Evidence`."""
+
+    def __init__(self, run: Run, trace: tr.Trace, s: Any) -> None:
+        self.run = run
+        self.trace = trace
+        self.s = s
+        self._keys = run.series_keys()
+
+    def matching(self, entity: str | None, attr: str) -> list[tuple[str, str]]:
+        out = []
+        for e, a in self._keys:
+            if entity is None and (e.endswith(".twin") or self.run.info(e, a).columns):
+                continue
+            if (entity is None or e == entity) and a in (attr, f"p_{attr}"):
+                out.append((e, a))
+        return out
+
+    def series(self, entity: str, attr: str) -> np.ndarray:
+        return np.asarray(self.run.series(entity, attr), dtype=float)
+
+    @property
+    def lateness_s(self) -> np.ndarray:
+        if not self.run.has("pacer", "lateness_s"):
+            return np.array([])
+        return self.series("pacer", "lateness_s")
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.trace.events
+
+    def episodes(self, entity: str | None) -> list[dict[str, Any]]:
+        """Comm-loss episodes of power devices: onset, answers after it, device reversion."""
+        bindings = {b.entity: b for b in self.s.hil.bindings if b.kind == "battery"}
+        specs = {b.name: b for b in self.s.batteries}
+        out = []
+        for ev in self.trace.events:
+            e = ev["entity"]
+            if ev["kind"] != "watchdog" or e not in bindings or entity not in (None, e):
+                continue
+            ex = [x for x in self.trace.exchange_list() if x["entity"] == e]
+            before = [x for x in ex if x["step"] < ev["step"] and x["status"] == "ok"]
+            beat = before[-1]["reading"].get("heartbeat") if before else None
+            first = next((x for x in before if x["reading"].get("heartbeat") == beat), None)
+            onset = first["t_recv_s"] if first else 0.0
+            after = [(x["t_recv_s"] - onset, x["reading"]["p_mw"]) for x in ex
+                     if x["step"] > ev["step"] and x["status"] == "ok"
+                     and x["reading"].get("heartbeat") != beat and "p_mw" in x["reading"]]
+            out.append({"entity": e, "onset_t_s": first["t_s"] if first else 0.0,
+                        "readings": after, "revert_s": bindings[e].safety.revert_after,
+                        "tol_mw": max(1e-3, 0.01 * specs[e].p_max_mw)})
+        return out
+
+    def kpis(self, verdicts: list[asr.Verdict]) -> dict[str, KPI]:
+        """The run's HIL figures as KPIs."""
+        late = self.lateness_s
+        late = late[np.isfinite(late)] if len(late) else late
+        stat = (lambda f: float(f(late)) * 1e3) if len(late) else (lambda f: math.nan)
+        ex = self.trace.exchange_list()
+        ev = self.trace.events
+        return {
+            "hil_lateness_mean_ms": KPI(stat(np.mean), "ms", "pacer: mean lateness of a step"),
+            "hil_lateness_p99_ms": KPI(stat(lambda v: np.percentile(v, 99)), "ms",
+                                       "pacer: 99th percentile of the lateness"),
+            "hil_lateness_max_ms": KPI(stat(np.max), "ms", "pacer: largest lateness"),
+            "hil_end_offset_ms": KPI(stat(lambda v: v[-1]), "ms",
+                                     "pacer: lateness of the last step (drift)"),
+            "hil_exchanges": KPI(float(len(ex)), "1", "exchanges with devices"),
+            "hil_comm_faults": KPI(float(sum(x["status"] not in ("ok", "skipped") for x in ex)),
+                                   "1", "exchanges that failed (timeout, refused, corrupt, ...)"),
+            "hil_takeovers": KPI(float(sum(e["kind"] == "takeover" for e in ev)), "1",
+                                 "watchdog trips that handed an entity to its twin"),
+            "hil_interlocks": KPI(float(sum(e["kind"] == "interlock" and e["detail"] == "on"
+                                            for e in ev)), "1", "interlock activations"),
+            "hil_assertions_failed": KPI(float(sum(not v.passed for v in verdicts)), "1",
+                                         "assertions that failed"),
+        }
+
+
+def traffic_rows(trace: tr.Trace) -> list[dict[str, Any]]:
+    """One row per exchange, for the HDF5 table and the report."""
+    nan = math.nan
+    rows = []
+    for x in trace.exchange_list():
+        r = x["reading"] or {}
+        lat = (x["t_recv_s"] - x["t_send_s"]) * 1e3 if x["t_recv_s"] is not None and x[
+            "t_send_s"] is not None else nan
+        rows.append({"step": float(x["step"]), "t_s": float(x["t_s"]),
+                     "wall_s": float(x["wall_s"]), "entity": x["entity"],
+                     "sent_mw": nan if x["sent_mw"] is None else float(x["sent_mw"]),
+                     "p_mw": float(r.get("p_mw", nan)), "soc": float(r.get("soc", nan)),
+                     "heartbeat": float(r.get("heartbeat", nan)), "latency_ms": lat,
+                     "status": x["status"], "ops": " ".join(x["ops"]),
+                     "faults": " ".join(x.get("faults", [])), "error": x["error"] or ""})
+    return rows
+
+
+def event_rows(trace: tr.Trace) -> list[dict[str, Any]]:
+    """One row per event."""
+    return [{"step": float(e["step"]), "t_s": float(e["t_s"]), "wall_s": float(e["wall_s"]),
+             "entity": e["entity"], "kind": e["kind"], "name": e["name"],
+             "detail": e["detail"] or ""} for e in trace.events]

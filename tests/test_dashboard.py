@@ -1,0 +1,290 @@
+"""The trainers' page (twin demo, twin replay) in a real browser: headless Chromium.
+
+One live twin of tests/scenarios/dashboard.yaml runs at x600 (a 15-minute step every 1.5 s)
+behind the page for the live tests, in file order: the page loads without console errors,
+its values change, it hears from the twin at least every second, "wind lull" lowers the wind
+on the page within 5 s, the controls work. Then a recorded run moves with its slider, the
+server refuses what it should, and the reference park's page is saved as docs/demo.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.browser import page
+from tests.conftest import ROOT
+from twin import scenario, world
+from twin.dashboard.camera import AOICamera
+from twin.dashboard.live import LiveTwin
+from twin.dashboard.replay import Replay
+from twin.dashboard.server import Dashboard, ServerThread
+from twin.results import open_run
+
+DASHBOARD = ROOT / "tests" / "scenarios" / "dashboard.yaml"
+SPEED = 600.0
+MAX_UPDATE_GAP_MS = 1000.0  # the page hears from the twin at least every second
+EVENT_EFFECT_S = 5.0  # an event shows on the page within this
+SCREENSHOT = ROOT / "docs" / "demo.png"
+
+
+def wait_for(pg: Any, expression: str, timeout_s: float = 20.0) -> Any:
+    """Poll a page expression until it is truthy (the page's CSP forbids Playwright's own
+    in-page polling, which evaluates strings)."""
+    end = time.monotonic() + timeout_s
+    while True:
+        value = pg.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"not true within {timeout_s} s: {expression}")
+        time.sleep(0.1)
+
+
+def number(pg: Any, selector: str) -> float:
+    """The number shown in an element (— reads as NaN)."""
+    text = pg.inner_text(selector).replace(",", "").strip()
+    return float(text) if text not in ("", "—") else float("nan")
+
+
+def record(s: scenario.Scenario, out: Path) -> Path:
+    """Run ``s`` to a file, in a thread: Playwright's own event loop holds this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(world.run, s, out).result().path
+
+
+def camera_for(twin: LiveTwin, s: scenario.Scenario, interval_s: float = 1.0) -> AOICamera:
+    """The AOI camera of the twin's first line, as twin demo makes it."""
+    def state() -> tuple[bool, str, list[Any]]:
+        f = twin.latest()
+        return twin.running and bool(f and (f["aoi"].get("boards_out") or 0) > 0), \
+            f["time"] if f else "", twin.active("defect_burst")
+
+    return AOICamera(s.aoi_lines[0], s.park.seed, state, interval_s=interval_s)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveTwin, ServerThread]]:
+    s = scenario.load(DASHBOARD)
+    twin = LiveTwin(s, speed=SPEED, out_dir=tmp_path_factory.mktemp("demo"))
+    camera = camera_for(twin, s)
+    twin.start()
+    camera.start()
+    server = ServerThread(Dashboard(twin, camera))
+    yield twin, server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[tuple[Any, list[str]]]:
+    """One headless Chromium page for the module (Playwright's sync API takes one at a time)."""
+    with page() as (pg, errors):
+        yield pg, errors
+
+
+@pytest.fixture(scope="module")
+def live_page(live: tuple[LiveTwin, ServerThread], browser: tuple[Any, list[str]]
+              ) -> tuple[Any, list[str]]:
+    browser[0].goto(live[1].url)
+    return browser
+
+
+def goto(browser: tuple[Any, list[str]], url: str, live: tuple[LiveTwin, ServerThread]) -> Any:
+    """Leave the live page (its twin paused) for another server's."""
+    live[0].pause()
+    pg, errors = browser
+    pg.goto("about:blank")
+    errors.clear()
+    pg.goto(url)
+    return pg
+
+
+def test_the_page_loads_without_console_errors(live_page: tuple[Any, list[str]]) -> None:
+    pg, errors = live_page
+    wait_for(pg, "window.twin && window.twin.frames.length >= 2")
+    wait_for(pg, "document.querySelector('#chart-power .main-svg') !== null")
+    wait_for(pg, "document.querySelectorAll('#diagram path.edge').length > 3")
+    wait_for(pg, "document.getElementById('aoi-board').naturalWidth > 0", 30)
+    assert pg.inner_text("#park") == "dashboard test park"
+    assert errors == []
+
+
+def test_values_change_as_the_twin_runs(live_page: tuple[Any, list[str]]) -> None:
+    pg, errors = live_page
+    clock = pg.inner_text("#clock")
+    before = [pg.inner_text(s) for s in ("#v-load", "#v-pv", "#v-pcc", "#v-co2")]
+    wait_for(pg, f"document.getElementById('clock').textContent !== '{clock}'", 5)
+    time.sleep(1.6)
+    after = [pg.inner_text(s) for s in ("#v-load", "#v-pv", "#v-pcc", "#v-co2")]
+    assert after != before
+    flows = pg.evaluate("window.twin.frames.at(-1).flows")
+    assert any(abs(x or 0) > 0.1 for x in flows)  # power on the diagram's lines
+    assert errors == []
+
+
+def test_the_page_hears_from_the_twin_at_least_every_second(
+        live_page: tuple[Any, list[str]], live: tuple[LiveTwin, ServerThread]) -> None:
+    pg, _ = live_page
+    start = pg.evaluate("performance.now()")
+    time.sleep(6.0)
+    stamps = pg.evaluate(f"window.twin.updates.filter((t) => t >= {start})")
+    gaps = np.diff(stamps)
+    frames = pg.evaluate("window.twin.frames.slice(-6).map((f) => f.t)")
+    report = {"speed": SPEED, "updates": len(stamps), "gap_ms_median": float(np.median(gaps)),
+              "gap_ms_max": float(gaps.max()), "step_s_sim": int(np.diff(frames).min()),
+              "late_ms_p95": live[0].status()["late_ms_p95"]}
+    print(f"\nupdate intervals at x{SPEED:g}: {json.dumps(report)}")
+    assert gaps.max() < MAX_UPDATE_GAP_MS
+    assert report["late_ms_p95"] < 1000.0  # the twin keeps its pace
+
+
+def test_wind_lull_lowers_the_wind_on_the_page_within_5_s(
+        live_page: tuple[Any, list[str]]) -> None:
+    pg, errors = live_page
+    before = number(pg, "#v-wind")
+    assert before > 5.0, "the test scenario starts in a windy evening"
+    t0 = time.monotonic()
+    pg.click("#ev-wind_lull")
+    wait_for(pg, f"parseFloat(document.getElementById('v-wind').textContent) < {0.5 * before}",
+             EVENT_EFFECT_S)
+    took = time.monotonic() - t0
+    print(f"\nwind lull: {before} MW -> {number(pg, '#v-wind')} MW on the page in {took:.1f} s")
+    wait_for(pg, "document.getElementById('event-list').textContent.includes('Wind lull')", 2)
+    assert took < EVENT_EFFECT_S
+    assert errors == []
+
+
+def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]]) -> None:
+    pg, errors = live_page
+    pg.click("#btn-pause")
+    wait_for(pg, "document.getElementById('state').textContent === 'paused'", 3)
+    held = pg.inner_text("#clock")
+    time.sleep(2.0)
+    assert pg.inner_text("#clock") == held
+    pg.click("#btn-resume")
+    wait_for(pg, f"document.getElementById('clock').textContent !== '{held}'", 4)
+    pg.select_option("#speed", "1800")
+    wait_for(pg, "document.getElementById('state').textContent === 'running ×1800'", 3)
+    pg.fill("#jump-date", "2027-03-12")
+    pg.click("#btn-jump")
+    wait_for(pg, "document.getElementById('clock').textContent.startsWith('2027-03-12')", 10)
+    pg.select_option("#speed", "600")
+    assert errors == []
+
+
+def test_events_reach_the_twin_and_bad_requests_are_refused(
+        live: tuple[LiveTwin, ServerThread]) -> None:
+    twin, server = live
+    ok = _post(server.url + "api/event", {"kind": "line_trip", "hours": 2, "line": "plant/f1s1"})
+    assert ok["windows"]
+    assert twin.active("line_trip")
+    for body, status in (({"kind": "volcano"}, 400), ({"kind": "line_trip", "line": "x"}, 400),
+                         ({"kind": "wind_lull", "wind_factor": 3}, 400)):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _post(server.url + "api/event", body)
+        assert err.value.code == status
+    with pytest.raises(urllib.error.HTTPError) as err:  # no X-Twin header: not from the page
+        _post(server.url + "api/control", {"action": "pause"}, headers={})
+    assert err.value.code == 403
+    with pytest.raises(urllib.error.HTTPError) as err:  # another host name: DNS rebinding
+        urllib.request.urlopen(urllib.request.Request(server.url + "api/info",
+                                                      headers={"Host": "evil.example"}))
+    assert err.value.code == 403
+
+
+def _post(url: str, body: dict, headers: dict | None = None) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              **({"X-Twin": "1"} if headers is None else headers)})
+    with urllib.request.urlopen(request, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_a_token_guards_a_server_beyond_loopback(tmp_path: Path) -> None:
+    from twin.cli import main
+
+    assert main(["demo", str(DASHBOARD), "--host", "0.0.0.0"]) == 2  # no token: refused
+    path = record(scenario.load(DASHBOARD).with_days(0.25), tmp_path)
+    server = ServerThread(Dashboard(Replay(path), token="s3cret-token"))
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(server.url + "api/info")
+        assert err.value.code == 401
+        with urllib.request.urlopen(server.url + "?token=s3cret-token") as r:
+            assert "twin_token=s3cret-token" in r.headers["Set-Cookie"]
+        request = urllib.request.Request(server.url + "api/info",
+                                         headers={"X-Twin-Token": "s3cret-token"})
+        with urllib.request.urlopen(request) as r:
+            assert json.loads(r.read())["mode"] == "replay"
+    finally:
+        server.stop()
+
+
+def test_replay_moves_with_its_slider(tmp_path: Path, browser: tuple[Any, list[str]],
+                                     live: tuple[LiveTwin, ServerThread]) -> None:
+    replay = Replay(record(scenario.load(DASHBOARD).with_days(2), tmp_path))
+    with open_run(replay.path) as run:  # the counters so far, at the end: the run's own KPIs
+        kpis = run.kpis()
+    carbon = replay.snapshot(replay.n - 1)["totals"]["carbon"]
+    for c in carbon["criteria"]:
+        assert c["value"] == pytest.approx(kpis[f"criterion_{c['key']}"].value, rel=1e-3)
+    assert carbon["scope1_t"] == pytest.approx(kpis["co2_scope1_t"].value, abs=0.1)
+    server = ServerThread(Dashboard(replay))
+    try:
+        pg = goto(browser, server.url, live)
+        wait_for(pg, "window.twin && window.twin.frames.length > 10")
+        for i in (20, 150):
+            expected = replay.frame(i)
+            pg.evaluate(f"(() => {{ const s = document.getElementById('slider'); "
+                        f"s.value = '{i}'; s.dispatchEvent(new Event('input')); }})()")
+            wait_for(pg, f"document.getElementById('clock').textContent === "
+                     f"'{expected['time']}'", 5)
+            assert number(pg, "#v-wind") == pytest.approx(expected["wind"], abs=0.06)
+            assert number(pg, "#v-load") == pytest.approx(expected["load"], abs=0.06)
+        clock = pg.inner_text("#clock")
+        pg.click("#btn-play")
+        wait_for(pg, f"document.getElementById('clock').textContent !== '{clock}'", 3)
+        pg.click("#btn-play")
+        assert browser[1] == []
+    finally:
+        server.stop()
+
+
+def test_the_reference_park_page_for_the_readme(tmp_path: Path, browser: tuple[Any, list[str]],
+                                                live: tuple[LiveTwin, ServerThread]) -> None:
+    s = scenario.load(ROOT / "scenarios" / "park.yaml")
+    s = dataclasses.replace(s, period=dataclasses.replace(
+        s.period, start=dt.datetime(2027, 6, 8, 6, 0), duration=3 * 86400))
+    twin = LiveTwin(s, speed=3600.0, out_dir=tmp_path)
+    camera = camera_for(twin, s, interval_s=0.5)
+    twin.start()
+    camera.start()
+    server = ServerThread(Dashboard(twin, camera))
+    try:
+        pg = goto(browser, server.url, live)
+        wait_for(pg, "window.twin && window.twin.frames.length >= 8", 30)
+        twin.add_event("line_trip", 12, line="pv-roof-suppliers/f1s1")
+        twin.add_event("defect_burst", 12)
+        wait_for(pg, "window.twin.frames.length >= 20 && window.twin.totals !== null "
+                 "&& document.getElementById('aoi-robot').naturalWidth > 0", 40)
+        twin.pause()
+        height = pg.evaluate("document.documentElement.scrollHeight")
+        pg.set_viewport_size({"width": 1280, "height": height})  # the whole page, laid out
+        time.sleep(1.5)  # the charts catch up
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        pg.screenshot(path=str(SCREENSHOT))
+        assert browser[1] == []
+    finally:
+        server.stop()
+    assert SCREENSHOT.stat().st_size > 50_000
