@@ -13,6 +13,7 @@ failed assertions exit 1.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -34,6 +35,8 @@ def cmd_hil(args: argparse.Namespace) -> int:
     from twin.cli import _scenario
     from twin.scenario import parse_duration
 
+    if not getattr(args, "verbose", False):  # the run reports comm faults itself
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     try:
         duration = parse_duration(args.duration) if args.duration else None
     except ValueError as exc:
