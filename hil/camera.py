@@ -11,14 +11,13 @@ nothing, ``health()`` - for the pre-flight check and for engineers who script a 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hil.devices import Health
+from hil.devices import Health, ReadOnly
 
 
-class CameraDevice:
+class CameraDevice(ReadOnly):
     """A real camera (``device:N``, ``rtsp://...``) or a folder of images (``folder:PATH``)."""
 
     kind = "camera"
@@ -51,19 +50,6 @@ class CameraDevice:
         self._health = Health(True, self._health.answers + 1, self._health.errors, "")
         return {"frame": frame, "index": self.frames - 1,
                 "read_ms": (time.perf_counter() - t0) * 1e3}
-
-    async def write(self, setpoints: Mapping[str, float]) -> None:
-        if setpoints:
-            raise ValueError(f"a camera takes no setpoints, got {sorted(setpoints)}")
-
-    async def arm(self, revert_s: float) -> None:
-        return None
-
-    async def disarm(self) -> None:
-        return None
-
-    async def safe(self) -> None:
-        return None
 
     def health(self) -> Health:
         return self._health

@@ -90,16 +90,35 @@ class _Counted:
         return self._health
 
 
-class SunSpecBattery(_Counted):
-    """A battery inverter over Modbus TCP speaking SunSpec (models 1, 701, 702, 704, 713, 802)."""
+class ReadOnly:
+    """What a device that only measures does with commands: refuse setpoints, nothing to arm."""
 
-    kind = "battery"
+    kind = "device"
+
+    async def write(self, setpoints: Mapping[str, float]) -> None:
+        if setpoints:
+            raise Refused(f"a {self.kind} takes no setpoints, got {sorted(setpoints)}")
+
+    async def arm(self, revert_s: float) -> None:
+        return None
+
+    async def disarm(self) -> None:
+        return None
+
+    async def safe(self) -> None:
+        return None
+
+
+class _ModbusDevice(_Counted):
+    """A device over Modbus TCP whose registers its point list (``kind``) gives."""
+
+    kind = "device"
 
     def __init__(self, url: str, plist: pts.PointList | None = None, timeout_s: float = 0.3,
                  faults: LinkFaults | None = None) -> None:
         super().__init__()
         self.link = Link(url, timeout_s, faults)
-        self.client = PointClient(self.link, plist or pts.load("battery"))
+        self.client = PointClient(self.link, plist or pts.load(self.kind))
 
     async def open(self) -> dict[str, Any]:
         self.link.faults.rebooted = False
@@ -107,6 +126,15 @@ class SunSpecBattery(_Counted):
 
     async def read(self) -> dict[str, float]:
         return await self._do(self.client.read())
+
+    async def close(self) -> None:
+        self.link.close()
+
+
+class SunSpecBattery(_ModbusDevice):
+    """A battery inverter over Modbus TCP speaking SunSpec (models 1, 701, 702, 704, 713, 802)."""
+
+    kind = "battery"
 
     async def write(self, setpoints: Mapping[str, float]) -> None:
         values = dict(self.client.setpoint_si(k, v) for k, v in setpoints.items())
@@ -124,43 +152,11 @@ class SunSpecBattery(_Counted):
     async def safe(self) -> None:
         await self._do(self.client.write({"704.WSet": 0.0}))
 
-    async def close(self) -> None:
-        self.link.close()
 
-
-class ModbusMeter(_Counted):
+class ModbusMeter(ReadOnly, _ModbusDevice):
     """A power meter over Modbus TCP (its point list gives the registers)."""
 
     kind = "meter"
-
-    def __init__(self, url: str, plist: pts.PointList | None = None, timeout_s: float = 0.3,
-                 faults: LinkFaults | None = None) -> None:
-        super().__init__()
-        self.link = Link(url, timeout_s, faults)
-        self.client = PointClient(self.link, plist or pts.load("meter"))
-
-    async def open(self) -> dict[str, Any]:
-        self.link.faults.rebooted = False
-        return await self._do(self.client.discover())
-
-    async def read(self) -> dict[str, float]:
-        return await self._do(self.client.read())
-
-    async def write(self, setpoints: Mapping[str, float]) -> None:
-        if setpoints:
-            raise Refused(f"a meter takes no setpoints, got {sorted(setpoints)}")
-
-    async def arm(self, revert_s: float) -> None:
-        return None
-
-    async def disarm(self) -> None:
-        return None
-
-    async def safe(self) -> None:
-        return None
-
-    async def close(self) -> None:
-        self.link.close()
 
 
 class SimBattery:
@@ -221,7 +217,7 @@ class SimBattery:
         return None
 
 
-class SimMeter:
+class SimMeter(ReadOnly):
     """The simulated meter: it reads the twin's own model of the load."""
 
     kind = "meter"
@@ -240,19 +236,6 @@ class SimMeter:
 
     async def read(self) -> dict[str, float]:
         return {"p_mw": self.p_mw, "heartbeat": float(self.beat)}
-
-    async def write(self, setpoints: Mapping[str, float]) -> None:
-        if setpoints:
-            raise Refused(f"a meter takes no setpoints, got {sorted(setpoints)}")
-
-    async def arm(self, revert_s: float) -> None:
-        return None
-
-    async def disarm(self) -> None:
-        return None
-
-    async def safe(self) -> None:
-        return None
 
     def health(self) -> Health:
         return Health(online=True)
