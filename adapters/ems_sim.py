@@ -58,7 +58,6 @@ class EMSSim(TwinSimulator):
             raise TypeError("EMSSim needs the ems parameter (a twin.ems.controller.EMS)")
         self.ems = ems
         self.targets: dict[str, str] = {}
-        self.i = 0
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         if model != "EMS":

@@ -174,8 +174,6 @@ class EMS:
         self.outages: list[tuple[int, int]] = []  # step ranges without the public grid
         self.state = _State(shift_sent={f.name: 0.0 for f in flexibles},
                             backlog_mwh={f.name: 0.0 for f in flexibles})
-        self.n_replans = 0
-        self.n_fallbacks = 0
         self._seen = 0
         self._replan_now = False
         self._take_windows()
@@ -345,9 +343,7 @@ class EMS:
             # a request may be prepared with grid energy stored beforehand
             plan = dispatch.plan(dataclasses.replace(asked, charge_limit_mw=None))
             cut = base_plan.p_import_mw - asked.import_cap_mw
-        self.n_replans += 1
         self._replan_now = False
-        self.n_fallbacks += plan.status.startswith("fallback")
         st.plan, st.start, st.base_plan, st.cut = plan, i, base_plan, cut
 
     def _ev_demand(self, i: int, hub: Hub, flex: EVFlex | None, h: int) -> dispatch.EVDemand:
