@@ -255,7 +255,9 @@ def run_cases(client: Any, job: Job, cases: Sequence[Case], store: CaseStore,
         return []
     client.run(warm)
     paused = [w for w, had in client.run(profiler, False).items() if had]
-    [job_future] = client.scatter([job], broadcast=True)
+    # a fresh key per call: a content-hashed key released by the previous round of
+    # ``twin size`` can race with its re-scatter and cancel the new tasks
+    [job_future] = client.scatter([job], broadcast=True, hash=False)
     futures = {client.submit(run_case, job_future, c, pure=False): c for c in cases}
     rows = []
     try:
