@@ -16,14 +16,19 @@ same numbers with and without it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from heapq import heappop
+from time import perf_counter
 from typing import Any
 
 import mosaik
 from mosaik import scheduler
+from mosaik.exceptions import SimulationError
 from mosaik.tiered_time import TieredDuration, TieredTime
 
 _ORIGINAL = scheduler.advance_progress
+_ORIGINAL_PROCESS = scheduler.sim_process
 _ORIGINAL_ADD = TieredTime.__add__
 _ORIGINAL_LT = TieredTime.__lt__
 _KEY = "_twin_progress_key"
@@ -59,12 +64,134 @@ def _advance_progress(sim: Any, world: Any) -> None:
     setattr(sim, _KEY, key)
 
 
+class _Wake:
+    """A waiter in a :class:`mosaik.progress.Progress` that wakes ``future`` once: the
+    progress skips it (as cancelled) when something else woke the future first."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: asyncio.Future[Any]) -> None:
+        self.future = future
+
+    def cancelled(self) -> bool:
+        return self.future.done()
+
+    def set_result(self, value: Any) -> None:
+        self.future.set_result(value)
+
+
+async def _next_step_settled(sim: Any, world: Any) -> bool:
+    """``scheduler.next_step_settled`` with one future where mosaik makes two tasks and an
+    ``asyncio.wait``: it wakes on the progress reaching the awaited time or on a newer step
+    being scheduled, whichever comes first, as mosaik's does."""
+    progress, newer = sim.progress, sim.newer_step
+    while progress.time.time < world.until:
+        if sim.next_steps and sim.next_steps[0] == progress.time:
+            return True
+        await_time = (sim.next_steps[0] if sim.next_steps
+                      else TieredTime(world.until) + sim.from_world_time)
+        if progress.time >= await_time:
+            newer.clear()
+            continue
+        if not newer.is_set():
+            future = asyncio.get_running_loop().create_future()
+            wake = _Wake(future)
+            trigger = (await_time, TieredDuration(*((0,) * len(progress.time))), False)
+            progress._futures.append((trigger, wake))
+            newer._waiters.append(future)
+            try:
+                await future
+            finally:
+                newer._waiters.remove(future)
+                for i, (_, waiter) in enumerate(progress._futures):
+                    if waiter is wake:
+                        del progress._futures[i]
+                        break
+        newer.clear()
+    return False
+
+
+async def _wait_for_dependencies(sim: Any, lazy_stepping: bool) -> None:
+    """``scheduler.wait_for_dependencies`` awaiting only what has not happened yet, one after
+    the other (all must happen; the order does not matter), instead of a task for each."""
+    next_step = sim.next_steps[0]
+    for pre_sim, min_delays in sim.input_delays.items():
+        progress = pre_sim.progress
+        for delay in min_delays.durations:
+            if not progress._triggered_time((next_step, delay, True)):
+                await progress.has_passed(next_step, shift=delay)
+    waits = list(sim.successors_to_wait_for.items())
+    if lazy_stepping:
+        waits += sim.successors.items()
+    for suc_sim, adapt in waits:
+        target = next_step + adapt
+        if suc_sim.progress.time < target:
+            await suc_sim.progress.has_reached(target)
+
+
+async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None,
+                       rt_strict: bool, lazy_stepping: bool, start_barrier: Any) -> None:
+    """``scheduler.sim_process`` for runs as fast as possible: the same steps in the same
+    order, without the progress-bar bookkeeping after every step. Real-time runs take
+    mosaik's own."""
+    if rt_factor:
+        await _ORIGINAL_PROCESS(world, sim, until, rt_factor, rt_strict, lazy_stepping,
+                                start_barrier)
+        return
+    sim.started = True
+    sim.rt_start = perf_counter()
+    await start_barrier.wait()
+    sims = world._get_sim_runners()
+    runners = list(sims.values())
+    max_loops = world.max_loop_iterations
+    try:
+        _advance_progress(sim, world)
+        while await _next_step_settled(sim, world):
+            if not world.running.is_set():
+                await world.running.wait()
+            await _wait_for_dependencies(sim, lazy_stepping)
+            sim.current_step = heappop(sim.next_steps)
+            if sim.current_step != sim.progress.time:
+                raise SimulationError(
+                    f"Simulator {sim.sid} is trying to perform a step at time "
+                    f"{sim.current_step}, but it has already progressed to time "
+                    f"{sim.progress.time}.")
+            if any(t >= max_loops for t in sim.current_step.tiers[1:]):
+                raise SimulationError(
+                    f"Simulator {sim.sid} has performed a sub-step more than {max_loops} "
+                    f"times (now {sim.current_step}).")
+            input_data = scheduler.get_input_data(world, sim)
+            max_advance = scheduler.get_max_advance(world, sim, until)
+            await scheduler.step(world, sim, input_data, max_advance)
+            await scheduler.get_outputs(world, sim)
+            sim.current_step = None
+            scheduler.trigger_successors(sim)
+            for isim in runners:
+                _advance_progress(isim, world)
+            world.sim_progress = scheduler.get_progress(sims, until)  # for sims that ask
+            if world.use_cache:
+                _prune_dataflow_cache(runners)
+        world.tqdm.update(scheduler.get_avg_progress(sims, until) - world.tqdm.n)
+    except ConnectionError as e:
+        raise SimulationError(f'Simulator "{sim.sid}" closed its connection.', e) from e
+
+
+def _prune_dataflow_cache(runners: list[Any]) -> None:
+    """``scheduler.prune_dataflow_cache``, rebuilding a cache only when it holds an old time."""
+    min_time = min(s.last_step.time for s in runners)
+    for s in runners:
+        outputs = s.outputs
+        if outputs and min(outputs) < min_time:
+            s.outputs = {t: cache for t, cache in outputs.items() if t >= min_time}
+
+
 def install() -> bool:
     """Install the faster progress update (mosaik 3.6 only); return whether it is active."""
     version = getattr(mosaik, "__version__", "")
     if not str(version).startswith("3.6"):
         return False
     scheduler.advance_progress = _advance_progress
+    scheduler.sim_process = _sim_process
     TieredTime.__add__ = _tiered_add  # type: ignore[method-assign]
     TieredTime.__lt__ = _tiered_lt  # type: ignore[method-assign]
     return True
@@ -73,5 +200,6 @@ def install() -> bool:
 def uninstall() -> None:
     """Restore mosaik's own progress update and time arithmetic."""
     scheduler.advance_progress = _ORIGINAL
+    scheduler.sim_process = _ORIGINAL_PROCESS
     TieredTime.__add__ = _ORIGINAL_ADD  # type: ignore[method-assign]
     TieredTime.__lt__ = _ORIGINAL_LT  # type: ignore[method-assign]
