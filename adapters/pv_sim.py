@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, required, spec_params
+from adapters.base import Attr, Model, TwinSimulator, required_columns, spec_params
 from twin import pv
 from twin.pv import PVSpec
 from twin.wind import wind_at_height
@@ -66,17 +66,16 @@ class PVSim(TwinSimulator):
         if self.fleet is None:
             self.fleet = pv.PVFleet.of(list(self.entities.values()))
         eids = self.fleet.names
-        rows = [required(inputs, eid, MODEL.input_names) for eid in eids]
-        w = {name: np.array([row[name] for row in rows]) for name in MODEL.input_names}
+        w = required_columns(inputs, eids, MODEL.input_names)
         sun = self._sun(epoch_s)
         heights, roughness = w["wind_height_m"], w["roughness_m"]
         if (heights == heights[0]).all() and (roughness == roughness[0]).all():  # one source
             wind_10m = wind_at_height(w["wind_ms"], float(heights[0]), CELL_WIND_HEIGHT_M,
                                       float(roughness[0]))
         else:
-            wind_10m = np.array([float(wind_at_height(r["wind_ms"], r["wind_height_m"],
-                                                      CELL_WIND_HEIGHT_M, r["roughness_m"]))
-                                 for r in rows])
+            wind_10m = np.array([float(wind_at_height(u, h, CELL_WIND_HEIGHT_M, z))
+                                 for u, h, z in zip(w["wind_ms"], heights, roughness,
+                                                    strict=True)])
         out = pv.pv_power(self.fleet, sun, w["ghi_w_m2"], w["dni_w_m2"], w["dhi_w_m2"],
                           w["temp_air_c"], wind_10m)
         columns = [getattr(out, name).tolist() for name in MODEL.output_names]

@@ -163,6 +163,14 @@ def test_sun_azimuth_equals_pvlib_analytical_and_midpoint_rule():
     assert float(one.apparent_zenith_deg) == pytest.approx(sun.apparent_zenith_deg[40])
 
 
+def test_incidence_angle_modifier_equals_pvlib_physical():
+    """The lean Fresnel IAM is pvlib's ``iam.physical`` (its defaults), front and back."""
+    aoi = np.concatenate([np.linspace(-10.0, 190.0, 4001), [0.0, 89.999, 90.0, 90.001]])
+    np.testing.assert_allclose(pv._iam_physical(aoi), pvlib.iam.physical(aoi), rtol=0,
+                               atol=1e-12)
+    assert pv._iam_physical(np.array([95.0]))[0] == 0.0  # light from behind never enters
+
+
 def test_no_power_at_night(tmy):
     out = _run(PVSpec(name="pv", p_dc_mwp=10.0, p_ac_mw=8.0), tmy)
     _, _, sun = tmy

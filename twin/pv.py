@@ -289,7 +289,7 @@ def pv_power(
     poa = irradiance.poa_components(aoi_deg, dni, _finite(sky), ground)
     poa_global = _finite(poa["poa_global"])
     poa_direct = _finite(poa["poa_direct"])
-    iam_beam = _finite(iam.physical(aoi_deg))
+    iam_beam = _finite(_iam_physical(aoi_deg))
     effective = poa_global - poa_direct * (1.0 - iam_beam)
     params = _sapm_params(spec)
     temp_cell = temperature.sapm_cell(
@@ -311,6 +311,27 @@ def pv_power(
         temp_cell_c=np.asarray(temp_cell, dtype=float),
         p_clipped_mw=np.asarray(p_clipped, dtype=float),
     )
+
+
+_IAM_N, _IAM_K, _IAM_L = (float(inspect.signature(iam.physical).parameters[p].default)
+                          for p in ("n", "K", "L"))
+
+
+def _iam_physical(aoi_deg: np.ndarray) -> np.ndarray:
+    """``pvlib.iam.physical`` with its defaults (glass without anti-reflective coating, n, K,
+    L read from pvlib): the same Fresnel and absorption terms without the per-call
+    ``allclose``/``isclose`` checks that cost more than the arithmetic (equal to pvlib's
+    within 1e-12, tested)."""
+    n = _IAM_N
+    cos1 = np.maximum(0.0, np.cos(np.radians(aoi_deg)))
+    sin2 = np.sqrt(1.0 - cos1 * cos1) / n  # refraction into the glass
+    cos2 = np.sqrt(1.0 - sin2 * sin2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho_s = ((cos1 - n * cos2) / (cos1 + n * cos2)) ** 2
+        rho_p = ((cos2 - n * cos1) / (cos2 + n * cos1)) ** 2
+        absorb = np.exp(-_IAM_K * _IAM_L / cos2)
+    tau_0 = (1.0 - ((1.0 - n) / (1.0 + n)) ** 2) * np.exp(-_IAM_K * _IAM_L)
+    return (2.0 - rho_s - rho_p) * absorb / 2.0 / tau_0
 
 
 def _finite(x: np.ndarray | float) -> np.ndarray:
