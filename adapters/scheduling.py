@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import warnings
 from heapq import heappop
 from time import perf_counter
 from typing import Any
@@ -25,10 +26,12 @@ from typing import Any
 import mosaik
 from mosaik import scheduler
 from mosaik.exceptions import SimulationError
+from mosaik.simmanager import FULL_ID
 from mosaik.tiered_time import TieredDuration, TieredTime
 
 _ORIGINAL = scheduler.advance_progress
 _ORIGINAL_PROCESS = scheduler.sim_process
+_ORIGINAL_INPUTS = scheduler.get_input_data
 _ORIGINAL_ADD = TieredTime.__add__
 _ORIGINAL_LT = TieredTime.__lt__
 _KEY = "_twin_progress_key"
@@ -143,6 +146,7 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
     await start_barrier.wait()
     sims = world._get_sim_runners()
     runners = list(sims.values())
+    dependents = _dependents(sim, runners)
     max_loops = world.max_loop_iterations
     try:
         _advance_progress(sim, world)
@@ -160,13 +164,13 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
                 raise SimulationError(
                     f"Simulator {sim.sid} has performed a sub-step more than {max_loops} "
                     f"times (now {sim.current_step}).")
-            input_data = scheduler.get_input_data(world, sim)
+            input_data = _get_input_data(world, sim)
             max_advance = scheduler.get_max_advance(world, sim, until)
             await scheduler.step(world, sim, input_data, max_advance)
             await scheduler.get_outputs(world, sim)
             sim.current_step = None
             scheduler.trigger_successors(sim)
-            for isim in runners:
+            for isim in dependents:
                 _advance_progress(isim, world)
             world.sim_progress = scheduler.get_progress(sims, until)  # for sims that ask
             if world.use_cache:
@@ -174,6 +178,52 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
         world.tqdm.update(scheduler.get_avg_progress(sims, until) - world.tqdm.n)
     except ConnectionError as e:
         raise SimulationError(f'Simulator "{sim.sid}" closed its connection.', e) from e
+
+
+def _dependents(sim: Any, runners: list[Any]) -> list[Any]:
+    """The simulators whose progress a step of ``sim`` can change: itself, those it triggers,
+    and those that have either among their triggering ancestors (mosaik's progress of a
+    simulator depends on its own next and current step and on its triggering ancestors' next
+    steps, nothing else, when not in real time). Runner order kept."""
+    changed = {id(sim)} | {id(dest) for triggered in sim.triggers.values()
+                           for dest, _ in triggered}
+    return [s for s in runners if id(s) in changed
+            or any(id(a) in changed for a in s.triggering_ancestors)]
+
+
+def _get_input_data(world: Any, sim: Any) -> Any:
+    """``scheduler.get_input_data`` for a simulator without persistent inputs: the same
+    dictionary, built from a plan of its pulled connections worked out once."""
+    if sim.persistent_inputs:
+        return _ORIGINAL_INPUTS(world, sim)
+    now = sim.current_step.time
+    input_data = sim.timed_input_buffer.get_input(sim.inputs_from_set_data, now)
+    sim.inputs_from_set_data = {}
+    plan = getattr(sim, "_twin_pull", None)
+    if plan is None:
+        plan = sim._twin_pull = [
+            (src_sim, delay.tiers[0],
+             [(e.src_port[0], e.src_port[1], e.dest_port[0], e.dest_port[1],
+               FULL_ID % (src_sim.sid, e.src_port[0]), e.transform) for e in entry])
+            for (src_sim, delay), entry in sim.pulled_inputs.items()]
+    for src_sim, delay, links in plan:
+        cache = src_sim.get_output_for(now - delay)
+        for src_eid, src_attr, dest_eid, dest_attr, full_id, transform in links:
+            try:
+                val = cache[src_eid][src_attr]
+            except KeyError:  # as mosaik: a warning, and None
+                warnings.warn(f"Simulator {src_sim.sid}'s entity {src_eid} did not produce "
+                              f"output on its persistent attribute {src_attr} during its "
+                              f"last step; supplying None to {sim.sid}.", stacklevel=1)
+                val = None
+            attrs = input_data.get(dest_eid)
+            if attrs is None:
+                attrs = input_data[dest_eid] = {}
+            values = attrs.get(dest_attr)
+            if values is None:
+                values = attrs[dest_attr] = {}
+            values[full_id] = transform(val)
+    return input_data
 
 
 def _prune_dataflow_cache(runners: list[Any]) -> None:
