@@ -65,13 +65,20 @@ log = logging.getLogger(__name__)
 class GridSim(TwinSimulator):
     """The park network: one ``Grid`` entity per network."""
 
-    MODELS = {"Grid": Model(("name", "net_json", "solver"), SCALARS + ISLAND + VECTORS, INPUTS)}
+    MODELS = {"Grid": Model(("name", "net_json", "net", "solver"), SCALARS + ISLAND + VECTORS,
+                            INPUTS)}
 
     def setup(self, events: EventBook | None = None) -> None:
         self.events = events
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
-        net = pp.from_json_string(params["net_json"])
+        # ``net``: a pandapower network object (in-process runs; copied), or ``net_json``
+        if params.get("net") is not None:
+            net = copy.deepcopy(params["net"])
+        elif params.get("net_json"):
+            net = pp.from_json_string(params["net_json"])
+        else:
+            raise ValueError("Grid needs net_json (pandapower JSON) or net (a pandapowerNet)")
         names = sorted({str(n).split("/", 1)[0] for t in ("load", "sgen")
                         for n in net[t]["name"] if isinstance(n, str) and n})
         pn = from_pandapower(net, names)

@@ -25,6 +25,7 @@ from twin import weather_io
 from twin.aoi.line import AOILineSpec
 from twin.battery import BatterySpec
 from twin.carbon.products import ProductSpec
+from twin.data import YAML_LOADER
 from twin.data.turbines import power_curve
 from twin.events import Event
 from twin.fields import param
@@ -298,8 +299,8 @@ def read_yaml(text: str, path: str | Path) -> tuple[Any, Callable[[str], str]]:
     """
     path = Path(path)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=YAML_LOADER)
+        data = yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

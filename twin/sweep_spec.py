@@ -40,6 +40,7 @@ from typing import Any, Literal
 import yaml
 
 from twin import scenario as scenario_mod
+from twin.data import YAML_LOADER
 from twin.fields import param
 from twin.rng import generator
 from twin.scenario import Scenario, ScenarioError
@@ -248,7 +249,7 @@ def _base(base_path: Path, fixed: dict[str, Any]) -> tuple[dict[str, Any], Scena
         base = scenario_mod.load(base_path)
     except ScenarioError as exc:
         raise SpecError("base", f"the base scenario is not valid: {exc}") from None
-    data = yaml.safe_load(base.text)
+    data = yaml.load(base.text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader
     for key, value in fixed.items():
         _resolve(base, str(key), f"fixed.{key}")  # a path the base scenario has
         for tokens, _ in _walk(base, parse_path(str(key)), [], f"fixed.{key}"):

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import mosaik
-import pandapower as pp
 
 import twin
 from adapters import scheduling
@@ -399,7 +398,7 @@ def _build_pcc(world: mosaik.World, s: Scenario, wiring: _Wiring,
         return pcc
     pn = build_grid(s)
     factories["Grid"] = _start(world, s, "Grid", events=events)
-    pcc = factories["Grid"].Grid.create(1, name="grid", net_json=pp.to_json(pn.net),
+    pcc = factories["Grid"].Grid.create(1, name="grid", net=pn.net,
                                         solver=s.grid.solver)[0]
     wiring.add("grid", pcc, "pcc", GridSim.MODELS["Grid"].outputs,
                {"buses": len(pn.net.bus), "lines": len(pn.net.line),

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # safe; libyaml's speed if built
+
 
 class DataError(ValueError):
     """A reference data file is missing, malformed, or has an entry without a source."""
@@ -32,7 +34,7 @@ def entries(name: str) -> dict[str, dict[str, Any]]:
         text = resources.files(__name__).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise DataError(f"no reference data file twin/data/{name}.yaml") from exc
-    raw = yaml.safe_load(text)
+    raw = yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader (libyaml's when built)
     if not isinstance(raw, dict):
         raise DataError(f"twin/data/{name}.yaml: expected a mapping of entries")
     for key, entry in raw.items():
