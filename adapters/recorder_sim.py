@@ -22,6 +22,8 @@ from mosaik_api_v3.types import InputData
 from adapters.base import OUTPUTS_ATTR, Model, TwinSimulator
 from twin.results import RunWriter, SeriesInfo
 
+_Plan = list[tuple[str, int]]  # (attribute, column)
+
 
 class RecorderSim(TwinSimulator):
     """Writes the run, step by step, flushing in chunks."""
@@ -37,7 +39,7 @@ class RecorderSim(TwinSimulator):
         self.writer: RunWriter | None = None
         self.expected_steps = 0
         self.labels: dict[str, str] = {}
-        self._plans: dict[tuple[str, str], list[tuple[str, int]]] = {}
+        self._plans: dict[tuple[str, str], tuple[_Plan, _Plan]] = {}
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         if self.writer is not None:
@@ -55,42 +57,57 @@ class RecorderSim(TwinSimulator):
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         assert self.writer is not None
-        values: dict[int, Any] = {}
+        cols: list[int] = []
+        vals: list[Any] = []
+        vectors: dict[int, Any] = {}
         for data in inputs.values():
             for attr, sources in data.items():
                 if attr == OUTPUTS_ATTR:  # whole simulators: {sid.outputs: {eid: {attr: v}}}
                     for src, snapshot in sources.items():
-                        for eid, attrs in snapshot.items():
-                            plan = self._plans.get((src, eid))
-                            if plan is None:
-                                plan = self._plan(src, eid, attrs)
-                            for name, col in plan:
-                                values[col] = attrs[name]
+                        self._take(src, snapshot, cols, vals, vectors)
                 else:
                     for src, value in sources.items():
                         col = self._column(src, attr)
-                        if col is not None:
-                            values[col] = value
-        self._observe(time, values)
-        self.writer.append(time, values)
+                        if col is not None and self.writer.is_vector(col):
+                            vectors[col] = value
+                        elif col is not None:
+                            cols.append(col)
+                            vals.append(value)
+        if self.observer is not None:
+            keys = self._keys
+            seen = {keys[c]: v for c, v in zip(cols, vals, strict=True)}
+            self.observer(time, {**seen, **{keys[c]: v for c, v in vectors.items()}})
+        self.writer.append_columns(time, cols, vals, vectors)
         if self.progress is not None:
             self.progress(time)
 
-    def _observe(self, time: int, values: Mapping[int, Any]) -> None:
-        if self.observer is not None:
-            keys = self._keys
-            self.observer(time, {keys[col]: value for col, value in values.items()})
+    def _take(self, src: str, snapshot: Mapping[str, Mapping[str, Any]], cols: list[int],
+              vals: list[Any], vectors: dict[int, Any]) -> None:
+        """Add one simulator's ``Outputs`` snapshot to the step's columns."""
+        for eid, attrs in snapshot.items():
+            plan = self._plans.get((src, eid))
+            if plan is None:
+                plan = self._plan(src, eid, attrs)
+            for name, col in plan[0]:
+                cols.append(col)
+                vals.append(attrs[name])
+            for name, col in plan[1]:
+                vectors[col] = attrs[name]
 
     def _column(self, full_id: str, attr: str) -> int | None:
         assert self.writer is not None
         label = self.labels.get(full_id, full_id.split(".", 1)[-1])
         return self.writer.column((label, attr))
 
-    def _plan(self, src: str, eid: str, attrs: Mapping[str, Any]) -> list[tuple[str, int]]:
-        """(attribute, column) of one entity's recorded outputs, worked out once per source."""
+    def _plan(self, src: str, eid: str, attrs: Mapping[str, Any]) -> tuple[_Plan, _Plan]:
+        """(attribute, column) of one entity's recorded outputs, scalars and vectors apart,
+        worked out once per source."""
+        assert self.writer is not None
         sid = src.split(".", 1)[0]
         cols = [(name, self._column(f"{sid}.{eid}", name)) for name in attrs]
-        plan = [(name, col) for name, col in cols if col is not None]
+        found = [(name, col) for name, col in cols if col is not None]
+        plan = ([(n, c) for n, c in found if not self.writer.is_vector(c)],
+                [(n, c) for n, c in found if self.writer.is_vector(c)])
         self._plans[(src, eid)] = plan
         return plan
 

@@ -12,14 +12,16 @@ Layout::
                               shape (steps, n) with the names of its n parts in ``columns``
     /kpi/<name>      scalar float64; attributes unit, description
 
-Series are written in chunks and flushed as the run goes, in HDF5's single-writer/multiple-
-reader mode, so a killed run leaves a readable file whose ``complete`` flag is False.
+Series are written in chunks (three weeks of 15-minute steps, or what a few seconds of wall
+time gave) and flushed as the run goes, in HDF5's single-writer/multiple-reader mode, so a
+killed run leaves a readable file whose ``complete`` flag is False.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,13 +61,16 @@ class RunWriter:
         meta: Mapping[str, Any],
         series: Mapping[SeriesKey, SeriesInfo],
         entities: Mapping[str, Mapping[str, Any]] | None = None,
-        chunk_steps: int = 672,
+        chunk_steps: int = 2016,
+        flush_s: float = 5.0,
     ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._keys = list(series)
         self._index = {key: i for i, key in enumerate(self._keys)}
         self._chunk = int(chunk_steps)
+        self._flush_s = float(flush_s)
+        self._flushed_at = time.monotonic()
         self._scalar = [i for i, k in enumerate(self._keys) if not series[k].columns]
         self._vector = {i: len(series[k].columns) for i, k in enumerate(self._keys)
                         if series[k].columns}
@@ -113,6 +118,10 @@ class RunWriter:
         """The declared series, in column order."""
         return list(self._keys)
 
+    def is_vector(self, col: int) -> bool:
+        """Whether the series in column ``col`` is a vector series."""
+        return col in self._vector
+
     def column(self, key: SeriesKey) -> int | None:
         """Column index of a declared series (None if it was not declared)."""
         return self._index.get(key)
@@ -120,23 +129,25 @@ class RunWriter:
     def append(self, time_s: int, values: Mapping[int, Any]) -> None:
         """Record one step: ``values`` maps column indices to values (sequences for vector
         series); the rest get NaN."""
+        cols = [i for i in values if i not in self._vbuf]
+        self.append_columns(time_s, cols, [values[i] for i in cols],
+                            {i: v for i, v in values.items() if i in self._vbuf})
+
+    def append_columns(self, time_s: int, cols: list[int], vals: list[Any],
+                       vectors: Mapping[int, Any]) -> None:
+        """Record one step from the scalar series' column indices and values (None for NaN)
+        and the vector series' values by column index; the rest get NaN."""
         n = self._n_buf
         row = self._buf[n]
         row.fill(np.nan)
-        for i, value in values.items():
-            if value is None:
-                continue
-            vbuf = self._vbuf.get(i)
-            if vbuf is None:
-                row[i] = value
-            else:
-                vbuf[n] = value
+        if cols:
+            row[cols] = np.array(vals, dtype=float)  # None -> NaN
         for i, vbuf in self._vbuf.items():
-            if i not in values:
-                vbuf[n] = np.nan
+            value = vectors.get(i)
+            vbuf[n] = np.nan if value is None else value
         self._tbuf[n] = time_s
         self._n_buf += 1
-        if self._n_buf == self._chunk:
+        if self._n_buf == self._chunk or time.monotonic() - self._flushed_at > self._flush_s:
             self.flush()
 
     def flush(self) -> None:
@@ -154,6 +165,7 @@ class RunWriter:
         self._n_written = end
         self._n_buf = 0
         self._file.flush()
+        self._flushed_at = time.monotonic()
 
     @property
     def n_steps(self) -> int:
