@@ -147,6 +147,7 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
     sims = world._get_sim_runners()
     runners = list(sims.values())
     dependents = _dependents(sim, runners)
+    every = len(runners)  # sim-steps between the bookkeeping below: about one time step
     max_loops = world.max_loop_iterations
     try:
         _advance_progress(sim, world)
@@ -172,9 +173,12 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
             scheduler.trigger_successors(sim)
             for isim in dependents:
                 _advance_progress(isim, world)
-            world.sim_progress = scheduler.get_progress(sims, until)  # for sims that ask
-            if world.use_cache:
-                _prune_dataflow_cache(runners)
+            world._twin_sim_steps = getattr(world, "_twin_sim_steps", 0) + 1
+            if world._twin_sim_steps % every == 0:  # the percentage a simulator may ask
+                world.sim_progress = scheduler.get_progress(sims, until)
+                if world.use_cache:  # and the outputs no simulator can ask for any more
+                    _prune_dataflow_cache(runners)
+        world.sim_progress = scheduler.get_progress(sims, until)
         world.tqdm.update(scheduler.get_avg_progress(sims, until) - world.tqdm.n)
     except ConnectionError as e:
         raise SimulationError(f'Simulator "{sim.sid}" closed its connection.', e) from e

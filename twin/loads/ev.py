@@ -202,9 +202,11 @@ class EVHub:
 
     def _charge(self, t0: float, t1: float, dt_s: float, p_lim: float) -> float:
         """Deliver energy for the step; return the energy delivered (MWh)."""
-        occ = self._occ
-        avail = np.where(occ, np.minimum(self._t_dep, t1) - np.maximum(self._t_plug, t0), 0.0)
-        np.clip(avail, 0.0, dt_s, out=avail)
+        avail = np.minimum(self._t_dep, t1)  # plugged-in seconds within the step
+        avail -= np.maximum(self._t_plug, t0)
+        np.maximum(avail, 0.0, out=avail)
+        np.minimum(avail, dt_s, out=avail)
+        avail *= self._occ
         cap = np.minimum(avail * (self.p_charger_mw / _S_PER_H), self._e_rem)
         total = float(cap.sum())
         e_lim = p_lim * dt_s / _S_PER_H
