@@ -179,7 +179,8 @@ def run(
             scenario.period.duration_s)
         factories = _build(world, scenario, path, progress, book, observer)
         t1 = time.perf_counter()
-        world.run(until=until, print_progress=False, shutdown=False)
+        with scheduling.quiet_gc():
+            world.run(until=until, print_progress=False, shutdown=False)
         timing = {sid: f.timing() for sid, f in factories.items() if hasattr(f, "timing")}
         lines = factories["AOI"].summary() if "AOI" in factories else {}
     finally:
