@@ -29,6 +29,7 @@ import gc
 import warnings
 from collections.abc import Iterator
 from heapq import heappop
+from inspect import isgeneratorfunction
 from time import perf_counter
 from typing import Any
 
@@ -156,6 +157,7 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
     sims = world._get_sim_runners()
     runners = list(sims.values())
     dependents = _dependents(sim, runners)
+    direct = _direct(sim)
     every = len(runners)  # sim-steps between the bookkeeping below: about one time step
     max_loops = world.max_loop_iterations
     try:
@@ -176,8 +178,8 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
                     f"times (now {sim.current_step}).")
             input_data = _get_input_data(world, sim)
             max_advance = scheduler.get_max_advance(world, sim, until)
-            await scheduler.step(world, sim, input_data, max_advance)
-            await scheduler.get_outputs(world, sim)
+            await _step(world, sim, input_data, max_advance, direct)
+            await _get_outputs(sim, direct)
             sim.current_step = None
             scheduler.trigger_successors(sim)
             for isim in dependents:
@@ -191,6 +193,61 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
         world.tqdm.update(scheduler.get_avg_progress(sims, until) - world.tqdm.n)
     except ConnectionError as e:
         raise SimulationError(f'Simulator "{sim.sid}" closed its connection.', e) from e
+
+
+def _direct(sim: Any) -> Any:
+    """The simulator object behind ``sim`` when mosaik calls it in process with plain
+    methods (a ``LocalProxy``, no generator methods making requests back): it is then called
+    directly instead of through a coroutine per call. None otherwise."""
+    proxy = getattr(sim, "_proxy", None)
+    if type(proxy).__name__ != "LocalProxy":
+        return None
+    target = proxy.sim
+    if isgeneratorfunction(target.step) or isgeneratorfunction(target.get_data):
+        return None
+    return target
+
+
+async def _step(world: Any, sim: Any, inputs: Any, max_advance: int, direct: Any) -> None:
+    """``scheduler.step``, calling an in-process simulator directly."""
+    sim.is_in_step = True
+    now = sim.current_step.time
+    if direct is None:
+        next_step_time = await sim.step(now, inputs, max_advance)
+    else:
+        next_step_time = direct.step(now, inputs, max_advance)
+    sim.last_step = sim.current_step
+    sim.is_in_step = False
+    if next_step_time is not None:
+        if not isinstance(next_step_time, int):
+            raise SimulationError(
+                f"the next step time returned by the step method must be of type int, "
+                f'but is of type {type(next_step_time)} for simulator "{sim.sid}"')
+        if next_step_time <= now:
+            raise SimulationError(
+                f"the next step time returned by step must be later than the current "
+                f"step's time, but {next_step_time} <= {now} for simulator \"{sim.sid}\"")
+        if next_step_time < world.until:
+            tiered = TieredTime(next_step_time) + sim.from_world_time
+            sim.schedule_step(tiered)
+            sim.next_self_step = tiered
+    if sim.type == "time-based":
+        assert next_step_time, "A time-based simulator must always return a next step"
+
+
+async def _get_outputs(sim: Any, direct: Any) -> None:
+    """``scheduler.get_outputs``, calling an in-process simulator directly."""
+    request = sim.output_request
+    if not request:
+        return
+    data = direct.get_data(request) if direct is not None else await sim.get_data(request)
+    output_time = data.pop("time", sim.last_step.time)
+    scheduler.validate_output_time(sim, output_time)
+    sim.output_time = scheduler.determine_output_tiered_time(sim, output_time)
+    scheduler.cache_output_data(sim, data, output_time)
+    sim.check_outputs(data)
+    scheduler.push_output_data(sim, data, output_time)
+    sim.data = data
 
 
 def _dependents(sim: Any, runners: list[Any]) -> list[Any]:
