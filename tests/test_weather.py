@@ -238,6 +238,17 @@ def test_days_do_not_depend_on_the_window(climate, years):
     np.testing.assert_allclose(e_week, e_full, rtol=0.01)
 
 
+def test_a_shorter_period_is_the_start_of_a_longer_one(climate, years):
+    """``--days 14`` shows the same weather as the first 14 days of the full year."""
+    full = years[SEEDS[0]]
+    short = synthetic_year(climate, LAT, LON, START_2025, 14 * 96, STEP, seed=SEEDS[0])
+    for key in WeatherSeries.VARIABLES:
+        np.testing.assert_array_equal(getattr(short, key),
+                                      np.asarray(getattr(full, key))[:14 * 96]
+                                      if np.ndim(getattr(full, key)) else getattr(full, key),
+                                      err_msg=key)
+
+
 def test_continuous_across_new_year(climate):
     start = int(pd.Timestamp("2025-12-20", tz=TZ).timestamp())
     series = synthetic_year(climate, LAT, LON, start, 20 * 96, STEP, seed=7)

@@ -123,6 +123,17 @@ def test_cli_run_prints_kpis(tmp_path):
     assert (tmp_path / "small.h5").exists()
 
 
+def test_a_shorter_run_is_the_start_of_a_longer_one(tmp_path):
+    """Same seed, same numbers: a first look over a few days shows what the longer run will."""
+    park = scenario.load(ROOT / "scenarios" / "park.yaml")
+    short = world.run(park.with_days(1), out_dir=tmp_path / "short")
+    longer = world.run(park.with_days(3), out_dir=tmp_path / "long")
+    with open_run(short.path) as rs, open_run(longer.path) as rl:
+        n = len(rs.time_s)
+        for key in rs.series_keys():
+            np.testing.assert_array_equal(rs.series(*key), rl.series(*key)[:n], err_msg=str(key))
+
+
 def _ems_park() -> scenario.Scenario:
     """The reference park (AOI line, events) under the EMS: time-shifted links, hybrid sims."""
     s = scenario.load(ROOT / "scenarios" / "park.yaml").with_days(1)

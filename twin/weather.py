@@ -434,10 +434,14 @@ def synthetic_year(climate: SiteClimate, latitude: float, longitude: float, star
     days["_centres"] = np.arange(len(days["kday"])) + 0.5
     hour = (solar_day_f - day_num) * 24.0
 
-    rng = generator(seed, f"{name}:steps:{int(start_epoch_s)}:{int(step_s)}")
-    z_kc = _ar1(rng.standard_normal(n_steps), math.exp(-step_s / climate.kc_intraday_tau_s))
-    z_wind = _ar1(rng.standard_normal(n_steps), math.exp(-step_s / climate.wind_autocorr_time_s))
-    z_p = _ar1(rng.standard_normal(n_steps), math.exp(-step_s / climate.pressure_autocorr_time_s))
+    def noise(variable: str, tau_s: float) -> np.ndarray:
+        # one stream per variable, so that a shorter period is the start of a longer one
+        rng = generator(seed, f"{name}:steps:{variable}:{int(start_epoch_s)}:{int(step_s)}")
+        return _ar1(rng.standard_normal(n_steps), math.exp(-step_s / tau_s))
+
+    z_kc = noise("kc", climate.kc_intraday_tau_s)
+    z_wind = noise("wind", climate.wind_autocorr_time_s)
+    z_p = noise("pressure", climate.pressure_autocorr_time_s)
 
     cs_ghi, _, zenith = clearsky(epoch, step_s, latitude, longitude, climate.elevation_m)
     ghi = cs_ghi * _clear_sky_index(climate, days, day_idx, cs_ghi, z_kc)
