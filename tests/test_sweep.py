@@ -302,10 +302,10 @@ name: size
 base: {PARK}
 fixed: {{grid: null}}
 parameters:
-  wind_farms[*].n_turbines: {{values: [0.25, 0.5, 1.0], scale: true}}
+  wind_farms[*].n_turbines: {{values: [0.5, 1.0, 2.0], scale: true}}
   batteries[0].e_max_mwh: [100, 400]
 criteria: [net_annual_balance]
-options: {{days: 2}}
+options: {{days: 4}}  # windy enough from the 3rd day on
 """
 
 

@@ -342,7 +342,12 @@ class EMS:
             asked = vpp.apply_requests(inputs, t0_s, s.step_s, active, plan.p_import_mw)
             # a request may be prepared with grid energy stored beforehand
             plan = dispatch.plan(dataclasses.replace(asked, charge_limit_mw=None))
-            cut = base_plan.p_import_mw - asked.import_cap_mw
+            # the cut asked for each step, held below the import measured on the base plan
+            # as the step comes (the plan's own import forecast may have been too low)
+            cut = np.full(h, math.nan)
+            for r in active:
+                win = r.overlap(t0_s, s.step_s, h) > 0
+                cut[win] = np.fmax(cut[win], r.cut_import_mw)
         self._replan_now = False
         st.plan, st.start, st.base_plan, st.cut = plan, i, base_plan, cut
 
