@@ -132,7 +132,7 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
     batteries = run.entities("battery")
     if batteries:
         efc = [float(run.series(b, "efc")[-1]) for b in batteries if len(run.series(b, "efc"))]
-        put("storage_efc", float(np.mean(efc)) if efc else 0.0, "1",
+        put("storage_efc", float(np.mean(efc)) if efc else 0.0, "cycles",
             "equivalent full cycles (mean over batteries)")
         put("e_storage_discharge_mwh", -sum(float(np.nansum(np.minimum(run.series(b, "p_mw"), 0)))
                                             for b in batteries) * dt_h, "MWh",

@@ -18,8 +18,9 @@ window.twin = twin;
 
 function fmt(x, digits = 1) {
   if (x === null || x === undefined || Number.isNaN(x)) return "—";
-  return Number(x).toLocaleString("en-US", {minimumFractionDigits: digits,
-                                            maximumFractionDigits: digits});
+  const r = Number(Number(x).toFixed(digits));  // -0.0004 shows as 0.000, not -0.000
+  return (r === 0 ? 0 : r).toLocaleString("en-US", {minimumFractionDigits: digits,
+                                                     maximumFractionDigits: digits});
 }
 
 function say(text) { $("message").textContent = text || ""; }
