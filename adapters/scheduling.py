@@ -158,6 +158,7 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
     runners = list(sims.values())
     dependents = _dependents(sim, runners)
     direct = _direct(sim)
+    plan = _pull_plan(sim)
     every = len(runners)  # sim-steps between the bookkeeping below: about one time step
     max_loops = world.max_loop_iterations
     try:
@@ -176,7 +177,7 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
                 raise SimulationError(
                     f"Simulator {sim.sid} has performed a sub-step more than {max_loops} "
                     f"times (now {sim.current_step}).")
-            input_data = _get_input_data(world, sim)
+            input_data = _get_input_data(world, sim, plan)
             max_advance = scheduler.get_max_advance(world, sim, until)
             await _step(world, sim, input_data, max_advance, direct)
             await _get_outputs(sim, direct)
@@ -261,21 +262,23 @@ def _dependents(sim: Any, runners: list[Any]) -> list[Any]:
             or any(id(a) in changed for a in s.triggering_ancestors)]
 
 
-def _get_input_data(world: Any, sim: Any) -> Any:
+def _pull_plan(sim: Any) -> list[tuple[Any, int, list[tuple[Any, ...]]]]:
+    """``sim``'s pulled connections, flattened once: (source simulator, delay, [(source
+    entity, attribute, destination entity, attribute, source full id, transform)])."""
+    return [(src_sim, delay.tiers[0],
+             [(e.src_port[0], e.src_port[1], e.dest_port[0], e.dest_port[1],
+               FULL_ID % (src_sim.sid, e.src_port[0]), e.transform) for e in entry])
+            for (src_sim, delay), entry in sim.pulled_inputs.items()]
+
+
+def _get_input_data(world: Any, sim: Any, plan: list[tuple[Any, int, list[Any]]]) -> Any:
     """``scheduler.get_input_data`` for a simulator without persistent inputs: the same
-    dictionary, built from a plan of its pulled connections worked out once."""
+    dictionary, built from the plan of its pulled connections (:func:`_pull_plan`)."""
     if sim.persistent_inputs:
         return _ORIGINAL_INPUTS(world, sim)
     now = sim.current_step.time
     input_data = sim.timed_input_buffer.get_input(sim.inputs_from_set_data, now)
     sim.inputs_from_set_data = {}
-    plan = getattr(sim, "_twin_pull", None)
-    if plan is None:
-        plan = sim._twin_pull = [
-            (src_sim, delay.tiers[0],
-             [(e.src_port[0], e.src_port[1], e.dest_port[0], e.dest_port[1],
-               FULL_ID % (src_sim.sid, e.src_port[0]), e.transform) for e in entry])
-            for (src_sim, delay), entry in sim.pulled_inputs.items()]
     for src_sim, delay, links in plan:
         cache = src_sim.get_output_for(now - delay)
         for src_eid, src_attr, dest_eid, dest_attr, full_id, transform in links:

@@ -264,13 +264,18 @@ ENTITY_LISTS = ("pv_plants", "wind_farms", "batteries", "factory_loads", "ev_hub
 def load(path: str | Path) -> Scenario:
     """Read, parse and validate a scenario file. Raises :class:`ScenarioError`."""
     path = Path(path)
+    return loads(read_file(path, "scenario", ScenarioError), path)
+
+
+def read_file(path: Path, what: str, error: type[Exception]) -> str:
+    """The text of the ``what`` file at ``path`` (a scenario, a study); ``error`` with one
+    line when it is missing or unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such scenario file") from None
+        raise error(f"{path}: no such {what} file") from None
     except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    return loads(text, path)
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def loads(text: str, path: str | Path = "<memory>") -> Scenario:
@@ -299,8 +304,12 @@ def read_yaml(text: str, path: str | Path) -> tuple[Any, Callable[[str], str]]:
     """
     path = Path(path)
     try:
-        node = yaml.compose(text, Loader=YAML_LOADER)
-        data = yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader
+        loader = YAML_LOADER(text)  # one parse: the node tree for lines, then the data
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -184,13 +184,7 @@ class Study:
 def load(path: str | Path) -> Study:
     """Read and validate a study file. Raises :class:`StudyError`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StudyError(f"{path}: no such study file") from None
-    except OSError as exc:
-        raise StudyError(f"{path}: cannot read: {exc.strerror}") from None
-    return loads(text, path)
+    return loads(scenario_mod.read_file(path, "study", StudyError), path)
 
 
 def loads(text: str, path: str | Path = "<memory>") -> Study:

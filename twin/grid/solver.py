@@ -217,21 +217,19 @@ def _check_elements(net: Any) -> None:
 
 
 class _MatVec:
-    """``y = A @ x`` for a fixed CSR matrix ``A``, straight into scipy's kernel."""
+    """``y = A @ x`` (complex) for a fixed CSR matrix ``A``, straight into scipy's kernel."""
 
-    def __init__(self, a: Any, dtype: Any = np.complex128) -> None:
-        a = sparse.csr_matrix(a)
+    def __init__(self, a: Any) -> None:
+        a = sparse.csr_matrix(a, dtype=np.complex128)
         a.sum_duplicates()
-        self.shape = a.shape
         self._a = a
-        self._args = (a.shape[0], a.shape[1], a.indptr, a.indices, a.data.astype(dtype))
-        self._dtype = np.result_type(dtype, np.complex128)
+        self._args = (a.shape[0], a.shape[1], a.indptr, a.indices, a.data)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if _csr_matvec is None:
             return np.asarray(self._a @ x)
-        y = np.zeros(self.shape[0], dtype=self._dtype)
-        _csr_matvec(*self._args, np.ascontiguousarray(x, dtype=self._dtype), y)
+        y = np.zeros(self._a.shape[0], dtype=np.complex128)
+        _csr_matvec(*self._args, np.ascontiguousarray(x, dtype=np.complex128), y)
         return y
 
 
