@@ -28,8 +28,9 @@ $(CJK_FONT):  # Chinese glyphs for the pages (indicator names, 绿电直连)
 test: $(STAMP) $(CHROMIUM) $(CJK_FONT)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
-	$(BIN)/ruff check twin adapters hil tests benchmarks
+lint: $(STAMP)  # style (ruff) and the layers (import-linter's contracts in setup.cfg)
+	$(BIN)/ruff check twin adapters hil tests benchmarks examples
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_year.py

@@ -1,4 +1,4 @@
-"""mosaik adapter of the park's robotic SMT/AOI line (:mod:`twin.aoi.line`).
+"""mosaik adapter of the park's robotic SMT/AOI line (:mod:`twin.models.aoi.line`).
 
 A self-scheduled simulator (mosaik type ``hybrid`` with every output persistent, so the
 time-based park reads the latest values at its own steps; mosaik 3's ``event-based`` outputs
@@ -11,7 +11,7 @@ Simulator parameters: ``seed``, ``timezone`` (the working calendar's), ``line_st
 ``co2_kg_per_kwh`` (emission factor of the line's electricity; default the Northeast grid's),
 ``frames_dir`` (full mode: where annotated boards and robot frames are written), ``events``
 (the book whose defect bursts in force set each line's defective share).
-Entity parameters: the fields of :class:`~twin.aoi.line.AOILineSpec`.
+Entity parameters: the fields of :class:`~twin.models.aoi.line.AOILineSpec`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, as_values, make_meta, spec_params
 from twin import data
-from twin.aoi.line import LINES, AOILineSpec, BoardEvent
-from twin.disturbances import defect_share
-from twin.events import EventBook
-from twin.loads import ParkCalendar
-from twin.loads.calendar import DAY_TYPES
+from twin.models.aoi.line import LINES, AOILineSpec, BoardEvent
+from twin.models.disturbances import defect_share
+from twin.models.events import EventBook
+from twin.models.loads import ParkCalendar
+from twin.models.loads.calendar import DAY_TYPES
 
 LINE_UNITS = {
     "p_mw": ("MW", "electric load of the line (mean over its step)"),
@@ -71,7 +71,7 @@ class AOISim(TwinSimulator):
               full_step_s: int = 60, calibration: str | None = None,
               co2_kg_per_kwh: float | None = None, frames_dir: str | None = None,
               duration_s: int = 366 * 86400, events: EventBook | None = None) -> None:
-        from twin.aoi.calibration import load_calibration
+        from twin.models.aoi.calibration import load_calibration
 
         self.seed = int(seed)
         self.step_s = int(line_step_s)
@@ -100,7 +100,7 @@ class AOISim(TwinSimulator):
 
     def _full_parts(self, spec: AOILineSpec, eid: str) -> dict[str, Any]:
         """Board source, inspector, robot and frame writer of a board-by-board line."""
-        from twin.aoi.calibration import ImageInspector, SyntheticBoards, draw_findings
+        from twin.models.aoi.calibration import ImageInspector, SyntheticBoards, draw_findings
 
         if spec.camera == "synthetic":
             boards: Any = SyntheticBoards(spec.board, spec.um_per_px, spec.image_px, self.seed)
@@ -112,7 +112,7 @@ class AOISim(TwinSimulator):
         parts: dict[str, Any] = {"boards": boards,
                                  "inspector": ImageInspector(boards.golden, verifier=spec.verifier)}
         if spec.robot == "pybullet":
-            from twin.aoi.robot import RejectRobot
+            from twin.models.aoi.robot import RejectRobot
 
             parts["robot"] = RejectRobot()
             self._closers.append(parts["robot"])

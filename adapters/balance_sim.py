@@ -1,7 +1,7 @@
-"""mosaik adapter of the park balance at the point of common coupling (:mod:`twin.balance`).
+"""mosaik adapter of the park balance at the point of common coupling (:mod:`twin.models.balance`).
 
 During a ``grid_outage`` of the ``events`` book the park is an island: the exchange is 0 and
-what generation and storage cannot balance is shed (or curtailed), :func:`twin.disturbances.
+what generation and storage cannot balance is shed (or curtailed), :func:`twin.models.disturbances.
 island`.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, total
-from twin.balance import pcc_flow
-from twin.disturbances import island
-from twin.events import EventBook
+from twin.models.balance import pcc_flow
+from twin.models.disturbances import island
+from twin.models.events import EventBook
 
 INPUTS = (
     Attr("p_gen_mw", "MW", "generation connected to the park (sum of all sources)"),

@@ -1,7 +1,7 @@
-"""mosaik adapter of the battery model (:mod:`twin.battery`): many batteries per simulator.
+"""mosaik adapter of the battery model (:mod:`twin.models.battery`): many batteries per simulator.
 
 A battery follows its ``p_set_mw`` input when one is connected (from an energy management
-system). Without one it follows the simulator's local rule (:func:`twin.control.
+system). Without one it follows the simulator's local rule (:func:`twin.models.control.
 rule_setpoints`): a ``Rule`` entity receives the park's generation and load and shares the
 surplus or deficit over the batteries in proportion to their power ratings.
 """
@@ -14,9 +14,9 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, spec_params, total
-from twin import battery
-from twin.battery import BatterySpec
-from twin.control import rule_setpoints
+from twin.models import battery
+from twin.models.battery import BatterySpec
+from twin.models.control import rule_setpoints
 
 OUTPUTS = (
     Attr("p_mw", "MW", "power at the AC terminals, > 0 charging"),

@@ -7,7 +7,7 @@ start of the step) and sends its decisions as one ``commands`` signal to the oth
 and load shifts one step later (a time-shifted connection). One recorded entity per
 controlled device keeps the decision sent to it: ``BatteryCommand`` (``p_set_mw``),
 ``EVCommand`` (``p_limit_mw``) and ``ShiftCommand`` (``p_shift_mw``). The EMS model object is
-built by :mod:`twin.world` and handed over as the simulator's ``ems`` parameter.
+built by :mod:`twin.cosim.world` and handed over as the simulator's ``ems`` parameter.
 """
 
 from __future__ import annotations

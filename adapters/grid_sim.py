@@ -1,4 +1,4 @@
-"""mosaik adapter of the park grid (:mod:`twin.grid`): an AC power flow every step.
+"""mosaik adapter of the park grid (:mod:`twin.models.grid`): an AC power flow every step.
 
 The ``Grid`` entity is built from a pandapower network (passed as pandapower JSON text) whose
 loads and static generators are named ``<entity>/<k>``. It takes the same inputs as the
@@ -13,7 +13,7 @@ Events of the ``events`` book: a ``line_trip`` takes its line out of service (th
 rebuilt for that topology, once per set of tripped lines); what the line fed is lost: its
 loads are shed, its generation curtailed. A ``grid_outage``, or a trip of the line to the
 public grid, islands the park: loads or generation are scaled so that the park balances on
-its own (:func:`twin.disturbances.island`), the exchange is 0 and the island's losses count
+its own (:func:`twin.models.disturbances.island`), the exchange is 0 and the island's losses count
 as shed load (in an island the grid-forming storage, not the public grid, is the slack).
 """
 
@@ -31,10 +31,10 @@ from mosaik_api_v3.types import InputData
 
 from adapters.balance_sim import INPUTS, ISLAND
 from adapters.base import Attr, Model, TwinSimulator
-from twin.disturbances import island
-from twin.events import EventBook
-from twin.grid.network import element_names, from_pandapower
-from twin.grid.solver import FastSolver, RunppSolver
+from twin.models.disturbances import island
+from twin.models.events import EventBook
+from twin.models.grid.network import element_names, from_pandapower
+from twin.models.grid.solver import FastSolver, RunppSolver
 
 INPUT_NAMES = tuple(a.name for a in INPUTS)
 SCALARS = (

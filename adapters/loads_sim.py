@@ -1,10 +1,10 @@
-"""mosaik adapter of the park's loads (:mod:`twin.loads`): factories, EV hubs, heat supply.
+"""mosaik adapter of the park's loads (:mod:`twin.models.loads`): factories, EV hubs, heat supply.
 
 One simulator holds every load entity of the park and one shared working calendar. Each
 entity draws its noise from a generator seeded by the scenario seed and its own name.
 A factory whose ``p_profile_mw`` input is connected (e.g. from a CSV simulator) takes that
 profile as its power instead of its synthetic one. An EV hub's arrivals follow the surges in
-force in the ``events`` book (:func:`twin.disturbances.arrival_factor`).
+force in the ``events`` book (:func:`twin.models.disturbances.arrival_factor`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, as_values, single, spec_params, total
-from twin.disturbances import arrival_factor
-from twin.events import EventBook
-from twin.loads import (
+from twin.core.rng import generator
+from twin.models.disturbances import arrival_factor
+from twin.models.events import EventBook
+from twin.models.loads import (
     EVHub,
     EVHubSpec,
     EVOutput,
@@ -30,7 +31,6 @@ from twin.loads import (
     HeatSupplySpec,
     ParkCalendar,
 )
-from twin.rng import generator
 
 TEMP = Attr("temp_air_c", "degC", "outdoor air temperature")
 FACTORY_OUT = (
@@ -48,7 +48,7 @@ EV_UNITS = {"p_mw": ("MW", "charging power"), "n_connected": ("1", "vehicles cha
             "e_unserved_mwh": ("MWh", "energy of sessions that left unfinished in the step")}
 EV_OUT = tuple(Attr(f.name, *EV_UNITS[f.name]) for f in dataclasses.fields(EVOutput))
 EV_IN = (Attr("p_limit_mw", "MW", "hub power cap from a controller (optional)"),)
-EV_SIGNALS = (Attr("flex", "", "connected vehicles (twin.loads.ev.EVFlex) for the EMS"),)
+EV_SIGNALS = (Attr("flex", "", "connected vehicles (twin.models.loads.ev.EVFlex) for the EMS"),)
 HEAT_UNITS = {"q_heat_mw": ("MW", "heat demand (thermal)"), "q_hp_mw": ("MW", "heat from heat pumps"),
               "q_boiler_mw": ("MW", "heat from gas boilers"), "p_mw": ("MW", "electric load"),
               "p_hp_mw": ("MW", "heat pump compressors"), "p_pump_mw": ("MW", "circulation pumps"),

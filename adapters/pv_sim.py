@@ -1,4 +1,4 @@
-"""mosaik adapter of the PV plants (:mod:`twin.pv`): many plants at one site per simulator."""
+"""mosaik adapter of the PV plants (:mod:`twin.models.pv`): many plants at one site per simulator."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, required_columns, spec_params
-from twin import pv
-from twin.pv import PVSpec
-from twin.wind import wind_at_height
+from twin.models import pv
+from twin.models.pv import PVSpec
+from twin.models.wind import wind_at_height
 
 INPUTS = (
     Attr("ghi_w_m2", "W/m2", "global horizontal irradiance"),

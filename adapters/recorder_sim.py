@@ -5,7 +5,7 @@ It accepts any inputs. ``series`` declares what to record as ``[label, attr, uni
 ``labels`` maps mosaik full ids (``"PV-0.pv-roof"``) to the entity labels used in the file
 (default: the entity id); ``entities`` gives each label's attributes (kind, spec as JSON).
 Connect single attributes, or a simulator's ``Outputs`` entity (attribute ``outputs``) to
-record all its entities at once. The file layout is :mod:`twin.results`'s.
+record all its entities at once. The file layout is :mod:`twin.core.results`'s.
 
 Simulator parameters: ``progress`` is called with the time after each recorded step;
 ``observer`` (a live view such as ``twin demo``'s page) with the time and that step's values
@@ -20,7 +20,7 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import OUTPUTS_ATTR, Model, TwinSimulator
-from twin.results import RunWriter, SeriesInfo
+from twin.core.results import RunWriter, SeriesInfo
 
 _Plan = list[tuple[str, int]]  # (attribute, column)
 

@@ -1,8 +1,8 @@
-"""mosaik adapter of the weather (:mod:`twin.weather`): a synthetic year, or an EPW/CSV file.
+"""mosaik adapter of the weather (:mod:`twin.models.weather`): a synthetic year, or an EPW/CSV file.
 
 The whole period is built (or read and mapped onto the period) when the entity is created;
 each step hands out that step's values, changed by the weather events in force (cloud front,
-wind lull, heat or cold wave) of the ``events`` book (:mod:`twin.disturbances`).
+wind lull, heat or cold wave) of the ``events`` book (:mod:`twin.models.disturbances`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator
-from twin import weather, weather_io
-from twin.disturbances import weather_under
-from twin.events import EventBook
+from twin.models import weather, weather_io
+from twin.models.disturbances import weather_under
+from twin.models.events import EventBook
 
 OUTPUTS = (
     Attr("ghi_w_m2", "W/m2", "global horizontal irradiance"),

@@ -1,4 +1,4 @@
-"""mosaik adapter of the wind farms (:mod:`twin.wind`): many farms per simulator."""
+"""mosaik adapter of the wind farms (:mod:`twin.models.wind`): many farms per simulator."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, required, spec_params
-from twin import wind
-from twin.data.turbines import power_curve
-from twin.wind import WindFarmSpec
+from twin.models import wind
+from twin.models.turbines import power_curve
+from twin.models.wind import WindFarmSpec
 
 INPUTS = (
     Attr("wind_ms", "m/s", "wind speed at wind_height_m"),

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._calibrate import python_loop_s  # noqa: E402
-from twin.aoi import dataset  # noqa: E402
-from twin.aoi.inspect import inspect_detailed, reference  # noqa: E402
+from twin.models.aoi import dataset  # noqa: E402
+from twin.models.aoi.inspect import inspect_detailed, reference  # noqa: E402
 
 
 def main() -> None:

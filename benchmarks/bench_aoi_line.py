@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._calibrate import python_loop_s  # noqa: E402
-from twin.aoi.calibration import ImageInspector, SyntheticBoards, load_calibration  # noqa: E402
-from twin.aoi.line import AOILineSpec, FullLine, StatisticalLine  # noqa: E402
+from twin.models.aoi.calibration import ImageInspector, SyntheticBoards, load_calibration  # noqa: E402
+from twin.models.aoi.line import AOILineSpec, FullLine, StatisticalLine  # noqa: E402
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 START = dt.datetime(2027, 1, 1, tzinfo=TZ)
@@ -90,7 +90,7 @@ def mosaik_year(with_line: bool) -> tuple[float, dict[str, float]]:
 
 def full_shift() -> tuple[float, Any, float]:
     """Wall seconds of one full-fidelity shift, its summary and the robot's wall share."""
-    from twin.aoi.robot import RejectRobot
+    from twin.models.aoi.robot import RejectRobot
 
     spec = AOILineSpec(name="smt", fidelity="full")
     t0 = int(dt.datetime(2027, 1, 4, 8, tzinfo=TZ).timestamp())

@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._calibrate import python_loop_s  # noqa: E402
 from twin import scenario  # noqa: E402
-from twin.dashboard.camera import AOICamera  # noqa: E402
-from twin.dashboard.live import LiveTwin  # noqa: E402
-from twin.dashboard.server import Dashboard, ServerThread  # noqa: E402
+from twin.apps.dashboard.camera import AOICamera  # noqa: E402
+from twin.apps.dashboard.live import LiveTwin  # noqa: E402
+from twin.apps.dashboard.server import Dashboard, ServerThread  # noqa: E402
 
 
 async def listen(url: str, seconds: float, twin: LiveTwin) -> dict:

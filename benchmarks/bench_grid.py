@@ -34,8 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from adapters import grid_sim  # noqa: E402
 from benchmarks._calibrate import python_loop_s  # noqa: E402
-from twin import scenario, world  # noqa: E402
-from twin.grid.solver import PF_OPTIONS, RunppSolver, _failed  # noqa: E402
+from twin import runner, scenario  # noqa: E402
+from twin.cosim import network  # noqa: E402
+from twin.models.grid.solver import PF_OPTIONS, RunppSolver, _failed  # noqa: E402
 
 
 class NaiveSolver(RunppSolver):
@@ -60,8 +61,8 @@ class NaiveSolver(RunppSolver):
 def _run(s: scenario.Scenario, solver: str) -> tuple[float, float, int, Any]:
     grid = dataclasses.replace(s.grid, solver=solver)
     with tempfile.TemporaryDirectory() as tmp:
-        result = world.run(dataclasses.replace(s, grid=grid), out_dir=tmp)
-        from twin.results import open_run
+        result = runner.run(dataclasses.replace(s, grid=grid), out_dir=tmp)
+        from twin.core.results import open_run
 
         with open_run(result.path) as run:
             net_mw = run.series("grid", "p_net_mw")
@@ -83,7 +84,7 @@ def main() -> None:
     results = {"fast": _run(park.with_days(args.fast_days), "lightsim2grid")}
     results.update({name: _run(s, solver) for name, solver in
                     (("runpp", "pandapower"), ("naive", "naive"))})
-    buses = len(world.build_grid(s).net.bus)
+    buses = len(network.build_grid(s).net.bus)
     print(f"reference park, {buses} buses; runs of {results['fast'][2]} steps of 900 s "
           f"({args.fast_days:g} days, fast) and {results['runpp'][2]} steps ({args.days:g} "
           f"days, runpp); speed now: 1e7-addition Python loop {python_loop_s():.2f} s")

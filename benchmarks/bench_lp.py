@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._calibrate import python_loop_s  # noqa: E402
-from twin import data, economics  # noqa: E402
+from twin import data  # noqa: E402
+from twin.accounting import economics  # noqa: E402
 from twin.ems import dispatch  # noqa: E402
 
 H = 96

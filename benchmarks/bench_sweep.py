@@ -4,7 +4,7 @@ The study is the reference park (``scenarios/park.yaml``, without the AC power f
 planners' sweeps run it) over ``--cases`` weather years (``park.seed`` 1..N), each run
 ``--days`` long. In this process the benchmark first times one case alone (imports done
 beforehand, as in a warm worker), then starts a LocalCluster of ``--workers`` processes with
-one thread each, warms them, and times the whole study through ``twin.sweep.run_study``
+one thread each, warms them, and times the whole study through ``twin.studies.sweep.run_study``
 (table written, every case through the case store). It prints::
 
     parallel efficiency = cases x single-run time / (workers x study time)
@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._calibrate import python_loop_s  # noqa: E402
-from twin import sweep, sweep_spec  # noqa: E402
+from twin.studies import spec as sweep_spec  # noqa: E402
+from twin.studies import sweep  # noqa: E402
 
 STUDY = """\
 name: bench-sweep
@@ -54,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     from distributed import Client
 
-    from twin import world  # noqa: F401 - imports before timing, as in a warm worker
+    from twin.cosim import world  # noqa: F401 - imports before timing, as in a warm worker
 
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         text = STUDY.format(base=ROOT / "scenarios" / "park.yaml",

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._calibrate import python_loop_s  # noqa: E402
-from twin import scenario, world  # noqa: E402
+from twin import runner, scenario  # noqa: E402
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
     calibration = python_loop_s()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        result = world.run(s, out_dir=tmp)
+        result = runner.run(s, out_dir=tmp)
         wall = time.perf_counter() - t0
     steps = result.n_steps
     print(f"scenario   {s.path.name}: {n_entities} entities, {steps} steps of "

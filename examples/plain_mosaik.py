@@ -1,7 +1,7 @@
-"""The park's adapters in a plain mosaik script, without ``twin.world``.
+"""The park's adapters in a plain mosaik script, without ``twin.cosim.world``.
 
 Two days of a synthetic Shenyang weather year drive a 20 MWp PV plant and a wind farm; the
-recorder adapter writes their power to an HDF5 file, read back with ``twin.results``.
+recorder adapter writes their power to an HDF5 file, read back with ``twin.core.results``.
 
     python examples/plain_mosaik.py
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import mosaik
 
-from twin.results import open_run
+from twin.core.results import open_run
 
 SIM_CONFIG = {
     "Weather": {"python": "adapters.weather_sim:WeatherSim"},

@@ -1,6 +1,6 @@
 """Hardware in the loop: bind park entities to real devices and run the park in real time.
 
-- :mod:`hil.spec`        the scenario's ``hil:`` section (bindings, step, faults, assertions)
+- :mod:`twin.scenario.hil`        the scenario's ``hil:`` section (bindings, step, faults, assertions)
 - :mod:`hil.points`      point lists (address, type, scale, unit, access, limits) as data
 - :mod:`hil.modbus`      Modbus TCP link (pymodbus) and point-list / SunSpec client
 - :mod:`hil.devices`     the device interface; real and simulated battery and meter
@@ -12,6 +12,6 @@
 - :mod:`hil.channel`     one bound entity's loop: safety, exchange, watchdog, takeover
 - :mod:`hil.proxy_sim`   the mosaik simulator proxying bound entities
 - :mod:`hil.trace`       record and replay of the device traffic
-- :mod:`hil.assertions`  the small language of what a run must show
-- :mod:`hil.run`, :mod:`hil.report`, :mod:`hil.cli`   ``twin hil`` and ``twin emulate``
+- :mod:`twin.scenario.assertions`  the small language of what a run must show
+- :mod:`hil.run`, :mod:`hil.report`, :mod:`twin.apps.cli.hil`   ``twin hil`` and ``twin emulate``
 """

@@ -2,7 +2,7 @@
 
 The frames come from the AOI line's own board sources (:class:`adapters.aoi_sim.FolderBoards`
 for ``folder:PATH``, :class:`adapters.aoi_sim.CameraBoards` for ``device:N`` or a stream URL,
-:class:`twin.aoi.calibration.SyntheticBoards` for the simulated camera): binding a camera in
+:class:`twin.models.aoi.calibration.SyntheticBoards` for the simulated camera): binding a camera in
 ``hil:`` sets the AOI line's ``camera`` to the device (``hil.run.prepare``), and these classes
 give the same sources the interface of every bound device - ``read()`` a frame, ``write()``
 nothing, ``health()`` - for the pre-flight check and for engineers who script a camera.
@@ -69,7 +69,7 @@ class SimCamera(CameraDevice):
         self.args = (board, um_per_px, image_px, seed)
 
     async def open(self) -> dict[str, Any]:
-        from twin.aoi.calibration import SyntheticBoards
+        from twin.models.aoi.calibration import SyntheticBoards
 
         self.boards = SyntheticBoards(*self.args)
         return {"identity": {"source": "synthetic"}, "ratings": {}}

@@ -29,8 +29,8 @@ from hil.faults import CommError
 from hil.modbus import Refused
 from hil.safety import SAFE_MW, Interlock, Limits, Watchdog
 from hil.session import Session
-from hil.spec import Binding
-from twin import battery as bat
+from twin.models import battery as bat
+from twin.scenario.hil import Binding
 
 NAN = float("nan")
 INTERLOCKS = ("clamp", "ramp", "soc_guard", "invalid", "estop")

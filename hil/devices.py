@@ -13,7 +13,7 @@ run them on an I/O thread, never on mosaik's event loop)::
 =========  ================================  =======================================
 kind       real                              simulated
 =========  ================================  =======================================
-battery    :class:`SunSpecBattery` (Modbus)   :class:`SimBattery` (:mod:`twin.battery`)
+battery    :class:`SunSpecBattery` (Modbus)   :class:`SimBattery` (:mod:`twin.models.battery`)
 meter      :class:`ModbusMeter`               :class:`SimMeter` (the twin's load)
 camera     :class:`hil.camera.CameraDevice`   :class:`hil.camera.SimCamera`
 =========  ================================  =======================================
@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from hil import points as pts
 from hil.faults import CommError, LinkFaults
 from hil.modbus import Link, PointClient, Refused
-from twin import battery as bat
+from twin.models import battery as bat
 
 ENABLED, WATTS_MODE, CONNECT = 1, 1, 1
 
@@ -188,7 +188,7 @@ class SimBattery:
         return self.last
 
     async def open(self) -> dict[str, Any]:
-        return {"identity": {"Md": "simulated battery (twin.battery)"},
+        return {"identity": {"Md": "simulated battery (twin.models.battery)"},
                 "ratings": {"p_max_mw": self.spec.p_max_mw, "e_max_mwh": self.spec.e_max_mwh}}
 
     async def read(self) -> dict[str, float]:

@@ -2,7 +2,7 @@
 
 ``twin emulate battery --port 5020`` serves a battery inverter over Modbus TCP speaking SunSpec
 (models 1, 701, 702, 704, 713, 802 of :mod:`hil.points`' list): it has its own state of charge
-(:mod:`twin.battery` physics), ratings, ramp, response delay and heartbeat (802.Hb, advancing
+(:mod:`twin.models.battery` physics), ratings, ramp, response delay and heartbeat (802.Hb, advancing
 every second), follows ``704.WSet`` while ``704.WSetEna`` is enabled, and reverts to
 ``704.WSetRvrt`` by itself when no setpoint arrives for ``704.WSetRvrtTms`` seconds (IEEE 1547
 style reversion: the device's own answer to comm loss). Writes outside the point list's limits
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from hil import points as pts
-from twin import battery as bat
+from twin.models import battery as bat
 
 log = logging.getLogger(__name__)
 

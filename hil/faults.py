@@ -1,6 +1,6 @@
 """Fault injection on the link to a device, scheduled at simulation times.
 
-The scenario's ``hil.faults`` list (:class:`hil.spec.FaultSpec`) opens windows in which the
+The scenario's ``hil.faults`` list (:class:`twin.scenario.hil.FaultSpec`) opens windows in which the
 link misbehaves the way wires and devices do:
 
 - ``latency``: every request waits ``delay`` more before it goes out;
@@ -22,7 +22,7 @@ import asyncio
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from hil.spec import ACTIONS, WINDOW_FAULTS, FaultSpec
+from twin.scenario.hil import ACTIONS, WINDOW_FAULTS, FaultSpec
 
 
 class CommError(Exception):

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from hil.assertions import Verdict
 from hil.trace import Trace
-from twin import plots
-from twin.report import page, table
-from twin.results import Run, open_run
+from twin.core import plots
+from twin.core.html import page, table
+from twin.core.results import Run, open_run
+from twin.scenario.assertions import Verdict
 
 STATUS = {"pass": '<span class="ok">pass</span>', "fail": '<span class="bad">FAIL</span>',
           "n/a": '<span class="muted">n/a</span>'}

@@ -6,8 +6,8 @@
    leaves them out and simulates every entity over the scenario's period);
 2. :func:`preflight`: every device answers once before the park starts (a user's mistake -
    an emulator not started, a wrong port - is one line, not a traceback);
-3. :func:`run`: the park through :func:`twin.world.run` (the pacer and the device proxies are
-   wired by ``twin.world._build_hil``), then the HIL tables, KPIs and assertions written into
+3. :func:`run`: the park through :func:`twin.runner.run` (the pacer and the device proxies are
+   wired by :class:`hil.wiring.HILExtension`), then the HIL tables, KPIs and assertions written into
    the run's HDF5 file, and the HTML test report beside it.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from hil import assertions as asr
 from hil import trace as tr
 from hil.session import HILAbort
-from twin.results import KPI, Run, open_run, write_kpis, write_table
+from twin.core.results import KPI, Run, open_run, write_kpis, write_table
+from twin.scenario import assertions as asr
 
 
 class HILError(ValueError):
@@ -130,14 +130,16 @@ def run(s: Any, out_dir: str | Path | None = None,
         progress: Callable[[int], None] | None = None) -> HILResult:
     """Run a prepared HIL scenario; write tables, KPIs, assertions and the HTML report."""
     from hil import report
-    from twin import world
+    from hil.wiring import HILExtension
+    from twin import runner
 
-    path = world.output_path(s, out_dir)
+    path = runner.output_path(s, out_dir)
     trace_path = Path(s.hil.record) if s.hil.record else path.with_suffix(".trace.jsonl")
     aborted = None
     kpis: dict[str, KPI] = {}
     try:
-        kpis = dict(world.run(s, out_dir=out_dir, progress=progress).kpis)
+        kpis = dict(runner.run(s, out_dir=out_dir, progress=progress,
+                               extensions=[HILExtension()]).kpis)
     except HILAbort as exc:
         aborted = str(exc)
     recorded = tr.read(trace_path)
@@ -165,7 +167,7 @@ def run(s: Any, out_dir: str | Path | None = None,
 
 
 class RunEvidence:
-    """The recorded run and its trace, as :class:`hil.assertions.Evidence`."""
+    """The recorded run and its trace, as :class:`twin.scenario.assertions.Evidence`."""
 
     def __init__(self, run: Run, trace: tr.Trace, s: Any) -> None:
         self.run = run

@@ -17,8 +17,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from hil.spec import HILSection
 from hil.trace import Trace, TraceWriter
+from twin.scenario.hil import HILSection
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ import mosaik_api_v3
 import numpy as np
 import pytest
 
-from twin.aoi.calibration import (
+from twin.core.specload import SpecError, build
+from twin.models.aoi.calibration import (
     ImageInspector,
     OracleInspector,
     SyntheticBoards,
@@ -22,7 +23,7 @@ from twin.aoi.calibration import (
     load_calibration,
     to_calibration,
 )
-from twin.aoi.line import (
+from twin.models.aoi.line import (
     PERFECT,
     REFLOW,
     STATIONS,
@@ -30,9 +31,8 @@ from twin.aoi.line import (
     FullLine,
     StatisticalLine,
 )
-from twin.loads import ParkCalendar
-from twin.loads.calendar import DAY_TYPES
-from twin.specload import SpecError, build
+from twin.models.loads import ParkCalendar
+from twin.models.loads.calendar import DAY_TYPES
 
 # Tolerances and reference ranges of this file, in one place.
 KWH_PER_BOARD = (0.12, 0.16)  # REFERENCE.md: ~0.14 kWh/board at 30 s takt
@@ -190,7 +190,7 @@ def test_full_mode_hands_out_annotated_boards_and_robot_frames():
 
 
 def _robot():
-    from twin.aoi.robot import RejectRobot
+    from twin.models.aoi.robot import RejectRobot
 
     return RejectRobot()
 

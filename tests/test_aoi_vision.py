@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from twin.aoi import Finding, board, gerber, inspect
-from twin.aoi.evaluate import evaluate, score
-from twin.aoi.render import COLOURS
+from twin.models.aoi import Finding, board, gerber, inspect
+from twin.models.aoi.evaluate import evaluate, score
+from twin.models.aoi.render import COLOURS
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pygerber")  # pyparsing names
 
@@ -140,7 +140,7 @@ def test_injected_defect_on_gerber_board_is_found(pcb, kind, seed):
 
 
 def test_cli_inspect_writes_a_marked_image(goldens, tmp_path):
-    from twin.cli import main
+    from twin.apps.cli import main
 
     g = goldens[DESIGNS[0]]
     s = board.sample(g, 41, defects=["missing"])
@@ -167,7 +167,7 @@ def test_held_out_evaluation_meets_targets():
 
 
 def test_verifier_provenance_is_disjoint_from_evaluation():
-    from twin.aoi import dataset, verifier
+    from twin.models.aoi import dataset, verifier
 
     meta = json.loads(verifier.WEIGHTS.with_suffix(".json").read_text(encoding="utf-8"))
     for key in ("command", "date", "torch", "train_seed_range", "boards"):

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import BATTERY_ENERGY_ABS_MWH
-from twin import battery
-from twin.battery import BatterySpec
+from twin.models import battery
+from twin.models.battery import BatterySpec
 
 SPEC = BatterySpec(name="b", p_max_mw=50.0, e_max_mwh=200.0, soc_min=0.1, soc_max=0.9,
                    soc_init=0.5, eta_charge=0.95, eta_discharge=0.95,

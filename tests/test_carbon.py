@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tests.conftest import ROOT, SCENARIOS
-from twin import scenario, world
-from twin.carbon import (
+from twin import runner, scenario
+from twin.accounting.carbon import (
     cfe_scores,
     direct_line,
     emissions,
@@ -27,8 +27,8 @@ from twin.carbon import (
     national_criteria,
     park_flows,
 )
-from twin.carbon.criteria import core_threshold
-from twin.results import open_run
+from twin.accounting.carbon.criteria import core_threshold
+from twin.core.results import open_run
 
 REL = 1e-9
 LOADS = ("factory", "ev", "heat", "aoi")
@@ -41,9 +41,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     balance, a PCC without p_loss_mw)."""
     out = tmp_path_factory.mktemp("carbon")
     return {
-        "park": world.run(scenario.load(SCENARIOS / "park.yaml").with_days(2),
+        "park": runner.run(scenario.load(SCENARIOS / "park.yaml").with_days(2),
                           out_dir=out / "park").path,
-        "small": world.run(scenario.load(ROOT / "tests/scenarios/small.yaml").with_days(2),
+        "small": runner.run(scenario.load(ROOT / "tests/scenarios/small.yaml").with_days(2),
                            out_dir=out / "small").path,
     }
 

@@ -25,12 +25,12 @@ import pytest
 
 from tests.browser import page
 from tests.conftest import ROOT
-from twin import scenario, world
-from twin.dashboard.camera import AOICamera
-from twin.dashboard.live import LiveTwin
-from twin.dashboard.replay import Replay
-from twin.dashboard.server import Dashboard, ServerThread
-from twin.results import open_run
+from twin import runner, scenario
+from twin.apps.dashboard.camera import AOICamera
+from twin.apps.dashboard.live import LiveTwin
+from twin.apps.dashboard.replay import Replay
+from twin.apps.dashboard.server import Dashboard, ServerThread
+from twin.core.results import open_run
 
 DASHBOARD = ROOT / "tests" / "scenarios" / "dashboard.yaml"
 SPEED = 600.0
@@ -61,7 +61,7 @@ def number(pg: Any, selector: str) -> float:
 def record(s: scenario.Scenario, out: Path) -> Path:
     """Run ``s`` to a file, in a thread: Playwright's own event loop holds this one."""
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(world.run, s, out).result().path
+        return pool.submit(runner.run, s, out).result().path
 
 
 def camera_for(twin: LiveTwin, s: scenario.Scenario, interval_s: float = 1.0) -> AOICamera:
@@ -212,7 +212,7 @@ def _post(url: str, body: dict, headers: dict | None = None) -> Any:
 
 
 def test_a_token_guards_a_server_beyond_loopback(tmp_path: Path) -> None:
-    from twin.cli import main
+    from twin.apps.cli import main
 
     assert main(["demo", str(DASHBOARD), "--host", "0.0.0.0"]) == 2  # no token: refused
     path = record(scenario.load(DASHBOARD).with_days(0.25), tmp_path)

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twin.battery import BatterySpec
 from twin.ems import dispatch
 from twin.ems.dispatch import EVDemand, PlanInputs, Shiftable, Storage
+from twin.models.battery import BatterySpec
 
 BALANCE_ABS_MW = 1e-6  # power balance of every step
 LIMIT_ABS = 1e-6  # MW / MWh on every limit

@@ -1,4 +1,4 @@
-"""Events a trainer triggers (twin.events, twin.disturbances): what the simulators make of them.
+"""Events a trainer triggers (twin.models.events, twin.models.disturbances): what the simulators make of them.
 
 Checked on their physics: irradiance and power balances close, an island exchanges nothing
 with the public grid, a tripped line carries nothing and sheds what it fed (the fast solver
@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from twin import scenario, world
-from twin.disturbances import cloud_irradiance, island
-from twin.events import Event, EventBook, live_events
-from twin.results import open_run
+from twin import runner, scenario
+from twin.core.results import open_run
+from twin.models.disturbances import cloud_irradiance, island
+from twin.models.events import Event, EventBook, live_events
 from twin.scenario import ScenarioError
 
 HERE = Path(__file__).parent
@@ -102,7 +102,7 @@ events: [{kind: line_trip, dates: [2027-01-01], start: "08:00", end: "09:00", li
 
 # ----------------------------------------------------------------------------- in a run
 def _run(path: Path, out: Path, name: str, *events: tuple[str, dict], **changes: object
-         ) -> world.RunResult:
+         ) -> runner.RunResult:
     s = scenario.load(path).with_days(1)
     s = dataclasses.replace(s, output=dataclasses.replace(s.output, name=name), **changes)
     book = EventBook(s.events, s.start_utc, s.park.timezone, s.period.duration_s)
@@ -110,7 +110,7 @@ def _run(path: Path, out: Path, name: str, *events: tuple[str, dict], **changes:
         for e in live_events(kind, HOURS[0] * 3600, (HOURS[1] - HOURS[0]) * 3600, s.start_utc,
                              s.park.timezone, **params):
             book.add(e)
-    return world.run(s, out_dir=out, events=book)
+    return runner.run(s, out_dir=out, events=book)
 
 
 def _window(run: object) -> slice:

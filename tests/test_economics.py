@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin import data, economics
-from twin.economics import Asset, Tariff
+from twin import data
+from twin.accounting import economics
+from twin.accounting.economics import Asset, Tariff
 
 REL = 1e-12
 

@@ -8,10 +8,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from twin import scenario, world
+from twin import runner, scenario
+from twin.core.results import open_run
 from twin.ems import dispatch
-from twin.events import Event
-from twin.results import open_run
+from twin.models.events import Event
 from twin.scenario import ScenarioError
 
 DAYS = 14
@@ -29,9 +29,9 @@ def _park(kind: str) -> scenario.Scenario:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, world.RunResult]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, runner.RunResult]:
     out = tmp_path_factory.mktemp("ems")
-    return {kind: world.run(_park(kind), out_dir=out) for kind in ("rule", "ems")}
+    return {kind: runner.run(_park(kind), out_dir=out) for kind in ("rule", "ems")}
 
 
 def test_ems_beats_the_rule_on_cost_and_clean_share(runs: dict) -> None:
@@ -105,7 +105,7 @@ def test_solver_failure_falls_back_to_the_rule(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(dispatch, "plan", lambda inputs, **kw: dispatch.rule_plan(
         inputs, reason="fallback:test"))
     s = _park("ems").with_days(2)
-    result = world.run(s, out_dir=tmp_path)
+    result = runner.run(s, out_dir=tmp_path)
     assert result.kpis["ems_fallback_steps"].value == s.n_steps
     assert abs(result.kpis["balance_residual_mwh"].value) < 1e-6
 

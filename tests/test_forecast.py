@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin.ems import learned
 from twin.ems.forecast import (
     HORIZON,
     TARGETS,
@@ -23,6 +22,7 @@ from twin.ems.forecast import (
     reference_steps,
 )
 from twin.scenario import load
+from twin.studies import learned
 
 EXACT_MW = 1e-9  # forecasts that must reproduce a signal exactly
 TORCH_F64_ABS = 1e-10  # numpy vs torch in float64 (outputs in units of capacity)
@@ -215,7 +215,7 @@ def test_train_save_load_round_trip(held_out, tmp_path):
 
 
 def test_cli_forecast_evaluate(capsys):
-    from twin.cli import main
+    from twin.apps.cli import main
 
     assert main(["forecast", "evaluate", str(PARK), "--days", "5"]) == 0
     out = capsys.readouterr().out
@@ -225,7 +225,7 @@ def test_cli_forecast_evaluate(capsys):
 
 
 def test_cli_forecast_user_errors(capsys):
-    from twin.cli import main
+    from twin.apps.cli import main
 
     assert main(["forecast", "train", "--train-seed", "4", "--eval-seed", "4"]) == 2
     assert "must differ" in capsys.readouterr().err

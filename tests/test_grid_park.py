@@ -11,10 +11,11 @@ import pandapower as pp
 import pytest
 
 from tests.conftest import ROOT, SCENARIOS
-from twin import scenario, world
-from twin.grid.solver import FastSolver, RunppSolver
-from twin.grid.violations import find_violations
-from twin.results import open_run
+from twin import runner, scenario
+from twin.core.results import open_run
+from twin.cosim import network
+from twin.models.grid.solver import FastSolver, RunppSolver
+from twin.models.grid.violations import find_violations
 
 VM_TOL = 1e-6  # p.u., agreement with pandapower.runpp
 LOADING_TOL = 1e-3  # percent
@@ -22,7 +23,7 @@ LOADING_TOL = 1e-3  # percent
 
 @pytest.fixture(scope="module")
 def park_net():
-    return world.build_grid(scenario.load(SCENARIOS / "park.yaml"))
+    return network.build_grid(scenario.load(SCENARIOS / "park.yaml"))
 
 
 def test_reference_network_size_and_direct_lines(park_net):
@@ -66,7 +67,7 @@ def test_fast_solver_matches_runpp_on_50_park_states(park_net):
 
 def test_export_is_a_pandapower_network(tmp_path):
     out = tmp_path / "net.json"
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "grid", str(SCENARIOS / "park.yaml"),
+    proc = subprocess.run([sys.executable, "-m", "twin", "grid", str(SCENARIOS / "park.yaml"),
                            "--export", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     net = pp.from_json(str(out))
@@ -99,7 +100,7 @@ def _small_net():
 def test_json_network_runs_and_closes_energy(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(_json_scenario(tmp_path, _small_net()))
-    result = world.run(scenario.load(path).with_days(2), out_dir=tmp_path)
+    result = runner.run(scenario.load(path).with_days(2), out_dir=tmp_path)
     k = result.kpis
     assert k["e_grid_loss_mwh"].value > 0
     assert abs(k["balance_residual_mwh"].value) < 1e-6 * k["e_load_mwh"].value
@@ -126,7 +127,7 @@ def test_bad_json_network_refused_at_check(tmp_path, breakage, message):
         net.load.drop(net.load.index[net.load.name == "ev"], inplace=True)
     path = tmp_path / "s.yaml"
     path.write_text(_json_scenario(tmp_path, net))
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "check", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "twin", "check", str(path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -166,7 +167,7 @@ def test_not_converged_step_is_flagged_and_run_goes_on(park_net):
 
 def test_scenario_text_is_recorded_with_grid(tmp_path):
     s = scenario.load(SCENARIOS / "park.yaml").with_days(1)
-    result = world.run(s, out_dir=tmp_path)
+    result = runner.run(s, out_dir=tmp_path)
     with open_run(result.path) as run:
         spec = run.spec("grid")
         assert spec["buses"] >= 120

@@ -9,7 +9,7 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from twin.grid import FastSolver, GridError, PFResult, RunppSolver, check_network
+from twin.models.grid import FastSolver, GridError, PFResult, RunppSolver, check_network
 
 VM_ABS = 1e-6  # p.u.
 LOADING_ABS = 1e-3  # percent

@@ -24,15 +24,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hil import assertions as asr
 from hil import faults, points
 from hil.devices import SunSpecBattery
 from hil.modbus import Refused
 from hil.pacer import Pacer, PacerSim
 from hil.safety import Interlock, Limits, Watchdog
 from hil.session import HILAbort
-from twin.results import open_run
+from twin.core.results import open_run
 from twin.scenario import ScenarioError, loads
+from twin.scenario import assertions as asr
 
 ROOT = Path(__file__).resolve().parents[1]
 HARDWARE = os.environ.get("TWIN_HIL_DEVICE")
@@ -53,7 +53,7 @@ class Emulator:
         self.port = free_port()
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "twin.cli", "emulate", kind, "--port", str(self.port),
+            [sys.executable, "-m", "twin", "emulate", kind, "--port", str(self.port),
              "--log", str(log), *args], cwd=ROOT, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
@@ -176,7 +176,7 @@ def test_a_setpoint_out_of_range_is_refused_by_client_and_device(
 def live_run(battery_emulator: Emulator, meter_emulator: Emulator,
              tmp_path_factory: pytest.TempPathFactory) -> dict:
     """``twin hil`` end to end, 8 s: battery and metered factory bound to emulators."""
-    from twin import cli
+    from twin.apps import cli
 
     folder = tmp_path_factory.mktemp("hil")
     path = folder / "park-hil.yaml"
@@ -236,7 +236,7 @@ def test_pacer_lateness_is_recorded(live_run: dict) -> None:
 
 
 def test_a_replayed_trace_reproduces_the_run_exactly(live_run: dict) -> None:
-    from twin import cli
+    from twin.apps import cli
 
     folder = live_run["folder"]
     t0 = time.monotonic()
@@ -287,7 +287,7 @@ def test_killing_the_device_trips_the_watchdog_and_the_twin_takes_over(
 
 def test_an_unreachable_device_is_one_line_and_exit_2(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture) -> None:
-    from twin import cli
+    from twin.apps import cli
 
     path = tmp_path / "nobody.yaml"
     path.write_text(scenario_text(f"modbus://127.0.0.1:{free_port()}?unit=1"))
@@ -468,7 +468,7 @@ def test_the_reversion_assertion_judges_each_comm_loss() -> None:
 
 def test_scenario_errors_name_the_hil_field() -> None:
     bad = scenario_text("sim", extra="  assertions: [soc is fine]\n")
-    with pytest.raises(ScenarioError, match=r"<memory>:\d+: hil.assertions: .*cannot read"):
+    with pytest.raises(ScenarioError, match=r"<memory>:\d+: twin.scenario.assertions: .*cannot read"):
         loads(bad)
     with pytest.raises(ScenarioError, match="hil.bindings\\[0\\].device: expected modbus://"):
         loads(scenario_text("tcp://x:1"))

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.loads import (
+from twin.core.rng import generator
+from twin.models.loads import (
     EVHub,
     EVHubSpec,
     FactoryLoad,
@@ -21,7 +22,6 @@ from twin.loads import (
     ParkCalendar,
     factory_params,
 )
-from twin.rng import generator
 
 CST = dt.timezone(dt.timedelta(hours=8))
 NCV_GB2589_MJ_NM3 = 38.93  # GB/T 2589-2020, natural gas net calorific value

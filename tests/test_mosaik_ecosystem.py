@@ -1,5 +1,5 @@
 """Open both ways to the mosaik ecosystem: third-party simulators in a scenario, and our
-adapters in a plain mosaik script written without ``twin.world``."""
+adapters in a plain mosaik script written without ``twin.cosim.world``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from twin import scenario, world
-from twin.results import open_run
+from twin import runner, scenario
+from twin.core.results import open_run
 
 SMALL = (ROOT / "tests" / "scenarios" / "small.yaml").read_text()
 
@@ -37,7 +37,7 @@ external:
     path = tmp_path / "with_csv.yaml"
     path.write_text(text)
     s = scenario.load(path).with_days(1)
-    result = world.run(s, out_dir=tmp_path)
+    result = runner.run(s, out_dir=tmp_path)
     with open_run(result.path) as run:
         np.testing.assert_allclose(run.series("plant", "p_mw"), profile[:96], rtol=1e-9)
         np.testing.assert_allclose(run.series("profile.Data_0", "P_mw"), profile[:96])

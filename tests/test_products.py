@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin import specload
-from twin.carbon import products
-from twin.carbon.products import ProductSpec
+from twin.accounting.carbon import products
+from twin.accounting.carbon.products import ProductSpec
+from twin.core import specload
 
 REL = 1e-12
 ENTERPRISE = {"enterprise_energy_mwh": 12_000.0, "enterprise_location_t": 6_000.0,

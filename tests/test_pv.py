@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pvlib import inverter, location, modelchain, pvsystem, solarposition, temperature
 
-from twin import pv
 from twin.data import load
-from twin.pv import SAPM_MOUNTS, PVSpec, pv_power, sun_position
+from twin.models import pv
+from twin.models.pv import SAPM_MOUNTS, PVSpec, pv_power, sun_position
 
 TMY3 = pathlib.Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"  # Greensboro NC, hourly
 

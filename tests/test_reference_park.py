@@ -6,8 +6,8 @@ import dataclasses
 import datetime as dt
 
 from tests.conftest import ENERGY_CLOSURE_REL, SCENARIOS
-from twin import scenario, world
-from twin.results import open_run
+from twin import runner, scenario
+from twin.core.results import open_run
 
 
 def test_reference_park_runs_two_winter_workdays(tmp_path):
@@ -16,7 +16,7 @@ def test_reference_park_runs_two_winter_workdays(tmp_path):
     assert len(s.pv_plants) > 1  # the PV fleet path is exercised with several plants
     # Tuesday 2 and Wednesday 3 March 2027: workdays, still in the heating season
     march = dataclasses.replace(s.period, start=dt.datetime(2027, 3, 2))
-    result = world.run(dataclasses.replace(s, period=march).with_days(2), out_dir=tmp_path)
+    result = runner.run(dataclasses.replace(s, period=march).with_days(2), out_dir=tmp_path)
     k = result.kpis
     assert abs(k["balance_residual_mwh"].value) <= ENERGY_CLOSURE_REL * k["e_load_mwh"].value
     # hundreds of MW of load, as the real park

@@ -10,15 +10,16 @@ import pytest
 
 from tests.browser import page
 from tests.conftest import SCENARIOS
-from twin import report, scenario, world
+from twin import runner, scenario
+from twin.apps import report
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     s = scenario.load(SCENARIOS / "park.yaml").with_days(2)
-    a = world.run(s, out_dir=out / "a")
-    b = world.run(s.with_days(1), out_dir=out / "b")
+    a = runner.run(s, out_dir=out / "a")
+    b = runner.run(s.with_days(1), out_dir=out / "b")
     return a.path, b.path
 
 
@@ -32,7 +33,7 @@ def test_report_is_self_contained(runs, tmp_path):
 
 def test_report_shows_criteria_as_stored(runs):
     """The criteria table shows the same core indicator the run stored as a KPI."""
-    from twin.results import open_run
+    from twin.core.results import open_run
 
     text = report.run_report(runs[0])
     with open_run(runs[0]) as run:
@@ -59,12 +60,12 @@ def test_report_opens_in_chromium_without_errors(runs, tmp_path):
 
 def test_cli_report_and_compare(runs, tmp_path):
     out = tmp_path / "r.html"
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "report", str(runs[0]), "-o",
+    proc = subprocess.run([sys.executable, "-m", "twin", "report", str(runs[0]), "-o",
                            str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 10_000
     cmp = tmp_path / "c.html"
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "compare", str(runs[0]),
+    proc = subprocess.run([sys.executable, "-m", "twin", "compare", str(runs[0]),
                            str(runs[1]), "-o", str(cmp)], capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -77,7 +78,7 @@ def test_cli_report_and_compare(runs, tmp_path):
 
 
 def test_missing_run_file_is_one_line_exit_2(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "report", str(tmp_path / "x.h5")],
+    proc = subprocess.run([sys.executable, "-m", "twin", "report", str(tmp_path / "x.h5")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "no such run file" in proc.stderr
@@ -85,7 +86,7 @@ def test_missing_run_file_is_one_line_exit_2(tmp_path):
 
 
 def test_compare_appraises_against_the_first_run(runs):
-    from twin.results import open_run
+    from twin.core.results import open_run
 
     with open_run(runs[0]) as a, open_run(runs[1]) as b:
         (c,) = report.appraisal([a, b])
@@ -98,12 +99,12 @@ def test_compare_appraises_against_the_first_run(runs):
 
 
 def test_cli_footprint(runs):
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "footprint", str(runs[0]),
+    proc = subprocess.run([sys.executable, "-m", "twin", "footprint", str(runs[0]),
                            "steel-parts"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "kgCO2/unit" in proc.stdout
     assert "CBAM" in proc.stdout
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "footprint", str(runs[0]),
+    proc = subprocess.run([sys.executable, "-m", "twin", "footprint", str(runs[0]),
                            "nothing"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "no product" in proc.stderr
@@ -112,7 +113,7 @@ def test_cli_footprint(runs):
 def test_run_file_traces_the_accounts_to_the_hour(runs):
     import numpy as np
 
-    from twin.results import open_run
+    from twin.core.results import open_run
 
     with open_run(runs[0]) as run:
         hourly = run.array("carbon/hourly")

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from twin.results import KPI, RunWriter, SeriesInfo, open_run, write_kpis
+from twin.core.results import KPI, RunWriter, SeriesInfo, open_run, write_kpis
 
 
 def _writer(path, chunk=4):

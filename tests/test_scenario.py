@@ -131,7 +131,7 @@ def test_not_yaml():
 def test_cli_check_exits_2_with_one_line(tmp_path, change):
     path = tmp_path / "bad.yaml"
     path.write_text(_mutate(change))
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "check", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "twin", "check", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -144,7 +144,7 @@ def test_cli_check_exits_2_with_one_line(tmp_path, change):
 def test_cli_check_ok(tmp_path):
     path = tmp_path / "good.yaml"
     path.write_text(GOOD)
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "check", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "twin", "check", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "ok" in proc.stdout

@@ -15,11 +15,13 @@ import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
-from twin import sweep, sweep_analysis, sweep_report
-from twin.cli import main
+from twin.apps.cli import main
 from twin.scenario import ScenarioError
-from twin.sweep_size import Outcome, search
-from twin.sweep_spec import StudyError, case_scenario, loads
+from twin.studies import analysis as sweep_analysis
+from twin.studies import report as sweep_report
+from twin.studies import sweep
+from twin.studies.size import Outcome, search
+from twin.studies.spec import StudyError, case_scenario, loads
 
 PARK = ROOT / "scenarios" / "park.yaml"
 
@@ -78,7 +80,7 @@ def test_values_ranges_samples_and_scale():
 
 
 def test_the_example_study_is_valid():
-    from twin.sweep_spec import load
+    from twin.studies.spec import load
 
     s = load(ROOT / "studies" / "sizing-2027.yaml")
     assert len(s.cases()) == 5 * 4 * 4 * 3
@@ -118,7 +120,7 @@ def test_bad_case_value_is_an_invalid_row_not_a_crash():
 
 
 def test_a_run_that_raises_is_a_failed_row(monkeypatch):
-    from twin import world
+    from twin.cosim import world
 
     def boom(*args, **kwargs):
         raise RuntimeError("solver exploded\nsecond line")

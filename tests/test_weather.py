@@ -13,7 +13,7 @@ import pvlib
 import pytest
 from scipy import stats
 
-from twin.weather import (
+from twin.models.weather import (
     WeatherSeries,
     clearsky,
     day_type_probabilities,
@@ -21,7 +21,7 @@ from twin.weather import (
     site_climate,
     synthetic_year,
 )
-from twin.weather_io import read_csv, read_epw, write_csv
+from twin.models.weather_io import read_csv, read_epw, write_csv
 
 # Acceptance figures from shared/REFERENCE.md (Shenyang).
 GHI_RANGE_KWH_M2 = (1370.0, 1490.0)

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from windpowerlib import power_output
 from windpowerlib import wind_speed as wpl_wind_speed
 
-from twin.data import load, turbines
-from twin.wind import (
+from twin.data import load
+from twin.models import turbines
+from twin.models.wind import (
     PowerCurve,
     WindFarmSpec,
     default_wind_farm,

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import ENERGY_CLOSURE_REL, ROOT
-from twin import scenario, world
-from twin.results import open_run
+from twin import runner, scenario
+from twin.core.results import open_run
 
 SMALL = ROOT / "tests" / "scenarios" / "small.yaml"
 
@@ -24,7 +24,7 @@ SMALL = ROOT / "tests" / "scenarios" / "small.yaml"
 def year_run(tmp_path_factory):
     """One simulated year of the small park (shared by the tests that read it)."""
     out = tmp_path_factory.mktemp("year")
-    return world.run(scenario.load(SMALL), out_dir=out)
+    return runner.run(scenario.load(SMALL), out_dir=out)
 
 
 def _energy(f: h5py.File, entity: str, attr: str = "p_mw") -> float:
@@ -65,8 +65,8 @@ def test_year_kpis_recorded(year_run):
 
 def test_same_seed_same_numbers(tmp_path):
     s = scenario.load(SMALL).with_days(3)
-    a = world.run(s, out_dir=tmp_path / "a")
-    b = world.run(s, out_dir=tmp_path / "b")
+    a = runner.run(s, out_dir=tmp_path / "a")
+    b = runner.run(s, out_dir=tmp_path / "b")
     with open_run(a.path) as ra, open_run(b.path) as rb:
         keys = ra.series_keys()
         assert keys == rb.series_keys()
@@ -79,15 +79,15 @@ def test_other_seed_other_numbers(tmp_path):
     s = scenario.load(SMALL).with_days(3)
     t = s.text.replace("seed: 11", "seed: 12")
     s2 = scenario.loads(t, SMALL).with_days(3)
-    a = world.run(s, out_dir=tmp_path / "a")
-    b = world.run(s2, out_dir=tmp_path / "b")
+    a = runner.run(s, out_dir=tmp_path / "a")
+    b = runner.run(s2, out_dir=tmp_path / "b")
     with open_run(a.path) as ra, open_run(b.path) as rb:
         assert not np.array_equal(ra.series("plant", "p_mw"), rb.series("plant", "p_mw"))
 
 
 def test_killed_run_leaves_readable_incomplete_file(tmp_path):
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "run", str(SMALL), "--out",
+    proc = subprocess.Popen([sys.executable, "-m", "twin", "run", str(SMALL), "--out",
                              str(out), "-q"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     path = out / "small.h5"
@@ -115,7 +115,7 @@ def test_killed_run_leaves_readable_incomplete_file(tmp_path):
 
 
 def test_cli_run_prints_kpis(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "twin.cli", "run", str(SMALL), "--days", "1",
+    proc = subprocess.run([sys.executable, "-m", "twin", "run", str(SMALL), "--days", "1",
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "e_import_mwh" in proc.stdout
@@ -126,8 +126,8 @@ def test_cli_run_prints_kpis(tmp_path):
 def test_a_shorter_run_is_the_start_of_a_longer_one(tmp_path):
     """Same seed, same numbers: a first look over a few days shows what the longer run will."""
     park = scenario.load(ROOT / "scenarios" / "park.yaml")
-    short = world.run(park.with_days(1), out_dir=tmp_path / "short")
-    longer = world.run(park.with_days(3), out_dir=tmp_path / "long")
+    short = runner.run(park.with_days(1), out_dir=tmp_path / "short")
+    longer = runner.run(park.with_days(3), out_dir=tmp_path / "long")
     with open_run(short.path) as rs, open_run(longer.path) as rl:
         n = len(rs.time_s)
         for key in rs.series_keys():
@@ -143,10 +143,10 @@ def _ems_park() -> scenario.Scenario:
 @pytest.mark.parametrize("make", [lambda: scenario.load(SMALL).with_days(2), _ems_park],
                          ids=["small", "park-ems"])
 def test_fast_progress_changes_nothing(tmp_path, make):
-    """adapters.scheduling only skips redundant work: the numbers are the same without it."""
+    """twin.cosim.scheduling only skips redundant work: the numbers are the same without it."""
     s = make()
-    fast = world.run(s, out_dir=tmp_path / "fast", fast_progress=True)
-    slow = world.run(s, out_dir=tmp_path / "slow", fast_progress=False)
+    fast = runner.run(s, out_dir=tmp_path / "fast", fast_progress=True)
+    slow = runner.run(s, out_dir=tmp_path / "slow", fast_progress=False)
     with open_run(fast.path) as rf, open_run(slow.path) as rs:
         assert rf.series_keys() == rs.series_keys()
         for key in rf.series_keys():

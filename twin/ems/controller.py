@@ -16,7 +16,7 @@ takes over (:func:`twin.ems.dispatch.rule_plan`). A grid operator's demand-respo
 inside the horizon is answered by planning twice: once without it (the baseline), then with
 the import capped at baseline minus the cut (:mod:`twin.ems.vpp`). During a ``grid_outage``
 the storage holds the park's exchange at 0 (an island) as far as its limits allow. Windows
-added to ``windows`` while the twin runs (a live :class:`twin.events.EventBook`) are taken at
+added to ``windows`` while the twin runs (a live :class:`twin.models.events.EventBook`) are taken at
 the next step, with a re-plan.
 """
 
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin.battery import BatterySpec
 from twin.ems import dispatch, vpp
 from twin.ems.forecast import Forecaster, History
-from twin.events import Window
-from twin.loads.ev import EVFlex
+from twin.models.battery import BatterySpec
+from twin.models.events import Window
+from twin.models.loads.ev import EVFlex
 
 ENVELOPE_H = (0.25, 1.0, 4.0)
 

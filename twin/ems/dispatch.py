@@ -60,7 +60,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from twin.battery import BatterySpec
+from twin.models.battery import BatterySpec
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Storage:
 
     @classmethod
     def from_spec(cls, spec: BatterySpec, ramp_mw_per_step: float = math.inf) -> Storage:
-        """The storage of a :class:`twin.battery.BatterySpec` (self-discharge left out)."""
+        """The storage of a :class:`twin.models.battery.BatterySpec` (self-discharge left out)."""
         return cls(spec.name, spec.p_max_mw, spec.e_max_mwh, spec.soc_min, spec.soc_max,
                    spec.eta_charge, spec.eta_discharge, ramp_mw_per_step)
 
@@ -194,7 +194,7 @@ def ev_demand(name: str, t_depart_s: np.ndarray, e_remaining_mwh: np.ndarray,
               p_max_mw_per_vehicle: np.ndarray, t0_s: float, step_s: float, H: int,
               expected_arrival_mwh: np.ndarray | None = None,
               p_hub_max_mw: float = math.inf) -> EVDemand:
-    """Aggregate connected vehicles (``twin.loads.ev.EVFlex`` arrays) into an :class:`EVDemand`.
+    """Aggregate connected vehicles (``twin.models.loads.ev.EVFlex`` arrays) into an :class:`EVDemand`.
 
     Vehicle ``i`` (present until ``t_depart_s[i]``, same clock as ``t0_s``) wants
     ``e_need = min(e_remaining, p_i * (t_depart - t0))``; by the end of step ``k`` it must have

@@ -12,7 +12,7 @@ park, working days); a :class:`Forecaster` returns the means of steps ``i+1 .. i
   toward 0. An AR(1) process with correlation time T is forecast best by exactly this decay
   with tau = T; the default, 8 h for all three, gives an RMSE over horizons 1..16 within 2 %
   of the best tau of each target on the training year (seed 1).
-* :class:`Learned`: a small MLP per target (trained in PyTorch by :mod:`twin.ems.learned`,
+* :class:`Learned`: a small MLP per target (trained in PyTorch by :mod:`twin.studies.learned`,
   run here in numpy) that corrects SmartPersistence for horizons 1..:data:`HORIZON`; only
   where its validation skill is positive; beyond :data:`HORIZON` the correction fades out.
 
@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from twin.data.turbines import power_curve
-from twin.loads.calendar import WORKDAY, ParkCalendar
-from twin.pv import PVSpec, pv_power, sun_position
-from twin.weather import clearsky
+from twin.models.loads.calendar import WORKDAY, ParkCalendar
+from twin.models.pv import PVSpec, pv_power, sun_position
+from twin.models.turbines import power_curve
+from twin.models.weather import clearsky
 
 TARGETS = ("pv", "wind", "load")  # park totals, MW (load: factories + heat supply, no EV)
 HORIZON = 16  # horizons of the learned model: 1..16 steps ahead (15 min .. 4 h)
@@ -466,8 +466,8 @@ def load_learned(path: str | Path | None = None) -> Learned:
 def clearsky_pv_mw(pv_specs: Sequence[PVSpec], latitude: float, longitude: float,
                    altitude_m: float, epoch_s: np.ndarray, step_s: int) -> np.ndarray:
     """Clear-sky AC power of the park's PV plants (MW, summed) for steps starting at
-    ``epoch_s`` (UTC s): Ineichen clear sky (:func:`twin.weather.clearsky`) through each
-    plant's PVWatts chain (:func:`twin.pv.pv_power`) at NOCT air temperature and wind."""
+    ``epoch_s`` (UTC s): Ineichen clear sky (:func:`twin.models.weather.clearsky`) through each
+    plant's PVWatts chain (:func:`twin.models.pv.pv_power`) at NOCT air temperature and wind."""
     epoch = np.asarray(epoch_s, dtype=np.int64)
     ghi, dni, zenith = clearsky(epoch, step_s, latitude, longitude, altitude_m)
     dhi = np.maximum(ghi - dni * np.cos(np.radians(zenith)), 0.0)

@@ -1,0 +1,183 @@
+"""A run judged: carbon accounts, national criteria, green matching, costs, product footprints.
+
+``assess(run)`` reads a recorded run (its series and the carbon, economics and products
+settings the run stored in ``/meta``) and computes everything the report and the terminal
+show. It adds no physics of its own: it composes :mod:`twin.accounting.carbon`, :mod:`twin.accounting.economics`
+and :mod:`twin.accounting.carbon.products`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from twin.accounting import economics
+from twin.accounting.carbon import (
+    Criterion,
+    DirectLine,
+    Emissions,
+    Factors,
+    ParkFlows,
+    cfe_scores,
+    direct_line,
+    emissions,
+    factors,
+    flows_from_run,
+    gec_count,
+    national_criteria,
+)
+from twin.accounting.carbon.products import (
+    CbamExposure,
+    Footprint,
+    ProductSpec,
+    cbam_exposure,
+    footprint,
+)
+from twin.core.results import KPI, Run
+from twin.core.specload import build
+
+HOURS_PER_YEAR = 8760.0
+
+
+@dataclass
+class Assessment:
+    """Everything judged about one run."""
+
+    flows: ParkFlows
+    factors: Factors
+    emissions: Emissions
+    criteria: list[Criterion]
+    cfe: dict[str, float]
+    direct: DirectLine
+    gec: int
+    cost: economics.EnergyCost
+    tariff: economics.Tariff
+    capex_cny: float
+    opex_cny_per_year: float
+    lcoe_cny_per_mwh: float
+    footprints: list[Footprint] = field(default_factory=list)
+    cbam: list[CbamExposure] = field(default_factory=list)
+
+    @property
+    def years(self) -> float:
+        """Length of the run in years (for scaling to a year)."""
+        return self.flows.n_hours / HOURS_PER_YEAR
+
+
+def _settings(run: Run) -> tuple[dict[str, Any], dict[str, Any], list[ProductSpec]]:
+    meta = run.meta
+    carbon = json.loads(meta.get("carbon", "{}") or "{}")
+    econ = json.loads(meta.get("economics", "{}") or "{}")
+    products = [build(ProductSpec, p, f"products[{i}]")
+                for i, p in enumerate(json.loads(meta.get("products", "[]") or "[]"))]
+    return carbon, econ, products
+
+
+def assets(run: Run) -> list[economics.Asset]:
+    """The park's investments, sized from the specs recorded with the entities."""
+    out = []
+    for e in run.entities("pv"):
+        out.append(economics.Asset(e, "pv", run.spec(e)["p_dc_mwp"] * 1000.0))
+    for e in run.entities("wind"):
+        out.append(economics.Asset(e, "wind", run.spec(e)["p_rated_mw"] * 1000.0))
+    for e in run.entities("battery"):
+        s = run.spec(e)
+        out.append(economics.Asset(e, "battery", s["p_max_mw"] * 1000.0, s["e_max_mwh"] * 1000.0))
+    for e in run.entities("heat"):
+        s = run.spec(e)
+        out.append(economics.Asset(f"{e}/heat-pumps", "heat_pump", s["hp_q_max_mw"] * 1000.0))
+        out.append(economics.Asset(f"{e}/boilers", "gas_boiler", s["q_design_mw"] * 1000.0))
+    return out
+
+
+def assess(run: Run) -> Assessment:
+    """Judge a recorded run."""
+    carbon, econ, products = _settings(run)
+    flows = flows_from_run(run)
+    fac = factors(int(carbon.get("factor_year", 2023)), str(carbon.get("region", "northeast")))
+    em = emissions(flows, fac, gec_mwh=float(carbon.get("green_certificates_mwh", 0.0)))
+    criteria = national_criteria(flows, em, fac, carbon.get("inputs") or None)
+    tariff = economics.tariff(str(econ.get("tariff", "liaoning-illustrative")))
+    hour, month = economics.local_hour_month(flows.hour_s, flows.timezone)
+    import_mw = flows.import_mwh  # hourly energy = mean power over the hour
+    cost = economics.energy_cost(flows.import_mwh, flows.export_mwh, hour, month, tariff,
+                                 economics.monthly_peak_import_mw(import_mw, month))
+    park_assets = assets(run)
+    gen_assets = [x for x in park_assets if x.kind in ("pv", "wind")]
+    rate = econ.get("discount_rate") or economics.default_discount_rate()
+    gen_mwh = float(flows.total(flows.generation_mwh).sum()) / (flows.n_hours / HOURS_PER_YEAR
+                                                                or 1.0)
+    lcoe = (economics.lcoe_cny_per_mwh(economics.capex_cny(gen_assets),
+                                       economics.opex_cny_per_year(gen_assets), gen_mwh, rate,
+                                       int(econ.get("lifetime_years", 20)))
+            if gen_assets and gen_mwh > 0 else float("nan"))
+    a = Assessment(flows=flows, factors=fac, emissions=em, criteria=criteria,
+                   cfe=cfe_scores(flows, fac.grid_cfe_share), direct=direct_line(flows),
+                   gec=gec_count(flows), cost=cost, tariff=tariff,
+                   capex_cny=economics.capex_cny(park_assets),
+                   opex_cny_per_year=economics.opex_cny_per_year(park_assets),
+                   lcoe_cny_per_mwh=lcoe)
+    by_entity = em.by_entity()
+    year = int(np.median(flows.local_year)) if len(flows.local_year) else 2027
+    for product in products:
+        e = by_entity.get(product.enterprise, {})
+        fp = footprint(product, e.get("electricity_mwh", 0.0), e.get("scope2_location_t", 0.0),
+                       e.get("scope2_market_t", 0.0), e.get("scope1_t", 0.0), a.years)
+        a.footprints.append(fp)
+        exposure = cbam_exposure(fp, product, year, fp.period_units)
+        if exposure is not None:
+            a.cbam.append(exposure)
+    return a
+
+
+def assessment_kpis(a: Assessment) -> dict[str, KPI]:
+    """The key figures of an assessment, to store with the run's KPIs."""
+    em = a.emissions
+    k = {
+        "co2_scope1_t": KPI(em.scope1_total_t, "t", "Scope 1: gas burnt in the park"),
+        "co2_scope2_location_t": KPI(em.scope2_location_total_t, "t",
+                                     "Scope 2 location-based: imports x grid factor"),
+        "co2_scope2_market_t": KPI(em.scope2_market_total_t, "t",
+                                   "Scope 2 market-based: imports not covered by GECs x "
+                                   "residual factor"),
+        "energy_tce": KPI(em.energy_total_tce, "tce", "energy consumption (electricity at "
+                          "0.1229 kgce/kWh, gas)"),
+    }
+    for c in a.criteria:
+        if c.source == "computed" and c.value is not None:
+            k[f"criterion_{c.key}"] = KPI(c.value, c.unit, f"{c.name_en} ({c.comparison} "
+                                          f"{c.threshold:g}: {'met' if c.met else 'not met'}, "
+                                          f"margin {c.margin:+.3g})")
+    for horizon, score in a.cfe.items():
+        k[f"cfe_{horizon}"] = KPI(score, "1", f"carbon-free energy score, {horizon} matching")
+    k["gec_count"] = KPI(float(a.gec), "1", "green certificates (1 per MWh of renewables)")
+    k["energy_cost_cny"] = KPI(a.cost.total_cny, "CNY", f"grid energy cost ({a.tariff.name})")
+    k["capex_cny"] = KPI(a.capex_cny, "CNY", "investment in the park's energy assets")
+    k["opex_cny_per_year"] = KPI(a.opex_cny_per_year, "CNY/yr", "their operation and upkeep")
+    k["lcoe_local_cny_per_mwh"] = KPI(a.lcoe_cny_per_mwh, "CNY/MWh",
+                                      "levelised cost of the park's wind and PV energy")
+    for exposure in a.cbam:
+        k[f"cbam_{exposure.product}_eur"] = KPI(exposure.cost_eur, "EUR",
+                                                f"CBAM cost of {exposure.product} exports")
+    return k
+
+
+def hourly_table(a: Assessment) -> np.ndarray:
+    """The park's accounts hour by hour, for the run file (traceable to the hour)."""
+    f, em, dl = a.flows, a.emissions, a.direct
+    columns = {
+        "hour_s": f.hour_s.astype(np.int64),
+        "import_mwh": f.import_mwh, "export_mwh": f.export_mwh,
+        "generation_mwh": f.total(f.generation_mwh), "consumption_mwh": f.consumption_mwh,
+        "scope1_t": em.hourly("scope1_t"), "scope2_location_t": em.hourly("scope2_location_t"),
+        "scope2_market_t": em.hourly("scope2_market_t"), "energy_tce": em.hourly("energy_tce"),
+        "direct_line_consumed_mwh": dl.consumed_mwh, "direct_line_exported_mwh": dl.exported_mwh,
+    }
+    dtype = [(k, "i8" if k == "hour_s" else "f8") for k in columns]
+    table = np.zeros(f.n_hours, dtype=dtype)
+    for k, v in columns.items():
+        table[k] = v
+    return table

@@ -1,0 +1,465 @@
+"""Economics of a park scenario: time-of-use energy cost, capex and opex, NPV, LCOE, payback.
+
+All functions are pure: arrays in, numbers out. Money is in CNY, energy in MWh, power in MW
+(capacities of assets in kW/kWp/kWh, the units of cost benchmarks). Reference figures (tariffs,
+unit costs, the discount rate) come from ``twin/data/tariff.yaml`` and ``twin/data/costs.yaml``
+through :func:`tariff`, :func:`unit_costs` and :func:`default_discount_rate`.
+
+Time-of-use pricing follows the national rule (发改价格〔2021〕1093号): each local hour belongs to
+a period (``peak``, ``flat``, ``valley``); in the critical-peak months and hours the price is
+the peak price raised by ``critical_peak_uplift`` (at least 20 %). The cost of a series is::
+
+    import_cny  = sum_i price(hour_i, month_i) * import_mwh_i
+    export_cny  = export_price * sum_i export_mwh_i
+    demand_cny  = demand_charge * sum_month peak_import_kw(month)
+    total_cny   = import_cny + demand_cny - export_cny
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from twin import data
+from twin.core.fields import param
+
+CRITICAL_PEAK = "critical_peak"
+KW_PER_MW = 1000.0
+_ANNUAL_COST_KEYS = ("capex_cny", "opex_cny_per_year", "energy_cost_cny_per_year")
+
+
+# --------------------------------------------------------------------------- tariff
+
+
+@dataclass(frozen=True)
+class Tariff:
+    """A time-of-use electricity tariff with critical peak, export price and demand charge."""
+
+    name: str = param(doc="unique tariff name")
+    periods: tuple[str, ...] = param(
+        doc="period of each local hour 0..23 (24 names, each a key of prices_cny_per_mwh)"
+    )
+    prices_cny_per_mwh: dict = param("CNY/MWh", doc="energy price of each period")
+    critical_peak_months: tuple[int, ...] = param(
+        doc="local months 1..12 with critical-peak pricing", default=()
+    )
+    critical_peak_hours: tuple[int, ...] = param(
+        doc="local hours 0..23 priced at the critical peak in those months", default=()
+    )
+    critical_peak_uplift: float = param(
+        "1", ge=0, default=0.2, doc="critical-peak price above the peak price (>= 0.2 by rule)"
+    )
+    export_price_cny_per_mwh: float = param(
+        "CNY/MWh", ge=0, default=0.0, doc="price paid for energy exported to the grid"
+    )
+    demand_charge_cny_per_kw_month: float = param(
+        "CNY/kW/month", ge=0, default=0.0, doc="capacity charge on each month's peak import"
+    )
+
+    def __post_init__(self) -> None:
+        if len(self.periods) != 24:
+            raise ValueError(f"tariff {self.name}: periods needs 24 hours, got {len(self.periods)}")
+        unknown = sorted(set(self.periods) - set(self.prices_cny_per_mwh))
+        if unknown:
+            raise ValueError(
+                f"tariff {self.name}: periods {unknown} have no price; priced periods are "
+                f"{sorted(self.prices_cny_per_mwh)}"
+            )
+        if any(float(p) < 0 for p in self.prices_cny_per_mwh.values()):
+            raise ValueError(f"tariff {self.name}: prices must be >= 0")
+        if any(not 1 <= m <= 12 for m in self.critical_peak_months):
+            raise ValueError(f"tariff {self.name}: critical_peak_months must be in 1..12")
+        if any(not 0 <= h <= 23 for h in self.critical_peak_hours):
+            raise ValueError(f"tariff {self.name}: critical_peak_hours must be in 0..23")
+        if self.has_critical_peak:
+            if "peak" not in self.prices_cny_per_mwh:
+                raise ValueError(f"tariff {self.name}: a critical peak needs a 'peak' price")
+            if self.critical_peak_uplift < 0.2:
+                raise ValueError(
+                    f"tariff {self.name}: critical_peak_uplift {self.critical_peak_uplift:g} is "
+                    "below the national minimum of 0.2 (发改价格〔2021〕1093号)"
+                )
+
+    @property
+    def has_critical_peak(self) -> bool:
+        """Whether the tariff prices some hours at the critical peak."""
+        return bool(self.critical_peak_months) and bool(self.critical_peak_hours)
+
+    @property
+    def critical_peak_price_cny_per_mwh(self) -> float:
+        """Price in critical-peak hours: the peak price times (1 + uplift); nan without one."""
+        if not self.has_critical_peak:
+            return math.nan
+        return float(self.prices_cny_per_mwh["peak"]) * (1.0 + self.critical_peak_uplift)
+
+    @property
+    def period_names(self) -> tuple[str, ...]:
+        """The periods energy is reported by (those used by the hours, then the critical peak)."""
+        names = tuple(dict.fromkeys(self.periods))
+        return names + ((CRITICAL_PEAK,) if self.has_critical_peak else ())
+
+
+def tariff_names() -> tuple[str, ...]:
+    """Names of the tariffs shipped in ``twin/data/tariff.yaml``."""
+    return tuple(data.load("tariff"))
+
+
+def tariff(name: str = "liaoning-illustrative") -> Tariff:
+    """The tariff ``name`` from ``twin/data/tariff.yaml``.
+
+    Raises
+    ------
+    ValueError
+        If no tariff has that name (the message lists the names there are).
+    """
+    tariffs = data.load("tariff")
+    if name not in tariffs:
+        raise ValueError(f"no tariff {name!r}; known tariffs: {', '.join(tariffs)}")
+    from twin.core.specload import build  # local: keeps the import graph of the models small
+
+    return build(Tariff, {"name": name, **tariffs[name]}, path=f"tariff.yaml:{name}")
+
+
+def local_hour_month(
+    epoch_s: np.ndarray | Sequence[int], timezone: str = "Asia/Shanghai"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Local hour (0..23) and month (1..12) of UTC epoch seconds in ``timezone``."""
+    idx = pd.to_datetime(np.asarray(epoch_s, dtype=np.int64), unit="s", utc=True)
+    local = idx.tz_convert(timezone)
+    return np.asarray(local.hour, dtype=np.int64), np.asarray(local.month, dtype=np.int64)
+
+
+def _calendar(local_hour: Any, local_month: Any) -> tuple[np.ndarray, np.ndarray]:
+    hour = np.asarray(local_hour)
+    month = np.asarray(local_month)
+    if hour.shape != month.shape:
+        raise ValueError(f"local_hour {hour.shape} and local_month {month.shape} differ in shape")
+    hour = np.floor(hour).astype(np.int64)
+    month = month.astype(np.int64)
+    if hour.size and (hour.min() < 0 or hour.max() > 23):
+        raise ValueError("local_hour must be in 0..23")
+    if month.size and (month.min() < 1 or month.max() > 12):
+        raise ValueError("local_month must be in 1..12")
+    return hour, month
+
+
+def _critical_mask(t: Tariff, hour: np.ndarray, month: np.ndarray) -> np.ndarray:
+    if not t.has_critical_peak:
+        return np.zeros(hour.shape, dtype=bool)
+    return np.isin(month, t.critical_peak_months) & np.isin(hour, t.critical_peak_hours)
+
+
+def hourly_periods(t: Tariff, local_hour: Any, local_month: Any) -> np.ndarray:
+    """Period name of each interval (``'critical_peak'`` where that price applies)."""
+    hour, month = _calendar(local_hour, local_month)
+    labels = np.asarray(t.periods + (CRITICAL_PEAK,), dtype=object)
+    idx = np.where(_critical_mask(t, hour, month), 24, hour)
+    return labels[idx]
+
+
+def hourly_prices(t: Tariff, local_hour: Any, local_month: Any) -> np.ndarray:
+    """Energy price in CNY/MWh of each interval, given its local hour and month.
+
+    Parameters
+    ----------
+    t : Tariff
+        The tariff.
+    local_hour, local_month : array_like
+        Local hour 0..23 (fractions are floored) and month 1..12 of each interval.
+
+    Returns
+    -------
+    numpy.ndarray
+        Price in CNY/MWh, same shape as the inputs.
+    """
+    hour, month = _calendar(local_hour, local_month)
+    by_hour = np.array([float(t.prices_cny_per_mwh[p]) for p in t.periods])
+    price = by_hour[hour]
+    if t.has_critical_peak:
+        price = np.where(_critical_mask(t, hour, month), t.critical_peak_price_cny_per_mwh, price)
+    return price
+
+
+def monthly_peak_import_mw(p_import_mw: Any, local_month: Any) -> dict[int, float]:
+    """Highest import power of each local month present, MW (for the demand charge).
+
+    A series longer than a year folds the same month of different years together.
+    """
+    p = np.asarray(p_import_mw, dtype=float)
+    month = np.asarray(local_month).astype(np.int64)
+    if p.shape != month.shape:
+        raise ValueError(f"p_import_mw {p.shape} and local_month {month.shape} differ in shape")
+    return {int(m): float(max(0.0, p[month == m].max())) for m in np.unique(month)}
+
+
+@dataclass(frozen=True)
+class EnergyCost:
+    """Cost of a series of imports and exports under a tariff (CNY, MWh)."""
+
+    import_cny: float
+    export_revenue_cny: float
+    demand_cny: float
+    total_cny: float
+    by_period_mwh: dict[str, float]
+    by_period_cny: dict[str, float]
+
+
+def energy_cost(
+    import_mwh: Any,
+    export_mwh: Any,
+    local_hour: Any,
+    local_month: Any,
+    t: Tariff,
+    peak_import_mw_by_month: Mapping[int, float] | None = None,
+) -> EnergyCost:
+    """Energy bill of a park or enterprise over a series of intervals.
+
+    Parameters
+    ----------
+    import_mwh, export_mwh : array_like
+        Energy imported from and exported to the grid in each interval, MWh (>= 0). Intervals
+        may be shorter than an hour; each takes the price of its local hour.
+    local_hour, local_month : array_like
+        Local hour 0..23 and month 1..12 of each interval (see :func:`local_hour_month`).
+    t : Tariff
+        The tariff.
+    peak_import_mw_by_month : mapping, optional
+        Peak import power per month, MW (see :func:`monthly_peak_import_mw`); the demand
+        charge is ``demand_charge_cny_per_kw_month`` times its sum in kW. None: no demand charge.
+
+    Returns
+    -------
+    EnergyCost
+        Import cost, export revenue, demand charge, their net total, and the imported energy
+        and its cost by period (``critical_peak`` apart from ``peak``).
+    """
+    imp = np.asarray(import_mwh, dtype=float)
+    exp = np.asarray(export_mwh, dtype=float)
+    if imp.shape != exp.shape:
+        raise ValueError(f"import_mwh {imp.shape} and export_mwh {exp.shape} differ in shape")
+    if np.any(imp < 0) or np.any(exp < 0):
+        raise ValueError("import_mwh and export_mwh must be >= 0 (signs are in the names)")
+    price = hourly_prices(t, local_hour, local_month)
+    if price.shape != imp.shape:
+        raise ValueError(f"calendar {price.shape} and energy {imp.shape} differ in shape")
+    cost = price * imp
+    labels = hourly_periods(t, local_hour, local_month)
+    by_mwh = {p: float(imp[labels == p].sum()) for p in t.period_names}
+    by_cny = {p: float(cost[labels == p].sum()) for p in t.period_names}
+    import_cny = float(cost.sum())
+    export_cny = float(exp.sum()) * t.export_price_cny_per_mwh
+    demand_cny = 0.0
+    if peak_import_mw_by_month:
+        peaks_kw = sum(max(0.0, float(v)) for v in peak_import_mw_by_month.values()) * KW_PER_MW
+        demand_cny = peaks_kw * t.demand_charge_cny_per_kw_month
+    return EnergyCost(
+        import_cny=import_cny,
+        export_revenue_cny=export_cny,
+        demand_cny=demand_cny,
+        total_cny=import_cny + demand_cny - export_cny,
+        by_period_mwh=by_mwh,
+        by_period_cny=by_cny,
+    )
+
+
+# --------------------------------------------------------------------------- assets
+
+
+@dataclass(frozen=True)
+class Asset:
+    """An investment: a technology kind and its size (units of the cost benchmarks)."""
+
+    name: str = param(doc="unique asset name")
+    kind: str = param(
+        doc="technology, a key of twin/data/costs.yaml (wind, pv, battery, heat_pump, "
+        "gas_boiler, grid_connection, ev_charger)"
+    )
+    capacity_kw: float = param(
+        "kW", ge=0, doc="rated power: kW (wind, battery, chargers, grid), kWp DC (pv), "
+        "kW thermal (heat_pump, gas_boiler)"
+    )
+    energy_kwh: float = param("kWh", ge=0, default=0.0, doc="storage capacity (battery only)")
+
+
+@dataclass(frozen=True)
+class UnitCost:
+    """Unit investment and fixed O&M cost of one technology."""
+
+    kind: str
+    capex_cny_per_kw: float
+    capex_cny_per_kwh: float
+    opex_cny_per_kw_year: float
+    opex_cny_per_kwh_year: float
+    lifetime_years: int
+
+
+def unit_costs() -> dict[str, UnitCost]:
+    """Unit costs per asset kind from ``twin/data/costs.yaml``."""
+    out = {}
+    for kind, v in data.load("costs").items():
+        if isinstance(v, dict):
+            out[kind] = UnitCost(
+                kind=kind,
+                capex_cny_per_kw=float(v["capex_cny_per_kw"]),
+                capex_cny_per_kwh=float(v["capex_cny_per_kwh"]),
+                opex_cny_per_kw_year=float(v["opex_cny_per_kw_year"]),
+                opex_cny_per_kwh_year=float(v["opex_cny_per_kwh_year"]),
+                lifetime_years=int(v["lifetime_years"]),
+            )
+    return out
+
+
+def default_discount_rate() -> float:
+    """The default real discount rate per year from ``twin/data/costs.yaml``."""
+    return float(data.load("costs")["discount_rate"])
+
+
+def _unit_cost(asset: Asset, costs: Mapping[str, UnitCost]) -> UnitCost:
+    if asset.kind not in costs:
+        raise ValueError(
+            f"asset {asset.name}: unknown kind {asset.kind!r}; known kinds: {', '.join(costs)}"
+        )
+    c = costs[asset.kind]
+    per_kwh = c.capex_cny_per_kwh > 0 or c.opex_cny_per_kwh_year > 0
+    if per_kwh and asset.energy_kwh <= 0:
+        raise ValueError(f"asset {asset.name}: a {asset.kind} needs energy_kwh > 0")
+    if not per_kwh and asset.energy_kwh > 0:
+        raise ValueError(f"asset {asset.name}: a {asset.kind} is sized by capacity_kw only")
+    return c
+
+
+def capex_cny(assets: Iterable[Asset], costs: Mapping[str, UnitCost] | None = None) -> float:
+    """Investment of the assets, CNY: sum of capacity x CNY/kW + energy x CNY/kWh."""
+    costs = unit_costs() if costs is None else costs
+    total = 0.0
+    for a in assets:
+        c = _unit_cost(a, costs)
+        total += a.capacity_kw * c.capex_cny_per_kw + a.energy_kwh * c.capex_cny_per_kwh
+    return total
+
+
+def opex_cny_per_year(
+    assets: Iterable[Asset], costs: Mapping[str, UnitCost] | None = None
+) -> float:
+    """Fixed operation and maintenance cost of the assets, CNY per year (no fuel, no energy)."""
+    costs = unit_costs() if costs is None else costs
+    total = 0.0
+    for a in assets:
+        c = _unit_cost(a, costs)
+        total += a.capacity_kw * c.opex_cny_per_kw_year + a.energy_kwh * c.opex_cny_per_kwh_year
+    return total
+
+
+# --------------------------------------------------------------------------- appraisal
+
+
+def _check_rate(rate: float) -> None:
+    if not rate > -1.0:
+        raise ValueError(f"discount rate must be > -1, got {rate}")
+
+
+def npv(cash_flows_cny: Sequence[float], rate: float) -> float:
+    """Net present value, CNY, of yearly cash flows (year 0 first, undiscounted).
+
+    ``sum_t cf_t / (1 + rate)**t``.
+    """
+    _check_rate(rate)
+    cf = np.asarray(cash_flows_cny, dtype=float)
+    t = np.arange(cf.size, dtype=float)
+    return float(np.sum(cf / (1.0 + rate) ** t))
+
+
+def annuity_factor(rate: float, years: int) -> float:
+    """Present value of 1 CNY paid at the end of each of ``years`` years."""
+    _check_rate(rate)
+    if years <= 0:
+        raise ValueError(f"years must be > 0, got {years}")
+    if rate == 0:
+        return float(years)
+    return (1.0 - (1.0 + rate) ** -years) / rate
+
+
+def lcoe_cny_per_mwh(
+    capex: float, opex_per_year: float, energy_mwh_per_year: float, rate: float, years: int
+) -> float:
+    """Levelised cost of energy, CNY/MWh.
+
+    Capex at year 0, opex and energy at the end of years 1..``years``, both discounted::
+
+        LCOE = (capex + opex * A) / (energy * A),   A = annuity_factor(rate, years)
+    """
+    if energy_mwh_per_year <= 0:
+        raise ValueError(f"energy_mwh_per_year must be > 0, got {energy_mwh_per_year}")
+    a = annuity_factor(rate, years)
+    return (capex + opex_per_year * a) / (energy_mwh_per_year * a)
+
+
+def simple_payback_years(extra_capex_cny: float, annual_saving_cny: float) -> float:
+    """Years for the saving to repay the extra investment; inf without a saving, 0 without
+    an extra investment."""
+    if annual_saving_cny <= 0:
+        return math.inf
+    return max(0.0, extra_capex_cny) / annual_saving_cny
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A candidate scenario against a baseline, over ``years`` at discount ``rate``."""
+
+    extra_capex_cny: float
+    annual_saving_cny: float
+    npv_cny: float
+    payback_years: float
+    rate: float
+    years: int
+    candidate_annual_cost_cny: float
+    baseline_annual_cost_cny: float
+
+
+def _annual_cost(scenario: Mapping[str, float], which: str) -> tuple[float, float]:
+    missing = [k for k in _ANNUAL_COST_KEYS if k not in scenario]
+    if missing:
+        raise ValueError(f"{which} lacks {missing}; expected keys {list(_ANNUAL_COST_KEYS)}")
+    yearly = float(scenario["opex_cny_per_year"]) + float(scenario["energy_cost_cny_per_year"])
+    return float(scenario["capex_cny"]), yearly
+
+
+def compare_to_baseline(
+    candidate: Mapping[str, float], baseline: Mapping[str, float], rate: float, years: int
+) -> Comparison:
+    """Extra investment, yearly saving, NPV of the difference and payback of a candidate.
+
+    Parameters
+    ----------
+    candidate, baseline : mapping
+        ``{"capex_cny", "opex_cny_per_year", "energy_cost_cny_per_year"}`` of each scenario.
+    rate : float
+        Discount rate per year.
+    years : int
+        Appraisal period; the saving comes at the end of years 1..``years``.
+
+    Returns
+    -------
+    Comparison
+        ``npv_cny = -extra_capex + saving * annuity_factor(rate, years)``.
+    """
+    cap_c, yearly_c = _annual_cost(candidate, "candidate")
+    cap_b, yearly_b = _annual_cost(baseline, "baseline")
+    extra = cap_c - cap_b
+    saving = yearly_b - yearly_c
+    value = npv([-extra] + [saving] * int(years), rate)
+    return Comparison(
+        extra_capex_cny=extra,
+        annual_saving_cny=saving,
+        npv_cny=value,
+        payback_years=simple_payback_years(extra, saving),
+        rate=float(rate),
+        years=int(years),
+        candidate_annual_cost_cny=yearly_c,
+        baseline_annual_cost_cny=yearly_b,
+    )

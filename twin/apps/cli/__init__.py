@@ -1,0 +1,55 @@
+"""The ``twin`` command: the user's surface.
+
+    twin run SCENARIO [--days N] [--out DIR] [--controller rule|ems]
+                                                run, show progress and the KPI table
+    twin check SCENARIO                         validate only
+    twin grid SCENARIO [--export NET.json]      the network the run uses, as pandapower JSON
+    twin report RUN.h5 [-o report.html]         the HTML report of a run
+    twin compare A.h5 B.h5 [...] [-o cmp.html]  several runs side by side
+    twin footprint RUN.h5 PRODUCT               a product's footprint and CBAM exposure
+    twin forecast train|evaluate [SCENARIO]     train / evaluate the EMS's forecasters
+    twin aoi inspect|generate|train|evaluate    the AOI line's vision (twin/aoi/cli.py)
+    twin sweep STUDY.yaml [--scheduler ADDR]    every case of a study on Dask: table, report
+    twin size STUDY.yaml [--scheduler ADDR]     cheapest configuration meeting the criteria
+    twin study-report TABLE                     the HTML report of a study table
+    twin demo [SCENARIO] [--speed 600]          the trainers' page: the park live in a browser
+    twin replay RUN.h5                          a recorded run on that page, with a slider
+
+A user's mistake (bad scenario, missing file) prints one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from twin.apps.cli import aoi, dashboard, hil, park, sweep
+from twin.core.errors import EXIT_USAGE, UserError
+
+# every sub-command, registered here and only here (each module's ``register``)
+COMMANDS = (park, aoi, sweep, hil, dashboard)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``twin`` command."""
+    parser = argparse.ArgumentParser(prog="twin", description="Digital twin of a zero-carbon "
+                                     "industrial park (mosaik co-simulation).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``twin`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,20 @@
+"""What every command shares: the user's mistakes as one line, the scenario argument."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twin.core.errors import EXIT_USAGE, UserError
+
+__all__ = ["EXIT_USAGE", "UserError", "load_scenario"]
+
+
+def load_scenario(path: str, days: float | None = None) -> Any:
+    """The scenario at ``path`` (its first ``days`` if given); a mistake is a :class:`UserError`."""
+    from twin.scenario import ScenarioError, load  # lazy: ``twin --help`` stays fast
+
+    try:
+        scenario = load(path)
+        return scenario.with_days(days) if days is not None else scenario
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None

@@ -1,0 +1,330 @@
+"""The twin running live: its own thread, paced to accelerated real time, with controls.
+
+:class:`LiveTwin` runs :func:`twin.cosim.runner.run` in a thread. The recorder's ``progress``
+callback paces it (``speed`` simulated seconds per wall second, to absolute deadlines, so
+lateness does not add up) and is where pause, stop and a jump take effect; its ``observer``
+callback turns each step into a frame for the page and keeps the run so far in memory for
+the carbon counter and the KPIs.
+
+Events from the page go to the running twin's :class:`twin.models.events.EventBook`, the book its
+simulators read the events in force from each step: the same data a scenario's ``events:``
+list gives at the start. A jump to a date restarts the co-simulation there (storage at its
+initial state of charge); the book of the new run has every event so far.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin import runner
+from twin.apps.dashboard.frames import (
+    Columns,
+    ForecastTracker,
+    FrameBuilder,
+    ParkView,
+    carbon_so_far,
+    kpis_so_far,
+)
+from twin.models.events import Event, EventBook, live_events
+from twin.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+HISTORY_STEPS = 192  # frames kept for the page's charts (two days of 15-minute steps)
+MAX_LATE_S = 2.0  # later than this behind the pace: start the pace again from now
+EVENT_DEFAULTS: dict[str, dict[str, Any]] = {  # what a button on the page asks for
+    "cloud_front": {"irradiance_factor": 0.25},
+    "wind_lull": {"wind_factor": 0.2},
+    "heat_wave": {"temp_delta_c": 10.0},
+    "cold_wave": {"temp_delta_c": -15.0},
+    "demand_response": {"cut_import_mw": 30.0},
+    "grid_outage": {},
+    "line_trip": {},
+    "ev_surge": {"arrival_factor": 5.0},
+    "defect_burst": {"p_defect": 0.3},
+    "price_signal": {"price_adder_cny_per_mwh": 800.0},
+}
+
+
+class _Restart(Exception):
+    """Raised in the simulation thread to end the run for a jump."""
+
+
+class _Stopped(Exception):
+    """Raised in the simulation thread to end the run for good."""
+
+
+class LiveTwin:
+    """A scenario running in its own thread for the page.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        What runs (its whole period; a jump restarts inside it).
+    speed : float
+        Simulated seconds per wall second (600: a 15-minute step every 1.5 s).
+    out_dir : path, optional
+        Folder of the run file (default: a new temporary folder).
+    """
+
+    def __init__(self, scenario: Scenario, speed: float = 600.0,
+                 out_dir: str | Path | None = None) -> None:
+        stem = scenario.output.name or (scenario.path.stem if scenario.path.name != "<memory>"
+                                        else "run")
+        self.scenario = dataclasses.replace(
+            scenario, output=dataclasses.replace(scenario.output, name=f"{stem}-demo"))
+        self.view = ParkView(self.scenario)
+        self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="twin-demo-"))
+        self.step_s = self.scenario.period.step_s
+        self.end_utc = self.scenario.start_utc + dt.timedelta(
+            seconds=self.scenario.period.duration_s)
+        self._cond = threading.Condition()
+        self._speed = float(speed)
+        self._paused = self._stop = False
+        self._jump: dt.date | None = None
+        self._anchor: tuple[float, int] | None = None
+        self._events: list[Event] = list(self.scenario.events)
+        self._thread: threading.Thread | None = None
+        self.state = "starting"
+        self.error = ""
+        self.segment = 0
+        self.sim_t: int | None = None
+        self.seq = 0
+        self.late_s: deque[float] = deque(maxlen=64)
+        self.frames: deque[dict[str, Any]] = deque(maxlen=HISTORY_STEPS)
+        self.path: Path | None = None
+        self._begin(self.scenario)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> LiveTwin:
+        """Start the simulation thread."""
+        self._thread = threading.Thread(target=self._main, name="twin-live", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the run (the file is kept, marked incomplete) and wait for the thread."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _main(self) -> None:
+        s = self.scenario
+        while True:
+            try:
+                self.state = "running"
+                result = runner.run(s, out_dir=self.out_dir, progress=self._pace,
+                                   events=self.book, observer=self._observe)
+                self.path = result.path
+                self.state = "finished"
+            except _Restart:
+                pass
+            except _Stopped:
+                return
+            except Exception as exc:  # shown on the page; the server goes on
+                log.exception("the live run failed")
+                self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            with self._cond:
+                while not self._stop and self._jump is None:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                s = self._scenario_from(self._jump)
+                self._jump = None
+                self._begin(s)
+
+    def _scenario_from(self, day: dt.date) -> Scenario:
+        base = self.scenario
+        start = dt.datetime(day.year, day.month, day.day)
+        start_utc = start.replace(tzinfo=self.view.tz).astimezone(dt.UTC)
+        steps = max(int((self.end_utc - start_utc).total_seconds()) // self.step_s, 1)
+        return dataclasses.replace(base, period=dataclasses.replace(
+            base.period, start=start, duration=steps * self.step_s))
+
+    def _begin(self, s: Scenario) -> None:
+        """Fresh state for a run of ``s`` (the first, or after a jump)."""
+        self.current = s
+        self.start_utc = s.start_utc
+        self.book = EventBook(self._events, s.start_utc, s.park.timezone, s.period.duration_s)
+        self.builder = FrameBuilder(self.view, s.start_utc)
+        self.columns = Columns(s.n_steps)
+        self.tracker = ForecastTracker(self.view, s.start_epoch_s, s.n_steps)
+        self.frames.clear()
+        self.sim_t = None
+        self.segment += 1
+        self._anchor = None
+        self.path = runner.output_path(s, self.out_dir)
+
+    # ------------------------------------------------------------------ in the sim thread
+    def _observe(self, t: int, values: Mapping[tuple[str, str], Any]) -> None:
+        frame = self.builder.frame(t, values, self.seq + 1)
+        frame["forecast"] = self.tracker.step(self.builder, values)
+        frame["segment"] = self.segment
+        self.columns.append(t, values)
+        with self._cond:
+            self.seq += 1
+            self.frames.append(frame)
+            self.sim_t = t
+
+    def _pace(self, t: int) -> None:
+        """Hold the run until the end of step ``t`` is due (or a control says otherwise)."""
+        with self._cond:
+            deadline = 0.0
+            while True:
+                if self._stop:
+                    raise _Stopped
+                if self._jump is not None:
+                    raise _Restart
+                if self._paused:
+                    self._anchor = None
+                    self._cond.wait(0.25)
+                    continue
+                if self._anchor is None:
+                    self._anchor = (time.monotonic(), t)
+                wall0, t0 = self._anchor
+                deadline = wall0 + (t + self.step_s - t0) / self._speed
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+                self._cond.wait(min(wait, 0.25))
+            late = time.monotonic() - deadline
+            self.late_s.append(late)
+            if late > MAX_LATE_S:  # a slow step (a re-plan): do not rush to catch up
+                self._anchor = (time.monotonic(), t + self.step_s)
+
+    # ------------------------------------------------------------------ controls
+    def pause(self) -> None:
+        """Hold the run after the current step."""
+        with self._cond:
+            self._paused = True
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        """Go on after a pause."""
+        with self._cond:
+            self._paused = False
+            self._anchor = None
+            self._cond.notify_all()
+
+    def set_speed(self, speed: float) -> None:
+        """Simulated seconds per wall second (1 to 100,000)."""
+        if not 1.0 <= float(speed) <= 1e5:
+            raise ValueError(f"speed must be 1 to 100000, got {speed}")
+        with self._cond:
+            self._speed = float(speed)
+            self._anchor = None
+            self._cond.notify_all()
+
+    def jump(self, day: dt.date) -> None:
+        """Restart the co-simulation at local midnight of ``day`` (inside the period)."""
+        first = self.scenario.start_utc.astimezone(self.view.tz).date()
+        last = (self.end_utc - dt.timedelta(seconds=self.step_s)).astimezone(self.view.tz).date()
+        if not first <= day <= last:
+            raise ValueError(f"date {day} is outside the scenario's period ({first} to {last})")
+        with self._cond:
+            self._jump = day
+            self._paused = False
+            self._cond.notify_all()
+
+    def add_event(self, kind: str, hours: float, **params: Any) -> list[dict[str, Any]]:
+        """Start an event of ``kind`` now for ``hours`` (simulated); ``params`` default to
+        :data:`EVENT_DEFAULTS`. Raises ``ValueError``/``TypeError`` for bad values."""
+        if kind not in EVENT_DEFAULTS:
+            raise ValueError(f"unknown event kind {kind!r}; expected one of "
+                             f"{', '.join(EVENT_DEFAULTS)}")
+        if not 0 < float(hours) <= 24 * 14:
+            raise ValueError(f"hours must be more than 0 and at most 336, got {hours}")
+        if kind == "line_trip" and params.get("line") not in self.view.diagram.trippable():
+            raise ValueError(f"no line {params.get('line')!r} to trip in this park's network")
+        if kind == "line_trip" and self.scenario.grid is None:
+            raise ValueError("a line trip needs a scenario with a grid section")
+        with self._cond:
+            start_s = self.sim_t or 0
+            n = len(self._events) + 1
+            made = live_events(kind, start_s, int(float(hours) * 3600), self.start_utc,
+                               self.current.park.timezone, name=f"live-{n}-{kind}",
+                               **{**EVENT_DEFAULTS[kind], **params})
+            found = []
+            for event in made:
+                self._events.append(event)
+                found.extend(self.book.add(event))
+        return [self._window_json(w) for w in found]
+
+    # ------------------------------------------------------------------ readers
+    def frames_since(self, seq: int) -> tuple[int, list[dict[str, Any]]]:
+        """Frames after ``seq`` (all kept if ``seq`` is older), and the latest seq."""
+        with self._cond:
+            return self.seq, [f for f in self.frames if f["seq"] > seq]
+
+    def latest(self) -> dict[str, Any] | None:
+        """The last frame, if any."""
+        with self._cond:
+            return self.frames[-1] if self.frames else None
+
+    def status(self) -> dict[str, Any]:
+        """State, speed, clock, lateness and the events in force or coming."""
+        with self._cond:
+            t = self.sim_t
+            late = np.array(self.late_s) if self.late_s else np.zeros(1)
+            state = "paused" if self._paused and self.state == "running" else self.state
+            return {
+                "state": state, "error": self.error, "speed": self._speed,
+                "segment": self.segment, "seq": self.seq, "t": t,
+                "time": self.view.local(self.start_utc, t) if t is not None else "",
+                "start": self.view.local(self.start_utc, 0),
+                "end": self.view.local(self.end_utc, 0), "late_ms_p95":
+                round(float(np.quantile(late, 0.95)) * 1000.0, 1),
+                "events": self._coming(t),
+                "file": str(self.path) if self.path else "",
+            }
+
+    def _coming(self, t: int | None, n: int = 8) -> list[dict[str, Any]]:
+        """The events in force at ``t`` and the next ones, ``n`` at most, in time order."""
+        now = t or 0
+        ahead = sorted((w for w in self.book if w.end_s > now), key=lambda w: w.start_s)
+        return [self._window_json(w) for w in ahead[:n]]
+
+    def _window_json(self, w: Any) -> dict[str, Any]:
+        e = w.event
+        t = self.sim_t or 0
+        params = {k: v for k, v in EVENT_DEFAULTS.get(e.kind, {}).items()}
+        detail = {k: getattr(e, k) for k in params}
+        if e.kind == "line_trip":
+            detail["line"] = e.line
+        return {"kind": e.kind, "name": e.name or f"{e.kind}-{w.index}",
+                "start": self.view.local(self.start_utc, w.start_s),
+                "end": self.view.local(self.start_utc, w.end_s),
+                "active": w.start_s <= t < w.end_s, "detail": detail}
+
+    def totals(self) -> dict[str, Any]:
+        """Carbon counter, national criteria and KPIs of the run so far (heavier: call it
+        from a worker thread, every second or two)."""
+        run = self.columns.run(self.view, self.start_utc)
+        return {"segment": self.segment, "carbon": carbon_so_far(run, self.view),
+                "kpis": kpis_so_far(run), "steps": run.n}
+
+    @property
+    def running(self) -> bool:
+        """Whether the twin is stepping now (not paused, failed or finished)."""
+        return self.state == "running" and not self._paused
+
+    def active(self, *kinds: str) -> list[Any]:
+        """Windows of ``kinds`` in force now."""
+        return self.book.active(self.sim_t or 0, *kinds)
+
+    def info(self) -> dict[str, Any]:
+        """What the page needs once."""
+        return {**self.view.info(), "mode": "live", "events": list(EVENT_DEFAULTS)}

@@ -1,0 +1,542 @@
+// The trainers' page: the park twin live (server-sent events) or a recorded run (slider).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const SVGNS = "http://www.w3.org/2000/svg";
+const COLORS = {wind: "#1b9aaa", pv: "#e6a800", battery: "#7b4fc9", factory: "#56606b",
+                ev: "#2f6fd6", heat: "#e0622b", aoi: "#c2408d", grid: "#16202b",
+                substation: "#3d5064", busbar: "#3d5064"};
+const LABELS = {cloud_front: "Cloud front", wind_lull: "Wind lull", heat_wave: "Heat wave",
+                cold_wave: "Cold wave", demand_response: "Demand response",
+                grid_outage: "Grid outage", line_trip: "Line trip", ev_surge: "EV surge",
+                defect_burst: "Defect burst", price_signal: "Price signal"};
+
+// what the page holds; window.twin lets tests read it (updates: receive times, ms)
+const twin = {info: null, frames: [], segment: null, status: null, totals: null, aoi: null,
+              updates: [], chartsAt: 0, chartTimer: null, diagram: null, playing: null};
+window.twin = twin;
+
+function fmt(x, digits = 1) {
+  if (x === null || x === undefined || Number.isNaN(x)) return "—";
+  const r = Number(Number(x).toFixed(digits));  // -0.0004 shows as 0.000, not -0.000
+  return (r === 0 ? 0 : r).toLocaleString("en-US", {minimumFractionDigits: digits,
+                                                     maximumFractionDigits: digits});
+}
+
+function say(text) { $("message").textContent = text || ""; }
+
+async function getJSON(url) {
+  const r = await fetch(url, {credentials: "same-origin"});
+  if (!r.ok) throw new Error(`${url}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+async function post(url, body) {
+  const r = await fetch(url, {method: "POST", credentials: "same-origin",
+                              headers: {"Content-Type": "application/json", "X-Twin": "1"},
+                              body: JSON.stringify(body)});
+  const text = await r.text();
+  if (!r.ok) throw new Error(text);
+  return JSON.parse(text);
+}
+
+function tick() {
+  twin.updates.push(performance.now());
+  if (twin.updates.length > 2000) twin.updates.splice(0, 1000);
+  const p = $("pulse");
+  p.classList.add("on");
+  setTimeout(() => p.classList.remove("on"), 120);
+}
+
+// ------------------------------------------------------------------ frames
+function reset(frames) {
+  twin.frames = frames.slice();
+  twin.segment = frames.length ? frames[frames.length - 1].segment : null;
+  render(true);
+}
+
+function addFrames(frames) {
+  for (const f of frames) {
+    if (twin.segment !== null && f.segment !== twin.segment) twin.frames = [];  // a jump
+    twin.segment = f.segment;
+    twin.frames.push(f);
+  }
+  if (twin.frames.length > 192) twin.frames.splice(0, twin.frames.length - 192);
+  render(false);
+}
+
+function render(now) {
+  const f = twin.frames[twin.frames.length - 1];
+  if (!f) return;
+  $("clock").textContent = f.time;
+  $("v-wind").textContent = fmt(f.wind);
+  $("v-pv").textContent = fmt(f.pv);
+  $("v-load").textContent = fmt(f.load);
+  $("v-storage").textContent = fmt(f.storage);
+  $("v-soc").textContent = `MW · SOC ${fmt(f.soc_park === null ? null : 100 * f.soc_park, 0)} %`;
+  const imp = f.pcc === null ? null : f.pcc;
+  $("v-pcc-label").textContent = f.islanded ? "PCC (islanded)" : imp >= 0 ? "Import" : "Export";
+  $("v-pcc").textContent = fmt(imp === null ? null : Math.abs(imp));
+  $("v-shed").textContent = fmt(f.shed);
+  $("v-ghi").textContent = fmt(f.weather.ghi, 0);
+  $("v-temp").textContent = fmt(f.weather.temp);
+  $("v-windspeed").textContent = fmt(f.weather.wind);
+  $("island-note").hidden = !f.islanded;
+  drawFlows(f);
+  renderAoiLine(f);
+  scheduleCharts(now);
+}
+
+// ------------------------------------------------------------------ diagram
+function buildDiagram(d) {
+  const svg = $("diagram");
+  const width = svg.clientWidth || 820;
+  const rowH = Math.max(17, Math.min(48, 560 / Math.max(d.n_rows, 1)));
+  const height = 24 + d.n_rows * rowH;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("height", height);
+  svg.innerHTML = "";
+  const labelW = 215;
+  const colW = (width - 40 - labelW) / Math.max(d.n_cols - 1, 1);
+  const pos = {};
+  for (const n of d.nodes) pos[n.id] = {x: 30 + n.col * colW, y: 16 + n.row * rowH, n};
+  const gEdges = document.createElementNS(SVGNS, "g");
+  const gNodes = document.createElementNS(SVGNS, "g");
+  svg.append(gEdges, gNodes);
+  const edges = d.edges.map((e) => {
+    const a = pos[e.a], b = pos[e.b];
+    const xm = a.x + Math.min(24, colW * 0.3);
+    const path = document.createElementNS(SVGNS, "path");
+    path.setAttribute("d", `M${a.x},${a.y} H${xm} V${b.y} H${b.x}`);
+    path.setAttribute("class", "edge idle");
+    const title = document.createElementNS(SVGNS, "title");
+    path.append(title);
+    const arrow = document.createElementNS(SVGNS, "path");
+    arrow.setAttribute("class", "arrow");
+    const ax = (xm + b.x) / 2;
+    arrow.setAttribute("d", "M-5,-4 L4,0 L-5,4 Z");
+    arrow.setAttribute("transform", `translate(${ax},${b.y})`);
+    const label = document.createElementNS(SVGNS, "text");
+    label.setAttribute("class", "edge-label");
+    label.setAttribute("x", ax);
+    label.setAttribute("y", b.y - 4);
+    label.setAttribute("text-anchor", "middle");
+    gEdges.append(path, arrow);
+    if (!e.entity) gEdges.append(label);
+    return {e, path, arrow, label, title, ax, y: b.y};
+  });
+  const nodes = d.nodes.map((n) => {
+    const p = pos[n.id];
+    let shape;
+    if (n.entity) {
+      shape = document.createElementNS(SVGNS, "circle");
+      shape.setAttribute("r", 6);
+      shape.setAttribute("cx", p.x);
+      shape.setAttribute("cy", p.y);
+      shape.setAttribute("fill", COLORS[n.kind] || "#888");
+    } else {
+      shape = document.createElementNS(SVGNS, "rect");
+      const s = n.kind === "grid" ? 16 : 12;
+      shape.setAttribute("x", p.x - s / 2);
+      shape.setAttribute("y", p.y - s / 2);
+      shape.setAttribute("width", s);
+      shape.setAttribute("height", s);
+      shape.setAttribute("rx", 2);
+      shape.setAttribute("fill", n.kind === "grid" ? COLORS.grid : "#fff");
+      shape.setAttribute("stroke", COLORS.substation);
+      shape.setAttribute("stroke-width", 2.5);
+    }
+    const title = document.createElementNS(SVGNS, "title");
+    title.textContent = n.label;
+    shape.append(title);
+    const label = document.createElementNS(SVGNS, "text");
+    label.setAttribute("class", n.entity ? "node-label" : "node-label sub");
+    if (n.entity) {
+      label.setAttribute("x", p.x + 10);
+      label.setAttribute("y", p.y + 4);
+    } else if (n.col <= 1) {  // the PCC and the main substation: below the node
+      label.setAttribute("x", n.col ? p.x : p.x - 10);
+      label.setAttribute("y", p.y + 19);
+      label.setAttribute("text-anchor", n.col ? "middle" : "start");
+    } else {  // a substation: above its outgoing feeders
+      label.setAttribute("x", p.x + 9);
+      label.setAttribute("y", p.y - 6);
+    }
+    label.textContent = n.label;
+    gNodes.append(shape, label);
+    return {n, shape, label};
+  });
+  twin.diagram = {d, edges, nodes};
+}
+
+function trippedLines() {
+  const out = new Set();
+  for (const w of (twin.status && twin.status.events) || []) {
+    if (w.active && w.kind === "line_trip") out.add(w.detail.line);
+  }
+  return out;
+}
+
+function drawFlows(f) {
+  const g = twin.diagram;
+  if (!g || !f.flows) return;
+  const pmax = Math.max(1, ...f.flows.map((x) => Math.abs(x || 0)));
+  const tripped = trippedLines();
+  g.edges.forEach((x, i) => {
+    const p = f.flows[i] || 0;
+    const load = (f.loading && f.loading[i]) || 0;
+    const off = x.e.names.some((n) => tripped.has(n));
+    const small = Math.abs(p) < 0.05;
+    let cls = "edge";
+    let color = load >= 90 ? "var(--hot)" : load >= 60 ? "var(--warn)" : "var(--ok)";
+    if (off) cls += " tripped";
+    else if (small) cls += " idle";
+    else cls += p >= 0 ? " flow" : " flow rev";
+    if (load >= 90 && !off) cls += " hot";
+    x.path.setAttribute("class", cls);
+    x.path.style.stroke = off || small ? "" : color;
+    x.path.style.strokeWidth = (1.5 + 6 * Math.sqrt(Math.abs(p) / pmax)).toFixed(2);
+    x.path.style.animationDuration = `${(2.4 - 1.9 * Math.sqrt(Math.abs(p) / pmax)).toFixed(2)}s`;
+    x.arrow.setAttribute("transform", `translate(${x.ax},${x.y}) rotate(${p >= 0 ? 0 : 180})`);
+    x.arrow.style.fill = off || small ? "transparent" : color;
+    const text = off ? "tripped" : `${fmt(Math.abs(p))} MW${load ? ` · ${fmt(load, 0)} %` : ""}`;
+    x.title.textContent = `${x.e.label}: ${text}`;
+    if (!x.e.entity) x.label.textContent = off ? "tripped" : `${fmt(Math.abs(p), 0)} MW`;
+  });
+  g.nodes.forEach((x, i) => {
+    if (x.n.entity) {
+      const p = f.p[x.n.entity];
+      let extra = "";
+      if (x.n.kind === "battery" && f.soc[x.n.entity] !== undefined) {
+        extra = ` · ${fmt(100 * f.soc[x.n.entity], 0)} %`;
+      }
+      x.label.textContent = `${x.n.label}  ${fmt(p)} MW${extra}`;
+    } else if (x.n.kind === "substation") {
+      const load = (f.node_loading && f.node_loading[i]) || 0;
+      x.shape.setAttribute("stroke", load >= 90 ? "#d9342b" : load >= 60 ? "#e0a100" : "#3d5064");
+    } else if (x.n.kind === "grid") {
+      x.shape.setAttribute("fill", f.islanded ? "#d9342b" : COLORS.grid);
+    }
+  });
+}
+
+// ------------------------------------------------------------------ charts
+function scheduleCharts(now) {
+  if (typeof Plotly === "undefined") return;
+  const due = twin.chartsAt + 1000 - performance.now();
+  if (now || due <= 0) { drawCharts(); return; }
+  if (!twin.chartTimer) {
+    twin.chartTimer = setTimeout(() => { twin.chartTimer = null; drawCharts(); }, due);
+  }
+}
+
+function plotLayout(id, extra = {}) {  // a new object each time: plotly writes ranges into it
+  return {margin: {l: 44, r: 44, t: 44, b: 28}, height: 270, showlegend: true,
+          width: $(id).clientWidth || undefined, autosize: false,
+          legend: {orientation: "h", y: 1.0, yanchor: "bottom", x: 0, font: {size: 11},
+                   bgcolor: "rgba(255,255,255,0)"},
+          font: {size: 11}, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+          xaxis: {type: "date", gridcolor: "#eef1f4"},
+          yaxis: {gridcolor: "#eef1f4", zerolinecolor: "#c4ccd4", autorange: true}, ...extra};
+}
+const PLOT_CONFIG = {displayModeBar: false, responsive: false};  // resized by the page
+
+function series(key, scale = 1) {
+  return twin.frames.map((f) => (f[key] === null ? null : f[key] * scale));
+}
+
+function drawCharts() {
+  twin.chartsAt = performance.now();
+  const x = twin.frames.map((f) => f.time);
+  const power = [
+    {x, y: series("wind"), name: "wind", line: {color: COLORS.wind, width: 1.8}},
+    {x, y: series("pv"), name: "PV", line: {color: COLORS.pv, width: 1.8}},
+    {x, y: series("load"), name: "load", line: {color: COLORS.factory, width: 1.8}},
+    {x, y: series("pcc"), name: "PCC import", line: {color: "#c0392b", width: 1.4}},
+    {x, y: series("storage"), name: "storage (charging +)",
+     line: {color: COLORS.battery, width: 1.2, dash: "dot"}},
+    {x, y: twin.frames.map((f) => (f.soc_park === null ? null : 100 * f.soc_park)),
+     name: "SOC %", yaxis: "y2", line: {color: COLORS.battery, width: 1}, opacity: 0.5},
+  ];
+  if (twin.frames.some((f) => f.ems && f.ems.cap !== null)) {  // an operator's request
+    power.push({x, y: twin.frames.map((f) => (f.ems ? f.ems.cap : null)),
+                name: "import cap (request)", line: {color: "#c0392b", width: 1.2, dash: "dash"}});
+  }
+  if (twin.frames.some((f) => f.shed > 0)) {
+    power.push({x, y: series("shed"), name: "load shed", line: {color: "#d9342b", width: 2}});
+  }
+  for (const trace of power) trace.mode = "lines";
+  Plotly.react("chart-power", power, plotLayout("chart-power", {
+    yaxis2: {overlaying: "y", side: "right", range: [0, 100], showgrid: false,
+             tickmode: "array", tickvals: [0, 25, 50, 75, 100], ticksuffix: " %"}}),
+    PLOT_CONFIG);
+  const fc = forecastTraces(x);
+  for (const trace of fc) trace.mode = "lines";
+  Plotly.react("chart-forecast", fc, plotLayout("chart-forecast"), PLOT_CONFIG);
+}
+
+function forecastTraces(x) {
+  const out = [];
+  const last = twin.frames[twin.frames.length - 1];
+  const step = (twin.info && twin.info.step_s) || 900;
+  const fc = (k) => twin.frames.map((f) => (f.forecast ? f.forecast[k] : null));
+  for (const [t, name, color] of [["wind", "wind", COLORS.wind], ["pv", "PV", COLORS.pv],
+                                  ["load", "load", COLORS.factory]]) {
+    out.push({x, y: series(t), name, line: {color, width: 1.8}, legendgroup: t});
+    out.push({x, y: fc(`${t}_1h`), name: `${name} forecast 1 h before`, legendgroup: t,
+              line: {color, width: 1.2, dash: "dot"}, showlegend: t === "wind"});
+    const next = last && last.forecast && last.forecast.next && last.forecast.next[t];
+    if (next) {
+      const t0 = new Date(last.time.replace(" ", "T"));
+      const xs = next.map((_, k) => localText(new Date(t0.getTime() + (k + 1) * step * 1000)));
+      out.push({x: [last.time, ...xs], y: [last[t], ...next], name: `${name} next 4 h`,
+                legendgroup: t, line: {color, width: 1.4, dash: "dash"}, showlegend: false});
+    }
+  }
+  return out;
+}
+
+function localText(d) {
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+// ------------------------------------------------------------------ status, totals, AOI
+function applyStatus(s) {
+  twin.status = s;
+  const speed = $("speed");
+  if (document.activeElement !== speed && [...speed.options].some((o) => Number(o.value) === s.speed)) {
+    speed.value = String(s.speed);
+  }
+  const badge = $("state");
+  badge.textContent = s.state === "running" ? `running ×${s.speed}` : s.state;
+  badge.className = `badge ${s.state}`;
+  if (s.error) say(`the twin stopped: ${s.error}`);
+  $("file").textContent = s.file || "";
+  const list = $("event-list");
+  list.innerHTML = "";
+  for (const w of s.events || []) {
+    const li = document.createElement("li");
+    li.className = w.active ? "active" : "";
+    const detail = Object.entries(w.detail || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+    li.textContent = `${LABELS[w.kind] || w.kind} ${w.start} → ${w.end.slice(11)}` +
+                     (detail ? ` (${detail})` : "");
+    list.append(li);
+  }
+  if (!list.children.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = "no event in force or coming";
+    list.append(li);
+  }
+  if (twin.updates.length > 3) {
+    const u = twin.updates.slice(-20);
+    const gaps = u.slice(1).map((t, i) => t - u[i]);
+    $("rate").textContent = `update every ${(Math.max(...gaps) / 1000).toFixed(1)} s at most`;
+  }
+}
+
+function applyTotals(t) {
+  if (!t || !t.carbon || t.segment !== twin.segment && twin.segment !== null) return;
+  twin.totals = t;
+  const c = t.carbon;
+  $("v-co2").textContent = fmt(c.co2_t, 0);
+  $("carbon-hours").textContent = c.hours ? `over ${fmt(c.hours / 24, 1)} days` : "";
+  const clean = (c.criteria || []).find((k) => k.key === "clean_energy_share");
+  if (clean) {
+    $("v-clean").textContent = `${fmt(100 * clean.value, 1)} %`;
+    $("v-clean-min").textContent = `${fmt(100 * clean.threshold, 0)} %`;
+    $("clean-bar").style.width = `${Math.min(100, 100 * (clean.value || 0))}%`;
+    $("clean-bar").style.background = clean.met ? "var(--ok)" : "var(--warn)";
+    $("clean-mark").style.left = `${100 * clean.threshold}%`;
+  }
+  const ul = $("criteria");
+  ul.innerHTML = "";
+  for (const k of c.criteria || []) {
+    const li = document.createElement("li");
+    const digits = Math.abs(k.value) >= 100 ? 0 : 3;
+    const value = k.unit === "1" ? `${fmt(100 * k.value, 1)} %` : `${fmt(k.value, digits)} ${k.unit}`;
+    const limit = k.unit === "1" ? `${fmt(100 * k.threshold, 0)} %` : `${fmt(k.threshold, 2)}`;
+    li.innerHTML = `<span></span><span><b></b> <span class="${k.met ? "met" : "unmet"}">` +
+                   `${k.met ? "✓" : "✗"}</span></span>`;
+    li.firstChild.textContent = `${k.zh} ${k.en}`;
+    li.querySelector("b").textContent = `${value} (${k.comparison} ${limit})`;
+    ul.append(li);
+  }
+  const table = $("kpis");
+  table.innerHTML = "";
+  for (const k of t.kpis || []) {
+    const tr = document.createElement("tr");
+    const v = k.unit === "1" ? `${fmt(100 * k.value, 1)} %` : `${fmt(k.value, k.value > 100 ? 0 : 2)} ${k.unit}`;
+    tr.innerHTML = "<td></td><td class=v></td>";
+    tr.firstChild.textContent = k.doc;
+    tr.firstChild.title = k.key;
+    tr.lastChild.textContent = v;
+    table.append(tr);
+  }
+}
+
+function renderAoiLine(f) {
+  const a = f.aoi || {};
+  const rows = [["boards out (step)", fmt(a.boards_out, 0)], ["rejected (step)", fmt(a.boards_rejected, 0)],
+                ["throughput", `${fmt(a.throughput_per_h, 0)} /h`],
+                ["first-pass yield", a.fpy === null || a.fpy === undefined ? "—" : `${fmt(100 * a.fpy, 1)} %`],
+                ["OEE", a.oee === null || a.oee === undefined ? "—" : `${fmt(100 * a.oee, 1)} %`]];
+  const table = $("aoi-kpis");
+  table.innerHTML = "";
+  for (const [k, v] of rows) {
+    const tr = document.createElement("tr");
+    tr.innerHTML = "<td></td><td class=v></td>";
+    tr.firstChild.textContent = k;
+    tr.lastChild.textContent = v;
+    table.append(tr);
+  }
+}
+
+function applyAoi(a) {
+  if (!a || !a.version) return;
+  const old = twin.models.aoi;
+  twin.models.aoi = a;
+  if (!old || old.version !== a.version) {
+    $("aoi-board").src = `/api/aoi/board.jpg?v=${a.version}`;
+    const kinds = a.findings.map((x) => x.kind).join(", ");
+    $("aoi-board-cap").textContent = `board ${a.index}: ${a.flagged ? `flagged (${kinds})` : "passed"}` +
+      ` · ${a.defective ? "defective" : "good"} · ${a.time}`;
+  }
+  if (a.robot_version && (!old || old.robot_version !== a.robot_version)) {
+    $("aoi-robot").src = `/api/aoi/robot.jpg?v=${a.robot_version}`;
+    $("aoi-robot-cap").textContent = `reject robot: board ${a.index} to the tray`;
+  }
+  $("aoi-note").textContent = `defective share ${fmt(100 * a.p_defect, 0)} %`;
+}
+
+// ------------------------------------------------------------------ live
+function connect() {
+  const es = new EventSource("/api/stream");
+  es.addEventListener("snapshot", (e) => {
+    tick();
+    const d = JSON.parse(e.data);
+    applyStatus(d.status);
+    reset(d.frames);
+    applyTotals(d.totals);
+    applyAoi(d.aoi);
+  });
+  es.addEventListener("frames", (e) => { tick(); addFrames(JSON.parse(e.data)); });
+  es.addEventListener("status", (e) => { tick(); applyStatus(JSON.parse(e.data)); });
+  es.addEventListener("totals", (e) => { tick(); applyTotals(JSON.parse(e.data)); });
+  es.addEventListener("aoi", (e) => { tick(); applyAoi(JSON.parse(e.data)); });
+  es.onerror = () => { $("state").textContent = "reconnecting"; };
+}
+
+async function control(action, value) {
+  try {
+    const r = await post("/api/control", {action, value});
+    applyStatus(r.status);
+    say("");
+  } catch (err) { say(err.message); }
+}
+
+async function fireEvent(kind) {
+  const body = {kind, hours: Number($("ev-hours").value) || 6};
+  if (kind === "demand_response") body.cut_import_mw = Number($("ev-cut").value) || 30;
+  if (kind === "line_trip") body.line = $("ev-line").value;
+  try {
+    const r = await post("/api/event", body);
+    say(r.windows.length ? "" : "the event falls outside the run");
+    if (kind === "demand_response" && twin.info.controller !== "ems") {
+      say("the rule controller does not answer a grid operator's requests: run the demo with --controller ems");
+    }
+  } catch (err) { say(err.message); }
+}
+
+function setupLive() {
+  $("live-controls").hidden = false;
+  $("btn-pause").onclick = () => control("pause");
+  $("btn-resume").onclick = () => control("resume");
+  $("speed").onchange = () => control("speed", Number($("speed").value));
+  $("btn-jump").onclick = () => control("jump", $("jump-date").value);
+  for (const b of document.querySelectorAll("#event-buttons button")) {
+    b.onclick = () => fireEvent(b.dataset.kind);
+  }
+  const sel = $("ev-line");
+  for (const name of twin.info.lines || []) {
+    const o = document.createElement("option");
+    o.value = o.textContent = name;
+    sel.append(o);
+  }
+  if (!(twin.info.lines || []).length) $("ev-line_trip").disabled = true;
+  if (!(twin.info.ev || []).length) $("ev-ev_surge").disabled = true;
+  if (!(twin.info.aoi || []).length) $("ev-defect_burst").disabled = true;
+  connect();
+}
+
+// ------------------------------------------------------------------ replay
+let replayTimer = null;
+
+async function showStep(i) {
+  const d = await getJSON(`/api/snapshot?i=${i}`);
+  tick();
+  applyStatus(d.status);
+  reset(d.frames);
+  applyTotals({...d.totals, segment: twin.segment});
+  $("slider-time").textContent = d.status.time;
+}
+
+function setupReplay() {
+  $("replay-controls").hidden = false;
+  for (const b of document.querySelectorAll("#event-buttons button")) b.disabled = true;
+  const slider = $("slider");
+  slider.max = String(twin.info.n - 1);
+  slider.value = String(Math.min(twin.info.n - 1, 191));
+  slider.oninput = () => {
+    clearTimeout(replayTimer);
+    replayTimer = setTimeout(() => showStep(Number(slider.value)).catch((e) => say(e.message)), 120);
+  };
+  $("btn-play").onclick = () => {
+    if (twin.playing) {
+      clearInterval(twin.playing);
+      twin.playing = null;
+      $("btn-play").textContent = "Play";
+      return;
+    }
+    $("btn-play").textContent = "Stop";
+    twin.playing = setInterval(() => {
+      const next = Math.min(Number(slider.max), Number(slider.value) + 1);
+      slider.value = String(next);
+      showStep(next).catch((e) => say(e.message));
+      if (next >= Number(slider.max)) $("btn-play").click();
+    }, 500);
+  };
+  showStep(Number(slider.value)).catch((e) => say(e.message));
+}
+
+// ------------------------------------------------------------------ start
+async function main() {
+  try {
+    twin.info = await getJSON("/api/info");
+  } catch (err) { say(err.message); return; }
+  const info = twin.info;
+  $("park").textContent = info.park;
+  document.title = `${info.park} — ${info.mode}`;
+  $("mode").textContent = info.mode === "live" ? `live · ${info.controller} controller` : "replay";
+  if (!info.aoi.length) {
+    $("aoi-note").textContent = "no AOI line in this scenario";
+    document.querySelector(".aoi-images").hidden = true;
+    $("aoi-kpis").hidden = true;
+  } else if (!info.aoi_camera) {
+    document.querySelector(".aoi-images").hidden = true;  // twin demo --no-camera
+  }
+  if (!(info.lines || []).length) $("ev-line").parentElement.hidden = true;
+  buildDiagram(info.diagram);
+  if (info.mode === "live") setupLive(); else setupReplay();
+  let width = $("diagram").clientWidth;
+  window.addEventListener("resize", () => {
+    if (Math.abs($("diagram").clientWidth - width) > 20) {
+      width = $("diagram").clientWidth;
+      buildDiagram(info.diagram);
+    }
+    render(true);
+  });
+}
+
+main();

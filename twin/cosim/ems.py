@@ -1,0 +1,203 @@
+"""Scenario -> the energy management system's model object (:class:`twin.ems.controller.EMS`).
+
+Everything the EMS knows in advance comes from here: clear-sky PV and working days for the
+forecasts, the tariff's import price of every step, the expected EV arrivals, the flexible
+share of each factory, the grid operator's requests, the value put on avoided emissions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import zoneinfo
+from collections.abc import Sequence
+
+import numpy as np
+
+from twin import data
+from twin.accounting import economics
+from twin.accounting.carbon import factors
+from twin.core.results import KPI, Run
+from twin.core.rng import generator
+from twin.ems import forecast, vpp
+from twin.ems.controller import EMS, Flexible, Hub, Settings
+from twin.models.events import Window, windows
+from twin.models.loads import EVHub, ParkCalendar, ev_params
+from twin.models.loads.factory import factory_params
+from twin.scenario import Scenario
+
+MIN_SKILL = 0.01  # wind's validation skill (+0.0 to +0.8 %) is within noise: not used
+FORECASTERS = {
+    "persistence": forecast.Persistence,
+    "smart_persistence": forecast.SmartPersistence,
+}
+
+
+def forecaster(name: str) -> forecast.Forecaster:
+    """The forecaster a scenario names (``learned`` loads the shipped weights)."""
+    if name == "learned":  # its correction only where it beat smart persistence by > 1 %
+        return dataclasses.replace(forecast.load_learned(), min_skill=MIN_SKILL)
+    return FORECASTERS[name]()
+
+
+def settings(s: Scenario) -> Settings:
+    """Horizon, re-plan interval, prices and limits of the scenario's EMS."""
+    c, step = s.controller, s.period.step_s
+    tariff = economics.tariff(s.economics.tariff)
+    price = c.carbon_price_cny_per_t
+    if price is None:
+        price = float(data.load("ems")["carbon_price_cny_per_t"])
+    return Settings(
+        step_s=step, replan_steps=c.replan // step, horizon_steps=c.horizon // step,
+        price_export_cny_per_mwh=tariff.export_price_cny_per_mwh,
+        demand_charge_cny_per_mw=tariff.demand_charge_cny_per_kw_month * 1000.0,
+        carbon_price_cny_per_t=float(price),
+        grid_factor_t_per_mwh=factors(s.carbon.factor_year, s.carbon.region).grid_t_per_mwh,
+        direct_min_share=float(data.load("carbon")["direct_line_consumed_min"]),
+    )
+
+
+def build(s: Scenario, events: Sequence[Window] | None = None) -> EMS:
+    """The EMS of scenario ``s``, ready to step from the run's first step.
+
+    ``events``: the windows it answers (default: the scenario's events); a live
+    :class:`twin.models.events.EventBook` grows while the run goes.
+    """
+    st = settings(s)
+    park, step = s.park, s.period.step_s
+    n = s.n_steps + st.horizon_steps + 1
+    epoch = s.start_epoch_s + step * np.arange(n, dtype=np.int64)
+    history = forecast.park_history(s.pv_plants, s.wind_farms, s.factory_loads, park.latitude,
+                                    park.longitude, park.altitude_m, park.timezone,
+                                    s.start_epoch_s, s.n_steps, step,
+                                    margin_steps=st.horizon_steps + 1)
+    hour, month = economics.local_hour_month(epoch, park.timezone)
+    price = economics.hourly_prices(economics.tariff(s.economics.tariff), hour, month)
+    years = range(int(str(np.datetime64(int(epoch[0]), "s").astype("datetime64[Y]"))),
+                  int(str(np.datetime64(int(epoch[-1]), "s").astype("datetime64[Y]"))) + 1)
+    calendar = ParkCalendar(timezone=park.timezone, years=years)
+    hubs = []
+    for spec in s.ev_hubs:
+        hub = EVHub(spec, calendar, generator(park.seed, f"ems:{spec.name}"))
+        e_mean = (spec.e_mean_kwh or ev_params(spec.kind)["e_mean_kwh"]) / 1000.0
+        arrivals = np.array([hub.expected_arrivals(int(t), step) for t in epoch]) * e_mean
+        hubs.append(Hub(spec.name, hub.p_max_mw, hub.p_charger_mw, arrivals))
+    flexibles = [Flexible(f.name, share) for f in s.factory_loads
+                 if (share := f.flex_share if f.flex_share is not None
+                     else factory_params(f.kind).flex_share) > 0]
+    return EMS(st, s.batteries, hubs, flexibles, history, forecaster(s.controller.forecaster),
+               price, month, windows(s.events, s.start_utc, park.timezone, s.period.duration_s)
+               if events is None else events)
+
+
+# --------------------------------------------------------------------------- after the run
+
+
+def _total(run: Run, kinds: tuple[str, ...], attr: str = "p_mw") -> np.ndarray:
+    n = len(run.time_s)
+    return sum((run.series(e, attr) for k in kinds for e in run.entities(k)), np.zeros(n))
+
+
+def forecast_table(run: Run, s: Scenario) -> np.ndarray:
+    """The EMS's forecaster replayed on the recorded run: for each step, what it forecast for
+    that step 15 minutes and one hour before, beside what happened (MW).
+
+    Columns: pv, pv_15min, pv_1h, wind, wind_15min, wind_1h, load, load_15min, load_1h. The
+    forecaster is causal, so this equals what it saw during the run (loads: factories without
+    the EMS's shifts, plus the heat supply).
+    """
+    park, step = s.park, s.period.step_s
+    n = len(run.time_s)
+    load = _total(run, ("factory",)) - _total(run, ("factory",), "p_shift_mw") \
+        if any(run.has(e, "p_shift_mw") for e in run.entities("factory")) \
+        else _total(run, ("factory",))
+    actual = {"pv": _total(run, ("pv",)), "wind": _total(run, ("wind",)),
+              "load": load + _total(run, ("heat", "aoi"))}
+    h = forecast.park_history(s.pv_plants, s.wind_farms, s.factory_loads, park.latitude,
+                              park.longitude, park.altitude_m, park.timezone, s.start_epoch_s,
+                              n, step, margin_steps=8)
+    for row in zip(actual["pv"], actual["wind"], actual["load"], strict=True):
+        h.append(*row)
+    out = np.full((n, 9), np.nan)
+    fc = forecaster(s.controller.forecaster).forecast_many(h, np.arange(n - 1), 4)
+    for j, target in enumerate(forecast.TARGETS):
+        out[:, 3 * j] = actual[target]
+        out[1:, 3 * j + 1] = fc[target][:, 0]  # made at i - 1 for i
+        out[4:, 3 * j + 2] = fc[target][:-3, 3]  # made at i - 4 for i
+    return out
+
+
+FORECAST_COLUMNS = ("pv", "pv_15min", "pv_1h", "wind", "wind_15min", "wind_1h", "load",
+                    "load_15min", "load_1h")
+
+
+def results(run: Run, s: Scenario) -> tuple[dict[str, KPI], list[dict], np.ndarray | None]:
+    """KPIs of the controller, the answers to the grid operator's requests, the forecasts."""
+    kpis: dict[str, KPI] = {}
+    step = s.period.step_s
+    dt_h = step / 3600.0
+    backlog = sum(float(np.nansum(run.series(e, "p_shift_mw"))) * dt_h
+                  for e in run.entities("factory") if run.has(e, "p_shift_mw"))
+    ems = run.entities("ems")
+    if ems:
+        e = ems[0]
+        replanned = run.series(e, "replanned") > 0.5
+        solve = run.series(e, "solve_ms")[replanned]
+        kpis["ems_replans"] = KPI(float(replanned.sum()), "1", "plans made by the EMS")
+        kpis["ems_fallback_steps"] = KPI(float(np.sum(run.series(e, "plan_optimal") < 0.5)), "1",
+                                         "steps run on the rule fallback plan")
+        kpis["ems_plan_median_ms"] = KPI(float(np.median(solve)) if solve.size else 0.0, "ms",
+                                         "median time of a re-plan (LP)")
+        kpis["e_shift_backlog_mwh"] = KPI(backlog, "MWh", "load moved forward by the EMS and not "
+                                          "yet given back at the end of the run")
+    unserved = sum(float(np.nansum(run.series(e, "e_unserved_mwh"))) for e in run.entities("ev"))
+    kpis["e_ev_unserved_mwh"] = KPI(unserved, "MWh", "EV energy wanted but not delivered")
+    rows = responses(run, s)
+    if rows:
+        kpis["vpp_requests"] = KPI(float(len(rows)), "1", "grid operator's import cuts asked")
+        kpis["vpp_requests_met"] = KPI(
+            sum(r["answered"] == "yes" and r["shortfall_mw"] <= 0.5 for r in rows) / len(rows),
+            "1", "share of the request windows with no shortfall")
+        kpis["vpp_shortfall_max_mw"] = KPI(max(r["shortfall_mw"] for r in rows), "MW",
+                                           "largest shortfall in any request window")
+    table = forecast_table(run, s) if ems else None
+    if table is not None:
+        for j, target in enumerate(forecast.TARGETS):
+            cap = forecast.park_capacities(s.pv_plants, s.wind_farms, s.factory_loads).of(target)
+            err = np.abs(table[:, 3 * j + 2] - table[:, 3 * j])
+            kpis[f"forecast_{target}_1h_nmae"] = KPI(float(np.nanmean(err)) / cap, "1",
+                                                      f"{target} forecast 1 h ahead: mean "
+                                                      "absolute error / capacity")
+    return kpis, rows, table
+
+
+def responses(run: Run, s: Scenario) -> list[dict]:
+    """One row per demand-response window: asked, delivered and shortfall (MW)."""
+    step = s.period.step_s
+    wins = [w for w in windows(s.events, s.start_utc, s.park.timezone, s.period.duration_s)
+            if w.event.kind == "demand_response"]
+    pcc = run.entities("pcc")
+    if not wins or not pcc:
+        return []
+    actual = run.series(pcc[0], "p_import_mw")
+    ems = run.entities("ems")
+    baseline = run.series(ems[0], "p_import_baseline_mw") if ems else None
+    rows = []
+    for w in wins:
+        req = vpp.Request(w.start_s, w.end_s, w.event.cut_import_mw)
+        a, b = w.start_s // step, -(-w.end_s // step)
+        when = dt.datetime.fromtimestamp(s.start_utc.timestamp() + w.start_s,
+                                         zoneinfo.ZoneInfo(s.park.timezone))
+        row = {"event": w.label, "start": f"{when:%Y-%m-%d %H:%M}",
+               "asked_mw": w.event.cut_import_mw}
+        if baseline is None or not np.isfinite(baseline[a:b]).all():
+            row.update(delivered_mw=math.nan, shortfall_mw=w.event.cut_import_mw,
+                       energy_mwh=0.0, answered="no: the rule controller does not take requests")
+        else:
+            base = np.where(np.isfinite(baseline), baseline, actual)
+            r = vpp.response(req, base[a:b], actual[a:b], step, a * step)
+            row.update(delivered_mw=r.delivered_mw, shortfall_mw=r.shortfall_mw,
+                       energy_mwh=r.energy_mwh, answered="yes")
+        rows.append(row)
+    return rows

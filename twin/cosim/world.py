@@ -1,0 +1,402 @@
+"""Scenario -> mosaik World: the only place that wires simulators.
+
+One simulator per model family (weather, PV, wind, loads, battery, grid or lossless
+balance, recorder), many entities each. Data flows within each step, without loops::
+
+    weather -> pv, wind, loads -> battery (local rule) -> grid or balance (PCC) -> recorder
+
+Third-party simulators named in the scenario's ``external`` list are started by their Python
+path or command and linked to the park's entities as the scenario says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import mosaik
+
+import twin
+from adapters.aoi_sim import AOISim
+from adapters.balance_sim import BalanceSim
+from adapters.base import Attr, TwinSimulator
+from adapters.battery_sim import BatterySim
+from adapters.ems_sim import COMMANDS, EMSSim
+from adapters.grid_sim import GridSim, vector_columns
+from adapters.loads_sim import LoadsSim
+from adapters.pv_sim import PVSim
+from adapters.recorder_sim import RecorderSim
+from adapters.weather_sim import WeatherSim
+from adapters.wind_sim import WindSim
+from twin.accounting.carbon import factors as carbon_factors
+from twin.core.kinds import GENERATORS, LOADS
+from twin.cosim import ems as ems_setup
+from twin.cosim import scheduling
+from twin.cosim.network import build_grid
+from twin.models.events import EventBook
+from twin.models.turbines import power_curve
+from twin.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+ADAPTERS: dict[str, type[TwinSimulator]] = {
+    "Weather": WeatherSim,
+    "PV": PVSim,
+    "Wind": WindSim,
+    "Loads": LoadsSim,
+    "Battery": BatterySim,
+    "Balance": BalanceSim,
+    "Grid": GridSim,
+    "Recorder": RecorderSim,
+    "EMS": EMSSim,
+    "AOI": AOISim,
+}
+
+# (scenario list, simulator, model, kind recorded in the results)
+FAMILIES = (
+    ("pv_plants", "PV", "PVPlant", "pv"),
+    ("wind_farms", "Wind", "WindFarm", "wind"),
+    ("factory_loads", "Loads", "Factory", "factory"),
+    ("ev_hubs", "Loads", "EVHub", "ev"),
+    ("heat_supply", "Loads", "HeatSupply", "heat"),
+    ("batteries", "Battery", "Battery", "battery"),
+    ("aoi_lines", "AOI", "AOILine", "aoi"),
+)
+GEN_KINDS, LOAD_KINDS = GENERATORS, LOADS
+WEATHER_TO = {
+    "pv": ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms", "wind_height_m",
+           "roughness_m"),
+    "wind": ("wind_ms", "wind_height_m", "roughness_m", "temp_air_c", "pressure_pa"),
+    "factory": ("temp_air_c",),
+    "heat": ("temp_air_c",),
+}
+
+
+@dataclass
+class Wiring:
+    """Entities created so far, with what the recorder needs to know about them."""
+
+    entities: dict[str, Any] = field(default_factory=dict)  # label -> mosaik entity
+    kinds: dict[str, str] = field(default_factory=dict)  # label -> kind
+    series: list[list[str]] = field(default_factory=list)  # [label, attr, unit, doc]
+    labels: dict[str, str] = field(default_factory=dict)  # full id -> label
+    attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> group attrs
+    bundles: dict[str, Any] = field(default_factory=dict)  # simulator -> its Outputs entity
+
+    def add(self, label: str, entity: Any, kind: str, outputs: Iterable[Attr],
+            spec: dict[str, Any] | None = None,
+            columns: dict[str, list[str]] | None = None) -> None:
+        self.entities[label] = entity
+        self.kinds[label] = kind
+        self.labels[entity.full_id] = label
+        columns = columns or {}
+        self.series.extend([label, a.name, a.unit, a.doc, columns.get(a.name, [])]
+                           for a in outputs if columns.get(a.name, True))  # no empty vectors
+        self.attrs[label] = {"kind": kind, "spec": json.dumps(spec or {}, default=str)}
+
+    def of_kind(self, *kinds: str) -> list[Any]:
+        return [e for label, e in self.entities.items() if self.kinds[label] in kinds]
+
+
+def sim_config(scenario: Scenario) -> dict[str, dict[str, str]]:
+    """mosaik's sim config: the park's adapters and the scenario's external simulators."""
+    config = {name: {"python": f"{cls.__module__}:{cls.__name__}"}
+              for name, cls in ADAPTERS.items()}
+    for ext in scenario.external:
+        config[f"ext:{ext.name}"] = ({"python": ext.python} if ext.python
+                                     else {"cmd": ext.cmd or ""})
+    return config
+
+
+class Extension(Protocol):
+    """A part wired into the park by whoever runs it (hardware in the loop, live telemetry):
+    its simulators for mosaik's sim config, and a build step called after the park's own
+    entities exist and before the controller and the point of common coupling are wired."""
+
+    def sim_config(self) -> dict[str, dict[str, str]]: ...
+
+    def build(self, world: mosaik.World, scenario: Scenario, wiring: Wiring,
+              factories: dict[str, Any], path: Path) -> None: ...
+
+
+@dataclass
+class Simulated:
+    """What a co-simulation produced, before anyone judged it."""
+
+    path: Path
+    n_steps: int
+    timing: dict[str, dict[str, float]] = field(default_factory=dict)  # per simulator
+    lines: dict[str, Any] = field(default_factory=dict)  # the AOI lines' summaries
+    phases_s: dict[str, float] = field(default_factory=dict)  # build, simulate
+
+
+def simulate(
+    scenario: Scenario,
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    fast_progress: bool = True,
+    events: EventBook | None = None,
+    observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None,
+    extensions: Sequence[Extension] = (),
+) -> Simulated:
+    """Wire the scenario into a mosaik World and run it to the end; the recorder writes
+    ``path``. ``fast_progress`` runs under :func:`twin.cosim.scheduling.lean` (same numbers,
+    less bookkeeping). ``events``: the book the simulators read the events in force from each
+    step (default: the scenario's events); a live view adds to it while the run goes.
+    ``observer`` is called with each step's recorded values (:mod:`adapters.recorder_sim`).
+    """
+    until = scenario.n_steps * scenario.period.step_s
+    loop = asyncio.new_event_loop()
+    config = sim_config(scenario)
+    for ext in extensions:
+        config.update(ext.sim_config())
+    world = mosaik.World(config, skip_greetings=True, configure_logging=False,
+                         asyncio_loop=loop)
+    t0 = time.perf_counter()
+    try:
+        book = events if events is not None else EventBook(
+            scenario.events, scenario.start_utc, scenario.park.timezone,
+            scenario.period.duration_s)
+        factories = _build(world, scenario, path, progress, book, observer, extensions)
+        t1 = time.perf_counter()
+        with scheduling.lean(fast_progress), scheduling.quiet_gc():
+            world.run(until=until, print_progress=False, shutdown=False)
+        timing = {sid: f.timing() for sid, f in factories.items() if hasattr(f, "timing")}
+        lines = factories["AOI"].summary() if "AOI" in factories else {}
+    finally:
+        _cancel_pending(loop)
+        world.shutdown()
+        loop.close()
+    t2 = time.perf_counter()
+    return Simulated(path=path, n_steps=scenario.n_steps, timing=timing, lines=lines,
+                     phases_s={"build": t1 - t0, "simulate": t2 - t1})
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the simulators' tasks a run left behind (one stopped early, e.g. by its progress
+    callback), so that closing the loop does not report them as destroyed while pending."""
+    if loop.is_closed():
+        return
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
+def start(world: mosaik.World, scenario: Scenario, name: str, **params: Any) -> Any:
+    return world.start(name, start=scenario.start_utc.isoformat(),
+                       step_s=scenario.period.step_s, **params)
+
+
+def _build(world: mosaik.World, s: Scenario, path: Path,
+           progress: Callable[[int], None] | None, events: EventBook,
+           observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None,
+           extensions: Sequence[Extension] = ()) -> dict[str, Any]:
+    """Start the simulators, create the entities and connect them."""
+    wiring = Wiring()
+    factories: dict[str, Any] = {}
+    park = s.park
+
+    factories["Weather"] = start(world, s, "Weather", duration_s=s.period.duration_s,
+                                  events=events)
+    weather = factories["Weather"].Weather.create(
+        1, name="weather", source=s.weather.source,
+        path=str(s.weather.path) if s.weather.path else None, site=s.weather.site,
+        latitude=park.latitude, longitude=park.longitude, seed=park.seed)[0]
+    wiring.add("weather", weather, "weather", WeatherSim.MODELS["Weather"].outputs,
+               dataclasses.asdict(s.weather))
+
+    sim_params = {
+        "PV": {"latitude": park.latitude, "longitude": park.longitude,
+               "altitude_m": park.altitude_m},
+        "Wind": {},
+        "Loads": {"timezone": park.timezone, "seed": park.seed,
+                  "duration_s": s.period.duration_s, "flex": s.controller.kind == "ems",
+                  "events": events},
+        "Battery": {},
+        "AOI": {"seed": park.seed, "timezone": park.timezone,
+                "duration_s": s.period.duration_s, "events": events,
+                "co2_kg_per_kwh": carbon_factors(s.carbon.factor_year,  # t/MWh = kg/kWh
+                                                 s.carbon.region).grid_t_per_mwh,
+                "frames_dir": str(path.with_suffix("")) + "-aoi"
+                if any(a.fidelity == "full" for a in s.aoi_lines) else None},
+    }
+    for key, sim, model, kind in FAMILIES:
+        specs = getattr(s, key)
+        if not specs:
+            continue
+        if sim not in factories:
+            factories[sim] = start(world, s, sim, **sim_params[sim])
+        for spec in specs:
+            params = dataclasses.asdict(spec)
+            entity = getattr(factories[sim], model).create(1, **params)[0]
+            wiring.add(spec.name, entity, kind, ADAPTERS[sim].MODELS[model].outputs,
+                       _recorded_spec(kind, params))
+            for attr in WEATHER_TO.get(kind, ()):
+                world.connect(weather, entity, attr)
+    for ext in extensions:
+        ext.build(world, s, wiring, factories, path)
+
+    gens, loads = wiring.of_kind(*GEN_KINDS), wiring.of_kind(*LOAD_KINDS)
+    batteries = wiring.of_kind("battery")
+    if s.controller.kind == "ems":
+        _build_ems(world, s, wiring, factories, events)
+    elif batteries:  # the default controller: the battery simulator's local rule
+        rule = factories["Battery"].Rule.create(1, name="controller")[0]
+        wiring.add("controller", rule, "controller", BatterySim.MODELS["Rule"].outputs)
+        _connect_all(world, gens, rule, ("p_mw", "p_gen_mw"))
+        _connect_all(world, loads, rule, ("p_mw", "p_load_mw"))
+
+    pcc = _build_pcc(world, s, wiring, factories, events)
+    _connect_all(world, gens, pcc, ("p_mw", "p_gen_mw"))
+    _connect_all(world, loads, pcc, ("p_mw", "p_load_mw"))
+    _connect_all(world, batteries, pcc, ("p_mw", "p_storage_mw"))
+
+    _build_external(world, s, wiring)
+    _build_recorder(world, s, wiring, factories, path, progress, observer)
+    return factories
+
+
+def _build_ems(world: mosaik.World, s: Scenario, wiring: Wiring,
+               factories: dict[str, Any], events: EventBook | None = None) -> None:
+    """The energy management system: snapshots of the park in, commands out.
+
+    Measurements come as each simulator's ``Outputs`` snapshot (the batteries' time-shifted:
+    the SOC at the start of the step); commands go to each simulator's ``Control`` entity,
+    at once for the batteries, one step later (time-shifted) for the loads.
+    """
+    factories["EMS"] = start(world, s, "EMS", ems=ems_setup.build(s, events))
+    ems = factories["EMS"].EMS.create(1, name="ems", kinds=dict(wiring.kinds))[0]
+    wiring.add("ems", ems, "ems", EMSSim.MODELS["EMS"].outputs)
+    for sid in ("PV", "Wind", "Loads", "AOI"):
+        if sid in factories:
+            world.connect(_bundle(wiring, factories, sid), ems, "outputs")
+    if "Battery" in factories:
+        world.connect(_bundle(wiring, factories, "Battery"), ems, ("outputs", "storage"),
+                      time_shifted=True, initial_data={"outputs": {
+                          b.name: {"soc": b.soc_init} for b in s.batteries}})
+        control = factories["Battery"].Control.create(1, name="control")[0]
+        world.connect(ems, control, "commands")
+    if "Loads" in factories:
+        control = factories["Loads"].Control.create(1, name="control")[0]
+        world.connect(ems, control, "commands", time_shifted=True,
+                      initial_data={"commands": {}})
+    models = {"battery": "BatteryCommand", "ev": "EVCommand", "factory": "ShiftCommand"}
+    for label, kind in list(wiring.kinds.items()):
+        if kind in models:  # recorded: the decision sent to each device
+            model = models[kind]
+            cmd = getattr(factories["EMS"], model).create(1, name=f"cmd-{label}",
+                                                          target=label)[0]
+            wiring.add(f"cmd-{label}", cmd, "command", (COMMANDS[model],), {"target": label})
+
+
+def _bundle(wiring: Wiring, factories: dict[str, Any], sid: str) -> Any:
+    """The ``Outputs`` snapshot entity of simulator ``sid`` (made once, shared)."""
+    if sid not in wiring.bundles:
+        wiring.bundles[sid] = factories[sid].Outputs.create(1, name="outputs")[0]
+    return wiring.bundles[sid]
+
+
+def retire(wiring: Wiring, label: str, new: str, kind: str) -> Any:
+    """Record an entity under a new label and kind (a bound entity's simulated twin)."""
+    entity = wiring.entities.pop(label)
+    wiring.kinds.pop(label)
+    wiring.entities[new], wiring.kinds[new] = entity, kind
+    wiring.attrs[new] = {**wiring.attrs.pop(label), "kind": kind}
+    wiring.labels[entity.full_id] = new
+    for row in wiring.series:
+        if row[0] == label:
+            row[0] = new
+    return entity
+
+
+def _build_pcc(world: mosaik.World, s: Scenario, wiring: Wiring,
+               factories: dict[str, Any], events: EventBook | None = None) -> Any:
+    """The point of common coupling: the network with its power flow, or a lossless balance."""
+    if s.grid is None:
+        factories["Balance"] = start(world, s, "Balance", events=events)
+        pcc = factories["Balance"].PCC.create(1, name="pcc")[0]
+        wiring.add("pcc", pcc, "pcc", BalanceSim.MODELS["PCC"].outputs)
+        return pcc
+    pn = build_grid(s)
+    factories["Grid"] = start(world, s, "Grid", events=events)
+    pcc = factories["Grid"].Grid.create(1, name="grid", net=pn.net,
+                                        solver=s.grid.solver)[0]
+    wiring.add("grid", pcc, "pcc", GridSim.MODELS["Grid"].outputs,
+               {"buses": len(pn.net.bus), "lines": len(pn.net.line),
+                "trafos": len(pn.net.trafo)},
+               columns=vector_columns(pn.net))
+    return pcc
+
+
+def _build_recorder(world: mosaik.World, s: Scenario, wiring: Wiring,
+                    factories: dict[str, Any], path: Path,
+                    progress: Callable[[int], None] | None,
+                    observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None
+                    ) -> None:
+    """The recorder, with one snapshot connection per park simulator."""
+    factories["Recorder"] = start(world, s, "Recorder", progress=progress, observer=observer)
+    recorder = factories["Recorder"].Recorder.create(
+        1, name="recorder", path=str(path), meta=_meta(s), series=wiring.series,
+        labels=wiring.labels, entities=wiring.attrs, n_steps=s.n_steps)[0]
+    for sid in factories:
+        if sid != "Recorder":
+            world.connect(_bundle(wiring, factories, sid), recorder, "outputs")
+    for label, attr, *_ in wiring.series:  # external simulators: attribute by attribute
+        if wiring.kinds[label] == "external":
+            world.connect(wiring.entities[label], recorder, attr)
+
+
+def _connect_all(world: mosaik.World, sources: list[Any], dest: Any,
+                 pair: tuple[str, str]) -> None:
+    for src in sources:
+        world.connect(src, dest, pair)
+
+
+def _build_external(world: mosaik.World, s: Scenario, wiring: Wiring) -> None:
+    """Start the scenario's third-party simulators and link them to the park."""
+    for ext in s.external:
+        factory = world.start(f"ext:{ext.name}", **(ext.params or {}))
+        created = getattr(factory, ext.model).create(ext.n, **(ext.model_params or {}))
+        for ent in created:
+            label = f"{ext.name}.{ent.eid}"
+            outputs = sorted({src for link in ext.links if link.source == label
+                              for src, _ in link.attrs})
+            wiring.add(label, ent, "external", [Attr(a, "", f"from {ext.name}") for a in outputs])
+        for link in ext.links:
+            world.connect(wiring.entities[link.source], wiring.entities[link.target],
+                          *[tuple(pair) for pair in link.attrs])
+
+
+def _recorded_spec(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The spec recorded with an entity, plus derived ratings the KPIs need."""
+    if kind == "wind":
+        curve = power_curve(params["turbine_type"])
+        return {**params, "p_rated_mw": curve.nominal_mw * params["n_turbines"]}
+    return params
+
+
+def _meta(s: Scenario) -> dict[str, Any]:
+    return {
+        "scenario": s.text,
+        "scenario_path": str(s.path),
+        "park": s.park.name,
+        "version": twin.__version__,
+        "mosaik_version": mosaik.__version__ if hasattr(mosaik, "__version__") else "",
+        "seed": s.park.seed,
+        "start": s.start_utc.isoformat(),
+        "timezone": s.park.timezone,
+        "step_s": s.period.step_s,
+        "n_steps": s.n_steps,
+        "carbon": json.dumps(dataclasses.asdict(s.carbon)),
+        "economics": json.dumps(dataclasses.asdict(s.economics)),
+        "products": json.dumps([dataclasses.asdict(p) for p in s.products]),
+    }

@@ -1,0 +1,699 @@
+"""The park's robotic SMT/AOI line: printer -> placement -> reflow oven -> AOI -> reject robot.
+
+Boards flow through five stations with buffers between them; the AOI flags boards, the reject
+robot moves flagged boards to a tray, the others leave the line as good. Stations break down
+(time to failure exponential in production hours with mean ``mtbf_h``, repair exponential
+with mean ``mttr_min``) from one schedule per station that both fidelities share, so their
+results can be compared on the same breakdowns.
+
+Two fidelities behind one interface (``step(epoch_s, dt_s) -> LineOutput``):
+
+* :class:`FullLine`: a SimPy model, board by board: each board is generated and really
+  inspected (a :class:`BoardSource` and an :class:`Inspector`); the robot's cycle time comes
+  from a PyBullet pick per rejected board (:mod:`twin.models.aoi.robot`) or from the calibration.
+* :class:`StatisticalLine`: per interval, aggregated: production time from the shift windows
+  minus breakdown stops (less what the buffers absorb), counts from the placement machine's
+  mean cycle, outcomes drawn as binomials with the calibrated detection and false-call
+  probabilities (:class:`Calibration`). Cheap enough for a year at 15-minute steps.
+
+Shifts: ``shifts`` windows per production day from ``loads_profiles.yaml`` ``shift_windows_h``
+(local time); the day types that produce are ``days``. At a window's end the printer stops
+and the line drains. Electric power follows each station's state: off (standby) outside
+the on-window (production window plus drain), idle when on, running while processing; the
+oven warms up for ``reflow_warmup_s`` before each on-window after a gap.
+
+KPIs per interval (``LineOutput``): OEE = availability x performance x quality, measured at
+the placement machine (the bottleneck): availability = its processing time / planned time
+(planned: the shift windows plus any processing after them), performance = ideal cycle time x
+boards / processing time, quality = first-pass yield = boards passed / boards inspected. Each
+factor is <= 1 by construction. ``escape_rate`` and ``false_call_rate`` are per board
+inspected: defective boards passed, good boards rejected.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import simpy
+
+from twin import data
+from twin.core.fields import param
+from twin.core.rng import generator
+
+STATIONS = ("printer", "placement", "reflow", "aoi", "robot")
+PRINTER, PLACEMENT, REFLOW, AOI, ROBOT = range(5)
+FIDELITIES = ("statistical", "full")
+DAY_TYPE_NAMES = ("workday", "weekend", "holiday", "shutdown")
+SECONDS_PER_DAY = 86400
+_D = data.load("aoi_line")
+
+
+def parse_camera(value: Any) -> str:
+    """Check a camera source: ``synthetic``, ``folder:PATH``, ``device:N`` or an RTSP URL."""
+    text = str(value)
+    if text == "synthetic" or text.startswith(("rtsp://", "rtsps://")):
+        return text
+    if text.startswith("folder:") and len(text) > len("folder:"):
+        return text
+    if text.startswith("device:") and text[len("device:"):].isdigit():
+        return text
+    raise ValueError(f"unknown camera source {text!r}")
+
+
+def _days(value: Any) -> tuple[str, ...]:
+    days = tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
+    bad = [d for d in days if d not in DAY_TYPE_NAMES]
+    if bad:
+        raise ValueError(f"unknown day type {bad[0]!r}")
+    return days
+
+
+@dataclass(frozen=True)
+class AOILineSpec:
+    """A robotic SMT/AOI line; per-station tuples follow :data:`STATIONS`."""
+
+    name: str = param(doc="unique entity name")
+    fidelity: str = param(choices=FIDELITIES, default="statistical",
+                          doc="full: board by board, really inspected; statistical: sampled")
+    takt_s: float = param("s", gt=0, default=_D["takt_s"], doc="ideal placement cycle")
+    shifts: int = param("1", ge=1, le=3, default=_D["shifts"], doc="shifts per production day")
+    days: tuple[str, ...] = param(default=_D["days"], parse=_days, doc="producing day types",
+                                  expect="a list of workday, weekend, holiday, shutdown")
+    cycle_s: tuple[float, ...] = param("s", default=_D["cycle_s"], doc="ideal cycle per station")
+    reflow_transit_s: float = param("s", gt=0, default=_D["reflow_transit_s"],
+                                    doc="time a board spends in the oven")
+    buffer_boards: tuple[int, ...] = param("boards", default=_D["buffer_boards"],
+                                           doc="the four buffers between the stations")
+    performance: float = param("1", gt=0, le=1, default=_D["performance"],
+                               doc="ideal / mean actual placement cycle")
+    mtbf_h: tuple[float, ...] = param("h", default=_D["mtbf_h"], doc="production hours between "
+                                      "breakdowns per station (0: never)")
+    mttr_min: tuple[float, ...] = param("min", default=_D["mttr_min"], doc="mean repair time")
+    p_defect: float = param("1", ge=0, le=1, default=_D["p_defect"], doc="defective share")
+    board: str = param(choices=("enig", "hasl"), default=_D["board"], doc="synthetic board")
+    camera: str = param(default="synthetic", parse=parse_camera, doc="full mode's images",
+                        expect="synthetic, folder:PATH, device:N or rtsp://...")
+    um_per_px: float = param("um/px", ge=5, le=50, default=_D["um_per_px"], doc="resolution")
+    image_px: int = param("px", ge=256, le=8192, default=_D["image_px"], doc="camera frame")
+    verifier: str = param(default=_D["verifier"], doc="AOI verifier: none, default (CNN)")
+    min_score: float = param("1", ge=0, default=_D["min_score"], doc="weakest flagging finding")
+    robot: str = param(choices=("pybullet", "calibrated"), default="pybullet",
+                       doc="full mode: simulate each pick, or draw calibrated cycle times")
+    p_run_kw: tuple[float, ...] = param("kW", default=_D["p_run_kw"], doc="processing power")
+    p_idle_kw: tuple[float, ...] = param("kW", default=_D["p_idle_kw"], doc="idle power")
+    p_off_kw: tuple[float, ...] = param("kW", default=_D["p_off_kw"], doc="standby power")
+    reflow_warmup_s: float = param("s", ge=0, default=_D["reflow_warmup_s"], doc="oven heat-up")
+    reflow_warmup_kw: float = param("kW", ge=0, default=_D["reflow_warmup_kw"],
+                                    doc="oven power while heating up")
+
+    def __post_init__(self) -> None:
+        for name in ("cycle_s", "mtbf_h", "mttr_min", "p_run_kw", "p_idle_kw", "p_off_kw"):
+            values = getattr(self, name)
+            if len(values) != len(STATIONS) or min(values) < 0:
+                raise ValueError(f"{name}: expected {len(STATIONS)} numbers >= 0 "
+                                 f"({', '.join(STATIONS)})")
+        if len(self.buffer_boards) != len(STATIONS) - 1 or min(self.buffer_boards) < 1:
+            raise ValueError("buffer_boards: expected 4 integers >= 1")
+        for name in ("cycle_s", "mtbf_h", "mttr_min", "p_run_kw", "p_idle_kw", "p_off_kw",
+                     "buffer_boards"):  # lists from JSON or mosaik become tuples
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "days", _days(self.days))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What statistical mode samples from (measured by :mod:`twin.models.aoi.calibration`)."""
+
+    p_flag_defective: float  # P(board flagged | board defective)
+    p_false_call: float  # P(board flagged | board good)
+    robot_cycle_s: float  # mean robot pick-and-place cycle (simulated s)
+    robot_cycle_sd_s: float = 0.0
+    detect_p: dict[str, float] = field(default_factory=dict)  # per defect kind
+    inspect_wall_s: float = 0.0  # mean inspection compute time per board
+    source: str = ""
+
+    def cycle(self, rng: np.random.Generator) -> float:
+        """One robot cycle time drawn around the calibrated mean (s, >= half the mean)."""
+        return max(0.5 * self.robot_cycle_s,
+                   self.robot_cycle_s + self.robot_cycle_sd_s * rng.standard_normal())
+
+
+PERFECT = Calibration(p_flag_defective=1.0, p_false_call=0.0, robot_cycle_s=3.0,
+                      source="a perfect inspector")
+
+
+@dataclass(frozen=True)
+class LineOutput:
+    """What the line did in one interval (counts are boards; rates per board inspected)."""
+
+    p_mw: float  # mean electric power over the interval
+    e_kwh: float
+    boards_in: int
+    boards_out: int  # inspected and left the line (passed or rejected)
+    boards_good: int  # passed the AOI
+    boards_rejected: int  # flagged and moved to the tray
+    boards_defective: int  # truth (synthetic boards); escapes + flagged defective
+    boards_escaped: int  # defective but passed
+    false_calls: int  # good but rejected
+    throughput_per_h: float
+    availability: float
+    performance: float
+    quality: float
+    oee: float
+    fpy: float
+    wip: int
+    lead_time_s: float
+    escape_rate: float
+    false_call_rate: float
+    kwh_per_board: float
+    kgco2_per_board: float
+    planned_s: float
+    busy_s: float  # placement processing time
+
+
+# ----------------------------------------------------------------------------- time
+def _overlap(a: float, b: float, t0: float, t1: float) -> float:
+    return max(0.0, min(b, t1) - max(a, t0))
+
+
+def _windows_h(shifts: int) -> tuple[tuple[float, float], ...]:
+    raw = data.load("loads_profiles")["shift_windows_h"]
+    return tuple((float(a), float(b)) for a, b in raw[shifts])
+
+
+class ShiftClock:
+    """Production windows (merged shifts of producing days) in epoch seconds, made lazily.
+
+    ``day_type`` maps a local day number (days since 1970-01-01, local) to a day-type name;
+    ``None`` makes every day a workday. ``utc_offset_s`` is the local time's offset.
+    """
+
+    def __init__(self, windows_h: Sequence[tuple[float, float]], days: Sequence[str],
+                 day_type: Callable[[int], str] | None = None, utc_offset_s: int = 8 * 3600,
+                 drain_s: float = 0.0, warmup_s: float = 0.0) -> None:
+        self.windows_h = tuple(windows_h)
+        self.days = frozenset(days)
+        self.day_type = day_type
+        self.utc_offset_s = utc_offset_s
+        self.drain_s = drain_s
+        self.warmup_s = warmup_s
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self._next_day: int | None = None
+
+    def _ensure(self, t: float) -> None:
+        if self._next_day is None:
+            self._next_day = int((t + self.utc_offset_s) // SECONDS_PER_DAY) - 1
+        horizon = t + 3 * SECONDS_PER_DAY
+        while self._next_day * SECONDS_PER_DAY - self.utc_offset_s < horizon:
+            day = self._next_day
+            self._next_day += 1
+            kind = self.day_type(day) if self.day_type else "workday"
+            if kind not in self.days:
+                continue
+            base = day * SECONDS_PER_DAY - self.utc_offset_s
+            for h0, h1 in self.windows_h:
+                a, b = base + h0 * 3600.0, base + h1 * 3600.0
+                if self.ends and a <= self.ends[-1]:
+                    self.ends[-1] = max(self.ends[-1], b)
+                else:
+                    self.starts.append(a)
+                    self.ends.append(b)
+
+    def windows(self, t0: float, t1: float) -> list[tuple[float, float]]:
+        """Production windows overlapping [t0, t1), unclipped."""
+        self._ensure(t1)
+        i = bisect_right(self.ends, t0)
+        out = []
+        while i < len(self.starts) and self.starts[i] < t1:
+            out.append((self.starts[i], self.ends[i]))
+            i += 1
+        return out
+
+    def planned_s(self, t0: float, t1: float) -> float:
+        """Production time within [t0, t1) (s)."""
+        return sum(_overlap(a, b, t0, t1) for a, b in self.windows(t0, t1))
+
+    def producing(self, t: float) -> bool:
+        """Whether ``t`` lies in a production window."""
+        return any(a <= t < b for a, b in self.windows(t, t + 1e-6))
+
+    def next_start(self, t: float) -> float:
+        """Start of the first production window at or after ``t`` (inf if none within a year)."""
+        for days in (3, 30, 400):
+            for a, _ in self.windows(t, t + days * SECONDS_PER_DAY):
+                if a >= t:
+                    return a
+        return math.inf
+
+    def advance(self, t: float, op_s: float) -> float:
+        """The time at which ``op_s`` production seconds after ``t`` have passed."""
+        while True:
+            for a, b in self.windows(t, t + 30 * SECONDS_PER_DAY):
+                start = max(a, t)
+                if op_s <= b - start:
+                    return start + op_s
+                op_s -= b - start
+                t = b
+            nxt = self.next_start(t)
+            if math.isinf(nxt):
+                return math.inf
+            t = nxt
+
+    def on_warm_s(self, t0: float, t1: float) -> tuple[float, float]:
+        """Seconds of [t0, t1) the stations are on (windows plus drain), and the oven warms up.
+
+        On-windows closer than the warm-up time stay on through the gap.
+        """
+        on = warm = 0.0
+        cur: list[float] | None = None
+        for a, b in self.windows(t0 - self.drain_s - self.warmup_s, t1 + self.warmup_s):
+            if cur is not None and a - cur[1] <= self.warmup_s:
+                cur[1] = b + self.drain_s
+                continue
+            if cur is not None:
+                on += _overlap(cur[0], cur[1], t0, t1)
+            warm += _overlap(a - self.warmup_s, a, t0, t1)
+            cur = [a, b + self.drain_s]
+        if cur is not None:
+            on += _overlap(cur[0], cur[1], t0, t1)
+        return on, warm
+
+
+class Breakdowns:
+    """Down intervals of each station, generated lazily from its own random stream."""
+
+    def __init__(self, clock: ShiftClock, mtbf_h: Sequence[float], mttr_min: Sequence[float],
+                 rngs: Sequence[np.random.Generator], t_start: float) -> None:
+        self.clock = clock
+        self.mtbf_s = [m * 3600.0 for m in mtbf_h]
+        self.mttr_s = [m * 60.0 for m in mttr_min]
+        self.rngs = list(rngs)
+        self.starts: list[list[float]] = [[] for _ in mtbf_h]
+        self.ends: list[list[float]] = [[] for _ in mtbf_h]
+        self._t = [float(t_start)] * len(mtbf_h)
+
+    def _ensure(self, k: int, t: float) -> None:
+        if self.mtbf_s[k] <= 0:
+            return
+        while self._t[k] <= t:
+            fail = self.clock.advance(self._t[k], self.rngs[k].exponential(self.mtbf_s[k]))
+            if math.isinf(fail):
+                self._t[k] = math.inf
+                return
+            repair = self.rngs[k].exponential(self.mttr_s[k]) if self.mttr_s[k] > 0 else 0.0
+            self.starts[k].append(fail)
+            self.ends[k].append(fail + repair)
+            self._t[k] = fail + repair
+
+    def downs(self, k: int, t0: float, t1: float) -> list[tuple[float, float]]:
+        """Down intervals of station ``k`` overlapping [t0, t1)."""
+        self._ensure(k, t1)
+        starts, ends = self.starts[k], self.ends[k]
+        i = bisect_right(ends, t0)
+        out = []
+        while i < len(starts) and starts[i] < t1:
+            out.append((starts[i], ends[i]))
+            i += 1
+        return out
+
+    def down_s(self, k: int, t0: float, t1: float) -> float:
+        """Seconds station ``k`` is down within [t0, t1)."""
+        return sum(_overlap(a, b, t0, t1) for a, b in self.downs(k, t0, t1))
+
+    def finish(self, k: int, t: float, work_s: float) -> float:
+        """When ``work_s`` seconds of work started at ``t`` end (paused while down)."""
+        end = t + work_s
+        for a, b in self.downs(k, t, end + 30 * SECONDS_PER_DAY):
+            if a >= end:
+                break
+            end += b - max(a, t)
+        return end
+
+
+# ----------------------------------------------------------------------------- common
+class LineBase:
+    """What both fidelities share: spec, clock, breakdowns, power and KPI bookkeeping."""
+
+    def __init__(self, spec: AOILineSpec, start_epoch_s: float, seed: int = 0,
+                 calibration: Calibration = PERFECT, co2_kg_per_kwh: float = 0.0,
+                 day_type: Callable[[int], str] | None = None,
+                 utc_offset_s: int = 8 * 3600) -> None:
+        self.spec = spec
+        self.calibration = calibration
+        self.co2_kg_per_kwh = co2_kg_per_kwh
+        self.t = float(start_epoch_s)
+        cyc = list(spec.cycle_s)
+        cyc[PLACEMENT] = spec.takt_s
+        cyc[ROBOT] = cyc[ROBOT] or calibration.robot_cycle_s
+        self.cycle_s = cyc
+        self.mean_cycle_s = spec.takt_s / spec.performance
+        self.lag_s = cyc[REFLOW] + spec.reflow_transit_s + cyc[AOI]
+        self.drain_boards = spec.buffer_boards[0] + 1
+        self.oven_slots = math.ceil(spec.reflow_transit_s / cyc[REFLOW]) if cyc[REFLOW] else 1
+        drain_s = self.drain_boards * self.mean_cycle_s + self.lag_s + cyc[ROBOT]
+        self.clock = ShiftClock(_windows_h(spec.shifts), spec.days, day_type, utc_offset_s,
+                                drain_s=drain_s, warmup_s=spec.reflow_warmup_s)
+        self.breakdowns = Breakdowns(self.clock, spec.mtbf_h, spec.mttr_min,
+                                     [generator(seed, f"{spec.name}:breakdown:{s}")
+                                      for s in STATIONS], self.t)
+        self.rng = generator(seed, f"{spec.name}:boards")
+        self.p_defect = spec.p_defect  # defective share now (a defect burst raises it)
+        self.totals: dict[str, float] = {}
+        self.wip = 0
+
+    def energy_kwh(self, t0: float, t1: float, busy_s: Sequence[float]) -> float:
+        """Electric energy of the line in [t0, t1) given each station's processing time."""
+        s = self.spec
+        on, warm = self.clock.on_warm_s(t0, t1)
+        dt = t1 - t0
+        e = 0.0
+        for k in range(len(STATIONS)):
+            w = warm if k == REFLOW else 0.0
+            e += (s.p_off_kw[k] * max(dt - on - w, 0.0) + s.p_idle_kw[k] * on
+                  + (s.p_run_kw[k] - s.p_idle_kw[k]) * busy_s[k])
+        return (e + s.reflow_warmup_kw * warm) / 3600.0
+
+    def _output(self, t0: float, t1: float, c: dict[str, float]) -> LineOutput:
+        """Make the interval's output from its counts and add them to the run's totals."""
+        for key, value in c.items():
+            self.totals[key] = self.totals.get(key, 0.0) + value
+        return self._kpis(t1 - t0, c)
+
+    def _kpis(self, dt_s: float, c: dict[str, float]) -> LineOutput:
+        out, good, e = c["out"], c["good"], c["e_kwh"]
+        planned = c["planned_s"] + c["busy_outside_s"]
+        busy = c["busy_s"]
+        avail = busy / planned if planned > 0 else math.nan
+        perf = self.spec.takt_s * c["n_equiv"] / busy if busy > 0 else math.nan
+        quality = good / out if out else math.nan
+        nan = math.nan
+        return LineOutput(
+            p_mw=e / 1000.0 / (dt_s / 3600.0) if dt_s > 0 else 0.0, e_kwh=e,
+            boards_in=int(c["in"]), boards_out=int(out), boards_good=int(good),
+            boards_rejected=int(c["rejected"]), boards_defective=int(c["defective"]),
+            boards_escaped=int(c["escaped"]), false_calls=int(c["false_calls"]),
+            throughput_per_h=out / (dt_s / 3600.0) if dt_s > 0 else 0.0,
+            availability=avail, performance=perf, quality=quality,
+            oee=avail * perf * quality if planned > 0 and busy > 0 and out else nan,
+            fpy=quality, wip=int(self.wip),
+            lead_time_s=c["lead_sum_s"] / out if out else nan,
+            escape_rate=c["escaped"] / out if out else nan,
+            false_call_rate=c["false_calls"] / out if out else nan,
+            kwh_per_board=e / out if out else nan,
+            kgco2_per_board=e * self.co2_kg_per_kwh / out if out else nan,
+            planned_s=c["planned_s"], busy_s=busy)
+
+    def summary(self) -> LineOutput:
+        """The whole run so far as one interval."""
+        return self._kpis(self.totals.get("dt_s", 0.0), {**_ZERO, **self.totals})
+
+    def step(self, epoch_s: float, dt_s: float) -> LineOutput:
+        """Advance the line over [epoch_s, epoch_s + dt_s); what it did in that interval."""
+        raise NotImplementedError
+
+
+_ZERO = {k: 0.0 for k in ("in", "out", "good", "rejected", "defective", "escaped", "false_calls",
+                          "e_kwh", "planned_s", "busy_outside_s", "busy_s", "n_equiv",
+                          "lead_sum_s", "dt_s")}
+
+
+# ----------------------------------------------------------------------------- statistical
+class StatisticalLine(LineBase):
+    """The line per interval: production time, mean cycles and binomial outcomes."""
+
+    def __init__(self, spec: AOILineSpec, start_epoch_s: float, **kwargs: Any) -> None:
+        super().__init__(spec, start_epoch_s, **kwargs)
+        c, b = self.mean_cycle_s, spec.buffer_boards
+        p_reject = max(spec.p_defect * self.calibration.p_flag_defective
+                       + (1 - spec.p_defect) * self.calibration.p_false_call, 1e-3)
+        oven_room = max(self.oven_slots - spec.reflow_transit_s / c, 0.0)
+        aoi_slack = (b[1] + b[2] + oven_room) * c
+        # how long each station's stop is absorbed by the buffers around the bottleneck
+        self.slack_s = (b[0] * c, 0.0, b[1] * c, aoi_slack,
+                        aoi_slack + b[3] / p_reject * c)
+        self.upstream_s = self.drain_boards * c  # waiting in front of the placement
+        self._frac = 0.0
+        self._chunks: list[list[float]] = []  # [first exit, last exit, boards, released]
+
+    def _stop_s(self, t0: float, t1: float, wins: list[tuple[float, float]]) -> float:
+        cut: list[tuple[float, float]] = []
+        for k in range(len(STATIONS)):
+            for a, b in self.breakdowns.downs(k, t0 - self.slack_s[k], t1):
+                if b - a > self.slack_s[k]:
+                    cut.append((a + self.slack_s[k], b))
+        if not cut:
+            return 0.0
+        cut.sort()
+        merged = [list(cut[0])]
+        for a, b in cut[1:]:
+            if a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        return sum(_overlap(max(a, wa), min(b, wb), t0, t1)
+                   for a, b in merged for wa, wb in wins)
+
+    def step(self, epoch_s: float, dt_s: float) -> LineOutput:
+        t0, t1 = float(epoch_s), float(epoch_s + dt_s)
+        wins = self.clock.windows(t0, t1)
+        planned = sum(_overlap(a, b, t0, t1) for a, b in wins)
+        produced = drain_s = 0.0
+        fill = span = None
+        if wins:
+            run = planned - self._stop_s(t0, t1, wins)
+            starts = sum(1 for a, _ in wins if t0 <= a < t1)
+            ends = sum(1 for _, b in wins if t0 < b <= t1)
+            drain_s = ends * self.drain_boards * self.mean_cycle_s
+            produced = (run + drain_s) / self.mean_cycle_s
+            fill = (starts - ends) * self.drain_boards
+            span = (max(wins[0][0], t0), min(wins[-1][1], t1) + drain_s)
+        self._frac += produced
+        n = int(self._frac + 1e-9)
+        self._frac -= n
+        n_in = n + (fill or 0)
+        if n and span is not None:
+            self._chunks.append([span[0] + self.lag_s, span[1] + self.lag_s, n, 0])
+        out = self._release(t1)
+        cal, rng = self.calibration, self.rng
+        defective = int(rng.binomial(out, self.p_defect)) if out else 0
+        caught = int(rng.binomial(defective, cal.p_flag_defective)) if defective else 0
+        false_calls = int(rng.binomial(out - defective, cal.p_false_call)) if out else 0
+        rejected = caught + false_calls
+        self.wip += n_in - out
+        c = self.cycle_s
+        busy = (n_in * c[PRINTER], produced * self.mean_cycle_s, n * c[REFLOW], out * c[AOI],
+                rejected * c[ROBOT])
+        lead = self.upstream_s + self.mean_cycle_s + self.lag_s
+        counts = {"in": n_in, "out": out, "good": out - rejected, "rejected": rejected,
+                  "defective": defective, "escaped": defective - caught,
+                  "false_calls": false_calls, "e_kwh": self.energy_kwh(t0, t1, busy),
+                  "planned_s": planned, "busy_outside_s": drain_s,
+                  "busy_s": produced * self.mean_cycle_s, "n_equiv": produced,
+                  "lead_sum_s": out * lead + rejected * c[ROBOT], "dt_s": dt_s}
+        self.t = t1
+        return self._output(t0, t1, counts)
+
+    def _release(self, t1: float) -> int:
+        """Boards whose exit time (spread evenly over their chunk) is before ``t1``."""
+        out = 0
+        for chunk in self._chunks:
+            first, last, n, done = chunk
+            if t1 <= first:
+                break
+            frac = 1.0 if t1 >= last or last <= first else (t1 - first) / (last - first)
+            k = int(n * frac + 1e-9) - int(done)
+            chunk[3] = done + k
+            out += k
+        while self._chunks and self._chunks[0][3] >= self._chunks[0][2]:
+            self._chunks.pop(0)
+        return out
+
+
+# ----------------------------------------------------------------------------- full
+class BoardSource(Protocol):
+    """Boards with ``image`` (H, W, 3 uint8 RGB) and ``defects`` (``None``: truth unknown)."""
+
+    golden: np.ndarray
+
+    def draw(self, index: int, defective: bool) -> Any: ...
+
+
+class Inspector(Protocol):
+    """Findings (``box`` x0, y0, x1, y1, ``kind``, ``score``) on a board."""
+
+    def __call__(self, board: Any) -> list[Any]: ...
+
+
+@dataclass
+class BoardEvent:
+    """A board that left the line, for a caller that shows or stores it."""
+
+    index: int
+    t_in_s: float
+    t_out_s: float
+    defective: bool | None
+    rejected: bool
+    findings: list[Any]
+    image: np.ndarray | None = None  # with the findings drawn
+    robot_frames: list[np.ndarray] = field(default_factory=list)
+    robot_cycle_s: float = 0.0
+
+
+class FullLine(LineBase):
+    """The line board by board in SimPy, with real inspection and (optionally) a real robot.
+
+    ``robot`` is a :class:`twin.models.aoi.robot.RejectRobot` (or ``None`` to draw cycle times
+    from the calibration); ``on_board`` receives a :class:`BoardEvent` per board out, with
+    the image annotated by ``draw(image, findings)`` (e.g.
+    :func:`twin.models.aoi.calibration.draw_findings`) and the robot's frames (``render_every`` > 0).
+    """
+
+    def __init__(self, spec: AOILineSpec, start_epoch_s: float, *, boards: BoardSource,
+                 inspector: Inspector, robot: Any = None,
+                 on_board: Callable[[BoardEvent], None] | None = None,
+                 draw: Callable[[np.ndarray, list[Any]], np.ndarray] | None = None,
+                 render_every: int = 0, **kwargs: Any) -> None:
+        super().__init__(spec, start_epoch_s, **kwargs)
+        self.boards, self.inspector, self.robot = boards, inspector, robot
+        self.on_board, self.draw, self.render_every = on_board, draw, render_every
+        self.cycle_rng = generator(kwargs.get("seed", 0), f"{spec.name}:cycle")
+        self.env = simpy.Environment(initial_time=self.t)
+        b = spec.buffer_boards
+        self.buf = [simpy.Store(self.env, b[0]), simpy.Store(self.env, b[1]),
+                    simpy.Store(self.env), simpy.Store(self.env, b[3])]
+        self.slots = simpy.Container(self.env, self.oven_slots + b[2], init=self.oven_slots + b[2])
+        self._active: list[tuple[float, float, float] | None] = [None] * len(STATIONS)
+        self._c = dict(_ZERO)
+        self._busy = [0.0] * len(STATIONS)
+        self._lb = self.t  # start of the current interval
+        self._index = 0
+        for proc in (self._printer, self._placement, self._oven, self._aoi, self._robot):
+            self.env.process(proc())
+
+    # -- bookkeeping
+    def _credit(self, k: int, a: float, b: float, work: float) -> None:
+        if b <= a:
+            return
+        done = (b - a) - self.breakdowns.down_s(k, a, b)
+        self._busy[k] += done
+        if k == PLACEMENT:
+            self._c["busy_s"] += done
+            self._c["n_equiv"] += done / work
+            self._c["busy_outside_s"] += max(0.0, done - self.clock.planned_s(a, b))
+
+    def _work(self, k: int, work: float) -> Any:
+        start = self.env.now
+        end = self.breakdowns.finish(k, start, work)
+        self._active[k] = (start, end, work)
+        yield self.env.timeout(end - start)
+        self._credit(k, max(start, self._lb), end, work)
+        self._active[k] = None
+
+    # -- stations
+    def _printer(self) -> Any:
+        while True:
+            if not self.clock.producing(self.env.now):
+                yield self.env.timeout(self.clock.next_start(self.env.now) - self.env.now)
+                continue
+            board = {"index": self._index, "t_in": self.env.now}
+            self._index += 1
+            self._c["in"] += 1
+            self.wip += 1
+            yield from self._work(PRINTER, self.cycle_s[PRINTER])
+            yield self.buf[0].put(board)
+
+    def _placement(self) -> Any:
+        extra = self.spec.takt_s * (1.0 / self.spec.performance - 1.0)
+        while True:
+            board = yield self.buf[0].get()
+            work = self.spec.takt_s + (self.cycle_rng.exponential(extra) if extra else 0.0)
+            yield from self._work(PLACEMENT, work)
+            yield self.buf[1].put(board)
+
+    def _oven(self) -> Any:
+        while True:
+            board = yield self.buf[1].get()
+            yield self.slots.get(1)
+            yield from self._work(REFLOW, self.cycle_s[REFLOW])
+            self.env.process(self._transit(board))
+
+    def _transit(self, board: dict[str, Any]) -> Any:
+        yield self.env.timeout(self.spec.reflow_transit_s)
+        yield self.buf[2].put(board)
+
+    def _aoi(self) -> Any:
+        while True:
+            board = yield self.buf[2].get()
+            yield self.slots.put(1)
+            yield from self._work(AOI, self.cycle_s[AOI])
+            self._inspect(board)
+            if board["flagged"]:
+                yield self.buf[3].put(board)
+            else:
+                self._leave(board)
+
+    def _robot(self) -> Any:
+        while True:
+            board = yield self.buf[3].get()
+            if self.robot is not None:
+                cycle = self.robot.pick_and_place(render_every=self.render_every)
+                board["robot_cycle_s"], board["frames"] = cycle.cycle_s, cycle.frames
+            else:
+                board["robot_cycle_s"], board["frames"] = self.calibration.cycle(self.rng), []
+            yield from self._work(ROBOT, board["robot_cycle_s"])
+            self._leave(board)
+
+    # -- boards
+    def _inspect(self, board: dict[str, Any]) -> None:
+        defective = bool(self.rng.random() < self.p_defect)
+        sample = self.boards.draw(board["index"], defective)
+        findings = [f for f in self.inspector(sample)
+                    if getattr(f, "score", 1.0) >= self.spec.min_score]
+        truth = getattr(sample, "defects", None)
+        board["defective"] = None if truth is None else bool(len(truth))
+        board["flagged"] = bool(findings)
+        board["findings"] = findings
+        if self.draw is not None:
+            board["image"] = self.draw(sample.image, findings)
+
+    def _leave(self, board: dict[str, Any]) -> None:
+        c, now = self._c, self.env.now
+        flagged, defective = board["flagged"], board["defective"]
+        defective = flagged if defective is None else defective  # unknown truth: trust the AOI
+        c["out"] += 1
+        c["good"] += not flagged
+        c["rejected"] += flagged
+        c["defective"] += defective
+        c["escaped"] += defective and not flagged
+        c["false_calls"] += flagged and not defective
+        c["lead_sum_s"] += now - board["t_in"]
+        self.wip -= 1
+        if self.on_board is not None:
+            self.on_board(BoardEvent(board["index"], board["t_in"], now, board["defective"],
+                                     flagged, board["findings"], board.get("image"),
+                                     board.get("frames", []), board.get("robot_cycle_s", 0.0)))
+
+    def step(self, epoch_s: float, dt_s: float) -> LineOutput:
+        t0, t1 = float(epoch_s), float(epoch_s + dt_s)
+        self._lb = t0
+        self.env.run(until=t1)
+        for k, active in enumerate(self._active):  # work in progress counts where it is done
+            if active is not None:
+                self._credit(k, max(active[0], t0), min(active[1], t1), active[2])
+        c = self._c
+        c["planned_s"] = self.clock.planned_s(t0, t1)
+        c["e_kwh"] = self.energy_kwh(t0, t1, self._busy)
+        c["dt_s"] = dt_s
+        self._c, self._busy = dict(_ZERO), [0.0] * len(STATIONS)
+        self.t = t1
+        return self._output(t0, t1, c)
+
+
+LINES: dict[str, type[LineBase]] = {"statistical": StatisticalLine, "full": FullLine}
+

@@ -1,0 +1,290 @@
+"""EV charging hub: Poisson arrivals, lognormal energies and dwell times, queue, hub limit.
+
+Each step ``[t, t + dt)``:
+
+1. queued vehicles take free chargers (first come, first served);
+2. arrivals: a non-homogeneous Poisson count with mean ``arrivals_per_day * day_factor *
+   share of the day's arrival shape in the step``, at uniform times within the step; each
+   takes a free charger, else a waiting place, else leaves at once (rejected);
+3. charging: each connected vehicle can take ``min(p_charger * t_available, e_remaining)``;
+   if the sum exceeds the hub limit the energy is shared by water-filling (equal power,
+   capped by each vehicle's own need);
+4. departures: vehicles whose departure time falls in the step leave (their remaining energy
+   is unserved); with ``leave_when_full`` a full vehicle frees its charger too. Queued
+   vehicles past their departure time give up.
+
+Energy closes exactly: ``requested = delivered + unserved + pending`` (pending: still in the
+hub), and ``p_mw * dt_s / 3600 == e_delivered_mwh`` on every step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from twin import data
+from twin.core.fields import param
+from twin.models.loads.calendar import DAY_TYPES, DayProfile, ParkCalendar, hourly_to_minutes
+
+EV_KINDS = ("workplace", "fleet", "public")
+_S_PER_H = 3600.0
+
+
+@dataclass(frozen=True)
+class EVHubSpec:
+    """A charging hub."""
+
+    name: str = param(doc="unique entity name")
+    kind: str = param(choices=EV_KINDS, doc="hub kind: workplace, fleet depot or public")
+    n_chargers: int = param("1", ge=1, doc="number of charge points")
+    p_charger_kw: float | None = param(
+        "kW", gt=0, default=None, doc="rating of each charge point; None: the kind's default"
+    )
+    p_max_mw: float | None = param(
+        "MW", gt=0, default=None, doc="hub connection limit; None: no limit beyond the chargers"
+    )
+    arrivals_per_day: float | None = param(
+        "1/d", ge=0, default=None,
+        doc="mean arrivals on a workday; None: the kind's per-charger rate x n_chargers",
+    )
+    e_mean_kwh: float | None = param(
+        "kWh", gt=0, default=None, doc="mean energy wanted per session; None: the kind's default"
+    )
+
+
+@dataclass(frozen=True)
+class EVOutput:
+    """What the hub did in one step."""
+
+    p_mw: float
+    n_connected: int
+    n_queued: int
+    n_arrivals: int
+    n_rejected: int
+    e_delivered_mwh: float
+    e_unserved_mwh: float
+
+
+@dataclass(frozen=True)
+class EVFlex:
+    """Connected vehicles, for an energy management system (one entry per vehicle)."""
+
+    t_depart_s: np.ndarray
+    e_remaining_mwh: np.ndarray
+    p_max_mw: np.ndarray
+
+
+def ev_params(kind: str) -> dict[str, Any]:
+    """Parameters of hub ``kind`` from ``twin/data/ev.yaml`` (scalars per kind)."""
+    if kind not in EV_KINDS:
+        raise ValueError(f"unknown EV hub kind {kind!r}; expected one of {EV_KINDS}")
+    d = data.load("ev")
+    return {k: (v[kind] if isinstance(v, dict) else v) for k, v in d.items()}
+
+
+def _lognormal_params(mean: float, cv: float) -> tuple[float, float]:
+    sigma2 = math.log1p(cv * cv)
+    return math.log(mean) - 0.5 * sigma2, math.sqrt(sigma2)
+
+
+class EVHub:
+    """One charging hub, stepped in time order.
+
+    Parameters
+    ----------
+    spec : EVHubSpec
+        The hub.
+    calendar : ParkCalendar
+        Day types and local time (the ``"default"`` shutdown window applies).
+    rng : numpy.random.Generator
+        Source of arrivals, energies and dwell times.
+    params : dict, optional
+        Kind parameters; ``None`` reads :func:`ev_params` for ``spec.kind``.
+    """
+
+    def __init__(
+        self,
+        spec: EVHubSpec,
+        calendar: ParkCalendar,
+        rng: np.random.Generator,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        p = ev_params(spec.kind) if params is None else params
+        self.spec, self.params, self.calendar, self._rng = spec, p, calendar, rng
+        n = spec.n_chargers
+        self.p_charger_mw = (spec.p_charger_kw or p["p_charger_kw"]) / 1000.0
+        self.p_max_mw = n * self.p_charger_mw if spec.p_max_mw is None else min(
+            spec.p_max_mw, n * self.p_charger_mw)
+        self.arrivals_per_day = (p["arrivals_per_charger_day"] * n
+                                 if spec.arrivals_per_day is None else spec.arrivals_per_day)
+        e_mean_mwh = (spec.e_mean_kwh or p["e_mean_kwh"]) / 1000.0
+        self._e_mu, self._e_sigma = _lognormal_params(e_mean_mwh, p["e_cv"])
+        self._e_max = p["e_max_factor"] * e_mean_mwh
+        self._d_mu, self._d_sigma = _lognormal_params(p["dwell_mean_h"] * _S_PER_H, p["dwell_cv"])
+        self._d_min = p["dwell_min_h"] * _S_PER_H
+        self._leave_full = bool(p["leave_when_full"])
+        self._queue_max = int(round(p["queue_per_charger"] * n))
+        profiles = []
+        for dtype in DAY_TYPES:
+            shape = np.asarray(p["arrival_shape_workday" if dtype == "workday"
+                                 else "arrival_shape_offday"], dtype=float)
+            rate = self.arrivals_per_day * p["day_factor"][dtype] * shape / shape.sum() / _S_PER_H
+            profiles.append(hourly_to_minutes(rate.tolist()))
+        self._arrivals = DayProfile(profiles)
+        # charger slots
+        self._occ = np.zeros(n, dtype=bool)
+        self._t_plug = np.zeros(n)
+        self._t_dep = np.zeros(n)
+        self._e_rem = np.zeros(n)
+        self._queue: deque[tuple[float, float, float]] = deque()  # (t_arr, t_dep, e_mwh)
+        self.e_requested_mwh = 0.0
+        self.e_delivered_mwh = 0.0
+        self.e_unserved_mwh = 0.0
+        self.n_arrivals = 0
+        self.n_rejected = 0
+
+    # ------------------------------------------------------------------ queries
+    def expected_arrivals(self, epoch_s: int, dt_s: int) -> float:
+        """Mean number of arrivals in ``[epoch_s, epoch_s + dt_s)``."""
+        return self._arrivals.integral(self.calendar, epoch_s, dt_s)
+
+    def e_pending_mwh(self) -> float:
+        """Energy still wanted by vehicles connected or waiting (MWh)."""
+        return float(self._e_rem[self._occ].sum()) + sum(q[2] for q in self._queue)
+
+    def flex_state(self) -> EVFlex:
+        """Departure times, remaining energy and power limit of each connected vehicle."""
+        occ = self._occ
+        return EVFlex(self._t_dep[occ].copy(), self._e_rem[occ].copy(),
+                      np.full(int(occ.sum()), self.p_charger_mw))
+
+    # ------------------------------------------------------------------ step
+    def _plug(self, t_arr: float, t_dep: float, e: float, t0: float) -> bool:
+        free = np.flatnonzero(~self._occ)
+        if free.size == 0:
+            return False
+        i = free[0]
+        self._occ[i] = True
+        self._t_plug[i], self._t_dep[i], self._e_rem[i] = max(t_arr, t0), t_dep, e
+        return True
+
+    def _arrive(self, t0: float, dt_s: float, factor: float = 1.0) -> tuple[int, int, float]:
+        """Draw and place this step's arrivals (``factor`` times the usual rate); return
+        (arrivals, rejected, rejected energy)."""
+        mean = self._arrivals.integral(self.calendar, int(t0), dt_s) * factor
+        n_new = int(self._rng.poisson(mean)) if mean > 0 else 0
+        if n_new == 0:
+            return 0, 0, 0.0
+        rng = self._rng
+        t_arr = t0 + np.sort(rng.random(n_new)) * dt_s
+        e = np.minimum(rng.lognormal(self._e_mu, self._e_sigma, n_new), self._e_max)
+        dwell = np.maximum(rng.lognormal(self._d_mu, self._d_sigma, n_new), self._d_min)
+        t_dep = t_arr + dwell
+        self.e_requested_mwh += float(e.sum())
+        free = np.flatnonzero(~self._occ)
+        m = min(n_new, free.size)
+        if m:
+            idx = free[:m]
+            self._occ[idx] = True
+            self._t_plug[idx], self._t_dep[idx], self._e_rem[idx] = t_arr[:m], t_dep[:m], e[:m]
+        n_rej, e_rej = 0, 0.0
+        for k in range(m, n_new):
+            if len(self._queue) < self._queue_max:
+                self._queue.append((float(t_arr[k]), float(t_dep[k]), float(e[k])))
+            else:
+                n_rej += 1
+                e_rej += float(e[k])
+        return n_new, n_rej, e_rej
+
+    def _charge(self, t0: float, t1: float, dt_s: float, p_lim: float) -> float:
+        """Deliver energy for the step; return the energy delivered (MWh)."""
+        avail = np.minimum(self._t_dep, t1)  # plugged-in seconds within the step
+        avail -= np.maximum(self._t_plug, t0)
+        np.maximum(avail, 0.0, out=avail)
+        np.minimum(avail, dt_s, out=avail)
+        avail *= self._occ
+        cap = np.minimum(avail * (self.p_charger_mw / _S_PER_H), self._e_rem)
+        total = float(cap.sum())
+        e_lim = p_lim * dt_s / _S_PER_H
+        if total > e_lim:
+            cap = _least_laxity_first(cap, self._t_dep, self._e_rem, self.p_charger_mw, t1, e_lim)
+            total = float(cap.sum())
+        self._e_rem -= cap
+        return total
+
+    def step(self, epoch_s: int, dt_s: int, *, p_limit_mw: float | None = None,
+             arrival_factor: float = 1.0) -> EVOutput:
+        """Advance the hub over ``[epoch_s, epoch_s + dt_s)``.
+
+        Parameters
+        ----------
+        epoch_s : int
+            Start of the step (UTC unix s).
+        dt_s : int
+            Step length (s).
+        p_limit_mw : float, optional
+            Extra power cap for this step (e.g. from an EMS); the hub limit always applies.
+        arrival_factor : float, optional
+            Arrivals times this in the step (a surge of EVs: > 1).
+        """
+        t0, t1 = float(epoch_s), float(epoch_s + dt_s)
+        while self._queue and self._plug(*self._queue[0], t0):
+            self._queue.popleft()
+        n_new, n_rej, e_unserved = self._arrive(t0, dt_s, arrival_factor)
+        p_lim = self.p_max_mw if p_limit_mw is None else max(0.0, min(self.p_max_mw, p_limit_mw))
+        n_connected = int(self._occ.sum())
+        e_del = self._charge(t0, t1, dt_s, p_lim) if n_connected else 0.0
+        # departures
+        leaving = self._occ & (self._t_dep <= t1)
+        if self._leave_full:
+            leaving |= self._occ & (self._e_rem <= 0.0)
+        if leaving.any():
+            e_unserved += float(self._e_rem[leaving].sum())
+            self._e_rem[leaving] = 0.0
+            self._occ[leaving] = False
+        if self._queue:
+            kept = deque()
+            for q in self._queue:
+                if q[1] <= t1:
+                    e_unserved += q[2]
+                else:
+                    kept.append(q)
+            self._queue = kept
+        self.e_delivered_mwh += e_del
+        self.e_unserved_mwh += e_unserved
+        self.n_arrivals += n_new
+        self.n_rejected += n_rej
+        return EVOutput(
+            p_mw=e_del * _S_PER_H / dt_s,
+            n_connected=n_connected,
+            n_queued=len(self._queue),
+            n_arrivals=n_new,
+            n_rejected=n_rej,
+            e_delivered_mwh=e_del,
+            e_unserved_mwh=e_unserved,
+        )
+
+
+def _least_laxity_first(cap: np.ndarray, t_dep: np.ndarray, e_rem: np.ndarray, p_mw: float,
+                        t1: float, e_lim: float) -> np.ndarray:
+    """Share ``e_lim`` among vehicles, least laxity first (a smart-charging hub under a cap).
+
+    A vehicle's laxity is the time it could stand idle after this step and still leave with
+    its energy: ``t_dep - t1 - (e_rem - cap) / p``; the vehicles with the least get their
+    ``cap`` first, then the next, until ``e_lim`` is used.
+    """
+    out = np.zeros_like(cap)
+    if e_lim <= 0.0:
+        return out
+    laxity = np.where(cap > 0.0, t_dep - t1 - (e_rem - cap) / p_mw * _S_PER_H, np.inf)
+    order = np.argsort(laxity, kind="stable")
+    taken = np.cumsum(cap[order])
+    k = int(np.searchsorted(taken, e_lim))
+    out[order[:k]] = cap[order[:k]]
+    if k < order.size:
+        out[order[k]] = e_lim - (taken[k - 1] if k else 0.0)
+    return out

@@ -1,0 +1,200 @@
+"""Park heat supply: degree-day heat demand met by geothermal heat pumps first, then gas boilers.
+
+Demand (thermal, MW)::
+
+    q_heat = q_design * (dhw_share + (1 - dhw_share) * s) * (1 + noise)
+    s = max(0, t_base - t_air) / (t_base - t_design)   inside the heating season, else 0
+
+so the space-heating part follows the heating degree days (base ``t_base``) and reaches the
+design load at the design temperature (it keeps rising below it). Supply::
+
+    q_hp = min(q_heat, hp_q_max);  q_boiler = q_heat - q_hp
+    p_hp = q_hp / COP(t_supply);   p_pump = pump_ratio * q_heat;  p_mw = p_hp + p_pump
+    gas_nm3 = q_boiler * dt_s / (boiler_eff * NCV)            (MW s = MJ; NCV in MJ/Nm3)
+
+``t_supply`` follows a heating curve (linear in outdoor temperature between the balance
+point and the design point) in the season, and the hot-water temperature outside it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from twin import data
+from twin.core.fields import param
+from twin.core.rng import AR1Noise
+from twin.models.loads.calendar import EPOCH_ORDINAL, ParkCalendar
+
+
+def _parse_mmdd(text: str) -> tuple[int, int]:
+    month, day = (int(x) for x in str(text).split("-"))
+    dt.date(2024, month, day)  # raises ValueError if not a date
+    return month, day
+
+
+@dataclass(frozen=True)
+class HeatSupplySpec:
+    """A heat supply station (heat pumps + boilers) serving part of the park."""
+
+    name: str = param(doc="unique entity name")
+    q_design_mw: float = param("MW", gt=0, doc="heat load at the design outdoor temperature")
+    hp_q_max_mw: float = param(
+        "MW", ge=0, default=0.0, doc="thermal capacity of the geothermal heat pumps"
+    )
+    t_design_c: float | None = param(
+        "degC", default=None, doc="design outdoor temperature; None: Shenyang (data)"
+    )
+    t_base_c: float | None = param(
+        "degC", default=None, doc="heating balance point / degree-day base; None: data"
+    )
+    dhw_share: float | None = param(
+        "1", ge=0, le=1, default=None, doc="year-round hot-water share of q_design; None: data"
+    )
+    cop_nominal: float | None = param(
+        "1", gt=1, default=None, doc="constant heat-pump COP; None: COP curve vs supply temp"
+    )
+    boiler_eff: float | None = param(
+        "1", gt=0, le=1, default=None, doc="gas boiler efficiency (on NCV); None: data"
+    )
+    season_start: str | None = param(
+        "MM-DD", default=None, doc="first day of the heating season; None: data"
+    )
+    season_end: str | None = param(
+        "MM-DD", default=None, doc="last day of the heating season; None: data"
+    )
+    noise_pct: float | None = param(
+        "%", ge=0, default=None, doc="AR(1) noise on heat demand; None: data"
+    )
+
+
+@dataclass(frozen=True)
+class HeatOutput:
+    """Heat supply over one step (powers are means over the step)."""
+
+    q_heat_mw: float
+    q_hp_mw: float
+    q_boiler_mw: float
+    p_mw: float
+    p_hp_mw: float
+    p_pump_mw: float
+    gas_nm3: float
+    cop: float
+    t_supply_c: float
+
+
+def heat_params() -> dict[str, Any]:
+    """Heat supply defaults from ``twin/data/heat.yaml``."""
+    return data.load("heat")
+
+
+class HeatSupply:
+    """Heat demand and its supply by heat pumps and boilers, stepped in time order.
+
+    Parameters
+    ----------
+    spec : HeatSupplySpec
+        The station.
+    calendar : ParkCalendar
+        Local dates (heating season).
+    rng : numpy.random.Generator
+        Source of the demand noise.
+    params : dict, optional
+        Defaults; ``None`` reads :func:`heat_params`.
+    """
+
+    def __init__(
+        self,
+        spec: HeatSupplySpec,
+        calendar: ParkCalendar,
+        rng: np.random.Generator,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        p = heat_params() if params is None else params
+
+        def pick(name: str) -> Any:
+            v = getattr(spec, name)
+            return p[name] if v is None else v
+
+        self.spec, self.calendar, self._rng = spec, calendar, rng
+        self.t_design_c = float(pick("t_design_c"))
+        self.t_base_c = float(pick("t_base_c"))
+        if self.t_base_c <= self.t_design_c:
+            raise ValueError(f"{spec.name}: t_base_c must be above t_design_c")
+        self.dhw_share = float(pick("dhw_share"))
+        self.boiler_eff = float(pick("boiler_eff"))
+        self.ncv_mj_nm3 = float(p["ncv_mj_nm3"])
+        self.season = (_parse_mmdd(pick("season_start")), _parse_mmdd(pick("season_end")))
+        self._cop_x = [float(x) for x in p["cop_curve_supply_c"]]
+        self._cop_y = [float(y) for y in p["cop_curve_cop"]]
+        self._ts_base = float(p["t_supply_base_c"])
+        self._ts_design = float(p["t_supply_design_c"])
+        self._ts_dhw = float(p["t_supply_dhw_c"])
+        self._pump = float(p["pump_elec_ratio"])
+        self._space_per_k = spec.q_design_mw * (1.0 - self.dhw_share) / (
+            self.t_base_c - self.t_design_c)
+        self._q_dhw = spec.q_design_mw * self.dhw_share
+        self._noise = AR1Noise(self._rng, float(pick("noise_pct")) / 100.0,
+                               float(p["noise_tau_s"]))
+        self._season_cache: dict[int, bool] = {}
+
+    def in_season(self, local_day: int) -> bool:
+        """Whether a local day (days since 1970-01-01) lies in the heating season."""
+        hit = self._season_cache.get(local_day)
+        if hit is None:
+            d = dt.date.fromordinal(local_day + EPOCH_ORDINAL)
+            md = (d.month, d.day)
+            start, end = self.season
+            hit = (start <= md <= end) if start <= end else (md >= start or md <= end)
+            self._season_cache[local_day] = hit
+        return hit
+
+    def supply_temp_c(self, temp_air_c: float, heating: bool) -> float:
+        """Supply temperature: heating curve in the season, hot-water temperature outside."""
+        if not heating:
+            return self._ts_dhw
+        s = (self.t_base_c - temp_air_c) / (self.t_base_c - self.t_design_c)
+        s = min(1.0, max(0.0, s))
+        return self._ts_base + s * (self._ts_design - self._ts_base)
+
+    def cop(self, t_supply_c: float) -> float:
+        """Heat-pump COP at a supply temperature (constant if ``cop_nominal`` is set)."""
+        if self.spec.cop_nominal is not None:
+            return float(self.spec.cop_nominal)
+        xs, ys = self._cop_x, self._cop_y
+        if t_supply_c <= xs[0]:
+            return ys[0]
+        if t_supply_c >= xs[-1]:
+            return ys[-1]
+        i = bisect.bisect_right(xs, t_supply_c)
+        w = (t_supply_c - xs[i - 1]) / (xs[i] - xs[i - 1])
+        return ys[i - 1] + w * (ys[i] - ys[i - 1])
+
+    def step(self, epoch_s: int, dt_s: int, temp_air_c: float) -> HeatOutput:
+        """Heat demand and supply over ``[epoch_s, epoch_s + dt_s)``."""
+        heating = self.in_season(self.calendar.locate(epoch_s)[0])
+        q = self._q_dhw
+        if heating and temp_air_c < self.t_base_c:
+            q += self._space_per_k * (self.t_base_c - temp_air_c)
+        q *= max(0.0, 1.0 + self._noise.step(dt_s))
+        q_hp = min(q, self.spec.hp_q_max_mw)
+        q_boiler = q - q_hp
+        t_sup = self.supply_temp_c(temp_air_c, heating)
+        cop = self.cop(t_sup)
+        p_hp = q_hp / cop
+        p_pump = self._pump * q
+        return HeatOutput(
+            q_heat_mw=q,
+            q_hp_mw=q_hp,
+            q_boiler_mw=q_boiler,
+            p_mw=p_hp + p_pump,
+            p_hp_mw=p_hp,
+            p_pump_mw=p_pump,
+            gas_nm3=q_boiler * dt_s / (self.boiler_eff * self.ncv_mj_nm3),
+            cop=cop,
+            t_supply_c=t_sup,
+        )

@@ -1,0 +1,263 @@
+"""Weather files in and out: EPW and TMY3 (read through pvlib) and the twin's simple CSV.
+
+Every reader returns ``(WeatherSeries, meta)`` in the twin's convention: ``epoch_s`` in UTC at the
+start of each interval, each value the mean over ``[t, t + step)``.
+
+Hourly typical-year files (EPW, TMY3) stamp each hour at its END: irradiance is the energy of the
+hour before the stamp, temperature, wind and pressure are instants at the stamp. The readers turn
+the irradiance stamp into the interval start (one hour earlier) and average the instants at both
+ends of the hour. Files that mix years (typical years) are put on the non-leap year
+:data:`TYPICAL_YEAR`; :func:`twin.models.weather.resample` then maps them onto any period.
+
+The twin's CSV (:func:`read_csv`, :func:`write_csv`)::
+
+    # wind_height_m = 10
+    # roughness_m = 0.1
+    time,ghi_w_m2,dni_w_m2,dhi_w_m2,temp_air_c,wind_ms,pressure_pa
+    2025-01-01T00:00:00+08:00,0,0,0,-14.2,3.1,102100
+    2025-01-01T00:15:00+08:00,0,0,0,-14.3,3.0,102100
+
+* Optional leading ``# key = value`` lines: ``wind_height_m`` and ``roughness_m`` (numbers; default
+  the WMO 10 m and the site roughness from ``twin/data/site_shenyang.yaml``), ``altitude_m`` (used
+  to fill a missing pressure column); any other key goes into ``meta`` as text.
+* ``time``: ISO 8601 start of each interval, with a UTC offset, or naive meaning UTC; the steps
+  must be regular. Each row holds the interval mean (interval-start convention).
+* ``pressure_pa`` is optional: without it, the standard pressure at ``altitude_m`` (0 m if not
+  given) is used and ``meta["pressure_filled"]`` is True.
+
+:func:`read_csv` also accepts a TMY3 CSV (as read by ``pvlib.iotools.read_tmy3``) and tells it by
+its header.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pvlib
+
+from twin.models.weather import WeatherSeries, site_climate
+
+TYPICAL_YEAR = 2019  # non-leap year that typical-year files are put on
+
+# source column -> (our name, factor to our unit, missing-value marker or None). One per reader.
+_EPW_COLUMNS: dict[str, tuple[str, float, float | None]] = {
+    "ghi": ("ghi_w_m2", 1.0, 9999.0),
+    "dni": ("dni_w_m2", 1.0, 9999.0),
+    "dhi": ("dhi_w_m2", 1.0, 9999.0),
+    "temp_air": ("temp_air_c", 1.0, 99.9),
+    "wind_speed": ("wind_ms", 1.0, 999.0),
+    "atmospheric_pressure": ("pressure_pa", 1.0, 999999.0),
+}
+_TMY3_COLUMNS: dict[str, tuple[str, float, float | None]] = {
+    "ghi": ("ghi_w_m2", 1.0, -9900.0),
+    "dni": ("dni_w_m2", 1.0, -9900.0),
+    "dhi": ("dhi_w_m2", 1.0, -9900.0),
+    "temp_air": ("temp_air_c", 1.0, -9900.0),
+    "wind_speed": ("wind_ms", 1.0, -9900.0),
+    "pressure": ("pressure_pa", 100.0, -9900.0),  # mbar -> Pa
+}
+_CSV_COLUMNS: dict[str, tuple[str, float, float | None]] = {
+    name: (name, 1.0, None) for name in WeatherSeries.VARIABLES
+}
+_CSV_OPTIONAL = ("pressure_pa",)
+_INSTANTS = ("temp_air_c", "wind_ms", "pressure_pa")  # instants at the stamp in hourly files
+
+
+def _defaults(wind_height_m: float | None, roughness_m: float | None) -> tuple[float, float]:
+    climate = site_climate("shenyang")
+    return (climate.met_wind_height_m if wind_height_m is None else float(wind_height_m),
+            climate.roughness_m if roughness_m is None else float(roughness_m))
+
+
+def _columns(frame: pd.DataFrame, table: dict, where: str, optional=()) -> tuple[dict, dict]:
+    """Our columns from ``frame`` by ``table``; missing markers become gaps filled linearly."""
+    missing = [src for src, (ours, _, _) in table.items()
+               if src not in frame.columns and ours not in optional]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {missing}; expected {list(table)}")
+    out, filled = {}, {}
+    for src, (ours, factor, marker) in table.items():
+        if src not in frame.columns:
+            continue
+        try:
+            values = pd.to_numeric(frame[src], errors="raise").astype(np.float64)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}: column {src!r} is not numeric ({exc})") from None
+        if marker is not None:
+            values = values.mask(values == marker)
+        n_bad = int(values.isna().sum())
+        if n_bad == len(values):
+            raise ValueError(f"{where}: column {src!r} has no valid values")
+        if n_bad and marker is None:
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise ValueError(f"{where}: column {src!r} has an empty or NaN value (data row {row})")
+        if n_bad:
+            values = values.interpolate(limit_direction="both")
+            filled[ours] = n_bad
+        out[ours] = values.to_numpy() * factor
+    return out, filled
+
+
+def _hour_ending(columns: dict, stamp_s: np.ndarray, meta: dict, wind_height_m, roughness_m,
+                 where: str) -> tuple[WeatherSeries, dict]:
+    """Series from hourly hour-ending data: interval start = stamp - 1 h, instants averaged."""
+    epoch = np.asarray(stamp_s, dtype=np.int64) - 3600
+    full_year = len(epoch) in (8760, 8784)
+    for key in _INSTANTS:
+        v = columns[key]
+        before = np.concatenate([v[-1:] if full_year else v[:1], v[:-1]])
+        columns[key] = (before + v) / 2.0
+    for key in WeatherSeries.IRRADIANCE:
+        columns[key] = np.maximum(columns[key], 0.0)
+    height, rough = _defaults(wind_height_m, roughness_m)
+    try:
+        series = WeatherSeries(epoch_s=epoch, wind_height_m=height, roughness_m=rough, **columns)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return series, meta
+
+
+def read_epw(path: str | Path, *, wind_height_m: float | None = None,
+             roughness_m: float | None = None) -> tuple[WeatherSeries, dict[str, Any]]:
+    """Read an hourly EnergyPlus weather file (EPW) with ``pvlib.iotools.read_epw``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The EPW file.
+    wind_height_m, roughness_m : float, optional
+        Height of the file's wind (default 10 m, WMO standard) and roughness length (default:
+        the site's) (m).
+
+    Returns
+    -------
+    (WeatherSeries, dict)
+        Interval-start hourly series and metadata (``latitude``, ``longitude``, ``altitude_m``,
+        ``tz_offset_h``, ``typical_year``, ``filled``, ``source``, the file's own header fields).
+    """
+    where = f"EPW {path}"
+    try:
+        frame, head = pvlib.iotools.read_epw(str(path))
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise ValueError(f"{where}: cannot read ({exc})") from None
+    columns, filled = _columns(frame, _EPW_COLUMNS, where)
+    years = frame["year"].to_numpy()
+    typical = len(np.unique(years)) > 1 or len(frame) == 8760 and _is_leap(int(years[0]))
+    year = np.full(len(frame), TYPICAL_YEAR) if typical else years
+    local = pd.to_datetime({"year": year, "month": frame["month"].to_numpy(),
+                            "day": frame["day"].to_numpy(), "hour": frame["hour"].to_numpy() - 1})
+    offset_s = round(float(head["TZ"]) * 3600)
+    stamp = local.to_numpy().astype("datetime64[s]").astype(np.int64) + 3600 - offset_s
+    meta = {**head, "latitude": float(head["latitude"]), "longitude": float(head["longitude"]),
+            "altitude_m": float(head["altitude"]), "tz_offset_h": float(head["TZ"]),
+            "typical_year": bool(typical), "filled": filled, "source": "epw", "path": str(path)}
+    return _hour_ending(columns, stamp, meta, wind_height_m, roughness_m, where)
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _read_tmy3(path: Path, wind_height_m, roughness_m) -> tuple[WeatherSeries, dict[str, Any]]:
+    where = f"TMY3 {path}"
+    try:
+        frame, head = pvlib.iotools.read_tmy3(str(path), coerce_year=TYPICAL_YEAR)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise ValueError(f"{where}: cannot read ({exc})") from None
+    columns, filled = _columns(frame, _TMY3_COLUMNS, where)
+    stamp = frame.index.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[s]")
+    meta = {**head, "latitude": float(head["latitude"]), "longitude": float(head["longitude"]),
+            "altitude_m": float(head["altitude"]), "tz_offset_h": float(head["TZ"]),
+            "typical_year": True, "filled": filled, "source": "tmy3", "path": str(path)}
+    return _hour_ending(columns, stamp.astype(np.int64), meta, wind_height_m, roughness_m, where)
+
+
+def _looks_like_tmy3(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        first, second = fh.readline(), fh.readline()
+    return len(first.split(",")) == 7 and second.startswith("Date (MM/DD/YYYY)")
+
+
+def _header(path: Path) -> tuple[dict[str, str], int]:
+    """Leading ``# key = value`` lines and how many lines they take."""
+    info, n = {}, 0
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            n += 1
+            key, sep, value = line[1:].partition("=")
+            if sep:
+                info[key.strip()] = value.strip()
+    return info, n
+
+
+def _number(info: dict[str, str], key: str, where: str) -> float | None:
+    if key not in info:
+        return None
+    try:
+        return float(info[key])
+    except ValueError:
+        raise ValueError(f"{where}: header {key} = {info[key]!r} is not a number") from None
+
+
+def read_csv(path: str | Path, *, wind_height_m: float | None = None,
+             roughness_m: float | None = None) -> tuple[WeatherSeries, dict[str, Any]]:
+    """Read the twin's weather CSV (format in the module docstring) or a TMY3 CSV.
+
+    ``wind_height_m`` and ``roughness_m`` override the file's header and the defaults.
+    Raises ValueError naming the file and the problem (missing column, unparsable time, ...).
+    """
+    path = Path(path)
+    if _looks_like_tmy3(path):
+        return _read_tmy3(path, wind_height_m, roughness_m)
+    where = f"weather CSV {path}"
+    info, n_head = _header(path)
+    try:
+        frame = pd.read_csv(path, skiprows=n_head, skipinitialspace=True)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{where}: cannot read ({exc})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if "time" not in frame.columns:
+        raise ValueError(f"{where}: missing column 'time'; expected time, {list(_CSV_COLUMNS)}")
+    if frame.empty:
+        raise ValueError(f"{where}: no data rows")
+    try:
+        times = pd.to_datetime(frame["time"].astype(str).str.strip(), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: column 'time': cannot parse ISO 8601 timestamps ({exc})") \
+            from None
+    columns, _ = _columns(frame, _CSV_COLUMNS, where, optional=_CSV_OPTIONAL)
+    altitude = _number(info, "altitude_m", where)
+    filled = "pressure_pa" not in columns
+    if filled:
+        columns["pressure_pa"] = np.full(len(frame), pvlib.atmosphere.alt2pres(altitude or 0.0))
+    height, rough = _defaults(
+        _number(info, "wind_height_m", where) if wind_height_m is None else wind_height_m,
+        _number(info, "roughness_m", where) if roughness_m is None else roughness_m)
+    epoch = times.dt.tz_localize(None).to_numpy().astype("datetime64[s]").astype(np.int64)
+    try:
+        series = WeatherSeries(epoch_s=epoch, wind_height_m=height, roughness_m=rough, **columns)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    meta = {**info, "pressure_filled": filled, "source": "csv", "path": str(path)}
+    return series, meta
+
+
+def write_csv(series: WeatherSeries, path: str | Path, *, meta: dict[str, Any] | None = None,
+              timezone: str = "UTC") -> None:
+    """Write ``series`` as the twin's weather CSV (times with their UTC offset in ``timezone``)."""
+    times = pd.to_datetime(series.epoch_s, unit="s", utc=True).tz_convert(timezone)
+    frame = pd.DataFrame({"time": times.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
+        r"([+-]\d\d)(\d\d)$", r"\1:\2", regex=True)})
+    for key in WeatherSeries.VARIABLES:
+        frame[key] = getattr(series, key)
+    head = {"wind_height_m": series.wind_height_m, "roughness_m": series.roughness_m,
+            **(meta or {})}
+    with Path(path).open("w", encoding="utf-8", newline="") as fh:
+        for key, value in head.items():
+            fh.write(f"# {key} = {value}\n")
+        frame.to_csv(fh, index=False, float_format="%.10g", lineterminator="\n")

@@ -1,0 +1,103 @@
+"""Run = wire + simulate + judge: the one entry point of the CLI, studies, HIL and the pages.
+
+:func:`run` hands the scenario to the co-simulation (:func:`twin.cosim.world.simulate`),
+then judges what was recorded: the park's KPIs, the carbon accounts and criteria
+(:mod:`twin.accounting`), the EMS's and VPP's tables, the grid's violations. Everything
+goes into the run's HDF5 file, and the :class:`RunResult` says what it holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from twin.accounting.assessment import Assessment, assess, assessment_kpis, hourly_table
+from twin.accounting.carbon import granular_certificates
+from twin.accounting.kpi import aoi_kpis, grid_violations, park_kpis
+from twin.core.results import KPI, open_run, write_array, write_kpis, write_table
+from twin.cosim import ems as ems_setup
+from twin.cosim.world import Extension, simulate
+from twin.models.events import EventBook
+from twin.scenario import Scenario
+
+
+@dataclass
+class RunResult:
+    """What a run produced: its file, its KPIs, its wall time and per-simulator timing."""
+
+    path: Path
+    kpis: dict[str, KPI]
+    wall_s: float
+    n_steps: int
+    timing: dict[str, dict[str, float]] = field(default_factory=dict)
+    phases_s: dict[str, float] = field(default_factory=dict)  # build, simulate, kpis
+    assessment: Assessment | None = None  # carbon, criteria, costs (twin.accounting)
+
+
+def output_path(scenario: Scenario, out_dir: str | Path | None = None) -> Path:
+    """Where the run's HDF5 file goes: ``<out_dir>/<scenario stem>.h5``."""
+    folder = Path(out_dir) if out_dir is not None else scenario.output.dir
+    stem = scenario.output.name or (scenario.path.stem if scenario.path.name != "<memory>"
+                                    else "run")
+    return folder / f"{stem}.h5"
+
+
+def run(
+    scenario: Scenario,
+    out_dir: str | Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    fast_progress: bool = True,
+    events: EventBook | None = None,
+    observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None,
+    extensions: Sequence[Extension] = (),
+) -> RunResult:
+    """Run a scenario through mosaik; write the HDF5 file and its judgement; return the result.
+
+    ``progress`` is called after each recorded step with the mosaik time (s from start);
+    ``events``, ``observer``, ``fast_progress`` and ``extensions`` are
+    :func:`twin.cosim.world.simulate`'s.
+    """
+    t0 = time.perf_counter()
+    sim = simulate(scenario, output_path(scenario, out_dir), progress, fast_progress, events,
+                   observer, extensions)
+    t2 = time.perf_counter()
+    kpis, judged = judge(sim.path, scenario, sim.lines)
+    t3 = time.perf_counter()
+    return RunResult(path=sim.path, kpis=kpis, wall_s=t3 - t0, n_steps=sim.n_steps,
+                     timing=sim.timing, assessment=judged,
+                     phases_s={**sim.phases_s, "kpis": t3 - t2})
+
+
+def judge(path: Path, scenario: Scenario, lines: Mapping[str, Any] | None = None
+          ) -> tuple[dict[str, KPI], Assessment]:
+    """The KPIs and tables of a recorded run, written into its file."""
+    with open_run(path) as recorded:
+        kpis = park_kpis(recorded)
+        kpis.update(aoi_kpis(lines or {}))
+        judged = assess(recorded)
+        kpis.update(assessment_kpis(judged))
+        violations = [dataclasses.asdict(v) for e in recorded.entities("pcc")
+                      if recorded.has(e, "vm_pu") for v in grid_violations(recorded, e)]
+        control_kpis, requests, forecasts = ems_setup.results(recorded, scenario)
+        kpis.update(control_kpis)
+    write_kpis(path, kpis)
+    write_array(path, "carbon/hourly", hourly_table(judged), "the park's accounts per hour: "
+                "flows (MWh), emissions (t), energy (tce), 绿电直连 consumed and exported")
+    write_array(path, "carbon/certificates", granular_certificates(judged.flows),
+                "granular certificates: hour, device, technology, MWh, Wh, consumed in the "
+                "park, released from storage")
+    if requests:
+        write_table(path, "vpp/responses", requests, "grid operator's requests: asked, "
+                    "delivered (mean over the window) and largest shortfall, MW")
+    if forecasts is not None:
+        write_array(path, "ems/forecasts", forecasts, "the EMS's forecasts of each step made "
+                    "15 min and 1 h before, beside what happened (MW); columns: "
+                    + ", ".join(ems_setup.FORECAST_COLUMNS))
+    if scenario.grid is not None:
+        write_table(path, "grid/violations", violations,
+                    "elements out of their limits: kind, element, first time, steps, worst")
+    return kpis, judged

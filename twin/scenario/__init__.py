@@ -1,0 +1,569 @@
+"""YAML scenario -> validated, typed :class:`Scenario`: the only place YAML scenarios are parsed.
+
+Validation happens before anything runs. Every mistake raises :class:`ScenarioError` whose
+message is one line naming the file (and line), the field path and what was expected::
+
+    scenarios/bad.yaml:14: batteries[0].soc_min: expected a number >= 0 and <= 1, got 1.5
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from twin.accounting.carbon.products import ProductSpec
+from twin.core.fields import param
+from twin.core.specload import SpecError, build
+from twin.data import YAML_LOADER
+from twin.models import weather_io
+from twin.models.aoi.line import AOILineSpec
+from twin.models.battery import BatterySpec
+from twin.models.events import Event
+from twin.models.grid import io as grid_io
+from twin.models.grid.network import GridLayout
+from twin.models.loads.ev import EVHubSpec
+from twin.models.loads.factory import FactorySpec
+from twin.models.loads.heat import HeatSupplySpec
+from twin.models.pv import PVSpec
+from twin.models.turbines import power_curve
+from twin.models.wind import WindFarmSpec
+from twin.scenario.hil import HILSection
+from twin.scenario.hil import check as _rule_hil
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d|days?)?\s*$")
+_UNIT_S = {None: 1, "s": 1, "sec": 1, "min": 60, "m": 60, "h": 3600, "d": 86400, "day": 86400,
+           "days": 86400}
+
+
+class ScenarioError(ValueError):
+    """A user's mistake in a scenario: the message names the file, the field path and the fix."""
+
+
+def parse_duration(value: Any) -> int:
+    """Seconds in ``value``: an integer of seconds or text like ``15min``, ``1h``, ``365d``."""
+    if isinstance(value, bool):
+        raise ValueError(f"got {value!r}")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        match = _DURATION_RE.match(str(value))
+        if not match:
+            raise ValueError(f"got {value!r}")
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+        if seconds != int(seconds):
+            raise ValueError(f"{value!r} is not a whole number of seconds")
+        seconds = int(seconds)
+    if seconds <= 0:
+        raise ValueError(f"got {value!r}, which is not positive")
+    return seconds
+
+
+def _duration(doc: str, default: Any = dataclasses.MISSING) -> Any:
+    return param("s", doc=doc, default=default, parse=parse_duration,
+                 expect="a duration such as 900, 15min, 1h or 365d")
+
+
+@dataclass(frozen=True)
+class Park:
+    """The park's identity and site."""
+
+    name: str = param(doc="name shown in reports")
+    latitude: float = param("deg", ge=-90, le=90, doc="site latitude, north positive")
+    longitude: float = param("deg", ge=-180, le=180, doc="site longitude, east positive")
+    timezone: str = param(default="Asia/Shanghai", doc="IANA time zone of the park's calendar")
+    seed: int = param(ge=0, default=0, doc="seed of every random draw in the run")
+    altitude_m: float = param("m", ge=-500, le=9000, default=50.0, doc="site altitude")
+
+
+@dataclass(frozen=True)
+class Period:
+    """The simulated period."""
+
+    start: dt.datetime = param(doc="start, local time of the park (or with a UTC offset)")
+    duration: int = _duration("length of the run (s)")
+    step: int = _duration("step of the energy simulators (s)", default=900)
+
+    @property
+    def duration_s(self) -> int:
+        """Length of the run in seconds."""
+        return self.duration
+
+    @property
+    def step_s(self) -> int:
+        """Step of the energy simulators in seconds."""
+        return self.step
+
+
+@dataclass(frozen=True)
+class WeatherSource:
+    """Where the weather comes from: a synthetic typical year, or an EPW or CSV file."""
+
+    source: Literal["synthetic", "epw", "csv"] = param(default="synthetic", doc="kind of source")
+    path: Path | None = param(default=None, doc="weather file (epw, csv), relative to the scenario")
+    site: str = param(default="shenyang", doc="climate of the synthetic year (twin/data/site_*.yaml)")
+
+
+@dataclass(frozen=True)
+class Controller:
+    """Which controller dispatches storage, EV charging and flexible loads."""
+
+    kind: Literal["rule", "ems"] = param(
+        default="rule", doc="'rule': charge on surplus, discharge on deficit; 'ems': forecasts "
+        "and a rolling-horizon LP (twin.ems)")
+    replan: int = _duration("ems: time between re-plans (15min for real time; 1h or 1d for "
+                            "planning runs, with 15-minute intraday correction)", default=86400)
+    horizon: int = _duration("ems: look-ahead of each plan", default=129600)
+    forecaster: Literal["learned", "smart_persistence", "persistence"] = param(
+        default="learned", doc="ems: forecasts of PV, wind and load")
+    carbon_price_cny_per_t: float | None = param(
+        "CNY/t", ge=0, default=None,
+        doc="ems: value put on avoided grid emissions (None: twin/data/ems.yaml)")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A connection between an external simulator's entity and one of the park's entities."""
+
+    source: str = param(doc="'<external>.<eid>' or a park entity name")
+    target: str = param(doc="a park entity name or '<external>.<eid>'")
+    attrs: tuple[tuple[str, str], ...] = param(doc="pairs [source attribute, target attribute]")
+
+
+@dataclass(frozen=True)
+class ExternalSimulator:
+    """Any third-party mosaik simulator, started by Python path or command."""
+
+    name: str = param(doc="simulator name, used as '<name>.<eid>' in links")
+    model: str = param(doc="model to create")
+    python: str | None = param(default=None, doc="'module:Class' of an in-process simulator")
+    cmd: str | None = param(default=None, doc="command starting the simulator, with %(addr)s")
+    params: dict[str, Any] | None = param(default=None, doc="keyword arguments of its init")
+    n: int = param(ge=1, default=1, doc="number of entities to create")
+    model_params: dict[str, Any] | None = param(default=None, doc="keyword arguments of create")
+    links: tuple[Link, ...] = param(default=(), doc="connections to the park")
+
+
+@dataclass(frozen=True)
+class GridSection:
+    """The park's electrical network: built from parameters or loaded from pandapower JSON."""
+
+    source: Literal["build", "json"] = param(default="build", doc="how the network is made")
+    path: Path | None = param(default=None, doc="pandapower JSON file (source: json)")
+    hosts: dict[str, str] | None = param(
+        default=None, doc="entity -> the entity whose substation it shares (source: build)")
+    layout: GridLayout = param(default=GridLayout(), doc="parameters of a built network")
+    solver: Literal["lightsim2grid", "pandapower"] = param(
+        default="lightsim2grid", doc="per-step AC power flow: fast solver, or pandapower.runpp")
+
+
+@dataclass(frozen=True)
+class CarbonSection:
+    """How the run is accounted: emission factors, certificates, criteria given as inputs."""
+
+    factor_year: int = param(default=2023, doc="year of the grid emission factors")
+    region: str = param(default="northeast", choices=("northeast", "national"),
+                        doc="grid region of the emission factors")
+    green_certificates_mwh: float = param("MWh", ge=0, default=0.0,
+                                          doc="green certificates (GEC) bought for the period")
+    inputs: dict[str, float] | None = param(
+        default=None, doc="criteria the energy flows cannot give (solid waste, water, ...)")
+
+
+@dataclass(frozen=True)
+class EconomicsSection:
+    """Tariff and appraisal parameters."""
+
+    tariff: str = param(default="liaoning-illustrative", doc="tariff in twin/data/tariff.yaml")
+    discount_rate: float | None = param("1/yr", ge=0, lt=1, default=None,
+                                        doc="real discount rate (none: twin/data/costs.yaml)")
+    lifetime_years: int = param("yr", ge=1, le=60, default=20, doc="appraisal period")
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where results go."""
+
+    dir: Path = param(default=Path("results"), doc="folder of the HDF5 file, relative to the CWD")
+    name: str | None = param(default=None, doc="name of the run's files (default: the scenario's)")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario. ``path`` and ``text`` record where it came from."""
+
+    park: Park
+    period: Period
+    weather: WeatherSource = WeatherSource()
+    description: str = ""
+    pv_plants: tuple[PVSpec, ...] = ()
+    wind_farms: tuple[WindFarmSpec, ...] = ()
+    batteries: tuple[BatterySpec, ...] = ()
+    factory_loads: tuple[FactorySpec, ...] = ()
+    ev_hubs: tuple[EVHubSpec, ...] = ()
+    heat_supply: tuple[HeatSupplySpec, ...] = ()
+    aoi_lines: tuple[AOILineSpec, ...] = ()
+    controller: Controller = Controller()
+    grid: GridSection | None = None
+    carbon: CarbonSection = CarbonSection()
+    economics: EconomicsSection = EconomicsSection()
+    products: tuple[ProductSpec, ...] = ()
+    external: tuple[ExternalSimulator, ...] = ()
+    events: tuple[Event, ...] = ()
+    output: Output = Output()
+    hil: HILSection | None = None  # hardware in the loop (hil/spec.py): twin hil
+    path: Path = field(default=Path("<memory>"), metadata={"internal": True})
+    text: str = field(default="", metadata={"internal": True})
+
+    @property
+    def start_utc(self) -> dt.datetime:
+        """Start of the run as an aware UTC datetime."""
+        start = self.period.start
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=zoneinfo.ZoneInfo(self.park.timezone))
+        return start.astimezone(dt.UTC)
+
+    @property
+    def start_epoch_s(self) -> int:
+        """Start of the run in UTC unix seconds."""
+        return int(self.start_utc.timestamp())
+
+    @property
+    def n_steps(self) -> int:
+        """Number of energy steps in the run."""
+        return self.period.duration_s // self.period.step_s
+
+    def entity_names(self) -> Iterator[tuple[str, str]]:
+        """(list key, entity name) of every park entity, in scenario order."""
+        for key in ENTITY_LISTS:
+            for spec in getattr(self, key):
+                yield key, spec.name
+
+    def with_days(self, days: float) -> Scenario:
+        """The same scenario over ``days`` days (whole steps)."""
+        seconds = int(round(days * 86400 / self.period.step_s)) * self.period.step_s
+        if seconds <= 0:
+            raise ScenarioError(f"--days {days}: expected a positive number of days")
+        return dataclasses.replace(
+            self, period=dataclasses.replace(self.period, duration=seconds)
+        )
+
+
+ENTITY_LISTS = ("pv_plants", "wind_farms", "batteries", "factory_loads", "ev_hubs", "heat_supply",
+                "aoi_lines")
+
+
+def load(path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario file. Raises :class:`ScenarioError`."""
+    path = Path(path)
+    return loads(read_file(path, "scenario", ScenarioError), path)
+
+
+def read_file(path: Path, what: str, error: type[Exception]) -> str:
+    """The text of the ``what`` file at ``path`` (a scenario, a study); ``error`` with one
+    line when it is missing or unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: no such {what} file") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def loads(text: str, path: str | Path = "<memory>") -> Scenario:
+    """Parse and validate scenario ``text``; ``path`` names it in errors and resolves files."""
+    path = Path(path)
+    data, where = read_yaml(text, path)
+    try:
+        if not isinstance(data, dict):
+            raise SpecError("", "expected a mapping with park, period, ... at the top level")
+        scenario = build(Scenario, {k: v for k, v in data.items() if k not in ("path", "text")})
+        if "path" in data or "text" in data:
+            raise SpecError("path" if "path" in data else "text", "reserved key")
+        scenario = dataclasses.replace(scenario, path=path, text=text)
+        for rule in RULES:
+            rule(scenario)
+    except SpecError as exc:
+        raise ScenarioError(f"{where(exc.path)}: {exc}") from None
+    return _resolve_files(scenario)
+
+
+def read_yaml(text: str, path: str | Path) -> tuple[Any, Callable[[str], str]]:
+    """Parse YAML ``text`` of another kind of file (a study); return its data and ``where``.
+
+    ``where(field_path)`` gives ``file:line`` of the field (or of its nearest parent) for
+    one-line error messages. Raises :class:`ScenarioError` for text that is not YAML.
+    """
+    path = Path(path)
+    try:
+        loader = YAML_LOADER(text)  # one parse: the node tree for lines, then the data
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ScenarioError(f"{where}: not valid YAML: {problem}") from None
+    lines = _line_map(node)
+
+    def where(field_path: str) -> str:
+        line = _nearest_line(lines, field_path)
+        return f"{path}:{line}" if line else str(path)
+
+    return data, where
+
+
+# --- rules that span fields: one function per rule -------------------------------------------
+
+
+def _rule_timezone(s: Scenario) -> None:
+    try:
+        zoneinfo.ZoneInfo(s.park.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SpecError("park.timezone", f"expected an IANA time zone such as Asia/Shanghai, "
+                        f"got {s.park.timezone!r}") from None
+
+
+def _rule_step_divides(s: Scenario) -> None:
+    if 86400 % s.period.step_s:
+        raise SpecError("period.step", f"expected a step that divides a day, got {s.period.step_s} s")
+    if s.period.duration_s % s.period.step_s:
+        raise SpecError("period.duration", "expected a whole number of steps")
+
+
+def _rule_names(s: Scenario) -> None:
+    seen: dict[str, str] = {}
+    for key in ENTITY_LISTS:
+        for i, spec in enumerate(getattr(s, key)):
+            where = f"{key}[{i}].name"
+            if not _NAME_RE.match(spec.name):
+                raise SpecError(where, "expected letters, digits, '-' or '_' (no spaces), "
+                                f"got {spec.name!r}")
+            if spec.name in seen:
+                raise SpecError(where, f"name {spec.name!r} is already used by {seen[spec.name]}")
+            seen[spec.name] = where
+
+
+def _rule_soc_window(s: Scenario) -> None:
+    for i, b in enumerate(s.batteries):
+        if b.soc_min >= b.soc_max:
+            raise SpecError(f"batteries[{i}].soc_max",
+                            f"expected soc_max > soc_min ({b.soc_min:g}), got {b.soc_max:g}")
+        if not b.soc_min <= b.soc_init <= b.soc_max:
+            raise SpecError(f"batteries[{i}].soc_init",
+                            f"expected a value in the SOC window {b.soc_min:g}..{b.soc_max:g}, "
+                            f"got {b.soc_init:g}")
+
+
+def _rule_turbines(s: Scenario) -> None:
+    for i, w in enumerate(s.wind_farms):
+        try:
+            power_curve(w.turbine_type)
+        except KeyError as exc:
+            raise SpecError(f"wind_farms[{i}].turbine_type", str(exc.args[0])) from None
+
+
+def _rule_weather_file(s: Scenario) -> None:
+    w = s.weather
+    if w.source == "synthetic":
+        if w.path is not None:
+            raise SpecError("weather.path", "a synthetic year takes no file; set source: epw or csv")
+        return
+    if w.path is None:
+        raise SpecError("weather.path", f"expected the {w.source} file for source: {w.source}")
+    path = _resolve(s.path, w.path)
+    if not path.is_file():
+        raise SpecError("weather.path", f"no such file: {path}")
+    reader = weather_io.read_epw if w.source == "epw" else weather_io.read_csv
+    try:
+        reader(path)
+    except (ValueError, KeyError, OSError) as exc:
+        raise SpecError("weather.path", f"not a readable {w.source} weather file: {exc}") from None
+
+
+def _rule_external(s: Scenario) -> None:
+    names = {name for _, name in s.entity_names()}
+    ext = {e.name for e in s.external}
+    for i, e in enumerate(s.external):
+        if (e.python is None) == (e.cmd is None):
+            raise SpecError(f"external[{i}]", "expected exactly one of python or cmd")
+        if e.python is not None and ":" not in e.python:
+            raise SpecError(f"external[{i}].python", f"expected 'module:Class', got {e.python!r}")
+        for j, link in enumerate(e.links):
+            for end in ("source", "target"):
+                ref = getattr(link, end)
+                prefix = ref.split(".", 1)[0]
+                if ref not in names and not ("." in ref and prefix in ext):
+                    raise SpecError(f"external[{i}].links[{j}].{end}",
+                                    f"expected a park entity or '<external>.<eid>', got {ref!r}")
+
+
+def _rule_grid(s: Scenario) -> None:
+    g = s.grid
+    if g is None:
+        return
+    names = {name for _, name in s.entity_names()}
+    if g.source == "json":
+        if g.path is None:
+            raise SpecError("grid.path", "expected a pandapower JSON file for source: json")
+        path = _resolve(s.path, g.path)
+        if not path.is_file():
+            raise SpecError("grid.path", f"no such file: {path}")
+        try:
+            grid_io.read_network(path, sorted(names))
+        except (ValueError, KeyError, OSError) as exc:
+            raise SpecError("grid.path", str(exc)) from None
+        return
+    if g.path is not None:
+        raise SpecError("grid.path", "a built network takes no file; set source: json")
+    hosts = g.hosts or {}
+    kinds = dict((name, key) for key, name in s.entity_names())
+    for entity, host in hosts.items():
+        where = f"grid.hosts.{entity}"
+        if entity not in names:
+            raise SpecError(where, f"expected a park entity name, got {entity!r}")
+        if host not in names:
+            raise SpecError(where, f"expected the name of a park entity as host, got {host!r}")
+        if host in hosts or kinds[host] == "wind_farms" or kinds[entity] == "wind_farms":
+            raise SpecError(where, f"{host!r} cannot host: wind farms neither host nor are "
+                            "hosted, and a host must not be hosted itself")
+
+
+def _rule_accounting(s: Scenario) -> None:
+    from twin.accounting import economics
+    from twin.accounting.carbon import INPUT_CRITERIA, factors
+
+    try:
+        factors(s.carbon.factor_year, s.carbon.region)
+    except ValueError as exc:
+        raise SpecError("carbon.factor_year", str(exc)) from None
+    for key, value in (s.carbon.inputs or {}).items():
+        if key not in INPUT_CRITERIA:
+            raise SpecError(f"carbon.inputs.{key}",
+                            f"unknown criterion; expected one of {', '.join(INPUT_CRITERIA)}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            raise SpecError(f"carbon.inputs.{key}", f"expected a number >= 0, got {value!r}")
+    if s.economics.tariff not in economics.tariff_names():
+        raise SpecError("economics.tariff", f"expected one of "
+                        f"{', '.join(economics.tariff_names())}, got {s.economics.tariff!r}")
+    factories = {f.name for f in s.factory_loads}
+    for i, product in enumerate(s.products):
+        if product.enterprise not in factories:
+            raise SpecError(f"products[{i}].enterprise",
+                            f"expected a factory of the scenario, got {product.enterprise!r}")
+
+
+def _rule_controller(s: Scenario) -> None:
+    c = s.controller
+    step = s.period.step_s
+    for key, value in (("replan", c.replan), ("horizon", c.horizon)):
+        if value % step:
+            raise SpecError(f"controller.{key}", f"expected a whole number of steps of {step} s, "
+                            f"got {value} s")
+    if c.horizon < c.replan:
+        raise SpecError("controller.horizon", f"expected at least the re-plan interval "
+                        f"({c.replan} s), got {c.horizon} s")
+
+
+def _rule_events(s: Scenario) -> None:
+    targets = {"ev_surge": {h.name for h in s.ev_hubs},
+               "defect_burst": {a.name for a in s.aoi_lines}}
+    for i, e in enumerate(s.events):
+        if e.kind == "line_trip" and s.grid is None:
+            raise SpecError(f"events[{i}].kind", "a line_trip needs the scenario's grid section")
+        if e.target and e.target not in targets.get(e.kind, set()):
+            names = ", ".join(sorted(targets.get(e.kind, ()))) or "none"
+            raise SpecError(f"events[{i}].target", f"expected an entity this {e.kind} can act "
+                            f"on ({names}), got {e.target!r}")
+
+
+RULES: tuple[Callable[[Scenario], None], ...] = (
+    _rule_timezone,
+    _rule_step_divides,
+    _rule_names,
+    _rule_soc_window,
+    _rule_turbines,
+    _rule_weather_file,
+    _rule_external,
+    _rule_grid,
+    _rule_accounting,
+    _rule_controller,
+    _rule_events,
+    _rule_hil,
+)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _resolve(scenario_path: Path, p: Path) -> Path:
+    return p if p.is_absolute() else (scenario_path.parent / p)
+
+
+def _resolve_files(s: Scenario) -> Scenario:
+    """Make file paths relative to the scenario absolute, so runs work from any folder."""
+    weather = s.weather
+    if weather.path is not None:
+        weather = dataclasses.replace(weather, path=_resolve(s.path, weather.path).resolve())
+    external = tuple(
+        dataclasses.replace(e, params=_resolve_params(s.path, e.params or {}),
+                            model_params=_resolve_params(s.path, e.model_params or {}))
+        for e in s.external
+    )
+    grid = s.grid
+    if grid is not None and grid.path is not None:
+        grid = dataclasses.replace(grid, path=_resolve(s.path, grid.path).resolve())
+    return dataclasses.replace(s, weather=weather, external=external, grid=grid)
+
+
+def _resolve_params(scenario_path: Path, params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, str) and not Path(value).is_absolute():
+            candidate = scenario_path.parent / value
+            if candidate.is_file():
+                value = str(candidate.resolve())
+        out[key] = value
+    return out
+
+
+def _line_map(node: yaml.Node | None) -> dict[str, int]:
+    """Map field paths (``batteries[0].soc_min``) to 1-based line numbers in the YAML text."""
+    lines: dict[str, int] = {}
+
+    def walk(n: yaml.Node, path: str) -> None:
+        lines[path] = n.start_mark.line + 1
+        if isinstance(n, yaml.MappingNode):
+            for key, value in n.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+                lines[sub] = key.start_mark.line + 1
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                walk(item, f"{path}[{i}]")
+
+    if node is not None:
+        walk(node, "")
+    return lines
+
+
+def _nearest_line(lines: dict[str, int], path: str) -> int | None:
+    """Line of ``path`` or of its closest parent present in the file."""
+    while path:
+        if path in lines:
+            return lines[path]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return None

@@ -1,0 +1,263 @@
+"""The ``hil:`` section of a scenario: which entities are bound to which devices, and how.
+
+::
+
+    hil:
+      step: 1s                  # real-time step of the whole park
+      duration: 10min           # of a twin hil run (twin run simulates the scenario's period)
+      overrun: abort            # abort | warn | skip (default: abort with power hardware)
+      bindings:
+        - {entity: bess-station, device: "modbus://127.0.0.1:5020?unit=1", kind: battery,
+           protocol: sunspec, safety: {ramp_mw_per_s: 1.0, stale_after: 2s}}
+      faults:
+        - {at: 30s, fault: drop, duration: 3s, entity: bess-station}
+      assertions:
+        - soc within 0.1..0.9
+        - import_mw below 80
+        - after comm loss the device reverts to 0 MW within 2 s
+      record: results/hil-battery.trace.jsonl
+
+``twin.scenario`` holds the section as ``Scenario.hil`` and runs :func:`check` with its other
+cross-field rules. Nothing here talks to a device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from twin.core.fields import param
+from twin.core.specload import SpecError
+from twin.scenario.assertions import Assertion, parse_assertions
+
+_SECONDS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$")
+_SECONDS = {None: 1.0, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
+KIND_LISTS = {"battery": ("batteries",), "meter": ("factory_loads",), "camera": ("aoi_lines",)}
+WINDOW_FAULTS = ("latency", "drop", "corrupt", "stuck", "reboot")
+ACTIONS = ("estop", "disarm", "arm")
+
+
+def parse_seconds(value: Any) -> float:
+    """Seconds in ``value``: a number of seconds or text like ``200ms``, ``2s``, ``10min``."""
+    if isinstance(value, bool):
+        raise ValueError(f"got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _SECONDS_RE.match(str(value))
+        if not match:
+            raise ValueError(f"got {value!r}")
+        seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ValueError(f"got {value!r}, which is negative")
+    return seconds
+
+
+def _seconds(doc: str, default: Any) -> Any:
+    return param("s", doc=doc, default=default, parse=parse_seconds,
+                 expect="a duration such as 0.5, 200ms, 2s or 1min")
+
+
+def parse_device(value: Any) -> str:
+    """Check a device address: ``modbus://HOST:PORT?unit=N``, ``sim``, or a camera source."""
+    text = str(value).strip()
+    if text == "sim" or text.startswith(("folder:", "device:", "rtsp://", "http://",
+                                         "https://")):
+        return text
+    url = urllib.parse.urlsplit(text)
+    if url.scheme != "modbus" or not url.hostname or url.port is None:
+        raise ValueError(f"expected modbus://HOST:PORT?unit=N, sim, folder:PATH or device:N, "
+                         f"got {text!r}")
+    query = urllib.parse.parse_qs(url.query)
+    unknown = set(query) - {"unit"}
+    if unknown:
+        raise ValueError(f"unknown option {sorted(unknown)[0]!r} in {text!r} (expected unit)")
+    unit = query.get("unit", ["1"])[0]
+    if not unit.isdigit() or not 0 <= int(unit) <= 247:
+        raise ValueError(f"unit must be 0..247, got {unit!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class SafetySpec:
+    """Limits the safety layer holds the device to, whatever the controller asks."""
+
+    p_min_mw: float | None = param("MW", default=None, doc="lowest setpoint sent (default: "
+                                   "minus p_max_mw)")
+    p_max_mw: float | None = param("MW", default=None, doc="highest setpoint sent (default: "
+                                   "the entity's power rating)")
+    ramp_mw_per_s: float | None = param("MW/s", gt=0, default=None,
+                                        doc="largest change of the setpoint per second")
+    soc_min: float | None = param("1", ge=0, le=1, default=None,
+                                  doc="no discharging below (default: the entity's soc_min)")
+    soc_max: float | None = param("1", ge=0, le=1, default=None,
+                                  doc="no charging above (default: the entity's soc_max)")
+    stale_after: float = _seconds("watchdog: trip when no fresh data (answers, an advancing "
+                                  "heartbeat) came for this long", 2.0)
+    revert_after: float = _seconds("device-side reversion to 0 MW after this long without a "
+                                   "setpoint (written to the device when armed; whole s)", 1.0)
+    rearm_after: float | None = _seconds("re-arm the device after this long of healthy comms "
+                                         "following a trip (none: the twin keeps the entity)",
+                                         None)
+    timeout: float = _seconds("timeout of one Modbus request", 0.3)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One park entity served by a device instead of its simulated model."""
+
+    entity: str = param(doc="name of the park entity (a battery, factory load or AOI line)")
+    device: str = param(parse=parse_device, doc="modbus://HOST:PORT?unit=N, sim (the "
+                        "simulated implementation), folder:PATH or device:N (cameras)",
+                        expect="modbus://HOST:PORT?unit=N, sim, folder:PATH or device:N")
+    kind: Literal["battery", "meter", "camera"] = param(doc="device kind")
+    protocol: Literal["sunspec", "modbus", "sim", "opencv"] | None = param(
+        default=None, doc="battery: sunspec; meter: modbus; camera: opencv (default by kind)")
+    points: Path | None = param(default=None, doc="point list file (default: the built-in "
+                                "list of the kind, twin/data/hil_points.yaml)")
+    armed: bool = param(default=True, doc="arm the device (enable setpoints) at the start")
+    safety: SafetySpec = param(default=SafetySpec(), doc="safety limits and watchdog")
+
+    @property
+    def resolved_protocol(self) -> str:
+        """The protocol, with the kind's default filled in."""
+        if self.device == "sim":
+            return "sim"
+        return self.protocol or {"battery": "sunspec", "meter": "modbus",
+                                 "camera": "opencv"}[self.kind]
+
+    @property
+    def is_power_hardware(self) -> bool:
+        """A real device that moves power (overruns abort by default)."""
+        return self.kind == "battery" and self.device != "sim"
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A fault injected on the link to a device, or an operator action, at a simulation time."""
+
+    at: float = _seconds("simulation time from the start", dataclasses.MISSING)
+    fault: Literal["latency", "drop", "corrupt", "stuck", "reboot", "estop", "disarm",
+                   "arm"] = param(doc="latency, drop, corrupt, stuck, reboot (windows of "
+                                  "'duration'), or the actions estop, disarm, arm")
+    duration: float = _seconds("length of the fault window", 0.0)
+    entity: str | None = param(default=None, doc="bound entity (default: every binding)")
+    delay: float = _seconds("latency: added to every request", 0.5)
+
+
+@dataclass(frozen=True)
+class HILSection:
+    """Hardware in the loop: bindings, real-time step, overrun policy, faults, assertions."""
+
+    bindings: tuple[Binding, ...] = param(doc="entities served by devices")
+    step: float = _seconds("real-time step of the park (whole seconds)", 1.0)
+    duration: float = _seconds("length of a twin hil run (twin hil --duration overrides)",
+                               600.0)
+    overrun: Literal["abort", "warn", "skip"] | None = param(
+        default=None, doc="a step later than max_lateness: abort the run, warn, or skip that "
+        "step's device I/O (default: abort when power hardware is bound, else warn)")
+    max_lateness: float | None = _seconds("lateness counted as an overrun (default: the step)",
+                                          None)
+    io_budget: float | None = _seconds("longest wait for a device per step (default: a "
+                                       "quarter of the step, at most 250 ms)", None)
+    faults: tuple[FaultSpec, ...] = param(default=(), doc="faults and actions on a schedule")
+    assertions: tuple[Assertion, ...] = param(
+        default=(), parse=parse_assertions, doc="what the run must show (hil/assertions.py)",
+        expect="a list of assertions such as 'soc within 0.1..0.9'")
+    record: Path | None = param(default=None, doc="trace of the device traffic (default: "
+                                "beside the results, <name>.trace.jsonl)")
+    replay: Path | None = param(default=None, doc="replay this trace instead of the devices")
+    realtime: bool = param(default=False, doc="ask the OS for real-time scheduling "
+                           "(SCHED_FIFO) during the run: precise wake-ups on a busy machine; "
+                           "needs the right to it (root or rtprio), else a warning")
+    active: bool = param(default=False, doc="set by twin hil, never in a file: only then are "
+                         "the bindings wired (twin run simulates every entity)")
+
+    @property
+    def overrun_policy(self) -> str:
+        """The overrun policy, with the default filled in."""
+        if self.overrun is not None:
+            return self.overrun
+        return "abort" if any(b.is_power_hardware for b in self.bindings) else "warn"
+
+    @property
+    def max_lateness_s(self) -> float:
+        """Lateness that counts as an overrun."""
+        return self.max_lateness if self.max_lateness is not None else self.step
+
+    @property
+    def io_budget_s(self) -> float:
+        """Longest wait for one device in one step."""
+        return self.io_budget if self.io_budget is not None else min(0.25 * self.step, 0.25)
+
+
+def check(s: Any) -> None:
+    """Cross-field rules of the ``hil:`` section (``s``: a :class:`twin.scenario.Scenario`)."""
+    h: HILSection | None = getattr(s, "hil", None)
+    if h is None:
+        return
+    if h.active and s.path.name != "<memory>":
+        raise SpecError("hil.active", "is set by twin hil; remove it from the file")
+    if h.step < 1 or h.step != int(h.step):
+        raise SpecError("hil.step", f"expected whole seconds >= 1 (the park's adapters step in "
+                        f"seconds), got {h.step:g} s")
+    if h.duration < h.step or h.duration != int(h.duration):
+        raise SpecError("hil.duration", f"expected whole seconds >= the step, got {h.duration:g}")
+    if h.record is not None and h.replay is not None:
+        raise SpecError("hil.replay", "expected either record or replay, not both")
+    bound: dict[str, str] = {}
+    for i, b in enumerate(h.bindings):
+        where = f"hil.bindings[{i}]"
+        lists = KIND_LISTS[b.kind]
+        names = {spec.name for key in lists for spec in getattr(s, key)}
+        if b.entity not in names:
+            raise SpecError(f"{where}.entity", f"expected a {' or '.join(lists)} entity for a "
+                            f"{b.kind}, got {b.entity!r}")
+        if b.entity in bound:
+            raise SpecError(f"{where}.entity", f"{b.entity!r} is already bound by {bound[b.entity]}")
+        bound[b.entity] = where
+        _check_binding(b, where)
+    _check_faults(h, bound)
+    names = {name for _, name in s.entity_names()} | {"pcc", "grid", "pacer"}
+    for i, a in enumerate(h.assertions):
+        entity = getattr(a, "entity", None)
+        if entity is not None and entity not in names:
+            raise SpecError(f"twin.scenario.assertions[{i}]", f"no entity {entity!r} in the scenario")
+
+
+def _check_faults(h: HILSection, bound: dict[str, str]) -> None:
+    for i, f in enumerate(h.faults):
+        where = f"hil.faults[{i}]"
+        if f.entity is not None and f.entity not in bound:
+            raise SpecError(f"{where}.entity", f"expected a bound entity "
+                            f"({', '.join(bound) or 'none'}), got {f.entity!r}")
+        if f.fault in WINDOW_FAULTS and f.duration <= 0:
+            raise SpecError(f"{where}.duration", f"a {f.fault} fault needs a duration > 0")
+
+
+def _check_binding(b: Binding, where: str) -> None:
+    protocol = b.resolved_protocol
+    allowed = {"battery": ("sunspec", "sim"), "meter": ("modbus", "sunspec", "sim"),
+               "camera": ("opencv",)}[b.kind]
+    if protocol not in allowed:
+        raise SpecError(f"{where}.protocol", f"a {b.kind} speaks {' or '.join(allowed)}, "
+                        f"got {protocol!r}")
+    is_camera = b.device.startswith(("folder:", "device:", "rtsp://", "http"))
+    if (b.kind == "camera") != is_camera:
+        raise SpecError(f"{where}.device", "a camera takes folder:PATH, device:N or a stream "
+                        "URL; other kinds take modbus://HOST:PORT?unit=N or sim")
+    if b.kind == "camera" and b.device.startswith("folder:") and not Path(
+            b.device[len("folder:"):]).is_dir():
+        raise SpecError(f"{where}.device", f"no such folder: {b.device[len('folder:'):]}")
+    sp = b.safety
+    if sp.revert_after < 1 or sp.revert_after != int(sp.revert_after):
+        raise SpecError(f"{where}.safety.revert_after", "expected whole seconds >= 1 (SunSpec "
+                        f"WSetRvrtTms), got {sp.revert_after:g}")
+    if sp.p_min_mw is not None and sp.p_max_mw is not None and sp.p_min_mw > sp.p_max_mw:
+        raise SpecError(f"{where}.safety.p_min_mw", "expected p_min_mw <= p_max_mw")
+    if sp.soc_min is not None and sp.soc_max is not None and sp.soc_min >= sp.soc_max:
+        raise SpecError(f"{where}.safety.soc_min", "expected soc_min < soc_max")
