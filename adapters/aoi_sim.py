@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator, as_values, make_meta, spec_params
 from twin import data
-from twin.models.aoi.line import LINES, AOILineSpec, BoardEvent
+from twin.models.aoi.line import LINES, AOILineSpec
+from twin.models.aoi.sources import FrameWriter, open_camera
 from twin.models.disturbances import defect_share
 from twin.models.events import EventBook
 from twin.models.loads import ParkCalendar
@@ -104,10 +104,8 @@ class AOISim(TwinSimulator):
 
         if spec.camera == "synthetic":
             boards: Any = SyntheticBoards(spec.board, spec.um_per_px, spec.image_px, self.seed)
-        elif spec.camera.startswith("folder:"):
-            boards = FolderBoards(Path(spec.camera[len("folder:"):]))
         else:
-            boards = CameraBoards(spec.camera)
+            boards = open_camera(spec.camera)
         self._closers.append(boards)
         parts: dict[str, Any] = {"boards": boards,
                                  "inspector": ImageInspector(boards.golden, verifier=spec.verifier)}
@@ -136,87 +134,3 @@ class AOISim(TwinSimulator):
             close = getattr(thing, "close", None)
             if close is not None:
                 close()
-
-
-# ----------------------------------------------------------------------------- camera I/O
-@dataclasses.dataclass(frozen=True)
-class Frame:
-    """A camera image whose defects are unknown."""
-
-    image: np.ndarray
-    defects: None = None
-
-
-class FolderBoards:
-    """Boards from image files in a folder (``golden.*`` or the first file is the reference)."""
-
-    SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-    def __init__(self, folder: Path) -> None:
-        import cv2
-
-        self._cv2 = cv2
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in self.SUFFIXES)
-        if not files:
-            raise ValueError(f"camera folder:{folder}: no images ({', '.join(self.SUFFIXES)})")
-        golden = next((f for f in files if f.stem == "golden"), files[0])
-        self.golden = self._read(golden)
-        self.files = [f for f in files if f != golden] or [golden]
-
-    def _read(self, path: Path) -> np.ndarray:
-        image = self._cv2.imread(str(path), self._cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"cannot read image {path}")
-        return image[:, :, ::-1].copy()
-
-    def draw(self, index: int, defective: bool) -> Frame:
-        """The folder's images in turn (``defective`` is decided by the image, not asked)."""
-        return Frame(self._read(self.files[index % len(self.files)]))
-
-
-class CameraBoards:
-    """Boards from a camera (``device:N``) or a stream (``rtsp://...``); the first frame is
-    the reference."""
-
-    def __init__(self, source: str) -> None:
-        import cv2
-
-        target: int | str = int(source[len("device:"):]) if source.startswith("device:") \
-            else source
-        self.capture = cv2.VideoCapture(target)
-        if not self.capture.isOpened():
-            raise ValueError(f"camera {source!r} cannot be opened")
-        self.source = source
-        self.golden = self._frame()
-
-    def _frame(self) -> np.ndarray:
-        ok, image = self.capture.read()
-        if not ok:
-            raise RuntimeError(f"camera {self.source!r} gave no frame")
-        return image[:, :, ::-1].copy()
-
-    def draw(self, index: int, defective: bool) -> Frame:
-        """The camera's next frame."""
-        return Frame(self._frame())
-
-    def close(self) -> None:
-        """Release the camera."""
-        self.capture.release()
-
-
-class FrameWriter:
-    """Writes each rejected board's annotated image and robot frames as PNG files."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder = folder
-
-    def __call__(self, event: BoardEvent) -> None:
-        import cv2
-
-        if not event.rejected or event.image is None:
-            return
-        stem = self.folder / f"board-{event.index:07d}"
-        cv2.imwrite(f"{stem}.png", np.ascontiguousarray(event.image[:, :, ::-1]))
-        for i, frame in enumerate(event.robot_frames):
-            cv2.imwrite(f"{stem}-robot-{i:03d}.png", np.ascontiguousarray(frame[:, :, ::-1]))

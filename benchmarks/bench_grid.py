@@ -32,10 +32,10 @@ import pandapower as pp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters import grid_sim  # noqa: E402
 from benchmarks._calibrate import python_loop_s  # noqa: E402
 from twin import runner, scenario  # noqa: E402
 from twin.cosim import network  # noqa: E402
+from twin.models.grid import topology  # noqa: E402
 from twin.models.grid.solver import PF_OPTIONS, RunppSolver, _failed  # noqa: E402
 
 
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--fast-days", type=float, default=30.0,
                         help="period of the fast run")
     args = parser.parse_args()
-    grid_sim.SOLVERS["naive"] = NaiveSolver
+    topology.SOLVERS["naive"] = NaiveSolver
     park = scenario.load(ROOT / "scenarios" / "park.yaml")
     s = park.with_days(args.days)
     results = {"fast": _run(park.with_days(args.fast_days), "lightsim2grid")}

@@ -1,7 +1,7 @@
 """The AOI camera behind the device interface: a folder of images or an OpenCV capture.
 
-The frames come from the AOI line's own board sources (:class:`adapters.aoi_sim.FolderBoards`
-for ``folder:PATH``, :class:`adapters.aoi_sim.CameraBoards` for ``device:N`` or a stream URL,
+The frames come from the AOI line's own board sources (:mod:`twin.models.aoi.sources`:
+``FolderBoards`` for ``folder:PATH``, ``CameraBoards`` for ``device:N`` or a stream URL;
 :class:`twin.models.aoi.calibration.SyntheticBoards` for the simulated camera): binding a camera in
 ``hil:`` sets the AOI line's ``camera`` to the device (``hil.run.prepare``), and these classes
 give the same sources the interface of every bound device - ``read()`` a frame, ``write()``
@@ -11,7 +11,6 @@ nothing, ``health()`` - for the pre-flight check and for engineers who script a 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from hil.devices import Health, ReadOnly
@@ -29,12 +28,9 @@ class CameraDevice(ReadOnly):
         self._health = Health()
 
     async def open(self) -> dict[str, Any]:
-        from adapters.aoi_sim import CameraBoards, FolderBoards
+        from twin.models.aoi.sources import open_camera
 
-        if self.source.startswith("folder:"):
-            self.boards = FolderBoards(Path(self.source[len("folder:"):]))
-        else:
-            self.boards = CameraBoards(self.source)
+        self.boards = open_camera(self.source)
         h, w = self.boards.golden.shape[:2]
         return {"identity": {"source": self.source}, "ratings": {"width_px": w, "height_px": h}}
 
