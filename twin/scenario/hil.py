@@ -226,7 +226,7 @@ def check(s: Any) -> None:
     for i, a in enumerate(h.assertions):
         entity = getattr(a, "entity", None)
         if entity is not None and entity not in names:
-            raise SpecError(f"twin.scenario.assertions[{i}]", f"no entity {entity!r} in the scenario")
+            raise SpecError(f"hil.assertions[{i}]", f"no entity {entity!r} in the scenario")
 
 
 def _check_faults(h: HILSection, bound: dict[str, str]) -> None:
