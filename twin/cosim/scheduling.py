@@ -1,4 +1,4 @@
-"""A leaner inner loop for mosaik 3.6's scheduler, with the same results.
+"""A leaner inner loop for mosaik 3.6's scheduler, with the same results, for one run.
 
 mosaik runs each simulator as an asyncio task (``scheduler.sim_process``). Per step of any
 simulator it makes a task for every dependency it waits on, two tasks and an ``asyncio.wait``
@@ -7,17 +7,27 @@ whenever a simulator waits for its next step, recomputes the progress of *every*
 and prunes its output cache. With eight simulators at 15-minute steps this bookkeeping cost
 more than the models.
 
-:func:`install` replaces, for runs as fast as possible, ``sim_process`` by one that takes
-the same steps in the same order: one future per wait, a dependency awaited only if it has
-not happened yet, progress recomputed only for the simulators a step can move (itself, those
-it triggers, and their descendants by trigger) and only when its inputs changed, inputs
-gathered from a plan of the pulled connections worked out once, the progress percentage and
-cache pruning once per time step. mosaik's tiered time arithmetic gets a shortcut for plain
-one-tier times. Real-time runs (``rt_factor``), whose progress also depends on the wall
-clock, always take mosaik's own path. :func:`quiet_gc` spares the garbage collector's scans
-of the set-up during a run. The twin's tests check that a run gives the same numbers with
-and without all this (``world.run(..., fast_progress=False)``), on a small park and on the
-reference park under the EMS.
+``with lean():`` around ``world.run(...)`` replaces, for that run, ``sim_process`` by one
+that takes each simulator's steps in the same order with the same inputs (only independent
+simulators may interleave differently): one future per wait, a dependency awaited only if
+it has not happened yet, progress recomputed only for the simulators a step can move
+(itself, those it triggers, and their descendants by trigger) and only when its inputs
+changed, inputs gathered from a plan of the pulled connections worked out once, the progress
+percentage and cache pruning once per time step. mosaik's tiered time arithmetic gets a
+shortcut for plain one-tier times. On leaving the block, by return or exception, mosaik's
+own functions are back: another World in the process runs unpatched. Blocks nest (the
+innermost open block decides, the outermost restores); ``lean(False)`` runs mosaik's own
+loop.
+
+The lean loop relies on mosaik 3.6's internals (its scheduler's functions, ``Progress``'s
+futures, ``asyncio.Event``'s waiters, ``SimRunner``'s fields). On any other mosaik version,
+or when one of these is missing, :func:`lean` warns once and runs mosaik's own loop.
+Real-time runs (``rt_factor``), whose progress also depends on the wall clock, and debug
+worlds, which record mosaik's own steps, always take mosaik's own path. :func:`quiet_gc`
+spares the garbage collector's scans of the set-up during a run. The tests check that runs
+give the same records with and without the lean loop, on small topologies of plain mosaik
+simulators (tests/test_scheduling.py), and on a small park and on the reference park under
+the EMS (``runner.run(..., fast_progress=False)``, tests/test_world.py).
 """
 
 from __future__ import annotations
@@ -26,6 +36,10 @@ import asyncio
 import contextlib
 import functools
 import gc
+import inspect
+import logging
+import re
+import threading
 import warnings
 from collections.abc import Iterator
 from heapq import heappop
@@ -39,12 +53,17 @@ from mosaik.exceptions import SimulationError
 from mosaik.simmanager import FULL_ID
 from mosaik.tiered_time import TieredDuration, TieredTime
 
-_ORIGINAL = scheduler.advance_progress
-_ORIGINAL_PROCESS = scheduler.sim_process
-_ORIGINAL_INPUTS = scheduler.get_input_data
+log = logging.getLogger(__name__)
+
+SUPPORTED = re.compile(r"3\.6(\.|$)")  # the mosaik versions the lean loop was written for
+# mosaik's own functions (None where this mosaik lacks one: lean() refuses it then)
+_ORIGINAL = getattr(scheduler, "advance_progress", None)
+_ORIGINAL_PROCESS = getattr(scheduler, "sim_process", None)
+_ORIGINAL_INPUTS = getattr(scheduler, "get_input_data", None)
 _ORIGINAL_ADD = TieredTime.__add__
 _ORIGINAL_LT = TieredTime.__lt__
 _KEY = "_twin_progress_key"
+_STEPS = "_lean_steps"  # on the AsyncWorld: sim-steps the lean loop took in its run
 
 
 def _tiered_add(self: TieredTime, interval: TieredDuration) -> TieredTime:
@@ -145,9 +164,9 @@ async def _wait_for_dependencies(sim: Any, lazy_stepping: bool) -> None:
 async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None,
                        rt_strict: bool, lazy_stepping: bool, start_barrier: Any) -> None:
     """``scheduler.sim_process`` for runs as fast as possible: the same steps in the same
-    order, without the progress-bar bookkeeping after every step. Real-time runs take
-    mosaik's own."""
-    if rt_factor:
+    order, without the progress-bar bookkeeping after every step. Real-time runs and debug
+    worlds (whose execution graph mosaik's ``scheduler.step`` records) take mosaik's own."""
+    if rt_factor or getattr(world, "_debug", False):
         await _ORIGINAL_PROCESS(world, sim, until, rt_factor, rt_strict, lazy_stepping,
                                 start_barrier)
         return
@@ -185,8 +204,9 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
             scheduler.trigger_successors(sim)
             for isim in dependents:
                 _advance_progress(isim, world)
-            world._twin_sim_steps = getattr(world, "_twin_sim_steps", 0) + 1
-            if world._twin_sim_steps % every == 0:  # the percentage a simulator may ask
+            steps = getattr(world, _STEPS, 0) + 1
+            setattr(world, _STEPS, steps)
+            if steps % every == 0:  # the percentage a simulator may ask
                 world.sim_progress = scheduler.get_progress(sims, until)
                 if world.use_cache:  # and the outputs no simulator can ask for any more
                     _prune_dataflow_cache(runners)
@@ -326,21 +346,164 @@ def quiet_gc(gen0: int = 50_000) -> Iterator[None]:
         gc.unfreeze()
 
 
-def install() -> bool:
-    """Install the faster progress update (mosaik 3.6 only); return whether it is active."""
-    version = getattr(mosaik, "__version__", "")
-    if not str(version).startswith("3.6"):
-        return False
-    scheduler.advance_progress = _advance_progress
-    scheduler.sim_process = _sim_process
-    TieredTime.__add__ = _tiered_add  # type: ignore[method-assign]
-    TieredTime.__lt__ = _tiered_lt  # type: ignore[method-assign]
-    return True
+# --- the patch, for the duration of a run -------------------------------------------------
+
+_MISSING = object()
+_LOCK = threading.RLock()
+_OPEN: list[list[bool]] = []  # the open lean() blocks, oldest first: [wants the lean loop]
+_SAVED: list[tuple[Any, str, Any]] = []  # what the patch replaced, while it is in place
+_WARNED: set[str] = set()  # the refusals already warned about (once each per process)
+
+# what each scheduler function the lean loop replaces or calls takes, by parameter name
+_SIGNATURES = {
+    "run": ("world", "until", "rt_factor", "rt_strict", "lazy_stepping"),
+    "sim_process": ("world", "sim", "until", "rt_factor", "rt_strict", "lazy_stepping",
+                    "start_barrier"),
+    "advance_progress": ("sim", "world"),
+    "get_input_data": ("world", "sim"),
+    "get_max_advance": ("world", "sim", "until"),
+    "trigger_successors": ("sim",),
+    "get_progress": ("sims", "until"),
+    "get_avg_progress": ("sims", "until"),
+    "validate_output_time": ("sim", "output_time"),
+    "determine_output_tiered_time": ("sim", "output_time"),
+    "cache_output_data": ("sim", "data", "output_time"),
+    "push_output_data": ("sim", "data", "output_time"),
+}
+# the fields of mosaik's objects that the lean loop reads or writes
+_RUNNER_FIELDS = ("sid", "type", "_proxy", "progress", "newer_step", "next_steps",
+                  "current_step", "last_step", "next_self_step", "is_in_step",
+                  "from_world_time", "triggering_ancestors", "input_delays", "successors",
+                  "successors_to_wait_for", "triggers", "pulled_inputs", "persistent_inputs",
+                  "timed_input_buffer", "inputs_from_set_data", "output_request", "outputs")
+_WORLD_FIELDS = ("running", "max_loop_iterations", "use_cache", "sim_progress")
 
 
-def uninstall() -> None:
-    """Restore mosaik's own progress update and time arithmetic."""
-    scheduler.advance_progress = _ORIGINAL
-    scheduler.sim_process = _ORIGINAL_PROCESS
-    TieredTime.__add__ = _ORIGINAL_ADD  # type: ignore[method-assign]
-    TieredTime.__lt__ = _ORIGINAL_LT  # type: ignore[method-assign]
+def _patches() -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, lean replacement): everything :func:`lean` changes."""
+    return [(scheduler, "sim_process", _sim_process),
+            (TieredTime, "__add__", _tiered_add),
+            (TieredTime, "__lt__", _tiered_lt)]
+
+
+def _assigned(init: Any) -> set[str]:
+    """The attribute names a constructor's code uses (those it assigns among them)."""
+    code = getattr(init, "__code__", None)
+    return set(code.co_names) if code is not None else set()
+
+
+def refusal() -> str:
+    """Why the lean loop cannot run with the installed mosaik ('' when it can): a version
+    other than 3.6.x, or a missing internal it relies on."""
+    version = str(getattr(mosaik, "__version__", "") or "(unknown)")
+    if not SUPPORTED.match(version):
+        return f"mosaik {version} is not the 3.6.x the lean loop was written for"
+    problems = _scheduler_problems() + _internal_problems()
+    if problems:
+        return f"mosaik {version} lacks what the lean loop relies on: {', '.join(problems)}"
+    return ""
+
+
+def _scheduler_problems() -> list[str]:
+    """The scheduler functions missing or taking other parameters than the lean loop uses."""
+    problems = []
+    for name, params in _SIGNATURES.items():
+        func = getattr(scheduler, name, None)
+        try:
+            found = tuple(inspect.signature(func).parameters) if callable(func) else None
+        except (TypeError, ValueError):
+            found = None
+        if found != params:
+            problems.append(f"scheduler.{name}{params}")
+    run_code = getattr(getattr(scheduler, "run", None), "__code__", None)
+    if run_code is None or "sim_process" not in run_code.co_names:
+        problems.append("scheduler.run starting scheduler.sim_process")
+    return problems
+
+
+def _internal_problems() -> list[str]:
+    """The private fields of asyncio's and mosaik's objects the lean loop uses, if missing."""
+    problems = [] if "_waiters" in vars(asyncio.Event()) else ["asyncio.Event._waiters"]
+    try:
+        from mosaik.async_scenario import AsyncWorld
+        from mosaik.progress import Progress
+        from mosaik.proxies import LocalProxy
+        from mosaik.simmanager import SimRunner
+    except ImportError as exc:
+        return [*problems, f"module {exc.name}"]
+    if not ({"_futures", "time"} <= _assigned(Progress.__init__)
+            and callable(getattr(Progress, "_triggered_time", None))):
+        problems.append("Progress._futures, Progress._triggered_time")
+    problems += [f"SimRunner.{f}" for f in _RUNNER_FIELDS
+                 if f not in _assigned(SimRunner.__init__)]
+    problems += [f"AsyncWorld.{f}" for f in _WORLD_FIELDS
+                 if f not in _assigned(AsyncWorld.__init__)]
+    if not callable(getattr(AsyncWorld, "_get_sim_runners", None)):
+        problems.append("AsyncWorld._get_sim_runners")
+    if "sim" not in getattr(LocalProxy, "__annotations__", {}):
+        problems.append("LocalProxy.sim")
+    one, step = TieredTime(0), TieredDuration(0)
+    if not (hasattr(one, "tiers") and hasattr(step, "tiers") and hasattr(step, "pre_length")):
+        problems.append("TieredTime.tiers, TieredDuration.tiers, .pre_length")
+    return problems
+
+
+def _apply() -> None:
+    """Put the lean loop in place if the innermost open block wants it, mosaik's own loop
+    otherwise (with the lock held)."""
+    want = bool(_OPEN) and _OPEN[-1][0]
+    if want and not _SAVED:
+        for owner, name, lean_fn in _patches():
+            _SAVED.append((owner, name, vars(owner).get(name, _MISSING)))
+            setattr(owner, name, lean_fn)
+    elif not want:
+        while _SAVED:
+            owner, name, before = _SAVED.pop()
+            if before is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, before)
+        originals = {"sim_process": _ORIGINAL_PROCESS, "__add__": _ORIGINAL_ADD,
+                     "__lt__": _ORIGINAL_LT}
+        for owner, name, lean_fn in _patches():  # whatever else left the patch in place
+            if vars(owner).get(name) is lean_fn:
+                setattr(owner, name, originals[name])
+
+
+def is_active() -> bool:
+    """Whether mosaik's scheduler runs the lean loop now."""
+    return all(vars(owner).get(name) is lean_fn for owner, name, lean_fn in _patches())
+
+
+@contextlib.contextmanager
+def lean(active: bool = True) -> Iterator[bool]:
+    """Run mosaik's scheduler with the lean loop inside the block (``active``), or with
+    mosaik's own (``not active``); yields whether the lean loop is active. On leaving the
+    block, also by an exception, what was there before is back. Blocks nest, also across
+    threads: the most recently opened block still open decides, and mosaik's own functions
+    are back once none is open. With a mosaik the lean loop was not written for (see
+    :func:`refusal`), it warns once and runs mosaik's own loop: the results are the same."""
+    reason = refusal() if active else ""
+    if reason:
+        if reason not in _WARNED:
+            _WARNED.add(reason)
+            warnings.warn(f"twin.cosim.scheduling: {reason}; running mosaik's own scheduler "
+                          f"loop instead (same results, slower)", RuntimeWarning, stacklevel=3)
+        log.info("lean scheduler loop off for this run: %s", reason)
+    elif active:
+        log.info("lean scheduler loop active for this run (mosaik %s)", mosaik.__version__)
+    else:
+        log.info("lean scheduler loop off for this run: mosaik's own loop asked for")
+    block = [active and not reason]
+    with _LOCK:
+        _OPEN.append(block)
+        _apply()
+    try:
+        yield block[0]
+    finally:
+        with _LOCK:
+            for i in reversed(range(len(_OPEN))):
+                if _OPEN[i] is block:
+                    del _OPEN[i]
+                    break
+            _apply()
