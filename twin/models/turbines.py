@@ -13,12 +13,14 @@ import difflib
 import warnings
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import windpowerlib
 from windpowerlib.wind_turbine import get_turbine_data_from_file
 
-from twin.models.wind import PowerCurve
+if TYPE_CHECKING:
+    from twin.models.wind import PowerCurve
 
 _OEDB_DIR = Path(windpowerlib.__file__).parent / "oedb"
 
@@ -37,9 +39,8 @@ def turbine_types() -> list[str]:
     return list(_types())
 
 
-@cache
-def power_curve(turbine_type: str) -> PowerCurve:
-    """Return the power curve of ``turbine_type`` (wind in m/s, power in MW).
+def check_type(turbine_type: str) -> None:
+    """Check that ``turbine_type`` is in the library (what validating a scenario needs).
 
     Raises
     ------
@@ -50,6 +51,20 @@ def power_curve(turbine_type: str) -> PowerCurve:
         close = difflib.get_close_matches(turbine_type, _types(), n=5, cutoff=0.5)
         hint = ", ".join(close) if close else "none (see twin.models.turbines.turbine_types())"
         raise KeyError(f"unknown turbine type {turbine_type!r}; close matches: {hint}")
+
+
+@cache
+def power_curve(turbine_type: str) -> PowerCurve:
+    """Return the power curve of ``turbine_type`` (wind in m/s, power in MW).
+
+    Raises
+    ------
+    KeyError
+        If the type is not in the library (the message lists close matches).
+    """
+    from twin.models.wind import PowerCurve  # the farm's model: not needed to check a name
+
+    check_type(turbine_type)
     curve = get_turbine_data_from_file(turbine_type, str(_OEDB_DIR / "power_curves.csv"))
     curve = curve.sort_values("wind_speed")
     data = get_turbine_data_from_file(turbine_type, str(_OEDB_DIR / "turbine_data.csv"))

@@ -19,22 +19,19 @@ from typing import Any, Literal
 
 import yaml
 
+# The schema only: the light spec modules of the models. What a rule needs of a heavy
+# library (windpowerlib, pvlib, pandapower, ...) it imports itself, when its section is present.
 from twin.accounting.carbon.products import ProductSpec
 from twin.core.fields import param
 from twin.core.specload import SpecError, build
 from twin.data import YAML_LOADER
-from twin.models import weather_io
-from twin.models.aoi.line import AOILineSpec
+from twin.models.aoi.spec import AOILineSpec
 from twin.models.battery import BatterySpec
 from twin.models.events import Event
-from twin.models.grid import io as grid_io
-from twin.models.grid.network import GridLayout
-from twin.models.loads.ev import EVHubSpec
-from twin.models.loads.factory import FactorySpec
-from twin.models.loads.heat import HeatSupplySpec
-from twin.models.pv import PVSpec
-from twin.models.turbines import power_curve
-from twin.models.wind import WindFarmSpec
+from twin.models.grid.layout import GridLayout
+from twin.models.loads.spec import EVHubSpec, FactorySpec, HeatSupplySpec
+from twin.models.pv_spec import PVSpec
+from twin.models.wind_spec import WindFarmSpec
 from twin.scenario.hil import HILSection
 from twin.scenario.hil import check as _rule_hil
 
@@ -367,9 +364,13 @@ def _rule_soc_window(s: Scenario) -> None:
 
 
 def _rule_turbines(s: Scenario) -> None:
+    if not s.wind_farms:
+        return
+    from twin.models.turbines import check_type  # windpowerlib's library: only with wind farms
+
     for i, w in enumerate(s.wind_farms):
         try:
-            power_curve(w.turbine_type)
+            check_type(w.turbine_type)
         except KeyError as exc:
             raise SpecError(f"wind_farms[{i}].turbine_type", str(exc.args[0])) from None
 
@@ -385,6 +386,8 @@ def _rule_weather_file(s: Scenario) -> None:
     path = _resolve(s.path, w.path)
     if not path.is_file():
         raise SpecError("weather.path", f"no such file: {path}")
+    from twin.models import weather_io  # pandas and pvlib: only for a weather file
+
     reader = weather_io.read_epw if w.source == "epw" else weather_io.read_csv
     try:
         reader(path)
@@ -420,6 +423,8 @@ def _rule_grid(s: Scenario) -> None:
         path = _resolve(s.path, g.path)
         if not path.is_file():
             raise SpecError("grid.path", f"no such file: {path}")
+        from twin.models.grid import io as grid_io  # pandapower: only for a JSON network
+
         try:
             grid_io.read_network(path, sorted(names))
         except (ValueError, KeyError, OSError) as exc:

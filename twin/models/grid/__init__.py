@@ -6,14 +6,19 @@ interface and return a :class:`PFResult`; :func:`check_network` refuses, with
 :class:`GridError`, networks they cannot solve.
 """
 
-from twin.models.grid.solver import (
-    PF_OPTIONS,
-    FastSolver,
-    GridError,
-    PFResult,
-    RunppSolver,
-    check_network,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twin.models.grid.solver import (
+        PF_OPTIONS,
+        FastSolver,
+        GridError,
+        PFResult,
+        RunppSolver,
+        check_network,
+    )
 
 __all__ = [
     "PF_OPTIONS",
@@ -23,3 +28,13 @@ __all__ = [
     "RunppSolver",
     "check_network",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The solver's names, imported on first use: the package's light modules (the scenario's
+    :mod:`twin.models.grid.layout`) load without pandapower and lightsim2grid."""
+    if name in __all__:
+        from twin.models.grid import solver
+
+        return getattr(solver, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

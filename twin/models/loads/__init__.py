@@ -5,17 +5,28 @@ order with ``epoch_s`` (UTC unix s, start of the step) and ``dt_s``; outputs are
 ``[epoch_s, epoch_s + dt_s)``, loads positive.
 """
 
-from twin.models.loads.calendar import DAY_TYPES, DayProfile, ParkCalendar, default_shutdown_windows
-from twin.models.loads.ev import EV_KINDS, EVFlex, EVHub, EVHubSpec, EVOutput, ev_params
-from twin.models.loads.factory import (
-    FACTORY_KINDS,
-    FactoryLoad,
-    FactoryOutput,
-    FactoryParams,
-    FactorySpec,
-    factory_params,
-)
-from twin.models.loads.heat import HeatOutput, HeatSupply, HeatSupplySpec, heat_params
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from twin.models.loads.calendar import (
+        DAY_TYPES,
+        DayProfile,
+        ParkCalendar,
+        default_shutdown_windows,
+    )
+    from twin.models.loads.ev import EVFlex, EVHub, EVOutput, ev_params
+    from twin.models.loads.factory import FactoryLoad, FactoryOutput, FactoryParams, factory_params
+    from twin.models.loads.heat import HeatOutput, HeatSupply, heat_params
+    from twin.models.loads.spec import (
+        EV_KINDS,
+        FACTORY_KINDS,
+        EVHubSpec,
+        FactorySpec,
+        HeatSupplySpec,
+    )
 
 __all__ = [
     "DAY_TYPES",
@@ -39,3 +50,22 @@ __all__ = [
     "factory_params",
     "heat_params",
 ]
+
+
+# where each name lives: imported on first use, so the light spec module (what a scenario
+# needs) loads without the calendar's and the models' libraries
+_MODULES = {
+    "calendar": ("DAY_TYPES", "DayProfile", "ParkCalendar", "default_shutdown_windows"),
+    "ev": ("EVFlex", "EVHub", "EVOutput", "ev_params"),
+    "factory": ("FactoryLoad", "FactoryOutput", "FactoryParams", "factory_params"),
+    "heat": ("HeatOutput", "HeatSupply", "heat_params"),
+    "spec": ("EV_KINDS", "FACTORY_KINDS", "EVHubSpec", "FactorySpec", "HeatSupplySpec"),
+}
+_WHERE = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """The package's names, each imported from its module on first use."""
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,33 +27,10 @@ from typing import Any
 import numpy as np
 
 from twin import data
-from twin.core.fields import param
 from twin.models.loads.calendar import DAY_TYPES, DayProfile, ParkCalendar, hourly_to_minutes
+from twin.models.loads.spec import EV_KINDS, EVHubSpec  # re-exported: the light spec
 
-EV_KINDS = ("workplace", "fleet", "public")
 _S_PER_H = 3600.0
-
-
-@dataclass(frozen=True)
-class EVHubSpec:
-    """A charging hub."""
-
-    name: str = param(doc="unique entity name")
-    kind: str = param(choices=EV_KINDS, doc="hub kind: workplace, fleet depot or public")
-    n_chargers: int = param("1", ge=1, doc="number of charge points")
-    p_charger_kw: float | None = param(
-        "kW", gt=0, default=None, doc="rating of each charge point; None: the kind's default"
-    )
-    p_max_mw: float | None = param(
-        "MW", gt=0, default=None, doc="hub connection limit; None: no limit beyond the chargers"
-    )
-    arrivals_per_day: float | None = param(
-        "1/d", ge=0, default=None,
-        doc="mean arrivals on a workday; None: the kind's per-charger rate x n_chargers",
-    )
-    e_mean_kwh: float | None = param(
-        "kWh", gt=0, default=None, doc="mean energy wanted per session; None: the kind's default"
-    )
 
 
 @dataclass(frozen=True)

@@ -23,33 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from twin import data
-from twin.core.fields import param
 from twin.core.rng import AR1Noise
 from twin.models.loads.calendar import DAY_TYPES, MINUTES_PER_DAY, DayProfile, ParkCalendar
-
-FACTORY_KINDS = ("automotive", "supplier", "electronics", "biopharma", "datacentre")
-
-
-@dataclass(frozen=True)
-class FactorySpec:
-    """An enterprise's electric load."""
-
-    name: str = param(doc="unique entity name")
-    kind: str = param(choices=FACTORY_KINDS, doc="enterprise kind (sets profiles and defaults)")
-    p_peak_mw: float = param("MW", gt=0, doc="nameplate peak demand")
-    hvac_share: float | None = param(
-        "1", ge=0, le=1, default=None, doc="HVAC share of the peak; None: the kind's default"
-    )
-    noise_pct: float | None = param(
-        "%", ge=0, default=None, doc="AR(1) noise standard deviation; None: the kind's default"
-    )
-    shifts: int | None = param(
-        "1", ge=1, le=3, default=None, doc="shifts on workdays (1-3); None: the kind's default"
-    )
-    flex_share: float | None = param(
-        "1", ge=0, le=1, default=None,
-        doc="share of the load an EMS may shift in time; None: the kind's default"
-    )
+from twin.models.loads.spec import FACTORY_KINDS, FactorySpec  # re-exported: the light spec
 
 
 @dataclass(frozen=True)

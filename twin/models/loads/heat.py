@@ -26,50 +26,15 @@ from typing import Any
 import numpy as np
 
 from twin import data
-from twin.core.fields import param
 from twin.core.rng import AR1Noise
 from twin.models.loads.calendar import EPOCH_ORDINAL, ParkCalendar
+from twin.models.loads.spec import HeatSupplySpec  # re-exported: the light spec
 
 
 def _parse_mmdd(text: str) -> tuple[int, int]:
     month, day = (int(x) for x in str(text).split("-"))
     dt.date(2024, month, day)  # raises ValueError if not a date
     return month, day
-
-
-@dataclass(frozen=True)
-class HeatSupplySpec:
-    """A heat supply station (heat pumps + boilers) serving part of the park."""
-
-    name: str = param(doc="unique entity name")
-    q_design_mw: float = param("MW", gt=0, doc="heat load at the design outdoor temperature")
-    hp_q_max_mw: float = param(
-        "MW", ge=0, default=0.0, doc="thermal capacity of the geothermal heat pumps"
-    )
-    t_design_c: float | None = param(
-        "degC", default=None, doc="design outdoor temperature; None: Shenyang (data)"
-    )
-    t_base_c: float | None = param(
-        "degC", default=None, doc="heating balance point / degree-day base; None: data"
-    )
-    dhw_share: float | None = param(
-        "1", ge=0, le=1, default=None, doc="year-round hot-water share of q_design; None: data"
-    )
-    cop_nominal: float | None = param(
-        "1", gt=1, default=None, doc="constant heat-pump COP; None: COP curve vs supply temp"
-    )
-    boiler_eff: float | None = param(
-        "1", gt=0, le=1, default=None, doc="gas boiler efficiency (on NCV); None: data"
-    )
-    season_start: str | None = param(
-        "MM-DD", default=None, doc="first day of the heating season; None: data"
-    )
-    season_end: str | None = param(
-        "MM-DD", default=None, doc="last day of the heating season; None: data"
-    )
-    noise_pct: float | None = param(
-        "%", ge=0, default=None, doc="AR(1) noise on heat demand; None: data"
-    )
 
 
 @dataclass(frozen=True)

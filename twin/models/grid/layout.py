@@ -1,0 +1,31 @@
+"""Parameters of a built park network: light (no pandapower), so a scenario validates fast.
+
+:func:`twin.models.grid.network.build_network` builds the network from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twin.core.fields import param
+
+
+@dataclass(frozen=True)
+class GridLayout:
+    """Parameters of a network built by :func:`build_network` (lengths are illustrative)."""
+
+    pcc_line_km: float = param("km", gt=0, default=5.0,
+                               doc="220 kV line from the public grid's PCC to the park")
+    hv_transformers: int = param("1", ge=1, le=6, default=2, doc="220/66 kV main transformers")
+    hv_cable_km: float = param("km", gt=0, default=3.0,
+                               doc="66 kV cable from the main busbar to each substation")
+    feeder_km: float = param("km", gt=0, default=2.0, doc="length of each 10 kV feeder")
+    feeder_segments: int = param("1", ge=1, le=10, default=3,
+                                 doc="buses along each feeder and collector string")
+    direct_line_km: float = param("km", gt=0, default=40.0,
+                                  doc="绿电直连 220 kV line from each wind farm to the park")
+    collector_km: float = param("km", gt=0, default=6.0,
+                                doc="length of each 35 kV collector string")
+    substation_tap_pos: int = param("1", ge=-8, le=8, default=-2,
+                                    doc="fixed tap of the 66/10 kV substations (1.25 %/step, "
+                                    "negative raises the 10 kV voltage)")
