@@ -468,7 +468,7 @@ def test_the_reversion_assertion_judges_each_comm_loss() -> None:
 
 def test_scenario_errors_name_the_hil_field() -> None:
     bad = scenario_text("sim", extra="  assertions: [soc is fine]\n")
-    with pytest.raises(ScenarioError, match=r"<memory>:\d+: twin.scenario.assertions: .*cannot read"):
+    with pytest.raises(ScenarioError, match=r"<memory>:\d+: hil.assertions: .*cannot read"):
         loads(bad)
     with pytest.raises(ScenarioError, match="hil.bindings\\[0\\].device: expected modbus://"):
         loads(scenario_text("tcp://x:1"))
