@@ -24,8 +24,9 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, as_values, make_meta, spec_params
+from adapters.base import Model, TwinSimulator, as_values, make_meta, spec_params
 from twin import data
+from twin.models.aoi import line as aoi_line
 from twin.models.aoi.line import LINES, AOILineSpec
 from twin.models.aoi.sources import FrameWriter, open_camera
 from twin.models.disturbances import defect_share
@@ -33,35 +34,14 @@ from twin.models.events import EventBook
 from twin.models.loads import ParkCalendar
 from twin.models.loads.calendar import DAY_TYPES
 
-LINE_UNITS = {
-    "p_mw": ("MW", "electric load of the line (mean over its step)"),
-    "e_kwh": ("kWh", "electric energy in the step"),
-    "boards_in": ("1", "boards started at the printer"),
-    "boards_out": ("1", "boards inspected that left the line (passed or rejected)"),
-    "boards_good": ("1", "boards that passed the AOI"),
-    "boards_rejected": ("1", "boards flagged and moved to the reject tray"),
-    "boards_escaped": ("1", "defective boards that passed"),
-    "false_calls": ("1", "good boards rejected"),
-    "throughput_per_h": ("1/h", "boards out per hour"),
-    "availability": ("1", "placement processing time / planned time"),
-    "performance": ("1", "ideal cycle x boards / processing time (placement)"),
-    "oee": ("1", "availability x performance x quality (NaN without production)"),
-    "fpy": ("1", "first-pass yield: boards passed / boards inspected"),
-    "wip": ("1", "boards in the line at the end of the step"),
-    "lead_time_s": ("s", "mean time from printer to leaving the line"),
-    "escape_rate": ("1", "defective boards passed per board inspected"),
-    "false_call_rate": ("1", "good boards rejected per board inspected"),
-    "kwh_per_board": ("kWh", "electric energy per board out in the step"),
-    "kgco2_per_board": ("kg", "CO2 per board out in the step"),
-}
-LINE_OUT = tuple(Attr(name, *unit_doc) for name, unit_doc in LINE_UNITS.items())
-LINE_NAMES = tuple(LINE_UNITS)
+LINE = Model(spec_params(AOILineSpec), aoi_line.OUTPUTS)
+LINE_NAMES = LINE.output_names
 
 
 class AOISim(TwinSimulator):
     """The park's SMT/AOI lines (self-scheduled; statistical or board by board)."""
 
-    MODELS = {"AOILine": Model(spec_params(AOILineSpec), LINE_OUT)}
+    MODELS = {"AOILine": LINE}
 
     def __init__(self) -> None:
         super().__init__()

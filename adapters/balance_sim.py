@@ -12,36 +12,17 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, total
+from adapters.base import Model, TwinSimulator, total
+from twin.models import balance
 from twin.models.balance import pcc_flow
 from twin.models.disturbances import island
 from twin.models.events import EventBook
-
-INPUTS = (
-    Attr("p_gen_mw", "MW", "generation connected to the park (sum of all sources)"),
-    Attr("p_load_mw", "MW", "loads (sum of all sources)"),
-    Attr("p_storage_mw", "MW", "storage, > 0 charging (sum of all sources)"),
-)
-OUTPUTS = (
-    Attr("p_net_mw", "MW", "exchange with the public grid, > 0 import"),
-    Attr("p_import_mw", "MW", "import from the public grid"),
-    Attr("p_export_mw", "MW", "export to the public grid"),
-    Attr("p_gen_mw", "MW", "total generation seen at the PCC"),
-    Attr("p_load_mw", "MW", "total load seen at the PCC"),
-    Attr("p_storage_mw", "MW", "total storage power seen at the PCC, > 0 charging"),
-)
-ISLAND = (
-    Attr("p_shed_mw", "MW", "load not served (an island short of power, a tripped line)"),
-    Attr("p_curtailed_mw", "MW", "generation not taken (an island with a surplus, a tripped "
-         "line)"),
-    Attr("islanded", "1", "1 while the public grid is lost (grid outage)"),
-)
 
 
 class BalanceSim(TwinSimulator):
     """The PCC: what the public grid must give or take so that the park balances."""
 
-    MODELS = {"PCC": Model(("name",), OUTPUTS + ISLAND, INPUTS)}
+    MODELS = {"PCC": Model(("name",), balance.OUTPUTS + balance.ISLAND, balance.INPUTS)}
 
     def setup(self, events: EventBook | None = None) -> None:
         self.events = events

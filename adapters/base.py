@@ -1,9 +1,11 @@
 """What every park adapter shares: attribute tables, time keeping, entity bookkeeping, timing.
 
-Each adapter declares its models once as :class:`Model` tables of :class:`Attr` (name, unit,
-description); the mosaik ``META`` is derived from them, and so are the units recorded in the
-HDF5 file. Subclasses implement ``make_entity`` (build a model object from create params) and
-``step_entities`` (advance all entities and fill ``self.out``); they hold no physics.
+Each adapter offers its models as :class:`Model` tables of :class:`Attr`, the quantities the
+models declare (``INPUTS``, ``OUTPUTS``: :class:`twin.core.quantities.Quantity`, name, unit,
+meaning), taken from the model modules, not typed again; the mosaik ``META`` is derived from
+them, and so are the units recorded in the HDF5 file. Subclasses implement ``make_entity``
+(build a model object from create params) and ``step_entities`` (advance all entities and fill
+``self.out``); they hold no physics.
 
 Time: mosaik time is integer seconds from the scenario start (``time_resolution=1``); the
 simulator is told the start (ISO text with UTC offset) and its step in ``init``.
@@ -33,16 +35,13 @@ from mosaik_api_v3.types import (
 )
 from typing_extensions import override
 
+from twin.core.quantities import Quantity
+
 API_VERSION = "3.0"
 
-
-@dataclass(frozen=True)
-class Attr:
-    """One attribute of a model: its name, unit and meaning."""
-
-    name: str
-    unit: str
-    doc: str
+#: One attribute of a model: its name, unit and meaning. A model's quantity is the attribute
+#: itself; attributes of an adapter's own (snapshots, commands) are declared with it too.
+Attr = Quantity
 
 
 @dataclass(frozen=True)
@@ -89,6 +88,10 @@ CONTROL_MODEL = "Control"
 CONTROL_ATTR = "commands"
 
 
+class ControlError(ValueError):
+    """A ``Control`` command for an entity, or an attribute, that the simulator does not have."""
+
+
 def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = (),
               kind: Literal["time-based", "event-based", "hybrid"] = "time-based") -> Meta:
     """The mosaik META of a simulator offering ``models``.
@@ -97,7 +100,9 @@ def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = (),
     snapshot ``{eid: {attr: value}}`` of all the simulator's entities after each step, so a
     recorder needs one connection per simulator instead of one per entity attribute; and a
     ``Control`` model, the way back: its input ``commands`` ``{eid: {attr: value}}`` reaches
-    the named entities as if each value had come through its own connection.
+    the named entities as if each value had come through its own connection (a command for an
+    entity the simulator lacks, or for an attribute that is not an input of the entity's model,
+    raises :class:`ControlError`).
     ``kind="hybrid"``: a self-scheduled simulator (its step returns when it next wants to
     run) whose outputs all persist until its next step (mosaik 3's ``event-based`` outputs
     would not: time-based readers never see them).
@@ -216,17 +221,39 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         raise NotImplementedError
 
     def _with_commands(self, inputs: InputData) -> InputData:
-        """``inputs`` with the commands a ``Control`` entity received spread to their targets."""
+        """``inputs`` with the commands a ``Control`` entity received spread to their targets.
+
+        Raises :class:`ControlError` for a command naming an entity this simulator lacks, or an
+        attribute that is not an input of the entity's model."""
         merged = {eid: data for eid, data in inputs.items() if eid not in self.controls}
         for cid in self.controls:
             for src, commands in inputs.get(cid, {}).get(CONTROL_ATTR, {}).items():
                 for target, attrs in (commands or {}).items():
-                    if target in self.entities:
-                        data = dict(merged.get(target, {}))  # mosaik's dicts stay untouched
-                        for attr, value in attrs.items():
-                            data[attr] = {**data.get(attr, {}), src: value}
-                        merged[target] = data
+                    self._check_command(src, target, attrs)
+                    data = dict(merged.get(target, {}))  # mosaik's dicts stay untouched
+                    for attr, value in attrs.items():
+                        data[attr] = {**data.get(attr, {}), src: value}
+                    merged[target] = data
         return merged
+
+    def _check_command(self, src: str, target: str, attrs: Mapping[str, Any]) -> None:
+        """Refuse a command for an unknown entity or a non-input attribute, naming what exists."""
+        where = f"{self.sid or type(self).__name__}: Control command from {src}"
+        model_name = self.model_of.get(target)
+        if model_name is None:
+            known = ", ".join(sorted(self.entities)) or "none"
+            raise ControlError(f"{where} names unknown entity {target!r}; "
+                               f"the simulator's entities: {known}")
+        model = self.MODELS[model_name]
+        if model.any_inputs:
+            return
+        inputs = model.input_names
+        unknown = [attr for attr in attrs if attr not in inputs]
+        if unknown:
+            raise ControlError(f"{where} names unknown attribute(s) "
+                               f"{', '.join(map(repr, unknown))} of entity {target!r}; "
+                               f"the inputs of its model {model_name}: "
+                               f"{', '.join(inputs) or 'none'}")
 
     @override
     def get_data(self, outputs: OutputRequest) -> OutputData:

@@ -13,40 +13,29 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, spec_params, total
-from twin.models import battery
+from adapters.base import Model, TwinSimulator, as_values, spec_params, total
+from twin.models import battery, control
 from twin.models.battery import BatterySpec
 from twin.models.control import rule_setpoints
 
-OUTPUTS = (
-    Attr("p_mw", "MW", "power at the AC terminals, > 0 charging"),
-    Attr("p_loss_mw", "MW", "conversion and self-discharge losses"),
-    Attr("soc", "1", "state of charge at the end of the step"),
-    Attr("e_mwh", "MWh", "stored energy at the end of the step"),
-    Attr("efc", "1", "equivalent full cycles so far"),
-)
-INPUTS = (Attr("p_set_mw", "MW", "power setpoint, > 0 charging (sum of all sources)"),)
-RULE_INPUTS = (
-    Attr("p_gen_mw", "MW", "generation of the park (sum of all sources)"),
-    Attr("p_load_mw", "MW", "load of the park without storage (sum of all sources)"),
-)
-RULE_OUTPUTS = (Attr("p_surplus_mw", "MW", "generation minus load"),)
+BATTERY = Model(spec_params(BatterySpec), battery.OUTPUTS, battery.INPUTS)
 
 
 class BatterySim(TwinSimulator):
     """Batteries: clip setpoints to power, energy and SOC limits; account for losses."""
 
     MODELS = {
-        "Battery": Model(spec_params(BatterySpec), OUTPUTS, INPUTS),
-        "Rule": Model(("name",), RULE_OUTPUTS, RULE_INPUTS),
+        "Battery": BATTERY,
+        "Rule": Model(("name",), control.OUTPUTS, control.INPUTS),
     }
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         if model == "Rule":
             return None
         spec = BatterySpec(**params)
-        self.out[eid] = {"p_mw": 0.0, "p_loss_mw": 0.0, "soc": spec.soc_init,
-                         "e_mwh": spec.soc_init * spec.e_max_mwh, "efc": 0.0}
+        idle = battery.BatteryStep(p_mw=0.0, p_loss_mw=0.0, soc=spec.soc_init,
+                                   e_mwh=spec.soc_init * spec.e_max_mwh, efc=0.0)
+        self.out[eid] = as_values(idle, BATTERY.output_names)
         return [spec, battery.initial_state(spec)]
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
@@ -57,8 +46,7 @@ class BatterySim(TwinSimulator):
             data = inputs.get(eid, {})
             p_set = total(data["p_set_mw"]) if "p_set_mw" in data else rule_set.get(eid, 0.0)
             entity[1], r = battery.step(spec, state, p_set, self.step_s)
-            self.out[eid] = {"p_mw": r.p_mw, "p_loss_mw": r.p_loss_mw, "soc": r.soc,
-                             "e_mwh": r.e_mwh, "efc": r.efc}
+            self.out[eid] = as_values(r, BATTERY.output_names)
 
     def _rule_setpoints(self, inputs: InputData, batteries: dict[str, Any]) -> dict[str, float]:
         """Setpoints of the local rule for the batteries without a p_set_mw input."""

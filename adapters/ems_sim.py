@@ -2,12 +2,15 @@
 
 One ``EMS`` entity takes the park's measurements as the other simulators' ``Outputs``
 snapshots (one connection per simulator; the batteries' snapshot time-shifted: the SOC at the
-start of the step) and sends its decisions as one ``commands`` signal to the other simulators'
-``Control`` entities (:mod:`adapters.base`): battery setpoints act in the same step, EV caps
-and load shifts one step later (a time-shifted connection). One recorded entity per
-controlled device keeps the decision sent to it: ``BatteryCommand`` (``p_set_mw``),
-``EVCommand`` (``p_limit_mw``) and ``ShiftCommand`` (``p_shift_mw``). The EMS model object is
-built by :mod:`twin.cosim.world` and handed over as the simulator's ``ems`` parameter.
+start of the step) and sends its decisions to the other simulators' ``Control`` entities
+(:mod:`adapters.base`), one signal per receiving simulator, so that each gets only commands
+for its own entities (a Control entity refuses any other): ``storage_commands`` (battery
+setpoints, acting in the same step) and ``load_commands`` (EV caps and load shifts, acting
+one step later: a time-shifted connection). One recorded entity per controlled device keeps
+the decision sent to it: ``BatteryCommand`` (``p_set_mw``), ``EVCommand`` (``p_limit_mw``)
+and ``ShiftCommand`` (``p_shift_mw``), each named as the device's input it sets
+(:data:`twin.ems.controller.COMMANDS`). The EMS model object is built by
+:mod:`twin.cosim.world` and handed over as the simulator's ``ems`` parameter.
 """
 
 from __future__ import annotations
@@ -18,38 +21,35 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Attr, Model, TwinSimulator
+from twin.core.quantities import pick
+from twin.ems import controller
 from twin.ems.controller import EMS, Measurement
 
 INPUTS = (
     Attr("outputs", "", "snapshots of the PV, wind, loads and AOI simulators"),
     Attr("storage", "", "snapshot of the battery simulator at the start of the step"),
 )
-SIGNALS = (Attr("commands", "", "{entity: {attr: value}} for the simulators' Control entities"),)
+SIGNALS = (
+    Attr("storage_commands", "", "{battery: {attr: value}} for the battery simulator's Control "
+         "entity (this step)"),
+    Attr("load_commands", "", "{EV hub or factory: {attr: value}} for the loads simulator's "
+         "Control entity (next step)"),
+)
 MEASURED = {"pv": "pv", "wind": "wind", "factory": "factory", "ev": "ev", "heat": "other",
             "aoi": "other"}
-OUTPUTS = (
-    Attr("replanned", "1", "1 where the EMS made a new plan"),
-    Attr("plan_optimal", "1", "1 where the plan in force is the LP's, 0 for the rule fallback"),
-    Attr("solve_ms", "ms", "time of the re-plan (forecast and LP), 0 without one"),
-    Attr("p_import_plan_mw", "MW", "import the plan expects in this step"),
-    Attr("p_import_cap_mw", "MW", "import cap of a grid operator's request (NaN: none)"),
-    Attr("p_import_baseline_mw", "MW", "import on the plan without the request, measured "
-         "demand (NaN: none)"),
-    Attr("vpp_up_mw", "MW", "import reduction the park's storage can hold for an hour"),
-    Attr("vpp_down_mw", "MW", "consumption increase the park's storage can hold for an hour"),
-)
-COMMANDS = {
-    "BatteryCommand": Attr("p_set_mw", "MW", "battery setpoint for this step, > 0 charging"),
-    "EVCommand": Attr("p_limit_mw", "MW", "EV hub power cap for the next step"),
-    "ShiftCommand": Attr("p_shift_mw", "MW", "factory load shift for the next step"),
-}
+# command model -> the decision it records and sends, and the signal that carries it
+COMMANDS = dict(zip(("BatteryCommand", "EVCommand", "ShiftCommand"),
+                    pick(controller.COMMANDS, "p_set_mw", "p_limit_mw", "p_shift_mw"),
+                    strict=True))
+SIGNAL_OF = {"BatteryCommand": "storage_commands", "EVCommand": "load_commands",
+             "ShiftCommand": "load_commands"}
 
 
 class EMSSim(TwinSimulator):
     """The EMS: measurements in, commands out."""
 
     MODELS = {
-        "EMS": Model(("name", "kinds"), OUTPUTS, INPUTS, signals=SIGNALS),
+        "EMS": Model(("name", "kinds"), controller.OUTPUTS, INPUTS, signals=SIGNALS),
         **{m: Model(("name", "target"), (a,)) for m, a in COMMANDS.items()},
     }
 
@@ -66,7 +66,7 @@ class EMSSim(TwinSimulator):
         else:
             self.kinds = {k: v for k, v in dict(params.get("kinds") or {}).items()
                           if v in MEASURED}
-            self.out[eid] = {"commands": {}}
+            self.out[eid] = {signal.name: {} for signal in SIGNALS}
         return model
 
     def _measurement(self, data: Mapping[str, Any]) -> Measurement:
@@ -100,12 +100,13 @@ class EMSSim(TwinSimulator):
                    "p_import_cap_mw": d.import_cap_mw,
                    "p_import_baseline_mw": d.import_baseline_mw,
                    "vpp_up_mw": d.up_mw, "vpp_down_mw": d.down_mw}
-            commands: dict[str, dict[str, float]] = {}
+            commands: dict[str, dict[str, dict[str, float]]] = {s.name: {} for s in SIGNALS}
             decided = {**d.p_storage_mw, **d.p_ev_limit_mw, **d.p_shift_mw}
             for cid, target in self.targets.items():
-                attr = COMMANDS[self.entities[cid]].name
+                model = self.entities[cid]
+                attr = COMMANDS[model].name
                 value = float(decided.get(target, 0.0))
                 self.out[cid] = {attr: value}
-                commands[target] = {attr: value}
-            out["commands"] = commands
+                commands[SIGNAL_OF[model]][target] = {attr: value}
+            out.update(commands)
             self.out[eid] = out

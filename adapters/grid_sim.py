@@ -26,42 +26,22 @@ import numpy as np
 import pandapower as pp
 from mosaik_api_v3.types import InputData
 
-from adapters.balance_sim import INPUTS, ISLAND
-from adapters.base import Attr, Model, TwinSimulator
+from adapters.base import Model, TwinSimulator
 from twin.models.events import EventBook
+from twin.models.grid import quantities as grid_quantities
 from twin.models.grid.network import element_names
 from twin.models.grid.topology import GridStep, ParkGrid
 
-INPUT_NAMES = tuple(a.name for a in INPUTS)
-SCALARS = (
-    Attr("p_net_mw", "MW", "exchange with the public grid at the PCC, > 0 import"),
-    Attr("p_import_mw", "MW", "import from the public grid"),
-    Attr("p_export_mw", "MW", "export to the public grid"),
-    Attr("p_loss_mw", "MW", "losses in lines and transformers"),
-    Attr("p_gen_mw", "MW", "total generation connected"),
-    Attr("p_load_mw", "MW", "total load connected"),
-    Attr("p_storage_mw", "MW", "total storage power, > 0 charging"),
-    Attr("p_direct_line_mw", "MW", "power sent into the 绿电直连 direct lines by the wind farms"),
-    Attr("vm_min_pu", "p.u.", "lowest bus voltage"),
-    Attr("vm_max_pu", "p.u.", "highest bus voltage"),
-    Attr("line_loading_max_pct", "%", "highest line loading"),
-    Attr("trafo_loading_max_pct", "%", "highest transformer loading"),
-    Attr("converged", "1", "1 if the AC power flow converged, 0 if not"),
-)
-VECTORS = (
-    Attr("vm_pu", "p.u.", "voltage of each bus"),
-    Attr("line_loading_pct", "%", "loading of each line"),
-    Attr("trafo_loading_pct", "%", "loading of each transformer"),
-    Attr("line_p_from_mw", "MW", "active power into each line at its from bus"),
-)
+MODEL = Model(("name", "net_json", "net", "solver"), grid_quantities.OUTPUTS,
+              grid_quantities.INPUTS)
+INPUT_NAMES = MODEL.input_names
 log = logging.getLogger(__name__)
 
 
 class GridSim(TwinSimulator):
     """The park network: one ``Grid`` entity per network."""
 
-    MODELS = {"Grid": Model(("name", "net_json", "net", "solver"), SCALARS + ISLAND + VECTORS,
-                            INPUTS)}
+    MODELS = {"Grid": MODEL}
 
     def setup(self, events: EventBook | None = None) -> None:
         self.events = events

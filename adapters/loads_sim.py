@@ -16,59 +16,36 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, as_values, single, spec_params, total
+from adapters.base import Model, TwinSimulator, as_values, single, spec_params, total
 from twin.core.rng import generator
 from twin.models.disturbances import arrival_factor
 from twin.models.events import EventBook
 from twin.models.loads import (
     EVHub,
     EVHubSpec,
-    EVOutput,
     FactoryLoad,
+    FactoryOutput,
     FactorySpec,
-    HeatOutput,
     HeatSupply,
     HeatSupplySpec,
     ParkCalendar,
 )
+from twin.models.loads import ev as ev_model
+from twin.models.loads import factory as factory_model
+from twin.models.loads import heat as heat_model
 
-TEMP = Attr("temp_air_c", "degC", "outdoor air temperature")
-FACTORY_OUT = (
-    Attr("p_mw", "MW", "electric load"),
-    Attr("p_process_mw", "MW", "process share of the load"),
-    Attr("p_hvac_mw", "MW", "HVAC share of the load"),
-    Attr("p_shift_mw", "MW", "load moved in time by the EMS (included in p_mw)"),
-)
-FACTORY_IN = (TEMP, Attr("p_profile_mw", "MW", "external load profile replacing the model's"),
-              Attr("p_shift_mw", "MW", "load shift from the EMS (sum of all sources)"))
-EV_UNITS = {"p_mw": ("MW", "charging power"), "n_connected": ("1", "vehicles charging"),
-            "n_queued": ("1", "vehicles waiting"), "n_arrivals": ("1", "arrivals in the step"),
-            "n_rejected": ("1", "vehicles turned away"),
-            "e_delivered_mwh": ("MWh", "energy delivered in the step"),
-            "e_unserved_mwh": ("MWh", "energy of sessions that left unfinished in the step")}
-EV_OUT = tuple(Attr(f.name, *EV_UNITS[f.name]) for f in dataclasses.fields(EVOutput))
-EV_IN = (Attr("p_limit_mw", "MW", "hub power cap from a controller (optional)"),)
-EV_SIGNALS = (Attr("flex", "", "connected vehicles (twin.models.loads.ev.EVFlex) for the EMS"),)
-HEAT_UNITS = {"q_heat_mw": ("MW", "heat demand (thermal)"), "q_hp_mw": ("MW", "heat from heat pumps"),
-              "q_boiler_mw": ("MW", "heat from gas boilers"), "p_mw": ("MW", "electric load"),
-              "p_hp_mw": ("MW", "heat pump compressors"), "p_pump_mw": ("MW", "circulation pumps"),
-              "gas_nm3": ("Nm3", "natural gas burnt in the step"),
-              "cop": ("1", "heat pump coefficient of performance"),
-              "t_supply_c": ("degC", "supply temperature of the heating network")}
-HEAT_OUT = tuple(Attr(f.name, *HEAT_UNITS[f.name]) for f in dataclasses.fields(HeatOutput))
-FACTORY_NAMES = ("p_mw", "p_process_mw", "p_hvac_mw")
-EV_NAMES = tuple(a.name for a in EV_OUT)
-HEAT_NAMES = tuple(a.name for a in HEAT_OUT)
+FACTORY = Model(spec_params(FactorySpec), factory_model.OUTPUTS, factory_model.INPUTS)
+EV = Model(spec_params(EVHubSpec), ev_model.OUTPUTS, ev_model.INPUTS, signals=ev_model.SIGNALS)
+HEAT = Model(spec_params(HeatSupplySpec), heat_model.OUTPUTS, heat_model.INPUTS)
+FACTORY_NAMES = tuple(f.name for f in dataclasses.fields(FactoryOutput))  # the model's share
+EV_NAMES = EV.output_names
+HEAT_NAMES = HEAT.output_names
 
 
 class LoadsSim(TwinSimulator):
     """Factories, EV charging hubs and heat supply of the park."""
 
-    MODELS = {
-        "Factory": Model(spec_params(FactorySpec), FACTORY_OUT, FACTORY_IN),
-        "EVHub": Model(spec_params(EVHubSpec), EV_OUT, EV_IN, signals=EV_SIGNALS),
-        "HeatSupply": Model(spec_params(HeatSupplySpec), HEAT_OUT, (TEMP,)),
-    }
+    MODELS = {"Factory": FACTORY, "EVHub": EV, "HeatSupply": HEAT}
 
     def setup(self, timezone: str = "Asia/Shanghai", seed: int = 0,
               duration_s: int = 366 * 86400, flex: bool = False,

@@ -8,31 +8,15 @@ from typing import Any
 import numpy as np
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, required_columns, spec_params
+from adapters.base import Model, TwinSimulator, required_columns, spec_params
 from twin.models import pv
 from twin.models.pv import PVSpec
 from twin.models.wind import wind_at_height
 
-INPUTS = (
-    Attr("ghi_w_m2", "W/m2", "global horizontal irradiance"),
-    Attr("dni_w_m2", "W/m2", "direct normal irradiance"),
-    Attr("dhi_w_m2", "W/m2", "diffuse horizontal irradiance"),
-    Attr("temp_air_c", "degC", "air temperature"),
-    Attr("wind_ms", "m/s", "wind speed at wind_height_m (for cell temperature)"),
-    Attr("wind_height_m", "m", "height of the wind speed"),
-    Attr("roughness_m", "m", "surface roughness length"),
-)
 CELL_WIND_HEIGHT_M = 10.0  # the SAPM cell-temperature model expects the 10 m wind
 SUN_BLOCK_STEPS = 96  # sun positions computed per block of steps
-OUTPUTS = (
-    Attr("p_mw", "MW", "AC power, > 0 generating"),
-    Attr("p_dc_mw", "MW", "DC power after system losses"),
-    Attr("poa_w_m2", "W/m2", "plane-of-array irradiance"),
-    Attr("temp_cell_c", "degC", "cell temperature"),
-    Attr("p_clipped_mw", "MW", "AC power cut by the inverter limit"),
-)
 
-MODEL = Model(spec_params(PVSpec), OUTPUTS, INPUTS)
+MODEL = Model(spec_params(PVSpec), pv.OUTPUTS, pv.INPUTS)
 
 
 class PVSim(TwinSimulator):

@@ -12,21 +12,11 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator
+from adapters.base import Model, TwinSimulator
 from twin.models import weather, weather_io
 from twin.models.disturbances import weather_under
 from twin.models.events import EventBook
 
-OUTPUTS = (
-    Attr("ghi_w_m2", "W/m2", "global horizontal irradiance"),
-    Attr("dni_w_m2", "W/m2", "direct normal irradiance"),
-    Attr("dhi_w_m2", "W/m2", "diffuse horizontal irradiance"),
-    Attr("temp_air_c", "degC", "air temperature"),
-    Attr("wind_ms", "m/s", "wind speed at wind_height_m"),
-    Attr("pressure_pa", "Pa", "air pressure"),
-    Attr("wind_height_m", "m", "height of the wind speed above ground"),
-    Attr("roughness_m", "m", "surface roughness length"),
-)
 PARAMS = ("name", "source", "path", "site", "latitude", "longitude", "seed", "altitude_m")
 READERS = {"epw": weather_io.read_epw, "csv": weather_io.read_csv}
 WEATHER_EVENTS = ("cloud_front", "wind_lull", "heat_wave", "cold_wave")
@@ -35,7 +25,7 @@ WEATHER_EVENTS = ("cloud_front", "wind_lull", "heat_wave", "cold_wave")
 class WeatherSim(TwinSimulator):
     """Weather of the park site, one entity per weather source."""
 
-    MODELS = {"Weather": Model(PARAMS, OUTPUTS)}
+    MODELS = {"Weather": Model(PARAMS, weather.OUTPUTS)}
 
     def setup(self, duration_s: int = 365 * 86400, events: EventBook | None = None) -> None:
         self.n_steps = int(duration_s) // self.step_s

@@ -7,25 +7,12 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, required, spec_params
+from adapters.base import Model, TwinSimulator, required, spec_params
 from twin.models import wind
 from twin.models.turbines import power_curve
 from twin.models.wind import WindFarmSpec
 
-INPUTS = (
-    Attr("wind_ms", "m/s", "wind speed at wind_height_m"),
-    Attr("wind_height_m", "m", "height of the wind speed"),
-    Attr("roughness_m", "m", "surface roughness length"),
-    Attr("temp_air_c", "degC", "air temperature"),
-    Attr("pressure_pa", "Pa", "air pressure"),
-)
-OUTPUTS = (
-    Attr("p_mw", "MW", "power delivered, > 0 generating"),
-    Attr("wind_hub_ms", "m/s", "wind speed at hub height"),
-    Attr("density_kg_m3", "kg/m3", "air density at hub height"),
-)
-
-MODEL = Model(spec_params(WindFarmSpec), OUTPUTS, INPUTS)
+MODEL = Model(spec_params(WindFarmSpec), wind.OUTPUTS, wind.INPUTS)
 
 
 class WindSim(TwinSimulator):

@@ -25,9 +25,11 @@ from mosaik_api_v3.types import InputData
 from typing_extensions import override
 
 from adapters.base import Attr, Model, TwinSimulator, single, total
-from adapters.battery_sim import OUTPUTS as BATTERY_OUTPUTS
 from hil.channel import Channel
 from hil.session import Session
+from twin.core.quantities import pick
+from twin.models import battery
+from twin.models.loads import factory
 
 HIL_OUT = (
     Attr("p_cmd_mw", "MW", "command from the twin's controller (or the load's model)"),
@@ -38,9 +40,8 @@ HIL_OUT = (
     Attr("latency_ms", "ms", "time of the step's exchange (write and read)"),
 )
 SKIP = Attr("skip", "1", "from the pacer: skip this step's device I/O")
-BATTERY = Model(("name", "spec", "binding"), BATTERY_OUTPUTS + HIL_OUT,
-                (Attr("p_set_mw", "MW", "command, > 0 charging (sum of all sources)"), SKIP))
-LOAD = Model(("name", "spec", "binding"), (Attr("p_mw", "MW", "electric load"), *HIL_OUT),
+BATTERY = Model(("name", "spec", "binding"), battery.OUTPUTS + HIL_OUT, (*battery.INPUTS, SKIP))
+LOAD = Model(("name", "spec", "binding"), (*pick(factory.OUTPUTS, "p_mw"), *HIL_OUT),
              (Attr("p_twin_mw", "MW", "the load's model (serves the entity after a trip)"),
               Attr("p_shift_mw", "MW", "load shift from the EMS (a metered load ignores it)"),
               SKIP))

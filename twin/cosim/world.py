@@ -26,7 +26,7 @@ import mosaik
 import twin
 from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
-from adapters.base import Attr, TwinSimulator
+from adapters.base import CONTROL_ATTR, Attr, TwinSimulator
 from adapters.battery_sim import BatterySim
 from adapters.ems_sim import COMMANDS, EMSSim
 from adapters.grid_sim import GridSim, vector_columns
@@ -70,13 +70,11 @@ FAMILIES = (
     ("aoi_lines", "AOI", "AOILine", "aoi"),
 )
 GEN_KINDS, LOAD_KINDS = GENERATORS, LOADS
-WEATHER_TO = {
-    "pv": ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms", "wind_height_m",
-           "roughness_m"),
-    "wind": ("wind_ms", "wind_height_m", "roughness_m", "temp_air_c", "pressure_pa"),
-    "factory": ("temp_air_c",),
-    "heat": ("temp_air_c",),
-}
+# kind -> the weather it reads: each input its model declares among the weather's outputs
+_WEATHER_OUT = {a.name for a in WeatherSim.MODELS["Weather"].outputs}
+WEATHER_TO = {kind: names for _, sim, model, kind in FAMILIES
+              if (names := tuple(a.name for a in ADAPTERS[sim].MODELS[model].inputs
+                                 if a.name in _WEATHER_OUT))}
 
 
 @dataclass
@@ -284,11 +282,11 @@ def _build_ems(world: mosaik.World, s: Scenario, wiring: Wiring,
                       time_shifted=True, initial_data={"outputs": {
                           b.name: {"soc": b.soc_init} for b in s.batteries}})
         control = factories["Battery"].Control.create(1, name="control")[0]
-        world.connect(ems, control, "commands")
+        world.connect(ems, control, ("storage_commands", CONTROL_ATTR))
     if "Loads" in factories:
         control = factories["Loads"].Control.create(1, name="control")[0]
-        world.connect(ems, control, "commands", time_shifted=True,
-                      initial_data={"commands": {}})
+        world.connect(ems, control, ("load_commands", CONTROL_ATTR), time_shifted=True,
+                      initial_data={"load_commands": {}})
     models = {"battery": "BatteryCommand", "ev": "EVCommand", "factory": "ShiftCommand"}
     for label, kind in list(wiring.kinds.items()):
         if kind in models:  # recorded: the decision sent to each device

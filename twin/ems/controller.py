@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from twin.core.quantities import Quantity
 from twin.ems import dispatch, vpp
 from twin.ems.forecast import Forecaster, History
 from twin.models.battery import BatterySpec
@@ -116,6 +117,27 @@ class Decision:
     import_cap_mw: float  # an operator's cap in force (NaN: none)
     import_baseline_mw: float  # import on the plan without the request (NaN outside one)
     import_plan_mw: float  # planned import of this step
+
+
+# What the EMS gives each step (recorded; from its Decision) ...
+OUTPUTS = (
+    Quantity("replanned", "1", "1 where the EMS made a new plan", "sum"),
+    Quantity("plan_optimal", "1", "1 where the plan in force is the LP's, 0 for the rule fallback"),
+    Quantity("solve_ms", "ms", "time of the re-plan (forecast and LP), 0 without one", "sum"),
+    Quantity("p_import_plan_mw", "MW", "import the plan expects in this step"),
+    Quantity("p_import_cap_mw", "MW", "import cap of a grid operator's request (NaN: none)"),
+    Quantity("p_import_baseline_mw", "MW", "import on the plan without the request, measured "
+             "demand (NaN: none)"),
+    Quantity("vpp_up_mw", "MW", "import reduction the park's storage can hold for an hour"),
+    Quantity("vpp_down_mw", "MW", "consumption increase the park's storage can hold for an hour"),
+)
+# ... and the commands it sends, one per controlled device (Decision.p_storage_mw,
+# .p_ev_limit_mw, .p_shift_mw), each named as the device's input it sets.
+COMMANDS = (
+    Quantity("p_set_mw", "MW", "battery setpoint for this step, > 0 charging"),
+    Quantity("p_limit_mw", "MW", "EV hub power cap for the next step"),
+    Quantity("p_shift_mw", "MW", "factory load shift for the next step"),
+)
 
 
 @dataclass

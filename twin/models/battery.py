@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from twin.core.fields import param
+from twin.core.quantities import Quantity
 
 SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86400.0
@@ -57,6 +58,17 @@ class BatteryStep:
     soc: float
     e_mwh: float
     efc: float
+
+
+# What a battery takes each step and what it gives (the fields of BatteryStep).
+INPUTS = (Quantity("p_set_mw", "MW", "power setpoint, > 0 charging (sum of all sources)"),)
+OUTPUTS = (
+    Quantity("p_mw", "MW", "power at the AC terminals, > 0 charging"),
+    Quantity("p_loss_mw", "MW", "conversion and self-discharge losses"),
+    Quantity("soc", "1", "state of charge at the end of the step"),
+    Quantity("e_mwh", "MWh", "stored energy at the end of the step"),
+    Quantity("efc", "1", "equivalent full cycles so far"),
+)
 
 
 def initial_state(spec: BatterySpec) -> BatteryState:

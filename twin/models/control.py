@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from twin.core.quantities import Quantity
+
+# What the rule takes each step and what it gives.
+INPUTS = (
+    Quantity("p_gen_mw", "MW", "generation of the park (sum of all sources)"),
+    Quantity("p_load_mw", "MW", "load of the park without storage (sum of all sources)"),
+)
+OUTPUTS = (Quantity("p_surplus_mw", "MW", "generation minus load"),)
+
 
 def rule_setpoints(
     p_gen_mw: float, p_load_mw: float, p_max_mw: Sequence[float]

@@ -39,7 +39,8 @@ def cloud_irradiance(ghi_w_m2: float, dni_w_m2: float, dhi_w_m2: float,
 
 
 def weather_under(row: Mapping[str, Any], active: Iterable[Window]) -> dict[str, Any]:
-    """One step's weather (:mod:`adapters.weather_sim` names) under the events in force."""
+    """One step's weather (named as :data:`twin.models.weather.OUTPUTS`) under the events in
+    force."""
     out = dict(row)
     for w in active:
         e = w.event

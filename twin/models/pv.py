@@ -32,6 +32,8 @@ import numpy as np
 from pvlib import atmosphere, iam, inverter, irradiance, pvsystem, spa, temperature
 from pvlib import solarposition as solpos
 
+from twin.core.quantities import Quantity, pick
+from twin.models import weather
 from twin.models.pv_spec import SAPM_MOUNTS, PVSpec  # re-exported: the scenario's light spec
 
 # Refraction inputs that pvlib.solarposition.get_solarposition uses by default (SPA).
@@ -140,6 +142,19 @@ class PVOutput:
     poa_w_m2: np.ndarray
     temp_cell_c: np.ndarray
     p_clipped_mw: np.ndarray
+
+
+# What a plant takes each step (the weather's; the wind at its height, for the cell
+# temperature) and what it gives (the fields of PVOutput).
+INPUTS = pick(weather.OUTPUTS, "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms",
+              "wind_height_m", "roughness_m")
+OUTPUTS = (
+    Quantity("p_mw", "MW", "AC power, > 0 generating"),
+    Quantity("p_dc_mw", "MW", "DC power after system losses"),
+    Quantity("poa_w_m2", "W/m2", "plane-of-array irradiance"),
+    Quantity("temp_cell_c", "degC", "cell temperature"),
+    Quantity("p_clipped_mw", "MW", "AC power cut by the inverter limit"),
+)
 
 
 def sun_position(

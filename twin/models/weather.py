@@ -40,6 +40,7 @@ from scipy.special import log_ndtr
 
 from twin import data
 from twin.core.fields import param
+from twin.core.quantities import Quantity, names
 from twin.core.rng import generator
 
 DAY_S = 86_400
@@ -138,6 +139,22 @@ def day_type_probabilities(climate: SiteClimate) -> np.ndarray:
     return np.column_stack([p_c, np.full(12, p_m), 1.0 - p_m - p_c])
 
 
+# What the weather gives each step (every model that reads the weather picks its inputs here).
+SERIES = (  # means over the step, one value per step
+    Quantity("ghi_w_m2", "W/m2", "global horizontal irradiance"),
+    Quantity("dni_w_m2", "W/m2", "direct normal irradiance"),
+    Quantity("dhi_w_m2", "W/m2", "diffuse horizontal irradiance"),
+    Quantity("temp_air_c", "degC", "air temperature"),
+    Quantity("wind_ms", "m/s", "wind speed at wind_height_m"),
+    Quantity("pressure_pa", "Pa", "air pressure"),
+)
+SITE = (  # constants of the weather source, handed out with every step
+    Quantity("wind_height_m", "m", "height of the wind speed above ground"),
+    Quantity("roughness_m", "m", "surface roughness length"),
+)
+OUTPUTS = SERIES + SITE
+
+
 @dataclass(frozen=True, eq=False)
 class WeatherSeries:
     """Weather on a regular time grid; each value is the mean over ``[t, t + step_s)``.
@@ -160,10 +177,8 @@ class WeatherSeries:
     roughness_m: float
     step_s: int = field(default=0)
 
-    VARIABLES: ClassVar[tuple[str, ...]] = (
-        "ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms", "pressure_pa",
-    )
-    IRRADIANCE: ClassVar[tuple[str, ...]] = ("ghi_w_m2", "dni_w_m2", "dhi_w_m2")
+    VARIABLES: ClassVar[tuple[str, ...]] = names(SERIES)
+    IRRADIANCE: ClassVar[tuple[str, ...]] = names(q for q in SERIES if q.unit == "W/m2")
 
     def __post_init__(self) -> None:
         epoch = np.array(self.epoch_s, dtype=np.int64).ravel()
@@ -198,7 +213,8 @@ class WeatherSeries:
         return len(self.epoch_s)
 
     def row(self, i: int) -> dict[str, float]:
-        """Values of step ``i`` by name, plus ``wind_height_m`` and ``roughness_m``."""
+        """Values of step ``i`` by name (:data:`OUTPUTS`: the series, plus ``wind_height_m`` and
+        ``roughness_m``)."""
         out = {key: float(getattr(self, key)[i]) for key in self.VARIABLES}
         out["wind_height_m"] = self.wind_height_m
         out["roughness_m"] = self.roughness_m

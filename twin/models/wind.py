@@ -30,7 +30,9 @@ from windpowerlib import density as wpl_density
 from windpowerlib import temperature as wpl_temperature
 from windpowerlib import wind_speed as wpl_wind_speed
 
+from twin.core.quantities import Quantity, pick
 from twin.data import load as load_data
+from twin.models import weather
 from twin.models.wind_spec import WindFarmSpec  # re-exported: the scenario's light spec
 
 # Svenningsen (2010) density correction as implemented by windpowerlib
@@ -129,6 +131,16 @@ class WindOutput:
     p_mw: np.ndarray
     wind_hub_ms: np.ndarray
     density_kg_m3: np.ndarray
+
+
+# What a farm takes each step (the weather's) and what it gives (the fields of WindOutput).
+INPUTS = pick(weather.OUTPUTS, "wind_ms", "wind_height_m", "roughness_m", "temp_air_c",
+              "pressure_pa")
+OUTPUTS = (
+    Quantity("p_mw", "MW", "power delivered, > 0 generating"),
+    Quantity("wind_hub_ms", "m/s", "wind speed at hub height"),
+    Quantity("density_kg_m3", "kg/m3", "air density at hub height"),
+)
 
 
 def default_wind_farm(name: str, n_turbines: int) -> WindFarmSpec:

@@ -42,6 +42,7 @@ import numpy as np
 import simpy
 
 from twin import data
+from twin.core.quantities import Quantity
 from twin.core.rng import generator
 from twin.models.aoi.spec import STATIONS, AOILineSpec  # re-exported: the scenario's light spec
 
@@ -98,6 +99,30 @@ class LineOutput:
     kgco2_per_board: float
     planned_s: float
     busy_s: float  # placement processing time
+
+
+# What a line gives each step (recorded): fields of LineOutput.
+OUTPUTS = (
+    Quantity("p_mw", "MW", "electric load of the line (mean over its step)"),
+    Quantity("e_kwh", "kWh", "electric energy in the step", "sum"),
+    Quantity("boards_in", "1", "boards started at the printer", "sum"),
+    Quantity("boards_out", "1", "boards inspected that left the line (passed or rejected)", "sum"),
+    Quantity("boards_good", "1", "boards that passed the AOI", "sum"),
+    Quantity("boards_rejected", "1", "boards flagged and moved to the reject tray", "sum"),
+    Quantity("boards_escaped", "1", "defective boards that passed", "sum"),
+    Quantity("false_calls", "1", "good boards rejected", "sum"),
+    Quantity("throughput_per_h", "1/h", "boards out per hour"),
+    Quantity("availability", "1", "placement processing time / planned time"),
+    Quantity("performance", "1", "ideal cycle x boards / processing time (placement)"),
+    Quantity("oee", "1", "availability x performance x quality (NaN without production)"),
+    Quantity("fpy", "1", "first-pass yield: boards passed / boards inspected"),
+    Quantity("wip", "1", "boards in the line at the end of the step"),
+    Quantity("lead_time_s", "s", "mean time from printer to leaving the line"),
+    Quantity("escape_rate", "1", "defective boards passed per board inspected"),
+    Quantity("false_call_rate", "1", "good boards rejected per board inspected"),
+    Quantity("kwh_per_board", "kWh", "electric energy per board out in the step"),
+    Quantity("kgco2_per_board", "kg", "CO2 per board out in the step"),
+)
 
 
 # ----------------------------------------------------------------------------- time

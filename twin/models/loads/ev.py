@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from twin import data
+from twin.core.quantities import Quantity
 from twin.models.loads.calendar import DAY_TYPES, DayProfile, ParkCalendar, hourly_to_minutes
 from twin.models.loads.spec import EV_KINDS, EVHubSpec  # re-exported: the light spec
 
@@ -44,6 +45,21 @@ class EVOutput:
     n_rejected: int
     e_delivered_mwh: float
     e_unserved_mwh: float
+
+
+# What a hub takes each step and what it gives (the fields of EVOutput); its connected
+# vehicles go to an EMS only (not recorded).
+INPUTS = (Quantity("p_limit_mw", "MW", "hub power cap from a controller (optional)"),)
+OUTPUTS = (
+    Quantity("p_mw", "MW", "charging power"),
+    Quantity("n_connected", "1", "vehicles charging"),
+    Quantity("n_queued", "1", "vehicles waiting"),
+    Quantity("n_arrivals", "1", "arrivals in the step", "sum"),
+    Quantity("n_rejected", "1", "vehicles turned away", "sum"),
+    Quantity("e_delivered_mwh", "MWh", "energy delivered in the step", "sum"),
+    Quantity("e_unserved_mwh", "MWh", "energy of sessions that left unfinished in the step", "sum"),
+)
+SIGNALS = (Quantity("flex", "", "connected vehicles (twin.models.loads.ev.EVFlex) for the EMS"),)
 
 
 @dataclass(frozen=True)

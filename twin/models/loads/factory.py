@@ -23,7 +23,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from twin import data
+from twin.core.quantities import Quantity, pick
 from twin.core.rng import AR1Noise
+from twin.models import weather
 from twin.models.loads.calendar import DAY_TYPES, MINUTES_PER_DAY, DayProfile, ParkCalendar
 from twin.models.loads.spec import FACTORY_KINDS, FactorySpec  # re-exported: the light spec
 
@@ -35,6 +37,19 @@ class FactoryOutput:
     p_mw: float
     p_process_mw: float
     p_hvac_mw: float
+
+
+# What a factory takes each step and what it gives: the fields of FactoryOutput, and the
+# shift an EMS asked for, applied on top of the model's load.
+INPUTS = (*pick(weather.OUTPUTS, "temp_air_c"),
+          Quantity("p_profile_mw", "MW", "external load profile replacing the model's"),
+          Quantity("p_shift_mw", "MW", "load shift from the EMS (sum of all sources)"))
+OUTPUTS = (
+    Quantity("p_mw", "MW", "electric load"),
+    Quantity("p_process_mw", "MW", "process share of the load"),
+    Quantity("p_hvac_mw", "MW", "HVAC share of the load"),
+    Quantity("p_shift_mw", "MW", "load moved in time by the EMS (included in p_mw)"),
+)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from twin import data
+from twin.core.quantities import Quantity, pick
 from twin.core.rng import AR1Noise
+from twin.models import weather
 from twin.models.loads.calendar import EPOCH_ORDINAL, ParkCalendar
 from twin.models.loads.spec import HeatSupplySpec  # re-exported: the light spec
 
@@ -50,6 +52,21 @@ class HeatOutput:
     gas_nm3: float
     cop: float
     t_supply_c: float
+
+
+# What the heat supply takes each step and what it gives (the fields of HeatOutput).
+INPUTS = pick(weather.OUTPUTS, "temp_air_c")
+OUTPUTS = (
+    Quantity("q_heat_mw", "MW", "heat demand (thermal)"),
+    Quantity("q_hp_mw", "MW", "heat from heat pumps"),
+    Quantity("q_boiler_mw", "MW", "heat from gas boilers"),
+    Quantity("p_mw", "MW", "electric load"),
+    Quantity("p_hp_mw", "MW", "heat pump compressors"),
+    Quantity("p_pump_mw", "MW", "circulation pumps"),
+    Quantity("gas_nm3", "Nm3", "natural gas burnt in the step", "sum"),
+    Quantity("cop", "1", "heat pump coefficient of performance"),
+    Quantity("t_supply_c", "degC", "supply temperature of the heating network"),
+)
 
 
 def heat_params() -> dict[str, Any]:
