@@ -1,7 +1,8 @@
 """mosaik adapter that records every connected attribute into the run's HDF5 file.
 
 It accepts any inputs. ``series`` declares what to record as ``[label, attr, unit, doc]``
-(``[label, attr, unit, doc, columns]`` for a vector attribute, one value per column);
+(``[label, attr, unit, doc, columns]`` for a vector attribute, one value per column;
+``[label, attr, unit, doc, columns, aggregation]`` to say "sum" for an amount per step);
 ``labels`` maps mosaik full ids (``"PV-0.pv-roof"``) to the entity labels used in the file
 (default: the entity id); ``entities`` gives each label's attributes (kind, spec as JSON).
 Connect single attributes, or a simulator's ``Outputs`` entity (attribute ``outputs``) to
@@ -45,7 +46,8 @@ class RecorderSim(TwinSimulator):
         if self.writer is not None:
             raise ValueError("one Recorder entity per simulator")
         series = {(row[0], row[1]): SeriesInfo(row[2], row[3], tuple(row[4] if len(row) > 4
-                                                                    else ()))
+                                                                    else ()),
+                                               row[5] if len(row) > 5 else "mean")
                   for row in params["series"]}
         meta = dict(params.get("meta") or {})
         meta.setdefault("step_s", self.step_s)

@@ -137,7 +137,11 @@ def test_recorded_units_are_the_models_declarations(recorded, pcc):
             for attr in attrs:
                 info = run.info(entity, attr)
                 q = declared[attr]
-                assert (info.unit, info.description) == (q.unit, q.doc), f"{entity}/{attr}"
+                assert (info.unit, info.description, info.aggregation) == (
+                    q.unit, q.doc, q.agg), f"{entity}/{attr}"
+        sums = {(e, a) for e, a in run.series_keys() if run.info(e, a).aggregation == "sum"}
+        assert ("heat-park-district", "gas_nm3") in sums  # an amount per step
+        assert not any(a == "p_mw" for _, a in sums)  # powers are means over the step
 
 
 # --------------------------------------------------------------------- Control commands

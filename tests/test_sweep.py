@@ -120,12 +120,12 @@ def test_bad_case_value_is_an_invalid_row_not_a_crash():
 
 
 def test_a_run_that_raises_is_a_failed_row(monkeypatch):
-    from twin.cosim import world
+    from twin import runner
 
     def boom(*args, **kwargs):
         raise RuntimeError("solver exploded\nsecond line")
 
-    monkeypatch.setattr(world, "run", boom)
+    monkeypatch.setattr(runner, "run", boom)
     s = _study()
     row = sweep.run_case(s.job(), s.cases()[0])
     assert row["status"] == sweep.FAILED

@@ -7,7 +7,8 @@ Layout::
     /time            int64 seconds from the scenario start, one per recorded step
     /series/<entity>          group; attributes kind (pv, wind, battery, factory, ev, heat,
                               pcc, weather, external, ...) and spec (the entity's spec as JSON)
-    /series/<entity>/<attr>   float64, one value per step; attributes unit, description;
+    /series/<entity>/<attr>   float64, one value per step; attributes unit, description,
+                              aggregation ("mean" over the step, or "sum" per step);
                               a vector series (bus voltages, line loadings) is float32 of
                               shape (steps, n) with the names of its n parts in ``columns``
     /kpi/<name>      scalar float64; attributes unit, description
@@ -41,6 +42,7 @@ class SeriesInfo:
     unit: str
     description: str = ""
     columns: tuple[str, ...] = ()
+    aggregation: str = "mean"  # how steps combine: "mean" (rates, states) or "sum" (amounts)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class RunWriter:
             )
             d.attrs["unit"] = info.unit
             d.attrs["description"] = info.description
+            d.attrs["aggregation"] = info.aggregation
             if width is not None:
                 d.attrs["columns"] = list(info.columns)
             self._dsets.append(d)
@@ -314,7 +317,7 @@ class Run:
         d = self._file[f"series/{entity}/{attr}"]
         columns = tuple(_plain(c) for c in d.attrs.get("columns", ()))
         return SeriesInfo(str(d.attrs.get("unit", "")), str(d.attrs.get("description", "")),
-                          columns)
+                          columns, str(d.attrs.get("aggregation", "mean")))
 
     def kpis(self) -> dict[str, KPI]:
         """The run's KPIs (empty for an incomplete run)."""

@@ -83,7 +83,7 @@ class Wiring:
 
     entities: dict[str, Any] = field(default_factory=dict)  # label -> mosaik entity
     kinds: dict[str, str] = field(default_factory=dict)  # label -> kind
-    series: list[list[str]] = field(default_factory=list)  # [label, attr, unit, doc]
+    series: list[list[Any]] = field(default_factory=list)  # [label, attr, unit, doc, columns, agg]
     labels: dict[str, str] = field(default_factory=dict)  # full id -> label
     attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # label -> group attrs
     bundles: dict[str, Any] = field(default_factory=dict)  # simulator -> its Outputs entity
@@ -95,7 +95,7 @@ class Wiring:
         self.kinds[label] = kind
         self.labels[entity.full_id] = label
         columns = columns or {}
-        self.series.extend([label, a.name, a.unit, a.doc, columns.get(a.name, [])]
+        self.series.extend([label, a.name, a.unit, a.doc, columns.get(a.name, []), a.agg]
                            for a in outputs if columns.get(a.name, True))  # no empty vectors
         self.attrs[label] = {"kind": kind, "spec": json.dumps(spec or {}, default=str)}
 

@@ -395,8 +395,8 @@ function renderAoiLine(f) {
 
 function applyAoi(a) {
   if (!a || !a.version) return;
-  const old = twin.models.aoi;
-  twin.models.aoi = a;
+  const old = twin.aoi;
+  twin.aoi = a;
   if (!old || old.version !== a.version) {
     $("aoi-board").src = `/api/aoi/board.jpg?v=${a.version}`;
     const kinds = a.findings.map((x) => x.kind).join(", ");
