@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -57,14 +58,14 @@ class Session:
     being written, the trace being replayed (or None), the I/O thread."""
 
     def __init__(self, section: HILSection, trace_path: Path, replay: Trace | None,
-                 scenario_text: str = "", scenario_path: str = "", step_s: float = 1.0):
+                 scenario_sha256: str = "", scenario_path: str = "", step_s: float = 1.0):
         self.section = section
         self.replay = replay
         self.step_s = step_s
         self.trace_path = trace_path
         self.writer = TraceWriter(trace_path, {
             "scenario_path": scenario_path, "step_s": step_s,
-            "scenario_sha256": hashlib.sha256(scenario_text.encode()).hexdigest(),
+            "scenario_sha256": scenario_sha256,
             "created_unix_s": time.time(), "replay_of": str(replay.path) if replay else None,
             "bindings": [{"entity": b.entity, "kind": b.kind, "device": b.device,
                           "protocol": b.resolved_protocol,
@@ -122,6 +123,33 @@ class Session:
             self._io.close()
 
 
+def scenario_hash(s: Any) -> str:
+    """The hash a trace stores of its scenario (``scenario_sha256``): of the scenario as
+    parsed - park, entities, bindings, safety limits, faults, step - less what a replay may
+    change without changing the run (where the trace and results go, the duration, real-time
+    scheduling, the assertions it is judged by; comments and layout of the file)."""
+    h = dataclasses.replace(s.hil, record=None, replay=None, active=False, realtime=False,
+                            duration=0.0, assertions=())
+    canon = dataclasses.replace(s, path=Path("-"), text="", hil=h, output=None,
+                                period=dataclasses.replace(s.period, duration=None))
+    return hashlib.sha256(repr(canon).encode()).hexdigest()
+
+
+def check_replay(trace: Trace, s: Any) -> None:
+    """Refuse to replay ``trace`` against scenario ``s`` unless it recorded that scenario:
+    the outputs of a replay are only the recorded run's when the park, the bindings and the
+    safety limits are the same (:class:`hil.trace.TraceError`, one line)."""
+    from hil.trace import TraceError
+
+    stored = trace.header.get("scenario_sha256")
+    if stored != scenario_hash(s):
+        was = trace.header.get("scenario_path") or "another scenario"
+        raise TraceError(f"{trace.path}: recorded with a different scenario ({was}, sha256 "
+                         f"{str(stored)[:12]}) than {s.path} (sha256 "
+                         f"{scenario_hash(s)[:12]}); replay it with the scenario it was "
+                         "recorded with")
+
+
 def open_session(s: Any, results_path: Path) -> Session:
     """The session of a HIL run of scenario ``s`` whose results go to ``results_path``: the
     trace goes to ``hil.record`` or beside the results (``<name>.trace.jsonl``); a scenario
@@ -130,5 +158,7 @@ def open_session(s: Any, results_path: Path) -> Session:
 
     h: HILSection = s.hil
     replay = read(h.replay) if h.replay is not None else None
+    if replay is not None:
+        check_replay(replay, s)
     path = Path(h.record) if h.record is not None else results_path.with_suffix(".trace.jsonl")
-    return Session(h, path, replay, s.text, str(s.path), float(s.period.step_s))
+    return Session(h, path, replay, scenario_hash(s), str(s.path), float(s.period.step_s))

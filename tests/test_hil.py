@@ -434,7 +434,7 @@ class FakeEvidence:
     def series(self, entity: str, attr: str) -> np.ndarray:
         return self.data[(entity, attr)]
 
-    def episodes(self, entity: str | None) -> list[dict]:
+    def episodes(self, entity: str | None, trigger: str = "comm loss") -> list[dict]:
         return self.eps
 
 
@@ -456,10 +456,10 @@ def test_the_reversion_assertion_judges_each_comm_loss() -> None:
     ev.eps = [{"entity": "bess", "onset_t_s": 9.0, "readings": [(1.2, 0.0)], "revert_s": 5,
                "tol_mw": 0.02}]
     assert a.evaluate(ev).status == "pass"
-    ev.eps[0]["readings"] = [(4.0, 0.0)]  # seen late: only the device's own reversion counts
-    assert a.evaluate(ev).status == "fail"
+    ev.eps[0]["readings"] = [(4.0, 0.0)]  # seen late: not observed in time, whatever the
+    assert a.evaluate(ev).status == "fail"  # device's reversion timer is configured to
     ev.eps[0]["revert_s"] = 1
-    assert a.evaluate(ev).status == "pass"
+    assert a.evaluate(ev).status == "fail"
     ev.eps[0]["readings"] = [(4.0, -0.8)]
     assert a.evaluate(ev).status == "fail"
     ev.eps[0]["readings"] = []
@@ -468,7 +468,7 @@ def test_the_reversion_assertion_judges_each_comm_loss() -> None:
 
 def test_scenario_errors_name_the_hil_field() -> None:
     bad = scenario_text("sim", extra="  assertions: [soc is fine]\n")
-    with pytest.raises(ScenarioError, match=r"<memory>:\d+: hil.assertions: .*cannot read"):
+    with pytest.raises(ScenarioError, match=r"<memory>:\d+: hil.assertions\[0\]: cannot read"):
         loads(bad)
     with pytest.raises(ScenarioError, match="hil.bindings\\[0\\].device: expected modbus://"):
         loads(scenario_text("tcp://x:1"))

@@ -68,10 +68,7 @@ def convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any] | Non
         raise SpecError(path, "unsupported union type in spec")  # pragma: no cover
     parser = meta.get("parse")
     if parser is not None:
-        try:
-            return parser(value)
-        except (TypeError, ValueError) as exc:
-            raise SpecError(path, f"expected {meta.get('expect', 'a valid value')}: {exc}") from None
+        return _parsed(parser, value, path, meta)
     if origin is Literal:
         return _choice(value, typing.get_args(tp), path)
     if origin is tuple:
@@ -83,6 +80,17 @@ def convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any] | Non
     if dataclasses.is_dataclass(tp):
         return build(tp, value, path)
     return _scalar(tp, value, path, meta)
+
+
+def _parsed(parser: Callable[[Any], Any], value: Any, path: str,
+            meta: typing.Mapping[str, Any]) -> Any:
+    try:
+        return parser(value)
+    except SpecError as exc:  # a parser naming the part of the value at fault, e.g. [2]
+        raise SpecError(path + exc.path if exc.path.startswith("[") else
+                        _join(path, exc.path), exc.message) from None
+    except (TypeError, ValueError) as exc:
+        raise SpecError(path, f"expected {meta.get('expect', 'a valid value')}: {exc}") from None
 
 
 def _scalar(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:

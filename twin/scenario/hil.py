@@ -24,6 +24,7 @@ cross-field rules. Nothing here talks to a device.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -32,13 +33,14 @@ from typing import Any, Literal
 
 from twin.core.fields import param
 from twin.core.specload import SpecError
-from twin.scenario.assertions import Assertion, parse_assertions
+from twin.scenario.assertions import Assertion, Reverts, Tracks, parse_assertions
 
 _SECONDS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$")
 _SECONDS = {None: 1.0, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
 KIND_LISTS = {"battery": ("batteries",), "meter": ("factory_loads",), "camera": ("aoi_lines",)}
 WINDOW_FAULTS = ("latency", "drop", "corrupt", "stuck", "reboot")
 ACTIONS = ("estop", "disarm", "arm")
+MAX_TIMER_S = 60.0  # longest watchdog, reversion or re-arm timer: a minute
 
 
 def parse_seconds(value: Any) -> float:
@@ -52,6 +54,8 @@ def parse_seconds(value: Any) -> float:
         if not match:
             raise ValueError(f"got {value!r}")
         seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError(f"got {value!r}, which is not a finite duration")
     if seconds < 0:
         raise ValueError(f"got {value!r}, which is negative")
     return seconds
@@ -86,10 +90,11 @@ def parse_device(value: Any) -> str:
 class SafetySpec:
     """Limits the safety layer holds the device to, whatever the controller asks."""
 
-    p_min_mw: float | None = param("MW", default=None, doc="lowest setpoint sent (default: "
-                                   "minus p_max_mw)")
-    p_max_mw: float | None = param("MW", default=None, doc="highest setpoint sent (default: "
-                                   "the entity's power rating)")
+    p_min_mw: float | None = param("MW", le=0, default=None, doc="lowest setpoint sent "
+                                   "(default: minus p_max_mw; <= 0: the safe state 0 MW is "
+                                   "always inside the window)")
+    p_max_mw: float | None = param("MW", gt=0, default=None, doc="highest setpoint sent "
+                                   "(default: the entity's power rating)")
     ramp_mw_per_s: float | None = param("MW/s", gt=0, default=None,
                                         doc="largest change of the setpoint per second")
     soc_min: float | None = param("1", ge=0, le=1, default=None,
@@ -99,7 +104,8 @@ class SafetySpec:
     stale_after: float = _seconds("watchdog: trip when no fresh data (answers, an advancing "
                                   "heartbeat) came for this long", 2.0)
     revert_after: float = _seconds("device-side reversion to 0 MW after this long without a "
-                                   "setpoint (written to the device when armed; whole s)", 1.0)
+                                   "setpoint (written to the device when armed; whole s, "
+                                   "longer than the step)", 2.0)
     rearm_after: float | None = _seconds("re-arm the device after this long of healthy comms "
                                          "following a trip (none: the twin keeps the entity)",
                                          None)
@@ -207,6 +213,7 @@ def check(s: Any) -> None:
                         f"seconds), got {h.step:g} s")
     if h.duration < h.step or h.duration != int(h.duration):
         raise SpecError("hil.duration", f"expected whole seconds >= the step, got {h.duration:g}")
+    _check_timing(h)
     if h.record is not None and h.replay is not None:
         raise SpecError("hil.replay", "expected either record or replay, not both")
     bound: dict[str, str] = {}
@@ -221,12 +228,30 @@ def check(s: Any) -> None:
             raise SpecError(f"{where}.entity", f"{b.entity!r} is already bound by {bound[b.entity]}")
         bound[b.entity] = where
         _check_binding(b, where)
+        _check_safety(b.safety, where, h.step)
     _check_faults(h, bound)
+    _check_assertions(s, h)
+
+
+def _check_assertions(s: Any, h: HILSection) -> None:
     names = {name for _, name in s.entity_names()} | {"pcc", "grid", "pacer"}
+    batteries = [b.entity for b in h.bindings if b.kind == "battery"]
     for i, a in enumerate(h.assertions):
         entity = getattr(a, "entity", None)
         if entity is not None and entity not in names:
             raise SpecError(f"hil.assertions[{i}]", f"no entity {entity!r} in the scenario")
+        if isinstance(a, Tracks | Reverts) and (not batteries or entity not in (None,
+                                                                              *batteries)):
+            raise SpecError(f"hil.assertions[{i}]", f"judges a bound battery "
+                            f"({', '.join(batteries) or 'none is bound'}), got {entity!r}")
+
+
+def _check_timing(h: HILSection) -> None:
+    for name in ("max_lateness", "io_budget"):
+        value = getattr(h, name)
+        if value is not None and not 0 < value <= h.step:
+            raise SpecError(f"hil.{name}", f"expected more than 0 s and at most the step "
+                            f"({h.step:g} s), got {value:g} s")
 
 
 def _check_faults(h: HILSection, bound: dict[str, str]) -> None:
@@ -253,11 +278,38 @@ def _check_binding(b: Binding, where: str) -> None:
     if b.kind == "camera" and b.device.startswith("folder:") and not Path(
             b.device[len("folder:"):]).is_dir():
         raise SpecError(f"{where}.device", f"no such folder: {b.device[len('folder:'):]}")
-    sp = b.safety
-    if sp.revert_after < 1 or sp.revert_after != int(sp.revert_after):
-        raise SpecError(f"{where}.safety.revert_after", "expected whole seconds >= 1 (SunSpec "
-                        f"WSetRvrtTms), got {sp.revert_after:g}")
-    if sp.p_min_mw is not None and sp.p_max_mw is not None and sp.p_min_mw > sp.p_max_mw:
-        raise SpecError(f"{where}.safety.p_min_mw", "expected p_min_mw <= p_max_mw")
+
+
+def _check_safety(sp: SafetySpec, where: str, step_s: float) -> None:
+    """Every safety field finite, of the right sign, ordered, and its timers within
+    ``[step, MAX_TIMER_S]``: a value that would switch a guard off is an error, never a
+    silent no-op (a NaN limit disables a comparison; -1 MW inverts the window)."""
+    where = f"{where}.safety"
+    for name in ("p_min_mw", "p_max_mw", "ramp_mw_per_s", "soc_min", "soc_max"):
+        value = getattr(sp, name)
+        if value is not None and not math.isfinite(value):
+            raise SpecError(f"{where}.{name}", f"expected a finite number, got {value!r}")
+    if sp.p_min_mw is not None and sp.p_max_mw is not None and sp.p_min_mw >= sp.p_max_mw:
+        raise SpecError(f"{where}.p_min_mw", f"expected p_min_mw < p_max_mw, got "
+                        f"{sp.p_min_mw:g} >= {sp.p_max_mw:g}")
     if sp.soc_min is not None and sp.soc_max is not None and sp.soc_min >= sp.soc_max:
-        raise SpecError(f"{where}.safety.soc_min", "expected soc_min < soc_max")
+        raise SpecError(f"{where}.soc_min", f"expected soc_min < soc_max, got "
+                        f"{sp.soc_min:g} >= {sp.soc_max:g}")
+    timers = {"stale_after": (sp.stale_after, step_s, "the watchdog needs at least one "
+                              "step to see an answer"),
+              "rearm_after": (sp.rearm_after, step_s, "healthy comms are judged once a step")}
+    for name, (value, low, why) in timers.items():
+        if value is None:
+            continue
+        if not low <= value <= MAX_TIMER_S:
+            raise SpecError(f"{where}.{name}", f"expected {low:g} s (one step: {why}) to "
+                            f"{MAX_TIMER_S:g} s, got {value:g} s")
+    r = sp.revert_after
+    if not step_s < r <= MAX_TIMER_S or r != int(r):
+        raise SpecError(f"{where}.revert_after", f"expected whole seconds longer than the "
+                        f"step ({step_s:g} s) and at most {MAX_TIMER_S:g} s, got {r:g} s (the "
+                        "device reverts to 0 MW when no setpoint came for this long: at one "
+                        "step it reverts between two setpoints in normal operation)")
+    if not 0 < sp.timeout <= MAX_TIMER_S:
+        raise SpecError(f"{where}.timeout", f"expected more than 0 s and at most "
+                        f"{MAX_TIMER_S:g} s, got {sp.timeout:g} s")
