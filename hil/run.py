@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hil import trace as tr
-from hil.session import HILAbort
+from hil.session import HILAbort, check_replay
 from twin.core.results import KPI, Run, open_run, write_kpis, write_table
 from twin.scenario import assertions as asr
 
@@ -59,11 +59,14 @@ def prepare(s: Any, duration_s: int | None = None, replay: str | Path | None = N
         raise HILError(f"{s.path}: the scenario has no hil section (bindings of entities to "
                        "devices); see scenarios/hil-battery.yaml")
     step = int(h.step)
-    if replay is not None and duration_s is None:  # the whole recording
+    if replay is not None:
         try:
-            duration_s = max(1, len(tr.read(replay).pace)) * step
+            recorded = tr.read(replay)
+            check_replay(recorded, s)
         except tr.TraceError as exc:
             raise HILError(str(exc)) from None
+        if duration_s is None:  # the whole recording
+            duration_s = max(1, len(recorded.pace)) * step
     duration = int(duration_s if duration_s is not None else h.duration)
     duration = max(step, duration // step * step)
     h = dataclasses.replace(h, active=True,
@@ -167,7 +170,12 @@ def run(s: Any, out_dir: str | Path | None = None,
 
 
 class RunEvidence:
-    """The recorded run and its trace, as :class:`twin.scenario.assertions.Evidence`."""
+    """The recorded run and its trace, as :class:`twin.scenario.assertions.Evidence`.
+
+    What the devices did is judged from the trace - the device's own readings, read back -
+    never from the configuration; the pacing from the trace's pace records, which hold every
+    step the pacer ran, the one that aborted the run included (the HDF5 series stop before
+    it)."""
 
     def __init__(self, run: Run, trace: tr.Trace, s: Any) -> None:
         self.run = run
@@ -188,7 +196,14 @@ class RunEvidence:
         return np.asarray(self.run.series(entity, attr), dtype=float)
 
     @property
+    def time_s(self) -> np.ndarray:
+        return np.asarray(self.run.time_s, dtype=float)
+
+    @property
     def lateness_s(self) -> np.ndarray:
+        if self.trace.pace:
+            return np.array([self.trace.pace[k]["lateness_s"] for k in sorted(self.trace.pace)],
+                            dtype=float)
         if not self.run.has("pacer", "lateness_s"):
             return np.array([])
         return self.series("pacer", "lateness_s")
@@ -197,25 +212,35 @@ class RunEvidence:
     def events(self) -> list[dict[str, Any]]:
         return self.trace.events
 
-    def episodes(self, entity: str | None) -> list[dict[str, Any]]:
-        """Comm-loss episodes of power devices: onset, answers after it, device reversion."""
+    def episodes(self, entity: str | None, trigger: str = "comm loss") -> list[dict[str, Any]]:
+        """Episodes of power devices - comm loss (watchdog trips), estop or disarm actions -
+        with the device's fresh readings after each onset."""
         bindings = {b.entity: b for b in self.s.hil.bindings if b.kind == "battery"}
         specs = {b.name: b for b in self.s.batteries}
         out = []
         for ev in self.trace.events:
             e = ev["entity"]
-            if ev["kind"] != "watchdog" or e not in bindings or entity not in (None, e):
+            if e not in bindings or entity not in (None, e):
                 continue
             ex = [x for x in self.trace.exchange_list() if x["entity"] == e]
-            before = [x for x in ex if x["step"] < ev["step"] and x["status"] == "ok"]
-            beat = before[-1]["reading"].get("heartbeat") if before else None
-            first = next((x for x in before if x["reading"].get("heartbeat") == beat), None)
-            onset = first["t_recv_s"] if first else 0.0
-            after = [(x["t_recv_s"] - onset, x["reading"]["p_mw"]) for x in ex
-                     if x["step"] > ev["step"] and x["status"] == "ok"
-                     and x["reading"].get("heartbeat") != beat and "p_mw" in x["reading"]]
-            out.append({"entity": e, "onset_t_s": first["t_s"] if first else 0.0,
-                        "readings": after, "revert_s": bindings[e].safety.revert_after,
+            if trigger == "comm loss" and (ev["kind"], ev["name"]) == ("watchdog", "trip"):
+                before = [x for x in ex if x["step"] < ev["step"] and _fresh(x)]
+                beat = before[-1]["reading"].get("heartbeat") if before else None
+                first = next((x for x in before if x["reading"].get("heartbeat") == beat),
+                             None)
+                onset_wall = first["t_recv_s"] if first else 0.0
+                onset_t = first["t_s"] if first else 0.0
+                after = [x for x in ex if x["step"] > (first["step"] if first else -1)
+                         and _fresh(x) and x["reading"].get("heartbeat", object()) != beat]
+            elif trigger != "comm loss" and (ev["kind"], ev["name"]) == ("action", trigger):
+                onset_wall, onset_t = ev["wall_s"], ev["t_s"]
+                after = [x for x in ex if x["step"] >= ev["step"] and _fresh(x)]
+            else:
+                continue
+            readings = [(x["t_recv_s"] - onset_wall, float(x["reading"]["p_mw"]), _how(x))
+                        for x in after if "p_mw" in x["reading"]]
+            out.append({"entity": e, "onset_t_s": onset_t, "readings": readings,
+                        "revert_s": bindings[e].safety.revert_after,
                         "tol_mw": max(1e-3, 0.01 * specs[e].p_max_mw)})
         return out
 
@@ -243,6 +268,22 @@ class RunEvidence:
             "hil_assertions_failed": KPI(float(sum(not v.passed for v in verdicts)), "1",
                                          "assertions that failed"),
         }
+
+
+def _fresh(x: dict[str, Any]) -> bool:
+    """An exchange whose reading came from the device now (not a frozen answer)."""
+    return (x["status"] == "ok" and bool(x["reading"]) and x["t_recv_s"] is not None
+            and "stuck" not in x.get("faults", []))
+
+
+def _how(x: dict[str, Any]) -> str:
+    """What the twin had sent the device in the exchange of a reading."""
+    ops = [op for op in x.get("ops", []) if op in ("safe", "disarm")]
+    if ops:
+        return f"after the twin's {' and '.join(ops)} command"
+    if x.get("sent_mw") is not None:
+        return f"setpoint {x['sent_mw']:.3f} MW sent in that step"
+    return "no command sent since"
 
 
 def traffic_rows(trace: tr.Trace) -> list[dict[str, Any]]:
