@@ -9,9 +9,17 @@ Each step a :class:`Channel`
    and :meth:`finish`), or takes the recorded exchange of that step from the trace (replay);
    the exchange is written to the run's trace;
 3. judges the exchange (:class:`hil.safety.Watchdog`): on stale data or comm loss it sends the
-   device to its safe state and lets the simulated twin take over the entity, reported; with
-   ``rearm_after`` it hands the entity back after that long of healthy comms;
+   device to its safe state and lets the simulated twin take over the entity, reported; the
+   device's reversion is reported once a reading shows it; the entity goes back to the device
+   after ``rearm_after`` of healthy comms (a meter's: after ``stale_after``, nothing to make
+   safe); a device whose power stays outside a band around its setpoint for longer than a
+   window is reported as not following (:class:`hil.safety.Follower`);
 4. gives the entity's outputs: the device's measurements, or the twin's after a takeover.
+
+Setpoints are never older than their step: one that has not gone out a step after it was
+made is dropped (status ``expired``), however long the link held it. The ramp limit holds in
+wall-clock time at the device (:class:`hil.safety.Interlock`). During a takeover the twin
+starts from the device's last confirmed state (its SOC and power) and obeys the same limits.
 
 Steps 3 and 4 depend only on the exchange records and the twin's inputs, never on the clock,
 so a replayed trace gives the same outputs bit for bit.
@@ -27,13 +35,16 @@ from typing import Any
 from hil import devices, faults
 from hil.faults import CommError
 from hil.modbus import Refused
-from hil.safety import SAFE_MW, Interlock, Limits, Watchdog
+from hil.safety import SAFE_MW, Follower, Interlock, Limits, Watchdog
 from hil.session import Session
 from twin.models import battery as bat
 from twin.scenario.hil import Binding
 
 NAN = float("nan")
 INTERLOCKS = ("clamp", "ramp", "soc_guard", "invalid", "estop")
+NOT_SENT = ("skipped", "busy", "missing", "expired", "refused_write")  # the setpoint did not go out
+FOLLOW_BAND = 0.05  # of the power limit: default band of the setpoint tracking
+FOLLOW_WITHIN_S = 3.0  # default window: longer outside the band is "not following"
 
 
 @dataclass
@@ -71,8 +82,18 @@ class Channel:
         self.session = session
         self.step_s = step_s
         self.entity = binding.entity
-        self.interlock = Interlock(limits_for(binding, spec))
+        limits = limits_for(binding, spec)
+        self.interlock = Interlock(limits, revert_s=binding.safety.revert_after)
+        self.twin_lock = Interlock(limits)  # the twin obeys the same limits in a takeover
         self.watchdog = Watchdog(binding.safety.stale_after)
+        band = getattr(binding.safety, "follow_band_mw", None)
+        within = getattr(binding.safety, "follow_within", None)
+        p_scale = max(abs(limits.p_min_mw), abs(limits.p_max_mw))
+        self.follower = Follower(band if band is not None else max(
+            FOLLOW_BAND * (p_scale if math.isfinite(p_scale) else 0.0), 0.01),
+            within if within is not None else max(FOLLOW_WITHIN_S, 2 * step_s))
+        self.trip: tuple[float, Any] | None = None  # a takeover's wall time and heartbeat,
+        #                                             until a reading shows the device at 0 MW
         self.on_device = True
         self.need_ops: list[str] = ["arm"] if binding.armed else ["disarm"]
         self.acting: set[str] = set()
@@ -89,12 +110,14 @@ class Channel:
         self.opened = False
         self._step: tuple[int, float, float, float, float] = (0, 0.0, 0.0, 0.0, 0.0)
         self._sent: float | None = None
+        self._expires = 0.0
         self._ops: list[str] = []
         if session.live:
             self.device, self.link_faults = devices.make(
                 binding.kind, binding.device, binding.resolved_protocol,
                 str(binding.points) if binding.points else None, binding.safety.timeout,
                 spec, step_s)
+            self.link_faults.clock = session.wall
 
     # --- one step: begin (command, safety, submit the exchange), then finish -------------
     def begin(self, k: int, t_s: float, cmd_mw: float, twin_mw: float, skip: bool
@@ -107,11 +130,12 @@ class Channel:
             rec = self.session.replay.exchanges.get((k, self.entity))
             wall = rec["wall_s"] if rec else k * self.step_s
         self._step = (k, t_s, float(cmd_mw), float(twin_mw), wall)
+        self._expires = wall + self.step_s  # a setpoint not out by then is not sent
         self._actions(k, t_s, self._step[4])
         self._sent = None
         if self.b.kind == "battery":
             soc = self.last.get("soc") if self.last else None
-            self._sent, acted = (self.interlock.command(cmd_mw, soc, self.step_s)
+            self._sent, acted = (self.interlock.command(cmd_mw, soc, self.step_s, now_s=wall)
                                  if self.on_device else (SAFE_MW, set()))
             self._interlock_events(k, t_s, self._step[4], acted)
         elif isinstance(self.device, devices.SimMeter):
@@ -125,7 +149,7 @@ class Channel:
             return Exchange("busy", error="the previous exchange is still waiting for an answer")
         assert self.link_faults is not None
         self.link_faults.set(self._faults(t_s))
-        self.pending = self.session.io.submit(self._io(self._sent, ops))
+        self.pending = self.session.io.submit(self._io(self._sent, ops, self._expires))
         self._ops = ops
         return self.pending
 
@@ -147,8 +171,23 @@ class Channel:
             ops=ex.ops, status=ex.status, error=ex.error, reading=ex.reading, info=ex.info,
             t_send_s=ex.t_send_s, t_recv_s=ex.t_recv_s,
             faults=list(self._faults(t_s).names))
+        self._settle(ex)
         self._judge(k, t_s, wall, ex)
         return self._outputs(cmd_mw, twin_mw, self._sent, ex)
+
+    def _settle(self, ex: Exchange) -> None:
+        """Tell the interlock what became of the setpoint: confirmed by the answer that
+        followed it, possibly landed (the exchange failed after it may have gone out), or
+        not sent."""
+        sent = self._sent
+        if sent is None or ex.status in NOT_SENT:
+            return
+        if ex.status == "ok":
+            self.interlock.confirm(sent, ex.t_recv_s if ex.t_recv_s is not None
+                                   else self._expires)
+        else:  # late: it may still land, until it expires
+            self.interlock.maybe(sent, self._expires if ex.status == "late" or ex.t_recv_s
+                                 is None else ex.t_recv_s)
 
     def _faults(self, t_s: float) -> faults.Active:
         return faults.active(self.session.section.faults, self.entity, t_s)
@@ -173,8 +212,9 @@ class Channel:
             self.session.event(k, t_s, wall, self.entity, "interlock", name, "off")
         self.acting = acted
 
-    async def _io(self, sent: float | None, ops: list[str]) -> Exchange:
-        """Runs on the I/O thread: (re)open, operations, setpoint, measurements."""
+    async def _io(self, sent: float | None, ops: list[str], expires: float) -> Exchange:
+        """Runs on the I/O thread: (re)open, operations, setpoint (unless it expired:
+        ``expires``, wall s), measurements."""
         dev, wall = self.device, self.session.wall
         t_send = wall()
         info = None
@@ -186,7 +226,7 @@ class Channel:
                 await (dev.arm(self.b.safety.revert_after) if op == "arm"
                        else dev.disarm() if op == "disarm" else dev.safe())
             if sent is not None:
-                await dev.write({"p_set_mw": sent})
+                await self._write(sent, expires)
             reading = await dev.read()
         except CommError as exc:
             if exc.status in ("refused", "rebooting"):
@@ -201,6 +241,22 @@ class Channel:
                             t_recv_s=wall(), info=info, ops=ops)
         return Exchange("ok", reading=reading, t_send_s=t_send, t_recv_s=wall(), info=info,
                         ops=ops)
+
+    async def _write(self, sent: float, expires: float) -> None:
+        """The setpoint, unless it is older than its step (checked again by the link's fault
+        layer right before the request goes out, after any delay)."""
+        late = self.session.wall() - expires
+        if late > 0:
+            raise CommError("expired", f"setpoint {sent:g} MW not sent: older than its step "
+                            f"by {late * 1e3:.0f} ms")
+        lf = self.link_faults
+        if lf is not None:
+            lf.deadline = expires
+        try:
+            await self.device.write({"p_set_mw": sent})
+        finally:
+            if lf is not None:
+                lf.deadline = None
 
     def _replayed(self, k: int, sent: float | None, ops: list[str]) -> Exchange:
         assert self.session.replay is not None
@@ -228,7 +284,8 @@ class Channel:
                                " ".join(str(v) for v in ident.values() if v))
         if ok:
             self.last = ex.reading
-            self._ops_done(k, t_s, wall, ex.ops)
+            self._ops_done(k, t_s, wall, ex.ops, ex.t_recv_s if ex.t_recv_s is not None
+                           else wall)
             if self.comm_bad:
                 self.session.event(k, t_s, wall, self.entity, "comm", "restored", "")
             self.comm_bad = False
@@ -236,17 +293,57 @@ class Channel:
             self.comm_bad = True
             self.session.event(k, t_s, wall, self.entity, "comm", ex.status, ex.error)
         reason = self.watchdog.update(wall, ok, ex.reading if ok else None)
+        if self.b.kind == "battery" and self.on_device and reason is None:
+            self._track(k, t_s, wall, ex)
         if reason is not None and self.on_device:
             self._take_over(k, t_s, wall, reason)
         if not self.on_device:
+            self._confirm_revert(k, t_s, wall, ex)
             self._maybe_rearm(k, t_s, wall, ok and reason is None)
 
-    def _ops_done(self, k: int, t_s: float, wall: float, ops: list[str]) -> None:
+    def _track(self, k: int, t_s: float, wall: float, ex: Exchange) -> None:
+        """Whether the device follows what it was sent (judged on fresh answers only)."""
+        if not self.interlock.armed or ex.status != "ok" or not ex.reading:
+            self.follower.reset()
+            return
+        p = ex.reading.get("p_mw")
+        changed = self.follower.update(wall, self._sent, p)
+        if changed is None:
+            return
+        name, secs = changed
+        f = self.follower
+        detail = (f"device at {p:.3f} MW while {self._sent:.3f} MW was sent, outside "
+                  f"+-{f.band_mw:.3f} MW for {secs:.1f} s (window {f.window_s:g} s)"
+                  if name == "not_following" else f"back within +-{f.band_mw:.3f} MW of "
+                  f"the setpoint after {secs:.1f} s")
+        state = {key: v for key, v in ex.reading.items()
+                 if key in ("connected", "state", "alarms", "soc")}
+        if state and name == "not_following":
+            detail += "; device reports " + ", ".join(f"{key} {v:g}" for key, v in state.items())
+        self.session.event(k, t_s, wall, self.entity, "tracking", name, detail)
+
+    def _confirm_revert(self, k: int, t_s: float, wall: float, ex: Exchange) -> None:
+        """Report the device at 0 MW after a takeover once a fresh reading shows it."""
+        if self.trip is None or ex.status != "ok" or not ex.reading:
+            return
+        trip_wall, beat = self.trip
+        r = ex.reading
+        fresh = r.get("heartbeat") != beat if "heartbeat" in r else True
+        p = r.get("p_mw")
+        tol = max(1e-3, 0.01 * self.interlock.limits.p_max_mw)
+        if fresh and p is not None and abs(p - SAFE_MW) <= tol:
+            self.trip = None
+            self.session.event(k, t_s, wall, self.entity, "device", "reverted",
+                               f"device reads {p:.3f} MW, {wall - trip_wall:.2f} s after the "
+                               "trip (read back)")
+
+    def _ops_done(self, k: int, t_s: float, wall: float, ops: list[str], at_s: float) -> None:
         if ops != self.need_ops:
             return
         self.need_ops = []
         if "arm" in ops:
-            self.interlock.arm()
+            self.interlock.arm(at_s)
+            self.follower.reset()
             self.session.event(k, t_s, wall, self.entity, "action", "armed",
                                f"device-side reversion {self.b.safety.revert_after:g} s")
             if not self.on_device:
@@ -262,14 +359,25 @@ class Channel:
         onset = self.watchdog.last_ok_s
         self.session.event(k, t_s, wall, self.entity, "watchdog", "trip",
                            f"{reason}; last good answer at wall {onset if onset is not None else 0:.3f} s")
-        if self.twin is not None:
-            self.twin.reset(self.last.get("soc") if self.last else None)
+        last = self.last or {}
+        if self.twin is not None:  # from the device's last confirmed state, same limits
+            p_last = float(last.get("p_mw", SAFE_MW))
+            self.twin.reset(last.get("soc"))
             self.twin.armed = True
+            self.twin_lock.arm()
+            self.twin_lock.lo_mw = self.twin_lock.hi_mw = p_last
+        self.follower.reset()
+        if self.b.kind == "battery":
+            self.trip = (wall, last.get("heartbeat"))
         self.session.event(k, t_s, wall, self.entity, "takeover", "twin",
-                           "device sent to 0 MW; the simulated twin serves the entity")
+                           "the simulated twin serves the entity" + (
+                               "; device commanded to 0 MW (reported once read back)"
+                               if self.b.kind == "battery" else ""))
 
     def _maybe_rearm(self, k: int, t_s: float, wall: float, fresh: bool) -> None:
         after = self.b.safety.rearm_after
+        if after is None and self.b.kind != "battery":  # a meter: nothing to make safe
+            after = self.b.safety.stale_after
         if after is None or self.interlock.estopped:
             return
         self.streak_s = (self.streak_s if self.streak_s is not None else wall) if fresh else None
@@ -281,8 +389,8 @@ class Channel:
                  ) -> dict[str, float]:
         ok = ex.status == "ok"
         reading = ex.reading if ok else None
-        extras = {"p_cmd_mw": float(cmd_mw), "p_sent_mw": NAN if sent is None or ex.status in (
-                  "skipped", "busy", "missing") else float(sent),
+        extras = {"p_cmd_mw": float(cmd_mw), "p_sent_mw": NAN if sent is None or ex.status in
+                  NOT_SENT else float(sent),
                   "p_device_mw": reading.get("p_mw", NAN) if reading else NAN,
                   "online": 1.0 if ok else 0.0, "on_device": 1.0 if self.on_device else 0.0,
                   "latency_ms": (ex.t_recv_s - ex.t_send_s) * 1e3 if ok and ex.t_recv_s
@@ -303,7 +411,8 @@ class Channel:
             loss = p * (1 - spec.eta_charge) if p > 0 else -p * (1 / spec.eta_discharge - 1)
         else:
             assert self.twin is not None
-            self.twin.p_set_mw = float(cmd_mw) if math.isfinite(cmd_mw) else 0.0
+            self.twin.p_set_mw, _ = self.twin_lock.command(cmd_mw, self.twin.last.soc,
+                                                           self.step_s)
             step: bat.BatteryStep = self.twin.advance(self.step_s)
             p, soc, e, loss = step.p_mw, step.soc, step.e_mwh, step.p_loss_mw
         self.throughput_mwh += abs(p) * dt_h
@@ -321,14 +430,21 @@ class Channel:
         except Exception:  # noqa: BLE001 - whatever the last exchange did, go safe now
             pass
 
-        async def bye() -> None:
-            if self.opened and self.b.kind == "battery":
-                await self.device.safe()
-                await self.device.disarm()
-            await self.device.close()
+        async def bye() -> str:
+            try:
+                if self.opened and self.b.kind == "battery":
+                    await self.device.safe()
+                    await self.device.disarm()
+                    p = (await self.device.read()).get("p_mw")
+                    return ("device commanded to 0 MW and disarmed; it reads "
+                            + (f"{p:.3f} MW" if p is not None else "no power") + " (read back)")
+                return "device closed"
+            finally:
+                await self.device.close()
 
+        if self.link_faults is not None:
+            self.link_faults.set(faults.Active())  # the run is over: no injected faults
         try:
-            self.session.io.submit(bye()).result(timeout=2.0)
+            return self.session.io.submit(bye()).result(timeout=2.0)
         except Exception as exc:  # noqa: BLE001 - reported, the run is over anyway
             return f"could not reach the device to make it safe: {exc}"
-        return "device at 0 MW and disarmed"

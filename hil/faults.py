@@ -14,12 +14,16 @@ link misbehaves the way wires and devices do:
 
 ``estop``, ``disarm`` and ``arm`` are operator actions at an instant. The faults act on the
 client side of the wire, so they work the same with an emulator or real hardware.
+
+:class:`LinkFaults` is also the last stop of a request before the wire: a setpoint write
+whose step is over by then (``deadline``, on the run's wall ``clock``) is not sent
+(status ``expired``), whatever held it up.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from twin.scenario.hil import ACTIONS, WINDOW_FAULTS, FaultSpec
@@ -30,7 +34,8 @@ class CommError(Exception):
 
     def __init__(self, status: str, message: str) -> None:
         super().__init__(message)
-        self.status = status  # timeout, refused, exception, corrupt, dropped, rebooting
+        self.status = status  # timeout, refused, exception, corrupt, dropped, rebooting,
+        #                       expired (a setpoint older than its step, not sent)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class LinkFaults:
         self.rebooted = False  # a reboot window ended: rediscover the device
         self._frozen: dict[Hashable, list[int]] = {}
         self._in_reboot = False
+        self.clock: Callable[[], float] | None = None  # the run's wall clock
+        self.deadline: float | None = None  # wall time after which a write is not sent
 
     def set(self, now: Active) -> None:
         """The faults of the coming exchange."""
@@ -91,6 +98,11 @@ class LinkFaults:
                             "(injected)")
         if now.latency_s > 0:
             await asyncio.sleep(now.latency_s)
+        if write and self.deadline is not None and self.clock is not None:
+            late = self.clock() - self.deadline
+            if late > 0:
+                raise CommError("expired", f"setpoint not sent: older than its step by "
+                                f"{late * 1e3:.0f} ms")
         if now.drop:
             raise CommError("dropped", "no answer: the request was lost (injected)")
         if now.stuck and not write and key in self._frozen:
