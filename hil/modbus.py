@@ -1,21 +1,30 @@
-"""Protocol clients: a Modbus TCP link (pymodbus, async) and a point-list client over it.
+"""Protocol clients: a Modbus link (pymodbus, async; TCP or RTU over a serial line) and a
+point-list client over it.
 
-:class:`Link` is one TCP connection with a timeout per request, no silent retries, and fault
-injection (:class:`hil.faults.LinkFaults`) on every request. :class:`PointClient` speaks a
-point list (:mod:`hil.points`): for SunSpec it discovers the map ("SunS" at 40000, 0 or 50000,
-then model by model), checks that every model of the list is there and where its points are,
-reads the static points (identity, ratings, scale factors) once and the polled ones each
-cycle in as few requests as their addresses allow. Every value read is checked against the
-point list's limits (a corrupt answer is an error, never a measurement) and every value
-written is checked before it goes out (:class:`Refused`).
+:class:`Link` is one connection with a timeout per request, no silent retries, and fault
+injection (:class:`hil.faults.LinkFaults`) on every request. Its address is a URL::
+
+    modbus://HOST:PORT?unit=N                                   Modbus TCP
+    rtu:///dev/ttyUSB0?baud=19200&parity=N&stopbits=1&unit=N    Modbus RTU on a serial line
+                                                                (bytesize=8 by default)
+
+A read-only link (``read_only=True``, a binding's ``mode: read-only``) refuses every write
+before it reaches the wire. :class:`PointClient` speaks a point list (:mod:`hil.points`): for
+SunSpec it discovers the map ("SunS" at 40000, 0 or 50000, then model by model), checks that
+the device has one model of each group the list requires (a battery: 701 or the legacy 103,
+and 704), keeps the points of the models it has, reads the static points (identity,
+ratings, scale factors) once and the polled ones each cycle in as few requests as their
+addresses allow. Every value read is checked against the point list's limits (a corrupt
+answer is an error, never a measurement) and every value written is checked before it goes
+out (:class:`Refused`; a setpoint whose rating the device does not state is never sent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import urllib.parse
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hil import points as pts
@@ -26,41 +35,83 @@ class Refused(ValueError):
     """A write the point list does not allow (read-only point, value outside its limits)."""
 
 
-def parse_url(url: str) -> tuple[str, int, int]:
-    """Host, port and unit of ``modbus://HOST:PORT?unit=N``."""
+@dataclass(frozen=True)
+class Address:
+    """Where a Modbus device is: TCP host and port, or a serial line and its settings."""
+
+    transport: str  # "tcp" or "rtu"
+    host: str = "127.0.0.1"
+    port: int = 502
+    serial: str = ""
+    baud: int = 19200
+    parity: str = "N"
+    stopbits: int = 1
+    bytesize: int = 8
+    unit: int = 1
+
+    def __str__(self) -> str:
+        if self.transport == "rtu":
+            return f"{self.serial} ({self.baud} baud {self.bytesize}{self.parity}{self.stopbits})"
+        return f"{self.host}:{self.port}"
+
+
+def parse_address(url: str) -> Address:
+    """The :class:`Address` of ``modbus://HOST:PORT?unit=N`` or
+    ``rtu:///dev/ttyX?baud=19200&parity=N&stopbits=1&bytesize=8&unit=N``."""
     u = urllib.parse.urlsplit(url)
-    unit = int(urllib.parse.parse_qs(u.query).get("unit", ["1"])[0])
-    return u.hostname or "127.0.0.1", int(u.port or 502), unit
+    q = {k: v[-1] for k, v in urllib.parse.parse_qs(u.query).items()}
+    unit = int(q.get("unit", "1"))
+    if u.scheme == "rtu":
+        return Address("rtu", serial=u.path, baud=int(q.get("baud", "19200")),
+                       parity=q.get("parity", "N").upper(), stopbits=int(q.get("stopbits", "1")),
+                       bytesize=int(q.get("bytesize", "8")), unit=unit)
+    return Address("tcp", host=u.hostname or "127.0.0.1", port=int(u.port or 502), unit=unit)
+
+
+def parse_url(url: str) -> tuple[str, int, int]:
+    """Host, port and unit of ``modbus://HOST:PORT?unit=N`` (serial line, 0, unit for RTU)."""
+    a = parse_address(url)
+    return (a.serial, 0, a.unit) if a.transport == "rtu" else (a.host, a.port, a.unit)
 
 
 class Link:
-    """One Modbus TCP connection to a device (use on one event loop only)."""
+    """One Modbus connection to a device, TCP or RTU (use on one event loop only)."""
 
-    def __init__(self, url: str, timeout_s: float = 0.3, faults: LinkFaults | None = None):
+    def __init__(self, url: str, timeout_s: float = 0.3, faults: LinkFaults | None = None,
+                 read_only: bool = False):
         self.url = url
+        self.address = parse_address(url)
         self.host, self.port, self.unit = parse_url(url)
         self.timeout_s = timeout_s
         self.faults = faults or LinkFaults()
+        self.read_only = read_only
         self.client: Any = None
         self.requests = 0
+        self.writes = 0
 
     async def connect(self) -> None:
         """Open the connection if it is not open; :class:`CommError` if it cannot be."""
-        from pymodbus.client import AsyncModbusTcpClient
+        from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
         if self.client is not None and self.client.connected:
             return
         if self.client is not None:
             self.client.close()
-        self.client = AsyncModbusTcpClient(self.host, port=self.port, timeout=self.timeout_s,
-                                           retries=0, reconnect_delay=0)
+        a = self.address
+        if a.transport == "rtu":
+            self.client = AsyncModbusSerialClient(
+                a.serial, baudrate=a.baud, parity=a.parity, stopbits=a.stopbits,
+                bytesize=a.bytesize, timeout=self.timeout_s, retries=0, reconnect_delay=0)
+        else:
+            self.client = AsyncModbusTcpClient(a.host, port=a.port, timeout=self.timeout_s,
+                                               retries=0, reconnect_delay=0)
         try:
             ok = await asyncio.wait_for(self.client.connect(), self.timeout_s + 0.1)
         except (TimeoutError, OSError):
             ok = False
         if not ok:
             self.close()
-            raise CommError("refused", f"cannot connect to {self.host}:{self.port}")
+            raise CommError("refused", f"cannot connect to {a}")
 
     async def read(self, address: int, count: int, table: str = "holding") -> list[int]:
         """``count`` registers from ``address`` (holding or input registers)."""
@@ -75,8 +126,12 @@ class Link:
         return self.faults.after(key, list(answer.registers))
 
     async def write(self, address: int, registers: list[int]) -> None:
-        """Write registers from ``address`` (function 16)."""
+        """Write registers from ``address`` (function 16); :class:`Refused` on a read-only
+        link, before anything goes out."""
+        if self.read_only:
+            raise Refused(f"read-only binding: no write to {address} ({self.address})")
         await self.faults.before(("write", address), write=True)
+        self.writes += 1
         await self.connect()
         await self._call(self.client.write_registers(address, registers, device_id=self.unit),
                          "write", address)
@@ -118,9 +173,12 @@ class PointClient:
         layout: dict[int, int] = {}
         if self.plist.protocol == "sunspec":
             layout = await self._sunspec_layout()
-            self.points = {k: dataclasses.replace(p, address=layout[p.model] + p.offset)
-                           for k, p in self.plist.points.items()
-                           if p.model is not None and p.offset is not None}
+            missing = self.plist.missing(layout)
+            if missing:
+                raise CommError("exception", f"{self.link.address}: the device lacks SunSpec "
+                                f"model {' and '.join(missing)} (it has "
+                                f"{', '.join(map(str, layout))})")
+            self.points = dict(pts.relocate(self.plist, layout).points)
         static = [p for p in self.points.values() if not p.poll]
         si = await self._read(static, check=False)
         self.ratings = {k: v for k, v in si.items() if v is not None}
@@ -129,6 +187,10 @@ class PointClient:
                 "models": {str(m): a for m, a in layout.items()},
                 "ratings": {self.points[k].twin: v * self.points[k].factor
                             for k, v in self.ratings.items() if self.points[k].twin}}
+
+    def has(self, key: str) -> bool:
+        """Whether the device has the point ``key`` (its model was discovered)."""
+        return key in self.points
 
     async def _sunspec_layout(self) -> dict[int, int]:
         for base in dict.fromkeys((self.plist.base, 40000, 0, 50000)):
@@ -141,18 +203,14 @@ class PointClient:
             if tuple(head[:2]) == pts.SUNS_MARKER:
                 break
         else:
-            raise CommError("exception", f"{self.link.host}:{self.link.port}: no SunSpec "
-                            "map ('SunS' at 40000, 0 or 50000)")
+            raise CommError("exception", f"{self.link.address}: no SunSpec map ('SunS' at "
+                            "40000, 0 or 50000)")
         layout: dict[int, int] = {}
         address, (model_id, length) = base + 2, head[2:4]
         while model_id != pts.SUNS_END and len(layout) < 64:
             layout.setdefault(model_id, address)
             address += length + 2
             model_id, length = await self.link.read(address, 2)
-        missing = [m for m in self.plist.models if m not in layout]
-        if missing:
-            raise CommError("exception", f"the device lacks SunSpec model(s) "
-                            f"{', '.join(map(str, missing))} (it has {', '.join(map(str, layout))})")
         return layout
 
     def sf(self, p: pts.Point) -> int | None:
@@ -195,10 +253,15 @@ class PointClient:
         """Write SI values by point key (contiguous points in one request); returns them."""
         encoded = []
         for key, value in values.items():
-            p = self.points[key]
+            p = self.points.get(key)
+            if p is None:
+                raise Refused(f"the device has no point {key}")
             if not p.writable:
                 raise Refused(f"{key} is read-only")
             limits = pts.limits_si(p, self.ratings)
+            if limits is None and p.limits_of is not None:
+                raise Refused(f"{key}: the device states none of its ratings "
+                              f"({p.limits_of.replace('|', ', ')}); not sent")
             if limits and not limits[0] - 1e-9 <= value <= limits[1] + 1e-9:
                 raise Refused(f"{key} = {value:g} {p.unit} outside {limits[0]:g}..{limits[1]:g}")
             encoded.append((p.address, pts.encode(p, pts.from_si(value, self.sf(p), p))))

@@ -13,6 +13,7 @@ its unimplemented values, the end model) that pysunspec2's ``scan()`` discovers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,7 +34,9 @@ STRUCTS = {  # SunSpec type -> struct code (big endian, high word first)
 UNIMPLEMENTED = {"int16": -0x8000, "sunssf": -0x8000, "uint16": 0xFFFF, "enum16": 0xFFFF,
                  "bitfield16": 0xFFFF, "int32": -0x80000000, "uint32": 0xFFFFFFFF,
                  "enum32": 0xFFFFFFFF, "bitfield32": 0xFFFFFFFF}
-BUILTIN = {"battery": "battery_sunspec", "meter": "meter_modbus"}
+BUILTIN = {"battery": "battery_sunspec", "meter": "meter_modbus", "pv": "pv_sunspec",
+           "meter-sunspec": "meter_sunspec"}
+DEFINED = ("offset", "type", "size", "sf", "access")  # SunSpec fields the definition gives
 
 
 class PointListError(ValueError):
@@ -75,9 +78,15 @@ class PointList:
     protocol: str  # "sunspec" or "modbus"
     points: Mapping[str, Point]
     base: int = 40000
-    models: tuple[int, ...] = ()
+    models: tuple[int, ...] = ()  # the reference layout (the emulator's), in map order
     table: str = "holding"
     source: str = ""
+    require: tuple[tuple[int, ...], ...] = ()  # SunSpec: one model of each group must be there
+
+    def missing(self, present: Iterable[int]) -> list[str]:
+        """The required model groups of which the device has none (empty: it can be bound)."""
+        have = set(present)
+        return [" or ".join(map(str, group)) for group in self.require if not have & set(group)]
 
     def __getitem__(self, key: str) -> Point:
         try:
@@ -135,12 +144,18 @@ def parse(raw: Any, source: str, where: str) -> PointList:
         raise PointListError(f"{where}: protocol: expected sunspec or modbus, got {protocol!r}")
     fields = set(Point.__dataclass_fields__)
     points: dict[str, Point] = {}
+    models = tuple(int(m) for m in raw.get("models", ()))
+    base = int(raw.get("base", 40000))
+    bases = layout(models, base) if protocol == "sunspec" else {}
+    if not isinstance(raw["points"], list):
+        raise PointListError(f"{where}: points: expected a list")
     for i, p in enumerate(raw["points"]):
-        if not isinstance(p, Mapping):
-            raise PointListError(f"{where}: points[{i}]: expected a mapping")
-        unknown = set(p) - fields
-        if unknown:
-            raise PointListError(f"{where}: points[{i}]: unknown key {sorted(unknown)[0]!r}")
+        if not isinstance(p, Mapping) or set(p) - fields:
+            raise PointListError(f"{where}: points[{i}]: " + (
+                f"unknown key {sorted(set(p) - fields)[0]!r}" if isinstance(p, Mapping)
+                else "expected a mapping"))
+        if protocol == "sunspec":
+            p = _defined(p, bases, f"{where}: points[{i}]")
         try:
             point = Point(**{**p, "limits": tuple(p["limits"]) if p.get("limits") else None})
         except TypeError as exc:
@@ -153,9 +168,71 @@ def parse(raw: Any, source: str, where: str) -> PointList:
         if point.key in points:
             raise PointListError(f"{where}: points[{i}]: key {point.key!r} repeats")
         points[point.key] = point
-    return PointList(protocol=protocol, points=points, base=int(raw.get("base", 40000)),
-                     models=tuple(raw.get("models", ())), table=str(raw.get("table", "holding")),
-                     source=source)
+    return PointList(protocol=protocol, points=points, base=base, models=models,
+                     table=str(raw.get("table", "holding")), source=source,
+                     require=_require(raw.get("require", [[m] for m in models]), where))
+
+
+def _require(require: Any, where: str) -> tuple[tuple[int, ...], ...]:
+    if not isinstance(require, list) or not all(isinstance(g, list) for g in require):
+        raise PointListError(f"{where}: require: expected a list of lists of model ids")
+    return tuple(tuple(int(m) for m in g) for g in require)
+
+
+def _defined(p: Mapping[str, Any], bases: Mapping[int, int], where: str) -> dict[str, Any]:
+    """A SunSpec point with what its model's definition gives filled in (offset, type,
+    size, scale factor, access) and its address in the reference layout (-1: its model is
+    not in that layout; discovery places it)."""
+    if "model" not in p or "name" not in p:
+        raise PointListError(f"{where}: a SunSpec point needs model and name")
+    found = definition(int(p["model"]), str(p["name"]))
+    if found is None:
+        raise PointListError(f"{where}: SunSpec model {p['model']} has no point {p['name']!r}")
+    offset, d = found
+    given = {"offset": offset, "type": d["type"], "size": int(d["size"]), "sf": d.get("sf"),
+             "access": d.get("access", "R")}
+    out = {**{k: v for k, v in given.items() if k not in p}, **p}
+    if "address" not in out:
+        out["address"] = bases[int(p["model"])] + offset if int(p["model"]) in bases else -1
+    return out
+
+
+def definition(model_id: int, name: str) -> tuple[int, dict[str, Any]] | None:
+    """The offset (from the model's ID register) and definition of a top-level point."""
+    offset = 0
+    for d in _walk(_model_def(model_id)):
+        if d["name"] == name:
+            return offset, d
+        offset += int(d["size"])
+    return None
+
+
+def layout(models: Iterable[int], base: int = 40000) -> dict[int, int]:
+    """The address of each model's ID register when ``models`` follow "SunS" at ``base``."""
+    out, address = {}, base + 2
+    for model_id in models:
+        out[model_id] = address
+        address += model_length(model_id) + 2
+    return out
+
+
+def relocate(plist: PointList, bases: Mapping[int, int], base: int | None = None
+             ) -> PointList:
+    """The point list of a device whose models start at ``bases`` (model -> address of its
+    ID register, as discovered): points of absent models dropped, addresses moved; where
+    several points carry the same twin value the first one present (in list order) keeps it
+    (701.W before the legacy 103.W, 713.SoC before 802.SoC)."""
+    kept: dict[str, Point] = {}
+    taken: set[str] = set()
+    for key, p in plist.points.items():
+        if p.model is None or p.model not in bases or p.offset is None:
+            continue
+        twin = p.twin if p.twin not in taken else None
+        if twin is not None:
+            taken.add(twin)
+        kept[key] = dataclasses.replace(p, address=bases[p.model] + p.offset, twin=twin)
+    return dataclasses.replace(plist, points=kept, models=tuple(bases),
+                               base=plist.base if base is None else base)
 
 
 # --- registers <-> raw values ------------------------------------------------------------
@@ -201,13 +278,15 @@ def from_si(value: float, sf: int | None, point: Point) -> int | float:
 
 
 def limits_si(point: Point, ratings: Mapping[str, float]) -> tuple[float, float] | None:
-    """The point's plausible range in SI units (``ratings``: SI values of rating points)."""
+    """The point's plausible range in SI units (``ratings``: SI values of rating points by
+    key; ``limits_of`` may name alternatives, ``702.WMaxRtg|802.WDisChaRteMax``: the first
+    one stated). None when the point has no limits or the device states none of its ratings."""
     if point.limits is None:
         return None
     lo, hi = point.limits
     if point.limits_of is None:
         return float(lo), float(hi)
-    rating = ratings.get(point.limits_of)
+    rating = next((ratings[k] for k in point.limits_of.split("|") if ratings.get(k)), None)
     if rating is None:
         return None
     return float(lo) * rating, float(hi) * rating
@@ -258,25 +337,22 @@ def model_length(model_id: int) -> int:
 def check_sunspec(plist: PointList) -> list[str]:
     """Where the point list disagrees with pysunspec2's model definitions (empty: none)."""
     problems = []
-    address = plist.base + 2
-    bases = {}
-    for model_id in plist.models:
-        bases[model_id] = address
-        address += model_length(model_id) + 2
+    bases = layout(plist.models, plist.base)
     for p in plist.points.values():
-        if p.model not in bases:
-            problems.append(f"{p.key}: model {p.model} is not in models {list(plist.models)}")
+        if p.model is None:
+            problems.append(f"{p.key}: no SunSpec model")
             continue
-        offset, found = 0, None
-        for d in _walk(_model_def(p.model)):
-            if d["name"] == p.name:
-                found = d
-                break
-            offset += int(d["size"])
-        if found is None:
+        try:
+            where = definition(p.model, p.name)
+        except PointListError as exc:
+            problems.append(f"{p.key}: {exc}")
+            continue
+        if where is None:
             problems.append(f"{p.key}: model {p.model} has no point {p.name}")
             continue
-        expected = {"offset": offset, "address": bases[p.model] + offset, "type": found["type"],
+        offset, found = where
+        address = bases[p.model] + offset if p.model in bases else -1
+        expected = {"offset": offset, "address": address, "type": found["type"],
                     "size": int(found["size"]), "sf": found.get("sf"),
                     "access": found.get("access", "R")}
         for name, want in expected.items():
