@@ -44,6 +44,8 @@ class HILResult:
     kpis: dict[str, KPI]
     aborted: str | None = None
     scheduling: str = ""
+    junit: Path | None = None  # JUnit XML beside the report (hil/junit.py)
+    json: Path | None = None  # the same results as JSON
 
     @property
     def passed(self) -> bool:
@@ -86,7 +88,9 @@ def prepare(s: Any, duration_s: int | None = None, replay: str | Path | None = N
 
 
 def preflight(s: Any, timeout_s: float = 3.0) -> list[str]:
-    """Reach every bound device once; one line per device; :class:`HILError` if one fails."""
+    """Reach every bound device once; one line per device; :class:`HILError` if one fails,
+    or if a device's nameplate (its SunSpec ratings) does not match its entity
+    (:func:`nameplate_mismatch`)."""
     from hil import camera, devices
     from hil.faults import CommError
     from hil.modbus import parse_url
@@ -94,8 +98,9 @@ def preflight(s: Any, timeout_s: float = 3.0) -> list[str]:
     if s.hil.replay is not None:
         return [f"replaying {s.hil.replay} (no device is contacted)"]
     lines = []
+    specs = {spec.name: spec for spec in (*s.batteries, *s.factory_loads)}
     for i, b in enumerate(s.hil.bindings):
-        where = f"{s.path}: hil.bindings[{i}].device"
+        where = _at(s, f"hil.bindings[{i}].device")
         if b.kind == "camera":
             try:
                 lines.append(f"{b.entity}: {camera.probe(b.device)}")
@@ -106,7 +111,8 @@ def preflight(s: Any, timeout_s: float = 3.0) -> list[str]:
             lines.append(f"{b.entity}: simulated {b.kind}")
             continue
         dev, _ = devices.make(b.kind, b.device, b.resolved_protocol,
-                              str(b.points) if b.points else None, b.safety.timeout)
+                              str(b.points) if b.points else None, b.safety.timeout,
+                              read_only=b.read_only)
 
         async def probe(dev: Any = dev) -> dict[str, Any]:
             try:
@@ -125,14 +131,66 @@ def preflight(s: Any, timeout_s: float = 3.0) -> list[str]:
             raise HILError(f"{where}: cannot reach {b.device}: {exc or 'timeout'}{hint}"
                            ) from None
         ident = " ".join(str(v) for v in info.get("identity", {}).values() if v)
-        lines.append(f"{b.entity}: {b.device} answers ({ident or b.kind})")
+        wrong = nameplate_mismatch(info.get("ratings") or {}, specs.get(b.entity),
+                                   b.nameplate_tolerance)
+        if wrong and b.nameplate == "check":
+            raise HILError(f"{_at(s, f'hil.bindings[{i}]')}: the device at {b.device} does not "
+                           f"match entity {b.entity!r}: {wrong} (more than "
+                           f"{b.nameplate_tolerance:.0%} apart); bind a matching device, "
+                           "size the entity to the device, or set nameplate: ignore (or a "
+                           "larger nameplate_tolerance) in the binding")
+        note = f"; nameplate ignored: {wrong}" if wrong else ""
+        lines.append(f"{b.entity}: {b.device} answers ({ident or b.kind}){note}")
     return lines
+
+
+def default_assertions(s: Any) -> list[asr.Assertion]:
+    """What every run with a bound battery must show besides the scenario's assertions:
+    each device followed its setpoints (no ``not_following`` event)."""
+    if not any(b.kind == "battery" for b in s.hil.bindings):
+        return []
+    have = {a.name for a in s.hil.assertions if isinstance(a, asr.NoEvent)}
+    return [] if "not_following" in have else [
+        asr.NoEvent("no not_following (default: every device follows its setpoints)",
+                    "not_following")]
+
+
+NAMEPLATE = (("p_max_mw", "power rating", "MW", "WMaxRtg"),
+             ("e_max_mwh", "energy capacity", "MWh", "WHRtg"))
+
+
+def nameplate_mismatch(ratings: dict[str, float], spec: Any, tolerance: float) -> str:
+    """How a device's ratings differ from its entity's beyond ``tolerance`` (relative to the
+    entity's); empty when they match or there is nothing to compare."""
+    out = []
+    for name, what, unit, point in NAMEPLATE:
+        have, want = ratings.get(name), getattr(spec, name, None)
+        if have is None or want is None or not want > 0:
+            continue
+        if not abs(have - want) <= tolerance * want:  # NaN from the device is a mismatch too
+            out.append(f"{what} {have:g} {unit} on the device ({point}) against {want:g} "
+                       f"{unit} in the scenario")
+    return "; ".join(out)
+
+
+def _at(s: Any, path: str) -> str:
+    """``FILE:LINE: PATH`` of a scenario field (the line where the file has it, if known)."""
+    import contextlib
+
+    import yaml
+
+    from twin.scenario import _line_map, _nearest_line
+
+    line = None
+    with contextlib.suppress(yaml.YAMLError):
+        line = _nearest_line(_line_map(yaml.compose(s.text)), path) if s.text else None
+    return f"{s.path}:{line}: {path}" if line else f"{s.path}: {path}"
 
 
 def run(s: Any, out_dir: str | Path | None = None,
         progress: Callable[[int], None] | None = None) -> HILResult:
     """Run a prepared HIL scenario; write tables, KPIs, assertions and the HTML report."""
-    from hil import report
+    from hil import junit, report
     from hil.wiring import HILExtension
     from twin import runner
 
@@ -150,7 +208,7 @@ def run(s: Any, out_dir: str | Path | None = None,
                       "replay: no pacing" if s.hil.replay else "")
     with open_run(path) as r:
         ev = RunEvidence(r, recorded, s)
-        verdicts = [a.evaluate(ev) for a in s.hil.assertions]
+        verdicts = [a.evaluate(ev) for a in (*s.hil.assertions, *default_assertions(s))]
         hil_kpis = ev.kpis(verdicts)
     write_kpis(path, hil_kpis)
     kpis.update(hil_kpis)
@@ -163,7 +221,12 @@ def run(s: Any, out_dir: str | Path | None = None,
                                           "detail": v.detail} for v in verdicts],
                 "the scenario's assertions and their verdicts")
     html = report.write(path, recorded, verdicts, aborted, notes=[scheduling])
-    return HILResult(path, html, trace_path, verdicts, kpis, aborted, scheduling)
+    junit_path, json_path = junit.write(
+        s, path, verdicts, kpis, aborted, scheduling, html, trace_path,
+        overruns=sum(e["kind"] == "overrun" for e in recorded.events),
+        wall_s=max((float(p["wall_s"]) for p in recorded.pace.values()), default=None))
+    return HILResult(path, html, trace_path, verdicts, kpis, aborted, scheduling, junit_path,
+                     json_path)
 
 
 # --- evidence for the assertions -----------------------------------------------------------

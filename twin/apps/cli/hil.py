@@ -87,6 +87,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
     if result.aborted:
         print(f"ABORTED: {result.aborted}")
     print(f"results: {result.path}\ntrace:   {result.trace}\nreport:  {result.report}")
+    print(f"junit:   {result.junit}\njson:    {result.json}")
     print("verdict: " + ("PASS" if result.passed else "FAIL"))
     return 0 if result.passed else EXIT_FAILED
 
