@@ -65,7 +65,8 @@ EVENT_NAMES = frozenset({
     "estop", "disarm", "arm", "armed", "disarmed", "clamp", "ramp", "soc_guard", "invalid",
     "restored", "timeout", "refused", "exception", "corrupt", "dropped", "rebooting", "late",
     "busy", "skipped", "refused_write", "error", "missing", "trip", "twin", "discovered",
-    "diverged", "shutdown", "abort", "warn", "skip",
+    "diverged", "shutdown", "abort", "warn", "skip", "expired", "reverted", "not_following",
+    "following",
 })
 TRIGGERS = ("comm loss", "estop", "disarm")
 
