@@ -25,7 +25,12 @@ $(CHROMIUM):  # the browser of the report and page tests (Debian's package; Play
 $(CJK_FONT):  # Chinese glyphs for the pages (indicator names, 绿电直连)
 	apt-get update -q && apt-get install -y -q fonts-wqy-zenhei
 
-test: $(STAMP) $(CHROMIUM) $(CJK_FONT)
+SOCAT := /usr/bin/socat
+
+$(SOCAT):  # pseudo-terminal pairs: the serial line of the Modbus RTU tests (tests/test_hil_devices.py)
+	apt-get update -q && apt-get install -y -q socat
+
+test: $(STAMP) $(CHROMIUM) $(CJK_FONT) $(SOCAT)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)  # style (ruff) and the layers (import-linter's contracts in setup.cfg)
