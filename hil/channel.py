@@ -116,7 +116,7 @@ class Channel:
             self.device, self.link_faults = devices.make(
                 binding.kind, binding.device, binding.resolved_protocol,
                 str(binding.points) if binding.points else None, binding.safety.timeout,
-                spec, step_s)
+                spec, step_s, read_only=binding.read_only)
             self.link_faults.clock = session.wall
 
     # --- one step: begin (command, safety, submit the exchange), then finish -------------
@@ -163,7 +163,7 @@ class Channel:
             ex = started.result()
             self.pending = None
         else:
-            budget = self.session.section.io_budget_s
+            budget = self.session.section.budget_for(self.b)
             ex = Exchange("late", error=f"no answer within the I/O budget ({budget * 1e3:.0f} "
                           "ms)", ops=self._ops)
         self.session.writer.write(

@@ -77,7 +77,8 @@ class HILSim(TwinSimulator):
         futures = [f for f in started.values() if isinstance(f, concurrent.futures.Future)]
         if futures:
             yield asyncio.wait([asyncio.wrap_future(f) for f in futures],
-                               timeout=self.session.section.io_budget_s)
+                               timeout=max(self.session.section.budget_for(c.b)
+                                           for c in self.entities.values()))
         for eid, channel in self.entities.items():
             self.out[eid] = channel.finish(started[eid])
         self._timing.steps += 1

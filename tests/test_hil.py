@@ -117,7 +117,7 @@ hil:
 def test_battery_point_list_matches_the_sunspec_definitions() -> None:
     plist = points.load("battery")
     assert points.check_sunspec(plist) == []
-    assert set(plist.models) == {1, 701, 702, 704, 713, 802}
+    assert set(plist.models) == {1, 701, 702, 703, 704, 713, 802}
     assert plist.by_twin("p_set_mw").writable
     assert not plist.by_twin("p_mw").writable
 
@@ -138,7 +138,8 @@ def test_pysunspec2_discovers_and_reads_the_emulator(battery_emulator: Emulator)
                                        ipport=battery_emulator.port)
     try:
         dev.scan()
-        assert {1, 701, 702, 704, 713, 802} <= {k for k in dev.models if isinstance(k, int)}
+        assert {1, 701, 702, 703, 704, 713, 802} <= {k for k in dev.models
+                                                      if isinstance(k, int)}
         storage = dev.models[713][0]
         storage.read()
         assert 0 < storage.SoC.cvalue <= 100

@@ -66,23 +66,41 @@ def _seconds(doc: str, default: Any) -> Any:
                  expect="a duration such as 0.5, 200ms, 2s or 1min")
 
 
+RTU_OPTIONS = {"unit": None, "baud": None, "parity": ("N", "E", "O"), "stopbits": ("1", "2"),
+               "bytesize": ("7", "8")}
+
+
 def parse_device(value: Any) -> str:
-    """Check a device address: ``modbus://HOST:PORT?unit=N``, ``sim``, or a camera source."""
+    """Check a device address: ``modbus://HOST:PORT?unit=N`` (Modbus TCP),
+    ``rtu:///dev/ttyX?baud=19200&parity=N&stopbits=1&bytesize=8&unit=N`` (Modbus RTU on a
+    serial line), ``sim``, or a camera source."""
     text = str(value).strip()
     if text == "sim" or text.startswith(("folder:", "device:", "rtsp://", "http://",
                                          "https://")):
         return text
     url = urllib.parse.urlsplit(text)
-    if url.scheme != "modbus" or not url.hostname or url.port is None:
-        raise ValueError(f"expected modbus://HOST:PORT?unit=N, sim, folder:PATH or device:N, "
-                         f"got {text!r}")
-    query = urllib.parse.parse_qs(url.query)
-    unknown = set(query) - {"unit"}
+    rtu = url.scheme == "rtu"
+    if rtu and (url.netloc or not url.path.startswith("/")):
+        raise ValueError(f"expected rtu:///dev/ttyX?baud=19200&unit=N (three slashes, an "
+                         f"absolute path), got {text!r}")
+    if not rtu and (url.scheme != "modbus" or not url.hostname or url.port is None):
+        raise ValueError(f"expected modbus://HOST:PORT?unit=N, rtu:///dev/ttyX?baud=19200&"
+                         f"unit=N, sim, folder:PATH or device:N, got {text!r}")
+    query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+    options = RTU_OPTIONS if rtu else {"unit": None}
+    unknown = set(query) - set(options)
     if unknown:
-        raise ValueError(f"unknown option {sorted(unknown)[0]!r} in {text!r} (expected unit)")
-    unit = query.get("unit", ["1"])[0]
+        raise ValueError(f"unknown option {sorted(unknown)[0]!r} in {text!r} (expected "
+                         f"{', '.join(options)})")
+    unit = query.get("unit", "1")
     if not unit.isdigit() or not 0 <= int(unit) <= 247:
         raise ValueError(f"unit must be 0..247, got {unit!r}")
+    baud = query.get("baud", "19200")
+    if not baud.isdigit() or not 300 <= int(baud) <= 4_000_000:
+        raise ValueError(f"baud must be a whole number 300..4000000, got {baud!r}")
+    for name, allowed in options.items():
+        if allowed and name in query and query[name].upper() not in allowed:
+            raise ValueError(f"{name} must be {' or '.join(allowed)}, got {query[name]!r}")
     return text
 
 
@@ -117,15 +135,22 @@ class Binding:
     """One park entity served by a device instead of its simulated model."""
 
     entity: str = param(doc="name of the park entity (a battery, factory load or AOI line)")
-    device: str = param(parse=parse_device, doc="modbus://HOST:PORT?unit=N, sim (the "
+    device: str = param(parse=parse_device, doc="modbus://HOST:PORT?unit=N (Modbus TCP), "
+                        "rtu:///dev/ttyX?baud=19200&unit=N (Modbus RTU), sim (the "
                         "simulated implementation), folder:PATH or device:N (cameras)",
-                        expect="modbus://HOST:PORT?unit=N, sim, folder:PATH or device:N")
+                        expect="modbus://HOST:PORT?unit=N, rtu:///dev/ttyX?baud=19200&unit=N, "
+                        "sim, folder:PATH or device:N")
     kind: Literal["battery", "meter", "camera"] = param(doc="device kind")
     protocol: Literal["sunspec", "modbus", "sim", "opencv"] | None = param(
         default=None, doc="battery: sunspec; meter: modbus; camera: opencv (default by kind)")
     points: Path | None = param(default=None, doc="point list file (default: the built-in "
                                 "list of the kind, twin/data/hil_points.yaml)")
     armed: bool = param(default=True, doc="arm the device (enable setpoints) at the start")
+    mode: Literal["control", "read-only"] = param(
+        default="control", doc="read-only: commissioning; the device is read and never "
+        "written (no arming, no setpoint, no safe state: not a single register)")
+    io_budget: float | None = _seconds("longest wait for this device per step (default: "
+                                       "hil.io_budget, else half the step)", None)
     safety: SafetySpec = param(default=SafetySpec(), doc="safety limits and watchdog")
 
     @property
@@ -135,6 +160,11 @@ class Binding:
             return "sim"
         return self.protocol or {"battery": "sunspec", "meter": "modbus",
                                  "camera": "opencv"}[self.kind]
+
+    @property
+    def read_only(self) -> bool:
+        """Commissioning: the device is never written."""
+        return self.mode == "read-only"
 
     @property
     def is_power_hardware(self) -> bool:
@@ -168,8 +198,8 @@ class HILSection:
         "step's device I/O (default: abort when power hardware is bound, else warn)")
     max_lateness: float | None = _seconds("lateness counted as an overrun (default: the step)",
                                           None)
-    io_budget: float | None = _seconds("longest wait for a device per step (default: a "
-                                       "quarter of the step, at most 250 ms)", None)
+    io_budget: float | None = _seconds("longest wait for a device per step (default: half "
+                                       "the step; a binding's io_budget overrides it)", None)
     faults: tuple[FaultSpec, ...] = param(default=(), doc="faults and actions on a schedule")
     assertions: tuple[Assertion, ...] = param(
         default=(), parse=parse_assertions, doc="what the run must show (hil/assertions.py)",
@@ -198,7 +228,11 @@ class HILSection:
     @property
     def io_budget_s(self) -> float:
         """Longest wait for one device in one step."""
-        return self.io_budget if self.io_budget is not None else min(0.25 * self.step, 0.25)
+        return self.io_budget if self.io_budget is not None else 0.5 * self.step
+
+    def budget_for(self, b: Binding) -> float:
+        """Longest wait for the device of binding ``b`` in one step."""
+        return b.io_budget if b.io_budget is not None else self.io_budget_s
 
 
 def check(s: Any) -> None:
@@ -247,10 +281,11 @@ def _check_assertions(s: Any, h: HILSection) -> None:
 
 
 def _check_timing(h: HILSection) -> None:
-    for name in ("max_lateness", "io_budget"):
-        value = getattr(h, name)
+    fields = [(f"hil.{name}", getattr(h, name)) for name in ("max_lateness", "io_budget")]
+    fields += [(f"hil.bindings[{i}].io_budget", b.io_budget) for i, b in enumerate(h.bindings)]
+    for where, value in fields:
         if value is not None and not 0 < value <= h.step:
-            raise SpecError(f"hil.{name}", f"expected more than 0 s and at most the step "
+            raise SpecError(where, f"expected more than 0 s and at most the step "
                             f"({h.step:g} s), got {value:g} s")
 
 
