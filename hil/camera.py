@@ -6,14 +6,129 @@ The frames come from the AOI line's own board sources (:mod:`twin.models.aoi.sou
 ``hil:`` sets the AOI line's ``camera`` to the device (``hil.run.prepare``), and these classes
 give the same sources the interface of every bound device - ``read()`` a frame, ``write()``
 nothing, ``health()`` - for the pre-flight check and for engineers who script a camera.
+
+:class:`FrameGrabber` reads a source's frames on its own thread, never on the real-time one:
+``draw()`` takes the newest frame read at once (waiting at most ``wait_s`` for the first), so a slow
+camera delays no step, it only repeats a frame (counted as ``repeated``). With ``record`` it
+writes each frame it hands out (``frame-NNNNNNN.npy``) and a line of ``frames.jsonl`` (board
+index, frame number, wall time, read time, repeated); :class:`ReplayBoards` hands the same
+frames out again in the same order, so a recorded AOI run replays frame for frame. The AOI line
+opens ``grab:SOURCE`` (live, optionally ``grab:SOURCE|record=DIR``) and ``replay:DIR`` through
+:data:`twin.models.aoi.sources.OPENERS`, which importing this module registers.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hil.devices import Health, ReadOnly
+from twin.models.aoi import sources
+
+
+class FrameGrabber:
+    """A board source read on a thread of its own; the same interface as the source."""
+
+    def __init__(self, boards: Any, record: str | Path | None = None, wait_s: float = 0.05,
+                 clock: Any = time.monotonic) -> None:
+        self.boards = boards
+        self.golden = boards.golden
+        self.wait_s = wait_s
+        self.clock = clock
+        self.record = Path(record) if record else None
+        self._cond = threading.Condition()
+        self._latest: tuple[int, np.ndarray, float] | None = None  # number, image, read ms
+        self._taken = -1
+        self.read = self.repeated = self.errors = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+        if self.record is not None:
+            self.record.mkdir(parents=True, exist_ok=True)
+            np.save(self.record / "golden.npy", self.golden)
+            self._index = (self.record / "frames.jsonl").open("a", encoding="utf-8")
+        self._thread = threading.Thread(target=self._run, name="camera", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                image = self.boards.draw(n, False).image
+            except (RuntimeError, ValueError) as exc:
+                self.errors += 1
+                self.last_error = str(exc)
+                self._stop.wait(0.1)
+                continue
+            with self._cond:
+                self._latest = (n, image, (time.perf_counter() - t0) * 1e3)
+                self.read += 1
+                self._cond.notify_all()
+            n += 1
+
+    def draw(self, index: int, defective: bool) -> sources.Frame:
+        """The newest frame at once (the previous one again when no new one came since)."""
+        with self._cond:
+            if self._latest is None:  # only the first frame is waited for
+                self._cond.wait(self.wait_s)
+            if self._latest is None:
+                raise RuntimeError(f"the camera gave no frame within {self.wait_s * 1e3:.0f} ms"
+                                   + (f" ({self.last_error})" if self.last_error else ""))
+            number, image, read_ms = self._latest
+        repeated = number == self._taken
+        self.repeated += repeated
+        self._taken = number
+        if self.record is not None:
+            name = f"frame-{index:07d}.npy"
+            np.save(self.record / name, image)
+            self._index.write(json.dumps({"index": index, "frame": number, "file": name,
+                                          "t_s": self.clock(), "read_ms": round(read_ms, 3),
+                                          "repeated": repeated}) + "\n")
+            self._index.flush()
+        return sources.Frame(image)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        close = getattr(self.boards, "close", None)
+        if close is not None:
+            close()
+        if self.record is not None:
+            self._index.close()
+
+
+class ReplayBoards:
+    """The frames a :class:`FrameGrabber` recorded, handed out again by board index."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        index = self.folder / "frames.jsonl"
+        if not index.is_file():
+            raise ValueError(f"replay:{folder}: no frames.jsonl (record with grab:SOURCE|"
+                             f"record={folder})")
+        self.frames = {r["index"]: r for r in map(json.loads, index.read_text().splitlines())}
+        self.golden = np.load(self.folder / "golden.npy")
+
+    def draw(self, index: int, defective: bool) -> sources.Frame:
+        rec = self.frames.get(index)
+        if rec is None:
+            raise RuntimeError(f"replay:{self.folder}: no frame of board {index}")
+        return sources.Frame(np.load(self.folder / rec["file"]))
+
+
+def open_grabbed(spec: str) -> FrameGrabber:
+    """``SOURCE`` or ``SOURCE|record=DIR`` (the part after ``grab:``)."""
+    source, _, option = spec.partition("|record=")
+    return FrameGrabber(sources.open_camera(source), record=option or None)
+
+
+sources.OPENERS.setdefault("grab:", open_grabbed)
+sources.OPENERS.setdefault("replay:", ReplayBoards)
 
 
 class CameraDevice(ReadOnly):

@@ -405,3 +405,48 @@ def test_the_built_in_point_lists_match_the_sunspec_definitions() -> None:
     assert not any(p.writable for p in meter.points.values())
     relocated = points.relocate(meter, points.layout([1, 701, 203]))
     assert relocated.by_twin("p_mw").key == "203.W"  # the meter model before 701
+
+
+# --- camera frames off the real-time thread, recorded and replayed ----------------------------
+
+class SlowCamera:
+    """A board source that takes 300 ms a frame (a camera on a slow link)."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.np = np
+        self.golden = np.zeros((8, 8, 3), np.uint8)
+
+    def draw(self, index: int, defective: bool):  # noqa: ANN201 - a Frame
+        from twin.models.aoi.sources import Frame
+
+        time.sleep(0.3)
+        return Frame(self.np.full((8, 8, 3), index % 256, self.np.uint8))
+
+
+def test_camera_frames_are_read_off_the_loop_recorded_and_replayed(tmp_path: Path) -> None:
+    from hil import camera
+    from twin.models.aoi import sources
+
+    grabber = camera.FrameGrabber(SlowCamera(), record=tmp_path / "frames", wait_s=0.5)
+    try:
+        t0 = time.perf_counter()
+        first = grabber.draw(0, False).image  # waits for the first frame only
+        waits = []
+        for i in range(1, 6):
+            t = time.perf_counter()
+            grabber.draw(i, False)
+            waits.append(time.perf_counter() - t)
+            time.sleep(0.1)  # the loop's 100 ms step
+        assert time.perf_counter() - t0 < 1.5
+        assert max(waits) < 0.05  # never the camera's own 300 ms a frame
+        assert grabber.repeated >= 1  # the slow camera repeats frames, it does not stall
+    finally:
+        grabber.close()
+    records = [json.loads(line) for line in (tmp_path / "frames" / "frames.jsonl").open()]
+    assert [r["index"] for r in records] == list(range(6))
+    replay = sources.open_camera(f"replay:{tmp_path / 'frames'}")
+    assert (replay.draw(0, False).image == first).all()
+    for r in records:
+        assert int(replay.draw(r["index"], False).image[0, 0, 0]) == r["frame"] % 256

@@ -12,8 +12,9 @@ board's annotated image and robot frames as PNG files. OpenCV is imported on fir
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -90,8 +91,16 @@ class CameraBoards:
         self.capture.release()
 
 
-def open_camera(source: str) -> FolderBoards | CameraBoards:
-    """The board source of ``folder:PATH``, ``device:N`` or a stream URL."""
+OPENERS: dict[str, Callable[[str], Any]] = {}  # source prefix -> opener, registered from
+#   above (hil.camera: "grab:" reads on a thread of its own and records, "replay:" replays)
+
+
+def open_camera(source: str) -> Any:
+    """The board source of ``folder:PATH``, ``device:N``, a stream URL, or a registered
+    prefix of :data:`OPENERS`."""
+    for prefix, opener in OPENERS.items():
+        if source.startswith(prefix):
+            return opener(source[len(prefix):])
     if source.startswith(FOLDER):
         return FolderBoards(Path(source[len(FOLDER):]))
     return CameraBoards(source)
