@@ -4,21 +4,30 @@ A battery follows its ``p_set_mw`` input when one is connected (from an energy m
 system). Without one it follows the simulator's local rule (:func:`twin.models.control.
 rule_setpoints`): a ``Rule`` entity receives the park's generation and load and shares the
 surplus or deficit over the batteries in proportion to their power ratings.
+
+A battery whose ``soc_measured`` input is connected (hardware in the loop: the state of charge
+a device measured, a step earlier) starts each step from that state of charge, so whatever
+controls it - the local rule's clipping, an EMS reading the simulator's snapshot - works on
+the measured state, not on a state of its own. Unconnected or NaN, the model keeps its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Model, TwinSimulator, as_values, spec_params, total
+from adapters.base import Attr, Model, TwinSimulator, as_values, single, spec_params, total
 from twin.models import battery, control
 from twin.models.battery import BatterySpec
 from twin.models.control import rule_setpoints
 
-BATTERY = Model(spec_params(BatterySpec), battery.OUTPUTS, battery.INPUTS)
+MEASURED = Attr("soc_measured", "1", "state of charge measured on a device serving the "
+                "battery: the step starts from it (NaN: the model's own)")
+BATTERY = Model(spec_params(BatterySpec), battery.OUTPUTS, (*battery.INPUTS, MEASURED))
 
 
 class BatterySim(TwinSimulator):
@@ -45,6 +54,9 @@ class BatterySim(TwinSimulator):
             spec, state = entity
             data = inputs.get(eid, {})
             p_set = total(data["p_set_mw"]) if "p_set_mw" in data else rule_set.get(eid, 0.0)
+            soc = float(single(data.get("soc_measured"), math.nan))
+            if math.isfinite(soc):
+                state = dataclasses.replace(state, e_mwh=min(max(soc, 0.0), 1.0) * spec.e_max_mwh)
             entity[1], r = battery.step(spec, state, p_set, self.step_s)
             self.out[eid] = as_values(r, BATTERY.output_names)
 

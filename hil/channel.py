@@ -118,6 +118,7 @@ class Channel:
                 str(binding.points) if binding.points else None, binding.safety.timeout,
                 spec, step_s, read_only=binding.read_only)
             self.link_faults.clock = session.wall
+            self.link_faults.schedule = self._faults  # sim time = wall time, live
 
     # --- one step: begin (command, safety, submit the exchange), then finish -------------
     def begin(self, k: int, t_s: float, cmd_mw: float, twin_mw: float, skip: bool
@@ -147,6 +148,11 @@ class Channel:
             return Exchange("skipped", error="overrun: the step's device I/O was skipped")
         if self.pending is not None and not self.pending.done():
             return Exchange("busy", error="the previous exchange is still waiting for an answer")
+        if self.pending is not None:  # a late exchange ended since: what became of it
+            late = self.pending.result()
+            self.session.event(k, t_s, wall, self.entity, "comm", late.status,
+                               f"the late exchange ended {late.status}"
+                               + (f": {late.error}" if late.error else ""))
         assert self.link_faults is not None
         self.link_faults.set(self._faults(t_s))
         self.pending = self.session.io.submit(self._io(self._sent, ops, self._expires))

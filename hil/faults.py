@@ -81,6 +81,9 @@ class LinkFaults:
         self._frozen: dict[Hashable, list[int]] = {}
         self._in_reboot = False
         self.clock: Callable[[], float] | None = None  # the run's wall clock
+        # the faults active at a wall time: a request of an exchange held past its fault
+        # window goes out under the faults of when it goes out, not of when it was started
+        self.schedule: Callable[[float], Active] | None = None
         self.deadline: float | None = None  # wall time after which a write is not sent
 
     def set(self, now: Active) -> None:
@@ -90,9 +93,15 @@ class LinkFaults:
         self._in_reboot = now.reboot
         self.now = now
 
+    def current(self) -> Active:
+        """The faults acting now (those set for the exchange without a schedule)."""
+        if self.schedule is None or self.clock is None:
+            return self.now
+        return self.schedule(self.clock())
+
     async def before(self, key: Hashable, write: bool) -> list[int] | None:
         """Delay, lose or refuse the request; a frozen answer to return instead, or None."""
-        now = self.now
+        now = self.current()
         if now.reboot:
             raise CommError("rebooting", "connection refused: the device is rebooting "
                             "(injected)")
@@ -111,8 +120,9 @@ class LinkFaults:
 
     def after(self, key: Hashable, registers: list[int]) -> list[int]:
         """The answer as the client sees it."""
-        if not self.now.stuck:
+        now = self.current()
+        if not now.stuck:
             self._frozen[key] = list(registers)
-        if self.now.corrupt:
+        if now.corrupt:
             return [r ^ 0x8000 for r in registers]
         return registers

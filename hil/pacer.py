@@ -10,7 +10,10 @@ output tells the device proxies, which it precedes in every step).
 
 With ``hil.realtime`` it asks the OS for real-time scheduling (``SCHED_FIFO``) while the
 simulation runs: on a busy machine that is the difference between tens of milliseconds and
-a tenth of one. In a replay the pacer does not sleep: it gives each step the lateness
+a tenth of one. In a HIL run step 0 is untimed: the real-time clock starts once every
+simulator is done with it (lazy stepping: the pacer's step 1 waits for the device proxies'
+step 0), so an EMS's first plan, which takes seconds, does not make step 1 late; step 1 is
+due one step later. In a replay the pacer does not sleep: it gives each step the lateness
 recorded in the trace.
 Any time resolution works (``step_s`` ticks of ``time_resolution`` seconds), so the pacer can
 run at 100 ms steps on its own (``benchmarks/bench_pacer.py``).
@@ -153,7 +156,10 @@ class PacerSim(TwinSimulator):
             lateness, wall = (rec["lateness_s"], rec["wall_s"]) if rec else (0.0, 0.0)
         else:
             if s is not None and s.t0 is None:
-                self._first_step(s)
+                if k == 0:  # untimed: the first plans (an EMS's take seconds), discovery;
+                    self._after(k, time, 0.0, 0.0)  # the clock starts when it is done
+                    return time + self.step_s
+                self._first_step(s)  # t0 now: step 1 is due one step later
             ahead = self.pacer.deadline(k) - self.pacer.clock() - TAIL_S
             if ahead > 0:
                 yield asyncio.sleep(ahead)

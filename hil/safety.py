@@ -40,8 +40,8 @@ class Interlock:
 
     The ramp limit holds in wall-clock time at the device: a new setpoint may differ from what
     the device may hold now by at most ``ramp_mw_per_s`` times the wall seconds since a
-    setpoint last (possibly) reached it - not times the simulation step, so steps that run
-    back to back after a stall change the setpoint little. What the device may hold is the
+    setpoint last (possibly) reached it (at most one step's worth) - not times the simulation
+    step, so steps that run back to back after a stall change the setpoint little. What the device may hold is the
     interval ``[lo_mw, hi_mw]``: one value after a confirmed write (:meth:`confirm`), wider
     after a write whose fate is unknown (:meth:`maybe`), and including the safe state once
     the device's own reversion (``revert_s``) may have acted. Without wall times (``now_s``
@@ -55,6 +55,7 @@ class Interlock:
     lo_mw: float = SAFE_MW
     hi_mw: float = SAFE_MW
     last_s: float | None = None  # wall time of the last (possible) write
+    confirmed_s: float | None = None  # wall time of the last confirmed write
 
     @property
     def last_mw(self) -> float:
@@ -83,7 +84,8 @@ class Interlock:
             lo, hi, elapsed = self._reference(now_s, dt_s)
             step = lim.ramp_mw_per_s * elapsed
             low, high = hi - step, lo + step
-            ramped = min(max(p, low), high) if low <= high else 0.5 * (lo + hi)
+            # what the device holds is unsure and wide: the end nearest the safe state
+            ramped = min(max(p, low), high) if low <= high else min((low, high), key=abs)
             if ramped != p:
                 p = ramped
                 acted.add("ramp")
@@ -110,14 +112,15 @@ class Interlock:
             return self.lo_mw, self.hi_mw, 0.0
         elapsed = max(0.0, now_s - self.last_s)
         lo, hi = self.lo_mw, self.hi_mw
-        if self.revert_s is not None and elapsed >= self.revert_s:
+        sure = self.confirmed_s if self.confirmed_s is not None else self.last_s
+        if self.revert_s is not None and now_s - sure >= self.revert_s:  # may have reverted
             lo, hi = min(lo, SAFE_MW), max(hi, SAFE_MW)
-        return lo, hi, elapsed
+        return lo, hi, min(elapsed, dt_s)  # after a stall: no bigger jump than a step's
 
     def confirm(self, p_mw: float, at_s: float) -> None:
         """The device answered after ``p_mw`` was written (``at_s``: latest it landed)."""
         self.lo_mw = self.hi_mw = float(p_mw)
-        self.last_s = at_s
+        self.last_s = self.confirmed_s = at_s
 
     def maybe(self, p_mw: float, at_s: float) -> None:
         """``p_mw`` may have reached the device (the exchange failed after sending it)."""
@@ -129,7 +132,7 @@ class Interlock:
         if not self.estopped:
             self.armed = True
             self.lo_mw = self.hi_mw = SAFE_MW
-            self.last_s = at_s
+            self.last_s = self.confirmed_s = at_s
 
     def disarm(self) -> None:
         """Send only the safe state from now on."""

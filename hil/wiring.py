@@ -3,7 +3,11 @@
 :class:`HILExtension` adds the real-time pacer and a proxy per bound battery or metered load
 that takes the entity's place. The entity's model stays in the run as its simulated twin,
 recorded as ``<name>.twin``: it gives a battery proxy the controller's command (what the twin
-battery does with it), a load proxy the load to fall back on. Cameras need no proxy: the AOI
+battery does with it), a load proxy the load to fall back on. The loop is closed on the
+device: the proxy's state of charge (the device's measurement, or the twin's after a takeover)
+goes back to the twin battery, one step later, as its ``soc_measured``, so the controller - the
+local rule clipping on the battery's state, or the EMS reading the battery simulator's
+snapshot - works on the device's state of charge. Cameras need no proxy: the AOI
 line reads them (:mod:`hil.run` binds them). ``twin hil`` passes this extension to
 :func:`twin.runner.run`; ``twin run`` simulates every entity.
 """
@@ -11,6 +15,7 @@ line reads them (:mod:`hil.run` binds them). ``twin hil`` passes this extension 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +58,6 @@ class HILExtension:
             world.connect(pacer, proxy, "skip")
             world.connect(twin, proxy,
                           ("p_mw", "p_twin_mw" if b.kind == "meter" else "p_set_mw"))
+            if b.kind == "battery":  # the controller works on the device's state
+                world.connect(proxy, twin, ("soc", "soc_measured"), time_shifted=True,
+                              initial_data={"soc": math.nan})

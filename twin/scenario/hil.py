@@ -128,6 +128,12 @@ class SafetySpec:
                                          "following a trip (none: the twin keeps the entity)",
                                          None)
     timeout: float = _seconds("timeout of one Modbus request", 0.3)
+    follow_band_mw: float | None = param("MW", gt=0, default=None, doc="setpoint tracking: "
+                                         "measured power this far from the setpoint is off "
+                                         "(default: 5 % of the power limit, at least 0.01 MW)")
+    follow_within: float | None = _seconds("setpoint tracking: off for longer than this is a "
+                                           "'not_following' event, which fails the run "
+                                           "(default: 3 s, at least two steps)", None)
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,12 @@ class Binding:
     points: Path | None = param(default=None, doc="point list file (default: the built-in "
                                 "list of the kind, twin/data/hil_points.yaml)")
     armed: bool = param(default=True, doc="arm the device (enable setpoints) at the start")
+    nameplate: Literal["check", "ignore"] = param(
+        default="check", doc="check: twin hil refuses a device whose ratings (SunSpec WMaxRtg, "
+        "WHRtg) differ from the entity's by more than nameplate_tolerance; ignore: bind it "
+        "anyway (a scaled-down bench device)")
+    nameplate_tolerance: float = param("1", gt=0, le=1, default=0.1, doc="largest relative "
+                                       "difference of a device rating from the entity's")
     mode: Literal["control", "read-only"] = param(
         default="control", doc="read-only: commissioning; the device is read and never "
         "written (no arming, no setpoint, no safe state: not a single register)")
