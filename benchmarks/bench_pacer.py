@@ -12,7 +12,17 @@ world: mean, median, p99 and largest lateness, the end offset (lateness of the l
 drift), and how many real-time warnings mosaik gave. The README figure is the full run
 (10 minutes at 1 s steps); ``--minutes`` shortens it for a quick look.
 
+Then the device side, against the battery emulator (``twin emulate battery`` in its own
+process on loopback, SunSpec over Modbus TCP, its default 2 ms response delay) through the
+twin's own client (:mod:`hil.devices`):
+
+- round trip: one polled read of the device's measurements (what every step does after its
+  setpoint), p50 and p99;
+- end to end: from writing a setpoint (alternating +-0.5 MW) to the first read that shows it
+  as measured power (within 1 % of the rating), p50 and p99.
+
     .venv/bin/python benchmarks/bench_pacer.py [--minutes 10] [--fast-minutes 2] [--realtime]
+        [--device-samples 300]
 """
 
 from __future__ import annotations
@@ -20,7 +30,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -118,14 +131,18 @@ def main() -> None:
                         help="length of the 100 ms runs")
     parser.add_argument("--realtime", action="store_true",
                         help="run every world under real-time scheduling (SCHED_FIFO)")
-    args = parser.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"speed now: 1e7-addition Python loop {python_loop_s():.2f} s; load average "
           f"{load:.2f} on {os.cpu_count()} cores; chain of {CHAIN} in-process simulators and a "
           "probe")
+    parser.add_argument("--device-samples", type=int, default=300,
+                        help="exchanges with the emulator for the device figures (0: none)")
+    args = parser.parse_args()
     with realtime_priority(args.realtime) as scheduling:
         print(f"scheduling: {scheduling}")
         table(args)
+        if args.device_samples > 0:
+            device_table(args.device_samples)
 
 
 def table(args: argparse.Namespace) -> None:
@@ -141,6 +158,70 @@ def table(args: argparse.Namespace) -> None:
             print(f"{step_s:>5g}s {kind:<10} {r['steps']:>6} {r['mean_ms']:>8.2f} "
                   f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['max_ms']:>7.2f} "
                   f"{r['end_ms']:>7.2f} {r['warnings']:>11}{extra}", flush=True)
+
+
+def device_table(samples: int) -> None:
+    """Round trip and setpoint-to-measurement latency against the battery emulator."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "twin", "emulate", "battery", "--port",
+                             str(port), "--log", str(Path(tempfile.mkdtemp()) / "emu.jsonl")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("the battery emulator did not start") from None
+                time.sleep(0.1)
+        trip, e2e, polls = asyncio.run(_device_samples(f"modbus://127.0.0.1:{port}?unit=1",
+                                                       samples))
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    q = lambda v, p: float(np.percentile(v, p)) * 1e3  # noqa: E731
+    print(f"device (battery emulator on loopback, SunSpec over Modbus TCP, {samples} samples):")
+    print(f"  round trip (one polled read)            p50 {q(trip, 50):7.2f} ms   "
+          f"p99 {q(trip, 99):7.2f} ms   max {max(trip) * 1e3:7.2f} ms")
+    print(f"  setpoint -> measured power (end to end) p50 {q(e2e, 50):7.2f} ms   "
+          f"p99 {q(e2e, 99):7.2f} ms   max {max(e2e) * 1e3:7.2f} ms   "
+          f"(reads per setpoint: mean {np.mean(polls):.2f})")
+
+
+async def _device_samples(url: str, samples: int) -> tuple[list[float], list[float], list[int]]:
+    from hil import devices
+
+    dev, _ = devices.make("battery", url, "sunspec", None, 1.0)
+    await dev.open()
+    await dev.arm(60.0)
+    trip, e2e, polls = [], [], []
+    try:
+        for i in range(samples):
+            t0 = time.perf_counter()
+            await dev.read()
+            trip.append(time.perf_counter() - t0)
+            target = 0.5 if i % 2 else -0.5
+            t0 = time.perf_counter()
+            await dev.write({"p_set_mw": target})
+            n = 0
+            while True:
+                n += 1
+                p = (await dev.read()).get("p_mw")
+                if p is not None and abs(p - target) <= 0.02:
+                    break
+                if time.perf_counter() - t0 > 5.0:
+                    raise RuntimeError(f"the emulator did not reach {target} MW in 5 s")
+            e2e.append(time.perf_counter() - t0)
+            polls.append(n)
+    finally:
+        await dev.safe()
+        await dev.disarm()
+        await dev.close()
+    return trip, e2e, polls
 
 
 if __name__ == "__main__":
