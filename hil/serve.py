@@ -31,7 +31,8 @@ flow at the PCC of the last step. A write outside the writable points, or outsid
 limits, is refused with a Modbus exception (2 illegal address, 3 illegal value), as a real
 inverter does. The run is recorded like ``twin run`` (HDF5): each served battery records the
 controller's command (``p_cmd_mw``), the client's setpoint (``p_remote_mw``, NaN while none
-is in force) and ``remote`` (1 while it is).
+is in force) and ``remote`` (1 while it is). ``--iec104-port`` serves the same park over IEC
+60870-5-104 as well (:mod:`hil.iec104`).
 """
 
 from __future__ import annotations
@@ -155,6 +156,18 @@ class ServedDevice:
         with self.lock:
             for key, raw in values.items():
                 self.put(key, raw)
+
+    def command(self, values: Mapping[str, float]) -> str | None:
+        """Write points in SI units, in order, as a client would (another protocol's
+        commands); why one is refused, or None."""
+        with self.lock:
+            for key, value in values.items():
+                p = self.plist[key]
+                sf = self.raw(f"{p.model}.{p.sf}") if isinstance(p.sf, str) else p.sf
+                refused = self._write(p.address, pts.encode(p, pts.from_si(value, sf, p)))
+                if refused is not None:
+                    return refused
+        return None
 
     async def action(self, function_code: int, start_address: int, address: int, count: int,
                      current: list[int], values: list[int] | list[bool] | None) -> Any:
@@ -554,9 +567,11 @@ class ServeResult:
 def serve(s: Any, host: str = "127.0.0.1", port: int = 5020,
           out_dir: str | Path | None = None, speed: float = 1.0,
           progress: Callable[[int], None] | None = None,
-          ready: Callable[[list[str]], None] | None = None) -> ServeResult:
+          ready: Callable[[list[str]], None] | None = None,
+          iec104_port: int | None = None) -> ServeResult:
     """Run a prepared scenario in real time (``speed`` times) and serve it on ``host:port``
-    until the end of its period; ``ready`` gets the unit lines once the server listens."""
+    until the end of its period; ``ready`` gets the unit lines once the server listens.
+    ``iec104_port``: IEC 60870-5-104 as well (:mod:`hil.iec104`)."""
     from twin import runner
 
     if not speed > 0 or not math.isfinite(speed):
@@ -569,13 +584,37 @@ def serve(s: Any, host: str = "127.0.0.1", port: int = 5020,
                 for p in s.pv_plants]
     server = PlantServer(devices, host, port)
     ext = ServeExtension(server, units, speed)
-    feed = MeterFeed(devices[0], float(s.period.step_s))
+    observers: list[Callable[[int, Mapping[tuple[str, str], Any]], None]] = [
+        MeterFeed(devices[0], float(s.period.step_s))]
+    iec = None
+    if iec104_port is not None:
+        from hil.iec104 import IEC104Error, IEC104Server
+
+        try:
+            iec = IEC104Server([d for d in devices if d.kind == "battery"], host, iec104_port)
+        except IEC104Error as exc:
+            raise ServeError(str(exc)) from None
+        observers.append(iec)
+
+    def observe(time: int, values: Mapping[tuple[str, str], Any]) -> None:
+        for o in observers:
+            o(time, values)
+
     server.start()
+    lines = server.describe()
     try:
+        if iec is not None:
+            try:
+                iec.start()
+            except IEC104Error as exc:
+                raise ServeError(str(exc)) from None
+            lines += iec.describe()
         if ready is not None:
-            ready(server.describe())
-        result = runner.run(s, out_dir=out_dir, progress=progress, observer=feed,
+            ready(lines)
+        result = runner.run(s, out_dir=out_dir, progress=progress, observer=observe,
                             extensions=[ext])
     finally:
+        if iec is not None:
+            iec.stop()
         server.stop()
-    return ServeResult(result.path, server.describe(), dict(result.kpis), writes)
+    return ServeResult(result.path, lines, dict(result.kpis), writes)

@@ -258,3 +258,35 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path: Path) -> None:
     with pytest.raises(serve.ServeError, match="nothing to serve"):
         serve.prepare(loads(empty.read_text()))
     assert math.isfinite(serve.park_rating_mw(loads(PARK)))
+
+
+def test_an_iec104_client_sets_the_battery_and_sees_the_pcc(tmp_path: Path) -> None:
+    pytest.importorskip("c104")
+    scenario = tmp_path / "park.yaml"
+    scenario.write_text(PARK)
+    port, iec_port = free_port(), free_port()
+    park = subprocess.Popen(
+        [sys.executable, "-m", "twin", "serve", str(scenario), "--port", str(port),
+         "--iec104-port", str(iec_port), "--duration", "12", "--step", "1", "--speed", "4",
+         "--out", str(tmp_path), "-q"], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    seen = tmp_path / "seen.json"
+    ctl = subprocess.run(
+        [sys.executable, "-I", str(ROOT / "tests" / "iec104_controller.py"), "127.0.0.1",
+         str(iec_port), str(seen), "--set-mw", "-1.0", "--after", "3", "--total", "9"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    _, err = park.communicate(timeout=60)
+    assert park.returncode == 0, err
+    assert ctl.returncode == 0, ctl.stderr
+    assert f"IEC 60870-5-104 on 127.0.0.1:{iec_port}, common address 1" in err
+    got = json.loads(seen.read_text())
+    with open_run(tmp_path / "park-serve.h5") as run:
+        p = np.asarray(run.series("bess", "p_mw"))
+        remote = np.asarray(run.series("bess", "remote"))
+        net = np.asarray(run.series("pcc", "p_net_mw"))
+    on = remote == 1.0
+    assert on.sum() >= 3
+    assert not on[0]
+    np.testing.assert_allclose(p[on], 1.0, atol=1e-9)  # -1 MW "discharging" = 1 MW charging
+    assert np.all(net[on] > 1.0)
+    assert max(r["pcc_mw"] for r in got["seen"]) > 1.0  # the client saw the import rise

@@ -123,7 +123,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         try:
             result = serve.serve(s, args.host, args.port, args.out, args.speed,
-                                 progress=lambda t: bar.update(1), ready=ready)
+                                 progress=lambda t: bar.update(1), ready=ready,
+                                 iec104_port=args.iec104_port)
         finally:
             bar.close()
     except serve.ServeError as exc:
@@ -200,6 +201,8 @@ def register(sub: Any) -> None:
     p.add_argument("--step", help="step of the park, whole seconds (default: hil.step, else 1s)")
     p.add_argument("--speed", type=float, default=1.0, help="pace: 1 real time, 2 twice as "
                    "fast (the wall-clock step is step / speed)")
+    p.add_argument("--iec104-port", type=int, help="serve IEC 60870-5-104 as well on this "
+                   "port (needs the c104 package; points in hil/iec104.py)")
     p.add_argument("--out", help="folder for the results (default: the scenario's output.dir)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_serve)
