@@ -557,7 +557,6 @@ class ServeResult:
     units: list[str]
     kpis: dict[str, KPI]
     writes: list[Write] = field(default_factory=list)
-    lateness_s: list[float] = field(default_factory=list)
 
     @property
     def refused(self) -> int:
