@@ -20,14 +20,12 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Attr, Model, TwinSimulator, as_values, single, spec_params, total
+from adapters.base import Model, TwinSimulator, as_values, single, spec_params, total
 from twin.models import battery, control
 from twin.models.battery import BatterySpec
 from twin.models.control import rule_setpoints
 
-MEASURED = Attr("soc_measured", "1", "state of charge measured on a device serving the "
-                "battery: the step starts from it (NaN: the model's own)")
-BATTERY = Model(spec_params(BatterySpec), battery.OUTPUTS, (*battery.INPUTS, MEASURED))
+BATTERY = Model(spec_params(BatterySpec), battery.OUTPUTS, battery.INPUTS)
 
 
 class BatterySim(TwinSimulator):

@@ -40,7 +40,8 @@ HIL_OUT = (
     Attr("latency_ms", "ms", "time of the step's exchange (write and read)"),
 )
 SKIP = Attr("skip", "1", "from the pacer: skip this step's device I/O")
-BATTERY = Model(("name", "spec", "binding"), battery.OUTPUTS + HIL_OUT, (*battery.INPUTS, SKIP))
+BATTERY = Model(("name", "spec", "binding"), battery.OUTPUTS + HIL_OUT,
+                (*pick(battery.INPUTS, "p_set_mw"), SKIP))
 LOAD = Model(("name", "spec", "binding"), (*pick(factory.OUTPUTS, "p_mw"), *HIL_OUT),
              (Attr("p_twin_mw", "MW", "the load's model (serves the entity after a trip)"),
               Attr("p_shift_mw", "MW", "load shift from the EMS (a metered load ignores it)"),

@@ -175,7 +175,7 @@ def test_a_command_for_a_misspelt_attribute_raises():
     text = str(info.value)
     assert text.startswith("Battery-0: Control command from EMS-0.ems")
     assert "unknown attribute(s) 'p_set_mwh' of entity 'bess'" in text
-    assert text.endswith("inputs of its model Battery: p_set_mw")
+    assert text.endswith("inputs of its model Battery: p_set_mw, soc_measured")
 
 
 def test_a_command_for_an_output_is_no_input():

@@ -61,7 +61,11 @@ class BatteryStep:
 
 
 # What a battery takes each step and what it gives (the fields of BatteryStep).
-INPUTS = (Quantity("p_set_mw", "MW", "power setpoint, > 0 charging (sum of all sources)"),)
+INPUTS = (Quantity("p_set_mw", "MW", "power setpoint, > 0 charging (sum of all sources)"),
+          # hardware in the loop: the state of charge a device serving the battery measured (a
+          # step earlier); the step starts from it (unconnected or NaN: the model's own)
+          Quantity("soc_measured", "1", "state of charge measured on a device serving the "
+                   "battery: the step starts from it (NaN: the model's own)"))
 OUTPUTS = (
     Quantity("p_mw", "MW", "power at the AC terminals, > 0 charging"),
     Quantity("p_loss_mw", "MW", "conversion and self-discharge losses"),
