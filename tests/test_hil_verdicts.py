@@ -78,6 +78,9 @@ def safety_error(safety: str) -> str:
     ("{revert_after: 2min}", "revert_after", "at most 60 s"),
     ("{rearm_after: 2h}", "rearm_after", "to 60 s"),
     ("{timeout: 0}", "timeout", "more than 0"),
+    ("{follow_band_mw: .inf}", "follow_band_mw", "finite"),
+    ("{follow_within: 1h}", "follow_within", "to 60 s"),
+    ("{follow_within: 100ms}", "follow_within", "one step"),
 ])
 def test_unsafe_safety_settings_are_refused_by_twin_check(safety: str, field: str,
                                                         why: str) -> None:

@@ -332,7 +332,8 @@ def _check_safety(sp: SafetySpec, where: str, step_s: float) -> None:
     ``[step, MAX_TIMER_S]``: a value that would switch a guard off is an error, never a
     silent no-op (a NaN limit disables a comparison; -1 MW inverts the window)."""
     where = f"{where}.safety"
-    for name in ("p_min_mw", "p_max_mw", "ramp_mw_per_s", "soc_min", "soc_max"):
+    for name in ("p_min_mw", "p_max_mw", "ramp_mw_per_s", "soc_min", "soc_max",
+                 "follow_band_mw"):
         value = getattr(sp, name)
         if value is not None and not math.isfinite(value):
             raise SpecError(f"{where}.{name}", f"expected a finite number, got {value!r}")
@@ -344,7 +345,8 @@ def _check_safety(sp: SafetySpec, where: str, step_s: float) -> None:
                         f"{sp.soc_min:g} >= {sp.soc_max:g}")
     timers = {"stale_after": (sp.stale_after, step_s, "the watchdog needs at least one "
                               "step to see an answer"),
-              "rearm_after": (sp.rearm_after, step_s, "healthy comms are judged once a step")}
+              "rearm_after": (sp.rearm_after, step_s, "healthy comms are judged once a step"),
+              "follow_within": (sp.follow_within, step_s, "a device is judged once a step")}
     for name, (value, low, why) in timers.items():
         if value is None:
             continue
