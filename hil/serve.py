@@ -21,7 +21,8 @@ unit       entity                       SunSpec models, what a controller reads 
 =========  ===========================  =====================================================
 
 A battery follows the scenario's controller (what the controller commands its simulated
-twin, recorded as ``<name>.twin``) until a client enables ``704.WSetEna``: from the next
+twin, recorded as ``<name>.twin``, which starts each step from the served battery's state of
+charge) until a client enables ``704.WSetEna``: from the next
 step the written ``704.WSet`` replaces the controller's command, within the battery's own
 limits (power, SOC window: :func:`twin.models.battery.step`), until the client disables it,
 or, with ``704.WSetEnaRvrt = 1``, until no setpoint arrived for ``704.WSetRvrtTms`` seconds
@@ -487,6 +488,9 @@ class ServeExtension:
                        {**dataclasses.asdict(b), "unit": self.units[b.name]})
             world.connect(twin, served, ("p_mw", "p_cmd_mw"))
             world.connect(pacer, served, "skip")
+            # the controller works on the served battery's state (which a client may have moved)
+            world.connect(served, twin, ("soc", "soc_measured"), time_shifted=True,
+                          initial_data={"soc": math.nan})
         for p in s.pv_plants:
             sim = self._sim(world, s, factories, "pv")
             twin = retire(wiring, p.name, f"{p.name}.twin", "pv-twin")

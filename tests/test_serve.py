@@ -114,7 +114,13 @@ def test_the_pcc_import_changes_and_the_energy_balances(served: dict) -> None:
         loss = np.asarray(run.series("bess", "p_loss_mw"))
         e = np.asarray(run.series("bess", "e_mwh"))
         remote = np.asarray(run.series("bess", "remote"))
+        twin_e = np.asarray(run.series("bess.twin", "e_mwh"))
+        twin_p = np.asarray(run.series("bess.twin", "p_mw"))
+        twin_loss = np.asarray(run.series("bess.twin", "p_loss_mw"))
     np.testing.assert_allclose(net, load - gen + storage, atol=1e-9)
+    # the controller's twin starts each step from the served battery's state of charge
+    np.testing.assert_allclose(twin_e[1:] - e[:-1], (twin_p[1:] - twin_loss[1:]) / 3600.0,
+                               atol=1e-12)
     np.testing.assert_allclose(storage, p, atol=1e-12)
     np.testing.assert_allclose(np.diff(e), (p[1:] - loss[1:]) / 3600.0, atol=1e-12)
     on = remote == 1.0
