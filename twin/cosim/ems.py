@@ -166,6 +166,8 @@ def results(run: Run, s: Scenario) -> tuple[dict[str, KPI], list[dict], np.ndarr
         for j, target in enumerate(forecast.TARGETS):
             cap = forecast.park_capacities(s.pv_plants, s.wind_farms, s.factory_loads).of(target)
             err = np.abs(table[:, 3 * j + 2] - table[:, 3 * j])
+            if not np.isfinite(err).any():  # a run shorter than the horizon: no figure
+                continue
             kpis[f"forecast_{target}_1h_nmae"] = KPI(float(np.nanmean(err)) / cap, "1",
                                                       f"{target} forecast 1 h ahead: mean "
                                                       "absolute error / capacity")
