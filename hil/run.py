@@ -54,8 +54,10 @@ class HILResult:
 
 
 def prepare(s: Any, duration_s: int | None = None, replay: str | Path | None = None,
-            record: str | Path | None = None, realtime: bool | None = None) -> Any:
-    """The scenario of a HIL run: HIL step, duration, cameras bound, record/replay set."""
+            record: str | Path | None = None, realtime: bool | None = None,
+            out_dir: str | Path | None = None) -> Any:
+    """The scenario of a HIL run: HIL step, duration, cameras bound, record/replay set
+    (``out_dir``: where :func:`run` will write, for the default trace and frames paths)."""
     h = s.hil
     if h is None:
         raise HILError(f"{s.path}: the scenario has no hil section (bindings of entities to "
@@ -77,14 +79,44 @@ def prepare(s: Any, duration_s: int | None = None, replay: str | Path | None = N
         h = dataclasses.replace(h, replay=Path(replay), record=None)
     if record is not None:
         h = dataclasses.replace(h, record=Path(record), replay=None)
-    cameras = {b.entity: b.device for b in h.bindings if b.kind == "camera"}
-    lines = tuple(dataclasses.replace(a, camera=cameras[a.name], fidelity="full")
-                  if a.name in cameras else a for a in s.aoi_lines)
     name = s.output.name or (s.path.stem if s.path.name != "<memory>" else "hil")
     output = dataclasses.replace(s.output, name=name + ("-replay" if h.replay else ""))
-    return dataclasses.replace(s, hil=h, aoi_lines=lines, output=output,
-                               period=dataclasses.replace(s.period, step=step,
-                                                          duration=duration))
+    s = dataclasses.replace(s, hil=h, output=output,
+                            period=dataclasses.replace(s.period, step=step, duration=duration))
+    return bind_cameras(s, trace_path(s, out_dir))
+
+
+def trace_path(s: Any, out_dir: str | Path | None = None) -> Path:
+    """Where the trace of prepared scenario ``s`` goes: ``hil.record``, else beside the
+    results (``<name>.trace.jsonl``)."""
+    from twin import runner
+
+    if s.hil.record is not None:
+        return Path(s.hil.record)
+    return runner.output_path(s, out_dir).with_suffix(".trace.jsonl")
+
+
+def frames_dir(trace: str | Path, entity: str) -> Path:
+    """The camera frames of ``entity`` recorded beside a trace: ``<stem>.frames/ENTITY``
+    (``park-hil.trace.jsonl`` -> ``park-hil.frames/line``)."""
+    trace = Path(trace)
+    stem = trace.name.removesuffix(".jsonl").removesuffix(".trace")
+    return trace.with_name(f"{stem}.frames") / entity
+
+
+def bind_cameras(s: Any, trace: Path) -> Any:
+    """Each bound camera's AOI line reads its frames off the real-time thread and records
+    them beside the trace (``grab:DEVICE|record=<stem>.frames/ENTITY``), or, replaying,
+    takes the frames recorded beside the replayed trace (``replay:DIR``)."""
+    import hil.camera  # noqa: F401 - registers the grab: and replay: openers
+
+    h = s.hil
+    cameras = {b.entity: (f"replay:{frames_dir(h.replay, b.entity)}" if h.replay is not None
+                          else f"grab:{b.device}|record={frames_dir(trace, b.entity)}")
+               for b in h.bindings if b.kind == "camera"}
+    lines = tuple(dataclasses.replace(a, camera=cameras[a.name], fidelity="full")
+                  if a.name in cameras else a for a in s.aoi_lines)
+    return dataclasses.replace(s, aoi_lines=lines)
 
 
 def preflight(s: Any, timeout_s: float = 3.0) -> list[str]:
@@ -195,7 +227,8 @@ def run(s: Any, out_dir: str | Path | None = None,
     from twin import runner
 
     path = runner.output_path(s, out_dir)
-    trace_path = Path(s.hil.record) if s.hil.record else path.with_suffix(".trace.jsonl")
+    trace = trace_path(s, out_dir)
+    s = bind_cameras(s, trace)  # where this run's trace goes (out_dir may differ from prepare's)
     aborted = None
     kpis: dict[str, KPI] = {}
     try:
@@ -203,7 +236,7 @@ def run(s: Any, out_dir: str | Path | None = None,
                                extensions=[HILExtension()]).kpis)
     except HILAbort as exc:
         aborted = str(exc)
-    recorded = tr.read(trace_path)
+    recorded = tr.read(trace)
     scheduling = next((e["detail"] for e in recorded.events if e["kind"] == "scheduling"),
                       "replay: no pacing" if s.hil.replay else "")
     with open_run(path) as r:
@@ -222,10 +255,10 @@ def run(s: Any, out_dir: str | Path | None = None,
                 "the scenario's assertions and their verdicts")
     html = report.write(path, recorded, verdicts, aborted, notes=[scheduling])
     junit_path, json_path = junit.write(
-        s, path, verdicts, kpis, aborted, scheduling, html, trace_path,
+        s, path, verdicts, kpis, aborted, scheduling, html, trace,
         overruns=sum(e["kind"] == "overrun" for e in recorded.events),
         wall_s=max((float(p["wall_s"]) for p in recorded.pace.values()), default=None))
-    return HILResult(path, html, trace_path, verdicts, kpis, aborted, scheduling, junit_path,
+    return HILResult(path, html, trace, verdicts, kpis, aborted, scheduling, junit_path,
                      json_path)
 
 

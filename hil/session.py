@@ -130,7 +130,12 @@ def scenario_hash(s: Any) -> str:
     scheduling, the assertions it is judged by; comments and layout of the file)."""
     h = dataclasses.replace(s.hil, record=None, replay=None, active=False, realtime=False,
                             duration=0.0, assertions=())
+    cameras = {b.entity: b.device for b in h.bindings if b.kind == "camera"}
+    lines = tuple(dataclasses.replace(a, camera=cameras[a.name], fidelity="full")
+                  if a.name in cameras else a  # grab:/replay: of the same camera (hil.run)
+                  for a in s.aoi_lines)
     canon = dataclasses.replace(s, path=Path("-"), text="", hil=h, output=None,
+                                aoi_lines=lines,
                                 period=dataclasses.replace(s.period, duration=None))
     return hashlib.sha256(repr(canon).encode()).hexdigest()
 

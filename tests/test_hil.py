@@ -320,9 +320,49 @@ def test_a_camera_folder_behind_the_device_interface(tmp_path: Path) -> None:
     assert asyncio.run(two_frames()) == [90, 90]
     text = scenario_text("sim", extra=f"""    - {{entity: line, device: "folder:{tmp_path}", kind: camera}}
 """).replace("batteries:", "aoi_lines: [{name: line}]\nbatteries:")
-    s = hil_run.prepare(loads(text), 5)
+    s = hil_run.prepare(loads(text, tmp_path / "cam.yaml"), 5, out_dir=tmp_path / "out")
     line = s.aoi_lines[0]
-    assert (line.camera, line.fidelity) == (f"folder:{tmp_path}", "full")
+    frames = tmp_path / "out" / "cam.frames" / "line"
+    assert (line.camera, line.fidelity) == (f"grab:folder:{tmp_path}|record={frames}", "full")
+    s = hil_run.prepare(loads(text, tmp_path / "cam.yaml"), 5,
+                        record=tmp_path / "rec" / "bench.trace.jsonl")
+    assert s.aoi_lines[0].camera == (f"grab:folder:{tmp_path}|record="
+                                     f"{tmp_path / 'rec' / 'bench.frames' / 'line'}")
+
+
+def test_a_live_camera_is_recorded_and_its_replay_uses_the_frames(tmp_path: Path) -> None:
+    """``twin hil`` with a folder camera: its frames are read on the grabber's thread and
+    recorded beside the trace; the replay takes them from there, not from the folder."""
+    import cv2
+
+    from hil import run as hil_run
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, shade in (("golden", 40), ("board-1", 90), ("board-2", 120)):
+        cv2.imwrite(str(images / f"{name}.png"), np.full((256, 256, 3), shade, np.uint8))
+    text = scenario_text("sim", extra=f"""    - {{entity: line, device: "folder:{images}", kind: camera}}
+""").replace("batteries:", "aoi_lines: [{name: line, takt_s: 0.5, cycle_s: [0.5, 0.5, 0.5, "
+                  "0.5, 0.5], reflow_transit_s: 0.5, robot: calibrated, verifier: none}]\n"
+                  "batteries:")
+    path = tmp_path / "cam.yaml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    live = hil_run.run(hil_run.prepare(loads(text, path), 3, out_dir=out), out_dir=out)
+    assert live.aborted is None
+    frames = out / "cam.frames" / "line"
+    index = [json.loads(r) for r in (frames / "frames.jsonl").read_text().splitlines()]
+    assert index, "no frame recorded"
+    shades = {int(np.load(frames / r["file"]).mean()) for r in index}
+    assert shades <= {90, 120}
+    for f in images.glob("board-*.png"):  # the replay must not need the camera's folder
+        f.unlink()
+    replay = hil_run.run(hil_run.prepare(loads(text, path), replay=live.trace, out_dir=out),
+                         out_dir=out)
+    assert replay.aborted is None
+    with open_run(live.path) as a, open_run(replay.path) as b:
+        for key in [k for k in a.series_keys() if k[0] == "line"]:
+            np.testing.assert_array_equal(a.series(*key), b.series(*key), err_msg=str(key))
 
 
 # --- the pure parts: safety, watchdog, faults, pacer, assertions --------------------------------
