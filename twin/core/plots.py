@@ -89,3 +89,31 @@ def scatter(groups: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabe
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return _svg(fig)
+
+
+def waterfall(steps: Sequence[tuple[str, float]], ylabel: str, title: str,
+              hlines: Mapping[str, float] | None = None,
+              marks: Mapping[str, float] | None = None) -> str:
+    """A waterfall: the first step's value as a bar, each later step the change it brings
+    (green down, red up), the last value as a closing bar; labelled horizontal limits and
+    single values marked with a star at the end (e.g. what a co-simulation proved)."""
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN * 1.2))
+    labels = [s[0] for s in steps] + ["result"]
+    values = [float(s[1]) for s in steps]
+    ax.bar(0, values[0], 0.7, color="#888888")
+    for i in range(1, len(values)):
+        lo, hi = sorted((values[i - 1], values[i]))
+        ax.bar(i, hi - lo, 0.7, bottom=lo,
+               color="#1a9641" if values[i] <= values[i - 1] else "#d7191c")
+    ax.bar(len(values), values[-1], 0.7, color="#2b8cbe")
+    for label, value in (hlines or {}).items():
+        ax.axhline(value, color="#c62828", linestyle="--", linewidth=0.8)
+        ax.annotate(label, (-0.4, value), fontsize=8, color="#c62828", va="bottom")
+    for label, value in (marks or {}).items():
+        ax.plot([len(values)], [value], "*", markersize=14, color="#1a7f37", label=label)
+    if marks:
+        ax.legend(fontsize=8)
+    ax.set_xticks(np.arange(len(labels)), labels, fontsize=8, rotation=25, ha="right")
+    ax.set(ylabel=ylabel, title=title)
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig)

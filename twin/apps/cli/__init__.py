@@ -11,6 +11,7 @@
     twin aoi inspect|generate|train|evaluate    the AOI line's vision (twin/aoi/cli.py)
     twin sweep STUDY.yaml [--scheduler ADDR]    every case of a study on Dask: table, report
     twin size STUDY.yaml [--scheduler ADDR]     cheapest configuration meeting the criteria
+    twin pathway SCENARIO [--days N]            cheapest measures meeting the criteria, proven
     twin study-report TABLE                     the HTML report of a study table
     twin demo [SCENARIO] [--speed 600]          the trainers' page: the park live in a browser
     twin replay RUN.h5                          a recorded run on that page, with a slider
@@ -25,11 +26,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from twin.apps.cli import aoi, dashboard, hil, park, sweep
+from twin.apps.cli import aoi, dashboard, hil, park, pathway, sweep
 from twin.core.errors import EXIT_USAGE, UserError
 
 # every sub-command, registered here and only here (each module's ``register``)
-COMMANDS = (park, aoi, sweep, hil, dashboard)
+COMMANDS = (park, aoi, sweep, hil, dashboard, pathway)
 
 
 def build_parser() -> argparse.ArgumentParser:
