@@ -37,14 +37,31 @@ from hil.faults import CommError
 from hil.modbus import Refused
 from hil.safety import SAFE_MW, Follower, Interlock, Limits, Watchdog
 from hil.session import Session
+from twin.core.quantities import Quantity, names
 from twin.models import battery as bat
-from twin.scenario.hil import Binding
+from twin.scenario.hil import Binding, sequence_actions, sequence_setpoint
 
 NAN = float("nan")
 INTERLOCKS = ("clamp", "ramp", "soc_guard", "invalid", "estop")
 NOT_SENT = ("skipped", "busy", "missing", "expired", "refused_write")  # the setpoint did not go out
 FOLLOW_BAND = 0.05  # of the power limit: default band of the setpoint tracking
 FOLLOW_WITHIN_S = 3.0  # default window: longer outside the band is "not following"
+# what a device says of itself, as read this step (NaN: no answer, or a device without it);
+# the names are the point lists' twin names (twin/data/hil_points.yaml)
+DEVICE_STATE = (
+    Quantity("inv_state", "1", "operating state the device reports (SunSpec 701.InvSt: 1 off, "
+             "2 sleeping, 3 starting, 4 running, 5 throttled, 6 shutting down, 7 fault, "
+             "8 standby; NaN: not read this step)"),
+    Quantity("connected", "1", "1 when the device reports itself connected to the grid "
+             "(701.ConnSt; NaN: not read this step)"),
+    Quantity("alarms", "1", "the device's alarm bits (701.Alrm; 0: none; NaN: not read)"),
+    Quantity("bat_state", "1", "the battery's state (802.State: 1 disconnected, 2 "
+             "initializing, 3 connected, 4 standby, 5 SOC protection, 6 suspending, 99 fault; "
+             "NaN: not read this step)"),
+)
+STATE_NAMES = names(DEVICE_STATE)
+NO_SOC = NAN  # a PV inverter stores nothing: no SOC guard applies to its limit
+SETPOINT = {"battery": "p_set_mw", "pv": "p_limit_mw"}  # what the device is sent, by kind
 
 
 @dataclass
@@ -61,11 +78,18 @@ class Exchange:
     ops: list[str] = field(default_factory=list)
 
 
+def _number(value: Any) -> float:
+    """A reading's value as a float (NaN: none, or not a number)."""
+    return float(value) if isinstance(value, int | float) else NAN
+
+
 def limits_for(b: Binding, spec: Any) -> Limits:
     """The safety limits of a binding: its own, within the entity's ratings."""
     sp = b.safety
-    rating = getattr(spec, "p_max_mw", math.inf)
+    rating = getattr(spec, "p_max_mw", getattr(spec, "p_ac_mw", math.inf))  # PV: AC rating
     p_max = min(sp.p_max_mw if sp.p_max_mw is not None else rating, rating)
+    if b.kind == "pv":  # a curtailment limit: 0 (off) up to the rating
+        return Limits(0.0, p_max, sp.ramp_mw_per_s)
     return Limits(p_min_mw=max(sp.p_min_mw if sp.p_min_mw is not None else -p_max, -rating),
                   p_max_mw=p_max,
                   ramp_mw_per_s=sp.ramp_mw_per_s,
@@ -112,6 +136,7 @@ class Channel:
         self._sent: float | None = None
         self._expires = 0.0
         self._ops: list[str] = []
+        self._override: float | None = None  # the sequence's setpoint in force
         if session.live:
             self.device, self.link_faults = devices.make(
                 binding.kind, binding.device, binding.resolved_protocol,
@@ -130,6 +155,7 @@ class Channel:
             assert self.session.replay is not None
             rec = self.session.replay.exchanges.get((k, self.entity))
             wall = rec["wall_s"] if rec else k * self.step_s
+        cmd_mw = self._sequence(k, t_s, wall, cmd_mw)
         self._step = (k, t_s, float(cmd_mw), float(twin_mw), wall)
         self._expires = wall + self.step_s  # a setpoint not out by then is not sent
         self._actions(k, t_s, self._step[4])
@@ -138,6 +164,12 @@ class Channel:
             soc = self.last.get("soc") if self.last else None
             self._sent, acted = (self.interlock.command(cmd_mw, soc, self.step_s, now_s=wall)
                                  if self.on_device else (SAFE_MW, set()))
+            self._interlock_events(k, t_s, self._step[4], acted)
+        elif self.b.kind == "pv" and self.on_device and (self.interlock.armed
+                                                         or self.interlock.estopped):
+            # the limit asked for, or none: the rating (the device's own limit)
+            want = cmd_mw if math.isfinite(cmd_mw) else self.interlock.limits.p_max_mw
+            self._sent, acted = self.interlock.command(want, NO_SOC, self.step_s, now_s=wall)
             self._interlock_events(k, t_s, self._step[4], acted)
         elif isinstance(self.device, devices.SimMeter):
             self.device.feed(twin_mw)
@@ -198,12 +230,29 @@ class Channel:
     def _faults(self, t_s: float) -> faults.Active:
         return faults.active(self.session.section.faults, self.entity, t_s)
 
+    def _sequence(self, k: int, t_s: float, wall: float, cmd_mw: float) -> float:
+        """The sequence's setpoint for this step in place of the controller's command (an
+        event when it is set or released)."""
+        seq = sequence_setpoint(self.session.section, self.entity, t_s, self.step_s)
+        if seq != self._override:
+            self.session.event(k, t_s, wall, self.entity, "sequence",
+                               "release" if seq is None else "set",
+                               "the controller's command again" if seq is None else
+                               f"{seq:g} MW in place of the controller's command")
+            self._override = seq
+        return cmd_mw if seq is None else seq
+
     def _actions(self, k: int, t_s: float, wall: float) -> None:
-        for action in faults.actions(self.session.section.faults, self.entity, t_s, self.step_s):
-            self.session.event(k, t_s, wall, self.entity, "action", action, "scheduled")
+        h = self.session.section
+        due = [(a, "scheduled") for a in faults.actions(h.faults, self.entity, t_s,
+                                                         self.step_s)]
+        due += [(a, f"sequence[{i}]") for i, a in sequence_actions(h, t_s, self.step_s)
+                if a != "release"]
+        for action, why in due:
+            self.session.event(k, t_s, wall, self.entity, "action", action, why)
             if action == "estop":
-                self.interlock.estop()
-                self.need_ops = ["safe", "disarm"]
+                self.interlock.estop()  # a PV inverter stays enabled at 0 % (disarmed: 100 %)
+                self.need_ops = ["safe"] if self.b.kind == "pv" else ["safe", "disarm"]
             elif action == "disarm":
                 self.interlock.disarm()
                 self.need_ops = ["disarm"]
@@ -259,7 +308,7 @@ class Channel:
         if lf is not None:
             lf.deadline = expires
         try:
-            await self.device.write({"p_set_mw": sent})
+            await self.device.write({SETPOINT[self.b.kind]: sent})
         finally:
             if lf is not None:
                 lf.deadline = None
@@ -299,7 +348,7 @@ class Channel:
             self.comm_bad = True
             self.session.event(k, t_s, wall, self.entity, "comm", ex.status, ex.error)
         reason = self.watchdog.update(wall, ok, ex.reading if ok else None)
-        if self.b.kind == "battery" and self.on_device and reason is None:
+        if self.b.kind in SETPOINT and self.on_device and reason is None:
             self._track(k, t_s, wall, ex)
         if reason is not None and self.on_device:
             self._take_over(k, t_s, wall, reason)
@@ -313,7 +362,10 @@ class Channel:
             self.follower.reset()
             return
         p = ex.reading.get("p_mw")
-        changed = self.follower.update(wall, self._sent, p)
+        target = self._sent
+        if self.b.kind == "pv" and p is not None and target is not None and p <= target:
+            target = p  # a PV inverter follows its limit by staying under it
+        changed = self.follower.update(wall, target, p)
         if changed is None:
             return
         name, secs = changed
@@ -322,8 +374,7 @@ class Channel:
                   f"+-{f.band_mw:.3f} MW for {secs:.1f} s (window {f.window_s:g} s)"
                   if name == "not_following" else f"back within +-{f.band_mw:.3f} MW of "
                   f"the setpoint after {secs:.1f} s")
-        state = {key: v for key, v in ex.reading.items()
-                 if key in ("connected", "state", "alarms", "soc")}
+        state = {key: v for key, v in ex.reading.items() if key in (*STATE_NAMES, "soc")}
         if state and name == "not_following":
             detail += "; device reports " + ", ".join(f"{key} {v:g}" for key, v in state.items())
         self.session.event(k, t_s, wall, self.entity, "tracking", name, detail)
@@ -360,7 +411,8 @@ class Channel:
     def _take_over(self, k: int, t_s: float, wall: float, reason: str) -> None:
         self.on_device = False
         self.interlock.disarm()
-        self.need_ops = ["safe"]
+        # a PV inverter reverts to its own limit (none) by itself: nothing to make safe
+        self.need_ops = [] if self.b.kind == "pv" else ["safe"]
         self.streak_s = None
         onset = self.watchdog.last_ok_s
         self.session.event(k, t_s, wall, self.entity, "watchdog", "trip",
@@ -400,7 +452,11 @@ class Channel:
                   "p_device_mw": reading.get("p_mw", NAN) if reading else NAN,
                   "online": 1.0 if ok else 0.0, "on_device": 1.0 if self.on_device else 0.0,
                   "latency_ms": (ex.t_recv_s - ex.t_send_s) * 1e3 if ok and ex.t_recv_s
-                  is not None and ex.t_send_s is not None else NAN}
+                  is not None and ex.t_send_s is not None else NAN,
+                  **{name: _number((reading or {}).get(name)) for name in STATE_NAMES}}
+        if self.b.kind == "pv" and not self.on_device:  # the plant's model, same limits
+            limit = cmd_mw if math.isfinite(cmd_mw) else math.inf
+            twin_mw = min(twin_mw, limit, self.interlock.limits.p_max_mw)
         if self.b.kind != "battery":
             p = (reading or self.last or {}).get("p_mw", twin_mw) if self.on_device else twin_mw
             return {"p_mw": float(p), **extras}
@@ -444,6 +500,9 @@ class Channel:
                     p = (await self.device.read()).get("p_mw")
                     return ("device commanded to 0 MW and disarmed; it reads "
                             + (f"{p:.3f} MW" if p is not None else "no power") + " (read back)")
+                if self.opened and self.b.kind == "pv":
+                    await self.device.disarm()  # no curtailment left behind
+                    return "curtailment disabled"
                 return "device closed"
             finally:
                 await self.device.close()

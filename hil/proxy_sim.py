@@ -2,7 +2,10 @@
 
 A ``Battery`` entity takes a battery's place in the park: it receives the controller's
 command (``p_set_mw``), passes it through the safety layer to the device and outputs what the
-device measures - or, after a watchdog trip, what its simulated twin does. A ``Load`` entity
+device measures - or, after a watchdog trip, what its simulated twin does. A ``PV`` entity
+does the same for a PV inverter: its command is a curtailment limit (``p_limit_mw``, or the
+scenario's ``hil.sequence``; none: the rating, no limit), its output the measured power, and
+after a trip the plant's model (``p_twin_mw``) under that limit. A ``Load`` entity
 does the same for a metered load (``p_twin_mw``: the load's model, used after a trip). Both
 record the HIL columns (command, setpoint sent, device reading, online, on_device, latency).
 
@@ -25,10 +28,10 @@ from mosaik_api_v3.types import InputData
 from typing_extensions import override
 
 from adapters.base import Attr, Model, TwinSimulator, single, total
-from hil.channel import Channel
+from hil.channel import DEVICE_STATE, Channel
 from hil.session import Session
 from twin.core.quantities import pick
-from twin.models import battery
+from twin.models import battery, pv
 from twin.models.loads import factory
 
 HIL_OUT = (
@@ -38,10 +41,16 @@ HIL_OUT = (
     Attr("online", "1", "1 when the device answered this step"),
     Attr("on_device", "1", "1 while the device serves the entity, 0 after a takeover"),
     Attr("latency_ms", "ms", "time of the step's exchange (write and read)"),
+    *DEVICE_STATE,
 )
+NAN = float("nan")
 SKIP = Attr("skip", "1", "from the pacer: skip this step's device I/O")
 BATTERY = Model(("name", "spec", "binding"), battery.OUTPUTS + HIL_OUT,
                 (*pick(battery.INPUTS, "p_set_mw"), SKIP))
+PV = Model(("name", "spec", "binding"), (*pick(pv.OUTPUTS, "p_mw"), *HIL_OUT),
+           (Attr("p_twin_mw", "MW", "the plant's model (serves the entity after a trip)"),
+            Attr("p_limit_mw", "MW", "curtailment limit from a controller (none: no limit)"),
+            SKIP))
 LOAD = Model(("name", "spec", "binding"), (*pick(factory.OUTPUTS, "p_mw"), *HIL_OUT),
              (Attr("p_twin_mw", "MW", "the load's model (serves the entity after a trip)"),
               Attr("p_shift_mw", "MW", "load shift from the EMS (a metered load ignores it)"),
@@ -51,7 +60,7 @@ LOAD = Model(("name", "spec", "binding"), (*pick(factory.OUTPUTS, "p_mw"), *HIL_
 class HILSim(TwinSimulator):
     """Bound entities: safety layer, device exchange, watchdog, takeover by the twin."""
 
-    MODELS = {"Battery": BATTERY, "Load": LOAD}
+    MODELS = {"Battery": BATTERY, "PV": PV, "Load": LOAD}
 
     def setup(self, session: Session | None = None) -> None:
         if session is None:
@@ -72,7 +81,9 @@ class HILSim(TwinSimulator):
         for eid, channel in self.entities.items():
             data = inputs.get(eid, {})
             twin = total(data.get("p_twin_mw"))
-            cmd = total(data.get("p_set_mw")) if "p_set_mw" in data else twin
+            cmd = (total(data.get("p_set_mw")) if "p_set_mw" in data
+                   else total(data.get("p_limit_mw")) if "p_limit_mw" in data
+                   else NAN if channel.b.kind == "pv" else twin)  # a PV plant: no limit
             skip = bool(single(data.get("skip"), 0.0))
             started[eid] = channel.begin(k, float(time), cmd, twin, skip)
         futures = [f for f in started.values() if isinstance(f, concurrent.futures.Future)]

@@ -27,6 +27,7 @@ from hil import trace as tr
 from hil.session import HILAbort, check_replay
 from twin.core.results import KPI, Run, open_run, write_kpis, write_table
 from twin.scenario import assertions as asr
+from twin.scenario.hil import sequence_expectations
 
 
 class HILError(ValueError):
@@ -130,7 +131,7 @@ def preflight(s: Any, timeout_s: float = 3.0) -> list[str]:
     if s.hil.replay is not None:
         return [f"replaying {s.hil.replay} (no device is contacted)"]
     lines = []
-    specs = {spec.name: spec for spec in (*s.batteries, *s.factory_loads)}
+    specs = {spec.name: spec for spec in (*s.batteries, *s.pv_plants, *s.factory_loads)}
     for i, b in enumerate(s.hil.bindings):
         where = _at(s, f"hil.bindings[{i}].device")
         if b.kind == "camera":
@@ -177,9 +178,9 @@ def preflight(s: Any, timeout_s: float = 3.0) -> list[str]:
 
 
 def default_assertions(s: Any) -> list[asr.Assertion]:
-    """What every run with a bound battery must show besides the scenario's assertions:
-    each device followed its setpoints (no ``not_following`` event)."""
-    if not any(b.kind == "battery" for b in s.hil.bindings):
+    """What every run with a bound battery or PV inverter must show besides the scenario's
+    assertions: each device followed its setpoints (no ``not_following`` event)."""
+    if not any(b.kind in ("battery", "pv") for b in s.hil.bindings):
         return []
     have = {a.name for a in s.hil.assertions if isinstance(a, asr.NoEvent)}
     return [] if "not_following" in have else [
@@ -197,6 +198,8 @@ def nameplate_mismatch(ratings: dict[str, float], spec: Any, tolerance: float) -
     out = []
     for name, what, unit, point in NAMEPLATE:
         have, want = ratings.get(name), getattr(spec, name, None)
+        if want is None and name == "p_max_mw":  # a PV plant's power rating
+            want = getattr(spec, "p_ac_mw", None)
         if have is None or want is None or not want > 0:
             continue
         if not abs(have - want) <= tolerance * want:  # NaN from the device is a mismatch too
@@ -241,7 +244,9 @@ def run(s: Any, out_dir: str | Path | None = None,
                       "replay: no pacing" if s.hil.replay else "")
     with open_run(path) as r:
         ev = RunEvidence(r, recorded, s)
-        verdicts = [a.evaluate(ev) for a in (*s.hil.assertions, *default_assertions(s))]
+        verdicts = [a.evaluate(ev) for a in (
+            *s.hil.assertions, *default_assertions(s),
+            *sequence_expectations(s.hil, float(s.period.duration_s)))]
         hil_kpis = ev.kpis(verdicts)
     write_kpis(path, hil_kpis)
     kpis.update(hil_kpis)

@@ -127,9 +127,11 @@ def scenario_hash(s: Any) -> str:
     """The hash a trace stores of its scenario (``scenario_sha256``): of the scenario as
     parsed - park, entities, bindings, safety limits, faults, step - less what a replay may
     change without changing the run (where the trace and results go, the duration, real-time
-    scheduling, the assertions it is judged by; comments and layout of the file)."""
+    scheduling, the assertions and sequence expectations it is judged by; comments and layout
+    of the file)."""
     h = dataclasses.replace(s.hil, record=None, replay=None, active=False, realtime=False,
-                            duration=0.0, assertions=())
+                            duration=0.0, assertions=(), sequence=tuple(
+                                dataclasses.replace(st, expect=()) for st in s.hil.sequence))
     cameras = {b.entity: b.device for b in h.bindings if b.kind == "camera"}
     lines = tuple(dataclasses.replace(a, camera=cameras[a.name], fidelity="full")
                   if a.name in cameras else a  # grab:/replay: of the same camera (hil.run)

@@ -1,9 +1,10 @@
 """Hardware in the loop plugged into the park's wiring (:class:`twin.cosim.world.Extension`).
 
-:class:`HILExtension` adds the real-time pacer and a proxy per bound battery or metered load
-that takes the entity's place. The entity's model stays in the run as its simulated twin,
-recorded as ``<name>.twin``: it gives a battery proxy the controller's command (what the twin
-battery does with it), a load proxy the load to fall back on. The loop is closed on the
+:class:`HILExtension` adds the real-time pacer and a proxy per bound battery, PV plant or metered
+load that takes the entity's place. The entity's model stays in the run as its simulated
+twin, recorded as ``<name>.twin``: it gives a battery proxy the controller's command (what the
+twin battery does with it), a PV or load proxy the power to fall back on (a PV plant's
+curtailment limit comes from the scenario's ``hil.sequence``; none: no limit). The loop is closed on the
 device: the proxy's state of charge (the device's measurement, or the twin's after a takeover)
 goes back to the twin battery, one step later, as its ``soc_measured``, so the controller - the
 local rule clipping on the battery's state, or the EMS reading the battery simulator's
@@ -43,11 +44,12 @@ class HILExtension:
         factories["Pacer"] = start(world, s, "Pacer", session=session)
         pacer = factories["Pacer"].Pacer.create(1, name="pacer")[0]
         wiring.add("pacer", pacer, "pacer", PacerSim.MODELS["Pacer"].outputs)
-        specs = {spec.name: spec for spec in (*s.batteries, *s.factory_loads)}
+        specs = {spec.name: spec for spec in (*s.batteries, *s.pv_plants, *s.factory_loads)}
         for b in s.hil.bindings:
             if b.kind == "camera":
                 continue
-            model, kind = ("Battery", "battery") if b.kind == "battery" else ("Load", "factory")
+            model, kind = {"battery": ("Battery", "battery"), "pv": ("PV", "pv"),
+                           "meter": ("Load", "factory")}[b.kind]
             if f"HIL:{b.kind}" not in factories:  # one simulator per kind: no same-step cycle
                 factories[f"HIL:{b.kind}"] = start(world, s, "HIL", session=session)
             twin = retire(wiring, b.entity, f"{b.entity}.twin", f"{kind}-twin")
@@ -57,7 +59,7 @@ class HILExtension:
             wiring.add(b.entity, proxy, kind, HILSim.MODELS[model].outputs, spec)
             world.connect(pacer, proxy, "skip")
             world.connect(twin, proxy,
-                          ("p_mw", "p_twin_mw" if b.kind == "meter" else "p_set_mw"))
+                          ("p_mw", "p_set_mw" if b.kind == "battery" else "p_twin_mw"))
             if b.kind == "battery":  # the controller works on the device's state
                 world.connect(proxy, twin, ("soc", "soc_measured"), time_shifted=True,
                               initial_data={"soc": math.nan})

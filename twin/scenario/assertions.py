@@ -26,11 +26,14 @@ entity that records it; ``D`` is a duration such as ``2 s``, ``500 ms`` or ``1 m
     lateness (mean|p50|p99|max) below D       the pacer's lateness, every step including one
                                               that aborted the run
     end offset below D                        lateness of the last step (drift)
+    [ENTITY] [reports|has] no alarm[s]        every alarm word the device reported
+                                              (``alarms``, read back) is 0, and it reported
+                                              one at least once
     no EVENT                                  no event of that kind or name (EVENT_NAMES:
                                               estop, takeover, overrun, corrupt, refused, ...)
 
-A time window may precede a ``within``/``below``/``above``/``at most``/``at least`` or a
-``tracks`` assertion; times are simulation seconds from the start, the window is half-open
+A time window may precede a ``within``/``below``/``above``/``at most``/``at least``, a
+``tracks`` or a ``no alarm`` assertion; times are simulation seconds from the start, the window is half-open
 ``[A, B)``, and a window holding no recorded step fails (the run did not show it)::
 
     between A and B ...                       e.g. between 20s and 30s bess.p_mw within -0.8..0.8
@@ -60,13 +63,13 @@ _UNITS = {None: 1.0, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 EVENT_NAMES = frozenset({
     # kinds
     "action", "interlock", "comm", "watchdog", "takeover", "rearm", "device", "replay",
-    "overrun", "scheduling", "end", "tracking",
+    "overrun", "scheduling", "end", "tracking", "sequence",
     # names: operator actions, interlocks, comm statuses, watchdog, takeover, overrun policy
     "estop", "disarm", "arm", "armed", "disarmed", "clamp", "ramp", "soc_guard", "invalid",
     "restored", "timeout", "refused", "exception", "corrupt", "dropped", "rebooting", "late",
     "busy", "skipped", "refused_write", "error", "missing", "trip", "twin", "discovered",
     "diverged", "shutdown", "abort", "warn", "skip", "expired", "reverted", "not_following",
-    "following",
+    "following", "set", "release",
 })
 TRIGGERS = ("comm loss", "estop", "disarm")
 
@@ -328,18 +331,53 @@ class NoEvent:
 
     text: str
     name: str
+    window: Window = WHOLE  # of a sequence step's expectation (twin.scenario.hil)
 
     def evaluate(self, ev: Evidence) -> Verdict:
-        hits = [e for e in ev.events if self.name in (e.get("name"), e.get("kind"))]
+        hits = [e for e in ev.events if self.name in (e.get("name"), e.get("kind"))
+                and (self.window.whole or self.window.start_s <= float(e.get("t_s", 0.0))
+                     < self.window.end_s)]
         if hits:
             first = hits[0]
             return Verdict(self.text, "fail", f"{len(hits)} x {self.name}, first at "
                            f"{first.get('t_s', 0):g} s ({first.get('entity', '')}: "
                            f"{first.get('detail', '')})")
-        return Verdict(self.text, "pass", f"no {self.name}")
+        return Verdict(self.text, "pass", f"no {self.name}"
+                       + ("" if self.window.whole else f" {self.window.text()}"))
 
 
-Assertion = Bounds | Tracks | Reverts | Lateness | NoEvent
+@dataclass(frozen=True)
+class NoAlarm:
+    """The device's alarm word (``alarms``, read back from it) stayed 0."""
+
+    text: str
+    entity: str | None
+    window: Window = WHOLE
+
+    def evaluate(self, ev: Evidence) -> Verdict:
+        keys = [k for k in ev.matching(self.entity, "alarms") if k[1] == "alarms"]
+        seen = 0
+        for entity, attr in keys:
+            t = np.asarray(ev.time_s, dtype=float)
+            v = np.asarray(ev.series(entity, attr), dtype=float)
+            t = t[: len(v)]
+            v = v[: len(t)]
+            inside = self.window.mask(t) & np.isfinite(v)
+            seen += int(inside.sum())
+            bad = inside & (v != 0)
+            if bad.any():
+                i = int(np.argmax(bad))
+                return Verdict(self.text, "fail", f"{entity} reported alarms {int(v[i])} "
+                               f"(bits {int(v[i]):#x}) at {t[i]:g} s, in {int(bad.sum())} "
+                               "steps")
+        where = "" if self.window.whole else f" {self.window.text()}"
+        if not seen:
+            return Verdict(self.text, "fail", f"no alarm word read from "
+                           f"{self.entity or 'any device'}{where}: the run did not show it")
+        return Verdict(self.text, "pass", f"alarm word 0 in all {seen} readings{where}")
+
+
+Assertion = Bounds | Tracks | Reverts | Lateness | NoEvent | NoAlarm
 
 _WINDOW = re.compile(rf"^(?:between\s+{_TIME}\s+and\s+{_TIME}|from\s+{_TIME}|until\s+{_TIME})"
                      r"\s+(.+)$", re.I)
@@ -406,6 +444,8 @@ _WINDOWED: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(rf"^([A-Za-z0-9_\-]+)\s+tracks\s+(?:its|the)\s+setpoint\s+within\s+{_NUM}\s*"
                 rf"(%|mw)\s+after\s+{_TIME}$", re.I),
      _tracks),
+    (re.compile(r"^(?:([A-Za-z0-9_\-]+)\s+)?(?:(?:reports|has)\s+)?no\s+alarms?$", re.I),
+     lambda t, m, w: NoAlarm(t, m[1], w)),
 ]
 _FORMS: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(rf"^after\s+(comm(?:unication)?\s+loss|estop|e-stop|disarm)\s+"

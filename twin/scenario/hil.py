@@ -15,6 +15,10 @@
         - soc within 0.1..0.9
         - import_mw below 80
         - after comm loss the device reverts to 0 MW within 2 s
+      sequence:                 # a scripted test: steps at times, each with its expectations
+        - {at: 10s, set: {bess-station: 0.5},       # replaces the controller's command
+           expect: [bess-station tracks its setpoint within 5 % after 2 s]}
+        - {at: 20s, action: estop, expect: [bess-station.p_device_mw within -0.01..0.01]}
       record: results/hil-battery.trace.jsonl
 
 ``twin.scenario`` holds the section as ``Scenario.hil`` and runs :func:`check` with its other
@@ -33,11 +37,13 @@ from typing import Any, Literal
 
 from twin.core.fields import param
 from twin.core.specload import SpecError
+from twin.scenario import assertions as asr
 from twin.scenario.assertions import Assertion, Reverts, Tracks, parse_assertions
 
 _SECONDS_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$")
 _SECONDS = {None: 1.0, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
-KIND_LISTS = {"battery": ("batteries",), "meter": ("factory_loads",), "camera": ("aoi_lines",)}
+KIND_LISTS = {"battery": ("batteries",), "pv": ("pv_plants",), "meter": ("factory_loads",),
+              "camera": ("aoi_lines",)}
 WINDOW_FAULTS = ("latency", "drop", "corrupt", "stuck", "reboot")
 ACTIONS = ("estop", "disarm", "arm")
 MAX_TIMER_S = 60.0  # longest watchdog, reversion or re-arm timer: a minute
@@ -140,15 +146,19 @@ class SafetySpec:
 class Binding:
     """One park entity served by a device instead of its simulated model."""
 
-    entity: str = param(doc="name of the park entity (a battery, factory load or AOI line)")
+    entity: str = param(doc="name of the park entity (a battery, PV plant, factory load or "
+                        "AOI line)")
     device: str = param(parse=parse_device, doc="modbus://HOST:PORT?unit=N (Modbus TCP), "
                         "rtu:///dev/ttyX?baud=19200&unit=N (Modbus RTU), sim (the "
                         "simulated implementation), folder:PATH or device:N (cameras)",
                         expect="modbus://HOST:PORT?unit=N, rtu:///dev/ttyX?baud=19200&unit=N, "
                         "sim, folder:PATH or device:N")
-    kind: Literal["battery", "meter", "camera"] = param(doc="device kind")
+    kind: Literal["battery", "pv", "meter", "camera"] = param(
+        doc="device kind: battery (a battery inverter), pv (a PV inverter, curtailed by an "
+        "active power limit), meter (a metered factory load), camera (an AOI line's)")
     protocol: Literal["sunspec", "modbus", "sim", "opencv"] | None = param(
-        default=None, doc="battery: sunspec; meter: modbus; camera: opencv (default by kind)")
+        default=None, doc="battery, pv: sunspec; meter: modbus; camera: opencv (default by "
+        "kind)")
     points: Path | None = param(default=None, doc="point list file (default: the built-in "
                                 "list of the kind, twin/data/hil_points.yaml)")
     armed: bool = param(default=True, doc="arm the device (enable setpoints) at the start")
@@ -170,7 +180,7 @@ class Binding:
         """The protocol, with the kind's default filled in."""
         if self.device == "sim":
             return "sim"
-        return self.protocol or {"battery": "sunspec", "meter": "modbus",
+        return self.protocol or {"battery": "sunspec", "pv": "sunspec", "meter": "modbus",
                                  "camera": "opencv"}[self.kind]
 
     @property
@@ -181,7 +191,7 @@ class Binding:
     @property
     def is_power_hardware(self) -> bool:
         """A real device that moves power (overruns abort by default)."""
-        return self.kind == "battery" and self.device != "sim"
+        return self.kind in ("battery", "pv") and self.device != "sim"
 
 
 @dataclass(frozen=True)
@@ -195,6 +205,49 @@ class FaultSpec:
     duration: float = _seconds("length of the fault window", 0.0)
     entity: str | None = param(default=None, doc="bound entity (default: every binding)")
     delay: float = _seconds("latency: added to every request", 0.5)
+
+
+SEQUENCE_ACTIONS = (*ACTIONS, "release")
+
+
+def parse_setpoints(value: Any) -> tuple[tuple[str, float], ...]:
+    """``{ENTITY: MW, ...}`` of a sequence step, as pairs (entities checked by :func:`check`)."""
+    if not isinstance(value, dict) or not value:
+        raise ValueError(f"expected a mapping of bound entities to MW such as {{bess: 0.5}}, "
+                         f"got {value!r}")
+    out = []
+    for name, mw in value.items():
+        if isinstance(mw, bool) or not isinstance(mw, int | float) or not math.isfinite(mw):
+            raise SpecError(str(name), f"expected a finite number of MW, got {mw!r}")
+        out.append((str(name), float(mw)))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class SequenceStep:
+    """One step of a scripted test sequence: at a time, setpoints and/or an operator action,
+    and what must be seen from then until the next step."""
+
+    at: float = _seconds("simulation time of the step, from the start", dataclasses.MISSING)
+    set: tuple[tuple[str, float], ...] = param(
+        "MW", default=(), parse=parse_setpoints, expect="a mapping of bound entities to MW",
+        doc="setpoints that replace the controller's command of bound batteries (of a PV "
+        "plant: its curtailment limit), through the safety layer, from this step until a "
+        "later step sets them again or releases them")
+    action: Literal["estop", "disarm", "arm", "release"] | None = param(
+        default=None, doc="an operator action on every binding (estop, disarm, arm), or "
+        "release: the controller's commands again")
+    expect: tuple[Assertion, ...] = param(
+        default=(), parse=parse_assertions, doc="assertions judged from this step to the next "
+        "(the end of the run for the last)", expect="a list of assertions such as 'bess "
+        "tracks its setpoint within 5 % after 2 s'")
+
+    @property
+    def label(self) -> str:
+        """How a report names the step."""
+        what = [f"set {', '.join(f'{e} {mw:g} MW' for e, mw in self.set)}"] if self.set else []
+        what += [self.action] if self.action else []
+        return f"at {self.at:g} s" + (f" ({'; '.join(what)})" if what else "")
 
 
 @dataclass(frozen=True)
@@ -213,6 +266,9 @@ class HILSection:
     io_budget: float | None = _seconds("longest wait for a device per step (default: half "
                                        "the step; a binding's io_budget overrides it)", None)
     faults: tuple[FaultSpec, ...] = param(default=(), doc="faults and actions on a schedule")
+    sequence: tuple[SequenceStep, ...] = param(
+        default=(), doc="a scripted test: steps at times (setpoints, actions), each with the "
+        "expectations judged until the next step")
     assertions: tuple[Assertion, ...] = param(
         default=(), parse=parse_assertions, doc="what the run must show (hil/assertions.py)",
         expect="a list of assertions such as 'soc within 0.1..0.9'")
@@ -276,20 +332,87 @@ def check(s: Any) -> None:
         _check_binding(b, where)
         _check_safety(b.safety, where, h.step)
     _check_faults(h, bound)
+    _check_sequence(s, h)
     _check_assertions(s, h)
 
 
-def _check_assertions(s: Any, h: HILSection) -> None:
+def _check_assertions(s: Any, h: HILSection, items: tuple[Assertion, ...] | None = None,
+                      where: str = "hil.assertions") -> None:
     names = {name for _, name in s.entity_names()} | {"pcc", "grid", "pacer"}
     batteries = [b.entity for b in h.bindings if b.kind == "battery"]
-    for i, a in enumerate(h.assertions):
+    for i, a in enumerate(h.assertions if items is None else items):
         entity = getattr(a, "entity", None)
         if entity is not None and entity not in names:
-            raise SpecError(f"hil.assertions[{i}]", f"no entity {entity!r} in the scenario")
+            raise SpecError(f"{where}[{i}]", f"no entity {entity!r} in the scenario")
         if isinstance(a, Tracks | Reverts) and (not batteries or entity not in (None,
                                                                               *batteries)):
-            raise SpecError(f"hil.assertions[{i}]", f"judges a bound battery "
+            raise SpecError(f"{where}[{i}]", f"judges a bound battery "
                             f"({', '.join(batteries) or 'none is bound'}), got {entity!r}")
+
+
+def _check_sequence(s: Any, h: HILSection) -> None:
+    """Steps in time order within the run, setpoints for bound batteries and PV plants,
+    expectations that can be judged in a step's window."""
+    settable = {b.entity: b.kind for b in h.bindings if b.kind in ("battery", "pv")}
+    last = -math.inf
+    for i, st in enumerate(h.sequence):
+        where = f"hil.sequence[{i}]"
+        if st.at <= last:
+            raise SpecError(f"{where}.at", f"expected a time after the previous step's "
+                            f"({last:g} s): steps run in order, got {st.at:g} s")
+        if st.at >= h.duration:
+            raise SpecError(f"{where}.at", f"expected a time within the run (hil.duration "
+                            f"{h.duration:g} s), got {st.at:g} s")
+        last = st.at
+        if not (st.set or st.action or st.expect):
+            raise SpecError(where, "expected set, action or expect (a step that does nothing)")
+        if st.set and st.action == "release":
+            raise SpecError(f"{where}.action", "release ends the setpoints; set them in a "
+                            "later step")
+        for name, _ in st.set:
+            if name not in settable:
+                raise SpecError(f"{where}.set.{name}", f"expected a bound battery or PV plant "
+                                f"({', '.join(settable) or 'none is bound'}), got {name!r}")
+        for j, a in enumerate(st.expect):
+            if isinstance(a, Reverts | asr.Lateness):
+                raise SpecError(f"{where}.expect[{j}]", "judges the whole run; put it in "
+                                "hil.assertions (an expectation is judged in its step's window)")
+            if not getattr(a, "window", asr.WHOLE).whole:
+                raise SpecError(f"{where}.expect[{j}]", "an expectation is judged from its "
+                                "step to the next: leave out between/from/until")
+        _check_assertions(s, h, st.expect, f"{where}.expect")
+
+
+def sequence_expectations(h: HILSection, end_s: float) -> list[Assertion]:
+    """Each expectation of the sequence as an assertion judged in its step's window
+    ``[at, next step's at)`` (the last: until ``end_s``), its text naming the step."""
+    out: list[Assertion] = []
+    for i, st in enumerate(h.sequence):
+        until = h.sequence[i + 1].at if i + 1 < len(h.sequence) else max(end_s, st.at + 1e-9)
+        for a in st.expect:
+            out.append(dataclasses.replace(  # type: ignore[arg-type]
+                a, text=f"sequence[{i}] {st.label}: {a.text}", window=asr.Window(st.at, until)))
+    return out
+
+
+def sequence_setpoint(h: HILSection, entity: str, t_s: float, step_s: float) -> float | None:
+    """The sequence's setpoint for ``entity`` in the step ``[t_s, t_s + step_s)`` (None: the
+    controller's command): the last one set in or before the step, unless released since."""
+    value = None
+    for st in h.sequence:
+        if st.at >= t_s + step_s - 1e-9:
+            break
+        if st.action == "release":
+            value = None
+        value = dict(st.set).get(entity, value)
+    return value
+
+
+def sequence_actions(h: HILSection, t_s: float, step_s: float) -> list[tuple[int, str]]:
+    """The sequence's operator actions (and releases) due in ``[t_s, t_s + step_s)``, with
+    the index of their step."""
+    return [(i, st.action) for i, st in enumerate(h.sequence)
+            if st.action and t_s - 1e-9 <= st.at < t_s + step_s - 1e-9]
 
 
 def _check_timing(h: HILSection) -> None:
@@ -313,8 +436,8 @@ def _check_faults(h: HILSection, bound: dict[str, str]) -> None:
 
 def _check_binding(b: Binding, where: str) -> None:
     protocol = b.resolved_protocol
-    allowed = {"battery": ("sunspec", "sim"), "meter": ("modbus", "sunspec", "sim"),
-               "camera": ("opencv",)}[b.kind]
+    allowed = {"battery": ("sunspec", "sim"), "pv": ("sunspec",),
+               "meter": ("modbus", "sunspec", "sim"), "camera": ("opencv",)}[b.kind]
     if protocol not in allowed:
         raise SpecError(f"{where}.protocol", f"a {b.kind} speaks {' or '.join(allowed)}, "
                         f"got {protocol!r}")
