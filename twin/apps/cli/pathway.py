@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
     p.add_argument("--acceptance", type=int, default=2027, help="the acceptance year")
     p.add_argument("--days", type=float, help="profiles and proving runs over the first N "
                    "days (default: the scenario's period, a year for the real answer)")
-    p.add_argument("--rounds", type=int, default=3, help="proving co-simulations at most")
+    p.add_argument("--rounds", type=int, default=8, help="proving co-simulations at most")
     p.add_argument("--out", default="results/pathway", help="folder of the runs")
     p.add_argument("-o", "--output", help="HTML report (default: OUT/pathway.html)")
     p.set_defaults(func=cmd_pathway)

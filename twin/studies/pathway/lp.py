@@ -157,7 +157,9 @@ def _build(p: Profiles, levers: dict[str, Measure], fixed: dict[str, float] | No
     v["e"] = mod.var(n)
     v["qhp"] = mod.var(n, hi=p.heat_mwh, cost=-k * gas_price)
     months = np.unique(p.month)
-    v["peak"] = mod.var(len(months), cost=k * 1000.0 * p.demand_cny_per_kw_month)
+    # the demand charge of the months present, as a share of a year's twelve
+    v["peak"] = mod.var(len(months), cost=k * 1000.0 * p.demand_cny_per_kw_month * 12.0 * ys
+                        / len(months))
     v["slack"] = mod.var(3, hi=0.0 if slack == "none" else
                          slack_max if slack == "cap" and slack_max is not None else INF,
                          cost=0.0 if use_cost else 1.0)
@@ -261,7 +263,7 @@ def _read(p: Profiles, levers: dict[str, Measure], v: dict[str, np.ndarray], x: 
     peaks = [float(imp[p.month == m].max()) for m in months]
     cost["electricity"] = float(p.price_cny_per_mwh @ imp) / ys
     cost["export revenue"] = -p.export_price_cny_per_mwh * float(exp.sum()) / ys
-    cost["demand charge"] = 1000.0 * p.demand_cny_per_kw_month * sum(peaks) / ys
+    cost["demand charge"] = 1000.0 * p.demand_cny_per_kw_month * sum(peaks) * 12.0 / len(peaks)
     cost["gas"] = p.gas_cny_per_nm3 * gas / ys
     flows = {"import_mwh": float(imp.sum()), "export_mwh": float(exp.sum()),
              "electricity_mwh": el, "gas_nm3": gas, "energy_tce": tce, "co2_t": em,

@@ -88,7 +88,7 @@ def waterfall(p: Profiles, portfolio: dict[str, float]) -> list[tuple[str, float
 
 
 def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
-            rounds: int = 3, acceptance_year: int = 2027) -> Pathway:
+            rounds: int = 8, acceptance_year: int = 2027) -> Pathway:
     """Solve, build, co-simulate, tighten, up to ``rounds`` proving runs."""
     out = Path(out_dir)
     base = scenario.with_days(days) if days else scenario
