@@ -7,8 +7,12 @@ them, and so are the units recorded in the HDF5 file. Subclasses implement ``mak
 (build a model object from create params) and ``step_entities`` (advance all entities and fill
 ``self.out``); they hold no physics.
 
-Time: mosaik time is integer seconds from the scenario start (``time_resolution=1``); the
-simulator is told the start (ISO text with UTC offset) and its step in ``init``.
+Time: mosaik time is integer ticks from the scenario start. A tick is one second
+(``time_resolution=1``, every ``twin run``) or, when the step is not whole seconds (a ``twin
+hil`` run at 100 ms), one millisecond (``time_resolution=0.001``, :func:`resolution_for`). The
+simulator is told the start (ISO text with UTC offset), the resolution and its step in seconds
+in ``init``; :meth:`TwinSimulator.step` converts ticks to seconds, so ``step_entities`` and the
+models see seconds (integers at a 1 s resolution, floats at 1 ms) and ``step_s`` in seconds.
 """
 
 from __future__ import annotations
@@ -124,6 +128,34 @@ def make_meta(models: Mapping[str, Model], extra_methods: tuple[str, ...] = (),
     }
 
 
+MS = 0.001  # the tick of a run whose step is not whole seconds
+
+
+def resolution_for(step_s: float) -> float:
+    """mosaik's ``time_resolution`` (seconds per tick) of a run stepping every ``step_s``: 1
+    for whole seconds (every ``twin run``: unchanged ticks and numbers), else a millisecond
+    (``step_s`` must be whole milliseconds)."""
+    if float(step_s).is_integer():
+        return 1.0
+    if abs(step_s * 1000 - round(step_s * 1000)) > 1e-6:
+        raise ValueError(f"a step of {step_s:g} s is not a whole number of milliseconds")
+    return MS
+
+
+def ticks_per_s(time_resolution: float) -> int:
+    """Ticks in a second at ``time_resolution`` (1 or 1000); another resolution is refused."""
+    if time_resolution == 1.0:
+        return 1
+    if time_resolution == MS:
+        return 1000
+    raise ValueError(f"park adapters run with time_resolution 1 s or 1 ms, got {time_resolution}")
+
+
+def seconds_value(step_s: float) -> float:
+    """A step in seconds as an int when whole (the 1 s path stays integer), else a float."""
+    return int(step_s) if float(step_s).is_integer() else float(step_s)
+
+
 def parse_start(start: str) -> int:
     """UTC unix seconds of an ISO start time that carries its UTC offset."""
     t = dt.datetime.fromisoformat(start)
@@ -151,7 +183,8 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         super().__init__(make_meta(self.MODELS))
         self.sid: SimId = ""
         self.start_epoch_s = 0
-        self.step_s = 900
+        self.step_s: float = 900  # seconds: an int when whole
+        self.ticks_per_s = 1  # mosaik ticks in a second (1, or 1000 at a 1 ms resolution)
         self.entities: dict[str, Any] = {}
         self.model_of: dict[str, str] = {}
         self.out: dict[str, dict[str, Any]] = {}
@@ -165,14 +198,13 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         sid: SimId,
         time_resolution: float = 1.0,
         start: str = "2027-01-01T00:00:00+08:00",
-        step_s: int = 900,
+        step_s: float = 900,
         **sim_params: Any,
     ) -> Meta:
-        if time_resolution != 1.0:
-            raise ValueError("park adapters run with time_resolution=1 (mosaik time in seconds)")
+        self.ticks_per_s = ticks_per_s(time_resolution)
         self.sid = sid
         self.start_epoch_s = parse_start(start)
-        self.step_s = int(step_s)
+        self.step_s = seconds_value(step_s)
         self.setup(**sim_params)
         return self.meta
 
@@ -211,13 +243,30 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         t0 = _time.perf_counter()
         if self.controls:
             inputs = self._with_commands(inputs)
-        self.step_entities(time, self.start_epoch_s + time, inputs)
+        t_s = self.seconds(time)
+        self.step_entities(t_s, self.start_epoch_s + t_s, inputs)
         self._timing.steps += 1
         self._timing.step_s += _time.perf_counter() - t0
-        return time + self.step_s
+        return time + self.step_ticks
 
-    def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
-        """Advance every entity to ``epoch_s`` and write the outputs into ``self.out``."""
+    def seconds(self, ticks: int) -> float:
+        """Seconds from the start of mosaik time ``ticks`` (an int at a 1 s resolution)."""
+        return ticks if self.ticks_per_s == 1 else ticks / self.ticks_per_s
+
+    @property
+    def step_ticks(self) -> int:
+        """The step in mosaik ticks."""
+        return round(self.step_s * self.ticks_per_s)
+
+    def index(self, t_s: float) -> int:
+        """The step index of time ``t_s`` (s from the start): exact for float seconds too,
+        where ``t_s // step_s`` can be one short (0.3 // 0.1 == 2)."""
+        return round(t_s / self.step_s) if self.ticks_per_s != 1 else int(t_s // self.step_s)
+
+    def step_entities(self, time: float, epoch_s: float, inputs: InputData) -> None:
+        """Advance every entity to ``epoch_s`` and write the outputs into ``self.out``
+        (``time``: seconds from the start, ``epoch_s``: UTC unix seconds; ints at a 1 s
+        resolution)."""
         raise NotImplementedError
 
     def _with_commands(self, inputs: InputData) -> InputData:

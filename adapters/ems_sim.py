@@ -89,7 +89,7 @@ class EMSSim(TwinSimulator):
                            ev_mw=sums["ev"], factory_mw=factory, soc=soc, ev_flex=flex)
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
-        i = time // self.step_s
+        i = self.index(time)
         for eid, model in self.entities.items():
             if model != "EMS":
                 continue

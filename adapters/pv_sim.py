@@ -33,7 +33,7 @@ class PVSim(TwinSimulator):
     def _sun(self, epoch_s: int) -> pv.SunPosition:
         """Sun position of the step, computed a day of steps at a time (it depends on time
         and site only)."""
-        i = (epoch_s - self._sun_start) // self.step_s if self._sun_day is not None else -1
+        i = self.index(epoch_s - self._sun_start) if self._sun_day is not None else -1
         if not 0 <= i < SUN_BLOCK_STEPS:
             lat, lon, alt = self.site
             self._sun_start, i = epoch_s, 0

@@ -28,7 +28,9 @@ class WeatherSim(TwinSimulator):
     MODELS = {"Weather": Model(PARAMS, weather.OUTPUTS)}
 
     def setup(self, duration_s: int = 365 * 86400, events: EventBook | None = None) -> None:
-        self.n_steps = int(duration_s) // self.step_s
+        if self.step_s < 1:  # a sub-second run: the weather (hourly data at best) steps
+            self.step_s = 1  # every second, its values held over the shorter steps
+        self.n_steps = -(-int(duration_s) // self.step_s)
         self.events = events
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
@@ -48,7 +50,7 @@ class WeatherSim(TwinSimulator):
             elevation_m=meta.get("altitude_m") or params.get("altitude_m") or 0.0)
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
-        i = time // self.step_s
+        i = self.index(time)
         active = self.events.active(time, *WEATHER_EVENTS) if self.events else []
         for eid, series in self.entities.items():
             row = series.row(min(i, len(series) - 1))

@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 import mosaik  # noqa: E402
 import mosaik_api_v3  # noqa: E402
 
+from adapters.base import resolution_for  # noqa: E402
 from benchmarks._calibrate import python_loop_s  # noqa: E402
 from hil.pacer import realtime_priority  # noqa: E402
 
@@ -55,6 +56,8 @@ CHAIN = 3  # simulators between the pacer and the probe
 
 class Work(mosaik_api_v3.Simulator):
     """A simulator doing a little work per step (about a park adapter's share)."""
+
+    ticks = 1  # mosaik ticks per step (the park's: 1 s ticks, or 1 ms below a second)
 
     def __init__(self) -> None:
         super().__init__({"api_version": "3.0", "type": "time-based", "models": {
@@ -67,7 +70,7 @@ class Work(mosaik_api_v3.Simulator):
     def step(self, time: int, inputs: dict[str, Any], max_advance: int) -> int:
         a = self.rng.standard_normal((40, 40))
         self.value = float(np.linalg.norm(a @ a))
-        return time + 1
+        return time + Work.ticks
 
     def get_data(self, outputs: dict[str, Any]) -> dict[str, Any]:
         return {"w": {"y": self.value}}
@@ -92,7 +95,9 @@ def run_world(kind: str, step_s: float, n_steps: int) -> dict[str, float]:
     config = {"Work": {"python": "__main__:Work"}, "Probe": {"python": "__main__:Probe"},
               "Pacer": {"python": "hil.pacer:PacerSim"}}
     loop = asyncio.new_event_loop()
-    world = mosaik.World(config, time_resolution=step_s, skip_greetings=True,
+    resolution = resolution_for(step_s)  # as twin hil: 1 s ticks, or 1 ms for 0.1 s steps
+    Work.ticks = round(step_s / resolution)
+    world = mosaik.World(config, time_resolution=resolution, skip_greetings=True,
                          configure_logging=False, asyncio_loop=loop)
     Probe.stamps = []
     chain = [world.start("Work").W.create(1)[0] for _ in range(CHAIN)]
@@ -100,14 +105,14 @@ def run_world(kind: str, step_s: float, n_steps: int) -> dict[str, float]:
     first = chain[0]
     pacer_sim = None
     if kind == "pacer":
-        pacer_sim = world.start("Pacer", step_s=1, policy="warn")
+        pacer_sim = world.start("Pacer", step_s=step_s, policy="warn")
         pacer = pacer_sim.Pacer.create(1, name="pacer")[0]
         world.connect(pacer, first, ("lateness_s", "x"))
     for a, b in zip([*chain, probe][:-1], [*chain, probe][1:], strict=True):
         world.connect(a, b, ("y", "x"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        world.run(until=n_steps, print_progress=False, shutdown=False,
+        world.run(until=n_steps * Work.ticks, print_progress=False, shutdown=False,
                   rt_factor=1.0 if kind == "rt_factor" else None)
     pacer_late = np.array(pacer_sim.lateness()) if pacer_sim is not None else None
     world.shutdown()

@@ -15,8 +15,8 @@ simulator is done with it (lazy stepping: the pacer's step 1 waits for the devic
 step 0), so an EMS's first plan, which takes seconds, does not make step 1 late; step 1 is
 due one step later. In a replay the pacer does not sleep: it gives each step the lateness
 recorded in the trace.
-Any time resolution works (``step_s`` ticks of ``time_resolution`` seconds), so the pacer can
-run at 100 ms steps on its own (``benchmarks/bench_pacer.py``).
+It runs at the park's time resolution (:func:`adapters.base.resolution_for`: ticks of a
+second, or of a millisecond for a sub-second step such as 100 ms); ``step_s`` is in seconds.
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ from typing import Any
 from mosaik_api_v3.types import InputData, Meta, SimId
 from typing_extensions import override
 
-from adapters.base import Attr, Model, TwinSimulator, make_meta, parse_start
+from adapters.base import (
+    Attr,
+    Model,
+    TwinSimulator,
+    make_meta,
+    parse_start,
+    seconds_value,
+    ticks_per_s,
+)
 from hil.session import HILAbort, Session
 
 log = logging.getLogger(__name__)
@@ -122,13 +130,14 @@ class PacerSim(TwinSimulator):
 
     @override
     def init(self, sid: SimId, time_resolution: float = 1.0,
-             start: str = "2027-01-01T00:00:00+08:00", step_s: int = 1,
+             start: str = "2027-01-01T00:00:00+08:00", step_s: float = 1,
              session: Session | None = None, policy: str | None = None,
              max_lateness_s: float | None = None) -> Meta:
         self.sid = sid
+        self.ticks_per_s = ticks_per_s(time_resolution)
         self.start_epoch_s = parse_start(start)
-        self.step_s = int(step_s)
-        wall_step = self.step_s * float(time_resolution)
+        self.step_s = seconds_value(step_s)
+        wall_step = float(self.step_s)
         self.session = session
         if session is not None:
             session.join()
@@ -149,7 +158,8 @@ class PacerSim(TwinSimulator):
     def step(self, time: int, inputs: InputData, max_advance: int) -> Any:
         """Wait for the step's deadline without holding mosaik's event loop: an asyncio sleep
         (other simulators run meanwhile) to ``TAIL_S`` before it, then a precise sleep."""
-        k = time // self.step_s
+        k = time // self.step_ticks
+        t_s = self.seconds(time)
         s = self.session
         if s is not None and not s.live:
             rec = s.replay.pace.get(k) if s.replay else None
@@ -157,15 +167,15 @@ class PacerSim(TwinSimulator):
         else:
             if s is not None and s.t0 is None:
                 if k == 0:  # untimed: the first plans (an EMS's take seconds), discovery;
-                    self._after(k, time, 0.0, 0.0)  # the clock starts when it is done
-                    return time + self.step_s
+                    self._after(k, t_s, 0.0, 0.0)  # the clock starts when it is done
+                    return time + self.step_ticks
                 self._first_step(s)  # t0 now: step 1 is due one step later
             ahead = self.pacer.deadline(k) - self.pacer.clock() - TAIL_S
             if ahead > 0:
                 yield asyncio.sleep(ahead)
             lateness, wall = self.pacer.wait(k)
-        self._after(k, time, lateness, wall)
-        return time + self.step_s
+        self._after(k, t_s, lateness, wall)
+        return time + self.step_ticks
 
     def _first_step(self, s: Session) -> None:
         """Real-time scheduling if the scenario asks for it, then the clock starts."""
@@ -176,7 +186,7 @@ class PacerSim(TwinSimulator):
         s.start_clock()
         self.pacer.t0 = s.t0
 
-    def _after(self, k: int, time: int, lateness: float, wall: float) -> None:
+    def _after(self, k: int, time: float, lateness: float, wall: float) -> None:
         s = self.session
         overrun = lateness > self.max_lateness_s
         skip = overrun and self.policy == "skip"
@@ -190,7 +200,7 @@ class PacerSim(TwinSimulator):
             self.out[eid] = {"lateness_s": lateness, "overrun": 1.0 if overrun else 0.0,
                              "skip": 1.0 if skip else 0.0}
 
-    def _overrun(self, k: int, time: int, wall: float, lateness: float) -> None:
+    def _overrun(self, k: int, time: float, wall: float, lateness: float) -> None:
         what = (f"step {k} started {lateness * 1e3:.1f} ms late (limit "
                 f"{self.max_lateness_s * 1e3:.0f} ms); policy {self.policy}")
         if self.session is not None:

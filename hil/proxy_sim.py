@@ -76,7 +76,7 @@ class HILSim(TwinSimulator):
         """Start every entity's exchange, wait for them together - at most the I/O budget,
         without holding mosaik's event loop - then finish each entity."""
         t0 = _time.perf_counter()
-        k = time // self.step_s
+        k, t_s = time // self.step_ticks, float(self.seconds(time))
         started = {}
         for eid, channel in self.entities.items():
             data = inputs.get(eid, {})
@@ -85,7 +85,7 @@ class HILSim(TwinSimulator):
                    else total(data.get("p_limit_mw")) if "p_limit_mw" in data
                    else NAN if channel.b.kind == "pv" else twin)  # a PV plant: no limit
             skip = bool(single(data.get("skip"), 0.0))
-            started[eid] = channel.begin(k, float(time), cmd, twin, skip)
+            started[eid] = channel.begin(k, t_s, cmd, twin, skip)
         futures = [f for f in started.values() if isinstance(f, concurrent.futures.Future)]
         if futures:
             yield asyncio.wait([asyncio.wrap_future(f) for f in futures],
@@ -95,7 +95,7 @@ class HILSim(TwinSimulator):
             self.out[eid] = channel.finish(started[eid])
         self._timing.steps += 1
         self._timing.step_s += _time.perf_counter() - t0
-        return time + self.step_s
+        return time + self.step_ticks
 
     def finalize(self) -> None:
         for eid, channel in self.entities.items():

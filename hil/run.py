@@ -63,7 +63,7 @@ def prepare(s: Any, duration_s: int | None = None, replay: str | Path | None = N
     if h is None:
         raise HILError(f"{s.path}: the scenario has no hil section (bindings of entities to "
                        "devices); see scenarios/hil-battery.yaml")
-    step = int(h.step)
+    step = int(h.step) if float(h.step).is_integer() else float(h.step)  # 0.1: ms ticks
     if replay is not None:
         try:
             recorded = tr.read(replay)
@@ -71,9 +71,10 @@ def prepare(s: Any, duration_s: int | None = None, replay: str | Path | None = N
         except tr.TraceError as exc:
             raise HILError(str(exc)) from None
         if duration_s is None:  # the whole recording
-            duration_s = max(1, len(recorded.pace)) * step
+            duration_s = round(max(1, len(recorded.pace)) * step)
     duration = int(duration_s if duration_s is not None else h.duration)
-    duration = max(step, duration // step * step)
+    # a sub-second step divides a second (twin.scenario.hil): whole seconds are whole steps
+    duration = max(step, duration // step * step) if isinstance(step, int) else max(1, duration)
     h = dataclasses.replace(h, active=True,
                             realtime=h.realtime if realtime is None else realtime)
     if replay is not None:

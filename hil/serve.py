@@ -453,7 +453,7 @@ class ServePacerSim(PacerSim):
              max_lateness_s: float | None = None, speed: float = 1.0) -> Meta:
         meta = super().init(sid, time_resolution, start, step_s, session, policy,
                             max_lateness_s)
-        wall_step = self.step_s * float(time_resolution) / speed
+        wall_step = float(self.step_s) / speed  # step_s in seconds, at any tick
         self.pacer = Pacer(wall_step)
         if max_lateness_s is None:
             self.max_lateness_s = wall_step
@@ -543,9 +543,11 @@ def prepare(s: Any, duration_s: int | None = None, step_s: int | None = None) ->
         raise ServeError(f"{s.path}: nothing to serve: the scenario has no battery and no PV "
                          "plant (the PCC meter alone controls nothing)")
     h = s.hil
-    step = int(step_s or (h.step if h is not None else 1))
+    step = step_s or (h.step if h is not None else 1)
+    step = int(step) if float(step).is_integer() else float(step)  # hil.step 100ms: ms ticks
     duration = int(duration_s or (h.duration if h is not None else 600))
-    duration = max(step, duration // step * step)
+    # a sub-second step divides a second (twin.scenario.hil): whole seconds are whole steps
+    duration = max(step, duration // step * step) if isinstance(step, int) else max(1, duration)
     name = s.output.name or (s.path.stem if s.path.name != "<memory>" else "serve")
     return dataclasses.replace(
         s, hil=dataclasses.replace(h, active=False) if h is not None else None,

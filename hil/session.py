@@ -138,7 +138,8 @@ def scenario_hash(s: Any) -> str:
                   for a in s.aoi_lines)
     canon = dataclasses.replace(s, path=Path("-"), text="", hil=h, output=None,
                                 aoi_lines=lines,
-                                period=dataclasses.replace(s.period, duration=None))
+                                period=dataclasses.replace(s.period, duration=None,
+                                                           step=None))  # hil.step rules
     return hashlib.sha256(repr(canon).encode()).hexdigest()
 
 

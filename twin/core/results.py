@@ -4,7 +4,11 @@ Layout::
 
     /meta            attributes: scenario (YAML text), scenario_path, version, seed, start
                      (ISO, UTC), step_s, n_steps, complete (False until the run closes)
-    /time            int64 seconds from the scenario start, one per recorded step
+    /time            seconds from the scenario start, one per recorded step: int64 when the
+                     step is whole seconds (every ``twin run``), float64 for a sub-second step
+                     (a ``twin hil`` run at 100 ms: 0.0, 0.1, 0.2, ..., each the double nearest
+                     to step index x step; ``meta/step_s`` is then a float, e.g. 0.1). Either
+                     way the unit is the second, so energy = power x ``step_s`` / 3600 holds
     /series/<entity>          group; attributes kind (pv, wind, battery, factory, ev, heat,
                               pcc, weather, external, ...) and spec (the entity's spec as JSON)
     /series/<entity>/<attr>   float64, one value per step; attributes unit, description,
@@ -79,7 +83,8 @@ class RunWriter:
         self._buf = np.full((self._chunk, len(self._keys)), np.nan)
         self._vbuf = {i: np.full((self._chunk, w), np.nan, dtype=np.float32)
                       for i, w in self._vector.items()}
-        self._tbuf = np.zeros(self._chunk, dtype=np.int64)
+        whole = float(meta.get("step_s", 1)).is_integer()  # int64 seconds, else float64
+        self._tbuf = np.zeros(self._chunk, dtype=np.int64 if whole else np.float64)
         self._n_buf = 0
         self._n_written = 0
         self._file = h5py.File(self.path, "w", libver="latest")
@@ -89,7 +94,7 @@ class RunWriter:
         g.attrs["complete"] = False
         g.attrs["written_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         self._time = self._file.create_dataset(
-            "time", shape=(0,), maxshape=(None,), dtype="i8", chunks=(self._chunk,)
+            "time", shape=(0,), maxshape=(None,), dtype=self._tbuf.dtype, chunks=(self._chunk,)
         )
         self._time.attrs["unit"] = "s"
         self._time.attrs["description"] = "seconds from the scenario start (start of each step)"
@@ -269,9 +274,10 @@ class Run:
         return self._file["time"][:]
 
     @property
-    def step_s(self) -> int:
-        """The step of the run in seconds."""
-        return int(self._file["meta"].attrs["step_s"])
+    def step_s(self) -> float:
+        """The step of the run in seconds: an int when whole, else a float (0.1)."""
+        step = float(self._file["meta"].attrs["step_s"])
+        return int(step) if step.is_integer() else step
 
     def series_keys(self) -> list[SeriesKey]:
         """Every recorded (entity, attr)."""

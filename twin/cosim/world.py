@@ -26,7 +26,7 @@ import mosaik
 import twin
 from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
-from adapters.base import CONTROL_ATTR, Attr, TwinSimulator
+from adapters.base import CONTROL_ATTR, Attr, TwinSimulator, resolution_for
 from adapters.battery_sim import BatterySim
 from adapters.ems_sim import COMMANDS, EMSSim
 from adapters.grid_sim import GridSim, vector_columns
@@ -150,13 +150,14 @@ def simulate(
     step (default: the scenario's events); a live view adds to it while the run goes.
     ``observer`` is called with each step's recorded values (:mod:`adapters.recorder_sim`).
     """
-    until = scenario.n_steps * scenario.period.step_s
+    resolution = resolution_for(scenario.period.step_s)  # 1 s, or 1 ms below whole seconds
+    until = scenario.n_steps * round(scenario.period.step_s / resolution)  # mosaik ticks
     loop = asyncio.new_event_loop()
     config = sim_config(scenario)
     for ext in extensions:
         config.update(ext.sim_config())
-    world = mosaik.World(config, skip_greetings=True, configure_logging=False,
-                         asyncio_loop=loop)
+    world = mosaik.World(config, time_resolution=resolution, skip_greetings=True,
+                         configure_logging=False, asyncio_loop=loop)
     t0 = time.perf_counter()
     try:
         book = events if events is not None else EventBook(

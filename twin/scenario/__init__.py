@@ -96,7 +96,8 @@ class Period:
 
     @property
     def step_s(self) -> int:
-        """Step of the energy simulators in seconds."""
+        """Step of the energy simulators in seconds (a float only in a sub-second twin hil
+        run, set by hil.run.prepare; a scenario file gives whole seconds)."""
         return self.step
 
 
@@ -236,7 +237,10 @@ class Scenario:
     @property
     def n_steps(self) -> int:
         """Number of energy steps in the run."""
-        return self.period.duration_s // self.period.step_s
+        step = self.period.step_s
+        if isinstance(step, float):  # a sub-second twin hil run (hil.run.prepare): 0.1 s
+            return round(self.period.duration_s / step)
+        return self.period.duration_s // step
 
     def entity_names(self) -> Iterator[tuple[str, str]]:
         """(list key, entity name) of every park entity, in scenario order."""

@@ -255,7 +255,8 @@ class HILSection:
     """Hardware in the loop: bindings, real-time step, overrun policy, faults, assertions."""
 
     bindings: tuple[Binding, ...] = param(doc="entities served by devices")
-    step: float = _seconds("real-time step of the park (whole seconds)", 1.0)
+    step: float = _seconds("real-time step of the park: whole seconds up to 60 s, or 100, "
+                           "125, 200, 250 or 500 ms (a step that divides a second)", 1.0)
     duration: float = _seconds("length of a twin hil run (twin hil --duration overrides)",
                                600.0)
     overrun: Literal["abort", "warn", "skip"] | None = param(
@@ -310,9 +311,7 @@ def check(s: Any) -> None:
         return
     if h.active and s.path.name != "<memory>":
         raise SpecError("hil.active", "is set by twin hil; remove it from the file")
-    if h.step < 1 or h.step != int(h.step):
-        raise SpecError("hil.step", f"expected whole seconds >= 1 (the park's adapters step in "
-                        f"seconds), got {h.step:g} s")
+    _check_step(s, h)
     if h.duration < h.step or h.duration != int(h.duration):
         raise SpecError("hil.duration", f"expected whole seconds >= the step, got {h.duration:g}")
     _check_timing(h)
@@ -334,6 +333,30 @@ def check(s: Any) -> None:
     _check_faults(h, bound)
     _check_sequence(s, h)
     _check_assertions(s, h)
+
+
+MIN_STEP_S, MAX_STEP_S = 0.1, 60.0
+
+
+def _check_step(s: Any, h: HILSection) -> None:
+    """``hil.step``: 100 ms to 60 s. Whole seconds, or below a second a whole number of
+    milliseconds that divides a second (100, 125, 200, 250, 500 ms), so that every whole
+    second - a run's duration, a fault's time, an assertion's window, a reversion timer - is
+    a step boundary (the run then counts mosaik time in milliseconds)."""
+    step = h.step
+    ms = round(step * 1000)
+    if not MIN_STEP_S <= step <= MAX_STEP_S:
+        raise SpecError("hil.step", f"expected 100 ms to 60 s, got {step:g} s")
+    if step >= 1 and step != int(step):
+        raise SpecError("hil.step", f"expected whole seconds from 1 s (or a step that divides "
+                        f"a second: 100, 125, 200, 250, 500 ms), got {step:g} s")
+    if step < 1 and (abs(step * 1000 - ms) > 1e-6 or 1000 % ms):
+        raise SpecError("hil.step", f"expected a step that divides a second (100, 125, 200, "
+                        f"250 or 500 ms), got {step * 1000:g} ms")
+    if step < 1 and s.controller.kind == "ems":
+        raise SpecError("hil.step", f"the EMS plans in steps of the park: {step * 1000:g} ms "
+                        "steps would make a plan of millions of steps; use 1 s or more with "
+                        "controller: ems")
 
 
 def _check_assertions(s: Any, h: HILSection, items: tuple[Assertion, ...] | None = None,

@@ -278,10 +278,11 @@ def flows_from_run(run: RunLike, timezone: str | None = None) -> ParkFlows:
     ValueError
         If the step does not divide an hour.
     """
-    step_s = int(run.step_s)
-    if step_s <= 0 or HOUR_S % step_s:
+    step_s = run.step_s  # an int, or a float for a sub-second (HIL) run: 0.1
+    step_ms = round(step_s * 1000)
+    if step_ms <= 0 or (HOUR_S * 1000) % step_ms or abs(step_s * 1000 - step_ms) > 1e-6:
         raise ValueError(f"step of {step_s} s: the carbon accounting needs a step that "
-                         "divides an hour (e.g. 300, 900, 1800, 3600 s)")
+                         "divides an hour (e.g. 300, 900, 1800, 3600 s, or 0.1 s)")
     meta = run.meta
     tz = timezone or str(meta.get("timezone") or "UTC")
     epoch = _start_epoch_s(meta) + np.asarray(run.time_s, dtype=np.int64)
