@@ -28,7 +28,7 @@ from twin.core.results import KPI, Run, open_run
 def _daily(run: Run, entities: Sequence[str], attr: str = "p_mw") -> np.ndarray:
     """Daily energy (MWh) of the summed series of ``entities``."""
     n = len(run.time_s)
-    per_day = 86400 // run.step_s
+    per_day = round(86400 / run.step_s)  # steps per day (a sub-second step is a float)
     total = np.zeros(n)
     for e in entities:
         total += np.nan_to_num(run.series(e, attr))
@@ -93,7 +93,7 @@ def section_grid(run: Run, a: Assessment) -> str:
     if not grid:
         return ""
     g = grid[0]
-    per_day = 86400 // run.step_s
+    per_day = round(86400 / run.step_s)  # steps per day (a sub-second step is a float)
     days = len(run.time_s) // per_day
 
     def daily(attr: str, fn: Callable[..., np.ndarray]) -> np.ndarray:
