@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import types
 import typing
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -19,38 +21,91 @@ from typing import Any, Literal, Union
 from twin.core.fields import bounds_text
 
 
+MAX_ERRORS = 20  # errors reported at once; the rest are counted
+
+
 class SpecError(ValueError):
-    """A value does not fit its spec; ``path`` is the field path, ``message`` what was expected."""
+    """A value does not fit its spec; ``path`` is the field path, ``message`` what was expected.
+
+    ``errors`` holds every mistake found (itself alone for one): :func:`build` goes on after a
+    bad field so that a file's mistakes are all reported in one pass.
+    """
 
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
+        self.errors: list[SpecError] = [self]
+
+    @classmethod
+    def of(cls, errors: list[SpecError]) -> SpecError:
+        """One error standing for ``errors`` (the first names the path)."""
+        first = errors[0]
+        if len(errors) == 1:
+            return first
+        more = cls(first.path, first.message)
+        more.errors = list(errors)
+        return more
+
+
+class Collect:
+    """Run checks and keep their :class:`SpecError` s: ``with c.check(): ...`` then ``c.done()``."""
+
+    def __init__(self) -> None:
+        self.errors: list[SpecError] = []
+
+    def add(self, exc: SpecError) -> None:
+        self.errors.extend(exc.errors)
+
+    def check(self) -> _Catch:
+        return _Catch(self)
+
+    def done(self) -> None:
+        if self.errors:
+            raise SpecError.of(self.errors)
+
+
+class _Catch:
+    def __init__(self, collect: Collect) -> None:
+        self.collect = collect
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, tp: Any, exc: Any, tb: Any) -> bool:
+        if isinstance(exc, SpecError):
+            self.collect.add(exc)
+            return True
+        return False
 
 
 def build(cls: type, data: Any, path: str = "") -> Any:
-    """Build dataclass ``cls`` from the mapping ``data``; ``path`` prefixes error paths."""
+    """Build dataclass ``cls`` from the mapping ``data``; ``path`` prefixes error paths.
+
+    Every bad field is reported (:attr:`SpecError.errors`), not only the first.
+    """
     if not isinstance(data, dict):
         raise SpecError(path, f"expected a mapping of {_fields_text(cls)}, got {_show(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        raise SpecError(
-            _join(path, str(unknown[0])),
-            f"unknown key; expected one of {', '.join(fields)}",
-        )
+    errors = Collect()
+    for k in data:
+        if k not in fields:
+            errors.add(SpecError(_join(path, str(k)),
+                                 f"unknown key; expected one of {', '.join(fields)}"))
     hints = typing.get_type_hints(cls)
     values = {}
     for name, f in fields.items():
         sub = _join(path, name)
         if name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise SpecError(sub, f"missing; expected {_expect(hints[name], f.metadata)}")
+                errors.add(SpecError(sub, f"missing; expected {_expect(hints[name], f.metadata)}"))
             continue
-        values[name] = convert(hints[name], data[name], sub, f.metadata)
+        with errors.check():
+            values[name] = convert(hints[name], data[name], sub, f.metadata)
+    errors.done()
     try:
         return cls(**values)
-    except (TypeError, ValueError) as exc:  # a spec's own checks (__post_init__)
+    except (TypeError, ValueError, OverflowError) as exc:  # a spec's own checks (__post_init__)
         raise SpecError(path, str(exc)) from None
 
 
@@ -74,9 +129,7 @@ def convert(tp: Any, value: Any, path: str, meta: typing.Mapping[str, Any] | Non
     if origin is tuple:
         return _tuple(tp, value, path)
     if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise SpecError(path, f"expected a mapping, got {_show(value)}")
-        return dict(value)
+        return _dict(tp, value, path)
     if dataclasses.is_dataclass(tp):
         return build(tp, value, path)
     return _scalar(tp, value, path, meta)
@@ -89,7 +142,7 @@ def _parsed(parser: Callable[[Any], Any], value: Any, path: str,
     except SpecError as exc:  # a parser naming the part of the value at fault, e.g. [2]
         raise SpecError(path + exc.path if exc.path.startswith("[") else
                         _join(path, exc.path), exc.message) from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError) as exc:
         raise SpecError(path, f"expected {meta.get('expect', 'a valid value')}: {exc}") from None
 
 
@@ -118,14 +171,24 @@ def _to_int(value: Any, path: str, meta: typing.Mapping[str, Any]) -> int:
 def _to_float(value: Any, path: str, meta: typing.Mapping[str, Any]) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecError(path, f"expected {bounds_text(meta)}, got {_show(value)}")
-    _check_bounds(float(value), path, meta)
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise SpecError(path, f"expected a finite number ({bounds_text(meta)}), got {_show(value)}")
+    _check_bounds(number, path, meta)
+    return number
 
 
 def _to_str(value: Any, path: str, meta: typing.Mapping[str, Any]) -> str:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise SpecError(path, f"expected a text value, got {_show(value)}")
     text = str(value)
+    bad = next((c for c in text if _is_control(c) and c not in "\n\t"), None)
+    if bad is not None:
+        raise SpecError(path, f"expected printable text, got the control character {bad!r} in "
+                        f"{_show(text)}")
     if meta.get("choices"):
         return _choice(text, meta["choices"], path)
     return text
@@ -142,8 +205,11 @@ def _to_datetime(value: Any, path: str, meta: typing.Mapping[str, Any]) -> dt.da
         return value
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, str):
+        raise SpecError(
+            path, f"expected a date and time like 2027-01-01 00:00, got {_show(value)}")
     try:
-        return dt.datetime.fromisoformat(str(value))
+        return dt.datetime.fromisoformat(value)
     except ValueError:
         raise SpecError(
             path, f"expected a date and time like 2027-01-01 00:00, got {_show(value)}"
@@ -165,10 +231,62 @@ def _tuple(tp: Any, value: Any, path: str) -> tuple[Any, ...]:
     if not isinstance(value, list | tuple):
         raise SpecError(path, f"expected a list, got {_show(value)}")
     if len(args) == 2 and args[1] is Ellipsis:
-        return tuple(convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-    if len(value) != len(args):
+        items = list(enumerate(zip([args[0]] * len(value), value, strict=True)))
+    elif len(value) != len(args):
         raise SpecError(path, f"expected a list of {len(args)} values, got {len(value)}")
-    return tuple(convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    else:
+        items = list(enumerate(zip(args, value, strict=True)))
+    errors = Collect()
+    out = []
+    for i, (a, v) in items:
+        with errors.check():
+            out.append(convert(a, v, f"{path}[{i}]"))
+    errors.done()
+    _unique_names(out, path)
+    return tuple(out)
+
+
+def _unique_names(items: list[Any], path: str) -> None:
+    """Names in a list of specs: printable and each used once (empty names are labels left out)."""
+    errors = Collect()
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        name = getattr(item, "name", None) if dataclasses.is_dataclass(item) else None
+        if not isinstance(name, str) or not name:
+            continue
+        where = f"{path}[{i}].name"
+        if any(_is_control(c) for c in name) or name != name.strip():
+            errors.add(SpecError(where, f"expected a name without control characters or "
+                                 f"surrounding spaces, got {_show(name)}"))
+        elif name in seen:
+            errors.add(SpecError(where, f"name {name!r} is already used by {path}[{seen[name]}]"))
+        else:
+            seen[name] = i
+    errors.done()
+
+
+def _dict(tp: Any, value: Any, path: str) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise SpecError(path, f"expected a mapping, got {_show(value)}")
+    args = typing.get_args(tp)
+    if len(args) != 2 or args[1] is Any:
+        for key in value:
+            if not isinstance(key, str | int | float | bool):
+                raise SpecError(path, f"expected names as keys, got {_show(key)}")
+        return dict(value)
+    errors = Collect()
+    out = {}
+    for key, item in value.items():
+        sub = _join(path, str(key))
+        with errors.check():
+            k = convert(args[0], key, sub)
+            out[k] = convert(args[1], item, sub)
+    errors.done()
+    return out
+
+
+def _is_control(c: str) -> bool:
+    return unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")
 
 
 def _choice(value: Any, choices: tuple[Any, ...], path: str) -> Any:

@@ -23,8 +23,8 @@ import yaml
 # library (windpowerlib, pvlib, pandapower, ...) it imports itself, when its section is present.
 from twin.accounting.carbon.products import ProductSpec
 from twin.core.fields import param
-from twin.core.specload import SpecError, build
-from twin.data import YAML_LOADER
+from twin.core import textload
+from twin.core.specload import MAX_ERRORS, Collect, SpecError, build
 from twin.models.aoi.spec import AOILineSpec
 from twin.models.battery import BatterySpec
 from twin.models.events import Event
@@ -219,6 +219,7 @@ class Scenario:
     output: Output = Output()
     hil: HILSection | None = None  # hardware in the loop (hil/spec.py): twin hil
     path: Path = field(default=Path("<memory>"), metadata={"internal": True})
+    warnings: tuple[str, ...] = field(default=(), metadata={"internal": True})
     text: str = field(default="", metadata={"internal": True})
 
     @property
@@ -269,32 +270,49 @@ def load(path: str | Path) -> Scenario:
 
 
 def read_file(path: Path, what: str, error: type[Exception]) -> str:
-    """The text of the ``what`` file at ``path`` (a scenario, a study); ``error`` with one
-    line when it is missing or unreadable."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{path}: no such {what} file") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read: {exc.strerror}") from None
+    """The UTF-8 text of the ``what`` file at ``path`` (a scenario, a study); ``error`` with one
+    line when it is missing, unreadable or not UTF-8 text (:func:`twin.core.textload.read_text`)."""
+    return textload.read_text(path, what, error)
 
 
 def loads(text: str, path: str | Path = "<memory>") -> Scenario:
     """Parse and validate scenario ``text``; ``path`` names it in errors and resolves files."""
     path = Path(path)
     data, where = read_yaml(text, path)
+    errors = Collect()
     try:
         if not isinstance(data, dict):
             raise SpecError("", "expected a mapping with park, period, ... at the top level")
-        scenario = build(Scenario, {k: v for k, v in data.items() if k not in ("path", "text")})
-        if "path" in data or "text" in data:
-            raise SpecError("path" if "path" in data else "text", "reserved key")
+        for key in ("path", "text", "warnings"):
+            if key in data:
+                errors.add(SpecError(key, "reserved key"))
+        scenario = build(Scenario, {k: v for k, v in data.items()
+                                    if k not in ("path", "text", "warnings")})
+        errors.done()
         scenario = dataclasses.replace(scenario, path=path, text=text)
+        notes: list[str] = []
         for rule in RULES:
-            rule(scenario)
+            try:
+                with errors.check():
+                    notes.extend(rule(scenario) or ())
+            except (ValueError, TypeError, KeyError, OverflowError):
+                if not errors.errors:  # not a consequence of an error already found
+                    raise
+        errors.done()
     except SpecError as exc:
-        raise ScenarioError(f"{where(exc.path)}: {exc}") from None
+        raise ScenarioError(_lines(where, [*errors.errors, *exc.errors])) from None
+    scenario = dataclasses.replace(scenario, warnings=tuple(
+        f"{where(p)}: {p}: {m}" for p, m in notes))
     return _resolve_files(scenario)
+
+
+def _lines(where: Callable[[str], str], errors: list[SpecError]) -> str:
+    """One line per error (at most :data:`MAX_ERRORS`), each naming file, line and field."""
+    unique = list(dict.fromkeys(f"{where(e.path)}: {e}" for e in errors))
+    shown = unique[:MAX_ERRORS]
+    if len(unique) > len(shown):
+        shown.append(f"... and {len(unique) - len(shown)} more errors")
+    return "\n".join(" ".join(line.split()) for line in shown)
 
 
 def read_yaml(text: str, path: str | Path) -> tuple[Any, Callable[[str], str]]:
@@ -305,17 +323,9 @@ def read_yaml(text: str, path: str | Path) -> tuple[Any, Callable[[str], str]]:
     """
     path = Path(path)
     try:
-        loader = YAML_LOADER(text)  # one parse: the node tree for lines, then the data
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{where}: not valid YAML: {problem}") from None
+        data, node = textload.parse_yaml(text, path)
+    except textload.TextError as exc:
+        raise ScenarioError(str(exc)) from None
     lines = _line_map(node)
 
     def where(field_path: str) -> str:
@@ -336,6 +346,21 @@ def _rule_timezone(s: Scenario) -> None:
                         f"got {s.park.timezone!r}") from None
 
 
+def _rule_period(s: Scenario) -> None:
+    start = s.period.start
+    if start.year < 1900:
+        raise SpecError("period.start", f"expected a start in 1900 or later, got {start:%Y-%m-%d}")
+    try:
+        end = start + dt.timedelta(seconds=s.period.duration_s)
+        s.start_utc  # noqa: B018 - the start in UTC must exist too
+        ok = end.year <= 9999 and end < dt.datetime(9999, 12, 31, tzinfo=end.tzinfo)
+    except (OverflowError, ValueError, KeyError):  # KeyError: an unknown time zone
+        ok = False
+    if not ok:
+        raise SpecError("period.duration", f"the period from {start:%Y-%m-%d} ends after the "
+                        "year 9999; expected a shorter duration or an earlier start")
+
+
 def _rule_step_divides(s: Scenario) -> None:
     if 86400 % s.period.step_s:
         raise SpecError("period.step", f"expected a step that divides a day, got {s.period.step_s} s")
@@ -348,7 +373,7 @@ def _rule_names(s: Scenario) -> None:
     for key in ENTITY_LISTS:
         for i, spec in enumerate(getattr(s, key)):
             where = f"{key}[{i}].name"
-            if not _NAME_RE.match(spec.name):
+            if not _NAME_RE.fullmatch(spec.name):
                 raise SpecError(where, "expected letters, digits, '-' or '_' (no spaces), "
                                 f"got {spec.name!r}")
             if spec.name in seen:
@@ -430,9 +455,10 @@ def _rule_grid(s: Scenario) -> None:
         from twin.models.grid import io as grid_io  # pandapower: only for a JSON network
 
         try:
-            grid_io.read_network(path, sorted(names))
+            pn = grid_io.read_network(path, sorted(names))
         except (ValueError, KeyError, OSError) as exc:
             raise SpecError("grid.path", str(exc)) from None
+        _JSON_LINES[str(path)] = {str(n) for n in pn.net.line["name"]}
         return
     if g.path is not None:
         raise SpecError("grid.path", "a built network takes no file; set source: json")
@@ -491,13 +517,81 @@ def _rule_events(s: Scenario) -> None:
     for i, e in enumerate(s.events):
         if e.kind == "line_trip" and s.grid is None:
             raise SpecError(f"events[{i}].kind", "a line_trip needs the scenario's grid section")
+        if e.kind == "line_trip" and not _line_exists(s, e.line):
+            raise SpecError(f"events[{i}].line", f"no line {e.line!r} in the park's network; "
+                            "expected public-grid-line, <entity>/66kv-cable, <entity>/f1s1, "
+                            "<wind farm>/direct-line, <wind farm>/st1s1, ... (twin grid lists them)")
         if e.target and e.target not in targets.get(e.kind, set()):
             names = ", ".join(sorted(targets.get(e.kind, ()))) or "none"
             raise SpecError(f"events[{i}].target", f"expected an entity this {e.kind} can act "
                             f"on ({names}), got {e.target!r}")
 
 
-RULES: tuple[Callable[[Scenario], None], ...] = (
+def _line_exists(s: Scenario, line: str) -> bool:
+    """Whether the network has a line named ``line``: the names a built network gives its lines
+    (twin.models.grid.network), or those of the pandapower JSON file."""
+    g = s.grid
+    if g is None:
+        return False
+    if g.source == "json":
+        return line in _JSON_LINES.get(str(_resolve(s.path, g.path or Path())), {line})
+    if line == "public-grid-line":
+        return True
+    entity, _, part = line.partition("/")
+    kinds = {name: key for key, name in s.entity_names()}
+    if entity not in kinds:
+        return False
+    hosted = (g.hosts or {}).get(entity) is not None
+    wind = kinds[entity] == "wind_farms"
+    match = re.fullmatch(r"(f|st)([1-9]\d*)s([1-9]\d*)", part)
+    if match:
+        return (match.group(1) == ("st" if wind else "f")
+                and int(match.group(3)) <= g.layout.feeder_segments)
+    return part == ("direct-line" if wind else "66kv-cable") and not hosted
+
+
+_JSON_LINES: dict[str, set[str]] = {}  # line names of the JSON networks read by _rule_grid
+
+
+def _rule_plausible(s: Scenario) -> list[tuple[str, str]]:
+    """Values beyond any real asset are errors; outside the plausible range, warnings."""
+    from twin import data
+
+    notes = []
+    for key, entry in data.entries("plausible").items():
+        low, high = entry["value"]
+        unit = entry.get("unit", "")
+        for path, value in _values(s, key):
+            if value is None:
+                continue
+            if value > entry["limit"]:
+                raise SpecError(path, f"{value:g} {unit} is beyond any real asset (limit "
+                                f"{entry['limit']:g} {unit}; plausible {low:g}..{high:g}, "
+                                f"twin/data/plausible.yaml)")
+            if not low <= value <= high:
+                notes.append((path, f"{value:g} {unit} is outside the plausible range "
+                              f"{low:g}..{high:g} {unit} ({entry['source']})"))
+    return notes
+
+
+def _values(s: Scenario, key: str) -> Iterator[tuple[str, Any]]:
+    """(field path, value) of each value at ``key`` (``pv_plants[].p_dc_mwp``) in ``s``."""
+    head, _, rest = key.partition("[].")
+    if rest:
+        for i, item in enumerate(getattr(s, head)):
+            yield f"{head}[{i}].{rest}", getattr(item, rest)
+        return
+    obj: Any = s
+    for part in key.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return
+    yield key, obj
+
+
+RULES: tuple[Callable[[Scenario], Any], ...] = (
+    _rule_period,
+    _rule_plausible,
     _rule_timezone,
     _rule_step_divides,
     _rule_names,
