@@ -26,7 +26,7 @@ gives the smallest relaxation and names the binding criteria.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import highspy
@@ -35,10 +35,8 @@ from scipy import sparse
 
 from twin.studies.pathway.measures import ORDER, Measure, measures
 from twin.studies.pathway.profiles import Profiles
+from twin.studies.pathway.settings import CRITERIA, NAMES, NATIONAL, Accounting
 
-CRITERIA = ("core_carbon_intensity", "clean_energy_share", "direct_line_share")
-NAMES = {"core_carbon_intensity": "core indicator (tCO2/tce)",
-         "clean_energy_share": "clean-energy share", "direct_line_share": "绿电直连 share"}
 INF = highspy.kHighsInf
 
 
@@ -52,8 +50,9 @@ class Solution:
     thresholds: dict[str, float]
     relaxation: dict[str, float]  # how far each threshold had to move (0: met)
     binding: list[str]  # criteria whose rows bind (shadow price or relaxation)
-    cost: dict[str, float]  # CNY/yr: per measure and energy parts
+    cost: dict[str, float]  # CNY/yr: per measure and energy parts (mean over weather years)
     flows: dict[str, float] = field(default_factory=dict)  # period totals, MWh / Nm3
+    by_weather: list[dict[str, float]] = field(default_factory=list)  # criteria per year
 
     @property
     def annual_cost_cny(self) -> float:
@@ -129,163 +128,224 @@ class _Model:
         return "optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual)
 
 
-def _build(p: Profiles, levers: dict[str, Measure], fixed: dict[str, float] | None,
-           tighten: dict[str, float], slack: str, criteria: bool,
-           slack_max: np.ndarray | None = None) -> tuple[_Model, dict[str, np.ndarray], dict[str, int], dict[str, float]]:
+def targets(p: Profiles, acct: Accounting) -> dict[str, float]:
+    """The threshold of each criterion counted (national; the CFE target when set)."""
+    out = {"core_carbon_intensity": p.core_max, "clean_energy_share": p.clean_min,
+           "direct_line_share": p.direct_min}
+    if acct.cfe is not None:
+        out["hourly_cfe"] = acct.cfe
+    return out
+
+
+def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: Accounting,
+           thr: dict[str, float], active: Collection[str], wind_max: float
+           ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, float]]:
+    """Dispatch columns and rows of one weather year; costs weighted by ``k``."""
+    n = p.n_hours
+    b: dict[str, np.ndarray] = {}
+    gas_price = p.gas_cny_per_nm3 * p.gas_nm3_per_mwh
+    b["imp"] = mod.var(n, cost=k * p.price_cny_per_mwh)
+    b["exp"] = mod.var(n, cost=-k * p.export_price_cny_per_mwh)
+    b["ch"] = mod.var(n)
+    b["dis"] = mod.var(n)
+    b["e"] = mod.var(n)
+    b["qhp"] = mod.var(n, hi=p.heat_mwh, cost=-k * gas_price)
+    months = np.unique(p.month)
+    # the demand charge of the months present, as a share of a year's twelve
+    b["peak"] = mod.var(len(months), cost=k * 1000.0 * p.demand_cny_per_kw_month * 12.0
+                        * p.year_share / len(months))
+    b["u"] = mod.var(1)  # import not covered by certificates (market-based Scope 2)
+    one = np.ones(n)
+    hp_el = 1.0 / p.cop
+    # balance: imp + dis + wind + pv = loads + hp + ch + exp
+    rhs = p.factory_mwh + p.other_mwh - p.wind_mw * p.wind_per_mw - p.pv_mwp * p.pv_per_mwp
+    mod.rows_([(b["imp"], one), (b["exp"], -one), (b["ch"], -one), (b["dis"], one),
+               (v["wind"][0], p.wind_per_mw), (v["pv"][0], p.pv_per_mwp),
+               (b["qhp"], -hp_el), (v["efficiency"][0], p.factory_mwh)], rhs, rhs, n)
+    # storage content
+    prev = np.concatenate([[b["e"][0]], b["e"][:-1]])
+    first = np.zeros(n)
+    first[0] = 1.0
+    e0 = p.soc_init * p.storage_mwh
+    mod.rows_([(b["e"], one), (prev, -(1 - first)), (b["ch"], -p.eta_charge * one),
+               (b["dis"], one / p.eta_discharge), (v["storage_energy"][0], -p.soc_init * first)],
+              e0 * first, e0 * first, n)
+    se = v["storage_energy"][0]
+    mod.rows_([(b["e"], one), (se, -p.soc_max)], -INF, p.soc_max * p.storage_mwh, n)
+    mod.rows_([(b["e"], one), (se, -p.soc_min)], p.soc_min * p.storage_mwh, INF, n)
+    mod.row(np.array([b["e"][-1], se]), np.array([1.0, -p.soc_init]), e0, INF)
+    mod.rows_([(b["ch"], one), (b["dis"], one), (v["storage_power"][0], -one)], -INF,
+              p.storage_mw, n)
+    mod.rows_([(b["qhp"], one), (v["heat_pump"][0], -one)], -INF, p.hp_mw, n)
+    mpos = np.searchsorted(months, p.month)
+    mod.rows_([(b["imp"], one), (b["peak"][mpos], -one)], -INF, 0.0, n)
+    certs = [v["gec"][0], v["green_contract"][0]]
+    mod.row(np.concatenate([certs, b["imp"]]), np.concatenate([[1.0, 1.0], -one]), -INF,
+            -p.gec_mwh)
+    mod.row(np.concatenate([b["imp"], certs, b["u"]]), np.concatenate([one, [-1.0, -1.0, -1.0]]),
+            -INF, p.gec_mwh)
+    # linear expressions: electricity consumed (MWh) and gas (Nm3) as (cols, coefs, constant)
+    el_c = np.concatenate([[v["efficiency"][0]], b["qhp"], b["ch"], b["dis"]])
+    el_v = np.concatenate([[-p.factory_mwh.sum()], hp_el, (1 - p.eta_charge) * one,
+                           (1 / p.eta_discharge - 1) * one])
+    el_k = float(p.factory_mwh.sum() + p.other_mwh.sum())
+    gas_c, gas_v, gas_k = b["qhp"], -p.gas_nm3_per_mwh * one, p.gas_nm3_per_mwh * p.heat_mwh.sum()
+    et, gt = p.elec_tce_per_mwh, acct.gas_tce_per_nm3(p.gas_tce_per_nm3)
+    tce0 = el_k * et + gas_k * gt
+    g = p.grid_cfe_share
+    sl = v["slack"]
+    rows: dict[str, int] = {}
+    if "core_carbon_intensity" in active:
+        t = thr["core_carbon_intensity"]
+        # emissions - t * tce <= slack * tce0
+        em_c, em_v = ((b["imp"], p.grid_t_per_mwh * one) if acct.emissions == "location"
+                      else (b["u"], np.array([p.residual_t_per_mwh])))
+        cols = np.concatenate([em_c, el_c, gas_c, [sl[0]]])
+        vals = np.concatenate([em_v, -t * et * el_v, (p.gas_t_per_nm3 - t * gt) * gas_v,
+                               [-tce0]])
+        rhs = t * (et * el_k + gt * gas_k) - p.gas_t_per_nm3 * gas_k
+        rows["core_carbon_intensity"] = mod.row(cols, vals, -INF, rhs)
+    if "clean_energy_share" in active:
+        t = thr["clean_energy_share"]
+        # clean = E - a*imp + c*certificates; t * tce - et * clean <= slack * tce0
+        a = 1.0 - (g if acct.grid_share_clean else 0.0)
+        c = a if acct.certificates_clean else 0.0
+        cols = np.concatenate([el_c, gas_c, b["imp"], certs, [sl[1]]])
+        vals = np.concatenate([(t - 1) * et * el_v, t * gt * gas_v, a * et * one,
+                               [-c * et, -c * et], [-tce0]])
+        rhs = -(t - 1) * et * el_k - t * gt * gas_k + c * et * p.gec_mwh
+        rows["clean_energy_share"] = mod.row(cols, vals, -INF, rhs)
+    wsum = float(p.wind_per_mw.sum())
+    if "direct_line_share" in active and wsum * (p.wind_mw + wind_max) > 0:
+        t = thr["direct_line_share"]
+        wg0 = max(wsum * p.wind_mw, 1.0)
+        cols = np.concatenate([b["exp"], [v["wind"][0], sl[2]]])
+        vals = np.concatenate([one, [-(1 - t) * wsum, -wg0]])
+        rows["direct_line_share"] = mod.row(cols, vals, -INF, (1 - t) * wsum * p.wind_mw)
+    if "hourly_cfe" in active:
+        t = thr["hourly_cfe"]
+        # carbon-free supply of each hour: consumption - (1 - g) * import
+        cols = np.concatenate([b["imp"], el_c, [sl[3]]])
+        vals = np.concatenate([(1 - g) * one, -(1 - t) * el_v, [-el_k]])
+        rows["hourly_cfe"] = mod.row(cols, vals, -INF, (1 - t) * el_k)
+    b["_el_c"], b["_el_v"], b["_gas_c"], b["_gas_v"] = el_c, el_v, gas_c, gas_v
+    return b, rows, {"el_k": el_k, "gas_k": gas_k}
+
+
+def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, float] | None,
+           floor: dict[str, float], tighten: dict[str, float], slack: str,
+           active: Collection[str], acct: Accounting, slack_max: np.ndarray | None = None):  # noqa: ANN202
     """The model. ``slack``: 'none' (criteria hard), 'min' (minimise the relaxation) or
-    'cap' (each relaxation at most ``slack_max``, minimise cost)."""
-    n, ys = p.n_hours, p.year_share
+    'cap' (each relaxation at most ``slack_max``, minimise cost). Capacities are shared by
+    the weather years, dispatch and criteria are per year, costs the mean over them."""
+    p0 = ps[0]
     mod = _Model()
     v: dict[str, np.ndarray] = {}
     use_cost = slack != "min"
     k = 1.0 if use_cost else 0.0
+    factory = float(np.mean([p.factory_mwh.sum() for p in ps]))
     for key in ORDER:
         lever = levers[key]
-        lo = hi = None
+        lo, hi = float(floor.get(key, 0.0)), lever.max_value
         if fixed is not None:
             lo = hi = float(fixed.get(key, 0.0))
-        per_use = lever.period_cny_per_unit
-        cost = (lever.annual_cny_per_unit * ys if key != "efficiency"
-                else lever.annual_cny_per_unit * float(p.factory_mwh.sum())) + per_use
-        v[key] = mod.var(1, lo if lo is not None else 0.0,
-                         hi if hi is not None else lever.max_value, k * cost)
-    gas_price = p.gas_cny_per_nm3 * p.gas_nm3_per_mwh
-    v["imp"] = mod.var(n, cost=k * p.price_cny_per_mwh)
-    v["exp"] = mod.var(n, cost=-k * p.export_price_cny_per_mwh)
-    v["ch"] = mod.var(n)
-    v["dis"] = mod.var(n)
-    v["e"] = mod.var(n)
-    v["qhp"] = mod.var(n, hi=p.heat_mwh, cost=-k * gas_price)
-    months = np.unique(p.month)
-    # the demand charge of the months present, as a share of a year's twelve
-    v["peak"] = mod.var(len(months), cost=k * 1000.0 * p.demand_cny_per_kw_month * 12.0 * ys
-                        / len(months))
-    v["slack"] = mod.var(3, hi=0.0 if slack == "none" else
+        cost = (lever.annual_cny_per_unit * p0.year_share if key != "efficiency"
+                else lever.annual_cny_per_unit * factory) + lever.period_cny_per_unit
+        v[key] = mod.var(1, lo, max(hi, lo), k * cost)
+    v["slack"] = mod.var(len(CRITERIA), hi=0.0 if slack == "none" else
                          slack_max if slack == "cap" and slack_max is not None else INF,
                          cost=0.0 if use_cost else 1.0)
-    one = np.ones(n)
-    hp_el = 1.0 / p.cop
-    # balance: imp + dis + wind + pv = loads + hp + ch + exp
-    mod.rows_([(v["imp"], one), (v["exp"], -one), (v["ch"], -one), (v["dis"], one),
-               (v["wind"][0], p.wind_per_mw), (v["pv"][0], p.pv_per_mwp),
-               (v["qhp"], -hp_el), (v["efficiency"][0], p.factory_mwh)],
-              p.factory_mwh + p.other_mwh - p.wind_mw * p.wind_per_mw
-              - p.pv_mwp * p.pv_per_mwp, p.factory_mwh + p.other_mwh
-              - p.wind_mw * p.wind_per_mw - p.pv_mwp * p.pv_per_mwp, n)
-    # storage content
-    prev = np.concatenate([[v["e"][0]], v["e"][:-1]])
-    first = np.zeros(n)
-    first[0] = 1.0
-    e0 = p.soc_init * p.storage_mwh
-    mod.rows_([(v["e"], one), (prev, -(1 - first)), (v["ch"], -p.eta_charge * one),
-               (v["dis"], one / p.eta_discharge), (v["storage_energy"][0], -p.soc_init * first)],
-              e0 * first, e0 * first, n)
-    se = v["storage_energy"][0]
-    mod.rows_([(v["e"], one), (se, -p.soc_max)], -INF, p.soc_max * p.storage_mwh, n)
-    mod.rows_([(v["e"], one), (se, -p.soc_min)], p.soc_min * p.storage_mwh, INF, n)
-    mod.row(np.array([v["e"][-1], se]), np.array([1.0, -p.soc_init]), e0, INF)
-    mod.rows_([(v["ch"], one), (v["dis"], one), (v["storage_power"][0], -one)], -INF,
-              p.storage_mw, n)
-    mod.rows_([(v["qhp"], one), (v["heat_pump"][0], -one)], -INF, p.hp_mw, n)
-    mpos = np.searchsorted(months, p.month)
-    mod.rows_([(v["imp"], one), (v["peak"][mpos], -one)], -INF, 0.0, n)
-    mod.row(np.concatenate([[v["gec"][0], v["green_contract"][0]], v["imp"]]),
-            np.concatenate([[1.0, 1.0], -one]), -INF, -p.gec_mwh)
-    # linear expressions: electricity consumed (MWh) and gas (Nm3) as (cols, coefs, constant)
-    el_c = np.concatenate([[v["efficiency"][0]], v["qhp"], v["ch"], v["dis"]])
-    el_v = np.concatenate([[-p.factory_mwh.sum()], hp_el, (1 - p.eta_charge) * one,
-                           (1 / p.eta_discharge - 1) * one])
-    el_k = float(p.factory_mwh.sum() + p.other_mwh.sum())
-    gas_c, gas_v, gas_k = v["qhp"], -p.gas_nm3_per_mwh * one, p.gas_nm3_per_mwh * p.heat_mwh.sum()
-    et, gt = p.elec_tce_per_mwh, p.gas_tce_per_nm3
-    tce0 = el_k * et + gas_k * gt
-    rows: dict[str, int] = {}
-    thr = {"core_carbon_intensity": p.core_max - tighten.get("core_carbon_intensity", 0.0),
-           "clean_energy_share": p.clean_min + tighten.get("clean_energy_share", 0.0),
-           "direct_line_share": p.direct_min + tighten.get("direct_line_share", 0.0)}
-    if criteria:
-        t = thr["core_carbon_intensity"]
-        cols = np.concatenate([v["imp"], el_c, gas_c, [v["slack"][0]]])
-        vals = np.concatenate([p.grid_t_per_mwh * one, -t * et * el_v,
-                               (p.gas_t_per_nm3 - t * gt) * gas_v, [-tce0]])
-        rhs = t * (et * el_k + gt * gas_k) - p.gas_t_per_nm3 * gas_k
-        rows["core_carbon_intensity"] = mod.row(cols, vals, -INF, rhs)
-        t = thr["clean_energy_share"]
-        # t * (et*E + gt*G) - et*(E - imp + certificates) <= slack * tce0
-        cols = np.concatenate([el_c, gas_c, v["imp"], [v["gec"][0], v["green_contract"][0]],
-                               [v["slack"][1]]])
-        vals = np.concatenate([(t - 1) * et * el_v, t * gt * gas_v, et * one, [-et, -et],
-                               [-tce0]])
-        rhs = -(t - 1) * et * el_k - t * gt * gas_k + et * p.gec_mwh
-        rows["clean_energy_share"] = mod.row(cols, vals, -INF, rhs)
-        t = thr["direct_line_share"]
-        wsum = float(p.wind_per_mw.sum())
-        if wsum * (p.wind_mw + levers["wind"].max_value) > 0:
-            wg0 = max(wsum * p.wind_mw, 1.0)
-            cols = np.concatenate([v["exp"], [v["wind"][0], v["slack"][2]]])
-            vals = np.concatenate([one, [-(1 - t) * wsum, -wg0]])
-            rows["direct_line_share"] = mod.row(cols, vals, -INF, (1 - t) * wsum * p.wind_mw)
-    consts = {"el_k": el_k, "gas_k": gas_k, **{f"thr_{c}": thr[c] for c in CRITERIA}}
-    v["_el_c"], v["_el_v"], v["_gas_c"], v["_gas_v"] = el_c, el_v, gas_c, gas_v
-    return mod, v, rows, consts
+    base = targets(p0, acct)
+    thr = {c: base[c] - tighten.get(c, 0.0) if c == "core_carbon_intensity"
+           else base[c] + tighten.get(c, 0.0) for c in base}
+    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, levers["wind"].max_value)
+              for p in ps]
+    return mod, v, blocks, thr
 
 
-def _read(p: Profiles, levers: dict[str, Measure], v: dict[str, np.ndarray], x: np.ndarray,
-          duals: np.ndarray, rows: dict[str, int], consts: dict[str, float], status: str
-          ) -> Solution:
-    ys = p.year_share
-    port = {k: max(float(x[v[k][0]]), 0.0) + 0.0 for k in ORDER}
-    imp, exp = x[v["imp"]], x[v["exp"]]
-    el = consts["el_k"] + float(x[v["_el_c"]] @ v["_el_v"])
-    gas = consts["gas_k"] + float(x[v["_gas_c"]] @ v["_gas_v"])
-    et, gt = p.elec_tce_per_mwh, p.gas_tce_per_nm3
+def _criteria(p: Profiles, acct: Accounting, port: dict[str, float], x: np.ndarray,
+              b: dict[str, np.ndarray], consts: dict[str, float]) -> tuple[dict, dict]:
+    imp, exp = x[b["imp"]], x[b["exp"]]
+    el = consts["el_k"] + float(x[b["_el_c"]] @ b["_el_v"])
+    gas = consts["gas_k"] + float(x[b["_gas_c"]] @ b["_gas_v"])
+    et, gt = p.elec_tce_per_mwh, acct.gas_tce_per_nm3(p.gas_tce_per_nm3)
     tce = el * et + gas * gt
-    em = p.grid_t_per_mwh * float(imp.sum()) + p.gas_t_per_nm3 * gas
-    certs = p.gec_mwh + port["gec"] + port["green_contract"]
-    clean = (el - float(imp.sum()) + min(certs, float(imp.sum()))) * et
+    isum = float(imp.sum())
+    certs = min(p.gec_mwh + port["gec"] + port["green_contract"], isum)
+    em = p.gas_t_per_nm3 * gas + (p.grid_t_per_mwh * isum if acct.emissions == "location"
+                                  else p.residual_t_per_mwh * (isum - certs))
+    covered = certs if acct.certificates_clean else 0.0
+    clean = el - isum + covered + (p.grid_cfe_share * (isum - covered)
+                                   if acct.grid_share_clean else 0.0)
     wind_gen = float(p.wind_per_mw.sum()) * (p.wind_mw + port["wind"])
     crit = {"core_carbon_intensity": em / tce if tce > 0 else float("nan"),
-            "clean_energy_share": clean / tce if tce > 0 else float("nan"),
+            "clean_energy_share": clean * et / tce if tce > 0 else float("nan"),
             "direct_line_share": 1 - float(exp.sum()) / wind_gen if wind_gen > 0
             else float("nan")}
+    if acct.cfe is not None:
+        crit["hourly_cfe"] = (el - (1 - p.grid_cfe_share) * isum) / el if el > 0 else float("nan")
+    months = np.unique(p.month)
+    peaks = [float(imp[p.month == m].max()) for m in months]
+    ys = p.year_share
+    cost = {"electricity": float(p.price_cny_per_mwh @ imp) / ys,
+            "export revenue": -p.export_price_cny_per_mwh * float(exp.sum()) / ys,
+            "demand charge": 1000.0 * p.demand_cny_per_kw_month * sum(peaks) * 12.0 / len(peaks),
+            "gas": p.gas_cny_per_nm3 * gas / ys}
+    flows = {"import_mwh": isum, "export_mwh": float(exp.sum()), "electricity_mwh": el,
+             "gas_nm3": gas, "energy_tce": tce, "co2_t": em, "wind_mwh": wind_gen,
+             "pv_mwh": float(p.pv_per_mwp.sum()) * (p.pv_mwp + port["pv"])}
+    return crit, {"cost": cost, "flows": flows}
+
+
+def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarray],
+          blocks: list, thr: dict[str, float], x: np.ndarray, duals: np.ndarray,
+          status: str, acct: Accounting) -> Solution:
+    port = {k: max(float(x[v[k][0]]), 0.0) + 0.0 for k in ORDER}
+    per = [_criteria(p, acct, port, x, b, consts) for p, (b, _, consts) in zip(ps, blocks,
+                                                                                   strict=True)]
+    by_weather = [c for c, _ in per]
+    crit = {c: (max if c == "core_carbon_intensity" else min)(w[c] for w in by_weather)
+            for c in by_weather[0]}
     slack = x[v["slack"]]
-    relax = {c: float(max(slack[i], 0.0)) for i, c in enumerate(CRITERIA)}
-    binding = ([c for c in CRITERIA if relax[c] > 1e-6] if status != "optimal"
-               else [c for c in CRITERIA if c in rows and abs(duals[rows[c]]) > 1e-6])
+    relax = {c: float(max(slack[i], 0.0)) for i, c in enumerate(CRITERIA) if c in thr}
+    rows = [r for _, r, _ in blocks]
+    binding = ([c for c in CRITERIA if relax.get(c, 0.0) > 1e-6] if status != "optimal"
+               else [c for c in CRITERIA if any(c in r and abs(duals[r[c]]) > 1e-6
+                                                for r in rows)])
+    ys = ps[0].year_share
+    factory = float(np.mean([p.factory_mwh.sum() for p in ps]))
     cost = {}
     for k in ORDER:
         lever = levers[k]
         if k == "efficiency":
-            cost[k] = lever.annual_cny_per_unit * port[k] * float(p.factory_mwh.sum()) / ys
+            cost[k] = lever.annual_cny_per_unit * port[k] * factory / ys
         else:
             cost[k] = lever.annual_cny_per_unit * port[k] + lever.period_cny_per_unit * port[k] / ys
-    months = np.unique(p.month)
-    peaks = [float(imp[p.month == m].max()) for m in months]
-    cost["electricity"] = float(p.price_cny_per_mwh @ imp) / ys
-    cost["export revenue"] = -p.export_price_cny_per_mwh * float(exp.sum()) / ys
-    cost["demand charge"] = 1000.0 * p.demand_cny_per_kw_month * sum(peaks) * 12.0 / len(peaks)
-    cost["gas"] = p.gas_cny_per_nm3 * gas / ys
-    flows = {"import_mwh": float(imp.sum()), "export_mwh": float(exp.sum()),
-             "electricity_mwh": el, "gas_nm3": gas, "energy_tce": tce, "co2_t": em,
-             "wind_mwh": wind_gen,
-             "pv_mwh": float(p.pv_per_mwp.sum()) * (p.pv_mwp + port["pv"])}
-    thresholds = {c: consts[f"thr_{c}"] for c in CRITERIA}
-    return Solution(status, port, crit, thresholds, relax, binding, cost, flows)
+    for item in per[0][1]["cost"]:
+        cost[item] = float(np.mean([e["cost"][item] for _, e in per]))
+    flows = {f: float(np.mean([e["flows"][f] for _, e in per])) for f in per[0][1]["flows"]}
+    return Solution(status, port, crit, dict(thr), relax, binding, cost, flows, by_weather)
 
 
-def solve(p: Profiles, tighten: dict[str, float] | None = None,
+def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = None,
           fixed: dict[str, float] | None = None, criteria: bool = True,
-          only: Collection[str] | None = None) -> Solution:
+          only: Collection[str] | None = None, floor: dict[str, float] | None = None,
+          acct: Accounting | None = None) -> Solution:
     """The cheapest portfolio meeting the criteria (tightened by ``tighten``: how much stricter
-    than the national threshold each criterion is asked), or, where none can, the portfolio
-    with the smallest relaxation and its cost (``status='infeasible'``).
+    than the threshold each criterion is asked), or, where none can, the portfolio with the
+    smallest relaxation and its cost (``status='infeasible'``).
 
-    ``fixed`` fixes every lever (missing ones at 0) and only dispatches: the same linear model
-    evaluated at a point; ``criteria=False`` drops the criteria rows (a baseline or a step of
-    the waterfall); ``only`` offers only those levers (keys of
-    :data:`~twin.studies.pathway.measures.ORDER`).
+    ``p``: one weather year's profiles or several (the criteria must hold in each, the cost
+    is their mean). ``fixed`` fixes every lever (missing ones at 0) and only dispatches: the
+    same linear model evaluated at a point; ``floor``: lower limits of the levers (what an
+    earlier year of the road has built); ``criteria=False`` drops the criteria rows (a
+    baseline, a build-up year or a step of the waterfall); ``only`` offers only those levers
+    (keys of :data:`~twin.studies.pathway.measures.ORDER`); ``acct``: the accounting
+    settings (default: location-based, the national criteria).
     """
-    levers = measures(p)
+    ps = [p] if isinstance(p, Profiles) else list(p)
+    acct = acct or Accounting()
+    levers = measures(ps[0])
     if only is not None:
         unknown = sorted(set(only) - set(ORDER))
         if unknown:
@@ -293,16 +353,21 @@ def solve(p: Profiles, tighten: dict[str, float] | None = None,
         levers = {k: m if k in only else dataclasses.replace(m, max_value=0.0)
                   for k, m in levers.items()}
     tighten = dict(tighten or {})
-    mod, v, rows, consts = _build(p, levers, fixed, tighten, "none", criteria)
+    floor = dict(floor or {})
+    active = acct.active if criteria else ()
+    args = (ps, levers, fixed, floor, tighten)
+    mod, v, blocks, thr = _build(*args, "none", active, acct)
     status, x, duals = mod.solve()
     if status == "optimal":
-        return _read(p, levers, v, x, duals, rows, consts, "optimal")
-    mod, v, rows, consts = _build(p, levers, fixed, tighten, "min", criteria)
+        return _read(ps, levers, v, blocks, thr, x, duals, "optimal", acct)
+    mod, v, blocks, thr = _build(*args, "min", active, acct)
     status, x, duals = mod.solve()
     if status != "optimal":  # the dispatch itself cannot balance (should not happen)
         raise ValueError("the pathway LP has no solution even with relaxed criteria")
     least = np.maximum(x[v["slack"]], 0.0)
-    mod, v, rows, consts = _build(p, levers, fixed, tighten, "cap", criteria,
-                                  least * (1 + 1e-6) + 1e-9)
+    mod, v, blocks, thr = _build(*args, "cap", active, acct, least * (1 + 1e-6) + 1e-9)
     status, x, duals = mod.solve()
-    return _read(p, levers, v, x, duals, rows, consts, "infeasible")
+    return _read(ps, levers, v, blocks, thr, x, duals, "infeasible", acct)
+
+
+__all__ = ["CRITERIA", "NAMES", "NATIONAL", "Solution", "solve", "targets"]

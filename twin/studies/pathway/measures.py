@@ -16,6 +16,7 @@ from twin.scenario import Scenario
 from twin.studies.pathway.profiles import Profiles
 from twin.studies.spec import Case, Job, Token, case_scenario, parse_path
 
+CAPACITY = ("wind", "pv", "storage_power", "storage_energy", "heat_pump", "efficiency")
 ORDER = ("wind", "pv", "storage_power", "storage_energy", "heat_pump", "efficiency", "gec",
          "green_contract")
 
@@ -31,6 +32,7 @@ class Measure:
     annual_cny_per_unit: float  # capex annuity + fixed O&M per unit and year (0: priced per use)
     capex_cny_per_unit: float
     period_cny_per_unit: float = 0.0  # bought per period (GEC, contracts), CNY per unit
+    opex_cny_per_unit: float = 0.0  # fixed O&M per unit and year (part of the annual cost)
 
 
 def measures(p: Profiles) -> dict[str, Measure]:
@@ -39,11 +41,11 @@ def measures(p: Profiles) -> dict[str, Measure]:
     costs = economics.unit_costs()
     rate = p.discount_rate
 
-    def annual(kind: str, per: str) -> tuple[float, float]:
+    def annual(kind: str, per: str) -> tuple[float, float, float, float]:
         c = costs[kind]
         capex = 1000.0 * (c.capex_cny_per_kw if per == "kw" else c.capex_cny_per_kwh)
         opex = 1000.0 * (c.opex_cny_per_kw_year if per == "kw" else c.opex_cny_per_kwh_year)
-        return capex / economics.annuity_factor(rate, c.lifetime_years) + opex, capex
+        return capex / economics.annuity_factor(rate, c.lifetime_years) + opex, capex, 0.0, opex
 
     out = {}
     for key, max_value, cost in (
@@ -129,9 +131,12 @@ def _storage_and_heat(base: Scenario, portfolio: dict[str, float]
 
 
 def apply(base: Scenario, p: Profiles, portfolio: dict[str, float], name: str,
-          days: float | None = None) -> tuple[Scenario, dict[str, float]]:
-    """The base scenario with the portfolio built (and the amounts as applied)."""
+          days: float | None = None, seed: int | None = None) -> tuple[Scenario, dict[str, float]]:
+    """The base scenario with the portfolio built (and the amounts as applied); ``seed``: another
+    park seed (another synthetic weather year)."""
     fields, applied = assignments(base, p, portfolio)
+    if seed is not None:
+        fields.append((("park", "seed"), int(seed)))
     raw = yaml.load(base.text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader
     job = Job(data=raw, base_path=str(base.path), days=days, runs_dir=None)
     case = Case(case_id=name, params=dict(portfolio), assignments=tuple(fields))

@@ -48,6 +48,8 @@ class Profiles:
     heat_design_mw: float = 0.0  # the heat supplies' design load: heat pumps' ceiling
     gas_nm3_per_mwh: float = 0.0  # gas per MWh of boiler heat
     grid_t_per_mwh: float = 0.5122
+    residual_t_per_mwh: float = 0.6096  # market-based Scope 2
+    grid_cfe_share: float = 0.381  # carbon-free share of grid imports
     gas_t_per_nm3: float = 0.002162
     elec_tce_per_mwh: float = 0.1229
     gas_tce_per_nm3: float = 0.00133
@@ -143,7 +145,8 @@ def from_run(path: str | Path) -> Profiles:
         soc_init=float(b0.get("soc_init", 0.5)), eta_charge=float(b0.get("eta_charge", 0.95)),
         eta_discharge=float(b0.get("eta_discharge", 0.95)),
         hp_mw=hp_mw, heat_design_mw=design, gas_nm3_per_mwh=gas_per,
-        grid_t_per_mwh=fac.grid_t_per_mwh, gas_t_per_nm3=fac.gas_t_per_nm3,
+        grid_t_per_mwh=fac.grid_t_per_mwh, residual_t_per_mwh=fac.residual_t_per_mwh,
+        grid_cfe_share=fac.grid_cfe_share, gas_t_per_nm3=fac.gas_t_per_nm3,
         elec_tce_per_mwh=fac.elec_tce_per_mwh, gas_tce_per_nm3=fac.gas_tce_per_nm3,
         core_max=core_threshold(tce_year)[0], clean_min=float(d["clean_share_min"]),
         direct_min=float(d["direct_line_consumed_min"]),

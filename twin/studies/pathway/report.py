@@ -9,29 +9,39 @@ from pathlib import Path
 from twin.core import html, plots
 from twin.studies.pathway import lp
 from twin.studies.pathway.measures import measures, not_expressible
-from twin.studies.pathway.prove import LOWER_IS_BETTER, Pathway
-
-SETTINGS = (
-    "core indicator: Scope 1 (gas) + location-based Scope 2 (grid import x regional grid "
-    "factor) per tce of energy use, as the notice (发改环资〔2025〕910号) reads; certificates "
-    "and contracts do not lower it",
-    "clean energy: local wind and PV consumed in the park (directly or through storage) plus "
-    "imports covered by green certificates (GEC; 绿电交易 contracts count through their "
-    "bundled certificates); the grid's average non-fossil share and natural gas are not counted",
-    "绿电直连: share of the direct-line wind's generation consumed in the park; the LP counts "
-    "every exported MWh as wind (conservative), the accounting shares exports pro rata with PV",
-    "energy use: electricity at 0.1229 kgce/kWh (GB/T 2589), gas at its coefficient in "
-    "twin/data/carbon.yaml; the LP ignores storage self-discharge and takes the network's "
-    "losses from the base run",
-    "the annual net green-electricity balance is the project's own (illustrative) threshold and "
-    "is not optimised here",
-)
+from twin.studies.pathway.prove import Pathway
+from twin.studies.pathway.settings import LOWER_IS_BETTER
 
 
 def _fmt(c: str, value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.3f}" if c == "core_carbon_intensity" else f"{value:.1%}"
+
+
+def _built_in(road: Pathway, key: str) -> str:
+    """The first year of the road with ``key`` built."""
+    for y in road.years:
+        if y.portfolio.get(key, 0.0) > 1e-9:
+            return str(y.year)
+    return str(road.acceptance_year)
+
+
+def year_rows(road: Pathway) -> list[list[str]]:
+    """Year, stage, each required criterion proven, capex, opex, energy (MCNY)."""
+    rows = []
+    for y in road.years:
+        crit = [_fmt(c, y.proven.get(c)) + ("" if c not in y.missed else " (missed)")
+                for c in road.acct.active]
+        rows.append([str(y.year), y.stage, *crit, f"{y.capex_cny / 1e6:,.1f}",
+                     f"{y.opex_cny / 1e6:,.1f}", f"{y.energy_cny / 1e6:,.1f}"])
+    return rows
+
+
+def year_header(road: Pathway) -> list[str]:
+    """Header of :func:`year_rows`."""
+    return ["year", "stage", *(lp.NAMES[c] for c in road.acct.active), "capex MCNY",
+            "opex MCNY/yr", "energy MCNY/yr"]
 
 
 def portfolio_rows(road: Pathway) -> list[list[str]]:
@@ -46,7 +56,9 @@ def portfolio_rows(road: Pathway) -> list[list[str]]:
         shown = f"{amount:.1%}" if m.unit == "share" else f"{amount:,.1f}"
         applied = final.applied.get(key, amount)
         shown_applied = f"{applied:.1%}" if m.unit == "share" else f"{applied:,.1f}"
-        rows.append([m.label, shown, shown_applied, m.unit, str(road.acceptance_year),
+        rows.append([m.label, shown, shown_applied, m.unit,
+                     _built_in(road, key) if key not in ("gec", "green_contract")
+                     else f"yearly from {road.acceptance_year}",
                      f"{final.solution.cost[key] / 1e6:,.2f}"])
     return rows
 
@@ -55,15 +67,16 @@ def criteria_rows(road: Pathway) -> list[list[str]]:
     """Criterion, threshold, baseline, LP predicted, co-simulation proven, verdict."""
     final = road.final
     rows = []
-    national = {"core_carbon_intensity": road.profiles.core_max,
-                "clean_energy_share": road.profiles.clean_min,
-                "direct_line_share": road.profiles.direct_min}
+    national = lp.targets(road.profiles, road.acct)
     for c in lp.CRITERIA:
+        if c not in national:
+            continue
         t = national[c]
         proven = final.proven.get(c)
-        verdict = "-" if proven is None else ("met" if c not in final.missed else "missed")
+        verdict = ("not required" if c not in road.acct.active else "-" if proven is None
+                   else "met" if c not in final.missed else "missed")
         rows.append([lp.NAMES[c], f"{'<=' if c in LOWER_IS_BETTER else '>='} {_fmt(c, t)}",
-                     _fmt(c, road.baseline.get(c)), _fmt(c, final.solution.criteria[c]),
+                     _fmt(c, road.baseline.get(c)), _fmt(c, final.solution.criteria.get(c)),
                      _fmt(c, proven), verdict])
     return rows
 
@@ -109,14 +122,31 @@ def text(road: Pathway) -> str:
         out.append("")
 
     tab(["measure", "LP", "applied", "unit", "built", "MCNY/yr"], portfolio_rows(road))
+    if road.years:
+        tab(year_header(road), year_rows(road))
     tab(["criterion", "threshold", "baseline", "LP", "co-sim", ""], criteria_rows(road))
     tab(["cost", "MCNY/yr"], cost_rows(road))
     for i, r in enumerate(road.rounds, 1):
         out.append(f"round {i}: LP {r.solution.status}; co-simulation missed "
                    + (", ".join(f"{lp.NAMES[c]} by {v:.3g}" for c, v in r.missed.items())
                       or "nothing"))
+    out.extend(f"accounting: {line}" for line in road.acct.lines())
     out.extend(f"note: {n}" for n in road.notes)
     return "\n".join(out)
+
+
+def criteria_figure(road: Pathway) -> str:
+    """The required criteria year by year (co-simulated), with their thresholds."""
+    labels = [f"{y.year} {y.stage}" for y in road.years]
+    national = lp.targets(road.profiles, road.acct)
+    figs = []
+    for c in road.acct.active:
+        values = [y.proven.get(c, float("nan")) for y in road.years]
+        name = lp.NAMES[c].replace("绿电直连", "direct-line")  # the figures' font is Latin
+        figs.append(plots.bars(labels, {name: values}, name,
+                               f"{name} by year (co-simulation; threshold "
+                               f"{'<=' if c in LOWER_IS_BETTER else '>='} {_fmt(c, national[c])})"))
+    return "".join(figs)
 
 
 def write(road: Pathway, out: str | Path) -> Path:
@@ -137,7 +167,10 @@ def write(road: Pathway, out: str | Path) -> Path:
         f"<p>{html.esc(headline(road))}</p>",
         f"<p class='note'>Period of the profiles and proving runs: {road.profiles.n_hours / 24:g}"
         f" days{'' if road.profiles.n_hours >= 8760 else ' (a short run: figures are not a year)'}"
-        f"; every measure commissioned in {road.acceptance_year} (staged years not yet).</p>",
+        f"; acceptance year {road.acceptance_year}.</p>",
+        "<h2>The road year by year</h2>",
+        html.table(year_header(road), year_rows(road)) if road.years else "",
+        criteria_figure(road) if road.years else "",
         "<h2>Core indicator, baseline to result</h2>",
         plots.waterfall(steps, "tCO2/tce", "core indicator, one bar per measure (LP dispatch)",
                         hlines={f"threshold {core:g}": core}, marks=marks),
@@ -152,7 +185,7 @@ def write(road: Pathway, out: str | Path) -> Path:
         "<h2>Rounds</h2>",
         html.table(["round", "LP", "LP criteria", "co-simulation", "missed"], rounds),
         "<h2>Accounting settings</h2>",
-        "<ul>" + "".join(f"<li>{html.esc(s)}</li>" for s in SETTINGS) + "</ul>",
+        "<ul>" + "".join(f"<li>{html.esc(s)}</li>" for s in road.acct.lines()) + "</ul>",
         "<h2>Where the LP and the co-simulation differ</h2>",
         "<ul><li>storage: optimal dispatch with perfect foresight in the LP, the scenario's "
         "controller in the run</li><li>network: the base run's losses as a fixed load</li>"
