@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 SUNS_MARKER = (0x5375, 0x6E53)  # "SunS"
 SUNS_END = 0xFFFF
 STRUCTS = {  # SunSpec type -> struct code (big endian, high word first)
@@ -124,10 +122,12 @@ def load(source: str | Path) -> PointList:
         entry = data.entries("hil_points")[BUILTIN[str(source)]]
         return parse(entry["value"], str(entry.get("source", "")), f"hil_points.{source}")
     path = Path(source)
+    from twin.core import textload  # UTF-8 only, no alias bombs, dates that exist
+
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PointListError(f"{path}: cannot read the point list: {exc}") from None
+        raw, _ = textload.parse_yaml(textload.read_text(path, "point list"), path)
+    except textload.TextError as exc:
+        raise PointListError(str(exc)) from None
     if isinstance(raw, dict) and "points" not in raw and len(raw) == 1:
         raw = next(iter(raw.values()))  # one entry of the twin/data shape
     if isinstance(raw, dict) and "value" in raw:

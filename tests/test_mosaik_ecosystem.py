@@ -23,7 +23,7 @@ def test_mosaik_csv_feeds_a_load_profile(tmp_path):
         for i, p in enumerate(profile)
     ]
     (tmp_path / "profile.csv").write_text("\n".join(lines) + "\n")
-    text = SMALL + """
+    text = SMALL.replace("duration: 365d", "duration: 2d") + """  # the profile covers the run
 external:
   - name: profile
     python: mosaik_csv:CSV

@@ -20,7 +20,6 @@ from typing import Any, Literal, Union
 
 from twin.core.fields import bounds_text
 
-
 MAX_ERRORS = 20  # errors reported at once; the rest are counted
 
 

@@ -94,49 +94,80 @@ class _Loader(YAML_LOADER):  # type: ignore[misc,valid-type]
 
 def _check_nodes(root: yaml.Node) -> None:
     """Refuse alias bombs, recursion, deep nesting and duplicate keys before construction."""
-    size: dict[int, int] = {}  # expanded size of each node already measured
-    aliases = 0
-    active: set[int] = set()
+    _Measure().walk(root, 0)
 
+
+class _Measure:
+    """Walks a node graph once, measuring each node's size with every alias expanded."""
+
+    def __init__(self) -> None:
+        self.size: dict[int, int] = {}  # expanded size of each node already measured
+        self.aliases = 0
+        self.active: set[int] = set()
+
+    @staticmethod
     def fail(node: yaml.Node, message: str) -> None:
         raise yaml.YAMLError(f"\x00{node.start_mark.line + 1}\x00{message}")
 
-    def walk(node: yaml.Node, depth: int) -> int:
-        nonlocal aliases
+    def walk(self, node: yaml.Node, depth: int) -> int:
         key = id(node)
-        if key in active:
-            fail(node, "a recursive alias; expected plain values")
-        if key in size:
-            aliases += 1
-            if aliases > MAX_ALIASES:
-                fail(node, f"more than {MAX_ALIASES} aliases; expected a plain file")
-            return size[key]
+        if key in self.active:
+            self.fail(node, "a recursive alias; expected plain values")
+        if key in self.size:
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                self.fail(node, f"more than {MAX_ALIASES} aliases; expected a plain file")
+            return self.size[key]
         if depth > MAX_DEPTH:
-            fail(node, f"nested deeper than {MAX_DEPTH} levels")
-        n = 1
-        active.add(key)
-        if isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                n += walk(item, depth + 1)
-                if n > MAX_NODES:
-                    break
-        elif isinstance(node, yaml.MappingNode):
-            seen: set[Any] = set()
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
-                    if (k.tag, k.value) in seen:
-                        fail(k, f"duplicate key {k.value!r}")
-                    seen.add((k.tag, k.value))
-                n += walk(k, depth + 1) + walk(v, depth + 1)
-                if n > MAX_NODES:
-                    break
-        active.discard(key)
+            self.fail(node, f"nested deeper than {MAX_DEPTH} levels")
+        self.active.add(key)
+        n = 1 + sum(self.walk(child, depth + 1) for child in self.children(node))
+        self.active.discard(key)
         if n > MAX_NODES:
-            fail(node, f"expands to more than {MAX_NODES:,} values (an alias bomb?)")
-        size[key] = n
+            self.fail(node, f"expands to more than {MAX_NODES:,} values (an alias bomb?)")
+        self.size[key] = n
         return n
 
-    walk(root, 0)
+    def children(self, node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.SequenceNode):
+            return list(node.value)
+        if not isinstance(node, yaml.MappingNode):
+            return []
+        seen: set[Any] = set()
+        out = []
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                if (k.tag, k.value) in seen:
+                    self.fail(k, f"duplicate key {k.value!r}")
+                seen.add((k.tag, k.value))
+            out += [k, v]
+        return out
+
+
+def _path_at(root: yaml.Node | None, mark: Any) -> str:
+    """The field path (``period.start``, ``events[0].dates[1]``) of the node at ``mark``."""
+    seen: set[int] = set()
+
+    def walk(n: yaml.Node, path: str) -> str | None:
+        if id(n) in seen:
+            return None
+        seen.add(id(n))
+        if n.start_mark.index == mark.index and isinstance(n, yaml.ScalarNode):
+            return path
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                sub = f"{path}.{k.value}" if path else str(k.value)
+                found = walk(v, sub)
+                if found is not None:
+                    return found
+        elif isinstance(n, yaml.SequenceNode):
+            for i, item in enumerate(n.value):
+                found = walk(item, f"{path}[{i}]")
+                if found is not None:
+                    return found
+        return None
+
+    return (walk(root, "") or "") if root is not None else ""
 
 
 def parse_yaml(text: str, path: str | Path) -> tuple[Any, yaml.Node | None]:
@@ -144,6 +175,7 @@ def parse_yaml(text: str, path: str | Path) -> tuple[Any, yaml.Node | None]:
     is not a safe, plain YAML document."""
     if len(text) > MAX_BYTES:
         raise TextError(f"{path}: {len(text):,} characters; expected at most {MAX_BYTES:,}")
+    node = None
     try:
         loader = _Loader(text)
         try:
@@ -157,6 +189,10 @@ def parse_yaml(text: str, path: str | Path) -> tuple[Any, yaml.Node | None]:
         raise TextError(f"{path}: nested too deeply; expected at most {MAX_DEPTH} levels") \
             from None
     except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        field = _path_at(node, mark) if isinstance(exc, ConstructorError) and mark else ""
+        if field:
+            raise TextError(f"{path}:{mark.line + 1}: {field}: {exc.problem}") from None
         text_ = str(exc)
         if text_.startswith("\x00"):
             _, line, message = text_.split("\x00", 2)

@@ -261,3 +261,114 @@ def write_csv(series: WeatherSeries, path: str | Path, *, meta: dict[str, Any] |
         for key, value in head.items():
             fh.write(f"# {key} = {value}\n")
         frame.to_csv(fh, index=False, float_format="%.10g", lineterminator="\n")
+
+
+# --- checks of a weather file against the park and the period ------------------------------
+
+SITE_TOLERANCE_KM = 50.0      # a file's station this far from the park is another site
+NIGHT_GHI_W_M2 = 50.0         # irradiance above this with the sun below the horizon is wrong
+NIGHT_SHARE = 0.02            # tolerated share of such intervals among the sunny ones
+# Physical bounds of each column: a value outside is a unit or column mistake (kelvin for
+# degC, hPa for Pa). Records: -89.2 degC (Vostok), 56.7 degC (Death Valley); the solar constant
+# 1361 W/m2 bounds GHI and DNI with margin; pressure at 9000 m is about 30,000 Pa.
+PHYSICAL = {"temp_air_c": (-90.0, 60.0, "degC"), "ghi_w_m2": (0.0, 1500.0, "W/m2"),
+            "dni_w_m2": (0.0, 1500.0, "W/m2"), "dhi_w_m2": (0.0, 1000.0, "W/m2"),
+            "wind_ms": (0.0, 80.0, "m/s"), "pressure_pa": (30000.0, 110000.0, "Pa")}
+
+
+def sun_elevation_deg(epoch_s: np.ndarray, latitude: float, longitude: float) -> np.ndarray:
+    """Solar elevation (deg) at UTC ``epoch_s`` (the low-precision almanac formula, ~0.1 deg)."""
+    t = np.asarray(epoch_s, dtype=np.float64) / 86400.0 + 2440587.5 - 2451545.0
+    g = np.radians(357.529 + 0.98560028 * t)
+    q = 280.459 + 0.98564736 * t
+    ecl_lon = np.radians(q + 1.915 * np.sin(g) + 0.020 * np.sin(2 * g))
+    eps = np.radians(23.439 - 0.00000036 * t)
+    ra = np.arctan2(np.cos(eps) * np.sin(ecl_lon), np.cos(ecl_lon))
+    dec = np.arcsin(np.sin(eps) * np.sin(ecl_lon))
+    gmst_deg = (280.46061837 + 360.98564736629 * t) % 360.0
+    hour_angle = np.radians(gmst_deg + longitude) - ra
+    lat = np.radians(latitude)
+    return np.degrees(np.arcsin(np.sin(lat) * np.sin(dec)
+                                + np.cos(lat) * np.cos(dec) * np.cos(hour_angle)))
+
+
+def _night_count(series: WeatherSeries, latitude: float, longitude: float,
+                 shift_s: int = 0) -> tuple[int, int, np.ndarray]:
+    """(intervals with GHI above the night threshold while the sun is down all through them,
+    intervals with GHI above it, the night ones' mask)."""
+    step = int(series.step_s)
+    sunny = series.ghi_w_m2 > NIGHT_GHI_W_M2
+    t = series.epoch_s.astype(np.int64) + shift_s
+    up = np.max([sun_elevation_deg(t + k * step // 2, latitude, longitude) for k in (0, 1, 2)],
+                axis=0)
+    night = sunny & (up < -1.0)
+    return int(night.sum()), int(sunny.sum()), night
+
+
+def check_weather(series: WeatherSeries, meta: dict[str, Any], *, latitude: float,
+                  longitude: float, utc_offset_h: float, start_epoch_s: int, duration_s: int,
+                  allow_other_site: bool = False) -> tuple[list[str], list[str]]:
+    """(errors, notes) of a weather file against the park and the period.
+
+    Errors: a station farther than :data:`SITE_TOLERANCE_KM` or another UTC offset than the
+    park's (unless ``allow_other_site``); irradiance while the sun is down at the park (with the
+    clock shift that explains it); values outside :data:`PHYSICAL` (kelvin for degC, hPa for
+    Pa); a dated file that does not cover the period and is not one full typical year.
+    Notes: the count of missing values filled by interpolation.
+    """
+    errors: list[str] = []
+    notes: list[str] = []
+    if not allow_other_site:
+        try:
+            lat, lon = float(meta["latitude"]), float(meta["longitude"])
+        except (KeyError, TypeError, ValueError):
+            lat = lon = None
+        if lat is not None and lon is not None:
+            km = _distance_km(lat, lon, latitude, longitude)
+            if km > SITE_TOLERANCE_KM:
+                errors.append(f"the file's site ({lat:.2f}, {lon:.2f}) is {km:,.0f} km from the "
+                              f"park ({latitude:.2f}, {longitude:.2f}); expected a file of the "
+                              "park's site (weather.allow_other_site: true to use it anyway)")
+        tz = meta.get("tz_offset_h")
+        if tz is not None and abs(float(tz) - utc_offset_h) > 1e-6:
+            errors.append(f"the file's time zone UTC{float(tz):+g} is not the park's "
+                          f"UTC{utc_offset_h:+g} (weather.allow_other_site: true to use it anyway)")
+    for key, (low, high, unit) in PHYSICAL.items():
+        values = getattr(series, key)
+        bad = (values < low) | (values > high)
+        if bad.any():
+            hint = " (kelvin?)" if key == "temp_air_c" and np.nanmedian(values) > 150 else ""
+            errors.append(f"column {key}: {int(bad.sum())} values outside {low:g}..{high:g} "
+                          f"{unit}{hint}, e.g. {values[bad][0]:g}; expected {unit}")
+    n_night, n_sunny, night = _night_count(series, latitude, longitude)
+    if n_sunny and n_night > NIGHT_SHARE * n_sunny:
+        counts = {h: _night_count(series, latitude, longitude, h * 3600)[0]
+                  for h in range(-14, 15)}
+        best = min(counts, key=lambda h: (counts[h], abs(h)))
+        first = pd.to_datetime(int(series.epoch_s[night][0]), unit="s", utc=True)
+        local = first + pd.Timedelta(hours=utc_offset_h)
+        shift = (f"; the file's clock looks shifted by {-best:+d} h" if best else "")
+        errors.append(f"irradiance while the sun is down at the park: GHI above "
+                      f"{NIGHT_GHI_W_M2:g} W/m2 in {n_night} of {n_sunny} sunny intervals, first "
+                      f"{local:%m-%d %H:%M} park time{shift}")
+    end = start_epoch_s + duration_s
+    step = int(series.step_s)
+    covers = series.epoch_s[0] <= start_epoch_s and series.epoch_s[-1] + step >= end
+    full_year = len(series.epoch_s) * step in (365 * 86400, 366 * 86400)
+    if not covers and not (full_year and meta.get("typical_year", True)):
+        span = pd.to_datetime([int(series.epoch_s[0]), int(series.epoch_s[-1]) + step],
+                              unit="s", utc=True)
+        errors.append(f"the file covers {span[0]:%Y-%m-%d %H:%M} to {span[1]:%Y-%m-%d %H:%M} "
+                      "UTC, not the period, and is not one full typical year")
+    filled = meta.get("filled") or {}
+    if filled:
+        notes.append("missing values filled by interpolation: " + ", ".join(
+            f"{n} in {k}" for k, n in filled.items()))
+    return errors, notes
+
+
+def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    a = (np.sin((p2 - p1) / 2) ** 2
+         + np.cos(p1) * np.cos(p2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2)
+    return float(2 * 6371.0 * np.arcsin(np.sqrt(min(1.0, a))))

@@ -22,8 +22,8 @@ import yaml
 # The schema only: the light spec modules of the models. What a rule needs of a heavy
 # library (windpowerlib, pvlib, pandapower, ...) it imports itself, when its section is present.
 from twin.accounting.carbon.products import ProductSpec
-from twin.core.fields import param
 from twin.core import textload
+from twin.core.fields import param
 from twin.core.specload import MAX_ERRORS, Collect, SpecError, build
 from twin.models.aoi.spec import AOILineSpec
 from twin.models.battery import BatterySpec
@@ -108,6 +108,8 @@ class WeatherSource:
     source: Literal["synthetic", "epw", "csv"] = param(default="synthetic", doc="kind of source")
     path: Path | None = param(default=None, doc="weather file (epw, csv), relative to the scenario")
     site: str = param(default="shenyang", doc="climate of the synthetic year (twin/data/site_*.yaml)")
+    allow_other_site: bool = param(
+        default=False, doc="use a file whose station or time zone is not the park's")
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,9 @@ class ExternalSimulator:
     n: int = param(ge=1, default=1, doc="number of entities to create")
     model_params: dict[str, Any] | None = param(default=None, doc="keyword arguments of create")
     links: tuple[Link, ...] = param(default=(), doc="connections to the park")
+    on_end: Literal["error", "hold"] = param(
+        default="error", doc="a profile (mosaik-csv datafile) that ends before the run: "
+        "'error' refuses the scenario, 'hold' keeps its last value to the end")
 
 
 @dataclass(frozen=True)
@@ -404,12 +409,12 @@ def _rule_turbines(s: Scenario) -> None:
             raise SpecError(f"wind_farms[{i}].turbine_type", str(exc.args[0])) from None
 
 
-def _rule_weather_file(s: Scenario) -> None:
+def _rule_weather_file(s: Scenario) -> list[tuple[str, str]]:
     w = s.weather
     if w.source == "synthetic":
         if w.path is not None:
             raise SpecError("weather.path", "a synthetic year takes no file; set source: epw or csv")
-        return
+        return []
     if w.path is None:
         raise SpecError("weather.path", f"expected the {w.source} file for source: {w.source}")
     path = _resolve(s.path, w.path)
@@ -419,9 +424,19 @@ def _rule_weather_file(s: Scenario) -> None:
 
     reader = weather_io.read_epw if w.source == "epw" else weather_io.read_csv
     try:
-        reader(path)
-    except (ValueError, KeyError, OSError) as exc:
-        raise SpecError("weather.path", f"not a readable {w.source} weather file: {exc}") from None
+        series, meta = reader(path)
+    except (ValueError, KeyError, OSError, IndexError) as exc:
+        raise SpecError("weather.path", f"not a readable {w.source} weather file: "
+                        f"{' '.join(str(exc).split())}") from None
+    offset = s.start_utc.astimezone(zoneinfo.ZoneInfo(s.park.timezone)).utcoffset()
+    errors, notes = weather_io.check_weather(
+        series, meta, latitude=s.park.latitude, longitude=s.park.longitude,
+        utc_offset_h=offset.total_seconds() / 3600 if offset is not None else 0.0,
+        start_epoch_s=s.start_epoch_s, duration_s=s.period.duration_s,
+        allow_other_site=w.allow_other_site)
+    if errors:
+        raise SpecError.of([SpecError("weather.path", f"{path.name}: {e}") for e in errors])
+    return [("weather.path", f"{path.name}: {n}") for n in notes]
 
 
 def _rule_external(s: Scenario) -> None:
@@ -439,6 +454,62 @@ def _rule_external(s: Scenario) -> None:
                 if ref not in names and not ("." in ref and prefix in ext):
                     raise SpecError(f"external[{i}].links[{j}].{end}",
                                     f"expected a park entity or '<external>.<eid>', got {ref!r}")
+
+
+def _rule_profiles(s: Scenario) -> list[tuple[str, str]]:
+    """A mosaik-csv profile must cover the run, unless the scenario says to hold its end."""
+    notes = []
+    for i, e in enumerate(s.external):
+        params = e.params or {}
+        if not (e.python or "").startswith("mosaik_csv") or not isinstance(
+                params.get("datafile"), str):
+            continue
+        path = _resolve(s.path, Path(params["datafile"]))
+        where = f"external[{i}].params.datafile"
+        if not path.is_file():
+            raise SpecError(where, f"no such file: {path}")
+        text = textload.read_text(path, "profile", lambda m, w=where: SpecError(w, m))
+        head = [line for line in text.splitlines()[:3] if line.strip()]
+        delimiter = str(params.get("delimiter", ","))
+        cells = [line.split(delimiter, 1)[0] for line in (*head, *text.splitlines()[-3:])]
+        times = [_profile_time(cell) for cell in cells if _is_time(cell)]
+        try:
+            start = _profile_time(params.get("sim_start", s.period.start))
+        except ValueError:
+            raise SpecError(f"external[{i}].params.sim_start", "expected a date and time like "
+                            "2027-01-01 00:00:00") from None
+        if not times:
+            raise SpecError(where, f"{path.name}: expected rows starting with a date and time "
+                            "like 2027-01-01 00:00:00")
+        first, last = times[0], times[-1]
+        end = start + dt.timedelta(seconds=s.period.duration_s)
+        last_covered = last + dt.timedelta(seconds=s.period.step_s)
+        if start < first:
+            raise SpecError(where, f"{path.name} starts at {first:%Y-%m-%d %H:%M}, after the "
+                            f"run's start {start:%Y-%m-%d %H:%M}")
+        if last_covered < end:
+            message = (f"{path.name} ends at {last:%Y-%m-%d %H:%M}, before the run's end "
+                       f"{end:%Y-%m-%d %H:%M}")
+            if e.on_end == "error":
+                raise SpecError(where, f"{message}; expected a profile that covers the run, or "
+                                f"external[{i}].on_end: hold to keep its last value")
+            notes.append((where, f"{message}: its last value is held (on_end: hold)"))
+    return notes
+
+
+def _profile_time(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    text = str(value).split(",", 1)[0].strip()
+    return dt.datetime.fromisoformat(text).replace(tzinfo=None)
+
+
+def _is_time(row: str) -> bool:
+    try:
+        _profile_time(row)
+    except ValueError:
+        return False
+    return True
 
 
 def _rule_grid(s: Scenario) -> None:
@@ -599,6 +670,7 @@ RULES: tuple[Callable[[Scenario], Any], ...] = (
     _rule_turbines,
     _rule_weather_file,
     _rule_external,
+    _rule_profiles,
     _rule_grid,
     _rule_accounting,
     _rule_controller,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from twin.core.errors import EXIT_USAGE, UserError
@@ -15,6 +16,8 @@ def load_scenario(path: str, days: float | None = None) -> Any:
 
     try:
         scenario = load(path)
+        for line in scenario.warnings:  # plausible but unusual values: said, not refused
+            print(f"warning: {line}", file=sys.stderr)
         return scenario.with_days(days) if days is not None else scenario
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
