@@ -3,7 +3,9 @@
     twin aoi inspect GOLDEN.png TEST.png [-o marked.png] [--no-verifier] [--mask MASK.png]
     twin aoi generate DIR [--design N] [--seed S] [--defects open,short] [--gerber]
     twin aoi train [--boards N] [--seed S] [--epochs E] [--workers W]
+    twin aoi train --deeppcb PATH [--seed S] [--epochs E] [--limit N] [--out FILE]
     twin aoi evaluate [--boards N] [--seed S] [--gerber] [--no-verifier] [--sweep-boards K]
+    twin aoi evaluate --deeppcb PATH [--weights FILE] [--json FILE]
 """
 
 from __future__ import annotations
@@ -96,8 +98,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train the verifier on generated boards of the training seed range."""
     from twin.models.aoi import verifier
 
+    if args.deeppcb:
+        return _train_deeppcb(args)
     t0 = time.perf_counter()
-    meta = verifier.train(args.boards, args.seed, epochs=args.epochs, workers=args.workers,
+    epochs = args.epochs if args.epochs is not None else 24
+    meta = verifier.train(args.boards, args.seed, epochs=epochs, workers=args.workers,
                           out=Path(args.out) if args.out else None,
                           progress=lambda m: print(m, file=sys.stderr))
     print(f"verifier: {args.out or verifier.WEIGHTS} ({time.perf_counter() - t0:.0f} s; "
@@ -110,6 +115,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score the inspector on held-out boards; print the table."""
     from twin.models.aoi import dataset, evaluate, verifier
 
+    if args.deeppcb:
+        return _evaluate_deeppcb(args)
     ver: Any = None if args.no_verifier else "default"
     if ver is not None:
         meta_path = verifier.WEIGHTS.with_suffix(".json")
@@ -129,6 +136,41 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(report.table())
     if args.json:
         Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+    return 0
+
+
+def _train_deeppcb(args: argparse.Namespace) -> int:
+    """Train the DeepPCB detector's classifier on the training part of a DeepPCB folder."""
+    from twin.models.aoi import deeppcb
+
+    try:
+        meta = deeppcb.train(args.deeppcb, seed=args.seed,
+                             epochs=args.epochs if args.epochs is not None else 5,
+                             limit=args.limit, out=args.out,
+                             progress=lambda m: print(m, file=sys.stderr))
+    except ValueError as exc:
+        raise _user_error(str(exc)) from None
+    print(f"DeepPCB detector: {args.out or deeppcb.WEIGHTS} ({meta['train_s']:.0f} s; "
+          f"{meta['training_pairs']} training pairs, {meta['held_out_pairs']} held out, "
+          f"seed {meta['seed']})")
+    return 0
+
+
+def _evaluate_deeppcb(args: argparse.Namespace) -> int:
+    """Score the DeepPCB detector on a folder in DeepPCB's layout (the benchmark's rule)."""
+    from twin.models.aoi import deeppcb
+
+    try:
+        ev = deeppcb.evaluate(args.deeppcb, args.weights)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _user_error(str(exc)) from None
+    print(ev.table(f"AOI evaluation — DeepPCB pairs in {args.deeppcb}"))
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "pairs": ev.pairs, "left_out_trained": ev.skipped_trained,
+            "ms_per_pair": ev.ms_per_pair, "overall": ev.score.overall,
+            "per_class": ev.score.per_class, "lenient": ev.score.lenient}, indent=1) + "\n",
+            encoding="utf-8")
     return 0
 
 
@@ -158,9 +200,13 @@ def register_vision(subparsers: Any) -> None:
     p.add_argument("--boards", type=int, default=400, help="training boards")
     p.add_argument("--seed", type=int, default=0, choices=range(1000), metavar="0..999",
                    help="training set seed")
-    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (24; DeepPCB: 5)")
     p.add_argument("--workers", type=int, default=2, help="processes generating boards")
-    p.add_argument("--out", help="weights file (default: twin/data/aoi/verifier.pt)")
+    p.add_argument("--out", help="weights file (default: twin/data/aoi/verifier.pt, "
+                   "with --deeppcb twin/data/aoi/deeppcb.pt)")
+    p.add_argument("--deeppcb", metavar="PATH", help="train the DeepPCB detector on the "
+                   "training part of this folder in DeepPCB's layout (20 %% held out by --seed)")
+    p.add_argument("--limit", type=int, help="DeepPCB: at most this many training pairs")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score the inspector on held-out generated boards")
@@ -175,6 +221,9 @@ def register_vision(subparsers: Any) -> None:
                    help="boards per size in the detection-limit sweep (0: no sweep)")
     p.add_argument("--workers", type=int, default=1, help="processes")
     p.add_argument("--json", help="also write the numbers to this JSON file")
+    p.add_argument("--deeppcb", metavar="PATH", help="score the DeepPCB detector on this folder "
+                   "in DeepPCB's layout (pairs it trained on are left out)")
+    p.add_argument("--weights", help="DeepPCB detector weights (default: twin/data/aoi/deeppcb.pt)")
     p.set_defaults(func=cmd_evaluate)
 
 
