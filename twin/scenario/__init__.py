@@ -631,17 +631,17 @@ def _rule_plausible(s: Scenario) -> list[tuple[str, str]]:
     notes = []
     for key, entry in data.entries("plausible").items():
         low, high = entry["value"]
-        unit = entry.get("unit", "")
+        unit = "" if str(entry.get("unit", "1")) == "1" else f" {entry['unit']}"
         for path, value in _values(s, key):
             if value is None:
                 continue
             if value > entry["limit"]:
-                raise SpecError(path, f"{value:g} {unit} is beyond any real asset (limit "
-                                f"{entry['limit']:g} {unit}; plausible {low:g}..{high:g}, "
+                raise SpecError(path, f"{value:g}{unit} is beyond any real asset (limit "
+                                f"{entry['limit']:g}{unit}; plausible {low:g}..{high:g}, "
                                 f"twin/data/plausible.yaml)")
             if not low <= value <= high:
-                notes.append((path, f"{value:g} {unit} is outside the plausible range "
-                              f"{low:g}..{high:g} {unit} ({entry['source']})"))
+                notes.append((path, f"{value:g}{unit} is outside the plausible range "
+                              f"{low:g}..{high:g}{unit} ({entry['source']})"))
     return notes
 
 
