@@ -11,9 +11,6 @@ import asyncio
 import json
 import math
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +27,7 @@ from hil.modbus import Refused
 from hil.pacer import Pacer, PacerSim
 from hil.safety import Interlock, Limits, Watchdog
 from hil.session import HILAbort
+from tests.emulators import Emulator, free_port
 from twin.core.results import open_run
 from twin.scenario import ScenarioError, loads
 from twin.scenario import assertions as asr
@@ -39,48 +37,6 @@ HARDWARE = os.environ.get("TWIN_HIL_DEVICE")
 
 
 # --- emulators as subprocesses ----------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Emulator:
-    """``twin emulate KIND`` in its own process, with its received log."""
-
-    def __init__(self, kind: str, log: Path, *args: str) -> None:
-        self.port = free_port()
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "twin", "emulate", kind, "--port", str(self.port),
-             "--log", str(log), *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited: {self.proc.stderr.read()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("emulator did not start")
-
-    @property
-    def url(self) -> str:
-        return f"modbus://127.0.0.1:{self.port}?unit=1"
-
-    def writes(self) -> list[dict]:
-        lines = self.log.read_text().splitlines() if self.log.exists() else []
-        return [r for r in map(json.loads, lines) if r["kind"] == "write"]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
 
 @pytest.fixture(scope="module")
 def battery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:

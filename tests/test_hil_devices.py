@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,60 +23,10 @@ from hil import trace as tr
 from hil.devices import HeartbeatCheck, SunSpecBattery, SunSpecPV
 from hil.faults import CommError
 from hil.modbus import Refused, parse_address
+from tests.emulators import Emulator
 from twin.scenario import ScenarioError, loads
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Emulator:
-    """``twin emulate KIND`` in its own process (TCP, or RTU on ``serial``), with its log."""
-
-    def __init__(self, kind: str, log: Path, *args: str, serial: str | None = None) -> None:
-        self.port = free_port()
-        self.log = log
-        where = ["--serial", serial] if serial else ["--port", str(self.port)]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "twin", "emulate", kind, *where, "--log", str(log), *args],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"emulator exited: {self.proc.stderr.read()}")
-            if serial:
-                if log.exists() and '"boot"' in log.read_text():
-                    time.sleep(0.3)  # the server opens the line after booting the device
-                    return
-            else:
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                    return
-                except OSError:
-                    pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("emulator did not start")
-
-    @property
-    def url(self) -> str:
-        return f"modbus://127.0.0.1:{self.port}?unit=1"
-
-    def records(self, kind: str) -> list[dict]:
-        lines = self.log.read_text().splitlines() if self.log.exists() else []
-        return [r for r in map(json.loads, lines) if r["kind"] == kind]
-
-    def writes(self) -> list[dict]:
-        return self.records("write")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -295,7 +243,14 @@ def test_modbus_rtu_over_a_pty_pair(emulate, pty_pair: tuple[str, str]) -> None:
 
     async def go() -> tuple[dict, dict]:
         dev = SunSpecBattery(url, timeout_s=1.0)
-        info = await dev.open()
+        for attempt in range(20):  # the emulator opens its end of the line after booting
+            try:
+                info = await dev.open()
+                break
+            except CommError:
+                if attempt == 19:
+                    raise
+                await asyncio.sleep(0.25)
         await dev.arm(60)
         await dev.write({"p_set_mw": 0.4})  # charge 0.4 MW
         await asyncio.sleep(0.1)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_hil import ROOT, Emulator
 
 from hil import faults, points
 from hil import run as hil_run
 from hil.safety import Follower, Interlock, Limits
+from tests.emulators import ROOT, Emulator
 from twin.core.results import open_run
 from twin.scenario import loads
 
@@ -27,6 +27,9 @@ def park(battery_url: str, extra: str = "", safety: str = "", soc_init: float = 
          meter_url: str | None = None, e_max_mwh: float = 4.0, binding: str = "") -> str:
     meter = (f"    - {{entity: plant, device: \"{meter_url}\", kind: meter}}\n"
              if meter_url else "")
+    limits = {"p_max_mw": "0.5", "stale_after": "1s", "revert_after": "2s"}
+    limits.update(item.strip().split(": ", 1) for item in safety.split(",") if item.strip())
+    safety_text = ", ".join(f"{k}: {v}" for k, v in limits.items())
     return f"""
 park: {{name: hil loop park, latitude: 41.8, longitude: 123.4, seed: 3}}
 period: {{start: 2027-06-15 10:00, duration: 8, step: 1}}
@@ -36,7 +39,7 @@ batteries: [{{name: bess, p_max_mw: 2.0, e_max_mwh: {e_max_mwh}, soc_init: {soc_
 hil:
   bindings:
     - {{entity: bess, device: "{battery_url}", kind: battery{binding},
-       safety: {{p_max_mw: 0.5, stale_after: 1s, revert_after: 2s{safety}}}}}
+       safety: {{{safety_text}}}}}
 {meter}{extra}"""
 
 

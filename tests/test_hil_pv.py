@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_hil import Emulator
+from tests.emulators import Emulator
 from twin.core.results import open_run
 from twin.scenario import ScenarioError, loads
 

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.test_hil import Emulator, scenario_text
+from tests.emulators import Emulator
+from tests.test_hil import scenario_text
 from twin.core.results import open_run
 from twin.scenario import assertions as asr
 from twin.scenario import loads

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_hil import Emulator, scenario_text
 
 from hil import run as hil_run
 from hil import trace as tr
 from hil.pacer import Pacer
+from tests.emulators import Emulator
+from tests.test_hil import scenario_text
 from twin.core.results import open_run
 from twin.scenario import ScenarioError, load, loads
 from twin.scenario import assertions as asr
