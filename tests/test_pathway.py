@@ -135,3 +135,103 @@ def test_command_prints_the_road_and_writes_the_report(small, tmp_path, capsys) 
     assert "<svg" in page
     assert "location-based" in page
     assert main(["pathway", str(small.path), "--years", "2028-2025"]) == 2
+
+
+def test_market_based_emissions_let_certificates_lower_the_core_indicator() -> None:
+    # the park of the infeasible test: location-based, certificates cannot forgive the
+    # imports; market-based (an option), enough certificates bring the core indicator down
+    from twin.studies.pathway.settings import Accounting
+
+    wind = np.tile([0.0, 1.0], HOURS // 2)
+    p = _profiles(wind_per_mw=wind, heat_mwh=np.zeros(HOURS), hp_mw=0.0, heat_design_mw=0.0)
+    location = lp.solve(p, only=("wind", "gec"))
+    market = lp.solve(p, only=("wind", "gec"), acct=Accounting(emissions="market"))
+    assert location.status == "infeasible"
+    assert market.status == "optimal"
+    assert market.criteria["core_carbon_intensity"] <= p.core_max + 1e-6
+    # the certificates needed: import uncovered at most 0.2 x tce / residual factor
+    imp = market.flows["import_mwh"]
+    uncovered = p.core_max * market.flows["energy_tce"] / p.residual_t_per_mwh
+    assert market.portfolio["gec"] == pytest.approx(imp - uncovered, rel=1e-4)
+    # the grid's non-fossil share counted as clean lifts the clean share of the same point
+    fixed = {"wind": market.portfolio["wind"]}
+    plain = lp.solve(p, fixed=fixed, criteria=False)
+    grid = lp.solve(p, fixed=fixed, criteria=False, acct=Accounting(grid_share_clean=True))
+    gap = grid.criteria["clean_energy_share"] - plain.criteria["clean_energy_share"]
+    expected = (p.grid_cfe_share * plain.flows["import_mwh"] * p.elec_tce_per_mwh
+                / plain.flows["energy_tce"])
+    assert gap == pytest.approx(expected, rel=1e-6)
+
+
+def test_hourly_cfe_target_and_criteria_choice() -> None:
+    from twin.studies.pathway.settings import Accounting
+
+    p = _profiles(wind_per_mw=0.35 + 0.3 * np.sin(2 * np.pi * np.arange(HOURS) / 24))
+    only = ("wind", "heat_pump", "gec")
+    loose = lp.solve(p, only=only, acct=Accounting(criteria=("direct_line_share",)))
+    assert loose.status == "optimal"
+    assert "hourly_cfe" not in loose.criteria
+    # without the target the cheapest answer scores about 0.87: ask 0.9
+    cfe = lp.solve(p, only=only, acct=Accounting(criteria=("direct_line_share",), cfe=0.9))
+    assert cfe.status == "optimal"
+    assert cfe.criteria["hourly_cfe"] >= 0.9 - 1e-6
+    assert "hourly_cfe" in cfe.binding
+    assert cfe.annual_cost_cny > loose.annual_cost_cny
+    # the cheaper answer, evaluated with the target, falls short of it
+    check = lp.solve(p, fixed=loose.portfolio, criteria=False, acct=Accounting(cfe=0.9))
+    assert check.criteria["hourly_cfe"] < 0.9 - 1e-2
+    assert "hourly_cfe" in lp.solve(p, only=only, acct=Accounting(cfe=0.95)).binding
+    with pytest.raises(ValueError, match="GB/T 2589"):
+        Accounting(gas_kgce_per_nm3=2.0)
+
+
+def test_weather_years_hold_in_every_year() -> None:
+    # a calm year and a windy year (exports earn nothing): the portfolio must meet the core
+    # indicator and the clean share in both, so it is about the calm year's; the windy year's
+    # cheaper answer fails the calm year
+    from twin.studies.pathway.settings import Accounting
+
+    acct = Accounting(criteria=("core_carbon_intensity", "clean_energy_share"))
+    h = np.arange(HOURS)
+    calm = _profiles(wind_per_mw=0.3 + 0.2 * np.sin(2 * np.pi * h / 24),
+                     export_price_cny_per_mwh=0.0)
+    windy = _profiles(wind_per_mw=0.5 + 0.2 * np.sin(2 * np.pi * h / 24),
+                      export_price_cny_per_mwh=0.0)
+    only = ("wind", "heat_pump", "gec")
+    both = lp.solve([windy, calm], only=only, acct=acct)
+    assert both.status == "optimal"
+    assert len(both.by_weather) == 2
+    for year in both.by_weather:
+        assert year["core_carbon_intensity"] <= calm.core_max + 1e-6
+        assert year["clean_energy_share"] >= calm.clean_min - 1e-6
+    assert both.by_weather[1]["core_carbon_intensity"] == pytest.approx(calm.core_max)
+    alone = lp.solve(windy, only=only, acct=acct)
+    in_calm = lp.solve(calm, fixed=alone.portfolio, criteria=False)
+    assert in_calm.criteria["core_carbon_intensity"] > 5 * calm.core_max
+    calm_alone = lp.solve(calm, only=only, acct=acct)
+    assert both.portfolio["wind"] > 2 * alone.portfolio["wind"]
+    assert both.portfolio["wind"] == pytest.approx(calm_alone.portfolio["wind"], rel=0.01)
+
+
+def test_staged_road_year_by_year(small, tmp_path) -> None:  # noqa: ANN001
+    road = prove.pathway(small, tmp_path / "runs", rounds=2, years=(2025, 2028))
+    assert [(y.year, y.stage) for y in road.years] == [
+        (2025, "baseline"), (2026, "build-up"), (2027, "acceptance"), (2028, "after")]
+    base, build, acc, after = road.years
+    assert base.portfolio == {}
+    assert base.capex_cny == 0.0
+    assert base.proven == road.baseline
+    # what is built stays built; the acceptance year adds the rest; nothing new after
+    for key, amount in build.portfolio.items():
+        assert acc.portfolio.get(key, 0.0) >= amount - 1e-6
+    assert after.capex_cny == pytest.approx(0.0, abs=1.0)
+    assert acc.proven == road.final.proven
+    # the build-up year builds only what pays: its annualised cost is below the baseline's
+    ps = road.weather
+    nothing = lp.solve(ps, fixed={}, criteria=False).annual_cost_cny
+    assert lp.solve(ps, fixed=build.portfolio, criteria=False).annual_cost_cny <= nothing
+    assert build.portfolio  # on this park, heat pumps pay for themselves (gas saved)
+    # each year was co-simulated: the build-up year's run is its own file
+    assert build.run_path is not None
+    assert build.run_path.exists()
+    assert build.run_path != road.baseline_path

@@ -330,7 +330,7 @@ def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarra
 def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = None,
           fixed: dict[str, float] | None = None, criteria: bool = True,
           only: Collection[str] | None = None, floor: dict[str, float] | None = None,
-          acct: Accounting | None = None) -> Solution:
+          acct: Accounting | None = None, cap: dict[str, float] | None = None) -> Solution:
     """The cheapest portfolio meeting the criteria (tightened by ``tighten``: how much stricter
     than the threshold each criterion is asked), or, where none can, the portfolio with the
     smallest relaxation and its cost (``status='infeasible'``).
@@ -338,7 +338,8 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     ``p``: one weather year's profiles or several (the criteria must hold in each, the cost
     is their mean). ``fixed`` fixes every lever (missing ones at 0) and only dispatches: the
     same linear model evaluated at a point; ``floor``: lower limits of the levers (what an
-    earlier year of the road has built); ``criteria=False`` drops the criteria rows (a
+    earlier year of the road has built); ``cap``: upper limits of every lever (missing ones at
+    0: a build-up year takes part of the acceptance portfolio); ``criteria=False`` drops the criteria rows (a
     baseline, a build-up year or a step of the waterfall); ``only`` offers only those levers
     (keys of :data:`~twin.studies.pathway.measures.ORDER`); ``acct``: the accounting
     settings (default: location-based, the national criteria).
@@ -351,6 +352,9 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
         if unknown:
             raise ValueError(f"unknown levers {unknown}: expected among {', '.join(ORDER)}")
         levers = {k: m if k in only else dataclasses.replace(m, max_value=0.0)
+                  for k, m in levers.items()}
+    if cap is not None:
+        levers = {k: dataclasses.replace(m, max_value=min(m.max_value, cap.get(k, 0.0)))
                   for k, m in levers.items()}
     tighten = dict(tighten or {})
     floor = dict(floor or {})

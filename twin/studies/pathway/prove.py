@@ -1,13 +1,14 @@
 """Proof by co-simulation, year by year along the road.
 
-The road's first year is the baseline (the scenario as it is); the build-up years before the
-acceptance year get the measures that pay for themselves without the criteria (the LP without
-its criteria rows, each year keeping what the year before built); the acceptance year gets the
-cheapest portfolio meeting the criteria on top of that, built into the scenario, run through
+The road's first year is the baseline (the scenario as it is); the acceptance year gets the
+cheapest portfolio meeting the criteria, built into the scenario, run through
 :func:`twin.runner.run` and judged from the run's HDF5 file with the same accounting settings
 (:func:`~twin.studies.pathway.settings.judge_file`). Where the run misses a criterion the LP
 claimed, that criterion is tightened by the miss times :data:`TIGHTEN_FACTOR` and the LP solved
-again. The years after acceptance keep what is built and meet the criteria again.
+again. The build-up years between get the part of that portfolio that pays for itself without
+the criteria (the LP without its criteria rows, capped by the acceptance portfolio, each year
+keeping what the year before built). The years after acceptance keep what is built and meet
+the criteria again.
 
 With several weather years (the synthetic seeds), the LP's criteria hold in each and every
 proving run is made in each: the proven value is the worst of them.
@@ -156,8 +157,8 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
             rounds: int = 8, acceptance_year: int = 2027,
             years: tuple[int, int] | None = None, acct: Accounting | None = None,
             weather_years: int = 1) -> Pathway:
-    """Baseline, build-up, acceptance (solve, build, co-simulate, tighten, up to ``rounds``
-    rounds) and the years after, each a co-simulated year."""
+    """Acceptance (solve, build, co-simulate, tighten, up to ``rounds`` rounds), then the road
+    to it and after it: baseline, build-up, acceptance and later years, each co-simulated."""
     out = Path(out_dir)
     acct = acct or Accounting()
     first, last = years or (acceptance_year, acceptance_year)
@@ -192,17 +193,9 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
         assert path is not None
         return _worst(judged), applied, path
 
-    # the build-up years: what pays without the criteria, kept from year to year
-    built: dict[str, float] = {}
-    stages: list[tuple[int, str, dict[str, float]]] = []
-    for y in range(first + 1, acceptance_year):
-        sol = lp.solve(ps, criteria=False, floor=built, acct=acct)
-        built = {k: sol.portfolio[k] for k in CAPACITY if sol.portfolio[k] > 1e-9}
-        stages.append((y, "build-up", dict(built)))
-    floor = dict(built)
     tighten: dict[str, float] = {}
     for i in range(max(rounds, 1)):
-        sol = lp.solve(ps, tighten, floor=floor, acct=acct)
+        sol = lp.solve(ps, tighten, acct=acct)
         proven, applied, path = prove_runs(sol.portfolio, f"pathway-round{i + 1}")
         missed = misses(proven, thresholds, required)
         claimed = [c for c in missed if sol.relaxation.get(c, 0.0) <= 1e-6]
@@ -213,6 +206,15 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
             break
         for c in claimed:
             tighten[c] = tighten.get(c, 0.0) + TIGHTEN_FACTOR * missed[c]
+    # the build-up years: the part of the acceptance portfolio that pays for itself without
+    # the criteria, kept from year to year
+    accepted = {k: v for k, v in road.final.solution.portfolio.items() if k in CAPACITY}
+    built: dict[str, float] = {}
+    stages: list[tuple[int, str, dict[str, float]]] = []
+    for y in range(first + 1, acceptance_year):
+        sol = lp.solve(ps, criteria=False, floor=built, cap=accepted, acct=acct)
+        built = {k: sol.portfolio[k] for k in CAPACITY if sol.portfolio[k] > 1e-9}
+        stages.append((y, "build-up", dict(built)))
     final = road.final.solution.portfolio
     road.waterfall = waterfall(ps, final, acct)
     _years(road, scenario, ps, first, last, stages, tighten, prove_runs)
