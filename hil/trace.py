@@ -77,10 +77,9 @@ class Trace:
 def read(path: str | Path) -> Trace:
     """Read a trace file; :class:`TraceError` names the line of a malformed record."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise TraceError(f"{path}: cannot read the trace: {exc.strerror}") from None
+    from twin.core import textload  # UTF-8 only: a binary or UTF-16 file is one line, too
+
+    lines = textload.read_text(path, "trace", TraceError, max_bytes=1 << 34).splitlines()
     trace: Trace | None = None
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -91,6 +90,8 @@ def read(path: str | Path) -> Trace:
             if n == len(lines):  # a run killed mid-line
                 break
             raise TraceError(f"{path}:{n}: not a JSON record") from None
+        if not isinstance(rec, dict):
+            raise TraceError(f"{path}:{n}: expected a JSON object, got {type(rec).__name__}")
         if trace is None:
             if rec.pop("type", None) != "header" or rec.get("version") != VERSION:
                 raise TraceError(f"{path}:1: not a HIL trace (version {VERSION} header)")

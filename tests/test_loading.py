@@ -387,3 +387,15 @@ def test_fuzz_every_mutant_loads_or_gives_one_line_per_error(mutations):
         for message in str(exc).splitlines():
             assert message.startswith(f"{PARK_PATH}") or message.startswith("... and ")
     assert time.perf_counter() - t0 < 3.0
+
+
+def test_hil_traces_that_are_not_utf8_or_not_records_are_one_line(tmp_path):
+    from hil.trace import TraceError, read
+
+    path = tmp_path / "t.jsonl"
+    path.write_bytes('{"type": "header"}\n'.encode("utf-16"))
+    with pytest.raises(TraceError, match="UTF-16"):
+        read(path)
+    path.write_text('[1, 2]\n{"type": "header"}\n')
+    with pytest.raises(TraceError, match=r"t.jsonl:1: expected a JSON object"):
+        read(path)
