@@ -399,3 +399,48 @@ def test_hil_traces_that_are_not_utf8_or_not_records_are_one_line(tmp_path):
     path.write_text('[1, 2]\n{"type": "header"}\n')
     with pytest.raises(TraceError, match=r"t.jsonl:1: expected a JSON object"):
         read(path)
+
+
+STUDY_PATH = ROOT / "studies" / "sizing-2027.yaml"
+HIL_PATH = ROOT / "scenarios" / "hil-battery.yaml"
+
+
+def _mutate(lines: list[str], mutations) -> str:
+    lines = list(lines)
+    for index, how, value in mutations:
+        index %= len(lines)
+        line = lines[index]
+        if how == "value" and ":" in line:
+            lines[index] = f"{line.split(':', 1)[0]}: {value}"
+        elif how == "delete":
+            del lines[index]
+        elif how == "duplicate":
+            lines.insert(index, line)
+        else:
+            lines = [*lines[:index], line[: len(line) // 2]]
+    return "\n".join(lines) + "\n"
+
+
+MUTATIONS = st.lists(st.tuples(st.integers(0, 400),
+                               st.sampled_from(["value", "delete", "duplicate", "truncate"]),
+                               st.sampled_from(NASTY)), min_size=1, max_size=3)
+
+
+@settings(max_examples=25, deadline=5000, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(MUTATIONS)
+def test_fuzz_the_sizing_study_and_the_hil_example(mutations):
+    from twin.studies.spec import StudyError
+    from twin.studies.spec import loads as load_study
+
+    for path, parse, error in ((STUDY_PATH, load_study, StudyError),
+                               (HIL_PATH, loads, ScenarioError)):
+        text = _mutate(path.read_text(encoding="utf-8").splitlines(), mutations)
+        t0 = time.perf_counter()
+        message = ""
+        try:
+            parse(text, path)
+        except error as exc:
+            message = str(exc)
+        assert all(m.startswith((str(path), "... and ")) for m in message.splitlines())
+        assert time.perf_counter() - t0 < 5.0
