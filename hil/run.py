@@ -25,7 +25,15 @@ import numpy as np
 
 from hil import trace as tr
 from hil.session import HILAbort, check_replay
-from twin.core.results import KPI, Run, open_run, write_kpis, write_table
+from twin.core.results import (
+    KPI,
+    Run,
+    finish,
+    open_run,
+    partial_path,
+    write_kpis,
+    write_table,
+)
 from twin.scenario import assertions as asr
 from twin.scenario.hil import sequence_expectations
 
@@ -240,6 +248,8 @@ def run(s: Any, out_dir: str | Path | None = None,
                                extensions=[HILExtension()]).kpis)
     except HILAbort as exc:
         aborted = str(exc)
+        if partial_path(path).exists():  # the aborted run's record, marked incomplete
+            finish(path, complete=False)
     recorded = tr.read(trace)
     scheduling = next((e["detail"] for e in recorded.events if e["kind"] == "scheduling"),
                       "replay: no pacing" if s.hil.replay else "")

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ENERGY_CLOSURE_REL, ROOT
 from twin import runner, scenario
-from twin.core.results import open_run
+from twin.core.results import open_run, partial_path
 
 SMALL = ROOT / "tests" / "scenarios" / "small.yaml"
 
@@ -90,7 +90,7 @@ def test_killed_run_leaves_readable_incomplete_file(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "twin", "run", str(SMALL), "--out",
                              str(out), "-q"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    path = out / "small.h5"
+    path = partial_path(out / "small.h5")  # the run's file until it is complete
     deadline = time.monotonic() + 120
     n = 0
     try:
@@ -106,6 +106,9 @@ def test_killed_run_leaves_readable_incomplete_file(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert n >= 2000, "the run did not get far enough to test"
+    assert not (out / "small.h5").exists()  # no result until a run completes
+    with h5py.File(path) as f:  # a plain h5py opens the killed run's file
+        assert not f["meta"].attrs["complete"]
     with open_run(path) as run:
         assert not run.complete
         steps = len(run.time_s)

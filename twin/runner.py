@@ -18,7 +18,18 @@ from typing import Any
 from twin.accounting.assessment import Assessment, assess, assessment_kpis, hourly_table
 from twin.accounting.carbon import granular_certificates
 from twin.accounting.kpi import aoi_kpis, grid_violations, park_kpis
-from twin.core.results import KPI, open_run, write_array, write_kpis, write_table
+from twin.core.results import (
+    KPI,
+    ResultsWriteError,
+    check_writable,
+    estimate_bytes,
+    finish,
+    open_run,
+    partial_path,
+    write_array,
+    write_kpis,
+    write_table,
+)
 from twin.cosim import ems as ems_setup
 from twin.cosim.world import Extension, simulate
 from twin.models.events import EventBook
@@ -62,19 +73,38 @@ def run(
     :func:`twin.cosim.world.simulate`'s.
     """
     t0 = time.perf_counter()
-    sim = simulate(scenario, output_path(scenario, out_dir), progress, fast_progress, events,
-                   observer, extensions)
+    path = output_path(scenario, out_dir)
+    check_writable(path, estimate_bytes(scenario.n_steps, _series_guess(scenario)))
+    sim = simulate(scenario, path, progress, fast_progress, events, observer, extensions)
     t2 = time.perf_counter()
-    kpis, judged = judge(sim.path, scenario, sim.lines)
+    partial = partial_path(sim.path)
+    with open_run(partial) as recorded:
+        n_recorded = len(recorded.time_s)
+    if n_recorded < sim.n_steps:
+        raise ResultsWriteError(f"{partial}: {n_recorded} of {sim.n_steps} steps recorded; "
+                                f"the previous result at {sim.path} is kept")
+    judged_box: list[tuple[dict[str, KPI], Assessment]] = []
+    finish(sim.path, lambda target: judged_box.append(
+        judge(partial, scenario, sim.lines, target)))
+    kpis, judged = judged_box[0]
     t3 = time.perf_counter()
     return RunResult(path=sim.path, kpis=kpis, wall_s=t3 - t0, n_steps=sim.n_steps,
                      timing=sim.timing, assessment=judged,
                      phases_s={**sim.phases_s, "kpis": t3 - t2})
 
 
-def judge(path: Path, scenario: Scenario, lines: Mapping[str, Any] | None = None
-          ) -> tuple[dict[str, KPI], Assessment]:
-    """The KPIs and tables of a recorded run, written into its file."""
+def _series_guess(scenario: Scenario) -> int:
+    """A generous count of the series a scenario records, for the disk-space check."""
+    n = sum(len(getattr(scenario, key, ()) or ()) for key in (
+        "pv_plants", "wind_farms", "batteries", "factory_loads", "ev_hubs", "heat_supply"))
+    return 40 * (n + 4) + (2000 if scenario.grid is not None else 0)
+
+
+def judge(path: Path, scenario: Scenario, lines: Mapping[str, Any] | None = None,
+          target: Path | None = None) -> tuple[dict[str, KPI], Assessment]:
+    """The KPIs and tables of the run recorded at ``path``, written into ``target`` (the
+    same file if not given)."""
+    out = path if target is None else target
     with open_run(path) as recorded:
         kpis = park_kpis(recorded)
         kpis.update(aoi_kpis(lines or {}))
@@ -84,6 +114,7 @@ def judge(path: Path, scenario: Scenario, lines: Mapping[str, Any] | None = None
                       if recorded.has(e, "vm_pu") for v in grid_violations(recorded, e)]
         control_kpis, requests, forecasts = ems_setup.results(recorded, scenario)
         kpis.update(control_kpis)
+    path = out
     write_kpis(path, kpis)
     write_array(path, "carbon/hourly", hourly_table(judged), "the park's accounts per hour: "
                 "flows (MWh), emissions (t), energy (tce), 绿电直连 consumed and exported")

@@ -18,14 +18,26 @@ Layout::
     /kpi/<name>      scalar float64; attributes unit, description
 
 Series are written in chunks (three weeks of 15-minute steps, or what a few seconds of wall
-time gave) and flushed as the run goes, in HDF5's single-writer/multiple-reader mode, so a
-killed run leaves a readable file whose ``complete`` flag is False.
+time gave) and flushed as the run goes, in HDF5's single-writer/multiple-reader mode, to
+``<name>.h5.partial`` beside the result; after each flush the superblock's "open for write"
+flag is cleared, so a plain ``h5py.File`` opens a killed run's partial file (``complete``
+False, every series as long as ``/time``: the series are extended before ``/time``). The
+KPIs and tables are written into a copy (``<name>.h5.judging``) that is marked complete and
+then renamed over ``<name>.h5`` (:func:`finish`): the result at ``<name>.h5`` is always a
+whole run, the previous one until the new one is complete.
+
+A series is a mean power over the step (``aggregation = "mean"``: energy = sum x step
+hours) or an amount per step (``"sum"``: energy = sum); :meth:`Run.energy` and
+:func:`energy_sum` apply it, so a reader need not know which.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,7 +47,121 @@ from typing import Any
 import h5py
 import numpy as np
 
+from twin.core.errors import UserError
+
 SeriesKey = tuple[str, str]  # (entity, attr)
+AGGREGATIONS = ("mean", "sum")
+
+
+class ResultsWriteError(UserError):
+    """The run's file cannot be written (read-only folder, full disk): one line."""
+
+
+def partial_path(path: str | Path) -> Path:
+    """Where a run writes its series until it is complete: ``<path>.partial``."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+def judging_path(path: str | Path) -> Path:
+    """Where the KPIs and tables are written before the rename: ``<path>.judging``."""
+    path = Path(path)
+    return path.with_name(path.name + ".judging")
+
+
+def estimate_bytes(n_steps: int, n_series: int) -> int:
+    """An upper bound of a run file's size: 8 bytes per value uncompressed, plus 1 MiB."""
+    return int(n_steps) * int(n_series) * 8 + (1 << 20)
+
+
+def check_writable(path: str | Path, need_bytes: int = 0) -> None:
+    """Refuse, before a run starts, a result that cannot be written: the folder is not a
+    folder or not writable (tried, not guessed: root passes ``os.access``), or its disk has
+    less free space than ``need_bytes`` (twice for the copy made at the end)."""
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsWriteError(f"{folder}: cannot create the output folder "
+                                f"({exc.strerror or exc})") from None
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise ResultsWriteError(f"{folder}: the output folder is not writable")
+    probe = folder / f".{Path(path).name}.{os.getpid()}.probe"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ResultsWriteError(f"{folder}: the output folder is not writable "
+                                f"({exc.strerror or exc})") from None
+    free = shutil.disk_usage(folder).free
+    if need_bytes and free < 2 * need_bytes:
+        raise ResultsWriteError(f"{folder}: {free / 2**20:.0f} MiB free, the run needs up to "
+                                f"{2 * need_bytes / 2**20:.0f} MiB (its file and the copy "
+                                f"made when it completes)")
+
+
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _lookup3(data: bytes) -> int:
+    """Bob Jenkins' lookup3 ``hashlittle`` (initval 0): HDF5's metadata checksum."""
+    m = 0xFFFFFFFF
+
+    def rot(x: int, k: int) -> int:
+        return ((x << k) | (x >> (32 - k))) & m
+
+    n = len(data)
+    a = b = c = (0xDEADBEEF + n) & m
+    i = 0
+    while n > 12:
+        a = (a + int.from_bytes(data[i:i + 4], "little")) & m
+        b = (b + int.from_bytes(data[i + 4:i + 8], "little")) & m
+        c = (c + int.from_bytes(data[i + 8:i + 12], "little")) & m
+        a = ((a - c) & m) ^ rot(c, 4)
+        c = (c + b) & m
+        b = ((b - a) & m) ^ rot(a, 6)
+        a = (a + c) & m
+        c = ((c - b) & m) ^ rot(b, 8)
+        b = (b + a) & m
+        a = ((a - c) & m) ^ rot(c, 16)
+        c = (c + b) & m
+        b = ((b - a) & m) ^ rot(a, 19)
+        a = (a + c) & m
+        c = ((c - b) & m) ^ rot(b, 4)
+        b = (b + a) & m
+        n -= 12
+        i += 12
+    if n == 0:
+        return c
+    tail = data[i:] + bytes(12 - n)
+    a = (a + int.from_bytes(tail[0:4], "little")) & m
+    b = (b + int.from_bytes(tail[4:8], "little")) & m
+    c = (c + int.from_bytes(tail[8:12], "little")) & m
+    c = (c ^ b) - rot(b, 14) & m
+    a = (a ^ c) - rot(c, 11) & m
+    b = (b ^ a) - rot(a, 25) & m
+    c = (c ^ b) - rot(b, 16) & m
+    a = (a ^ c) - rot(c, 4) & m
+    b = (b ^ a) - rot(a, 14) & m
+    c = (c ^ b) - rot(b, 24) & m
+    return c
+
+
+def clear_open_flag(path: str | Path) -> bool:
+    """Clear the "open for write" flags of an HDF5 file's superblock (version 2 or 3), as
+    HDF5's ``h5clear -s`` does, so that a plain ``h5py.File`` opens a file whose writer was
+    killed; True if a flag was cleared. Only for a file no process writes any more, or
+    between the flushes of the one that does (:class:`RunWriter`)."""
+    with Path(path).open("r+b") as fh:
+        head = bytearray(fh.read(48))
+        if head[:8] != _SIGNATURE or len(head) < 48 or head[8] not in (2, 3) \
+                or head[9] != 8 or head[10] != 8 or head[11] == 0:
+            return False
+        head[11] = 0
+        head[44:48] = _lookup3(bytes(head[:44])).to_bytes(4, "little")
+        fh.seek(0)
+        fh.write(head)
+    return True
 
 
 @dataclass(frozen=True)
@@ -59,7 +185,10 @@ class KPI:
 
 
 class RunWriter:
-    """Write one run: declare the series, then append steps; close marks the file complete."""
+    """Write one run: declare the series, then append steps, into ``<path>.partial``;
+    ``close()`` makes it the complete result at ``path`` (:func:`finish`),
+    ``close(publish=False)`` leaves it for the KPIs and tables, ``close(complete=False)``
+    leaves an incomplete partial file and the previous result untouched."""
 
     def __init__(
         self,
@@ -71,7 +200,8 @@ class RunWriter:
         flush_s: float = 5.0,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = partial_path(self.path)
+        check_writable(self.path)
         self._keys = list(series)
         self._index = {key: i for i, key in enumerate(self._keys)}
         self._chunk = int(chunk_steps)
@@ -87,7 +217,11 @@ class RunWriter:
         self._tbuf = np.zeros(self._chunk, dtype=np.int64 if whole else np.float64)
         self._n_buf = 0
         self._n_written = 0
-        self._file = h5py.File(self.path, "w", libver="latest")
+        creating = self.partial.with_name(self.partial.name + ".new")
+        try:
+            self._file = h5py.File(creating, "w", libver="latest")
+        except OSError as exc:
+            raise ResultsWriteError(f"{creating}: cannot create the run file ({exc})") from None
         g = self._file.create_group("meta")
         for key, value in meta.items():
             g.attrs[key] = value
@@ -120,6 +254,8 @@ class RunWriter:
                 group.attrs[key] = value
         self._file.swmr_mode = True
         self._file.flush()
+        clear_open_flag(creating)
+        creating.replace(self.partial)  # a whole skeleton, or nothing, at .partial
 
     @property
     def keys(self) -> list[SeriesKey]:
@@ -164,32 +300,89 @@ class RunWriter:
         if n == 0:
             return
         end = self._n_written + n
-        self._time.resize((end,))
-        self._time[self._n_written:end] = self._tbuf[:n]
-        for i, d in enumerate(self._dsets):
-            d.resize(end, axis=0)
-            vbuf = self._vbuf.get(i)
-            d[self._n_written:end] = self._buf[:n, i] if vbuf is None else vbuf[:n]
+        try:
+            for i, d in enumerate(self._dsets):  # series first, /time last: readers cut at it
+                d.resize(end, axis=0)
+                vbuf = self._vbuf.get(i)
+                d[self._n_written:end] = self._buf[:n, i] if vbuf is None else vbuf[:n]
+            self._time.resize((end,))
+            self._time[self._n_written:end] = self._tbuf[:n]
+            self._file.flush()
+            clear_open_flag(self.partial)
+        except OSError as exc:
+            self._abandon()
+            raise ResultsWriteError(f"{self.partial}: writing the run failed after "
+                                    f"{self._n_written} steps ({exc}); the previous result "
+                                    f"is kept") from None
         self._n_written = end
         self._n_buf = 0
-        self._file.flush()
         self._flushed_at = time.monotonic()
+
+    def _abandon(self) -> None:
+        """Close the file after a failed write, quietly (it is incomplete anyway)."""
+        file, self._file = self._file, None
+        with contextlib.suppress(Exception):
+            file.close()
 
     @property
     def n_steps(self) -> int:
         """Steps recorded so far (written or buffered)."""
         return self._n_written + self._n_buf
 
-    def close(self, complete: bool = True) -> None:
-        """Flush and close; ``complete`` marks whether the run reached its end."""
+    def close(self, complete: bool = True, publish: bool = True) -> None:
+        """Flush and close the partial file; if ``complete`` and ``publish``, make it the
+        result at ``path`` (:func:`finish`, nothing more to write)."""
         if self._file is None:
             return
         self.flush()
-        self._file.close()
-        self._file = None
-        with h5py.File(self.path, "a") as f:
-            f["meta"].attrs["complete"] = bool(complete)
+        file, self._file = self._file, None
+        try:
+            file.close()
+        except OSError as exc:
+            raise ResultsWriteError(f"{self.partial}: closing the run failed ({exc})") from None
+        if complete and publish:
+            finish(self.path)
+
+
+def finish(path: str | Path, write: Any = None, complete: bool = True) -> Path:
+    """Make the closed partial run of ``path`` its complete result: copy it to
+    ``<path>.judging``, let ``write(judging_path)`` add the KPIs and tables, mark it complete
+    and rename it over ``path`` (atomic), then remove the partial file. Killed at any moment,
+    ``path`` holds a whole run (the previous one or this one) and ``.partial`` this run's
+    series, ``complete`` False. ``complete=False`` publishes a run that stopped early (an
+    aborted hardware test) as such."""
+    path = Path(path)
+    partial, judging = partial_path(path), judging_path(path)
+    try:
+        shutil.copyfile(partial, judging)
+        try:
+            if write is not None:
+                write(judging)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                judging.unlink()
+            raise
+        with h5py.File(judging, "a") as f:
             f["meta"].attrs["n_steps_written"] = int(f["time"].shape[0])
+            f["meta"].attrs["complete"] = bool(complete)
+        with judging.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        judging.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            judging.unlink()
+        raise ResultsWriteError(f"{path}: writing the run's results failed ({exc}); the "
+                                f"series are in {partial}, the previous result is kept"
+                                ) from None
+    with contextlib.suppress(OSError):
+        dirfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
+    with contextlib.suppress(OSError):
+        partial.unlink()
+    return path
 
 
 def write_kpis(path: str | Path, kpis: Mapping[str, KPI]) -> None:
@@ -325,6 +518,13 @@ class Run:
         return SeriesInfo(str(d.attrs.get("unit", "")), str(d.attrs.get("description", "")),
                           columns, str(d.attrs.get("aggregation", "mean")))
 
+    def energy(self, entity: str, attr: str) -> float:
+        """The total of one scalar series over the run, by its aggregation: a mean over the
+        step (MW, kW) gives energy (MWh, kWh) as sum x step hours; an amount per step (kWh,
+        counts) its plain sum. NaN (no value recorded) counts as nothing."""
+        return energy_sum(self.series(entity, attr), self.info(entity, attr).aggregation,
+                          float(self.step_s))
+
     def kpis(self) -> dict[str, KPI]:
         """The run's KPIs (empty for an incomplete run)."""
         group = self._file.get("kpi")
@@ -355,6 +555,14 @@ class Run:
         """Every series with its info and values."""
         for key in self.series_keys():
             yield key, self.info(*key), self.series(*key)
+
+
+def energy_sum(values: np.ndarray, aggregation: str, step_s: float) -> float:
+    """Total of a series by its aggregation: ``mean`` -> sum x step hours, ``sum`` -> sum."""
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation {aggregation!r}: expected one of {AGGREGATIONS}")
+    total = float(np.nansum(np.asarray(values, dtype=float)))
+    return total * step_s / 3600.0 if aggregation == "mean" else total
 
 
 def open_run(path: str | Path) -> Run:

@@ -1,0 +1,258 @@
+"""Results that are never silently wrong: kill-safe files, refused outputs, sums by aggregation."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from twin.core import results
+from twin.core.results import (
+    ResultsWriteError,
+    RunWriter,
+    SeriesInfo,
+    clear_open_flag,
+    energy_sum,
+    open_run,
+    partial_path,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Runs a three-hour park run in forked children (imports paid once), each killed by SIGKILL
+# after a random fraction of the recording time or at an aimed moment; after each, reports what a plain h5py.File sees.
+_KILLER = r'''
+import json, os, signal, sys, time
+import h5py
+from twin import runner
+from twin.core import results
+from twin.scenario import load
+
+out, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = load("scenarios/park.yaml").with_days(0.125)
+init = results.RunWriter.__init__
+def small_chunks(self, *a, **k):
+    k["chunk_steps"], k["flush_s"] = 3, 0.0  # a flush every 3 steps: many kill targets
+    init(self, *a, **k)
+results.RunWriter.__init__ = small_chunks
+
+def die(*a, **k):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def aim(where):
+    if where.startswith("flush:"):  # inside the k-th flush: steps written, not yet flushed
+        count, real = [0], h5py.File.flush
+        def flush(self):
+            count[0] += 1
+            if count[0] == int(where[6:]):
+                die()
+            real(self)
+        h5py.File.flush = flush
+    elif where == "before_kpis":
+        runner.write_kpis = die
+    elif where == "after_kpis":
+        real = runner.write_kpis
+        runner.write_kpis = lambda *a, **k: (real(*a, **k), die())
+    elif where == "mid_tables":
+        real = runner.write_array
+        runner.write_array = lambda *a, **k: (real(*a, **k), die())
+    elif where == "before_rename":
+        real = os.replace
+        results.os.replace = lambda src, dst: die() if str(dst).endswith(".h5") else \
+            real(src, dst)
+
+def look(path):
+    try:
+        with h5py.File(path) as f:
+            lengths = sorted({f["time"].shape[0]} | {f["series"][e][a].shape[0]
+                             for e in f["series"] for a in f["series"][e]})
+            return {"opens": True, "complete": bool(f["meta"].attrs["complete"]),
+                    "lengths": lengths, "kpis": len(f["kpi"]) if "kpi" in f else 0,
+                    "tables": "carbon" in f}
+    except FileNotFoundError:
+        return None
+    except Exception as exc:
+        return {"opens": False, "error": str(exc)[:120]}
+
+path = runner.output_path(s, out)
+for i, what in enumerate(["complete"] + args):
+    pid = os.fork()
+    aimed = what in ("before_kpis", "after_kpis", "mid_tables", "before_rename") \
+        or what.startswith("flush:")
+    if pid == 0:
+        if aimed:
+            aim(what)
+        try:
+            runner.run(s, out_dir=out)
+        finally:
+            os._exit(0)
+    t0 = time.monotonic()
+    if what == "complete":  # time the run: from its partial file's creation to its end
+        while not os.path.exists(results.partial_path(path)) and \
+                os.waitpid(pid, os.WNOHANG) == (0, 0):
+            time.sleep(0.005)
+        t_file = time.monotonic() - t0
+    elif not aimed:
+        # a fraction of the recording time (the part before it only builds the world)
+        time.sleep(max(0.0, t_file - 0.05 + float(what) * (t_run - t_file + 0.05)))
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    if what == "complete":
+        t_run = time.monotonic() - t0
+    print(json.dumps({"what": what, "killed": os.WIFSIGNALED(status),
+                      "result": look(path), "partial": look(results.partial_path(path))}),
+          flush=True)
+'''
+
+
+def _kill_runs(tmp_path: Path, moments: list[str]) -> list[dict]:
+    proc = subprocess.run([sys.executable, "-c", _KILLER, str(tmp_path), "x", *moments],
+                          cwd=ROOT, capture_output=True, text=True, timeout=240)
+    lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert len(lines) == len(moments) + 1, proc.stderr[-2000:]
+    return lines
+
+
+def _assert_safe(report: dict) -> None:
+    result, partial = report["result"], report["partial"]
+    # the result is always a whole run: the previous complete one, or the new one
+    assert result is not None, report
+    assert result["opens"], report
+    assert result["complete"], report
+    assert result["kpis"] > 0, report
+    assert result["tables"], report
+    assert len(result["lengths"]) == 1, report
+    if partial is not None:  # the killed run's own file: plain-openable, incomplete
+        assert partial["opens"], report
+        assert not partial["complete"], report
+        assert len(partial["lengths"]) == 1, report  # every series as long as /time
+
+
+def test_sigkill_at_random_moments_and_at_the_final_writes(tmp_path):
+    rng = random.Random(17)
+    moments = [f"{rng.uniform(0.0, 1.0):.3f}" for _ in range(2)]
+    moments += [f"flush:{rng.randint(2, 12)}" for _ in range(2)]  # the 1st: the skeleton
+    aimed = ["before_kpis", "mid_tables", "before_rename"]
+    reports = _kill_runs(tmp_path, moments + aimed)
+    assert reports[0]["result"]["complete"]
+    assert reports[0]["partial"] is None
+    for report in reports[1:]:
+        _assert_safe(report)
+    for report in reports[3:5]:  # killed inside a flush: the steps before it, all series
+        assert report["killed"], report
+        assert report["partial"] is not None, report
+        assert report["partial"]["lengths"][0] < 12, report
+    for report in reports[-3:]:  # killed in the final writes: its series are all there
+        assert report["killed"], report
+        assert report["partial"] is not None, report
+        assert report["partial"]["lengths"] == [12], report
+
+
+def _writer(path, chunk=4):
+    series = {("pv", "p_mw"): SeriesInfo("MW", "AC power"),
+              ("line", "e_kwh"): SeriesInfo("kWh", "energy per step", aggregation="sum")}
+    return RunWriter(path, {"step_s": 900}, series, chunk_steps=chunk)
+
+
+def test_a_new_run_keeps_the_previous_result_until_it_is_complete(tmp_path):
+    path = tmp_path / "park.h5"
+    w = _writer(path)
+    w.append(0, {0: 1.0, 1: 2.0})
+    w.close()
+    w = _writer(path)
+    for i in range(9):
+        w.append(i * 900, {0: 5.0, 1: 1.0})
+    with h5py.File(path) as f:  # still the first run, untouched
+        assert f["time"].shape == (1,)
+        assert f["meta"].attrs["complete"]
+    with h5py.File(partial_path(path)) as f:  # the running one, plain-openable mid-run
+        assert not f["meta"].attrs["complete"]
+        assert f["time"].shape == (8,)
+        assert f["series/pv/p_mw"].shape == (8,)
+    w.close()
+    with h5py.File(path) as f:
+        assert f["time"].shape == (9,)
+        assert f["meta"].attrs["complete"]
+    assert not partial_path(path).exists()
+
+
+def test_clear_open_flag_makes_a_killed_writer_file_plain_openable(tmp_path):
+    path = tmp_path / "k.h5"
+    code = ("import h5py,os,signal\n"
+            f"f=h5py.File({str(path)!r},'w',libver='latest')\n"
+            "d=f.create_dataset('x',shape=(0,),maxshape=(None,),dtype='f8',chunks=(4,))\n"
+            "f.swmr_mode=True; d.resize((4,)); d[:]=3.0; f.flush()\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    subprocess.run([sys.executable, "-c", code], check=False)
+    with pytest.raises(OSError, match="already open for write"):
+        h5py.File(path)
+    assert clear_open_flag(path)
+    with h5py.File(path) as f:
+        np.testing.assert_array_equal(f["x"][:], 3.0)
+
+
+def test_a_folder_that_is_a_file_is_refused_before_the_run(tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output folder should be")
+    with pytest.raises(ResultsWriteError, match="cannot create the output folder"):
+        results.check_writable(blocker / "park.h5")
+
+
+def test_a_read_only_folder_is_refused_before_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(results.os, "access", lambda *a, **k: False)
+    with pytest.raises(ResultsWriteError, match="not writable"):
+        results.check_writable(tmp_path / "park.h5")
+
+
+def test_too_little_free_space_is_refused_before_the_run(tmp_path, monkeypatch):
+    usage = results.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(results.shutil, "disk_usage",
+                        lambda p: usage._replace(free=10 << 20))
+    results.check_writable(tmp_path / "a.h5", results.estimate_bytes(96, 100))
+    with pytest.raises(ResultsWriteError, match="MiB free"):
+        results.check_writable(tmp_path / "a.h5", results.estimate_bytes(35040 * 4, 200))
+
+
+def test_a_failed_write_mid_run_is_one_line_and_keeps_the_previous_result(tmp_path):
+    path = tmp_path / "park.h5"
+    w = _writer(path)
+    w.append(0, {0: 1.0, 1: 1.0})
+    w.close()
+    w = _writer(path)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    w._time.resize = full_disk  # what h5py raises when the disk fills up
+    for i in range(3):
+        w.append(i * 900, {0: 1.0, 1: 1.0})
+    with pytest.raises(ResultsWriteError) as err:
+        w.append(3 * 900, {0: 1.0, 1: 1.0})  # the fourth step fills the chunk: a flush
+    assert "\n" not in str(err.value)
+    assert "previous result is kept" in str(err.value)
+    with h5py.File(path) as f:
+        assert f["meta"].attrs["complete"]
+        assert f["time"].shape == (1,)
+
+
+def test_energy_sums_follow_each_series_aggregation(tmp_path):
+    path = tmp_path / "run.h5"
+    w = _writer(path)
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 4, 40)  # MW, mean over each 15-minute step
+    e = rng.uniform(0, 100, 40)  # kWh per step
+    for i in range(40):
+        w.append(i * 900, {0: p[i], 1: e[i]})
+    w.close()
+    with open_run(path) as run:
+        assert run.energy("pv", "p_mw") == pytest.approx(sum(p) / 4)  # MWh
+        assert run.energy("line", "e_kwh") == pytest.approx(sum(e))  # kWh
+    assert energy_sum(np.array([1.0, np.nan, 3.0]), "mean", 3600) == 4.0
+    with pytest.raises(ValueError, match="aggregation"):
+        energy_sum(np.ones(3), "max", 900)
