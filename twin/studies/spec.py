@@ -248,7 +248,7 @@ def _base(base_path: Path, fixed: dict[str, Any]) -> tuple[dict[str, Any], Scena
     try:
         base = scenario_mod.load(base_path)
     except ScenarioError as exc:
-        raise SpecError("base", f"the base scenario is not valid: {exc}") from None
+        raise SpecError("base", f"the base scenario is not valid: {_first(exc)}") from None
     data = yaml.load(base.text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader
     for key, value in fixed.items():
         _resolve(base, str(key), f"fixed.{key}")  # a path the base scenario has
@@ -258,7 +258,14 @@ def _base(base_path: Path, fixed: dict[str, Any]) -> tuple[dict[str, Any], Scena
         return data, scenario_mod.loads(dump(data), base_path)
     except ScenarioError as exc:
         raise SpecError("fixed", f"the fixed values make the base invalid: "
-                        f"{strip_location(str(exc), base_path)}") from None
+                        f"{strip_location(_first(exc), base_path)}") from None
+
+
+def _first(exc: Exception) -> str:
+    """The first line of a scenario's errors, with how many more there are: a study's error
+    stays one line."""
+    first, *rest = str(exc).splitlines() or [""]
+    return first + (f" (and {len(rest)} more errors)" if rest else "")
 
 
 def _names(value: Any, where: str, choices: tuple[str, ...] | None) -> tuple[str, ...]:
