@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -256,3 +259,62 @@ def test_energy_sums_follow_each_series_aggregation(tmp_path):
     assert energy_sum(np.array([1.0, np.nan, 3.0]), "mean", 3600) == 4.0
     with pytest.raises(ValueError, match="aggregation"):
         energy_sum(np.ones(3), "max", 900)
+
+
+def _interrupt(args: list[str], when, timeout: float = 120) -> tuple[int, str]:
+    """Run ``twin ARGS`` in its own process group, send the group SIGINT (as Ctrl-C does)
+    once ``when(stderr so far)`` is true; return the exit code and stderr."""
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-m", "twin", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline and not when("".join(lines)):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    return proc.returncode, "".join(lines)
+
+
+def test_ctrl_c_during_twin_run_is_one_line_and_keeps_the_previous_result(tmp_path):
+    out = tmp_path / "out"
+    park = str(ROOT / "scenarios" / "park.yaml")
+    done = subprocess.run([sys.executable, "-m", "twin", "run", park, "--days", "0.125", "-q",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, timeout=120)
+    assert done.returncode == 0
+    path = out / "park.h5"
+    rc, err = _interrupt(["run", park, "--days", "2", "-q", "--out", str(out)],
+                         lambda _: partial_path(path).exists())
+    assert rc == 130, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("interrupted")
+    with h5py.File(path) as f:  # the previous run, whole
+        assert f["meta"].attrs["complete"]
+        assert f["time"].shape == (12,)
+
+
+STUDY = f"""\
+name: tiny
+base: {ROOT / "scenarios" / "park.yaml"}
+fixed: {{grid: null}}
+parameters:
+  batteries[0].e_max_mwh: [400, 1600]
+  park.seed: [1, 2]
+options: {{days: 2}}
+"""
+
+
+def test_ctrl_c_during_a_quiet_sweep_is_one_line(tmp_path):
+    study = tmp_path / "tiny.yaml"
+    study.write_text(STUDY)
+    rc, err = _interrupt(["sweep", str(study), "-q", "-o", str(tmp_path / "t.parquet"),
+                          "--workers", "2"], lambda e: "study tiny" in e)
+    assert rc == 130, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("interrupted: 0 of 4 cases done"), err

@@ -22,8 +22,10 @@ import json
 import logging
 import math
 import os
+import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -218,9 +220,19 @@ def local_cluster(workers: int | None = None) -> Any:
     from distributed import LocalCluster
 
     n = workers or os.cpu_count() or 1
-    with dask.config.set(WORKER_CONFIG):  # the nannies hand this config to their workers
-        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                            dashboard_address=":0")  # a free port: clusters side by side
+    # the workers ignore Ctrl-C: they inherit SIG_IGN while they start (the command stops them
+    # itself, and one interrupted while it starts prints tracebacks nobody can silence); a
+    # Ctrl-C in these seconds of start-up is not seen
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with dask.config.set(WORKER_CONFIG):  # the nannies hand this config to their workers
+            return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                dashboard_address=":0")  # a free port: clusters side by side
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, before)
 
 
 # --- running a study --------------------------------------------------------------------------
@@ -306,17 +318,18 @@ def run_study(study: Study, client: Any, output: str | Path | None = None,
     bar = tqdm(total=len(cases), initial=len(cases) - len(todo), unit="case",
                desc=study.name, disable=not progress, smoothing=0.1)
     bad = [0]
+    done = [len(cases) - len(todo)]  # counted here: a disabled bar (-q) counts nothing
 
     def on_row(row: dict[str, Any]) -> None:
         bad[0] += row["status"] != OK
+        done[0] += 1
         bar.update(1)
         bar.set_postfix(failed=bad[0], refresh=False)
 
     try:
         run_cases(client, job, todo, store, on_row)
     except KeyboardInterrupt:
-        raise StudyInterrupted(len(cases) - len(todo) + bar.n - bar.initial, len(cases),
-                               where["cases"]) from None
+        raise StudyInterrupted(done[0], len(cases), where["cases"]) from None
     finally:
         bar.close()
     df = write_table(study, store, where)

@@ -50,7 +50,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.func(args))
+        rc = int(args.func(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        return _interrupted()
+    except Exception as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # a clean-up the interrupt broke
+            return _interrupted()
+        raise
+    if rc == EXIT_INTERRUPTED:  # the command said what it kept; its helpers stop quietly
+        _hush()
+    return rc
+
+
+EXIT_INTERRUPTED = 130
+
+
+def _interrupted() -> int:
+    """Ctrl-C outside a command's own handling: one line; finished results are whole (a
+    run's file replaces the previous one only once complete)."""
+    print("interrupted: stopped; finished results are kept, the one in progress is not "
+          "written", file=sys.stderr)
+    _hush()
+    return EXIT_INTERRUPTED
+
+
+def _hush() -> None:
+    """No clean-up noise after Ctrl-C: Dask's shutdown warnings and its exit handlers'
+    tracebacks (printed through ``sys.unraisablehook``)."""
+    logging.disable(logging.CRITICAL)
+    sys.unraisablehook = lambda unraisable: None

@@ -45,7 +45,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = runner.run(s, out_dir=args.out, progress=lambda t: bar.update(1))
     except KeyboardInterrupt:
         bar.close()
-        print(f"interrupted: {runner.output_path(s, args.out)} is kept, marked incomplete",
+        from twin.core.results import partial_path
+
+        path = runner.output_path(s, args.out)
+        print(f"interrupted: the steps so far are in {partial_path(path)} (incomplete); "
+              f"{path} is {'the previous run, kept' if path.exists() else 'not written'}",
               file=sys.stderr)
         return 130
     finally:
