@@ -193,10 +193,27 @@ def test_events_reach_the_twin_and_bad_requests_are_refused(
     assert ok["windows"]
     assert twin.active("line_trip")
     for body, status in (({"kind": "volcano"}, 400), ({"kind": "line_trip", "line": "x"}, 400),
-                         ({"kind": "wind_lull", "wind_factor": 3}, 400)):
+                         ({"kind": "wind_lull", "wind_factor": 3}, 400),
+                         # the bounds of a scenario's events (twin check), not looser
+                         ({"kind": "heat_wave", "temp_delta_c": 1000}, 400),
+                         ({"kind": "ev_surge", "arrival_factor": 1e12}, 400),
+                         ({"kind": "price_signal", "price_adder_cny_per_mwh": "NaN"}, 400),
+                         ({"kind": "heat_wave", "temp_delta_c": "5"}, 400)):
         with pytest.raises(urllib.error.HTTPError) as err:
             _post(server.url + "api/event", body)
         assert err.value.code == status
+        text = err.value.read().decode()
+        assert "\n" not in text.strip()
+        assert "Traceback" not in text
+    nan = urllib.request.Request(  # a bare NaN in the JSON, as Python's json writes it
+        server.url + "api/event", data=b'{"kind": "price_signal", "price_adder_cny_per_mwh": NaN}',
+        method="POST", headers={"Content-Type": "application/json", "X-Twin": "1"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(nan, timeout=10)
+    assert err.value.code == 400
+    assert "finite" in err.value.read().decode()
+    with urllib.request.urlopen(server.url + "api/snapshot", timeout=10) as r:  # goes on
+        assert r.status == 200
     with pytest.raises(urllib.error.HTTPError) as err:  # no X-Twin header: not from the page
         _post(server.url + "api/control", {"action": "pause"}, headers={})
     assert err.value.code == 403

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from twin.core.fields import param
+from twin.core.specload import build
 
 EVENT_KINDS = ("demand_response", "price_signal", "cloud_front", "wind_lull", "heat_wave",
                "cold_wave", "grid_outage", "line_trip", "ev_surge", "defect_burst")
@@ -162,6 +163,10 @@ def live_events(kind: str, start_s: int, duration_s: int, start_utc: dt.datetime
     """
     if duration_s <= 0:
         raise ValueError(f"duration must be positive, got {duration_s} s")
+    # the scenario's own checks (types, finite numbers, bounds, what each kind needs), so a
+    # live event passes exactly what ``twin check`` passes in a scenario file
+    build(Event, {"kind": kind, "dates": [dt.date(2000, 1, 1)], "start": "00:00",
+                  "end": "24:00", **params})
     tz = zoneinfo.ZoneInfo(timezone)
     t0 = start_utc.timestamp()
     a = dt.datetime.fromtimestamp(t0 + start_s, tz)
