@@ -311,7 +311,15 @@ def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarra
     crit = {c: (max if c == "core_carbon_intensity" else min)(w[c] for w in by_weather)
             for c in by_weather[0]}
     slack = x[v["slack"]]
-    relax = {c: float(max(slack[i], 0.0)) for i, c in enumerate(CRITERIA) if c in thr}
+    # how far each relaxed threshold had to move: the best portfolio's shortfall, in the
+    # criterion's own unit (the slack itself is scaled by the base run's energy use)
+    relax = {}
+    for i, c in enumerate(CRITERIA):
+        if c not in thr:
+            continue
+        gap = (crit[c] - thr[c] if c == "core_carbon_intensity" else thr[c] - crit[c]) \
+            if c in crit and np.isfinite(crit[c]) else float(slack[i])
+        relax[c] = float(max(gap, 0.0)) if slack[i] > 1e-9 else 0.0
     rows = [r for _, r, _ in blocks]
     binding = ([c for c in CRITERIA if relax.get(c, 0.0) > 1e-6] if status != "optimal"
                else [c for c in CRITERIA if any(c in r and abs(duals[r[c]]) > 1e-6
