@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from mosaik_api_v3.types import InputData
 
 from adapters.base import Model, TwinSimulator, as_values, make_meta, spec_params
 from twin import data
+from twin.core.quantities import Quantity
 from twin.models.aoi import line as aoi_line
 from twin.models.aoi.line import LINES, AOILineSpec
 from twin.models.aoi.sources import FrameWriter, open_camera
@@ -34,8 +36,13 @@ from twin.models.events import EventBook
 from twin.models.loads import ParkCalendar
 from twin.models.loads.calendar import DAY_TYPES
 
-LINE = Model(spec_params(AOILineSpec), aoi_line.OUTPUTS)
+PRODUCING = Quantity("producing", "1", "1 when boards left the line in the step, else 0 (its "
+                     "per-board ratios are then recorded as 0, not NaN)")
+LINE = Model(spec_params(AOILineSpec), (*aoi_line.OUTPUTS, PRODUCING))
 LINE_NAMES = LINE.output_names
+# what a step without boards out leaves undefined: recorded as 0 beside ``producing = 0``
+_PER_BOARD = ("availability", "performance", "oee", "fpy", "lead_time_s", "escape_rate",
+              "false_call_rate", "kwh_per_board", "kgco2_per_board")
 
 
 class AOISim(TwinSimulator):
@@ -103,7 +110,7 @@ class AOISim(TwinSimulator):
         bursts = self.events.active(time, "defect_burst") if self.events else []
         for eid, line in self.entities.items():
             line.p_defect = defect_share(eid, line.spec.p_defect, bursts)
-            self.out[eid] = as_values(line.step(epoch_s, self.step_s), LINE_NAMES)
+            self.out[eid] = _recorded(line.step(epoch_s, self.step_s))
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Extra method: each line's whole run so far (``LineOutput`` fields)."""
@@ -114,3 +121,15 @@ class AOISim(TwinSimulator):
             close = getattr(thing, "close", None)
             if close is not None:
                 close()
+
+
+def _recorded(output: Any) -> dict[str, Any]:
+    """A step's outputs as recorded: no NaN, a ``producing`` flag instead."""
+    values = as_values(output, LINE_NAMES[:-1])
+    producing = values["boards_out"] > 0
+    values["producing"] = 1.0 if producing else 0.0
+    for name in _PER_BOARD:
+        value = values.get(name)
+        if value is None or not math.isfinite(value):
+            values[name] = 0.0
+    return values

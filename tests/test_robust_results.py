@@ -318,3 +318,32 @@ def test_ctrl_c_during_a_quiet_sweep_is_one_line(tmp_path):
     assert rc == 130, err
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1].startswith("interrupted: 0 of 4 cases done"), err
+
+
+def test_the_aoi_line_records_no_nan_and_its_series_sum_to_its_own_totals(tmp_path):
+    import dataclasses
+
+    from twin import runner, scenario
+
+    s = scenario.load(ROOT / "scenarios" / "park.yaml").with_days(1)
+    s = dataclasses.replace(s, grid=None, period=dataclasses.replace(
+        s.period, start=s.period.start.replace(day=5)))  # a Tuesday: the line works
+    result = runner.run(s, out_dir=tmp_path)
+    kpis = result.kpis  # the line's own totals over the run (its summary), not the series
+    with open_run(result.path) as run:
+        [line] = run.entities("aoi")
+        for attr in ("e_kwh", "oee", "kwh_per_board", "lead_time_s", "producing"):
+            assert not np.isnan(run.series(line, attr)).any(), attr
+        assert run.info(line, "e_kwh").aggregation == "sum"
+        # per-step values on the park's 15-minute axis: the sums are the line's totals
+        # (held hourly values summed four times gave 4x)
+        assert run.energy(line, "e_kwh") == pytest.approx(kpis["e_aoi_mwh"].value * 1000)
+        assert run.energy(line, "p_mw") == pytest.approx(kpis["e_aoi_mwh"].value)
+        assert run.energy(line, "boards_out") == kpis["aoi_boards_out"].value
+        assert kpis["aoi_boards_out"].value > 0
+        producing = run.series(line, "producing")
+        idle = producing == 0
+        assert idle.any()
+        assert (run.series(line, "boards_out")[idle] == 0).all()
+        assert (run.series(line, "kwh_per_board")[idle] == 0).all()
+        assert (run.series(line, "kwh_per_board")[~idle] > 0).all()

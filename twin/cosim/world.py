@@ -223,6 +223,9 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
         "Battery": {},
         "AOI": {"seed": park.seed, "timezone": park.timezone,
                 "duration_s": s.period.duration_s, "events": events,
+                # a line steps with the park, so each recorded value is that step's (an
+                # hourly amount held over four 15-minute steps would be summed four times)
+                "line_step_s": _aoi_step(s.period.step_s),
                 "co2_kg_per_kwh": carbon_factors(s.carbon.factor_year,  # t/MWh = kg/kWh
                                                  s.carbon.region).grid_t_per_mwh,
                 "frames_dir": str(path.with_suffix("")) + "-aoi"
@@ -295,6 +298,11 @@ def _build_ems(world: mosaik.World, s: Scenario, wiring: Wiring,
             cmd = getattr(factories["EMS"], model).create(1, name=f"cmd-{label}",
                                                           target=label)[0]
             wiring.add(f"cmd-{label}", cmd, "command", (COMMANDS[model],), {"target": label})
+
+
+def _aoi_step(step_s: float) -> int:
+    """The AOI lines' step: the park's when it is whole seconds up to an hour, else an hour."""
+    return int(step_s) if float(step_s).is_integer() and 1 <= step_s <= 3600 else 3600
 
 
 def _bundle(wiring: Wiring, factories: dict[str, Any], sid: str) -> Any:

@@ -163,8 +163,10 @@ class FrameBuilder:
         for attr in ("boards_out", "boards_rejected", "boards_defective", "throughput_per_h"):
             out[attr] = num(self._sum(v, ("aoi",), attr), 1)
         lines = self.view.of_kind.get("aoi", [])
-        out["fpy"] = num(v.get((lines[0], "fpy"))) if lines else None
-        out["oee"] = num(v.get((lines[0], "oee"))) if lines else None
+        # a step without boards out has no yield or OEE (recorded as 0 beside producing = 0)
+        producing = bool(lines) and v.get((lines[0], "producing"), 1) != 0
+        out["fpy"] = num(v.get((lines[0], "fpy"))) if producing else None
+        out["oee"] = num(v.get((lines[0], "oee"))) if producing else None
         return out
 
 
