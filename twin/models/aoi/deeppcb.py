@@ -14,13 +14,15 @@ F-score 2PR/(P+R) per class and overall; AP per class is the area under the inte
 precision-recall curve of the confidence-ranked detections (all points, as PASCAL VOC from
 2010), mAP their mean. The lenient rule (any overlap, any class) is computed beside it.
 
-**Detector** (:class:`Detector`): XOR of template and test (both thresholded at 128), a 3 x 3
+**Detector** (:class:`Detector`): the test moved onto the template by the whole-pixel shift
+(within 3 px) with the fewest differing pixels, XOR of the two (thresholded at 128), a 3 x 3
 opening that removes the one-pixel edge jitter of the scan, connected components of at least
 :data:`MIN_AREA` px; each component's box is grown by :data:`MARGIN_PX` on each side, at least
 :data:`MIN_HALF_PX` from its centre (measured on the training part: annotated boxes are the
 defect's extent plus about 10 px a side, 26 px at least). A small CNN names each candidate
 (background or one of the six classes) from a 48 x 48 window of template, test and XOR and
-its box size; its confidence is 1 - P(background).
+its box size; its confidence is 1 - P(background); overlapping same-class detections are
+merged into their union (:func:`merge`: a defect's XOR often falls apart into two blobs).
 
 torch is imported only when the classifier is trained or loaded.
 """
@@ -43,7 +45,8 @@ import numpy as np
 
 CLASSES = ("open", "short", "mousebite", "spur", "spurious_copper", "pin_hole")  # types 1..6
 IOU_MIN = 0.33
-MIN_AREA = 4
+MIN_AREA = 8
+ALIGN_PX = 3
 MARGIN_PX = 10
 MIN_HALF_PX = 14
 WINDOW = 48
@@ -303,8 +306,35 @@ class Candidate:
     box: Box
 
 
+def align(template: np.ndarray, test: np.ndarray, radius: int = ALIGN_PX) -> tuple[int, int]:
+    """The whole-pixel shift ``(dx, dy)`` within ``radius`` that moves ``test`` onto
+    ``template`` with the fewest differing pixels (DeepPCB's pairs are aligned to a few px;
+    some groups are off by 1-3 px, which leaves thick edges in the XOR)."""
+    r = radius
+    core = template[r:-r, r:-r]
+    h, w = core.shape
+    best = (cv2.countNonZero(cv2.bitwise_xor(core, test[r:-r, r:-r])), 0, 0)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            if dx or dy:
+                moved = test[r - dy:r - dy + h, r - dx:r - dx + w]
+                n = cv2.countNonZero(cv2.bitwise_xor(core, moved))
+                if n < best[0]:
+                    best = (n, dx, dy)
+    return best[1], best[2]
+
+
+def shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``image`` moved by whole pixels (edges repeated)."""
+    if not dx and not dy:
+        return image
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
 def candidates(template: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, list[Candidate]]:
-    """(XOR map after opening, candidate blobs) of a 0/1 template and test."""
+    """(XOR map after opening, candidate blobs) of a 0/1 template and an aligned 0/1 test."""
     d = cv2.bitwise_xor(template, test)
     d = cv2.morphologyEx(d, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, _lab, st, _ = cv2.connectedComponentsWithStats(d, connectivity=8)
@@ -317,6 +347,15 @@ def candidates(template: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, list
         hw, hh = max(w / 2 + MARGIN_PX, MIN_HALF_PX), max(h / 2 + MARGIN_PX, MIN_HALF_PX)
         out.append(Candidate(cx, cy, w, h, a, (cx - hw, cy - hh, cx + hw, cy + hh)))
     return d, out
+
+
+def prepared(template: np.ndarray, test: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, list[Candidate], tuple[int, int]]:
+    """(aligned test, XOR map, candidates, shift): the candidate stage of one pair."""
+    dx, dy = align(template, test)
+    moved = shifted(test, dx, dy)
+    diff, cands = candidates(template, moved)
+    return moved, diff, cands, (dx, dy)
 
 
 def crops(template: np.ndarray, test: np.ndarray, diff: np.ndarray,
@@ -372,18 +411,36 @@ class Detector:
         """Detections in one 0/1 pair."""
         import torch
 
-        diff, cands = candidates(template, test)
+        moved, diff, cands, (dx, dy) = prepared(template, test)
         if not cands:
             return []
-        x, f = crops(template, test, diff, cands)
+        x, f = crops(template, moved, diff, cands)
         with torch.inference_mode():
             p = torch.softmax(self.net(torch.from_numpy(x), torch.from_numpy(f)), 1).numpy()
         dets = []
         for c, row in zip(cands, p, strict=True):
             conf = 1.0 - float(row[0])
             if conf >= self.threshold:
-                dets.append(Detection(c.box, int(np.argmax(row[1:])), conf))
-        return dets
+                x0, y0, x1, y1 = c.box  # back into the test image's pixels
+                dets.append(Detection((x0 - dx, y0 - dy, x1 - dx, y1 - dy),
+                                      int(np.argmax(row[1:])), conf))
+        return merge(dets)
+
+
+def merge(dets: Sequence[Detection]) -> list[Detection]:
+    """One detection per defect: same-class boxes that overlap become their union, with the
+    higher confidence (a defect's XOR often falls apart into two or three blobs)."""
+    out: list[Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        for i, k in enumerate(out):
+            if k.cls == d.cls and _overlaps(k.box, d.box):
+                out[i] = Detection((min(k.box[0], d.box[0]), min(k.box[1], d.box[1]),
+                                    max(k.box[2], d.box[2]), max(k.box[3], d.box[3])),
+                                   k.cls, k.score)
+                break
+        else:
+            out.append(d)
+    return out
 
 
 @cache
@@ -412,11 +469,12 @@ def load(path: str | Path | None = None) -> Detector:
 def _labelled(pair: Pair) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tpl, tst = read_image(pair.template), read_image(pair.test)
     truth = read_truth(pair.truth)
-    diff, cands = candidates(tpl, tst)
-    x, f = crops(tpl, tst, diff, cands)
+    moved, diff, cands, (dx, dy) = prepared(tpl, tst)
+    x, f = crops(tpl, moved, diff, cands)
     y = np.zeros(len(cands), np.int64)
     for i, c in enumerate(cands):
-        best = max(((iou(c.box, b), k) for b, k in truth), default=(0.0, -1))
+        box = (c.box[0] - dx, c.box[1] - dy, c.box[2] - dx, c.box[3] - dy)
+        best = max(((iou(box, b), k) for b, k in truth), default=(0.0, -1))
         if best[0] > IOU_MIN:
             y[i] = best[1] + 1
     return x, f, y
