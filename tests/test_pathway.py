@@ -135,6 +135,13 @@ def test_command_prints_the_road_and_writes_the_report(small, tmp_path, capsys) 
     assert "<svg" in page
     assert "location-based" in page
     assert main(["pathway", str(small.path), "--years", "2028-2025"]) == 2
+    assert main(["pathway", str(small.path), "--gas-kgce", "2.0"]) == 2
+    assert main(["pathway", str(small.path), "--criteria", "core,beauty"]) == 2
+    assert main(["pathway", str(small.path), "--cfe", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "GB/T 2589" in err
+    assert "beauty" in err or "core, clean, direct" in err
+    assert "Traceback" not in err
 
 
 def test_market_based_emissions_let_certificates_lower_the_core_indicator() -> None:
