@@ -131,8 +131,12 @@ def test_command_prints_the_road_and_writes_the_report(small, tmp_path, capsys) 
     assert "core indicator" in text
     assert "co-sim" in text
     assert "round 1" in text
+    for line in ("2025  baseline", "2026  build-up", "2027  acceptance", "2028  after"):
+        assert line in text  # the road year by year, by default 2025-2028
+    assert "the project's own" in text  # the net balance is not labelled national
     page = (out / "pathway.html").read_text(encoding="utf-8")
-    assert "<svg" in page
+    assert "The road year by year" in page
+    assert page.count("<svg") >= 4  # the waterfall and the criteria by year
     assert "location-based" in page
     assert main(["pathway", str(small.path), "--years", "2028-2025"]) == 2
     assert main(["pathway", str(small.path), "--gas-kgce", "2.0"]) == 2
