@@ -347,3 +347,13 @@ def test_the_aoi_line_records_no_nan_and_its_series_sum_to_its_own_totals(tmp_pa
         assert (run.series(line, "boards_out")[idle] == 0).all()
         assert (run.series(line, "kwh_per_board")[idle] == 0).all()
         assert (run.series(line, "kwh_per_board")[~idle] > 0).all()
+
+
+def test_ctrl_c_during_twin_pathway_is_one_line(tmp_path):
+    out = tmp_path / "pw"
+    rc, err = _interrupt(["pathway", str(ROOT / "scenarios" / "baseline-2025.yaml"), "--days",
+                          "2", "--out", str(out)],
+                         lambda _: any(out.glob("*.partial")))
+    assert rc == 130, err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
