@@ -246,3 +246,29 @@ def test_staged_road_year_by_year(small, tmp_path) -> None:  # noqa: ANN001
     assert build.run_path is not None
     assert build.run_path.exists()
     assert build.run_path != road.baseline_path
+
+
+def test_weather_years_are_seeds_and_the_proof_takes_the_worst(small, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from twin.studies.pathway import settings
+
+    seen: dict[str, dict[str, float]] = {}
+    real = settings.judge_file
+
+    def judge(result, acct):  # noqa: ANN001, ANN202
+        seen[result.path.name] = real(result.path, acct)
+        return seen[result.path.name]
+
+    monkeypatch.setattr(prove, "judge", judge)
+    road = prove.pathway(small, tmp_path / "runs", rounds=1, weather_years=2)
+    assert len(road.weather) == 2
+    # another seed is another weather year: the wind differs hour by hour
+    assert not np.allclose(road.weather[0].wind_per_mw, road.weather[1].wind_per_mw)
+    assert set(seen) >= {"pathway-baseline.h5", "pathway-baseline-w1.h5",
+                         "pathway-round1.h5", "pathway-round1-w1.h5"}
+    a, b = seen["pathway-round1.h5"], seen["pathway-round1-w1.h5"]
+    assert a["core_carbon_intensity"] != b["core_carbon_intensity"]  # the proving runs too
+    assert road.final.proven["core_carbon_intensity"] == max(a["core_carbon_intensity"],
+                                                             b["core_carbon_intensity"])
+    assert road.final.proven["clean_energy_share"] == min(a["clean_energy_share"],
+                                                          b["clean_energy_share"])
+    assert len(road.final.solution.by_weather) == 2
