@@ -272,3 +272,19 @@ def test_weather_years_are_seeds_and_the_proof_takes_the_worst(small, tmp_path, 
     assert road.final.proven["clean_energy_share"] == min(a["clean_energy_share"],
                                                           b["clean_energy_share"])
     assert len(road.final.solution.by_weather) == 2
+
+
+def test_judge_by_default_settings_matches_the_run_kpis(small, tmp_path) -> None:  # noqa: ANN001
+    # the proof's judge, with the default (the notice's) settings, reads a run as the
+    # accounting module's KPIs do; market-based counts the residual mix instead
+    from twin import runner
+    from twin.studies.pathway.settings import Accounting, judge_file
+
+    result = runner.run(small, tmp_path)
+    judged = judge_file(result.path, Accounting())
+    for c in ("core_carbon_intensity", "clean_energy_share", "direct_line_share"):
+        assert judged[c] == pytest.approx(float(result.kpis[f"criterion_{c}"].value), rel=1e-9)
+    market = judge_file(result.path, Accounting(emissions="market"))
+    assert market["core_carbon_intensity"] > judged["core_carbon_intensity"]  # no GEC bought
+    lighter = judge_file(result.path, Accounting(gas_kgce_per_nm3=1.1))
+    assert lighter["core_carbon_intensity"] > judged["core_carbon_intensity"]  # fewer tce
