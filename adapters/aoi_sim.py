@@ -27,7 +27,6 @@ from mosaik_api_v3.types import InputData
 
 from adapters.base import Model, TwinSimulator, as_values, make_meta, spec_params
 from twin import data
-from twin.core.quantities import Quantity
 from twin.models.aoi import line as aoi_line
 from twin.models.aoi.line import LINES, AOILineSpec
 from twin.models.aoi.sources import FrameWriter, open_camera
@@ -36,13 +35,8 @@ from twin.models.events import EventBook
 from twin.models.loads import ParkCalendar
 from twin.models.loads.calendar import DAY_TYPES
 
-PRODUCING = Quantity("producing", "1", "1 when boards left the line in the step, else 0 (its "
-                     "per-board ratios are then recorded as 0, not NaN)")
-LINE = Model(spec_params(AOILineSpec), (*aoi_line.OUTPUTS, PRODUCING))
+LINE = Model(spec_params(AOILineSpec), aoi_line.RECORDED)
 LINE_NAMES = LINE.output_names
-# what a step without boards out leaves undefined: recorded as 0 beside ``producing = 0``
-_PER_BOARD = ("availability", "performance", "oee", "fpy", "lead_time_s", "escape_rate",
-              "false_call_rate", "kwh_per_board", "kgco2_per_board")
 
 
 class AOISim(TwinSimulator):
@@ -128,7 +122,7 @@ def _recorded(output: Any) -> dict[str, Any]:
     values = as_values(output, LINE_NAMES[:-1])
     producing = values["boards_out"] > 0
     values["producing"] = 1.0 if producing else 0.0
-    for name in _PER_BOARD:
+    for name in aoi_line.PER_BOARD:
         value = values.get(name)
         if value is None or not math.isfinite(value):
             values[name] = 0.0

@@ -5,6 +5,8 @@ It accepts any inputs. ``series`` declares what to record as ``[label, attr, uni
 ``[label, attr, unit, doc, columns, aggregation]`` to say "sum" for an amount per step);
 ``labels`` maps mosaik full ids (``"PV-0.pv-roof"``) to the entity labels used in the file
 (default: the entity id); ``entities`` gives each label's attributes (kind, spec as JSON).
+``publish`` (default True) makes a complete run the file at ``path`` when the simulation ends;
+the runner passes False, judges the run, then publishes it.
 Connect single attributes, or a simulator's ``Outputs`` entity (attribute ``outputs``) to
 record all its entities at once. The file layout is :mod:`twin.core.results`'s.
 
@@ -29,7 +31,8 @@ _Plan = list[tuple[str, int]]  # (attribute, column)
 class RecorderSim(TwinSimulator):
     """Writes the run, step by step, flushing in chunks."""
 
-    MODELS = {"Recorder": Model(("name", "path", "meta", "series", "labels", "entities", "n_steps"), (),
+    MODELS = {"Recorder": Model(("name", "path", "meta", "series", "labels", "entities", "n_steps",
+                                 "publish"), (),
                                 any_inputs=True)}
 
     def setup(self, progress: Callable[[int], None] | None = None,
@@ -38,6 +41,7 @@ class RecorderSim(TwinSimulator):
         self.progress = progress
         self.observer = observer
         self.writer: RunWriter | None = None
+        self.publish = True
         self.expected_steps = 0
         self.labels: dict[str, str] = {}
         self._plans: dict[tuple[str, str], tuple[_Plan, _Plan]] = {}
@@ -55,6 +59,7 @@ class RecorderSim(TwinSimulator):
         self.labels = dict(params.get("labels") or {})
         self._keys = tuple(self.writer.keys)
         self.expected_steps = int(params.get("n_steps") or 0)
+        self.publish = bool(params.get("publish", True))
         return None
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
@@ -116,4 +121,6 @@ class RecorderSim(TwinSimulator):
     def finalize(self) -> None:
         if self.writer is not None:
             done = self.expected_steps == 0 or self.writer.n_steps >= self.expected_steps
-            self.writer.close(complete=done, publish=False)  # the runner judges, then publishes
+            # publish: a complete run becomes <path> at once (a plain mosaik script); the
+            # runner says False, judges the partial file, then publishes it (twin.runner)
+            self.writer.close(complete=done, publish=self.publish)

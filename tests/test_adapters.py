@@ -37,7 +37,7 @@ DECLARED: dict[str, dict[str, tuple[tuple[Quantity, ...], ...]]] = {
                 "Rule": (control.OUTPUTS, control.INPUTS, ())},
     "Balance": {"PCC": (balance.OUTPUTS + balance.ISLAND, balance.INPUTS, ())},
     "Grid": {"Grid": (grid_quantities.OUTPUTS, grid_quantities.INPUTS, ())},
-    "AOI": {"AOILine": (aoi_line.OUTPUTS, (), ())},
+    "AOI": {"AOILine": (aoi_line.RECORDED, (), ())},
     "EMS": {"EMS": (controller.OUTPUTS, EMSSim.MODELS["EMS"].inputs, SIGNALS),
             **{m: ((q,), (), ()) for m, q in COMMANDS.items()}},
 }
@@ -120,7 +120,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, runner.RunRe
 def test_recorded_units_are_the_models_declarations(recorded, pcc):
     by_kind = {"weather": weather.OUTPUTS, "pv": pv.OUTPUTS, "wind": wind.OUTPUTS,
                "factory": factory.OUTPUTS, "ev": ev.OUTPUTS, "heat": heat.OUTPUTS,
-               "battery": battery.OUTPUTS, "aoi": aoi_line.OUTPUTS, "ems": controller.OUTPUTS,
+               "battery": battery.OUTPUTS, "aoi": aoi_line.RECORDED, "ems": controller.OUTPUTS,
                "pcc": grid_quantities.OUTPUTS if pcc == "grid"
                else balance.OUTPUTS + balance.ISLAND}
     with open_run(recorded[pcc].path) as run:

@@ -353,7 +353,7 @@ def _build_recorder(world: mosaik.World, s: Scenario, wiring: Wiring,
     factories["Recorder"] = start(world, s, "Recorder", progress=progress, observer=observer)
     recorder = factories["Recorder"].Recorder.create(
         1, name="recorder", path=str(path), meta=_meta(s), series=wiring.series,
-        labels=wiring.labels, entities=wiring.attrs, n_steps=s.n_steps)[0]
+        labels=wiring.labels, entities=wiring.attrs, n_steps=s.n_steps, publish=False)[0]
     for sid in factories:
         if sid != "Recorder":
             world.connect(_bundle(wiring, factories, sid), recorder, "outputs")

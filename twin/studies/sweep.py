@@ -228,8 +228,11 @@ def local_cluster(workers: int | None = None) -> Any:
         before = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with dask.config.set(WORKER_CONFIG):  # the nannies hand this config to their workers
+            # a free port: clusters side by side; the workers' own logs only when critical
+            # (a case's failure is its row in the table; after Ctrl-C the workers would
+            # print heartbeat tracebacks while the scheduler goes away)
             return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                dashboard_address=":0")  # a free port: clusters side by side
+                                dashboard_address=":0", silence_logs=logging.CRITICAL)
     finally:
         if main:
             signal.signal(signal.SIGINT, before)

@@ -114,7 +114,7 @@ OUTPUTS = (
     Quantity("throughput_per_h", "1/h", "boards out per hour"),
     Quantity("availability", "1", "placement processing time / planned time"),
     Quantity("performance", "1", "ideal cycle x boards / processing time (placement)"),
-    Quantity("oee", "1", "availability x performance x quality (NaN without production)"),
+    Quantity("oee", "1", "availability x performance x quality"),
     Quantity("fpy", "1", "first-pass yield: boards passed / boards inspected"),
     Quantity("wip", "1", "boards in the line at the end of the step"),
     Quantity("lead_time_s", "s", "mean time from printer to leaving the line"),
@@ -123,6 +123,13 @@ OUTPUTS = (
     Quantity("kwh_per_board", "kWh", "electric energy per board out in the step"),
     Quantity("kgco2_per_board", "kg", "CO2 per board out in the step"),
 )
+# What is recorded: the outputs, with a step without boards out flagged (``producing`` = 0)
+# and its per-board ratios (PER_BOARD) recorded as 0, never NaN.
+PRODUCING = Quantity("producing", "1", "1 when boards left the line in the step, else 0 (its "
+                     "per-board ratios are then recorded as 0, not NaN)")
+RECORDED = (*OUTPUTS, PRODUCING)
+PER_BOARD = ("availability", "performance", "oee", "fpy", "lead_time_s", "escape_rate",
+             "false_call_rate", "kwh_per_board", "kgco2_per_board")
 
 
 # ----------------------------------------------------------------------------- time
