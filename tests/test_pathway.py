@@ -246,6 +246,10 @@ def test_staged_road_year_by_year(small, tmp_path) -> None:  # noqa: ANN001
     assert build.run_path is not None
     assert build.run_path.exists()
     assert build.run_path != road.baseline_path
+    # the waterfall starts at the LP's baseline and its bars end at the LP's answer
+    assert road.waterfall[0][0] == "baseline"
+    assert road.waterfall[-1][1] == pytest.approx(
+        road.final.solution.criteria["core_carbon_intensity"], abs=1e-6)
 
 
 def test_weather_years_are_seeds_and_the_proof_takes_the_worst(small, tmp_path, monkeypatch) -> None:  # noqa: ANN001

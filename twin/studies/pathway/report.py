@@ -172,7 +172,7 @@ def write(road: Pathway, out: str | Path) -> Path:
         html.table(year_header(road), year_rows(road)) if road.years else "",
         criteria_figure(road) if road.years else "",
         "<h2>Core indicator, baseline to result</h2>",
-        plots.waterfall(steps, "tCO2/tce", "core indicator, one bar per measure (LP dispatch)",
+        plots.waterfall(steps, "tCO2/tce", "core indicator, one bar per measure (LP, each dispatched for cost; then for the criteria)",
                         hlines={f"threshold {core:g}": core}, marks=marks),
         "<h2>Portfolio</h2>",
         html.table(["measure", "LP", "applied", "unit", "built", "MCNY/yr"],
