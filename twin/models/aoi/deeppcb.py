@@ -380,14 +380,11 @@ def _net() -> Any:
     import torch
     from torch import nn
 
+    from twin.models.aoi.verifier import conv_block as block
+
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-
-            def block(a: int, b: int) -> nn.Sequential:
-                return nn.Sequential(nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b),
-                                     nn.ReLU(inplace=True), nn.MaxPool2d(2))
-
             self.body = nn.Sequential(block(3, 16), block(16, 32), block(32, 64), block(64, 64))
             self.head = nn.Sequential(nn.Linear(64 * 9 + N_FEATURES, 96), nn.ReLU(inplace=True),
                                       nn.Dropout(0.2), nn.Linear(96, 1 + len(CLASSES)))

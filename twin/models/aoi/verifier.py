@@ -75,6 +75,14 @@ def features(ref: Reference, aligned: np.ndarray, cands: Sequence[Candidate]
     return x, f
 
 
+def conv_block(a: int, b: int) -> Any:
+    """3x3 convolution, batch norm, ReLU, 2x2 max pooling: the step of the AOI classifiers."""
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b),
+                         nn.ReLU(inplace=True), nn.MaxPool2d(2))
+
+
 def _net() -> Any:
     import torch
     from torch import nn
@@ -82,11 +90,7 @@ def _net() -> Any:
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-
-            def block(a: int, b: int) -> nn.Sequential:
-                return nn.Sequential(nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b),
-                                     nn.ReLU(inplace=True), nn.MaxPool2d(2))
-
+            block = conv_block
             self.body = nn.Sequential(block(9, 16), block(16, 32), block(32, 48), block(48, 64))
             self.head = nn.Sequential(nn.Linear(64 + N_FEATURES, 96), nn.ReLU(inplace=True),
                                       nn.Dropout(0.2), nn.Linear(96, len(CLASSES)))
