@@ -442,14 +442,10 @@ def merge(dets: Sequence[Detection]) -> list[Detection]:
 
 @cache
 def _load(path: str) -> Detector:
-    import torch
+    from twin.models.aoi.verifier import load_weights
 
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if tuple(blob["classes"]) != CLASSES:
-        raise ValueError(f"{path}: trained for classes {blob['classes']}, expected {CLASSES}")
     net = _net()
-    net.load_state_dict({k: v.float() for k, v in blob["state"].items()})
-    net.eval()
+    load_weights(path, CLASSES, net)
     meta_path = Path(path).with_suffix(".json")
     meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
     return Detector(net, meta)

@@ -131,17 +131,23 @@ class Verifier:
         return out
 
 
-@cache
-def _load(path: str) -> Verifier:
+def load_weights(path: str, classes: tuple[str, ...], net: Any) -> dict[str, Any]:
+    """Load a weights file saved by an AOI classifier's training into ``net`` (eval mode);
+    refuse one trained for other classes; return the file's other entries (its provenance)."""
     import torch
 
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    if tuple(blob["classes"]) != CLASSES:
-        raise ValueError(f"{path}: trained for classes {blob['classes']}, expected {CLASSES}")
-    net = _net()
+    if tuple(blob["classes"]) != classes:
+        raise ValueError(f"{path}: trained for classes {blob['classes']}, expected {classes}")
     net.load_state_dict({k: v.float() for k, v in blob["state"].items()})
     net.eval()
-    return Verifier(net, {k: v for k, v in blob.items() if k != "state"})
+    return {k: v for k, v in blob.items() if k != "state"}
+
+
+@cache
+def _load(path: str) -> Verifier:
+    net = _net()
+    return Verifier(net, load_weights(path, CLASSES, net))
 
 
 def load(path: str | Path | None = None) -> Verifier:
