@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandapower as pp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,14 +35,15 @@ from benchmarks._calibrate import python_loop_s  # noqa: E402
 from twin import runner, scenario  # noqa: E402
 from twin.cosim import network  # noqa: E402
 from twin.models.grid import topology  # noqa: E402
-from twin.models.grid.solver import PF_OPTIONS, RunppSolver, _failed  # noqa: E402
+from twin.models.grid.solver import RunppSolver  # noqa: E402
 
 
 class NaiveSolver(RunppSolver):
-    """runpp after writing every element's power one by one through pandas."""
+    """The stock coupling: every element's power written one by one through pandas
+    (``net.load.at[...]``), then one ``pandapower.runpp`` (:meth:`RunppSolver.run`)."""
 
-    def solve(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
-              storage_p_mw: Any = None, storage_q_mvar: Any = None) -> Any:
+    def write(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
+              storage_p_mw: Any = None, storage_q_mvar: Any = None) -> None:
         net = self.net
         for k, idx in enumerate(self.load_index):
             net.load.at[idx, "p_mw"] = float(load_p_mw[k])
@@ -51,11 +51,10 @@ class NaiveSolver(RunppSolver):
         for k, idx in enumerate(self.sgen_index):
             net.sgen.at[idx, "p_mw"] = float(sgen_p_mw[k])
             net.sgen.at[idx, "q_mvar"] = float(sgen_q_mvar[k])
-        try:
-            pp.runpp(net, **PF_OPTIONS)
-        except pp.LoadflowNotConverged:
-            return _failed(len(self.bus_index), len(self.line_index), len(self.trafo_index))
-        return super().solve(load_p_mw, load_q_mvar, sgen_p_mw, sgen_q_mvar)
+        for values, col in ((storage_p_mw, "p_mw"), (storage_q_mvar, "q_mvar")):
+            if values is not None:
+                for k, idx in enumerate(self.storage_index):
+                    net.storage.at[idx, col] = float(values[k])
 
 
 def _run(s: scenario.Scenario, solver: str) -> tuple[float, float, int, Any]:

@@ -527,10 +527,16 @@ class RunppSolver:
 
     def solve(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
               storage_p_mw: Any = None, storage_q_mvar: Any = None) -> PFResult:
-        """Write the powers into the copy's tables and run ``pandapower.runpp``.
+        """Write the powers into the copy's tables and run ``pandapower.runpp`` once.
 
         See :meth:`FastSolver.solve` for the arguments.
         """
+        self.write(load_p_mw, load_q_mvar, sgen_p_mw, sgen_q_mvar, storage_p_mw, storage_q_mvar)
+        return self.run()
+
+    def write(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
+              storage_p_mw: Any = None, storage_q_mvar: Any = None) -> None:
+        """Write the powers into the copy's tables, a whole column at a time."""
         net = self._net
         nl, ns = len(self.load_index), len(self.sgen_index)
         net.load["p_mw"] = _as_array(load_p_mw, nl, "load_p_mw")
@@ -542,6 +548,10 @@ class RunppSolver:
             net.storage["p_mw"] = _as_array(storage_p_mw, nst, "storage_p_mw")
         if storage_q_mvar is not None:
             net.storage["q_mvar"] = _as_array(storage_q_mvar, nst, "storage_q_mvar")
+
+    def run(self) -> PFResult:
+        """One ``pandapower.runpp`` of the copy as its tables stand, read into a result."""
+        net = self._net
         try:
             pp.runpp(net, **PF_OPTIONS)
         except pp.LoadflowNotConverged:

@@ -1,0 +1,62 @@
+"""The benchmark's couplings solve one power flow per step, no more.
+
+The reference park runs a few steps with each coupling ``benchmarks/bench_grid.py`` times:
+the stock one (elements written through pandas, ``pandapower.runpp``), the twin's runpp
+reference (whole columns, ``pandapower.runpp``) and the fast solver. Every call of
+``pandapower.runpp`` and of each solver's ``solve`` is counted: the runpp couplings must
+call ``runpp`` once per step, the fast one never after building (once, to compile the
+network), and each solver's ``solve`` once per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pandapower as pp
+import pytest
+
+from benchmarks.bench_grid import NaiveSolver
+from twin import runner, scenario
+from twin.models.grid import topology
+from twin.models.grid.solver import FastSolver, RunppSolver
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def park() -> scenario.Scenario:
+    s = scenario.load(ROOT / "scenarios" / "park.yaml")
+    return s.with_days(STEPS * s.period.step_s / 86400)
+
+
+@pytest.mark.parametrize(("solver", "cls", "runpp_at_build", "runpp_per_step"), [
+    ("naive", NaiveSolver, 0, 1),
+    ("pandapower", RunppSolver, 0, 1),
+    ("lightsim2grid", FastSolver, 1, 0),
+])
+def test_each_baseline_solves_once_per_step(park: scenario.Scenario, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch, solver: str,
+                                            cls: type, runpp_at_build: int,
+                                            runpp_per_step: int) -> None:
+    monkeypatch.setitem(topology.SOLVERS, "naive", NaiveSolver)
+    calls = {"runpp": 0, "solve": 0}
+    runpp, solve = pp.runpp, cls.solve
+
+    def counted_runpp(net: Any, **kwargs: Any) -> None:
+        calls["runpp"] += 1
+        runpp(net, **kwargs)
+
+    def counted_solve(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls["solve"] += 1
+        return solve(self, *args, **kwargs)
+
+    monkeypatch.setattr(pp, "runpp", counted_runpp)
+    monkeypatch.setattr(cls, "solve", counted_solve)
+    s = dataclasses.replace(park, grid=dataclasses.replace(park.grid, solver=solver))
+    result = runner.run(s, out_dir=tmp_path)
+    assert result.n_steps == STEPS
+    assert calls["solve"] == STEPS
+    assert calls["runpp"] == runpp_at_build + runpp_per_step * STEPS
