@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -223,3 +224,130 @@ def test_npv_decreases_with_rate_for_positive_future_flows(flows, cf0, r1, dr):
     hi = economics.npv(cash, r1)
     lo = economics.npv(cash, r1 + dr)
     assert lo < hi
+
+
+# --------------------------------------------------------------------------- appraisal
+# Small cases whose cash flows, NPV, IRR, LCOE are worked out by hand in the comments.
+
+from twin.accounting import appraisal  # noqa: E402
+from twin.accounting.appraisal import Finance, Investment  # noqa: E402
+
+
+def _inv(capex: float, opex: float, life: int, kind: str = "pv", d: float = 0.0) -> Investment:
+    return Investment("x", kind, 1.0, "kW", capex, opex, life, d, "illustrative: test")
+
+
+def test_replacement_and_residual_cash_flows_by_hand():
+    # capex 1000 bought at 0 and again at 4 (life 4), O&M 10, saving 400, 6 years at 10 %:
+    # residual at 6 = 1000 x 2/4 = 500; project flows by hand:
+    f = Finance(rate=0.10, years=6)
+    cf = appraisal.cash_flows([400.0] * 6, f, add=[_inv(1000.0, 10.0, 4)])
+    hand = [-1000.0, 390.0, 390.0, 390.0, 390.0 - 1000.0, 390.0, 390.0 + 500.0]
+    np.testing.assert_allclose(cf.project, hand, rtol=1e-12)
+    assert cf.replacement.tolist() == [0, 0, 0, 0, 1000.0, 0, 0]
+    assert cf.residual[-1] == pytest.approx(500.0)
+    # NPV by hand: -1000 + 390/1.1 + 390/1.21 + 390/1.331 - 610/1.4641 + 390/1.61051
+    #              + 890/1.771561 = 297.7752
+    assert cf.npv_cny == pytest.approx(297.7752, abs=1e-4)
+    # payback: cumulative -1000, -610, -220, +170, then -440 at the replacement,
+    # -50, +840: the last crossing counts, 5 + 50/890 years
+    assert cf.payback_years == pytest.approx(5 + 50 / 890)
+    assert appraisal.payback_years([-100.0, 50.0, 30.0]) == math.inf
+
+
+def test_irr_by_hand():
+    assert appraisal.irr([-100.0, 110.0]) == pytest.approx(0.10, abs=1e-10)
+    assert appraisal.irr([-1000.0, 0.0, 1210.0]) == pytest.approx(0.10, abs=1e-10)
+    # -1000 then 600 twice: 600 x A(r, 2) = 1000 -> r = 0.13066 (quadratic by hand:
+    # 1000 x^2 - 600 x - 600 = 0, x = 1 + r = (600 + sqrt(600^2 + 4 x 1000 x 600)) / 2000)
+    x = (600 + math.sqrt(600**2 + 4 * 1000 * 600)) / 2000
+    assert appraisal.irr([-1000.0, 600.0, 600.0]) == pytest.approx(x - 1, abs=1e-10)
+    assert math.isnan(appraisal.irr([100.0, 10.0]))  # never negative: no rate
+
+
+def test_tax_and_debt_by_hand():
+    # capex 1000 (life 2), saving 700 for 2 years, tax 25 %, half of it borrowed at 10 % over 2
+    # years. Depreciation 500/yr -> tax 0.25 x (700 - 500) = 50 -> project 650 a year.
+    # Annuity 500 / A(0.1, 2) = 288.095; interest 50.0 then 26.190; the equity's tax is
+    # lower by 0.25 x interest.
+    f = Finance(rate=0.08, years=2, tax_rate=0.25, debt_share=0.5, debt_rate=0.10, debt_years=2)
+    cf = appraisal.cash_flows([700.0, 700.0], f, add=[_inv(1000.0, 0.0, 2)])
+    np.testing.assert_allclose(cf.project, [-1000.0, 650.0, 650.0], rtol=1e-12)
+    pay = 500 / (1 - 1.1**-2) * 0.1
+    np.testing.assert_allclose(cf.interest, [0.0, 50.0, (500 - (pay - 50)) * 0.1], rtol=1e-9)
+    np.testing.assert_allclose(cf.equity, [-500.0, 650 - pay + 0.25 * 50,
+                                           650 - pay + 0.25 * cf.interest[2]], rtol=1e-9)
+    assert cf.debt.sum() == pytest.approx(0.0, abs=1e-9)  # all repaid
+
+
+def test_lcoe_by_hand():
+    f = Finance(rate=0.10, years=10)
+    # capex 1000, no O&M, 100 MWh a year for 10 years: 1000 / (100 x A(0.1, 10))
+    a = (1 - 1.1**-10) / 0.1
+    assert appraisal.lcoe_cny_per_mwh([_inv(1000.0, 0.0, 10)], 100.0, f) == pytest.approx(
+        1000 / (100 * a), rel=1e-12)
+    # with 1 %/yr degradation the energy of year t is 100 x 0.99^(t-1)
+    e = sum(100 * 0.99 ** (t - 1) / 1.1**t for t in range(1, 11))
+    assert appraisal.lcoe_cny_per_mwh([_inv(1000.0, 0.0, 10, d=0.01)], 100.0, f) == (
+        pytest.approx(1000 / e, rel=1e-12))
+
+
+def test_storage_replacement_escalates_and_resets_fade():
+    f = Finance(rate=0.08, years=20, escalation_storage_capex=-0.03)
+    bat = _inv(1000.0, 0.0, 15, kind="battery", d=0.02)
+    assert appraisal.purchases(bat, f) == [(0, 1000.0), (15, pytest.approx(1000 * 0.97**15))]
+    cf = appraisal.cash_flows([0.0] * 20, f, add=[bat])
+    assert cf.replacement[15] == pytest.approx(1000 * 0.97**15)
+    assert cf.residual[20] == pytest.approx(1000 * 0.97**15 * 10 / 15)
+    left = appraisal.degradation_factors(0.02, 15, 20)
+    assert left[0] == 1.0
+    assert left[14] == pytest.approx(0.98**14)
+    assert left[15] == 1.0
+
+
+def test_degraded_flows_take_export_first_then_import():
+    imp, exp = appraisal.degraded_flows(np.array([0.0, 5.0, 1.0]), np.array([3.0, 0.0, 0.0]),
+                                        np.array([4.0, 1.0, -3.0]))
+    assert imp.tolist() == [1.0, 6.0, 0.0]
+    assert exp.tolist() == [0.0, 0.0, 2.0]
+
+
+def test_cost_data_has_a_source_or_is_illustrative():
+    for kind, c in economics.unit_costs().items():
+        assert c.source, kind
+    f = appraisal.finance()
+    assert 0 < f.tax_rate < 0.5
+    assert 0 <= f.debt_share <= 1
+    kinds = set(economics.unit_costs())
+    assert {"direct_line_220kv", "substation_220kv", "substation_66kv", "ev_charger_ac",
+            "line_10kv", "heat_pump", "gas_boiler"} <= kinds
+
+
+def test_demand_is_metered_on_15_minute_means():
+    # 5-minute steps over two months: a single 5-minute spike of 30 MW in January is a
+    # 15-minute mean of 10 MW; 20 MW held over a whole window in February stays 20 MW
+    month = np.repeat([1, 2], 288)
+    p = np.zeros(576)
+    p[100] = 30.0
+    p[288 + 99: 288 + 102] = 20.0  # steps 99..101: the window 99..101 (starts at 0)
+    assert economics.monthly_peak_import_mw(p, month, step_s=300) == {1: 10.0, 2: 20.0}
+    hourly = p.reshape(-1, 12).mean(axis=1)
+    assert economics.monthly_peak_import_mw(hourly, month[::12]) == {1: 2.5, 2: 5.0}
+    assert economics.monthly_peak_import_mw(p, month) == {1: 30.0, 2: 20.0}  # already means
+    with pytest.raises(ValueError, match="demand window"):
+        economics.monthly_peak_import_mw(p, month, step_s=420)
+
+
+def test_capacity_option_and_direct_line_fee():
+    t = economics.tariff()
+    cap = dataclasses.replace(t, basic_charge="capacity")
+    hour, month = np.array([0, 1, 2]), np.array([1, 1, 2])
+    zero = np.zeros(3)
+    c = economics.energy_cost(zero, zero, hour, month, cap, {1: 5.0, 2: 5.0},
+                              capacity_kva=1000.0, direct_line_mwh=10.0)
+    # two months of 1000 kVA at the capacity charge; the demand charge is not billed
+    assert c.demand_cny == pytest.approx(2 * 1000.0 * t.capacity_charge_cny_per_kva_month)
+    assert c.direct_line_fee_cny == pytest.approx(10.0 * t.direct_line_fee_cny_per_mwh)
+    assert c.total_cny == pytest.approx(c.demand_cny + c.direct_line_fee_cny)
+    with pytest.raises(ValueError, match="basic_charge"):
+        dataclasses.replace(t, basic_charge="both")

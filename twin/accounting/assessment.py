@@ -29,6 +29,7 @@ from twin.accounting.carbon import (
     gec_count,
     national_criteria,
 )
+from twin.accounting.carbon.flows import start_epoch_s
 from twin.accounting.carbon.products import (
     CbamExposure,
     Footprint,
@@ -38,6 +39,7 @@ from twin.accounting.carbon.products import (
 )
 from twin.core.results import KPI, Run
 from twin.core.specload import build
+from twin.models.loads.ev import ev_params
 
 HOURS_PER_YEAR = 8760.0
 
@@ -76,8 +78,32 @@ def _settings(run: Run) -> tuple[dict[str, Any], dict[str, Any], list[ProductSpe
     return carbon, econ, products
 
 
+# the recorded network inventory (twin.models.grid.network.inventory) -> cost kinds; the wind
+# farms' 35 kV collectors and 220/35 kV boosters are inside the wind farms' own capex
+NETWORK_COSTS = {"direct_line_km": "direct_line_220kv", "line_220kv_km": "line_220kv",
+                 "line_66kv_km": "line_66kv", "line_10kv_km": "line_10kv",
+                 "trafo_220_66kv_mva": "substation_220kv", "trafo_66_10kv_mva": "substation_66kv"}
+AC_CHARGER_MAX_KW = 22.0  # chargers up to this rating are AC wallboxes, priced per charger
+
+
+def _network(run: Run) -> dict[str, float]:
+    for e in run.entities("pcc"):
+        spec = run.spec(e)
+        if any(k in spec for k in NETWORK_COSTS):
+            return {k: float(spec.get(k, 0.0)) for k in NETWORK_COSTS}
+    return {}
+
+
+def transformer_kva(run: Run) -> float:
+    """The park's transformer capacity at the connection (220/66 kV), kVA; 0 without a
+    network model (a tariff billed on capacity then charges nothing)."""
+    return _network(run).get("trafo_220_66kv_mva", 0.0) * 1000.0
+
+
 def assets(run: Run) -> list[economics.Asset]:
-    """The park's investments, sized from the specs recorded with the entities."""
+    """The park's investments, sized from the specs recorded with the entities: plants,
+    storage, heat supply, chargers and, where the run has a network model, its lines and
+    substations."""
     out = []
     for e in run.entities("pv"):
         out.append(economics.Asset(e, "pv", run.spec(e)["p_dc_mwp"] * 1000.0))
@@ -90,7 +116,30 @@ def assets(run: Run) -> list[economics.Asset]:
         s = run.spec(e)
         out.append(economics.Asset(f"{e}/heat-pumps", "heat_pump", s["hp_q_max_mw"] * 1000.0))
         out.append(economics.Asset(f"{e}/boilers", "gas_boiler", s["q_design_mw"] * 1000.0))
+    for e in run.entities("ev"):
+        s = run.spec(e)
+        kw = float(s.get("p_charger_kw") or ev_params(str(s["kind"]))["p_charger_kw"])
+        n = int(s["n_chargers"])
+        out.append(economics.Asset(f"{e}/chargers", "ev_charger_ac", float(n))
+                   if kw <= AC_CHARGER_MAX_KW else
+                   economics.Asset(f"{e}/chargers", "ev_charger", n * kw))
+    for key, size in _network(run).items():
+        if size > 0:
+            out.append(economics.Asset(f"network/{key.rsplit('_', 1)[0]}", NETWORK_COSTS[key],
+                                       size))
     return out
+
+
+def peak_import_by_month(run: Run, tariff: economics.Tariff, timezone: str) -> dict[int, float]:
+    """Each local month's highest import on the meter's mean power (15 min), MW, from the
+    recorded steps (a run at hourly steps can only give hourly means)."""
+    pcc = run.entities("pcc")
+    if not pcc:
+        return {}
+    p = np.sum([np.nan_to_num(run.series(e, "p_import_mw")) for e in pcc], axis=0)
+    epoch = start_epoch_s(run.meta) + np.asarray(run.time_s, dtype=np.int64)
+    _, month = economics.local_hour_month(epoch[: p.size], timezone)
+    return economics.monthly_peak_import_mw(p, month, run.step_s, tariff.demand_window_min * 60)
 
 
 def assess(run: Run) -> Assessment:
@@ -102,9 +151,11 @@ def assess(run: Run) -> Assessment:
     criteria = national_criteria(flows, em, fac, carbon.get("inputs") or None)
     tariff = economics.tariff(str(econ.get("tariff", "liaoning-illustrative")))
     hour, month = economics.local_hour_month(flows.hour_s, flows.timezone)
-    import_mw = flows.import_mwh  # hourly energy = mean power over the hour
+    dl = direct_line(flows)
     cost = economics.energy_cost(flows.import_mwh, flows.export_mwh, hour, month, tariff,
-                                 economics.monthly_peak_import_mw(import_mw, month))
+                                 peak_import_by_month(run, tariff, flows.timezone),
+                                 capacity_kva=transformer_kva(run),
+                                 direct_line_mwh=float(dl.consumed_mwh.sum()))
     park_assets = assets(run)
     gen_assets = [x for x in park_assets if x.kind in ("pv", "wind")]
     rate = econ.get("discount_rate") or economics.default_discount_rate()
@@ -115,7 +166,7 @@ def assess(run: Run) -> Assessment:
                                        int(econ.get("lifetime_years", 20)))
             if gen_assets and gen_mwh > 0 else float("nan"))
     a = Assessment(flows=flows, factors=fac, emissions=em, criteria=criteria,
-                   cfe=cfe_scores(flows, fac.grid_cfe_share), direct=direct_line(flows),
+                   cfe=cfe_scores(flows, fac.grid_cfe_share), direct=dl,
                    gec=gec_count(flows), cost=cost, tariff=tariff,
                    capex_cny=economics.capex_cny(park_assets),
                    opex_cny_per_year=economics.opex_cny_per_year(park_assets),

@@ -58,7 +58,22 @@ class Tariff:
         "CNY/MWh", ge=0, default=0.0, doc="price paid for energy exported to the grid"
     )
     demand_charge_cny_per_kw_month: float = param(
-        "CNY/kW/month", ge=0, default=0.0, doc="capacity charge on each month's peak import"
+        "CNY/kW/month", ge=0, default=0.0, doc="demand charge on each month's peak import"
+    )
+    demand_window_min: int = param(
+        "min", ge=1, le=60, default=15, doc="metering window of the maximum demand (mean power)"
+    )
+    capacity_charge_cny_per_kva_month: float = param(
+        "CNY/kVA/month", ge=0, default=0.0,
+        doc="capacity charge per kVA of the user's transformers (the two-part tariff's option)",
+    )
+    basic_charge: str = param(
+        default="demand", doc="how the basic charge is billed: 'demand' (maximum demand) or "
+        "'capacity' (transformer capacity)"
+    )
+    direct_line_fee_cny_per_mwh: float = param(
+        "CNY/MWh", ge=0, default=0.0,
+        doc="fees on 绿电直连 energy consumed by the user (system operation, policy surcharges)",
     )
 
     def __post_init__(self) -> None:
@@ -70,6 +85,9 @@ class Tariff:
                 f"tariff {self.name}: periods {unknown} have no price; priced periods are "
                 f"{sorted(self.prices_cny_per_mwh)}"
             )
+        if self.basic_charge not in ("demand", "capacity"):
+            raise ValueError(f"tariff {self.name}: basic_charge must be 'demand' or 'capacity', "
+                             f"got {self.basic_charge!r}")
         if any(float(p) < 0 for p in self.prices_cny_per_mwh.values()):
             raise ValueError(f"tariff {self.name}: prices must be >= 0")
         if any(not 1 <= m <= 12 for m in self.critical_peak_months):
@@ -185,15 +203,41 @@ def hourly_prices(t: Tariff, local_hour: Any, local_month: Any) -> np.ndarray:
     return price
 
 
-def monthly_peak_import_mw(p_import_mw: Any, local_month: Any) -> dict[int, float]:
+def demand_means_mw(p_mw: Any, step_s: float | None, window_s: float = 900.0) -> np.ndarray:
+    """Mean power over consecutive metering windows of ``window_s`` (the demand interval).
+
+    Windows start with the series (runs start on a quarter hour); a last partial window is the
+    mean of the steps it has. ``step_s`` None or not shorter than the window: the series is
+    taken as it is (already window means, or coarser).
+    """
+    p = np.asarray(p_mw, dtype=float)
+    if step_s is None or step_s >= window_s or p.size == 0:
+        return p
+    k = round(window_s / step_s)
+    if k < 1 or abs(k * step_s - window_s) > 1e-6 * window_s:
+        raise ValueError(f"a step of {step_s} s does not divide the {window_s:g} s demand window")
+    starts = np.arange(0, p.size, k)
+    return np.add.reduceat(p, starts) / np.diff(np.append(starts, p.size))
+
+
+def monthly_peak_import_mw(p_import_mw: Any, local_month: Any, step_s: float | None = None,
+                           window_s: float = 900.0) -> dict[int, float]:
     """Highest import power of each local month present, MW (for the demand charge).
 
-    A series longer than a year folds the same month of different years together.
+    China meters maximum demand on 15-minute mean power: with ``step_s`` (the series' step)
+    the power is first averaged over windows of ``window_s`` (:func:`demand_means_mw`), each
+    window in the month of its first step. Without ``step_s`` the series is taken as the
+    meter's means. A series longer than a year folds the same month of different years
+    together.
     """
     p = np.asarray(p_import_mw, dtype=float)
     month = np.asarray(local_month).astype(np.int64)
     if p.shape != month.shape:
         raise ValueError(f"p_import_mw {p.shape} and local_month {month.shape} differ in shape")
+    if step_s is not None and p.size and step_s < window_s:
+        means = demand_means_mw(p, step_s, window_s)
+        month = month[:: round(window_s / step_s)]
+        p = means
     return {int(m): float(max(0.0, p[month == m].max())) for m in np.unique(month)}
 
 
@@ -207,6 +251,7 @@ class EnergyCost:
     total_cny: float
     by_period_mwh: dict[str, float]
     by_period_cny: dict[str, float]
+    direct_line_fee_cny: float = 0.0
 
 
 def energy_cost(
@@ -216,6 +261,9 @@ def energy_cost(
     local_month: Any,
     t: Tariff,
     peak_import_mw_by_month: Mapping[int, float] | None = None,
+    *,
+    capacity_kva: float = 0.0,
+    direct_line_mwh: float = 0.0,
 ) -> EnergyCost:
     """Energy bill of a park or enterprise over a series of intervals.
 
@@ -231,6 +279,12 @@ def energy_cost(
     peak_import_mw_by_month : mapping, optional
         Peak import power per month, MW (see :func:`monthly_peak_import_mw`); the demand
         charge is ``demand_charge_cny_per_kw_month`` times its sum in kW. None: no demand charge.
+    capacity_kva : float
+        The user's transformer capacity, kVA: the basic charge of a tariff billed on capacity
+        (``basic_charge: capacity``) is ``capacity_charge_cny_per_kva_month`` times it in each
+        month present.
+    direct_line_mwh : float
+        绿电直连 energy consumed by the user, MWh: it pays ``direct_line_fee_cny_per_mwh``.
 
     Returns
     -------
@@ -254,16 +308,21 @@ def energy_cost(
     import_cny = float(cost.sum())
     export_cny = float(exp.sum()) * t.export_price_cny_per_mwh
     demand_cny = 0.0
-    if peak_import_mw_by_month:
+    if t.basic_charge == "capacity":
+        months = len(np.unique(np.asarray(local_month)))
+        demand_cny = max(0.0, capacity_kva) * t.capacity_charge_cny_per_kva_month * months
+    elif peak_import_mw_by_month:
         peaks_kw = sum(max(0.0, float(v)) for v in peak_import_mw_by_month.values()) * KW_PER_MW
         demand_cny = peaks_kw * t.demand_charge_cny_per_kw_month
+    fee = max(0.0, direct_line_mwh) * t.direct_line_fee_cny_per_mwh
     return EnergyCost(
         import_cny=import_cny,
         export_revenue_cny=export_cny,
         demand_cny=demand_cny,
-        total_cny=import_cny + demand_cny - export_cny,
+        total_cny=import_cny + demand_cny + fee - export_cny,
         by_period_mwh=by_mwh,
         by_period_cny=by_cny,
+        direct_line_fee_cny=fee,
     )
 
 
@@ -277,18 +336,23 @@ class Asset:
     name: str = param(doc="unique asset name")
     kind: str = param(
         doc="technology, a key of twin/data/costs.yaml (wind, pv, battery, heat_pump, "
-        "gas_boiler, grid_connection, ev_charger)"
+        "gas_boiler, ev_charger, ev_charger_ac, direct_line_220kv, substation_66kv, ...)"
     )
     capacity_kw: float = param(
-        "kW", ge=0, doc="rated power: kW (wind, battery, chargers, grid), kWp DC (pv), "
-        "kW thermal (heat_pump, gas_boiler)"
+        "kW", ge=0, doc="size in the kind's size_unit: rated power in kW (wind, battery, DC "
+        "chargers), kWp DC (pv), kW thermal (heat_pump, gas_boiler); km of circuit (lines), "
+        "MVA (substations), chargers (ev_charger_ac)"
     )
     energy_kwh: float = param("kWh", ge=0, default=0.0, doc="storage capacity (battery only)")
 
 
 @dataclass(frozen=True)
 class UnitCost:
-    """Unit investment and fixed O&M cost of one technology."""
+    """Unit investment and fixed O&M cost of one technology.
+
+    ``*_per_kw`` fields are per unit of ``size_unit``: kW (kWp, kW thermal) for plants, km of
+    circuit for lines, MVA for substations, one charger for AC chargers.
+    """
 
     kind: str
     capex_cny_per_kw: float
@@ -296,21 +360,36 @@ class UnitCost:
     opex_cny_per_kw_year: float
     opex_cny_per_kwh_year: float
     lifetime_years: int
+    size_unit: str = "kW"
+    degradation_per_year: float = 0.0
+    source: str = ""
+
+    @property
+    def illustrative(self) -> bool:
+        """Whether the figures are placeholders that no primary source confirmed."""
+        return self.source.lstrip().lower().startswith("illustrative")
 
 
 def unit_costs() -> dict[str, UnitCost]:
-    """Unit costs per asset kind from ``twin/data/costs.yaml``."""
+    """Unit costs per asset kind from ``twin/data/costs.yaml`` (with their sources)."""
     out = {}
-    for kind, v in data.load("costs").items():
-        if isinstance(v, dict):
-            out[kind] = UnitCost(
-                kind=kind,
-                capex_cny_per_kw=float(v["capex_cny_per_kw"]),
-                capex_cny_per_kwh=float(v["capex_cny_per_kwh"]),
-                opex_cny_per_kw_year=float(v["opex_cny_per_kw_year"]),
-                opex_cny_per_kwh_year=float(v["opex_cny_per_kwh_year"]),
-                lifetime_years=int(v["lifetime_years"]),
-            )
+    for kind, entry in data.entries("costs").items():
+        v = entry["value"]
+        if not (isinstance(v, dict) and "lifetime_years" in v):
+            continue
+        sized = "size_unit" in v
+        out[kind] = UnitCost(
+            kind=kind,
+            capex_cny_per_kw=float(v["capex_cny_per_unit" if sized else "capex_cny_per_kw"]),
+            capex_cny_per_kwh=float(v.get("capex_cny_per_kwh", 0.0)),
+            opex_cny_per_kw_year=float(
+                v["opex_cny_per_unit_year" if sized else "opex_cny_per_kw_year"]),
+            opex_cny_per_kwh_year=float(v.get("opex_cny_per_kwh_year", 0.0)),
+            lifetime_years=int(v["lifetime_years"]),
+            size_unit=str(v.get("size_unit", "kW")),
+            degradation_per_year=float(v.get("degradation_per_year", 0.0)),
+            source=" ".join(str(entry["source"]).split()),
+        )
     return out
 
 

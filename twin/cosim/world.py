@@ -28,6 +28,7 @@ from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
 from adapters.base import CONTROL_ATTR, Attr, TwinSimulator, resolution_for
 from adapters.battery_sim import BatterySim
+from adapters.blocks import BLOCKS
 from adapters.ems_sim import COMMANDS, EMSSim
 from adapters.grid_sim import GridSim, vector_columns
 from adapters.loads_sim import LoadsSim
@@ -37,10 +38,11 @@ from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
 from twin.accounting.carbon import factors as carbon_factors
 from twin.core.kinds import GENERATORS, LOADS
+from twin.cosim import blocking, scheduling
 from twin.cosim import ems as ems_setup
-from twin.cosim import scheduling
 from twin.cosim.network import build_grid
 from twin.models.events import EventBook
+from twin.models.grid.network import inventory
 from twin.models.turbines import power_curve
 from twin.scenario import Scenario
 
@@ -103,9 +105,11 @@ class Wiring:
         return [e for label, e in self.entities.items() if self.kinds[label] in kinds]
 
 
-def sim_config(scenario: Scenario) -> dict[str, dict[str, str]]:
-    """mosaik's sim config: the park's adapters and the scenario's external simulators."""
-    config = {name: {"python": f"{cls.__module__}:{cls.__name__}"}
+def sim_config(scenario: Scenario, block: bool = False) -> dict[str, dict[str, str]]:
+    """mosaik's sim config: the park's adapters (their block versions, :mod:`adapters.block`,
+    with ``block``) and the scenario's external simulators."""
+    config = {name: {"python": f"adapters.blocks:Block{cls.__name__}" if block
+                     and f"Block{cls.__name__}" in BLOCKS else f"{cls.__module__}:{cls.__name__}"}
               for name, cls in ADAPTERS.items()}
     for ext in scenario.external:
         config[f"ext:{ext.name}"] = ({"python": ext.python} if ext.python
@@ -143,21 +147,29 @@ def simulate(
     events: EventBook | None = None,
     observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None,
     extensions: Sequence[Extension] = (),
+    block_steps: int | None = None,
 ) -> Simulated:
     """Wire the scenario into a mosaik World and run it to the end; the recorder writes
     ``path``. ``fast_progress`` runs under :func:`twin.cosim.scheduling.lean` (same numbers,
-    less bookkeeping). ``events``: the book the simulators read the events in force from each
+    less bookkeeping). ``block_steps``: steps each simulator takes per mosaik step (default:
+    a day's where :func:`twin.cosim.blocking.block_steps` allows, else 1; same results). ``events``: the book the simulators read the events in force from each
     step (default: the scenario's events); a live view adds to it while the run goes.
     ``observer`` is called with each step's recorded values (:mod:`adapters.recorder_sim`).
     """
     resolution = resolution_for(scenario.period.step_s)  # 1 s, or 1 ms below whole seconds
     until = scenario.n_steps * round(scenario.period.step_s / resolution)  # mosaik ticks
     loop = asyncio.new_event_loop()
-    config = sim_config(scenario)
+    if block_steps is None:
+        block_steps = blocking.block_steps(scenario, fast_progress=fast_progress,
+                                           events=events, observer=observer,
+                                           extensions=extensions)
+    config = sim_config(scenario, block=block_steps > 1)
     for ext in extensions:
         config.update(ext.sim_config())
     world = mosaik.World(config, time_resolution=resolution, skip_greetings=True,
                          configure_logging=False, asyncio_loop=loop)
+    if block_steps > 1:  # what :func:`start` gives the park's block simulators
+        world.twin_block = {"block_steps": block_steps, "n_steps": scenario.n_steps}
     t0 = time.perf_counter()
     try:
         book = events if events is not None else EventBook(
@@ -192,7 +204,8 @@ def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
 
 def start(world: mosaik.World, scenario: Scenario, name: str, **params: Any) -> Any:
     return world.start(name, start=scenario.start_utc.isoformat(),
-                       step_s=scenario.period.step_s, **params)
+                       step_s=scenario.period.step_s, **getattr(world, "twin_block", {}),
+                       **params)
 
 
 def _build(world: mosaik.World, s: Scenario, path: Path,
@@ -339,7 +352,7 @@ def _build_pcc(world: mosaik.World, s: Scenario, wiring: Wiring,
                                         solver=s.grid.solver)[0]
     wiring.add("grid", pcc, "pcc", GridSim.MODELS["Grid"].outputs,
                {"buses": len(pn.net.bus), "lines": len(pn.net.line),
-                "trafos": len(pn.net.trafo)},
+                "trafos": len(pn.net.trafo), **inventory(pn)},
                columns=vector_columns(pn.net))
     return pcc
 

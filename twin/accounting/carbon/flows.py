@@ -226,7 +226,8 @@ def park_flows(
     )
 
 
-def _start_epoch_s(meta: Mapping[str, Any]) -> int:
+def start_epoch_s(meta: Mapping[str, Any]) -> int:
+    """UTC epoch seconds of the start of a run (its ``meta["start"]``, naive = UTC)."""
     start = dt.datetime.fromisoformat(str(meta["start"]))
     if start.tzinfo is None:
         start = start.replace(tzinfo=dt.UTC)
@@ -285,7 +286,7 @@ def flows_from_run(run: RunLike, timezone: str | None = None) -> ParkFlows:
                          "divides an hour (e.g. 300, 900, 1800, 3600 s, or 0.1 s)")
     meta = run.meta
     tz = timezone or str(meta.get("timezone") or "UTC")
-    epoch = _start_epoch_s(meta) + np.asarray(run.time_s, dtype=np.int64)
+    epoch = start_epoch_s(meta) + np.asarray(run.time_s, dtype=np.int64)
     hour_s, index = np.unique(epoch // HOUR_S * HOUR_S, return_inverse=True)
     n = hour_s.size
     dt_h = step_s / HOUR_S

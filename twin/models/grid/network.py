@@ -258,3 +258,23 @@ def element_names(net: Any, table: str) -> list[str]:
 def shares(pn: ParkNetwork) -> dict[str, np.ndarray]:
     """Each entity's share per element (equal split)."""
     return {name: np.full(len(idx), 1.0 / len(idx)) for name, (_, idx) in pn.elements.items()}
+
+
+def inventory(pn: ParkNetwork) -> dict[str, float]:
+    """What the network is built of, for its costs: circuit-km and transformer MVA by voltage.
+
+    Keys ``direct_line_km`` (the 绿电直连 lines), ``line_<kV>kv_km`` (other lines: length x
+    parallel circuits) and ``trafo_<HV>_<LV>kv_mva``, voltages as whole kV.
+    """
+    net = pn.net
+    kv = net.bus.vn_kv
+    out: dict[str, float] = {}
+    for i, row in net.line.iterrows():
+        km = float(row.length_km) * int(row.get("parallel", 1) or 1)
+        level = round(max(kv[row.from_bus], kv[row.to_bus]))
+        key = "direct_line_km" if i in pn.direct_lines else f"line_{level}kv_km"
+        out[key] = out.get(key, 0.0) + km
+    for _, row in net.trafo.iterrows():
+        key = f"trafo_{round(row.vn_hv_kv)}_{round(row.vn_lv_kv)}kv_mva"
+        out[key] = out.get(key, 0.0) + float(row.sn_mva) * int(row.get("parallel", 1) or 1)
+    return out
