@@ -1,0 +1,239 @@
+"""Typed alarms from measured against expected, one step at a time.
+
+:class:`Detector` gets each step's telemetry (fresh readings, stale tags) and the twin's
+expectations (:mod:`twin.live.engine`), and raises an :class:`Alarm` when a deviation has
+lasted the window (``twin/data/live_alarms.yaml``). One alarm per episode: it clears when the
+deviation ends. The kinds:
+
+================== ================================================================
+lost_tag           a tag not updated for the mapping's ``stale_after``
+stuck_meter        the same reading, to the last digit, while it should move
+sign_flip          a generator or load reading below zero; a battery whose state of
+                   charge follows its power negated
+pv_underperformance a PV plant below its expected power by more than the band
+wind_curtailment   a wind farm below its expected power (``wind_icing`` near 0 degC)
+soc_drift          the battery's state of charge walking away from its energy count
+feeder_mismatch    the PCC exchange not the sum of the metered generators and loads
+================== ================================================================
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from twin import data
+
+# below this air temperature a wind farm short of its curve is typed icing, above it
+# curtailment (illustrative: icing needs air near or below 0 degC)
+ICING_TEMP_C = 2.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bands and windows of the alarms (``twin/data/live_alarms.yaml``)."""
+
+    window_s: float
+    pv_band_rel: float
+    wind_band_rel: float
+    band_floor_rel: float
+    soc_band: float
+    stuck_repeats: int
+    balance_band_rel: float
+
+    @classmethod
+    def reference(cls) -> Limits:
+        return cls(**data.load("live_alarms"))
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A deviation that lasted: what, where, since when (s from the scenario start)."""
+
+    kind: str
+    point: str
+    start_s: int
+    raised_s: int
+    detail: str
+
+    @property
+    def entity(self) -> str:
+        return self.point.rpartition(".")[0]
+
+
+@dataclass(frozen=True)
+class Role:
+    """What a measured point is: its entity's kind and the power that scales its bands."""
+
+    kind: str  # pv, wind, battery, factory, ev, heat, pcc, weather
+    rating_mw: float
+
+
+@dataclass
+class Step:
+    """One step as the checks see it."""
+
+    t: int
+    fresh: dict[str, float]  # point -> reading updated in this step (twin units)
+    stale: set[str]  # points whose tag is stale
+    expected: dict[str, float] = field(default_factory=dict)  # point -> the twin's value
+    temp_air_c: float = math.nan
+
+
+GENERATION = ("pv", "wind")
+LOADS = ("factory", "ev", "heat")
+
+
+class Detector:
+    """Alarms of a park's telemetry, step by step."""
+
+    def __init__(self, roles: Mapping[str, Role], limits: Limits | None = None) -> None:
+        self.roles = dict(roles)
+        self.limits = limits or Limits.reference()
+        self.park_mw = sum(r.rating_mw for r in self.roles.values()
+                           if r.kind in ("pv", "wind", "battery")) or 1.0
+        self.alarms: list[Alarm] = []
+        self._since: dict[tuple[str, str], int] = {}
+        self._raised: set[tuple[str, str]] = set()
+        self._last: dict[str, float] = {}
+        self._repeats: dict[str, int] = {}
+        self._moved: dict[str, float] = {}  # point -> expected at the first repeated reading
+        self._moving: set[str] = set()  # points repeating a reading while they should move
+        self._step_fit: dict[str, float] = {}  # battery soc point -> one-step misfit
+        self._step_flip: dict[str, float] = {}  # the same with the power negated
+
+    def step(self, st: Step) -> list[Alarm]:
+        """The alarms raised at step ``st`` (those lasting the window, once each)."""
+        found: dict[tuple[str, str], str] = {}
+        for point in st.stale:
+            found[("lost_tag", point)] = "no update for longer than the mapping's stale_after"
+        for point, value in st.fresh.items():
+            role = self.roles.get(point)
+            if role is None or role.kind == "weather":
+                continue
+            found.update(self._stuck(point, value, st))
+            found.update(self._sign(point, value, role))
+        faulty = {p for _, p in found}
+        for point, value in st.fresh.items():
+            role = self.roles.get(point)
+            if role is not None and point not in faulty and point in st.expected:
+                found.update(self._performance(point, value, role, st))
+        found.update(self._balance(st, faulty | {p for _, p in found}))
+        return self._persist(st.t, found)
+
+    # ------------------------------------------------------------------ the checks
+    def _stuck(self, point: str, value: float, st: Step) -> dict[tuple[str, str], str]:
+        """The same reading, to the last digit, while it should move: a PV or wind plant
+        whose expected power moved, a battery's state of charge under power, a factory's
+        load or the PCC's exchange (never exactly constant while not zero). Chargers, heat
+        pumps and a battery's power may hold a value (a full charger, a power limit)."""
+        role = self.roles[point]
+        floor = self.limits.band_floor_rel * role.rating_mw
+        repeated = self._last.get(point) == value
+        self._last[point] = value
+        self._repeats[point] = self._repeats.get(point, 0) + 1 if repeated else 0
+        if not repeated:
+            self._moved.pop(point, None)
+            self._moving.discard(point)
+            return {}
+        if point in st.expected and role.kind in GENERATION:
+            first = self._moved.setdefault(point, st.expected[point])
+            if abs(st.expected[point] - first) > floor:
+                self._moving.add(point)
+        elif role.kind == "battery" and point.endswith(".soc"):
+            if abs(st.fresh.get(point[: -len("soc")] + "p_mw", 0.0)) > floor:
+                self._moving.add(point)
+        elif role.kind in ("factory", "pcc") and value != 0.0:
+            self._moving.add(point)
+        if self._repeats[point] >= self.limits.stuck_repeats and point in self._moving:
+            return {("stuck_meter", point): f"{value:g} for {self._repeats[point] + 1} readings"}
+        return {}
+
+    def _sign(self, point: str, value: float, role: Role) -> dict[tuple[str, str], str]:
+        floor = self.limits.band_floor_rel * max(role.rating_mw, self.park_mw * 0.1)
+        signed = role.kind in GENERATION + LOADS or point.endswith(("p_import_mw",
+                                                                    "p_export_mw"))
+        if signed and point.endswith("_mw") and value < -floor:
+            return {("sign_flip", point): f"{value:.3f} MW, expected >= 0"}
+        if role.kind == "battery" and point.endswith(".p_mw"):
+            return self._battery_sign(point, role)
+        return {}
+
+    def _battery_sign(self, point: str, role: Role) -> dict[tuple[str, str], str]:
+        """The state of charge followed the power negated better than the power itself."""
+        soc = point[: -len("p_mw")] + "soc"
+        fit, flip = self._step_fit.get(soc), self._step_flip.get(soc)
+        if fit is None or flip is None:
+            return {}
+        if fit > self.limits.soc_band / 2 and flip < fit / 4:
+            return {("sign_flip", point): "the state of charge follows the power negated"}
+        return {}
+
+    def _performance(self, point: str, value: float, role: Role,
+                     st: Step) -> dict[tuple[str, str], str]:
+        expected = st.expected[point]
+        lim = self.limits
+        if role.kind == "battery" and point.endswith(".soc"):
+            gap = value - expected
+            if abs(gap) > lim.soc_band:
+                return {("soc_drift", point): f"{gap:+.4f} against the twin's energy count"}
+            return {}
+        if role.kind not in GENERATION:
+            return {}
+        band = lim.pv_band_rel if role.kind == "pv" else lim.wind_band_rel
+        short = expected - value
+        if short > max(band * expected, lim.band_floor_rel * role.rating_mw):
+            kind = "pv_underperformance" if role.kind == "pv" else (
+                "wind_icing" if st.temp_air_c < ICING_TEMP_C else "wind_curtailment")
+            return {(kind, point): f"{value:.3f} MW of {expected:.3f} MW expected"}
+        return {}
+
+    def _balance(self, st: Step, faulty: set[str]) -> dict[tuple[str, str], str]:
+        """The PCC's exchange against the metered generators, loads and storage."""
+        pcc = next((p for p, r in self.roles.items() if r.kind == "pcc"
+                    and p.endswith(".p_import_mw")), None)
+        if pcc is None:
+            return {}
+        export = pcc.replace("p_import_mw", "p_export_mw")
+        parts = [p for p, r in self.roles.items() if p.endswith(".p_mw")
+                 and r.kind in GENERATION + LOADS + ("battery",)]
+        needed = [pcc, export, *parts]
+        if any(p not in st.fresh for p in needed) or faulty & set(needed):
+            return {}
+        net = st.fresh[pcc] - st.fresh[export]
+        total = 0.0
+        flows = abs(net)
+        for p in parts:
+            sign = -1.0 if self.roles[p].kind in GENERATION else 1.0
+            total += sign * st.fresh[p]
+            flows += abs(st.fresh[p])
+        gap = net - total
+        if abs(gap) > max(self.limits.balance_band_rel * flows,
+                          self.limits.band_floor_rel * self.park_mw):
+            return {("feeder_mismatch", pcc): f"PCC {net:.3f} MW, metered parts {total:.3f} MW"}
+        return {}
+
+    # ------------------------------------------------------------------ persistence
+    def _persist(self, t: int, found: dict[tuple[str, str], str]) -> list[Alarm]:
+        for key in list(self._since):
+            if key not in found:  # the episode ended
+                self._since.pop(key)
+                self._raised.discard(key)
+        new = []
+        for key, detail in found.items():
+            start = self._since.setdefault(key, t)
+            window = 0 if key[0] in ("lost_tag", "stuck_meter") else self.limits.window_s
+            if key not in self._raised and t - start >= window:
+                self._raised.add(key)
+                alarm = Alarm(kind=key[0], point=key[1], start_s=start, raised_s=t,
+                              detail=detail)
+                new.append(alarm)
+        self.alarms.extend(new)
+        return new
+
+    def fits(self, soc_point: str, fit: float, flip: float) -> None:
+        """One step of the battery's state of charge: how far the measured value is from the
+        model stepped with the measured power (``fit``) and with it negated (``flip``)."""
+        self._step_fit[soc_point] = fit
+        self._step_flip[soc_point] = flip

@@ -1,0 +1,265 @@
+"""The live twin's step: telemetry in, the models on measured inputs, expected against measured.
+
+:class:`LiveEngine` takes readings one at a time (:meth:`LiveEngine.feed`: tag, UTC unix
+seconds, value in the tag's unit). Readings fall into steps of the scenario's length; the first
+reading of a later step closes the step before (:meth:`LiveEngine.close_step`), which
+
+- holds each tag's last reading and marks a tag stale when its last update is older than the
+  mapping's ``stale_after`` (telemetry time, so a recorded day played at any speed gives the
+  same answer);
+- runs the models on what was measured: the measured weather through the PV and wind models
+  (:func:`twin.models.pv.pv_power`, :func:`twin.models.wind.wind_power`), each battery's
+  measured power through its energy count (:func:`twin.models.battery.step`);
+- hands measured and expected to the :class:`twin.live.checks.Detector`, which raises the
+  typed alarms;
+- appends the step to the run file, in a simulated run's layout (:mod:`twin.core.results`):
+  the measured values under the entities' own names (``/series/pv/p_mw``), the twin's under
+  ``<entity>.twin`` (as ``twin hil`` records an entity's simulated twin), each tag's stale flag
+  under ``telemetry``, and the alarms as the table ``/live/alarms``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.pv_sim import CELL_WIND_HEIGHT_M
+from twin.core.results import RunWriter, SeriesInfo, finish, write_table
+from twin.cosim.world import FAMILIES
+from twin.cosim.world import _meta as run_meta
+from twin.live.checks import Alarm, Detector, Limits, Role, Step
+from twin.live.mapping import Telemetry, catalogue
+from twin.models import battery, pv, wind
+from twin.models.turbines import power_curve
+from twin.models.weather import site_climate
+from twin.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+PV_INPUTS = ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms")
+WIND_INPUTS = ("wind_ms", "temp_air_c", "pressure_pa")
+
+
+class LiveEngine:
+    """The twin kept in step with a park's telemetry.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The park (its entities, site and step; its start is the time origin of the file).
+    telemetry : Telemetry
+        The validated mapping (:func:`twin.live.mapping.load`).
+    path : path, optional
+        The run file to append to (none: keep nothing but the alarms).
+    """
+
+    def __init__(self, scenario: Scenario, telemetry: Telemetry, path: Path | None = None,
+                 limits: Limits | None = None) -> None:
+        self.s = scenario
+        self.tm = telemetry
+        self.step_s = int(scenario.period.step_s)
+        self.start_epoch_s = scenario.start_epoch_s
+        self.kinds = {spec.name: kind for key, _, _, kind in FAMILIES
+                      for spec in getattr(scenario, key)}
+        self.specs = {spec.name: spec for key, *_ in FAMILIES for spec in getattr(scenario, key)}
+        self.points = {t.point for t in telemetry.tags}
+        self._point = {t.tag: t.point for t in telemetry.tags}
+        self.t0: int | None = None  # the first step
+        self.detector = Detector({t.point: self._role(t.entity) for t in telemetry.tags}, limits)
+        climate = site_climate(scenario.weather.site)
+        self.met = {"wind_height_m": climate.wind_height_m if scenario.weather.source ==
+                    "synthetic" else climate.met_wind_height_m,
+                    "roughness_m": climate.roughness_m}
+        self.pv_names = [n for n, k in self.kinds.items() if k == "pv" and f"{n}.p_mw" in
+                         self.points]
+        self.fleet = pv.PVFleet.of([self.specs[n] for n in self.pv_names]) \
+            if self.pv_names else None
+        self.curves = {n: power_curve(self.specs[n].turbine_type) for n, k in self.kinds.items()
+                       if k == "wind" and f"{n}.p_mw" in self.points}
+        self.batteries = [n for n, k in self.kinds.items() if k == "battery"
+                          and {f"{n}.p_mw", f"{n}.soc"} <= self.points]
+        self.energy: dict[str, battery.BatteryState] = {}
+        self.t: int | None = None  # the open step (s from the scenario start)
+        self.fresh: dict[str, float] = {}
+        self.held: dict[str, float] = {}
+        self.seen: dict[str, int] = {}
+        self.prev: dict[str, float] = {}  # the last step's readings
+        self.n_steps = 0
+        self.n_late = 0
+        self.last: dict[str, Any] = {}  # the last closed step: measured, expected, stale
+        self.writer = self._writer(path) if path is not None else None
+        self.path = path
+
+    # ------------------------------------------------------------------ readings in
+    def feed(self, tag: str, t_epoch_s: float, value: float) -> list[Alarm]:
+        """One reading of ``tag`` at ``t_epoch_s`` (UTC unix seconds) in the tag's unit; the
+        alarms a step it closed raised."""
+        point = self._point.get(tag)
+        if point is None or not math.isfinite(value):
+            return []
+        t = int((t_epoch_s - self.start_epoch_s) // self.step_s) * self.step_s
+        raised: list[Alarm] = []
+        if self.t is None:
+            self.t = t
+        elif t > self.t:
+            raised = self.close_step()
+            self.t = t
+        elif t < self.t:
+            self.n_late += 1  # a reading of a step already closed: too late to count
+            return []
+        self.fresh[point] = self.tm.to_twin(tag, float(value))
+        self.seen[point] = t
+        return raised
+
+    def close_step(self) -> list[Alarm]:
+        """Close the open step: models, checks, the row of the run file; the alarms raised."""
+        if self.t is None:
+            return []
+        t = self.t
+        self.held.update(self.fresh)
+        self.t0 = t if self.t0 is None else self.t0
+        stale = {p for p in self.points
+                 if t - self.seen.get(p, self.t0) > self.tm.source.stale_after}
+        expected = self._expected(t, stale)
+        weather_t = self.held.get("weather.temp_air_c", math.nan)
+        raised = self.detector.step(Step(t=t, fresh=dict(self.fresh), stale=stale,
+                                         expected=expected, temp_air_c=weather_t))
+        self.last = {"t": t, "measured": dict(self.held), "expected": expected,
+                     "stale": sorted(stale)}
+        self._record(t, expected, stale)
+        self.prev = dict(self.fresh)
+        self.fresh = {}
+        self.n_steps += 1
+        self.t = None
+        return raised
+
+    def close(self) -> Path | None:
+        """Close the open step and the run file (complete, with the alarms table)."""
+        self.close_step()
+        if self.writer is None or self.path is None:
+            return None
+        self.writer.close(publish=False)
+        self.writer = None
+        rows = [{"kind": a.kind, "point": a.point, "start_s": float(a.start_s),
+                 "raised_s": float(a.raised_s), "detail": a.detail}
+                for a in self.detector.alarms]
+        finish(self.path, lambda target: write_table(
+            target, "live/alarms", rows, "alarms of the live twin: kind, point, first deviant "
+            "step and the step it was raised (s from the scenario start), what was seen"))
+        return self.path
+
+    # ------------------------------------------------------------------ the models
+    def _expected(self, t: int, stale: set[str]) -> dict[str, float]:
+        w = {a: self.held[f"weather.{a}"] for a in (*PV_INPUTS, "pressure_pa")
+             if f"weather.{a}" in self.held and f"weather.{a}" not in stale}
+        w.update({a: self.held.get(f"weather.{a}", v) for a, v in self.met.items()})
+        out: dict[str, float] = {}
+        epoch = self.start_epoch_s + t
+        if self.fleet is not None and all(a in w for a in PV_INPUTS):
+            park = self.s.park
+            sun = pv.sun_position(float(epoch), park.latitude, park.longitude, park.altitude_m,
+                                  dt_s=self.step_s)
+            n = len(self.pv_names)
+            wind_10m = wind.wind_at_height(w["wind_ms"], w["wind_height_m"],
+                                           CELL_WIND_HEIGHT_M, w["roughness_m"])
+            got = pv.pv_power(self.fleet, sun, *(np.full(n, w[a]) for a in PV_INPUTS[:4]),
+                              np.full(n, float(wind_10m)))
+            out.update({f"{name}.p_mw": float(p) for name, p in zip(self.pv_names, got.p_mw,
+                                                                      strict=True)})
+        if all(a in w for a in WIND_INPUTS):
+            for name, curve in self.curves.items():
+                got = wind.wind_power(self.specs[name], curve, w["wind_ms"], w["wind_height_m"],
+                                      w["roughness_m"], w["temp_air_c"], w["pressure_pa"])
+                out[f"{name}.p_mw"] = float(got.p_mw)
+        for name in self.batteries:
+            out.update(self._battery(name, stale))
+        return out
+
+    def _battery(self, name: str, stale: set[str]) -> dict[str, float]:
+        """The battery's energy count from its measured power, anchored at its first measured
+        state of charge; the one-step fits for the sign check."""
+        spec = self.specs[name]
+        soc_p, p_p = f"{name}.soc", f"{name}.p_mw"
+        if soc_p not in self.fresh or p_p not in self.fresh or {soc_p, p_p} & stale:
+            return {}
+        soc, p = self.fresh[soc_p], self.fresh[p_p]
+        if name not in self.energy:
+            self.energy[name] = battery.BatteryState(e_mwh=soc * spec.e_max_mwh)
+            return {soc_p: soc}
+        self.energy[name], done = battery.step(spec, self.energy[name], p, self.step_s)
+        before = self.prev.get(soc_p)
+        if before is not None:
+            start = battery.BatteryState(e_mwh=before * spec.e_max_mwh)
+            fit = abs(soc - battery.step(spec, start, p, self.step_s)[1].soc)
+            flip = abs(soc - battery.step(spec, start, -p, self.step_s)[1].soc)
+            self.detector.fits(soc_p, fit, flip)
+        return {soc_p: done.soc}
+
+    def _role(self, entity: str) -> Role:
+        spec = self.specs.get(entity)
+        kind = self.kinds.get(entity) or ("weather" if entity == "weather" else "pcc")
+        rating = 0.0
+        if kind == "pv":
+            rating = spec.p_ac_mw
+        elif kind == "wind":
+            rating = power_curve(spec.turbine_type).nominal_mw * spec.n_turbines
+        elif kind == "battery":
+            rating = spec.p_max_mw
+        elif kind == "factory":
+            rating = spec.p_peak_mw
+        return Role(kind, rating)
+
+    # ------------------------------------------------------------------ the run file
+    def _writer(self, path: Path) -> RunWriter:
+        known = catalogue(self.s)
+        series: dict[tuple[str, str], SeriesInfo] = {}
+        entities: dict[str, dict[str, Any]] = {}
+        for tag in self.tm.tags:
+            q = known[tag.entity][tag.attr]
+            series[(tag.entity, tag.attr)] = SeriesInfo(
+                q.unit, f"measured ({tag.tag}): {q.doc}", aggregation=q.agg)
+            entities[tag.entity] = self._group(tag.entity)
+        twin = [*(f"{n}.p_mw" for n in self.pv_names), *(f"{n}.p_mw" for n in self.curves),
+                *(f"{n}.soc" for n in self.batteries)]
+        for point in twin:
+            entity, _, attr = point.rpartition(".")
+            q = known[entity][attr]
+            series[(f"{entity}.twin", attr)] = SeriesInfo(
+                q.unit, f"the twin's {q.doc}, from the measured inputs", aggregation=q.agg)
+            entities[f"{entity}.twin"] = {**self._group(entity),
+                                          "kind": f"{self.kinds[entity]}-twin"}
+        for tag in self.tm.tags:
+            series[("telemetry", tag.point)] = SeriesInfo(
+                "1", f"1 while the tag {tag.tag} is stale (its value held)")
+        entities["telemetry"] = {"kind": "telemetry", "spec": "{}"}
+        self._twin_points = twin
+        meta = {**run_meta(self.s), "mode": "live", "n_steps": 0,
+                "telemetry": str(self.tm.path)}
+        return RunWriter(path, meta, series, entities, chunk_steps=96, flush_s=2.0)
+
+    def _group(self, entity: str) -> dict[str, Any]:
+        spec = self.specs.get(entity)
+        kind = self.kinds.get(entity) or ("weather" if entity == "weather" else "pcc")
+        return {"kind": kind, "spec": json.dumps(dataclasses.asdict(spec) if spec else {},
+                                                 default=str)}
+
+    def _record(self, t: int, expected: dict[str, float], stale: set[str]) -> None:
+        if self.writer is None:
+            return
+        w = self.writer
+        values: dict[int, Any] = {}
+        for tag in self.tm.tags:
+            if tag.point in self.held:
+                values[w.column((tag.entity, tag.attr))] = self.held[tag.point]
+            values[w.column(("telemetry", tag.point))] = float(tag.point in stale)
+        for point in self._twin_points:
+            if point in expected:
+                entity, _, attr = point.rpartition(".")
+                values[w.column((f"{entity}.twin", attr))] = expected[point]
+        w.append(t, values)

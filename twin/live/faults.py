@@ -1,0 +1,108 @@
+"""Faults of the stand-in plant's telemetry, on a schedule (``twin plant --faults FAULTS.yaml``).
+
+A fault acts on what a tag publishes, as a failing sensor, meter or plant would make it::
+
+    faults:
+      - {kind: string_outage, point: pv.p_mw, start: 6h, share: 0.25}
+      - {kind: stuck, point: wind.p_mw, start: 9h, duration: 2h}
+      - {kind: soc_drift, point: bess.soc, start: 12h, rate_per_h: 0.02}
+      - {kind: sign_flip, point: plant.p_mw, start: 15h}
+      - {kind: lost, point: ev.p_mw, start: 18h}
+
+``start`` and ``duration`` are from the scenario's start; no duration: to the end. A string
+outage takes ``share`` of the plant's power away; a stuck meter repeats the reading it had when
+the fault began; an SOC drift adds ``rate_per_h`` per hour (the BMS's estimate walking away);
+a sign flip negates; a lost tag stops publishing. The file is validated like the mapping
+(:func:`twin.live.mapping.load`): the points must be tags of the mapping.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from twin.core import textload
+from twin.core.fields import param
+from twin.core.specload import Collect, SpecError, build
+from twin.live.mapping import MappingError, Telemetry, raise_lines
+from twin.scenario import ScenarioError, parse_duration, read_yaml
+
+KINDS = ("string_outage", "stuck", "soc_drift", "sign_flip", "lost")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault of one tag, over a window of the run."""
+
+    kind: Literal["string_outage", "stuck", "soc_drift", "sign_flip", "lost"] = param(
+        doc="what fails")
+    point: str = param(doc="<entity>.<attribute> of a tag of the mapping")
+    start: int = param("s", parse=parse_duration, expect="a duration like 6h",
+                       doc="from the scenario's start")
+    duration: int | None = param("s", default=None, parse=parse_duration,
+                                 expect="a duration like 2h", doc="how long (none: to the end)")
+    share: float = param("1", default=0.25, gt=0, le=1, doc="string_outage: share of the "
+                         "plant's power lost")
+    rate_per_h: float = param("1/h", default=0.02, doc="soc_drift: added per hour")
+
+    def active(self, t: int) -> bool:
+        end = math.inf if self.duration is None else self.start + self.duration
+        return self.start <= t < end
+
+
+@dataclass(frozen=True)
+class FaultFile:
+    """The file as written."""
+
+    faults: tuple[Fault, ...] = ()
+
+
+def load(path: str | Path, telemetry: Telemetry) -> tuple[Fault, ...]:
+    """The faults of the file at ``path``, their points checked against ``telemetry``."""
+    path = Path(path)
+    text = textload.read_text(path, "faults", MappingError)
+    try:
+        data, where = read_yaml(text, path)
+    except ScenarioError as exc:
+        raise MappingError(str(exc)) from None
+    errors = Collect()
+    try:
+        spec = build(FaultFile, data)
+        points = telemetry.by_point()
+        for i, f in enumerate(spec.faults):
+            if f.point not in points:
+                errors.add(SpecError(f"faults[{i}].point", f"no tag of the mapping measures "
+                                     f"{f.point!r}; expected one of {', '.join(points)}"))
+        errors.done()
+    except SpecError as exc:
+        raise_lines(exc, where)
+    return spec.faults
+
+
+class Faulty:
+    """What the plant publishes under the faults: ``value(point, t, true)``, None if lost."""
+
+    def __init__(self, faults: tuple[Fault, ...]) -> None:
+        self.faults = faults
+        self._held: dict[int, float] = {}  # stuck faults: the reading they froze
+
+    def value(self, point: str, t: int, true: float, step_s: float) -> float | None:
+        out: float | None = true
+        for i, f in enumerate(self.faults):
+            if f.point == point and f.kind == "stuck" and t < f.start:
+                self._held[i] = true  # the reading it will freeze
+            if f.point != point or not f.active(t) or out is None:
+                continue
+            if f.kind == "string_outage":
+                out *= 1.0 - f.share
+            elif f.kind == "stuck":
+                out = self._held.setdefault(i, out)
+            elif f.kind == "soc_drift":
+                out += f.rate_per_h * (t - f.start + step_s) / 3600.0
+            elif f.kind == "sign_flip":
+                out = -out
+            else:  # lost
+                out = None
+        return out
