@@ -1,4 +1,5 @@
-"""Park heat supply: degree-day heat demand met by geothermal heat pumps first, then gas boilers.
+"""Park heat supply: degree-day heat demand met by heat pumps, electric boilers with a heat
+store, then gas boilers.
 
 Demand (thermal, MW)::
 
@@ -8,12 +9,18 @@ Demand (thermal, MW)::
 so the space-heating part follows the heating degree days (base ``t_base``) and reaches the
 design load at the design temperature (it keeps rising below it). Supply::
 
-    q_hp = min(q_heat, hp_q_max);  q_boiler = q_heat - q_hp
-    p_hp = q_hp / COP(t_supply);   p_pump = pump_ratio * q_heat;  p_mw = p_hp + p_pump
+    in merit order, each up to its capacity: recovered waste heat (water-source heat pumps),
+    geothermal heat pumps (q_hp), air-source heat pumps (down to their lowest air
+    temperature), then, in the charge hours (a tariff's valley), electric boilers that also
+    fill the heat store, outside them the store's discharge; gas boilers the rest (q_boiler)
+    p_hp = sum of q / COP over the heat pumps;  p_pump = pump_ratio * q_heat
+    p_mw = p_hp + p_eboiler + p_pump
     gas_nm3 = q_boiler * dt_s / (boiler_eff * NCV)            (MW s = MJ; NCV in MJ/Nm3)
 
 ``t_supply`` follows a heating curve (linear in outdoor temperature between the balance
-point and the design point) in the season, and the hot-water temperature outside it.
+point and the design point) in the season, and the hot-water temperature outside it. The
+geothermal COP follows the data's curve of supply temperature; air-source and waste-heat COPs
+are a share of the Carnot COP between their source and the supply (:func:`carnot_cop`).
 """
 
 from __future__ import annotations
@@ -52,6 +59,12 @@ class HeatOutput:
     gas_nm3: float
     cop: float
     t_supply_c: float
+    q_air_mw: float = 0.0
+    q_waste_mw: float = 0.0
+    q_eboiler_mw: float = 0.0
+    q_store_mw: float = 0.0
+    p_eboiler_mw: float = 0.0
+    e_store_mwh: float = 0.0
 
 
 # What the heat supply takes each step and what it gives (the fields of HeatOutput).
@@ -66,7 +79,31 @@ OUTPUTS = (
     Quantity("gas_nm3", "Nm3", "natural gas burnt in the step", "sum"),
     Quantity("cop", "1", "heat pump coefficient of performance"),
     Quantity("t_supply_c", "degC", "supply temperature of the heating network"),
+    Quantity("q_air_mw", "MW", "heat from air-source heat pumps"),
+    Quantity("q_waste_mw", "MW", "recovered waste heat (water-source heat pumps)"),
+    Quantity("q_eboiler_mw", "MW", "heat from electric boilers to the demand"),
+    Quantity("q_store_mw", "MW", "heat from the heat store to the demand"),
+    Quantity("p_eboiler_mw", "MW", "electric boilers"),
+    Quantity("e_store_mwh", "MWh", "heat in the store at the end of the step"),
 )
+
+
+def carnot_cop(t_source_c: Any, t_supply_c: Any, eff: float, cop_max: float) -> np.ndarray:
+    """Heating COP lifting heat from ``t_source_c`` to ``t_supply_c``: ``eff`` x the Carnot
+    COP, within [1, ``cop_max``] (also where the source is as warm as the supply)."""
+    t_sup = np.asarray(t_supply_c, dtype=float) + 273.15
+    lift = t_sup - (np.asarray(t_source_c, dtype=float) + 273.15)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cop = np.where(lift > 0, eff * t_sup / np.where(lift > 0, lift, 1.0), cop_max)
+    return np.clip(cop, 1.0, cop_max)
+
+
+def charge_hours(params: dict[str, Any] | None = None) -> frozenset[int]:
+    """Local hours in which electric boilers run and fill the store (a tariff's period)."""
+    p = heat_params() if params is None else params
+    rule = p["eboiler_charge"]
+    periods = data.load("tariff")[rule["tariff"]]["periods"]
+    return frozenset(h for h, name in enumerate(periods) if name == rule["period"])
 
 
 def heat_params() -> dict[str, Any]:
@@ -122,6 +159,13 @@ class HeatSupply:
         self._q_dhw = spec.q_design_mw * self.dhw_share
         self._noise = AR1Noise(self._rng, float(pick("noise_pct")) / 100.0,
                                float(p["noise_tau_s"]))
+        self._cop_max = max(self._cop_y)
+        self._air = (float(p["ashp_carnot_eff"]), float(p["ashp_min_air_c"]))
+        self._waste = (float(p["waste_heat_carnot_eff"]), float(p["waste_heat_source_c"]))
+        self._eb_eff = float(p["eboiler_eff"])
+        self._store_keep = 1.0 - float(p["store_loss_per_day"])
+        self._charge = charge_hours(p) if spec.eboiler_mw > 0 else frozenset()
+        self._store = 0.0
         self._season_cache: dict[int, bool] = {}
 
     def in_season(self, local_day: int) -> bool:
@@ -163,20 +207,50 @@ class HeatSupply:
         if heating and temp_air_c < self.t_base_c:
             q += self._space_per_k * (self.t_base_c - temp_air_c)
         q *= max(0.0, 1.0 + self._noise.step(dt_s))
-        q_hp = min(q, self.spec.hp_q_max_mw)
-        q_boiler = q - q_hp
+        spec = self.spec
         t_sup = self.supply_temp_c(temp_air_c, heating)
         cop = self.cop(t_sup)
+        q_waste = min(q, spec.waste_heat_q_max_mw)
+        q_hp = min(q - q_waste, spec.hp_q_max_mw)
+        left = q - q_waste - q_hp
         p_hp = q_hp / cop
+        if q_waste > 0:
+            p_hp += q_waste / float(carnot_cop(self._waste[1], t_sup, self._waste[0],
+                                               self._cop_max))
+        q_air = min(left, spec.ashp_q_max_mw) if temp_air_c >= self._air[1] else 0.0
+        if q_air > 0:
+            p_hp += q_air / float(carnot_cop(temp_air_c, t_sup, self._air[0], self._cop_max))
+        left -= q_air
+        q_eb, q_store, p_eb, dt_h = 0.0, 0.0, 0.0, dt_s / 3600.0
+        e = self._store * self._store_keep ** (dt_s / 86400.0)
+        if spec.eboiler_mw > 0 and int(self.calendar.local_hour(epoch_s)) in self._charge:
+            heat_max = spec.eboiler_mw * self._eb_eff
+            q_eb = min(left, heat_max)
+            fill = min(heat_max - q_eb, max(spec.store_mwh - e, 0.0) / dt_h)
+            e += fill * dt_h
+            p_eb = (q_eb + fill) / self._eb_eff
+            left -= q_eb
+        elif e > 0:
+            q_store = min(left, e / dt_h)
+            e -= q_store * dt_h
+            left -= q_store
+        self._store = e
+        q_boiler = max(left, 0.0)
         p_pump = self._pump * q
         return HeatOutput(
             q_heat_mw=q,
             q_hp_mw=q_hp,
             q_boiler_mw=q_boiler,
-            p_mw=p_hp + p_pump,
+            p_mw=p_hp + p_eb + p_pump,
             p_hp_mw=p_hp,
             p_pump_mw=p_pump,
             gas_nm3=q_boiler * dt_s / (self.boiler_eff * self.ncv_mj_nm3),
             cop=cop,
             t_supply_c=t_sup,
+            q_air_mw=q_air,
+            q_waste_mw=q_waste,
+            q_eboiler_mw=q_eb,
+            q_store_mw=q_store,
+            p_eboiler_mw=p_eb,
+            e_store_mwh=e,
         )

@@ -92,3 +92,15 @@ class HeatSupplySpec:
     noise_pct: float | None = param(
         "%", ge=0, default=None, doc="AR(1) noise on heat demand; None: data"
     )
+    ashp_q_max_mw: float = param(
+        "MW", ge=0, default=0.0, doc="thermal capacity of air-source heat pumps (COP by air temp)"
+    )
+    waste_heat_q_max_mw: float = param(
+        "MW", ge=0, default=0.0, doc="waste heat recovered by water-source heat pumps (thermal)"
+    )
+    eboiler_mw: float = param(
+        "MW", ge=0, default=0.0, doc="electric boilers (electric input), run in valley hours"
+    )
+    store_mwh: float = param(
+        "MWh", ge=0, default=0.0, doc="hot-water heat store filled by the electric boilers"
+    )

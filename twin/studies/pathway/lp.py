@@ -33,11 +33,14 @@ import highspy
 import numpy as np
 from scipy import sparse
 
-from twin.studies.pathway.measures import ORDER, Measure, measures
+from twin.studies.pathway.measures import CONTRACTS, ORDER, Measure, measures, shapes
 from twin.studies.pathway.profiles import Profiles
 from twin.studies.pathway.settings import CRITERIA, NAMES, NATIONAL, Accounting
 
 INF = highspy.kHighsInf
+# heat delivered by each technology (the LP's columns) in Solution.flows, MWh
+HEAT_FLOWS = {"qhp": "heat_ground_mwh", "qa": "heat_air_mwh", "qw": "heat_waste_mwh",
+              "qd": "heat_eboiler_mwh", "td": "heat_store_mwh"}
 LARGE = 50_000  # columns above which HiGHS runs its interior point method (a year: ~80,000)
 
 
@@ -54,6 +57,9 @@ class Solution:
     cost: dict[str, float]  # CNY/yr: per measure and energy parts (mean over weather years)
     flows: dict[str, float] = field(default_factory=dict)  # period totals, MWh / Nm3
     by_weather: list[dict[str, float]] = field(default_factory=list)  # criteria per year
+    certificates_mwh: float = 0.0  # new certificates counted (GECs + contracts as settled),
+    # the least over the weather years
+
 
     @property
     def annual_cost_cny(self) -> float:
@@ -93,6 +99,19 @@ class _Model:
         self.rlo.append(np.broadcast_to(np.asarray(lo, dtype=float), (size,)).copy())
         self.rhi.append(np.broadcast_to(np.asarray(hi, dtype=float), (size,)).copy())
         self.m += size
+        return r
+
+    def group_rows(self, groups: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]],
+                   lo: float = 0.0, hi: float = 0.0) -> np.ndarray:
+        """One row per distinct value of ``groups`` (one per column position): the sum of
+        each term's columns in the group, times their coefficients, within [lo, hi]."""
+        keys, pos = np.unique(groups, return_inverse=True)
+        r = np.arange(self.m, self.m + len(keys))
+        for cols, vals in terms:
+            self.rows.append((r[pos], np.asarray(cols), np.asarray(vals, dtype=float)))
+        self.rlo.append(np.full(len(keys), lo))
+        self.rhi.append(np.full(len(keys), hi))
+        self.m += len(keys)
         return r
 
     def row(self, cols: np.ndarray, vals: np.ndarray, lo: float, hi: float) -> int:
@@ -141,31 +160,123 @@ def targets(p: Profiles, acct: Accounting) -> dict[str, float]:
     return out
 
 
+def _available(levers: dict[str, Measure], key: str, installed: float) -> bool:
+    return levers[key].max_value > 0 or installed > 0
+
+
+def _heat(mod: _Model, p: Profiles, v: dict[str, np.ndarray], b: dict[str, np.ndarray],
+          k: float, levers: dict[str, Measure]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Heat supply columns and rows of one weather year: each heat technology's heat (saving
+    the gas boilers' fuel), within its capacity, all together within the demand hour by hour.
+    Returns the electricity each takes as (columns, MWh per column unit)."""
+    n = p.n_hours
+    one = np.ones(n)
+    save = -k * p.gas_cny_per_nm3 * p.gas_nm3_per_mwh  # gas saved per MWh of heat
+    electric: list[tuple[np.ndarray, np.ndarray]] = []
+    supply: list[np.ndarray] = []
+    b["qhp"] = mod.var(n, hi=p.heat_mwh, cost=save)
+    mod.rows_([(b["qhp"], one), (v["heat_pump"][0], -one)], -INF, p.hp_mw, n)
+    electric.append((b["qhp"], 1.0 / p.cop))
+    supply.append(b["qhp"])
+    for key, col, cop, installed in (("air_heat_pump", "qa", p.air_cop, p.air_mw),
+                                     ("waste_heat", "qw", p.waste_cop, p.waste_mw)):
+        if not _available(levers, key, installed):
+            continue
+        b[col] = mod.var(n, hi=np.where(cop > 0, p.heat_mwh, 0.0), cost=save)
+        mod.rows_([(b[col], one), (v[key][0], -one)], -INF, installed, n)
+        electric.append((b[col], np.divide(1.0, cop, out=np.zeros(n), where=cop > 0)))
+        supply.append(b[col])
+    if _available(levers, "electric_boiler", p.eboiler_mw):
+        b["peb"] = mod.var(n)
+        b["qd"] = mod.var(n, hi=p.heat_mwh, cost=save)
+        mod.rows_([(b["peb"], one), (v["electric_boiler"][0], -one)], -INF, p.eboiler_mw, n)
+        terms = [(b["peb"], p.eboiler_eff * one), (b["qd"], -one)]
+        if _available(levers, "heat_store", p.heat_store_mwh):
+            b["tc"], b["td"], b["s"] = mod.var(n), mod.var(n, hi=p.heat_mwh, cost=save), mod.var(n)
+            terms.append((b["tc"], -one))
+            first = np.zeros(n)
+            first[0] = 1.0
+            prev = np.concatenate([[b["s"][0]], b["s"][:-1]])
+            # content: s_h = keep * s_(h-1) + charge - discharge, empty before the first hour
+            mod.rows_([(b["s"], one), (prev, -p.store_keep_per_h * (1 - first)),
+                       (b["tc"], -one), (b["td"], one)], 0.0, 0.0, n)
+            mod.rows_([(b["s"], one), (v["heat_store"][0], -one)], -INF, p.heat_store_mwh, n)
+            supply.append(b["td"])
+        mod.rows_(terms, 0.0, 0.0, n)
+        electric.append((b["peb"], one))
+        supply.append(b["qd"])
+    if len(supply) > 1:
+        mod.rows_([(c, one) for c in supply], -INF, p.heat_mwh, n)
+    b["_heat"] = np.concatenate(supply)
+    return electric
+
+
+def _shift(mod: _Model, p: Profiles, v: dict[str, np.ndarray], b: dict[str, np.ndarray],
+           levers: dict[str, Measure]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Flexible factory load and EV charging: moved within each day (energy-neutral), down by
+    at most the shiftable share of the hour's load, up by at most that share of the peak.
+    Returns the load each adds as (columns, MWh per column unit)."""
+    n = p.n_hours
+    one = np.ones(n)
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    days = np.arange(n) // 24
+    for key, load, base in (("flex_load", p.factory_mwh, p.flex_share), ("ev_smart", p.ev, 0.0)):
+        if not (levers[key].max_value > 0 or base > 0) or not load.any():
+            continue
+        up, dn = mod.var(n), mod.var(n)
+        peak = float(load.max())
+        mod.rows_([(dn, one), (v[key][0], -load)], -INF, base * load, n)
+        mod.rows_([(up, one), (v[key][0], -peak * one)], -INF, base * peak, n)
+        mod.group_rows(days, [(up, one), (dn, -one)])
+        out += [(up, one), (dn, -one)]
+        b[f"_{key}"] = np.concatenate([up, dn])
+    return out
+
+
+def _contracts(mod: _Model, p: Profiles, v: dict[str, np.ndarray], b: dict[str, np.ndarray],
+               levers: dict[str, Measure]) -> None:
+    """Certificates counted from 绿电交易 contracts, month by month: at most the contracts'
+    delivery in the month and at most the park's grid import in it (三者取小)."""
+    active = [c for c in CONTRACTS if levers[c].max_value > 0]
+    months = np.unique(p.month)
+    b["cnt"] = mod.var(len(months) if active else 0)
+    if not active:
+        return
+    shaped = shapes(p)
+    for j, m in enumerate(months):
+        inside = p.month == m
+        mod.row(np.array([b["cnt"][j], *(v[c][0] for c in active)]),
+                np.array([1.0, *(-shaped[c][inside].sum() for c in active)]), -INF, 0.0)
+        mod.row(np.concatenate([[b["cnt"][j]], b["imp"][inside]]),
+                np.concatenate([[1.0], -np.ones(int(inside.sum()))]), -INF, 0.0)
+
+
 def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: Accounting,
-           thr: dict[str, float], active: Collection[str], wind_max: float
+           thr: dict[str, float], active: Collection[str], levers: dict[str, Measure]
            ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, float]]:
     """Dispatch columns and rows of one weather year; costs weighted by ``k``."""
     n = p.n_hours
+    wind_max = levers["wind"].max_value
     b: dict[str, np.ndarray] = {}
-    gas_price = p.gas_cny_per_nm3 * p.gas_nm3_per_mwh
     b["imp"] = mod.var(n, cost=k * p.price_cny_per_mwh)
     b["exp"] = mod.var(n, cost=-k * p.export_price_cny_per_mwh)
     b["ch"] = mod.var(n)
     b["dis"] = mod.var(n)
     b["e"] = mod.var(n)
-    b["qhp"] = mod.var(n, hi=p.heat_mwh, cost=-k * gas_price)
+    heat_el = _heat(mod, p, v, b, k, levers)
+    moved = _shift(mod, p, v, b, levers)
     months = np.unique(p.month)
     # the demand charge of the months present, as a share of a year's twelve
     b["peak"] = mod.var(len(months), cost=k * 1000.0 * p.demand_cny_per_kw_month * 12.0
                         * p.year_share / len(months))
     b["u"] = mod.var(1)  # import not covered by certificates (market-based Scope 2)
     one = np.ones(n)
-    hp_el = 1.0 / p.cop
-    # balance: imp + dis + wind + pv = loads + hp + ch + exp
+    # balance: imp + dis + wind + pv = loads + heat + moved + ch + exp
     rhs = p.factory_mwh + p.other_mwh - p.wind_mw * p.wind_per_mw - p.pv_mwp * p.pv_per_mwp
     mod.rows_([(b["imp"], one), (b["exp"], -one), (b["ch"], -one), (b["dis"], one),
                (v["wind"][0], p.wind_per_mw), (v["pv"][0], p.pv_per_mwp),
-               (b["qhp"], -hp_el), (v["efficiency"][0], p.factory_mwh)], rhs, rhs, n)
+               *((c, -w) for c, w in heat_el + moved),
+               (v["efficiency"][0], p.factory_mwh)], rhs, rhs, n)
     # storage content
     prev = np.concatenate([[b["e"][0]], b["e"][:-1]])
     first = np.zeros(n)
@@ -180,20 +291,24 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
     mod.row(np.array([b["e"][-1], se]), np.array([1.0, -p.soc_init]), e0, INF)
     mod.rows_([(b["ch"], one), (b["dis"], one), (v["storage_power"][0], -one)], -INF,
               p.storage_mw, n)
-    mod.rows_([(b["qhp"], one), (v["heat_pump"][0], -one)], -INF, p.hp_mw, n)
     mpos = np.searchsorted(months, p.month)
     mod.rows_([(b["imp"], one), (b["peak"][mpos], -one)], -INF, 0.0, n)
-    certs = [v["gec"][0], v["green_contract"][0]]
-    mod.row(np.concatenate([certs, b["imp"]]), np.concatenate([[1.0, 1.0], -one]), -INF,
+    _contracts(mod, p, v, b, levers)
+    certs = np.concatenate([[v["gec"][0]], b["cnt"]])
+    ones_c = np.ones(len(certs))
+    mod.row(np.concatenate([certs, b["imp"]]), np.concatenate([ones_c, -one]), -INF,
             -p.gec_mwh)
-    mod.row(np.concatenate([b["imp"], certs, b["u"]]), np.concatenate([one, [-1.0, -1.0, -1.0]]),
+    mod.row(np.concatenate([b["imp"], certs, b["u"]]), np.concatenate([one, -ones_c, [-1.0]]),
             -INF, p.gec_mwh)
     # linear expressions: electricity consumed (MWh) and gas (Nm3) as (cols, coefs, constant)
-    el_c = np.concatenate([[v["efficiency"][0]], b["qhp"], b["ch"], b["dis"]])
-    el_v = np.concatenate([[-p.factory_mwh.sum()], hp_el, (1 - p.eta_charge) * one,
-                           (1 / p.eta_discharge - 1) * one])
+    el_c = np.concatenate([[v["efficiency"][0]], *(c for c, _ in heat_el + moved), b["ch"],
+                           b["dis"]])
+    el_v = np.concatenate([[-p.factory_mwh.sum()], *(w for _, w in heat_el + moved),
+                           (1 - p.eta_charge) * one, (1 / p.eta_discharge - 1) * one])
     el_k = float(p.factory_mwh.sum() + p.other_mwh.sum())
-    gas_c, gas_v, gas_k = b["qhp"], -p.gas_nm3_per_mwh * one, p.gas_nm3_per_mwh * p.heat_mwh.sum()
+    gas_c = b["_heat"]
+    gas_v = -p.gas_nm3_per_mwh * np.ones(len(gas_c))
+    gas_k = p.gas_nm3_per_mwh * p.heat_mwh.sum()
     et, gt = p.elec_tce_per_mwh, acct.gas_tce_per_nm3(p.gas_tce_per_nm3)
     tce0 = el_k * et + gas_k * gt
     g = p.grid_cfe_share
@@ -216,7 +331,7 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
         c = a if acct.certificates_clean else 0.0
         cols = np.concatenate([el_c, gas_c, b["imp"], certs, [sl[1]]])
         vals = np.concatenate([(t - 1) * et * el_v, t * gt * gas_v, a * et * one,
-                               [-c * et, -c * et], [-tce0]])
+                               -c * et * ones_c, [-tce0]])
         rhs = -(t - 1) * et * el_k - t * gt * gas_k + c * et * p.gec_mwh
         rows["clean_energy_share"] = mod.row(cols, vals, -INF, rhs)
     wsum = float(p.wind_per_mw.sum())
@@ -228,9 +343,20 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
         rows["direct_line_share"] = mod.row(cols, vals, -INF, (1 - t) * wsum * p.wind_mw)
     if "hourly_cfe" in active:
         t = thr["hourly_cfe"]
-        # carbon-free supply of each hour: consumption - (1 - g) * import
-        cols = np.concatenate([b["imp"], el_c, [sl[3]]])
-        vals = np.concatenate([(1 - g) * one, -(1 - t) * el_v, [-el_k]])
+        # carbon-free supply of each hour: consumption - (1 - g) * (import not matched by a
+        # contract's delivery in that hour)
+        cols, vals = [b["imp"]], [(1 - g) * one]
+        contracts = [c for c in CONTRACTS if levers[c].max_value > 0]
+        if contracts:
+            shaped = shapes(p)
+            b["match"] = mod.var(n)
+            mod.rows_([(b["match"], one), (b["imp"], -one)], -INF, 0.0, n)
+            mod.rows_([(b["match"], one), *((v[c][0], -shaped[c]) for c in contracts)],
+                      -INF, 0.0, n)
+            cols.append(b["match"])
+            vals.append(-(1 - g) * one)
+        cols = np.concatenate([*cols, el_c, [sl[3]]])
+        vals = np.concatenate([*vals, -(1 - t) * el_v, [-el_k]])
         rows["hourly_cfe"] = mod.row(cols, vals, -INF, (1 - t) * el_k)
     b["_el_c"], b["_el_v"], b["_gas_c"], b["_gas_v"] = el_c, el_v, gas_c, gas_v
     return b, rows, {"el_k": el_k, "gas_k": gas_k}
@@ -262,8 +388,7 @@ def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, floa
     base = targets(p0, acct)
     thr = {c: base[c] - tighten.get(c, 0.0) if c == "core_carbon_intensity"
            else base[c] + tighten.get(c, 0.0) for c in base}
-    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, levers["wind"].max_value)
-              for p in ps]
+    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, levers) for p in ps]
     return mod, v, blocks, thr
 
 
@@ -275,7 +400,8 @@ def _criteria(p: Profiles, acct: Accounting, port: dict[str, float], x: np.ndarr
     et, gt = p.elec_tce_per_mwh, acct.gas_tce_per_nm3(p.gas_tce_per_nm3)
     tce = el * et + gas * gt
     isum = float(imp.sum())
-    certs = min(p.gec_mwh + port["gec"] + port["green_contract"], isum)
+    counted = port["gec"] + float(x[b["cnt"]].sum())  # bought, contracts as settled
+    certs = min(p.gec_mwh + counted, isum)
     em = p.gas_t_per_nm3 * gas + (p.grid_t_per_mwh * isum if acct.emissions == "location"
                                   else p.residual_t_per_mwh * (isum - certs))
     covered = certs if acct.certificates_clean else 0.0
@@ -287,7 +413,9 @@ def _criteria(p: Profiles, acct: Accounting, port: dict[str, float], x: np.ndarr
             "direct_line_share": 1 - float(exp.sum()) / wind_gen if wind_gen > 0
             else float("nan")}
     if acct.cfe is not None:
-        crit["hourly_cfe"] = (el - (1 - p.grid_cfe_share) * isum) / el if el > 0 else float("nan")
+        matched = float(x[b["match"]].sum()) if "match" in b else 0.0
+        crit["hourly_cfe"] = ((el - (1 - p.grid_cfe_share) * (isum - matched)) / el if el > 0
+                              else float("nan"))
     months = np.unique(p.month)
     peaks = [float(imp[p.month == m].max()) for m in months]
     ys = p.year_share
@@ -297,7 +425,10 @@ def _criteria(p: Profiles, acct: Accounting, port: dict[str, float], x: np.ndarr
             "gas": p.gas_cny_per_nm3 * gas / ys}
     flows = {"import_mwh": isum, "export_mwh": float(exp.sum()), "electricity_mwh": el,
              "gas_nm3": gas, "energy_tce": tce, "co2_t": em, "wind_mwh": wind_gen,
-             "pv_mwh": float(p.pv_per_mwp.sum()) * (p.pv_mwp + port["pv"])}
+             "pv_mwh": float(p.pv_per_mwp.sum()) * (p.pv_mwp + port["pv"]),
+             "certificates_mwh": counted}
+    for col, name in HEAT_FLOWS.items():
+        flows[name] = float(x[b[col]].sum()) if col in b else 0.0
     return crit, {"cost": cost, "flows": flows}
 
 
@@ -336,7 +467,9 @@ def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarra
     for item in per[0][1]["cost"]:
         cost[item] = float(np.mean([e["cost"][item] for _, e in per]))
     flows = {f: float(np.mean([e["flows"][f] for _, e in per])) for f in per[0][1]["flows"]}
-    return Solution(status, port, crit, dict(thr), relax, binding, cost, flows, by_weather)
+    counted = min(e["flows"]["certificates_mwh"] for _, e in per)
+    return Solution(status, port, crit, dict(thr), relax, binding, cost, flows, by_weather,
+                    counted)
 
 
 def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = None,

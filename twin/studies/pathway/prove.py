@@ -25,7 +25,7 @@ from pathlib import Path
 from twin import runner
 from twin.scenario import Scenario
 from twin.studies.pathway import lp
-from twin.studies.pathway.measures import CAPACITY, ORDER, apply, measures
+from twin.studies.pathway.measures import BOUGHT, CAPACITY, FLEX, ORDER, apply, measures
 from twin.studies.pathway.profiles import Profiles, from_run
 from twin.studies.pathway.settings import LOWER_IS_BETTER, Accounting, judge_file
 
@@ -141,7 +141,7 @@ def year_costs(ps: list[Profiles], portfolio: dict[str, float], before: dict[str
     capex = sum(levers[k].capex_cny_per_unit * max(portfolio.get(k, 0.0) - before.get(k, 0.0),
                                                    0.0) for k in CAPACITY)
     opex = sum(levers[k].opex_cny_per_unit * portfolio.get(k, 0.0) for k in CAPACITY)
-    opex += sum(sol.cost[k] for k in ("efficiency", "gec", "green_contract"))
+    opex += sum(sol.cost[k] for k in ("efficiency", *FLEX, *BOUGHT))
     energy = sum(sol.cost[k] for k in ("electricity", "export revenue", "demand charge", "gas"))
     return capex, opex, energy
 
@@ -187,12 +187,13 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     thresholds = lp.targets(profiles, acct)
     required = acct.active
 
-    def prove_runs(portfolio: dict[str, float], name: str
+    def prove_runs(portfolio: dict[str, float], name: str, certificates: float | None = None
                    ) -> tuple[dict[str, float], dict[str, float], Path]:
         judged, path = [], None
         for i in range(len(ps)):
             built, applied = apply(scenario, profiles, portfolio, f"{name}{_w(i)}", days,
-                                   seed=scenario.park.seed + i if i else None)
+                                   seed=scenario.park.seed + i if i else None,
+                                   certificates_mwh=certificates)
             result = runner.run(built, out)
             judged.append(judge(result, acct))
             path = path or result.path
@@ -202,7 +203,8 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     tighten: dict[str, float] = {}
     for i in range(max(rounds, 1)):
         sol = lp.solve(ps, tighten, acct=acct)
-        proven, applied, path = prove_runs(sol.portfolio, f"pathway-round{i + 1}")
+        proven, applied, path = prove_runs(sol.portfolio, f"pathway-round{i + 1}",
+                                           sol.certificates_mwh)
         missed = misses(proven, thresholds, required)
         claimed = [c for c in missed if sol.relaxation.get(c, 0.0) <= 1e-6]
         road.rounds.append(Round(sol, applied, proven, missed, path, dict(tighten)))
@@ -259,7 +261,7 @@ def _years(road: Pathway, scenario: Scenario, ps: list[Profiles], first: int, la
             if note not in road.notes:
                 road.notes.append(note)
         else:
-            proven, _, path = prove_runs(port, f"pathway-{y}")
+            proven, _, path = prove_runs(port, f"pathway-{y}", sol.certificates_mwh)
         road.years.append(Year(y, "after", port, proven, misses(proven, thresholds, required),
                                *year_costs(ps, port, final, acct), path))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from twin.core import html, plots
 from twin.studies.pathway import lp
-from twin.studies.pathway.measures import measures, not_expressible
+from twin.studies.pathway.measures import BOUGHT, measures, not_expressible
 from twin.studies.pathway.prove import Pathway
 from twin.studies.pathway.settings import LOWER_IS_BETTER
 
@@ -57,7 +57,7 @@ def portfolio_rows(road: Pathway) -> list[list[str]]:
         applied = final.applied.get(key, amount)
         shown_applied = f"{applied:.1%}" if m.unit == "share" else f"{applied:,.1f}"
         rows.append([m.label, shown, shown_applied, m.unit,
-                     _built_in(road, key) if key not in ("gec", "green_contract")
+                     _built_in(road, key) if key not in BOUGHT
                      else f"yearly from {road.acceptance_year}",
                      f"{final.solution.cost[key] / 1e6:,.2f}"])
     return rows
@@ -189,8 +189,15 @@ def write(road: Pathway, out: str | Path) -> Path:
         "<h2>Where the LP and the co-simulation differ</h2>",
         "<ul><li>storage: optimal dispatch with perfect foresight in the LP, the scenario's "
         "controller in the run</li><li>network: the base run's losses as a fixed load</li>"
-        "<li>heat: one pooled heat-pump fleet in the LP, each heat supply's own in the run"
-        "</li><li>wind: whole turbines when applied</li></ul>",
+        "<li>heat: one pooled fleet per technology in the LP, each heat supply's own share "
+        "(pro rata to its design load) in the run; the LP dispatches heat pumps, electric "
+        "boilers and the heat store at optimum, the run in a fixed merit order (waste heat, "
+        "ground-source, air-source, then electric boilers filling the store in the tariff's "
+        "valley hours and the store discharging outside them, gas boilers last)</li>"
+        "<li>绿电交易 contracts: counted month by month on the LP's imports (三者取小); the "
+        "run carries the counted MWh as certificates</li>"
+        "<li>flexible load: shifted at optimum within the day in the LP, by the EMS in the "
+        "run</li><li>wind: whole turbines when applied</li></ul>",
         "<h2>Levers not yet expressible</h2>",
         "<ul>" + "".join(f"<li>{html.esc(s)}</li>" for s in not_expressible()) + "</ul>",
         "<p class='note'>Costs and lever limits: twin/data/measures.yaml and costs.yaml; most "
