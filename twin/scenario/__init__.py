@@ -177,6 +177,9 @@ class CarbonSection:
                         doc="grid region of the emission factors")
     green_certificates_mwh: float = param("MWh", ge=0, default=0.0,
                                           doc="green certificates (GEC) bought for the period")
+    emissions: str = param(default="location", choices=("location", "market"),
+                           doc="Scope 2 basis of the core indicator in twin pathway: location "
+                           "(the notice's reading) or market (certificates lower it)")
     inputs: dict[str, float] | None = param(
         default=None, doc="criteria the energy flows cannot give (solid waste, water, ...)")
 
