@@ -37,9 +37,10 @@ def register(sub: Any) -> None:
                    "hold, among core, clean, direct (default: all three)")
     p.add_argument("--cfe", type=float, help="an hourly carbon-free-energy target, e.g. 0.8 "
                    "(an option, not national)")
-    p.add_argument("--emissions", choices=("location", "market"), default="location",
-                   help="Scope 2 of the core indicator: location-based (the notice's reading, "
-                   "default) or market-based (GECs and contracts lower it)")
+    p.add_argument("--emissions", choices=("location", "market"),
+                   help="Scope 2 of the core indicator: location-based (the notice's reading) "
+                   "or market-based (GECs and contracts lower it); default: the scenario's "
+                   "carbon.emissions (location unless it says otherwise)")
     p.add_argument("--clean", default="certificates", help="what counts as clean besides "
                    "local renewables: certificates (bought GECs and green power), grid (the "
                    "grid's non-fossil share), both comma-separated, or none")
@@ -62,7 +63,7 @@ def _years(text: str, acceptance: int) -> tuple[int, int]:
     return first, last
 
 
-def _accounting(args: argparse.Namespace) -> Any:
+def _accounting(args: argparse.Namespace, emissions: str) -> Any:
     from twin.studies.pathway.settings import SHORT, Accounting
 
     names = [x.strip() for x in args.criteria.split(",") if x.strip()]
@@ -73,7 +74,8 @@ def _accounting(args: argparse.Namespace) -> Any:
     if clean - {"certificates", "grid", "none"}:
         raise UserError(f"--clean {args.clean}: expected certificates, grid, both or none")
     try:
-        return Accounting(emissions=args.emissions, certificates_clean="certificates" in clean,
+        return Accounting(emissions=args.emissions or emissions,
+                          certificates_clean="certificates" in clean,
                           grid_share_clean="grid" in clean, gas_kgce_per_nm3=args.gas_kgce,
                           criteria=tuple(dict.fromkeys(SHORT[x] for x in names)), cfe=args.cfe)
     except ValueError as e:
@@ -89,8 +91,8 @@ def cmd_pathway(args: argparse.Namespace) -> int:
         raise UserError(f"--days {args.days}: expected a positive number of days")
     if not 1 <= args.weather_years <= 10:
         raise UserError(f"--weather-years {args.weather_years}: expected 1 to 10")
-    acct = _accounting(args)
     scenario = load_scenario(args.scenario)
+    acct = _accounting(args, scenario.carbon.emissions)
     from twin.studies.pathway import prove, report
 
     road = prove.pathway(scenario, args.out, days=args.days, rounds=args.rounds,
