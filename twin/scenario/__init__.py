@@ -515,25 +515,13 @@ def _is_time(row: str) -> bool:
     return True
 
 
-def _rule_grid(s: Scenario) -> None:
+def _rule_grid(s: Scenario) -> list[tuple[str, str]] | None:
     g = s.grid
     if g is None:
-        return
+        return None
     names = {name for _, name in s.entity_names()}
     if g.source == "json":
-        if g.path is None:
-            raise SpecError("grid.path", "expected a pandapower JSON file for source: json")
-        path = _resolve(s.path, g.path)
-        if not path.is_file():
-            raise SpecError("grid.path", f"no such file: {path}")
-        from twin.models.grid import io as grid_io  # pandapower: only for a JSON network
-
-        try:
-            pn = grid_io.read_network(path, sorted(names))
-        except (ValueError, KeyError, OSError) as exc:
-            raise SpecError("grid.path", str(exc)) from None
-        _JSON_LINES[str(path)] = {str(n) for n in pn.net.line["name"]}
-        return
+        return _json_grid(s, names)
     if g.path is not None:
         raise SpecError("grid.path", "a built network takes no file; set source: json")
     hosts = g.hosts or {}
@@ -547,6 +535,24 @@ def _rule_grid(s: Scenario) -> None:
         if host in hosts or kinds[host] == "wind_farms" or kinds[entity] == "wind_farms":
             raise SpecError(where, f"{host!r} cannot host: wind farms neither host nor are "
                             "hosted, and a host must not be hosted itself")
+    return None
+
+
+def _json_grid(s: Scenario, names: set[str]) -> list[tuple[str, str]]:
+    """A network of one's own: every error and warning of twin.models.grid.checks."""
+    if s.grid is None or s.grid.path is None:
+        raise SpecError("grid.path", "expected a pandapower JSON file for source: json")
+    path = _resolve(s.path, s.grid.path)
+    if not path.is_file():
+        raise SpecError("grid.path", f"no such file: {path}")
+    from twin.models.grid import io as grid_io  # pandapower: only for a JSON network
+
+    pn, errors, notes = grid_io.check_file(path, sorted(names))
+    if errors:
+        raise SpecError.of([SpecError("grid.path", f"{path.name}: {e}") for e in errors])
+    if pn is not None:
+        _JSON_LINES[str(path)] = {str(n) for n in pn.net.line["name"]}
+    return [("grid.path", f"{path.name}: {n}") for n in notes]
 
 
 def _rule_accounting(s: Scenario) -> None:

@@ -1,0 +1,153 @@
+"""A pandapower network of one's own as the park's grid: refused where the run would be wrong,
+warned where the file holds what the run does not use.
+
+The real case: pandapower's own ``mv_oberrhein`` (loads at scaling 0.6, static generators at
+scaling 0.0) with some of its elements named after the park's entities.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+import pytest
+
+from tests.conftest import ROOT
+from twin.apps.cli import main
+from twin.models.grid.topology import ParkGrid
+from twin.scenario import ScenarioError, loads
+
+SMALL = (ROOT / "tests" / "scenarios" / "small.yaml").read_text(encoding="utf-8")
+TIED_SGENS = ("pv/0", "pv/1", "wind/0", "wind/1", "wind/2")
+TIED_LOADS = ("bess", "plant/0", "plant/1", "ev", "heat")
+
+
+@pytest.fixture(scope="module")
+def oberrhein():
+    """mv_oberrhein as pandapower ships it, its first elements named after small.yaml's
+    entities (a copy per test)."""
+    net = pn.mv_oberrhein()
+    net.sgen.loc[net.sgen.index[:len(TIED_SGENS)], "name"] = TIED_SGENS
+    net.load.loc[net.load.index[:len(TIED_LOADS)], "name"] = TIED_LOADS
+    return pp.to_json(net)
+
+
+def _scenario(tmp_path, net_json: str, days: int = 2):
+    (tmp_path / "net.json").write_text(net_json, encoding="utf-8")
+    path = tmp_path / "s.yaml"
+    path.write_text(SMALL.replace("duration: 365d", f"duration: {days}d")
+                    + "grid:\n  source: json\n  path: net.json\n", encoding="utf-8")
+    return path
+
+
+def _error(path) -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        loads(path.read_text(encoding="utf-8"), path)
+    lines = str(info.value).splitlines()
+    assert all(line.startswith(f"{path}:") and "grid.path: net.json: " in line
+               for line in lines), lines
+    return lines
+
+
+def test_mv_oberrhein_as_shipped_is_refused_by_check_and_run(tmp_path, oberrhein, capsys):
+    """Its scalings would take 40 % of every load and all of PV and wind out of the power
+    flow while the KPIs count them: refused by both commands, each entity on its line."""
+    path = _scenario(tmp_path, oberrhein)
+    assert main(["check", str(path)]) == 2
+    run = subprocess.run([sys.executable, "-m", "twin", "run", str(path)],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 2, run.stderr
+    for stderr in (capsys.readouterr().err, run.stderr):
+        assert "Traceback" not in stderr
+        lines = stderr.removeprefix("error: ").splitlines()
+        assert len(lines) == 6, stderr  # bess, ev, heat, plant, pv, wind
+        pv = next(line for line in lines if "of pv's power" in line)
+        assert "carry 0.0% of pv's power" in pv
+        assert "sgen 0 'pv/0' scaling = 0" in pv
+        assert "sgen 1 'pv/1' scaling = 0" in pv
+        plant = next(line for line in lines if "of plant's power" in line)
+        assert "carry 60.0% of plant's power" in plant
+        assert "load 2 'plant/1' scaling = 0.6" in plant
+    assert not list(tmp_path.glob("**/*.h5*"))  # nothing ran
+
+
+def test_tied_elements_out_of_service_are_refused(tmp_path, oberrhein):
+    net = pp.from_json_string(oberrhein)
+    for table in ("load", "sgen"):
+        net[table]["scaling"] = 1.0
+    wind_1 = net.sgen.index[net.sgen.name == "wind/1"][0]
+    net.sgen.at[wind_1, "in_service"] = False
+    plant_1 = net.load.index[net.load.name == "plant/1"][0]
+    lonely = pp.create_bus(net, 20.0, name="lonely", in_service=False)
+    net.load.at[plant_1, "bus"] = lonely
+    lines = _error(_scenario(tmp_path, pp.to_json(net)))
+    assert len(lines) == 2, lines
+    assert "carry 50.0% of plant's power" in lines[0]
+    assert f"load {plant_1} 'plant/1' on bus {lonely} whose in_service = False" in lines[0]
+    assert "carry 66.7% of wind's power" in lines[1]
+    assert f"sgen {wind_1} 'wind/1' in_service = False" in lines[1]
+
+
+def test_unmapped_elements_are_warned_and_carry_nothing(tmp_path, oberrhein):
+    """Fixed scalings: the scenario loads, the 290 elements tied to no entity are warned with
+    the file's power, and a step of the network shows that they carry nothing (the PCC
+    exchange is the tied entities' balance plus the losses)."""
+    net = pp.from_json_string(oberrhein)
+    tied = net.sgen.name.isin(TIED_SGENS)
+    net.sgen.loc[tied, "scaling"] = 1.0
+    net.load.loc[net.load.name.isin(TIED_LOADS), "scaling"] = 1.0
+    path = _scenario(tmp_path, pp.to_json(net))
+    s = loads(path.read_text(encoding="utf-8"), path)
+    free_load = net.load.p_mw[~net.load.name.isin(TIED_LOADS)].sum()
+    free_gen = net.sgen.p_mw[~tied].sum()
+    assert len(s.warnings) == 1
+    warning = s.warnings[0]
+    assert "142 loads and 148 sgens are tied to no park entity" in warning
+    assert "load 5 'LV Load 5'" in warning
+    assert f"{free_load:.1f} MW of load at scaling 0.6" in warning
+    assert f"{free_gen:.1f} MW of generation at scaling 0" in warning
+
+    grid = ParkGrid(net)
+    powers = {"pv": 1.5, "wind": 3.0, "plant": 2.0, "ev": 0.5, "heat": 0.4, "bess": -0.2}
+    p = np.zeros(len(grid.names))
+    for name, mw in powers.items():
+        p[grid.index[name]] = mw
+    lossless = sum(powers[n] for n in ("plant", "ev", "heat", "bess")) - 1.5 - 3.0
+    step = grid.step(p, lossless)
+    assert step.converged
+    assert step.p_net_mw == pytest.approx(lossless + step.p_loss_mw, abs=1e-6)
+    assert 0 < step.p_loss_mw < 1.0  # against 60 MW of loads tied to nothing
+
+
+def test_bad_numbers_in_a_grid_json_are_refused_all_at_once(tmp_path, oberrhein):
+    """A NaN impedance, a negative rating, an infinite transformer, vkr above vk, a bus of
+    0 kV and a line of no impedance: each on its line, with the element and the column."""
+    net = pp.from_json_string(oberrhein)
+    net.line.at[3, "r_ohm_per_km"] = np.nan
+    net.line.at[5, "max_i_ka"] = -1.0
+    net.line.loc[[0, 1], ["r_ohm_per_km", "x_ohm_per_km"]] = 0.0
+    net.trafo.at[114, "sn_mva"] = np.inf
+    net.trafo.at[142, "vkr_percent"] = 20.0
+    net.bus.at[58, "vn_kv"] = 0.0
+    lines = _error(_scenario(tmp_path, pp.to_json(net)))
+    for fragment in ("line 3 'Line 3': r_ohm_per_km = nan; expected a finite number >= 0",
+                     "line 5 'Line 5': max_i_ka = -1.0; expected a finite number > 0",
+                     "trafo 114 'HV/MV Transformer 0': sn_mva = ",
+                     "trafo 142 'HV/MV Transformer 1': vkr_percent = 20.0 exceeds "
+                     "vk_percent = 11.2",
+                     "bus 58 'Bus 38': vn_kv = 0.0; expected a finite number > 0",
+                     "line 0 'Line 0': r_ohm_per_km and x_ohm_per_km are both 0",
+                     "line 1 'Line 1': r_ohm_per_km and x_ohm_per_km are both 0"):
+        assert sum(fragment in line for line in lines) == 1, (fragment, lines)
+    assert len(lines) == 7, lines
+
+
+def test_a_grid_json_that_is_not_utf8_is_one_line(tmp_path, oberrhein):
+    path = _scenario(tmp_path, oberrhein)
+    (tmp_path / "net.json").write_bytes(oberrhein.encode("utf-16"))
+    lines = _error(path)
+    assert len(lines) == 1, lines
+    assert "UTF" in lines[0], lines
