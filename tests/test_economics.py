@@ -177,21 +177,6 @@ def test_payback_is_inf_without_a_saving():
     assert economics.simple_payback_years(-1.0, 1.0) == 0.0
 
 
-def test_compare_to_baseline():
-    base = {"capex_cny": 1e6, "opex_cny_per_year": 2e4, "energy_cost_cny_per_year": 5e5}
-    cand = {"capex_cny": 3e6, "opex_cny_per_year": 6e4, "energy_cost_cny_per_year": 2e5}
-    c = economics.compare_to_baseline(cand, base, rate=0.08, years=20)
-    assert c.extra_capex_cny == pytest.approx(2e6)
-    assert c.annual_saving_cny == pytest.approx(2.6e5)
-    assert c.payback_years == pytest.approx(2e6 / 2.6e5)
-    assert c.npv_cny == pytest.approx(economics.npv([-2e6] + [2.6e5] * 20, 0.08), rel=REL)
-    same = economics.compare_to_baseline(base, base, rate=0.08, years=20)
-    assert same.npv_cny == 0.0
-    assert same.payback_years == math.inf
-    with pytest.raises(ValueError, match="energy_cost_cny_per_year"):
-        economics.compare_to_baseline({"capex_cny": 1.0}, base, 0.08, 20)
-
-
 @settings(max_examples=100, deadline=None)
 @given(
     imp=st.lists(st.floats(0, 100), min_size=1, max_size=48),

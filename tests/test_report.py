@@ -11,6 +11,7 @@ import pytest
 from tests.browser import page
 from tests.conftest import SCENARIOS
 from twin import runner, scenario
+from twin.accounting.assessment import assess
 from twin.apps import report
 
 
@@ -65,15 +66,23 @@ def test_cli_report_and_compare(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 10_000
     cmp = tmp_path / "c.html"
-    proc = subprocess.run([sys.executable, "-m", "twin", "compare", str(runs[0]),
-                           str(runs[1]), "-o", str(cmp)], capture_output=True, text=True,
-                          timeout=300)
+    args = [sys.executable, "-m", "twin", "compare", str(runs[0]), str(runs[1]), "-o", str(cmp)]
+    # a 2-day run against a 1-day run: refused in one line, unless told to annualise
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "different periods" in proc.stderr
+    assert "2027-01-01 + 2 days" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not cmp.exists()
+    proc = subprocess.run([*args, "--annualise"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "e_import_mwh" in proc.stdout
-    assert "a/park" in proc.stdout  # same stems: the folder tells the runs apart
+    assert "a/park: 2027-01-01 + 2 days" in proc.stdout  # each run's period
+    assert "b/park: 2027-01-01 + 1 days" in proc.stdout
     with page() as (pg, errors):
         pg.goto(cmp.as_uri())
         assert pg.locator("table tr").count() > 10
+        assert pg.get_by_text("--annualise").count() >= 1  # the report says it scaled
     assert errors == []
 
 
@@ -89,13 +98,19 @@ def test_compare_appraises_against_the_first_run(runs):
     from twin.core.results import open_run
 
     with open_run(runs[0]) as a, open_run(runs[1]) as b:
+        assert report.check_periods([a, a], ["a", "a"], annualise=False) == ""
+        with pytest.raises(ValueError, match="different periods"):
+            report.check_periods([a, b], ["a", "b"], annualise=False)
         (c,) = report.appraisal([a, b])
-        # same park, same assets: no extra investment; the saving is the difference of
-        # the yearly energy costs
-        assert c.extra_capex_cny == 0
-        year_a = a.kpis()["energy_cost_cny"].value * 365 / 2
-        year_b = b.kpis()["energy_cost_cny"].value * 365 / 1
-        assert c.annual_saving_cny == pytest.approx(year_a - year_b, rel=1e-6)
+        base, cand = assess(a), assess(b)
+    # same park, same assets: no extra investment, no replacement; the saving is the
+    # difference of the yearly bills, each run's energy scaled to a year and its monthly
+    # demand charge counted twelve times (one January in each)
+    assert c.capex[0] == 0
+    assert not c.replacement.any()
+    year = [(x.cost.total_cny - x.cost.demand_cny) * 365 / days + x.cost.demand_cny * 12
+            for x, days in ((base, 2), (cand, 1))]
+    assert c.energy[1] == pytest.approx(year[0] - year[1], rel=1e-6)
 
 
 def test_cli_footprint(runs):

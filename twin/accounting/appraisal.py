@@ -321,3 +321,69 @@ def annualised_by_kind(invest: Sequence[Investment], rate: float) -> dict[str, f
     for i in invest:
         out[i.kind] = out.get(i.kind, 0.0) + i.annualised_cny(rate)
     return out
+
+
+@dataclass(frozen=True)
+class Bill:
+    """What a park's yearly energy bill is made of, hour by hour, for bills of later years.
+
+    ``years`` is the length of the recorded period in years: the energy part of the bill of
+    a shorter run is scaled to a year (annualised) by dividing by it, the monthly basic charge
+    (demand or capacity) by the share of the twelve months the run touches.
+    """
+
+    tariff: economics.Tariff
+    hour: np.ndarray
+    month: np.ndarray
+    import_mwh: np.ndarray
+    export_mwh: np.ndarray
+    peaks_mw: Mapping[int, float]
+    years: float
+    capacity_kva: float = 0.0
+    direct_line_mwh: float = 0.0
+    pv_mwh: np.ndarray | None = None
+    charge_mwh: np.ndarray | None = None
+    discharge_mwh: np.ndarray | None = None
+
+    def cost(self, import_mwh: np.ndarray | None = None,
+             export_mwh: np.ndarray | None = None) -> economics.EnergyCost:
+        """The bill of the recorded period (or of other imports and exports on its hours)."""
+        return economics.energy_cost(
+            self.import_mwh if import_mwh is None else import_mwh,
+            self.export_mwh if export_mwh is None else export_mwh, self.hour, self.month,
+            self.tariff, self.peaks_mw, capacity_kva=self.capacity_kva,
+            direct_line_mwh=self.direct_line_mwh)
+
+    def yearly_cny(self, f: Finance, pv_left: Sequence[float] | None = None,
+                   storage_left: Sequence[float] | None = None) -> np.ndarray:
+        """The bill of years 1..N, CNY: the recorded hours with PV output and storage
+        throughput scaled by what is left of them each year (:func:`degradation_factors`),
+        the shortfall met as :func:`degraded_flows` says, prices escalated; each year's
+        monthly demand peaks as recorded."""
+        n = f.years
+        pv = np.ones(n) if pv_left is None else np.asarray(pv_left, float)
+        st = np.ones(n) if storage_left is None else np.asarray(storage_left, float)
+        zero = np.zeros_like(self.import_mwh)
+        gen = zero if self.pv_mwh is None else self.pv_mwh
+        through = zero if self.charge_mwh is None else self.discharge_mwh - self.charge_mwh
+        out = np.empty(n)
+        cache: dict[tuple[float, float], float] = {}
+        for y in range(n):
+            key = (round(float(pv[y]), 12), round(float(st[y]), 12))
+            if key not in cache:
+                lost = gen * (1.0 - key[0]) + through * (1.0 - key[1])
+                c = self.cost(*degraded_flows(self.import_mwh, self.export_mwh, lost))
+                cache[key] = ((c.total_cny - c.demand_cny) / self.years
+                              + c.demand_cny * 12.0 / self.months)
+            out[y] = cache[key] * (1.0 + f.escalation_energy) ** y
+        return out
+
+    @property
+    def months(self) -> int:
+        """Number of distinct local months the recorded hours touch."""
+        return max(1, len(np.unique(self.month)))
+
+    def annual_cny(self) -> float:
+        """The recorded period's bill scaled to a year, CNY."""
+        c = self.cost()
+        return (c.total_cny - c.demand_cny) / self.years + c.demand_cny * 12.0 / self.months

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.accounting import economics
+from twin.accounting import appraisal, economics
 from twin.accounting.carbon import (
     Criterion,
     DirectLine,
@@ -37,11 +37,13 @@ from twin.accounting.carbon.products import (
     cbam_exposure,
     footprint,
 )
+from twin.core.kinds import LOADS
 from twin.core.results import KPI, Run
 from twin.core.specload import build
 from twin.models.loads.ev import ev_params
 
 HOURS_PER_YEAR = 8760.0
+MEASURE_KINDS = ("pv", "wind", "direct_line_220kv", "battery")
 
 
 @dataclass
@@ -62,11 +64,49 @@ class Assessment:
     lcoe_cny_per_mwh: float
     footprints: list[Footprint] = field(default_factory=list)
     cbam: list[CbamExposure] = field(default_factory=list)
+    investments: list[appraisal.Investment] = field(default_factory=list)
+    finance: appraisal.Finance | None = None
+    bill: appraisal.Bill | None = None
+    grid_only: appraisal.Bill | None = None  # the same loads, every hour from the grid
+    has_network: bool = False
 
     @property
     def years(self) -> float:
         """Length of the run in years (for scaling to a year)."""
         return self.flows.n_hours / HOURS_PER_YEAR
+
+    @property
+    def measures(self) -> list[appraisal.Investment]:
+        """The investments that replace grid energy: local generation, its direct lines,
+        storage (the rest of the park's capex serves the loads with or without them)."""
+        return [i for i in self.investments if i.kind in MEASURE_KINDS]
+
+    def left(self, kind: str) -> np.ndarray | None:
+        """Output (PV) or capacity (battery) left in each year of the appraisal."""
+        inv = next((i for i in self.investments if i.kind == kind), None)
+        if inv is None or self.finance is None:
+            return None
+        return appraisal.degradation_factors(inv.degradation_per_year, inv.lifetime_years,
+                                             self.finance.years)
+
+    def yearly_bills_cny(self) -> np.ndarray:
+        """The park's grid energy bill of each appraisal year (annualised, degraded)."""
+        assert self.bill is not None
+        assert self.finance is not None
+        return self.bill.yearly_cny(self.finance, self.left("pv"), self.left("battery"))
+
+    def appraise(self, baseline: Assessment | None = None) -> appraisal.CashFlows:
+        """Cash flows against ``baseline`` (its assets and bills); without one, of the
+        :attr:`measures` against buying the same loads from the grid (:attr:`grid_only`)."""
+        assert self.finance is not None
+        assert self.grid_only is not None
+        mine = self.yearly_bills_cny()
+        if baseline is None:
+            saving = self.grid_only.yearly_cny(self.finance) - mine
+            return appraisal.cash_flows(saving, self.finance, add=self.measures)
+        saving = baseline.yearly_bills_cny() - mine
+        return appraisal.cash_flows(saving, self.finance, add=self.investments,
+                                    remove=baseline.investments)
 
 
 def _settings(run: Run) -> tuple[dict[str, Any], dict[str, Any], list[ProductSpec]]:
@@ -130,13 +170,18 @@ def assets(run: Run) -> list[economics.Asset]:
     return out
 
 
-def peak_import_by_month(run: Run, tariff: economics.Tariff, timezone: str) -> dict[int, float]:
+def peak_import_by_month(run: Run, tariff: economics.Tariff, timezone: str,
+                         loads: tuple[str, ...] = ()) -> dict[int, float]:
     """Each local month's highest import on the meter's mean power (15 min), MW, from the
-    recorded steps (a run at hourly steps can only give hourly means)."""
-    pcc = run.entities("pcc")
-    if not pcc:
+    recorded steps (a run at hourly steps can only give hourly means). With ``loads`` (entity
+    kinds): the import if those loads took everything from the grid."""
+    if loads:
+        series = [run.series(e, "p_mw") for k in loads for e in run.entities(k)]
+    else:
+        series = [run.series(e, "p_import_mw") for e in run.entities("pcc")]
+    if not series:
         return {}
-    p = np.sum([np.nan_to_num(run.series(e, "p_import_mw")) for e in pcc], axis=0)
+    p = np.sum([np.nan_to_num(x) for x in series], axis=0)
     epoch = start_epoch_s(run.meta) + np.asarray(run.time_s, dtype=np.int64)
     _, month = economics.local_hour_month(epoch[: p.size], timezone)
     return economics.monthly_peak_import_mw(p, month, run.step_s, tariff.demand_window_min * 60)
@@ -152,25 +197,29 @@ def assess(run: Run) -> Assessment:
     tariff = economics.tariff(str(econ.get("tariff", "liaoning-illustrative")))
     hour, month = economics.local_hour_month(flows.hour_s, flows.timezone)
     dl = direct_line(flows)
-    cost = economics.energy_cost(flows.import_mwh, flows.export_mwh, hour, month, tariff,
-                                 peak_import_by_month(run, tariff, flows.timezone),
-                                 capacity_kva=transformer_kva(run),
-                                 direct_line_mwh=float(dl.consumed_mwh.sum()))
-    park_assets = assets(run)
-    gen_assets = [x for x in park_assets if x.kind in ("pv", "wind")]
-    rate = econ.get("discount_rate") or economics.default_discount_rate()
-    gen_mwh = float(flows.total(flows.generation_mwh).sum()) / (flows.n_hours / HOURS_PER_YEAR
-                                                                or 1.0)
-    lcoe = (economics.lcoe_cny_per_mwh(economics.capex_cny(gen_assets),
-                                       economics.opex_cny_per_year(gen_assets), gen_mwh, rate,
-                                       int(econ.get("lifetime_years", 20)))
-            if gen_assets and gen_mwh > 0 else float("nan"))
+    years = flows.n_hours / HOURS_PER_YEAR or 1.0
+    bill = appraisal.Bill(tariff, hour, month, flows.import_mwh, flows.export_mwh,
+                          peak_import_by_month(run, tariff, flows.timezone), years,
+                          capacity_kva=transformer_kva(run),
+                          direct_line_mwh=float(dl.consumed_mwh.sum()),
+                          pv_mwh=flows.total(flows.pv_mwh), charge_mwh=flows.storage_charge_mwh,
+                          discharge_mwh=flows.storage_discharge_mwh)
+    loads = flows.load_total_mwh
+    grid_only = appraisal.Bill(tariff, hour, month, loads, np.zeros_like(loads),
+                               peak_import_by_month(run, tariff, flows.timezone, LOADS), years,
+                               capacity_kva=transformer_kva(run))
+    invest = appraisal.investments(assets(run))
+    fin = appraisal.finance(econ.get("discount_rate"), int(econ.get("lifetime_years", 20)))
+    gen = [i for i in invest if i.kind in ("pv", "wind", "direct_line_220kv")]
+    gen_mwh = float(flows.total(flows.generation_mwh).sum()) / years
     a = Assessment(flows=flows, factors=fac, emissions=em, criteria=criteria,
                    cfe=cfe_scores(flows, fac.grid_cfe_share), direct=dl,
-                   gec=gec_count(flows), cost=cost, tariff=tariff,
-                   capex_cny=economics.capex_cny(park_assets),
-                   opex_cny_per_year=economics.opex_cny_per_year(park_assets),
-                   lcoe_cny_per_mwh=lcoe)
+                   gec=gec_count(flows), cost=bill.cost(), tariff=tariff,
+                   capex_cny=sum(i.capex_cny for i in invest),
+                   opex_cny_per_year=sum(i.opex_cny_per_year for i in invest),
+                   lcoe_cny_per_mwh=appraisal.lcoe_cny_per_mwh(gen, gen_mwh, fin) if gen
+                   else float("nan"), investments=invest, finance=fin, bill=bill,
+                   grid_only=grid_only, has_network=bool(_network(run)))
     by_entity = em.by_entity()
     year = int(np.median(flows.local_year)) if len(flows.local_year) else 2027
     for product in products:

@@ -1,4 +1,5 @@
-"""Economics of a park scenario: time-of-use energy cost, capex and opex, NPV, LCOE, payback.
+"""Economics of a park scenario: time-of-use energy cost, capex and opex, NPV, LCOE, payback
+(the multi-year appraisal is :mod:`twin.accounting.appraisal`).
 
 All functions are pure: arrays in, numbers out. Money is in CNY, energy in MWh, power in MW
 (capacities of assets in kW/kWp/kWh, the units of cost benchmarks). Reference figures (tariffs,
@@ -30,7 +31,6 @@ from twin.core.fields import param
 
 CRITICAL_PEAK = "critical_peak"
 KW_PER_MW = 1000.0
-_ANNUAL_COST_KEYS = ("capex_cny", "opex_cny_per_year", "energy_cost_cny_per_year")
 
 
 # --------------------------------------------------------------------------- tariff
@@ -484,61 +484,3 @@ def simple_payback_years(extra_capex_cny: float, annual_saving_cny: float) -> fl
     if annual_saving_cny <= 0:
         return math.inf
     return max(0.0, extra_capex_cny) / annual_saving_cny
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A candidate scenario against a baseline, over ``years`` at discount ``rate``."""
-
-    extra_capex_cny: float
-    annual_saving_cny: float
-    npv_cny: float
-    payback_years: float
-    rate: float
-    years: int
-    candidate_annual_cost_cny: float
-    baseline_annual_cost_cny: float
-
-
-def _annual_cost(scenario: Mapping[str, float], which: str) -> tuple[float, float]:
-    missing = [k for k in _ANNUAL_COST_KEYS if k not in scenario]
-    if missing:
-        raise ValueError(f"{which} lacks {missing}; expected keys {list(_ANNUAL_COST_KEYS)}")
-    yearly = float(scenario["opex_cny_per_year"]) + float(scenario["energy_cost_cny_per_year"])
-    return float(scenario["capex_cny"]), yearly
-
-
-def compare_to_baseline(
-    candidate: Mapping[str, float], baseline: Mapping[str, float], rate: float, years: int
-) -> Comparison:
-    """Extra investment, yearly saving, NPV of the difference and payback of a candidate.
-
-    Parameters
-    ----------
-    candidate, baseline : mapping
-        ``{"capex_cny", "opex_cny_per_year", "energy_cost_cny_per_year"}`` of each scenario.
-    rate : float
-        Discount rate per year.
-    years : int
-        Appraisal period; the saving comes at the end of years 1..``years``.
-
-    Returns
-    -------
-    Comparison
-        ``npv_cny = -extra_capex + saving * annuity_factor(rate, years)``.
-    """
-    cap_c, yearly_c = _annual_cost(candidate, "candidate")
-    cap_b, yearly_b = _annual_cost(baseline, "baseline")
-    extra = cap_c - cap_b
-    saving = yearly_b - yearly_c
-    value = npv([-extra] + [saving] * int(years), rate)
-    return Comparison(
-        extra_capex_cny=extra,
-        annual_saving_cny=saving,
-        npv_cny=value,
-        payback_years=simple_payback_years(extra, saving),
-        rate=float(rate),
-        years=int(years),
-        candidate_annual_cost_cny=yearly_c,
-        baseline_annual_cost_cny=yearly_b,
-    )

@@ -7,16 +7,14 @@ Every figure comes from the run's HDF5 file (series and KPIs) through :mod:`twin
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from twin.accounting import economics
+from twin.accounting.appraisal import CashFlows
 from twin.accounting.assessment import Assessment, assess
-from twin.accounting.economics import Comparison
 from twin.core import plots
 from twin.core.html import esc as _esc
 from twin.core.html import page, table
@@ -199,11 +197,61 @@ def run_report(path: str | Path, assessment: Assessment | None = None) -> str:
                     [section(run, a) for section in SECTIONS])
 
 
-def compare_report(paths: Sequence[str | Path]) -> str:
-    """Several runs side by side: their KPIs in one table and their daily energy."""
+def period(run: Run) -> tuple[str, float]:
+    """The run's first local day (YYYY-MM-DD) and its length in days."""
+    m = run.meta
+    days = len(run.time_s) * run.step_s / 86400
+    try:
+        start = dt.datetime.fromisoformat(m.get("start", "")).astimezone(
+            ZoneInfo(m.get("timezone", "UTC")))
+        return f"{start:%Y-%m-%d}", days
+    except ValueError:
+        return "?", days
+
+
+def period_text(run: Run) -> str:
+    """``2027-01-01 + 365 days`` (the run's period, in words)."""
+    start, days = period(run)
+    return f"{start} + {days:g} days"
+
+
+def check_periods(runs: Sequence[Run], names: Sequence[str], annualise: bool) -> str:
+    """Refuse runs of different periods unless ``annualise``; return the note to print.
+
+    Periods differ when the lengths differ, or, for runs shorter than a year, when they start
+    on different calendar days (a January month is not a July month).
+    """
+    periods = [period(r) for r in runs]
+    start0, days0 = periods[0]
+
+    def same(p: tuple[str, float]) -> bool:
+        return abs(p[1] - days0) < 1e-6 and (days0 >= 365 or p[0][5:] == start0[5:])
+
+    if all(same(p) for p in periods):
+        return ""
+    listed = "; ".join(f"{n}: {period_text(r)}" for n, r in zip(names, runs, strict=True))
+    if not annualise:
+        raise ValueError(f"compare: the runs cover different periods ({listed}); compare runs "
+                         "of the same period, or pass --annualise to scale each to a year")
+    return (f"The runs cover different periods ({listed}): each run's energy bill is scaled "
+            "to a year (--annualise), the monthly demand charge by the months it covers; "
+            "seasons differ, so the comparison is indicative only.")
+
+
+def appraisal(runs: Sequence[Run]) -> list[CashFlows]:
+    """Each run after the first against the first (the baseline): the year-by-year cash flows
+    of its extra investment and its energy saving over the baseline's appraisal period."""
+    judged = [assess(r) for r in runs]
+    return [a.appraise(judged[0]) for a in judged[1:]]
+
+
+def compare_report(paths: Sequence[str | Path], annualise: bool = False) -> str:
+    """Several runs side by side: their periods, KPIs in one table, energy and the appraisal
+    against the first; runs of different periods only with ``annualise`` (and it says so)."""
     runs = [open_run(p) for p in paths]
     try:
         names = run_names(paths)
+        note = check_periods(runs, names, annualise)
         kpis: list[dict[str, KPI]] = [r.kpis() for r in runs]
         keys = list(dict.fromkeys(k for ks in kpis for k in ks))
         rows = []
@@ -211,8 +259,10 @@ def compare_report(paths: Sequence[str | Path]) -> str:
             unit = next(k[key].unit for k in kpis if key in k)
             rows.append([key, unit, *[fmt(k[key].value) if key in k else "—" for k in kpis]])
         head = f"<h1>Comparison of {len(runs)} runs</h1><p>" + ", ".join(
-            f"<b>{_esc(n)}</b>: <code>{_esc(r.meta.get('scenario_path', ''))}</code>"
-            for n, r in zip(names, runs, strict=True)) + "</p>"
+            f"<b>{_esc(n)}</b>: <code>{_esc(r.meta.get('scenario_path', ''))}</code>, "
+            f"{_esc(period_text(r))}" for n, r in zip(names, runs, strict=True)) + "</p>"
+        if note:
+            head += f'<p class="bad">{_esc(note)}</p>'
         tab = "<h2>Key figures</h2>" + table(("KPI", "unit", *names), rows,
                                              range(2, 2 + len(runs)))
         totals = {}
@@ -220,35 +270,33 @@ def compare_report(paths: Sequence[str | Path]) -> str:
             totals[key.removeprefix("e_").removesuffix("_mwh")] = [
                 k[key].value if key in k else 0.0 for k in kpis]
         chart = "<h2>Energy</h2>" + plots.bars(names, totals, "MWh", "Energy over each run")
-        return page("Comparison of runs", [head, tab, chart, _appraisal(names, runs)])
+        return page("Comparison of runs", [head, tab, chart, _appraisal(names, runs, note)])
     finally:
         for r in runs:
             r.close()
 
 
-def appraisal(runs: Sequence[Run]) -> list[Comparison]:
-    """Each run after the first against the first (the baseline), per year of operation."""
-    def annual(run: Run) -> dict[str, float]:
-        k = run.kpis()
-        years = len(run.time_s) * run.step_s / (365 * 86400)
-        return {"capex_cny": k["capex_cny"].value, "opex_cny_per_year": k[
-            "opex_cny_per_year"].value, "energy_cost_cny_per_year": k["energy_cost_cny"].value
-            / years}
+def _appraisal(names: Sequence[str], runs: Sequence[Run], note: str) -> str:
+    flows = appraisal(runs)
+    rows = [(n, fmt(c.capex[0]), fmt(c.energy[1]), fmt(c.npv_cny), _pct(c.irr),
+             fmt(c.payback_years), fmt(c.discounted_payback_years))
+            for n, c in zip(names[1:], flows, strict=True)]
+    f = flows[0].finance if flows else None
+    how = (f"discounted at {f.rate:.1%} over {f.years} years, tax {f.tax_rate:.0%}, "
+           f"{f.debt_share:.0%} debt at {f.debt_rate:.2%} over {f.debt_years} years; "
+           if f else "")
+    return (f"<h2>Appraisal against {_esc(names[0])}</h2><p class=\"note\">Year-by-year cash "
+            f"flows of the extra investment (replacements and residual value included) and the "
+            f"energy saving, PV and storage degrading; {how}costs from twin/data/costs.yaml "
+            "(illustrative). "
+            + (_esc(note) if note else "Runs of the same period: no scaling between them.")
+            + "</p>"
+            + table(("run", "extra capex (CNY)", "saving, year 1 (CNY)", "NPV (CNY)", "IRR",
+                     "payback (yr)", "discounted payback (yr)"), rows, (1, 2, 3, 4, 5, 6)))
 
-    econ = json.loads(runs[0].meta.get("economics", "{}") or "{}")
-    rate = econ.get("discount_rate") or economics.default_discount_rate()
-    years = int(econ.get("lifetime_years", 20))
-    base = annual(runs[0])
-    return [economics.compare_to_baseline(annual(r), base, rate, years) for r in runs[1:]]
 
-
-def _appraisal(names: Sequence[str], runs: Sequence[Run]) -> str:
-    rows = [(n, fmt(c.extra_capex_cny), fmt(c.annual_saving_cny), fmt(c.npv_cny),
-             fmt(c.payback_years)) for n, c in zip(names[1:], appraisal(runs), strict=True)]
-    return (f"<h2>Appraisal against {_esc(names[0])}</h2><p class=\"note\">Energy costs "
-            "of each run scaled to a year; discounted over the baseline's lifetime.</p>"
-            + table(("run", "extra capex (CNY)", "annual saving (CNY)", "NPV (CNY)",
-                     "simple payback (yr)"), rows, (1, 2, 3, 4)))
+def _pct(x: float) -> str:
+    return "—" if x != x else f"{x:.1%}"
 
 
 def run_names(paths: Sequence[str | Path]) -> list[str]:

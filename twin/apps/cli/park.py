@@ -122,8 +122,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UserError("compare: give two or more run files")
     _runs_exist(args.runs)
     try:
+        text = report.compare_report(args.runs, args.annualise)  # refuses different periods
         print(report_table(args.runs, open_run))
-        path = report.write(report.compare_report(args.runs), args.output)
+        path = report.write(text, args.output)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     print(f"\nreport: {path}")
@@ -138,10 +139,17 @@ def report_table(paths: Sequence[str], open_run: Any) -> str:
     for p in paths:
         with open_run(p) as run:
             kpis.append(run.kpis())
+    from twin.apps.report import period_text
+
+    periods = []
+    for p in paths:
+        with open_run(p) as run:
+            periods.append(period_text(run))
     names = run_names(paths)
     keys = list(dict.fromkeys(k for ks in kpis for k in ks))
     width = max(len(k) for k in keys) if keys else 10
-    lines = [f"{'KPI':<{width}}  " + "  ".join(f"{n:>14}" for n in names)]
+    lines = [f"{n}: {p}" for n, p in zip(names, periods, strict=True)] + [""]
+    lines += [f"{'KPI':<{width}}  " + "  ".join(f"{n:>14}" for n in names)]
     for key in keys:
         lines.append(f"{key:<{width}}  " + "  ".join(
             f"{fmt(k[key].value) if key in k else '—':>14}" for k in kpis))
@@ -235,6 +243,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("compare", help="set several runs side by side (KPIs, HTML report)")
     p.add_argument("runs", nargs="+", help="run files (HDF5)")
     p.add_argument("-o", "--output", default="compare.html", help="HTML file")
+    p.add_argument("--annualise", action="store_true",
+                   help="compare runs of different periods, each scaled to a year (the report "
+                        "says so); without it such runs are refused")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("footprint", help="a product's carbon footprint and CBAM exposure")
