@@ -33,6 +33,7 @@ from adapters.pv_sim import CELL_WIND_HEIGHT_M
 from twin.core.results import RunWriter, SeriesInfo, finish, write_table
 from twin.cosim.world import FAMILIES
 from twin.cosim.world import _meta as run_meta
+from twin.cosim.world import _recorded_spec as recorded_spec
 from twin.live.checks import Alarm, Detector, Limits, Role, Step
 from twin.live.mapping import Telemetry, catalogue
 from twin.models import battery, pv, wind
@@ -246,8 +247,8 @@ class LiveEngine:
     def _group(self, entity: str) -> dict[str, Any]:
         spec = self.specs.get(entity)
         kind = self.kinds.get(entity) or ("weather" if entity == "weather" else "pcc")
-        return {"kind": kind, "spec": json.dumps(dataclasses.asdict(spec) if spec else {},
-                                                 default=str)}
+        recorded = recorded_spec(kind, dataclasses.asdict(spec)) if spec else {}
+        return {"kind": kind, "spec": json.dumps(recorded, default=str)}
 
     def _record(self, t: int, expected: dict[str, float], stale: set[str]) -> None:
         if self.writer is None:

@@ -15,6 +15,8 @@
     twin study-report TABLE                     the HTML report of a study table
     twin demo [SCENARIO] [--speed 600]          the trainers' page: the park live in a browser
     twin replay RUN.h5                          a recorded run on that page, with a slider
+    twin plant SCENARIO [--faults F.yaml]       a stand-in plant publishing telemetry (MQTT)
+    twin live SCENARIO --telemetry MAP.yaml     the twin beside the live park: alarms, history
 
 A user's mistake (bad scenario, missing file) prints one line and exits with code 2.
 """
@@ -26,11 +28,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from twin.apps.cli import aoi, dashboard, hil, park, pathway, sweep
+from twin.apps.cli import aoi, dashboard, hil, live, park, pathway, plant, sweep
 from twin.core.errors import EXIT_USAGE, UserError
 
 # every sub-command, registered here and only here (each module's ``register``)
-COMMANDS = (park, aoi, sweep, hil, dashboard, pathway)
+COMMANDS = (park, aoi, sweep, hil, dashboard, pathway, plant, live)
 
 
 def build_parser() -> argparse.ArgumentParser:
