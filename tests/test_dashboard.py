@@ -190,8 +190,8 @@ def test_events_reach_the_twin_and_bad_requests_are_refused(
         live: tuple[LiveTwin, ServerThread]) -> None:
     twin, server = live
     ok = _post(server.url + "api/event", {"kind": "line_trip", "hours": 2, "line": "plant/f1s1"})
-    assert ok["windows"]
-    assert twin.active("line_trip")
+    assert ok["windows"][0]["start_s"] <= (twin.sim_t or 0) + twin.step_s  # the step in progress
+    wait_for_twin(lambda: twin.active("line_trip"), 5)
     for body, status in (({"kind": "volcano"}, 400), ({"kind": "line_trip", "line": "x"}, 400),
                          ({"kind": "wind_lull", "wind_factor": 3}, 400),
                          # the bounds of a scenario's events (twin check), not looser
@@ -221,6 +221,44 @@ def test_events_reach_the_twin_and_bad_requests_are_refused(
         urllib.request.urlopen(urllib.request.Request(server.url + "api/info",
                                                       headers={"Host": "evil.example"}))
     assert err.value.code == 403
+
+
+def wait_for_twin(ok: Any, timeout_s: float) -> None:
+    end = time.monotonic() + timeout_s
+    while not ok():
+        assert time.monotonic() < end, "not within {timeout_s} s"
+        time.sleep(0.05)
+
+
+def test_an_event_acts_from_the_step_it_is_clicked_in(
+        live_page: tuple[Any, list[str]], live: tuple[LiveTwin, ServerThread]) -> None:
+    """The smallest event the form allows (one 15-minute step), clicked while the twin holds
+    a step, changes exactly the next step shown, and is listed with that step's time."""
+    pg, errors = live_page
+    twin = live[0]
+    wait_for(pg, "window.twin.frames.length > 0 && window.twin.frames.at(-1).weather.wind > 3")
+    pg.click("#btn-pause")
+    wait_for(pg, "document.getElementById('state').textContent === 'paused'", 3)
+    time.sleep(0.3)
+    held = twin.sim_t
+    shown = pg.evaluate("window.twin.frames.at(-1).t")
+    assert shown == held
+    pg.fill("#ev-hours", "0.25")
+    pg.click("#ev-wind_lull")
+    wait_for(pg, "document.getElementById('event-list').textContent.includes('Wind lull')", 3)
+    pg.click("#btn-resume")
+    wait_for(pg, f"window.twin.frames.some((f) => f.t >= {held + 2 * twin.step_s})", 8)
+    after = pg.evaluate(f"window.twin.frames.filter((f) => f.t > {held}).slice(0, 2)"
+                        ".map((f) => f.weather.wind)")
+    before = pg.evaluate(f"window.twin.frames.find((f) => f.t === {held}).weather.wind")
+    assert after[0] < 0.3 * before  # the next step: the lull (wind speed x0.2)
+    assert after[1] > 0.5 * before  # one step only
+    listed = pg.evaluate("[...document.querySelectorAll('#event-list li')].find((li) => "
+                         "li.dataset.kind === 'wind_lull').textContent")
+    start = twin.view.local(twin.start_utc, held + twin.step_s)
+    assert start in listed
+    pg.fill("#ev-hours", "6")
+    assert errors == []
 
 
 def _post(url: str, body: dict, headers: dict | None = None) -> Any:

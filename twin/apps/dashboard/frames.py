@@ -20,7 +20,7 @@ import json
 import math
 import threading
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ from twin.apps.dashboard.diagram import (
     node_loadings,
     star,
 )
-from twin.core.kinds import LOADS
+from twin.apps.dashboard.history import request_step
+from twin.apps.dashboard.truth import Supply, served
 from twin.cosim import network, world
 from twin.models.turbines import power_curve
 from twin.scenario import Scenario
@@ -46,6 +47,19 @@ SHOWN_KPIS = ("e_wind_mwh", "e_pv_mwh", "e_load_mwh", "e_import_mwh", "e_export_
               "self_sufficiency", "self_consumption", "p_import_peak_mw", "storage_efc",
               "e_storage_discharge_mwh", "wind_capacity_factor", "gas_nm3", "e_shed_mwh",
               "e_curtailed_mwh")
+
+
+EMS_SERIES = {"cap": "p_import_cap_mw", "baseline": "p_import_baseline_mw",
+              "plan": "p_import_plan_mw", "asked": "vpp_asked_mw", "offered": "vpp_offered_mw"}
+
+
+def _f(x: Any) -> float:
+    """A recorded value as a float (0 where missing or not finite)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if math.isfinite(v) else 0.0
 
 
 def num(x: Any, digits: int = 3) -> float | None:
@@ -67,8 +81,9 @@ class ParkView:
             for spec in getattr(s, key):
                 self.kinds[spec.name] = kind
         self.pcc = "grid" if s.grid is not None else "pcc"
-        self.diagram: Diagram = (layout(network.build_grid(s).net, self.kinds)
-                                 if s.grid is not None else star(self.kinds))
+        net = network.build_grid(s).net if s.grid is not None else None
+        self.diagram: Diagram = layout(net, self.kinds) if net is not None else star(self.kinds)
+        self.supply = Supply(net)
         self.tz = zoneinfo.ZoneInfo(s.park.timezone)
         self.of_kind: dict[str, list[str]] = {}
         for name, kind in self.kinds.items():
@@ -123,39 +138,58 @@ class FrameBuilder:
                     total += float(x)
         return total
 
-    def frame(self, t: int, v: Mapping[SeriesKey, Any], seq: int = 0) -> dict[str, Any]:
-        """The frame of the step at ``t`` (s from the run's start) from its recorded values."""
+    def frame(self, t: int, v: Mapping[SeriesKey, Any], seq: int = 0,
+              active: Iterable[Any] = ()) -> dict[str, Any]:
+        """The frame of the step at ``t`` (s from the run's start) from its recorded values;
+        ``active``: the event windows in force in it (the lines tripped)."""
         view, pcc = self.view, self.view.pcc
         p = {e: num(v.get((e, "p_mw"))) for e in view.kinds}
         diagram = view.diagram
+        windows = list(active)
+        tripped = frozenset(w.event.line for w in windows if w.event.kind == "line_trip")
+        islanded = bool(v.get((pcc, "islanded")) or 0.0)
+        q, truth = served(p, view.kinds, view.supply.dead_share(tripped), islanded,
+                          _f(v.get((pcc, "p_shed_mw"))), _f(v.get((pcc, "p_curtailed_mw"))),
+                          _f(v.get((pcc, "p_loss_mw"))))
         lines = v.get((pcc, "line_p_from_mw"))
-        flows = edge_flows(diagram, lines, {e: x or 0.0 for e, x in p.items()}, view.kinds,
+        flows = edge_flows(diagram, lines, {e: x or 0.0 for e, x in q.items()}, view.kinds,
                            float(v.get((pcc, "p_net_mw")) or 0.0))
         soc = {b: num(v.get((b, "soc"))) for b in view.batteries}
         e_mwh = self._sum(v, ("battery",), "e_mwh")
         e_max = sum(b.e_max_mwh for b in view.batteries.values())
         ghi = v.get(("weather", "ghi_w_m2"))
+        of = view.of_kind
+        ems = {k: num(v.get(("ems", a)), 2) for k, a in EMS_SERIES.items()}
+        req = request_step(windows, ems, num(v.get((pcc, "p_net_mw"))),
+                           view.scenario.controller.kind == "ems")
         return {
             "seq": seq, "t": int(t), "time": view.local(self.start_utc, t),
-            "wind": num(self._sum(v, ("wind",)), 2), "pv": num(self._sum(v, ("pv",)), 2),
-            "load": num(self._sum(v, LOADS), 2), "storage": num(self._sum(v, ("battery",)), 2),
-            "pcc": num(v.get((pcc, "p_net_mw")), 2), "shed": num(v.get((pcc, "p_shed_mw")), 2),
-            "curtailed": num(v.get((pcc, "p_curtailed_mw")), 2),
-            "islanded": bool(v.get((pcc, "islanded")) or 0.0),
+            "wind": num(sum(q[e] or 0.0 for e in of.get("wind", ())), 2),
+            "pv": num(sum(q[e] or 0.0 for e in of.get("pv", ())), 2),
+            "load": num(truth["load"], 2), "demand": num(truth["demand"], 2),
+            "storage": num(sum(q[e] or 0.0 for e in of.get("battery", ())), 2),
+            "pcc": num(v.get((pcc, "p_net_mw")), 2), "shed": num(truth["shed"], 2),
+            "losses": num(truth["losses"], 2), "curtailed": num(truth["curtailed"], 2),
+            "islanded": islanded,
             "soc": soc, "soc_park": num(e_mwh / e_max) if e_max else None,
             "weather": {"ghi": num(ghi, 0), "temp": num(v.get(("weather", "temp_air_c")), 1),
                         "wind": num(v.get(("weather", "wind_ms")), 1)},
-            "p": p, "flows": [num(x, 2) for x in flows],
+            "p": p, "q": {e: num(x) for e, x in q.items()}, "flows": [num(x, 2) for x in flows],
+            "tripped": {i: n for i, e in enumerate(diagram.edges)
+                        if (n := sum(1 for name in e.names if name in tripped))},
+            "events": sorted({w.event.kind for w in windows}),
             "loading": [num(x, 1) for x in edge_loadings(diagram, v.get((pcc, "line_loading_pct")))],
             "node_loading": [num(x, 1) for x in node_loadings(
                 diagram, v.get((pcc, "trafo_loading_pct")))],
             "loading_max": num(v.get((pcc, "line_loading_max_pct")), 1),
             "ev": {"connected": num(self._sum(v, ("ev",), "n_connected"), 0),
-                   "arrivals": num(self._sum(v, ("ev",), "n_arrivals"), 0)},
+                   "arrivals": num(self._sum(v, ("ev",), "n_arrivals"), 0),
+                   "p": num(sum(q[e] or 0.0 for e in of.get("ev", ())), 2),
+                   "queued": num(self._sum(v, ("ev",), "n_queued"), 0),
+                   "unserved": num(self._sum(v, ("ev",), "e_unserved_mwh"), 3)},
             "aoi": self._aoi(v),
-            "ems": {"cap": num(v.get(("ems", "p_import_cap_mw")), 2),
-                    "baseline": num(v.get(("ems", "p_import_baseline_mw")), 2),
-                    "plan": num(v.get(("ems", "p_import_plan_mw")), 2)},
+            "ems": ems,
+            "request": None if req is None else {k: num(x, 2) for k, x in req.items()},
         }
 
     def _aoi(self, v: Mapping[SeriesKey, Any]) -> dict[str, Any]:

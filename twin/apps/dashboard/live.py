@@ -36,6 +36,7 @@ from twin.apps.dashboard.frames import (
     carbon_so_far,
     kpis_so_far,
 )
+from twin.apps.dashboard.history import History, events_file, save_events
 from twin.models.events import Event, EventBook, live_events
 from twin.scenario import Scenario
 
@@ -160,6 +161,8 @@ class LiveTwin:
         self.start_utc = s.start_utc
         self.book = EventBook(self._events, s.start_utc, s.park.timezone, s.period.duration_s)
         self.builder = FrameBuilder(self.view, s.start_utc)
+        self.history = History(self.book, self.step_s,
+                               lambda t_s: self.view.local(s.start_utc, t_s))
         self.columns = Columns(s.n_steps)
         self.tracker = ForecastTracker(self.view, s.start_epoch_s, s.n_steps)
         self.frames.clear()
@@ -167,10 +170,14 @@ class LiveTwin:
         self.segment += 1
         self._anchor = None
         self.path = runner.output_path(s, self.out_dir)
+        self.events_path = events_file(self.path)
+        save_events(self._events[len(self.scenario.events):], self.events_path)
 
     # ------------------------------------------------------------------ in the sim thread
     def _observe(self, t: int, values: Mapping[tuple[str, str], Any]) -> None:
-        frame = self.builder.frame(t, values, self.seq + 1)
+        windows = self.book.active(t)
+        frame = self.builder.frame(t, values, self.seq + 1, windows)
+        self.history.observe(t, frame, windows)
         frame["forecast"] = self.tracker.step(self.builder, values)
         frame["segment"] = self.segment
         self.columns.append(t, values)
@@ -252,7 +259,8 @@ class LiveTwin:
         if kind == "line_trip" and self.scenario.grid is None:
             raise ValueError("a line trip needs a scenario with a grid section")
         with self._cond:
-            start_s = self.sim_t or 0
+            # from the step in progress: the simulators have read the book up to sim_t
+            start_s = 0 if self.sim_t is None else self.sim_t + self.step_s
             n = len(self._events) + 1
             made = live_events(kind, start_s, int(float(hours) * 3600), self.start_utc,
                                self.current.park.timezone, name=f"live-{n}-{kind}",
@@ -261,7 +269,9 @@ class LiveTwin:
             for event in made:
                 self._events.append(event)
                 found.extend(self.book.add(event))
-        return [self._window_json(w) for w in found]
+            save_events(self._events[len(self.scenario.events):], self.events_path)
+            t = -1 if self.sim_t is None else self.sim_t
+        return [self.history.row(w, t) for w in found]
 
     # ------------------------------------------------------------------ readers
     def frames_since(self, seq: int) -> tuple[int, list[dict[str, Any]]]:
@@ -287,27 +297,9 @@ class LiveTwin:
                 "start": self.view.local(self.start_utc, 0),
                 "end": self.view.local(self.end_utc, 0), "late_ms_p95":
                 round(float(np.quantile(late, 0.95)) * 1000.0, 1),
-                "events": self._coming(t),
+                "events": self.history.rows(t),
                 "file": str(self.path) if self.path else "",
             }
-
-    def _coming(self, t: int | None, n: int = 8) -> list[dict[str, Any]]:
-        """The events in force at ``t`` and the next ones, ``n`` at most, in time order."""
-        now = t or 0
-        ahead = sorted((w for w in self.book if w.end_s > now), key=lambda w: w.start_s)
-        return [self._window_json(w) for w in ahead[:n]]
-
-    def _window_json(self, w: Any) -> dict[str, Any]:
-        e = w.event
-        t = self.sim_t or 0
-        params = {k: v for k, v in EVENT_DEFAULTS.get(e.kind, {}).items()}
-        detail = {k: getattr(e, k) for k in params}
-        if e.kind == "line_trip":
-            detail["line"] = e.line
-        return {"kind": e.kind, "name": e.name or f"{e.kind}-{w.index}",
-                "start": self.view.local(self.start_utc, w.start_s),
-                "end": self.view.local(self.start_utc, w.end_s),
-                "active": w.start_s <= t < w.end_s, "detail": detail}
 
     def totals(self) -> dict[str, Any]:
         """Carbon counter, national criteria and KPIs of the run so far (heavier: call it

@@ -23,7 +23,9 @@ from twin.apps.dashboard.frames import (
     kpis_so_far,
     num,
 )
+from twin.apps.dashboard.history import History, events_file, load_events
 from twin.core.results import open_run
+from twin.models.events import EventBook
 from twin.scenario import ScenarioError, loads
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,12 @@ class Replay:
             self.complete = run.complete
             self.forecasts = self._forecasts(run, scenario)
         self.builder = FrameBuilder(self.view, self.start_utc)
+        duration = int(self.time[-1]) + self.view.scenario.period.step_s
+        self.book = EventBook([*scenario.events, *load_events(events_file(self.path))],
+                              self.start_utc, scenario.park.timezone, duration)
+        self.history = History(self.book, self.view.scenario.period.step_s,
+                               lambda t_s: self.view.local(self.start_utc, t_s))
+        self._tallied: set[tuple[int, int]] = set()
 
     def _forecasts(self, run: Any, scenario: Any) -> np.ndarray | None:
         from twin.cosim import ems as ems_setup
@@ -84,7 +92,8 @@ class Replay:
 
     def frame(self, i: int) -> dict[str, Any]:
         """The page's frame of step ``i``."""
-        f = self.builder.frame(int(self.time[i]), self.values(i), seq=i + 1)
+        t = int(self.time[i])
+        f = self.builder.frame(t, self.values(i), seq=i + 1, active=self.book.active(t))
         fc = self.forecasts
         if fc is not None:
             from twin.cosim.ems import FORECAST_COLUMNS
@@ -108,8 +117,24 @@ class Replay:
                        "time": self.view.local(self.start_utc, t),
                        "start": self.view.local(self.start_utc, int(self.time[0])),
                        "end": self.view.local(self.start_utc, int(self.time[-1])),
-                       "events": [], "file": str(self.path), "complete": self.complete},
+                       "events": self._events(t), "file": str(self.path),
+                       "complete": self.complete},
         }
+
+    def _events(self, t: int) -> list[dict[str, Any]]:
+        """The run's events with their results, those begun by ``t`` tallied."""
+        for w in self.book:
+            key = (w.index, w.start_s)
+            if w.start_s <= t and key not in self._tallied:
+                self._tallied.add(key)
+                lo = int(np.searchsorted(self.time, w.start_s))
+                hi = int(np.searchsorted(self.time, w.end_s))
+                for k in range(lo, hi):
+                    tk = int(self.time[k])
+                    windows = [x for x in self.book.active(tk) if x is w]
+                    self.history.observe(tk, self.builder.frame(tk, self.values(k), 0,
+                                                                self.book.active(tk)), windows)
+        return self.history.rows(t)
 
     def info(self) -> dict[str, Any]:
         """What the page needs once."""

@@ -13,8 +13,16 @@ const LABELS = {cloud_front: "Cloud front", wind_lull: "Wind lull", heat_wave: "
 
 // what the page holds; window.twin lets tests read it (updates: receive times, ms)
 const twin = {info: null, frames: [], segment: null, status: null, totals: null, aoi: null,
-              updates: [], chartsAt: 0, chartTimer: null, diagram: null, playing: null};
+              updates: [], chartsAt: 0, chartTimer: null, diagram: null, playing: null,
+              lang: "en"};
 window.twin = twin;
+
+function t(key, vars = {}) {  // the page's language (i18n.js); English is the key itself
+  const table = (window.I18N && window.I18N[twin.lang]) || {};
+  let text = table[key] !== undefined ? table[key] : key;
+  for (const [k, v] of Object.entries(vars)) text = text.split(`{${k}}`).join(String(v));
+  return text;
+}
 
 function fmt(x, digits = 1) {
   if (x === null || x === undefined || Number.isNaN(x)) return "—";
@@ -72,6 +80,10 @@ function render(now) {
   $("v-wind").textContent = fmt(f.wind);
   $("v-pv").textContent = fmt(f.pv);
   $("v-load").textContent = fmt(f.load);
+  $("v-demand").textContent = f.demand !== null && Math.abs(f.demand - f.load) >= 0.05
+    ? t("of {x} MW asked", {x: fmt(f.demand)}) : t("MW");
+  $("v-losses").textContent = fmt(f.losses, 2);
+  $("v-curtailed").textContent = fmt(f.curtailed);
   $("v-storage").textContent = fmt(f.storage);
   $("v-soc").textContent = `MW · SOC ${fmt(f.soc_park === null ? null : 100 * f.soc_park, 0)} %`;
   const imp = f.pcc === null ? null : f.pcc;
@@ -82,6 +94,14 @@ function render(now) {
   $("v-temp").textContent = fmt(f.weather.temp);
   $("v-windspeed").textContent = fmt(f.weather.wind);
   $("island-note").hidden = !f.islanded;
+  if (f.islanded) {
+    const st = f.storage || 0;
+    $("island-note").textContent = st < -0.05
+      ? t("islanded: storage discharging {x} MW to cover the load", {x: fmt(-st)})
+      : f.shed > 0.05 && st > 0.05
+        ? t("islanded: storage charging {x} MW while {y} MW of load is shed", {x: fmt(st), y: fmt(f.shed)})
+        : t("islanded: no exchange with the public grid");
+  }
   drawFlows(f);
   renderAoiLine(f);
   scheduleCharts(now);
@@ -122,7 +142,7 @@ function buildDiagram(d) {
     label.setAttribute("y", b.y - 4);
     label.setAttribute("text-anchor", "middle");
     gEdges.append(path, arrow);
-    if (!e.entity) gEdges.append(label);
+    gEdges.append(label);
     return {e, path, arrow, label, title, ax, y: b.y};
   });
   const nodes = d.nodes.map((n) => {
@@ -167,50 +187,75 @@ function buildDiagram(d) {
     return {n, shape, label};
   });
   twin.diagram = {d, edges, nodes};
+  widthLegend();
 }
 
-function trippedLines() {
-  const out = new Set();
-  for (const w of (twin.status && twin.status.events) || []) {
-    if (w.active && w.kind === "line_trip") out.add(w.detail.line);
+function widthLegend() {  // the widths lineWidth() gives, at 1, 10 and 100 MW
+  const box = $("width-legend");
+  box.innerHTML = "";
+  for (const mw of [1, 10, 100]) {
+    const svg = document.createElementNS(SVGNS, "svg");
+    svg.setAttribute("width", 26);
+    svg.setAttribute("height", 10);
+    const l = document.createElementNS(SVGNS, "line");
+    l.setAttribute("x1", 1); l.setAttribute("x2", 25); l.setAttribute("y1", 5); l.setAttribute("y2", 5);
+    l.setAttribute("stroke", "var(--ok)");
+    l.setAttribute("stroke-width", lineWidth(mw).toFixed(2));
+    svg.append(l);
+    const span = document.createElement("span");
+    span.append(svg, document.createTextNode(` ${mw} MW`));
+    span.dataset.mw = String(mw);
+    box.append(span);
   }
-  return out;
 }
+
+// line width from the power itself (MW), the same scale in every state; see widthLegend()
+function lineWidth(p) { return 1.2 + 2.2 * Math.log10(1 + Math.abs(p)); }
 
 function drawFlows(f) {
   const g = twin.diagram;
   if (!g || !f.flows) return;
-  const pmax = Math.max(1, ...f.flows.map((x) => Math.abs(x || 0)));
-  const tripped = trippedLines();
+  const tripped = f.tripped || {};
   g.edges.forEach((x, i) => {
     const p = f.flows[i] || 0;
     const load = (f.loading && f.loading[i]) || 0;
-    const off = x.e.names.some((n) => tripped.has(n));
+    const k = tripped[i] || 0, n = x.e.names.length || 1;
+    const off = k > 0 && k >= n, partial = k > 0 && k < n;
     const small = Math.abs(p) < 0.05;
     let cls = "edge";
-    let color = load >= 90 ? "var(--hot)" : load >= 60 ? "var(--warn)" : "var(--ok)";
+    const color = load >= 90 ? "var(--hot)" : load >= 60 ? "var(--warn)" : "var(--ok)";
     if (off) cls += " tripped";
     else if (small) cls += " idle";
     else cls += p >= 0 ? " flow" : " flow rev";
+    if (partial) cls += " partial";
     if (load >= 90 && !off) cls += " hot";
     x.path.setAttribute("class", cls);
     x.path.style.stroke = off || small ? "" : color;
-    x.path.style.strokeWidth = (1.5 + 6 * Math.sqrt(Math.abs(p) / pmax)).toFixed(2);
-    x.path.style.animationDuration = `${(2.4 - 1.9 * Math.sqrt(Math.abs(p) / pmax)).toFixed(2)}s`;
+    x.path.style.strokeWidth = lineWidth(off ? 0 : p).toFixed(2);
+    x.path.style.animationDuration = `${(2.4 - 0.6 * Math.log10(1 + Math.abs(p))).toFixed(2)}s`;
     x.arrow.setAttribute("transform", `translate(${x.ax},${x.y}) rotate(${p >= 0 ? 0 : 180})`);
     x.arrow.style.fill = off || small ? "transparent" : color;
-    const text = off ? "tripped" : `${fmt(Math.abs(p))} MW${load ? ` · ${fmt(load, 0)} %` : ""}`;
-    x.title.textContent = `${x.e.label}: ${text}`;
-    if (!x.e.entity) x.label.textContent = off ? "tripped" : `${fmt(Math.abs(p), 0)} MW`;
+    const trip = off ? t("tripped") : partial ? t("{k} of {n} tripped", {k, n}) : "";
+    const text = `${fmt(Math.abs(p))} MW${load ? ` · ${fmt(load, 0)} %` : ""}`;
+    x.title.textContent = `${x.e.label}: ${trip ? `${trip} · ` : ""}${text}`;
+    x.label.textContent = x.e.entity ? trip : off ? trip : `${fmt(Math.abs(p), 0)} MW${trip ? ` · ${trip}` : ""}`;
+    x.label.setAttribute("class", trip ? "edge-label trip" : "edge-label");
+    x.path.dataset.tripped = String(k);
+    x.path.dataset.p = String(p);
   });
   g.nodes.forEach((x, i) => {
     if (x.n.entity) {
       const p = f.p[x.n.entity];
+      const q = f.q ? f.q[x.n.entity] : p;
       let extra = "";
       if (x.n.kind === "battery" && f.soc[x.n.entity] !== undefined) {
         extra = ` · ${fmt(100 * f.soc[x.n.entity], 0)} %`;
       }
-      x.label.textContent = `${x.n.label}  ${fmt(p)} MW${extra}`;
+      const cut = p !== null && q !== null && Math.abs(p - q) >= 0.05;
+      x.label.textContent = `${x.n.label}  ${fmt(q)} MW${extra}` +
+        (cut ? ` (${t(x.n.kind === "wind" || x.n.kind === "pv" ? "of {x} available" : "of {x} asked", {x: fmt(p)})})` : "");
+      x.label.setAttribute("class", cut ? "node-label cut" : "node-label");
+      x.label.dataset.served = String(q);
     } else if (x.n.kind === "substation") {
       const load = (f.node_loading && f.node_loading[i]) || 0;
       x.shape.setAttribute("stroke", load >= 90 ? "#d9342b" : load >= 60 ? "#e0a100" : "#3d5064");
@@ -262,17 +307,26 @@ function drawCharts() {
     power.push({x, y: twin.frames.map((f) => (f.ems ? f.ems.cap : null)),
                 name: "import cap (request)", line: {color: "#c0392b", width: 1.2, dash: "dash"}});
   }
+  if (twin.frames.some((f) => f.request)) {  // a grid operator's request, step by step
+    const r = (k) => twin.frames.map((f) => (f.request ? f.request[k] : null));
+    power.push({x, y: r("asked"), name: t("cut asked"), line: {color: "#c0392b", width: 2, shape: "hv"}});
+    power.push({x, y: r("delivered"), name: t("cut delivered"), line: {color: "#2e8b57", width: 2, shape: "hv"}});
+    if (twin.frames.some((f) => f.request && f.request.offered !== null)) {
+      power.push({x, y: r("offered"), name: t("cut offered (VPP)"), line: {color: "#7b4fc9", width: 1.4, dash: "dot", shape: "hv"}});
+    }
+  }
   if (twin.frames.some((f) => f.shed > 0)) {
     power.push({x, y: series("shed"), name: "load shed", line: {color: "#d9342b", width: 2}});
   }
   for (const trace of power) trace.mode = "lines";
-  Plotly.react("chart-power", power, plotLayout("chart-power", {
+  const marks = eventShapes();
+  Plotly.react("chart-power", power, plotLayout("chart-power", {...marks,
     yaxis2: {overlaying: "y", side: "right", range: [0, 100], showgrid: false,
              tickmode: "array", tickvals: [0, 25, 50, 75, 100], ticksuffix: " %"}}),
     PLOT_CONFIG);
   const fc = forecastTraces(x);
   for (const trace of fc) trace.mode = "lines";
-  Plotly.react("chart-forecast", fc, plotLayout("chart-forecast"), PLOT_CONFIG);
+  Plotly.react("chart-forecast", fc, plotLayout("chart-forecast", marks), PLOT_CONFIG);
 }
 
 function forecastTraces(x) {
@@ -313,22 +367,7 @@ function applyStatus(s) {
   badge.className = `badge ${s.state}`;
   if (s.error) say(`the twin stopped: ${s.error}`);
   $("file").textContent = s.file || "";
-  const list = $("event-list");
-  list.innerHTML = "";
-  for (const w of s.events || []) {
-    const li = document.createElement("li");
-    li.className = w.active ? "active" : "";
-    const detail = Object.entries(w.detail || {}).map(([k, v]) => `${k} ${v}`).join(", ");
-    li.textContent = `${LABELS[w.kind] || w.kind} ${w.start} → ${w.end.slice(11)}` +
-                     (detail ? ` (${detail})` : "");
-    list.append(li);
-  }
-  if (!list.children.length) {
-    const li = document.createElement("li");
-    li.className = "muted";
-    li.textContent = "no event in force or coming";
-    list.append(li);
-  }
+  renderEvents(s.events || []);
   if (twin.updates.length > 3) {
     const u = twin.updates.slice(-20);
     const gaps = u.slice(1).map((t, i) => t - u[i]);
@@ -336,10 +375,73 @@ function applyStatus(s) {
   }
 }
 
-function applyTotals(t) {
-  if (!t || !t.carbon || t.segment !== twin.segment && twin.segment !== null) return;
-  twin.totals = t;
-  const c = t.carbon;
+const EVENT_COLORS = {cloud_front: "#e6a800", wind_lull: "#1b9aaa", heat_wave: "#e0622b",
+                      cold_wave: "#2f6fd6", demand_response: "#c0392b", grid_outage: "#d9342b",
+                      line_trip: "#9aa3ad", ev_surge: "#2f6fd6", defect_burst: "#c2408d",
+                      price_signal: "#7b4fc9"};
+
+function resultText(w) {
+  const r = w.result || {};
+  if (w.state === "coming") return t("coming");
+  const parts = [];
+  if (w.kind === "demand_response") {
+    if (twin.info.controller !== "ems") {
+      parts.push(t("not answered (rule controller): missed {x} MWh of {y}", {x: fmt(r.missed, 2), y: fmt(r.asked, 2)}));
+    } else {
+      parts.push(t("asked {a} · offered {o} · delivered {d} · missed {m} MWh",
+                   {a: fmt(r.asked, 2), o: fmt(r.offered, 2), d: fmt(r.delivered, 2), m: fmt(r.missed, 2)}));
+    }
+  }
+  if (r.shed > 0.005) parts.push(t("load shed {x} MWh", {x: fmt(r.shed, 2)}));
+  if (r.curtailed > 0.005) parts.push(t("curtailed {x} MWh", {x: fmt(r.curtailed, 2)}));
+  if (!parts.length) parts.push(w.state === "active" ? t("in force") : t("over"));
+  return parts.join(" · ");
+}
+
+function renderEvents(rows) {
+  const list = $("event-list");
+  list.innerHTML = "";
+  for (const w of rows.slice().reverse()) {
+    const li = document.createElement("li");
+    li.className = w.state;
+    li.dataset.kind = w.kind;
+    const detail = Object.entries(w.detail || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+    const head = document.createElement("div");
+    head.textContent = `${t(LABELS[w.kind] || w.kind)} ${w.start} → ${w.end.slice(11)}` +
+                       (detail ? ` (${detail})` : "");
+    const res = document.createElement("div");
+    res.className = "result";
+    res.textContent = resultText(w);
+    li.append(head, res);
+    list.append(li);
+  }
+  if (!list.children.length) {
+    const li = document.createElement("li");
+    li.className = "muted";
+    li.textContent = t("no event yet: each button starts one from the step in progress");
+    list.append(li);
+  }
+}
+
+function eventShapes() {  // shaded windows of the events on the charts
+  const x0 = twin.frames.length ? twin.frames[0].time : null;
+  const shapes = [], notes = [];
+  for (const w of (twin.status && twin.status.events) || []) {
+    if (x0 === null || w.end <= x0) continue;
+    const color = EVENT_COLORS[w.kind] || "#888";
+    shapes.push({type: "rect", xref: "x", yref: "paper", x0: w.start, x1: w.end, y0: 0, y1: 1,
+                 fillcolor: color, opacity: 0.13, line: {width: 0}, layer: "below"});
+    notes.push({xref: "x", yref: "paper", x: w.start, y: 1, xanchor: "left", yanchor: "top",
+                text: t(LABELS[w.kind] || w.kind), showarrow: false,
+                font: {size: 10, color}});
+  }
+  return {shapes, annotations: notes};
+}
+
+function applyTotals(tot) {
+  if (!tot || !tot.carbon || tot.segment !== twin.segment && twin.segment !== null) return;
+  twin.totals = tot;
+  const c = tot.carbon;
   $("v-co2").textContent = fmt(c.co2_t, 0);
   $("carbon-hours").textContent = c.hours ? `over ${fmt(c.hours / 24, 1)} days` : "";
   const clean = (c.criteria || []).find((k) => k.key === "clean_energy_share");
@@ -365,7 +467,7 @@ function applyTotals(t) {
   }
   const table = $("kpis");
   table.innerHTML = "";
-  for (const k of t.kpis || []) {
+  for (const k of tot.kpis || []) {
     const tr = document.createElement("tr");
     const v = k.unit === "1" ? `${fmt(100 * k.value, 1)} %` : `${fmt(k.value, k.value > 100 ? 0 : 2)} ${k.unit}`;
     tr.innerHTML = "<td></td><td class=v></td>";
@@ -442,9 +544,10 @@ async function fireEvent(kind) {
   if (kind === "line_trip") body.line = $("ev-line").value;
   try {
     const r = await post("/api/event", body);
-    say(r.windows.length ? "" : "the event falls outside the run");
+    say(r.windows.length ? t("{kind} from {start} (simulated)", {kind: t(LABELS[kind] || kind), start: r.windows[0].start})
+                         : t("the event falls outside the run"));
     if (kind === "demand_response" && twin.info.controller !== "ems") {
-      say("the rule controller does not answer a grid operator's requests: run the demo with --controller ems");
+      say(t("the rule controller does not answer a grid operator's requests: the page shows the request missed; run the demo with --controller ems"));
     }
   } catch (err) { say(err.message); }
 }
