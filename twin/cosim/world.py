@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -384,7 +386,7 @@ def _connect_all(world: mosaik.World, sources: list[Any], dest: Any,
 def _build_external(world: mosaik.World, s: Scenario, wiring: Wiring) -> None:
     """Start the scenario's third-party simulators and link them to the park."""
     for ext in s.external:
-        factory = world.start(f"ext:{ext.name}", **(ext.params or {}))
+        factory = world.start(f"ext:{ext.name}", **_external_params(world, s, ext))
         created = getattr(factory, ext.model).create(ext.n, **(ext.model_params or {}))
         for ent in created:
             label = f"{ext.name}.{ent.eid}"
@@ -394,6 +396,26 @@ def _build_external(world: mosaik.World, s: Scenario, wiring: Wiring) -> None:
         for link in ext.links:
             world.connect(wiring.entities[link.source], wiring.entities[link.target],
                           *[tuple(pair) for pair in link.attrs])
+
+
+def _external_params(world: mosaik.World, s: Scenario, ext: Any) -> dict[str, Any]:
+    """An external simulator's parameters; a profile with ``on_end: repeat`` is read from a
+    copy of its rows repeated to the run's end (:mod:`twin.models.loads.profile`), kept in a
+    temporary folder as long as the world."""
+    params = dict(ext.params or {})
+    if ext.on_end != "repeat" or not isinstance(params.get("datafile"), str):
+        return params
+    from twin.models.loads import profile
+
+    folder = getattr(world, "twin_profiles", None)
+    if folder is None:
+        folder = world.twin_profiles = tempfile.TemporaryDirectory(prefix="twin-profiles-")
+    until = profile.parse_time(params.get("sim_start", s.period.start)) + dt.timedelta(
+        seconds=s.period.duration_s)
+    params["datafile"] = str(profile.repeat_file(
+        Path(params["datafile"]), until, Path(folder.name) / f"{ext.name}.csv",
+        str(params.get("delimiter", ","))))
+    return params
 
 
 def _recorded_spec(kind: str, params: dict[str, Any]) -> dict[str, Any]:
