@@ -319,6 +319,56 @@ def test_replay_moves_with_its_slider(tmp_path: Path, browser: tuple[Any, list[s
         server.stop()
 
 
+def test_the_host_check_accepts_loopback_addresses_and_allowed_names_only() -> None:
+    from twin.apps.dashboard.server import is_loopback
+
+    assert [is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "[::1]", "localhost",
+                                     "LOCALHOST.")] == [True] * 5
+    assert [is_loopback(h) for h in ("127.evil.com", "localhost.evil.com", "127.0.0.1.nip.io",
+                                     "10.0.0.1", "")] == [False] * 5
+
+
+def test_a_viewer_link_watches_and_the_operator_link_controls(
+        browser: tuple[Any, list[str]], live: tuple[LiveTwin, ServerThread]) -> None:
+    twin = live[0]
+    dash = Dashboard(twin, operator="op-secret-42", allow_hosts=("twin.lab",))
+    dash.close = lambda: None  # type: ignore[method-assign]  # the module's twin goes on
+    server = ServerThread(dash)
+    try:
+        for host, code in (("127.evil.com", 403), ("twin.lab", 200), ("evil.example", 403)):
+            request = urllib.request.Request(server.url + "api/info", headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as r:
+                    got = r.status
+            except urllib.error.HTTPError as err:
+                got = err.code
+            assert got == code, host
+        with pytest.raises(urllib.error.HTTPError) as err:  # the plain link: watch only
+            _post(server.url + "api/control", {"action": "pause"})
+        assert err.value.code == 403
+        assert "operator" in err.value.read().decode()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            _post(server.url + "api/event", {"kind": "grid_outage", "hours": 1})
+        assert err.value.code == 403
+        assert not twin.book.active((twin.sim_t or 0) + twin.step_s, "grid_outage")
+        pg = goto(browser, server.url, live)
+        twin.resume()
+        wait_for(pg, "window.twin && window.twin.frames.length > 0")
+        assert pg.is_visible("#role")
+        assert not pg.is_visible("#live-controls")
+        assert not pg.is_visible("#event-buttons")
+        pg.goto(server.url + "?op=op-secret-42")  # the operator's link: the cookie keeps it
+        wait_for(pg, "window.twin && window.twin.info && window.twin.info.role === 'operator'")
+        pg.goto(server.url)
+        wait_for(pg, "window.twin && window.twin.frames.length > 0")
+        pg.click("#btn-pause")
+        wait_for(pg, "document.getElementById('state').textContent === 'paused'", 3)
+        assert twin.status()["state"] == "paused"
+        assert browser[1] == []
+    finally:
+        server.stop()
+
+
 def test_the_reference_park_page_for_the_readme(tmp_path: Path, browser: tuple[Any, list[str]],
                                                 live: tuple[LiveTwin, ServerThread]) -> None:
     s = scenario.load(ROOT / "scenarios" / "park.yaml")

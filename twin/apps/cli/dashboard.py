@@ -1,11 +1,14 @@
 """``twin demo`` and ``twin replay``: the trainers' page from the command line.
 
     twin demo [SCENARIO] [--speed 600] [--port 8050] [--controller rule|ems] [--days N]
-              [--host H --token T] [--out DIR] [--no-camera]
-    twin replay RUN.h5 [--port 8050] [--host H --token T]
+              [--host H --token T] [--operator-token O] [--allow-host NAME] [--out DIR]
+              [--no-camera]
+    twin replay RUN.h5 [--port 8050] [--host H --token T] [--allow-host NAME]
 
 The page is served on loopback (``127.0.0.1``) unless ``--host`` names another address, which
-needs ``--token`` (visitors open ``http://H:PORT/?token=T``).
+needs ``--token`` (visitors open ``http://H:PORT/?token=T``). ``twin demo`` prints two links:
+the viewers' link watches; the operator's (``&op=O``, a fresh secret unless
+``--operator-token`` gives one) also pauses, jumps and starts events.
 """
 
 from __future__ import annotations
@@ -44,7 +47,13 @@ def _serve(dashboard: Any, host: str, port: int, token: str | None, what: str) -
 
     shown = "localhost" if host in ("127.0.0.1", "localhost") else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    print(f"{what}: open {url}  (Ctrl-C stops)", file=sys.stderr, flush=True)
+    if dashboard.operator:
+        op = f"{'&' if token else '?'}op={dashboard.operator}"
+        print(f"{what}: viewers open {url}  (watch only)\n{what}: the operator opens "
+              f"{url}{op}  (controls; keep it to yourself)  (Ctrl-C stops)", file=sys.stderr,
+              flush=True)
+    else:
+        print(f"{what}: open {url}  (Ctrl-C stops)", file=sys.stderr, flush=True)
     try:
         web.run_app(dashboard.app(), host=host, port=port, print=None,
                     access_log=None, handle_signals=True, shutdown_timeout=2.0)
@@ -87,8 +96,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     twin.start()
     if camera is not None:
         camera.start()
-    return _serve(Dashboard(twin, camera, args.token), args.host, args.port, args.token,
-                  "twin demo")
+    operator = args.operator_token or secrets.token_urlsafe(12)
+    if len(operator) < 8:
+        raise _user_error("--operator-token: use at least 8 characters")
+    return _serve(Dashboard(twin, camera, args.token, operator, tuple(args.allow_host)),
+                  args.host, args.port, args.token, "twin demo")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -105,7 +117,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         replay = Replay(args.run)
     except ValueError as exc:
         raise _user_error(str(exc)) from None
-    return _serve(Dashboard(replay, None, args.token), args.host, args.port, args.token,
+    return _serve(Dashboard(replay, None, args.token, allow_hosts=tuple(args.allow_host)),
+                  args.host, args.port, args.token,
                   f"twin replay ({replay.n} steps)")
 
 
@@ -123,6 +136,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", help="folder of the run file (default: a temporary folder)")
     p.add_argument("--no-camera", action="store_true",
                    help="no AOI board images or robot frames (saves CPU)")
+    p.add_argument("--operator-token",
+                   help="the operator's secret (?op=...): only it controls; default: a fresh "
+                   "one, printed with the operator's link")
     _serving(p)
     p.set_defaults(func=cmd_demo)
 
@@ -140,3 +156,6 @@ def _serving(p: argparse.ArgumentParser) -> None:
                    "other needs --token)")
     p.add_argument("--token", help="secret every visitor gives (?token=...); needed with "
                    "--host beyond loopback")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a host name the page may be opened by besides loopback addresses "
+                   "and localhost (repeatable)")

@@ -11,11 +11,17 @@ Routes (``/api/...`` answers JSON)::
     POST /api/event           {"kind": "wind_lull", "hours": 6, ...the kind's parameters}
     GET  /api/aoi/board.jpg, /api/aoi/robot.jpg   the latest inspected board, robot frame
 
-The stream sends a status at least twice a second and each new step as it comes. Requests
-that change something need the ``X-Twin: 1`` header (a page on another site cannot send it
-without the browser asking first). Bound to loopback the server answers only loopback host
-names; bound elsewhere it needs a token, given once as ``?token=`` (kept in a cookie) or in
-the ``X-Twin-Token`` header.
+The stream sends a status at least twice a second and each new step as it comes.
+
+Who may do what: a *viewer* watches, an *operator* also controls (pause, speed, jump, events).
+With an operator token (``twin demo`` always makes one) only a request carrying it, once as
+``?op=`` (then kept in a cookie) or in the ``X-Twin-Operator`` header, controls; the plain link
+watches. Without a viewer token the server answers only host names that are loopback
+addresses (``127.0.0.1``, ``::1``, ``localhost``) or that the operator allowed (against DNS
+rebinding: ``127.evil.com`` is refused); with one (``--token``, needed beyond loopback) every
+request needs it, once as ``?token=`` (kept in a cookie) or in the ``X-Twin-Token`` header.
+Requests that change something also need the ``X-Twin: 1`` header (a page on another site
+cannot send it without the browser asking first).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hmac
+import ipaddress
 import json
 import logging
 import threading
@@ -39,7 +46,6 @@ from twin.apps.dashboard.frames import safe_json
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STATUS_EVERY_S = 0.5
 POLL_S = 0.1
 TOTALS_EVERY_S = 1.5
@@ -49,8 +55,14 @@ SHUTDOWN_S = 2.0  # open streams end at once; other requests get this long
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only."""
-    return host.strip("[]") in LOOPBACK or host.startswith("127.")
+    """Whether ``host`` names this machine only: a loopback address or ``localhost``."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class Dashboard:
@@ -58,8 +70,11 @@ class Dashboard:
     recorded run (:class:`~twin.apps.dashboard.replay.Replay`)."""
 
     def __init__(self, source: Any, camera: AOICamera | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, operator: str | None = None,
+                 allow_hosts: tuple[str, ...] = ()) -> None:
         self.source, self.camera, self.token = source, camera, token or None
+        self.operator = operator or None
+        self.allow_hosts = frozenset(h.lower().rstrip(".") for h in allow_hosts)
         self.live = getattr(source, "add_event", None) is not None
         self.totals: dict[str, Any] = {"version": 0}
         self.closing = False  # set on shutdown: open streams end
@@ -124,24 +139,33 @@ class Dashboard:
                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                      ) -> web.StreamResponse:
         if self.token is None:
-            if not is_loopback(request.url.host or ""):
-                raise web.HTTPForbidden(text="this server answers loopback host names only")
-        elif not self._token_ok(request):
+            host = request.url.host or ""
+            if not (is_loopback(host) or host.lower().rstrip(".") in self.allow_hosts):
+                raise web.HTTPForbidden(text="this server answers loopback addresses and the "
+                                        "host names its operator allowed only")
+        elif not _given(request, "token", "X-Twin-Token", "twin_token", self.token):
             raise web.HTTPUnauthorized(text="token required: open the URL printed by twin demo")
-        if request.method == "POST" and request.headers.get("X-Twin") != "1":
-            raise web.HTTPForbidden(text="missing X-Twin header")
+        if request.method == "POST":
+            if request.headers.get("X-Twin") != "1":
+                raise web.HTTPForbidden(text="missing X-Twin header")
+            if not self.is_operator(request):
+                raise web.HTTPForbidden(text="this link only watches: controls and events "
+                                        "need the operator's link")
         response = await handler(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if self.token is not None and request.query.get("token"):
             response.set_cookie("twin_token", self.token, httponly=True, samesite="Strict")
+        if self.operator is not None and request.query.get("op") and self.is_operator(request):
+            response.set_cookie("twin_op", self.operator, httponly=True, samesite="Strict")
         return response
 
-    def _token_ok(self, request: web.Request) -> bool:
-        given = (request.query.get("token") or request.headers.get("X-Twin-Token")
-                 or request.cookies.get("twin_token") or "")
-        return hmac.compare_digest(given.encode(), str(self.token).encode())
+    def is_operator(self, request: web.Request) -> bool:
+        """Whether ``request`` may control (everyone who may watch, without an operator
+        token)."""
+        return self.operator is None or _given(request, "op", "X-Twin-Operator", "twin_op",
+                                               self.operator)
 
     # ------------------------------------------------------------------ pages
     async def index(self, request: web.Request) -> web.StreamResponse:
@@ -163,7 +187,8 @@ class Dashboard:
         """The park and the page's mode."""
         if self._info is None:
             self._info = {**self.source.info(), "aoi_camera": self.camera is not None}
-        return _json(self._info)
+        return _json({**self._info, "role": "operator" if self.is_operator(request)
+                      else "viewer"})
 
     # ------------------------------------------------------------------ live
     async def stream(self, request: web.Request) -> web.StreamResponse:
@@ -271,6 +296,13 @@ class Dashboard:
             raise web.HTTPNotFound(text="no image yet")
         return web.Response(body=data, content_type="image/jpeg",
                             headers={"Cache-Control": "no-store"})
+
+
+def _given(request: web.Request, query: str, header: str, cookie: str, secret: str) -> bool:
+    """Whether ``request`` carries ``secret`` in its query, header or cookie."""
+    given = (request.query.get(query) or request.headers.get(header)
+             or request.cookies.get(cookie) or "")
+    return hmac.compare_digest(given.encode(), secret.encode())
 
 
 async def _send(response: web.StreamResponse, event: str, data: Any) -> None:

@@ -573,6 +573,14 @@ function setupLive() {
   connect();
 }
 
+function setupViewer() {  // a watch-only link: no controls, no event buttons
+  document.body.classList.add("viewer");
+  $("event-buttons").hidden = true;
+  document.querySelector(".event-form").hidden = true;
+  $("role").hidden = false;
+  connect();
+}
+
 // ------------------------------------------------------------------ replay
 let replayTimer = null;
 
@@ -631,7 +639,8 @@ async function main() {
   }
   if (!(info.lines || []).length) $("ev-line").parentElement.hidden = true;
   buildDiagram(info.diagram);
-  if (info.mode === "live") setupLive(); else setupReplay();
+  if (info.mode === "live" && info.role === "viewer") setupViewer();
+  else if (info.mode === "live") setupLive(); else setupReplay();
   let width = $("diagram").clientWidth;
   window.addEventListener("resize", () => {
     if (Math.abs($("diagram").clientWidth - width) > 20) {
