@@ -151,11 +151,16 @@ def loads(text: str, s: Scenario, path: str | Path = "<memory>") -> Telemetry:
         raise MappingError(str(exc)) from None
     errors = Collect()
     try:
-        spec = build(MappingSpec, data)
-        scale = _rules(spec, catalogue(s), errors)
-        if spec.source.kind == "file" and spec.source.path is None:
-            errors.add(SpecError("source.path", "expected the recorded file for kind: file"))
+        try:
+            spec = build(MappingSpec, data)
+            tags = spec.tags
+        except SpecError as exc:  # the tags' own rules still run: every mistake at once
+            errors.add(exc)
+            tags = _tags_alone(data)
+        scale = _rules(tags, catalogue(s), errors)
         errors.done()
+        if spec.source.kind == "file" and spec.source.path is None:
+            raise SpecError("source.path", "expected the recorded file for kind: file")
     except SpecError as exc:
         raise_lines(exc, where)
     source = spec.source
@@ -172,19 +177,32 @@ def raise_lines(exc: SpecError, where: Callable[[str], str]) -> NoReturn:
                        ) from None
 
 
-def _rules(spec: MappingSpec, known: dict[str, dict[str, Quantity]],
+def _tags_alone(data: Any) -> tuple[Tag, ...]:
+    """The tags of a file whose other parts are wrong (none if they are wrong too)."""
+    try:
+        return build(_Tags, {"tags": data.get("tags", ())}).tags
+    except (SpecError, AttributeError):
+        return ()
+
+
+@dataclass(frozen=True)
+class _Tags:
+    tags: tuple[Tag, ...]
+
+
+def _rules(tags: tuple[Tag, ...], known: dict[str, dict[str, Quantity]],
            errors: Collect) -> dict[str, tuple[float, float]]:
     """Entities, attributes and units known; tags and points used once. The conversions."""
     scale: dict[str, tuple[float, float]] = {}
-    tags: dict[str, int] = {}
+    used: dict[str, int] = {}
     points: dict[str, int] = {}
-    for i, t in enumerate(spec.tags):
+    for i, t in enumerate(tags):
         at = f"tags[{i}]"
-        if t.tag in tags:
+        if t.tag in used:
             errors.add(SpecError(f"{at}.tag", f"tag {t.tag!r} is already used by "
-                                 f"tags[{tags[t.tag]}]"))
+                                 f"tags[{used[t.tag]}]"))
             continue
-        tags[t.tag] = i
+        used[t.tag] = i
         if any(c in t.tag for c in "+#") or not t.tag.strip():
             errors.add(SpecError(f"{at}.tag", f"expected a tag name without MQTT wildcards "
                                  f"(+, #), got {t.tag!r}"))
