@@ -30,7 +30,12 @@ SOCAT := /usr/bin/socat
 $(SOCAT):  # pseudo-terminal pairs: the serial line of the Modbus RTU tests (tests/test_hil_devices.py)
 	apt-get update -q && apt-get install -y -q socat
 
-test: $(STAMP) $(CHROMIUM) $(CJK_FONT) $(SOCAT)
+MOSQUITTO := /usr/sbin/mosquitto
+
+$(MOSQUITTO):  # the MQTT broker of the live twin's tests (tests/test_live_mqtt.py)
+	apt-get update -q && apt-get install -y -q mosquitto
+
+test: $(STAMP) $(CHROMIUM) $(CJK_FONT) $(SOCAT) $(MOSQUITTO)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)  # style (ruff) and the layers (import-linter's contracts in setup.cfg)

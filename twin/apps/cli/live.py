@@ -33,8 +33,8 @@ def cmd_live(args: argparse.Namespace) -> int:
     base = runner.output_path(s, args.out)
     path = base.with_name(f"{base.stem}-live.h5")
     path.parent.mkdir(parents=True, exist_ok=True)
+    source = MqttSubscriber(tm)  # the broker first: no file for a park out of reach
     engine = LiveEngine(s, tm, path)
-    source = MqttSubscriber(tm)
     print(f"live: {len(tm.tags)} tags from mqtt://{tm.source.host}:{tm.source.port}/"
           f"{tm.source.prefix} (stale after {tm.source.stale_after} s); Ctrl-C stops",
           file=sys.stderr, flush=True)
