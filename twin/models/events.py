@@ -29,7 +29,7 @@ import datetime as dt
 import re
 import threading
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -141,16 +141,52 @@ class Window:
 def windows(events: tuple[Event, ...] | list[Event], start_utc: dt.datetime, timezone: str,
             duration_s: int) -> list[Window]:
     """Occurrences of ``events`` inside the run, in time order (seconds from the start)."""
+    out = [Window(max(a, 0), min(b, duration_s), event, i)
+           for i, event, _, a, b in _occurrences(events, start_utc, timezone)
+           if b > 0 and a < duration_s]
+    return sorted(out, key=lambda w: (w.start_s, w.index))
+
+
+def _occurrences(events: tuple[Event, ...] | list[Event], start_utc: dt.datetime,
+                 timezone: str) -> Iterator[tuple[int, Event, dt.date, int, int]]:
+    """(index, event, date, start, end) of every occurrence, in seconds from the run's start."""
     tz = zoneinfo.ZoneInfo(timezone)
     t0 = start_utc.timestamp()
-    out = []
     for i, event in enumerate(events):
         for day in event.dates:
             midnight = dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
-            a, b = int(midnight + event.start - t0), int(midnight + event.end - t0)
-            if b > 0 and a < duration_s:
-                out.append(Window(max(a, 0), min(b, duration_s), event, i))
-    return sorted(out, key=lambda w: (w.start_s, w.index))
+            yield i, event, day, int(midnight + event.start - t0), int(midnight + event.end - t0)
+
+
+def outside(events: tuple[Event, ...] | list[Event], start_utc: dt.datetime, timezone: str,
+            duration_s: int) -> list[tuple[int, str]]:
+    """(index, message) for each event with occurrences wholly or partly outside the run: a
+    scenario's event that never happens, or happens cut, is said rather than silently lost."""
+    tz = zoneinfo.ZoneInfo(timezone)
+    t0 = start_utc.timestamp()
+    run = (f"{dt.datetime.fromtimestamp(t0, tz):%Y-%m-%d %H:%M} .. "
+           f"{dt.datetime.fromtimestamp(t0 + duration_s, tz):%Y-%m-%d %H:%M}")
+    found: dict[int, tuple[list[dt.date], list[tuple[dt.date, str]]]] = {}
+    for i, _, day, a, b in _occurrences(events, start_utc, timezone):
+        missed, cut = found.setdefault(i, ([], []))
+        if b <= 0 or a >= duration_s:
+            missed.append(day)
+        elif a < 0 or b > duration_s:
+            cut.append((day, "start" if a < 0 else "end"))
+    out = []
+    for i, (missed, cut) in found.items():
+        event = events[i]
+        if len(missed) == len(event.dates):
+            out.append((i, f"every date of this {event.kind} lies outside the run ({run}): "
+                        "it never happens"))
+            continue
+        if missed:
+            out.append((i, f"{len(missed)} of {len(event.dates)} dates lie outside the run "
+                        f"({run}), first {missed[0]}: those do not happen"))
+        for day, edge in cut:
+            out.append((i, f"its window on {day} is cut by the run's {edge} ({run}): only "
+                        "its part inside the run happens"))
+    return out
 
 
 def live_events(kind: str, start_s: int, duration_s: int, start_utc: dt.datetime, timezone: str,

@@ -28,6 +28,7 @@ from twin.core.specload import MAX_ERRORS, Collect, SpecError, build
 from twin.models.aoi.spec import AOILineSpec
 from twin.models.battery import BatterySpec
 from twin.models.events import Event
+from twin.models.events import outside as events_outside
 from twin.models.grid.layout import GridLayout
 from twin.models.loads.spec import EVHubSpec, FactorySpec, HeatSupplySpec
 from twin.models.pv_spec import PVSpec
@@ -617,7 +618,7 @@ def _rule_controller(s: Scenario) -> None:
                         f"({c.replan} s), got {c.horizon} s")
 
 
-def _rule_events(s: Scenario) -> None:
+def _rule_events(s: Scenario) -> list[tuple[str, str]]:
     targets = {"ev_surge": {h.name for h in s.ev_hubs},
                "defect_burst": {a.name for a in s.aoi_lines}}
     for i, e in enumerate(s.events):
@@ -631,6 +632,8 @@ def _rule_events(s: Scenario) -> None:
             names = ", ".join(sorted(targets.get(e.kind, ()))) or "none"
             raise SpecError(f"events[{i}].target", f"expected an entity this {e.kind} can act "
                             f"on ({names}), got {e.target!r}")
+    return [(f"events[{i}].dates", message) for i, message in
+            events_outside(s.events, s.start_utc, s.park.timezone, s.period.duration_s)]
 
 
 def _line_exists(s: Scenario, line: str) -> bool:
