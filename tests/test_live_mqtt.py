@@ -3,11 +3,7 @@ a free loopback port and stopped by the test)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -18,40 +14,20 @@ from twin.apps.cli import main
 from twin.core.results import open_run
 from twin.live import faults, mapping
 from twin.live.engine import LiveEngine
-from twin.live.mqtt import MqttPublisher, MqttSubscriber
+from twin.live.mqtt import MOSQUITTO, MqttPublisher, MqttSubscriber, free_port, mosquitto
 from twin.live.plant import StandInPlant
 from twin.live.session import follow
 from twin.scenario import load
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory):
+def broker():
     if not Path(MOSQUITTO).exists():
         pytest.skip("Debian's mosquitto is not installed (make test installs it)")
-    port = free_port()
-    conf = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=5)
+    with mosquitto(free_port()) as port:
+        yield port
 
 
 def mapping_file(tmp: Path, s, port: int) -> Path:

@@ -2,7 +2,8 @@
 
 :class:`LiveEngine` takes readings one at a time (:meth:`LiveEngine.feed`: tag, UTC unix
 seconds, value in the tag's unit). Readings fall into steps of the scenario's length; the first
-reading of a later step closes the step before (:meth:`LiveEngine.close_step`), which
+reading of a later step closes the step before (:meth:`LiveEngine.close_step`), or the
+step closes as soon as every tag that came in the step before has come in, which
 
 - holds each tag's last reading and marks a tag stale when its last update is older than the
   mapping's ``stale_after`` (telemetry time, so a recorded day played at any speed gives the
@@ -24,6 +25,7 @@ import dataclasses
 import json
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,9 @@ class LiveEngine:
                           and {f"{n}.p_mw", f"{n}.soc"} <= self.points]
         self.energy: dict[str, battery.BatteryState] = {}
         self.t: int | None = None  # the open step (s from the scenario start)
+        self.closed_t: int | None = None  # the last step closed
+        self.closed_at: dict[int, float] = {}  # step -> when it closed (time.monotonic())
+        self._expect: set[str] = set()
         self.fresh: dict[str, float] = {}
         self.held: dict[str, float] = {}
         self.seen: dict[str, int] = {}
@@ -105,17 +110,17 @@ class LiveEngine:
         if point is None or not math.isfinite(value):
             return []
         t = int((t_epoch_s - self.start_epoch_s) // self.step_s) * self.step_s
-        raised: list[Alarm] = []
-        if self.t is None:
-            self.t = t
-        elif t > self.t:
-            raised = self.close_step()
-            self.t = t
-        elif t < self.t:
+        if self.closed_t is not None and t <= self.closed_t:
             self.n_late += 1  # a reading of a step already closed: too late to count
             return []
+        raised: list[Alarm] = []
+        if self.t is not None and t > self.t:
+            raised = self.close_step()
+        self.t = t
         self.fresh[point] = self.tm.to_twin(tag, float(value))
         self.seen[point] = t
+        if self._expect and self._expect <= self.fresh.keys():  # the step is whole: now
+            raised += self.close_step()
         return raised
 
     def close_step(self) -> list[Alarm]:
@@ -135,9 +140,11 @@ class LiveEngine:
                      "stale": sorted(stale)}
         self._record(t, expected, stale)
         self.prev = dict(self.fresh)
+        self._expect = set(self.fresh)  # what came in this step: the next is whole with it
         self.fresh = {}
         self.n_steps += 1
-        self.t = None
+        self.t, self.closed_t = None, t
+        self.closed_at[t] = time.monotonic()
         return raised
 
     def close(self) -> Path | None:

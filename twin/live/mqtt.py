@@ -8,11 +8,19 @@ through a queue, so the twin's step never runs on the network thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import queue
+import shutil
+import socket
+import subprocess
+import tempfile
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -23,6 +31,43 @@ from twin.live.mapping import Telemetry
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"  # Debian's broker
+
+
+@contextlib.contextmanager
+def mosquitto(port: int, program: str = MOSQUITTO) -> Iterator[int]:
+    """Debian's mosquitto broker on loopback ``port`` for the ``with`` block (the tests, the
+    benchmark); :class:`UserError` if it is not installed or does not listen."""
+    if not Path(program).exists():
+        raise UserError(f"{program}: no such program; install Debian's mosquitto")
+    with tempfile.TemporaryDirectory(prefix="twin-mosquitto-") as folder:
+        conf = Path(folder) / "mosquitto.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                        "persistence false\n")
+        proc = subprocess.Popen([program, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10.0
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise UserError(f"mosquitto did not listen on 127.0.0.1:{port}"
+                                        ) from None
+                    time.sleep(0.05)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(timeout=5)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _client(name: str) -> mqtt.Client:

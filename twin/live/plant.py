@@ -61,6 +61,7 @@ class StandInPlant:
         self.n_published = 0
         self.n_steps = 0
         self.late_s = 0.0  # the most the pace fell behind
+        self.published_at: dict[int, float] = {}  # step -> when its last reading went out
         self._stop = threading.Event()
         self._anchor: float | None = None
 
@@ -88,6 +89,7 @@ class StandInPlant:
             self.publisher.publish(self.tm.topic(tag), epoch, self.tm.from_twin(tag.tag, value))
             self.n_published += 1
         self.n_steps += 1
+        self.published_at[t] = time.monotonic()
 
     def _pace(self, t: int) -> None:
         if self._stop.is_set():
