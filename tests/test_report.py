@@ -144,3 +144,61 @@ def test_run_file_traces_the_accounts_to_the_hour(runs):
         wind, rtol=1e-9)
     assert set(certificates["technology"].astype(str)) <= {"wind", "solar"}
     np.testing.assert_array_equal(certificates["wh"], np.round(certificates["mwh"] * 1e6))
+
+
+GLYPHS_JS = """(font) => {
+  const draw = (ch) => {
+    const c = document.createElement('canvas'); c.width = 40; c.height = 40;
+    const g = c.getContext('2d'); g.font = '32px ' + font; g.fillText(ch, 2, 34);
+    return Array.from(g.getImageData(0, 0, 40, 40).data).join(',');
+  };
+  return [draw('达'), draw('标'), draw('\\u{10FFFD}')];
+}"""
+
+OVERLAPS_JS = """(sel) => {
+  const kids = Array.from(document.querySelector(sel).children)
+    .filter(e => e.tagName !== 'STYLE').map(e => e.getBoundingClientRect());
+  const bad = [];
+  for (let i = 1; i < kids.length; i++)
+    if (kids[i].top < kids[i - 1].bottom - 0.5) bad.push(i);
+  const cells = Array.from(document.querySelectorAll(sel + ' td, ' + sel + ' th'))
+    .filter(td => td.scrollWidth > td.clientWidth + 1).map(td => td.textContent);
+  return {stacked: bad, overflowing: cells, height: document.querySelector(sel)
+    .getBoundingClientRect().height};
+}"""
+
+
+def test_committee_report_first_page_in_chromium(runs, tmp_path):
+    """The first page: verdicts as judged, cost and payback as appraised, illustrative costs
+    marked; in Chromium nothing overlaps, Chinese glyphs are drawn, it fits an A4 page."""
+    from twin.core.results import open_run
+
+    with open_run(runs[0]) as run:
+        a = assess(run)
+    cf = a.appraise()
+    text = report.run_report(runs[0], a)
+    missed = [c for c in a.criteria if c.met is False]
+    assert f"{len(missed)} criteria not met" in text
+    assert f">{report.fmt(cf.npv_cny / 1e6)}<" in text  # NPV of the measures, M CNY
+    assert f">{report.fmt(a.capex_cny / 1e6)}<" in text
+    assert "illustrative" in text  # every unit cost is labelled illustrative in costs.yaml
+    assert "GB/T 2589" in text
+    assert "1.2143" in text
+    path = report.write(text, tmp_path / "committee.html")
+    with page() as (pg, errors):
+        pg.goto(path.as_uri())
+        pg.locator("section.first").screenshot(path=str(tmp_path / "first.png"))
+        assert (tmp_path / "first.png").stat().st_size > 20_000
+        zh, zh2, missing = pg.evaluate(GLYPHS_JS, pg.eval_on_selector(
+            ".zh", "e => getComputedStyle(e).fontFamily"))
+        assert zh != zh2  # two different glyphs, not two tofu boxes
+        assert zh != missing
+        layout = pg.evaluate(OVERLAPS_JS, "section.first")
+        assert layout["stacked"] == []
+        assert layout["overflowing"] == []
+        pg.emulate_media(media="print")
+        # A4 less 12 mm margins at 96 px/in: the first page fits one printed page
+        assert pg.evaluate(OVERLAPS_JS, "section.first")["height"] <= 273 / 25.4 * 96
+        pdf = pg.pdf(format="A4")
+    assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 3
+    assert errors == []

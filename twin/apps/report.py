@@ -15,10 +15,10 @@ import numpy as np
 
 from twin.accounting.appraisal import CashFlows
 from twin.accounting.assessment import Assessment, assess
+from twin.apps import committee
 from twin.core import plots
 from twin.core.html import esc as _esc
 from twin.core.html import page, table
-from twin.core.kinds import LOADS
 from twin.core.numbers import fmt
 from twin.core.results import KPI, Run, open_run
 
@@ -54,66 +54,42 @@ def section_header(run: Run, a: Assessment) -> str:
 
 
 def section_kpis(run: Run, a: Assessment) -> str:
-    """Every KPI of the run with its unit and meaning."""
-    rows = [(name, fmt(k.value), k.unit, k.description) for name, k in run.kpis().items()]
-    return "<h2>Key figures</h2>" + table(("KPI", "value", "unit", "meaning"), rows, (1,))
-
-
-def section_energy(run: Run, a: Assessment) -> str:
-    """Daily generation, load and exchange with the public grid."""
-    series = {"load": _daily(run, [e for k in LOADS
-                                   for e in run.entities(k)]),
-              "wind": _daily(run, run.entities("wind")),
-              "pv": _daily(run, run.entities("pv"))}
-    pcc = run.entities("pcc")
-    if pcc:
-        series["import"] = _daily(run, pcc, "p_import_mw")
-        series["export"] = _daily(run, pcc, "p_export_mw")
-    x = np.arange(len(series["load"]))
-    return ("<h2>Energy</h2>" + plots.lines(x, series, "MWh per day",
-                                           "Daily energy of the park"))
-
-
-def section_storage(run: Run, a: Assessment) -> str:
-    """State of charge of each battery."""
-    batteries = run.entities("battery")
-    if not batteries:
-        return ""
-    x = run.time_s / 86400.0
-    series = {f"storage {b}": run.series(b, "soc") for b in batteries}
-    return ("<h2>Storage</h2>" + plots.lines(x, series, "state of charge",
-                                            "State of charge of the batteries"))
+    """Every KPI of the run by its meaning and unit (the HDF5 key in small print)."""
+    rows = [(k.description[:1].upper() + k.description[1:], fmt(k.value), k.unit,
+             f'<span class="muted">{_esc(name)}</span>') for name, k in run.kpis().items()]
+    return ("<h2>All key figures 全部指标</h2>"
+            + table(("figure", "value", "unit", "key in the run file"), rows, (1,)))
 
 
 def section_grid(run: Run, a: Assessment) -> str:
-    """Network extremes per day and the violations table."""
+    """Network extremes per month and the violations table."""
     grid = [e for e in run.entities("pcc") if run.has(e, "vm_min_pu")]
     if not grid:
         return ""
     g = grid[0]
-    per_day = round(86400 / run.step_s)  # steps per day (a sub-second step is a float)
-    days = len(run.time_s) // per_day
+    idx, labels = committee.step_months(run, a)
 
-    def daily(attr: str, fn: Callable[..., np.ndarray]) -> np.ndarray:
-        v = run.series(g, attr)[: days * per_day].reshape(days, per_day)
+    def monthly(attr: str, fn: Callable[..., float]) -> np.ndarray:
+        v = run.series(g, attr)[: idx.size]
         with np.errstate(invalid="ignore"):
-            return fn(v, axis=1)
+            return np.array([fn(v[idx == m]) if np.isfinite(v[idx == m]).any() else np.nan
+                             for m in range(len(labels))])
 
-    x = np.arange(days)
-    volt = plots.lines(x, {"lowest voltage": daily("vm_min_pu", np.nanmin),
-                           "highest voltage": daily("vm_max_pu", np.nanmax)},
-                       "p.u.", "Bus voltage extremes per day", hlines={"0.95": 0.95,
-                                                                        "1.05": 1.05})
-    load = plots.lines(x, {"lines": daily("line_loading_max_pct", np.nanmax),
-                           "transformers": daily("trafo_loading_max_pct", np.nanmax)},
-                       "%", "Highest loading per day", hlines={"100 %": 100.0})
+    volt = plots.bars(labels, {"lowest voltage": monthly("vm_min_pu", np.nanmin),
+                               "highest voltage": monthly("vm_max_pu", np.nanmax)},
+                      "p.u.", "母线电压极值 Bus voltage extremes per month (band 0.95–1.05)",
+                      colours={"lowest voltage": "#2b8cbe", "highest voltage": "#d7191c"})
+    load = plots.bars(labels, {"lines": monthly("line_loading_max_pct", np.nanmax),
+                               "transformers": monthly("trafo_loading_max_pct", np.nanmax)},
+                      "%", "最高负载率 Highest loading per month (limit 100 %)",
+                      colours={"lines": "#1b9e77", "transformers": "#7570b3"})
     rows = [(v["kind"], v["element"], fmt(v["first_time_s"] / 3600.0), int(v["steps"]),
              fmt(v["worst"])) for v in run.table("grid/violations")[:30]]
     tab = (table(("kind", "element", "first (h from start)", "steps", "worst"), rows,
                  (2, 3, 4)) if rows else
            '<p class="ok">No overloads, voltages within 0.95–1.05 p.u., every power flow '
            "converged.</p>")
-    return "<h2>Grid</h2>" + volt + load + tab
+    return "<h2>Grid 电网</h2>" + volt + load + tab
 
 
 def _mark(met: bool | None) -> str:
@@ -151,20 +127,23 @@ def section_carbon(run: Run, a: Assessment) -> str:
     cfe = plots.bars(list(a.cfe), {"CFE score": list(a.cfe.values())}, "share of load",
                      "Carbon-free energy: hourly (24/7) against monthly and annual matching")
     dl = a.direct
-    per_day = 24
-    days = len(dl.hour_s) // per_day
-    line = plots.lines(np.arange(days), {
-        "wind consumed": dl.consumed_mwh[: days * per_day].reshape(days, 24).sum(axis=1),
-        "export of wind": dl.exported_mwh[: days * per_day].reshape(days, 24).sum(axis=1)},
-        "MWh per day", f"Direct-line wind: {dl.share:.1%} consumed in the park")
+    labels = committee.month_labels(a)
+    line = plots.bars(labels, {
+        "wind consumed": committee.monthly(a, dl.consumed_mwh),
+        "export of wind": committee.monthly(a, dl.exported_mwh)},
+        "MWh", f"Direct-line wind per month: {dl.share:.1%} consumed in the park",
+        colours={"wind consumed": "#2b8cbe", "export of wind": "#1a9641"})
     cost = a.cost
     econ = table(("economics", "value", "unit"), [
         *((f"grid energy, {period}", fmt(cost.by_period_cny.get(period, 0.0)), "CNY")
           for period in cost.by_period_cny),
-        ("demand charge", fmt(cost.demand_cny), "CNY"),
+        (f"demand charge ({a.tariff.demand_window_min}-minute maximum demand)",
+         fmt(cost.demand_cny), "CNY"),
+        ("绿电直连 fee", fmt(cost.direct_line_fee_cny), "CNY"),
         ("export revenue", fmt(cost.export_revenue_cny), "CNY"),
         ("energy cost, total", fmt(cost.total_cny), "CNY"),
-        ("investment (capex)", fmt(a.capex_cny), "CNY"),
+        ("investment (capex), every asset" + (" — illustrative" if any(
+            i.illustrative for i in a.investments) else ""), fmt(a.capex_cny), "CNY"),
         ("operation (opex)", fmt(a.opex_cny_per_year), "CNY/yr")], (1,))
     products = ""
     if a.footprints:
@@ -184,17 +163,23 @@ def section_carbon(run: Run, a: Assessment) -> str:
 
 
 SECTIONS: tuple[Callable[[Run, Assessment], str], ...] = (
-    section_header, section_carbon, section_kpis, section_energy, section_storage,
-    section_grid,
+    section_header, section_carbon, section_grid, section_kpis,
 )
 
 
 def run_report(path: str | Path, assessment: Assessment | None = None) -> str:
-    """The HTML report of one run (``assessment``: the run's, if already made)."""
+    """The committee report of one run (``assessment``: the run's, if already made): a first
+    page with the verdict, gaps, cost and payback; details by month; a method page."""
     with open_run(path) as run:
         a = assessment if assessment is not None else assess(run)
+        cf = a.appraise()
+        first = committee.first_page(run, a, cf, period_text(run))
+        details = committee.details(run, a, cf)
+        rest = [section(run, a) for section in SECTIONS]
         return page(f"{run.meta.get('park', 'park')} — run report",
-                    [section(run, a) for section in SECTIONS])
+                    [f"<style>{committee.PRINT_CSS}</style>", first, details,
+                     '<section class="page">', *rest, "</section>",
+                     committee.method_page(a, cf)])
 
 
 def period(run: Run) -> tuple[str, float]:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Mapping, Sequence
 
 import matplotlib
+from matplotlib import font_manager
 
 matplotlib.use("Agg")  # a file backend: no display needed
 matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, the browser's fonts
+# Chinese labels: measured with a CJK font where one is installed (Debian: fonts-wqy-zenhei;
+# matplotlib's font cache may predate it, so its folder is added)
+for _font in font_manager.findSystemFonts(["/usr/share/fonts/truetype/wqy"]):
+    font_manager.fontManager.addfont(_font)
+matplotlib.rcParams["font.family"] = ["sans-serif", "WenQuanYi Zen Hei"]  # glyph fallback
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # its weight is 500
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -44,15 +52,16 @@ def lines(x: np.ndarray, series: Mapping[str, np.ndarray], ylabel: str, title: s
 
 
 def bars(labels: Sequence[str], groups: Mapping[str, Sequence[float]], ylabel: str,
-         title: str, stacked: bool = False) -> str:
-    """Grouped (or stacked) bars: one bar per label and group."""
+         title: str, stacked: bool = False, colours: Mapping[str, str] | None = None) -> str:
+    """Grouped (or stacked) bars: one bar per label and group (``colours``: group -> colour,
+    else by the group's first word, else matplotlib's cycle)."""
     fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN))
     x = np.arange(len(labels))
     n = max(len(groups), 1)
     bottom = np.zeros(len(labels))
     for k, (name, values) in enumerate(groups.items()):
         v = np.asarray(values, dtype=float)
-        colour = COLOURS.get(name.split()[0].lower())
+        colour = (colours or {}).get(name) or COLOURS.get(name.split()[0].lower())
         if stacked:
             ax.bar(x, v, 0.7, bottom=bottom, label=name, color=colour)
             bottom += v
