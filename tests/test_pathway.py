@@ -12,6 +12,7 @@ from twin import scenario as scenario_mod
 from twin.apps.cli import main
 from twin.studies.pathway import lp, prove
 from twin.studies.pathway.profiles import Profiles
+from twin.studies.pathway.settings import Accounting
 
 HOURS = 48
 
@@ -292,3 +293,159 @@ def test_judge_by_default_settings_matches_the_run_kpis(small, tmp_path) -> None
     assert market["core_carbon_intensity"] > judged["core_carbon_intensity"]  # no GEC bought
     lighter = judge_file(result.path, Accounting(gas_kgce_per_nm3=1.1))
     assert lighter["core_carbon_intensity"] > judged["core_carbon_intensity"]  # fewer tce
+
+
+def _heat_park(**kw: object) -> Profiles:
+    # wind blows at night (8 h a day) and exports earn nothing; 8 MW of heat every hour; the
+    # afternoon is too cold for air-source heat pumps
+    h = np.arange(HOURS) % 24
+    base = dict(wind_per_mw=np.where(h < 8, 0.9, 0.05), factory_mwh=np.full(HOURS, 4.0),
+                heat_mwh=np.full(HOURS, 8.0), hp_mw=0.0, heat_design_mw=10.0,
+                cop_air=np.where((h >= 14) & (h < 20), 0.0, 2.5), export_price_cny_per_mwh=0.0)
+    return _profiles(**{**base, **kw})
+
+
+def test_heat_levers_store_night_wind_and_bind() -> None:
+    # cost alone: the night's surplus wind heats the park through electric boilers and a heat
+    # store; the cheapest store holds exactly the 16 windless hours' heat (with its losses),
+    # the boilers deliver a day's heat in the 8 windy hours; no gas is left
+    from twin.studies.pathway.profiles import defaults
+
+    p = _heat_park(wind_mw=70.0)
+    heat = ("air_heat_pump", "electric_boiler", "heat_store")
+    s = lp.solve(p, only=heat, criteria=False)
+    assert s.status == "optimal"
+    keep = p.store_keep_per_h
+    assert keep == pytest.approx(defaults()["store_keep_per_h"])
+    assert keep < 1.0
+    assert s.portfolio["heat_store"] == pytest.approx(8.0 * sum(keep ** -j for j in range(1, 17)),
+                                                      rel=1e-6)
+    assert s.portfolio["electric_boiler"] == pytest.approx(8.0 * 24 / 8 / p.eboiler_eff,
+                                                           rel=5e-3)
+    assert s.portfolio["air_heat_pump"] == pytest.approx(0.0, abs=1e-6)
+    assert s.flows["gas_nm3"] == pytest.approx(0.0, abs=1e-6)
+    supplied = sum(s.flows[f] for f in lp.HEAT_FLOWS.values())
+    assert supplied == pytest.approx(p.heat_mwh.sum(), rel=1e-6)  # the hourly heat balance
+    # the same park under the core indicator (location-based) with less wind: air-source heat
+    # pumps cannot reach it (gas in the cold afternoons), the electric boilers and store can
+    p = _heat_park()
+    acct = Accounting(criteria=("core_carbon_intensity",))
+    without = lp.solve(p, only=("wind", "air_heat_pump"), acct=acct)
+    assert without.status == "infeasible"
+    assert without.binding == ["core_carbon_intensity"]
+    assert without.flows["gas_nm3"] > 0
+    assert without.flows["heat_air_mwh"] <= 8.0 * (HOURS - 12) + 1e-6  # not in the cold hours
+    with_store = lp.solve(p, only=("wind", *heat), acct=acct)
+    assert with_store.status == "optimal"
+    assert with_store.portfolio["heat_store"] > 0
+    assert with_store.criteria["core_carbon_intensity"] <= p.core_max + 1e-6
+
+
+def test_contracts_count_month_by_month() -> None:
+    # month 1 is calm (the park imports), month 2 windy (it imports nothing): a wind-shaped
+    # contract delivers in month 2 and counts nothing; a flat block counts its month-1 half
+    h = np.arange(HOURS)
+    month = np.where(h < 24, 1, 2)
+    p = _profiles(wind_per_mw=np.where(month == 1, 0.0, 2.0), month=month,
+                  heat_mwh=np.zeros(HOURS), hp_mw=0.0, heat_design_mw=0.0)
+    acct = Accounting(emissions="market", criteria=("core_carbon_intensity",))
+    s = lp.solve(p, only=("contract_flat", "contract_wind"), acct=acct)
+    assert s.status == "optimal"
+    assert s.portfolio["contract_wind"] == pytest.approx(0.0, abs=1e-6)
+    flat = s.portfolio["contract_flat"]
+    assert flat > 0
+    assert s.certificates_mwh == pytest.approx(flat / 2, rel=1e-6)  # the month-1 half
+    uncovered = p.core_max * s.flows["energy_tce"] / p.residual_t_per_mwh
+    assert s.certificates_mwh == pytest.approx(s.flows["import_mwh"] - uncovered, rel=1e-4)
+    # wind-shaped alone cannot count: the smallest relaxation is the whole gap
+    wind = lp.solve(p, only=("contract_wind",), acct=acct)
+    assert wind.status == "infeasible"
+    assert wind.certificates_mwh == pytest.approx(0.0, abs=1e-6)
+
+
+def test_flexible_load_moves_within_the_day() -> None:
+    # dear afternoons, cheap nights: an EMS park shifts the factories' load by the lever's
+    # limit, energy-neutral each day; a rule-controlled park is not offered the lever
+    h = np.arange(HOURS) % 24
+    price = np.where(h >= 12, 900.0, 300.0)
+    kw = dict(price_cny_per_mwh=price, heat_mwh=np.zeros(HOURS), hp_mw=0.0,
+              heat_design_mw=0.0, demand_cny_per_kw_month=0.0, wind_per_mw=np.zeros(HOURS))
+    ems = _profiles(flexible=True, **kw)
+    rule = _profiles(**kw)
+    base = lp.solve(ems, fixed={}, criteria=False)
+    s = lp.solve(ems, only=("flex_load",), criteria=False)
+    top = 0.15  # twin/data/measures.yaml flex_load max_share
+    assert s.portfolio["flex_load"] == pytest.approx(top, abs=1e-6)
+    assert s.flows["electricity_mwh"] == pytest.approx(base.flows["electricity_mwh"], rel=1e-9)
+    moved = top * 10.0 * 12 * 2  # MWh moved from the dear half of each day to the cheap half
+    saving = moved * 600.0 / ems.year_share
+    assert base.cost["electricity"] - s.cost["electricity"] == pytest.approx(saving, rel=1e-6)
+    assert lp.solve(rule, only=("flex_load",), criteria=False).portfolio["flex_load"] == 0.0
+
+
+def test_heat_supply_runs_the_levers_in_merit_order() -> None:
+    # the co-simulation's heat supply: waste heat, ground-source, air-source (not below its
+    # lowest air temperature), then electric boilers in the valley hours filling the store,
+    # the store outside them, gas last; the balance holds every step
+    import datetime as dt
+
+    from twin import data
+    from twin.core.rng import generator
+    from twin.models.loads import HeatSupply, HeatSupplySpec
+    from twin.models.loads.calendar import ParkCalendar
+    from twin.models.loads.heat import charge_hours
+
+    cal = ParkCalendar(years=range(2026, 2028))
+    spec = HeatSupplySpec(name="heat", q_design_mw=100.0, hp_q_max_mw=10.0, noise_pct=0.0,
+                          waste_heat_q_max_mw=5.0, ashp_q_max_mw=20.0, eboiler_mw=30.0,
+                          store_mwh=100.0)
+    supply = HeatSupply(spec, cal, generator(1, "heat"))
+    valley = charge_hours()
+    periods = data.load("tariff")["liaoning-illustrative"]["periods"]
+    assert valley == {h for h, name in enumerate(periods) if name == "valley"}
+    start = int(dt.datetime(2027, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())
+    lowest = float(data.load("heat")["ashp_min_air_c"])
+    stored = 0.0
+    for i in range(48):
+        temp = lowest - 1.0 if i % 24 in (14, 15) else -10.0
+        o = supply.step(start + 3600 * i, 3600, temp)
+        parts = o.q_waste_mw + o.q_hp_mw + o.q_air_mw + o.q_eboiler_mw + o.q_store_mw
+        assert parts + o.q_boiler_mw == pytest.approx(o.q_heat_mw, rel=1e-12)
+        assert o.q_waste_mw == pytest.approx(5.0)
+        assert o.q_hp_mw == pytest.approx(10.0)
+        assert o.q_air_mw == (0.0 if temp < lowest else pytest.approx(20.0))
+        if i % 24 in valley:
+            assert o.p_eboiler_mw == pytest.approx(30.0)  # full power: demand, then the store
+            assert o.q_store_mw == 0.0
+            assert o.e_store_mwh >= stored * 0.99
+        else:
+            assert o.p_eboiler_mw == 0.0
+            assert o.q_store_mw <= stored + 1e-9
+        assert o.p_mw > o.p_hp_mw + o.p_eboiler_mw  # and the circulation pumps
+        stored = o.e_store_mwh
+    # a mild day: the heat pumps cover the demand, the valley hours fill the store to its size
+    mild = [supply.step(start + 3600 * (48 + h), 3600, 10.0) for h in range(24)]
+    assert max(o.e_store_mwh for o in mild) == pytest.approx(100.0, rel=1e-12)
+    assert all(o.q_boiler_mw == 0.0 for o in mild)
+
+
+def test_scenario_sets_the_emissions_basis(tmp_path, capsys) -> None:  # noqa: ANN001
+    text = SMALL.replace("period: {start: 2027-01-01 00:00, duration: 2d, step: 1h}",
+                         "period: {start: 2027-01-01 00:00, duration: 1d, step: 1h}\n"
+                         "carbon: {emissions: market}")
+    path = tmp_path / "market.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["pathway", str(path), "--years", "2027-2027", "--rounds", "1",
+                 "--out", str(tmp_path / "road")]) == 0
+    out = capsys.readouterr().out
+    assert "emissions of the core indicator: market-based" in out
+    from twin.apps.cli import build_parser
+    from twin.apps.cli.pathway import _accounting
+
+    args = build_parser().parse_args(["pathway", str(path), "--emissions", "location"])
+    assert _accounting(args, "market").emissions == "location"  # the flag overrides
+    path.write_text(text.replace("emissions: market", "emissions: marked"), encoding="utf-8")
+    assert main(["pathway", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "carbon.emissions" in err
+    assert "Traceback" not in err

@@ -277,6 +277,9 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
                (v["wind"][0], p.wind_per_mw), (v["pv"][0], p.pv_per_mwp),
                *((c, -w) for c, w in heat_el + moved),
                (v["efficiency"][0], p.factory_mwh)], rhs, rhs, n)
+    # exports: at most the hour's own generation (no import resold: the PCC meters the net)
+    mod.rows_([(b["exp"], one), (v["wind"][0], -p.wind_per_mw), (v["pv"][0], -p.pv_per_mwp)],
+              -INF, p.wind_mw * p.wind_per_mw + p.pv_mwp * p.pv_per_mwp, n)
     # storage content
     prev = np.concatenate([[b["e"][0]], b["e"][:-1]])
     first = np.zeros(n)
@@ -374,6 +377,7 @@ def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, floa
     use_cost = slack != "min"
     k = 1.0 if use_cost else 0.0
     factory = float(np.mean([p.factory_mwh.sum() for p in ps]))
+    upper = {}
     for key in ORDER:
         lever = levers[key]
         lo, hi = float(floor.get(key, 0.0)), lever.max_value
@@ -382,13 +386,15 @@ def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, floa
         cost = (lever.annual_cny_per_unit * p0.year_share if key != "efficiency"
                 else lever.annual_cny_per_unit * factory) + lever.period_cny_per_unit
         v[key] = mod.var(1, lo, max(hi, lo), k * cost)
+        upper[key] = dataclasses.replace(lever, max_value=max(hi, lo))
     v["slack"] = mod.var(len(CRITERIA), hi=0.0 if slack == "none" else
                          slack_max if slack == "cap" and slack_max is not None else INF,
                          cost=0.0 if use_cost else 1.0)
     base = targets(p0, acct)
     thr = {c: base[c] - tighten.get(c, 0.0) if c == "core_carbon_intensity"
            else base[c] + tighten.get(c, 0.0) for c in base}
-    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, levers) for p in ps]
+    # the dispatch of a lever fixed at nothing gets no columns
+    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, upper) for p in ps]
     return mod, v, blocks, thr
 
 
