@@ -146,9 +146,10 @@ def _ems_park() -> scenario.Scenario:
 @pytest.mark.parametrize("make", [lambda: scenario.load(SMALL).with_days(2), _ems_park],
                          ids=["small", "park-ems"])
 def test_fast_progress_changes_nothing(tmp_path, make):
-    """twin.cosim.scheduling only skips redundant work: the numbers are the same without it."""
+    """twin.cosim.scheduling only skips redundant work: the numbers are the same without it
+    (step by step both: block stepping has its own tests, tests/test_blocks.py)."""
     s = make()
-    fast = runner.run(s, out_dir=tmp_path / "fast", fast_progress=True)
+    fast = runner.run(s, out_dir=tmp_path / "fast", fast_progress=True, block_steps=1)
     slow = runner.run(s, out_dir=tmp_path / "slow", fast_progress=False)
     with open_run(fast.path) as rf, open_run(slow.path) as rs:
         assert rf.series_keys() == rs.series_keys()

@@ -65,17 +65,21 @@ def run(
     events: EventBook | None = None,
     observer: Callable[[int, Mapping[tuple[str, str], Any]], None] | None = None,
     extensions: Sequence[Extension] = (),
+    block_steps: int | None = None,
+    judge_also: Callable[[Path], None] | None = None,
 ) -> RunResult:
     """Run a scenario through mosaik; write the HDF5 file and its judgement; return the result.
 
     ``progress`` is called after each recorded step with the mosaik time (s from start);
-    ``events``, ``observer``, ``fast_progress`` and ``extensions`` are
-    :func:`twin.cosim.world.simulate`'s.
+    ``events``, ``observer``, ``fast_progress``, ``extensions`` and ``block_steps`` are
+    :func:`twin.cosim.world.simulate`'s. ``judge_also(target)`` writes more into the run's
+    file (a HIL run's verdicts) after the park's judgement and before the file is published.
     """
     t0 = time.perf_counter()
     path = output_path(scenario, out_dir)
     check_writable(path, estimate_bytes(scenario.n_steps, _series_guess(scenario)))
-    sim = simulate(scenario, path, progress, fast_progress, events, observer, extensions)
+    sim = simulate(scenario, path, progress, fast_progress, events, observer, extensions,
+                   block_steps)
     t2 = time.perf_counter()
     partial = partial_path(sim.path)
     with open_run(partial) as recorded:
@@ -84,8 +88,13 @@ def run(
         raise ResultsWriteError(f"{partial}: {n_recorded} of {sim.n_steps} steps recorded; "
                                 f"the previous result at {sim.path} is kept")
     judged_box: list[tuple[dict[str, KPI], Assessment]] = []
-    finish(sim.path, lambda target: judged_box.append(
-        judge(partial, scenario, sim.lines, target)))
+
+    def write(target: Path) -> None:
+        judged_box.append(judge(partial, scenario, sim.lines, target))
+        if judge_also is not None:
+            judge_also(target)
+
+    finish(sim.path, write)
     kpis, judged = judged_box[0]
     t3 = time.perf_counter()
     return RunResult(path=sim.path, kpis=kpis, wall_s=t3 - t0, n_steps=sim.n_steps,

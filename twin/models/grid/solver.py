@@ -36,6 +36,7 @@ Elements that would make the network depend on more than the per-step injections
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 from dataclasses import dataclass
 from typing import Any
@@ -226,6 +227,8 @@ class _MatVec:
         self._args = (a.shape[0], a.shape[1], a.indptr, a.indices, a.data)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim == 2:  # one vector per row: each row's product, summed as for one vector
+            return np.asarray(self._a @ x.T).T
         if _csr_matvec is None:
             return np.asarray(self._a @ x)
         y = np.zeros(self._a.shape[0], dtype=np.complex128)
@@ -450,6 +453,43 @@ class FastSolver:
         self._v_good = v
         return self._results(v, sbus)
 
+    def solve_block(self, load_p_mw: np.ndarray, load_q_mvar: np.ndarray,
+                    sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray
+                    ) -> tuple[np.ndarray, PFResult]:
+        """Solve a block of steps: what :meth:`solve` gives for each row of the arrays in
+        turn (one row per step; storage as in the last call), as one result of arrays.
+
+        Each step's Newton-Raphson starts where the one before converged, as in a run of
+        :meth:`solve` calls; the injections of all steps and the results are computed for
+        the block at once. Returns the steps' converged flags and a :class:`PFResult` whose
+        arrays have one row per step (its numbers: one value per step; NaN rows and values
+        where a step did not converge)."""
+        inj = self._inj
+        k = len(load_p_mw)
+        buf = np.repeat(inj.buffer[None, :], k, axis=0)
+        for name, p, q in (("load", load_p_mw, load_q_mvar), ("sgen", sgen_p_mw, sgen_q_mvar)):
+            cut = inj.slices[name]
+            buf.real[:, cut], buf.imag[:, cut] = p, q
+        sbus = self._sbus_const + self._inj_matvec(buf)
+        v = np.empty_like(sbus)
+        ok = np.zeros(k, dtype=bool)
+        for i in range(k):  # lightsim2grid's Newton-Raphson, warm-started step after step
+            vi = self._newton(sbus[i], self._v_good)
+            if vi is None and not np.array_equal(self._v_good, self._v_start):
+                vi = self._newton(sbus[i], self._v_start)
+            if vi is not None:
+                self._v_good = v[i] = vi
+                ok[i] = True
+        if k:
+            inj.buffer[:] = buf[-1]
+        if not ok.all():
+            v[~ok] = self._v_start  # any voltage: those rows are NaN below
+        r = self._results(v, sbus)
+        if not ok.all():
+            r = PFResult(False, *(np.where(ok.reshape((k,) + (1,) * (np.ndim(x) - 1)), x,
+                                           np.nan) for x in dataclasses.astuple(r)[1:]))
+        return ok, r
+
     def _newton(self, sbus: np.ndarray, v0: np.ndarray) -> np.ndarray | None:
         solver = self._solver
         try:
@@ -469,36 +509,42 @@ class FastSolver:
         return v
 
     def _results(self, v: np.ndarray, sbus: np.ndarray) -> PFResult:
+        """The results of the voltage ``v`` (one step), or of one voltage per row of ``v``
+        (a block: :meth:`solve_block`, every array and number then per row)."""
         base = self.base_mva
+        rows = v.shape[:-1]
         vm = np.abs(v)
-        vm_pu = vm[self._bus_pos]
-        va_degree = np.angle(v[self._bus_pos], deg=True)
+        vm_pu = vm[..., self._bus_pos]
+        va_degree = np.angle(v[..., self._bus_pos], deg=True)
         if not self._all_on:
-            vm_pu[~self._bus_on] = np.nan
-            va_degree[~self._bus_on] = np.nan
+            vm_pu[..., ~self._bus_on] = np.nan
+            va_degree[..., ~self._bus_on] = np.nan
 
-        s_ft = v[self._ft_bus] * np.conj(self._y_ft(v)) * base  # [from..., to...] MW + jMvar
-        i_ft = np.abs(s_ft) / (vm[self._ft_bus] * self._ft_kv)  # kA
+        # [from..., to...] MW + jMvar
+        s_ft = v[..., self._ft_bus] * np.conj(self._y_ft(v)) * base
+        i_ft = np.abs(s_ft) / (vm[..., self._ft_bus] * self._ft_kv)  # kA
         m, nl = self._n_on, self._n_line_on
-        i_f, i_t = i_ft[:m], i_ft[m:]
-        p_loss = float(s_ft.real.sum())
+        i_f, i_t = i_ft[..., :m], i_ft[..., m:]
+        p_loss = s_ft.real.sum(axis=-1)
 
-        line_pct = np.empty(len(self.line_index))
-        on_pct = np.maximum(i_f[:nl], i_t[:nl]) * self._line_pct_per_ka
+        line_pct = np.empty(rows + (len(self.line_index),))
+        on_pct = np.maximum(i_f[..., :nl], i_t[..., :nl]) * self._line_pct_per_ka
         if self._any_zero_rating:
-            on_pct[self._line_zero_rating] = np.inf
-        line_pct[self._lines_in] = on_pct
-        line_pct[~self._lines_in] = self._line_off_loading
-        p_from = np.zeros(len(self.line_index))
-        p_from[self._lines_in] = s_ft.real[:nl]
+            on_pct[..., self._line_zero_rating] = np.inf
+        line_pct[..., self._lines_in] = on_pct
+        line_pct[..., ~self._lines_in] = self._line_off_loading
+        p_from = np.zeros(rows + (len(self.line_index),))
+        p_from[..., self._lines_in] = s_ft.real[..., :nl]
 
-        trafo_pct = np.empty(len(self.trafo_index))
-        trafo_pct[self._trafos_in] = np.maximum(i_f[nl:] * self._trafo_vn_on[0],
-                                                i_t[nl:] * self._trafo_vn_on[1])
-        trafo_pct[~self._trafos_in] = self._trafo_off_loading
+        trafo_pct = np.empty(rows + (len(self.trafo_index),))
+        trafo_pct[..., self._trafos_in] = np.maximum(i_f[..., nl:] * self._trafo_vn_on[0],
+                                                     i_t[..., nl:] * self._trafo_vn_on[1])
+        trafo_pct[..., ~self._trafos_in] = self._trafo_off_loading
 
-        s_ref = v[self._ref] * np.conj(self._ybus_ref(v)) - sbus[self._ref]
-        s_ext = complex(s_ref.sum()) * base
+        s_ref = v[..., self._ref] * np.conj(self._ybus_ref(v)) - sbus[..., self._ref]
+        s_ext = s_ref.sum(axis=-1) * base
+        if not rows:  # one step: plain numbers
+            p_loss, s_ext = float(p_loss), complex(s_ext)
         return PFResult(True, vm_pu, va_degree, line_pct, trafo_pct, s_ext.real, s_ext.imag,
                         p_loss, p_from)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandapower.topology as pp_topology
+from scipy import sparse
 
 from twin.models.disturbances import island
 from twin.models.grid.network import from_pandapower
@@ -167,6 +168,7 @@ class ParkGrid:
         #: the names of the network's lines
         self.lines = frozenset(map(str, net.line.name))
         self._topologies = {frozenset(): topology(net, (), self.solver_name, built=base)}
+        self._to_elements_csr: Any = None  # the same, sparse, for blocks (step_block)
 
     def topology(self, tripped: Iterable[str] = ()) -> Topology:
         """The topology with the lines ``tripped`` out of service (PCC lines and names not in
@@ -222,6 +224,30 @@ class ParkGrid:
             p_direct_line_mw=float(r.line_p_from_mw[self._direct].sum()) if ok
             else float("nan"),
             p_shed_mw=shed, p_curtailed_mw=curtailed)
+
+    def step_block(self, p_mw: np.ndarray, lossless_mw: np.ndarray) -> list[GridStep] | None:
+        """:meth:`step` for a block of steps without tripped lines or outage, one row of
+        ``p_mw`` and one value of ``lossless_mw`` per step, the power flows solved in one
+        call (:meth:`FastSolver.solve_block`); None where the solver has no block call."""
+        solver = self._topologies[frozenset()].solver
+        if not hasattr(solver, "solve_block"):
+            return None
+        if self._to_elements_csr is None:  # sparse: no BLAS threads for a small product
+            self._to_elements_csr = sparse.csr_matrix(self._to_elements)
+        y = np.asarray(self._to_elements_csr @ p_mw.T).T
+        ok, r = solver.solve_block(*(y[:, part] for part in self._parts))
+        net = np.where(ok, r.p_ext_grid_mw, lossless_mw)
+        direct = r.line_p_from_mw[:, self._direct].sum(axis=1)
+        return [GridStep(
+            flow=PFResult(bool(ok[k]), r.vm_pu[k], r.va_degree[k], r.line_loading_pct[k],
+                          r.trafo_loading_pct[k], float(r.p_ext_grid_mw[k]),
+                          float(r.q_ext_grid_mvar[k]), float(r.p_loss_mw[k]),
+                          r.line_p_from_mw[k]),
+            converged=bool(ok[k]), islanded=False, p_net_mw=float(net[k]),
+            p_import_mw=max(float(net[k]), 0.0), p_export_mw=max(-float(net[k]), 0.0),
+            p_loss_mw=float(r.p_loss_mw[k]) if ok[k] else 0.0,
+            p_direct_line_mw=float(direct[k]), p_shed_mw=0.0, p_curtailed_mw=0.0)
+            for k in range(len(ok))]
 
 
 def _lose(load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray, sgen_q: np.ndarray,

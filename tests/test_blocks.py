@@ -1,0 +1,132 @@
+"""Block stepping (:mod:`adapters.block`) gives the per-step run's results.
+
+The reference park runs half a day (48 steps) step by step through mosaik and in blocks of
+20 steps (the last one shorter); every recorded series must agree: scalar series
+within 1e-9, vector series (stored as float32) within 1e-9 plus one float32 rounding step,
+NaN where the other has NaN; the run's KPIs within 1e-9 (relative above 1). Once with the events the simulators answer (weather, a tripped
+line, an outage of the public grid, an EV surge, an AOI defect burst) in the first two blocks,
+so those take the per-step power flows and the last one the block's; once under the EMS,
+which closes loops through mosaik and so must not step in blocks. Then which runs step in
+blocks at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pytest
+
+from adapters import block as block_module
+from twin import runner, scenario
+from twin.cosim import blocking
+from twin.models.events import Event, EventBook, parse_clock
+
+ROOT = Path(__file__).resolve().parents[1]
+STEPS, BLOCK = 48, 20  # half a day: blocks of 20, 20 and 8 steps
+DAY1 = dt.date(2027, 1, 1)
+_STEP = block_module.BlockStepping.step
+
+
+@pytest.fixture(scope="module")
+def park() -> scenario.Scenario:
+    s = scenario.load(ROOT / "scenarios" / "park.yaml")
+    return s.with_days(STEPS * s.period.step_s / 86400)
+
+
+def _events() -> tuple[Event, ...]:
+    def at(day: dt.date, start: str, end: str, kind: str, **params: Any) -> Event:
+        return Event(kind=kind, dates=(day,), start=parse_clock(start),  # type: ignore[arg-type]
+                     end=parse_clock(end), **params)
+
+    return (at(DAY1, "09:00", "11:30", "cloud_front", irradiance_factor=0.3),
+            at(DAY1, "01:00", "04:00", "wind_lull", wind_factor=0.2),
+            at(DAY1, "00:00", "03:00", "cold_wave", temp_delta_c=-8.0),
+            at(DAY1, "03:00", "04:30", "line_trip", line="wind-direct-1/st1s1"),
+            at(DAY1, "05:30", "06:00", "grid_outage"),
+            at(DAY1, "07:00", "09:00", "ev_surge", arrival_factor=3.0),
+            at(DAY1, "08:00", "10:00", "defect_burst", p_defect=0.3))
+
+
+def _series(path: Path) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> int:
+    """Every series of ``a`` equals ``b``'s (see the module's docstring); returns how many."""
+    assert sorted(a) == sorted(b)
+    for name, x in a.items():
+        y = b[name]
+        assert x.shape == y.shape, name
+        if x.dtype.kind not in "fiu" or name.endswith("_ms"):  # text; the EMS's own timings
+            continue
+        assert np.array_equal(np.isnan(x), np.isnan(y)) if x.dtype.kind == "f" else True, name
+        tol = 1e-9 + (np.spacing(np.abs(x).astype(np.float32)) if x.dtype == np.float32 else 0)
+        if not name.startswith(("series/", "time")):  # the KPIs of the run: relative
+            tol = 1e-9 * np.maximum(np.abs(x), 1.0)
+        with np.errstate(invalid="ignore"):
+            bad = ~((np.abs(x.astype(float) - y.astype(float)) <= tol) | np.isnan(x))
+        assert not bad.any(), f"{name}: {np.argwhere(bad)[:3].tolist()}"
+    return len(a)
+
+
+def _run(s: scenario.Scenario, out: Path, block_steps: int | None,
+         monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Run ``s``; its series and the mosaik steps each block simulator took."""
+    calls: dict[str, int] = {}
+
+    def counted(self: Any, time: int, inputs: Any, max_advance: int) -> Any:
+        calls[type(self).__name__] = calls.get(type(self).__name__, 0) + 1
+        return _STEP(self, time, inputs, max_advance)
+
+    monkeypatch.setattr(block_module.BlockStepping, "step", counted)
+    result = runner.run(s, out_dir=out, block_steps=block_steps)
+    assert result.n_steps == STEPS
+    return _series(result.path), calls
+
+
+def test_blocks_equal_steps_with_events(park: scenario.Scenario, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    s = dataclasses.replace(park, events=_events())
+    assert blocking.block_steps(s) == STEPS  # a day's, no longer than the run
+    steps, none = _run(s, tmp_path / "steps", 1, monkeypatch)
+    blocks, calls = _run(s, tmp_path / "blocks", BLOCK, monkeypatch)
+    assert not none  # the per-step run used the adapters themselves
+    assert calls["BlockGridSim"] == calls["BlockRecorderSim"] == 3  # 20 + 20 + 8 steps
+    assert _assert_same(steps, blocks) > 150
+    # the events did something in the run compared (not a run where nothing happened)
+    assert np.nanmax(steps["series/grid/islanded"]) == 1.0
+    assert np.nanmax(steps["series/grid/p_shed_mw"] + steps["series/grid/p_curtailed_mw"]) > 0
+
+
+def test_ems_runs_step_by_step(park: scenario.Scenario, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    s = dataclasses.replace(park.with_days(8 * park.period.step_s / 86400),
+                            controller=dataclasses.replace(park.controller, kind="ems",
+                                                           forecaster="persistence"))
+    assert blocking.block_steps(s) == 1
+    result = runner.run(s, out_dir=tmp_path / "auto")
+    forced = runner.run(s, out_dir=tmp_path / "steps", block_steps=1)
+    assert _assert_same(_series(forced.path), _series(result.path)) > 150
+
+
+def test_which_runs_step_in_blocks(park: scenario.Scenario) -> None:
+    ems = dataclasses.replace(park, controller=dataclasses.replace(park.controller, kind="ems"))
+    book = EventBook((), park.start_utc, park.park.timezone, park.period.duration_s)
+    assert blocking.block_steps(park.with_days(2)) == 96  # a day of 15-minute steps
+    assert blocking.block_steps(park.with_days(0.25)) == 24  # no longer than the run
+    assert blocking.block_steps(park, fast_progress=False) == 1  # mosaik's own loop
+    assert blocking.block_steps(ems) == 1
+    assert blocking.block_steps(park, events=book) == 1  # a live view's book
+    assert blocking.block_steps(park, observer=print) == 1
+    assert blocking.block_steps(park, extensions=[object()]) == 1  # hardware in the loop
+    minute = dataclasses.replace(park, period=dataclasses.replace(park.period, step=60))
+    assert blocking.block_steps(minute.with_days(2)) == 1440

@@ -1,0 +1,40 @@
+"""When a run may step in blocks (:mod:`adapters.block`), and how long a block is.
+
+Block stepping hands a day of steps at a time from simulator to simulator. It is exact only
+where no simulator's input of a step depends on another simulator's output of an earlier
+step of the same block through mosaik (a closed loop between simulators): the rule
+controller's park is such a chain (its only feedback, the batteries' state of charge, stays
+inside the battery simulator). So a run steps in blocks when it is a planning run as fast as
+possible, and steps one step at a time when
+
+- it runs under mosaik's own scheduler loop (``fast_progress=False``), or in real time;
+- the EMS controls the park (its measurements and commands close loops through mosaik: the
+  batteries' state time-shifted, the loads' commands a step later);
+- a caller gives its own events book (a live view adds events while the run goes), an
+  observer of each step, extensions (hardware in the loop) or the scenario has external
+  simulators (unknown to the block adapters);
+- the AOI line steps other than the park (board by board, or a park step it cannot take).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from twin.scenario import Scenario
+
+#: the block length a planning run takes: a day of steps
+BLOCK_S = 86400
+
+
+def block_steps(s: Scenario, *, fast_progress: bool = True, events: Any = None,
+                observer: Any = None, extensions: Sequence[Any] = ()) -> int:
+    """Steps per block for a run of ``s`` (1: step by step), see the module's docstring."""
+    step_s = s.period.step_s
+    if not (fast_progress and events is None and observer is None and not extensions):
+        return 1
+    if s.external or s.controller.kind != "rule" or not float(step_s).is_integer():
+        return 1
+    if any(a.fidelity == "full" for a in s.aoi_lines) or (s.aoi_lines and step_s > 3600):
+        return 1
+    return max(1, min(BLOCK_S // int(step_s), s.n_steps))
