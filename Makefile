@@ -42,10 +42,11 @@ lint: $(STAMP)  # style (ruff) and the layers (import-linter's contracts in setu
 	$(BIN)/ruff check twin adapters hil tests benchmarks examples
 	$(BIN)/lint-imports --no-cache
 
-bench: $(STAMP)
+bench: $(STAMP)  # the year runs: in blocks where they can, beside the step-by-step and naive couplings
 	$(BIN)/python benchmarks/bench_year.py
 	$(BIN)/python benchmarks/bench_grid.py
-	$(BIN)/python benchmarks/bench_year.py --controller ems
+	$(BIN)/python benchmarks/bench_year.py --controller ems --no-baseline
+	$(BIN)/python benchmarks/bench_year.py --step 60 --baseline-days 0.5
 	$(BIN)/python benchmarks/bench_lp.py
 	$(BIN)/python benchmarks/bench_check.py
 

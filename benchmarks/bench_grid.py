@@ -11,7 +11,8 @@ the grid simulator solving each step by
 
 The two runpp couplings run on a shortened period and are extrapolated to a year; the fast
 path runs a longer one (``--fast-days``, 30 by default: its start-up, a fixed cost, would
-otherwise weigh on a 2-day run's time per step). Prints the grid simulator's time per step, the whole
+otherwise weigh on a 2-day run's time per step). Every coupling steps the park one step at a
+time through mosaik (``bench_year.py`` times block stepping). Prints the grid simulator's time per step, the whole
 co-simulation's time per step, and the ratios.
 
     .venv/bin/python benchmarks/bench_grid.py [--days 2] [--fast-days 30]
@@ -60,7 +61,7 @@ class NaiveSolver(RunppSolver):
 def _run(s: scenario.Scenario, solver: str) -> tuple[float, float, int, Any]:
     grid = dataclasses.replace(s.grid, solver=solver)
     with tempfile.TemporaryDirectory() as tmp:
-        result = runner.run(dataclasses.replace(s, grid=grid), out_dir=tmp)
+        result = runner.run(dataclasses.replace(s, grid=grid), out_dir=tmp, block_steps=1)
         from twin.core.results import open_run
 
         with open_run(result.path) as run:

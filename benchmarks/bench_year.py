@@ -1,10 +1,16 @@
-"""Benchmark: one simulated year of the reference park at 15-minute steps.
+"""Benchmark: one simulated year of the reference park, beside the couplings it replaces.
 
-Prints the wall time of the run, the time per step, and the time per step spent in each
-simulator's own ``step``/``get_data`` beside mosaik's scheduling and the start-up, so the
-share of coupling overhead is visible.
+Runs the scenario as ``twin run`` does (block stepping where the run allows it,
+:mod:`twin.cosim.blocking`) and prints its wall time against the target, the process's peak
+memory, the time per step spent in each simulator's own code beside mosaik's scheduling, and
+then, in the same process, the baselines over ``--baseline-days`` extrapolated to the same
+period: the same twin stepping one step at a time through mosaik, and the naive coupling
+(every element's power written through pandas and one ``pandapower.runpp`` per step:
+``benchmarks/bench_grid.py``'s ``NaiveSolver``). Last, how long ``twin run`` takes from the
+start of its process to its first recorded step.
 
     .venv/bin/python benchmarks/bench_year.py [SCENARIO] [--days N] [--controller rule|ems]
+        [--step S] [--baseline-days 2] [--no-baseline]
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import argparse
 import dataclasses
 import os
 import platform
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +30,63 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._calibrate import python_loop_s  # noqa: E402
+from benchmarks.bench_grid import NaiveSolver  # noqa: E402
 from twin import runner, scenario  # noqa: E402
+from twin.cosim import blocking  # noqa: E402
+from twin.models.grid import topology  # noqa: E402
+
+#: wall-time targets of a simulated year (s): by controller, and at 1-minute steps
+TARGETS = {"rule": 10.0, "ems": 30.0, "minute": 180.0}
+MEMORY_TARGET_MB = 1536.0
+FIRST_STEP_TARGET_S = 3.0
+
+_FIRST_STEP = """
+import os, sys, time
+t0 = float(sys.argv[1])
+from twin import runner
+run = runner.run
+def first_step(*args, **kwargs):
+    def progress(t):
+        print(f"{time.time() - t0:.3f}", flush=True)
+        os._exit(0)
+    kwargs["progress"] = progress
+    return run(*args, **kwargs)
+runner.run = first_step
+from twin.apps.cli import main
+sys.exit(main(["run", sys.argv[2], "--out", sys.argv[3]]))
+"""
+
+
+def _run(s: scenario.Scenario, block_steps: int | None = None
+         ) -> tuple[float, runner.RunResult, list[float]]:
+    """Run ``s``: wall time, result, and when each step was recorded (perf_counter)."""
+    recorded: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result = runner.run(s, out_dir=tmp, block_steps=block_steps,
+                            progress=lambda _: recorded.append(time.perf_counter()))
+        return time.perf_counter() - t0, result, recorded
+
+
+def _year_s(result: runner.RunResult, recorded: list[float], steps: int) -> tuple[float, float]:
+    """A step-by-step run's time per step between its first and last recorded step (without
+    the fixed costs of starting and ending a run), and its time extrapolated to ``steps``
+    steps: its build once, its KPIs in proportion."""
+    per_step = (recorded[-1] - recorded[0]) / (len(recorded) - 1)
+    ph = result.phases_s
+    return per_step, ph["build"] + per_step * steps + ph["kpis"] * steps / result.n_steps
+
+
+def first_step_s(scenario_path: str) -> float:
+    """Seconds from the start of a ``twin run`` process to its first recorded step."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.time()
+        proc = subprocess.run([sys.executable, "-c", _FIRST_STEP, repr(t0), scenario_path, tmp],
+                              cwd=ROOT, capture_output=True, text=True, check=False)
+    try:
+        return float(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        sys.exit(f"twin run failed before its first step: {proc.stderr.strip()[-500:]}")
 
 
 def main() -> None:
@@ -32,9 +96,15 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=None, help="shorten the period")
     parser.add_argument("--controller", choices=("rule", "ems"), default=None,
                         help="override the scenario's controller")
+    parser.add_argument("--step", type=int, default=None, help="override the step (s)")
+    parser.add_argument("--baseline-days", type=float, default=2.0,
+                        help="period of the baseline runs, extrapolated")
+    parser.add_argument("--no-baseline", action="store_true", help="only the run itself")
     args = parser.parse_args()
 
     s = scenario.load(args.scenario)
+    if args.step:
+        s = dataclasses.replace(s, period=dataclasses.replace(s.period, step=args.step))
     if args.days:
         s = s.with_days(args.days)
     if args.controller:
@@ -42,22 +112,28 @@ def main() -> None:
                                                                   kind=args.controller))
     n_entities = sum(1 for _ in s.entity_names())
     calibration = python_loop_s()
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        result = runner.run(s, out_dir=tmp)
-        wall = time.perf_counter() - t0
+    block = blocking.block_steps(s)
+    wall, result, _ = _run(s)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     steps = result.n_steps
+    year_steps = round(365 * 86400 / s.period.step_s)
+    target = TARGETS["minute" if s.period.step_s == 60 else s.controller.kind]
     print(f"scenario   {s.path.name}: {n_entities} entities, {steps} steps of "
-          f"{s.period.step_s} s, controller {s.controller.kind}")
+          f"{s.period.step_s} s, controller {s.controller.kind}, "
+          + (f"blocks of {block} steps" if block > 1 else "step by step"))
     print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
-          f"{calibration:.2f} s")
+          f"{calibration:.2f} s; load average {os.getloadavg()[0]:.2f}")
     ph = result.phases_s
-    year = ph["build"] + ph["kpis"] * 35040 / steps + ph["simulate"] * 35040 / steps
-    print(f"wall       {wall:.1f} s for the run ({ph['simulate'] / steps * 1e3:.3f} ms per "
-          f"simulated step), {year:.1f} s per simulated year"
-          + ("" if steps == 35040 else " (extrapolated)"))
+    year = wall if steps == year_steps else (
+        ph["build"] + (ph["simulate"] + ph["kpis"]) * year_steps / steps)
+    print(f"wall       {wall:.1f} s for the run ({result.phases_s['simulate'] / steps * 1e3:.3f} "
+          f"ms per simulated step), {year:.1f} s per simulated year"
+          + ("" if steps == year_steps else " (extrapolated)")
+          + f"; target <= {target:g} s: {'met' if year <= target else 'NOT met'}")
     print("phases     " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases_s.items()))
+    print(f"memory     peak {peak_mb:.0f} MB resident (the whole process); target <= "
+          f"{MEMORY_TARGET_MB:g} MB: {'met' if peak_mb <= MEMORY_TARGET_MB else 'NOT met'}")
     print()
     print(f"{'simulator':<10} {'step ms':>9} {'get_data ms':>12} {'share':>7}")
     own = 0.0
@@ -66,12 +142,33 @@ def main() -> None:
         own += per
         print(f"{sid:<10} {t['step_s'] / steps * 1e3:>9.3f} {t['get_data_s'] / steps * 1e3:>12.3f} "
               f"{per * steps / wall:>7.1%}")
-    sim = result.phases_s["simulate"]
-    rest = sim / steps - own
+    rest = result.phases_s["simulate"] / steps - own
     print(f"{'adapters':<10} {own * 1e3:>9.3f} {'':>12} {own * steps / wall:>7.1%}")
     print(f"{'mosaik':<10} {rest * 1e3:>9.3f} {'':>12} {rest * steps / wall:>7.1%}"
-          "   (scheduling and data flow between the simulators)")
-    print(f"ratio      mosaik coupling / model time = {rest / own:.2f}")
+          "   (scheduling, data flow between the simulators, block hand-over)")
+    if not args.no_baseline:
+        _baselines(s, args.baseline_days, year, year_steps)
+    first = first_step_s(str(s.path))
+    print(f"first step twin run {s.path.name} records its first step {first:.2f} s after its "
+          f"process starts; target < {FIRST_STEP_TARGET_S:g} s: "
+          f"{'met' if first < FIRST_STEP_TARGET_S else 'NOT met'}")
+
+
+def _baselines(s: scenario.Scenario, days: float, year: float, year_steps: int) -> None:
+    """The same scenario over ``days`` step by step, and with the naive coupling."""
+    short = s.with_days(days)
+    runs = {"step by step": _run(short, block_steps=1)[1:]}
+    if s.grid is not None:
+        topology.SOLVERS["naive"] = NaiveSolver
+        naive = dataclasses.replace(short, grid=dataclasses.replace(short.grid, solver="naive"))
+        runs["naive"] = _run(naive, block_steps=1)[1:]
+    print()
+    print(f"baselines  {days:g} days each, step by step through mosaik, extrapolated to the "
+          f"year; ratio = their year / this run's ({year:.1f} s)")
+    for name, (result, recorded) in runs.items():
+        per_step, other = _year_s(result, recorded, year_steps)
+        print(f"{name:<13} {per_step * 1e3:>8.3f} ms per step {other:>9.1f} s per year "
+              f"{other / year:>8.1f}x")
 
 
 if __name__ == "__main__":

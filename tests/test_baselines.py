@@ -1,11 +1,12 @@
 """The benchmark's couplings solve one power flow per step, no more.
 
-The reference park runs a few steps with each coupling ``benchmarks/bench_grid.py`` times:
-the stock one (elements written through pandas, ``pandapower.runpp``), the twin's runpp
-reference (whole columns, ``pandapower.runpp``) and the fast solver. Every call of
-``pandapower.runpp`` and of each solver's ``solve`` is counted: the runpp couplings must
+The reference park runs a few steps with each coupling ``benchmarks/bench_grid.py`` and
+``benchmarks/bench_year.py`` time: the stock one (elements written through pandas,
+``pandapower.runpp``), the twin's runpp reference (whole columns, ``pandapower.runpp``) and
+the fast solver. Every call of
+``pandapower.runpp`` and of each solver's power flow is counted: the runpp couplings must
 call ``runpp`` once per step, the fast one never after building (once, to compile the
-network), and each solver's ``solve`` once per step.
+network) and its Newton-Raphson once per step, also when the run steps in blocks.
 """
 
 from __future__ import annotations
@@ -32,18 +33,22 @@ def park() -> scenario.Scenario:
     return s.with_days(STEPS * s.period.step_s / 86400)
 
 
-@pytest.mark.parametrize(("solver", "cls", "runpp_at_build", "runpp_per_step"), [
-    ("naive", NaiveSolver, 0, 1),
-    ("pandapower", RunppSolver, 0, 1),
-    ("lightsim2grid", FastSolver, 1, 0),
+@pytest.mark.parametrize(("solver", "block_steps", "runpp_at_build", "runpp_per_step"), [
+    ("naive", 1, 0, 1),
+    ("pandapower", 1, 0, 1),
+    ("lightsim2grid", 1, 1, 0),
+    ("lightsim2grid", None, 1, 0),  # in blocks: one Newton-Raphson per step still
 ])
 def test_each_baseline_solves_once_per_step(park: scenario.Scenario, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch, solver: str,
-                                            cls: type, runpp_at_build: int,
+                                            block_steps: int | None, runpp_at_build: int,
                                             runpp_per_step: int) -> None:
     monkeypatch.setitem(topology.SOLVERS, "naive", NaiveSolver)
     calls = {"runpp": 0, "solve": 0}
-    runpp, solve = pp.runpp, cls.solve
+    runpp = pp.runpp
+    # what one step's power flow calls: runpp's solve, or the fast solver's Newton-Raphson
+    cls, name = (FastSolver, "_newton") if solver == "lightsim2grid" else (RunppSolver, "run")
+    solve = getattr(cls, name)
 
     def counted_runpp(net: Any, **kwargs: Any) -> None:
         calls["runpp"] += 1
@@ -54,9 +59,9 @@ def test_each_baseline_solves_once_per_step(park: scenario.Scenario, tmp_path: P
         return solve(self, *args, **kwargs)
 
     monkeypatch.setattr(pp, "runpp", counted_runpp)
-    monkeypatch.setattr(cls, "solve", counted_solve)
+    monkeypatch.setattr(cls, name, counted_solve)
     s = dataclasses.replace(park, grid=dataclasses.replace(park.grid, solver=solver))
-    result = runner.run(s, out_dir=tmp_path)
+    result = runner.run(s, out_dir=tmp_path, block_steps=block_steps)
     assert result.n_steps == STEPS
     assert calls["solve"] == STEPS
     assert calls["runpp"] == runpp_at_build + runpp_per_step * STEPS
