@@ -88,10 +88,13 @@ class LoadsSim(TwinSimulator):
             temp = single(data.get("temp_air_c"))
             if temp is None:
                 raise ValueError(f"{eid}: connect temp_air_c (or p_profile_mw) to this entity")
-            out = entity.step(epoch_s, dt_s, temp)
             if isinstance(entity, HeatSupply):
+                wind = [single(data.get(a)) for a in ("wind_ms", "wind_height_m", "roughness_m")]
+                out = entity.step(epoch_s, dt_s, temp,
+                                  None if None in wind else tuple(wind))  # type: ignore[arg-type]
                 self.out[eid] = as_values(out, HEAT_NAMES)
                 continue
+            out = entity.step(epoch_s, dt_s, temp)
             self.out[eid] = {**as_values(out, FACTORY_NAMES), "p_shift_mw": shift}
             if shift:
                 self.out[eid]["p_mw"] = max(out.p_mw + shift, 0.0)

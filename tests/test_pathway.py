@@ -427,6 +427,16 @@ def test_heat_supply_runs_the_levers_in_merit_order() -> None:
     mild = [supply.step(start + 3600 * (48 + h), 3600, 10.0) for h in range(24)]
     assert max(o.e_store_mwh for o in mild) == pytest.approx(100.0, rel=1e-12)
     assert all(o.q_boiler_mw == 0.0 for o in mild)
+    # with the weather's wind the boilers run in windy hours, whatever the hour of the day
+    from twin.models.loads.heat import windy
+
+    calm, gale = (4.0, 100.0, 0.1), (12.0, 100.0, 0.1)
+    assert not windy(*calm)
+    assert windy(*gale)
+    noon = start + 3600 * (72 + 12)  # not a valley hour
+    assert 12 not in valley
+    assert supply.step(noon, 3600, 10.0, gale).p_eboiler_mw > 0
+    assert supply.step(noon + 3600, 3600, 10.0, calm).p_eboiler_mw == 0.0
 
 
 def test_scenario_sets_the_emissions_basis(tmp_path, capsys) -> None:  # noqa: ANN001

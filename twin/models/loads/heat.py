@@ -11,8 +11,9 @@ design load at the design temperature (it keeps rising below it). Supply::
 
     in merit order, each up to its capacity: recovered waste heat (water-source heat pumps),
     geothermal heat pumps (q_hp), air-source heat pumps (down to their lowest air
-    temperature), then, in the charge hours (a tariff's valley), electric boilers that also
-    fill the heat store, outside them the store's discharge; gas boilers the rest (q_boiler)
+    temperature), then, in windy hours (the weather's wind at 100 m above a threshold; the
+    valley hours of a tariff without wind), electric boilers that also fill the heat store,
+    outside them the store's discharge; gas boilers the rest (q_boiler)
     p_hp = sum of q / COP over the heat pumps;  p_pump = pump_ratio * q_heat
     p_mw = p_hp + p_eboiler + p_pump
     gas_nm3 = q_boiler * dt_s / (boiler_eff * NCV)            (MW s = MJ; NCV in MJ/Nm3)
@@ -68,7 +69,7 @@ class HeatOutput:
 
 
 # What the heat supply takes each step and what it gives (the fields of HeatOutput).
-INPUTS = pick(weather.OUTPUTS, "temp_air_c")
+INPUTS = pick(weather.OUTPUTS, "temp_air_c", "wind_ms", "wind_height_m", "roughness_m")
 OUTPUTS = (
     Quantity("q_heat_mw", "MW", "heat demand (thermal)"),
     Quantity("q_hp_mw", "MW", "heat from heat pumps"),
@@ -98,12 +99,22 @@ def carnot_cop(t_source_c: Any, t_supply_c: Any, eff: float, cop_max: float) -> 
     return np.clip(cop, 1.0, cop_max)
 
 
-def charge_hours(params: dict[str, Any] | None = None) -> frozenset[int]:
-    """Local hours in which electric boilers run and fill the store (a tariff's period)."""
-    p = heat_params() if params is None else params
-    rule = p["eboiler_charge"]
-    periods = data.load("tariff")[rule["tariff"]]["periods"]
-    return frozenset(h for h, name in enumerate(periods) if name == rule["period"])
+def charge_hours() -> frozenset[int]:
+    """Local hours in which electric boilers run without the weather's wind: the valley of
+    the reference tariff."""
+    periods = data.load("tariff")["liaoning-illustrative"]["periods"]
+    return frozenset(h for h, name in enumerate(periods) if name == "valley")
+
+
+def windy(wind_ms: Any, height_m: Any, roughness_m: Any,
+          params: dict[str, Any] | None = None) -> np.ndarray:
+    """Whether electric boilers run: the wind taken to the rule's height by the log law is at
+    least the rule's speed (``twin/data/heat.yaml`` eboiler_charge)."""
+    rule = (heat_params() if params is None else params)["eboiler_charge"]
+    z0 = np.maximum(np.asarray(roughness_m, dtype=float), 1e-4)
+    h = np.maximum(np.asarray(height_m, dtype=float), 2 * z0)
+    at = np.asarray(wind_ms, dtype=float) * np.log(float(rule["height_m"]) / z0) / np.log(h / z0)
+    return at >= float(rule["wind_ms"])
 
 
 def heat_params() -> dict[str, Any]:
@@ -164,7 +175,8 @@ class HeatSupply:
         self._waste = (float(p["waste_heat_carnot_eff"]), float(p["waste_heat_source_c"]))
         self._eb_eff = float(p["eboiler_eff"])
         self._store_keep = 1.0 - float(p["store_loss_per_day"])
-        self._charge = charge_hours(p) if spec.eboiler_mw > 0 else frozenset()
+        self._charge = charge_hours() if spec.eboiler_mw > 0 else frozenset()
+        self._params = p
         self._store = 0.0
         self._season_cache: dict[int, bool] = {}
 
@@ -200,8 +212,10 @@ class HeatSupply:
         w = (t_supply_c - xs[i - 1]) / (xs[i] - xs[i - 1])
         return ys[i - 1] + w * (ys[i] - ys[i - 1])
 
-    def step(self, epoch_s: int, dt_s: int, temp_air_c: float) -> HeatOutput:
-        """Heat demand and supply over ``[epoch_s, epoch_s + dt_s)``."""
+    def step(self, epoch_s: int, dt_s: int, temp_air_c: float,
+             wind: tuple[float, float, float] | None = None) -> HeatOutput:
+        """Heat demand and supply over ``[epoch_s, epoch_s + dt_s)``; ``wind``: the weather's
+        (wind_ms, wind_height_m, roughness_m) for the electric boilers' rule."""
         heating = self.in_season(self.calendar.locate(epoch_s)[0])
         q = self._q_dhw
         if heating and temp_air_c < self.t_base_c:
@@ -223,7 +237,8 @@ class HeatSupply:
         left -= q_air
         q_eb, q_store, p_eb, dt_h = 0.0, 0.0, 0.0, dt_s / 3600.0
         e = self._store * self._store_keep ** (dt_s / 86400.0)
-        if spec.eboiler_mw > 0 and int(self.calendar.local_hour(epoch_s)) in self._charge:
+        if spec.eboiler_mw > 0 and (bool(windy(*wind, self._params)) if wind is not None
+                                    else int(self.calendar.local_hour(epoch_s)) in self._charge):
             heat_max = spec.eboiler_mw * self._eb_eff
             q_eb = min(left, heat_max)
             fill = min(heat_max - q_eb, max(spec.store_mwh - e, 0.0) / dt_h)

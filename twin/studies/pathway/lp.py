@@ -187,7 +187,8 @@ def _heat(mod: _Model, p: Profiles, v: dict[str, np.ndarray], b: dict[str, np.nd
         electric.append((b[col], np.divide(1.0, cop, out=np.zeros(n), where=cop > 0)))
         supply.append(b[col])
     if _available(levers, "electric_boiler", p.eboiler_mw):
-        b["peb"] = mod.var(n)
+        b["peb"] = mod.var(n, hi=INF if p.eboiler_on is None else np.where(p.eboiler_on, INF,
+                                                                            0.0))
         b["qd"] = mod.var(n, hi=p.heat_mwh, cost=save)
         mod.rows_([(b["peb"], one), (v["electric_boiler"][0], -one)], -INF, p.eboiler_mw, n)
         terms = [(b["peb"], p.eboiler_eff * one), (b["qd"], -one)]

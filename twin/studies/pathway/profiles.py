@@ -25,7 +25,7 @@ from twin.accounting.carbon import factors, flows_from_run
 from twin.accounting.carbon.criteria import HOURS_PER_YEAR, core_threshold
 from twin.core.results import open_run
 from twin.models.battery import BatterySpec
-from twin.models.loads.heat import carnot_cop
+from twin.models.loads.heat import carnot_cop, windy
 from twin.scenario import CarbonSection, Controller
 
 MJ_PER_MWH = 3600.0
@@ -80,6 +80,7 @@ class Profiles:
     cop_air: np.ndarray | None = None  # air-source heat pumps' COP (0: too cold to run)
     cop_waste: np.ndarray | None = None  # waste-heat (water-source) heat pumps' COP
     ev_mwh: np.ndarray | None = None  # EV charging (part of other_mwh; smart charging's base)
+    eboiler_on: np.ndarray | None = None  # hours the co-simulation's rule runs electric boilers
     wind_mw: float = 0.0
     turbine_mw: float = 0.0  # rating of one turbine of the last wind farm
     pv_mwp: float = 0.0
@@ -203,6 +204,9 @@ def from_run(path: str | Path) -> Profiles:
         weather = run.entities("weather")
         temp = (_hourly_mean(run.series(weather[0], "temp_air_c"), k, n) if weather
                 and run.has(weather[0], "temp_air_c") else None)
+        wind = [_hourly_mean(run.series(weather[0], a), k, n) for a in
+                ("wind_ms", "wind_height_m", "roughness_m")
+                if weather and run.has(weather[0], a)]
     cop_max = max(float(c) for c in params["cop_curve_cop"])
     cop = _weighted(cop_w, heat_q, np.full(n, float(params["cop_curve_cop"][1])))
     t_sup = _weighted(tsup_w, heat_q, np.full(n, float(params["t_supply_dhw_c"])))
@@ -236,6 +240,7 @@ def from_run(path: str | Path) -> Profiles:
         pv_per_mwp=gen_p / pv_mwp if pv_mwp > 0 else np.zeros(n),
         factory_mwh=factory, other_mwh=other, heat_mwh=heat_q, cop=cop, cop_air=cop_air,
         cop_waste=cop_waste, ev_mwh=ev,
+        eboiler_on=windy(*wind, params) if len(wind) == 3 else None,
         wind_mw=wind_mw, turbine_mw=turbine_mw, pv_mwp=pv_mwp,
         storage_mw=sum(float(b["p_max_mw"]) for b in bats),
         storage_mwh=sum(float(b["e_max_mwh"]) for b in bats),
