@@ -4,7 +4,8 @@
                         [--speed 600] [--hours H] [--write-mapping MAPPING.yaml] [--out DIR]
 
 Without ``--telemetry`` it publishes every power, state of charge and weather input under
-``park/`` on the broker (``--write-mapping`` saves that mapping for ``twin live``).
+``park/`` on the broker; ``--write-mapping`` only writes that mapping (for ``--telemetry`` of
+both commands: the twin subscribes before the plant starts).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def cmd_plant(args: argparse.Namespace) -> int:
     if args.speed < 0:
         raise UserError(f"--speed {args.speed:g}: expected 0 (as fast as it runs) or more")
     tm = telemetry_for(s, args.telemetry, args.broker)
-    if args.write_mapping:
+    if args.write_mapping:  # the default mapping, for both commands; nothing runs
         data = live_mapping.default_mapping(s)
         data["source"].update(host=tm.source.host, port=tm.source.port)
         try:
@@ -72,6 +73,9 @@ def cmd_plant(args: argparse.Namespace) -> int:
                                                 encoding="utf-8")
         except OSError as exc:
             raise UserError(f"{args.write_mapping}: cannot write: {exc.strerror}") from None
+        print(f"plant: {len(data['tags'])} tags written to {args.write_mapping}; pass it to "
+              f"twin live and twin plant as --telemetry")
+        return 0
     faults = live_faults.load(args.faults, tm) if args.faults else ()
     if tm.source.kind != "mqtt":
         raise UserError(f"{tm.path}: source.kind: the stand-in plant publishes over mqtt, "
@@ -106,7 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=600.0, help="simulated seconds per wall "
                    "second (0: as fast as it runs; default 600)")
     p.add_argument("--hours", type=float, help="run only the first H hours")
-    p.add_argument("--write-mapping", metavar="MAPPING.yaml", help="save the default mapping "
-                   "(for twin live --telemetry)")
+    p.add_argument("--write-mapping", metavar="MAPPING.yaml", help="only write the default "
+                   "mapping (for --telemetry of both commands) and stop")
     p.add_argument("--out", help="folder of the plant's own run file (the truth)")
     p.set_defaults(func=cmd_plant)
