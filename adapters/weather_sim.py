@@ -32,6 +32,8 @@ class WeatherSim(TwinSimulator):
             self.step_s = 1  # every second, its values held over the shorter steps
         self.n_steps = -(-int(duration_s) // self.step_s)
         self.events = events
+        # a run restarted inside a longer period (the trainers' page's jump) keeps its weather
+        self.anchor_epoch_s = getattr(events, "period_start_epoch_s", None)
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         source = params.get("source", "synthetic")
@@ -39,7 +41,8 @@ class WeatherSim(TwinSimulator):
             return weather.synthetic_year(
                 weather.site_climate(params.get("site", "shenyang")),
                 float(params["latitude"]), float(params["longitude"]), self.start_epoch_s,
-                self.n_steps, self.step_s, int(params.get("seed", 0)), name=eid)
+                self.n_steps, self.step_s, int(params.get("seed", 0)), name=eid,
+                anchor_epoch_s=self.anchor_epoch_s)
         if source not in READERS:
             raise ValueError(f"unknown weather source {source!r}; expected synthetic, epw, csv")
         series, meta = READERS[source](params["path"])

@@ -229,8 +229,12 @@ class EventBook(Sequence[Window]):
     """
 
     def __init__(self, events: Sequence[Event], start_utc: dt.datetime, timezone: str,
-                 duration_s: int) -> None:
+                 duration_s: int, period_start_utc: dt.datetime | None = None) -> None:
         self.start_utc, self.timezone, self.duration_s = start_utc, timezone, int(duration_s)
+        #: the start of the longer period a restarted run lies inside (the trainers' page's
+        #: jump): the synthetic weather's random streams start there (None: this run's start)
+        self.period_start_epoch_s = (None if period_start_utc is None
+                                     else int(period_start_utc.timestamp()))
         self._lock = threading.Lock()
         self._events: tuple[Event, ...] = ()
         self._windows: tuple[Window, ...] = ()  # replaced, never mutated: reads need no lock

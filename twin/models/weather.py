@@ -420,21 +420,31 @@ def _wind(climate, days, day_f, hour, z) -> np.ndarray:
 
 
 def synthetic_year(climate: SiteClimate, latitude: float, longitude: float, start_epoch_s: int,
-                   n_steps: int, step_s: int, seed: int, name: str = "weather") -> WeatherSeries:
+                   n_steps: int, step_s: int, seed: int, name: str = "weather",
+                   anchor_epoch_s: int | None = None) -> WeatherSeries:
     """Synthetic weather for ``n_steps`` intervals of ``step_s`` (1 .. 86,400 s) from
     ``start_epoch_s`` (UTC s) at ``latitude``/``longitude`` (deg, east positive).
 
     ``climate`` is e.g. ``site_climate("shenyang")``; ``seed`` and ``name`` select the random
     streams (``twin.core.rng.generator``): the same arguments give identical arrays. Returns interval
     means, wind at ``climate.wind_height_m``.
+
+    ``anchor_epoch_s``: the start of a longer period this one lies inside, a whole number of
+    steps before ``start_epoch_s``: the random streams start there, so the steps are those of
+    the longer period's weather (a run restarted inside a year sees that year's weather).
     """
     if n_steps < 1 or not 0 < step_s <= DAY_S:
         raise ValueError(f"synthetic_year: need n_steps >= 1 and 0 < step_s <= {DAY_S}")
     epoch = int(start_epoch_s) + np.arange(n_steps, dtype=np.int64) * int(step_s)
+    anchor = int(start_epoch_s) if anchor_epoch_s is None else int(anchor_epoch_s)
+    skip = (int(start_epoch_s) - anchor) // int(step_s)
+    if skip < 0 or anchor + skip * int(step_s) != int(start_epoch_s):
+        raise ValueError("synthetic_year: the anchor must be a whole number of steps before "
+                         "the start")
     if step_s > 3600:  # long steps: average a finer series (the diurnal cycles are not linear)
         k = next(k for k in range(-(-step_s // 900), step_s + 1) if step_s % k == 0)
         fine = synthetic_year(climate, latitude, longitude, start_epoch_s, n_steps * k,
-                              step_s // k, seed, name)
+                              step_s // k, seed, name, anchor)
         means = {key: getattr(fine, key).reshape(n_steps, k).mean(axis=1)
                  for key in WeatherSeries.VARIABLES}
         return dataclasses.replace(fine, epoch_s=epoch, step_s=int(step_s), **means)
@@ -452,8 +462,8 @@ def synthetic_year(climate: SiteClimate, latitude: float, longitude: float, star
 
     def noise(variable: str, tau_s: float) -> np.ndarray:
         # one stream per variable, so that a shorter period is the start of a longer one
-        rng = generator(seed, f"{name}:steps:{variable}:{int(start_epoch_s)}:{int(step_s)}")
-        return _ar1(rng.standard_normal(n_steps), math.exp(-step_s / tau_s))
+        rng = generator(seed, f"{name}:steps:{variable}:{anchor}:{int(step_s)}")
+        return _ar1(rng.standard_normal(skip + n_steps), math.exp(-step_s / tau_s))[skip:]
 
     z_kc = noise("kc", climate.kc_intraday_tau_s)
     z_wind = noise("wind", climate.wind_autocorr_time_s)

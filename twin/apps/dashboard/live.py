@@ -8,8 +8,12 @@ the carbon counter and the KPIs.
 
 Events from the page go to the running twin's :class:`twin.models.events.EventBook`, the book its
 simulators read the events in force from each step: the same data a scenario's ``events:``
-list gives at the start. A jump to a date restarts the co-simulation there (storage at its
-initial state of charge); the book of the new run has every event so far.
+list gives at the start. The twin runs in segments of at most a week, each with its own run
+file (``<scenario>-demo-<local start>.h5``, beside it the events added live), the next one
+starting where the last ended with the storage's state of charge. A jump to a date restarts
+the co-simulation there (storage at its initial state of charge) with the period's own
+weather (the synthetic weather's random streams start at the period's start); the book of
+the new run has every event so far.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from twin.scenario import Scenario
 log = logging.getLogger(__name__)
 
 HISTORY_STEPS = 192  # frames kept for the page's charts (two days of 15-minute steps)
+SEGMENT_S = 7 * 86400  # one co-simulation covers at most a week (a jump builds less)
 MAX_LATE_S = 2.0  # later than this behind the pace: start the pace again from now
 EVENT_DEFAULTS: dict[str, dict[str, Any]] = {  # what a button on the page asks for
     "cloud_front": {"irradiance_factor": 0.25},
@@ -76,11 +81,13 @@ class LiveTwin:
     speed : float
         Simulated seconds per wall second (600: a 15-minute step every 1.5 s).
     out_dir : path, optional
-        Folder of the run file (default: a new temporary folder).
+        Folder of the run files (default: a new temporary folder).
+    start : datetime, optional
+        Local time to open at (default: the period's start).
     """
 
     def __init__(self, scenario: Scenario, speed: float = 600.0,
-                 out_dir: str | Path | None = None) -> None:
+                 out_dir: str | Path | None = None, start: dt.datetime | None = None) -> None:
         stem = scenario.output.name or (scenario.path.stem if scenario.path.name != "<memory>"
                                         else "run")
         self.scenario = dataclasses.replace(
@@ -93,7 +100,9 @@ class LiveTwin:
         self._cond = threading.Condition()
         self._speed = float(speed)
         self._paused = self._stop = False
-        self._jump: dt.date | None = None
+        self._jump: dt.datetime | None = None
+        self.jump_from: float | None = None  # monotonic time of the last jump asked
+        self.jump_took_s: float | None = None
         self._anchor: tuple[float, int] | None = None
         self._events: list[Event] = list(self.scenario.events)
         self._thread: threading.Thread | None = None
@@ -105,7 +114,9 @@ class LiveTwin:
         self.late_s: deque[float] = deque(maxlen=64)
         self.frames: deque[dict[str, Any]] = deque(maxlen=HISTORY_STEPS)
         self.path: Path | None = None
-        self._begin(self.scenario)
+        first = start or self.scenario.period.start
+        self._check_inside(first)
+        self._begin(self._segment(first))
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LiveTwin:
@@ -123,14 +134,20 @@ class LiveTwin:
             self._thread.join(timeout)
 
     def _main(self) -> None:
-        s = self.scenario
         while True:
+            s = self.current
+            nxt = None
             try:
-                self.state = "running"
+                if self.state != "jumping":
+                    self.state = "running"
                 result = runner.run(s, out_dir=self.out_dir, progress=self._pace,
-                                   events=self.book, observer=self._observe)
+                                    events=self.book, observer=self._observe)
                 self.path = result.path
-                self.state = "finished"
+                end = s.period.start + dt.timedelta(seconds=s.period.duration_s)
+                if end.replace(tzinfo=self.view.tz) < self.end_utc:  # the next segment
+                    nxt = self._segment(end, self._soc())
+                else:
+                    self.state = "finished"
             except _Restart:
                 pass
             except _Stopped:
@@ -139,27 +156,48 @@ class LiveTwin:
                 log.exception("the live run failed")
                 self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
             with self._cond:
-                while not self._stop and self._jump is None:
+                while nxt is None and not self._stop and self._jump is None:
                     self._cond.wait()
                 if self._stop:
                     return
-                s = self._scenario_from(self._jump)
-                self._jump = None
-                self._begin(s)
+                if self._jump is not None:
+                    nxt = self._segment(self._jump)
+                    self._jump = None
+                self._begin(nxt)
 
-    def _scenario_from(self, day: dt.date) -> Scenario:
+    def _segment(self, start: dt.datetime, soc: Mapping[str, float] | None = None) -> Scenario:
+        """The scenario of a segment from local time ``start``: up to a week, inside the
+        period; ``soc``: the batteries' state of charge to start from (default: initial)."""
         base = self.scenario
-        start = dt.datetime(day.year, day.month, day.day)
         start_utc = start.replace(tzinfo=self.view.tz).astimezone(dt.UTC)
-        steps = max(int((self.end_utc - start_utc).total_seconds()) // self.step_s, 1)
-        return dataclasses.replace(base, period=dataclasses.replace(
-            base.period, start=start, duration=steps * self.step_s))
+        left = int((self.end_utc - start_utc).total_seconds()) // self.step_s
+        steps = max(min(left, SEGMENT_S // self.step_s), 1)
+        batteries = tuple(dataclasses.replace(b, soc_init=min(max(float(soc[b.name]), b.soc_min),
+                                                               b.soc_max))
+                          if soc and soc.get(b.name) is not None else b for b in base.batteries)
+        return dataclasses.replace(
+            base, batteries=batteries,
+            period=dataclasses.replace(base.period, start=start, duration=steps * self.step_s),
+            output=dataclasses.replace(base.output,
+                                       name=f"{base.output.name}-{start:%Y%m%d-%H%M}"))
+
+    def _soc(self) -> dict[str, float]:
+        last = self.latest()
+        return dict(last["soc"]) if last else {}
+
+    def _check_inside(self, moment: dt.datetime) -> None:
+        first = self.scenario.period.start
+        last = first + dt.timedelta(seconds=self.scenario.period.duration_s - self.step_s)
+        if not first <= moment <= last:
+            raise ValueError(f"{moment:%Y-%m-%d %H:%M} is outside the scenario's period "
+                             f"({first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M})")
 
     def _begin(self, s: Scenario) -> None:
         """Fresh state for a run of ``s`` (the first, or after a jump)."""
         self.current = s
         self.start_utc = s.start_utc
-        self.book = EventBook(self._events, s.start_utc, s.park.timezone, s.period.duration_s)
+        self.book = EventBook(self._events, s.start_utc, s.park.timezone, s.period.duration_s,
+                              period_start_utc=self.scenario.start_utc)
         self.builder = FrameBuilder(self.view, s.start_utc)
         self.history = History(self.book, self.step_s,
                                lambda t_s: self.view.local(s.start_utc, t_s))
@@ -175,6 +213,9 @@ class LiveTwin:
 
     # ------------------------------------------------------------------ in the sim thread
     def _observe(self, t: int, values: Mapping[tuple[str, str], Any]) -> None:
+        if self.state == "jumping" and self.jump_from is not None and self.sim_t is None:
+            self.jump_took_s = time.monotonic() - self.jump_from
+            self.state = "running"
         windows = self.book.active(t)
         frame = self.builder.frame(t, values, self.seq + 1, windows)
         self.history.observe(t, frame, windows)
@@ -235,15 +276,21 @@ class LiveTwin:
             self._anchor = None
             self._cond.notify_all()
 
-    def jump(self, day: dt.date) -> None:
-        """Restart the co-simulation at local midnight of ``day`` (inside the period)."""
-        first = self.scenario.start_utc.astimezone(self.view.tz).date()
-        last = (self.end_utc - dt.timedelta(seconds=self.step_s)).astimezone(self.view.tz).date()
-        if not first <= day <= last:
-            raise ValueError(f"date {day} is outside the scenario's period ({first} to {last})")
+    def jump(self, moment: dt.date | dt.datetime) -> None:
+        """Restart the co-simulation at local ``moment`` (a date: its midnight, or the
+        period's start on its first day), inside the period."""
+        if not isinstance(moment, dt.datetime):
+            moment = max(dt.datetime(moment.year, moment.month, moment.day),
+                         self.scenario.period.start)
+        moment = moment.replace(tzinfo=None, second=0, microsecond=0)
+        off = int((moment - self.scenario.period.start).total_seconds()) % self.step_s
+        moment -= dt.timedelta(seconds=off)  # on the period's steps
+        self._check_inside(moment)
         with self._cond:
-            self._jump = day
+            self._jump = moment
             self._paused = False
+            self.jump_from = time.monotonic()
+            self.state = "jumping"
             self._cond.notify_all()
 
     def add_event(self, kind: str, hours: float, **params: Any) -> list[dict[str, Any]]:
@@ -292,6 +339,10 @@ class LiveTwin:
             state = "paused" if self._paused and self.state == "running" else self.state
             return {
                 "state": state, "error": self.error, "speed": self._speed,
+                "jump": {"elapsed_s": round(time.monotonic() - self.jump_from, 2)
+                         if self.state == "jumping" and self.jump_from is not None else None,
+                         "took_s": None if self.jump_took_s is None
+                         else round(self.jump_took_s, 2)},
                 "segment": self.segment, "seq": self.seq, "t": t,
                 "time": self.view.local(self.start_utc, t) if t is not None else "",
                 "start": self.view.local(self.start_utc, 0),

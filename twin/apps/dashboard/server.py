@@ -255,7 +255,9 @@ class Dashboard:
             elif action == "speed":
                 src.set_speed(float(value))
             elif action == "jump":
-                src.jump(dt.date.fromisoformat(str(value)))
+                text = str(value).strip()
+                src.jump(dt.datetime.fromisoformat(text) if len(text) > 10
+                         else dt.date.fromisoformat(text))
             else:
                 raise ValueError(f"unknown action {action!r}: pause, resume, speed or jump")
         except (TypeError, ValueError) as exc:

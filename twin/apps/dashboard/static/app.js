@@ -17,6 +17,7 @@ const twin = {info: null, frames: [], segment: null, status: null, totals: null,
               lang: "en"};
 window.twin = twin;
 
+window.t = t;
 function t(key, vars = {}) {  // the page's language (i18n.js); English is the key itself
   const table = (window.I18N && window.I18N[twin.lang]) || {};
   let text = table[key] !== undefined ? table[key] : key;
@@ -31,7 +32,10 @@ function fmt(x, digits = 1) {
                                                      maximumFractionDigits: digits});
 }
 
-function say(text) { $("message").textContent = text || ""; }
+function say(text, info = false) {
+  $("message").textContent = text || "";
+  $("message").classList.toggle("info", info);
+}
 
 async function getJSON(url) {
   const r = await fetch(url, {credentials: "same-origin"});
@@ -85,9 +89,9 @@ function render(now) {
   $("v-losses").textContent = fmt(f.losses, 2);
   $("v-curtailed").textContent = fmt(f.curtailed);
   $("v-storage").textContent = fmt(f.storage);
-  $("v-soc").textContent = `MW · SOC ${fmt(f.soc_park === null ? null : 100 * f.soc_park, 0)} %`;
+  $("v-soc").textContent = `MW · ${t("SOC")} ${fmt(f.soc_park === null ? null : 100 * f.soc_park, 0)} %`;
   const imp = f.pcc === null ? null : f.pcc;
-  $("v-pcc-label").textContent = f.islanded ? "PCC (islanded)" : imp >= 0 ? "Import" : "Export";
+  $("v-pcc-label").textContent = t(f.islanded ? "PCC (islanded)" : imp >= 0 ? "Import" : "Export");
   $("v-pcc").textContent = fmt(imp === null ? null : Math.abs(imp));
   $("v-shed").textContent = fmt(f.shed);
   $("v-ghi").textContent = fmt(f.weather.ghi, 0);
@@ -110,11 +114,12 @@ function render(now) {
 // ------------------------------------------------------------------ diagram
 function buildDiagram(d) {
   const svg = $("diagram");
-  const width = svg.clientWidth || 820;
+  const presenter = document.body.classList.contains("presenter");
+  const width = presenter ? 900 : svg.clientWidth || 820;
   const rowH = Math.max(17, Math.min(48, 560 / Math.max(d.n_rows, 1)));
   const height = 24 + d.n_rows * rowH;
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("height", height);
+  if (presenter) svg.removeAttribute("height"); else svg.setAttribute("height", height);
   svg.innerHTML = "";
   const labelW = 215;
   const colW = (width - 40 - labelW) / Math.max(d.n_cols - 1, 1);
@@ -276,11 +281,14 @@ function scheduleCharts(now) {
 }
 
 function plotLayout(id, extra = {}) {  // a new object each time: plotly writes ranges into it
-  return {margin: {l: 44, r: 44, t: 44, b: 28}, height: 270, showlegend: true,
+  const box = $(id);
+  const height = document.body.classList.contains("presenter") ? Math.max(160, box.clientHeight) : box.clientHeight || 270;
+  return {margin: {l: 44, r: 44, t: 44, b: 28}, height, showlegend: true,
           width: $(id).clientWidth || undefined, autosize: false,
           legend: {orientation: "h", y: 1.0, yanchor: "bottom", x: 0, font: {size: 11},
                    bgcolor: "rgba(255,255,255,0)"},
-          font: {size: 11}, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
+          font: {size: document.body.classList.contains("presenter") ? 14 : 11,
+                 family: 'system-ui, "WenQuanYi Zen Hei", sans-serif'}, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
           xaxis: {type: "date", gridcolor: "#eef1f4"},
           yaxis: {gridcolor: "#eef1f4", zerolinecolor: "#c4ccd4", autorange: true}, ...extra};
 }
@@ -294,18 +302,18 @@ function drawCharts() {
   twin.chartsAt = performance.now();
   const x = twin.frames.map((f) => f.time);
   const power = [
-    {x, y: series("wind"), name: "wind", line: {color: COLORS.wind, width: 1.8}},
-    {x, y: series("pv"), name: "PV", line: {color: COLORS.pv, width: 1.8}},
-    {x, y: series("load"), name: "load", line: {color: COLORS.factory, width: 1.8}},
-    {x, y: series("pcc"), name: "PCC import", line: {color: "#c0392b", width: 1.4}},
-    {x, y: series("storage"), name: "storage (charging +)",
+    {x, y: series("wind"), name: t("wind"), line: {color: COLORS.wind, width: 1.8}},
+    {x, y: series("pv"), name: t("PV"), line: {color: COLORS.pv, width: 1.8}},
+    {x, y: series("load"), name: t("load served"), line: {color: COLORS.factory, width: 1.8}},
+    {x, y: series("pcc"), name: t("PCC import"), line: {color: "#c0392b", width: 1.4}},
+    {x, y: series("storage"), name: t("storage (charging +)"),
      line: {color: COLORS.battery, width: 1.2, dash: "dot"}},
     {x, y: twin.frames.map((f) => (f.soc_park === null ? null : 100 * f.soc_park)),
-     name: "SOC %", yaxis: "y2", line: {color: COLORS.battery, width: 1}, opacity: 0.5},
+     name: t("SOC %"), yaxis: "y2", line: {color: COLORS.battery, width: 1}, opacity: 0.5},
   ];
   if (twin.frames.some((f) => f.ems && f.ems.cap !== null)) {  // an operator's request
     power.push({x, y: twin.frames.map((f) => (f.ems ? f.ems.cap : null)),
-                name: "import cap (request)", line: {color: "#c0392b", width: 1.2, dash: "dash"}});
+                name: t("import cap (request)"), line: {color: "#c0392b", width: 1.2, dash: "dash"}});
   }
   if (twin.frames.some((f) => f.request)) {  // a grid operator's request, step by step
     const r = (k) => twin.frames.map((f) => (f.request ? f.request[k] : null));
@@ -316,7 +324,7 @@ function drawCharts() {
     }
   }
   if (twin.frames.some((f) => f.shed > 0)) {
-    power.push({x, y: series("shed"), name: "load shed", line: {color: "#d9342b", width: 2}});
+    power.push({x, y: series("shed"), name: t("load shed"), line: {color: "#d9342b", width: 2}});
   }
   for (const trace of power) trace.mode = "lines";
   const marks = eventShapes();
@@ -330,20 +338,21 @@ function drawCharts() {
 }
 
 function forecastTraces(x) {
+  const tr = window.t;  // the loop below names its variable t
   const out = [];
   const last = twin.frames[twin.frames.length - 1];
   const step = (twin.info && twin.info.step_s) || 900;
   const fc = (k) => twin.frames.map((f) => (f.forecast ? f.forecast[k] : null));
   for (const [t, name, color] of [["wind", "wind", COLORS.wind], ["pv", "PV", COLORS.pv],
                                   ["load", "load", COLORS.factory]]) {
-    out.push({x, y: series(t), name, line: {color, width: 1.8}, legendgroup: t});
-    out.push({x, y: fc(`${t}_1h`), name: `${name} forecast 1 h before`, legendgroup: t,
+    out.push({x, y: series(t), name: tr(name), line: {color, width: 1.8}, legendgroup: t});
+    out.push({x, y: fc(`${t}_1h`), name: tr("{x} forecast 1 h before", {x: tr(name)}), legendgroup: t,
               line: {color, width: 1.2, dash: "dot"}, showlegend: t === "wind"});
     const next = last && last.forecast && last.forecast.next && last.forecast.next[t];
     if (next) {
       const t0 = new Date(last.time.replace(" ", "T"));
       const xs = next.map((_, k) => localText(new Date(t0.getTime() + (k + 1) * step * 1000)));
-      out.push({x: [last.time, ...xs], y: [last[t], ...next], name: `${name} next 4 h`,
+      out.push({x: [last.time, ...xs], y: [last[t], ...next], name: tr("{x} next 4 h", {x: tr(name)}),
                 legendgroup: t, line: {color, width: 1.4, dash: "dash"}, showlegend: false});
     }
   }
@@ -363,15 +372,16 @@ function applyStatus(s) {
     speed.value = String(s.speed);
   }
   const badge = $("state");
-  badge.textContent = s.state === "running" ? `running ×${s.speed}` : s.state;
+  badge.textContent = s.state === "running" ? `${t("running")} ×${s.speed}` : t(s.state);
   badge.className = `badge ${s.state}`;
   if (s.error) say(`the twin stopped: ${s.error}`);
   $("file").textContent = s.file || "";
   renderEvents(s.events || []);
+  jumpProgress(s);
   if (twin.updates.length > 3) {
     const u = twin.updates.slice(-20);
     const gaps = u.slice(1).map((t, i) => t - u[i]);
-    $("rate").textContent = `update every ${(Math.max(...gaps) / 1000).toFixed(1)} s at most`;
+    $("rate").textContent = t("update every {x} s at most", {x: (Math.max(...gaps) / 1000).toFixed(1)});
   }
 }
 
@@ -438,12 +448,31 @@ function eventShapes() {  // shaded windows of the events on the charts
   return {shapes, annotations: notes};
 }
 
+const JUMP_EXPECT_S = 3.0;  // what a jump takes on the 2-core target (bench_demo.py)
+
+function jumpProgress(s) {
+  const box = $("jump-progress");
+  const j = s.jump || {};
+  if (s.state === "jumping" && j.elapsed_s !== null && j.elapsed_s !== undefined) {
+    box.hidden = false;
+    $("jump-fill").style.width = `${Math.min(95, 100 * j.elapsed_s / JUMP_EXPECT_S)}%`;
+    $("jump-text").textContent = t("jumping to {x}: building the park", {x: twin.jumpTo || ""}) +
+                                 ` ${j.elapsed_s.toFixed(1)} s`;
+  } else if (!box.hidden) {
+    box.hidden = true;
+    if (j.took_s !== null && j.took_s !== undefined) {
+      say(t("jumped to {x} in {s} s", {x: twin.jumpTo || "", s: j.took_s.toFixed(1)}), true);
+      setTimeout(() => say(""), 4000);
+    }
+  }
+}
+
 function applyTotals(tot) {
   if (!tot || !tot.carbon || tot.segment !== twin.segment && twin.segment !== null) return;
   twin.totals = tot;
   const c = tot.carbon;
   $("v-co2").textContent = fmt(c.co2_t, 0);
-  $("carbon-hours").textContent = c.hours ? `over ${fmt(c.hours / 24, 1)} days` : "";
+  $("carbon-hours").textContent = c.hours ? t("over {x} days", {x: fmt(c.hours / 24, 1)}) : "";
   const clean = (c.criteria || []).find((k) => k.key === "clean_energy_share");
   if (clean) {
     $("v-clean").textContent = `${fmt(100 * clean.value, 1)} %`;
@@ -461,7 +490,8 @@ function applyTotals(tot) {
     const limit = k.unit === "1" ? `${fmt(100 * k.threshold, 0)} %` : `${fmt(k.threshold, 2)}`;
     li.innerHTML = `<span></span><span><b></b> <span class="${k.met ? "met" : "unmet"}">` +
                    `${k.met ? "✓" : "✗"}</span></span>`;
-    li.firstChild.textContent = `${k.zh} ${k.en}`;
+    li.firstChild.textContent = twin.lang === "zh" ? k.zh : k.en;
+    li.firstChild.title = twin.lang === "zh" ? k.en : k.zh;
     li.querySelector("b").textContent = `${value} (${k.comparison} ${limit})`;
     ul.append(li);
   }
@@ -471,7 +501,7 @@ function applyTotals(tot) {
     const tr = document.createElement("tr");
     const v = k.unit === "1" ? `${fmt(100 * k.value, 1)} %` : `${fmt(k.value, k.value > 100 ? 0 : 2)} ${k.unit}`;
     tr.innerHTML = "<td></td><td class=v></td>";
-    tr.firstChild.textContent = k.doc;
+    tr.firstChild.textContent = (twin.lang === "zh" && window.I18N && window.I18N.zh[`kpi:${k.key}`]) || k.doc;
     tr.firstChild.title = k.key;
     tr.lastChild.textContent = v;
     table.append(tr);
@@ -480,9 +510,9 @@ function applyTotals(tot) {
 
 function renderAoiLine(f) {
   const a = f.aoi || {};
-  const rows = [["boards out (step)", fmt(a.boards_out, 0)], ["rejected (step)", fmt(a.boards_rejected, 0)],
-                ["throughput", `${fmt(a.throughput_per_h, 0)} /h`],
-                ["first-pass yield", a.fpy === null || a.fpy === undefined ? "—" : `${fmt(100 * a.fpy, 1)} %`],
+  const rows = [[t("boards out (step)"), fmt(a.boards_out, 0)], [t("rejected (step)"), fmt(a.boards_rejected, 0)],
+                [t("throughput"), `${fmt(a.throughput_per_h, 0)} /h`],
+                [t("first-pass yield"), a.fpy === null || a.fpy === undefined ? "—" : `${fmt(100 * a.fpy, 1)} %`],
                 ["OEE", a.oee === null || a.oee === undefined ? "—" : `${fmt(100 * a.oee, 1)} %`]];
   const table = $("aoi-kpis");
   table.innerHTML = "";
@@ -502,14 +532,14 @@ function applyAoi(a) {
   if (!old || old.version !== a.version) {
     $("aoi-board").src = `/api/aoi/board.jpg?v=${a.version}`;
     const kinds = a.findings.map((x) => x.kind).join(", ");
-    $("aoi-board-cap").textContent = `board ${a.index}: ${a.flagged ? `flagged (${kinds})` : "passed"}` +
-      ` · ${a.defective ? "defective" : "good"} · ${a.time}`;
+    $("aoi-board-cap").textContent = `${t("board {x}", {x: a.index})}: ${a.flagged ? t("flagged ({x})", {x: kinds}) : t("passed")}` +
+      ` · ${a.defective ? t("defective") : t("good")} · ${a.time}`;
   }
   if (a.robot_version && (!old || old.robot_version !== a.robot_version)) {
     $("aoi-robot").src = `/api/aoi/robot.jpg?v=${a.robot_version}`;
-    $("aoi-robot-cap").textContent = `reject robot: board ${a.index} to the tray`;
+    $("aoi-robot-cap").textContent = t("reject robot: board {x} to the tray", {x: a.index});
   }
-  $("aoi-note").textContent = `defective share ${fmt(100 * a.p_defect, 0)} %`;
+  $("aoi-note").textContent = t("defective share {x} %", {x: fmt(100 * a.p_defect, 0)});
 }
 
 // ------------------------------------------------------------------ live
@@ -527,7 +557,7 @@ function connect() {
   es.addEventListener("status", (e) => { tick(); applyStatus(JSON.parse(e.data)); });
   es.addEventListener("totals", (e) => { tick(); applyTotals(JSON.parse(e.data)); });
   es.addEventListener("aoi", (e) => { tick(); applyAoi(JSON.parse(e.data)); });
-  es.onerror = () => { $("state").textContent = "reconnecting"; };
+  es.onerror = () => { $("state").textContent = t("reconnecting"); };
 }
 
 async function control(action, value) {
@@ -545,7 +575,7 @@ async function fireEvent(kind) {
   try {
     const r = await post("/api/event", body);
     say(r.windows.length ? t("{kind} from {start} (simulated)", {kind: t(LABELS[kind] || kind), start: r.windows[0].start})
-                         : t("the event falls outside the run"));
+                         : t("the event falls outside the run"), r.windows.length > 0);
     if (kind === "demand_response" && twin.info.controller !== "ems") {
       say(t("the rule controller does not answer a grid operator's requests: the page shows the request missed; run the demo with --controller ems"));
     }
@@ -557,7 +587,7 @@ function setupLive() {
   $("btn-pause").onclick = () => control("pause");
   $("btn-resume").onclick = () => control("resume");
   $("speed").onchange = () => control("speed", Number($("speed").value));
-  $("btn-jump").onclick = () => control("jump", $("jump-date").value);
+  $("btn-jump").onclick = () => { twin.jumpTo = $("jump-date").value; control("jump", twin.jumpTo); };
   for (const b of document.querySelectorAll("#event-buttons button")) {
     b.onclick = () => fireEvent(b.dataset.kind);
   }
@@ -607,10 +637,10 @@ function setupReplay() {
     if (twin.playing) {
       clearInterval(twin.playing);
       twin.playing = null;
-      $("btn-play").textContent = "Play";
+      $("btn-play").textContent = t("Play");
       return;
     }
-    $("btn-play").textContent = "Stop";
+    $("btn-play").textContent = t("Stop");
     twin.playing = setInterval(() => {
       const next = Math.min(Number(slider.max), Number(slider.value) + 1);
       slider.value = String(next);
@@ -621,17 +651,69 @@ function setupReplay() {
   showStep(Number(slider.value)).catch((e) => say(e.message));
 }
 
+// ------------------------------------------------------------------ language, presenter
+function applyLang(lang) {
+  twin.lang = lang === "zh" ? "zh" : "en";
+  try { localStorage.setItem("twin-lang", twin.lang); } catch (err) { /* private mode */ }
+  document.documentElement.lang = twin.lang === "zh" ? "zh-CN" : "en";
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  $("btn-lang").textContent = twin.lang === "zh" ? "English" : "中文";
+  if (!twin.info) return;
+  $("mode").textContent = twin.info.mode === "live"
+    ? t("live · {x} controller", {x: t(twin.info.controller)}) : t("replay");
+  if (twin.status) applyStatus(twin.status);
+  if (twin.totals) applyTotals(twin.totals);
+  if (twin.aoi) { const a = twin.aoi; twin.aoi = null; applyAoi(a); }
+  if (twin.tour) showTourStep();
+  render(true);
+}
+
+function firstLang() {
+  const asked = new URLSearchParams(location.search).get("lang");
+  if (asked) return asked;
+  try {
+    const kept = localStorage.getItem("twin-lang");
+    if (kept) return kept;
+  } catch (err) { /* private mode */ }
+  return (navigator.language || "").toLowerCase().startsWith("zh") ? "zh" : "en";
+}
+
+function setPresenter(on) {
+  document.body.classList.toggle("presenter", on);
+  $("btn-presenter").classList.toggle("on", on);
+  if (on && document.fullscreenEnabled && !document.fullscreenElement) {
+    document.documentElement.requestFullscreen().catch(() => {});
+  } else if (!on && document.fullscreenElement) {
+    document.exitFullscreen().catch(() => {});
+  }
+  relayout();
+}
+
+function relayout() {  // sizes changed: the diagram and the charts again
+  if (!twin.info) return;
+  buildDiagram(twin.info.diagram);
+  if (typeof buildMap === "function") buildMap(twin.info.diagram);
+  for (const id of ["chart-power", "chart-forecast", "chart-ev"]) {
+    if ($(id).data && typeof Plotly !== "undefined") Plotly.purge(id);
+  }
+  render(true);
+}
+
 // ------------------------------------------------------------------ start
 async function main() {
   try {
     twin.info = await getJSON("/api/info");
   } catch (err) { say(err.message); return; }
   const info = twin.info;
+  applyLang(firstLang());
+  $("btn-lang").onclick = () => applyLang(twin.lang === "zh" ? "en" : "zh");
+  $("btn-presenter").onclick = () => setPresenter(!document.body.classList.contains("presenter"));
+  if (new URLSearchParams(location.search).has("presenter")) setPresenter(true);
   $("park").textContent = info.park;
   document.title = `${info.park} — ${info.mode}`;
-  $("mode").textContent = info.mode === "live" ? `live · ${info.controller} controller` : "replay";
+  $("mode").textContent = info.mode === "live" ? t("live · {x} controller", {x: t(info.controller)}) : t("replay");
   if (!info.aoi.length) {
-    $("aoi-note").textContent = "no AOI line in this scenario";
+    $("aoi-note").textContent = t("no AOI line in this scenario");
     document.querySelector(".aoi-images").hidden = true;
     $("aoi-kpis").hidden = true;
   } else if (!info.aoi_camera) {
@@ -641,13 +723,12 @@ async function main() {
   buildDiagram(info.diagram);
   if (info.mode === "live" && info.role === "viewer") setupViewer();
   else if (info.mode === "live") setupLive(); else setupReplay();
-  let width = $("diagram").clientWidth;
+  let size = [window.innerWidth, window.innerHeight];
   window.addEventListener("resize", () => {
-    if (Math.abs($("diagram").clientWidth - width) > 20) {
-      width = $("diagram").clientWidth;
-      buildDiagram(info.diagram);
-    }
-    render(true);
+    if (Math.abs(window.innerWidth - size[0]) > 20 || Math.abs(window.innerHeight - size[1]) > 20) {
+      size = [window.innerWidth, window.innerHeight];
+      relayout();
+    } else render(true);
   });
 }
 

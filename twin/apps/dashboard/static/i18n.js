@@ -1,0 +1,80 @@
+// The trainers' page in Chinese: English text (the key) -> 简体中文. The national criteria keep
+// the official Chinese names the accounts give them (twin/accounting/carbon/criteria.py).
+"use strict";
+
+window.I18N = {zh: {
+  // header and controls
+  "watching": "仅观看", "Pause": "暂停", "Resume": "继续", "Speed": "速度", "Jump to": "跳转到",
+  "Go": "前往", "Play": "播放", "Stop": "停止", "Date": "日期", "Guided tour": "导览",
+  "Presenter": "演示模式", "Back": "上一步", "Next": "下一步", "Let it run": "自动播放",
+  "End the tour": "结束导览", "running": "运行中", "paused": "已暂停", "finished": "已结束",
+  "failed": "已失败", "starting": "启动中", "jumping": "跳转中", "replay": "回放",
+  "reconnecting": "重新连接中", "connecting": "连接中", "live · {x} controller": "实时 · {x}控制器",
+  "rule": "规则", "ems": "能量管理系统 (EMS)", "update every {x} s at most": "最长 {x} 秒更新一次",
+  // diagram and map
+  "Single-line diagram": "单线图", "Lines": "线路", "Park map": "园区示意图",
+  "power on each line, arrows downstream of the PCC; loaded lines in amber and red":
+    "各线路功率，箭头指向并网点下游；负载较高的线路显示为琥珀色和红色",
+  "≥ 90 % loaded": "负载率 ≥ 90 %", "tripped": "已跳闸", "{k} of {n} tripped": "{n} 回中 {k} 回跳闸",
+  "of {x} asked": "需求 {x}", "of {x} available": "可发 {x}", "of {x} MW asked": "需求 {x} MW",
+  "islanded: no exchange with the public grid": "孤岛运行：与公共电网无交换",
+  "islanded: storage discharging {x} MW to cover the load": "孤岛运行：储能放电 {x} MW 支撑负荷",
+  "islanded: storage charging {x} MW while {y} MW of load is shed":
+    "孤岛运行：储能仍在充电 {x} MW，同时切除负荷 {y} MW",
+  "public grid": "公共电网", "main substation": "主变电站",
+  // now
+  "Now": "当前", "Wind": "风电", "PV": "光伏", "Load served": "供电负荷", "Storage": "储能",
+  "Load shed": "切除负荷", "Network losses": "网损", "Curtailed": "弃电", "Weather": "天气",
+  "Sun (GHI)": "日照 (GHI)", "Air": "气温", "Wind speed": "风速", "MW": "MW", "SOC": "荷电状态",
+  "PCC (islanded)": "并网点（孤岛）", "Import": "下网", "Export": "上网",
+  // carbon
+  "Carbon so far": "累计碳排放", "t CO₂ (Scope 1 + location-based Scope 2)":
+    "吨 CO₂（范围一 + 基于位置的范围二）", "Clean-energy share": "清洁能源消费占比",
+  "criterion": "指标要求", "over {x} days": "{x} 天累计",
+  // charts
+  "Power": "功率", "last two days, MW (storage SOC on the right); events shaded":
+    "最近两天，MW（右轴为储能荷电状态）；阴影为事件", "wind": "风电", "load served": "供电负荷",
+  "PCC import": "并网点下网", "storage (charging +)": "储能（充电为正）", "SOC %": "荷电状态 %",
+  "import cap (request)": "下网上限（调度请求）", "load shed": "切除负荷", "cut asked": "要求削减",
+  "cut delivered": "实际削减", "cut offered (VPP)": "虚拟电厂申报削减", "load": "负荷",
+  "Forecast and what happened": "预测与实际", "the EMS forecaster, 1 h ahead; dashed: the next 4 h":
+    "EMS 预测器，提前 1 小时；虚线：未来 4 小时", "{x} forecast 1 h before": "{x}（提前 1 小时预测）",
+  "{x} next 4 h": "{x}（未来 4 小时）",
+  // events
+  "Events": "事件", "for": "持续", "cut": "削减", "line": "线路", "Cloud front": "云团过境",
+  "Wind lull": "风速骤降", "Heat wave": "高温热浪", "Cold wave": "寒潮", "Demand response": "需求响应",
+  "Grid outage": "电网停电", "Line trip": "线路跳闸", "EV surge": "电动汽车充电高峰",
+  "Defect burst": "缺陷激增", "Price signal": "电价信号", "coming": "即将开始", "in force": "进行中",
+  "over": "已结束", "load shed {x} MWh": "切除负荷 {x} MWh", "curtailed {x} MWh": "弃电 {x} MWh",
+  "asked {a} · offered {o} · delivered {d} · missed {m} MWh":
+    "要求 {a} · 申报 {o} · 实际 {d} · 未完成 {m} MWh",
+  "not answered (rule controller): missed {x} MWh of {y}": "未响应（规则控制器）：{y} MWh 中未完成 {x}",
+  "no event yet: each button starts one from the step in progress": "暂无事件：按钮从当前步开始一个事件",
+  "{kind} from {start} (simulated)": "{kind}自 {start} 起（仿真时间）",
+  "the event falls outside the run": "事件不在本次运行的时段内",
+  "the rule controller does not answer a grid operator's requests: the page shows the request missed; run the demo with --controller ems":
+    "规则控制器不响应电网调度请求：页面显示该请求未完成；请用 --controller ems 运行演示",
+  // EV
+  "EV charging": "电动汽车充电", "Charging power": "充电功率", "Charging": "充电中",
+  "Waiting": "排队", "Arrivals": "到达", "vehicles": "辆", "this step": "本步",
+  "arrivals ×{x} (EV surge)": "到达量 ×{x}（充电高峰）", "EV power": "充电功率",
+  "no EV hub in this scenario": "本场景没有充电站",
+  // AOI
+  "AOI line": "AOI 检测线", "board {x}": "电路板 {x}", "flagged ({x})": "判定缺陷（{x}）",
+  "passed": "通过", "defective": "有缺陷", "good": "良品",
+  "reject robot: board {x} to the tray": "剔除机器人：电路板 {x} 放入废品盘",
+  "boards out (step)": "产出板数（本步）", "rejected (step)": "剔除板数（本步）",
+  "throughput": "产能", "first-pass yield": "直通率", "defective share {x} %": "缺陷率 {x} %",
+  "no AOI line in this scenario": "本场景没有 AOI 检测线", "findings": "缺陷",
+  // KPIs
+  "KPIs so far": "累计指标", "Park twin · mosaik co-simulation": "园区数字孪生 · mosaik 联合仿真",
+  "kpi:e_wind_mwh": "风电发电量", "kpi:e_pv_mwh": "光伏发电量", "kpi:e_load_mwh": "用电量",
+  "kpi:e_import_mwh": "下网电量", "kpi:e_export_mwh": "上网电量", "kpi:self_sufficiency": "自给率",
+  "kpi:self_consumption": "就地消纳率", "kpi:p_import_peak_mw": "最大下网功率",
+  "kpi:storage_efc": "储能等效完全循环次数", "kpi:e_storage_discharge_mwh": "储能放电量",
+  "kpi:wind_capacity_factor": "风电容量系数", "kpi:gas_nm3": "天然气用量",
+  "kpi:e_shed_mwh": "切除负荷电量", "kpi:e_curtailed_mwh": "弃电量",
+  // jump, replay
+  "jumping to {x}: building the park": "正在跳转到 {x}：构建园区", "jumped to {x} in {s} s": "已跳转到 {x}（{s} 秒）",
+  "no step on {x} in this run": "本次运行没有 {x} 的数据",
+}};
