@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from twin.core import atomic
+
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_CODES = {EXIT_PASSED: "every assertion passed", EXIT_FAILED: "an assertion failed or "
               "the run aborted", EXIT_USAGE: "a user's mistake (bad scenario, unreachable "
@@ -123,6 +125,8 @@ def write(s: Any, path: Path, verdicts: Sequence[Any], kpis: Mapping[str, Any],
                    overruns, wall_s)
     tree = ET.ElementTree(junit_xml(data))
     ET.indent(tree)
-    tree.write(xml_path, encoding="utf-8", xml_declaration=True)
-    json_path.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    # each replaced whole (twin.core.atomic): a killed run leaves the previous files whole
+    atomic.write_bytes(xml_path, ET.tostring(tree.getroot(), encoding="utf-8",
+                                             xml_declaration=True))
+    atomic.write_text(json_path, json.dumps(data, indent=1, allow_nan=False) + "\n")
     return xml_path, json_path

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hil.trace import Trace
-from twin.core import plots
+from twin.core import atomic, plots
 from twin.core.html import page, table
 from twin.core.results import Run, open_run
 from twin.scenario.assertions import Verdict
@@ -160,5 +160,4 @@ def write(path: str | Path, trace: Trace, verdicts: Sequence[Verdict],
         text = page(f"HIL test report — {run.meta.get('park', '')}", [
             header(run, trace, verdicts, aborted, notes), assertions(verdicts), devices(trace),
             pacing(run, trace), entities(run, trace), events(trace), traffic(trace)])
-    out.write_text(text, encoding="utf-8")
-    return out
+    return atomic.write_text(out, text)  # a killed run leaves the previous report whole

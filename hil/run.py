@@ -243,32 +243,23 @@ def run(s: Any, out_dir: str | Path | None = None,
     s = bind_cameras(s, trace)  # where this run's trace goes (out_dir may differ from prepare's)
     aborted = None
     kpis: dict[str, KPI] = {}
+    judged: dict[str, Any] = {}
+
+    def judge_hil(target: Path) -> None:  # into the run's file before it is published
+        judged.update(_judge(s, trace, target))
+
     try:
         kpis = dict(runner.run(s, out_dir=out_dir, progress=progress,
-                               extensions=[HILExtension()]).kpis)
+                               extensions=[HILExtension()], judge_also=judge_hil).kpis)
     except HILAbort as exc:
         aborted = str(exc)
         if partial_path(path).exists():  # the aborted run's record, marked incomplete
-            finish(path, complete=False)
-    recorded = tr.read(trace)
-    scheduling = next((e["detail"] for e in recorded.events if e["kind"] == "scheduling"),
-                      "replay: no pacing" if s.hil.replay else "")
-    with open_run(path) as r:
-        ev = RunEvidence(r, recorded, s)
-        verdicts = [a.evaluate(ev) for a in (
-            *s.hil.assertions, *default_assertions(s),
-            *sequence_expectations(s.hil, float(s.period.duration_s)))]
-        hil_kpis = ev.kpis(verdicts)
-    write_kpis(path, hil_kpis)
-    kpis.update(hil_kpis)
-    write_table(path, "hil/traffic", traffic_rows(recorded), "every exchange with a device: "
-                "setpoint sent, measurements received, status, wall times (s from the first "
-                "deadline)")
-    write_table(path, "hil/events", event_rows(recorded), "interlocks, comm faults, watchdog "
-                "trips, takeovers, overruns, operator actions")
-    write_table(path, "hil/assertions", [{"assertion": v.text, "status": v.status,
-                                          "detail": v.detail} for v in verdicts],
-                "the scenario's assertions and their verdicts")
+            finish(path, judge_hil, complete=False)
+    if not judged:  # aborted before the recorder started: no run to judge or publish
+        raise HILError(f"{aborted}: the run stopped before its first step; nothing was "
+                       f"written, the previous result at {path} (if any) is kept")
+    recorded, verdicts, scheduling = judged["trace"], judged["verdicts"], judged["scheduling"]
+    kpis.update(judged["kpis"])
     html = report.write(path, recorded, verdicts, aborted, notes=[scheduling])
     junit_path, json_path = junit.write(
         s, path, verdicts, kpis, aborted, scheduling, html, trace,
@@ -276,6 +267,30 @@ def run(s: Any, out_dir: str | Path | None = None,
         wall_s=max((float(p["wall_s"]) for p in recorded.pace.values()), default=None))
     return HILResult(path, html, trace, verdicts, kpis, aborted, scheduling, junit_path,
                      json_path)
+
+
+def _judge(s: Any, trace: Path, target: Path) -> dict[str, Any]:
+    """The verdicts of the run in file ``target`` and its trace; its HIL KPIs and tables
+    written into ``target``."""
+    recorded = tr.read(trace)
+    scheduling = next((e["detail"] for e in recorded.events if e["kind"] == "scheduling"),
+                      "replay: no pacing" if s.hil.replay else "")
+    with open_run(target) as r:
+        ev = RunEvidence(r, recorded, s)
+        verdicts = [a.evaluate(ev) for a in (
+            *s.hil.assertions, *default_assertions(s),
+            *sequence_expectations(s.hil, float(s.period.duration_s)))]
+        hil_kpis = ev.kpis(verdicts)
+    write_kpis(target, hil_kpis)
+    write_table(target, "hil/traffic", traffic_rows(recorded), "every exchange with a device: "
+                "setpoint sent, measurements received, status, wall times (s from the first "
+                "deadline)")
+    write_table(target, "hil/events", event_rows(recorded), "interlocks, comm faults, "
+                "watchdog trips, takeovers, overruns, operator actions")
+    write_table(target, "hil/assertions", [{"assertion": v.text, "status": v.status,
+                                            "detail": v.detail} for v in verdicts],
+                "the scenario's assertions and their verdicts")
+    return {"trace": recorded, "verdicts": verdicts, "kpis": hil_kpis, "scheduling": scheduling}
 
 
 # --- evidence for the assertions -----------------------------------------------------------

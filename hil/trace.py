@@ -19,6 +19,7 @@ Floats are written with Python's shortest round-trip repr, so they read back bit
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,15 @@ class TraceError(ValueError):
 
 
 class TraceWriter:
-    """Appends records to a trace file, flushed as they come (a killed run keeps its trace)."""
+    """Appends records to ``<path>.partial``, flushed as they come (a killed run keeps its
+    trace there), and renames it over ``path`` when closed: a previous trace at ``path`` is
+    replaced only by a whole one."""
 
     def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", encoding="utf-8")  # noqa: SIM115
+        self.partial = self.path.with_name(self.path.name + ".partial")
+        self._file = self.partial.open("w", encoding="utf-8")  # noqa: SIM115
         self.write("header", version=VERSION, **header)
 
     def write(self, record: str, /, **fields: Any) -> None:
@@ -47,10 +51,12 @@ class TraceWriter:
         self._file.flush()
 
     def close(self) -> None:
-        """Close the file."""
+        """Close the file and put it in place (fsynced, then renamed over ``path``)."""
         if self._file is not None:
+            os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
+            self.partial.replace(self.path)
 
 
 def _plain(value: Any) -> Any:

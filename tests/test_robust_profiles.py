@@ -108,3 +108,14 @@ def test_errors_name_every_policy_and_stop_needs_a_step(tmp_path):
                                      "period: {start: 2027-01-01 23:50"), on_end="stop")
     assert "external[0].on_end" in str(info.value)
     assert "cannot stop there" in str(info.value)
+
+
+@pytest.mark.parametrize("on_end", ["repeat", "stop"])
+def test_repeat_and_stop_are_refused_for_a_simulator_whose_end_is_unknown(tmp_path, on_end):
+    text = PARK.replace("python: mosaik_csv:CSV", "python: mosaik.basic_simulators:"
+                        "OutputSimulator")
+    with pytest.raises(ScenarioError) as info:
+        _load(tmp_path, text, on_end=on_end)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"external[0].on_end: {on_end} needs a mosaik-csv profile" in message

@@ -496,6 +496,11 @@ def _rule_profiles(s: Scenario) -> list[tuple[str, str]]:
     for i, e in enumerate(s.external):
         found = _read_profile(s, i, e)
         if found is None:
+            if e.on_end in ("repeat", "stop"):
+                raise SpecError(f"external[{i}].on_end", f"{e.on_end} needs a mosaik-csv "
+                                "profile (python: mosaik_csv:CSV, params.datafile): another "
+                                "simulator's end is not known before the run; expected error "
+                                "or hold")
             continue
         prof, start = found
         where = f"external[{i}].params.datafile"

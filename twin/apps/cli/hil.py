@@ -72,7 +72,7 @@ def cmd_hil(args: argparse.Namespace) -> int:
                mininterval=0.5)
     try:
         result = hil_run.run(s, out_dir=args.out, progress=lambda t: bar.update(1))
-    except TraceError as exc:
+    except (hil_run.HILError, TraceError) as exc:
         raise _user_error(str(exc)) from None
     finally:
         bar.close()

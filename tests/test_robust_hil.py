@@ -1,0 +1,105 @@
+"""A HIL run killed during its final writes leaves every previous file whole.
+
+The verdicts, HIL KPIs and tables go into the run's file before it is published (one rename
+with the park's judgement); the report, JUnit XML, JSON summary and the trace are each
+written beside their place and renamed over it. Each case: a complete HIL run, then the same
+run killed by SIGKILL at an aimed moment of its final writes (forked children: imports paid
+once).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+from tests.test_hil import scenario_text
+
+_KILLER = r'''
+import hashlib, json, os, signal, sys
+import xml.etree.ElementTree as ET
+import h5py
+from hil import run as hil_run
+from pathlib import Path
+from twin import runner
+from twin.scenario import loads
+
+out, text, moments = sys.argv[1], sys.argv[2], sys.argv[3:]
+s = hil_run.prepare(loads(text, out + "/kill.yaml"), 1, out_dir=out)
+
+def die(*a, **k):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def aim(where):
+    if where == "mid_hil_tables":  # the first HIL table written into the file being judged
+        real = hil_run.write_table
+        hil_run.write_table = lambda *a, **k: (real(*a, **k), die())
+    else:  # the file whole beside its place, killed at its rename
+        suffix = {"report_rename": "-hil.html", "trace_rename": ".trace.jsonl"}[where]
+        real = Path.replace
+        Path.replace = lambda self, target: die() if str(target).endswith(suffix) else \
+            real(self, target)
+
+def look():
+    h5 = runner.output_path(s, out)
+    html = h5.with_name(h5.stem + "-hil.html")
+    files = {"h5": h5, "html": html, "xml": html.with_suffix(".xml"),
+             "json": html.with_suffix(".json"), "trace": hil_run.trace_path(s, out)}
+    seen = {k: hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
+            for k, p in files.items()}
+    with h5py.File(h5) as f:  # a plain open
+        seen["h5_whole"] = bool(f["meta"].attrs["complete"]) and "hil/assertions" in f \
+            and "kpi/hil_exchanges" in f
+    ET.parse(files["xml"])
+    seen["json_whole"] = isinstance(json.loads(files["json"].read_text()), dict)
+    seen["html_whole"] = files["html"].read_text().rstrip().endswith("</html>")
+    records = [json.loads(x) for x in files["trace"].read_text().splitlines()]
+    seen["trace_whole"] = records[0]["type"] == "header" and len(records) > 2
+    seen["partials"] = sorted(p.name for p in files["h5"].parent.iterdir()
+                              if p.name.endswith(".partial"))
+    return seen
+
+for what in ["complete", *moments]:
+    pid = os.fork()
+    if pid == 0:
+        if what != "complete":
+            aim(what)
+        try:
+            hil_run.run(s, out_dir=out)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    print(json.dumps({"what": what, "killed": os.WIFSIGNALED(status), **look()}), flush=True)
+'''
+
+
+def test_a_kill_aimed_at_the_final_writes_keeps_every_previous_file_whole(tmp_path):
+    moments = ["mid_hil_tables", "report_rename", "trace_rename"]
+    proc = subprocess.run([sys.executable, "-c", _KILLER, str(tmp_path), scenario_text("sim"),
+                           *moments], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    rows = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    assert len(rows) == 4, proc.stderr[-3000:]
+    first, mid, report, trace = rows
+    assert not first["killed"]
+    assert first["partials"] == []
+    for row in rows:  # every file whole, a plain h5py.File opens the result
+        assert row["h5_whole"], row
+        assert row["html_whole"], row
+        assert row["json_whole"], row
+        assert row["trace_whole"], row
+    # killed while the verdicts went into the file being judged: nothing published
+    assert mid["killed"]
+    assert {k: mid[k] for k in ("h5", "html", "xml", "json")} == \
+           {k: first[k] for k in ("h5", "html", "xml", "json")}
+    assert "kill.h5.partial" in mid["partials"]  # its series, for a look
+    # killed before the report's rename: the new result is published, the old report kept
+    assert report["killed"]
+    assert report["h5"] != mid["h5"]
+    assert report["html"] == mid["html"]
+    assert "kill-hil.html.partial" in report["partials"]
+    # killed before the trace's rename: nothing of this run published, the trace kept
+    assert trace["killed"]
+    assert trace["trace"] == report["trace"]
+    assert trace["h5"] == report["h5"]
+    assert "kill.trace.jsonl.partial" in trace["partials"]
