@@ -1,7 +1,10 @@
 """``twin live``: the twin beside the live park, kept in step with its telemetry.
 
     twin live SCENARIO --telemetry MAPPING.yaml [--broker HOST:PORT] [--hours H]
-                       [--idle-s 30] [--out DIR]
+                       [--idle-s 30] [--speed X] [--out DIR]
+
+The telemetry comes from an MQTT broker or, with the mapping's ``source.kind: file``, from a
+recorded file (CSV, Parquet or a run's HDF5 file) played back at ``--speed``.
 
 Prints each alarm as one line as it is raised, and at the end the steps, the alarms and the
 run file (measured and twin values side by side, the stale flags, the alarms table).
@@ -25,18 +28,25 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     s = load_scenario(args.scenario)
     tm = telemetry_for(s, args.telemetry, args.broker)
-    if tm.source.kind != "mqtt":
-        raise UserError(f"{tm.path}: source.kind: {tm.source.kind} is not served yet; "
-                        f"expected mqtt")
-    from twin.live.mqtt import MqttSubscriber
-
+    if tm.source.kind == "opcua":
+        raise UserError(f"{tm.path}: source.kind: opcua is not served yet; expected mqtt or "
+                        f"file")
     base = runner.output_path(s, args.out)
     path = base.with_name(f"{base.stem}-live.h5")
     path.parent.mkdir(parents=True, exist_ok=True)
-    source = MqttSubscriber(tm)  # the broker first: no file for a park out of reach
+    if tm.source.kind == "file":
+        from twin.live.playback import FilePlayback
+
+        source = FilePlayback(tm, speed=args.speed)
+        where = f"{tm.source.path} at x{args.speed:g}" if args.speed else f"{tm.source.path}"
+    else:
+        from twin.live.mqtt import MqttSubscriber
+
+        source = MqttSubscriber(tm)  # the broker first: no file for a park out of reach
+        where = f"mqtt://{tm.source.host}:{tm.source.port}/{tm.source.prefix}"
     engine = LiveEngine(s, tm, path)
-    print(f"live: {len(tm.tags)} tags from mqtt://{tm.source.host}:{tm.source.port}/"
-          f"{tm.source.prefix} (stale after {tm.source.stale_after} s); Ctrl-C stops",
+    print(f"live: {len(tm.tags)} tags from {where} (stale after {tm.source.stale_after} s); "
+          f"Ctrl-C stops",
           file=sys.stderr, flush=True)
 
     def show(alarm: object) -> None:
@@ -53,7 +63,8 @@ def cmd_live(args: argparse.Namespace) -> int:
         print(f"live: stopped; {engine.n_steps} steps kept in {path}", file=sys.stderr)
         return 130
     finally:
-        source.close()
+        if hasattr(source, "close"):
+            source.close()
     print(f"live: {done.n_steps} steps, {done.n_readings} readings, {len(done.alarms)} alarms, "
           f"{done.step_ms_p95:.1f} ms per step (p95), at most {done.backlog_max} readings "
           f"waiting; history: {Path(path)}")
@@ -77,5 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hours", type=float, help="stop after H hours of telemetry")
     p.add_argument("--idle-s", type=float, default=30.0, help="stop after this many wall "
                    "seconds without a reading (default 30)")
+    p.add_argument("--speed", type=float, default=0.0, help="a recorded file (source.kind: "
+                   "file): simulated seconds per wall second (default 0: at once)")
     p.add_argument("--out", help="folder of the history file (<scenario>-live.h5)")
     p.set_defaults(func=cmd_live)
