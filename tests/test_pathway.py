@@ -459,3 +459,27 @@ def test_scenario_sets_the_emissions_basis(tmp_path, capsys) -> None:  # noqa: A
     err = capsys.readouterr().err
     assert "carbon.emissions" in err
     assert "Traceback" not in err
+
+
+def test_a_weather_file_is_one_more_weather_year(small, tmp_path, capsys) -> None:  # noqa: ANN001
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "scenarios" / "weather-example.csv"
+    road = prove.pathway(small, tmp_path / "runs", days=1, rounds=1, weather_files=(example,))
+    assert len(road.weather) == 2
+    assert (tmp_path / "runs" / "pathway-baseline-f1.h5").exists()
+    assert (tmp_path / "runs" / "pathway-round1-f1.h5").exists()
+    # the file's weather, not the synthetic year's: the heat demand differs hour by hour
+    assert not np.allclose(road.weather[0].heat_mwh, road.weather[1].heat_mwh)
+    assert any("weather file weather-example.csv" in n for n in road.notes)
+    assert len(road.final.solution.by_weather) == 2  # the LP's criteria hold in both
+    # a file of another site is refused before anything runs: one line, exit 2
+    import pvlib
+
+    other = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
+    assert main(["pathway", str(small.path), "--weather-files", str(other),
+                 "--out", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --weather-files")
+    assert "Traceback" not in err
+    assert not (tmp_path / "other").exists()

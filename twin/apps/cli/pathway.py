@@ -3,6 +3,7 @@
     twin pathway SCENARIO [--years 2025-2028] [--acceptance 2027] [--days N] [--rounds 8]
                           [--criteria core,clean,direct] [--cfe 0.8] [--emissions location]
                           [--clean certificates,grid] [--gas-kgce 1.33] [--weather-years 3]
+                          [--weather-files a.epw,b.csv]
                           [--out DIR] [-o report.html]
 
 Runs the scenario for its hourly profiles (once per weather year), solves the
@@ -48,6 +49,9 @@ def register(sub: Any) -> None:
                    "kgce/Nm3 (GB/T 2589; default 1.33, range 1.1-1.33)")
     p.add_argument("--weather-years", type=int, default=1, help="synthetic weather years "
                    "(park seeds seed, seed+1, ...): the criteria must hold in every one")
+    p.add_argument("--weather-files", default="", help="weather files (EPW or CSV, "
+                   "comma-separated), each one more weather year in which the criteria must "
+                   "hold; checked as the scenario's weather (site, period)")
     p.add_argument("--out", default="results/pathway", help="folder of the runs")
     p.add_argument("-o", "--output", help="HTML report (default: OUT/pathway.html)")
     p.set_defaults(func=cmd_pathway)
@@ -95,9 +99,18 @@ def cmd_pathway(args: argparse.Namespace) -> int:
     acct = _accounting(args, scenario.carbon.emissions)
     from twin.studies.pathway import prove, report
 
-    road = prove.pathway(scenario, args.out, days=args.days, rounds=args.rounds,
-                         acceptance_year=args.acceptance, years=(first, last), acct=acct,
-                         weather_years=args.weather_years)
+    files = tuple(Path(f.strip()) for f in args.weather_files.split(",") if f.strip())
+    for f in files:
+        if not f.is_file():
+            raise UserError(f"--weather-files: no such file: {f}")
+    from twin.scenario import ScenarioError
+
+    try:
+        road = prove.pathway(scenario, args.out, days=args.days, rounds=args.rounds,
+                             acceptance_year=args.acceptance, years=(first, last), acct=acct,
+                             weather_years=args.weather_years, weather_files=files)
+    except ScenarioError as e:  # a weather file that does not fit the scenario
+        raise UserError(f"--weather-files: {e}") from None
     print(report.text(road))
     out = report.write(road, args.output or Path(args.out) / "pathway.html")
     print(f"\nreport: {out}")

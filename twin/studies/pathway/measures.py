@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -195,14 +196,27 @@ def _storage_and_heat(base: Scenario, portfolio: dict[str, float]
     return out
 
 
-def apply(base: Scenario, p: Profiles, portfolio: dict[str, float], name: str,
-          days: float | None = None, seed: int | None = None,
-          certificates_mwh: float | None = None) -> tuple[Scenario, dict[str, float]]:
-    """The base scenario with the portfolio built (and the amounts as applied); ``seed``: another
-    park seed (another synthetic weather year); ``certificates_mwh``: see :func:`assignments`."""
-    fields, applied = assignments(base, p, portfolio, certificates_mwh)
+def weather_fields(seed: int | None = None, path: str | Path | None = None
+                   ) -> tuple[tuple[tuple[Token, ...], Any], ...]:
+    """Scenario fields of another weather year: another park seed (synthetic weather) or a
+    weather file (EPW or CSV, by its suffix)."""
+    out: list[tuple[tuple[Token, ...], Any]] = []
     if seed is not None:
-        fields.append((("park", "seed"), int(seed)))
+        out.append((("park", "seed"), int(seed)))
+    if path is not None:
+        kind = "epw" if str(path).lower().endswith(".epw") else "csv"
+        out += [(("weather", "source"), kind), (("weather", "path"), str(Path(path).resolve()))]
+    return tuple(out)
+
+
+def apply(base: Scenario, p: Profiles | None, portfolio: dict[str, float], name: str,
+          days: float | None = None, weather: tuple[tuple[tuple[Token, ...], Any], ...] = (),
+          certificates_mwh: float | None = None) -> tuple[Scenario, dict[str, float]]:
+    """The base scenario with the portfolio built (and the amounts as applied); ``weather``:
+    the fields of another weather year (:func:`weather_fields`); ``certificates_mwh``: see
+    :func:`assignments`. ``p`` may be None for an empty portfolio (a baseline)."""
+    fields, applied = assignments(base, p, portfolio, certificates_mwh)  # type: ignore[arg-type]
+    fields.extend(weather)
     raw = yaml.load(base.text, Loader=YAML_LOADER)  # noqa: S506 - a safe loader
     job = Job(data=raw, base_path=str(base.path), days=days, runs_dir=None)
     case = Case(case_id=name, params=dict(portfolio), assignments=tuple(fields))

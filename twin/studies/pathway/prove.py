@@ -10,13 +10,12 @@ the criteria (the LP without its criteria rows, capped by the acceptance portfol
 keeping what the year before built). The years after acceptance keep what is built and meet
 the criteria again.
 
-With several weather years (the synthetic seeds), the LP's criteria hold in each and every
-proving run is made in each: the proven value is the worst of them.
+With several weather years (synthetic seeds and weather files), the LP's criteria hold in
+each and every proving run is made in each: the proven value is the worst of them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -25,7 +24,15 @@ from pathlib import Path
 from twin import runner
 from twin.scenario import Scenario
 from twin.studies.pathway import lp
-from twin.studies.pathway.measures import BOUGHT, CAPACITY, FLEX, ORDER, apply, measures
+from twin.studies.pathway.measures import (
+    BOUGHT,
+    CAPACITY,
+    FLEX,
+    ORDER,
+    apply,
+    measures,
+    weather_fields,
+)
 from twin.studies.pathway.profiles import Profiles, from_run
 from twin.studies.pathway.settings import LOWER_IS_BETTER, Accounting, judge_file
 
@@ -146,31 +153,35 @@ def year_costs(ps: list[Profiles], portfolio: dict[str, float], before: dict[str
     return capex, opex, energy
 
 
-def _seeded(s: Scenario, i: int) -> Scenario:
-    return s if i == 0 else dataclasses.replace(s, park=dataclasses.replace(
-        s.park, seed=s.park.seed + i))
+Weather = tuple[str, tuple]  # a weather year: the runs' name suffix, its scenario fields
 
 
-def _w(i: int) -> str:
-    return f"-w{i}" if i else ""
-
-
-def _named(s: Scenario, name: str) -> Scenario:
-    return dataclasses.replace(s, output=dataclasses.replace(s.output, name=name))
+def weathers(scenario: Scenario, years: int = 1, files: tuple[str | Path, ...] = ()
+             ) -> list[Weather]:
+    """The weather years: the scenario's own, ``years - 1`` more park seeds (synthetic
+    weather) and one per weather file."""
+    out: list[Weather] = [("", ())]
+    out += [(f"-w{i}", weather_fields(seed=scenario.park.seed + i)) for i in range(1, years)]
+    out += [(f"-f{j + 1}", weather_fields(path=f)) for j, f in enumerate(files)]
+    return out
 
 
 def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
             rounds: int = 8, acceptance_year: int = 2027,
             years: tuple[int, int] | None = None, acct: Accounting | None = None,
-            weather_years: int = 1) -> Pathway:
+            weather_years: int = 1, weather_files: tuple[str | Path, ...] = ()) -> Pathway:
     """Acceptance (solve, build, co-simulate, tighten, up to ``rounds`` rounds), then the road
-    to it and after it: baseline, build-up, acceptance and later years, each co-simulated."""
+    to it and after it: baseline, build-up, acceptance and later years, each co-simulated.
+    The weather years: the scenario's, ``weather_years - 1`` more park seeds and
+    ``weather_files`` (each checked as the scenario's weather before anything runs)."""
     out = Path(out_dir)
     acct = acct or Accounting()
     first, last = years or (acceptance_year, acceptance_year)
     base = scenario.with_days(days) if days else scenario
-    results = [runner.run(_named(_seeded(base, i), f"pathway-baseline{_w(i)}"),
-                          out) for i in range(max(weather_years, 1))]
+    variants = weathers(scenario, max(weather_years, 1), tuple(weather_files))
+    baselines = [apply(scenario, None, {}, f"pathway-baseline{w}", days, fields)[0]
+                 for w, fields in variants]
+    results = [runner.run(s, out) for s in baselines]
     ps = [from_run(r.path) for r in results]
     profiles = ps[0]
     base_judged = [judge(r, acct) for r in results]
@@ -179,20 +190,20 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     if base.period.start.year != acceptance_year:
         road.notes.append(f"the scenario's weather year is {base.period.start.year}: every "
                           "year of the road is co-simulated on that weather")
-    if weather_years > 1:
-        road.notes.append(f"{weather_years} weather years (park seeds {scenario.park.seed}-"
-                          f"{scenario.park.seed + weather_years - 1}): the LP's criteria hold in "
-                          "every one (for fewer than ten years, P90 is the worst year) and each "
-                          "proving run is made in each; the worst is shown")
+    if len(variants) > 1:
+        files = "".join(f", weather file {Path(f).name}" for f in weather_files)
+        road.notes.append(f"{len(variants)} weather years (park seeds {scenario.park.seed}-"
+                          f"{scenario.park.seed + max(weather_years, 1) - 1}{files}): the LP's "
+                          "criteria hold in every one (for fewer than ten years, P90 is the "
+                          "worst year) and each proving run is made in each; the worst is shown")
     thresholds = lp.targets(profiles, acct)
     required = acct.active
 
     def prove_runs(portfolio: dict[str, float], name: str, certificates: float | None = None
                    ) -> tuple[dict[str, float], dict[str, float], Path]:
         judged, path = [], None
-        for i in range(len(ps)):
-            built, applied = apply(scenario, profiles, portfolio, f"{name}{_w(i)}", days,
-                                   seed=scenario.park.seed + i if i else None,
+        for w, fields in variants:
+            built, applied = apply(scenario, profiles, portfolio, f"{name}{w}", days, fields,
                                    certificates_mwh=certificates)
             result = runner.run(built, out)
             judged.append(judge(result, acct))
