@@ -1,22 +1,30 @@
 """The capacity-expansion LP of the pathway: the cheapest portfolio meeting the criteria.
 
 Over the profiles' hours (a year at hourly resolution for the real answer), HiGHS chooses the
-added capacity of each lever (continuous) and the hourly dispatch: import, export, storage
-charge, discharge and content, heat-pump heat (gas boilers take the rest). The criteria are
+added capacity of each lever (continuous) and the hourly dispatch: import, export (at most the
+hour's own generation), storage charge, discharge and content; the heat balance of each hour:
+ground-source, air-source (COP by air and supply temperature, none below its lowest air
+temperature) and waste-heat heat pumps, electric boilers (in the hours the co-simulation's
+rule lets them run) heating directly or filling a heat store with losses, gas boilers the
+rest; flexible factory load and EV charging moved within each day (EMS scenarios only); the
+certificates of 绿电交易 contracts, each delivering its volume in a shape (flat, wind, solar),
+counted month by month as the smaller of delivery and grid import. The criteria are
 linear rows computing the quantities of :mod:`twin.accounting.carbon.criteria`:
 
 - core: Scope 1 (gas) + location-based Scope 2 (import x grid factor)
   <= threshold x energy use (electricity consumed at 0.1229 tce/MWh + gas in tce);
+- market-based (an option): import not covered by certificates x residual factor;
 - clean share: (electricity consumed - import + certificates) in tce >= 0.9 x energy use
   (local renewables consumed = consumption not imported; gas not clean; the grid's non-fossil
   share not counted);
 - 绿电直连: export <= (1 - 0.6) x direct-line wind generation (conservative: every exported MWh
   is counted as wind, where the ledger shares exports pro rata with PV).
 
-Electricity consumed = loads (factories less efficiency) + heat-pump compressors + circulation
-pumps + the base run's network losses + storage losses. The objective is the annualised cost
-of the period: capex annuity + fixed O&M of what is added, energy bought at the tariff less
-exports, demand charge, gas, certificates and contract premiums.
+Electricity consumed = loads (factories less efficiency, shifted) + heat-pump compressors +
+electric boilers + circulation pumps + the base run's network losses + storage losses; hourly
+CFE counts a contract's delivery against the import of the same hour. The objective is the
+annualised cost of the period: capex annuity + fixed O&M of what is added, energy bought at
+the tariff less exports, demand charge, gas, certificates and contract premiums.
 
 Each criterion row carries a slack (in the criterion's own unit, against the base run's energy
 use or wind): zero when the criteria must hold; minimised when no portfolio meets them, which
