@@ -89,6 +89,17 @@ def cost_rows(road: Pathway) -> list[list[str]]:
     return rows
 
 
+def heat_rows(road: Pathway) -> list[list[str]]:
+    """Heat delivered by each technology in the LP's answer (GWh over the period)."""
+    flows = road.final.solution.flows
+    p = road.profiles
+    rows = [[name.removeprefix("heat_").removesuffix("_mwh"), f"{flows[name] / 1e3:,.1f}"]
+            for name in lp.HEAT_FLOWS.values() if flows.get(name, 0.0) > 1e-6]
+    gas = flows.get("gas_nm3", 0.0) / p.gas_nm3_per_mwh if p.gas_nm3_per_mwh > 0 else 0.0
+    rows.append(["gas boilers", f"{gas / 1e3:,.1f}"])
+    return rows
+
+
 def headline(road: Pathway) -> str:
     """One paragraph: the answer."""
     final = road.final
@@ -126,6 +137,7 @@ def text(road: Pathway) -> str:
         tab(year_header(road), year_rows(road))
     tab(["criterion", "threshold", "baseline", "LP", "co-sim", ""], criteria_rows(road))
     tab(["cost", "MCNY/yr"], cost_rows(road))
+    tab(["heat (LP)", "GWh"], heat_rows(road))
     for i, r in enumerate(road.rounds, 1):
         out.append(f"round {i}: LP {r.solution.status}; co-simulation missed "
                    + (", ".join(f"{lp.NAMES[c]} by {v:.3g}" for c, v in r.missed.items())
@@ -182,6 +194,8 @@ def write(road: Pathway, out: str | Path) -> Path:
                    criteria_rows(road), numeric=(2, 3, 4)),
         "<h2>Costs per year</h2>",
         html.table(["item", "MCNY/yr"], cost_rows(road), numeric=(1,)),
+        "<h2>Heat supply (LP)</h2>",
+        html.table(["technology", "GWh"], heat_rows(road), numeric=(1,)),
         "<h2>Rounds</h2>",
         html.table(["round", "LP", "LP criteria", "co-simulation", "missed"], rounds),
         "<h2>Accounting settings</h2>",

@@ -95,8 +95,9 @@ class Accounting:
                 "not covered by GECs and 绿电交易 contracts x the residual-mix-like factor")
         clean = ["local wind and PV consumed (directly or through storage)"]
         if self.certificates_clean:
-            clean.append("bought green power and certificates (GEC; contracts through their "
-                         "bundled certificates)")
+            clean.append("bought certificates (GEC) and green power (绿电交易 contracts: their "
+                         "certificates counted month by month as the smaller of the contract's "
+                         "delivery and the park's grid import)")
         if self.grid_share_clean:
             clean.append("the grid's non-fossil share of the uncovered import")
         return [
