@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 
 from adapters import block as block_module
+from adapters.blocks import BLOCKS
 from twin import runner, scenario
-from twin.cosim import blocking
+from twin.cosim import blocking, world
 from twin.models.events import Event, EventBook, parse_clock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,3 +131,9 @@ def test_which_runs_step_in_blocks(park: scenario.Scenario) -> None:
     assert blocking.block_steps(park, extensions=[object()]) == 1  # hardware in the loop
     minute = dataclasses.replace(park, period=dataclasses.replace(park.period, step=60))
     assert blocking.block_steps(minute.with_days(2)) == 1440
+    # every simulator of the park has its block version (else the run steps one at a time)
+    sims = world._simulators(park)
+    assert {"Weather", "PV", "Wind", "Loads", "Battery", "AOI", "Grid", "Recorder"} <= sims
+    assert all(f"Block{world.ADAPTERS[sid].__name__}" in BLOCKS for sid in sims)
+    assert "BlockEMSSim" not in BLOCKS
+    assert "EMS" in world._simulators(ems)

@@ -165,6 +165,9 @@ def simulate(
         block_steps = blocking.block_steps(scenario, fast_progress=fast_progress,
                                            events=events, observer=observer,
                                            extensions=extensions)
+    if block_steps > 1 and not all(f"Block{ADAPTERS[sid].__name__}" in BLOCKS
+                                   for sid in _simulators(scenario)):
+        block_steps = 1  # a simulator without a block version: step by step
     config = sim_config(scenario, block=block_steps > 1)
     for ext in extensions:
         config.update(ext.sim_config())
@@ -190,6 +193,13 @@ def simulate(
     t2 = time.perf_counter()
     return Simulated(path=path, n_steps=scenario.n_steps, timing=timing, lines=lines,
                      phases_s={"build": t1 - t0, "simulate": t2 - t1})
+
+
+def _simulators(s: Scenario) -> set[str]:
+    """The park simulators a run of ``s`` starts (external ones and extensions aside)."""
+    sids = {sim for key, sim, _, _ in FAMILIES if getattr(s, key)}
+    sids |= {"Weather", "Recorder", "Grid" if s.grid is not None else "Balance"}
+    return sids | ({"EMS"} if s.controller.kind == "ems" else set())
 
 
 def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
