@@ -30,10 +30,12 @@ from tests.browser import page
 from tests.conftest import ROOT
 from twin import runner, scenario
 from twin.apps.dashboard.camera import AOICamera
+from twin.apps.dashboard.history import events_file, save_events
 from twin.apps.dashboard.live import LiveTwin
 from twin.apps.dashboard.replay import Replay
 from twin.apps.dashboard.server import Dashboard, ServerThread
 from twin.core.results import open_run
+from twin.models.events import live_events
 
 DASHBOARD = ROOT / "tests" / "scenarios" / "dashboard.yaml"
 SPEED = 600.0
@@ -291,10 +293,16 @@ def test_a_token_guards_a_server_beyond_loopback(tmp_path: Path) -> None:
 
 def test_replay_moves_with_its_slider(tmp_path: Path, browser: tuple[Any, list[str]],
                                      live: tuple[LiveTwin, ServerThread]) -> None:
-    replay = Replay(record(scenario.load(DASHBOARD).with_days(2), tmp_path))
+    """Slider, date box and Play over a recorded run, with an event added live beside it."""
+    path = record(scenario.load(DASHBOARD).with_days(2), tmp_path)
+    s = scenario.load(DASHBOARD)
+    lull = live_events("wind_lull", 86400, 4 * 3600, s.start_utc, s.park.timezone,
+                       wind_factor=0.2)  # as the live page keeps it beside its run file
+    save_events(lull, events_file(path))
+    replay = Replay(path)
     with open_run(replay.path) as run:  # the counters so far, at the end: the run's own KPIs
         kpis = run.kpis()
-    carbon = replay.snapshot(replay.n - 1)["totals"]["carbon"]
+    carbon = replay.totals(replay.n - 1)["carbon"]
     for c in carbon["criteria"]:
         assert c["value"] == pytest.approx(kpis[f"criterion_{c['key']}"].value, rel=1e-3)
     assert carbon["scope1_t"] == pytest.approx(kpis["co2_scope1_t"].value, abs=0.1)
@@ -310,10 +318,21 @@ def test_replay_moves_with_its_slider(tmp_path: Path, browser: tuple[Any, list[s
                      f"'{expected['time']}'", 5)
             assert number(pg, "#v-wind") == pytest.approx(expected["wind"], abs=0.06)
             assert number(pg, "#v-load") == pytest.approx(expected["load"], abs=0.06)
-        clock = pg.inner_text("#clock")
+            print(f"\nslider to step {i}: shown in {pg.evaluate('window.twin.stepMs'):.0f} ms")
+        # the event added live is listed and shaded, with its result
+        listed = pg.evaluate("[...document.querySelectorAll('#event-list li')].map((li) => "
+                             "li.textContent).join('|')")
+        assert "Wind lull 2027-03-10 17:00" in listed
+        assert pg.evaluate("document.getElementById('chart-power').layout.shapes.length") == 1
+        pg.fill("#replay-date", "2027-03-10")  # the date box
+        pg.dispatch_event("#replay-date", "change")
+        wait_for(pg, "document.getElementById('clock').textContent === '2027-03-10 00:00'", 5)
+        pg.evaluate("window.twin.shown = []")
         pg.click("#btn-play")
-        wait_for(pg, f"document.getElementById('clock').textContent !== '{clock}'", 3)
+        wait_for(pg, "window.twin.shown.length >= 5", 10)
         pg.click("#btn-play")
+        shown = pg.evaluate("window.twin.shown")
+        assert np.all(np.diff(shown) == 1)  # one step after another, never out of order
         assert browser[1] == []
     finally:
         server.stop()

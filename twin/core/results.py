@@ -511,6 +511,13 @@ class Run:
         n = self._file["time"].shape[0]
         return d[:n]
 
+    def row(self, entity: str, attr: str, i: int) -> np.ndarray:
+        """Step ``i`` of one series (a vector's row), read alone."""
+        try:
+            return np.asarray(self._file[f"series/{entity}/{attr}"][i])
+        except KeyError:
+            raise KeyError(f"no series {entity}/{attr} in {self.path}") from None
+
     def info(self, entity: str, attr: str) -> SeriesInfo:
         """Unit and description of one series."""
         d = self._file[f"series/{entity}/{attr}"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import logging
 import secrets
 import sys
@@ -68,7 +69,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run a scenario live in accelerated real time and serve the page."""
     from twin.apps.cli.common import load_scenario
     from twin.apps.dashboard.camera import AOICamera
-    from twin.apps.dashboard.live import LiveTwin
+    from twin.apps.dashboard.live import LiveTwin, opening
     from twin.apps.dashboard.server import Dashboard
 
     check_binding(args.host, args.token)
@@ -79,7 +80,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not 1 <= args.speed <= 1e5:
         raise _user_error(f"--speed {args.speed}: expected 1 to 100000 simulated seconds per "
                           "second")
-    twin = LiveTwin(s, speed=args.speed, out_dir=args.out)
+    try:
+        start = (opening(s) if args.start == "auto" else s.period.start if args.start == "period"
+                 else dt.datetime.fromisoformat(args.start))
+        twin = LiveTwin(s, speed=args.speed, out_dir=args.out, start=start)
+    except ValueError as exc:
+        raise _user_error(f"--start {args.start}: {exc}") from None
     camera = None
     if s.aoi_lines and not args.no_camera:
         line = s.aoi_lines[0]
@@ -90,8 +96,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return producing, f["time"] if f else "", twin.active("defect_burst")
 
         camera = AOICamera(line, s.park.seed, state)
-    print(f"{s.park.name}: {s.n_steps} steps of {s.period.step_s} s at x{args.speed:g} "
-          f"({s.period.step_s / args.speed:.2f} s per step); run file in {twin.out_dir}",
+    print(f"{s.park.name}: from {start:%Y-%m-%d %H:%M}, steps of {s.period.step_s} s at "
+          f"x{args.speed:g} ({s.period.step_s / args.speed:.2f} s per step); run files in "
+          f"{twin.out_dir}",
           file=sys.stderr)
     twin.start()
     if camera is not None:
@@ -133,6 +140,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--controller", choices=("rule", "ems"),
                    help="override the scenario's controller (ems answers demand response)")
     p.add_argument("--days", type=float, help="simulate only the first N days")
+    p.add_argument("--start", default="auto",
+                   help="local time to open at: YYYY-MM-DD[THH:MM], 'period' (its start) or "
+                   "'auto' (default: a spring weekday morning in a run of two months or more)")
     p.add_argument("--out", help="folder of the run file (default: a temporary folder)")
     p.add_argument("--no-camera", action="store_true",
                    help="no AOI board images or robot frames (saves CPU)")

@@ -63,6 +63,26 @@ EVENT_DEFAULTS: dict[str, dict[str, Any]] = {  # what a button on the page asks 
 }
 
 
+OPENING = (5, 12, 7)  # a spring weekday from 12 May, 07:00: sun rising, shifts starting
+
+
+def opening(scenario: Scenario) -> dt.datetime:
+    """A useful moment to open a long run at (not a dead New Year's night): the first weekday
+    from 12 May at 07:00 local inside the period, if the period runs two months or more and
+    holds it; else the period's start."""
+    start = scenario.period.start
+    month, day, hour = OPENING
+    moment = dt.datetime(start.year, month, day, hour)
+    if moment < start:
+        moment = moment.replace(year=start.year + 1)
+    while moment.weekday() >= 5:
+        moment += dt.timedelta(days=1)
+    end = start + dt.timedelta(seconds=scenario.period.duration_s - scenario.period.step_s)
+    if scenario.period.duration_s < 60 * 86400 or moment > end:
+        return start
+    return moment
+
+
 class _Restart(Exception):
     """Raised in the simulation thread to end the run for a jump."""
 

@@ -6,7 +6,8 @@ Routes (``/api/...`` answers JSON)::
     GET  /static/plotly.min.js  plotly.js as bundled in the installed plotly package
     GET  /api/info            the park: names, kinds, the single-line diagram, mode
     GET  /api/stream          live: server-sent events (snapshot, frames, status, totals, aoi)
-    GET  /api/snapshot?i=N    replay: the frames of the two days up to step N, totals at N
+    GET  /api/snapshot?i=N    replay: the frames of the two days up to step N (or ?date=)
+    GET  /api/totals?i=N      replay: the carbon counter, criteria and KPIs up to step N
     POST /api/control         {"action": "pause"|"resume"|"speed"|"jump", "value": ...}
     POST /api/event           {"kind": "wind_lull", "hours": 6, ...the kind's parameters}
     GET  /api/aoi/board.jpg, /api/aoi/robot.jpg   the latest inspected board, robot frame
@@ -91,6 +92,7 @@ class Dashboard:
         app.router.add_get("/api/info", self.info)
         app.router.add_get("/api/stream", self.stream)
         app.router.add_get("/api/snapshot", self.snapshot)
+        app.router.add_get("/api/totals", self.totals_route)
         app.router.add_post("/api/control", self.control)
         app.router.add_post("/api/event", self.event)
         app.router.add_get("/api/aoi/{image}", self.aoi_image)
@@ -233,12 +235,28 @@ class Dashboard:
             _, frames = self.source.frames_since(0)
             return _json({"frames": frames, "status": self.source.status(),
                           "totals": self.totals, "aoi": self._aoi_meta()})
+        loop = asyncio.get_running_loop()
+        try:
+            if "date" in request.query:
+                day = dt.date.fromisoformat(request.query["date"])
+                i = await loop.run_in_executor(None, self.source.index_of, day)
+            else:
+                i = int(request.query.get("i", "0"))
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"expected a step number i or a date: {exc}") \
+                from None
+        return _json(await loop.run_in_executor(None, self.source.snapshot, i))
+
+    async def totals_route(self, request: web.Request) -> web.Response:
+        """Replay: the carbon counter, criteria and KPIs up to step ``i``; live: so far."""
+        if self.live:
+            return _json(self.totals)
         try:
             i = int(request.query.get("i", "0"))
         except ValueError:
             raise web.HTTPBadRequest(text="i: expected a step number") from None
         loop = asyncio.get_running_loop()
-        return _json(await loop.run_in_executor(None, self.source.snapshot, i))
+        return _json(await loop.run_in_executor(None, self.source.totals, i))
 
     async def control(self, request: web.Request) -> web.Response:
         """Pause, resume, speed, jump."""

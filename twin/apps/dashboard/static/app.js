@@ -613,14 +613,50 @@ function setupViewer() {  // a watch-only link: no controls, no event buttons
 
 // ------------------------------------------------------------------ replay
 let replayTimer = null;
+let totalsTimer = null;
+let asked = 0;  // the latest step asked for: older answers are dropped (never out of order)
 
-async function showStep(i) {
-  const d = await getJSON(`/api/snapshot?i=${i}`);
+async function showStep(i, query = null) {
+  const n = ++asked;
+  const started = performance.now();
+  const d = await getJSON(`/api/snapshot?${query || `i=${i}`}`);
+  if (n !== asked) return null;  // a newer move came first
   tick();
   applyStatus(d.status);
   reset(d.frames);
-  applyTotals({...d.totals, segment: twin.segment});
+  $("slider").value = String(d.status.i);
+  if (twin.shown) twin.shown.push(d.status.i);
   $("slider-time").textContent = d.status.time;
+  twin.stepMs = performance.now() - started;
+  if (!d.status.forecasts) {  // the forecasts are still being worked out: ask again
+    setTimeout(() => { if (n === asked && !twin.playing) showStep(d.status.i).catch(() => {}); }, 1500);
+  }
+  clearTimeout(totalsTimer);
+  totalsTimer = setTimeout(async () => {
+    const tot = await getJSON(`/api/totals?i=${d.status.i}`);
+    if (n === asked) applyTotals({...tot, segment: twin.segment});
+  }, 150);
+  return d;
+}
+
+function stopPlay() {
+  twin.playing = null;
+  $("btn-play").textContent = t("Play");
+}
+
+async function play() {  // one step at a time: the next is asked once the last is shown
+  const token = {};
+  twin.playing = token;
+  $("btn-play").textContent = t("Stop");
+  const slider = $("slider");
+  while (twin.playing === token && Number(slider.value) < Number(slider.max)) {
+    const wait = new Promise((r) => setTimeout(r, 400));
+    try {
+      await showStep(Number(slider.value) + 1);
+    } catch (err) { say(err.message); break; }
+    await wait;
+  }
+  if (twin.playing === token) stopPlay();
 }
 
 function setupReplay() {
@@ -629,25 +665,19 @@ function setupReplay() {
   const slider = $("slider");
   slider.max = String(twin.info.n - 1);
   slider.value = String(Math.min(twin.info.n - 1, 191));
+  const date = $("replay-date");
+  date.min = twin.info.first.slice(0, 10);
+  date.max = twin.info.last.slice(0, 10);
   slider.oninput = () => {
+    stopPlay();
     clearTimeout(replayTimer);
-    replayTimer = setTimeout(() => showStep(Number(slider.value)).catch((e) => say(e.message)), 120);
+    replayTimer = setTimeout(() => showStep(Number(slider.value)).catch((e) => say(e.message)), 40);
   };
-  $("btn-play").onclick = () => {
-    if (twin.playing) {
-      clearInterval(twin.playing);
-      twin.playing = null;
-      $("btn-play").textContent = t("Play");
-      return;
-    }
-    $("btn-play").textContent = t("Stop");
-    twin.playing = setInterval(() => {
-      const next = Math.min(Number(slider.max), Number(slider.value) + 1);
-      slider.value = String(next);
-      showStep(next).catch((e) => say(e.message));
-      if (next >= Number(slider.max)) $("btn-play").click();
-    }, 500);
+  date.onchange = () => {
+    stopPlay();
+    if (date.value) showStep(null, `date=${date.value}`).catch((e) => say(e.message));
   };
+  $("btn-play").onclick = () => { if (twin.playing) stopPlay(); else play(); };
   showStep(Number(slider.value)).catch((e) => say(e.message));
 }
 
