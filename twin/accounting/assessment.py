@@ -255,7 +255,11 @@ def assessment_kpis(a: Assessment) -> dict[str, KPI]:
         k[f"cfe_{horizon}"] = KPI(score, "1", f"carbon-free energy score, {horizon} matching")
     k["gec_count"] = KPI(float(a.gec), "1", "green certificates (1 per MWh of renewables)")
     k["energy_cost_cny"] = KPI(a.cost.total_cny, "CNY", f"grid energy cost ({a.tariff.name})")
-    k["capex_cny"] = KPI(a.capex_cny, "CNY", "investment in the park's energy assets")
+    k["demand_charge_cny"] = KPI(a.cost.demand_cny, "CNY", "basic charge: the monthly "
+                                 f"{a.tariff.demand_window_min}-minute maximum demand (or the "
+                                 "transformer capacity), included in the energy cost")
+    k["capex_cny"] = KPI(a.capex_cny, "CNY", "investment in every asset: plants, storage, "
+                         "heat, chargers, lines, substations")
     k["opex_cny_per_year"] = KPI(a.opex_cny_per_year, "CNY/yr", "their operation and upkeep")
     k["lcoe_local_cny_per_mwh"] = KPI(a.lcoe_cny_per_mwh, "CNY/MWh",
                                       "levelised cost of the park's wind and PV energy")

@@ -17,6 +17,7 @@ from twin.accounting.appraisal import CashFlows
 from twin.accounting.assessment import Assessment
 from twin.accounting.carbon import Criterion
 from twin.accounting.economics import hourly_prices
+from twin.accounting.economics import monthly_peak_import_mw as monthly_peaks
 from twin.core import plots
 from twin.core.html import esc, table
 from twin.core.numbers import fmt
@@ -143,7 +144,7 @@ def first_page(run: Run, a: Assessment, cf: CashFlows, period: str) -> str:
         (bi("净现值", "NPV of the measures"), fmt(cf.npv_cny / 1e6), "M CNY"),
         (bi("内部收益率", "IRR (project, after tax)"), _pct(cf.irr), ""),
         (bi("静态/动态回收期", "payback, simple / discounted"),
-         f"{_years(cf.payback_years)} / {_years(cf.discounted_payback_years)}", "yr"),
+         f"{years_text(cf.payback_years)} / {years_text(cf.discounted_payback_years)}", "yr"),
         (bi("本地绿电平准化成本", "LCOE of local wind and PV"), fmt(a.lcoe_cny_per_mwh),
          "CNY/MWh"),
     ]
@@ -163,8 +164,9 @@ def first_page(run: Run, a: Assessment, cf: CashFlows, period: str) -> str:
             "the cheapest portfolio that closes the gaps.</p></section>")
 
 
-def _years(x: float) -> str:
-    return "不回收 never" if x == float("inf") else f"{x:.1f}"
+def years_text(x: float) -> str:
+    """Years to one decimal, or never."""
+    return "never" if x == float("inf") else f"{x:.1f}"
 
 
 def _pct(x: float) -> str:
@@ -269,13 +271,10 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
     illustrative."""
     entries = data.entries("carbon")
     em, f = a.emissions, a.factors
-    gas_nm3 = float(a.flows.gas_total_nm3.sum())
 
-    def core(gas_kgce: float | None = None, grid: float | None = None) -> str:
-        tce = em.energy_total_tce + (0.0 if gas_kgce is None else
-                                     gas_nm3 * (gas_kgce / 1000 - f.gas_tce_per_nm3))
-        co2 = em.scope1_total_t + em.scope2_location_total_t * (
-            1.0 if grid is None else grid / f.grid_t_per_mwh)
+    def core(grid: float) -> str:
+        tce = em.energy_total_tce
+        co2 = em.scope1_total_t + em.scope2_location_total_t * grid / f.grid_t_per_mwh
         return fmt(co2 / tce) if tce > 0 else "—"
 
     rows = []
@@ -287,10 +286,10 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
         lo_hi = e.get("range")
         rng = f"{lo_hi[0]:g}–{lo_hi[1]:g}" if lo_hi else "—"
         if key == "gas_kgce_per_nm3" and lo_hi:
-            effect = (f"core {core()} at {e['value']:g}; {core(e.get('reference'))} at "
-                      f"{e.get('reference'):g}; {core(lo_hi[0])} at {lo_hi[0]:g}")
+            effect = "; ".join(f"core {fmt(core_at_gas(a, g))} at {g:g}"
+                               for g in (e["value"], e["reference"], lo_hi[0]))
         elif key.startswith("grid_co2") and lo_hi:
-            effect = f"core {core(grid=lo_hi[0] / 1000)}–{core(grid=lo_hi[1] / 1000)}"
+            effect = f"core {core(lo_hi[0] / 1000)}–{core(lo_hi[1] / 1000)}"
         else:
             effect = "—"
         rows.append((name, f"{e.get('value', '')} {e.get('unit', '')}",
@@ -327,3 +326,47 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
             + esc(", ".join(ill) or "none") + "; the tariff's prices and charges; the park's "
             "sizes (scenario). Sources: twin/data/costs.yaml, tariff.yaml, carbon.yaml.</p>"
             "</section>")
+
+
+def core_at_gas(a: Assessment, gas_kgce_per_nm3: float) -> float:
+    """The core indicator with natural gas counted at another coefficient (kgce/Nm3)."""
+    em, f = a.emissions, a.factors
+    tce = em.energy_total_tce + float(a.flows.gas_total_nm3.sum()) * (
+        gas_kgce_per_nm3 / 1000.0 - f.gas_tce_per_nm3)
+    return em.total_location_t / tce if tce > 0 else float("nan")
+
+
+def summary(a: Assessment, cf: CashFlows, period: str) -> str:
+    """The first page in the terminal: verdicts, cost and payback, the settings behind them."""
+    lines = [f"period: {period}" + ("" if a.years >= 0.99 else
+                                    " (yearly figures scaled to a year)"), ""]
+    width = max(len(c.name_en) for c in a.criteria)
+    for c in a.criteria:
+        verdict = "not given" if c.met is None else "met" if c.met else "NOT MET"
+        lines.append(f"{c.name_en:<{width}}  {_value(c):>10}  {_threshold(c):>8}  {verdict}")
+    fl, t, bill = a.flows, a.tariff, a.bill
+    hourly = sum(monthly_peaks(fl.import_mwh, fl.local_month).values()) * 1000 * (
+        t.demand_charge_cny_per_kw_month) if t.basic_charge == "demand" else float("nan")
+    gas = data.entries("carbon")["gas_kgce_per_nm3"]
+    m = 1e6
+    lines += [
+        "",
+        f"investment, every asset        {a.capex_cny / m:12,.1f} M CNY"
+        + (" (illustrative unit costs)" if _illustrative_costs(a) else ""),
+        f"  of which wind, lines, PV, storage {sum(i.capex_cny for i in a.measures) / m:9,.1f}"
+        " M CNY",
+        f"grid bill, year 1              {bill.annual_cny() / m:12,.1f} M CNY/yr",
+        f"  demand charge ({t.demand_window_min}-min means)  "
+        f"{a.cost.demand_cny * 12 / bill.months / m:9,.2f} M CNY/yr (on hourly means: "
+        f"{hourly * 12 / bill.months / m:,.2f})",
+        f"if every load bought from grid {a.grid_only.annual_cny() / m:12,.1f} M CNY/yr",
+        f"measures, {cf.finance.years} yr at {cf.finance.rate:.0%}: NPV {cf.npv_cny / m:,.1f} "
+        f"M CNY, IRR {_pct(cf.irr)}, payback {years_text(cf.payback_years)} yr (discounted "
+        f"{years_text(cf.discounted_payback_years)})",
+        f"LCOE of local wind and PV      {a.lcoe_cny_per_mwh:12,.1f} CNY/MWh",
+        f"core indicator with gas at {gas['value']:g} kgce/Nm3 (default): "
+        f"{core_at_gas(a, gas['value']):.3f}; at {gas['reference']:g} (GB/T 2589 reference): "
+        f"{core_at_gas(a, gas['reference']):.3f}; at {gas['range'][0]:g}: "
+        f"{core_at_gas(a, gas['range'][0]):.3f} tCO2/tce",
+    ]
+    return "\n".join(lines)

@@ -170,16 +170,23 @@ SECTIONS: tuple[Callable[[Run, Assessment], str], ...] = (
 def run_report(path: str | Path, assessment: Assessment | None = None) -> str:
     """The committee report of one run (``assessment``: the run's, if already made): a first
     page with the verdict, gaps, cost and payback; details by month; a method page."""
+    return run_report_and_summary(path, assessment)[0]
+
+
+def run_report_and_summary(path: str | Path,
+                           assessment: Assessment | None = None) -> tuple[str, str]:
+    """The committee report of one run and its first page as text (for the terminal)."""
     with open_run(path) as run:
         a = assessment if assessment is not None else assess(run)
         cf = a.appraise()
         first = committee.first_page(run, a, cf, period_text(run))
         details = committee.details(run, a, cf)
         rest = [section(run, a) for section in SECTIONS]
-        return page(f"{run.meta.get('park', 'park')} — run report",
+        text = page(f"{run.meta.get('park', 'park')} — run report",
                     [f"<style>{committee.PRINT_CSS}</style>", first, details,
                      '<section class="page">', *rest, "</section>",
                      committee.method_page(a, cf)])
+        return text, committee.summary(a, cf, period_text(run))
 
 
 def period(run: Run) -> tuple[str, float]:
@@ -233,6 +240,12 @@ def appraisal(runs: Sequence[Run]) -> list[CashFlows]:
 def compare_report(paths: Sequence[str | Path], annualise: bool = False) -> str:
     """Several runs side by side: their periods, KPIs in one table, energy and the appraisal
     against the first; runs of different periods only with ``annualise`` (and it says so)."""
+    return compare_report_and_summary(paths, annualise)[0]
+
+
+def compare_report_and_summary(paths: Sequence[str | Path],
+                               annualise: bool = False) -> tuple[str, str]:
+    """The comparison report and its appraisal as text (for the terminal)."""
     runs = [open_run(p) for p in paths]
     try:
         names = run_names(paths)
@@ -255,14 +268,21 @@ def compare_report(paths: Sequence[str | Path], annualise: bool = False) -> str:
             totals[key.removeprefix("e_").removesuffix("_mwh")] = [
                 k[key].value if key in k else 0.0 for k in kpis]
         chart = "<h2>Energy</h2>" + plots.bars(names, totals, "MWh", "Energy over each run")
-        return page("Comparison of runs", [head, tab, chart, _appraisal(names, runs, note)])
+        flows = appraisal(runs)
+        lines = [f"against {names[0]}" + (" (each run scaled to a year: --annualise)"
+                                          if note else "") + ":"]
+        lines += [f"  {n}: extra capex {c.capex[0] / 1e6:,.1f} M CNY, saving in year 1 "
+                  f"{c.energy[1] / 1e6:,.1f} M CNY, NPV {c.npv_cny / 1e6:,.1f} M CNY, IRR "
+                  f"{_pct(c.irr)}, payback {committee.years_text(c.payback_years)} yr"
+                  for n, c in zip(names[1:], flows, strict=True)]
+        return (page("Comparison of runs", [head, tab, chart, _appraisal(names, flows, note)]),
+                "\n".join(lines))
     finally:
         for r in runs:
             r.close()
 
 
-def _appraisal(names: Sequence[str], runs: Sequence[Run], note: str) -> str:
-    flows = appraisal(runs)
+def _appraisal(names: Sequence[str], flows: Sequence[CashFlows], note: str) -> str:
     rows = [(n, fmt(c.capex[0]), fmt(c.energy[1]), fmt(c.npv_cny), _pct(c.irr),
              fmt(c.payback_years), fmt(c.discounted_payback_years))
             for n, c in zip(names[1:], flows, strict=True)]

@@ -98,7 +98,7 @@ def _runs_exist(paths: Sequence[str]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Write the HTML report of a recorded run."""
+    """Write the committee report of a recorded run; print its first page."""
     from pathlib import Path
 
     from twin.apps import report
@@ -106,10 +106,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     _runs_exist([args.run])
     out = args.output or str(Path(args.run).with_suffix(".html"))
     try:
-        path = report.write(report.run_report(args.run), out)
+        text, first_page = report.run_report_and_summary(args.run)
+        path = report.write(text, out)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    print(f"report: {path}")
+    print(first_page)
+    print(f"\nreport: {path}")
     return 0
 
 
@@ -122,8 +124,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UserError("compare: give two or more run files")
     _runs_exist(args.runs)
     try:
-        text = report.compare_report(args.runs, args.annualise)  # refuses different periods
+        # refuses runs of different periods unless --annualise
+        text, summary = report.compare_report_and_summary(args.runs, args.annualise)
         print(report_table(args.runs, open_run))
+        print(f"\n{summary}")
         path = report.write(text, args.output)
     except ValueError as exc:
         raise UserError(str(exc)) from None
