@@ -202,3 +202,36 @@ def test_committee_report_first_page_in_chromium(runs, tmp_path):
         pdf = pg.pdf(format="A4")
     assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") >= 3
     assert errors == []
+
+
+def test_bill_and_capex_of_a_recorded_run(runs):
+    """The demand charge on the month's highest 15-minute mean import; capex of every asset
+    of the scenario: the direct lines, substations and every charger."""
+    import numpy as np
+
+    from twin.accounting import economics
+    from twin.core.results import open_run
+
+    s = scenario.load(SCENARIOS / "park.yaml")
+    with open_run(runs[0]) as run:
+        a = assess(run)
+        p = run.series("grid", "p_import_mw")  # 15-minute steps: the meter's means
+        kpi = run.kpis()["demand_charge_cny"].value
+    t = economics.tariff(s.economics.tariff)
+    assert kpi == pytest.approx(float(np.max(p)) * 1000 * t.demand_charge_cny_per_kw_month,
+                                rel=1e-9)  # two January days: one month
+    hourly = p[: p.size // 4 * 4].reshape(-1, 4).mean(axis=1).max()
+    assert kpi > hourly * 1000 * t.demand_charge_cny_per_kw_month  # hourly means are lower
+    by_kind: dict[str, float] = {}
+    for i in a.investments:
+        by_kind[i.kind] = by_kind.get(i.kind, 0.0) + i.size
+        assert i.source
+    assert by_kind["direct_line_220kv"] == pytest.approx(
+        len(s.wind_farms) * s.grid.layout.direct_line_km)
+    assert by_kind["substation_220kv"] > 0
+    assert by_kind["substation_66kv"] > 0
+    assert by_kind["heat_pump"] > 0
+    assert by_kind["gas_boiler"] > 0
+    ac = [h for h in s.ev_hubs if h.kind == "workplace"]
+    assert by_kind["ev_charger_ac"] == sum(h.n_chargers for h in ac)
+    assert a.capex_cny == pytest.approx(sum(i.capex_cny for i in a.investments))
