@@ -7,6 +7,7 @@ scaling 0.0) with some of its elements named after the park's entities.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -14,8 +15,11 @@ import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT
+from tests.test_grid_park import _small_net
 from twin.apps.cli import main
 from twin.models.grid.topology import ParkGrid
 from twin.scenario import ScenarioError, loads
@@ -151,3 +155,48 @@ def test_a_grid_json_that_is_not_utf8_is_one_line(tmp_path, oberrhein):
     lines = _error(path)
     assert len(lines) == 1, lines
     assert "UTF" in lines[0], lines
+
+
+NUMBER = re.compile(r"-?\d+\.\d+(?:e-?\d+)?")
+SMALL_NET = pp.to_json(_small_net())
+NUMBERS = [m.span() for m in NUMBER.finditer(SMALL_NET)  # the element tables' numbers
+           if m.start() < SMALL_NET.index('"std_types"')]
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, len(NUMBERS) - 1),
+                          st.sampled_from(["NaN", "-1.0", "Infinity", "1e999", "0.0", '\\"x\\"',
+                                           "truncate"])), min_size=1, max_size=4))
+def test_fuzz_a_grid_json_loads_or_gives_one_line_per_error(tmp_path, mutations):
+    """Numbers of a network replaced by NaN, negative, infinite, zero or text, or the file cut:
+    it loads, or every mistake is one line naming the scenario's grid.path; never another
+    exception."""
+    text = SMALL_NET
+    for k, value in sorted(mutations, reverse=True):  # from the end: the spans stay valid
+        a, b = NUMBERS[k]
+        text = text[:a] if value == "truncate" else text[:a] + value + text[b:]
+    path = _scenario(tmp_path, text)
+    try:
+        loads(path.read_text(encoding="utf-8"), path)
+    except ScenarioError as exc:
+        for line in str(exc).splitlines():
+            assert line.startswith(f"{path}:") or line.startswith("... and "), line
+            assert "grid.path: net.json: " in line or line.startswith("... and "), line
+
+
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    ('\\"bess\\",1,1.0', '\\"bess\\",7,1.0', "load 0 'bess': bus = 7; expected the index of a "
+     "bus of the network"),
+    ('\\"bess\\",1,1.0', '\\"bess\\",\\"x\\",1.0', "load 0 'bess': bus = 'x'"),
+    ('\\"const_z_p_percent\\"', '\\"const_z_p_percent\\"', None),  # unchanged: it loads
+], ids=["missing-bus", "text-bus", "unchanged"])
+def test_an_element_on_a_bus_that_does_not_exist_is_one_line(tmp_path, old, new, fragment):
+    assert old in SMALL_NET
+    path = _scenario(tmp_path, SMALL_NET.replace(old, new, 1))
+    if fragment is None:
+        assert loads(path.read_text(encoding="utf-8"), path).warnings == ()
+        return
+    lines = _error(path)
+    assert len(lines) == 1, lines
+    assert fragment in lines[0], lines

@@ -44,7 +44,8 @@ _RANGES: dict[str, dict[str, str]] = {
                 **{f"vkr_{s}_percent": ">=0" for s in ("hv", "mv", "lv")},
                 "pfe_kw": ">=0", "i0_percent": ">=0"},
     "ext_grid": {"vm_pu": ">0", "va_degree": "finite"},
-    "load": {"p_mw": "finite", "q_mvar": "finite", "scaling": ">=0"},
+    "load": {"p_mw": "finite", "q_mvar": "finite", "scaling": ">=0",
+             **{f"const_{k}_percent": "finite" for k in ("z", "i", "z_p", "i_p", "z_q", "i_q")}},
     "sgen": {"p_mw": "finite", "q_mvar": "finite", "scaling": ">=0"},
     "storage": {"p_mw": "finite", "q_mvar": "finite", "scaling": ">=0"},
     "shunt": {"p_mw": "finite", "q_mvar": "finite", "step": "finite"},
@@ -53,6 +54,13 @@ _RANGES: dict[str, dict[str, str]] = {
                   "xtf_pu": "finite", "sn_mva": ">0"},
     "switch": {"z_ohm": ">=0"},
 }
+
+#: Per table, the columns that name a bus.
+_BUSES = {"load": ("bus",), "sgen": ("bus",), "storage": ("bus",), "shunt": ("bus",),
+          "ward": ("bus",), "xward": ("bus",), "motor": ("bus",), "ext_grid": ("bus",),
+          "asymmetric_load": ("bus",), "asymmetric_sgen": ("bus",), "switch": ("bus",),
+          "line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus"),
+          "trafo3w": ("hv_bus", "mv_bus", "lv_bus"), "impedance": ("from_bus", "to_bus")}
 
 _EXPECT = {"finite": "a finite number", ">=0": "a finite number >= 0",
            ">0": "a finite number > 0", ">=1": "a finite number >= 1"}
@@ -113,6 +121,7 @@ def _values(net: Any) -> list[str]:
                 idx = df.index[k]
                 errors.append(f"{_label(df, table, idx)}: {col} = {float(values[k])!r}; expected "
                               f"{_EXPECT[rule]}")
+    errors.extend(_references(net))
     line = net.get("line", None)
     if line is not None and len(line):
         r, x = line["r_ohm_per_km"].to_numpy(float), line["x_ohm_per_km"].to_numpy(float)
@@ -128,11 +137,34 @@ def _values(net: Any) -> list[str]:
     return errors
 
 
+def _references(net: Any) -> list[str]:
+    """A message for every element on a bus that is not in the network, and every
+    ``in_service`` that is not true or false."""
+    errors = []
+    buses = set(net.bus.index)
+    for table in ("bus", *_BUSES):
+        df = net.get(table, None)
+        if df is None or not len(df):
+            continue
+        if "in_service" in df:
+            for idx, v in df["in_service"].items():
+                if not isinstance(v, bool | np.bool_):
+                    errors.append(f"{_label(df, table, idx)}: in_service = {v!r}; expected "
+                                  "true or false")
+        for col in _BUSES.get(table, ()):
+            if col in df:
+                for idx, v in df[col].items():
+                    if v not in buses:
+                        errors.append(f"{_label(df, table, idx)}: {col} = {v!r}; expected "
+                                      "the index of a bus of the network")
+    return errors
+
+
 def _carried(net: Any, table: str, idx: list[int]) -> tuple[np.ndarray, list[str]]:
     """The share of its power each element would carry into the power flow (scaling, and 0
     out of service or on a bus out of service), and why where it is not 1."""
     df = net[table].loc[idx]
-    bus_on = net.bus["in_service"].reindex(df["bus"]).fillna(False).to_numpy(dtype=bool)
+    bus_on = net.bus["in_service"].reindex(df["bus"], fill_value=False).to_numpy(dtype=bool)
     on = _on(df)
     scaling = df["scaling"].to_numpy(float) if "scaling" in df else np.ones(len(df))
     carried = np.where(on & bus_on, scaling, 0.0)
@@ -213,15 +245,20 @@ def inspect(net: Any, names: list[str]) -> tuple[ParkNetwork | None, list[str], 
     """
     from twin.models.grid.solver import GridError, check_network
 
-    errors = _values(net)
-    if errors:
-        return None, errors, []
     try:
-        check_network(net)
-    except GridError as exc:
-        errors.append(str(exc))
-    try:
-        pn = from_pandapower(net, names)
-    except ValueError as exc:
-        return None, [*errors, str(exc)], []
-    return pn, [*errors, *_balance(pn)], _unmapped(pn)
+        errors = _values(net)
+        if errors:
+            return None, errors, []
+        try:
+            check_network(net)
+        except GridError as exc:
+            errors.append(str(exc))
+        try:
+            pn = from_pandapower(net, names)
+        except ValueError as exc:
+            return None, [*errors, str(exc)], []
+        return pn, [*errors, *_balance(pn)], _unmapped(pn)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        # a table or column of another type or shape than pandapower's
+        return None, [f"not a usable pandapower network: {type(exc).__name__}: "
+                      f"{' '.join(str(exc).split())[:200]}"], []
