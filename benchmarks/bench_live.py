@@ -114,7 +114,7 @@ def lag(tmp: Path, speed: float, hours: float) -> None:
         t0 = time.perf_counter()
         thread.start()
         try:
-            done = follow(engine, source, idle_s=max(5.0, 3 * s.period.step_s / max(speed, 1)))
+            done = follow(engine, source, idle_s=1.0, running=thread.is_alive)
         finally:
             thread.join()
             publisher.close()

@@ -52,7 +52,7 @@ def test_the_twin_follows_the_plant_over_mqtt(broker, tmp_path):
     thread = threading.Thread(target=plant.run)
     thread.start()
     try:
-        done = follow(engine, source, idle_s=1.5)
+        done = follow(engine, source, idle_s=0.5, running=thread.is_alive)
     finally:
         thread.join()
         publisher.close()

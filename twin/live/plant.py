@@ -26,6 +26,8 @@ class Publisher(Protocol):
 
     def publish(self, tag: str, t_epoch_s: float, value: float) -> None: ...
 
+    # optional: ``flush()``, called after each step's readings (sends them at once)
+
 
 class _Stopped(Exception):
     """Raised in the run's progress callback to end the run early."""
@@ -88,6 +90,9 @@ class StandInPlant:
                 continue
             self.publisher.publish(self.tm.topic(tag), epoch, self.tm.from_twin(tag.tag, value))
             self.n_published += 1
+        flush = getattr(self.publisher, "flush", None)
+        if flush is not None:  # a publisher that sends a step at once
+            flush()
         self.n_steps += 1
         self.published_at[t] = time.monotonic()
 

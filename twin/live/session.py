@@ -39,14 +39,19 @@ class Followed:
 
 
 def follow(engine: LiveEngine, source: Source, until_s: float | None = None,
-           idle_s: float = 30.0, on_alarm: Callable[[Alarm], None] | None = None) -> Followed:
-    """Feed ``source``'s readings to ``engine`` until the telemetry ends; close the engine."""
+           idle_s: float = 30.0, on_alarm: Callable[[Alarm], None] | None = None,
+           running: Callable[[], bool] | None = None) -> Followed:
+    """Feed ``source``'s readings to ``engine`` until the telemetry ends; close the engine.
+
+    ``running``: whether the publisher may still send (a plant in this process): the idle
+    time counts only once it says no."""
     out = Followed()
     last_wall = time.monotonic()
     while True:
         item = source.get(timeout=min(idle_s, 0.5))
         if item is None:
-            idle = out.n_readings > 0 and time.monotonic() - last_wall > idle_s
+            idle = out.n_readings > 0 and time.monotonic() - last_wall > idle_s and (
+                running is None or not running())
             if getattr(source, "done", False) or idle:
                 break
             continue

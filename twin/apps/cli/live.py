@@ -3,8 +3,9 @@
     twin live SCENARIO --telemetry MAPPING.yaml [--broker HOST:PORT] [--hours H]
                        [--idle-s 30] [--speed X] [--out DIR]
 
-The telemetry comes from an MQTT broker or, with the mapping's ``source.kind: file``, from a
-recorded file (CSV, Parquet or a run's HDF5 file) played back at ``--speed``.
+The telemetry comes from an MQTT broker, an OPC UA server (a subscription) or, with the
+mapping's ``source.kind: file``, a recorded file (CSV, Parquet or a run's HDF5 file) played
+back at ``--speed``.
 
 Prints each alarm as one line as it is raised, and at the end the steps, the alarms and the
 run file (measured and twin values side by side, the stale flags, the alarms table).
@@ -16,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from twin.apps.cli.common import UserError, load_scenario
+from twin.apps.cli.common import load_scenario
 
 
 def cmd_live(args: argparse.Namespace) -> int:
@@ -28,9 +29,6 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     s = load_scenario(args.scenario)
     tm = telemetry_for(s, args.telemetry, args.broker)
-    if tm.source.kind == "opcua":
-        raise UserError(f"{tm.path}: source.kind: opcua is not served yet; expected mqtt or "
-                        f"file")
     base = runner.output_path(s, args.out)
     path = base.with_name(f"{base.stem}-live.h5")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +37,11 @@ def cmd_live(args: argparse.Namespace) -> int:
 
         source = FilePlayback(tm, speed=args.speed)
         where = f"{tm.source.path} at x{args.speed:g}" if args.speed else f"{tm.source.path}"
+    elif tm.source.kind == "opcua":
+        from twin.live.opcua import OpcUaSubscriber, endpoint
+
+        source = OpcUaSubscriber(tm)  # the server first: no file for a park out of reach
+        where = endpoint(tm)
     else:
         from twin.live.mqtt import MqttSubscriber
 
@@ -83,8 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenario")
     p.add_argument("--telemetry", metavar="MAPPING.yaml", required=True,
                    help="which tag measures which entity attribute, in which unit")
-    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker (default: the "
-                   "mapping's)")
+    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker or OPC UA server "
+                   "(default: the mapping's)")
     p.add_argument("--hours", type=float, help="stop after H hours of telemetry")
     p.add_argument("--idle-s", type=float, default=30.0, help="stop after this many wall "
                    "seconds without a reading (default 30)")

@@ -1,7 +1,11 @@
 """``twin plant``: a stand-in plant publishing the co-simulated park's telemetry.
 
     twin plant SCENARIO [--telemetry MAPPING.yaml | --broker HOST:PORT] [--faults FAULTS.yaml]
-                        [--speed 600] [--hours H] [--write-mapping MAPPING.yaml] [--out DIR]
+                        [--speed 600] [--hours H] [--hold S] [--write-mapping MAPPING.yaml]
+                        [--out DIR]
+
+It publishes over MQTT, or serves the tags as an OPC UA server when the mapping's
+``source.kind`` is ``opcua``.
 
 Without ``--telemetry`` it publishes every power, state of charge and weather input under
 ``park/`` on the broker; ``--write-mapping`` only writes that mapping (for ``--telemetry`` of
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,16 +82,24 @@ def cmd_plant(args: argparse.Namespace) -> int:
               f"twin live and twin plant as --telemetry")
         return 0
     faults = live_faults.load(args.faults, tm) if args.faults else ()
-    if tm.source.kind != "mqtt":
-        raise UserError(f"{tm.path}: source.kind: the stand-in plant publishes over mqtt, "
-                        f"got {tm.source.kind!r}")
-    publisher = MqttPublisher(tm.source.host, tm.source.port)
+    if tm.source.kind == "file":
+        raise UserError(f"{tm.path}: source.kind: the stand-in plant publishes over mqtt or "
+                        f"opcua, got 'file'")
+    if tm.source.kind == "opcua":
+        from twin.live.opcua import OpcUaServer, endpoint
+
+        publisher: Any = OpcUaServer(tm)
+        where = endpoint(tm)
+    else:
+        publisher = MqttPublisher(tm.source.host, tm.source.port)
+        where = f"mqtt://{tm.source.host}:{tm.source.port}/{tm.source.prefix}"
     plant = StandInPlant(s, tm, publisher, faults, speed=args.speed, out_dir=args.out)
     print(f"plant: {s.park.name}, {s.n_steps} steps of {s.period.step_s} s at x{args.speed:g}, "
-          f"{len(tm.tags)} tags to mqtt://{tm.source.host}:{tm.source.port}/"
-          f"{tm.source.prefix}, {len(faults)} faults (Ctrl-C stops)", file=sys.stderr,
-          flush=True)
+          f"{len(tm.tags)} tags to {where}, {len(faults)} faults (Ctrl-C stops)",
+          file=sys.stderr, flush=True)
     try:
+        if args.hold:  # an OPC UA server's subscribers come after it started
+            time.sleep(args.hold)
         result = plant.run()
     except KeyboardInterrupt:
         print(f"plant: stopped after {plant.n_steps} steps", file=sys.stderr)
@@ -100,12 +113,14 @@ def cmd_plant(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plant", help="a stand-in plant: the park co-simulated, its "
-                       "measurements published over MQTT, faults on a schedule")
+                       "measurements published over MQTT or OPC UA, faults on a schedule")
     p.add_argument("scenario")
     p.add_argument("--telemetry", metavar="MAPPING.yaml", help="the tags to publish "
                    "(default: every power, state of charge and weather input under park/)")
-    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker (default: the "
-                   "mapping's, or 127.0.0.1:1883)")
+    p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker, or the OPC UA "
+                   "server's own address (default: the mapping's, or 127.0.0.1:1883)")
+    p.add_argument("--hold", type=float, default=0.0, metavar="S", help="wait S seconds "
+                   "before the first step (an OPC UA server: for the twin to subscribe)")
     p.add_argument("--faults", metavar="FAULTS.yaml", help="faults on a schedule")
     p.add_argument("--speed", type=float, default=600.0, help="simulated seconds per wall "
                    "second (0: as fast as it runs; default 600)")
