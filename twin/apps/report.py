@@ -254,15 +254,17 @@ def compare_report_and_summary(paths: Sequence[str | Path],
         keys = list(dict.fromkeys(k for ks in kpis for k in ks))
         rows = []
         for key in keys:
-            unit = next(k[key].unit for k in kpis if key in k)
-            rows.append([key, unit, *[fmt(k[key].value) if key in k else "—" for k in kpis]])
+            first = next(k[key] for k in kpis if key in k)
+            rows.append([first.description[:1].upper() + first.description[1:], first.unit,
+                         *[fmt(k[key].value) if key in k else "—" for k in kpis],
+                         f'<span class="muted">{_esc(key)}</span>'])
         head = f"<h1>Comparison of {len(runs)} runs</h1><p>" + ", ".join(
             f"<b>{_esc(n)}</b>: <code>{_esc(r.meta.get('scenario_path', ''))}</code>, "
             f"{_esc(period_text(r))}" for n, r in zip(names, runs, strict=True)) + "</p>"
         if note:
             head += f'<p class="bad">{_esc(note)}</p>'
-        tab = "<h2>Key figures</h2>" + table(("KPI", "unit", *names), rows,
-                                             range(2, 2 + len(runs)))
+        tab = "<h2>Key figures</h2>" + table(("figure", "unit", *names, "key in the run file"),
+                                             rows, range(2, 2 + len(runs)))
         totals = {}
         for key in ("e_import_mwh", "e_export_mwh", "e_wind_mwh", "e_pv_mwh"):
             totals[key.removeprefix("e_").removesuffix("_mwh")] = [
