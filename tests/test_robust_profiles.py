@@ -119,3 +119,10 @@ def test_repeat_and_stop_are_refused_for_a_simulator_whose_end_is_unknown(tmp_pa
     message = str(info.value)
     assert "\n" not in message
     assert f"external[0].on_end: {on_end} needs a mosaik-csv profile" in message
+
+
+def test_a_linked_column_the_file_lacks_is_named(tmp_path):
+    _profile(tmp_path, DAY)
+    with pytest.raises(ScenarioError) as info:
+        _load(tmp_path, PARK.replace("[[P_mw, p_profile_mw]]", "[[P_kw, p_profile_mw]]"))
+    assert "profile.csv:1: no column 'P_kw' (the file has P_mw)" in str(info.value)

@@ -107,7 +107,9 @@ def read(text: str, name: str, delimiter: str = ",", nonnegative: frozenset[str]
                            "2027-01-01 00:00:00")
     header = [row for row in cells[:first] if any(c.strip() for c in row)]
     columns = [_column(c) for c in header[-1][1:]] if header and len(header[-1]) > 1 else []
-    errors: list[str] = []
+    errors: list[str] = [f"{name}:{first}: no column {c!r} (the file has "
+                         f"{', '.join(columns) or 'none'})" for c in sorted(used or ())
+                         if c not in columns]
     bad: dict[str, list[tuple[int, str]]] = {}
     times: list[dt.datetime] = []
     rows: list[list[str]] = []
