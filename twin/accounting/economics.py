@@ -1,5 +1,5 @@
-"""Economics of a park scenario: time-of-use energy cost, capex and opex, NPV, LCOE, payback
-(the multi-year appraisal is :mod:`twin.accounting.appraisal`).
+"""Economics of a park scenario: time-of-use energy cost, capex and opex, NPV
+(the multi-year appraisal, IRR, LCOE and payback are :mod:`twin.accounting.appraisal`).
 
 All functions are pure: arrays in, numbers out. Money is in CNY, energy in MWh, power in MW
 (capacities of assets in kW/kWp/kWh, the units of cost benchmarks). Reference figures (tariffs,
@@ -12,8 +12,10 @@ the peak price raised by ``critical_peak_uplift`` (at least 20 %). The cost of a
 
     import_cny  = sum_i price(hour_i, month_i) * import_mwh_i
     export_cny  = export_price * sum_i export_mwh_i
-    demand_cny  = demand_charge * sum_month peak_import_kw(month)
-    total_cny   = import_cny + demand_cny - export_cny
+    demand_cny  = demand_charge * sum_month peak_import_kw(month)   (peak of 15-minute means)
+                  or capacity_charge * transformer_kva * months         (basic_charge: capacity)
+    fee_cny     = direct_line_fee * direct-line energy consumed          (绿电直连)
+    total_cny   = import_cny + demand_cny + fee_cny - export_cny
 """
 
 from __future__ import annotations
@@ -461,26 +463,3 @@ def annuity_factor(rate: float, years: int) -> float:
     if rate == 0:
         return float(years)
     return (1.0 - (1.0 + rate) ** -years) / rate
-
-
-def lcoe_cny_per_mwh(
-    capex: float, opex_per_year: float, energy_mwh_per_year: float, rate: float, years: int
-) -> float:
-    """Levelised cost of energy, CNY/MWh.
-
-    Capex at year 0, opex and energy at the end of years 1..``years``, both discounted::
-
-        LCOE = (capex + opex * A) / (energy * A),   A = annuity_factor(rate, years)
-    """
-    if energy_mwh_per_year <= 0:
-        raise ValueError(f"energy_mwh_per_year must be > 0, got {energy_mwh_per_year}")
-    a = annuity_factor(rate, years)
-    return (capex + opex_per_year * a) / (energy_mwh_per_year * a)
-
-
-def simple_payback_years(extra_capex_cny: float, annual_saving_cny: float) -> float:
-    """Years for the saving to repay the extra investment; inf without a saving, 0 without
-    an extra investment."""
-    if annual_saving_cny <= 0:
-        return math.inf
-    return max(0.0, extra_capex_cny) / annual_saving_cny
