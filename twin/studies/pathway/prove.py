@@ -120,20 +120,40 @@ def _worst(runs: list[dict[str, float]]) -> dict[str, float]:
     return {c: (max if c in LOWER_IS_BETTER else min)(r[c] for r in runs) for c in keys}
 
 
+_DISPATCHED: dict[tuple, tuple[tuple[Profiles, ...], lp.Solution]] = {}
+
+
+def dispatched(p: Profiles | list[Profiles], portfolio: dict[str, float],
+               acct: Accounting | None = None) -> lp.Solution:
+    """The portfolio dispatched for cost without the criteria: the waterfall's steps and the
+    years' costs ask for the same points (a year's LP each): each is solved once."""
+    ps = [p] if isinstance(p, Profiles) else list(p)
+    key = (tuple(id(x) for x in ps), tuple(sorted((k, round(v, 9)) for k, v in
+                                                  portfolio.items() if abs(v) > 1e-12)), acct)
+    hit = _DISPATCHED.get(key)
+    if hit is None or any(a is not b for a, b in zip(hit[0], ps, strict=True)):
+        if len(_DISPATCHED) > 64:
+            _DISPATCHED.clear()
+        # the profiles are kept with the answer: their ids cannot be reused while cached
+        hit = _DISPATCHED[key] = (tuple(ps), lp.solve(ps, fixed=dict(portfolio),
+                                                       criteria=False, acct=acct))
+    return hit[1]
+
+
 def waterfall(p: Profiles | list[Profiles], portfolio: dict[str, float],
               acct: Accounting | None = None, final: float | None = None
               ) -> list[tuple[str, float]]:
     """The LP's core indicator from the base (no measure) adding one measure at a time, each
     dispatched for cost; ``final`` (the LP's answer, dispatched under the criteria) closes it
     with a last step, "dispatch for the criteria", so that the bars end at the LP's result."""
-    steps = [("baseline", lp.solve(p, fixed={}, criteria=False, acct=acct).criteria[
+    steps = [("baseline", dispatched(p, {}, acct).criteria[
         "core_carbon_intensity"])]
     built: dict[str, float] = {}
     for key, amount in portfolio.items():
         if amount <= 1e-9:
             continue
         built[key] = amount
-        steps.append((key, lp.solve(p, fixed=dict(built), criteria=False, acct=acct).criteria[
+        steps.append((key, dispatched(p, built, acct).criteria[
             "core_carbon_intensity"]))
     if final is not None and math.isfinite(final) and abs(final - steps[-1][1]) > 1e-6:
         steps.append(("dispatch for the criteria", float(final)))
@@ -144,7 +164,7 @@ def year_costs(ps: list[Profiles], portfolio: dict[str, float], before: dict[str
                acct: Accounting) -> tuple[float, float, float]:
     """Capex of what is new against ``before``, opex and energy cost (CNY) of a year."""
     levers = measures(ps[0])
-    sol = lp.solve(ps, fixed=portfolio, criteria=False, acct=acct)
+    sol = dispatched(ps, portfolio, acct)
     capex = sum(levers[k].capex_cny_per_unit * max(portfolio.get(k, 0.0) - before.get(k, 0.0),
                                                    0.0) for k in CAPACITY)
     opex = sum(levers[k].opex_cny_per_unit * portfolio.get(k, 0.0) for k in CAPACITY)
