@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser import page
 from tests.conftest import SCENARIOS
-from twin import runner, scenario
+from twin import data, runner, scenario
 from twin.accounting.assessment import assess
 from twin.apps import report
 
@@ -104,12 +104,13 @@ def test_compare_appraises_against_the_first_run(runs):
         (c,) = report.appraisal([a, b])
         base, cand = assess(a), assess(b)
     # same park, same assets: no extra investment, no replacement; the saving is the
-    # difference of the yearly bills, each run's energy scaled to a year and its monthly
-    # demand charge counted twelve times (one January in each)
+    # difference of the yearly bills, each run's energy and gas scaled to a year and its
+    # monthly demand charge counted twelve times (one January in each)
     assert c.capex[0] == 0
     assert not c.replacement.any()
-    year = [(x.cost.total_cny - x.cost.demand_cny) * 365 / days + x.cost.demand_cny * 12
-            for x, days in ((base, 2), (cand, 1))]
+    price = float(data.load("measures")["gas_price"])
+    year = [(x.cost.total_cny - x.cost.demand_cny + x.flows.gas_total_nm3.sum() * price)
+            * 365 / days + x.cost.demand_cny * 12 for x, days in ((base, 2), (cand, 1))]
     assert c.energy[1] == pytest.approx(year[0] - year[1], rel=1e-6)
 
 

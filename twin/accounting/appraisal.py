@@ -344,6 +344,7 @@ class Bill:
     pv_mwh: np.ndarray | None = None
     charge_mwh: np.ndarray | None = None
     discharge_mwh: np.ndarray | None = None
+    gas_cny: float = 0.0  # the gas burnt over the recorded period, at its price
 
     def cost(self, import_mwh: np.ndarray | None = None,
              export_mwh: np.ndarray | None = None) -> economics.EnergyCost:
@@ -356,7 +357,7 @@ class Bill:
 
     def yearly_cny(self, f: Finance, pv_left: Sequence[float] | None = None,
                    storage_left: Sequence[float] | None = None) -> np.ndarray:
-        """The bill of years 1..N, CNY: the recorded hours with PV output and storage
+        """The bill (grid and gas) of years 1..N, CNY: the recorded hours with PV output and storage
         throughput scaled by what is left of them each year (:func:`degradation_factors`),
         the shortfall met as :func:`degraded_flows` says, prices escalated; each year's
         monthly demand peaks as recorded."""
@@ -373,7 +374,7 @@ class Bill:
             if key not in cache:
                 lost = gen * (1.0 - key[0]) + through * (1.0 - key[1])
                 c = self.cost(*degraded_flows(self.import_mwh, self.export_mwh, lost))
-                cache[key] = ((c.total_cny - c.demand_cny) / self.years
+                cache[key] = ((c.total_cny - c.demand_cny + self.gas_cny) / self.years
                               + c.demand_cny * 12.0 / self.months)
             out[y] = cache[key] * (1.0 + f.escalation_energy) ** y
         return out
@@ -384,6 +385,7 @@ class Bill:
         return max(1, len(np.unique(self.month)))
 
     def annual_cny(self) -> float:
-        """The recorded period's bill scaled to a year, CNY."""
+        """The recorded period's bill (grid and gas) scaled to a year, CNY."""
         c = self.cost()
-        return (c.total_cny - c.demand_cny) / self.years + c.demand_cny * 12.0 / self.months
+        return ((c.total_cny - c.demand_cny + self.gas_cny) / self.years
+                + c.demand_cny * 12.0 / self.months)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from twin import data
 from twin.accounting import appraisal, economics
 from twin.accounting.carbon import (
     Criterion,
@@ -170,6 +171,12 @@ def assets(run: Run) -> list[economics.Asset]:
     return out
 
 
+def gas_price_cny_per_nm3() -> float:
+    """The natural-gas price of the heat plant's fuel (``twin/data/measures.yaml``
+    ``gas_price``, illustrative there)."""
+    return float(data.load("measures")["gas_price"])
+
+
 def peak_import_by_month(run: Run, tariff: economics.Tariff, timezone: str,
                          loads: tuple[str, ...] = ()) -> dict[int, float]:
     """Each local month's highest import on the meter's mean power (15 min), MW, from the
@@ -198,16 +205,17 @@ def assess(run: Run) -> Assessment:
     hour, month = economics.local_hour_month(flows.hour_s, flows.timezone)
     dl = direct_line(flows)
     years = flows.n_hours / HOURS_PER_YEAR or 1.0
+    gas_cny = float(flows.gas_total_nm3.sum()) * gas_price_cny_per_nm3()
     bill = appraisal.Bill(tariff, hour, month, flows.import_mwh, flows.export_mwh,
                           peak_import_by_month(run, tariff, flows.timezone), years,
                           capacity_kva=transformer_kva(run),
                           direct_line_mwh=float(dl.consumed_mwh.sum()),
                           pv_mwh=flows.total(flows.pv_mwh), charge_mwh=flows.storage_charge_mwh,
-                          discharge_mwh=flows.storage_discharge_mwh)
+                          discharge_mwh=flows.storage_discharge_mwh, gas_cny=gas_cny)
     loads = flows.load_total_mwh
     grid_only = appraisal.Bill(tariff, hour, month, loads, np.zeros_like(loads),
                                peak_import_by_month(run, tariff, flows.timezone, LOADS), years,
-                               capacity_kva=transformer_kva(run))
+                               capacity_kva=transformer_kva(run), gas_cny=gas_cny)
     invest = appraisal.investments(assets(run))
     fin = appraisal.finance(econ.get("discount_rate"), int(econ.get("lifetime_years", 20)))
     gen = [i for i in invest if i.kind in ("pv", "wind", "direct_line_220kv")]

@@ -14,7 +14,7 @@ import numpy as np
 
 from twin import data
 from twin.accounting.appraisal import CashFlows
-from twin.accounting.assessment import Assessment
+from twin.accounting.assessment import Assessment, gas_price_cny_per_nm3
 from twin.accounting.carbon import Criterion
 from twin.accounting.economics import hourly_prices
 from twin.accounting.economics import monthly_peak_import_mw as monthly_peaks
@@ -137,9 +137,10 @@ def first_page(run: Run, a: Assessment, cf: CashFlows, period: str) -> str:
         (bi("总投资 (全部资产)", "investment, every asset"), fmt(a.capex_cny / 1e6), "M CNY"),
         (bi("其中: 发电与储能措施", "of which generation and storage"),
          fmt(sum(i.capex_cny for i in a.measures) / 1e6), "M CNY"),
-        (bi("年电费 (第1年)", "grid energy bill, year 1"), fmt(a.bill.annual_cny() / 1e6),
+        (bi("年能源费用 (第1年)", "energy bill (grid and gas), year 1"),
+         fmt(a.bill.annual_cny() / 1e6),
          "M CNY/yr"),
-        (bi("全部从电网购电时", "if every load bought from the grid"),
+        (bi("全部从电网购电时", "if every load bought from the grid (same gas)"),
          fmt(a.grid_only.annual_cny() / 1e6), "M CNY/yr"),
         (bi("净现值", "NPV of the measures"), fmt(cf.npv_cny / 1e6), "M CNY"),
         (bi("内部收益率", "IRR (project, after tax)"), _pct(cf.irr), ""),
@@ -305,6 +306,10 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
     return (f'<section><h2>{bi("方法说明", "Method")}</h2><ol class="note">'
             "<li>Hourly accounts from the co-simulation (15-minute steps); the monthly demand "
             f"charge on the month's highest {t.demand_window_min}-minute mean import.</li>"
+            f"<li>Energy bill: the grid's (tariff below) and the boilers' natural gas at "
+            f"{gas_price_cny_per_nm3():g} CNY/Nm³ (twin/data/measures.yaml gas_price, "
+            "illustrative); the grid-only reference buys every load's energy from the grid and "
+            "burns the same gas.</li>"
             "<li>单位能耗碳排放 = (Scope 1 + location-based Scope 2) ÷ energy consumption in "
             "tce (发改环资〔2025〕910号); electricity at its energy-equivalent value.</li>"
             "<li>Clean-energy share: local renewables consumed plus green certificates; the "
@@ -355,7 +360,7 @@ def summary(a: Assessment, cf: CashFlows, period: str) -> str:
         + (" (illustrative unit costs)" if _illustrative_costs(a) else ""),
         f"  of which wind, lines, PV, storage {sum(i.capex_cny for i in a.measures) / m:9,.1f}"
         " M CNY",
-        f"grid bill, year 1              {bill.annual_cny() / m:12,.1f} M CNY/yr",
+        f"energy bill (grid, gas), yr 1  {bill.annual_cny() / m:12,.1f} M CNY/yr",
         f"  demand charge ({t.demand_window_min}-min means)  "
         f"{a.cost.demand_cny * 12 / bill.months / m:9,.2f} M CNY/yr (on hourly means: "
         f"{hourly * 12 / bill.months / m:,.2f})",
