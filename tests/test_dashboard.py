@@ -271,6 +271,141 @@ def _post(url: str, body: dict, headers: dict | None = None) -> Any:
         return json.loads(r.read())
 
 
+def test_the_page_speaks_chinese_and_english(live_page: tuple[Any, list[str]],
+                                             live: tuple[LiveTwin, ServerThread]) -> None:
+    pg, errors = live_page
+    wait_for(pg, "document.querySelectorAll('#criteria li').length > 0", 20)
+    pg.click("#btn-lang")
+    wait_for(pg, "document.getElementById('btn-pause').textContent === '暂停'", 3)
+    assert pg.evaluate("document.documentElement.lang") == "zh-CN"
+    criteria = live[0].totals()["carbon"]["criteria"]
+    shown = pg.evaluate("[...document.querySelectorAll('#criteria li')].map((li) => "
+                        "li.firstChild.textContent)")
+    assert shown == [c["zh"] for c in criteria]  # the official Chinese names
+    assert "单位能耗碳排放" in shown
+    assert pg.inner_text("#ev-grid_outage") == "电网停电"
+    assert "风电发电量" in pg.inner_text("#kpis")
+    pg.click("#btn-lang")
+    wait_for(pg, "document.getElementById('btn-pause').textContent === 'Pause'", 3)
+    assert pg.evaluate("[...document.querySelectorAll('#criteria li')].map((li) => "
+                       "li.firstChild.textContent)") == [c["en"] for c in criteria]
+    assert errors == []
+
+
+def small_gray(png: bytes) -> np.ndarray:
+    """A screenshot as a 64 x 36 grey image (layout, not pixels)."""
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("L").resize((64, 36)), dtype=float)
+
+
+def fits(pg: Any) -> dict[str, Any]:
+    """Whether the page fits its window: no scrolling, every card shown whole."""
+    return pg.evaluate("""(() => {
+      const d = document.documentElement, vw = innerWidth, vh = innerHeight;
+      const cards = [...document.querySelectorAll('main .card')].filter((c) => c.offsetParent);
+      const out = cards.filter((c) => { const r = c.getBoundingClientRect();
+        return r.left < -1 || r.top < -1 || r.right > vw + 1 || r.bottom > vh + 1
+               || c.scrollHeight > c.clientHeight + 2 || c.scrollWidth > c.clientWidth + 2
+               || [...c.querySelectorAll('.tile, .tile span, .criteria li')].some((x) =>
+                    x.scrollWidth > x.clientWidth + 1); }).map((c) => c.className);
+      return {scroll: d.scrollHeight > vh + 1 || d.scrollWidth > vw + 1, cards: cards.length,
+              outside: out, font: parseFloat(getComputedStyle(
+                document.getElementById('v-wind')).fontSize)};
+    })()""")
+
+
+def test_presenter_mode_fits_1280x720_and_1920x1080(
+        live_page: tuple[Any, list[str]], live: tuple[LiveTwin, ServerThread],
+        tmp_path: Path) -> None:
+    pg, errors = live_page
+    live[0].pause()
+    wait_for(pg, "document.getElementById('state').textContent === 'paused'", 3)
+    shots, fonts = {}, {}
+    for w, h in ((1280, 720), (1920, 1080)):
+        pg.set_viewport_size({"width": w, "height": h})
+        if not pg.evaluate("document.body.classList.contains('presenter')"):
+            pg.click("#btn-presenter")
+        time.sleep(0.8)  # the charts redraw for the size
+        got = fits(pg)
+        assert got["cards"] == 4
+        assert not got["scroll"], (w, h)
+        assert got["outside"] == [], (w, h)
+        fonts[w] = got["font"]
+        shots[w] = pg.screenshot(path=str(tmp_path / f"presenter-{w}.png"), animations="disabled")
+    assert fonts[1280] >= 22  # large type (the tiles' numbers are 22 px on the plain page)
+    assert fonts[1920] > fonts[1280]  # larger on a larger screen
+    # the same screen at both sizes: compared scaled down, they match
+    assert np.abs(small_gray(shots[1280]) - small_gray(shots[1920])).mean() < 12
+    pg.click("#btn-presenter")
+    pg.set_viewport_size({"width": 1280, "height": 720})
+    time.sleep(0.5)
+    normal = pg.screenshot(animations="disabled")
+    assert np.abs(small_gray(normal) - small_gray(shots[1280])).mean() > 12
+    pg.set_viewport_size({"width": 1280, "height": 900})
+    live[0].resume()
+    assert errors == []
+
+
+def test_the_guided_tour_tells_its_story(live_page: tuple[Any, list[str]],
+                                          live: tuple[LiveTwin, ServerThread],
+                                          tmp_path: Path) -> None:
+    pg, errors = live_page
+    twin = live[0]
+    pg.click("#btn-tour")
+    wait_for(pg, "!document.getElementById('tour').hidden", 3)
+    assert pg.inner_text("#tour-title") == "A spring day"
+    wait_for(pg, "document.getElementById('clock').textContent.endsWith('07:00') || "
+             "document.getElementById('clock').textContent.endsWith('07:15')", 10)
+    assert pg.evaluate("document.querySelector('.now').classList.contains('spot')")
+    titles = []
+    for _ in range(5):
+        pg.click("#tour-next")
+        time.sleep(0.3)
+        titles.append(pg.inner_text("#tour-title"))
+    assert titles == ["A cloud front", "The grid operator asks for less", "The evening peak",
+                      "A line trip", "The carbon counter"]
+    kinds = {w.event.kind for w in twin.book}
+    assert {"cloud_front", "demand_response", "line_trip"} <= kinds  # the story acted
+    assert pg.evaluate("document.querySelector('.carbon').classList.contains('spot')")
+    shot = pg.screenshot(path=str(tmp_path / "tour.png"), animations="disabled")
+    box = pg.evaluate("(() => { const r = document.getElementById('tour')"
+                      ".getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })()")
+    import io
+
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=float)
+    x0, y0, x1, y1 = (int(v) for v in box)
+    caption = img[y0 + 4:y1 - 4, x0 + 4:x1 - 4]
+    assert np.abs(caption.mean(axis=(0, 1)) - (0x16, 0x20, 0x2B)).max() < 40  # the caption box
+    assert caption.std() > 10  # with its text on it
+    pg.click("#tour-end")
+    assert pg.evaluate("document.querySelectorAll('.spot').length") == 0
+    pg.select_option("#speed", "600")
+    assert errors == []
+
+
+def test_the_park_map_and_the_ev_panel(live_page: tuple[Any, list[str]]) -> None:
+    pg, errors = live_page
+    pg.click("#view-map")
+    assert pg.is_visible("#map .map-site")
+    assert not pg.is_visible("#diagram")
+    labels = pg.evaluate("[...document.querySelectorAll('#map .map-label')].map((x) => "
+                         "x.textContent)")
+    assert sorted(labels[2:]) == ["bess", "ev", "plant", "wind"]  # each site off the substation
+    wait_for(pg, "window.twin.frames.length > 0")
+    f = pg.evaluate("window.twin.frames.at(-1)")
+    assert number(pg, "#v-ev-p") == pytest.approx(f["ev"]["p"], abs=0.06)
+    assert number(pg, "#v-ev-n") == f["ev"]["connected"]
+    pg.click("#view-sld")
+    pg.click("#ev-ev_surge")
+    wait_for(pg, "document.getElementById('ev-note').textContent.includes('×5')", 6)
+    assert errors == []
+
+
 def test_a_token_guards_a_server_beyond_loopback(tmp_path: Path) -> None:
     from twin.apps.cli import main
 

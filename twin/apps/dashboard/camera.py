@@ -44,6 +44,37 @@ class Shot:
     time: str = ""
 
 
+MARK_MIN = 0.12  # a finding's mark spans at least this share of the image (visitors see it)
+
+
+def draw_large(image: np.ndarray, findings: list[Any]) -> np.ndarray:
+    """The board with each finding marked large enough to see from across a room: a thick red
+    box at least :data:`MARK_MIN` of the image wide and its kind on a label."""
+    import cv2
+
+    out = np.ascontiguousarray(image.copy())
+    if out.ndim == 2:
+        out = cv2.cvtColor(out, cv2.COLOR_GRAY2RGB)
+    h, w = out.shape[:2]
+    side = int(MARK_MIN * max(h, w))
+    thick = max(3, w // 120)
+    red = (230, 30, 30)
+    for f in findings:
+        x0, y0, x1, y1 = (int(v) for v in f.box)
+        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+        half_w, half_h = max((x1 - x0) // 2 + thick, side // 2), max((y1 - y0) // 2 + thick,
+                                                                       side // 2)
+        cv2.rectangle(out, (cx - half_w, cy - half_h), (cx + half_w, cy + half_h), red, thick)
+        label = str(getattr(f, "kind", "")) or "defect"
+        scale = w / 700.0
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+        ty = max(cy - half_h - 6, th + 6)
+        cv2.rectangle(out, (cx - half_w, ty - th - 6), (cx - half_w + tw + 8, ty + 4), red, -1)
+        cv2.putText(out, label, (cx - half_w + 4, ty), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), 2, cv2.LINE_AA)
+    return out
+
+
 def jpeg(image: np.ndarray, quality: int = 85) -> bytes:
     """JPEG bytes of an RGB image."""
     import cv2
@@ -91,7 +122,7 @@ class AOICamera:
 
     def _main(self) -> None:
         try:
-            from twin.models.aoi.calibration import ImageInspector, SyntheticBoards, draw_findings
+            from twin.models.aoi.calibration import ImageInspector, SyntheticBoards
 
             boards = SyntheticBoards(self.spec.board, self.spec.um_per_px, self.spec.image_px,
                                      self.seed)
@@ -107,7 +138,7 @@ class AOICamera:
                 if not producing and index:
                     continue
                 index += 1
-                self._shoot(index, when, active, boards, inspect, draw_findings, robot)
+                self._shoot(index, when, active, boards, inspect, robot)
         finally:
             if robot is not None:
                 robot.close()
@@ -124,13 +155,13 @@ class AOICamera:
             return None
 
     def _shoot(self, index: int, when: str, active: list[Any], boards: Any, inspect: Any,
-               draw: Any, robot: Any) -> None:
+               robot: Any) -> None:
         t0 = time.perf_counter()
         p = defect_share(self.spec.name, self.spec.p_defect, active)
         defective = bool(self._rng.random() < p)
         board = boards.draw(10_000_000 + index, defective)
         findings = [f for f in inspect(board) if getattr(f, "score", 1.0) >= self.spec.min_score]
-        board_jpg = jpeg(draw(board.image, findings))
+        board_jpg = jpeg(draw_large(board.image, findings))
         robot_jpg = b""
         if findings and robot is not None:
             cycle = robot.pick_and_place(render_every=60)

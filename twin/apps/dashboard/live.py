@@ -67,20 +67,23 @@ OPENING = (5, 12, 7)  # a spring weekday from 12 May, 07:00: sun rising, shifts 
 
 
 def opening(scenario: Scenario) -> dt.datetime:
-    """A useful moment to open a long run at (not a dead New Year's night): the first weekday
-    from 12 May at 07:00 local inside the period, if the period runs two months or more and
-    holds it; else the period's start."""
+    """A useful moment to open at (not a dead New Year's night), 07:00 local on a weekday (sun
+    rising, shifts starting): in a run of two months or more the first from 12 May, else the
+    first at or after the period's start; the start itself if the period holds none."""
     start = scenario.period.start
     month, day, hour = OPENING
-    moment = dt.datetime(start.year, month, day, hour)
-    if moment < start:
-        moment = moment.replace(year=start.year + 1)
+    if scenario.period.duration_s >= 60 * 86400:
+        moment = dt.datetime(start.year, month, day, hour)
+        if moment < start:
+            moment = moment.replace(year=start.year + 1)
+    else:
+        moment = start.replace(hour=hour, minute=0, second=0, microsecond=0)
+        if moment < start:
+            moment += dt.timedelta(days=1)
     while moment.weekday() >= 5:
         moment += dt.timedelta(days=1)
     end = start + dt.timedelta(seconds=scenario.period.duration_s - scenario.period.step_s)
-    if scenario.period.duration_s < 60 * 86400 or moment > end:
-        return start
-    return moment
+    return moment if moment <= end else start
 
 
 class _Restart(Exception):
@@ -390,4 +393,5 @@ class LiveTwin:
 
     def info(self) -> dict[str, Any]:
         """What the page needs once."""
-        return {**self.view.info(), "mode": "live", "events": list(EVENT_DEFAULTS)}
+        return {**self.view.info(), "mode": "live", "events": list(EVENT_DEFAULTS),
+                "opening": f"{opening(self.scenario):%Y-%m-%dT%H:%M}"}

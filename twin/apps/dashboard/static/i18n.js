@@ -77,4 +77,19 @@ window.I18N = {zh: {
   // jump, replay
   "jumping to {x}: building the park": "正在跳转到 {x}：构建园区", "jumped to {x} in {s} s": "已跳转到 {x}（{s} 秒）",
   "no step on {x} in this run": "本次运行没有 {x} 的数据",
+  // guided tour
+  "A spring day": "春日清晨", "A cloud front": "云团过境", "The grid operator asks for less": "电网调度要求少用电",
+  "The evening peak": "晚高峰", "A line trip": "线路跳闸", "The carbon counter": "碳排放计数器",
+  "Morning in the park: the sun comes up over the roofs, the wind farms feed their direct lines, the factories start the day shift. Each tile is what the co-simulation computes now.":
+    "园区的早晨：太阳从屋顶升起，风电场经绿电直连线路送电，工厂开始白班。每个数字都是联合仿真此刻的计算结果。",
+  "Clouds cover the park for two hours: PV falls within a step, and the import or the storage takes over. The shaded window on the chart is the event.":
+    "云层覆盖园区两小时：光伏出力在一个步长内下降，由下网电量或储能补上。图中的阴影区间就是这个事件。",
+  "The grid operator asks the park to import 30 MW less for two hours. The event list shows what was asked, offered by the virtual power plant and delivered, step by step; the rule controller does not answer, and the page says so.":
+    "电网调度要求园区在两小时内少下网 30 MW。事件列表逐步显示要求量、虚拟电厂申报量和实际削减量；规则控制器不响应，页面会如实显示。",
+  "Evening: the sun sets, the factories still run and the EV hubs fill up. The storage discharges into the peak; time runs faster now.":
+    "傍晚：太阳落山，工厂仍在生产，充电站车辆增多。储能在高峰放电；时间现在加速运行。",
+  "A cable trips: the diagram draws that line alone as tripped, and what it fed shows the power it gets, not what it asks. Load shed and network losses are counted apart.":
+    "一条电缆跳闸：单线图只把这条线路画为跳闸，它所供的用户显示实际得到的功率而非需求。切除负荷与网损分开统计。",
+  "Every step adds to the carbon counter, computed as for a finished run, and to the national criteria of a zero-carbon park, each against its threshold.":
+    "每一步都累加到碳排放计数器（与完整运行的核算方法相同），并对照零碳园区国家指标的各项阈值。",
 }};
