@@ -117,3 +117,16 @@ def test_the_commands_say_a_bad_mapping_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(f"error: {path}:9: tags[3].point: no entity 'pvv'")
     assert err[1] == f"error: {tmp_path / 'none.yaml'}: no such telemetry mapping file"
+
+
+def test_the_plant_writes_the_mapping_the_twin_reads(scenario, tmp_path, capsys):
+    path = tmp_path / "map.yaml"
+    assert main(["plant", str(SMALL), "--write-mapping", str(path),
+                 "--broker", "127.0.0.1:18830"]) == 0
+    tm = mapping.load(path, scenario)
+    assert (tm.source.kind, tm.source.port) == ("mqtt", 18830)
+    points = {t.point for t in tm.tags}
+    assert {"pv.p_mw", "wind.p_mw", "bess.soc", "weather.ghi_w_m2", "pcc.p_import_mw"} <= points
+    assert tm.to_twin("pv/p_mw", 1500.0) == pytest.approx(1.5)  # published in kW
+    assert main(["plant", str(SMALL), "--broker", "127.0.0.1:0"]) == 2
+    assert capsys.readouterr().err.strip().endswith("expected HOST:PORT with a port 1 to 65535")
