@@ -70,9 +70,12 @@ def bars(labels: Sequence[str], groups: Mapping[str, Sequence[float]], ylabel: s
     rotate = len(labels) > 6
     ax.set_xticks(x, labels, fontsize=8, rotation=35 if rotate else 0,
                   ha="right" if rotate else "center")
-    ax.set(ylabel=ylabel, title=title)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, pad=22)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=min(n, 5))
+    # the legend above the bars, never over them
+    ax.legend(fontsize=8, ncol=min(n, 5), loc="lower left", bbox_to_anchor=(0.0, 1.0),
+              frameon=False, borderaxespad=0.2)
     return _svg(fig)
 
 
