@@ -290,7 +290,7 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
             effect = "; ".join(f"core {fmt(core_at_gas(a, g))} at {g:g}"
                                for g in (e["value"], e["reference"], lo_hi[0]))
         elif key.startswith("grid_co2") and lo_hi:
-            effect = f"core {core(lo_hi[0] / 1000)}–{core(lo_hi[1] / 1000)}"
+            effect = f"core {core(lo_hi[0])}–{core(lo_hi[1])}"
         else:
             effect = "—"
         rows.append((name, f"{e.get('value', '')} {e.get('unit', '')}",
@@ -299,8 +299,11 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
                   "indicator (tCO2/tce)", "source"), rows)
     t = a.tariff
     cost_entries = data.entries("costs")
-    fin_rows = [(k, " ".join(str(cost_entries[k]["source"]).split()))
-                for k in ("discount_rate", "escalation", "tax", "financing")]
+    fin_rows = [(bi(zh, en), " ".join(str(cost_entries[k]["source"]).split()))
+                for k, zh, en in (("discount_rate", "折现率", "discount rate"),
+                                  ("escalation", "价格变化", "escalation"),
+                                  ("tax", "所得税", "income tax"),
+                                  ("financing", "融资", "financing"))]
     ill = sorted({KIND_NAMES.get(i.kind, (i.kind, i.kind))[1] for i in a.investments
                   if i.illustrative})
     return (f'<section><h2>{bi("方法说明", "Method")}</h2><ol class="note">'
