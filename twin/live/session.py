@@ -3,7 +3,8 @@
 A source is anything with ``get(timeout) -> (tag, t, value) | None`` (the MQTT subscriber,
 a recorded file played back). :func:`follow` feeds its readings to a
 :class:`twin.live.engine.LiveEngine` and ends when the telemetry time reaches ``until_s``, the
-source says it is done, or no reading came for ``idle_s`` wall seconds after the first.
+source says it is done, ``until_s`` of telemetry time have passed since the first reading, or
+no reading came for ``idle_s`` wall seconds after the first.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def follow(engine: LiveEngine, source: Source, until_s: float | None = None,
     time counts only once it says no."""
     out = Followed()
     last_wall = time.monotonic()
+    first_t: float | None = None
     while True:
         item = source.get(timeout=min(idle_s, 0.5))
         if item is None:
@@ -61,7 +63,8 @@ def follow(engine: LiveEngine, source: Source, until_s: float | None = None,
         if backlog is not None:
             out.backlog_max = max(out.backlog_max, backlog.qsize())
         tag, t, value = item
-        if until_s is not None and t - engine.start_epoch_s >= until_s:
+        first_t = t if first_t is None else first_t
+        if until_s is not None and t - first_t >= until_s:
             break
         steps = engine.n_steps
         t0 = time.perf_counter()

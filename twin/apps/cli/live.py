@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which tag measures which entity attribute, in which unit")
     p.add_argument("--broker", metavar="HOST:PORT", help="the MQTT broker or OPC UA server "
                    "(default: the mapping's)")
-    p.add_argument("--hours", type=float, help="stop after H hours of telemetry")
+    p.add_argument("--hours", type=float, help="stop after H hours of telemetry (from the first reading)")
     p.add_argument("--idle-s", type=float, default=30.0, help="stop after this many wall "
                    "seconds without a reading (default 30)")
     p.add_argument("--speed", type=float, default=0.0, help="a recorded file (source.kind: "
