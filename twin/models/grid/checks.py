@@ -122,19 +122,23 @@ def _values(net: Any) -> list[str]:
                 errors.append(f"{_label(df, table, idx)}: {col} = {float(values[k])!r}; expected "
                               f"{_EXPECT[rule]}")
     errors.extend(_references(net))
-    line = net.get("line", None)
-    if line is not None and len(line):
-        r, x = line["r_ohm_per_km"].to_numpy(float), line["x_ohm_per_km"].to_numpy(float)
-        for k in np.flatnonzero(_on(line) & (r == 0) & (x == 0)):
-            errors.append(f"{_label(line, 'line', line.index[k])}: r_ohm_per_km and "
-                          "x_ohm_per_km are both 0; expected an impedance (or a bus-bus switch)")
-    trafo = net.get("trafo", None)
-    if trafo is not None and len(trafo):
-        vk, vkr = trafo["vk_percent"].to_numpy(float), trafo["vkr_percent"].to_numpy(float)
-        for k in np.flatnonzero(_on(trafo) & (vkr > vk)):
-            errors.append(f"{_label(trafo, 'trafo', trafo.index[k])}: vkr_percent = "
-                          f"{float(vkr[k])!r} exceeds vk_percent = {float(vk[k])!r}; expected vkr <= vk")
+    errors.extend(_pairs(net, "line", "r_ohm_per_km", "x_ohm_per_km", lambda r, x: (r == 0) &
+                         (x == 0), " are both 0; expected an impedance (or a bus-bus switch)"))
+    errors.extend(_pairs(net, "trafo", "vkr_percent", "vk_percent", lambda vkr, vk: vkr > vk,
+                         "; expected vkr_percent <= vk_percent"))
     return errors
+
+
+def _pairs(net: Any, table: str, a: str, b: str, bad: Any, why: str) -> list[str]:
+    """A message for every in-service element whose columns ``a`` and ``b`` are ``bad``."""
+    df = net.get(table, None)
+    if df is None or not len(df) or a not in df or b not in df:
+        return []
+    x, y = _numbers(df, a), _numbers(df, b)
+    if x is None or y is None:
+        return []  # said by _values
+    return [f"{_label(df, table, df.index[k])}: {a} = {float(x[k])!r} and {b} = "
+            f"{float(y[k])!r}{why}" for k in np.flatnonzero(_on(df) & bad(x, y))]
 
 
 def _references(net: Any) -> list[str]:
