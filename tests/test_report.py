@@ -184,7 +184,15 @@ def test_committee_report_first_page_in_chromium(runs, tmp_path):
     assert f">{report.fmt(a.capex_cny / 1e6)}<" in text
     assert "illustrative" in text  # every unit cost is labelled illustrative in costs.yaml
     assert "GB/T 2589" in text
-    assert "1.2143" in text
+    # the method page: the core indicator at the gas coefficient's reference value and at the
+    # grid factor of the other published year, by hand
+    em = a.emissions
+    gas = a.flows.gas_total_nm3.sum()
+    at_ref = em.total_location_t / (em.energy_total_tce - gas * (1.33 - 1.2143) / 1000)
+    assert f"core {report.fmt(at_ref)} at 1.2143" in text
+    at_2022 = (em.scope1_total_t + em.scope2_location_total_t * 0.5564 / 0.5122) / (
+        em.energy_total_tce)
+    assert f"–{report.fmt(at_2022)}<" in text
     path = report.write(text, tmp_path / "committee.html")
     with page() as (pg, errors):
         pg.goto(path.as_uri())
