@@ -129,7 +129,7 @@ def test_demand_charge_is_the_sum_of_monthly_peaks():
 
 def test_capex_and_opex_are_linear_in_size_and_checked():
     costs = economics.unit_costs()
-    assert {"wind", "pv", "battery", "heat_pump", "gas_boiler", "grid_connection"} <= set(costs)
+    assert {"wind", "pv", "battery", "heat_pump", "gas_boiler", "line_66kv"} <= set(costs)
     for c in costs.values():
         assert c.capex_cny_per_kw >= 0
         assert c.capex_cny_per_kwh >= 0

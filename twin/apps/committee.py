@@ -47,7 +47,6 @@ KIND_NAMES = {
     "line_66kv": ("66 kV 电缆", "66 kV cables"), "line_10kv": ("10 kV 馈线", "10 kV feeders"),
     "substation_220kv": ("220/66 kV 变电站", "220/66 kV substation"),
     "substation_66kv": ("66/10 kV 变电站", "66/10 kV substations"),
-    "grid_connection": ("并网设施", "grid connection"),
 }
 ASSET_COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
                  "#a6761d", "#666666", "#1f78b4", "#b2df8a")
