@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -327,3 +328,22 @@ def test_capacity_option_and_direct_line_fee():
     assert c.total_cny == pytest.approx(c.demand_cny + c.direct_line_fee_cny)
     with pytest.raises(ValueError, match="basic_charge"):
         dataclasses.replace(t, basic_charge="both")
+
+
+def test_a_scenario_sets_the_financing_else_the_data_file():
+    from twin import scenario
+
+    base = appraisal.finance()
+    mine = appraisal.finance(0.05, 25, {"debt_share": 0.0, "tax_rate": None, "tariff": "x"})
+    assert (mine.rate, mine.years, mine.debt_share) == (0.05, 25, 0.0)
+    assert mine.tax_rate == base.tax_rate  # None keeps the data file's
+    # no debt: the equity's cash flows are the project's
+    cf = appraisal.cash_flows([400.0] * 25, mine, add=[_inv(1000.0, 10.0, 10)])
+    np.testing.assert_allclose(cf.equity, cf.project)
+    path = Path(__file__).parent / "scenarios" / "small.yaml"
+    good = path.read_text(encoding="utf-8")
+    s = scenario.loads(good + "economics: {debt_share: 0.5, debt_years: 10}\n", path)
+    assert (s.economics.debt_share, s.economics.debt_years) == (0.5, 10)
+    # bad input: one line naming the file, the line and the field
+    with pytest.raises(scenario.ScenarioError, match=r"small.yaml:\d+: economics.debt_share"):
+        scenario.loads(good + "economics: {debt_share: 1.5}\n", path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -50,13 +51,18 @@ class Finance:
             raise ValueError("debt_share must be in 0..1 and tax_rate in 0..1")
 
 
-def finance(rate: float | None = None, years: int = 20) -> Finance:
-    """The appraisal's parameters from ``twin/data/costs.yaml`` (``rate`` None: its own)."""
+def finance(rate: float | None = None, years: int = 20,
+            overrides: Mapping[str, Any] | None = None) -> Finance:
+    """The appraisal's parameters from ``twin/data/costs.yaml`` (``rate`` None: its own);
+    ``overrides`` (a scenario's ``economics``) may set ``tax_rate``, ``debt_share``,
+    ``debt_rate``, ``debt_years`` (None keeps the data file's)."""
     d = data.load("costs")
-    esc, fin = d["escalation"], d["financing"]
+    esc = d["escalation"]
+    fin = {"tax_rate": d["tax"]["income_tax_rate"], **d["financing"]}
+    fin.update({k: v for k, v in (overrides or {}).items() if k in fin and v is not None})
     return Finance(
         rate=float(d["discount_rate"] if rate is None else rate), years=int(years),
-        tax_rate=float(d["tax"]["income_tax_rate"]), debt_share=float(fin["debt_share"]),
+        tax_rate=float(fin["tax_rate"]), debt_share=float(fin["debt_share"]),
         debt_rate=float(fin["debt_rate"]), debt_years=int(fin["debt_years"]),
         escalation_energy=float(esc["energy_per_year"]),
         escalation_opex=float(esc["opex_per_year"]),

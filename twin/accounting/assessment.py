@@ -217,7 +217,7 @@ def assess(run: Run) -> Assessment:
                                peak_import_by_month(run, tariff, flows.timezone, LOADS), years,
                                capacity_kva=transformer_kva(run), gas_cny=gas_cny)
     invest = appraisal.investments(assets(run))
-    fin = appraisal.finance(econ.get("discount_rate"), int(econ.get("lifetime_years", 20)))
+    fin = appraisal.finance(econ.get("discount_rate"), int(econ.get("lifetime_years", 20)), econ)
     gen = [i for i in invest if i.kind in ("pv", "wind", "direct_line_220kv")]
     gen_mwh = float(flows.total(flows.generation_mwh).sum()) / years
     a = Assessment(flows=flows, factors=fac, emissions=em, criteria=criteria,

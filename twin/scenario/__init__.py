@@ -194,6 +194,14 @@ class EconomicsSection:
     discount_rate: float | None = param("1/yr", ge=0, lt=1, default=None,
                                         doc="real discount rate (none: twin/data/costs.yaml)")
     lifetime_years: int = param("yr", ge=1, le=60, default=20, doc="appraisal period")
+    tax_rate: float | None = param("1", ge=0, lt=1, default=None,
+                                   doc="income tax rate (none: twin/data/costs.yaml)")
+    debt_share: float | None = param("1", ge=0, le=1, default=None,
+                                     doc="share of the investment borrowed (none: costs.yaml)")
+    debt_rate: float | None = param("1/yr", ge=0, lt=1, default=None,
+                                    doc="interest rate of the debt (none: costs.yaml)")
+    debt_years: int | None = param("yr", ge=1, le=40, default=None,
+                                   doc="years to repay the debt (none: costs.yaml)")
 
 
 @dataclass(frozen=True)
