@@ -318,7 +318,8 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
             "grid's non-fossil share is not counted.</li>"
             "<li>Appraisal: year 0 investment, replacements at the end of each lifetime within "
             f"the {cf.finance.years} years, residual value at the end, PV and storage "
-            "degradation, real prices; income tax on the saving less O&M and depreciation; "
+            f"degradation, real prices discounted at {cf.finance.rate:.1%}; "
+            f"{cf.finance.tax_rate:.0%} income tax on the saving less O&M and depreciation; "
             f"{cf.finance.debt_share:.0%} debt at {cf.finance.debt_rate:.2%} over "
             f"{cf.finance.debt_years} years.</li>"
             f"<li>Tariff <code>{esc(t.name)}</code>: time-of-use with critical peak, demand "
@@ -327,7 +328,9 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
             f"{t.direct_line_fee_cny_per_mwh:g} CNY/MWh; Liaoning's published figures were not "
             "found: illustrative, following the national rule (发改价格〔2021〕1093号).</li>"
             "</ol>" + f"<h3>{bi('系数', 'Coefficients')}</h3>" + coef
-            + f"<h3>{bi('财务参数', 'Financial parameters')}</h3>"
+            + f"<h3>{bi('财务参数', 'Financial parameters')}</h3><p class=\"note\">The "
+            "defaults and their sources; a scenario's <code>economics</code> may set the "
+            "discount rate, period, tax and debt (the values used are in item 5).</p>"
             + table(("parameter", "value and source"), fin_rows)
             + f"<h3>{bi('示意值', 'What is illustrative')}</h3><p class=\"note\">Unit costs of: "
             + esc(", ".join(ill) or "none") + "; the tariff's prices and charges; the park's "
