@@ -1,7 +1,10 @@
 """Self-contained HTML reports of runs: one file, inline SVG charts, no scripts, no CDN.
 
-``run_report(path)`` describes one run; ``compare_report(paths)`` sets several side by side.
-Every figure comes from the run's HDF5 file (series and KPIs) through :mod:`twin.core.results`.
+``run_report(path)`` is the committee report of one run (:mod:`twin.apps.committee`: first page,
+monthly details, method page, then criteria, grid and every key figure);
+``compare_report(paths)`` sets several runs of one period side by side and appraises them
+against the first. Every figure comes from the run's HDF5 file (series and KPIs) through
+:mod:`twin.core.results`.
 """
 
 from __future__ import annotations
@@ -21,17 +24,6 @@ from twin.core.html import esc as _esc
 from twin.core.html import page, table
 from twin.core.numbers import fmt
 from twin.core.results import KPI, Run, open_run
-
-
-def _daily(run: Run, entities: Sequence[str], attr: str = "p_mw") -> np.ndarray:
-    """Daily energy (MWh) of the summed series of ``entities``."""
-    n = len(run.time_s)
-    per_day = round(86400 / run.step_s)  # steps per day (a sub-second step is a float)
-    total = np.zeros(n)
-    for e in entities:
-        total += np.nan_to_num(run.series(e, attr))
-    days = n // per_day
-    return total[: days * per_day].reshape(days, per_day).sum(axis=1) * run.step_s / 3600.0
 
 
 def section_header(run: Run, a: Assessment) -> str:
