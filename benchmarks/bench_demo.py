@@ -10,9 +10,15 @@ Prints, beside a machine-speed figure,
   the twin ran behind its pace;
 - how long a wind lull takes to show (the first frame whose wind is below half the wind
   before it was asked);
-- the CPU the process used (cores), against the 2 cores of the target machine.
+- the CPU the process used (cores), against the 2 cores of the target machine;
+- a jump to three dates: the time from the click to the new day's first step on the page
+  (target < 3 s);
+- with ``--replay RUN.h5`` (a year's run file): the time a replay takes to open and answer its
+  first snapshot (target < 3 s), and how long the server takes to answer a slider move to a
+  random step (target < 200 ms), p50, p95 and max over 30 moves.
 
     .venv/bin/python benchmarks/bench_demo.py [--seconds 60] [--speed 600] [--no-camera]
+        [--controller rule|ems] [--replay results/park.h5]
 """
 
 from __future__ import annotations
@@ -36,7 +42,49 @@ from benchmarks._calibrate import python_loop_s  # noqa: E402
 from twin import scenario  # noqa: E402
 from twin.apps.dashboard.camera import AOICamera  # noqa: E402
 from twin.apps.dashboard.live import LiveTwin  # noqa: E402
+from twin.apps.dashboard.replay import Replay  # noqa: E402
 from twin.apps.dashboard.server import Dashboard, ServerThread  # noqa: E402
+
+JUMPS = ("2027-03-12", "2027-08-01", "2027-11-20")
+
+
+def jumps(twin: LiveTwin, days: tuple[str, ...]) -> list[float]:
+    """Seconds from a jump to the new day's first step, for each of ``days``."""
+    out = []
+    for day in days:
+        seg = twin.segment
+        t0 = time.monotonic()
+        twin.jump(dt.date.fromisoformat(day))
+        while twin.segment == seg or twin.sim_t is None:
+            if time.monotonic() - t0 > 60:
+                raise RuntimeError(f"the jump to {day} did not finish in 60 s")
+            time.sleep(0.01)
+        out.append(time.monotonic() - t0)
+    return out
+
+
+def replay_figures(path: str, moves: int = 30) -> dict:
+    """Open a run file as twin replay does, ask for its first snapshot, then ``moves`` slider
+    moves to random steps over HTTP."""
+    import urllib.request
+
+    t0 = time.monotonic()
+    replay = Replay(path)
+    server = ServerThread(Dashboard(replay))
+    try:
+        def get(query: str) -> float:
+            a = time.monotonic()
+            with urllib.request.urlopen(server.url + "api/snapshot?" + query, timeout=60) as r:
+                r.read()
+            return time.monotonic() - a
+        get(f"i={min(191, replay.n - 1)}")
+        opened = time.monotonic() - t0
+        rng = np.random.default_rng(0)
+        lat = [get(f"i={int(i)}") for i in rng.integers(0, replay.n, moves)]
+    finally:
+        server.stop()
+        replay.close()
+    return {"n": replay.n, "open_s": opened, "lat_ms": np.array(lat) * 1000.0}
 
 
 async def listen(url: str, seconds: float, twin: LiveTwin) -> dict:
@@ -80,11 +128,16 @@ def main() -> None:
     p.add_argument("--start", default="2027-06-08T06:00",
                    help="local start (a working day: the AOI line produces)")
     p.add_argument("--no-camera", action="store_true")
+    p.add_argument("--controller", choices=("rule", "ems"))
+    p.add_argument("--replay", help="a year's run file for the replay figures")
     args = p.parse_args()
     print(f"machine: {python_loop_s():.3f} s for 10M Python additions")
     s = scenario.load(args.scenario)
     s = dataclasses.replace(s, period=dataclasses.replace(
         s.period, start=dt.datetime.fromisoformat(args.start), duration=7 * 86400))
+    if args.controller:
+        s = dataclasses.replace(s, controller=dataclasses.replace(s.controller,
+                                                                  kind=args.controller))
     twin = LiveTwin(s, speed=args.speed, out_dir=tempfile.mkdtemp(prefix="bench-demo-"))
     camera = None
     if s.aoi_lines and not args.no_camera:
@@ -127,6 +180,28 @@ def main() -> None:
     print(f"  wind lull on the page after {lull:.1f} s (wind {out['wind_before']} MW before)"
           if lull is not None else "  wind lull: no drop seen (was the wind already low?)")
     print(f"  CPU: {cpu / wall:.2f} cores over {wall:.0f} s")
+    year = scenario.load(args.scenario)
+    year = dataclasses.replace(year, controller=s.controller)
+    jumper = LiveTwin(year, speed=1e5, out_dir=tempfile.mkdtemp(prefix="bench-jump-")).start()
+    try:
+        while jumper.sim_t is None:
+            time.sleep(0.05)
+        jumper.pause()
+        took = jumps(jumper, JUMPS)
+    finally:
+        jumper.stop()
+    print(f"  jump ({year.controller.kind} controller) to {', '.join(JUMPS)}: "
+          + ", ".join(f"{x:.2f} s" for x in took) + " to the new day's first step (target < 3 s)")
+    if args.replay:
+        r = replay_figures(args.replay)
+        lat = r["lat_ms"]
+        print(f"  replay of {args.replay} ({r['n']} steps): open and first snapshot "
+              f"{r['open_s']:.2f} s (target < 3 s); slider move answered in median "
+              f"{np.median(lat):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms, max {lat.max():.0f} ms"
+              " (target < 200 ms)")
+    else:
+        print("  replay: give --replay RUN.h5 (a year's run) for its figures")
+
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from twin.apps.dashboard.live import LiveTwin
 from twin.apps.dashboard.replay import Replay
 from twin.apps.dashboard.server import Dashboard, ServerThread
 from twin.core.results import open_run
+from twin.models import weather
 from twin.models.events import live_events
 
 DASHBOARD = ROOT / "tests" / "scenarios" / "dashboard.yaml"
@@ -170,7 +171,8 @@ def test_wind_lull_lowers_the_wind_on_the_page_within_5_s(
     assert errors == []
 
 
-def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]]) -> None:
+def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
+                                     live: tuple[LiveTwin, ServerThread]) -> None:
     pg, errors = live_page
     pg.click("#btn-pause")
     wait_for(pg, "document.getElementById('state').textContent === 'paused'", 3)
@@ -183,7 +185,21 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]]) -> None:
     wait_for(pg, "document.getElementById('state').textContent === 'running ×1800'", 3)
     pg.fill("#jump-date", "2027-03-12")
     pg.click("#btn-jump")
+    wait_for(pg, "document.getElementById('jump-progress').hidden === false", 3)  # progress
     wait_for(pg, "document.getElementById('clock').textContent.startsWith('2027-03-12')", 10)
+    wait_for(pg, "window.twin.frames.length >= 4", 10)
+    # the day reached by jumping has the weather of the same day in a run from the start
+    twin, s = live[0], live[0].scenario
+    frames = pg.evaluate("window.twin.frames.slice(0, 4)")
+    year = weather.synthetic_year(weather.site_climate(s.weather.site), s.park.latitude,
+                                  s.park.longitude, s.start_epoch_s, s.n_steps, s.period.step_s,
+                                  s.park.seed, name="weather")
+    for f in frames:
+        i = int((twin.start_utc.timestamp() + f["t"] - s.start_epoch_s) // s.period.step_s)
+        assert f["weather"]["wind"] == pytest.approx(year.wind_ms[i], abs=0.051)
+        assert f["weather"]["temp"] == pytest.approx(year.temp_air_c[i], abs=0.051)
+        assert f["weather"]["ghi"] == pytest.approx(year.ghi_w_m2[i], abs=0.51)
+    assert "jumped to 2027-03-12" in pg.inner_text("#message")
     pg.select_option("#speed", "600")
     assert errors == []
 
@@ -536,7 +552,7 @@ def test_the_reference_park_page_for_the_readme(tmp_path: Path, browser: tuple[A
     try:
         pg = goto(browser, server.url, live)
         wait_for(pg, "window.twin && window.twin.frames.length >= 8", 30)
-        twin.add_event("line_trip", 12, line="pv-roof-suppliers/f1s1")
+        twin.add_event("line_trip", 12, line="bmw-tiexi/f1s1")  # one of its eight feeders
         twin.add_event("defect_burst", 12)
         wait_for(pg, "window.twin.frames.length >= 20 && window.twin.totals !== null "
                  "&& document.getElementById('aoi-robot').naturalWidth > 0", 40)

@@ -2,9 +2,10 @@
 
 For every window of the run's :class:`twin.models.events.EventBook` the page lists its kind,
 its simulated start and end, whether it is coming, in force or over, and what it did, summed
-over its steps (:class:`History`): load shed and generation curtailed, and for a grid
-operator's request (``demand_response``) the import cut asked, offered by the VPP and
-delivered, and the part missed, per step (:func:`request_step`) and in total (MWh).
+over its steps (:class:`History`): for an outage or a trip the load shed and generation
+curtailed while it lasted, for a grid operator's request (``demand_response``) the import cut
+asked, offered by the VPP and delivered, and the part missed, per step
+(:func:`request_step`) and in total (MWh).
 
 A request is judged by the truth: the cut delivered is the import below the EMS's baseline
 (the import on its plan without the request), never more than asked. The rule controller
@@ -25,6 +26,7 @@ from twin.core.specload import build
 from twin.models.events import Event, Window
 
 SUMMED = ("shed", "curtailed")  # frame fields summed over a window (MW x h = MWh)
+CUTS = ("grid_outage", "line_trip")  # the events whose result is what they shed or curtailed
 REQUEST = ("asked", "offered", "delivered", "missed")
 
 
@@ -72,8 +74,9 @@ class History:
             for w in windows:
                 acc = self._tally.setdefault((w.index, w.start_s), {"steps": 0.0})
                 acc["steps"] += 1
-                for k in SUMMED:
-                    acc[k] = acc.get(k, 0.0) + float(frame.get(k) or 0.0) * h
+                if w.event.kind in CUTS:  # what the outage or the trip cost
+                    for k in SUMMED:
+                        acc[k] = acc.get(k, 0.0) + float(frame.get(k) or 0.0) * h
                 req = frame.get("request")
                 if w.event.kind == "demand_response" and req:
                     for k in REQUEST:
