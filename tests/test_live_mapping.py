@@ -8,7 +8,7 @@ import pytest
 
 from twin.apps.cli import main
 from twin.live import faults, mapping
-from twin.scenario import load
+from twin.scenario import load, loads
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
 
@@ -130,3 +130,26 @@ def test_the_plant_writes_the_mapping_the_twin_reads(scenario, tmp_path, capsys)
     assert tm.to_twin("pv/p_mw", 1500.0) == pytest.approx(1.5)  # published in kW
     assert main(["plant", str(SMALL), "--broker", "127.0.0.1:0"]) == 2
     assert capsys.readouterr().err.strip().endswith("expected HOST:PORT with a port 1 to 65535")
+
+
+def test_measured_voltages_need_the_network_and_its_bus_names(scenario, tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text(GOOD + "grid:\n  voltages:\n    - {tag: v1, bus: nowhere}\n")
+    with pytest.raises(mapping.MappingError) as caught:
+        mapping.load(path, scenario)
+    assert str(caught.value) == f"{path}:9: grid: the scenario has no grid section: no " \
+                                "network to estimate"
+    with_grid = loads(SMALL.read_text() + "grid:\n  source: build\n", SMALL)
+    text = GOOD.replace("pv.p_mw", "grid.vm_pu") + \
+        "grid:\n  voltages:\n    - {tag: v1, bus: nowhere}\n    - {tag: v2, bus: pv/10kv}\n"
+    path.write_text(text)
+    with pytest.raises(mapping.MappingError) as caught:
+        mapping.load(path, with_grid)
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith(f"{path}:7: tags[1].point: grid.vm_pu has a value per bus or "
+                               "line; measure bus voltages under grid.voltages")
+    path.write_text(GOOD + "grid:\n  voltages:\n    - {tag: v1, bus: nowhere}\n")
+    with pytest.raises(mapping.MappingError) as caught:
+        mapping.load(path, with_grid)
+    assert str(caught.value).startswith(f"{path}:11: grid.voltages[0].bus: no bus 'nowhere' "
+                                        "in the park's network")

@@ -110,7 +110,7 @@ class Detector:
             found[("lost_tag", point)] = "no update for longer than the mapping's stale_after"
         for point, value in st.fresh.items():
             role = self.roles.get(point)
-            if role is None or role.kind == "weather":
+            if role is None or role.kind in ("weather", "voltage"):
                 continue
             found.update(self._stuck(point, value, st))
             found.update(self._sign(point, value, role))

@@ -37,6 +37,7 @@ from twin.cosim.world import FAMILIES
 from twin.cosim.world import _meta as run_meta
 from twin.cosim.world import _recorded_spec as recorded_spec
 from twin.live.checks import Alarm, Detector, Limits, Role, Step
+from twin.live.grid import GridEstimator
 from twin.live.mapping import Telemetry, catalogue
 from twin.models import battery, pv, wind
 from twin.models.turbines import power_curve
@@ -71,10 +72,13 @@ class LiveEngine:
         self.kinds = {spec.name: kind for key, _, _, kind in FAMILIES
                       for spec in getattr(scenario, key)}
         self.specs = {spec.name: spec for key, *_ in FAMILIES for spec in getattr(scenario, key)}
-        self.points = {t.point for t in telemetry.tags}
-        self._point = {t.tag: t.point for t in telemetry.tags}
+        self._point = {t.tag: telemetry.point_of(t) for t in telemetry.all_tags}
+        self.points = set(self._point.values())
         self.t0: int | None = None  # the first step
-        self.detector = Detector({t.point: self._role(t.entity) for t in telemetry.tags}, limits)
+        self.detector = Detector({**{t.point: self._role(t.entity) for t in telemetry.tags},
+                                  **{telemetry.point_of(v): Role("voltage", 0.0)
+                                     for v in telemetry.voltages}}, limits)
+        self.grid = GridEstimator(scenario, telemetry) if telemetry.voltages else None
         climate = site_climate(scenario.weather.site)
         self.met = {"wind_height_m": climate.wind_height_m if scenario.weather.source ==
                     "synthetic" else climate.met_wind_height_m,
@@ -133,9 +137,14 @@ class LiveEngine:
         stale = {p for p in self.points
                  if t - self.seen.get(p, self.t0) > self.tm.source.stale_after}
         expected = self._expected(t, stale)
+        bad: list[Alarm] = []
+        if self.grid is not None and self.n_steps % self.grid.every == 0:
+            bad = self.grid.estimate(t, self.held, self.fresh, stale)
         weather_t = self.held.get("weather.temp_air_c", math.nan)
         raised = self.detector.step(Step(t=t, fresh=dict(self.fresh), stale=stale,
                                          expected=expected, temp_air_c=weather_t))
+        self.detector.alarms.extend(bad)
+        raised += bad
         self.last = {"t": t, "measured": dict(self.held), "expected": expected,
                      "stale": sorted(stale)}
         self._record(t, expected, stale)
@@ -242,9 +251,12 @@ class LiveEngine:
                 q.unit, f"the twin's {q.doc}, from the measured inputs", aggregation=q.agg)
             entities[f"{entity}.twin"] = {**self._group(entity),
                                           "kind": f"{self.kinds[entity]}-twin"}
-        for tag in self.tm.tags:
-            series[("telemetry", tag.point)] = SeriesInfo(
+        for tag in self.tm.all_tags:
+            series[("telemetry", self.tm.point_of(tag))] = SeriesInfo(
                 "1", f"1 while the tag {tag.tag} is stale (its value held)")
+        if self.grid is not None:
+            series.update(self.grid.series())
+            entities.update(self.grid.groups())
         entities["telemetry"] = {"kind": "telemetry", "spec": "{}"}
         self._twin_points = twin
         meta = {**run_meta(self.s), "mode": "live", "n_steps": 0,
@@ -265,7 +277,11 @@ class LiveEngine:
         for tag in self.tm.tags:
             if tag.point in self.held:
                 values[w.column((tag.entity, tag.attr))] = self.held[tag.point]
-            values[w.column(("telemetry", tag.point))] = float(tag.point in stale)
+        for tag in self.tm.all_tags:
+            point = self.tm.point_of(tag)
+            values[w.column(("telemetry", point))] = float(point in stale)
+        if self.grid is not None:
+            values.update(self.grid.row(w, self.held))
         for point in self._twin_points:
             if point in expected:
                 entity, _, attr = point.rpartition(".")

@@ -70,7 +70,7 @@ def load(path: str | Path, telemetry: Telemetry) -> tuple[Fault, ...]:
     errors = Collect()
     try:
         spec = build(FaultFile, data)
-        points = telemetry.by_point()
+        points = [telemetry.point_of(t) for t in telemetry.all_tags]
         for i, f in enumerate(spec.faults):
             if f.point not in points:
                 errors.add(SpecError(f"faults[{i}].point", f"no tag of the mapping measures "

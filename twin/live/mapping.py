@@ -20,6 +20,7 @@ attribute's declared unit. An MQTT payload is JSON ``{"t": <UTC unix seconds>, "
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ UNITS: dict[str, dict[str, tuple[float, float]]] = {
     "m/s": {"m/s": (1.0, 0.0), "km/h": (1 / 3.6, 0.0)},
     "Pa": {"Pa": (1.0, 0.0), "hPa": (100.0, 0.0), "kPa": (1e3, 0.0)},
 }
+
+
+VECTORS = ("vm_pu", "line_loading_pct", "trafo_loading_pct", "line_p_from_mw")  # per element
 
 
 class MappingError(UserError):
@@ -81,11 +85,30 @@ class Tag:
 
 
 @dataclass(frozen=True)
+class Voltage:
+    """A bus voltage of the park's network, measured (for the state estimation)."""
+
+    tag: str = param(doc="topic, node id or column name")
+    bus: str = param(doc="the bus's name in the park's network (twin grid lists them)")
+    unit: str = param(default="p.u.", choices=("p.u.", "kV"), doc="p.u. or kV")
+
+
+@dataclass(frozen=True)
+class GridSection:
+    """Grid state estimation from the measured voltages and powers."""
+
+    every: int = param("steps", default=4, ge=1, doc="estimate every N steps (WLS takes "
+                       "about a second on a few hundred buses)")
+    voltages: tuple[Voltage, ...] = ()
+
+
+@dataclass(frozen=True)
 class MappingSpec:
     """The file as written."""
 
     source: Source
     tags: tuple[Tag, ...]
+    grid: GridSection | None = None
     description: str = ""
 
 
@@ -97,6 +120,8 @@ class Telemetry:
     tags: tuple[Tag, ...]
     path: Path
     scale: Mapping[str, tuple[float, float]]  # tag -> (scale, offset) to the declared unit
+    grid: GridSection | None = None
+    buses: Mapping[str, int] = dataclasses.field(default_factory=dict)  # name -> position
 
     def to_twin(self, tag: str, value: float) -> float:
         """``value`` in the tag's unit -> the attribute's declared unit."""
@@ -111,8 +136,21 @@ class Telemetry:
     def by_point(self) -> dict[str, Tag]:
         return {t.point: t for t in self.tags}
 
-    def topic(self, tag: Tag) -> str:
+    def topic(self, tag: Tag | Voltage) -> str:
         return self.source.prefix + tag.tag
+
+    @property
+    def voltages(self) -> tuple[Voltage, ...]:
+        return self.grid.voltages if self.grid is not None else ()
+
+    @property
+    def all_tags(self) -> tuple[Tag | Voltage, ...]:
+        """The tags of entity attributes and of bus voltages."""
+        return (*self.tags, *self.voltages)
+
+    def point_of(self, tag: Tag | Voltage) -> str:
+        """``pv.p_mw``, or ``grid.vm_pu[<bus>]`` for a bus voltage."""
+        return tag.point if isinstance(tag, Tag) else f"grid.vm_pu[{tag.bus}]"
 
 
 def catalogue(s: Scenario) -> dict[str, dict[str, Quantity]]:
@@ -158,6 +196,9 @@ def loads(text: str, s: Scenario, path: str | Path = "<memory>") -> Telemetry:
             errors.add(exc)
             tags = _tags_alone(data)
         scale = _rules(tags, catalogue(s), errors)
+        buses: dict[str, int] = {}
+        if errors.errors == [] and spec.grid is not None:
+            buses = _grid_rules(spec, s, scale)
         errors.done()
         if spec.source.kind == "file" and spec.source.path is None:
             raise SpecError("source.path", "expected the recorded file for kind: file")
@@ -166,7 +207,8 @@ def loads(text: str, s: Scenario, path: str | Path = "<memory>") -> Telemetry:
     source = spec.source
     if source.path is not None and not source.path.is_absolute():
         source = Source(**{**source.__dict__, "path": path.parent / source.path})
-    return Telemetry(source=source, tags=spec.tags, path=path, scale=scale)
+    return Telemetry(source=source, tags=spec.tags, path=path, scale=scale, grid=spec.grid,
+                     buses=buses)
 
 
 def raise_lines(exc: SpecError, where: Callable[[str], str]) -> NoReturn:
@@ -175,6 +217,36 @@ def raise_lines(exc: SpecError, where: Callable[[str], str]) -> NoReturn:
     more = [f"... and {len(lines) - MAX_ERRORS} more errors"] if len(lines) > MAX_ERRORS else []
     raise MappingError("\n".join(" ".join(line.split()) for line in lines[:MAX_ERRORS] + more)
                        ) from None
+
+
+def _grid_rules(spec: MappingSpec, s: Scenario,
+                scale: dict[str, tuple[float, float]]) -> dict[str, int]:
+    """The measured voltages: a grid in the scenario, buses of its network, tags used once.
+    The conversions of the voltage tags; the position of each bus in the network."""
+    if s.grid is None:
+        raise SpecError("grid", "the scenario has no grid section: no network to estimate")
+    from adapters.grid_sim import vector_columns  # lazy: pandapower
+    from twin.cosim.network import build_grid
+
+    net = build_grid(s).net
+    names = vector_columns(net)["vm_pu"]
+    position = {name: i for i, name in enumerate(names)}
+    errors = Collect()
+    used = {t.tag for t in spec.tags}
+    for i, v in enumerate(spec.grid.voltages if spec.grid else ()):
+        at = f"grid.voltages[{i}]"
+        if v.tag in used:
+            errors.add(SpecError(f"{at}.tag", f"tag {v.tag!r} is already used"))
+        elif v.bus not in position:
+            errors.add(SpecError(f"{at}.bus", f"no bus {v.bus!r} in the park's network; "
+                                 f"expected one of {', '.join(names[:6])}, ... (twin grid "
+                                 f"--export lists them)"))
+        else:
+            used.add(v.tag)
+            kv = float(net.bus.vn_kv.iloc[position[v.bus]])
+            scale[v.tag] = (1.0 / kv if v.unit == "kV" else 1.0, 0.0)
+    errors.done()
+    return position
 
 
 def _tags_alone(data: Any) -> tuple[Tag, ...]:
@@ -216,6 +288,10 @@ def _rules(tags: tuple[Tag, ...], known: dict[str, dict[str, Quantity]],
         if quantity is None:
             errors.add(SpecError(f"{at}.point", _unknown_point(t, known)))
             continue
+        if t.entity in ("grid",) and t.attr in VECTORS:
+            errors.add(SpecError(f"{at}.point", f"{t.point} has a value per bus or line; "
+                                 f"measure bus voltages under grid.voltages"))
+            continue
         declared = quantity.unit
         accepted = UNITS.get(declared, {declared: (1.0, 0.0)})
         if t.unit not in accepted:
@@ -253,5 +329,14 @@ def default_mapping(s: Scenario, prefix: str = "park/") -> dict[str, Any]:
         for a in names:
             unit = "kW" if attrs[a].unit == "MW" else attrs[a].unit
             tags.append({"tag": f"{entity}/{a}", "point": f"{entity}.{a}", "unit": unit})
-    return {"source": {"kind": "mqtt", "host": "127.0.0.1", "port": 1883, "prefix": prefix},
-            "tags": tags}
+    out: dict[str, Any] = {"source": {"kind": "mqtt", "host": "127.0.0.1", "port": 1883,
+                                      "prefix": prefix}, "tags": tags}
+    if s.grid is not None:  # a third of the bus voltages, for the state estimation
+        from adapters.grid_sim import vector_columns
+        from twin.cosim.network import build_grid
+
+        buses = vector_columns(build_grid(s).net)["vm_pu"]
+        out["grid"] = {"every": 4, "voltages": [
+            {"tag": f"grid/v/{i}", "bus": name, "unit": "p.u."}
+            for i, name in enumerate(buses) if i % 3 == 0]}
+    return out

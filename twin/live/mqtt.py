@@ -129,7 +129,7 @@ class MqttSubscriber:
 
     def __init__(self, telemetry: Telemetry, name: str = "twin-live") -> None:
         src = telemetry.source
-        self.topics = {telemetry.topic(t): t.tag for t in telemetry.tags}
+        self.topics = {telemetry.topic(t): t.tag for t in telemetry.all_tags}
         self.readings: queue.Queue[tuple[str, float, float]] = queue.Queue()
         self.n_bad = 0
         self.client = _client(name)

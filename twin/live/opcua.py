@@ -23,7 +23,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from twin.core.errors import UserError
-from twin.live.mapping import Tag, Telemetry
+from twin.live.mapping import Tag, Telemetry, Voltage
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def endpoint(telemetry: Telemetry) -> str:
     return f"opc.tcp://{telemetry.source.host}:{telemetry.source.port}/park-twin/"
 
 
-def _node_id(tag: Tag, telemetry: Telemetry, ns: int) -> Any:
+def _node_id(tag: Tag | Voltage, telemetry: Telemetry, ns: int) -> Any:
     from asyncua import ua
 
     if tag.tag.startswith(("ns=", "i=", "s=")):
@@ -94,7 +94,7 @@ class OpcUaServer:
         park = await self.server.nodes.objects.add_object(ns, "park")
         self.nodes = {}
         waiting = ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadWaitingForInitialData))
-        for tag in self.tm.tags:
+        for tag in self.tm.all_tags:
             node = await park.add_variable(_node_id(tag, self.tm, ns), self.tm.topic(tag),
                                            ua.Variant(0.0, ua.VariantType.Double))
             await node.write_value(waiting)
@@ -151,9 +151,9 @@ class OpcUaSubscriber:
         self.client = Client(endpoint(self.tm), timeout=TIMEOUT_S)
         await self.client.connect()
         ns = await self.client.get_namespace_index(NAMESPACE) \
-            if any(not t.tag.startswith(("ns=", "i=", "s=")) for t in self.tm.tags) else 0
-        nodes = [self.client.get_node(_node_id(t, self.tm, ns)) for t in self.tm.tags]
-        self.tags = {n.nodeid: t.tag for n, t in zip(nodes, self.tm.tags, strict=True)}
+            if any(not t.tag.startswith(("ns=", "i=", "s=")) for t in self.tm.all_tags) else 0
+        nodes = [self.client.get_node(_node_id(t, self.tm, ns)) for t in self.tm.all_tags]
+        self.tags = {n.nodeid: t.tag for n, t in zip(nodes, self.tm.all_tags, strict=True)}
         self.sub = await self.client.create_subscription(PUBLISH_MS, self)
         # every write is a reading, also of the same value (PV at night): the source timestamp
         # triggers a notification too; queued, sampled on change

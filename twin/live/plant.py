@@ -90,6 +90,13 @@ class StandInPlant:
                 continue
             self.publisher.publish(self.tm.topic(tag), epoch, self.tm.from_twin(tag.tag, value))
             self.n_published += 1
+        vm = values.get(("grid", "vm_pu"))
+        for v in self.tm.voltages if vm is not None else ():
+            value = self.faulty.value(self.tm.point_of(v), t, float(vm[self.tm.buses[v.bus]]),
+                                      self.step_s)
+            if value is not None:
+                self.publisher.publish(self.tm.topic(v), epoch, self.tm.from_twin(v.tag, value))
+                self.n_published += 1
         flush = getattr(self.publisher, "flush", None)
         if flush is not None:  # a publisher that sends a step at once
             flush()
