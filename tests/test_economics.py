@@ -347,3 +347,18 @@ def test_a_scenario_sets_the_financing_else_the_data_file():
     # bad input: one line naming the file, the line and the field
     with pytest.raises(scenario.ScenarioError, match=r"small.yaml:\d+: economics.debt_share"):
         scenario.loads(good + "economics: {debt_share: 1.5}\n", path)
+
+
+def test_a_sweeps_yearly_energy_cost_scales_the_demand_charge_by_months():
+    from twin import scenario
+    from twin.studies import sweep
+
+    path = Path(__file__).parent / "scenarios" / "small.yaml"
+    s = scenario.load(path).with_days(14)  # 14 January days: one month of demand charge
+    assert sweep.months_touched(s) == 1
+    assert sweep.months_touched(scenario.load(path)) == 12
+    kpis = {"capex_cny": 0.0, "opex_cny_per_year": 0.0, "energy_cost_cny": 1.4e6,
+            "demand_charge_cny": 1.0e6}
+    c = sweep.costs(s, kpis, 14 / 365)
+    # 0.4 M of energy over 14 days to a year, the month's 1 M demand charge twelve times
+    assert c["energy_cost_cny_per_year"] == pytest.approx(0.4e6 * 365 / 14 + 12e6)

@@ -18,6 +18,7 @@ cost`` (the energy cost scaled to a year from the run's days).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import math
@@ -134,9 +135,22 @@ def costs(s: Scenario, kpis: dict[str, float], years: float) -> dict[str, float]
     rate = s.economics.discount_rate
     rate = economics.default_discount_rate() if rate is None else rate
     annuity = kpis["capex_cny"] / economics.annuity_factor(rate, s.economics.lifetime_years)
-    energy = kpis["energy_cost_cny"] / (years or 1.0)
+    # the energy to a year by the run's length, its monthly demand charge by its months
+    demand = kpis.get("demand_charge_cny", 0.0)
+    energy = ((kpis["energy_cost_cny"] - demand) / (years or 1.0)
+              + demand * 12.0 / months_touched(s))
     return {"capex_annuity_cny_per_year": annuity, "energy_cost_cny_per_year": energy,
             COST: annuity + kpis["opex_cny_per_year"] + energy}
+
+
+def months_touched(s: Scenario) -> int:
+    """Number of local calendar months the scenario's period touches."""
+    import zoneinfo
+
+    zone = zoneinfo.ZoneInfo(s.park.timezone)
+    start = s.start_utc.astimezone(zone)
+    end = (s.start_utc + dt.timedelta(seconds=max(s.period.duration_s - 1, 0))).astimezone(zone)
+    return (end.year - start.year) * 12 + end.month - start.month + 1
 
 
 def one_line(exc: BaseException) -> str:
