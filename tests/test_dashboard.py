@@ -276,6 +276,13 @@ def test_an_event_acts_from_the_step_it_is_clicked_in(
     start = twin.view.local(twin.start_utc, held + twin.step_s)
     assert start in listed
     pg.fill("#ev-hours", "6")
+    pg.fill("#ev-cut", "-5")  # what twin check refuses: refused on the page, in one line
+    n = len(twin.book)
+    pg.click("#ev-demand_response")
+    wait_for(pg, "document.getElementById('message').textContent.includes('cut_import_mw')", 3)
+    assert len(twin.book) == n
+    pg.fill("#ev-cut", "30")
+    errors[:] = [e for e in errors if "400" not in e]  # the refused request's console line
     assert errors == []
 
 

@@ -186,3 +186,23 @@ def test_a_request_to_the_rule_controller_shows_missed(
     rows = pg.evaluate("[...document.querySelectorAll('#event-list li')].map((li) => "
                        "li.textContent)")
     assert any("line_trip" not in r and "18:30 → 19:30" in r for r in rows)
+
+
+def test_a_request_is_judged_by_the_import_below_the_baseline() -> None:
+    """As the EMS's own account of requests reads it: delivered = baseline - import, within
+    0 and the cut asked; the rule controller answers nothing."""
+    import datetime as dt
+
+    from twin.apps.dashboard.history import request_step
+    from twin.models.events import Event, Window
+
+    w = [Window(0, 3600, Event(kind="demand_response", dates=(dt.date(2027, 1, 1),), start=0,
+                               end=3600, cut_import_mw=30.0), 0)]
+    ems = {"asked": 30.0, "offered": 20.0, "baseline": 100.0}
+    got = [request_step(w, ems, imp, True) for imp in (85.0, 60.0, 110.0)]
+    assert [g["delivered"] for g in got] == [15.0, 30.0, 0.0]
+    assert [g["missed"] for g in got] == [15.0, 0.0, 30.0]
+    assert got[0]["offered"] == 20.0
+    rule = request_step(w, {}, 60.0, False)
+    assert rule == {"asked": 30.0, "offered": 0.0, "delivered": 0.0, "missed": 30.0}
+    assert request_step([], ems, 60.0, True) is None

@@ -160,7 +160,9 @@ class FrameBuilder:
         ghi = v.get(("weather", "ghi_w_m2"))
         of = view.of_kind
         ems = {k: num(v.get(("ems", a)), 2) for k, a in EMS_SERIES.items()}
-        req = request_step(windows, ems, num(v.get((pcc, "p_net_mw"))),
+        imp = v.get((pcc, "p_import_mw"))
+        req = request_step(windows, ems, num(imp) if imp is not None
+                           else max(_f(v.get((pcc, "p_net_mw"))), 0.0),
                            view.scenario.controller.kind == "ems")
         return {
             "seq": seq, "t": int(t), "time": view.local(self.start_utc, t),

@@ -31,13 +31,15 @@ REQUEST = ("asked", "offered", "delivered", "missed")
 
 
 def request_step(windows: Iterable[Window], ems: Mapping[str, float | None],
-                 pcc_mw: float | None, answers: bool) -> dict[str, float | None] | None:
+                 import_mw: float | None, answers: bool) -> dict[str, float | None] | None:
     """One step of the grid operator's requests in force (``None`` if none): the cut asked,
     offered and delivered and the part missed, MW.
 
     ``ems``: the EMS's recorded series of the step (``asked``, ``offered``, ``baseline``: see
-    :data:`twin.apps.dashboard.frames.EMS_SERIES`); ``answers``: whether the controller
-    answers requests at all (the EMS does, the rule controller does not).
+    :data:`twin.apps.dashboard.frames.EMS_SERIES`); ``import_mw``: the import at the PCC;
+    ``answers``: whether the controller answers requests at all (the EMS does, the rule
+    controller does not). The cut delivered is the baseline less the import, as the EMS's own
+    account of requests (:func:`twin.cosim.ems.responses`) reads it.
     """
     cut = sum(w.event.cut_import_mw for w in windows if w.event.kind == "demand_response")
     if cut <= 0:
@@ -49,8 +51,8 @@ def request_step(windows: Iterable[Window], ems: Mapping[str, float | None],
     offered = ems.get("offered")
     baseline = ems.get("baseline")
     delivered = None
-    if baseline is not None and pcc_mw is not None:
-        delivered = min(max(float(baseline) - float(pcc_mw), 0.0), asked)
+    if baseline is not None and import_mw is not None:
+        delivered = min(max(float(baseline) - float(import_mw), 0.0), asked)
     return {"asked": asked, "offered": None if offered is None else float(offered),
             "delivered": delivered,
             "missed": None if delivered is None else max(asked - delivered, 0.0)}

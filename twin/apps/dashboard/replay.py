@@ -17,9 +17,11 @@ longer over a long run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import threading
+import zoneinfo
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -80,12 +82,12 @@ class Replay:
                              str(meta.get("scenario_path", "<memory>")))
         except ScenarioError as exc:
             raise ValueError(f"{self.path}: cannot rebuild the run's scenario: {exc}") from None
-        self.view = ParkView(scenario)
         self.start_utc = dt.datetime.fromisoformat(str(meta["start"]))
         self.time = run.time_s.astype(np.int64)
         self.n = len(self.time)
         if not self.n:
             raise ValueError(f"{self.path}: the run recorded no step")
+        self.view = ParkView(self._as_run(scenario, run))
         self.data: dict[tuple[str, str], np.ndarray] = {}
         self.vectors: list[tuple[str, str]] = []
         for entity, attr in run.series_keys():
@@ -98,6 +100,18 @@ class Replay:
         self._stored_forecasts = None
         with contextlib.suppress(KeyError):
             self._stored_forecasts = np.asarray(run.array("ems/forecasts"), dtype=float)
+
+    def _as_run(self, scenario: Any, run: Any) -> Any:
+        """The scenario as this run ran it: its period (a live page's segment, a shortened
+        run) and its controller (``twin demo --controller ems``) are not in its text."""
+        tz = zoneinfo.ZoneInfo(scenario.park.timezone)
+        start = self.start_utc.astimezone(tz).replace(tzinfo=None)
+        step = scenario.period.step_s
+        kind = "ems" if "ems" in run.entities() else scenario.controller.kind
+        return dataclasses.replace(
+            scenario, period=dataclasses.replace(scenario.period, start=start,
+                                                 duration=(int(self.time[-1]) + step)),
+            controller=dataclasses.replace(scenario.controller, kind=kind))
 
     def close(self) -> None:
         """Close the run file."""
