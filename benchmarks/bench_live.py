@@ -56,8 +56,9 @@ SCHEDULE = [
 ]
 
 
-def _setup(tmp: Path, hours: float, schedule: list[dict], port: int = 1883):
-    s = load(SMALL).with_days(hours / 24)
+def _setup(tmp: Path, hours: float, schedule: list[dict], port: int = 1883,
+           scenario: Path = SMALL):
+    s = load(scenario).with_days(hours / 24)
     data = mapping.default_mapping(s)
     data["source"].update(port=port, stale_after="20min")
     (tmp / "map.yaml").write_text(yaml.safe_dump(data))
@@ -103,10 +104,10 @@ def false_alarms(tmp: Path, days: float) -> None:
         print(f"   {a.raised_s / 3600:7.2f} h {a.kind} {a.point}: {a.detail}")
 
 
-def lag(tmp: Path, speed: float, hours: float) -> None:
+def lag(tmp: Path, speed: float, hours: float, scenario: Path = SMALL) -> None:
     with mosquitto(free_port()) as port:
-        s, tm, _ = _setup(tmp, hours, [], port)
-        engine = LiveEngine(s, tm, tmp / "live.h5")
+        s, tm, _ = _setup(tmp, hours, [], port, scenario)
+        engine = LiveEngine(s, tm, tmp / "live.h5", background_estimation=True)
         source = MqttSubscriber(tm)
         publisher = MqttPublisher(tm.source.host, tm.source.port)
         plant = StandInPlant(s, tm, publisher, (), speed=speed, out_dir=tmp / "plant")
@@ -122,9 +123,12 @@ def lag(tmp: Path, speed: float, hours: float) -> None:
         wall = time.perf_counter() - t0
     lags = np.array([engine.closed_at[t] - plant.published_at[t]
                      for t in plant.published_at if t in engine.closed_at]) * 1e3
-    print(f"\n3. lag over MQTT: {hours:g} h at x{speed:g} ({s.n_steps} steps of "
+    grid = (f"; the grid estimated every {tm.grid.every} steps from {len(tm.voltages)} "
+            f"voltages, {engine.grid.n_estimates} estimates, {engine.grid.n_failed} failed"
+            if engine.grid is not None else "")
+    print(f"\n3. lag over MQTT: {scenario.name}, {hours:g} h at x{speed:g} ({s.n_steps} steps of "
           f"{s.period.step_s} s, one every {s.period.step_s / speed:.2f} s; {wall:.1f} s "
-          f"wall)")
+          f"wall{grid})")
     print(f"   readings: {plant.n_published} published, {done.n_readings} followed, "
           f"{engine.n_late} too late; steps closed {len(lags)} of {plant.n_steps}")
     print(f"   lag after the step's last reading: median {np.median(lags):.1f} ms, p95 "
@@ -174,6 +178,8 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=7.0, help="clean period (default 7)")
     parser.add_argument("--speed", type=float, default=600.0, help="pace of the lag run")
     parser.add_argument("--lag-hours", type=float, default=24.0, help="length of the lag run")
+    parser.add_argument("--lag-scenario", type=Path, default=SMALL, help="the park of the lag "
+                        "run (one with a grid: the state estimated every 4 steps)")
     parser.add_argument("--grid", type=Path, default=ROOT / "scenarios" / "park.yaml",
                         help="the scenario whose network the estimation runs on")
     parser.add_argument("--only", choices=("detect", "clean", "lag", "estimate"),
@@ -185,7 +191,8 @@ def main() -> None:
         tmp = Path(folder)
         parts = {"detect": lambda: detection(tmp / "detect"),
                  "clean": lambda: false_alarms(tmp / "clean", args.days),
-                 "lag": lambda: lag(tmp / "lag", args.speed, args.lag_hours),
+                 "lag": lambda: lag(tmp / "lag", args.speed, args.lag_hours,
+                                    args.lag_scenario),
                  "estimate": lambda: estimation(args.grid)}
         for name, part in parts.items():
             if args.only in (None, name):

@@ -61,10 +61,14 @@ class LiveEngine:
         The validated mapping (:func:`twin.live.mapping.load`).
     path : path, optional
         The run file to append to (none: keep nothing but the alarms).
+    limits : Limits, optional
+        Bands and windows of the alarms (default: ``twin/data/live_alarms.yaml``).
+    background_estimation : bool
+        Run the grid's state estimation in its own thread while the steps go on.
     """
 
     def __init__(self, scenario: Scenario, telemetry: Telemetry, path: Path | None = None,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, background_estimation: bool = False) -> None:
         self.s = scenario
         self.tm = telemetry
         self.step_s = int(scenario.period.step_s)
@@ -78,7 +82,8 @@ class LiveEngine:
         self.detector = Detector({**{t.point: self._role(t.entity) for t in telemetry.tags},
                                   **{telemetry.point_of(v): Role("voltage", 0.0)
                                      for v in telemetry.voltages}}, limits)
-        self.grid = GridEstimator(scenario, telemetry) if telemetry.voltages else None
+        self.grid = GridEstimator(scenario, telemetry, background=background_estimation) \
+            if telemetry.voltages else None
         climate = site_climate(scenario.weather.site)
         self.met = {"wind_height_m": climate.wind_height_m if scenario.weather.source ==
                     "synthetic" else climate.met_wind_height_m,
@@ -159,6 +164,8 @@ class LiveEngine:
     def close(self) -> Path | None:
         """Close the open step and the run file (complete, with the alarms table)."""
         self.close_step()
+        if self.grid is not None:
+            self.detector.alarms.extend(self.grid.close())
         if self.writer is None or self.path is None:
             return None
         self.writer.close(publish=False)

@@ -47,7 +47,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
         source = MqttSubscriber(tm)  # the broker first: no file for a park out of reach
         where = f"mqtt://{tm.source.host}:{tm.source.port}/{tm.source.prefix}"
-    engine = LiveEngine(s, tm, path)
+    engine = LiveEngine(s, tm, path, background_estimation=True)
     print(f"live: {len(tm.tags)} tags from {where} (stale after {tm.source.stale_after} s); "
           f"Ctrl-C stops",
           file=sys.stderr, flush=True)
