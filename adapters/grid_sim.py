@@ -29,7 +29,9 @@ from mosaik_api_v3.types import InputData
 from adapters.base import Model, TwinSimulator
 from twin.models.events import EventBook
 from twin.models.grid import quantities as grid_quantities
+from twin.models.grid.checks import number_errors
 from twin.models.grid.network import element_names
+from twin.models.grid.solver import GridError
 from twin.models.grid.topology import GridStep, ParkGrid
 
 MODEL = Model(("name", "net_json", "net", "solver"), grid_quantities.OUTPUTS,
@@ -56,6 +58,10 @@ class GridSim(TwinSimulator):
             net = pp.from_json_string(params["net_json"])
         else:
             raise ValueError("Grid needs net_json (pandapower JSON) or net (a pandapowerNet)")
+        errors = number_errors(net)  # a network that did not come through twin check
+        if errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise GridError(f"{eid}: {errors[0]}{more}")
         self.source_index[eid], self.unknown_lines[eid] = {}, set()
         return ParkGrid(net, params.get("solver"))
 

@@ -200,3 +200,19 @@ def test_an_element_on_a_bus_that_does_not_exist_is_one_line(tmp_path, old, new,
     lines = _error(path)
     assert len(lines) == 1, lines
     assert fragment in lines[0], lines
+
+
+def test_the_grid_adapter_refuses_bad_numbers_in_a_plain_mosaik_script():
+    """A network handed to the adapter directly (no twin check) is checked too: one message
+    with the element, not a traceback deep in the power flow."""
+    from adapters.grid_sim import GridSim
+    from twin.models.grid.solver import GridError
+
+    net = _small_net()
+    net.trafo["vk_percent"] = np.nan
+    sim = GridSim()
+    sim.init("Grid-0", start="2027-01-01T00:00:00+08:00", step_s=900)
+    with pytest.raises(GridError) as info:
+        sim.create(1, "Grid", name="grid", net_json=pp.to_json(net), solver="lightsim2grid")
+    assert str(info.value).startswith("grid: trafo 0: vk_percent = nan; expected a finite "
+                                      "number > 0"), str(info.value)

@@ -27,7 +27,7 @@ import numpy as np
 
 from twin.models.grid.network import ParkNetwork, from_pandapower
 
-__all__ = ["inspect"]
+__all__ = ["inspect", "number_errors"]
 
 #: Per table, the columns the power flow uses and what each must be.
 _RANGES: dict[str, dict[str, str]] = {
@@ -100,6 +100,16 @@ def _numbers(df: Any, col: str) -> np.ndarray | None:
         return df[col].to_numpy(dtype=float)
     except (TypeError, ValueError):
         return None
+
+
+def number_errors(net: Any) -> list[str]:
+    """A message for every number of ``net`` the power flow cannot take (out of range, not
+    finite, a bus that does not exist), each naming table, element and column."""
+    try:
+        return _values(net)
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        return [f"not a usable pandapower network: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}"]
 
 
 def _values(net: Any) -> list[str]:
