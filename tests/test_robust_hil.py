@@ -13,8 +13,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.test_hil import scenario_text
+from twin.core import atomic
+from twin.core.errors import UserError
 
 _KILLER = r'''
 import hashlib, json, os, signal, sys
@@ -103,3 +107,14 @@ def test_a_kill_aimed_at_the_final_writes_keeps_every_previous_file_whole(tmp_pa
     assert trace["trace"] == report["trace"]
     assert trace["h5"] == report["h5"]
     assert "kill.trace.jsonl.partial" in trace["partials"]
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_the_previous_one_stays(tmp_path):
+    path = tmp_path / "run-hil.xml"
+    atomic.write_text(path, "<old/>\n")
+    (tmp_path / "run-hil.xml.partial").mkdir()  # where the new one would be written
+    with pytest.raises(UserError) as info:
+        atomic.write_text(path, "<new/>\n")
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{path}: cannot write")
+    assert path.read_text() == "<old/>\n"
