@@ -25,11 +25,12 @@ def followed(tmp_path_factory):
     s = loads(SMALL.read_text() + "grid:\n  source: build\n",
               SMALL.with_name("grid.yaml")).with_days(2 / 24)
     data = mapping.default_mapping(s)  # a third of the bus voltages
+    data["grid"]["every"] = 8  # one estimate, at 00:00, of the 8 steps
     (tmp / "map.yaml").write_text(yaml.safe_dump(data))
     tm = mapping.load(tmp / "map.yaml", s)
     wrong = tm.point_of(tm.voltages[2])
     (tmp / "faults.yaml").write_text(yaml.safe_dump({"faults": [
-        {"kind": "string_outage", "point": wrong, "start": "1h", "share": 0.05}]}))
+        {"kind": "string_outage", "point": wrong, "start": 0, "share": 0.05}]}))
     engine = LiveEngine(s, tm, tmp / "live.h5")
 
     class Direct:
@@ -43,12 +44,13 @@ def followed(tmp_path_factory):
 
 
 def test_every_bus_voltage_within_half_a_percent_from_a_third_measured(followed):
+    """Also the bus whose meter reads 5 % low: the estimate does not follow it."""
     engine, truth_path, _ = followed
-    assert engine.grid.n_estimates == 2  # at 00:00 and 01:00 (every 4 steps)
+    assert engine.grid.n_estimates == 1
     assert engine.grid.n_failed == 0
     with open_run(engine.path) as live, open_run(truth_path) as truth:
-        estimated = live.series("grid.twin", "vm_pu")[[0, 4]]
-        true = truth.series("grid", "vm_pu")[[0, 4]]
+        estimated = live.series("grid.twin", "vm_pu")[0]
+        true = truth.series("grid", "vm_pu")[0]
         measured = live.info("grid.measured", "vm_pu").columns
         buses = live.info("grid.twin", "vm_pu").columns
     assert len(measured) <= len(buses) / 3 + 1
@@ -59,5 +61,5 @@ def test_every_bus_voltage_within_half_a_percent_from_a_third_measured(followed)
 def test_a_wrong_voltage_meter_is_thrown_out_as_bad_data(followed):
     engine, _, wrong = followed
     bad = [a for a in engine.detector.alarms if a.kind == "bad_data"]
-    assert [(a.point, a.raised_s) for a in bad] == [(wrong, 3600)]
+    assert [(a.point, a.raised_s) for a in bad] == [(wrong, 0)]
     assert [a for a in engine.detector.alarms if a.kind != "bad_data"] == []

@@ -39,8 +39,8 @@ class Fault:
     kind: Literal["string_outage", "stuck", "soc_drift", "sign_flip", "lost"] = param(
         doc="what fails")
     point: str = param(doc="<entity>.<attribute> of a tag of the mapping")
-    start: int = param("s", parse=parse_duration, expect="a duration like 6h",
-                       doc="from the scenario's start")
+    start: int = param("s", parse=lambda v: 0 if v == 0 else parse_duration(v),
+                       expect="0 or a duration like 6h", doc="from the scenario's start")
     duration: int | None = param("s", default=None, parse=parse_duration,
                                  expect="a duration like 2h", doc="how long (none: to the end)")
     share: float = param("1", default=0.25, gt=0, le=1, doc="string_outage: share of the "
