@@ -367,6 +367,23 @@ def test_presenter_mode_fits_1280x720_and_1920x1080(
     time.sleep(0.5)
     normal = pg.screenshot(animations="disabled")
     assert np.abs(small_gray(normal) - small_gray(shots[1280])).mean() > 12
+    pg.set_viewport_size({"width": 390, "height": 844})  # a phone: the diagram scrolls, its
+    time.sleep(0.5)  # labels keep their size and do not overlap
+    phone = pg.evaluate("""(() => {
+      const boxes = [...document.querySelectorAll('#diagram .node-label')]
+        .map((x) => x.getBoundingClientRect()).filter((r) => r.width > 0);
+      let overlaps = 0;
+      for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i], b = boxes[j];
+        if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1
+            && b.top < a.bottom - 1) overlaps++;
+      }
+      const sld = document.querySelector('.sld');
+      return {overlaps, scrolls: sld.scrollWidth > sld.clientWidth,
+              font: parseFloat(getComputedStyle(document.querySelector(
+                '.node-label:not(.sub)')).fontSize)};
+    })()""")
+    assert phone == {"overlaps": 0, "scrolls": True, "font": 11}
     pg.set_viewport_size({"width": 1280, "height": 900})
     live[0].resume()
     assert errors == []
@@ -476,7 +493,10 @@ def test_replay_moves_with_its_slider(tmp_path: Path, browser: tuple[Any, list[s
                      f"'{expected['time']}'", 5)
             assert number(pg, "#v-wind") == pytest.approx(expected["wind"], abs=0.06)
             assert number(pg, "#v-load") == pytest.approx(expected["load"], abs=0.06)
-            print(f"\nslider to step {i}: shown in {pg.evaluate('window.twin.stepMs'):.0f} ms")
+            wait_for(pg, "window.twin.chartMs !== undefined", 5)
+            print(f"\nslider to step {i}: numbers and diagram in "
+                  f"{pg.evaluate('window.twin.stepMs'):.0f} ms, charts "
+                  f"{pg.evaluate('window.twin.chartMs'):.0f} ms after")
         # the event added live is listed and shaded, with its result
         listed = pg.evaluate("[...document.querySelectorAll('#event-list li')].map((li) => "
                              "li.textContent).join('|')")

@@ -61,10 +61,19 @@ function tick() {
 }
 
 // ------------------------------------------------------------------ frames
-function reset(frames) {
+function reset(frames, chartsNext = false) {
   twin.frames = frames.slice();
   twin.segment = frames.length ? frames[frames.length - 1].segment : null;
-  render(true);
+  render(!chartsNext, !chartsNext);
+  if (chartsNext) {  // the numbers and the diagram first, the charts in the next task
+    clearTimeout(twin.chartTimer);
+    twin.chartTimer = setTimeout(() => {
+      twin.chartTimer = null;
+      const a = performance.now();
+      drawCharts();
+      twin.chartMs = performance.now() - a;
+    }, 0);
+  }
 }
 
 function addFrames(frames) {
@@ -77,7 +86,7 @@ function addFrames(frames) {
   render(false);
 }
 
-function render(now) {
+function render(now, charts = true) {
   const f = twin.frames[twin.frames.length - 1];
   if (!f) return;
   $("clock").textContent = f.time;
@@ -110,7 +119,7 @@ function render(now) {
   if (!$("map").hasAttribute("hidden")) drawMap(f);
   renderEv(f);
   renderAoiLine(f);
-  scheduleCharts(now);
+  if (charts) scheduleCharts(now);
 }
 
 // ------------------------------------------------------------------ diagram
@@ -635,7 +644,7 @@ async function showStep(i, query = null) {
   if (n !== asked) return null;  // a newer move came first
   tick();
   applyStatus(d.status);
-  reset(d.frames);
+  reset(d.frames, true);
   $("slider").value = String(d.status.i);
   if (twin.shown) twin.shown.push(d.status.i);
   $("slider-time").textContent = d.status.time;
