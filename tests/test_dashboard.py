@@ -450,6 +450,7 @@ def test_a_token_guards_a_server_beyond_loopback(tmp_path: Path) -> None:
     from twin.apps.cli import main
 
     assert main(["demo", str(DASHBOARD), "--host", "0.0.0.0"]) == 2  # no token: refused
+    assert main(["demo", str(DASHBOARD), "--start", "2099-01-01"]) == 2  # outside the period
     path = record(scenario.load(DASHBOARD).with_days(0.25), tmp_path)
     server = ServerThread(Dashboard(Replay(path), token="s3cret-token"))
     try:
