@@ -297,6 +297,13 @@ def _post(url: str, body: dict, headers: dict | None = None) -> Any:
 def test_the_page_speaks_chinese_and_english(live_page: tuple[Any, list[str]],
                                              live: tuple[LiveTwin, ServerThread]) -> None:
     pg, errors = live_page
+    for button in ("#btn-pause", "#btn-resume", "#btn-jump", "#btn-tour"):  # hover: readable
+        pg.hover(button)
+        fg, bg = pg.evaluate(f"(() => {{ const s = getComputedStyle(document.querySelector("
+                             f"'{button}')); return [s.color, s.backgroundColor]; }})()")
+        rgb = [[int(v) for v in c[c.index("(") + 1:c.index(")")].split(",")[:3]]
+               for c in (fg, bg)]
+        assert abs(sum(rgb[0]) - sum(rgb[1])) > 300, (button, fg, bg)  # light on dark
     wait_for(pg, "document.querySelectorAll('#criteria li').length > 0", 20)
     pg.click("#btn-lang")
     wait_for(pg, "document.getElementById('btn-pause').textContent === '暂停'", 3)
