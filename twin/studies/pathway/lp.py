@@ -46,6 +46,7 @@ from twin.studies.pathway.profiles import Profiles
 from twin.studies.pathway.settings import CRITERIA, NAMES, NATIONAL, Accounting
 
 INF = highspy.kHighsInf
+FEASIBLE = 2  # HiGHS's solution status 'feasible' (kSolutionStatusFeasible)
 # heat delivered by each technology (the LP's columns) in Solution.flows, MWh
 HEAT_FLOWS = {"qhp": "heat_ground_mwh", "qa": "heat_air_mwh", "qw": "heat_waste_mwh",
               "qd": "heat_eboiler_mwh", "td": "heat_store_mwh"}
@@ -153,7 +154,15 @@ class _Model:
         h.passModel(lp)
         h.run()
         status = h.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
+        info = h.getInfo()
+        # the interior point without crossover may stop 'unknown' (imprecise) at a point
+        # HiGHS itself finds primal and dual feasible: that point is the answer
+        feasible = (status == highspy.HighsModelStatus.kUnknown
+                    and info.primal_solution_status == FEASIBLE
+                    and info.dual_solution_status == FEASIBLE
+                    and info.num_primal_infeasibilities == 0
+                    and info.num_dual_infeasibilities == 0)
+        if status != highspy.HighsModelStatus.kOptimal and not feasible:
             return "infeasible", np.zeros(self.n), np.zeros(self.m)
         sol = h.getSolution()
         return "optimal", np.asarray(sol.col_value), np.asarray(sol.row_dual)
