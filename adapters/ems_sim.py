@@ -99,7 +99,8 @@ class EMSSim(TwinSimulator):
                    "solve_ms": d.solve_ms, "p_import_plan_mw": d.import_plan_mw,
                    "p_import_cap_mw": d.import_cap_mw,
                    "p_import_baseline_mw": d.import_baseline_mw,
-                   "vpp_up_mw": d.up_mw, "vpp_down_mw": d.down_mw}
+                   "vpp_up_mw": d.up_mw, "vpp_down_mw": d.down_mw,
+                   "vpp_asked_mw": d.asked_mw, "vpp_offered_mw": d.offered_mw}
             commands: dict[str, dict[str, dict[str, float]]] = {s.name: {} for s in SIGNALS}
             decided = {**d.p_storage_mw, **d.p_ev_limit_mw, **d.p_shift_mw}
             for cid, target in self.targets.items():

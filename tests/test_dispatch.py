@@ -377,3 +377,48 @@ def test_plan_is_fast_enough_for_a_year_of_replans():
     inp = dataclasses.replace(inp, demand_charge_cny_per_mw=33000.0)
     times = [dispatch.plan(inp).solve_s for _ in range(5)]
     assert float(np.median(times)) < 0.25  # generous: a shared 2-core machine (bench: ~15 ms)
+
+
+# --------------------------------------------------------------------------- perfect foresight
+
+
+def test_perfect_foresight_over_two_billing_months_costs_what_hand_arithmetic_says():
+    """Two months of four hours, a flat 100 CNY/MWh and 1000 CNY per MW of each month's peak.
+
+    By hand: the 10 MW / 20 MWh storage (lossless, half full, stored energy worth nothing at
+    the end) cuts month 1's peak 80 -> 70 MW with its 10 MWh, refills 10 MWh in month 2 under
+    that month's peak and cuts it 90 -> 80 MW. Import 470 - 10 = 460 MWh: 46,000 CNY; demand
+    1000 x (70 + 80) = 150,000 CNY. One peak for both months (no ``month``) would give 80.
+    """
+    load = np.array([50, 80, 50, 50, 50, 50, 50, 90], dtype=float)
+    inp = PlanInputs(
+        dt_h=1.0, pv_mw=np.zeros(8), wind_mw=np.zeros(8), load_mw=load,
+        price_import_cny_per_mwh=np.full(8, 100.0), price_export_cny_per_mwh=0.0,
+        storages=(Storage("b", 10.0, 20.0, 0.0, 1.0, 1.0, 1.0),), soc0=np.array([0.5]),
+        demand_charge_cny_per_mw=1000.0, direct_min_share=0.0, cycle_cost_cny_per_mwh=0.0,
+        terminal_value_cny_per_mwh=0.0, month=np.array([1, 1, 1, 1, 2, 2, 2, 2]))
+    for method in ("simplex", "ipm"):
+        p = dispatch.plan(inp, method=method)
+        assert p.status == "optimal"
+        assert p.cost_cny == pytest.approx(46_000 + 150_000, rel=1e-7)
+        assert dispatch.objective_cny(inp, p) == pytest.approx(p.cost_cny, rel=1e-7)
+        assert p.p_import_mw[:4].max() == pytest.approx(70.0, abs=1e-6)
+        assert p.p_import_mw[4:].max() == pytest.approx(80.0, abs=1e-6)
+    one = dispatch.plan(dataclasses.replace(inp, month=None))
+    assert one.cost_cny == pytest.approx(46_000 + 1000 * 80, rel=1e-7)
+
+
+def test_shifts_neutral_within_each_block():
+    """A flexible load neutral by day may not move energy from one day to the next."""
+    H = 8
+    price = np.array([100, 100, 100, 100, 900, 900, 900, 900], dtype=float)
+    inp = PlanInputs(
+        dt_h=1.0, pv_mw=np.zeros(H), wind_mw=np.zeros(H), load_mw=np.zeros(H),
+        price_import_cny_per_mwh=price, price_export_cny_per_mwh=0.0,
+        shiftables=(Shiftable("f", np.full(H, 10.0), 0.5, 0.5),), direct_min_share=0.0)
+    free = dispatch.plan(inp)
+    assert free.p_shift_mw[:4].sum() == pytest.approx(20.0)  # all moved to the cheap day
+    sh = dataclasses.replace(inp.shiftables[0], neutral_steps=4)
+    held = dispatch.plan(dataclasses.replace(inp, shiftables=(sh,)))
+    np.testing.assert_allclose(held.p_shift_mw.reshape(2, 4).sum(axis=1), 0.0, atol=1e-9)
+    assert held.cost_cny == pytest.approx(10 * 4 * 100 + 10 * 4 * 900, rel=1e-9)

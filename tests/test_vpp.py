@@ -130,3 +130,49 @@ def test_bad_requests_are_refused():
         vpp.Request(0, 100, cut_import_mw=-1.0)
     with pytest.raises(ValueError, match="ascending"):
         vpp.envelope([], [], [], [], [], [], [], durations_h=(1.0, 0.5))
+
+
+def test_a_live_request_is_declared_when_received_with_its_offer():
+    """Requests sent while the EMS runs: each declared in the step it arrives (24 h ahead of
+    its window), the feasible one in full, the one beyond the storage's power with the reason
+    and the MW the park can deliver; nothing is asked or offered outside the windows."""
+    import dataclasses
+    import datetime as dt
+
+    from twin import scenario
+    from twin.cosim import ems as cems
+    from twin.ems.controller import Measurement
+    from twin.models.events import Event, windows
+
+    s = scenario.load("scenarios/park.yaml").with_days(2)
+    s = dataclasses.replace(s, events=())
+    book: list = []
+    ems = cems.build(s, events=book)
+    m = Measurement(pv_mw=0.0, wind_mw=50.0, other_mw=20.0,
+                    factory_mw={f.name: 30.0 for f in s.factory_loads}, ev_mw=1.0,
+                    soc={b.name: 0.5 for b in s.batteries},
+                    ev_flex={h.name: None for h in s.ev_hubs})
+    for i in range(8):
+        assert ems.step(i, m).offered_mw == 0.0
+    day2 = dt.date(2027, 1, 2)
+    for cut in (20.0, 300.0):
+        book.extend(windows([Event(kind="demand_response", dates=(day2,), start=2 * 3600,
+                                   end=3 * 3600, cut_import_mw=cut)],
+                            s.start_utc, s.park.timezone, s.period.duration_s))
+    d = ems.step(8, m)
+    assert d.replanned
+    assert d.asked_mw == d.offered_mw == 0.0
+    small, big = ems.answers
+    assert small.declared_s == big.declared_s == 8 * 900
+    assert small.offered_mw == 20.0
+    assert small.reason == ""
+    flexible = sum(f.flex_share * 30.0 for f in ems.flexibles)
+    assert 100.0 < big.offered_mw <= 120.0 + flexible + 1e-9
+    assert big.reason.startswith("power: 300.0 MW asked")
+    assert f"{big.offered_mw:.1f} MW offered" in big.reason
+    for i in range(9, 96 + 12):
+        d = ems.step(i, m)
+        inside = 96 + 8 <= i < 96 + 12
+        assert d.asked_mw == (300.0 if inside else 0.0)
+        assert d.offered_mw == (big.offered_mw if inside else 0.0)
+    assert big.offered_mw == ems.answers[1].offered_mw  # declared once, held

@@ -20,7 +20,7 @@ from twin.accounting import economics
 from twin.accounting.carbon import factors
 from twin.core.results import KPI, Run
 from twin.core.rng import generator
-from twin.ems import forecast, vpp
+from twin.ems import dispatch, forecast, vpp
 from twin.ems.controller import EMS, Flexible, Hub, Settings
 from twin.models.events import Window, windows
 from twin.models.loads import EVHub, ParkCalendar, ev_params
@@ -161,6 +161,10 @@ def results(run: Run, s: Scenario) -> tuple[dict[str, KPI], list[dict], np.ndarr
             "1", "share of the request windows with no shortfall")
         kpis["vpp_shortfall_max_mw"] = KPI(max(r["shortfall_mw"] for r in rows), "MW",
                                            "largest shortfall in any request window")
+        taken = [r for r in rows if not r["answered"].startswith("no")]
+        kpis["vpp_offers_held"] = KPI(
+            sum(r["missed_mw"] <= 0.5 for r in taken) / len(rows), "1",
+            "share of the request windows where the declared offer was held in every step")
     table = forecast_table(run, s) if ems else None
     if table is not None:
         for j, target in enumerate(forecast.TARGETS):
@@ -175,7 +179,10 @@ def results(run: Run, s: Scenario) -> tuple[dict[str, KPI], list[dict], np.ndarr
 
 
 def responses(run: Run, s: Scenario) -> list[dict]:
-    """One row per demand-response window: asked, delivered and shortfall (MW)."""
+    """One row per demand-response window: the cut asked, the cut the EMS offered (declared
+    when the request was received; less than asked where it could not be delivered, with the
+    reason), delivered (mean over the window), missed (the largest gap below the offer in any
+    step) and the largest shortfall below the cut asked (MW)."""
     step = s.period.step_s
     wins = [w for w in windows(s.events, s.start_utc, s.park.timezone, s.period.duration_s)
             if w.event.kind == "demand_response"]
@@ -185,21 +192,85 @@ def responses(run: Run, s: Scenario) -> list[dict]:
     actual = run.series(pcc[0], "p_import_mw")
     ems = run.entities("ems")
     baseline = run.series(ems[0], "p_import_baseline_mw") if ems else None
+    offered = run.series(ems[0], "vpp_offered_mw") if ems and run.has(
+        ems[0], "vpp_offered_mw") else None
+    storage_mw = sum(b.p_max_mw for b in s.batteries)
+    flexible_mw = sum(f.p_peak_mw * (f.flex_share if f.flex_share is not None
+                                     else factory_params(f.kind).flex_share)
+                      for f in s.factory_loads)
     rows = []
     for w in wins:
-        req = vpp.Request(w.start_s, w.end_s, w.event.cut_import_mw)
+        asked = w.event.cut_import_mw
+        req = vpp.Request(w.start_s, w.end_s, asked)
         a, b = w.start_s // step, -(-w.end_s // step)
         when = dt.datetime.fromtimestamp(s.start_utc.timestamp() + w.start_s,
                                          zoneinfo.ZoneInfo(s.park.timezone))
-        row = {"event": w.label, "start": f"{when:%Y-%m-%d %H:%M}",
-               "asked_mw": w.event.cut_import_mw}
+        row = {"event": w.label, "start": f"{when:%Y-%m-%d %H:%M}", "asked_mw": asked}
         if baseline is None or not np.isfinite(baseline[a:b]).all():
-            row.update(delivered_mw=math.nan, shortfall_mw=w.event.cut_import_mw,
-                       energy_mwh=0.0, answered="no: the rule controller does not take requests")
+            row.update(offered_mw=0.0, delivered_mw=math.nan, missed_mw=0.0,
+                       shortfall_mw=asked, energy_mwh=0.0,
+                       answered="no: the rule controller does not take requests")
         else:
             base = np.where(np.isfinite(baseline), baseline, actual)
             r = vpp.response(req, base[a:b], actual[a:b], step, a * step)
-            row.update(delivered_mw=r.delivered_mw, shortfall_mw=r.shortfall_mw,
-                       energy_mwh=r.energy_mwh, answered="yes")
+            offer = float(np.min(offered[a:b])) if offered is not None else asked
+            cut = base[a:b] - actual[a:b]
+            row.update(offered_mw=offer, delivered_mw=r.delivered_mw,
+                       missed_mw=float(np.max(np.maximum(offer - cut, 0.0))),
+                       shortfall_mw=r.shortfall_mw, energy_mwh=r.energy_mwh,
+                       answered="yes" if offer >= asked - 1e-9 else "infeasible: " +
+                       vpp.limit_reason(asked, offer, storage_mw, flexible_mw))
         rows.append(row)
     return rows
+
+
+# --------------------------------------------------------------------------- the bound
+
+
+def foresight_inputs(run: Run, s: Scenario) -> dispatch.PlanInputs:
+    """The EMS's LP over the whole recorded run with perfect foresight.
+
+    The actual PV, wind and loads of ``run`` (a rule run: no shifts), the same storages,
+    flexible factories, prices (the tariff and the scenario's price signals), demand charge
+    (one peak per local month), carbon value, 绿电直连 share and charging limit as the EMS
+    (:func:`build`). EV charging and the network's losses stay as recorded, in the
+    inflexible load: ``load = import - export + (pv + wind - curtailed) - storage - flexible``.
+    The shifts are energy-neutral within each day (the EMS makes them up within its
+    horizon); storage starts at ``soc_init``.
+    """
+    ems = build(s)  # the EMS's own prices (price signals added), settings and flexibles
+    st, n = ems.s, min(len(run.time_s), s.n_steps)
+
+    def series(e: str, attr: str) -> np.ndarray:
+        return run.series(e, attr)[:n] if run.has(e, attr) else np.zeros(n)
+
+    def total(kind: str) -> np.ndarray:
+        return sum((series(e, "p_mw") for e in run.entities(kind)), np.zeros(n))
+
+    pcc = run.entities("pcc")[0]
+    pv, wind = total("pv"), total("wind")
+    flexible = {f.name: f.flex_share for f in ems.flexibles}
+    base = {e: series(e, "p_mw") - series(e, "p_shift_mw") for e in run.entities("factory")
+            if e in flexible}
+    net = series(pcc, "p_import_mw") - series(pcc, "p_export_mw")
+    load = net + pv + wind - series(pcc, "p_curtailed_mw") - total("battery") \
+        - sum(base.values(), np.zeros(n))
+    total = np.maximum(load, 0.0) + sum(base.values(), np.zeros(n))
+    return dispatch.PlanInputs(
+        dt_h=st.dt_h, pv_mw=pv, wind_mw=wind, load_mw=np.maximum(load, 0.0),
+        price_import_cny_per_mwh=ems.price[:n],
+        price_export_cny_per_mwh=st.price_export_cny_per_mwh,
+        storages=ems.storages, soc0=np.array([b.soc_init for b in s.batteries]),
+        shiftables=tuple(dispatch.Shiftable(k, v, flexible[k], flexible[k],
+                                            neutral_steps=86400 // s.period.step_s)
+                         for k, v in base.items()),
+        import_limit_mw=st.import_limit_mw, export_limit_mw=st.export_limit_mw,
+        demand_charge_cny_per_mw=st.demand_charge_cny_per_mw, month=ems.local_month[:n],
+        direct_min_share=st.direct_min_share, carbon_price_cny_per_t=st.carbon_price_cny_per_t,
+        grid_factor_t_per_mwh=st.grid_factor_t_per_mwh,
+        charge_limit_mw=None if st.grid_charging else np.maximum(pv + wind - total, 0.0))
+
+
+def foresight(run: Run, s: Scenario, time_limit_s: float = 600.0) -> dispatch.Plan:
+    """The perfect-foresight dispatch of the recorded run (:func:`foresight_inputs`)."""
+    return dispatch.plan(foresight_inputs(run, s), time_limit_s=time_limit_s, method="ipm")

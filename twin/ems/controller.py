@@ -23,6 +23,7 @@ the next step, with a re-plan.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,11 @@ from twin.models.battery import BatterySpec
 from twin.models.events import Window
 from twin.models.loads.ev import EVFlex
 
+log = logging.getLogger(__name__)
+
 ENVELOPE_H = (0.25, 1.0, 4.0)
+NOTICE_S = 86400  # illustrative: a scenario's request is announced a day ahead of its window
+OFFER_STEP_MW = 0.1  # offers are whole tenths of a MW, rounded down
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,16 @@ class Settings:
     reserve_steps: int = 16  # energy kept for the plan's discharges this far ahead (4 h)
     soc_drift: float = 0.2  # re-plan early when a battery is this far from its planned SOC
     min_replan_steps: int = 32  # ... but not sooner than this after the last plan (8 h)
+    terminal_quantile: float | None = 0.75  # stored energy at the horizon's end is worth
+    # this quantile of the horizon's import cost (x eta_discharge; None: the mean): green
+    # power stored from surplus is scarce and goes to the dear hours
+    spare_quantile: float = 1.0  # beyond the plan, storage covers a deficit only where the
+    # import cost is at least this quantile of the next reserve_steps' costs (> 1: never)
+    spare_soc: float = 0.7  # ... or where every storage is this full (room for a surplus)
+    loss_margin: float = 0.03  # a request's cut is held with this share of the baseline in
+    # hand: the network's losses (about 2 % of the import), which the EMS does not measure,
+    # come on top of its balance at the point of connection
+    peak_margin: float = 0.05  # flexible load goes down within this share of the month's peak
 
     @property
     def dt_h(self) -> float:
@@ -117,6 +132,8 @@ class Decision:
     import_cap_mw: float  # an operator's cap in force (NaN: none)
     import_baseline_mw: float  # import on the plan without the request (NaN outside one)
     import_plan_mw: float  # planned import of this step
+    asked_mw: float = 0.0  # import cut a grid operator's request asks in this step
+    offered_mw: float = 0.0  # ... and the cut the EMS declared it holds (0 outside windows)
 
 
 # What the EMS gives each step (recorded; from its Decision) ...
@@ -128,6 +145,10 @@ OUTPUTS = (
     Quantity("p_import_cap_mw", "MW", "import cap of a grid operator's request (NaN: none)"),
     Quantity("p_import_baseline_mw", "MW", "import on the plan without the request, measured "
              "demand (NaN: none)"),
+    Quantity("vpp_asked_mw", "MW", "import cut a grid operator's request asks in this step "
+             "(0 outside requests)"),
+    Quantity("vpp_offered_mw", "MW", "import cut the EMS declared it holds in this step: the "
+             "cut asked, or less where it cannot be delivered (0 outside requests)"),
     Quantity("vpp_up_mw", "MW", "import reduction the park's storage can hold for an hour"),
     Quantity("vpp_down_mw", "MW", "consumption increase the park's storage can hold for an hour"),
 )
@@ -138,6 +159,27 @@ COMMANDS = (
     Quantity("p_limit_mw", "MW", "EV hub power cap for the next step"),
     Quantity("p_shift_mw", "MW", "factory load shift for the next step"),
 )
+
+
+@dataclass
+class Answer:
+    """The EMS's answer to one grid operator's request: declared once, when received."""
+
+    request: vpp.Request
+    received_s: int  # when the EMS learnt of it (seconds from the start)
+    offered_mw: float = math.nan  # the cut it holds (NaN: not declared yet)
+    reason: str = ""  # why the offer is below the cut asked ("" where it is not)
+    declared_s: int = -1
+
+    @property
+    def declared(self) -> bool:
+        """Whether the offer has been declared."""
+        return math.isfinite(self.offered_mw)
+
+
+def _baseline(plan: dispatch.Plan) -> np.ndarray:
+    """A plan's import without its storage discharging: the baseline of a request's cut."""
+    return plan.p_import_mw + np.maximum(-plan.p_storage_mw.sum(axis=1), 0.0)
 
 
 @dataclass
@@ -192,7 +234,7 @@ class EMS:
         self.price = np.asarray(price_import_cny_per_mwh, dtype=float).copy()
         self.local_month = np.asarray(local_month)
         self.windows = windows
-        self.requests: list[vpp.Request] = []
+        self.answers: list[Answer] = []  # the requests, in the order received
         self.outages: list[tuple[int, int]] = []  # step ranges without the public grid
         self.state = _State(shift_sent={f.name: 0.0 for f in flexibles},
                             backlog_mwh={f.name: 0.0 for f in flexibles})
@@ -200,8 +242,16 @@ class EMS:
         self._replan_now = False
         self._take_windows()
 
-    def _take_windows(self) -> None:
-        """Take the windows added since the last step: requests, price signals, outages."""
+    @property
+    def requests(self) -> list[vpp.Request]:
+        """The grid operator's requests received so far or announced."""
+        return [a.request for a in self.answers]
+
+    def _take_windows(self, now_s: int | None = None) -> None:
+        """Take the windows added since the last step: requests, price signals, outages.
+
+        ``now_s`` None: the scenario's own windows, each request received ``NOTICE_S``
+        before its window; else windows sent live, received now."""
         new = self.windows[self._seen:]
         if not len(new):
             return
@@ -212,7 +262,8 @@ class EMS:
             if w.event.kind == "price_signal":  # adds to the tariff
                 self.price[a:b] += w.event.price_adder_cny_per_mwh
             elif w.event.kind == "demand_response":
-                self.requests.append(self._request(w))
+                received = max(w.start_s - NOTICE_S, 0) if now_s is None else now_s
+                self.answers.append(Answer(self._request(w), received))
             elif w.event.kind == "grid_outage":
                 self.outages.append((a, b))
         self._replan_now = self.state.plan is not None  # plan again with what is new
@@ -227,7 +278,7 @@ class EMS:
     def step(self, i: int, m: Measurement) -> Decision:
         """Take the measurements of step ``i`` and return the commands."""
         s, st = self.s, self.state
-        self._take_windows()
+        self._take_windows(i * s.step_s)
         base = {f.name: m.factory_mw.get(f.name, 0.0) - st.shift_sent.get(f.name, 0.0)
                 for f in self.flexibles}
         factory_base = sum(v for k, v in m.factory_mw.items()) - sum(st.shift_sent.values())
@@ -247,26 +298,20 @@ class EMS:
         # power kept in the park) and hold the import under the plan's peak and an operator's cap
         net_demand = (load + m.ev_mw + sum(st.shift_sent.values()) - m.pv_mw - m.wind_mw)
         p_planned = float(plan.p_storage_mw[k].sum()) if self.storages else 0.0
-        p_total = p_planned
-        exchange = net_demand + p_total  # > 0 import
-        ceiling = max(st.peak_mw, float(plan.p_import_mw.max()))
+        ceiling = max(self._peak_so_far(i), float(plan.p_import_mw.max()))
         baseline = cap = math.nan
         if st.cut is not None and st.base_plan is not None and math.isfinite(st.cut[k]):
-            # what the park would import now on the plan without the request: the measured
-            # demand with that plan's shifts and storage power; the request cuts below it
+            # what the park would import now without answering: the measured demand with the
+            # shifts and the storage charging of the plan without the request, its storage
+            # not discharging (what storage and flexible load give is the cut); the request
+            # cuts below it
             bp = st.base_plan
             baseline = max(net_demand - sum(st.shift_sent.values())
-                           + float(bp.p_shift_mw[k].sum()) + float(bp.p_storage_mw[k].sum()), 0.0)
-            cap = max(baseline - float(st.cut[k]), 0.0)
+                           + float(bp.p_shift_mw[k].sum())
+                           + max(float(bp.p_storage_mw[k].sum()), 0.0), 0.0)
+            cap = max(baseline * (1.0 - s.loss_margin) - float(st.cut[k]), 0.0)
             ceiling = min(ceiling, cap)
-        if any(a <= i < b for a, b in self.outages):  # an island: storage balances the park
-            p_total = -net_demand
-        elif exchange > ceiling:
-            p_total -= exchange - ceiling
-        elif exchange < 0.0:  # a surplus: store what room allows rather than export it
-            p_total -= exchange
-        elif exchange > 0.0 and self.storages:  # a deficit: use what the next hours don't need
-            p_total -= min(exchange, self._spare_mw(plan, k, m.soc))
+        p_total = self._correct(i, k, p_planned, net_demand, ceiling, cap, m.soc)
         p_storage = self._split(p_total, plan.p_storage_mw[k], m.soc)
 
         # next step's EV caps and shifts
@@ -274,13 +319,20 @@ class EMS:
         p_ev = {h.name: max(float(plan.p_ev_mw[k1, j]), self._urgent_mw(i + 1, h, m.ev_flex.get(
             h.name))) + float(h.arrival_mwh[min(i + 1, len(h.arrival_mwh) - 1)]) / s.dt_h
             for j, h in enumerate(self.hubs)}
-        # no extra load next step while the import runs above the plan (a forecast miss)
-        over = net_demand + sum(p_storage.values()) > float(plan.p_import_mw[k]) + 1e-6
+        # no extra load next step while the import runs above the plan (a forecast miss), and
+        # none that would take it within a margin of the month's peak; at that margin, the
+        # flexible load goes down (made up later)
+        now = net_demand + sum(p_storage.values())
+        over = now > float(plan.p_import_mw[k]) + 1e-6
+        room = ceiling * (1.0 - s.peak_margin) - now
         shifts = {}
         for j, f in enumerate(self.flexibles):
             limit = f.flex_share * max(base[f.name], 0.0)
             x = float(np.clip(plan.p_shift_mw[k1, j], -limit, limit))
-            shifts[f.name] = min(x, 0.0) if over else x
+            shifts[f.name] = -limit if room < 0 else min(x, 0.0) if over else x
+        up = sum(max(x, 0.0) for x in shifts.values())
+        if up > max(room, 0.0):
+            shifts = {n: x * max(room, 0.0) / up if x > 0 else x for n, x in shifts.items()}
         st.shift_sent = shifts
 
         # month peak (the demand charge) from the park's own balance
@@ -289,6 +341,7 @@ class EMS:
             st.month, st.peak_mw = month, 0.0
         st.peak_mw = max(st.peak_mw, net_demand + sum(p_storage.values()))
 
+        asked, offered = self._asked_offered(i)
         env = vpp.envelope(self.storages, np.array([m.soc[b.name] for b in self.specs]),
                            np.array([p_storage[b.name] for b in self.specs]),
                            (), (), np.zeros(0), np.zeros(0), durations_h=ENVELOPE_H,
@@ -301,12 +354,34 @@ class EMS:
             import_cap_mw=cap,
             import_baseline_mw=baseline,
             import_plan_mw=float(plan.p_import_mw[k]),
+            asked_mw=asked, offered_mw=offered,
         )
+
+    def _correct(self, i: int, k: int, p_total: float, net_demand: float, ceiling: float,
+                 cap: float, soc: dict[str, float]) -> float:
+        """The storage's total setpoint: the plan's ``p_total`` corrected with the measured
+        ``net_demand`` (see :meth:`step`); ``cap``: a request's import cap (NaN: none)."""
+        st, plan = self.state, self.state.plan
+        assert plan is not None
+        exchange = net_demand + p_total  # > 0 import
+        if any(a <= i < b for a, b in self.outages):  # an island: storage balances the park
+            p_total = -net_demand
+        elif exchange > ceiling:
+            p_total -= exchange - ceiling
+        elif exchange < 0.0:  # a surplus: store what room allows rather than export it
+            p_total -= exchange
+        elif math.isfinite(cap):  # in a request: discharge no more than its cut needs
+            p_total = min(p_total + (ceiling - exchange), max(p_total, 0.0))
+        elif exchange > 0.0 and self.storages and self._dear(i, soc):  # a deficit: use what
+            p_total -= min(exchange, self._spare_mw(plan, k, soc))  # is not needed
+        if not math.isfinite(cap) and st.cut is not None and np.isfinite(st.cut[k + 1:]).any():
+            p_total = self._keep_for_requests(p_total, k, soc)
+        return p_total
 
     # ------------------------------------------------------------------ planning
     def _needs_plan(self, i: int, m: Measurement) -> bool:
         st, s = self.state, self.s
-        if st.plan is None or self._replan_now:
+        if st.plan is None or self._replan_now or self._due(i):
             return True
         k = i - st.start
         if k >= st.plan.p_import_mw.shape[0] - 1 or k >= s.replan_steps:
@@ -346,32 +421,87 @@ class EMS:
             storages=self.storages, soc0=soc0, evs=evs, shiftables=shiftables,
             import_limit_mw=s.import_limit_mw, export_limit_mw=s.export_limit_mw,
             demand_charge_cny_per_mw=s.demand_charge_cny_per_mw,
-            peak_import_so_far_mw=st.peak_mw if int(self.local_month[i]) == st.month else 0.0,
+            peak_import_so_far_mw=self._peak_so_far(i),
             direct_min_share=s.direct_min_share,
             carbon_price_cny_per_t=s.carbon_price_cny_per_t,
-            grid_factor_t_per_mwh=s.grid_factor_t_per_mwh,
+            grid_factor_t_per_mwh=s.grid_factor_t_per_mwh, terminal_quantile=s.terminal_quantile,
             charge_limit_mw=None if s.grid_charging else np.maximum(pv + wind - total, 0.0))
         if fc is None:
             plan = dispatch.rule_plan(inputs, reason="fallback:stale measurements")
         else:
             plan = dispatch.plan(inputs)
         t0_s = i * s.step_s
-        active = [r for r in self.requests
-                  if r.cut_import_mw > 0 and r.end_s > t0_s and r.start_s < t0_s + h * s.step_s]
+        active = [a for a in self.answers if self._in_horizon(a, i)]
         base_plan = cut = None
         if active and fc is not None:
             base_plan = plan
-            asked = vpp.apply_requests(inputs, t0_s, s.step_s, active, plan.p_import_mw)
-            # a request may be prepared with grid energy stored beforehand
-            plan = dispatch.plan(dataclasses.replace(asked, charge_limit_mw=None))
-            # the cut asked for each step, held below the import measured on the base plan
+            new = [a for a in active if not a.declared]
+            if new:  # what can be held of each new request, with the offers already declared
+                trial = self._with_requests(inputs, t0_s, active, plan, grid=True)
+                for a in new:
+                    self._declare(a, base_plan, trial, inputs, t0_s)
+            # prepared with green power stored from local surplus, or with grid energy too
+            # where that is not enough
+            plan = self._with_requests(inputs, t0_s, active, base_plan, grid=False)
+            if plan.shortfall_mw.max() > 1e-3:
+                plan = self._with_requests(inputs, t0_s, active, base_plan, grid=True)
+            # the cut offered for each step, held below the import measured on the base plan
             # as the step comes (the plan's own import forecast may have been too low)
             cut = np.full(h, math.nan)
-            for r in active:
-                win = r.overlap(t0_s, s.step_s, h) > 0
-                cut[win] = np.fmax(cut[win], r.cut_import_mw)
+            for a in active:
+                win = a.request.overlap(t0_s, s.step_s, h) > 0
+                cut[win] = np.fmax(cut[win], a.offered_mw)
         self._replan_now = False
         st.plan, st.start, st.base_plan, st.cut = plan, i, base_plan, cut
+
+    # ------------------------------------------------------------------ requests
+    def _in_horizon(self, a: Answer, i: int) -> bool:
+        """Whether request ``a`` is received by step ``i`` and its window overlaps the plan."""
+        t0_s, r = i * self.s.step_s, a.request
+        return (r.cut_import_mw > 0 and a.received_s <= t0_s and r.end_s > t0_s
+                and r.start_s < t0_s + self.s.horizon_steps * self.s.step_s)
+
+    def _due(self, i: int) -> bool:
+        """Whether a request received by now waits for its declaration."""
+        return any(not a.declared and self._in_horizon(a, i) for a in self.answers)
+
+    def _with_requests(self, inputs: dispatch.PlanInputs, t0_s: int, active: list[Answer],
+                       base: dispatch.Plan, grid: bool) -> dispatch.Plan:
+        """The plan with the import capped at the base plan's minus each request's offer (the
+        cut asked where not declared yet); ``grid``: storage may charge from the grid too."""
+        reqs = [dataclasses.replace(a.request, cut_import_mw=a.offered_mw if a.declared
+                                    else a.request.cut_import_mw) for a in active]
+        asked = vpp.apply_requests(inputs, t0_s, self.s.step_s, reqs, _baseline(base))
+        return dispatch.plan(dataclasses.replace(asked, charge_limit_mw=None) if grid else asked)
+
+    def _declare(self, a: Answer, base: dispatch.Plan, trial: dispatch.Plan,
+                 inputs: dispatch.PlanInputs, t0_s: int) -> None:
+        """Declare the offer for ``a``: the cut below the base plan's import that the plan
+        trying it (storage charged from any source beforehand) holds in every step of the
+        window, the cut asked if it holds that, else in whole tenths of a MW below."""
+        r, step = a.request, self.s.step_s
+        win = r.overlap(t0_s, step, inputs.H) > 0
+        held = float((_baseline(base) - trial.p_import_mw)[win].min()) if win.any() \
+            else r.cut_import_mw
+        a.offered_mw = r.cut_import_mw if held >= r.cut_import_mw - 1e-3 else max(
+            math.floor(held / OFFER_STEP_MW + 1e-9) * OFFER_STEP_MW, 0.0)
+        a.declared_s = t0_s
+        if a.offered_mw < r.cut_import_mw:
+            flex = sum(float(sh.down_frac * sh.p_base_mw[win].min()) for sh in inputs.shiftables)
+            a.reason = vpp.limit_reason(r.cut_import_mw, a.offered_mw,
+                                        sum(b.p_max_mw for b in self.storages), flex)
+            log.info("request %s-%s s: %.1f MW asked, %.1f MW offered (%s)", r.start_s,
+                     r.end_s, r.cut_import_mw, a.offered_mw, a.reason)
+
+    def _asked_offered(self, i: int) -> tuple[float, float]:
+        """The cut asked and the cut offered in step ``i`` (0 outside the windows)."""
+        t0_s, step = i * self.s.step_s, self.s.step_s
+        asked = offered = 0.0
+        for a in self.answers:
+            if a.received_s <= t0_s and a.request.overlap(t0_s, step, 1)[0] > 0:
+                asked = max(asked, a.request.cut_import_mw)
+                offered = max(offered, a.offered_mw if a.declared else 0.0)
+        return asked, offered
 
     def _ev_demand(self, i: int, hub: Hub, flex: EVFlex | None, h: int) -> dispatch.EVDemand:
         s = self.s
@@ -394,6 +524,22 @@ class EMS:
         must = np.maximum(flex.e_remaining_mwh - flex.p_max_mw * after_h, 0.0)
         return float(min(must.sum() / self.s.dt_h, hub.p_max_mw))
 
+    def _peak_so_far(self, i: int) -> float:
+        """This month's peak import (15-minute means) so far: no demand charge below it."""
+        return self.state.peak_mw if int(self.local_month[i]) == self.state.month else 0.0
+
+    def _dear(self, i: int, soc: dict[str, float]) -> bool:
+        """Whether import now costs at least ``spare_quantile`` of the next hours' import, or
+        the storage is so full (``spare_soc``) that it may have no room for a surplus."""
+        s = self.s
+        full = [soc[b.name] >= s.spare_soc for b in self.specs]
+        if all(full):
+            return True
+        if s.spare_quantile > 1:
+            return False
+        ahead = self.price[i:i + s.reserve_steps]
+        return bool(self.price[i] >= np.quantile(ahead, s.spare_quantile) - 1e-9)
+
     def _spare_mw(self, plan: dispatch.Plan, k: int, soc: dict[str, float]) -> float:
         """Discharge power the batteries can give now beyond what the plan discharges in the
         next ``reserve_steps`` (the hours the forecasts are good for), AC side."""
@@ -408,7 +554,34 @@ class EMS:
             need = float(np.maximum(-p[:, j], 0.0).sum()) * s.dt_h / b.eta_discharge
             have = (soc[b.name] - b.soc_min) * b.e_max_mwh
             spare += max(have - need, 0.0) * b.eta_discharge / s.dt_h
-        return spare
+        return min(spare, self._free_mw(k, soc))
+
+    def _free_mw(self, k: int, soc: dict[str, float]) -> float:
+        """Discharge power the batteries can give now (for one step) and still hold the cuts
+        offered in the request windows ahead in the plan, AC side."""
+        return max(self._stored_mwh(soc) - self._reserve_mwh(k), 0.0) / self.s.dt_h
+
+    def _stored_mwh(self, soc: dict[str, float]) -> float:
+        return sum((soc[b.name] - b.soc_min) * b.e_max_mwh * b.eta_discharge for b in self.specs)
+
+    def _reserve_mwh(self, k: int) -> float:
+        """Energy the cuts offered in the request windows after row ``k`` need, AC side."""
+        cut = self.state.cut
+        return float(np.nansum(cut[k + 1:])) * self.s.dt_h if cut is not None else 0.0
+
+    def _keep_for_requests(self, p_total: float, k: int, soc: dict[str, float]) -> float:
+        """Before a request's window: discharge only what its cut will not need, and where
+        the storage holds less than that, charge (from the grid if need be) at the rate that
+        fills the gap by the window's start, whatever the month's peak."""
+        s, st = self.s, self.state
+        assert st.cut is not None
+        gap = self._reserve_mwh(k) - self._stored_mwh(soc)
+        if gap <= 0:
+            return max(p_total, -self._free_mw(k, soc))
+        left = max(int(np.argmax(np.isfinite(st.cut[k + 1:]))), 1)  # steps to the window
+        eta = min(b.eta_charge * b.eta_discharge for b in self.specs)
+        p_max = sum(b.p_max_mw for b in self.specs)
+        return max(p_total, min(gap / (eta * s.dt_h * left), p_max))
 
     def _split(self, p_total: float, planned: np.ndarray, soc: dict[str, float]) -> dict[str, float]:
         """Share the batteries' total setpoint: the plan's split, the rest by headroom."""

@@ -23,7 +23,7 @@ Objective (CNY), minimised; :func:`objective_cny` evaluates it for any plan::
                 + cycle_cost * (ch + dis) + curtail_cost * (curtail_pv + curtail_wind)
                 + PENALTY_UNSERVED * unserved + PENALTY_CAP * shortfall
                 + PENALTY_EV * sum_hubs(max(0, e_min_cum - delivered_cum)))
-    + demand_charge * (peak - peak_import_so_far) + PENALTY_DIRECT * direct_shortfall
+    + demand_charge * sum_months(peak_m - peak_so_far_m) + PENALTY_DIRECT * direct_shortfall
     - terminal_value * sum_storages (e[H] - e[0])
 
 Modelling choices (each keeps the LP exact, bounded or always feasible):
@@ -32,7 +32,8 @@ Modelling choices (each keeps the LP exact, bounded or always feasible):
   without the cap the LP would import and export at once wherever export pays more (the
   illustrative Liaoning valley price, 240 CNY/MWh, is below the export price, 374.9). A
   genuine net export in such a step is valued at the import price, not the export price.
-* The default terminal value of stored energy is the mean import cost over the horizon times
+* The default terminal value of stored energy is the mean (or a quantile of the) import cost
+  over the horizon times
   ``eta_discharge`` (what a stored MWh displaces later), so the LP neither dumps nor hoards.
 * 绿电直连: wind consumed = wind - curtailed wind - exports x wind / (wind + pv) (forecast
   shares) must reach ``direct_min_share`` of the wind forecast over the horizon (a slack,
@@ -169,6 +170,7 @@ class Shiftable:
     down_frac: float  # may lower it by up to down_frac * p_base
     ramp_mw_per_step: float = math.inf  # limit on the change of the shift between steps
     e_backlog_mwh: float = 0.0  # shifted before this horizon, not yet made up (> 0: extra used)
+    neutral_steps: int = 0  # > 0: energy-neutral within each block of this many steps too
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "p_base_mw", _arr(self.p_base_mw, f"shiftable {self.name}: "
@@ -253,6 +255,9 @@ class PlanInputs:
     import_cap_mw: np.ndarray | None = None  # soft cap per step; NaN: none
     terminal_value_cny_per_mwh: float | None = None  # per MWh stored (cells) at the end
     charge_limit_mw: np.ndarray | None = None  # [H] cap on the storages' total charging
+    month: np.ndarray | None = None  # [H] billing month of each step (None: one month)
+    terminal_quantile: float | None = None  # terminal value: this quantile of the import
+    # cost (None: its mean)
 
     def __post_init__(self) -> None:
         _check(self.dt_h > 0 and math.isfinite(self.dt_h), "dt_h must be > 0")
@@ -280,6 +285,8 @@ class PlanInputs:
             s(self, "import_cap_mw", _arr(self.import_cap_mw, "import_cap_mw", H, nan_ok=True))
         if self.charge_limit_mw is not None:
             s(self, "charge_limit_mw", _arr(self.charge_limit_mw, "charge_limit_mw", H))
+        if self.month is not None:
+            s(self, "month", _arr(self.month, "month", H))
         for f in ("import_limit_mw", "export_limit_mw"):
             _check(getattr(self, f) >= 0, f"{f} must be >= 0")
         for f in ("demand_charge_cny_per_mw", "peak_import_so_far_mw", "carbon_price_cny_per_t",
@@ -287,6 +294,8 @@ class PlanInputs:
             v = getattr(self, f)
             _check(math.isfinite(v) and v >= 0, f"{f} must be finite and >= 0, got {v}")
         _check(0 <= self.direct_min_share <= 1, "direct_min_share must be in [0, 1]")
+        _check(self.terminal_quantile is None or 0 <= self.terminal_quantile <= 1,
+               "terminal_quantile must be None or in [0, 1]")
         tv = self.terminal_value_cny_per_mwh
         _check(tv is None or (math.isfinite(tv) and tv >= 0),
                "terminal_value_cny_per_mwh must be None or finite and >= 0")
@@ -309,13 +318,26 @@ class PlanInputs:
     def terminal_values(self) -> np.ndarray:
         """Value per stored MWh at the end, per storage (CNY/MWh).
 
-        Default: the mean import cost over the horizon times ``eta_discharge`` (what a stored
-        MWh displaces when discharged later), so the LP neither dumps nor hoards energy.
+        Default: the mean (or the ``terminal_quantile``) of the import cost over the horizon
+        times ``eta_discharge``: what a stored MWh displaces when discharged later. Where
+        storage fills from local surplus only, stored energy is scarce and goes to the dearest
+        steps: a high quantile.
         """
         eta = np.array([st.eta_discharge for st in self.storages])
         if self.terminal_value_cny_per_mwh is not None:
             return np.full(eta.size, self.terminal_value_cny_per_mwh)
-        return float(self.import_cost_cny_per_mwh().mean()) * eta
+        cost = self.import_cost_cny_per_mwh()
+        q = self.terminal_quantile
+        return float(cost.mean() if q is None else np.quantile(cost, q)) * eta
+
+    def months(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each step's billing-month index ``0..n-1`` and each month's peak so far (MW): the
+        month of the first step starts from ``peak_import_so_far_mw``, later ones from 0."""
+        if self.month is None:
+            return np.zeros(self.H, dtype=np.int64), np.array([self.peak_import_so_far_mw])
+        _, first, idx = np.unique(self.month, return_index=True, return_inverse=True)
+        so_far = np.where(first == 0, self.peak_import_so_far_mw, 0.0)
+        return idx.ravel(), so_far
 
     def direct_wind_fraction(self) -> np.ndarray:
         """Wind share of each step's generation forecast (exports are split pro rata)."""
@@ -389,8 +411,10 @@ def objective_cny(inputs: PlanInputs, p: Plan) -> float:
                       + PENALTY_UNSERVED_CNY_PER_MWH * p.unserved_mw.sum()
                       + PENALTY_CAP_CNY_PER_MWH * _cap_shortfall(inputs, imp).sum())
     cost += PENALTY_EV_CNY_PER_MWH_H * dt * float(_ev_late(inputs, p.p_ev_mw).sum())
-    peak = max(inputs.peak_import_so_far_mw, float(imp.max(initial=0.0)))
-    cost += inputs.demand_charge_cny_per_mw * (peak - inputs.peak_import_so_far_mw)
+    idx, so_far = inputs.months()
+    peak = so_far.copy()
+    np.maximum.at(peak, idx, imp)
+    cost += inputs.demand_charge_cny_per_mw * float((peak - so_far).sum())
     cost += PENALTY_DIRECT_CNY_PER_MWH * _direct_shortfall(inputs, p.p_curtail_wind_mw, exp)
     if inputs.storages:
         e_max = np.array([s.e_max_mwh for s in inputs.storages])
@@ -482,12 +506,13 @@ def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
                  inp.load_mw + base - inp.pv_mw - inp.wind_mw)
     for cols, sign in ((c.imp, 1), (c.uns, 1), (c.exp, -1), (c.cpv, -1), (c.cw, -1)):
         m.coef(bal, cols, sign)
-    if inp.demand_charge_cny_per_mw > 0:
-        peak = m.cols(1, inp.peak_import_so_far_mw, np.inf, inp.demand_charge_cny_per_mw)
+    if inp.demand_charge_cny_per_mw > 0:  # one peak per billing month
+        idx, so_far = inp.months()
+        peak = m.cols(so_far.size, so_far, np.inf, inp.demand_charge_cny_per_mw)
         r = m.rows(H, -np.inf, 0.0)
         m.coef(r, c.imp, 1.0)
-        m.coef(r, peak, -1.0)
-        offset -= inp.demand_charge_cny_per_mw * inp.peak_import_so_far_mw
+        m.coef(r, peak[idx], -1.0)
+        offset -= inp.demand_charge_cny_per_mw * float(so_far.sum())
     if inp.import_cap_mw is not None and np.isfinite(inp.import_cap_mw).any():
         k = np.flatnonzero(np.isfinite(inp.import_cap_mw))
         short = m.cols(k.size, 0, np.inf, PENALTY_CAP_CNY_PER_MWH * dt)
@@ -531,6 +556,9 @@ def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
         m.coef(bal, x, -1)
         target = sh.target_mwh(dt) / dt  # energy-neutral, less what is owed from before
         m.coef(m.rows(1, target, target), x, 1.0)
+        if 0 < sh.neutral_steps < H:  # and within each block (e.g. a day)
+            block = np.arange(H) // sh.neutral_steps
+            m.coef(m.rows(int(block[-1]) + 1, 0.0, 0.0)[block], x, 1.0)
         m.ramp([(x, 1.0)], sh.ramp_mw_per_step)
         c.sh.append(x)
     # 绿电直连: wind - curtailed - exported share (- storage losses if strict) >= share * wind
@@ -561,13 +589,15 @@ class SolverError(RuntimeError):
     """HiGHS did not return an optimal solution."""
 
 
-def _solve_highs(m: _LP, offset: float, time_limit_s: float) -> tuple[np.ndarray, float]:
+def _solve_highs(m: _LP, offset: float, time_limit_s: float,
+                 method: str = "simplex") -> tuple[np.ndarray, float]:
     """Solve with HiGHS' dual simplex; presolve off (a third faster on these models), and
-    once more with presolve if that does not give an optimum in time."""
+    once more with presolve if that does not give an optimum in time. ``method="ipm"``: the
+    interior point method with presolve and crossover (a year's LP: minutes faster)."""
     cost, lb, ub, rlo, rhi, start, index, value = m.csc()
     t_end = time.perf_counter() + time_limit_s
     status = "time_limit"
-    for presolve in ("off", "on"):
+    for presolve in (("off", "on") if method == "simplex" else ("on",)):
         left = t_end - time.perf_counter()
         if left <= 0:
             break
@@ -577,6 +607,8 @@ def _solve_highs(m: _LP, offset: float, time_limit_s: float) -> tuple[np.ndarray
             h.setOptionValue("time_limit", left)
             h.setOptionValue("threads", 1)
             h.setOptionValue("presolve", presolve)
+            if method != "simplex":
+                h.setOptionValue("solver", method)
             passed = h.passModel(m.n_col, m.n_row, len(value),
                                  int(highspy.MatrixFormat.kColwise),
                                  int(highspy.ObjSense.kMinimize), offset, cost, lb, ub, rlo,
@@ -621,20 +653,21 @@ def _simultaneous(c: _Cols, x: np.ndarray, tol_mw: float = 1e-6) -> bool:
                                                                           strict=True))
 
 
-def plan(inputs: PlanInputs, *, time_limit_s: float = 1.0) -> Plan:
+def plan(inputs: PlanInputs, *, time_limit_s: float = 1.0, method: str = "simplex") -> Plan:
     """The least-cost dispatch over the horizon (see the module docstring for the LP).
 
-    On solver failure, infeasibility or time-out returns :func:`rule_plan` with status
+    ``method``: HiGHS' ``"simplex"`` (a horizon's LP) or ``"ipm"`` (a year's). On solver
+    failure, infeasibility or time-out returns :func:`rule_plan` with status
     ``"fallback:<reason>"``; never raises for a numerical failure.
     """
     t0 = time.perf_counter()
     try:
         m, c, offset = _build(inputs)
-        x, obj = _solve_highs(m, offset, time_limit_s)
+        x, obj = _solve_highs(m, offset, time_limit_s, method)
         if _simultaneous(c, x):  # burning wind in one battery's losses: not physical
             log.debug("charge and discharge at once; re-solving with losses not consumed")
             m, c, offset = _build(inputs, strict=True)
-            x, _ = _solve_highs(m, offset, time_limit_s - (time.perf_counter() - t0))
+            x, _ = _solve_highs(m, offset, time_limit_s - (time.perf_counter() - t0), method)
             p = _unpack(inputs, c, x, 0.0, t0)
             return replace(p, cost_cny=objective_cny(inputs, p))
         return _unpack(inputs, c, x, obj, t0)

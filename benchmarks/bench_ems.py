@@ -1,0 +1,158 @@
+"""Benchmark: the rule, the EMS and the perfect-foresight bound over the same year.
+
+Runs the scenario with the rule and with the EMS (or reads two recorded runs), solves the
+EMS's LP over the whole rule run with perfect foresight (:func:`twin.cosim.ems.foresight`),
+and prints the three side by side: the energy bill (import at the tariff + the demand charge
+on each month's peak of 15-minute mean import - export), the LP's objective (the bill plus
+the value put on grid emissions, what the EMS minimises), the import peaks, the share of
+local green power in the electricity used, storage cycles and empty steps, and the share of
+the bound's saving over the rule that the EMS captures.
+
+    .venv/bin/python benchmarks/bench_ems.py [SCENARIO] [--days N] [--rule H5 --ems H5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._calibrate import python_loop_s  # noqa: E402
+from twin import runner, scenario  # noqa: E402
+from twin.accounting import economics  # noqa: E402
+from twin.core.results import Run  # noqa: E402
+from twin.cosim import ems as cems  # noqa: E402
+from twin.ems import dispatch  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class Flows:
+    """What a dispatch did, per 15-minute step (MW)."""
+
+    imp: np.ndarray
+    exp: np.ndarray
+    gen: np.ndarray  # local generation used or exported (curtailment taken off)
+    storage: np.ndarray  # [n, n_storage] AC power, > 0 charging
+    soc: np.ndarray  # [n, n_storage] at the start of each step
+
+
+def run_flows(run: Run) -> Flows:
+    """The flows of a recorded run."""
+    pcc = run.entities("pcc")[0]
+    bat = run.entities("battery")
+    gen = sum(run.series(e, "p_mw") for k in ("pv", "wind") for e in run.entities(k))
+    if run.has(pcc, "p_curtailed_mw"):
+        gen = gen - run.series(pcc, "p_curtailed_mw")
+    return Flows(run.series(pcc, "p_import_mw"), run.series(pcc, "p_export_mw"), gen,
+                 np.stack([run.series(e, "p_mw") for e in bat], axis=1),
+                 np.stack([run.series(e, "soc") for e in bat], axis=1))
+
+
+def plan_flows(inp: dispatch.PlanInputs, p: dispatch.Plan) -> Flows:
+    """The flows of a plan."""
+    return Flows(p.p_import_mw, p.p_export_mw,
+                 inp.pv_mw + inp.wind_mw - p.p_curtail_pv_mw - p.p_curtail_wind_mw,
+                 p.p_storage_mw, p.soc[:-1])
+
+
+def figures(f: Flows, s: scenario.Scenario, inp: dispatch.PlanInputs) -> dict[str, float]:
+    """The table's figures of one dispatch."""
+    step = s.period.step_s
+    dt = step / 3600.0
+    n = f.imp.size
+    epoch = s.start_epoch_s + step * np.arange(n, dtype=np.int64)
+    hour, month = economics.local_hour_month(epoch, s.park.timezone)
+    t = economics.tariff(s.economics.tariff)
+    peaks = economics.monthly_peak_import_mw(f.imp, month, step_s=step)
+    bill = economics.energy_cost(np.maximum(f.imp, 0) * dt, np.maximum(f.exp, 0) * dt, hour,
+                                 month, t, peaks)
+    carbon = inp.carbon_price_cny_per_t * inp.grid_factor_t_per_mwh * float(f.imp.sum()) * dt
+    e_max = np.array([b.e_max_mwh for b in inp.storages])
+    soc_min = np.array([b.soc_min for b in inp.storages])
+    local = np.maximum(f.gen - f.exp, 0.0)
+    return {
+        "bill": bill.total_cny, "demand": bill.demand_cny, "objective": bill.total_cny + carbon,
+        "peak_sum": sum(peaks.values()), "peak_max": max(peaks.values()),
+        "clean": float(local.sum() / (local.sum() + f.imp.sum())),
+        "import": float(f.imp.sum()) * dt,
+        "cycles": float(np.abs(f.storage).sum()) * dt / (2 * e_max.sum()),
+        "empty": float(np.mean((f.soc[:, 0] - soc_min[0]) < 0.01)) if e_max.size else 0.0,
+    }
+
+
+ROWS = (("bill", "energy bill, CNY", "{:,.0f}"),
+        ("demand", "  of which demand charge, CNY", "{:,.0f}"),
+        ("objective", "LP objective (bill + emissions value), CNY", "{:,.0f}"),
+        ("peak_sum", "sum of monthly import peaks (15-min means), MW", "{:,.1f}"),
+        ("peak_max", "year's import peak (15-min mean), MW", "{:,.1f}"),
+        ("clean", "local green power share of electricity used", "{:.4f}"),
+        ("import", "import, MWh", "{:,.0f}"),
+        ("cycles", "storage equivalent full cycles", "{:.1f}"),
+        ("empty", "steps with the station at soc_min", "{:.1%}"))
+
+
+def main() -> None:
+    """Run the benchmark and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "park.yaml"))
+    parser.add_argument("--days", type=float, default=None, help="shorten the period")
+    parser.add_argument("--rule", help="a recorded rule run of the scenario (skip running it)")
+    parser.add_argument("--ems", help="a recorded EMS run of the scenario (skip running it)")
+    args = parser.parse_args()
+
+    s = scenario.load(args.scenario)
+    if args.days:
+        s = s.with_days(args.days)
+    calibration = python_loop_s()
+    wall = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for kind in ("rule", "ems"):
+            given = getattr(args, kind)
+            if given:
+                paths[kind] = Path(given)
+                continue
+            sk = dataclasses.replace(s, controller=dataclasses.replace(s.controller, kind=kind))
+            t0 = time.perf_counter()
+            paths[kind] = Path(runner.run(sk, out_dir=tmp).path)
+            wall[kind] = time.perf_counter() - t0
+        with Run(paths["rule"]) as rule_run, Run(paths["ems"]) as ems_run:
+            t0 = time.perf_counter()
+            inp = cems.foresight_inputs(rule_run, s)
+            bound = dispatch.plan(inp, time_limit_s=1200.0)
+            wall["bound"] = time.perf_counter() - t0
+            cols = {"rule": figures(run_flows(rule_run), s, inp),
+                    "EMS": figures(run_flows(ems_run), s, inp),
+                    "perfect foresight": figures(plan_flows(inp, bound), s, inp)}
+    n = inp.H
+    print(f"scenario   {s.path.name}: {n} steps of {s.period.step_s} s; bound: {bound.status}")
+    print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
+          f"{calibration:.2f} s")
+    print("wall       " + ", ".join(f"{k} {v:.1f} s" for k, v in wall.items()))
+    print()
+    print(f"| | {' | '.join(cols)} |")
+    print("|---|" + "---:|" * len(cols))
+    for key, label, fmt in ROWS:
+        print(f"| {label} | " + " | ".join(fmt.format(c[key]) for c in cols.values()) + " |")
+    r, e, b = (cols[k] for k in ("rule", "EMS", "perfect foresight"))
+    for key, what in (("bill", "energy bill"), ("objective", "LP objective")):
+        gap = r[key] - b[key]
+        share = (r[key] - e[key]) / gap if gap > 0 else float("nan")
+        print(f"\nEMS saving over the rule, {what}: {r[key] - e[key]:,.0f} CNY of the bound's "
+              f"{gap:,.0f} CNY = {share:.1%} captured", end="")
+    print()
+
+
+if __name__ == "__main__":
+    main()
