@@ -105,7 +105,7 @@ class BlockStepping:
 def gather(rows: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Block]]:
     """Per-step outputs ``[{eid: {attr: value}}]`` as blocks ``{eid: {attr: Block}}``."""
     first = rows[0]
-    return {eid: {attr: Block(row[eid][attr] for row in rows) for attr in attrs}
+    return {eid: {attr: Block([row[eid][attr] for row in rows]) for attr in attrs}
             for eid, attrs in first.items()}
 
 
