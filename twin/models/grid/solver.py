@@ -405,6 +405,45 @@ class FastSolver:
                                           where=~self._line_zero_rating)
         self._any_zero_rating = bool(self._line_zero_rating.any())
 
+    def without(self, table: str, index: int, fraction: float = 1.0) -> FastSolver:
+        """This solver with ``fraction`` of a line's or transformer's circuits out (1: the
+        whole element; 1/parallel: one circuit), as a new solver; self is not changed.
+
+        The branch's admittance leaves ``Ybus``, ``Yf`` and ``Yt`` in that fraction and its
+        rating shrinks with its circuits, which is what pandapower compiles for a network with
+        ``parallel`` one less (or the element out of service). The outage must leave every bus
+        supplied: a cut-off part makes ``Ybus`` singular (rebuild from the network instead)."""
+        on = self._lines_in if table == "line" else self._trafos_in
+        order = self.line_index if table == "line" else self.trafo_index
+        pos = int(np.flatnonzero(order == index)[0])
+        if not on[pos]:
+            return self
+        k = int(on[:pos].sum()) + (0 if table == "line" else self._n_line_on)
+        new = copy.copy(self)
+        y = self._y_ft._a.tolil(copy=True)
+        m = self._n_on
+        f, t = self._ft_bus[k], self._ft_bus[m + k]
+        ybus = self._ybus.tolil(copy=True)
+        ybus[f, :] = ybus[f, :] - fraction * y[k, :]
+        ybus[t, :] = ybus[t, :] - fraction * y[m + k, :]
+        y[k, :] = (1.0 - fraction) * y[k, :]
+        y[m + k, :] = (1.0 - fraction) * y[m + k, :]
+        new._ybus = sparse.csc_matrix(ybus)
+        new._ybus.sum_duplicates()
+        new._y_ft = _MatVec(y.tocsr())
+        new._ybus_ref = _MatVec(new._ybus[self._ref, :])
+        new._solver = _NRSolver()
+        new._v_good = self._v_good.copy()
+        keep = 1.0 - fraction
+        scale = 1.0 / keep if keep > 0 else 0.0  # out whole: no current, loading 0
+        if table == "line":
+            new._line_pct_per_ka = self._line_pct_per_ka.copy()
+            new._line_pct_per_ka[k] *= scale
+        else:
+            new._trafo_vn_on = self._trafo_vn_on.copy()
+            new._trafo_vn_on[:, k - self._n_line_on] *= scale
+        return new
+
     # ------------------------------------------------------------------ per step
     def solve(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
               storage_p_mw: Any = None, storage_q_mvar: Any = None) -> PFResult:

@@ -185,6 +185,12 @@ class ParkGrid:
             self._topologies[known] = found
         return found
 
+    def element_powers(self, p_mw: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(load p, load q, sgen p, sgen q) in the solver's element order from entity powers
+        of :attr:`names` (one row per step, or one vector), as :meth:`step` shares them."""
+        y = np.asarray(p_mw, dtype=float) @ self._to_elements.T
+        return tuple(np.ascontiguousarray(y[..., part]) for part in self._parts)
+
     def step(self, p_mw: np.ndarray, lossless_mw: float, tripped: Iterable[str] = (),
              outage: bool = False) -> GridStep:
         """One power flow.

@@ -1,0 +1,112 @@
+"""Grid studies on small networks whose answers are checked by hand and with pandapower.runpp:
+N-1 screening, hosting capacity, short-circuit levels."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandapower as pp
+import pytest
+
+from twin.models.grid.topology import ParkGrid
+from twin.studies.grid import contingency
+from twin.studies.grid.points import Points, critical_steps
+
+LOAD_MW = 50.0
+
+
+def _net() -> object:
+    """ext grid - bus a ==L1, L2 (one circuit each)== bus b -- load main/0 (50 MW)
+    bus b ==cable (2 circuits)== bus c -- load side/0 (10 MW); bus b -- trafo -- bus d -- load
+    radial/0 (3 MW); bus c -- pv/0 (static generator)."""
+    net = pp.create_empty_network()
+    a, b, c = (pp.create_bus(net, 110.0, name=n) for n in ("a", "b", "c"))
+    d = pp.create_bus(net, 10.0, name="d")
+    pp.create_ext_grid(net, a, vm_pu=1.0)
+    for name in ("L1", "L2"):
+        pp.create_line_from_parameters(net, a, b, 5.0, 0.06, 0.3, 10.0, 0.2, name=name)
+    pp.create_line_from_parameters(net, b, c, 2.0, 0.06, 0.3, 10.0, 0.04, name="cable",
+                                   parallel=2)
+    pp.create_transformer_from_parameters(net, b, d, 10.0, 110.0, 10.0, 0.3, 10.0, 5.0, 0.05,
+                                          name="T")
+    pp.create_load(net, b, LOAD_MW, 0.0, name="main/0")
+    pp.create_load(net, c, 10.0, 0.0, name="side/0")
+    pp.create_load(net, d, 3.0, 0.0, name="radial/0")
+    pp.create_sgen(net, c, 0.0, 0.0, name="pv/0")
+    return net
+
+
+def _points(net: object, rows: list[list[float]]) -> Points:
+    grid = ParkGrid(net)
+    kinds = {"main": "factory", "side": "factory", "radial": "factory", "pv": "pv"}
+    ratings = {"main": LOAD_MW, "side": 10.0, "radial": 3.0, "pv": 10.0}
+    cols = ("main", "side", "radial", "pv")
+    p = np.array([[dict(zip(cols, r, strict=True))[n] for n in grid.names] for r in rows],
+                 dtype=float)
+    return Points(grid, p, [f"step {k}" for k in range(len(rows))], kinds, ratings, "test")
+
+
+def _runpp(net: object, out: tuple[str, str] | None, parallel: bool = False) -> object:
+    work = copy.deepcopy(net)
+    if out is not None:
+        table, name = out
+        idx = work[table].index[work[table].name == name][0]
+        if parallel:
+            work[table].at[idx, "parallel"] -= 1
+        else:
+            work[table].at[idx, "in_service"] = False
+    pp.runpp(work)
+    return work
+
+
+def test_n1_overload_of_the_parallel_line_checked_by_hand_and_by_runpp():
+    net = _net()
+    pts = _points(net, [[LOAD_MW * 0.5, 5.0, 1.0, 0.0], [LOAD_MW, 10.0, 3.0, 0.0]])
+    res = contingency.screen(pts)
+    rows = {r["contingency"]: r for r in res.rows}
+    base = rows["none (N-0)"]
+    assert base["overloaded"] == 0
+    assert base["worst_loading_pct"] < 100.0
+    # L1 out: L2 carries the whole park (63 MW at 110 kV over a 0.2 kA line) at step 1
+    r = rows["line L1"]
+    ref = _runpp(net, ("line", "L1"))
+    assert r["worst_element"] == "L2"
+    assert r["worst_time"] == "step 1"
+    assert r["worst_loading_pct"] == pytest.approx(ref.res_line.loading_percent[1], abs=1e-6)
+    by_hand = 63.0 / (math.sqrt(3) * 110.0 * ref.res_bus.vm_pu[1]) / 0.2 * 100.0
+    assert r["worst_loading_pct"] == pytest.approx(by_hand, rel=0.02)
+    assert r["worst_loading_pct"] > 100.0
+    assert r["overloaded"] == 1
+    assert any(v["contingency"] == "line L1" and v["element"] == "L2" and v["steps"] == 1
+               for v in res.violations)
+    # one of the cable's two circuits out: the other carries 10 MW on 0.04 kA
+    r = rows["one circuit of line cable"]
+    ref = _runpp(net, ("line", "cable"), parallel=True)
+    assert r["worst_loading_pct"] == pytest.approx(ref.res_line.loading_percent[2], abs=1e-6)
+    assert r["worst_loading_pct"] > 100.0
+    # the radial transformer out: its 3 MW is lost, nothing overloads
+    r = rows["trafo T"]
+    assert r["lost_load_mw"] == pytest.approx(3.0)
+    assert r["lost_time"] == "step 1"
+    # the pandapower route gives the same numbers
+    slow = {r["contingency"]: r for r in contingency.screen(pts, solver="pandapower").rows}
+    for name, row in rows.items():
+        assert slow[name]["worst_loading_pct"] == pytest.approx(row["worst_loading_pct"],
+                                                                abs=1e-6)
+        assert slow[name]["vm_min_pu"] == pytest.approx(row["vm_min_pu"], abs=1e-8)
+
+
+def test_critical_steps_hold_the_worst_n1_case_of_every_step():
+    rng = np.random.default_rng(3)
+    n = 60
+    rows = np.column_stack([rng.uniform(10, LOAD_MW, n), rng.uniform(0, 10, n),
+                            rng.uniform(0, 3, n), rng.uniform(0, 10, n)])
+    pts = _points(_net(), rows.tolist())
+    picked = critical_steps(pts, per_element=1)
+    assert len(picked) < n
+    full = {r["contingency"]: r for r in contingency.screen(pts).rows}
+    crit = {r["contingency"]: r for r in contingency.screen(pts, picked).rows}
+    for name, row in full.items():
+        assert crit[name]["worst_loading_pct"] == pytest.approx(row["worst_loading_pct"])
