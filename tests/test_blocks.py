@@ -131,6 +131,8 @@ def test_which_runs_step_in_blocks(park: scenario.Scenario) -> None:
     assert blocking.block_steps(park, extensions=[object()]) == 1  # hardware in the loop
     minute = dataclasses.replace(park, period=dataclasses.replace(park.period, step=60))
     assert blocking.block_steps(minute.with_days(2)) == 1440
+    second = dataclasses.replace(park, period=dataclasses.replace(park.period, step=1))
+    assert blocking.block_steps(second.with_days(1)) == blocking.MAX_BLOCK_STEPS  # not 86,400
     # every simulator of the park has its block version (else the run steps one at a time)
     sims = world._simulators(park)
     assert {"Weather", "PV", "Wind", "Loads", "Battery", "AOI", "Grid", "Recorder"} <= sims

@@ -1,4 +1,5 @@
-"""When a run may step in blocks (:mod:`adapters.block`), and how long a block is.
+"""When a run may step in blocks (:mod:`adapters.block`), and how long a block is: a day of
+steps, at most :data:`MAX_BLOCK_STEPS`, at most the run.
 
 Block stepping hands a day of steps at a time from simulator to simulator. It is exact only
 where no simulator's input of a step depends on another simulator's output of an earlier
@@ -23,8 +24,11 @@ from typing import Any
 
 from twin.scenario import Scenario
 
-#: the block length a planning run takes: a day of steps
+#: the block length a planning run takes: a day of steps ...
 BLOCK_S = 86400
+#: ... at most this many (a block's values are held as Python objects: 1,440 steps of the
+#: reference park's vectors are about 35 MB, a day of 1-second steps would be 60 times that)
+MAX_BLOCK_STEPS = 1440
 
 
 def block_steps(s: Scenario, *, fast_progress: bool = True, events: Any = None,
@@ -37,4 +41,4 @@ def block_steps(s: Scenario, *, fast_progress: bool = True, events: Any = None,
         return 1
     if any(a.fidelity == "full" for a in s.aoi_lines) or (s.aoi_lines and step_s > 3600):
         return 1
-    return max(1, min(BLOCK_S // int(step_s), s.n_steps))
+    return max(1, min(BLOCK_S // int(step_s), MAX_BLOCK_STEPS, s.n_steps))
