@@ -5,6 +5,7 @@
     twin aoi train [--boards N] [--seed S] [--epochs E] [--workers W]
     twin aoi train --deeppcb PATH [--seed S] [--epochs E] [--limit N] [--out FILE]
     twin aoi evaluate [--boards N] [--seed S] [--gerber] [--no-verifier] [--sweep-boards K]
+    twin aoi evaluate --assembled [--boards N] [--seed S] [--workers W]
     twin aoi evaluate --deeppcb PATH [--weights FILE] [--json FILE]
 """
 
@@ -117,6 +118,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.deeppcb:
         return _evaluate_deeppcb(args)
+    if args.assembled:
+        report = evaluate.evaluate_assembled(args.boards, args.seed, workers=args.workers)
+        print(report.table())
+        if args.json:
+            Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
+        return 0
     ver: Any = None if args.no_verifier else "default"
     if ver is not None:
         meta_path = verifier.WEIGHTS.with_suffix(".json")
@@ -214,6 +221,9 @@ def register_vision(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, choices=range(1000), metavar="0..999",
                    help="evaluation set seed")
     p.add_argument("--gerber", action="store_true", help="the pygerber example board instead")
+    p.add_argument("--assembled", action="store_true", help="assembled boards of the second "
+                   "generator (wider process variation), inspected with the 'process' "
+                   "tolerance, scored one to one")
     p.add_argument("--um-per-px", type=float, default=25.0,
                    help="resolution of the gerber board (1000/N)")
     p.add_argument("--no-verifier", action="store_true", help="classic blob rules only")

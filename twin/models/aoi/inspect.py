@@ -44,6 +44,42 @@ STRONG_PEAK = 30  # blobs this strong are kept whatever their area
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How far a good board may move from its golden, as the comparison's windows.
+
+    ``windows`` (odd px): the golden's local [min, max] is taken over this window on bare
+    board, on bright metal / solder / silkscreen, and on and around part bodies; ``pads``:
+    inside each bright region of the golden (a reflowed pad with its fillet, a lead), any
+    brightness between the region's 2nd and 98th percentile is allowed (the fillet's length
+    and shine vary); ``parts``: findings on one part body (grown) merge into one finding;
+    ``silk`` (px): within this distance of thin bright strokes (silkscreen, which registers on
+    its own), the test may be as dark as the darkest board within 7 px (a gap between
+    a printed line and a pad opening may open up); ``rigid``: the camera only shifts and
+    turns the board, so alignment fits a rigid motion (ECC, Euclidean) on bare board and
+    copper (what the etching fixed), from 1/8 to full scale, leaving out what differs a lot;
+    ``place_px`` / ``place_deg``: the placement machine's tolerance, which sets each part
+    region's window and the shift :func:`part_offsets` calls a defect; part bodies are dark
+    or (with ``parts``) tan regions at least 15 px across.
+    """
+
+    windows: tuple[int, int, int] = (3, 5, 7)
+    pads: bool = False
+    parts: bool = False
+    rigid: bool = False
+    silk: int = 0
+    place_px: float = 0.0
+    place_deg: float = 0.0
+
+
+TIGHT = Tolerance()  # the first generator's process: placement ± 0.6 px, silkscreen ± 1 px
+# a process with placement ± 1.5 px / ± 1°, silkscreen ± 1.5 px, mask ± 1 px, fillets 25-50 %
+# of the pad (twin/models/aoi/assembled.py); tuned on the dev seed range only
+PROCESS = Tolerance((5, 7, 11), pads=True, parts=True, rigid=True, silk=4, place_px=1.5,
+                    place_deg=1.0)
+TOLERANCES = {"tight": TIGHT, "process": PROCESS}
+
+
+@dataclass(frozen=True)
 class Finding:
     """A flagged region: box (x0, y0, x1, y1; x1/y1 exclusive) in the test image, kind, score."""
 
@@ -78,6 +114,9 @@ class Reference:
     grey_mask: list[np.ndarray]  # where the levels show only etched copper under the mask
     hann: np.ndarray
     small: np.ndarray  # 1/16 scale, float32 RGB
+    tolerance: Tolerance = TIGHT
+    part_labels: np.ndarray | None = None  # int32 label per px of part regions (0: none)
+    part_boxes: tuple[tuple[int, int, int, int], ...] = ()  # part bodies (x0, y0, x1, y1)
 
 
 @dataclass
@@ -91,25 +130,27 @@ class Inspection:
     timings_s: dict[str, float] = field(default_factory=dict)
 
 
-def prepare(golden: Any, mask: np.ndarray | None = None) -> Reference:
+def prepare(golden: Any, mask: np.ndarray | None = None, tolerance: Tolerance = TIGHT
+            ) -> Reference:
     """Prepare a golden image (RGB array or ``Board``); ``mask`` (nonzero) is not inspected."""
     img = _rgb(golden)
     h, w = img.shape[:2]
     smooth = cv2.GaussianBlur(img, (0, 0), SMOOTH_SIGMA_PX)
     v = smooth.max(axis=2)
     s = v.astype(np.int16) - smooth.min(axis=2)
-    dark = (v < 60).astype(np.uint8)
-    bodies = cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((15, 15), np.uint8))
-    parts = cv2.dilate(bodies, np.ones((11, 11), np.uint8))
+    bodies = _bodies(smooth, tolerance)
+    grow = 15 if tolerance.place_px else 11  # a part's corner moves by up to ~5 px
+    parts = cv2.dilate(bodies, np.ones((grow, grow), np.uint8))
     bright = cv2.dilate(((v > 140) & (s < 0.22 * v)).astype(np.uint8), np.ones((7, 7), np.uint8))
     zone = np.where(parts > 0, 2, np.where(bright > 0, 1, 0)).astype(np.uint8)
     lo, hi = smooth.copy(), smooth.copy()
-    for z, k in ((0, 3), (1, 5), (2, 7)):
+    for z, k in enumerate(tolerance.windows):
         sel = zone == z
         if sel.any():
             kern = np.ones((k, k), np.uint8)
             lo[sel] = cv2.erode(smooth, kern)[sel]
             hi[sel] = cv2.dilate(smooth, kern)[sel]
+    labels, boxes = _widen(smooth, bodies, parts, grow, tolerance, lo, hi)
     tol = np.clip(TOL_BASE + TOL_REL * cv2.dilate(v, np.ones((3, 3), np.uint8)).astype(np.float32), 0, 255)
     tol = tol.astype(np.uint8)
     if mask is not None:
@@ -119,6 +160,8 @@ def prepare(golden: Any, mask: np.ndarray | None = None) -> Reference:
     g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     sm = smooth.astype(np.int16)
     green = (sm[..., 1] > sm[..., 0] + 15) & (sm[..., 1] > sm[..., 2]) & (zone == 0)
+    if tolerance.rigid:
+        green = zone == 0
     gm = cv2.erode(green.astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
     grey, grey_mask = [], []
     for _ in range(3):
@@ -128,21 +171,105 @@ def prepare(golden: Any, mask: np.ndarray | None = None) -> Reference:
     hann = cv2.createHanningWindow(grey[2].shape[::-1], cv2.CV_32F)
     small = cv2.resize(img, (max(1, w // 16), max(1, h // 16)),
                        interpolation=cv2.INTER_AREA).astype(np.float32)
-    return Reference(img, smooth, lo, hi, tol, zone, grey, grey_mask, hann, small)
+    return Reference(img, smooth, lo, hi, tol, zone, grey, grey_mask, hann, small, tolerance,
+                     labels, boxes)
+
+
+def _widen(smooth: np.ndarray, bodies: np.ndarray, parts: np.ndarray, grow: int,
+           tolerance: Tolerance, lo: np.ndarray, hi: np.ndarray
+           ) -> tuple[np.ndarray | None, tuple[tuple[int, int, int, int], ...]]:
+    """Apply the wider tolerances of ``tolerance`` to [lo, hi]; the part-region labels for
+    merging findings and the bodies' boxes for :func:`part_offsets`."""
+    v = smooth.max(axis=2)
+    light = ((v > 140) & (v.astype(np.int16) - smooth.min(axis=2) < 0.22 * v)).astype(np.uint8)
+    if tolerance.place_px:
+        _part_windows(smooth, parts, grow, tolerance, lo, hi)
+    if tolerance.pads:
+        _pad_bands(smooth, light > 0, lo, hi)
+    if tolerance.silk:
+        thin = light & ~cv2.morphologyEx(light, cv2.MORPH_OPEN, np.ones((9, 9), np.uint8))
+        k = 2 * tolerance.silk + 1
+        near = cv2.dilate(thin, np.ones((k, k), np.uint8)) > 0
+        lo[near] = np.minimum(lo, cv2.erode(smooth, np.ones((15, 15), np.uint8)))[near]
+    labels, boxes = None, ()
+    if tolerance.place_px:
+        n, _, st, _ = cv2.connectedComponentsWithStats(bodies, connectivity=8)
+        boxes = tuple((int(st[i, 0]), int(st[i, 1]), int(st[i, 0] + st[i, 2]),
+                       int(st[i, 1] + st[i, 3])) for i in range(1, n))
+    if tolerance.parts:
+        grown = cv2.dilate(bodies, np.ones((31, 31), np.uint8))  # bodies with their terminals
+        labels = cv2.connectedComponents(grown, connectivity=8)[1].astype(np.int32)
+    return labels, boxes
+
+
+def _bodies(smooth: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    """Part bodies (uint8 0/1): dark regions at least 15 px across (with ``parts``, tan ones
+    too: ceramic capacitors; with ``place_px``, marks on a body such as a pin-1 dot belong
+    to it)."""
+    v = smooth.max(axis=2)
+    dark = (v < 60).astype(np.uint8)
+    if tolerance.parts:
+        r, b = smooth[..., 0].astype(np.int16), smooth[..., 2].astype(np.int16)
+        dark |= ((r > b + 50) & (r >= smooth[..., 1]) & (v > 100) & (v < 200)).astype(np.uint8)
+    if tolerance.place_px:
+        dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
+    return cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((15, 15), np.uint8))
+
+
+def _part_windows(smooth: np.ndarray, parts: np.ndarray, grown: int, tol: Tolerance,
+                  lo: np.ndarray, hi: np.ndarray) -> None:
+    """Per part region (a body grown by ``grown`` - 1 px): the window its placement tolerance
+    needs (shift, and the turn at the body's corners, plus half a pixel of alignment)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(parts, connectivity=8)
+    by_k: dict[int, list[int]] = {}
+    for i in range(1, n):
+        half_diag = 0.5 * math.hypot(stats[i, cv2.CC_STAT_WIDTH] - grown + 1,
+                                     stats[i, cv2.CC_STAT_HEIGHT] - grown + 1)
+        r = tol.place_px * math.sqrt(2) + 0.5 + half_diag * math.sin(math.radians(tol.place_deg))
+        by_k.setdefault(2 * math.ceil(r) + 1, []).append(i)
+    for k, ids in by_k.items():
+        sel = np.isin(labels, ids)
+        kern = np.ones((k, k), np.uint8)
+        lo[sel] = cv2.erode(smooth, kern)[sel]
+        hi[sel] = cv2.dilate(smooth, kern)[sel]
+
+
+def _pad_bands(smooth: np.ndarray, bright: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Widen [lo, hi] over each bright region (and 3 px around it) to the 2nd-98th percentile
+    of its inside (the region eroded by 2 px)."""
+    inner = cv2.erode(bright.astype(np.uint8), np.ones((5, 5), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(inner, connectivity=8)
+    hh, ww = bright.shape
+    grow = np.ones((11, 11), np.uint8)
+    for i in range(1, n):
+        if stats[i, cv2.CC_STAT_AREA] < 12:
+            continue
+        x, y, w, h = stats[i, :4]
+        sel = labels[y:y + h, x:x + w] == i
+        p_lo, p_hi = np.percentile(smooth[y:y + h, x:x + w][sel], (2, 98), axis=0)
+        x0, y0, x1, y1 = max(0, x - 5), max(0, y - 5), min(ww, x + w + 5), min(hh, y + h + 5)
+        region = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        region[y - y0:y - y0 + h, x - x0:x - x0 + w] = sel
+        region = cv2.dilate(region, grow) > 0
+        for arr, bound, pick in ((lo, p_lo, np.minimum), (hi, p_hi, np.maximum)):
+            win = arr[y0:y1, x0:x1]
+            win[region] = pick(win[region], bound.astype(np.uint8))
 
 
 _CACHE: OrderedDict[tuple, Reference] = OrderedDict()
 
 
-def reference(golden: Any, mask: np.ndarray | None = None) -> Reference:
+def reference(golden: Any, mask: np.ndarray | None = None, tolerance: Tolerance = TIGHT
+              ) -> Reference:
     """:func:`prepare` with a small cache keyed by the image's content (and the mask's)."""
     if isinstance(golden, Reference):
         return golden
     img = _rgb(golden)
-    key = (img.shape, _digest(img), None if mask is None else _digest(np.asarray(mask)))
+    key = (img.shape, _digest(img), None if mask is None else _digest(np.asarray(mask)),
+           tolerance)
     ref = _CACHE.get(key)
     if ref is None:
-        ref = _CACHE[key] = prepare(img, mask)
+        ref = _CACHE[key] = prepare(img, mask, tolerance)
         while len(_CACHE) > 8:
             _CACHE.popitem(last=False)
     return ref
@@ -175,6 +302,19 @@ def align(ref: Reference, test: np.ndarray) -> np.ndarray:
     (dx, dy), _ = cv2.phaseCorrelate(ref.grey[2].astype(np.float32), pyr[2].astype(np.float32),
                                      ref.hann)
     warp = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+    if ref.tolerance.rigid:  # what differs a lot after the first fit is left out of the next
+        masks = list(ref.grey_mask)
+        for level in (2, 1, 0):
+            for again in (False, True):
+                warp = _ecc(ref.grey[level], pyr[level], masks[level], warp, 50,
+                            cv2.MOTION_EUCLIDEAN, 5)
+                if again or level == 2:
+                    break
+                masks[level], changed = _inliers(ref.grey[level], pyr[level], masks[level], warp)
+                if not changed:
+                    break
+            warp[:, 2] *= 2.0
+        return warp
     warp = _ecc(ref.grey[2], pyr[2], None, warp, 30)
     warp[:, 2] *= 2.0
     # the fine levels look only at copper under the solder mask (silkscreen, mask openings
@@ -201,15 +341,27 @@ def align(ref: Reference, test: np.ndarray) -> np.ndarray:
     return warp
 
 
+def _inliers(template: np.ndarray, image: np.ndarray, mask: np.ndarray, warp: np.ndarray
+             ) -> tuple[np.ndarray, bool]:
+    """``mask`` less the pixels (grown by 2) where the warped image differs from the template
+    by more than 35 grey levels, and whether that left out more than 0.3 % of it."""
+    h, w = template.shape
+    back = cv2.warpAffine(image, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    out = cv2.dilate((cv2.absdiff(back, template) > 35).astype(np.uint8), np.ones((5, 5), np.uint8))
+    if np.count_nonzero(out & (mask > 0)) <= 0.003 * np.count_nonzero(mask):
+        return mask, False
+    return np.where(out > 0, 0, mask).astype(np.uint8), True
+
+
 def _ecc(template: np.ndarray, image: np.ndarray, mask: np.ndarray | None, warp: np.ndarray,
-         iters: int) -> np.ndarray:
-    """One affine ECC refinement; on failure to converge, the warp it was given."""
+         iters: int, motion: int = cv2.MOTION_AFFINE, blur: int = 3) -> np.ndarray:
+    """One ECC refinement (affine unless told); on failure to converge, the warp it was given."""
     crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, iters, 1e-5)
     try:
         if mask is None:
-            return cv2.findTransformECC(template, image, warp, cv2.MOTION_AFFINE, crit, None, 3)[1]
+            return cv2.findTransformECC(template, image, warp, motion, crit, None, blur)[1]
         return cv2.findTransformECCWithMask(template, image, mask, np.full_like(image, 255), warp,
-                                            cv2.MOTION_AFFINE, crit, 3)[1]
+                                            motion, crit, blur)[1]
     except cv2.error:
         return warp
 
@@ -317,6 +469,82 @@ def blobs(ref: Reference, aligned: np.ndarray, excess: np.ndarray) -> list[Candi
     return out[:MAX_CANDIDATES]
 
 
+SEARCH_PX = 14  # how far part_offsets looks for a part
+
+
+def part_offsets(ref: Reference, aligned: np.ndarray) -> list[Candidate]:
+    """Parts found away from their place: each body's golden picture (with 1 px around it)
+    is searched for in the aligned test within ± :data:`SEARCH_PX`; a part further away than
+    the placement tolerance (√2 x ``place_px`` + 0.5 px of alignment) plus 1.5 px becomes a
+    candidate covering both places. The window band cannot see a shift smaller than the
+    window, which a large part's turn tolerance makes wide."""
+    tol = ref.tolerance
+    limit = tol.place_px * math.sqrt(2) + 2.0
+    h, w = aligned.shape[:2]
+    g_grey = cv2.cvtColor(ref.smooth, cv2.COLOR_RGB2GRAY)
+    t_grey = cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY)
+    out = []
+    for x0, y0, x1, y1 in ref.part_boxes:
+        m, s = 1, SEARCH_PX
+        gx0, gy0, gx1, gy1 = x0 - m, y0 - m, x1 + m, y1 + m
+        if gx0 - s < 0 or gy0 - s < 0 or gx1 + s > w or gy1 + s > h:
+            continue
+        templ = g_grey[gy0:gy1, gx0:gx1]
+        area = t_grey[gy0 - s:gy1 + s, gx0 - s:gx1 + s]
+        res = cv2.matchTemplate(area, templ, cv2.TM_CCOEFF_NORMED)
+        _, best, _, (bx, by) = cv2.minMaxLoc(res)
+        if best < 0.5:  # not found at all (missing, turned): the band sees it
+            continue
+        dx, dy = bx - s + _vertex(res, bx, by, 1), by - s + _vertex(res, bx, by, 0)
+        if math.hypot(dx, dy) <= limit:
+            continue
+        box = (max(0, min(x0, x0 + math.floor(dx))), max(0, min(y0, y0 + math.floor(dy))),
+               min(w, max(x1, x1 + math.ceil(dx))), min(h, max(y1, y1 + math.ceil(dy))))
+        out.append(Candidate(box, (x1 - x0) * (y1 - y0), 255.0, 0.0,
+                             float(t_grey[box[1]:box[3], box[0]:box[2]].mean()), 1.0))
+    return out
+
+
+def _vertex(res: np.ndarray, x: int, y: int, axis: int) -> float:
+    """Sub-pixel offset of a correlation peak along one axis (parabola through 3 points)."""
+    if axis == 1 and 0 < x < res.shape[1] - 1:
+        a, b, c = res[y, x - 1], res[y, x], res[y, x + 1]
+    elif axis == 0 and 0 < y < res.shape[0] - 1:
+        a, b, c = res[y - 1, x], res[y, x], res[y + 1, x]
+    else:
+        return 0.0
+    den = a - 2 * b + c
+    return float(0.5 * (a - c) / den) if den < 0 else 0.0
+
+
+def merge_parts(ref: Reference, cands: list[Candidate]) -> list[Candidate]:
+    """Candidates that touch the same part region (a body grown by a few px) become one."""
+    if ref.part_labels is None or len(cands) < 2:
+        return cands
+    groups: dict[int, list[Candidate]] = {}
+    out = []
+    for c in cands:
+        x0, y0, x1, y1 = c.box
+        ids = np.unique(ref.part_labels[y0:y1, x0:x1])
+        ids = ids[ids > 0]
+        if len(ids):
+            groups.setdefault(int(ids[0]), []).append(c)
+        else:
+            out.append(c)
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        area = sum(c.area for c in group)
+        out.append(Candidate(
+            (min(c.box[0] for c in group), min(c.box[1] for c in group),
+             max(c.box[2] for c in group), max(c.box[3] for c in group)), area,
+            max(c.peak for c in group), sum(c.signed * c.area for c in group) / area,
+            sum(c.bright * c.area for c in group) / area, max(c.zone for c in group)))
+    out.sort(key=lambda c: -c.peak * math.sqrt(c.area))
+    return out
+
+
 def to_test_box(box: tuple[int, int, int, int], warp: np.ndarray, shape: tuple[int, int]
                 ) -> tuple[int, int, int, int]:
     """A golden-frame box mapped through the warp into the test image (clipped)."""
@@ -341,14 +569,15 @@ def classic_kind(c: Candidate) -> str:
 
 
 def inspect_detailed(golden: Any, image: np.ndarray, *, mask: np.ndarray | None = None,
-                     verifier: Any = "default", tol_scale: float = 1.0) -> Inspection:
+                     verifier: Any = "default", tol_scale: float = 1.0,
+                     tolerance: Tolerance | str = TIGHT) -> Inspection:
     """:func:`inspect` with the candidates, the warp, the aligned test and the stage timings.
 
     ``tol_scale`` scales the tolerance map (below 1 finds more, weaker candidates; the
     verifier's training uses that to see more false calls).
     """
     t0 = time.perf_counter()
-    ref = reference(golden, mask)
+    ref = reference(golden, mask, _tolerance(tolerance))
     test = _rgb(image)
     warp = align(ref, test)
     t1 = time.perf_counter()
@@ -359,6 +588,9 @@ def inspect_detailed(golden: Any, image: np.ndarray, *, mask: np.ndarray | None 
     aligned = cv2.GaussianBlur(correct_lighting(ref, aligned, valid), (0, 0), SMOOTH_SIGMA_PX)
     excess = difference(ref, aligned, valid, tol_scale)
     cands = blobs(ref, aligned, excess)
+    if ref.part_boxes:
+        cands = cands + part_offsets(ref, aligned)
+    cands = merge_parts(ref, cands)
     t2 = time.perf_counter()
     ver = _verifier(verifier)
     if ver is not None and cands:
@@ -375,13 +607,22 @@ def inspect_detailed(golden: Any, image: np.ndarray, *, mask: np.ndarray | None 
 
 
 def inspect(golden: Any, image: np.ndarray, *, mask: np.ndarray | None = None,
-            verifier: Any = "default") -> list[Finding]:
+            verifier: Any = "default", tolerance: Tolerance | str = TIGHT) -> list[Finding]:
     """Inspect ``image`` against ``golden`` (RGB arrays, ``Board`` or prepared ``Reference``).
 
     ``mask`` (golden frame, nonzero = do not inspect); ``verifier``: ``"default"`` (the
     shipped CNN), ``None`` (classic blob rules only) or a loaded ``Verifier``.
     """
-    return inspect_detailed(golden, image, mask=mask, verifier=verifier).findings
+    return inspect_detailed(golden, image, mask=mask, verifier=verifier,
+                            tolerance=tolerance).findings
+
+
+def _tolerance(t: Tolerance | str) -> Tolerance:
+    if isinstance(t, Tolerance):
+        return t
+    if t not in TOLERANCES:
+        raise ValueError(f"tolerance: expected one of {', '.join(TOLERANCES)}, got {t!r}")
+    return TOLERANCES[t]
 
 
 def _verifier(v: Any) -> Any:
