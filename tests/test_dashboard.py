@@ -34,7 +34,7 @@ from twin.apps.dashboard.history import events_file, save_events
 from twin.apps.dashboard.live import LiveTwin
 from twin.apps.dashboard.replay import Replay
 from twin.apps.dashboard.server import Dashboard, ServerThread
-from twin.core.results import open_run
+from twin.core.results import open_run, partial_path
 from twin.models import weather
 from twin.models.events import live_events
 
@@ -183,6 +183,7 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
     wait_for(pg, f"document.getElementById('clock').textContent !== '{held}'", 4)
     pg.select_option("#speed", "1800")
     wait_for(pg, "document.getElementById('state').textContent === 'running ×1800'", 3)
+    before = live[0].path
     pg.fill("#jump-date", "2027-03-12")
     pg.click("#btn-jump")
     wait_for(pg, "document.getElementById('jump-progress').hidden === false", 3)  # progress
@@ -200,6 +201,8 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
         assert f["weather"]["temp"] == pytest.approx(year.temp_air_c[i], abs=0.051)
         assert f["weather"]["ghi"] == pytest.approx(year.ghi_w_m2[i], abs=0.51)
     assert "jumped to 2027-03-12" in pg.inner_text("#message")
+    assert live[0].path != before  # each segment its own run file: the last one is kept
+    assert partial_path(before).exists() or before.exists()
     pg.select_option("#speed", "600")
     assert errors == []
 
