@@ -27,7 +27,14 @@ the placement machine (the bottleneck): availability = its processing time / pla
 (planned: the shift windows plus any processing after them), performance = ideal cycle time x
 boards / processing time, quality = first-pass yield = boards passed / boards inspected. Each
 factor is <= 1 by construction. ``escape_rate`` and ``false_call_rate`` are per board
-inspected: defective boards passed, good boards rejected.
+inspected: defective boards passed, good boards rejected. Where the truth of a board is
+unknown (a camera or an image folder), they are unknown, not zero: ``calls_unreviewed``
+counts flagged boards whose truth nobody gave (false calls are among them) and
+``passes_unverified`` passed boards whose truth is unknown (escapes are among them); a rate
+whose count is not zero is NaN. A review station (``review_s`` > 0, full mode) gives each
+flagged board's truth: an operator (``reviewer``) confirms the call (to the reject robot)
+or overrides it (the board leaves as good, ``boards_released``); without a reviewer the
+synthetic truth stands for a perfect operator.
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ class LineOutput:
     boards_rejected: int  # flagged and moved to the tray
     boards_defective: int  # truth (synthetic boards); escapes + flagged defective
     boards_escaped: int  # defective but passed
-    false_calls: int  # good but rejected
+    false_calls: int  # good but flagged
     throughput_per_h: float
     availability: float
     performance: float
@@ -99,6 +106,9 @@ class LineOutput:
     kgco2_per_board: float
     planned_s: float
     busy_s: float  # placement processing time
+    calls_unreviewed: int = 0  # flagged, truth unknown: the false-call rate is unknown
+    passes_unverified: int = 0  # passed, truth unknown: the escape rate is unknown
+    boards_released: int = 0  # flagged, overridden at review, left as good
 
 
 # What a line gives each step (recorded): fields of LineOutput.
@@ -122,6 +132,11 @@ OUTPUTS = (
     Quantity("false_call_rate", "1", "good boards rejected per board inspected"),
     Quantity("kwh_per_board", "kWh", "electric energy per board out in the step"),
     Quantity("kgco2_per_board", "kg", "CO2 per board out in the step"),
+    Quantity("calls_unreviewed", "1", "flagged boards whose truth is unknown (false-call rate "
+             "unknown while not 0)", "sum"),
+    Quantity("passes_unverified", "1", "passed boards whose truth is unknown (escape rate "
+             "unknown while not 0)", "sum"),
+    Quantity("boards_released", "1", "flagged boards an operator overrode at review", "sum"),
 )
 # What is recorded: the outputs, with a step without boards out flagged (``producing`` = 0)
 # and its per-board ratios (PER_BOARD) recorded as 0, never NaN.
@@ -359,11 +374,15 @@ class LineBase:
             oee=avail * perf * quality if planned > 0 and busy > 0 and out else nan,
             fpy=quality, wip=int(self.wip),
             lead_time_s=c["lead_sum_s"] / out if out else nan,
-            escape_rate=c["escaped"] / out if out else nan,
-            false_call_rate=c["false_calls"] / out if out else nan,
+            escape_rate=c["escaped"] / out if out and not c.get("passes_unverified") else nan,
+            false_call_rate=(c["false_calls"] / out if out and not c.get("calls_unreviewed")
+                             else nan),
             kwh_per_board=e / out if out else nan,
             kgco2_per_board=e * self.co2_kg_per_kwh / out if out else nan,
-            planned_s=c["planned_s"], busy_s=busy)
+            planned_s=c["planned_s"], busy_s=busy,
+            calls_unreviewed=int(c.get("calls_unreviewed", 0)),
+            passes_unverified=int(c.get("passes_unverified", 0)),
+            boards_released=int(c.get("released", 0)))
 
     def summary(self) -> LineOutput:
         """The whole run so far as one interval."""
@@ -376,7 +395,8 @@ class LineBase:
 
 _ZERO = {k: 0.0 for k in ("in", "out", "good", "rejected", "defective", "escaped", "false_calls",
                           "e_kwh", "planned_s", "busy_outside_s", "busy_s", "n_equiv",
-                          "lead_sum_s", "dt_s")}
+                          "lead_sum_s", "dt_s", "calls_unreviewed", "passes_unverified",
+                          "released")}
 
 
 # ----------------------------------------------------------------------------- statistical
@@ -505,18 +525,22 @@ class FullLine(LineBase):
     """The line board by board in SimPy, with real inspection and (optionally) a real robot.
 
     ``robot`` is a :class:`twin.models.aoi.robot.RejectRobot` (or ``None`` to draw cycle times
-    from the calibration); ``on_board`` receives a :class:`BoardEvent` per board out, with
+    from the calibration); ``reviewer(sample, findings) -> bool | None`` is the operator at
+    the review station (``spec.review_s`` > 0): True confirms a defect, False overrides the
+    call, None leaves it unknown (default: the sample's truth, a perfect operator); ``on_board`` receives a :class:`BoardEvent` per board out, with
     the image annotated by ``draw(image, findings)`` (e.g.
     :func:`twin.models.aoi.calibration.draw_findings`) and the robot's frames (``render_every`` > 0).
     """
 
     def __init__(self, spec: AOILineSpec, start_epoch_s: float, *, boards: BoardSource,
                  inspector: Inspector, robot: Any = None,
+                 reviewer: Callable[[Any, list[Any]], bool | None] | None = None,
                  on_board: Callable[[BoardEvent], None] | None = None,
                  draw: Callable[[np.ndarray, list[Any]], np.ndarray] | None = None,
                  render_every: int = 0, **kwargs: Any) -> None:
         super().__init__(spec, start_epoch_s, **kwargs)
         self.boards, self.inspector, self.robot = boards, inspector, robot
+        self.reviewer = reviewer
         self.on_board, self.draw, self.render_every = on_board, draw, render_every
         self.cycle_rng = generator(kwargs.get("seed", 0), f"{spec.name}:cycle")
         self.env = simpy.Environment(initial_time=self.t)
@@ -524,12 +548,14 @@ class FullLine(LineBase):
         self.buf = [simpy.Store(self.env, b[0]), simpy.Store(self.env, b[1]),
                     simpy.Store(self.env), simpy.Store(self.env, b[3])]
         self.slots = simpy.Container(self.env, self.oven_slots + b[2], init=self.oven_slots + b[2])
+        self.review_buf = simpy.Store(self.env, b[3])
         self._active: list[tuple[float, float, float] | None] = [None] * len(STATIONS)
         self._c = dict(_ZERO)
         self._busy = [0.0] * len(STATIONS)
         self._lb = self.t  # start of the current interval
         self._index = 0
-        for proc in (self._printer, self._placement, self._oven, self._aoi, self._robot):
+        for proc in (self._printer, self._placement, self._oven, self._aoi, self._robot,
+                     self._review):
             self.env.process(proc())
 
     # -- bookkeeping
@@ -589,10 +615,30 @@ class FullLine(LineBase):
             yield self.slots.put(1)
             yield from self._work(AOI, self.cycle_s[AOI])
             self._inspect(board)
-            if board["flagged"]:
+            if board["flagged"] and self.spec.review_s > 0:
+                yield self.review_buf.put(board)
+            elif board["flagged"]:
                 yield self.buf[3].put(board)
             else:
                 self._leave(board)
+
+    def _review(self) -> Any:
+        """The review station: an operator looks at each flagged board and its findings."""
+        while True:
+            board = yield self.review_buf.get()
+            yield self.env.timeout(self.spec.review_s)
+            sample = board.pop("sample", None)
+            if self.reviewer is not None:
+                verdict = self.reviewer(sample, board["findings"])
+            else:
+                verdict = board["defective"]
+            if board["defective"] is None and verdict is not None:
+                board["defective"] = bool(verdict)
+            if verdict is False:
+                board["released"] = True
+                self._leave(board)
+            else:
+                yield self.buf[3].put(board)
 
     def _robot(self) -> Any:
         while True:
@@ -615,24 +661,30 @@ class FullLine(LineBase):
         board["defective"] = None if truth is None else bool(len(truth))
         board["flagged"] = bool(findings)
         board["findings"] = findings
+        if board["flagged"] and self.spec.review_s > 0:
+            board["sample"] = sample
         if self.draw is not None:
             board["image"] = self.draw(sample.image, findings)
 
     def _leave(self, board: dict[str, Any]) -> None:
         c, now = self._c, self.env.now
         flagged, defective = board["flagged"], board["defective"]
-        defective = flagged if defective is None else defective  # unknown truth: trust the AOI
+        released = board.get("released", False)
         c["out"] += 1
         c["good"] += not flagged
-        c["rejected"] += flagged
-        c["defective"] += defective
-        c["escaped"] += defective and not flagged
-        c["false_calls"] += flagged and not defective
+        c["rejected"] += flagged and not released
+        c["released"] += released
+        if defective is None:  # unknown truth: counted as unknown, never as right
+            c["calls_unreviewed" if flagged else "passes_unverified"] += 1
+        else:
+            c["defective"] += defective
+            c["escaped"] += defective and not flagged
+            c["false_calls"] += flagged and not defective
         c["lead_sum_s"] += now - board["t_in"]
         self.wip -= 1
         if self.on_board is not None:
             self.on_board(BoardEvent(board["index"], board["t_in"], now, board["defective"],
-                                     flagged, board["findings"], board.get("image"),
+                                     flagged and not released, board["findings"], board.get("image"),
                                      board.get("frames", []), board.get("robot_cycle_s", 0.0)))
 
     def step(self, epoch_s: float, dt_s: float) -> LineOutput:

@@ -74,6 +74,8 @@ class AOILineSpec:
     reflow_warmup_s: float = param("s", ge=0, default=_D["reflow_warmup_s"], doc="oven heat-up")
     reflow_warmup_kw: float = param("kW", ge=0, default=_D["reflow_warmup_kw"],
                                     doc="oven power while heating up")
+    review_s: float = param("s", ge=0, default=_D["review_s"],
+                            doc="full mode: an operator reviews each flagged board (0: none)")
 
     def __post_init__(self) -> None:
         for name in ("cycle_s", "mtbf_h", "mttr_min", "p_run_kw", "p_idle_kw", "p_off_kw"):
