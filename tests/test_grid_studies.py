@@ -110,3 +110,31 @@ def test_critical_steps_hold_the_worst_n1_case_of_every_step():
     crit = {r["contingency"]: r for r in contingency.screen(pts, picked).rows}
     for name, row in full.items():
         assert crit[name]["worst_loading_pct"] == pytest.approx(row["worst_loading_pct"])
+
+
+def test_hosting_limit_by_bisection_agrees_with_runpp_and_by_hand():
+    from twin.studies.grid.hosting import hosting
+
+    net = _net()
+    pts = _points(net, [[20.0, 10.0, 1.0, 10.0], [LOAD_MW, 0.0, 3.0, 0.0]])
+    c = int(net.bus.index[net.bus.name == "c"][0])
+    fast = hosting(pts, techs=("pv",), buses=[c], tolerance_mw=0.02, max_mw=100.0).rows[0]
+    slow = hosting(pts, techs=("pv",), buses=[c], tolerance_mw=0.02, max_mw=100.0,
+                   solver="pandapower").rows[0]
+    assert fast["mw"] == pytest.approx(slow["mw"], abs=0.02)
+    assert fast["binding"] == slow["binding"] == "thermal: cable"
+    # the cable's two 0.04 kA circuits at bus c's voltage carry the added PV to bus b at
+    # step 0 (the side load takes the park's own PV there)
+    work = copy.deepcopy(net)
+    work.load.p_mw = [20.0, 10.0, 1.0]
+    work.sgen.p_mw = [10.0]
+    pp.create_sgen(work, c, fast["mw"], 0.0)
+    pp.runpp(work)
+    assert work.res_line.loading_percent[2] == pytest.approx(100.0, abs=0.2)
+    by_hand = math.sqrt(3) * 110.0 * work.res_bus.vm_pu[c] * 0.08
+    assert fast["mw"] == pytest.approx(by_hand, rel=0.01)
+    # N-1: one circuit must carry it alone, half as much
+    n1 = hosting(pts, techs=("pv",), buses=[c], tolerance_mw=0.02, max_mw=100.0,
+                 n1=True).rows[0]
+    assert n1["binding"] == "N-1 (one circuit of line cable): thermal: cable"
+    assert n1["mw"] == pytest.approx(by_hand / 2.0, rel=0.02)
