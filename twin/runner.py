@@ -13,11 +13,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from twin.accounting.assessment import Assessment, assess, assessment_kpis, hourly_table
-from twin.accounting.carbon import granular_certificates
-from twin.accounting.kpi import aoi_kpis, grid_violations, park_kpis
 from twin.core.results import (
     KPI,
     ResultsWriteError,
@@ -30,10 +27,12 @@ from twin.core.results import (
     write_kpis,
     write_table,
 )
-from twin.cosim import ems as ems_setup
 from twin.cosim.world import Extension, simulate
 from twin.models.events import EventBook
 from twin.scenario import Scenario
+
+if TYPE_CHECKING:
+    from twin.accounting.assessment import Assessment
 
 
 @dataclass
@@ -113,6 +112,12 @@ def judge(path: Path, scenario: Scenario, lines: Mapping[str, Any] | None = None
           target: Path | None = None) -> tuple[dict[str, KPI], Assessment]:
     """The KPIs and tables of the run recorded at ``path``, written into ``target`` (the
     same file if not given)."""
+    # imported here, after the run: a run reaches its first step without them
+    from twin.accounting.assessment import assess, assessment_kpis, hourly_table
+    from twin.accounting.carbon import granular_certificates
+    from twin.accounting.kpi import aoi_kpis, grid_violations, park_kpis
+    from twin.cosim import ems as ems_setup
+
     out = path if target is None else target
     with open_run(path) as recorded:
         kpis = park_kpis(recorded)

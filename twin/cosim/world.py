@@ -41,7 +41,6 @@ from adapters.wind_sim import WindSim
 from twin.accounting.carbon import factors as carbon_factors
 from twin.core.kinds import GENERATORS, LOADS
 from twin.cosim import blocking, scheduling
-from twin.cosim import ems as ems_setup
 from twin.cosim.network import build_grid
 from twin.models.events import EventBook
 from twin.models.grid.network import inventory
@@ -300,6 +299,8 @@ def _build_ems(world: mosaik.World, s: Scenario, wiring: Wiring,
     the SOC at the start of the step); commands go to each simulator's ``Control`` entity,
     at once for the batteries, one step later (time-shifted) for the loads.
     """
+    from twin.cosim import ems as ems_setup  # the EMS's models only where it runs
+
     factories["EMS"] = start(world, s, "EMS", ems=ems_setup.build(s, events))
     ems = factories["EMS"].EMS.create(1, name="ems", kinds=dict(wiring.kinds))[0]
     wiring.add("ems", ems, "ems", EMSSim.MODELS["EMS"].outputs)
