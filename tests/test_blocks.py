@@ -7,7 +7,7 @@ NaN where the other has NaN; the run's KPIs within 1e-9 (relative above 1). Once
 line, an outage of the public grid, an EV surge, an AOI defect burst) in the first two blocks,
 so those take the per-step power flows and the last one the block's; once under the EMS,
 which closes loops through mosaik and so must not step in blocks. Then which runs step in
-blocks at all.
+blocks at all, and the grid's block of power flows against its steps one by one.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from adapters import block as block_module
 from adapters.blocks import BLOCKS
 from twin import runner, scenario
 from twin.cosim import blocking, world
+from twin.cosim.network import build_grid
 from twin.models.events import Event, EventBook, parse_clock
+from twin.models.grid.topology import ParkGrid
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, BLOCK = 48, 20  # half a day: blocks of 20, 20 and 8 steps
@@ -139,3 +141,29 @@ def test_which_runs_step_in_blocks(park: scenario.Scenario) -> None:
     assert all(f"Block{world.ADAPTERS[sid].__name__}" in BLOCKS for sid in sims)
     assert "BlockEMSSim" not in BLOCKS
     assert "EMS" in world._simulators(ems)
+
+
+def test_a_block_of_power_flows_is_the_steps_power_flows(park: scenario.Scenario) -> None:
+    """ParkGrid.step_block against ParkGrid.step one step after the other, on two fresh
+    copies of the reference network: a day of varied injections with one step no power flow
+    can solve (a load of 50 GW), which must fail alike (NaN, the lossless fallback) and leave
+    the next steps equal."""
+    net = build_grid(park).net
+    steps, block = ParkGrid(net), ParkGrid(net)
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.0, 20.0, (24, len(steps.names)))
+    p[9, steps.index[steps.names[0]]] = 5e4
+    lossless = rng.uniform(-50.0, 50.0, 24)
+    one = [steps.step(p[k], float(lossless[k])) for k in range(24)]
+    many = block.step_block(p, lossless)
+    assert many is not None
+    assert [s.converged for s in many] == [s.converged for s in one]
+    assert not one[9].converged
+    assert sum(s.converged for s in one) == 23
+    for a, b in zip(one, many, strict=True):
+        assert abs(a.p_net_mw - b.p_net_mw) <= 1e-9
+        assert abs(a.p_loss_mw - b.p_loss_mw) <= 1e-9
+        for x, y in ((a.flow.vm_pu, b.flow.vm_pu), (a.flow.line_p_from_mw, b.flow.line_p_from_mw),
+                     (a.flow.trafo_loading_pct, b.flow.trafo_loading_pct)):
+            np.testing.assert_allclose(y, x, rtol=0, atol=1e-9)
+    assert many[9].p_net_mw == lossless[9]
