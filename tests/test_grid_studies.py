@@ -138,3 +138,39 @@ def test_hosting_limit_by_bisection_agrees_with_runpp_and_by_hand():
                  n1=True).rows[0]
     assert n1["binding"] == "N-1 (one circuit of line cable): thermal: cable"
     assert n1["mw"] == pytest.approx(by_hand / 2.0, rel=0.02)
+
+
+def test_short_circuit_level_behind_a_line_by_hand():
+    from twin import data
+    from twin.studies.grid.shortcircuit import levels
+
+    net = pp.create_empty_network()
+    a, b = pp.create_bus(net, 110.0, name="pcc"), pp.create_bus(net, 110.0, name="far")
+    pp.create_ext_grid(net, a)  # no short-circuit data: twin/data/grid_studies.yaml's
+    pp.create_line_from_parameters(net, a, b, 10.0, 0.1, 0.4, 0.0, 1.0, name="l")
+    rows, _ = levels(net, [a, b])
+    s = data.load("grid_studies")
+    s_sc, rx = s["ext_grid_s_sc_max_mva"], s["ext_grid_rx"]
+    c, un = 1.1, 110.0  # IEC 60909 voltage factor cmax above 1 kV
+    assert rows[0]["ikss_ka"] == pytest.approx(s_sc / (math.sqrt(3) * un), rel=1e-6)
+    z_grid = c * un**2 / s_sc
+    x_grid = z_grid / math.sqrt(1 + rx**2)
+    z = complex(rx * x_grid + 1.0, x_grid + 4.0)  # the line: 10 km of 0.1 + j0.4 ohm/km
+    assert rows[1]["ikss_ka"] == pytest.approx(c * un / (math.sqrt(3) * abs(z)), rel=1e-6)
+    assert rows[1]["breaker_ka"] == pytest.approx(float("nan"), nan_ok=True)  # no 110 kV row
+
+
+def test_cli_grid_studies_on_a_scenario_and_bad_input(tmp_path, capsys):
+    from twin.apps.cli import main
+
+    assert main(["short-circuit", "scenarios/park.yaml", "--csv",
+                 str(tmp_path / "sc.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "pcc-220" in out
+    text = (tmp_path / "sc.csv").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("pcc-220,"))
+    assert float(row.split(",")[2]) > 10.0  # kA at the 220 kV PCC
+    assert main(["n-1", str(tmp_path / "missing.h5")]) == 2
+    assert "missing.h5: no such file" in capsys.readouterr().err
+    assert main(["hosting", "scenarios/park.yaml", "--tech", "solar"]) == 2
+    assert "--tech solar" in capsys.readouterr().err

@@ -129,3 +129,33 @@ def waterfall(steps: Sequence[tuple[str, float]], ylabel: str, title: str,
     ax.set(ylabel=ylabel, title=title)
     ax.grid(axis="y", alpha=0.3)
     return _svg(fig)
+
+
+def network_map(pos: Mapping[int, tuple[float, float]], edges: Sequence[tuple[int, int]],
+                panels: Mapping[str, Mapping[int, float]], labels: Mapping[int, str],
+                unit: str, title: str) -> str:
+    """The network drawn once per panel (buses at ``pos``, branches ``edges``), the buses of
+    each panel's values as dots sized and coloured by their value (``unit``), labelled."""
+    n = max(len(panels), 1)
+    cols = min(n, 2)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, 3.6 * rows), squeeze=False)
+    top = max([v for values in panels.values() for v in values.values()] + [1e-9])
+    for ax, (name, values) in zip(axes.flat, panels.items(), strict=False):
+        for a, b in edges:
+            (xa, ya), (xb, yb) = pos[a], pos[b]
+            ax.plot([xa, xb], [ya, yb], color="#bbbbbb", linewidth=0.6, zorder=1)
+        xy = np.array([pos[b] for b in values]) if values else np.zeros((0, 2))
+        v = np.array(list(values.values()), dtype=float)
+        dots = ax.scatter(xy[:, 0], xy[:, 1], s=20 + 280 * v / top, c=v, cmap="viridis",
+                          vmin=0.0, vmax=top, zorder=2, edgecolors="#333333", linewidths=0.4)
+        for b, value in values.items():
+            ax.annotate(f"{labels.get(b, b)}\n{value:.0f}", pos[b], fontsize=6,
+                        ha="center", va="bottom", xytext=(0, 5), textcoords="offset points")
+        ax.set_title(f"{name} ({unit})", fontsize=9)
+        ax.set_axis_off()
+        fig.colorbar(dots, ax=ax, shrink=0.7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=10)
+    return _svg(fig)

@@ -17,6 +17,9 @@
     twin replay RUN.h5                          a recorded run on that page, with a slider
     twin plant SCENARIO [--faults F.yaml]       a stand-in plant publishing telemetry (MQTT)
     twin live SCENARIO --telemetry MAP.yaml     the twin beside the live park: alarms, history
+    twin n-1 RUN.h5|SCENARIO                    N-1 screening: every line circuit, transformer out
+    twin hosting RUN.h5|SCENARIO                hosting capacity of PV, wind, storage, EV charging
+    twin short-circuit RUN.h5|SCENARIO          IEC 60909 short-circuit levels at the substations
 
 A user's mistake (bad scenario, missing file) prints one line and exits with code 2.
 """
@@ -28,11 +31,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from twin.apps.cli import aoi, dashboard, hil, live, park, pathway, plant, sweep
+from twin.apps.cli import aoi, dashboard, grid, hil, live, park, pathway, plant, sweep
 from twin.core.errors import EXIT_USAGE, UserError
 
 # every sub-command, registered here and only here (each module's ``register``)
-COMMANDS = (park, aoi, sweep, hil, dashboard, pathway, plant, live)
+COMMANDS = (park, aoi, sweep, hil, dashboard, pathway, plant, live, grid)
 
 
 def build_parser() -> argparse.ArgumentParser:

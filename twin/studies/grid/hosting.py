@@ -9,9 +9,10 @@ bisection, the largest power ``x`` it can have such that on every step studied n
 - N-1 (``n1=True``): the same with each branch between the bus and the public grid out in turn
   (one circuit of a parallel branch; a branch whose loss cuts the bus off is skipped);
 
-a limit binds only where the addition makes it worse than the network already is (a branch
-already above its rating in the base case or under a contingency binds a technology that loads
-it further, not one that relieves it). The added power follows a profile: PV, wind and EV
+a limit binds only where the addition makes it worse than the network already is: an element
+within its limit without the addition binds when the addition takes it out; one already out of
+its limit (in the base case or under a contingency) binds when the addition worsens it by more
+than ``hosting_worsen_pct`` or ``hosting_worsen_pu`` (``twin/data/grid_studies.yaml``). The added power follows a profile: PV, wind and EV
 charging scaled by the park's own PV, wind and EV profiles of the steps (ones where the park
 has none), storage at full power charging and discharging on every step. PV and wind inject at
 unity power factor as the park's plants do, EV charging draws at the EV power factor of
@@ -96,6 +97,8 @@ class _Case:
         self._solvers: dict[Outage | None, Any] = {None: self.base}
         self._reference: dict[Outage | None, tuple[np.ndarray, np.ndarray]] = {}
         self.lim = band()
+        s = data.load("grid_studies")
+        self.worsen = float(s["hosting_worsen_pct"]), float(s["hosting_worsen_pu"])
         self.branch_names = names(points)["line"] + names(points)["trafo"]
         self.bus_names = names(points)["bus"]
 
@@ -149,10 +152,14 @@ class _Case:
             if not ok.all():
                 return f"{where}power flow does not converge"
             vm0, branch0 = self.reference(outage)
+            dp, dv = self.worsen
             with np.errstate(invalid="ignore"):
-                over = (branch > cap) & (branch > np.nan_to_num(branch0) + 1e-6)
-                low = (vm < lo) & (vm < np.nan_to_num(vm0, nan=2.0) - 1e-9)
-                high = (vm > hi) & (vm > np.nan_to_num(vm0) + 1e-9)
+                branch0 = np.nan_to_num(branch0)
+                over = (branch > cap) & (branch > np.where(branch0 > cap, branch0 + dp,
+                                                           branch0 + 1e-6))
+                vm0 = np.nan_to_num(vm0, nan=1.0)
+                low = (vm < lo) & (vm < np.where(vm0 < lo, vm0 - dv, vm0 - 1e-9))
+                high = (vm > hi) & (vm > np.where(vm0 > hi, vm0 + dv, vm0 + 1e-9))
             if over.any():
                 return f"{where}thermal: {self.branch_names[np.flatnonzero(over.any(0))[0]]}"
             if low.any():

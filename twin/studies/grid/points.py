@@ -31,7 +31,7 @@ from twin.models.grid.solver import GridError
 from twin.models.grid.topology import ParkGrid
 from twin.models.grid.violations import limits
 
-__all__ = ["Points", "critical_steps", "load_points", "solve_steps"]
+__all__ = ["Points", "critical_steps", "load_network", "load_points", "solve_steps"]
 
 
 @dataclass
@@ -93,6 +93,32 @@ def load_points(path: str | Path, solver: str = "lightsim2grid") -> Points:
     return Points(grid, np.array([peak_load, peak_gen], dtype=float),
                   ["design case: peak load", "design case: peak generation"], kinds, ratings,
                   f"{path} (design cases)")
+
+
+def load_network(path: str | Path) -> Any:
+    """The pandapower network of a run file (its scenario's) or of a scenario, without
+    solving it (:class:`UserError` as :func:`load_points`)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.suffix in (".h5", ".hdf5"):
+        try:
+            with Run(path) as run:
+                meta = run.meta
+            s = scenario_mod.loads(str(meta["scenario"]), meta.get("scenario_path", path))
+        except (OSError, KeyError, ValueError) as exc:
+            raise UserError(f"{path}: the run's scenario cannot be read: {exc}") from exc
+    else:
+        try:
+            s = scenario_mod.load(path)
+        except scenario_mod.ScenarioError as exc:
+            raise UserError(str(exc)) from exc
+    if s.grid is None:
+        raise UserError(f"{path}: the scenario has no grid section")
+    try:
+        return build_grid(s).net
+    except (GridError, ValueError) as exc:
+        raise UserError(f"{path}: grid: {exc}") from exc
 
 
 def _network(s: Any, path: Path, solver: str) -> tuple[ParkGrid, dict[str, str],
