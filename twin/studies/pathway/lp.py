@@ -538,8 +538,11 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     if status != "optimal":  # the dispatch itself cannot balance (should not happen)
         raise ValueError("the pathway LP has no solution even with relaxed criteria")
     least = np.maximum(x[v["slack"]], 0.0)
+    smallest = (v, blocks, thr, x, duals)
     mod, v, blocks, thr = _build(*args, "cap", active, acct, least * (1 + 1e-6) + 1e-9)
     status, x, duals = mod.solve()
+    if status != "optimal":  # the cheapest at the least relaxation not found: the least's point
+        v, blocks, thr, x, duals = smallest
     return _read(ps, levers, v, blocks, thr, x, duals, "infeasible", acct)
 
 
