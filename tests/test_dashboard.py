@@ -202,6 +202,8 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
         assert f["weather"]["ghi"] == pytest.approx(year.ghi_w_m2[i], abs=0.51)
     assert "jumped to 2027-03-12" in pg.inner_text("#message")
     assert live[0].path != before  # each segment its own run file: the last one is kept
+    lull = next(r for r in live[0].status()["events"] if r["kind"] == "wind_lull")
+    assert lull["result"]["steps"] > 0  # what an event did before the jump is kept
     assert partial_path(before).exists() or before.exists()
     pg.select_option("#speed", "600")
     assert errors == []

@@ -61,12 +61,22 @@ def request_step(windows: Iterable[Window], ems: Mapping[str, float | None],
 class History:
     """The windows of an event book and what each did, tallied step by step (thread-safe).
 
-    ``local``: seconds from the run's start -> local clock text.
+    ``local``: seconds from the run's start -> local clock text; ``before``: the history of
+    the run this one continues (a live page's last segment, or the run a jump left), whose
+    tallies it keeps (windows are keyed by their event and their start in UTC seconds).
     """
 
-    def __init__(self, book: Any, step_s: int, local: Callable[[int], str]) -> None:
+    def __init__(self, book: Any, step_s: int, local: Callable[[int], str],
+                 before: History | None = None) -> None:
         self.book, self.step_s, self.local = book, int(step_s), local
-        self._tally: dict[tuple[int, int], dict[str, float]] = {}
+        self._t0 = int(book.start_utc.timestamp())
+        self._tally: dict[tuple[int, int], dict[str, float]] = (
+            {} if before is None else before._tally)
+        self._seen: dict[tuple[int, int], set[int]] = {} if before is None else before._seen
+        #: the rows of the windows over before this run's start (kept from ``before``)
+        self._past: list[dict[str, Any]] = [] if before is None else [
+            *before._past, *(before.row(w, w.end_s) for w in before.book
+                             if before._t0 + w.end_s <= self._t0)]
         self._lock = threading.Lock()
 
     def observe(self, t: int, frame: Mapping[str, Any], windows: Iterable[Window]) -> None:
@@ -74,7 +84,11 @@ class History:
         h = self.step_s / 3600.0
         with self._lock:
             for w in windows:
-                acc = self._tally.setdefault((w.index, w.start_s), {"steps": 0.0})
+                seen = self._seen.setdefault(self._key(w), set())
+                if self._t0 + t in seen:  # a step run again after a jump back: counted once
+                    continue
+                seen.add(self._t0 + t)
+                acc = self._tally.setdefault(self._key(w), {"steps": 0.0})
                 acc["steps"] += 1
                 if w.event.kind in CUTS:  # what the outage or the trip cost
                     for k in SUMMED:
@@ -85,18 +99,21 @@ class History:
                         if req.get(k) is not None:
                             acc[k] = acc.get(k, 0.0) + float(req[k]) * h
 
+    def _key(self, w: Window) -> tuple[int, int]:
+        return w.index, self._t0 + w.start_s
+
     def rows(self, now: int | None, n: int = 40) -> list[dict[str, Any]]:
         """The last ``n`` windows up to those coming next, in time order, with results."""
         t = -1 if now is None else int(now)
         with self._lock:
             out = [self.row(w, t) for w in sorted(self.book, key=lambda w: (w.start_s, w.index))]
-        return out[-n:]
+        return [*self._past, *out][-n:]
 
     def row(self, w: Window, t: int) -> dict[str, Any]:
         """One window as the page lists it."""
         e = w.event
         state = "coming" if t < w.start_s else "active" if t < w.end_s else "over"
-        acc = self._tally.get((w.index, w.start_s), {})
+        acc = self._tally.get(self._key(w), {})
         result = {k: round(v, 2) for k, v in acc.items() if k != "steps" and math.isfinite(v)}
         result["steps"] = int(acc.get("steps", 0))
         return {"kind": e.kind, "name": w.label, "start_s": w.start_s, "end_s": w.end_s,

@@ -223,7 +223,8 @@ class LiveTwin:
                               period_start_utc=self.scenario.start_utc)
         self.builder = FrameBuilder(self.view, s.start_utc)
         self.history = History(self.book, self.step_s,
-                               lambda t_s: self.view.local(s.start_utc, t_s))
+                               lambda t_s: self.view.local(s.start_utc, t_s),
+                               getattr(self, "history", None))
         self.columns = Columns(s.n_steps)
         self.tracker = ForecastTracker(self.view, s.start_epoch_s, s.n_steps)
         self.frames.clear()
