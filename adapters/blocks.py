@@ -27,13 +27,13 @@ from mosaik_api_v3.types import InputData
 
 from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
-from adapters.base import OUTPUTS_ATTR
+from adapters.base import OUTPUTS_ATTR, as_values
 from adapters.battery_sim import BatterySim
 from adapters.block import Block, BlockStepping, blocked
 from adapters.grid_sim import INPUT_NAMES as GRID_INPUTS
 from adapters.grid_sim import GridSim
 from adapters.grid_sim import _outputs as grid_outputs
-from adapters.loads_sim import LoadsSim
+from adapters.loads_sim import EV_NAMES, FACTORY_NAMES, HEAT_NAMES, LoadsSim
 from adapters.pv_sim import CELL_WIND_HEIGHT_M, PVSim
 from adapters.pv_sim import MODEL as PV_MODEL
 from adapters.recorder_sim import RecorderSim
@@ -41,9 +41,14 @@ from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import MODEL as WIND_MODEL
 from adapters.wind_sim import WindSim
 from twin.models import pv, wind
+from twin.models.disturbances import arrival_factor
+from twin.models.loads.ev import EVHub
+from twin.models.loads.heat import HeatSupply
 from twin.models.wind import wind_at_height
 
 Outputs = dict[str, dict[str, Block]]
+HEAT_WIND = ("wind_ms", "wind_height_m", "roughness_m")  # a heat supply's optional inputs
+FACTORY_OUT = (*FACTORY_NAMES, "p_shift_mw")
 
 
 def _columns(inputs: InputData, eid: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -114,6 +119,74 @@ class BlockWindSim(BlockStepping, WindSim):
         return out
 
 
+def _sources(data: dict[str, Any], attr: str) -> list[Any]:
+    """The blocks delivered for one input attribute, one per source."""
+    return list(data.get(attr, {}).values())
+
+
+class BlockLoadsSim(BlockStepping, LoadsSim):
+    """The loads, each entity over a block in one call: a factory's model vectorised over the
+    block (:meth:`twin.models.loads.factory.FactoryLoad.step_block`), an EV hub's and a heat
+    supply's model step by step (their state and random draws follow each step), without the
+    adapter's hand-over per step. Where an input is not the rule park's (an EMS's limits or
+    shifts of the vehicles, an external profile, an input missing or with several sources)
+    the adapter's own loop runs."""
+
+    def step_block(self, time: int, inputs: InputData, n: int) -> Outputs | None:
+        if self.controls or self.flex_wanted:
+            return None
+        for eid, entity in self.entities.items():  # take the block before stepping any
+            data = inputs.get(eid, {})
+            if isinstance(entity, EVHub):
+                if data.get("p_limit_mw"):
+                    return None
+            elif data.get("p_profile_mw") or len(_sources(data, "temp_air_c")) != 1 or any(
+                    len(v) > 1 or not all(type(x) is Block for x in v)
+                    for v in (_sources(data, a) for a in ("temp_air_c", *HEAT_WIND))):
+                return None
+        tick, dt_s = self.step_ticks, self.step_s
+        times = [self.seconds(time + k * tick) for k in range(n)]
+        epochs = [self.start_epoch_s + t for t in times]
+        out: Outputs = {}
+        for eid, entity in self.entities.items():
+            data = inputs.get(eid, {})
+            if isinstance(entity, EVHub):
+                rows = [as_values(entity.step(e, dt_s, arrival_factor=arrival_factor(eid, w)),
+                                  EV_NAMES) for e, w in zip(epochs, self._surges(times),
+                                                            strict=True)]
+                out[eid] = {a: Block([r[a] for r in rows]) for a in EV_NAMES}
+                continue
+            temp = _sources(data, "temp_air_c")[0]
+            if isinstance(entity, HeatSupply):
+                wind = [_sources(data, a) for a in HEAT_WIND]
+                winds = (list(zip(*(w[0] for w in wind), strict=True)) if all(wind)
+                         else [None] * n)
+                rows = [as_values(entity.step(e, dt_s, t, w), HEAT_NAMES)
+                        for e, t, w in zip(epochs, temp, winds, strict=True)]
+                out[eid] = {a: Block([r[a] for r in rows]) for a in HEAT_NAMES}
+                continue
+            cols = entity.step_block(epochs, dt_s, temp)
+            shift = np.zeros(n)
+            for values in _sources(data, "p_shift_mw"):  # summed as the adapter's total()
+                shift = shift + np.asarray(values, dtype=float)
+            cols["p_shift_mw"] = shift
+            cols["p_mw"] = np.where(shift != 0.0, np.maximum(cols["p_mw"] + shift, 0.0),
+                                    cols["p_mw"])
+            out[eid] = {a: Block(cols[a].tolist()) for a in FACTORY_OUT}
+        return out
+
+    def _surges(self, times: list[float]) -> list[list[Any]]:
+        """The EV surges in force at each of ``times``, in the book's order (the adapter's
+        ``events.active(t, "ev_surge")``), the book read once for the block."""
+        book = self.events
+        if not book:
+            return [[] for _ in times]
+        lo, hi = times[0], times[-1]
+        found = [w for w in book[:] if w.event.kind == "ev_surge" and w.start_s <= hi
+                 and w.end_s > lo]
+        return [[w for w in found if w.start_s <= t < w.end_s] for t in times]
+
+
 class BlockGridSim(BlockStepping, GridSim):
     """The park network, the power flows of a block solved in one call where no line is
     tripped and the public grid is up throughout the block (else step by step)."""
@@ -176,7 +249,6 @@ class BlockRecorderSim(BlockStepping, RecorderSim):
 
 
 BlockWeatherSim = blocked(WeatherSim)
-BlockLoadsSim = blocked(LoadsSim)
 BlockBatterySim = blocked(BatterySim)
 BlockBalanceSim = blocked(BalanceSim)
 BlockAOISim = blocked(AOISim)

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STEPS, BLOCK = 48, 20  # half a day: blocks of 20, 20 and 8 steps
 DAY1 = dt.date(2027, 1, 1)
 _STEP = block_module.BlockStepping.step
+_FAST = {name: vars(cls)["step_block"] for name, cls in BLOCKS.items() if "step_block" in vars(cls)}
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,18 @@ def _run(s: scenario.Scenario, out: Path, block_steps: int | None,
         calls[type(self).__name__] = calls.get(type(self).__name__, 0) + 1
         return _STEP(self, time, inputs, max_advance)
 
+    def whole(fast: Any) -> Any:  # counts the blocks a simulator took in its own route
+        def counted_block(self: Any, time: int, inputs: Any, n: int) -> Any:
+            out = fast(self, time, inputs, n)
+            if out is not None:
+                calls[f"{type(self).__name__}.block"] = calls.get(
+                    f"{type(self).__name__}.block", 0) + 1
+            return out
+        return counted_block
+
     monkeypatch.setattr(block_module.BlockStepping, "step", counted)
+    for name, fast in _FAST.items():
+        monkeypatch.setattr(BLOCKS[name], "step_block", whole(fast))
     result = runner.run(s, out_dir=out, block_steps=block_steps)
     assert result.n_steps == STEPS
     return _series(result.path), calls
@@ -104,6 +116,10 @@ def test_blocks_equal_steps_with_events(park: scenario.Scenario, tmp_path: Path,
     blocks, calls = _run(s, tmp_path / "blocks", BLOCK, monkeypatch)
     assert not none  # the per-step run used the adapters themselves
     assert calls["BlockGridSim"] == calls["BlockRecorderSim"] == 3  # 20 + 20 + 8 steps
+    # the loads (EV surges in the first block), PV, wind, recorder took each block whole; the
+    # grid only the last (a tripped line and an outage in the first two)
+    assert all(calls[f"Block{sim}Sim.block"] == 3 for sim in ("Loads", "PV", "Wind", "Recorder"))
+    assert calls["BlockGridSim.block"] == 1
     assert _assert_same(steps, blocks) > 150
     # the events did something in the run compared (not a run where nothing happened)
     assert np.nanmax(steps["series/grid/islanded"]) == 1.0

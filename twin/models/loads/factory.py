@@ -18,6 +18,7 @@ are scaled together, so ``p_mw == p_process_mw + p_hvac_mw``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -198,4 +199,28 @@ class FactoryLoad:
         p_proc *= scale
         p_hvac *= scale
         return FactoryOutput(p_mw=p_proc + p_hvac, p_process_mw=p_proc, p_hvac_mw=p_hvac)
+
+    def step_block(self, epochs_s: Sequence[int], dt_s: int,
+                   temp_air_c: Sequence[float]) -> dict[str, np.ndarray]:
+        """:meth:`step` over consecutive steps starting at ``epochs_s``, the fields of
+        :class:`FactoryOutput` as arrays: the same operations elementwise (``fmax``/``fmin``
+        take a NaN as Python's ``max``/``min`` do), the noise advanced step by step."""
+        p, cal, kind = self.params, self.calendar, self.spec.kind
+        level = np.array([self._profile.mean(cal, e, dt_s, kind) for e in epochs_s])
+        t = np.asarray(temp_air_c, dtype=float)
+        f = (p.hvac_base + self._k_heat * np.fmax(0.0, p.t_heat_balance_c - t)
+             + self._k_cool * np.fmax(0.0, t - p.t_cool_balance_c))
+        f = np.fmin(1.0, np.fmax(0.0, f))
+        p_proc = self._p_proc_peak * level
+        p_hvac = (self._p_hvac_cap * f
+                  * (p.hvac_setback + (1.0 - p.hvac_setback) * np.fmin(1.0, level)))
+        noise = self._noise
+        scale = np.fmax(0.0, 1.0 + np.array([noise.step(dt_s) for _ in epochs_s]))
+        total = (p_proc + p_hvac) * scale
+        peak = self.spec.p_peak_mw
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(total > peak, scale * (peak / total), scale)
+        p_proc = p_proc * scale
+        p_hvac = p_hvac * scale
+        return {"p_mw": p_proc + p_hvac, "p_process_mw": p_proc, "p_hvac_mw": p_hvac}
 
