@@ -8,7 +8,8 @@ the value put on grid emissions, what the EMS minimises), the import peaks, the 
 local green power in the electricity used, storage cycles and empty steps, and the share of
 the bound's saving over the rule that the EMS captures.
 
-    .venv/bin/python benchmarks/bench_ems.py [SCENARIO] [--days N] [--rule H5 --ems H5]
+    .venv/bin/python benchmarks/bench_ems.py [SCENARIO] [--days N] [--rule H5] [--ems H5]
+                                             [--out DIR]
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=None, help="shorten the period")
     parser.add_argument("--rule", help="a recorded rule run of the scenario (skip running it)")
     parser.add_argument("--ems", help="a recorded EMS run of the scenario (skip running it)")
+    parser.add_argument("--out", help="keep the runs made here in this folder")
     args = parser.parse_args()
 
     s = scenario.load(args.scenario)
@@ -115,7 +117,8 @@ def main() -> None:
         s = s.with_days(args.days)
     calibration = python_loop_s()
     wall = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = args.out or tmp_dir
         paths = {}
         for kind in ("rule", "ems"):
             given = getattr(args, kind)
@@ -131,6 +134,7 @@ def main() -> None:
             inp = cems.foresight_inputs(rule_run, s)
             bound = dispatch.plan(inp, time_limit_s=1200.0)
             wall["bound"] = time.perf_counter() - t0
+            requests = ems_run.table("vpp/responses")
             cols = {"rule": figures(run_flows(rule_run), s, inp),
                     "EMS": figures(run_flows(ems_run), s, inp),
                     "perfect foresight": figures(plan_flows(inp, bound), s, inp)}
@@ -152,6 +156,12 @@ def main() -> None:
         print(f"\nEMS saving over the rule, {what}: {r[key] - e[key]:,.0f} CNY of the bound's "
               f"{gap:,.0f} CNY = {share:.1%} captured", end="")
     print()
+    if requests:
+        print("\nrequests (EMS): event, start, asked / offered / delivered / missed MW")
+        for row in requests:
+            print(f"  {row['event']}, {row['start']}: {row['asked_mw']:.1f} / "
+                  f"{row.get('offered_mw', float('nan')):.1f} / {row['delivered_mw']:.1f} / "
+                  f"{row.get('missed_mw', float('nan')):.1f}  {row['answered']}")
 
 
 if __name__ == "__main__":
