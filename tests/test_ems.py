@@ -195,3 +195,40 @@ def test_the_perfect_foresight_bound_beats_both_controllers(runs: dict) -> None:
     rebuilt = inp.load_mw + sum(sh.p_base_mw for sh in inp.shiftables) + storage \
         - (inp.pv_mw + inp.wind_mw - curtailed)
     np.testing.assert_allclose(rebuilt, net, atol=1e-6)
+
+
+def test_in_real_time_a_plan_never_blocks_a_step(monkeypatch) -> None:
+    """Background planning: while a new plan is being made (held here until released) every
+    step returns at once on the plan in force; the new one takes over when it is ready."""
+    import threading
+    import time
+
+    from twin.cosim import ems as cems
+    from twin.ems.controller import Measurement
+
+    s = scenario.load("scenarios/park.yaml").with_days(2)
+    ems = cems.build(dataclasses.replace(s, events=()), events=[], background=True)
+    ems.s = dataclasses.replace(ems.s, replan_steps=4)
+    m = Measurement(pv_mw=0.0, wind_mw=50.0, other_mw=20.0,
+                    factory_mw={f.name: 30.0 for f in s.factory_loads}, ev_mw=1.0,
+                    soc={b.name: 0.5 for b in s.batteries},
+                    ev_flex={h.name: None for h in s.ev_hubs})
+    assert ems.step(0, m).replanned  # the first plan is made in its step: none to keep
+    real, gate = dispatch.plan, threading.Event()
+
+    def slow(inputs, **kw):
+        gate.wait(30.0)
+        return real(inputs, **kw)
+
+    monkeypatch.setattr(dispatch, "plan", slow)
+    for i in range(1, 12):
+        t0 = time.perf_counter()
+        d = ems.step(i, m)
+        assert time.perf_counter() - t0 < 1.0
+        assert not d.replanned
+        assert ems.state.start == 0
+    gate.set()
+    ems._pending.result(timeout=30.0)
+    d = ems.step(12, m)
+    assert d.replanned
+    assert ems.state.start == 4  # made with the measurements of step 4

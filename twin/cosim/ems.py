@@ -58,11 +58,12 @@ def settings(s: Scenario) -> Settings:
     )
 
 
-def build(s: Scenario, events: Sequence[Window] | None = None) -> EMS:
+def build(s: Scenario, events: Sequence[Window] | None = None, background: bool = False) -> EMS:
     """The EMS of scenario ``s``, ready to step from the run's first step.
 
     ``events``: the windows it answers (default: the scenario's events); a live
-    :class:`twin.models.events.EventBook` grows while the run goes.
+    :class:`twin.models.events.EventBook` grows while the run goes. ``background``: plans are
+    made beside the steps, the plan in force kept until the new one is ready (real time).
     """
     st = settings(s)
     park, step = s.park, s.period.step_s
@@ -86,9 +87,11 @@ def build(s: Scenario, events: Sequence[Window] | None = None) -> EMS:
     flexibles = [Flexible(f.name, share) for f in s.factory_loads
                  if (share := f.flex_share if f.flex_share is not None
                      else factory_params(f.kind).flex_share) > 0]
-    return EMS(st, s.batteries, hubs, flexibles, history, forecaster(s.controller.forecaster),
-               price, month, windows(s.events, s.start_utc, park.timezone, s.period.duration_s)
-               if events is None else events)
+    ems = EMS(st, s.batteries, hubs, flexibles, history, forecaster(s.controller.forecaster),
+              price, month, windows(s.events, s.start_utc, park.timezone, s.period.duration_s)
+              if events is None else events)
+    ems.background = background
+    return ems
 
 
 # --------------------------------------------------------------------------- after the run

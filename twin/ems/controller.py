@@ -22,6 +22,7 @@ the next step, with a re-plan.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
 import math
@@ -240,6 +241,10 @@ class EMS:
                             backlog_mwh={f.name: 0.0 for f in flexibles})
         self._seen = 0
         self._replan_now = False
+        self.background = False  # True: plans are made beside the steps (real time)
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: concurrent.futures.Future | None = None
+        self._adopted = False
         self._take_windows()
 
     @property
@@ -287,12 +292,16 @@ class EMS:
         for f in self.flexibles:
             st.backlog_mwh[f.name] += st.shift_sent.get(f.name, 0.0) * s.dt_h
 
-        replanned = False
-        if self._needs_plan(i, m):
+        self._adopted = False
+        if self._pending is not None and self._pending.done():  # a plan made in the background
+            self._pending, done = None, self._pending
+            self._adopt(done.result())
+        if self._pending is None and self._needs_plan(i, m):
             self._replan(i, m, load, base)
-            replanned = True
-        plan, k = st.plan, i - st.start
+        replanned = self._adopted
+        plan = st.plan
         assert plan is not None
+        k = min(i - st.start, plan.p_import_mw.shape[0] - 1)  # past its end: its last row
 
         # intraday correction: keep the plan's storage power, but store any surplus (green
         # power kept in the park) and hold the import under the plan's peak and an operator's cap
@@ -426,14 +435,25 @@ class EMS:
             carbon_price_cny_per_t=s.carbon_price_cny_per_t,
             grid_factor_t_per_mwh=s.grid_factor_t_per_mwh, terminal_quantile=s.terminal_quantile,
             charge_limit_mw=None if s.grid_charging else np.maximum(pv + wind - total, 0.0))
-        if fc is None:
+        active = [a for a in self.answers if self._in_horizon(a, i)]
+        self._replan_now = False
+        if self.background and st.plan is not None:  # the plan in force stays until it is done
+            self._pending = self._pool().submit(self._solve, i, inputs, fc is not None, active)
+        else:
+            self._adopt(self._solve(i, inputs, fc is not None, active))
+
+    def _solve(self, i: int, inputs: dispatch.PlanInputs, forecast: bool,
+               active: list[Answer]) -> tuple:
+        """The plans made at step ``i`` (and the offers for the requests received): the plan in
+        force, the plan without the requests and the cut offered in each row."""
+        s, h = self.s, self.s.horizon_steps
+        if not forecast:
             plan = dispatch.rule_plan(inputs, reason="fallback:stale measurements")
         else:
             plan = dispatch.plan(inputs)
         t0_s = i * s.step_s
-        active = [a for a in self.answers if self._in_horizon(a, i)]
         base_plan = cut = None
-        if active and fc is not None:
+        if active and forecast:
             base_plan = plan
             new = [a for a in active if not a.declared]
             if new:  # what can be held of each new request, with the offers already declared
@@ -451,8 +471,17 @@ class EMS:
             for a in active:
                 win = a.request.overlap(t0_s, s.step_s, h) > 0
                 cut[win] = np.fmax(cut[win], a.offered_mw)
-        self._replan_now = False
-        st.plan, st.start, st.base_plan, st.cut = plan, i, base_plan, cut
+        return plan, i, base_plan, cut
+
+    def _adopt(self, made: tuple) -> None:
+        st = self.state
+        st.plan, st.start, st.base_plan, st.cut = made
+        self._adopted = True
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, "ems-plan")
+        return self._executor
 
     # ------------------------------------------------------------------ requests
     def _in_horizon(self, a: Answer, i: int) -> bool:
