@@ -240,10 +240,10 @@ class BlockRecorderSim(BlockStepping, RecorderSim):
                     self._take(src, snapshot, cols, blocks, vectors)
         values = np.array(blocks, dtype=float).reshape(len(cols), n)  # None -> NaN
         tick = self.step_ticks
-        for k in range(n):
-            t = self.seconds(time + k * tick)
-            writer.append_columns(t, cols, values[:, k], {c: v[k] for c, v in vectors.items()})
-            if self.progress is not None:
+        times = [self.seconds(time + k * tick) for k in range(n)]
+        writer.append_block(times, cols, values, vectors)
+        if self.progress is not None:
+            for t in times:
                 self.progress(t)
         return {}
 

@@ -24,6 +24,7 @@ import pytest
 from adapters import block as block_module
 from adapters.blocks import BLOCKS
 from twin import runner, scenario
+from twin.core import results
 from twin.cosim import blocking, world
 from twin.cosim.network import build_grid
 from twin.models.events import Event, EventBook, parse_clock
@@ -183,3 +184,38 @@ def test_a_block_of_power_flows_is_the_steps_power_flows(park: scenario.Scenario
                      (a.flow.trafo_loading_pct, b.flow.trafo_loading_pct)):
             np.testing.assert_allclose(y, x, rtol=0, atol=1e-9)
     assert many[9].p_net_mw == lossless[9]
+
+
+def test_a_block_of_rows_is_written_as_its_steps(tmp_path: Path) -> None:
+    """RunWriter.append_block against append_columns step after step: the same file, across
+    a chunk's end, with a scalar missing (None), a vector missing and a vector given as one
+    number for its row."""
+    series = {("pv", "p_mw"): results.SeriesInfo("MW"), ("bess", "soc"): results.SeriesInfo("1"),
+              ("grid", "vm_pu"): results.SeriesInfo("p.u.", columns=("b1", "b2", "b3"))}
+    rng = np.random.default_rng(3)
+    n = 11
+    times = [900 * k for k in range(n)]
+    p = rng.uniform(0, 5, n).tolist()
+    soc: list[Any] = rng.uniform(0, 1, n).tolist()
+    soc[4] = None
+    vm: list[Any] = rng.uniform(0.9, 1.1, (n, 3)).tolist()
+    vm[2], vm[3] = None, float("nan")
+    files = {}
+    for how in ("steps", "block"):
+        w = results.RunWriter(tmp_path / f"{how}.h5", {"step_s": 900}, series, chunk_steps=4)
+        if how == "steps":
+            for k in range(n):
+                w.append_columns(times[k], [0, 1], [p[k], soc[k]], {2: vm[k]})
+        else:
+            w.append_block(times[:6], [0, 1], np.array([p[:6], soc[:6]], dtype=float),
+                           {2: vm[:6]})
+            w.append_block(times[6:], [1], np.array([soc[6:]], dtype=float), {})
+        w.close()
+        files[how] = _series(tmp_path / f"{how}.h5")
+    a, b = files["steps"], files["block"]
+    assert np.isnan(b["series/pv/p_mw"][6:]).all()  # not given in the second block
+    a["series/pv/p_mw"][6:] = np.nan
+    a["series/grid/vm_pu"][6:] = np.nan
+    assert np.isnan(b["series/grid/vm_pu"][[2, 3]]).all()
+    assert _assert_same(a, b) >= 4
+    np.testing.assert_array_equal(b["time"], times)

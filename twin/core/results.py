@@ -39,7 +39,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,6 +293,32 @@ class RunWriter:
         self._n_buf += 1
         if self._n_buf == self._chunk or time.monotonic() - self._flushed_at > self._flush_s:
             self.flush()
+
+    def append_block(self, times_s: Sequence[Any], cols: list[int], values: np.ndarray,
+                     vectors: Mapping[int, Sequence[Any]]) -> None:
+        """:meth:`append_columns` for consecutive steps at once: ``values`` holds a row per
+        column of ``cols`` and a column per step (NaN for None), ``vectors`` each vector
+        series' values, one per step; the same rows as one call per step."""
+        k, m = 0, len(times_s)
+        while k < m:
+            n = self._n_buf
+            take = min(m - k, self._chunk - n)
+            rows = self._buf[n:n + take]
+            rows.fill(np.nan)
+            if cols:
+                rows[:, cols] = values[:, k:k + take].T
+            for i, vbuf in self._vbuf.items():
+                part = vectors.get(i, (None,) * m)[k:k + take]
+                if all(x is not None and np.ndim(x) == 1 for x in part):
+                    vbuf[n:n + take] = part
+                else:  # a step's None (NaN) or one number for the whole row
+                    for j, x in enumerate(part):
+                        vbuf[n + j] = np.nan if x is None else x
+            self._tbuf[n:n + take] = times_s[k:k + take]
+            self._n_buf += take
+            k += take
+            if self._n_buf == self._chunk or time.monotonic() - self._flushed_at > self._flush_s:
+                self.flush()
 
     def flush(self) -> None:
         """Write buffered steps to the file and flush it to disk."""
