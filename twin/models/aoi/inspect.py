@@ -473,11 +473,13 @@ SEARCH_PX = 14  # how far part_offsets looks for a part
 
 
 def part_offsets(ref: Reference, aligned: np.ndarray) -> list[Candidate]:
-    """Parts found away from their place: each body's golden picture (with 1 px around it)
-    is searched for in the aligned test within ± :data:`SEARCH_PX`; a part further away than
-    the placement tolerance (√2 x ``place_px`` + 0.5 px of alignment) plus 1.5 px becomes a
-    candidate covering both places. The window band cannot see a shift smaller than the
-    window, which a large part's turn tolerance makes wide."""
+    """Parts found away from their place or turned: each body's golden picture (with 1 px
+    around it) is searched for in the aligned test within ± :data:`SEARCH_PX`; a part further
+    away than the placement tolerance (√2 x ``place_px`` + 0.5 px of alignment) plus 1.5 px
+    becomes a candidate covering both places (the window band cannot see a shift smaller
+    than the window, which a large part's turn tolerance makes wide); a small body at its
+    place is checked for a turn (:func:`_uncovered`): at 12° an 0402's corners move less
+    than its window."""
     tol = ref.tolerance
     limit = tol.place_px * math.sqrt(2) + 2.0
     h, w = aligned.shape[:2]
@@ -497,12 +499,43 @@ def part_offsets(ref: Reference, aligned: np.ndarray) -> list[Candidate]:
             continue
         dx, dy = bx - s + _vertex(res, bx, by, 1), by - s + _vertex(res, bx, by, 0)
         if math.hypot(dx, dy) <= limit:
-            continue
-        box = (max(0, min(x0, x0 + math.floor(dx))), max(0, min(y0, y0 + math.floor(dy))),
-               min(w, max(x1, x1 + math.ceil(dx))), min(h, max(y1, y1 + math.ceil(dy))))
+            if math.hypot(x1 - x0, y1 - y0) > 2 * TURN_BODY_PX:  # the band sees its turn
+                continue
+            g = 2 + _uncovered(ref, t_grey, g_grey, (gx0, gy0, gx1, gy1), dx, dy)
+            if g <= 2:
+                continue
+            box = (max(0, x0 - g), max(0, y0 - g), min(w, x1 + g), min(h, y1 + g))
+        else:
+            box = (max(0, min(x0, x0 + math.floor(dx))), max(0, min(y0, y0 + math.floor(dy))),
+                   min(w, max(x1, x1 + math.ceil(dx))), min(h, max(y1, y1 + math.ceil(dy))))
         out.append(Candidate(box, (x1 - x0) * (y1 - y0), 255.0, 0.0,
                              float(t_grey[box[1]:box[3], box[0]:box[2]].mean()), 1.0))
     return out
+
+
+TURN_LEVEL, TURN_PX = 40, 10  # a body turned: this many px inside it changed this much
+TURN_BODY_PX = 48  # turns are measured on bodies up to this half-diagonal: a larger body's
+#   corners leave the band's window when it turns beyond tolerance (and carry marks)
+
+
+def _uncovered(ref: Reference, t_grey: np.ndarray, g_grey: np.ndarray,
+               area: tuple[int, int, int, int], dx: float, dy: float) -> int:
+    """How far (px) a body's corners moved when it turned beyond ``place_deg``: the test,
+    moved back by the part's measured shift, is compared with the golden inside the golden
+    body less the band its turn tolerance may uncover; 0 when fewer than :data:`TURN_PX`
+    pixels there differ by more than :data:`TURN_LEVEL` grey levels."""
+    x0, y0, x1, y1 = area
+    s = SEARCH_PX
+    crop = t_grey[y0 - s:y1 + s, x0 - s:x1 + s]
+    back = cv2.warpAffine(crop, np.float32([[1, 0, -dx], [0, 1, -dy]]), crop.shape[::-1],
+                          flags=cv2.INTER_LINEAR)[s:-s, s:-s]
+    body = _bodies(ref.smooth[y0:y1, x0:x1], ref.tolerance)
+    half_diag = 0.5 * math.hypot(x1 - x0, y1 - y0)
+    e = 2 * (math.ceil(half_diag * math.sin(math.radians(ref.tolerance.place_deg))) + 1) + 1
+    inner = cv2.erode(body, np.ones((e, e), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                      borderValue=0) > 0
+    moved = int(np.count_nonzero(inner & (cv2.absdiff(back, g_grey[y0:y1, x0:x1]) > TURN_LEVEL)))
+    return math.ceil(half_diag * 0.3) if moved >= TURN_PX else 0
 
 
 def _vertex(res: np.ndarray, x: int, y: int, axis: int) -> float:
