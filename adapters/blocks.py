@@ -32,7 +32,6 @@ from adapters.battery_sim import BatterySim
 from adapters.block import Block, BlockStepping, blocked
 from adapters.grid_sim import INPUT_NAMES as GRID_INPUTS
 from adapters.grid_sim import GridSim
-from adapters.grid_sim import _outputs as grid_outputs
 from adapters.loads_sim import EV_NAMES, FACTORY_NAMES, HEAT_NAMES, LoadsSim
 from adapters.pv_sim import CELL_WIND_HEIGHT_M, PVSim
 from adapters.pv_sim import MODEL as PV_MODEL
@@ -212,13 +211,44 @@ class BlockGridSim(BlockStepping, GridSim):
                     subtotal += v
                 totals[attr] = subtotal
             lossless = totals["p_load_mw"] + totals["p_storage_mw"] - totals["p_gen_mw"]
-            steps = grid.step_block(x, lossless)
-            if steps is None:
+            flows = grid.flows_block(x, lossless)
+            if flows is None:
                 return None
-            rows = [grid_outputs(step, {a: float(t[k]) for a, t in totals.items()})
-                    for k, step in enumerate(steps)]
-            out[eid] = {attr: Block(row[attr] for row in rows) for attr in rows[0]}
+            out[eid] = _grid_outputs(*flows, totals)
         return out
+
+
+def _grid_outputs(ok: np.ndarray, r: Any, net: np.ndarray, direct: np.ndarray,
+                  totals: dict[str, np.ndarray]) -> dict[str, Block]:
+    """What :func:`adapters.grid_sim._outputs` gives each step of a block of power flows
+    without outage or tripped line (:meth:`twin.models.grid.topology.ParkGrid.flows_block`),
+    each attribute's values over the block at once (minima and maxima are exact, so taken
+    row by row they are the steps' own)."""
+    def masked(x: np.ndarray) -> list[float]:
+        return np.where(ok, x, np.nan).tolist()
+
+    n = len(ok)
+    zeros = [0.0] * n
+    cols: dict[str, list[Any]] = {
+        "p_net_mw": net.tolist(),
+        "p_import_mw": np.maximum(net, 0.0).tolist(),
+        "p_export_mw": np.maximum(-net, 0.0).tolist(),
+        "p_loss_mw": np.where(ok, r.p_loss_mw, 0.0).tolist(),
+        **{a: t.tolist() for a, t in totals.items()},
+        "p_direct_line_mw": direct.tolist(),
+        "vm_min_pu": masked(np.fmin.reduce(r.vm_pu, axis=1)),
+        "vm_max_pu": masked(np.fmax.reduce(r.vm_pu, axis=1)),
+        "line_loading_max_pct": masked(np.fmax.reduce(r.line_loading_pct, axis=1,
+                                                      initial=0.0)),
+        "trafo_loading_max_pct": masked(np.fmax.reduce(r.trafo_loading_pct, axis=1,
+                                                       initial=0.0)),
+        "converged": ok.astype(float).tolist(),
+        "vm_pu": r.vm_pu.tolist(),
+        "line_loading_pct": r.line_loading_pct.tolist(),
+        "trafo_loading_pct": r.trafo_loading_pct.tolist(),
+        "line_p_from_mw": r.line_p_from_mw.tolist(),
+        "p_shed_mw": zeros, "p_curtailed_mw": zeros, "islanded": zeros}
+    return {attr: Block(values) for attr, values in cols.items()}
 
 
 class BlockRecorderSim(BlockStepping, RecorderSim):

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 
 from adapters import block as block_module
+from adapters import blocks as blocks_module
+from adapters import grid_sim
 from adapters.blocks import BLOCKS
 from twin import runner, scenario
 from twin.core import results
@@ -166,7 +168,7 @@ def test_a_block_of_power_flows_is_the_steps_power_flows(park: scenario.Scenario
     can solve (a load of 50 GW), which must fail alike (NaN, the lossless fallback) and leave
     the next steps equal."""
     net = build_grid(park).net
-    steps, block = ParkGrid(net), ParkGrid(net)
+    steps, block, outputs = ParkGrid(net), ParkGrid(net), ParkGrid(net)
     rng = np.random.default_rng(7)
     p = rng.uniform(0.0, 20.0, (24, len(steps.names)))
     p[9, steps.index[steps.names[0]]] = 5e4
@@ -184,6 +186,16 @@ def test_a_block_of_power_flows_is_the_steps_power_flows(park: scenario.Scenario
                      (a.flow.trafo_loading_pct, b.flow.trafo_loading_pct)):
             np.testing.assert_allclose(y, x, rtol=0, atol=1e-9)
     assert many[9].p_net_mw == lossless[9]
+    # the grid simulator's outputs of the block, attribute by attribute, against its steps'
+    totals = {"p_load_mw": rng.uniform(0.0, 9.0, 24), "p_gen_mw": rng.uniform(0.0, 9.0, 24)}
+    flows = outputs.flows_block(p, lossless)
+    assert flows is not None
+    got = blocks_module._grid_outputs(*flows, totals)
+    for k, step in enumerate(one):
+        want = grid_sim._outputs(step, {a: float(t[k]) for a, t in totals.items()})
+        assert list(got) == list(want)
+        for attr, value in want.items():
+            np.testing.assert_allclose(got[attr][k], value, rtol=0, atol=1e-9, err_msg=attr)
 
 
 def test_a_block_of_rows_is_written_as_its_steps(tmp_path: Path) -> None:

@@ -231,10 +231,11 @@ class ParkGrid:
             else float("nan"),
             p_shed_mw=shed, p_curtailed_mw=curtailed)
 
-    def step_block(self, p_mw: np.ndarray, lossless_mw: np.ndarray) -> list[GridStep] | None:
-        """:meth:`step` for a block of steps without tripped lines or outage, one row of
-        ``p_mw`` and one value of ``lossless_mw`` per step, the power flows solved in one
-        call (:meth:`FastSolver.solve_block`); None where the solver has no block call."""
+    def flows_block(self, p_mw: np.ndarray, lossless_mw: np.ndarray
+                    ) -> tuple[np.ndarray, PFResult, np.ndarray, np.ndarray] | None:
+        """The numbers of :meth:`step_block` as arrays over the block: each step's converged
+        flag, the power flows (a :class:`PFResult` of arrays, a row per step), the exchange
+        at the PCC (``p_net_mw``) and the direct lines' flow; None as there."""
         solver = self._topologies[frozenset()].solver
         if not hasattr(solver, "solve_block"):
             return None
@@ -243,7 +244,16 @@ class ParkGrid:
         y = np.asarray(self._to_elements_csr @ p_mw.T).T
         ok, r = solver.solve_block(*(y[:, part] for part in self._parts))
         net = np.where(ok, r.p_ext_grid_mw, lossless_mw)
-        direct = r.line_p_from_mw[:, self._direct].sum(axis=1)
+        return ok, r, net, r.line_p_from_mw[:, self._direct].sum(axis=1)
+
+    def step_block(self, p_mw: np.ndarray, lossless_mw: np.ndarray) -> list[GridStep] | None:
+        """:meth:`step` for a block of steps without tripped lines or outage, one row of
+        ``p_mw`` and one value of ``lossless_mw`` per step, the power flows solved in one
+        call (:meth:`FastSolver.solve_block`); None where the solver has no block call."""
+        flows = self.flows_block(p_mw, lossless_mw)
+        if flows is None:
+            return None
+        ok, r, net, direct = flows
         return [GridStep(
             flow=PFResult(bool(ok[k]), r.vm_pu[k], r.va_degree[k], r.line_loading_pct[k],
                           r.trafo_loading_pct[k], float(r.p_ext_grid_mw[k]),
