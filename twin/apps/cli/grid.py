@@ -1,6 +1,6 @@
 """A network planner's studies of the park grid (registered by :mod:`twin.apps.cli`)::
 
-    twin n-1 SOURCE [--all-steps] [--solver lightsim2grid|pandapower] [--top 15]
+    twin n-1 SOURCE [--all-steps] [--workers N] [--solver lightsim2grid|pandapower] [--top 15]
                     [--csv FILE] [-o FILE.html]
     twin hosting SOURCE [--tech pv,wind,storage,ev] [--feeders] [--n-1]
                         [--csv FILE] [--svg FILE] [-o FILE.html]
@@ -32,6 +32,8 @@ def register(sub: Any) -> None:
     p.add_argument("source", help=source)
     p.add_argument("--all-steps", action="store_true", help="solve every step of the run "
                    "(default: the critical steps the screen selects, and says so)")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the "
+                   "contingencies (a run file only)")
     p.add_argument("--solver", choices=SOLVERS, default="lightsim2grid")
     p.add_argument("--top", type=int, default=15, help="contingencies listed (worst first)")
     p.add_argument("--csv", help="write every contingency's row to this CSV file")
@@ -80,6 +82,8 @@ def cmd_n1(args: argparse.Namespace) -> int:
     """``twin n-1``."""
     if args.top < 1:
         raise UserError(f"--top {args.top}: expected at least 1")
+    if not 1 <= args.workers <= 64:
+        raise UserError(f"--workers {args.workers}: expected 1 to 64")
     from twin import data
     from twin.studies.grid import contingency, report
     from twin.studies.grid.points import critical_steps
@@ -88,7 +92,7 @@ def cmd_n1(args: argparse.Namespace) -> int:
     pts = _points(args.source, args.solver)
     steps = None if args.all_steps else critical_steps(
         pts, int(data.load("grid_studies")["critical_per_element"]))
-    res = contingency.screen(pts, steps, args.solver)
+    res = contingency.screen_file(args.source, pts, steps, args.solver, args.workers)
     total = time.perf_counter() - t0
     n_steps = len(res.steps)
     how = ("every step" if steps is None or n_steps == res.n_points else

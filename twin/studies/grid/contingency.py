@@ -27,7 +27,7 @@ from twin.models.grid.solver import GridError
 from twin.models.grid.topology import SOLVERS
 from twin.studies.grid.points import Points, band, names, solve_steps
 
-__all__ = ["Outage", "Screen", "outage_solver", "outages", "screen"]
+__all__ = ["Outage", "Screen", "outage_solver", "outages", "screen", "screen_file"]
 
 
 @dataclass(frozen=True)
@@ -158,10 +158,52 @@ def screen(points: Points, steps: np.ndarray | None = None, solver: str = "light
         result.solve_s += time.perf_counter() - t1
         result.rows.append(_row(case, ok, vm, line, trafo, lost, labels, nm, (lo, hi, cap),
                                 result.violations))
-    result.rows.sort(key=lambda r: (r["contingency"] != "none (N-0)",
-                                    -r.get("not_converged", 0),
-                                    -np.nan_to_num(r.get("worst_loading_pct", 0.0))))
+    result.rows.sort(key=_severity)
     return result
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _work_init(path: str, solver: str) -> None:
+    from twin.studies.grid.points import load_points
+
+    _WORKER["points"] = load_points(path, solver)
+
+
+def _work(args: tuple[np.ndarray | None, str, list[int]]) -> Screen:
+    steps, solver, picks = args
+    pts = _WORKER["points"]
+    every = outages(pts.net)
+    return screen(pts, steps, solver, only=[every[k] for k in picks])
+
+
+def screen_file(path: str, points: Points, steps: np.ndarray | None = None,
+                solver: str = "lightsim2grid", workers: int = 1) -> Screen:
+    """:func:`screen` of the run file ``path`` (whose points are ``points``) with the
+    contingencies shared over ``workers`` processes, each loading the file itself."""
+    every = outages(points.net)
+    if workers <= 1 or len(every) < 2:
+        return screen(points, steps, solver)
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [list(range(k, len(every), workers)) for k in range(workers)]
+    with ProcessPoolExecutor(workers, initializer=_work_init,
+                             initargs=(str(path), solver)) as pool:
+        parts = list(pool.map(_work, [(steps, solver, c) for c in chunks]))
+    first = parts[0]
+    rows = first.rows + [r for part in parts[1:] for r in part.rows
+                         if r["contingency"] != "none (N-0)"]
+    rows.sort(key=_severity)
+    return Screen(rows, [v for part in parts for v in part.violations
+                         if v["contingency"] != "none (N-0)" or part is first],
+                  first.steps, first.n_points, sum(p.build_s for p in parts),
+                  sum(p.solve_s for p in parts))
+
+
+def _severity(r: dict[str, Any]) -> tuple[bool, int, float]:
+    return (r["contingency"] != "none (N-0)", -r.get("not_converged", 0),
+            -float(np.nan_to_num(r.get("worst_loading_pct", 0.0))))
 
 
 def _row(case: str, ok: np.ndarray, vm: np.ndarray, line: np.ndarray, trafo: np.ndarray,

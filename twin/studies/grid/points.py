@@ -19,6 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -40,8 +41,8 @@ class Points:
 
     ``p_mw`` has one row per point and one column per entity of ``grid.names`` (each entity's
     sign: > 0 consumed by loads and charging storage, > 0 produced by PV and wind); ``labels``
-    name the points (a time, or a design case); ``kinds`` and ``ratings`` give each entity's
-    kind and rated power (MW).
+    name the points (the park's local time, or a design case); ``kinds`` and ``ratings``
+    give each entity's kind and rated power (MW).
     """
 
     grid: ParkGrid
@@ -154,7 +155,9 @@ def _from_run(path: Path, solver: str) -> Points:
             if not run.has(name, "p_mw"):
                 raise UserError(f"{path}: the run has no p_mw of {name}")
             cols.append(np.nan_to_num(run.series(name, "p_mw").astype(float)))
-    start = dt.datetime.fromisoformat(str(meta.get("start", "2000-01-01T00:00")))
+    start = dt.datetime.fromisoformat(str(meta.get("start", "2000-01-01T00:00+00:00")))
+    if start.tzinfo is not None:  # the park's local time, as the reports show it
+        start = start.astimezone(ZoneInfo(str(meta.get("timezone", "UTC"))))
     labels = [(start + dt.timedelta(seconds=int(t))).strftime("%Y-%m-%d %H:%M")
               for t in time_s]
     return Points(grid, np.stack(cols, axis=1) if cols else np.zeros((len(time_s), 0)),
