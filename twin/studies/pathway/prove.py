@@ -7,8 +7,8 @@ cheapest portfolio meeting the criteria, built into the scenario, run through
 claimed, that criterion is tightened by the miss times :data:`TIGHTEN_FACTOR` and the LP solved
 again. The build-up years between get the part of that portfolio that pays for itself without
 the criteria (the LP without its criteria rows, capped by the acceptance portfolio, each year
-keeping what the year before built). The years after acceptance keep what is built and meet
-the criteria again.
+keeping what the year before built). The years after acceptance keep what is built: on the
+same weather the LP would answer the same portfolio, so the acceptance run stands for them.
 
 With several weather years (synthetic seeds and weather files), the LP's criteria hold in
 each and every proving run is made in each: the proven value is the worst of them.
@@ -28,7 +28,6 @@ from twin.studies.pathway.measures import (
     BOUGHT,
     CAPACITY,
     FLEX,
-    ORDER,
     apply,
     measures,
     weather_fields,
@@ -257,13 +256,12 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     final = road.final.solution.portfolio
     road.waterfall = waterfall(ps, final, acct,
                                road.final.solution.criteria.get("core_carbon_intensity"))
-    _years(road, scenario, ps, first, last, stages, tighten, prove_runs)
+    _years(road, scenario, ps, first, last, stages, prove_runs)
     return road
 
 
 def _years(road: Pathway, scenario: Scenario, ps: list[Profiles], first: int, last: int,
-           stages: list[tuple[int, str, dict[str, float]]], tighten: dict[str, float],
-           prove_runs) -> None:  # noqa: ANN001
+           stages: list[tuple[int, str, dict[str, float]]], prove_runs) -> None:  # noqa: ANN001
     """Fill ``road.years``: each year co-simulated with what is built by then."""
     acct, acc = road.acct, road.acceptance_year
     thresholds = lp.targets(road.profiles, acct)
@@ -281,21 +279,15 @@ def _years(road: Pathway, scenario: Scenario, ps: list[Profiles], first: int, la
         prev = port
     road.years.append(Year(acc, "acceptance", final, road.final.proven, road.final.missed,
                            *year_costs(ps, final, prev, acct), road.final.run_path))
-    after_floor = {k: v for k, v in final.items() if k in CAPACITY}
+    # every year is co-simulated on the same weather: after acceptance the LP (the same rows,
+    # what is built as its floor) answers the acceptance portfolio again, so it is not solved
+    # again (a year's criteria LP) and its run stands
     for y in range(acc + 1, last + 1):
-        sol = lp.solve(ps, tighten, floor=after_floor, acct=acct)
-        port = {k: v for k, v in sol.portfolio.items() if v > 1e-9}
-        if all(abs(port.get(k, 0.0) - final.get(k, 0.0)) <= 1e-6 * max(1.0, abs(final.get(k, 0.0)))
-               for k in ORDER):
-            proven, path = road.final.proven, road.final.run_path
-            note = f"{y}: the acceptance portfolio again on the same weather: its run stands"
-            if note not in road.notes:
-                road.notes.append(note)
-        else:
-            proven, _, path = prove_runs(port, f"pathway-{y}", sol.certificates_mwh)
-        road.years.append(Year(y, "after", port, proven, misses(proven, thresholds, required),
-                               *year_costs(ps, port, final, acct), path))
-
+        note = f"{y}: the acceptance portfolio again on the same weather: its run stands"
+        if note not in road.notes:
+            road.notes.append(note)
+        road.years.append(Year(y, "after", dict(final), road.final.proven, road.final.missed,
+                               *year_costs(ps, final, final, acct), road.final.run_path))
 
 __all__ = ["Pathway", "Round", "Year", "from_run", "judge", "misses", "pathway", "waterfall",
            "year_costs"]
