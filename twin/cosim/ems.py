@@ -185,7 +185,8 @@ def responses(run: Run, s: Scenario) -> list[dict]:
     """One row per demand-response window: the cut asked, the cut the EMS offered (declared
     when the request was received; less than asked where it could not be delivered, with the
     reason), delivered (mean over the window), missed (the largest gap below the offer in any
-    step) and the largest shortfall below the cut asked (MW)."""
+    step; no cut is asked below zero import) and the largest shortfall below the cut asked
+    (MW)."""
     step = s.period.step_s
     wins = [w for w in windows(s.events, s.start_utc, s.park.timezone, s.period.duration_s)
             if w.event.kind == "demand_response"]
@@ -219,7 +220,8 @@ def responses(run: Run, s: Scenario) -> list[dict]:
             offer = float(np.min(offered[a:b])) if offered is not None else asked
             cut = base[a:b] - actual[a:b]
             row.update(offered_mw=offer, delivered_mw=r.delivered_mw,
-                       missed_mw=float(np.max(np.maximum(offer - cut, 0.0))),
+                       missed_mw=float(np.max(np.maximum(np.minimum(offer, np.maximum(
+                           base[a:b], 0.0)) - cut, 0.0))),
                        shortfall_mw=r.shortfall_mw, energy_mwh=r.energy_mwh,
                        answered="yes" if offer >= asked - 1e-9 else "infeasible: " +
                        vpp.limit_reason(asked, offer, storage_mw, flexible_mw))

@@ -69,9 +69,9 @@ class Settings:
     spare_quantile: float = 1.0  # beyond the plan, storage covers a deficit only where the
     # import cost is at least this quantile of the next reserve_steps' costs (> 1: never)
     spare_soc: float = 0.7  # ... or where every storage is this full (room for a surplus)
-    loss_margin: float = 0.03  # a request's cut is held with this share of the baseline in
-    # hand: the network's losses (about 2 % of the import), which the EMS does not measure,
-    # come on top of its balance at the point of connection
+    loss_margin: float = 0.03  # a request's cut is held with this share of the park's load in
+    # hand: the network's losses (2-3 % of the load), which the EMS does not measure, come on
+    # top of its balance at the point of connection
     peak_margin: float = 0.05  # flexible load goes down within this share of the month's peak
 
     @property
@@ -188,7 +188,8 @@ class _State:
     plan: dispatch.Plan | None = None
     start: int = 0  # step index of the plan's first row
     base_plan: dispatch.Plan | None = None  # the plan without the operator's requests
-    cut: np.ndarray | None = None  # import cut asked in each row (NaN: no request)
+    cut: np.ndarray | None = None  # import cut offered in each row (NaN: no request)
+    inputs: dispatch.PlanInputs | None = None  # what the plan in force was made from
     shift_sent: dict[str, float] = field(default_factory=dict)  # applied in this step
     backlog_mwh: dict[str, float] = field(default_factory=dict)  # net energy shifted so far
     month: int = -1
@@ -318,7 +319,7 @@ class EMS:
             baseline = max(net_demand - sum(st.shift_sent.values())
                            + float(bp.p_shift_mw[k].sum())
                            + max(float(bp.p_storage_mw[k].sum()), 0.0), 0.0)
-            cap = max(baseline * (1.0 - s.loss_margin) - float(st.cut[k]), 0.0)
+            cap = max(baseline - float(st.cut[k]), 0.0) - s.loss_margin * (load + m.ev_mw)
             ceiling = min(ceiling, cap)
         p_total = self._correct(i, k, p_planned, net_demand, ceiling, cap, m.soc)
         p_storage = self._split(p_total, plan.p_storage_mw[k], m.soc)
@@ -471,11 +472,11 @@ class EMS:
             for a in active:
                 win = a.request.overlap(t0_s, s.step_s, h) > 0
                 cut[win] = np.fmax(cut[win], a.offered_mw)
-        return plan, i, base_plan, cut
+        return plan, i, base_plan, cut, inputs
 
     def _adopt(self, made: tuple) -> None:
         st = self.state
-        st.plan, st.start, st.base_plan, st.cut = made
+        st.plan, st.start, st.base_plan, st.cut, st.inputs = made
         self._adopted = True
 
     def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -594,9 +595,15 @@ class EMS:
         return sum((soc[b.name] - b.soc_min) * b.e_max_mwh * b.eta_discharge for b in self.specs)
 
     def _reserve_mwh(self, k: int) -> float:
-        """Energy the cuts offered in the request windows after row ``k`` need, AC side."""
-        cut = self.state.cut
-        return float(np.nansum(cut[k + 1:])) * self.s.dt_h if cut is not None else 0.0
+        """Energy the cuts offered in the request windows after row ``k`` need, AC side, with
+        the loss margin on the base plan's load."""
+        st, s = self.state, self.s
+        if st.cut is None or st.base_plan is None or st.inputs is None:
+            return 0.0
+        win = np.isfinite(st.cut[k + 1:])
+        load = st.inputs.load_mw + sum((sh.p_base_mw for sh in st.inputs.shiftables), 0.0)
+        return float(np.sum(st.cut[k + 1:][win] + s.loss_margin * np.broadcast_to(
+            load, st.cut.shape)[k + 1:][win])) * s.dt_h
 
     def _keep_for_requests(self, p_total: float, k: int, soc: dict[str, float]) -> float:
         """Before a request's window: discharge only what its cut will not need, and where
