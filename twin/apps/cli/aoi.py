@@ -7,6 +7,7 @@
     twin aoi evaluate [--boards N] [--seed S] [--gerber] [--no-verifier] [--sweep-boards K]
     twin aoi evaluate --assembled [--boards N] [--seed S] [--workers W]
     twin aoi evaluate --deeppcb PATH [--weights FILE] [--json FILE]
+    twin aoi export-onnx [--out FILE] [--weights FILE]
 """
 
 from __future__ import annotations
@@ -181,6 +182,21 @@ def _evaluate_deeppcb(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    """Write the DeepPCB detector's classifier as ONNX with its provenance beside it."""
+    from twin.models.aoi import onnx_export
+
+    try:
+        path = onnx_export.export(args.out, args.weights)
+    except ModuleNotFoundError as exc:
+        raise _user_error(f"{exc.name} is not installed: pip install '.[onnx]'") from None
+    except (ValueError, FileNotFoundError) as exc:
+        raise _user_error(str(exc)) from None
+    print(f"{path} ({path.stat().st_size // 1024} KB) and {path.name}.json (provenance); "
+          f"run it with OpenCV: twin aoi evaluate --deeppcb PATH --weights {path}")
+    return 0
+
+
 def register_vision(subparsers: Any) -> None:
     """Add the ``aoi`` command group to the ``twin`` parser's subparsers."""
     aoi = subparsers.add_parser("aoi", help="the AOI line's vision: inspect, generate, train, "
@@ -233,8 +249,15 @@ def register_vision(subparsers: Any) -> None:
     p.add_argument("--json", help="also write the numbers to this JSON file")
     p.add_argument("--deeppcb", metavar="PATH", help="score the DeepPCB detector on this folder "
                    "in DeepPCB's layout (pairs it trained on are left out)")
-    p.add_argument("--weights", help="DeepPCB detector weights (default: twin/data/aoi/deeppcb.pt)")
+    p.add_argument("--weights", help="DeepPCB detector weights (default: twin/data/aoi/deeppcb.pt;"
+                   " an .onnx file runs in OpenCV's DNN)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export-onnx", help="write the DeepPCB detector's classifier as ONNX "
+                       "(with its provenance) for OpenCV's DNN or onnxruntime")
+    p.add_argument("--out", help="ONNX file (default: twin/data/aoi/deeppcb.onnx)")
+    p.add_argument("--weights", help="PyTorch weights (default: twin/data/aoi/deeppcb.pt)")
+    p.set_defaults(func=cmd_export_onnx)
 
 
 def calibrate_command(args: argparse.Namespace) -> int:

@@ -452,8 +452,13 @@ def _load(path: str) -> Detector:
 
 
 def load(path: str | Path | None = None) -> Detector:
-    """The detector whose weights are at ``path`` (default: the shipped one)."""
+    """The detector whose weights are at ``path`` (default: the shipped one); an ``.onnx``
+    file runs in OpenCV's DNN (:mod:`twin.models.aoi.onnx_export`)."""
     p = Path(path) if path else WEIGHTS
+    if p.suffix == ".onnx":
+        from twin.models.aoi import onnx_export
+
+        return onnx_export.load(p)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no DeepPCB weights (train with 'twin aoi train --deeppcb')")
     return _load(str(p))
