@@ -174,3 +174,23 @@ def test_cli_grid_studies_on_a_scenario_and_bad_input(tmp_path, capsys):
     assert "missing.h5: no such file" in capsys.readouterr().err
     assert main(["hosting", "scenarios/park.yaml", "--tech", "solar"]) == 2
     assert "--tech solar" in capsys.readouterr().err
+
+
+def test_a_transformer_out_of_a_parallel_pair_by_the_fast_route_agrees_with_runpp():
+    net = pp.create_empty_network()
+    a, d = pp.create_bus(net, 110.0, name="a"), pp.create_bus(net, 10.0, name="d")
+    pp.create_ext_grid(net, a)
+    for name in ("T1", "T2"):
+        pp.create_transformer_from_parameters(net, a, d, 25.0, 110.0, 10.0, 0.3, 12.0, 10.0,
+                                              0.05, name=name)
+    pp.create_load(net, d, 30.0, 5.0, name="plant/0")
+    grid = ParkGrid(net)
+    pts = Points(grid, np.array([[30.0], [12.0]]), ["peak", "low"], {"plant": "factory"},
+                 {"plant": 30.0}, "test")
+    rows = {r["contingency"]: r for r in contingency.screen(pts).rows}
+    ref = _runpp(net, ("trafo", "T1"))  # the network's own load: 30 MW, as at "peak"
+    r = rows["trafo T1"]
+    assert r["worst_element"] == "T2"
+    assert r["worst_loading_pct"] == pytest.approx(ref.res_trafo.loading_percent[1], abs=1e-6)
+    assert r["vm_min_pu"] == pytest.approx(ref.res_bus.vm_pu[d], abs=1e-8)
+    assert r["worst_loading_pct"] > 100.0 > rows["none (N-0)"]["worst_loading_pct"]
