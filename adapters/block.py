@@ -19,6 +19,15 @@ loop runs then).
 
 Simulator parameters added to the adapter's own: ``block_steps`` (steps per block) and
 ``n_steps`` (steps of the whole run: the last block may be shorter).
+
+A run may also mix the two (:func:`twin.cosim.blocking.producer_steps`): simulators that take
+no feedback advance in blocks while the rest step one step at a time with ``block_steps=1``
+and ``block_inputs`` set to the producers' block length. Such a simulator is the adapter
+itself, except that it takes its step's value out of each block it receives: blocks start
+at the run's start and all have that length (the last one shorter), so the step with mosaik
+time ``t`` is item ``(t // step) % block_inputs`` of its block (mosaik hands a reader the
+producer's latest output, the block holding its step). This holds for connections without a
+time shift, the only kind the park's wiring gives the weather, PV and wind.
 """
 
 from __future__ import annotations
@@ -58,12 +67,14 @@ class BlockStepping:
     """Mixin of a block adapter (put before the adapter class: :func:`blocked`)."""
 
     block_steps: int = 1
+    block_inputs: int = 0
     n_steps_total: int = 0
     block_out: dict[str, dict[str, Block]]
 
     def init(self, sid: str, time_resolution: float = 1.0, block_steps: int = 1,
-             n_steps: int = 0, **params: Any) -> Any:
+             n_steps: int = 0, block_inputs: int = 0, **params: Any) -> Any:
         self.block_steps = max(int(block_steps), 1)
+        self.block_inputs = int(block_inputs)
         self.n_steps_total = int(n_steps)
         self.block_out = {}
         return super().init(sid, time_resolution, **params)  # type: ignore[misc]
@@ -76,8 +87,11 @@ class BlockStepping:
         return max(k, 1)
 
     def step(self, time: Time, inputs: InputData, max_advance: Time) -> Time | None:
-        n = self.steps_in_block(time)
         tick: int = self.step_ticks  # type: ignore[attr-defined]
+        if self.block_inputs:  # one step, reading block producers (the module's docstring)
+            k = (time // tick) % self.block_inputs
+            return super().step(time, pick_inputs(inputs, k), max_advance)  # type: ignore[misc]
+        n = self.steps_in_block(time)
         fast = getattr(self, "step_block", None)
         if fast is not None:  # the adapter's own route for a whole block, where it takes it
             t0 = _time.perf_counter()
@@ -96,6 +110,8 @@ class BlockStepping:
         return time + n * tick
 
     def get_data(self, outputs: OutputRequest) -> OutputData:
+        if self.block_inputs:
+            return super().get_data(outputs)  # type: ignore[misc]
         out = self.block_out
         bundles = self.bundles  # type: ignore[attr-defined]
         return {eid: {a: out[eid][a] for a in attrs} if eid not in bundles

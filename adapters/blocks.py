@@ -30,6 +30,7 @@ from adapters.balance_sim import BalanceSim
 from adapters.base import OUTPUTS_ATTR, as_values
 from adapters.battery_sim import BatterySim
 from adapters.block import Block, BlockStepping, blocked
+from adapters.ems_sim import EMSSim
 from adapters.grid_sim import INPUT_NAMES as GRID_INPUTS
 from adapters.grid_sim import GridSim
 from adapters.loads_sim import EV_NAMES, FACTORY_NAMES, HEAT_NAMES, LoadsSim
@@ -279,6 +280,7 @@ class BlockRecorderSim(BlockStepping, RecorderSim):
 
 
 BlockWeatherSim = blocked(WeatherSim)
+BlockEMSSim = blocked(EMSSim)  # only ever one step at a time, reading block producers
 BlockBatterySim = blocked(BatterySim)
 BlockBalanceSim = blocked(BalanceSim)
 BlockAOISim = blocked(AOISim)
@@ -286,4 +288,4 @@ BlockAOISim = blocked(AOISim)
 #: the block classes by name
 BLOCKS = {cls.__name__: cls for cls in (
     BlockWeatherSim, BlockPVSim, BlockWindSim, BlockLoadsSim, BlockBatterySim,
-    BlockBalanceSim, BlockGridSim, BlockRecorderSim, BlockAOISim)}
+    BlockBalanceSim, BlockGridSim, BlockRecorderSim, BlockAOISim, BlockEMSSim)}

@@ -107,7 +107,7 @@ def _run(s: scenario.Scenario, out: Path, block_steps: int | None,
     for name, fast in _FAST.items():
         monkeypatch.setattr(BLOCKS[name], "step_block", whole(fast))
     result = runner.run(s, out_dir=out, block_steps=block_steps)
-    assert result.n_steps == STEPS
+    assert result.n_steps == s.n_steps
     return _series(result.path), calls
 
 
@@ -129,15 +129,23 @@ def test_blocks_equal_steps_with_events(park: scenario.Scenario, tmp_path: Path,
     assert np.nanmax(steps["series/grid/p_shed_mw"] + steps["series/grid/p_curtailed_mw"]) > 0
 
 
-def test_ems_runs_step_by_step(park: scenario.Scenario, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ems_steps_with_weather_pv_wind_in_blocks(park: scenario.Scenario, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the EMS the weather, PV and wind advance in blocks (here of 3 steps: 3, 3, 2),
+    the EMS, batteries, loads, grid and recorder step one at a time reading them."""
     s = dataclasses.replace(park.with_days(8 * park.period.step_s / 86400),
                             controller=dataclasses.replace(park.controller, kind="ems",
                                                            forecaster="persistence"))
     assert blocking.block_steps(s) == 1
-    result = runner.run(s, out_dir=tmp_path / "auto")
-    forced = runner.run(s, out_dir=tmp_path / "steps", block_steps=1)
-    assert _assert_same(_series(forced.path), _series(result.path)) > 150
+    assert blocking.producer_steps(s) == 8
+    monkeypatch.setattr(blocking, "MAX_BLOCK_STEPS", 3)
+    steps, none = _run(s, tmp_path / "steps", 1, monkeypatch)
+    mixed, calls = _run(s, tmp_path / "mixed", None, monkeypatch)
+    assert not none
+    assert calls["BlockWeatherSim"] == calls["BlockPVSim"] == calls["BlockWindSim"] == 3
+    assert calls["BlockEMSSim"] == calls["BlockGridSim"] == calls["BlockLoadsSim"] == 8
+    assert _assert_same(steps, mixed) > 150
+    assert np.nanmax(np.abs(steps["series/cmd-bess-station/p_set_mw"])) > 0  # the EMS acted
 
 
 def test_which_runs_step_in_blocks(park: scenario.Scenario) -> None:
@@ -158,8 +166,10 @@ def test_which_runs_step_in_blocks(park: scenario.Scenario) -> None:
     sims = world._simulators(park)
     assert {"Weather", "PV", "Wind", "Loads", "Battery", "AOI", "Grid", "Recorder"} <= sims
     assert all(f"Block{world.ADAPTERS[sid].__name__}" in BLOCKS for sid in sims)
-    assert "BlockEMSSim" not in BLOCKS
     assert "EMS" in world._simulators(ems)
+    assert blocking.producer_steps(ems.with_days(2)) == 96  # under the EMS: weather, PV, wind
+    assert blocking.producer_steps(park) == 1  # the rule: every simulator in blocks
+    assert blocking.producer_steps(ems, observer=print) == 1
 
 
 def test_a_block_of_power_flows_is_the_steps_power_flows(park: scenario.Scenario) -> None:

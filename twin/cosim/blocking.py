@@ -10,7 +10,9 @@ possible, and steps one step at a time when
 
 - it runs under mosaik's own scheduler loop (``fast_progress=False``), or in real time;
 - the EMS controls the park (its measurements and commands close loops through mosaik: the
-  batteries' state time-shifted, the loads' commands a step later);
+  batteries' state time-shifted, the loads' commands a step later): then only the weather,
+  PV and wind, which take no command, advance in blocks (:func:`producer_steps`), read step
+  by step by the rest;
 - a caller gives its own events book (a live view adds events while the run goes), an
   observer of each step, extensions (hardware in the loop) or the scenario has external
   simulators (unknown to the block adapters);
@@ -31,13 +33,35 @@ BLOCK_S = 86400
 MAX_BLOCK_STEPS = 1440
 
 
+#: the simulators that advance in blocks under the EMS: their inputs take no command and
+#: no measurement of the same run (weather -> PV, wind), their readers step one at a time
+PRODUCERS = frozenset({"Weather", "PV", "Wind"})
+
+
 def block_steps(s: Scenario, *, fast_progress: bool = True, events: Any = None,
                 observer: Any = None, extensions: Sequence[Any] = ()) -> int:
     """Steps per block for a run of ``s`` (1: step by step), see the module's docstring."""
+    if s.controller.kind != "rule":
+        return 1
+    return _steps(s, fast_progress, events, observer, extensions)
+
+
+def producer_steps(s: Scenario, *, fast_progress: bool = True, events: Any = None,
+                   observer: Any = None, extensions: Sequence[Any] = ()) -> int:
+    """Steps per block of the :data:`PRODUCERS` in a run of ``s`` under the EMS, whose
+    other simulators step one step at a time (1: none in blocks); the other conditions as
+    :func:`block_steps`'."""
+    if s.controller.kind != "ems":
+        return 1
+    return _steps(s, fast_progress, events, observer, extensions)
+
+
+def _steps(s: Scenario, fast_progress: bool, events: Any, observer: Any,
+           extensions: Sequence[Any]) -> int:
     step_s = s.period.step_s
     if not (fast_progress and events is None and observer is None and not extensions):
         return 1
-    if s.external or s.controller.kind != "rule" or not float(step_s).is_integer():
+    if s.external or not float(step_s).is_integer():
         return 1
     if any(a.fidelity == "full" for a in s.aoi_lines) or (s.aoi_lines and step_s > 3600):
         return 1

@@ -160,20 +160,25 @@ def simulate(
     resolution = resolution_for(scenario.period.step_s)  # 1 s, or 1 ms below whole seconds
     until = scenario.n_steps * round(scenario.period.step_s / resolution)  # mosaik ticks
     loop = asyncio.new_event_loop()
+    producers = 1  # the weather's, PV's and wind's block under the EMS
     if block_steps is None:
-        block_steps = blocking.block_steps(scenario, fast_progress=fast_progress,
-                                           events=events, observer=observer,
-                                           extensions=extensions)
-    if block_steps > 1 and not all(f"Block{ADAPTERS[sid].__name__}" in BLOCKS
-                                   for sid in _simulators(scenario)):
-        block_steps = 1  # a simulator without a block version: step by step
-    config = sim_config(scenario, block=block_steps > 1)
+        when = {"fast_progress": fast_progress, "events": events, "observer": observer,
+                "extensions": extensions}
+        block_steps = blocking.block_steps(scenario, **when)
+        producers = blocking.producer_steps(scenario, **when)
+    if max(block_steps, producers) > 1 and not all(f"Block{ADAPTERS[sid].__name__}" in BLOCKS
+                                                   for sid in _simulators(scenario)):
+        block_steps = producers = 1  # a simulator without a block version: step by step
+    config = sim_config(scenario, block=max(block_steps, producers) > 1)
     for ext in extensions:
         config.update(ext.sim_config())
     world = mosaik.World(config, time_resolution=resolution, skip_greetings=True,
                          configure_logging=False, asyncio_loop=loop)
     if block_steps > 1:  # what :func:`start` gives the park's block simulators
         world.twin_block = {"block_steps": block_steps, "n_steps": scenario.n_steps}
+    elif producers > 1:  # the producers a block each, the rest a step reading their blocks
+        world.twin_block = {"block_inputs": producers}
+        world.twin_producers = {"block_steps": producers, "n_steps": scenario.n_steps}
     t0 = time.perf_counter()
     try:
         book = events if events is not None else EventBook(
@@ -214,9 +219,10 @@ def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def start(world: mosaik.World, scenario: Scenario, name: str, **params: Any) -> Any:
+    block = getattr(world, "twin_producers" if name in blocking.PRODUCERS
+                    and hasattr(world, "twin_producers") else "twin_block", {})
     return world.start(name, start=scenario.start_utc.isoformat(),
-                       step_s=scenario.period.step_s, **getattr(world, "twin_block", {}),
-                       **params)
+                       step_s=scenario.period.step_s, **block, **params)
 
 
 def _build(world: mosaik.World, s: Scenario, path: Path,
