@@ -378,8 +378,8 @@ class EMS:
             p_total = -net_demand
         elif exchange > ceiling:
             p_total -= exchange - ceiling
-        elif exchange < 0.0:  # a surplus: store what room allows rather than export it
-            p_total -= exchange
+        elif exchange < 0.0:  # a surplus: store what room allows rather than export it (in
+            p_total -= exchange - min(ceiling, 0.0)  # a request, what its cap leaves)
         elif math.isfinite(cap):  # in a request: discharge no more than its cut needs
             p_total = min(p_total + (ceiling - exchange), max(p_total, 0.0))
         elif exchange > 0.0 and self.storages and self._dear(i, soc):  # a deficit: use what
