@@ -116,3 +116,22 @@ def test_cli_evaluate_assembled(tmp_path, capsys):
     assert "one to one" in text
     assert "lenient rule" in text
     assert '"totals"' in out.read_text(encoding="utf-8")
+
+
+def test_anomaly_model_learned_from_good_boards_only(board):
+    """The band widened to good boards of the design (no defect sample) calls less on other
+    good boards than the golden alone, and still finds a missing part."""
+    from twin.models.aoi.anomaly import learn
+
+    d, g = board
+    goods = [assembled.sample(d, 45_000_000 + j, defects=()).image for j in range(4)]
+    ref = learn(g, goods)
+    test = assembled.sample(d, SAMPLES[1], defects=())
+    plain = inspect(g, test.image, verifier=None)
+    learned = inspect(ref, test.image, verifier=None)
+    assert len(learned) < len(plain) / 2
+    bad = assembled.sample(d, SAMPLES[2], defects=["missing"])
+    found = score_one_to_one(bad, inspect(ref, bad.image, verifier=None))
+    assert found.defects[0][2]
+    with pytest.raises(ValueError, match="no good boards"):
+        learn(g, [])

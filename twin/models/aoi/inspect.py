@@ -601,6 +601,17 @@ def classic_kind(c: Candidate) -> str:
     return "open" if max(w, h) > 1.6 * min(w, h) else "pin_hole"
 
 
+def registered(ref: Reference, test: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(warp, the test in the golden frame lighting-corrected and smoothed, valid mask)."""
+    warp = align(ref, test)
+    h, w = ref.image.shape[:2]
+    aligned = cv2.warpAffine(test, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_REPLICATE)
+    valid = _valid_mask(warp, (h, w), test.shape[:2])
+    aligned = cv2.GaussianBlur(correct_lighting(ref, aligned, valid), (0, 0), SMOOTH_SIGMA_PX)
+    return warp, aligned, valid
+
+
 def inspect_detailed(golden: Any, image: np.ndarray, *, mask: np.ndarray | None = None,
                      verifier: Any = "default", tol_scale: float = 1.0,
                      tolerance: Tolerance | str = TIGHT) -> Inspection:
@@ -612,13 +623,8 @@ def inspect_detailed(golden: Any, image: np.ndarray, *, mask: np.ndarray | None 
     t0 = time.perf_counter()
     ref = reference(golden, mask, _tolerance(tolerance))
     test = _rgb(image)
-    warp = align(ref, test)
+    warp, aligned, valid = registered(ref, test)
     t1 = time.perf_counter()
-    h, w = ref.image.shape[:2]
-    aligned = cv2.warpAffine(test, warp, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                             borderMode=cv2.BORDER_REPLICATE)
-    valid = _valid_mask(warp, (h, w), test.shape[:2])
-    aligned = cv2.GaussianBlur(correct_lighting(ref, aligned, valid), (0, 0), SMOOTH_SIGMA_PX)
     excess = difference(ref, aligned, valid, tol_scale)
     cands = blobs(ref, aligned, excess)
     if ref.part_boxes:
