@@ -2,11 +2,13 @@
 
 mosaik starts a simulator from a ``module:Class`` path, so each block class is a name here.
 Most are :func:`adapters.block.blocked` as they are (the adapter's own step, once per step of
-the block). Four take a whole block at once where that gives the same numbers:
+the block). Five take a whole block at once where that gives the same numbers:
 
 - PV: the sun positions of the block's steps and every plant in one vectorised pvlib call
   (steps with the sun down everywhere get the model's own night output, as per step);
 - wind: each farm's power curve over the block's wind series in one call;
+- the loads: a factory's model vectorised over the block, EV hubs and heat supplies by their
+  models step by step (their state and random draws follow the steps), in one call;
 - the grid: the block's power flows in one call (:meth:`twin.models.grid.topology.ParkGrid.
   step_block`), where no line trips and the public grid stays up;
 - the recorder: each simulator's snapshot of blocks written row by row without taking the

@@ -113,6 +113,7 @@ def main() -> None:
     n_entities = sum(1 for _ in s.entity_names())
     calibration = python_loop_s()
     block = blocking.block_steps(s)
+    producers = blocking.producer_steps(s)
     wall, result, _ = _run(s)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     steps = result.n_steps
@@ -120,7 +121,9 @@ def main() -> None:
     target = TARGETS["minute" if s.period.step_s == 60 else s.controller.kind]
     print(f"scenario   {s.path.name}: {n_entities} entities, {steps} steps of "
           f"{s.period.step_s} s, controller {s.controller.kind}, "
-          + (f"blocks of {block} steps" if block > 1 else "step by step"))
+          + (f"blocks of {block} steps" if block > 1 else
+             f"weather, PV, wind in blocks of {producers} steps, the rest step by step"
+             if producers > 1 else "step by step"))
     print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
           f"{calibration:.2f} s; load average {os.getloadavg()[0]:.2f}")
