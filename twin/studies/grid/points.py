@@ -106,8 +106,11 @@ def load_network(path: str | Path) -> Any:
         try:
             with Run(path) as run:
                 meta = run.meta
+        except (OSError, ValueError) as exc:  # Run's message names the file
+            raise UserError(str(exc)) from exc
+        try:
             s = scenario_mod.loads(str(meta["scenario"]), meta.get("scenario_path", path))
-        except (OSError, KeyError, ValueError) as exc:
+        except (KeyError, ValueError) as exc:
             raise UserError(f"{path}: the run's scenario cannot be read: {exc}") from exc
     else:
         try:
@@ -140,8 +143,8 @@ def _network(s: Any, path: Path, solver: str) -> tuple[ParkGrid, dict[str, str],
 def _from_run(path: Path, solver: str) -> Points:
     try:
         run = Run(path)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: not a readable run file ({exc})") from exc
+    except (OSError, ValueError) as exc:  # Run's message names the file
+        raise UserError(str(exc)) from exc
     with run:
         meta = run.meta
         try:
