@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,12 @@ def export(out: str | Path | None = None, weights: str | Path | None = None) -> 
     net = det.net.eval()
     x = torch.zeros(2, 3, deeppcb.WINDOW, deeppcb.WINDOW)
     f = torch.zeros(2, deeppcb.N_FEATURES)
-    torch.onnx.export(net, (x, f), str(path), input_names=list(INPUTS),
-                      output_names=["logits"], opset_version=OPSET, dynamo=False,
-                      dynamic_axes={"windows": {0: "n"}, "features": {0: "n"},
-                                    "logits": {0: "n"}})
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated, still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(net, (x, f), str(path), input_names=list(INPUTS),
+                          output_names=["logits"], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"windows": {0: "n"}, "features": {0: "n"},
+                                        "logits": {0: "n"}})
     meta = {
         "what": "DeepPCB detector classifier (candidates -> background or one of six classes)",
         "onnx": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
