@@ -303,6 +303,8 @@ class RunWriter:
         while k < m:
             n = self._n_buf
             take = min(m - k, self._chunk - n)
+            if time.monotonic() - self._flushed_at > self._flush_s:
+                take = 1  # a flush is due: after this step, as one call per step makes it
             rows = self._buf[n:n + take]
             rows.fill(np.nan)
             if cols:
