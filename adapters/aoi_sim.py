@@ -2,12 +2,16 @@
 
 A self-scheduled simulator (mosaik type ``hybrid`` with every output persistent, so the
 time-based park reads the latest values at its own steps; mosaik 3's ``event-based`` outputs
-would be invisible to it). Each step advances every line over the coming interval and
-outputs that interval's means and counts: ``line_step_s`` (hourly by default) when all lines
-are statistical, ``full_step_s`` (a minute) when any line runs board by board.
+would be invisible to it). Each step advances every line over the coming interval of
+``line_step_s`` (the park's step in a run; hourly by default) and outputs that interval's
+means and counts, so a reader at the same step records each interval once and the recorded
+counts and energy sum to the line's totals. A board-by-board line runs its SimPy model
+through the whole interval inside the step; a defect burst that starts or ends inside it
+acts from its own time on (each board's truth is drawn with the share in force when it is
+inspected).
 
 Simulator parameters: ``seed``, ``timezone`` (the working calendar's), ``line_step_s``,
-``full_step_s``, ``calibration`` (path of a calibration file; default the shipped one),
+``calibration`` (path of a calibration file; default the shipped one),
 ``co2_kg_per_kwh`` (emission factor of the line's electricity; default the Northeast grid's),
 ``frames_dir`` (full mode: where annotated boards and robot frames are written), ``events``
 (the book whose defect bursts in force set each line's defective share).
@@ -49,14 +53,13 @@ class AOISim(TwinSimulator):
         self.meta = make_meta(self.MODELS, ("summary",), kind="hybrid")
 
     def setup(self, seed: int = 0, timezone: str = "Asia/Shanghai", line_step_s: int = 3600,
-              full_step_s: int = 60, calibration: str | None = None,
+              calibration: str | None = None,
               co2_kg_per_kwh: float | None = None, frames_dir: str | None = None,
               duration_s: int = 366 * 86400, events: EventBook | None = None) -> None:
         from twin.models.aoi.calibration import load_calibration
 
         self.seed = int(seed)
         self.step_s = int(line_step_s)
-        self.full_step_s = int(full_step_s)
         self.calibration = load_calibration(calibration)
         grid = data.load("carbon")["grid_co2_northeast_2023"]
         self.co2_kg_per_kwh = float(grid if co2_kg_per_kwh is None else co2_kg_per_kwh)
@@ -76,8 +79,18 @@ class AOISim(TwinSimulator):
                   "utc_offset_s": cal.utc_offset_s(self.start_epoch_s)}
         if spec.fidelity == "full":
             common.update(self._full_parts(spec, eid))
-            self.step_s = min(self.step_s, self.full_step_s)
-        return LINES[spec.fidelity](spec, self.start_epoch_s, **common)
+        line = LINES[spec.fidelity](spec, self.start_epoch_s, **common)
+        if spec.fidelity == "full" and self.events is not None:
+            line.p_defect_at = self._share_at(eid, spec.p_defect)
+        return line
+
+    def _share_at(self, eid: str, normal: float) -> Any:
+        """The defective share of line ``eid`` at an epoch second (the bursts then in force)."""
+        events, start = self.events, self.start_epoch_s
+
+        def share(epoch_s: float) -> float:
+            return defect_share(eid, normal, events.active(int(epoch_s - start), "defect_burst"))
+        return share
 
     def _full_parts(self, spec: AOILineSpec, eid: str) -> dict[str, Any]:
         """Board source, inspector, robot and frame writer of a board-by-board line."""

@@ -246,14 +246,15 @@ class Collector(mosaik_api_v3.Simulator):
             "Sink": {"public": True, "params": [], "attrs": ["p_mw", "boards_out"],
                      "any_inputs": True}}, "extra_methods": ["seen"]})
         self.data: dict[str, list] = {"p_mw": [], "boards_out": []}
+        self.step_s = 900
 
     def create(self, num, model, **params):
         return [{"eid": "sink", "type": "Sink"}]
 
     def step(self, time, inputs, max_advance):
         for attr, values in inputs.get("sink", {}).items():
-            self.data[attr].append(sum(values.values()))
-        return time + 900
+            self.data.setdefault(attr, []).append(sum(values.values()))
+        return time + self.step_s
 
     def get_data(self, outputs):
         return {}
@@ -292,22 +293,59 @@ def test_adapter_in_a_mosaik_world():
     assert summary["boards_out"] == sum(o.boards_out for o in expected) > 1000
 
 
-def test_adapter_full_mode_steps_each_minute(tmp_path):
+def _full_world(tmp_path, until_s, events=None, **line):
+    """A board-by-board line in a mosaik world with a 15-minute sink: what the sink saw,
+    the adapter's timing and the line's summary."""
     start = dt.datetime.fromtimestamp(SHIFT_START, TZ).isoformat()
     config = {"AOI": {"python": "adapters.aoi_sim:AOISim"},
               "Sink": {"python": "tests.test_aoi_line:Collector"}}
     world = mosaik.World(config, skip_greetings=True, configure_logging=False)
-    aoi = world.start("AOI", start=start, step_s=900, seed=8, frames_dir=str(tmp_path))
-    line = aoi.AOILine.create(1, name="smt", fidelity="full", robot="calibrated",
-                              p_defect=0.3)[0]
+    aoi = world.start("AOI", start=start, step_s=900, line_step_s=900, seed=8,
+                      frames_dir=str(tmp_path), events=events)
+    entity = aoi.AOILine.create(1, name="smt", fidelity="full", robot="calibrated", **line)[0]
     sink_sim = world.start("Sink")
-    world.connect(line, sink_sim.Sink.create(1)[0], "p_mw", "boards_out")
-    world.run(until=1800, print_progress=False, shutdown=False)
+    world.connect(entity, sink_sim.Sink.create(1)[0], *SUMMED, "p_mw")
+    world.run(until=until_s, print_progress=False, shutdown=False)
     try:
-        timing, summary = aoi.timing(), aoi.summary()["smt"]
+        return sink_sim.seen(), aoi.timing(), aoi.summary()["smt"]
     finally:
         world.shutdown()
-    assert timing["steps"] == 30
+
+
+SUMMED = ("e_kwh", "boards_in", "boards_out", "boards_good", "boards_rejected",
+          "boards_escaped", "false_calls")
+
+
+def test_adapter_full_mode_steps_with_the_park(tmp_path):
+    seen, timing, summary = _full_world(tmp_path, 1800, p_defect=0.3)
+    assert timing["steps"] == 2  # one SimPy run through each 15-minute step, board by board
     assert summary["boards_out"] > 20
     assert summary["boards_rejected"] > 0
     assert len(list(tmp_path.glob("smt/board-*.png"))) == summary["boards_rejected"]
+
+
+def test_adapter_full_mode_records_the_line_totals(tmp_path):
+    """Every board and kWh of a board-by-board line reaches a 15-minute recorder once."""
+    seen, _, summary = _full_world(tmp_path, 3 * 900, p_defect=0.3)
+    assert len(seen["boards_out"]) == 3
+    for name in SUMMED:
+        assert sum(seen[name]) == pytest.approx(summary[name], rel=1e-12), name
+    assert summary["boards_out"] > 40
+    assert summary["boards_rejected"] > 0
+    # the mean power of each step times its length is that step's energy
+    assert sum(p * 0.25 * 1000 for p in seen["p_mw"]) == pytest.approx(summary["e_kwh"])
+
+
+def test_full_mode_defect_burst_acts_from_its_own_time(tmp_path):
+    """A burst starting inside a 15-minute step acts from its start, not from the next step."""
+    from twin.models.events import Event, EventBook
+
+    day = dt.datetime.fromtimestamp(SHIFT_START, TZ).date()
+    burst = Event(kind="defect_burst", dates=(day,), start=8 * 3600 + 20 * 60,
+                  end=8 * 3600 + 25 * 60, p_defect=1.0)
+    start_utc = dt.datetime.fromtimestamp(SHIFT_START, dt.UTC)
+    book = EventBook((burst,), start_utc, "Asia/Shanghai", 1800)
+    _, _, summary = _full_world(tmp_path, 1800, events=book, p_defect=0.0)
+    # boards inspected in those 5 minutes at a 30 s takt (a few more from the buffers' slack)
+    assert 6 <= summary["boards_defective"] <= 14
+    assert summary["boards_out"] > summary["boards_defective"] + 20

@@ -335,6 +335,9 @@ class LineBase:
                                       for s in STATIONS], self.t)
         self.rng = generator(seed, f"{spec.name}:boards")
         self.p_defect = spec.p_defect  # defective share now (a defect burst raises it)
+        #: the defective share at an epoch second, where it changes within a step (full mode
+        #: draws each board's truth at its inspection time); None: ``p_defect`` throughout
+        self.p_defect_at: Callable[[float], float] | None = None
         self.totals: dict[str, float] = {}
         self.wip = 0
 
@@ -653,7 +656,8 @@ class FullLine(LineBase):
 
     # -- boards
     def _inspect(self, board: dict[str, Any]) -> None:
-        defective = bool(self.rng.random() < self.p_defect)
+        p_defect = self.p_defect if self.p_defect_at is None else self.p_defect_at(self.env.now)
+        defective = bool(self.rng.random() < p_defect)
         sample = self.boards.draw(board["index"], defective)
         findings = [f for f in self.inspector(sample)
                     if getattr(f, "score", 1.0) >= self.spec.min_score]
