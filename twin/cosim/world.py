@@ -279,8 +279,9 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
 
     gens, loads = wiring.of_kind(*GEN_KINDS), wiring.of_kind(*LOAD_KINDS)
     batteries = wiring.of_kind("battery")
-    if s.controller.kind == "ems":
-        _build_ems(world, s, wiring, factories, events)
+    if s.controller.kind == "ems":  # a live view or HIL: plans made beside the steps
+        _build_ems(world, s, wiring, factories, events,
+                   background=observer is not None or bool(extensions))
     elif batteries:  # the default controller: the battery simulator's local rule
         rule = factories["Battery"].Rule.create(1, name="controller")[0]
         wiring.add("controller", rule, "controller", BatterySim.MODELS["Rule"].outputs)
@@ -298,7 +299,8 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
 
 
 def _build_ems(world: mosaik.World, s: Scenario, wiring: Wiring,
-               factories: dict[str, Any], events: EventBook | None = None) -> None:
+               factories: dict[str, Any], events: EventBook | None = None,
+               background: bool = False) -> None:
     """The energy management system: snapshots of the park in, commands out.
 
     Measurements come as each simulator's ``Outputs`` snapshot (the batteries' time-shifted:
@@ -307,7 +309,7 @@ def _build_ems(world: mosaik.World, s: Scenario, wiring: Wiring,
     """
     from twin.cosim import ems as ems_setup  # the EMS's models only where it runs
 
-    factories["EMS"] = start(world, s, "EMS", ems=ems_setup.build(s, events))
+    factories["EMS"] = start(world, s, "EMS", ems=ems_setup.build(s, events, background))
     ems = factories["EMS"].EMS.create(1, name="ems", kinds=dict(wiring.kinds))[0]
     wiring.add("ems", ems, "ems", EMSSim.MODELS["EMS"].outputs)
     for sid in ("PV", "Wind", "Loads", "AOI"):
