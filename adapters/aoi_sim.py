@@ -14,7 +14,8 @@ Simulator parameters: ``seed``, ``timezone`` (the working calendar's), ``line_st
 ``calibration`` (path of a calibration file; default the shipped one),
 ``co2_kg_per_kwh`` (emission factor of the line's electricity; default the Northeast grid's),
 ``frames_dir`` (full mode: where annotated boards and robot frames are written), ``events``
-(the book whose defect bursts in force set each line's defective share).
+(the book whose defect bursts in force set each line's defective share, and whose grid
+outages and demand-response requests hold the lines that ``hold_on`` them).
 Entity parameters: the fields of :class:`~twin.models.aoi.line.AOILineSpec`.
 """
 
@@ -82,7 +83,20 @@ class AOISim(TwinSimulator):
         line = LINES[spec.fidelity](spec, self.start_epoch_s, **common)
         if spec.fidelity == "full" and self.events is not None:
             line.p_defect_at = self._share_at(eid, spec.p_defect)
+        if spec.hold_on and self.events is not None:
+            line.clock.holds = self._holds(frozenset(spec.hold_on))
         return line
+
+    def _holds(self, kinds: frozenset[str]) -> Any:
+        """The windows of the events of ``kinds`` overlapping an interval, in epoch seconds,
+        each with whether its time stays planned time (an outage: unscheduled downtime)."""
+        events, start = self.events, self.start_epoch_s
+
+        def holds(t0: float, t1: float) -> list[tuple[float, float, bool]]:
+            return [(start + w.start_s, start + w.end_s, w.event.kind == "grid_outage")
+                    for w in events if w.event.kind in kinds
+                    and start + w.start_s < t1 and start + w.end_s > t0]
+        return holds
 
     def _share_at(self, eid: str, normal: float) -> Any:
         """The defective share of line ``eid`` at an epoch second (the bursts then in force)."""

@@ -109,6 +109,7 @@ class LineOutput:
     calls_unreviewed: int = 0  # flagged, truth unknown: the false-call rate is unknown
     passes_unverified: int = 0  # passed, truth unknown: the escape rate is unknown
     boards_released: int = 0  # flagged, overridden at review, left as good
+    held_s: float = 0.0  # shift time the park held the line (an outage, a demand response)
 
 
 # What a line gives each step (recorded): fields of LineOutput.
@@ -137,6 +138,8 @@ OUTPUTS = (
     Quantity("passes_unverified", "1", "passed boards whose truth is unknown (escape rate "
              "unknown while not 0)", "sum"),
     Quantity("boards_released", "1", "flagged boards an operator overrode at review", "sum"),
+    Quantity("held_s", "s", "shift time the park held the line (a grid outage, a demand-"
+             "response request)", "sum"),
 )
 # What is recorded: the outputs, with a step without boards out flagged (``producing`` = 0)
 # and its per-board ratios (PER_BOARD) recorded as 0, never NaN.
@@ -176,6 +179,9 @@ class ShiftClock:
         self.starts: list[float] = []
         self.ends: list[float] = []
         self._next_day: int | None = None
+        #: the park's holds overlapping [t0, t1): ``(start, end, planned)`` epoch seconds, with
+        #: ``planned`` whether the held time stays planned time (None: no holds)
+        self.holds: Callable[[float, float], list[tuple[float, float, bool]]] | None = None
 
     def _ensure(self, t: float) -> None:
         if self._next_day is None:
@@ -196,8 +202,8 @@ class ShiftClock:
                     self.starts.append(a)
                     self.ends.append(b)
 
-    def windows(self, t0: float, t1: float) -> list[tuple[float, float]]:
-        """Production windows overlapping [t0, t1), unclipped."""
+    def shift_windows(self, t0: float, t1: float) -> list[tuple[float, float]]:
+        """The shifts' windows overlapping [t0, t1), unclipped, before any hold."""
         self._ensure(t1)
         i = bisect_right(self.ends, t0)
         out = []
@@ -206,9 +212,49 @@ class ShiftClock:
             i += 1
         return out
 
+    def windows(self, t0: float, t1: float) -> list[tuple[float, float]]:
+        """Production windows overlapping [t0, t1), unclipped: the shifts less the holds."""
+        wins = self.shift_windows(t0, t1)
+        if self.holds is None or not wins:
+            return wins
+        holds = sorted(self.holds(wins[0][0], wins[-1][1]))
+        if not holds:
+            return wins
+        out = []
+        for a, b in wins:
+            for h0, h1, _ in holds:
+                if h1 <= a or h0 >= b:
+                    continue
+                if h0 > a:
+                    out.append((a, h0))
+                a = max(a, h1)
+                if a >= b:
+                    break
+            if a < b:
+                out.append((a, b))
+        return [(a, b) for a, b in out if b > t0 and a < t1]
+
     def planned_s(self, t0: float, t1: float) -> float:
-        """Production time within [t0, t1) (s)."""
-        return sum(_overlap(a, b, t0, t1) for a, b in self.windows(t0, t1))
+        """Planned production time within [t0, t1) (s): the shifts less the holds that are
+        not planned (a demand-response request), an outage staying planned time."""
+        shifts = sum(_overlap(a, b, t0, t1) for a, b in self.shift_windows(t0, t1))
+        return shifts - self._held_s(t0, t1, planned=False)
+
+    def held_s(self, t0: float, t1: float) -> float:
+        """Shift time within [t0, t1) held by the park's events (s)."""
+        return self._held_s(t0, t1, planned=None)
+
+    def _held_s(self, t0: float, t1: float, planned: bool | None) -> float:
+        if self.holds is None:
+            return 0.0
+        wins = self.shift_windows(t0, t1)
+        prod = sum(_overlap(a, b, t0, t1) for a, b in self.windows(t0, t1))
+        total = sum(_overlap(a, b, t0, t1) for a, b in wins) - prod
+        if planned is None or total <= 0:
+            return total
+        same = [(h0, h1) for h0, h1, p in self.holds(t0, t1) if p == planned]
+        return min(total, sum(_overlap(max(a, h0), min(b, h1), t0, t1)
+                              for a, b in wins for h0, h1 in same if h0 < b and h1 > a))
 
     def producing(self, t: float) -> bool:
         """Whether ``t`` lies in a production window."""
@@ -385,7 +431,7 @@ class LineBase:
             planned_s=c["planned_s"], busy_s=busy,
             calls_unreviewed=int(c.get("calls_unreviewed", 0)),
             passes_unverified=int(c.get("passes_unverified", 0)),
-            boards_released=int(c.get("released", 0)))
+            boards_released=int(c.get("released", 0)), held_s=c.get("held_s", 0.0))
 
     def summary(self) -> LineOutput:
         """The whole run so far as one interval."""
@@ -399,7 +445,7 @@ class LineBase:
 _ZERO = {k: 0.0 for k in ("in", "out", "good", "rejected", "defective", "escaped", "false_calls",
                           "e_kwh", "planned_s", "busy_outside_s", "busy_s", "n_equiv",
                           "lead_sum_s", "dt_s", "calls_unreviewed", "passes_unverified",
-                          "released")}
+                          "released", "held_s")}
 
 
 # ----------------------------------------------------------------------------- statistical
@@ -441,11 +487,12 @@ class StatisticalLine(LineBase):
     def step(self, epoch_s: float, dt_s: float) -> LineOutput:
         t0, t1 = float(epoch_s), float(epoch_s + dt_s)
         wins = self.clock.windows(t0, t1)
-        planned = sum(_overlap(a, b, t0, t1) for a, b in wins)
+        prod = sum(_overlap(a, b, t0, t1) for a, b in wins)
+        planned = prod if self.clock.holds is None else self.clock.planned_s(t0, t1)
         produced = drain_s = 0.0
         fill = span = None
         if wins:
-            run = planned - self._stop_s(t0, t1, wins)
+            run = prod - self._stop_s(t0, t1, wins)
             starts = sum(1 for a, _ in wins if t0 <= a < t1)
             ends = sum(1 for _, b in wins if t0 < b <= t1)
             drain_s = ends * self.drain_boards * self.mean_cycle_s
@@ -474,7 +521,8 @@ class StatisticalLine(LineBase):
                   "false_calls": false_calls, "e_kwh": self.energy_kwh(t0, t1, busy),
                   "planned_s": planned, "busy_outside_s": drain_s,
                   "busy_s": produced * self.mean_cycle_s, "n_equiv": produced,
-                  "lead_sum_s": out * lead + rejected * c[ROBOT], "dt_s": dt_s}
+                  "lead_sum_s": out * lead + rejected * c[ROBOT], "dt_s": dt_s,
+                  "held_s": self.clock.held_s(t0, t1)}
         self.t = t1
         return self._output(t0, t1, counts)
 
@@ -700,6 +748,7 @@ class FullLine(LineBase):
                 self._credit(k, max(active[0], t0), min(active[1], t1), active[2])
         c = self._c
         c["planned_s"] = self.clock.planned_s(t0, t1)
+        c["held_s"] = self.clock.held_s(t0, t1)
         c["e_kwh"] = self.energy_kwh(t0, t1, self._busy)
         c["dt_s"] = dt_s
         self._c, self._busy = dict(_ZERO), [0.0] * len(STATIONS)

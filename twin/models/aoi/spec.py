@@ -37,6 +37,17 @@ def _days(value: Any) -> tuple[str, ...]:
     return days
 
 
+HOLD_KINDS = ("grid_outage", "demand_response")
+
+
+def _hold_on(value: Any) -> tuple[str, ...]:
+    kinds = tuple(str(v) for v in (value if isinstance(value, list | tuple) else [value]))
+    bad = [k for k in kinds if k not in HOLD_KINDS]
+    if bad:
+        raise ValueError(f"unknown event kind {bad[0]!r} (expected {', '.join(HOLD_KINDS)})")
+    return kinds
+
+
 @dataclass(frozen=True)
 class AOILineSpec:
     """A robotic SMT/AOI line; per-station tuples follow :data:`STATIONS`."""
@@ -76,6 +87,11 @@ class AOILineSpec:
                                     doc="oven power while heating up")
     review_s: float = param("s", ge=0, default=_D["review_s"],
                             doc="full mode: an operator reviews each flagged board (0: none)")
+    hold_on: tuple[str, ...] = param(
+        default=("grid_outage",), parse=_hold_on,
+        doc="the park's events that hold the line: the printer stops, the line drains, the "
+        "oven goes to standby when the hold is longer than its warm-up (grid_outage: "
+        "unscheduled downtime, demand_response: taken out of the planned time)")
 
     def __post_init__(self) -> None:
         for name in ("cycle_s", "mtbf_h", "mttr_min", "p_run_kw", "p_idle_kw", "p_off_kw"):
@@ -89,3 +105,4 @@ class AOILineSpec:
                      "buffer_boards"):  # lists from JSON or mosaik become tuples
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "days", _days(self.days))
+        object.__setattr__(self, "hold_on", _hold_on(self.hold_on))

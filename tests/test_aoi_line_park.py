@@ -1,0 +1,103 @@
+"""The SMT/AOI line in the park: a grid outage or a demand-response request holds it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from adapters.aoi_sim import AOISim
+from twin.models.aoi.calibration import OracleInspector, SyntheticBoards
+from twin.models.aoi.line import PERFECT, REFLOW, STATIONS, AOILineSpec, FullLine, StatisticalLine
+from twin.models.events import Event, EventBook
+
+TZ = dt.timezone(dt.timedelta(hours=8))
+MONDAY = int(dt.datetime(2027, 1, 4, tzinfo=TZ).timestamp())  # a workday, 00:00 local
+HOLD = (MONDAY + 10 * 3600, MONDAY + 13 * 3600)  # 10:00-13:00 local, inside the day shift
+
+
+def _spec(**kw) -> AOILineSpec:
+    return AOILineSpec(name="smt", robot="calibrated", mtbf_h=(0.0,) * len(STATIONS), **kw)
+
+
+def _day(hold: bool | None, step_s: int = 3600) -> tuple[StatisticalLine, list]:
+    """A statistical line over Monday; ``hold``: None none, True an outage, False a DR."""
+    line = StatisticalLine(_spec(), MONDAY, seed=3, calibration=PERFECT)
+    if hold is not None:
+        line.clock.holds = lambda t0, t1: [(*HOLD, hold)]
+    out = [line.step(MONDAY + i * step_s, step_s) for i in range(86400 // step_s)]
+    return line, out
+
+
+def test_a_hold_stops_production_and_the_oven_goes_to_standby():
+    base, _ = _day(None)
+    line, out = _day(True)
+    spec = line.spec
+    assert sum(o.held_s for o in out) == 3 * 3600
+    lost = base.summary().boards_out - line.summary().boards_out
+    assert lost == pytest.approx(3 * 3600 / line.mean_cycle_s, rel=0.02)
+    # 11:00-12:00: drained, the stations in standby; 12:00-13:00: the oven heats up again
+    assert out[11].boards_out == 0
+    assert out[11].e_kwh == pytest.approx(sum(spec.p_off_kw))
+    warm_h = spec.reflow_warmup_s / 3600
+    assert out[12].e_kwh == pytest.approx(
+        sum(spec.p_off_kw) - spec.p_off_kw[REFLOW] * warm_h + spec.reflow_warmup_kw * warm_h)
+    assert line.summary().e_kwh < base.summary().e_kwh
+
+
+def test_an_outage_costs_availability_a_demand_response_does_not():
+    """SEMI E10: a facilities-caused stop is unscheduled downtime (in the planned time); a
+    request taking the line out of its schedule is non-scheduled time (out of it)."""
+    base, _ = _day(None)
+    outage, _ = _day(True)
+    dr, _ = _day(False)
+    b, o, d = base.summary(), outage.summary(), dr.summary()
+    assert o.planned_s == b.planned_s == 16 * 3600
+    assert d.planned_s == b.planned_s - 3 * 3600
+    assert o.availability == pytest.approx(b.availability * 13 / 16, rel=0.02)
+    assert d.availability == pytest.approx(b.availability, rel=0.02)
+    for s in (b, o, d):
+        assert s.oee == pytest.approx(s.availability * s.performance * s.quality)
+
+
+def test_a_board_by_board_line_starts_no_board_in_a_hold():
+    spec = dataclasses.replace(_spec(fidelity="full"), p_defect=0.1)
+    seen = []
+    line = FullLine(spec, MONDAY + 8 * 3600, seed=2, calibration=PERFECT,
+                    boards=SyntheticBoards(seed=2, pool=4), inspector=OracleInspector(),
+                    on_board=seen.append)
+    line.clock.holds = lambda t0, t1: [(*HOLD, True)]
+    out = [line.step(MONDAY + h * 3600, 3600) for h in range(8, 15)]
+    assert sum(o.held_s for o in out) == 3 * 3600
+    starts = [b.t_in_s for b in seen]
+    assert starts
+    assert not [t for t in starts if HOLD[0] <= t < HOLD[1]]
+    assert max(b.t_out_s for b in seen if b.t_in_s < HOLD[0]) < HOLD[0] + 1800  # drained
+    assert [t for t in starts if t >= HOLD[1]]  # and started again
+
+
+def _adapter_run(event: Event, hold_on: tuple[str, ...]) -> list[dict]:
+    start = dt.datetime.fromtimestamp(MONDAY, TZ)
+    book = EventBook((event,), start.astimezone(dt.UTC), "Asia/Shanghai", 86400)
+    sim = AOISim()
+    sim.init("AOI", start=start.isoformat(), step_s=3600, seed=3, duration_s=86400,
+             events=book)
+    sim.create(1, "AOILine", **dataclasses.asdict(_spec(hold_on=hold_on)))
+    rows = []
+    for h in range(24):
+        sim.step(h * 3600, {}, 24 * 3600)
+        rows.append(dict(sim.out["smt"]))
+    return rows
+
+
+@pytest.mark.parametrize("kind", ["grid_outage", "demand_response"])
+def test_the_park_s_events_reach_the_line(kind):
+    event = Event(kind=kind, dates=(dt.date(2027, 1, 4),), start=10 * 3600, end=13 * 3600,
+                  cut_import_mw=1.0 if kind == "demand_response" else 0.0)
+    held = _adapter_run(event, (kind,))
+    ignored = _adapter_run(event, ())
+    assert sum(r["held_s"] for r in held) == 3 * 3600
+    assert held[11]["boards_out"] == 0 < ignored[11]["boards_out"]
+    assert held[11]["p_mw"] < 0.1 * ignored[11]["p_mw"]
+    assert sum(r["held_s"] for r in ignored) == 0
