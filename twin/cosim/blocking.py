@@ -15,7 +15,7 @@ possible, and steps one step at a time when
   by step by the rest;
 - a caller gives its own events book (a live view adds events while the run goes), an
   observer of each step, extensions (hardware in the loop) or the scenario has external
-  simulators (unknown to the block adapters);
+  simulators or FMUs (unknown to the block adapters);
 - the AOI line steps other than the park (board by board, or a park step it cannot take).
 """
 
@@ -61,7 +61,7 @@ def _steps(s: Scenario, fast_progress: bool, events: Any, observer: Any,
     step_s = s.period.step_s
     if not (fast_progress and events is None and observer is None and not extensions):
         return 1
-    if s.external or not float(step_s).is_integer():
+    if s.external or s.fmus or not float(step_s).is_integer():
         return 1
     if any(a.fidelity == "full" for a in s.aoi_lines) or (s.aoi_lines and step_s > 3600):
         return 1

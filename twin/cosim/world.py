@@ -40,7 +40,7 @@ from adapters.weather_sim import WeatherSim
 from adapters.wind_sim import WindSim
 from twin.accounting.carbon import factors as carbon_factors
 from twin.core.kinds import GENERATORS, LOADS
-from twin.cosim import blocking, scheduling
+from twin.cosim import blocking, fmus, scheduling
 from twin.cosim.network import build_grid
 from twin.models.events import EventBook
 from twin.models.grid.network import inventory
@@ -115,7 +115,7 @@ def sim_config(scenario: Scenario, block: bool = False) -> dict[str, dict[str, s
     for ext in scenario.external:
         config[f"ext:{ext.name}"] = ({"python": ext.python} if ext.python
                                      else {"cmd": ext.cmd or ""})
-    return config
+    return config | fmus.sim_config(scenario)
 
 
 class Extension(Protocol):
@@ -277,7 +277,8 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
     for ext in extensions:
         ext.build(world, s, wiring, factories, path)
 
-    gens, loads = wiring.of_kind(*GEN_KINDS), wiring.of_kind(*LOAD_KINDS)
+    fmu_gens, fmu_loads = fmus.build(world, s, wiring)
+    gens, loads = wiring.of_kind(*GEN_KINDS) + fmu_gens, wiring.of_kind(*LOAD_KINDS) + fmu_loads
     batteries = wiring.of_kind("battery")
     if s.controller.kind == "ems":  # a live view or HIL: plans made beside the steps
         _build_ems(world, s, wiring, factories, events,
@@ -391,8 +392,8 @@ def _build_recorder(world: mosaik.World, s: Scenario, wiring: Wiring,
     for sid in factories:
         if sid != "Recorder":
             world.connect(_bundle(wiring, factories, sid), recorder, "outputs")
-    for label, attr, *_ in wiring.series:  # external simulators: attribute by attribute
-        if wiring.kinds[label] == "external":
+    for label, attr, *_ in wiring.series:  # external simulators, FMUs: attribute by attribute
+        if wiring.kinds[label] in ("external", "fmu"):
             world.connect(wiring.entities[label], recorder, attr)
 
 

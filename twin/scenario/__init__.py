@@ -29,10 +29,12 @@ from twin.models.aoi.spec import AOILineSpec
 from twin.models.battery import BatterySpec
 from twin.models.events import Event
 from twin.models.events import outside as events_outside
+from twin.models.fmu import FMUSpec
 from twin.models.grid.layout import GridLayout
 from twin.models.loads.spec import EVHubSpec, FactorySpec, HeatSupplySpec
 from twin.models.pv_spec import PVSpec
 from twin.models.wind_spec import WindFarmSpec
+from twin.scenario.fmus import rule_fmus
 from twin.scenario.hil import HILSection
 from twin.scenario.hil import check as _rule_hil
 from twin.scenario.profiles import rule_profiles, stopped
@@ -135,7 +137,7 @@ class Controller:
 class Link:
     """A connection between an external simulator's entity and one of the park's entities."""
 
-    source: str = param(doc="'<external>.<eid>' or a park entity name")
+    source: str = param(doc="'<external>.<eid>', a park entity name or 'weather'")
     target: str = param(doc="a park entity name or '<external>.<eid>'")
     attrs: tuple[tuple[str, str], ...] = param(doc="pairs [source attribute, target attribute]")
 
@@ -234,6 +236,7 @@ class Scenario:
     economics: EconomicsSection = EconomicsSection()
     products: tuple[ProductSpec, ...] = ()
     external: tuple[ExternalSimulator, ...] = ()
+    fmus: tuple[FMUSpec, ...] = ()  # co-simulation FMUs stepped with the park (twin.models.fmu)
     events: tuple[Event, ...] = ()
     output: Output = Output()
     hil: HILSection | None = None  # hardware in the loop (hil/spec.py): twin hil
@@ -464,7 +467,8 @@ def _rule_external(s: Scenario) -> None:
             for end in ("source", "target"):
                 ref = getattr(link, end)
                 prefix = ref.split(".", 1)[0]
-                if ref not in names and not ("." in ref and prefix in ext):
+                if ref not in names and not ("." in ref and prefix in ext) and not (
+                        ref == "weather" and end == "source"):  # the weather: read only
                     raise SpecError(f"external[{i}].links[{j}].{end}",
                                     f"expected a park entity or '<external>.<eid>', got {ref!r}")
 
@@ -636,6 +640,7 @@ RULES: tuple[Callable[[Scenario], Any], ...] = (
     _rule_weather_file,
     _rule_external,
     rule_profiles,
+    rule_fmus,
     _rule_grid,
     _rule_accounting,
     _rule_controller,
@@ -664,7 +669,8 @@ def _resolve_files(s: Scenario) -> Scenario:
     grid = s.grid
     if grid is not None and grid.path is not None:
         grid = dataclasses.replace(grid, path=_resolve(s.path, grid.path).resolve())
-    return dataclasses.replace(s, weather=weather, external=external, grid=grid)
+    fmus = tuple(dataclasses.replace(f, path=_resolve(s.path, f.path).resolve()) for f in s.fmus)
+    return dataclasses.replace(s, weather=weather, external=external, grid=grid, fmus=fmus)
 
 
 def _resolve_params(scenario_path: Path, params: dict[str, Any]) -> dict[str, Any]:
