@@ -101,3 +101,37 @@ def test_the_park_s_events_reach_the_line(kind):
     assert held[11]["boards_out"] == 0 < ignored[11]["boards_out"]
     assert held[11]["p_mw"] < 0.1 * ignored[11]["p_mw"]
     assert sum(r["held_s"] for r in ignored) == 0
+
+
+def test_carbon_per_board_follows_the_park_s_hourly_supply():
+    """A board made in an hour the park's own wind covers carries no Scope 2; one made in an
+    hour of import carries its share of that hour's import (not a fixed grid average)."""
+    import numpy as np
+
+    from twin.accounting.assessment import line_carbon
+    from twin.accounting.carbon.accounting import emissions, factors
+    from twin.accounting.carbon.flows import park_flows
+
+    line = np.array([2.0, 0.5, 1.0])  # MWh in each hour
+    factory = np.array([3.0, 3.0, 1.0])
+    wind = np.array([5.0, 0.0, 1.0])  # hour 0 covered, hour 1 all imported, hour 2 half
+    imp = line + factory - wind
+    flows = park_flows(np.arange(3) * 3600, load_mwh={"smt": line, "factory": factory},
+                       wind_mwh={"wind": wind}, import_mwh=imp, kind={"smt": "aoi"})
+    fac = factors(2023, "northeast")
+    em = emissions(flows, fac)
+    got = line_carbon(em.by_entity(), {"smt": 300.0})["smt"]
+    assert got["electricity_mwh"] == pytest.approx(3.5)
+    assert got["location_t"] == pytest.approx(fac.grid_t_per_mwh * (0 + 0.5 + 0.5))
+    flat = 3.5 * imp.sum() / (line + factory).sum() * fac.grid_t_per_mwh  # a period average
+    assert got["location_t"] != pytest.approx(flat, rel=0.05)
+
+
+def test_a_product_s_lines_must_be_lines_of_the_scenario():
+    from tests.conftest import ROOT
+    from twin.scenario import ScenarioError, loads
+
+    park = (ROOT / "scenarios" / "park.yaml").read_text(encoding="utf-8")
+    assert [p.lines for p in loads(park).products if p.name == "pcb-board"] == [("aoi-smt-1",)]
+    with pytest.raises(ScenarioError, match=r"products\[2\]\.lines\[0\].*nowhere"):
+        loads(park.replace("lines: [aoi-smt-1]", "lines: [nowhere]"))

@@ -64,6 +64,7 @@ class Assessment:
     opex_cny_per_year: float
     lcoe_cny_per_mwh: float
     footprints: list[Footprint] = field(default_factory=list)
+    lines: dict[str, dict[str, float]] = field(default_factory=dict)  # :func:`line_carbon`
     cbam: list[CbamExposure] = field(default_factory=list)
     investments: list[appraisal.Investment] = field(default_factory=list)
     finance: appraisal.Finance | None = None
@@ -230,15 +231,53 @@ def assess(run: Run) -> Assessment:
                    grid_only=grid_only, has_network=bool(_network(run)))
     by_entity = em.by_entity()
     year = int(np.median(flows.local_year)) if len(flows.local_year) else 2027
+    a.lines = line_carbon(by_entity, _boards_out(run))
     for product in products:
-        e = by_entity.get(product.enterprise, {})
+        e = _made_by(by_entity, product.lines or (product.enterprise,))
+        units = sum(a.lines[x]["boards"] for x in product.lines if x in a.lines) or None
+        if product.lines and units is None:
+            continue  # its lines made no board in the run: no footprint per board
         fp = footprint(product, e.get("electricity_mwh", 0.0), e.get("scope2_location_t", 0.0),
-                       e.get("scope2_market_t", 0.0), e.get("scope1_t", 0.0), a.years)
+                       e.get("scope2_market_t", 0.0), e.get("scope1_t", 0.0), a.years,
+                       units_in_period=units)
         a.footprints.append(fp)
         exposure = cbam_exposure(fp, product, year, fp.period_units)
         if exposure is not None:
             a.cbam.append(exposure)
     return a
+
+
+def _boards_out(run: Run) -> dict[str, float]:
+    """Boards each production line of the run made (its recorded boards out)."""
+    return {e: float(np.nansum(run.series(e, "boards_out"))) for e in run.entities("aoi")
+            if run.has(e, "boards_out")}
+
+
+def _made_by(by_entity: dict[str, dict[str, float]], names: tuple[str, ...]) -> dict[str, float]:
+    """The summed per-entity totals of ``names`` (a product's lines, or its enterprise)."""
+    out: dict[str, float] = {}
+    for name in names:
+        for key, value in by_entity.get(name, {}).items():
+            out[key] = out.get(key, 0.0) + value
+    return out
+
+
+def line_carbon(by_entity: dict[str, dict[str, float]],
+                boards: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Each production line's boards, electricity and emissions over the run.
+
+    The emissions are the line's share of the park's hourly ones (each hour's import times the
+    grid factor shared among that hour's loads by their energy), so a board made in an hour
+    the park's own wind and PV cover carries no Scope 2: the line's carbon per board follows
+    the park's hourly supply, not a fixed grid average.
+    """
+    out = {}
+    for name, n in boards.items():
+        e = by_entity.get(name, {})
+        out[name] = {"boards": n, "electricity_mwh": e.get("electricity_mwh", 0.0),
+                     "location_t": e.get("scope2_location_t", 0.0),
+                     "market_t": e.get("scope2_market_t", 0.0)}
+    return out
 
 
 def assessment_kpis(a: Assessment) -> dict[str, KPI]:
@@ -271,6 +310,12 @@ def assessment_kpis(a: Assessment) -> dict[str, KPI]:
     k["opex_cny_per_year"] = KPI(a.opex_cny_per_year, "CNY/yr", "their operation and upkeep")
     k["lcoe_local_cny_per_mwh"] = KPI(a.lcoe_cny_per_mwh, "CNY/MWh",
                                       "levelised cost of the park's wind and PV energy")
+    for name, line in a.lines.items():
+        if line["boards"] > 0:
+            k[f"{name}_kgco2_per_board_supply"] = KPI(
+                line["location_t"] * 1000.0 / line["boards"], "kg",
+                f"{name}: CO2 per board at the park's hourly supply (location-based; the hours "
+                "its own wind and PV cover carry none)")
     for exposure in a.cbam:
         k[f"cbam_{exposure.product}_eur"] = KPI(exposure.cost_eur, "EUR",
                                                 f"CBAM cost of {exposure.product} exports")

@@ -535,6 +535,11 @@ def _rule_accounting(s: Scenario) -> None:
         if product.enterprise not in factories:
             raise SpecError(f"products[{i}].enterprise",
                             f"expected a factory of the scenario, got {product.enterprise!r}")
+        lines = {a.name for a in s.aoi_lines}
+        for j, name in enumerate(product.lines):
+            if name not in lines:
+                raise SpecError(f"products[{i}].lines[{j}]",
+                                f"expected an AOI line of the scenario, got {name!r}")
 
 
 def _rule_controller(s: Scenario) -> None:

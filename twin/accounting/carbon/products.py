@@ -86,6 +86,11 @@ class ProductSpec:
         "tCO2/t", ge=0, default=None,
         doc="free-allocation benchmark of the good (none: proportional phase-out)",
     )
+    lines: tuple[str, ...] = param(
+        default=(),
+        doc="production lines (AOI lines) that make it: its units are their boards out in the "
+        "run and its energy and emissions theirs (at the park's hourly supply), times share",
+    )
 
     def __post_init__(self) -> None:
         if self.cbam_sector is not None and self.cbam_sector not in CBAM_SECTORS:
@@ -97,6 +102,8 @@ class ProductSpec:
             raise ValueError(f"product {self.name}: units_per_year must be > 0")
         if not 0 < self.share <= 1:
             raise ValueError(f"product {self.name}: share must be in (0, 1]")
+        object.__setattr__(self, "lines", tuple(str(x) for x in (
+            self.lines if isinstance(self.lines, list | tuple) else [self.lines])))
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,19 @@ and the line drains. Electric power follows each station's state: off (standby) 
 the on-window (production window plus drain), idle when on, running while processing; the
 oven warms up for ``reflow_warmup_s`` before each on-window after a gap.
 
-KPIs per interval (``LineOutput``): OEE = availability x performance x quality, measured at
-the placement machine (the bottleneck): availability = its processing time / planned time
-(planned: the shift windows plus any processing after them), performance = ideal cycle time x
-boards / processing time, quality = first-pass yield = boards passed / boards inspected. Each
-factor is <= 1 by construction. ``escape_rate`` and ``false_call_rate`` are per board
+KPIs per interval (``LineOutput``): OEE = availability x performance x quality (the product
+SEMI E79, "Specification for Definition and Measurement of Equipment Productivity", defines),
+measured at the placement machine (the bottleneck): availability = its processing time /
+planned time (planned: the shift windows plus any processing after them), performance = ideal
+cycle time x boards / processing time, quality = first-pass yield = boards passed / boards
+inspected. Each factor is <= 1 by construction. Which time is planned follows the equipment
+states of SEMI E10 ("Specification for Definition and Measurement of Equipment Reliability,
+Availability, and Maintainability (RAM) and Utilization"): outside the shifts is
+non-scheduled time; a breakdown is unscheduled downtime; the park's holds (``hold_on``) are a
+grid outage, kept as unscheduled downtime (facilities-related: planned time the line cannot
+use, lowering availability), and a demand-response request, taken as non-scheduled time (out
+of the planned time). The mapping of the factors onto these states is this model's own
+reading, not the standard's text. ``escape_rate`` and ``false_call_rate`` are per board
 inspected: defective boards passed, good boards rejected. Where the truth of a board is
 unknown (a camera or an image folder), they are unknown, not zero: ``calls_unreviewed``
 counts flagged boards whose truth nobody gave (false calls are among them) and
