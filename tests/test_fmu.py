@@ -116,6 +116,56 @@ def test_fmu_writes_power_heat_and_gas_into_the_balance(tmp_path, fmu):
                                    rtol=1e-12, atol=1e-12)
 
 
+PV3 = '''
+from pythonfmu3 import Fmi3Causality, Fmi3Slave, Fmi3Variability, Float64
+
+
+class PV3(Fmi3Slave):
+    author = "tests"
+    description = "PV plant of FMI 3: P = k * ghi"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.time = self.ghi = self.P = 0.0
+        self.k = 10.0
+        self.register_variable(Float64("time", causality=Fmi3Causality.independent,
+                                       variability=Fmi3Variability.continuous))
+        self.register_variable(Float64("ghi", causality=Fmi3Causality.input, start=0.0))
+        self.register_variable(Float64("k", causality=Fmi3Causality.parameter,
+                                       variability=Fmi3Variability.tunable, start=10.0))
+        self.register_variable(Float64("P", causality=Fmi3Causality.output))
+
+    def do_step(self, current_time, step_size):
+        self.P = self.k * self.ghi
+        return True
+'''
+
+
+def test_an_fmi3_fmu_generates_into_the_balance(tmp_path):
+    pytest.importorskip("pythonfmu3")
+    from pythonfmu3.builder import FmuBuilder
+
+    (tmp_path / "pv3.py").write_text(PV3)
+    FmuBuilder.build_FMU(tmp_path / "pv3.py", dest=tmp_path)
+    path = tmp_path / "park.yaml"
+    path.write_text(BASE + """fmus:
+  - name: roof
+    path: PV3.fmu
+    role: generator
+    inputs: {ghi: weather.ghi_w_m2}
+    parameters: {k: 2.0}
+    outputs: [{quantity: p_mw, variable: P, unit: W}]
+""")
+    result = runner.run(scenario.load(path), out_dir=tmp_path)
+    with open_run(result.path) as run:
+        ghi = run.series("weather", "ghi_w_m2")
+        assert ghi.max() > 100
+        np.testing.assert_allclose(run.series("roof", "p_mw"), 2.0 * ghi / 1e6, rtol=1e-12)
+        np.testing.assert_allclose(run.series("pcc", "p_gen_mw"),
+                                   run.series("pv", "p_mw") + run.series("roof", "p_mw"),
+                                   rtol=1e-12, atol=1e-15)
+
+
 def _check(path: Path, capsys) -> list[str]:
     try:
         code = main(["check", str(path)])
