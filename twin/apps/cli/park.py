@@ -18,7 +18,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     s = load_scenario(args.scenario)
     counts = ", ".join(f"{len(getattr(s, key))} {key.replace('_', ' ')}"
                        for key in ("pv_plants", "wind_farms", "batteries", "factory_loads",
-                                   "ev_hubs", "heat_supply") if getattr(s, key))
+                                   "ev_hubs", "heat_supply", "fmus") if getattr(s, key))
     print(f"{s.path}: ok — {s.park.name}; {s.n_steps} steps of {s.period.step_s} s "
           f"from {s.period.start:%Y-%m-%d %H:%M}; {counts or 'no entities'}")
     return 0
