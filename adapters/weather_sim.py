@@ -2,7 +2,10 @@
 
 The whole period is built (or read and mapped onto the period) when the entity is created;
 each step hands out that step's values, changed by the weather events in force (cloud front,
-wind lull, heat or cold wave) of the ``events`` book (:mod:`twin.models.disturbances`).
+wind lull, heat or cold wave) of the ``events`` book (:mod:`twin.models.disturbances`), and the
+synthetic NWP forecasts of the wind and GHI 1, 6 and 24 h ahead made by the latest weather-model
+run available at the step's start (:mod:`twin.models.weather_nwp`; built from the unchanged
+weather, the events are not forecast).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from mosaik_api_v3.types import InputData
 
 from adapters.base import Model, TwinSimulator
-from twin.models import weather, weather_io
+from twin.models import weather, weather_io, weather_nwp
 from twin.models.disturbances import weather_under
 from twin.models.events import EventBook
 
@@ -25,7 +28,7 @@ WEATHER_EVENTS = ("cloud_front", "wind_lull", "heat_wave", "cold_wave")
 class WeatherSim(TwinSimulator):
     """Weather of the park site, one entity per weather source."""
 
-    MODELS = {"Weather": Model(PARAMS, weather.OUTPUTS)}
+    MODELS = {"Weather": Model(PARAMS, weather.OUTPUTS + weather_nwp.OUTPUTS)}
 
     def setup(self, duration_s: int = 365 * 86400, events: EventBook | None = None) -> None:
         if self.step_s < 1:  # a sub-second run: the weather (hourly data at best) steps
@@ -36,25 +39,38 @@ class WeatherSim(TwinSimulator):
         self.anchor_epoch_s = getattr(events, "period_start_epoch_s", None)
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
+        series, lat, lon, alt = self._series(eid, params)
+        if not hasattr(self, "forecasts"):
+            self.forecasts: dict[str, dict[str, Any]] = {}
+        nwp = weather_nwp.synthetic_nwp(series, lat, lon, int(params.get("seed", 0)), name=eid,
+                                        elevation_m=alt)
+        self.forecasts[eid] = weather_nwp.step_forecasts(nwp, series.epoch_s, series.step_s)
+        return series
+
+    def _series(self, eid: str, params: Mapping[str, Any]) -> tuple[Any, float, float, float]:
         source = params.get("source", "synthetic")
         if source == "synthetic":
+            lat, lon = float(params["latitude"]), float(params["longitude"])
             return weather.synthetic_year(
                 weather.site_climate(params.get("site", "shenyang")),
                 float(params["latitude"]), float(params["longitude"]), self.start_epoch_s,
                 self.n_steps, self.step_s, int(params.get("seed", 0)), name=eid,
-                anchor_epoch_s=self.anchor_epoch_s)
+                anchor_epoch_s=self.anchor_epoch_s), lat, lon, float(params.get("altitude_m") or 0)
         if source not in READERS:
             raise ValueError(f"unknown weather source {source!r}; expected synthetic, epw, csv")
         series, meta = READERS[source](params["path"])
-        return weather.resample(
-            series, self.start_epoch_s, self.n_steps, self.step_s,
-            latitude=meta.get("latitude", params.get("latitude")),
-            longitude=meta.get("longitude", params.get("longitude")),
-            elevation_m=meta.get("altitude_m") or params.get("altitude_m") or 0.0)
+        lat = meta.get("latitude", params.get("latitude"))
+        lon = meta.get("longitude", params.get("longitude"))
+        alt = meta.get("altitude_m") or params.get("altitude_m") or 0.0
+        return (weather.resample(series, self.start_epoch_s, self.n_steps, self.step_s,
+                                 latitude=lat, longitude=lon, elevation_m=alt),
+                float(lat or 0.0), float(lon or 0.0), float(alt))
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         i = self.index(time)
         active = self.events.active(time, *WEATHER_EVENTS) if self.events else []
         for eid, series in self.entities.items():
-            row = series.row(min(i, len(series) - 1))
-            self.out[eid] = weather_under(row, active) if active else row
+            k = min(i, len(series) - 1)
+            row = series.row(k)
+            row = weather_under(row, active) if active else row
+            self.out[eid] = row | {key: float(v[k]) for key, v in self.forecasts[eid].items()}

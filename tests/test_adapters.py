@@ -17,7 +17,7 @@ from twin.core.quantities import Quantity, names
 from twin.core.results import open_run
 from twin.cosim import world
 from twin.ems import controller
-from twin.models import balance, battery, control, pv, weather, wind
+from twin.models import balance, battery, control, pv, weather, weather_nwp, wind
 from twin.models.aoi import line as aoi_line
 from twin.models.grid import quantities as grid_quantities
 from twin.models.loads import ev, factory, heat
@@ -27,7 +27,7 @@ PARK = Path(__file__).resolve().parents[1] / "scenarios" / "park.yaml"
 
 # simulator -> model -> (outputs, inputs, signals) as the model modules declare them
 DECLARED: dict[str, dict[str, tuple[tuple[Quantity, ...], ...]]] = {
-    "Weather": {"Weather": (weather.OUTPUTS, (), ())},
+    "Weather": {"Weather": (weather.OUTPUTS + weather_nwp.OUTPUTS, (), ())},
     "PV": {"PVPlant": (pv.OUTPUTS, pv.INPUTS, ())},
     "Wind": {"WindFarm": (wind.OUTPUTS, wind.INPUTS, ())},
     "Loads": {"Factory": (factory.OUTPUTS, factory.INPUTS, ()),
@@ -118,7 +118,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, runner.RunRe
 
 @pytest.mark.parametrize("pcc", ["grid", "balance"])
 def test_recorded_units_are_the_models_declarations(recorded, pcc):
-    by_kind = {"weather": weather.OUTPUTS, "pv": pv.OUTPUTS, "wind": wind.OUTPUTS,
+    by_kind = {"weather": weather.OUTPUTS + weather_nwp.OUTPUTS, "pv": pv.OUTPUTS, "wind": wind.OUTPUTS,
                "factory": factory.OUTPUTS, "ev": ev.OUTPUTS, "heat": heat.OUTPUTS,
                "battery": battery.OUTPUTS, "aoi": aoi_line.RECORDED, "ems": controller.OUTPUTS,
                "pcc": grid_quantities.OUTPUTS if pcc == "grid"
