@@ -135,3 +135,34 @@ def test_a_product_s_lines_must_be_lines_of_the_scenario():
     assert [p.lines for p in loads(park).products if p.name == "pcb-board"] == [("aoi-smt-1",)]
     with pytest.raises(ScenarioError, match=r"products\[2\]\.lines\[0\].*nowhere"):
         loads(park.replace("lines: [aoi-smt-1]", "lines: [nowhere]"))
+
+
+def _lots(fidelity: str, lot: int, hours: int = 8) -> object:
+    spec = dataclasses.replace(_spec(fidelity=fidelity), lot_boards=lot, changeover_min=20.0,
+                               p_defect=0.05)
+    t0 = MONDAY + 8 * 3600
+    if fidelity == "full":
+        line = FullLine(spec, t0, seed=6, calibration=PERFECT,
+                        boards=SyntheticBoards(seed=6, pool=4), inspector=OracleInspector())
+    else:
+        line = StatisticalLine(spec, t0, seed=6, calibration=PERFECT)
+    for h in range(hours):
+        line.step(t0 + h * 3600, 3600)
+    return line
+
+
+def test_changeovers_take_production_time_in_both_fidelities():
+    one = _lots("statistical", 0).summary()
+    stat_line = _lots("statistical", 150)
+    stat = stat_line.summary()
+    full = _lots("full", 150).summary()
+    # 8 h at ~31.6 s a board: ~900 boards, a changeover every 150: about 5 of 20 minutes
+    assert 4 <= stat.changeovers <= 6
+    assert abs(full.changeovers - stat.changeovers) <= 1
+    stopped = one.busy_s - stat.busy_s  # the last changeover may go on after the 8 h
+    assert (stat.changeovers - 1) * 1200 < stopped <= stat.changeovers * 1200 + 1e-6
+    lost = one.boards_out - stat.boards_out
+    assert lost == pytest.approx(stopped / stat_line.mean_cycle_s, abs=3)
+    assert full.boards_out == pytest.approx(stat.boards_out, rel=0.03)
+    assert stat.availability < one.availability - 0.1  # planned time the line did not use
+    assert stat.performance == pytest.approx(one.performance, rel=0.01)

@@ -118,6 +118,7 @@ class LineOutput:
     passes_unverified: int = 0  # passed, truth unknown: the escape rate is unknown
     boards_released: int = 0  # flagged, overridden at review, left as good
     held_s: float = 0.0  # shift time the park held the line (an outage, a demand response)
+    changeovers: int = 0  # product changeovers started
 
 
 # What a line gives each step (recorded): fields of LineOutput.
@@ -146,6 +147,8 @@ OUTPUTS = (
     Quantity("passes_unverified", "1", "passed boards whose truth is unknown (escape rate "
              "unknown while not 0)", "sum"),
     Quantity("boards_released", "1", "flagged boards an operator overrode at review", "sum"),
+    Quantity("changeovers", "1", "product changeovers started (lot_boards boards per lot)",
+             "sum"),
     Quantity("held_s", "s", "shift time the park held the line (a grid outage, a demand-"
              "response request)", "sum"),
 )
@@ -439,7 +442,8 @@ class LineBase:
             planned_s=c["planned_s"], busy_s=busy,
             calls_unreviewed=int(c.get("calls_unreviewed", 0)),
             passes_unverified=int(c.get("passes_unverified", 0)),
-            boards_released=int(c.get("released", 0)), held_s=c.get("held_s", 0.0))
+            boards_released=int(c.get("released", 0)), held_s=c.get("held_s", 0.0),
+            changeovers=int(c.get("changeovers", 0)))
 
     def summary(self) -> LineOutput:
         """The whole run so far as one interval."""
@@ -453,7 +457,7 @@ class LineBase:
 _ZERO = {k: 0.0 for k in ("in", "out", "good", "rejected", "defective", "escaped", "false_calls",
                           "e_kwh", "planned_s", "busy_outside_s", "busy_s", "n_equiv",
                           "lead_sum_s", "dt_s", "calls_unreviewed", "passes_unverified",
-                          "released", "held_s")}
+                          "released", "held_s", "changeovers")}
 
 
 # ----------------------------------------------------------------------------- statistical
@@ -472,6 +476,8 @@ class StatisticalLine(LineBase):
                         aoi_slack + b[3] / p_reject * c)
         self.upstream_s = self.drain_boards * c  # waiting in front of the placement
         self._frac = 0.0
+        self._made = 0.0  # boards made so far (lots: every lot_boards, a changeover)
+        self._changeover_due = 0.0  # changeover time not yet taken out of production (s)
         self._chunks: list[list[float]] = []  # [first exit, last exit, boards, released]
 
     def _stop_s(self, t0: float, t1: float, wins: list[tuple[float, float]]) -> float:
@@ -498,12 +504,14 @@ class StatisticalLine(LineBase):
         prod = sum(_overlap(a, b, t0, t1) for a, b in wins)
         planned = prod if self.clock.holds is None else self.clock.planned_s(t0, t1)
         produced = drain_s = 0.0
+        changeovers = 0
         fill = span = None
         if wins:
             run = prod - self._stop_s(t0, t1, wins)
             starts = sum(1 for a, _ in wins if t0 <= a < t1)
             ends = sum(1 for _, b in wins if t0 < b <= t1)
             drain_s = ends * self.drain_boards * self.mean_cycle_s
+            run, changeovers = self._changeovers(run, drain_s)
             produced = (run + drain_s) / self.mean_cycle_s
             fill = (starts - ends) * self.drain_boards
             span = (max(wins[0][0], t0), min(wins[-1][1], t1) + drain_s)
@@ -530,9 +538,33 @@ class StatisticalLine(LineBase):
                   "planned_s": planned, "busy_outside_s": drain_s,
                   "busy_s": produced * self.mean_cycle_s, "n_equiv": produced,
                   "lead_sum_s": out * lead + rejected * c[ROBOT], "dt_s": dt_s,
-                  "held_s": self.clock.held_s(t0, t1)}
+                  "held_s": self.clock.held_s(t0, t1), "changeovers": changeovers}
         self.t = t1
         return self._output(t0, t1, counts)
+
+    def _changeovers(self, run: float, drain_s: float) -> tuple[float, int]:
+        """Production time left after the changeovers (one when the boards made reach a
+        multiple of ``lot_boards``; one longer than the step's time goes on into the next
+        steps), and the changeovers started in the step."""
+        lot, c = self.spec.lot_boards, self.mean_cycle_s
+        if not lot:
+            return run, 0
+        left, started, stopped = run, 0, 0.0
+        while True:
+            taken = min(self._changeover_due, left)
+            self._changeover_due -= taken
+            left -= taken
+            stopped += taken
+            to_next = (math.floor(self._made / lot + 1e-9) + 1) * lot - self._made
+            if left <= 0 or to_next * c > left:
+                self._made += max(left, 0.0) / c
+                break
+            self._made += to_next
+            left -= to_next * c
+            started += 1
+            self._changeover_due += self.spec.changeover_min * 60.0
+        self._made += drain_s / c
+        return run - stopped, started
 
     def _release(self, t1: float) -> int:
         """Boards whose exit time (spread evenly over their chunk) is before ``t1``."""
@@ -613,6 +645,7 @@ class FullLine(LineBase):
         self._busy = [0.0] * len(STATIONS)
         self._lb = self.t  # start of the current interval
         self._index = 0
+        self._changed = False  # the changeover before board _index is done
         for proc in (self._printer, self._placement, self._oven, self._aoi, self._robot,
                      self._review):
             self.env.process(proc())
@@ -642,12 +675,25 @@ class FullLine(LineBase):
             if not self.clock.producing(self.env.now):
                 yield self.env.timeout(self.clock.next_start(self.env.now) - self.env.now)
                 continue
+            lot = self.spec.lot_boards
+            if lot and self._index and self._index % lot == 0 and not self._changed:
+                self._c["changeovers"] += 1  # the next product: feeders, stencil, programme
+                self._changed = True
+                yield from self._changeover()
+                continue
+            self._changed = False
             board = {"index": self._index, "t_in": self.env.now}
             self._index += 1
             self._c["in"] += 1
             self.wip += 1
             yield from self._work(PRINTER, self.cycle_s[PRINTER])
             yield self.buf[0].put(board)
+
+    def _changeover(self) -> Any:
+        """The printer (and so the placement) stops for the changeover's production time."""
+        end = self.clock.advance(self.env.now, self.spec.changeover_min * 60.0)
+        if not math.isinf(end):
+            yield self.env.timeout(end - self.env.now)
 
     def _placement(self) -> Any:
         extra = self.spec.takt_s * (1.0 / self.spec.performance - 1.0)

@@ -87,6 +87,10 @@ class AOILineSpec:
                                     doc="oven power while heating up")
     review_s: float = param("s", ge=0, default=_D["review_s"],
                             doc="full mode: an operator reviews each flagged board (0: none)")
+    lot_boards: int = param("boards", ge=0, default=_D["lot_boards"],
+                            doc="boards per product lot, then a changeover (0: none)")
+    changeover_min: float = param("min", ge=0, default=_D["changeover_min"],
+                                  doc="printer and placement changing over to the next product")
     hold_on: tuple[str, ...] = param(
         default=("grid_outage",), parse=_hold_on,
         doc="the park's events that hold the line: the printer stops, the line drains, the "
