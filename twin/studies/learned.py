@@ -34,6 +34,8 @@ from twin.ems.forecast import (
     Forecaster,
     History,
     Learned,
+    NWPPower,
+    NWPWind,
     Persistence,
     Priors,
     SmartPersistence,
@@ -43,6 +45,7 @@ from twin.ems.forecast import (
 
 Progress = Callable[[str], None]
 REPORT_HORIZONS = (1, 4, 8, 16)
+NWP_HORIZON = 96  # steps: the NWP forecaster is evaluated a day ahead
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class ForecastData:
     workday: np.ndarray
     capacities: Capacities
     utc_offset_s: int = 8 * 3600
+    nwp: NWPPower | None = None  # the weather model's wind power runs (synthetic weather)
 
     @property
     def n_steps(self) -> int:
@@ -109,14 +113,32 @@ def dataset(scenario: Any, seed: int, days: float | None = None,
                      p.altitude_m, p.timezone, s.start_epoch_s + t0, len(pv), step_s)
     return ForecastData(seed=int(seed), epoch0_s=h.epoch0_s, step_s=step_s, pv_mw=pv,
                         wind_mw=wind, load_mw=load, clearsky_pv_mw=h.clearsky_pv_mw,
-                        workday=h.workday, capacities=h.capacities, utc_offset_s=h.utc_offset_s)
+                        workday=h.workday, capacities=h.capacities, utc_offset_s=h.utc_offset_s,
+                        nwp=_nwp_power(s, h.epoch0_s, len(pv) + 192, step_s))
 
 
-def origins_of(data: ForecastData, warmup_steps: int | None = None) -> np.ndarray:
-    """Forecast origins evaluated: after a warm-up (default one day), HORIZON before the end."""
+def _nwp_power(s: Any, epoch0_s: int, n_steps: int, step_s: int) -> NWPPower | None:
+    """The NWP runs the weather simulator makes for ``s`` (synthetic weather only: the same
+    weather and seed), as wind power of its farms on the run's steps."""
+    from twin.ems.forecast import nwp_wind_mw
+    from twin.models import weather, weather_nwp
+
+    if s.weather.source != "synthetic" or not s.wind_farms:
+        return None
+    p = s.park
+    w = weather.synthetic_year(weather.site_climate(s.weather.site), p.latitude, p.longitude,
+                               epoch0_s, n_steps, step_s, p.seed, name="weather")
+    nwp = weather_nwp.synthetic_nwp(w, p.latitude, p.longitude, p.seed, name="weather")
+    return nwp_wind_mw(nwp, s.wind_farms, epoch0_s, step_s, w.wind_height_m, w.roughness_m)
+
+
+def origins_of(data: ForecastData, warmup_steps: int | None = None,
+               horizon: int = HORIZON) -> np.ndarray:
+    """Forecast origins evaluated: after a warm-up (default one day), ``horizon`` before the
+    end."""
     spd = 86_400 // data.step_s
     warm = min(spd, data.n_steps // 4) if warmup_steps is None else warmup_steps
-    return np.arange(max(warm, HORIZON - 1), data.n_steps - HORIZON)
+    return np.arange(max(warm, HORIZON - 1), data.n_steps - horizon)
 
 
 # --- training -------------------------------------------------------------------------------
@@ -283,28 +305,31 @@ def train(train_data: ForecastData, val_data: ForecastData, epochs: int = 30,
 # --- evaluation -------------------------------------------------------------------------------
 
 def evaluate(data: ForecastData, forecasters: Sequence[Forecaster],
-             warmup_steps: int | None = None) -> list[dict[str, Any]]:
-    """Errors of each forecaster per target and horizon 1..HORIZON on ``data``.
+             warmup_steps: int | None = None, horizon: int = HORIZON) -> list[dict[str, Any]]:
+    """Errors of each forecaster per target and horizon 1..``horizon`` on ``data``.
 
     Rows: forecaster, target, horizon (steps), minutes, nmae_pct and nrmse_pct (% of the
     target's capacity; PV over daylight steps only), skill = 1 - RMSE / RMSE of
     SmartPersistence (with its default parameters unless one is among ``forecasters``).
     """
     h = data.history()
-    origins = origins_of(data, warmup_steps)
+    origins = origins_of(data, warmup_steps, horizon)
     if not origins.size:
-        raise ValueError(f"{data.n_steps} steps are too few to evaluate (need > {2 * HORIZON})")
-    ahead = origins[:, None] + np.arange(1, HORIZON + 1)
+        raise ValueError(f"{data.n_steps} steps are too few to evaluate "
+                         f"(need > {HORIZON + horizon})")
+    ahead = origins[:, None] + np.arange(1, horizon + 1)
     truth = {t: v[ahead] for t, v in data.series().items()}
     day = data.clearsky_pv_mw[ahead] > 0
     smart = next((f for f in forecasters if isinstance(f, SmartPersistence)), SmartPersistence())
-    errors = {f.name: {t: f.forecast_many(h, origins, HORIZON)[t] - truth[t] for t in TARGETS}
-              for f in [smart, *forecasters]}
+    errors = {}
+    for f in [smart, *forecasters]:
+        fc = f.forecast_many(h, origins, horizon)
+        errors[f.name] = {t: fc[t] - truth[t] for t in TARGETS}
     rows = []
     for f in forecasters:
         for t in TARGETS:
             cap = data.capacities.of(t)
-            for k in range(HORIZON):
+            for k in range(horizon):
                 mask = day[:, k] if t == "pv" else slice(None)
                 e, e_sp = errors[f.name][t][mask, k], errors[smart.name][t][mask, k]
                 rmse, rmse_sp = _rms(e), _rms(e_sp)
@@ -379,7 +404,13 @@ def evaluate_command(scenario: Any, seed: int = 2, days: float | None = None,
     learned = load_learned(model)
     say(f"dataset: seed {seed} ...")
     data = dataset(scenario, seed, days)
-    rows = evaluate(data, [Persistence(), SmartPersistence(**learned.meta["smart_persistence"]),
-                           learned])
+    smart = SmartPersistence(**learned.meta["smart_persistence"])
+    forecasters: list[Forecaster] = [Persistence(), smart, learned]
+    horizon, columns = HORIZON, REPORT_HORIZONS
+    if data.nwp is not None:  # wind from the weather model's runs, 6 h and 24 h ahead too
+        forecasters.append(NWPWind(data.nwp, smart=smart))
+        horizon, columns = NWP_HORIZON, (*REPORT_HORIZONS, 24, NWP_HORIZON)
+    rows = evaluate(data, forecasters, horizon=horizon)
     return (f"Evaluation on seed {seed}, {data.n_steps} steps; nRMSE / nMAE in % of capacity "
-            "(PV: daylight steps), skill vs smart persistence\n\n" + format_table(rows))
+            "(PV: daylight steps), skill vs smart persistence\n\n"
+            + format_table(rows, columns))
