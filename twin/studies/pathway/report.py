@@ -84,7 +84,7 @@ def criteria_rows(road: Pathway) -> list[list[str]]:
 def cost_rows(road: Pathway) -> list[list[str]]:
     """Cost item and CNY per year (millions)."""
     sol = road.final.solution
-    rows = [[k, f"{v / 1e6:,.2f}"] for k, v in sol.cost.items() if abs(v) > 1e-6]
+    rows = [[k, f"{v / 1e6:,.2f}"] for k, v in sol.cost.items() if abs(v) >= 5e3]
     rows.append(["total", f"{sol.annual_cost_cny / 1e6:,.2f}"])
     return rows
 
