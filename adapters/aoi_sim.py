@@ -30,7 +30,7 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Model, TwinSimulator, as_values, make_meta, spec_params
+from adapters.base import Model, TwinSimulator, as_values, make_meta, seconds_value, spec_params
 from twin import data
 from twin.models.aoi import line as aoi_line
 from twin.models.aoi.line import LINES, AOILineSpec
@@ -53,14 +53,14 @@ class AOISim(TwinSimulator):
         super().__init__()
         self.meta = make_meta(self.MODELS, ("summary",), kind="hybrid")
 
-    def setup(self, seed: int = 0, timezone: str = "Asia/Shanghai", line_step_s: int = 3600,
+    def setup(self, seed: int = 0, timezone: str = "Asia/Shanghai", line_step_s: float = 3600,
               calibration: str | None = None,
               co2_kg_per_kwh: float | None = None, frames_dir: str | None = None,
               duration_s: int = 366 * 86400, events: EventBook | None = None) -> None:
         from twin.models.aoi.calibration import load_calibration
 
         self.seed = int(seed)
-        self.step_s = int(line_step_s)
+        self.step_s = seconds_value(line_step_s)
         self.calibration = load_calibration(calibration)
         grid = data.load("carbon")["grid_co2_northeast_2023"]
         self.co2_kg_per_kwh = float(grid if co2_kg_per_kwh is None else co2_kg_per_kwh)

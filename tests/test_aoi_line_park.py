@@ -166,3 +166,19 @@ def test_changeovers_take_production_time_in_both_fidelities():
     assert full.boards_out == pytest.approx(stat.boards_out, rel=0.03)
     assert stat.availability < one.availability - 0.1  # planned time the line did not use
     assert stat.performance == pytest.approx(one.performance, rel=0.01)
+
+
+def test_a_sub_second_park_step_is_the_line_s_step():
+    """A HIL run's 0.1 s step: the line advances 0.1 s a step, not an hour at its first."""
+    start = dt.datetime.fromtimestamp(MONDAY + 8 * 3600, TZ).isoformat()
+    sim = AOISim()
+    sim.init("AOI", time_resolution=0.001, start=start, step_s=0.1, line_step_s=0.1, seed=3)
+    sim.create(1, "AOILine", **dataclasses.asdict(_spec()))
+    t = 0
+    for _ in range(20):
+        nxt = sim.step(t, {}, 10**9)
+        assert nxt == t + 100  # ticks of 1 ms
+        t = nxt
+    line = sim.entities["smt"]
+    assert line.t == pytest.approx(MONDAY + 8 * 3600 + 2.0)
+    assert line.summary().planned_s == pytest.approx(2.0)

@@ -28,7 +28,7 @@ import mosaik
 import twin
 from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
-from adapters.base import CONTROL_ATTR, Attr, TwinSimulator, resolution_for
+from adapters.base import CONTROL_ATTR, Attr, TwinSimulator, resolution_for, seconds_value
 from adapters.battery_sim import BatterySim
 from adapters.blocks import BLOCKS
 from adapters.ems_sim import COMMANDS, EMSSim
@@ -335,9 +335,9 @@ def _build_ems(world: mosaik.World, s: Scenario, wiring: Wiring,
             wiring.add(f"cmd-{label}", cmd, "command", (COMMANDS[model],), {"target": label})
 
 
-def _aoi_step(step_s: float) -> int:
-    """The AOI lines' step: the park's when it is whole seconds up to an hour, else an hour."""
-    return int(step_s) if float(step_s).is_integer() and 1 <= step_s <= 3600 else 3600
+def _aoi_step(step_s: float) -> float:
+    """The AOI lines' step: the park's up to an hour (a HIL run's 0.1 s too), else an hour."""
+    return seconds_value(step_s) if 0 < step_s <= 3600 else 3600
 
 
 def _bundle(wiring: Wiring, factories: dict[str, Any], sid: str) -> Any:
