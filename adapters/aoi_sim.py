@@ -91,11 +91,14 @@ class AOISim(TwinSimulator):
         """The windows of the events of ``kinds`` overlapping an interval, in epoch seconds,
         each with whether its time stays planned time (an outage: unscheduled downtime)."""
         events, start = self.events, self.start_epoch_s
+        seen: list[Any] = [-1, []]  # windows of the book looked at, those of ``kinds``
 
         def holds(t0: float, t1: float) -> list[tuple[float, float, bool]]:
-            return [(start + w.start_s, start + w.end_s, w.event.kind == "grid_outage")
-                    for w in events if w.event.kind in kinds
-                    and start + w.start_s < t1 and start + w.end_s > t0]
+            if len(events) != seen[0]:  # a trainer may add events while the twin runs
+                seen[:] = [len(events), [(start + w.start_s, start + w.end_s,
+                                          w.event.kind == "grid_outage")
+                                         for w in events if w.event.kind in kinds]]
+            return [h for h in seen[1] if h[0] < t1 and h[1] > t0]
         return holds
 
     def _share_at(self, eid: str, normal: float) -> Any:
