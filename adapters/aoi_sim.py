@@ -41,7 +41,7 @@ from twin.models.loads import ParkCalendar
 from twin.models.loads.calendar import DAY_TYPES
 
 LINE = Model(spec_params(AOILineSpec), aoi_line.RECORDED)
-LINE_NAMES = LINE.output_names
+OUTPUT_NAMES = tuple(q.name for q in aoi_line.OUTPUTS)
 
 
 class AOISim(TwinSimulator):
@@ -134,7 +134,7 @@ class AOISim(TwinSimulator):
         bursts = self.events.active(time, "defect_burst") if self.events else []
         for eid, line in self.entities.items():
             line.p_defect = defect_share(eid, line.spec.p_defect, bursts)
-            self.out[eid] = _recorded(line.step(epoch_s, self.step_s))
+            self.out[eid] = _recorded(line.step(epoch_s, self.step_s), _standby_mw(line))
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Extra method: each line's whole run so far (``LineOutput`` fields)."""
@@ -147,11 +147,19 @@ class AOISim(TwinSimulator):
                 close()
 
 
-def _recorded(output: Any) -> dict[str, Any]:
-    """A step's outputs as recorded: no NaN, a ``producing`` flag instead."""
-    values = as_values(output, LINE_NAMES[:-1])
+def _standby_mw(line: Any) -> float | None:
+    """The line's standby load (MW), or None when a demand-response request does not hold it."""
+    spec = line.spec
+    return sum(spec.p_off_kw) / 1000.0 if "demand_response" in spec.hold_on else None
+
+
+def _recorded(output: Any, standby_mw: float | None = None) -> dict[str, Any]:
+    """A step's outputs as recorded: no NaN, a ``producing`` flag instead; ``p_flex_mw``
+    what a demand-response hold would take off (``standby_mw``: the floor, None: no hold)."""
+    values = as_values(output, OUTPUT_NAMES)
     producing = values["boards_out"] > 0
     values["producing"] = 1.0 if producing else 0.0
+    values["p_flex_mw"] = 0.0 if standby_mw is None else max(values["p_mw"] - standby_mw, 0.0)
     for name in aoi_line.PER_BOARD:
         value = values.get(name)
         if value is None or not math.isfinite(value):

@@ -101,6 +101,14 @@ def test_the_park_s_events_reach_the_line(kind):
     assert held[11]["boards_out"] == 0 < ignored[11]["boards_out"]
     assert held[11]["p_mw"] < 0.1 * ignored[11]["p_mw"]
     assert sum(r["held_s"] for r in ignored) == 0
+    # what a request could take off, offered only by a line that holds on requests
+    standby_mw = sum(_spec().p_off_kw) / 1000
+    offered = [r["p_flex_mw"] for r in held]
+    if kind == "demand_response":
+        assert offered[9] == pytest.approx(held[9]["p_mw"] - standby_mw)
+        assert offered[11] == pytest.approx(0.0, abs=1e-12)  # held: nothing left to take off
+    else:
+        assert offered == [0.0] * 24
 
 
 def test_carbon_per_board_follows_the_park_s_hourly_supply():

@@ -156,7 +156,10 @@ OUTPUTS = (
 # and its per-board ratios (PER_BOARD) recorded as 0, never NaN.
 PRODUCING = Quantity("producing", "1", "1 when boards left the line in the step, else 0 (its "
                      "per-board ratios are then recorded as 0, not NaN)")
-RECORDED = (*OUTPUTS, PRODUCING)
+# What a demand-response request could take off the line (its flexibility, for the EMS).
+P_FLEX = Quantity("p_flex_mw", "MW", "load a demand-response hold would take off: the step's "
+                  "mean power above standby (0 when the line does not hold on demand_response)")
+RECORDED = (*OUTPUTS, PRODUCING, P_FLEX)
 PER_BOARD = ("availability", "performance", "oee", "fpy", "lead_time_s", "escape_rate",
              "false_call_rate", "kwh_per_board", "kgco2_per_board")
 
