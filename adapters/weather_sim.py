@@ -39,32 +39,12 @@ class WeatherSim(TwinSimulator):
         self.anchor_epoch_s = getattr(events, "period_start_epoch_s", None)
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
-        series, lat, lon, alt = self._series(eid, params)
+        series, nwp = weather_and_nwp(eid, params, self.start_epoch_s, self.n_steps,
+                                      self.step_s, self.anchor_epoch_s)
         if not hasattr(self, "forecasts"):
             self.forecasts: dict[str, dict[str, Any]] = {}
-        nwp = weather_nwp.synthetic_nwp(series, lat, lon, int(params.get("seed", 0)), name=eid,
-                                        elevation_m=alt)
         self.forecasts[eid] = weather_nwp.step_forecasts(nwp, series.epoch_s, series.step_s)
         return series
-
-    def _series(self, eid: str, params: Mapping[str, Any]) -> tuple[Any, float, float, float]:
-        source = params.get("source", "synthetic")
-        if source == "synthetic":
-            lat, lon = float(params["latitude"]), float(params["longitude"])
-            return weather.synthetic_year(
-                weather.site_climate(params.get("site", "shenyang")),
-                float(params["latitude"]), float(params["longitude"]), self.start_epoch_s,
-                self.n_steps, self.step_s, int(params.get("seed", 0)), name=eid,
-                anchor_epoch_s=self.anchor_epoch_s), lat, lon, float(params.get("altitude_m") or 0)
-        if source not in READERS:
-            raise ValueError(f"unknown weather source {source!r}; expected synthetic, epw, csv")
-        series, meta = READERS[source](params["path"])
-        lat = meta.get("latitude", params.get("latitude"))
-        lon = meta.get("longitude", params.get("longitude"))
-        alt = meta.get("altitude_m") or params.get("altitude_m") or 0.0
-        return (weather.resample(series, self.start_epoch_s, self.n_steps, self.step_s,
-                                 latitude=lat, longitude=lon, elevation_m=alt),
-                float(lat or 0.0), float(lon or 0.0), float(alt))
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         i = self.index(time)
@@ -74,3 +54,30 @@ class WeatherSim(TwinSimulator):
             row = series.row(k)
             row = weather_under(row, active) if active else row
             self.out[eid] = row | {key: float(v[k]) for key, v in self.forecasts[eid].items()}
+
+
+def weather_and_nwp(eid: str, params: Mapping[str, Any], start_epoch_s: int, n_steps: int,
+                    step_s: int, anchor_epoch_s: int | None = None
+                    ) -> tuple[weather.WeatherSeries, weather_nwp.NWPForecast]:
+    """The weather of entity ``eid`` (parameters :data:`PARAMS`) over ``n_steps`` of ``step_s``
+    from ``start_epoch_s``, and the NWP runs over it (the same for whoever asks)."""
+    source = params.get("source", "synthetic")
+    seed = int(params.get("seed", 0))
+    if source == "synthetic":
+        lat, lon = float(params["latitude"]), float(params["longitude"])
+        alt = float(params.get("altitude_m") or 0.0)
+        series = weather.synthetic_year(
+            weather.site_climate(params.get("site", "shenyang")), lat, lon, start_epoch_s,
+            n_steps, step_s, seed, name=eid, anchor_epoch_s=anchor_epoch_s)
+    elif source in READERS:
+        raw, meta = READERS[source](params["path"])
+        lat = meta.get("latitude", params.get("latitude"))
+        lon = meta.get("longitude", params.get("longitude"))
+        alt = meta.get("altitude_m") or params.get("altitude_m") or 0.0
+        series = weather.resample(raw, start_epoch_s, n_steps, step_s, latitude=lat,
+                                  longitude=lon, elevation_m=alt)
+    else:
+        raise ValueError(f"unknown weather source {source!r}; expected synthetic, epw, csv")
+    nwp = weather_nwp.synthetic_nwp(series, float(lat or 0.0), float(lon or 0.0), seed,
+                                    name=eid, elevation_m=float(alt))
+    return series, nwp

@@ -162,3 +162,25 @@ def test_nwp_forecaster_beats_smart_persistence_on_held_out_weeks(lead_h):
 
     skill = 1.0 - rmse(NWPWind(power)) / rmse(SmartPersistence())
     assert skill > 0.1, skill
+
+
+def test_ems_with_the_nwp_forecaster_forecasts_the_park_wind_better(tmp_path):
+    from pathlib import Path
+
+    from twin import runner, scenario
+    from twin.core.results import open_run
+    from twin.cosim import ems
+
+    park = scenario.load(Path(__file__).resolve().parents[1] / "scenarios" / "park.yaml")
+    base = dataclasses.replace(park.with_days(3), grid=None)
+    rmse = {}
+    for name in ("learned", "nwp"):
+        s = dataclasses.replace(base, controller=dataclasses.replace(
+            base.controller, kind="ems", forecaster=name),
+            output=dataclasses.replace(base.output, name=name))
+        with open_run(runner.run(s, out_dir=tmp_path).path) as run:
+            table = ems.forecast_table(run, s)  # replays what the EMS's forecaster saw
+        cols = ems.FORECAST_COLUMNS
+        e = table[4:, cols.index("wind_1h")] - table[4:, cols.index("wind")]
+        rmse[name] = float(np.sqrt(np.mean(e ** 2)))
+    assert rmse["nwp"] < 0.8 * rmse["learned"], rmse

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from adapters.weather_sim import weather_and_nwp
 from twin import data
 from twin.accounting import economics
 from twin.accounting.carbon import factors
@@ -34,11 +35,35 @@ FORECASTERS = {
 }
 
 
-def forecaster(name: str) -> forecast.Forecaster:
-    """The forecaster a scenario names (``learned`` loads the shipped weights)."""
+def forecaster(name: str, s: Scenario | None = None, epoch0_s: int | None = None,
+               n_steps: int = 0) -> forecast.Forecaster:
+    """The forecaster a scenario names (``learned`` loads the shipped weights; ``nwp`` is
+    :class:`twin.ems.forecast.NWPWind` on the learned model, reading the weather simulator's
+    NWP runs of scenario ``s`` for a history of ``n_steps`` from ``epoch0_s``, default the
+    scenario's start)."""
     if name == "learned":  # its correction only where it beat smart persistence by > 1 %
         return dataclasses.replace(forecast.load_learned(), min_skill=MIN_SKILL)
+    if name == "nwp":
+        if s is None:
+            raise ValueError("the nwp forecaster needs the scenario (its weather's NWP runs)")
+        start = s.start_epoch_s if epoch0_s is None else int(epoch0_s)
+        return forecast.NWPWind(nwp_power(s, start, max(n_steps, 1)),
+                                base=forecaster("learned"))
     return FORECASTERS[name]()
+
+
+def nwp_power(s: Scenario, epoch0_s: int, n_steps: int) -> forecast.NWPPower:
+    """The wind power of the NWP runs that the weather simulator makes for scenario ``s``
+    (:func:`adapters.weather_sim.weather_and_nwp`), on ``n_steps`` steps from ``epoch0_s``."""
+    p, step = s.park, s.period.step_s
+    params = {"source": s.weather.source, "site": s.weather.site, "latitude": p.latitude,
+              "longitude": p.longitude, "seed": p.seed,
+              "path": str(s.weather.path) if s.weather.path else None}
+    aligned = epoch0_s >= s.start_epoch_s and (epoch0_s - s.start_epoch_s) % step == 0
+    series, nwp = weather_and_nwp("weather", params, epoch0_s, n_steps, step,
+                                  s.start_epoch_s if aligned else None)
+    return forecast.nwp_wind_mw(nwp, s.wind_farms, epoch0_s, step, series.wind_height_m,
+                                series.roughness_m)
 
 
 def settings(s: Scenario) -> Settings:
@@ -87,7 +112,8 @@ def build(s: Scenario, events: Sequence[Window] | None = None, background: bool 
     flexibles = [Flexible(f.name, share) for f in s.factory_loads
                  if (share := f.flex_share if f.flex_share is not None
                      else factory_params(f.kind).flex_share) > 0]
-    ems = EMS(st, s.batteries, hubs, flexibles, history, forecaster(s.controller.forecaster),
+    ems = EMS(st, s.batteries, hubs, flexibles, history,
+              forecaster(s.controller.forecaster, s, s.start_epoch_s, history.n),
               price, month, windows(s.events, s.start_utc, park.timezone, s.period.duration_s)
               if events is None else events)
     ems.background = background
@@ -123,7 +149,8 @@ def forecast_table(run: Run, s: Scenario) -> np.ndarray:
     for row in zip(actual["pv"], actual["wind"], actual["load"], strict=True):
         h.append(*row)
     out = np.full((n, 9), np.nan)
-    fc = forecaster(s.controller.forecaster).forecast_many(h, np.arange(n - 1), 4)
+    fc = forecaster(s.controller.forecaster, s, s.start_epoch_s, h.n).forecast_many(
+        h, np.arange(n - 1), 4)
     for j, target in enumerate(forecast.TARGETS):
         out[:, 3 * j] = actual[target]
         out[1:, 3 * j + 1] = fc[target][:, 0]  # made at i - 1 for i

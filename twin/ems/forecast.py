@@ -15,7 +15,7 @@ park, working days); a :class:`Forecaster` returns the means of steps ``i+1 .. i
 * :class:`NWPWind`: wind from the latest weather-model (NWP) run available at the origin, its
   wind speed through the farms' power curves (:func:`nwp_wind_mw`), corrected by the run's
   current error (measured minus NWP power over the last hour), which decays with ``tau_s``;
-  PV and load as SmartPersistence.
+  PV and load from another forecaster (SmartPersistence by default).
 * :class:`Learned`: a small MLP per target (trained in PyTorch by :mod:`twin.studies.learned`,
   run here in numpy) that corrects SmartPersistence for horizons 1..:data:`HORIZON`; only
   where its validation skill is positive; beyond :data:`HORIZON` the correction fades out.
@@ -380,17 +380,17 @@ def nwp_wind_mw(nwp: Any, wind_farms: Sequence[Any], epoch0_s: int, step_s: int,
 class NWPWind(Forecaster):
     """Wind from the latest NWP run available at the origin, plus the run's current error
     (measured minus NWP power, mean of the last ``error_steps``) decaying with ``tau_s``;
-    PV and load from ``smart``. ``tau_s`` = 8 h gave the lowest RMSE over horizons 1..96 of 1, 2,
+    PV and load from ``base`` (smart persistence, or the learned model). ``tau_s`` = 8 h gave the lowest RMSE over horizons 1..96 of 1, 2,
     3, 4, 6, 8 and 12 h on 8 synthetic weeks of seed 1 (tests evaluate other seeds)."""
 
     power: NWPPower
-    smart: SmartPersistence = field(default_factory=SmartPersistence)
+    base: Forecaster = field(default_factory=SmartPersistence)
     tau_s: float = 8 * 3600.0
     error_steps: int = 4
     name: str = "nwp"
 
     def _raw(self, history: History, origins: np.ndarray, n: int) -> dict[str, np.ndarray]:
-        out = self.smart._raw(history, origins, n)
+        out = dict(self.base._raw(history, origins, n))
         ahead = origins[:, None] + np.arange(1, n + 1)
         past = origins[:, None] - np.arange(self.error_steps)[None, :]
         measured = history.values["wind"][np.maximum(past, 0)]

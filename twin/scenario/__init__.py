@@ -126,8 +126,9 @@ class Controller:
     replan: int = _duration("ems: time between re-plans (15min for real time; 1h or 1d for "
                             "planning runs, with 15-minute intraday correction)", default=86400)
     horizon: int = _duration("ems: look-ahead of each plan", default=129600)
-    forecaster: Literal["learned", "smart_persistence", "persistence"] = param(
-        default="learned", doc="ems: forecasts of PV, wind and load")
+    forecaster: Literal["learned", "smart_persistence", "persistence", "nwp"] = param(
+        default="learned", doc="ems: forecasts of PV, wind and load ('nwp': wind from the "
+        "weather simulator's NWP runs, PV and load learned)")
     carbon_price_cny_per_t: float | None = param(
         "CNY/t", ge=0, default=None,
         doc="ems: value put on avoided grid emissions (None: twin/data/ems.yaml)")

@@ -408,7 +408,7 @@ def evaluate_command(scenario: Any, seed: int = 2, days: float | None = None,
     forecasters: list[Forecaster] = [Persistence(), smart, learned]
     horizon, columns = HORIZON, REPORT_HORIZONS
     if data.nwp is not None:  # wind from the weather model's runs, 6 h and 24 h ahead too
-        forecasters.append(NWPWind(data.nwp, smart=smart))
+        forecasters.append(NWPWind(data.nwp, base=smart))
         horizon, columns = NWP_HORIZON, (*REPORT_HORIZONS, 24, NWP_HORIZON)
     rows = evaluate(data, forecasters, horizon=horizon)
     return (f"Evaluation on seed {seed}, {data.n_steps} steps; nRMSE / nMAE in % of capacity "

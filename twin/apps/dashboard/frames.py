@@ -322,7 +322,8 @@ class ForecastTracker:
 
         s, park = view.scenario, view.scenario.park
         self.view = view
-        self.forecaster = ems_setup.forecaster(s.controller.forecaster)
+        self.forecaster = ems_setup.forecaster(s.controller.forecaster, s, start_epoch_s,
+                                               n_steps + FORECAST_AHEAD + 1)
         self.history = forecast.park_history(
             s.pv_plants, s.wind_farms, s.factory_loads, park.latitude, park.longitude,
             park.altitude_m, park.timezone, start_epoch_s, n_steps, s.period.step_s,
