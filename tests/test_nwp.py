@@ -116,10 +116,11 @@ def _park(seed: int, days: int):
     mw = wind_power(farm, curve, s.wind_ms, s.wind_height_m, s.roughness_m, s.temp_air_c,
                     s.pressure_pa).p_mw
     caps = Capacities(pv_mw=1.0, wind_mw=curve.nominal_mw * 100, load_mw=1.0)
-    series = {"pv": np.zeros(n), "wind": mw[:n], "load": np.ones(n)}
-    h = History.of_series(caps, START, STEP, np.zeros(m), np.ones(m), series)
+    series = {"pv": s.ghi_w_m2[:n] / 1000.0, "wind": mw[:n], "load": np.ones(n)}
+    cs_ghi = weather.clearsky(s.epoch_s[:m], STEP, LAT, LON, 0.0)[0]
+    h = History.of_series(caps, START, STEP, cs_ghi / 1000.0, np.ones(m), series)  # PV 1 MW
     power = nwp_wind_mw(wn.synthetic_nwp(s, LAT, LON, seed), [farm], START, STEP,
-                        s.wind_height_m, s.roughness_m)
+                        s.wind_height_m, s.roughness_m, site=(LAT, LON, 0.0))
     return h, mw, power, series
 
 
@@ -137,9 +138,10 @@ def test_nwp_forecaster_reads_nothing_after_its_origin():
     # runs that arrive after the origin changed: no effect either
     later = power.avail_step > origin
     assert later.any()
-    mw = power.mw.copy()
+    mw, k_ghi = power.mw.copy(), power.k_ghi.copy()
     mw[later] += 50.0
-    f3 = NWPWind(dataclasses.replace(power, mw=mw))
+    k_ghi[later] *= 0.5
+    f3 = NWPWind(dataclasses.replace(power, mw=mw, k_ghi=k_ghi))
     after_runs = f3.forecast_many(h, np.array([origin]), 96)
     for t in before:
         assert np.array_equal(before[t], after[t])
@@ -184,3 +186,21 @@ def test_ems_with_the_nwp_forecaster_forecasts_the_park_wind_better(tmp_path):
         e = table[4:, cols.index("wind_1h")] - table[4:, cols.index("wind")]
         rmse[name] = float(np.sqrt(np.mean(e ** 2)))
     assert rmse["nwp"] < 0.8 * rmse["learned"], rmse
+
+
+def test_skill_table_nwp_beats_smart_persistence_for_wind_and_pv_on_a_held_out_seed():
+    from pathlib import Path
+
+    from twin import scenario
+    from twin.studies import learned
+
+    park = scenario.load(Path(__file__).resolve().parents[1] / "scenarios" / "park.yaml")
+    data = learned.dataset(park, HELD_OUT_SEED, 10)
+    assert data.nwp is not None
+    rows = learned.evaluate(data, [SmartPersistence(), NWPWind(data.nwp)],
+                            horizon=learned.NWP_HORIZON)
+    skill = {(r["target"], r["horizon"]): r["skill"] for r in rows if r["forecaster"] == "nwp"}
+    for target in ("wind", "pv"):
+        for k in (24, 96):  # 6 h and 24 h ahead
+            assert skill[target, k] > 0.1, (target, k, skill[target, k])
+    assert all(skill["load", k] == 0.0 for k in (24, 96))  # load: smart persistence's

@@ -63,7 +63,7 @@ def nwp_power(s: Scenario, epoch0_s: int, n_steps: int) -> forecast.NWPPower:
     series, nwp = weather_and_nwp("weather", params, epoch0_s, n_steps, step,
                                   s.start_epoch_s if aligned else None)
     return forecast.nwp_wind_mw(nwp, s.wind_farms, epoch0_s, step, series.wind_height_m,
-                                series.roughness_m)
+                                series.roughness_m, site=(p.latitude, p.longitude, p.altitude_m))
 
 
 def settings(s: Scenario) -> Settings:

@@ -129,7 +129,8 @@ def _nwp_power(s: Any, epoch0_s: int, n_steps: int, step_s: int) -> NWPPower | N
     w = weather.synthetic_year(weather.site_climate(s.weather.site), p.latitude, p.longitude,
                                epoch0_s, n_steps, step_s, p.seed, name="weather")
     nwp = weather_nwp.synthetic_nwp(w, p.latitude, p.longitude, p.seed, name="weather")
-    return nwp_wind_mw(nwp, s.wind_farms, epoch0_s, step_s, w.wind_height_m, w.roughness_m)
+    return nwp_wind_mw(nwp, s.wind_farms, epoch0_s, step_s, w.wind_height_m, w.roughness_m,
+                       site=(p.latitude, p.longitude, p.altitude_m))
 
 
 def origins_of(data: ForecastData, warmup_steps: int | None = None,
