@@ -169,6 +169,7 @@ def test_nwp_forecaster_beats_smart_persistence_on_held_out_weeks(lead_h):
 def test_ems_with_the_nwp_forecaster_forecasts_the_park_wind_better(tmp_path):
     from pathlib import Path
 
+    from adapters.weather_sim import weather_and_nwp
     from twin import runner, scenario
     from twin.core.results import open_run
     from twin.cosim import ems
@@ -182,6 +183,17 @@ def test_ems_with_the_nwp_forecaster_forecasts_the_park_wind_better(tmp_path):
             output=dataclasses.replace(base.output, name=name))
         with open_run(runner.run(s, out_dir=tmp_path).path) as run:
             table = ems.forecast_table(run, s)  # replays what the EMS's forecaster saw
+            recorded = {key: run.series(run.entities("weather")[0], key)
+                        for key in ("wind_ms_fc_6h", "ghi_w_m2_fc_24h")}
+        # the weather simulator handed out the runs the EMS read
+        p = s.park
+        series, nwp = weather_and_nwp("weather", {
+            "source": "synthetic", "site": s.weather.site, "latitude": p.latitude,
+            "longitude": p.longitude, "seed": p.seed}, s.start_epoch_s, s.n_steps,
+            s.period.step_s)
+        fc = wn.step_forecasts(nwp, series.epoch_s, series.step_s)
+        for key, values in recorded.items():
+            assert np.allclose(values, fc[key][:len(values)]), key
         cols = ems.FORECAST_COLUMNS
         e = table[4:, cols.index("wind_1h")] - table[4:, cols.index("wind")]
         rmse[name] = float(np.sqrt(np.mean(e ** 2)))
