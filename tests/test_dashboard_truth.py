@@ -75,7 +75,7 @@ def at(failures: tuple[Any, Replay, Recorded], clock: str) -> tuple[Any, int]:
     i = next(k for k in range(replay.n) if replay.frame(k)["time"].endswith(clock))
     pg.evaluate(f"(() => {{ const s = document.getElementById('slider'); s.value = '{i}'; "
                 "s.dispatchEvent(new Event('input')); })()")
-    wait_for(pg, f"document.getElementById('clock').textContent.endsWith('{clock}')", 5)
+    wait_for(pg, f"document.getElementById('clock').textContent.endsWith('{clock}')", 20)
     return pg, i
 
 

@@ -162,7 +162,9 @@ def synthetic_nwp(series: WeatherSeries, latitude: float, longitude: float, seed
         s = gain * target / rms_cs
         ghi = np.clip(ghi_true + s * cs_r * z, 0.0, KC_MAX * cs_r)
         err = np.where(inside & (cs_r > 0), ghi - ghi_true, np.nan)
-        got = np.sqrt(np.nanmean(err ** 2, axis=0)) if np.isfinite(err).any() else target
+        n_ok = np.isfinite(err).sum(axis=0)  # a lead that never sees the sun keeps its gain
+        got = np.where(n_ok > 0, np.sqrt(np.nansum(err ** 2, axis=0) / np.maximum(n_ok, 1)),
+                       target)
         gain *= np.where(got > 0, target / np.where(got > 0, got, 1.0), 1.0)
     for arr in (issues, wind, ghi):
         arr.setflags(write=False)
