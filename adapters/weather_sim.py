@@ -56,6 +56,9 @@ class WeatherSim(TwinSimulator):
             self.out[eid] = row | {key: float(v[k]) for key, v in self.forecasts[eid].items()}
 
 
+NWP_CALIBRATION_S = 7 * 86400  # the week from a synthetic period's start sizes its NWP errors
+
+
 def weather_and_nwp(eid: str, params: Mapping[str, Any], start_epoch_s: int, n_steps: int,
                     step_s: int, anchor_epoch_s: int | None = None
                     ) -> tuple[weather.WeatherSeries, weather_nwp.NWPForecast]:
@@ -63,12 +66,22 @@ def weather_and_nwp(eid: str, params: Mapping[str, Any], start_epoch_s: int, n_s
     from ``start_epoch_s``, and the NWP runs over it (the same for whoever asks)."""
     source = params.get("source", "synthetic")
     seed = int(params.get("seed", 0))
+    basis, calibration_s = None, None
     if source == "synthetic":
         lat, lon = float(params["latitude"]), float(params["longitude"])
         alt = float(params.get("altitude_m") or 0.0)
-        series = weather.synthetic_year(
-            weather.site_climate(params.get("site", "shenyang")), lat, lon, start_epoch_s,
-            n_steps, step_s, seed, name=eid, anchor_epoch_s=anchor_epoch_s)
+        climate = weather.site_climate(params.get("site", "shenyang"))
+        series = weather.synthetic_year(climate, lat, lon, start_epoch_s, n_steps, step_s, seed,
+                                        name=eid, anchor_epoch_s=anchor_epoch_s)
+        # the runs see the weather beyond the period's end, and their irradiance error is sized
+        # on a fixed week from its start: a shorter period is the start of a longer one
+        cfg = weather_nwp.nwp_config()
+        calibration_s = NWP_CALIBRATION_S
+        reach_s = max(n_steps * step_s, calibration_s) + int(
+            (cfg.horizon_h + cfg.latency_h + cfg.issue_interval_h) * 3600)
+        basis = weather.synthetic_year(climate, lat, lon, start_epoch_s,
+                                       -(-reach_s // step_s), step_s, seed, name=eid,
+                                       anchor_epoch_s=anchor_epoch_s)
     elif source in READERS:
         raw, meta = READERS[source](params["path"])
         lat = meta.get("latitude", params.get("latitude"))
@@ -78,6 +91,7 @@ def weather_and_nwp(eid: str, params: Mapping[str, Any], start_epoch_s: int, n_s
                                   longitude=lon, elevation_m=alt)
     else:
         raise ValueError(f"unknown weather source {source!r}; expected synthetic, epw, csv")
-    nwp = weather_nwp.synthetic_nwp(series, float(lat or 0.0), float(lon or 0.0), seed,
-                                    name=eid, elevation_m=float(alt))
+    nwp = weather_nwp.synthetic_nwp(basis if basis is not None else series, float(lat or 0.0),
+                                    float(lon or 0.0), seed, name=eid, elevation_m=float(alt),
+                                    calibration_s=calibration_s)
     return series, nwp

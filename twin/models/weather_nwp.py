@@ -118,9 +118,14 @@ class NWPForecast:
 
 def synthetic_nwp(series: WeatherSeries, latitude: float, longitude: float, seed: int,
                   name: str = "weather", elevation_m: float = 0.0,
-                  config: NWPConfig | None = None) -> NWPForecast:
+                  config: NWPConfig | None = None,
+                  calibration_s: int | None = None) -> NWPForecast:
     """The NWP runs over ``series`` (every run available at some step of it, from the last one
-    available at its start), errors calibrated by ``config`` (default ``twin/data/nwp.yaml``)."""
+    available at its start), errors calibrated by ``config`` (default ``twin/data/nwp.yaml``).
+
+    The irradiance error's size is set from the weather of the first ``calibration_s`` seconds
+    of ``series`` (all of it if None) and the runs issued in them: given a series that reaches
+    the horizon beyond them, a shorter and a longer period from one start get the same runs."""
     cfg = config or nwp_config()
     step = int(series.step_s)
     epoch, wind_ms, ghi_w_m2 = series.epoch_s, series.wind_ms, series.ghi_w_m2
@@ -151,17 +156,20 @@ def synthetic_nwp(series: WeatherSeries, latitude: float, longitude: float, seed
         "wind", cfg.wind_error_tau_h), 0.0)
     cs, _, _ = clearsky(epoch, step, latitude, longitude, elevation_m)
     ghi_true, cs_r = ghi_w_m2[idx], cs[idx]
+    n_cal = n if calibration_s is None else min(n, max(1, -(-int(calibration_s) // step)))
     day = cs > 0
-    mean_day = float(ghi_w_m2[day].mean()) if day.any() else 0.0
+    day_cal = day & (np.arange(n) < n_cal)
+    mean_day = float(ghi_w_m2[day_cal].mean()) if day_cal.any() else 0.0
     z = noise("ghi", cfg.ghi_error_tau_h)
     target = cfg.ghi_sigma(lead_h) * mean_day
     gain = np.ones(n_lead)
-    rms_cs = float(np.sqrt(np.mean(cs[day] ** 2))) if day.any() else 1.0
+    rms_cs = float(np.sqrt(np.mean(cs[day_cal] ** 2))) if day_cal.any() else 1.0
+    in_cal = inside & (cs_r > 0) & (issues < t0 + n_cal * step)[:, None]
     ghi = ghi_true
     for _ in range(3):  # the limits shrink the error: rescale to the configured RMSE per lead
         s = gain * target / rms_cs
         ghi = np.clip(ghi_true + s * cs_r * z, 0.0, KC_MAX * cs_r)
-        err = np.where(inside & (cs_r > 0), ghi - ghi_true, np.nan)
+        err = np.where(in_cal, ghi - ghi_true, np.nan)
         n_ok = np.isfinite(err).sum(axis=0)  # a lead that never sees the sun keeps its gain
         got = np.where(n_ok > 0, np.sqrt(np.nansum(err ** 2, axis=0) / np.maximum(n_ok, 1)),
                        target)
