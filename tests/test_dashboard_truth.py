@@ -10,6 +10,7 @@ and compared with the run file's own series (not with the page's arithmetic).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,38 @@ def test_an_island_with_a_surplus_sheds_nothing(failures: tuple[Any, Replay, Rec
     assert number(pg, "#v-shed") == 0.0
     assert number(pg, "#v-losses") == pytest.approx(rec.grid["p_loss_mw"][i], abs=0.006)
     assert number(pg, "#v-load") == pytest.approx(rec.demand(i), abs=MW)
+
+
+def test_an_older_answer_does_not_take_the_slider_back(
+        failures: tuple[Any, Replay, Recorded]) -> None:
+    """An answer for the step shown before (a retry while the forecasts are worked out)
+    arriving between a slider move and the request the move sends: the page still goes
+    where the slider was moved."""
+    pg, old = at(failures, "17:00")
+    _, replay, _ = failures
+    new = next(k for k in range(replay.n) if replay.frame(k)["time"].endswith("18:15"))
+    value = pg.evaluate(f"""(async () => {{
+      const fetched = window.fetch;
+      const body = await (await fetched('/api/snapshot?i={old}')).text();
+      let release;
+      const held = new Promise((r) => {{ release = r; }});
+      window.fetch = (url, options) => String(url).includes('i={old}')
+        ? held.then(() => new Response(body, {{headers: {{'Content-Type': 'application/json'}}}}))
+        : fetched(url, options);
+      try {{
+        const older = showStep({old});
+        const s = document.getElementById('slider');
+        s.value = '{new}';
+        s.dispatchEvent(new Event('input'));
+        release();
+        await older;
+        return s.value;
+      }} finally {{ window.fetch = fetched; }}
+    }})()""")
+    assert value == str(new)  # the older answer did not set the slider back
+    wait_for(pg, "document.getElementById('clock').textContent.endsWith('18:15')", 10)
+    time.sleep(0.3)
+    assert pg.inner_text("#clock").endswith("18:15")
 
 
 def test_a_request_to_the_rule_controller_shows_missed(

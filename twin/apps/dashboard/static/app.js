@@ -689,10 +689,12 @@ function setupReplay() {
   const date = $("replay-date");
   date.min = twin.info.first.slice(0, 10);
   date.max = twin.info.last.slice(0, 10);
-  slider.oninput = () => {
-    stopPlay();
+  slider.oninput = () => {  // the step moved to, kept now: an older answer arriving before
+    stopPlay();             // the timer (a forecast retry) sets the slider back to its step
+    asked++;                // and is dropped from here on
+    const i = Number(slider.value);
     clearTimeout(replayTimer);
-    replayTimer = setTimeout(() => showStep(Number(slider.value)).catch((e) => say(e.message)), 40);
+    replayTimer = setTimeout(() => showStep(i).catch((e) => say(e.message)), 40);
   };
   date.onchange = () => {
     stopPlay();
