@@ -53,6 +53,8 @@ def test_every_bus_voltage_within_half_a_percent_from_a_third_measured(followed)
         true = truth.series("grid", "vm_pu")[0]
         measured = live.info("grid.measured", "vm_pu").columns
         buses = live.info("grid.twin", "vm_pu").columns
+        sigma = live.series("grid.twin", "vm_sigma_pu")[0]
+    assert np.all((sigma > 0) & (sigma < 0.002))  # the estimate's own standard deviation
     assert len(measured) <= len(buses) / 3 + 1
     assert np.ptp(true) > 0.005  # voltages that differ across the network
     np.testing.assert_array_less(np.abs(estimated - true) / true, WITHIN_REL)

@@ -53,6 +53,7 @@ class StateEstimate:
     measured_buses: tuple[int, ...]  # buses whose voltage was measured
     bad: tuple[Measurement, ...]  # measurements removed as bad data
     converged: bool
+    vm_sigma_pu: np.ndarray | None = None  # per bus: the estimate's standard deviation
 
 
 def measure(net: object, share: float = 1 / 3, seed: int = 0,
@@ -98,9 +99,14 @@ def _bus_injections(net: object) -> dict[int, tuple[float, float]]:
 def estimate_state(net: object, measurements: Sequence[Measurement],
                    bad_data: bool = True) -> StateEstimate:
     """The network's state from ``measurements`` (WLS; bad data removed if ``bad_data``).
-    ``net`` is not changed."""
+    ``net`` is not changed.
+
+    Each bus voltage's standard deviation comes from the gain matrix of the last WLS
+    iteration, G = H' R^-1 H: the state's covariance is G^-1 (the measurements' errors
+    independent, of the standard deviations given), its voltage-magnitude diagonal the
+    variance of each bus's estimate."""
     import pandapower as pp
-    from pandapower.estimation import estimate, remove_bad_data
+    from pandapower.estimation.state_estimation import StateEstimation, _initialize_voltage
 
     work = copy.deepcopy(net)
     work.measurement.drop(work.measurement.index, inplace=True)
@@ -115,8 +121,15 @@ def estimate_state(net: object, measurements: Sequence[Measurement],
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ok = bool(remove_bad_data(work, init="flat") if bad_data
-                      else estimate(work, init="flat"))
+            # as pandapower.estimation.remove_bad_data / estimate call it, the solver kept
+            se = StateEstimation(work, 1e-6, 10 if bad_data else 50, algorithm="wls")
+            v_start, delta_start = _initialize_voltage(work, "flat")
+            if bad_data:
+                ok = bool(se.perform_rn_max_test(v_start, delta_start, True, 3.0))
+            else:
+                ok = bool(se.estimate(v_start=v_start, delta_start=delta_start,
+                                      zero_injection="aux_bus")["success"])
+            work = se.net
     finally:
         quiet.setLevel(level)
     kept = set(work.measurement.index)
@@ -129,4 +142,27 @@ def estimate_state(net: object, measurements: Sequence[Measurement],
             dtype=float), loading_percent=np.asarray(loading, dtype=float),
         measured_buses=tuple(sorted({m.element for m in measurements
                                      if m.kind == "v" and m.element_type == "bus"})),
-        bad=bad, converged=ok)
+        bad=bad, converged=ok, vm_sigma_pu=_vm_sigma(work, se.solver) if ok else None)
+
+
+def _vm_sigma(net: object, solver: object) -> np.ndarray | None:
+    """Each bus's voltage-magnitude standard deviation (p.u.) from the WLS gain matrix: the
+    diagonal of G^-1 at the state's |V| entries (the state is [angles of the non-slack buses,
+    magnitudes of all buses] in pandapower's internal bus order, the in-service buses first)."""
+    gain = getattr(solver, "Gm", None)
+    eppci = getattr(solver, "eppci", None)
+    if gain is None or eppci is None:
+        return None
+    try:
+        cov = np.linalg.inv(gain)
+    except np.linalg.LinAlgError:
+        return None
+    n_v = len(eppci.v)
+    var = np.diag(cov)[eppci.num_non_slack_bus:eppci.num_non_slack_bus + n_v]
+    lookup = np.asarray(net._pd2ppc_lookups["bus"])
+    out = np.full(len(net.bus), np.nan)
+    for k, b in enumerate(np.asarray(net.bus.index)):
+        pos = int(lookup[b]) if b < len(lookup) else -1
+        if 0 <= pos < n_v:
+            out[k] = float(np.sqrt(max(var[pos], 0.0)))
+    return out

@@ -10,7 +10,8 @@ and, at a step, turns what is measured into :mod:`twin.live.estimate` measuremen
   whose entity is not measured, or stale, and the grid connection, are left unknown;
 - each measured bus voltage.
 
-The WLS estimate gives every bus voltage and every line's loading; a measurement thrown out as
+The WLS estimate gives every bus voltage with its standard deviation and every line's
+loading; a measurement thrown out as
 bad data is a ``bad_data`` alarm on its tag. With ``background=True`` (``twin live``) an
 estimate runs in its own thread while the steps go on, one at a time; its result goes into the
 history from the step it is done.
@@ -171,6 +172,9 @@ class GridEstimator:
             ("grid.twin", "vm_pu"): SeriesInfo(
                 "p.u.", "bus voltages estimated (WLS), held between estimates",
                 tuple(self.bus_names)),
+            ("grid.twin", "vm_sigma_pu"): SeriesInfo(
+                "p.u.", "standard deviation of each estimated bus voltage (the WLS gain "
+                "matrix's inverse), held between estimates", tuple(self.bus_names)),
             ("grid.twin", "line_loading_pct"): SeriesInfo(
                 "%", "line loadings estimated (WLS), held between estimates",
                 tuple(self.line_names)),
@@ -190,5 +194,7 @@ class GridEstimator:
         if self.last is not None:
             out[w.column(("grid.twin", "vm_pu"))] = self.last.vm_pu
             out[w.column(("grid.twin", "line_loading_pct"))] = self.last.loading_percent
+            if self.last.vm_sigma_pu is not None:
+                out[w.column(("grid.twin", "vm_sigma_pu"))] = self.last.vm_sigma_pu
         out[w.column(("grid.twin", "bad_data"))] = float(self.n_bad)
         return out
