@@ -114,6 +114,32 @@ def test_fmu_writes_power_heat_and_gas_into_the_balance(tmp_path, fmu):
         np.testing.assert_allclose(run.series("pcc", "p_net_mw"),
                                    run.series("hp", "p_mw") - run.series("pv", "p_mw"),
                                    rtol=1e-12, atol=1e-12)
+        _accounted(run, q_kw)
+
+
+def _residual(f) -> np.ndarray:
+    """Each hour's PCC balance of the accounting's flows (0 where it closes)."""
+    return (f.onsite_generation_mwh + f.import_mwh + f.storage_discharge_mwh
+            - f.load_total_mwh - f.grid_loss_mwh - f.storage_charge_mwh - f.export_mwh)
+
+
+def _accounted(run, q_kw: np.ndarray) -> None:
+    """The carbon accounting and the KPIs count the heat pump FMU's electricity as a load,
+    its gas as gas burnt in the park and its heat as heat delivered (hourly steps)."""
+    from twin.accounting.carbon import emissions, factors, flows_from_run
+    from twin.accounting.kpi import park_kpis
+
+    f = flows_from_run(run)
+    np.testing.assert_allclose(f.load_mwh["hp"], q_kw / 2.5 / 1e3, rtol=1e-12)
+    np.testing.assert_allclose(f.gas_nm3["hp"], 0.01 * q_kw, rtol=1e-12)
+    np.testing.assert_allclose(f.heat_mwh["hp"], q_kw / 1e3, rtol=1e-12)
+    assert f.kind["hp"] == "fmu"
+    assert "hp" not in f.generation_mwh
+    assert np.abs(_residual(f)).max() < 1e-9
+    assert abs(park_kpis(run)["balance_residual_mwh"].value) < 1e-9
+    em = emissions(f, factors())  # the FMU's gas is scope 1 at the gas factor
+    assert em.scope1_total_t == pytest.approx(0.01 * q_kw.sum() * factors().gas_t_per_nm3,
+                                              rel=1e-9)
 
 
 PV3 = '''
@@ -154,6 +180,7 @@ def test_an_fmi3_fmu_generates_into_the_balance(tmp_path):
     role: generator
     inputs: {ghi: weather.ghi_w_m2}
     parameters: {k: 2.0}
+    generation: solar
     outputs: [{quantity: p_mw, variable: P, unit: W}]
 """)
     result = runner.run(scenario.load(path), out_dir=tmp_path)
@@ -164,6 +191,11 @@ def test_an_fmi3_fmu_generates_into_the_balance(tmp_path):
         np.testing.assert_allclose(run.series("pcc", "p_gen_mw"),
                                    run.series("pv", "p_mw") + run.series("roof", "p_mw"),
                                    rtol=1e-12, atol=1e-15)
+        from twin.accounting.carbon import flows_from_run
+
+        f = flows_from_run(run)  # declared solar: renewable generation beside the PV plant
+        np.testing.assert_allclose(f.pv_mwh["roof"], 2.0 * ghi / 1e6, rtol=1e-12, atol=1e-15)
+        assert np.abs(_residual(f)).max() < 1e-9
 
 
 def _check(path: Path, capsys) -> list[str]:
@@ -199,6 +231,14 @@ def test_check_refuses_a_bad_fmu_entry(tmp_path, fmu, capsys, change, field, mes
         x for x in FMU.replace(*change).splitlines() if change[1] in x))
     assert f"{path}:{len(BASE.splitlines()) + line + 1}: {field}: " in lines[0], lines
     assert message in lines[0]
+
+
+def test_check_refuses_renewable_electricity_of_a_load_fmu(tmp_path, fmu, capsys):
+    path = _scenario(tmp_path, fmu, FMU.replace("role: load", "role: load\n    generation: wind"))
+    lines = _check(path, capsys)
+    assert len(lines) == 1, lines
+    assert "fmus[0].generation" in lines[0]
+    assert "only a generator's electricity counts as renewable" in lines[0]
 
 
 def test_check_refuses_a_model_exchange_fmu(tmp_path, fmu, capsys):

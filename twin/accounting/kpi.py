@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from twin.accounting.carbon.flows import fmu_energy
 from twin.core.kinds import GENERATORS, LOADS
 from twin.core.results import KPI
 from twin.models.grid.violations import Violation, find_violations, violation_steps
@@ -54,8 +55,11 @@ def energy_balance(run: RunLike) -> dict[str, float]:
     e_export = sum(float(np.nansum(run.series(p, "p_export_mw"))) * dt_h for p in pcc)
     lost = {attr: sum(float(np.nansum(run.series(p, attr))) * dt_h for p in pcc
                       if run.has(p, attr)) for attr in ("p_shed_mw", "p_curtailed_mw")}
-    e_gen = _energy(run, GENERATORS) - lost["p_curtailed_mw"]
-    e_load = _energy(run, LOADS) - lost["p_shed_mw"]
+    fmu = fmu_energy(run)  # FMUs in the balance: loads and generators by their role
+    e_fmu = {k: sum(float(np.nansum(v)) * dt_h for v in fmu[k].values())
+             for k in ("generator", "load")}
+    e_gen = _energy(run, GENERATORS) + e_fmu["generator"] - lost["p_curtailed_mw"]
+    e_load = _energy(run, LOADS) + e_fmu["load"] - lost["p_shed_mw"]
     e_loss = _energy(run, ("battery",), "p_loss_mw")
     e_grid_loss = sum(float(np.nansum(run.series(p, "p_loss_mw"))) * dt_h
                       for p in pcc if run.has(p, "p_loss_mw"))

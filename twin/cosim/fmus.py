@@ -38,7 +38,7 @@ def build(world: mosaik.World, s: Scenario, wiring: Any) -> tuple[list[Any], lis
         wiring.add(f.name, ent, "fmu", [Attr(o.quantity, quantities[o.quantity].unit,
                                              f"from the FMU's {o.variable}",
                                              quantities[o.quantity].agg) for o in f.outputs],
-                   {"path": str(f.path), "role": f.role})
+                   {"path": str(f.path), "role": f.role, "generation": f.generation})
         for var, src in inputs.items():
             entity, attr = src.split(".", 1)
             world.connect(wiring.entities[entity], ent, (attr, var))

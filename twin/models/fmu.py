@@ -74,6 +74,10 @@ class FMUSpec:
         default=None, doc="FMU input variable -> twin attribute ('weather.temp_air_c', "
         "'<entity>.p_mw')")
     outputs: tuple[FMUOutput, ...] = param(default=(), doc="FMU outputs -> park quantities")
+    generation: Literal["other", "solar", "wind"] = param(
+        default="other", doc="what a generator's electricity counts as in the carbon "
+        "accounting: on-site solar or wind (renewable, matched and certified like the park's "
+        "PV and wind), or other (not renewable: in the balance only)")
     parameters: dict[str, Any] | None = param(
         default=None, doc="FMU parameter -> value, set before initialization")
 
@@ -138,6 +142,9 @@ def check(spec: FMUSpec, path: Path, sources: Mapping[str, str]) -> list[tuple[s
         return [("path", str(exc))]
     errors = [*_check_inputs(spec, d, path, sources), *_check_outputs(spec, d, path)]
     quantities = [o.quantity for o in spec.outputs]
+    if spec.generation != "other" and spec.role != "generator":
+        errors.append(("generation", f"{spec.generation}: only a generator's electricity "
+                       f"counts as renewable; this FMU's role is {spec.role}"))
     for i, q in enumerate(quantities):
         if q in quantities[:i]:
             errors.append((f"outputs[{i}].quantity", f"{q} is written twice"))

@@ -14,7 +14,10 @@ Park totals follow the PCC balance of the run, which closes in every step::
 
 with storage charge/discharge the batteries' terminal (AC) energy, so storage losses sit inside
 ``charge - discharge = ΔE_storage + storage losses``. Electricity consumed in the park is
-``loads + grid losses + storage losses``. Runs with the lossless balance (no network) have a
+``loads + grid losses + storage losses``. Generation is the renewable plants' (PV, the
+direct-line wind farms, FMUs declared ``generation: solar`` or ``wind``) and any other on-site
+generation (FMUs of ``generation: other``); FMUs of role ``load`` are loads, and every FMU's
+gas and heat count with the heat entities' (:func:`fmu_energy`). Runs with the lossless balance (no network) have a
 PCC entity without ``p_loss_mw``: their grid losses are zero. Load the PCC shed (``p_shed_mw``:
 an islanded park short of power, a tripped line) is not consumed, and generation it curtailed
 (``p_curtailed_mw``) not generated: each step's loads and generators are scaled down by that
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -76,7 +79,11 @@ class ParkFlows:
         Losses of the park network (lines, transformers, the direct line) and the exchange
         with the public grid at the PCC.
     gas_nm3 : dict
-        Natural gas burnt by each heat entity.
+        Natural gas burnt by each heat entity and each FMU writing gas.
+    other_gen_mwh : dict
+        On-site generation that is not renewable (FMUs of ``generation: other``).
+    heat_mwh : dict
+        Heat delivered by each heat entity and each FMU writing heat (MWh per hour).
     timezone : str
         IANA name of the park's local time zone.
     storage_e0_mwh : float
@@ -99,6 +106,8 @@ class ParkFlows:
     gas_nm3: dict[str, np.ndarray]
     timezone: str = "UTC"
     storage_e0_mwh: float = 0.0
+    other_gen_mwh: dict[str, np.ndarray] = field(default_factory=dict)
+    heat_mwh: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.hour_s)
@@ -107,16 +116,18 @@ class ParkFlows:
                   "storage_discharge_mwh": self.storage_discharge_mwh,
                   "storage_loss_mwh": self.storage_loss_mwh, "grid_loss_mwh": self.grid_loss_mwh,
                   "import_mwh": self.import_mwh, "export_mwh": self.export_mwh}
-        for group in ("load_mwh", "pv_mwh", "wind_mwh", "gas_nm3"):
+        groups = ("load_mwh", "pv_mwh", "wind_mwh", "gas_nm3", "other_gen_mwh", "heat_mwh")
+        for group in groups:
             arrays.update({f"{group}[{k}]": v for k, v in getattr(self, group).items()})
         for name, a in arrays.items():
             if np.shape(a) != (n,):
                 raise ValueError(f"ParkFlows.{name}: expected {n} hourly values, "
                                  f"got shape {np.shape(a)}")
-        both = set(self.pv_mwh) & set(self.wind_mwh)
+        gens = (self.pv_mwh, self.wind_mwh, self.other_gen_mwh)
+        both = {e for i, a in enumerate(gens) for b in gens[i + 1:] for e in set(a) & set(b)}
         if both:
-            raise ValueError(f"ParkFlows: {sorted(both)} both PV and wind")
-        missing = [e for g in (self.load_mwh, self.pv_mwh, self.wind_mwh, self.gas_nm3)
+            raise ValueError(f"ParkFlows: {sorted(both)} in two generation groups")
+        missing = [e for g in (self.load_mwh, *gens, self.gas_nm3, self.heat_mwh)
                    for e in g if e not in self.kind]
         if missing:
             raise ValueError(f"ParkFlows.kind: no kind for {sorted(set(missing))}")
@@ -142,6 +153,12 @@ class ParkFlows:
     def generation_mwh(self) -> dict[str, np.ndarray]:
         """Every renewable device (PV plants, then wind farms) with its hourly generation."""
         return {**self.pv_mwh, **self.wind_mwh}
+
+    @property
+    def onsite_generation_mwh(self) -> np.ndarray:
+        """Hourly generation of everything in the park, renewable or not: with import and
+        storage discharge what meets the loads, losses, storage charge and export."""
+        return self.total(self.generation_mwh) + self.total(self.other_gen_mwh)
 
     @property
     def consumption_mwh(self) -> np.ndarray:
@@ -248,20 +265,43 @@ def _battery_e0_mwh(run: RunLike, battery: str, dt_h: float) -> float:
     return float(spec.get("soc_init", 0.0)) * float(spec.get("e_max_mwh", 0.0))
 
 
-def _kept(run: RunLike, kinds: tuple[str, ...], lost_attr: str) -> np.ndarray | None:
-    """Share of the ``kinds``' power the PCC kept in each step (None: all of it), given what it
-    lost (``lost_attr``: load shed or generation curtailed, MW). The share applies to every
-    entity of the kinds alike (consumers of load kinds, generators of generator kinds)."""
+def _kept(run: RunLike, series: Mapping[str, np.ndarray], lost_attr: str
+          ) -> np.ndarray | None:
+    """Share of the power of ``series`` (entity -> p_mw) the PCC kept in each step (None: all
+    of it), given what it lost (``lost_attr``: load shed or generation curtailed, MW). The
+    share applies to every entity of the series alike (every load, or every generator)."""
     lost = [np.nan_to_num(run.series(p, lost_attr)) for p in run.entities("pcc")
             if run.has(p, lost_attr)]
     if not lost or not any(np.any(x > 0) for x in lost):
         return None
-    total = sum(np.clip(np.nan_to_num(run.series(e, "p_mw")), 0.0, None)
-                for k in kinds for e in run.entities(k))
     gone = np.sum(lost, axis=0)
-    total = np.asarray(total, dtype=float) if not np.isscalar(total) else np.zeros_like(gone)
+    total = np.zeros_like(gone)
+    for v in series.values():
+        total = total + np.clip(np.nan_to_num(v), 0.0, None)
     share = np.divide(gone, total, out=np.zeros_like(gone), where=total > 0)
     return np.clip(1.0 - share, 0.0, 1.0)
+
+
+def fmu_energy(run: RunLike) -> dict[str, dict[str, np.ndarray]]:
+    """The FMUs' recorded series by what they count as: ``load`` (p_mw of role load),
+    ``solar``/``wind``/``other`` (p_mw of role generator by its declared ``generation``),
+    ``generator`` (all of those three), ``heat`` (q_heat_mw) and ``gas`` (gas_nm3), each
+    entity -> its series. An FMU of role none counts only its heat and gas."""
+    out: dict[str, dict[str, np.ndarray]] = {k: {} for k in (
+        "load", "solar", "wind", "other", "generator", "heat", "gas")}
+    for e in run.entities("fmu"):
+        spec = run.spec(e)
+        role = spec.get("role", "load")
+        if run.has(e, "p_mw") and role in ("load", "generator"):
+            p = run.series(e, "p_mw")
+            if role == "load":
+                out["load"][e] = p
+            else:
+                out[str(spec.get("generation") or "other")][e] = out["generator"][e] = p
+        for attr, key in (("q_heat_mw", "heat"), ("gas_nm3", "gas")):
+            if run.has(e, attr):
+                out[key][e] = run.series(e, attr)
+    return out
 
 
 def flows_from_run(run: RunLike, timezone: str | None = None) -> ParkFlows:
@@ -295,14 +335,22 @@ def flows_from_run(run: RunLike, timezone: str | None = None) -> ParkFlows:
         v = np.nan_to_num(np.asarray(values, dtype=float)[: epoch.size]) * scale
         return np.bincount(index, weights=v, minlength=n)
 
-    def per_entity(kinds: tuple[str, ...], attr: str, scale: float = dt_h,
-                   lost: str = "") -> dict[str, np.ndarray]:
-        kept = _kept(run, kinds, lost) if lost else None
-        return {e: hourly(run.series(e, attr) if kept is None else run.series(e, attr) * kept,
-                          scale) for k in kinds for e in run.entities(k)}
-
-    kind = {e: k for k in ("pv", "wind", *LOAD_KINDS, "battery", "pcc")
+    kind = {e: k for k in ("pv", "wind", *LOAD_KINDS, "battery", "pcc", "fmu")
             for e in run.entities(k)}
+    fmu = fmu_energy(run)
+    power = {k: {e: run.series(e, "p_mw") for e in run.entities(k)}
+             for k in ("pv", "wind", *LOAD_KINDS)}
+    loads = {e: v for k in LOAD_KINDS for e, v in power[k].items()} | fmu["load"]
+    gens = {"pv": power["pv"] | fmu["solar"], "wind": power["wind"] | fmu["wind"],
+            "other": fmu["other"]}
+    # what the PCC shed or curtailed, taken from every load or every generator alike
+    load_kept = _kept(run, loads, "p_shed_mw")
+    gen_kept = _kept(run, {e: v for g in gens.values() for e, v in g.items()}, "p_curtailed_mw")
+
+    def group(series: Mapping[str, np.ndarray], kept: np.ndarray | None
+              ) -> dict[str, np.ndarray]:
+        return {e: hourly(v if kept is None else v * kept) for e, v in series.items()}
+
     charge, discharge, loss = np.zeros(n), np.zeros(n), np.zeros(n)
     e0 = 0.0
     for b in run.entities("battery"):
@@ -321,12 +369,13 @@ def flows_from_run(run: RunLike, timezone: str | None = None) -> ParkFlows:
     month, year = local_calendar(hour_s, tz)
     return ParkFlows(
         hour_s=hour_s.astype(np.int64), local_month=month, local_year=year,
-        load_mwh=per_entity(LOAD_KINDS, "p_mw", lost="p_shed_mw"), kind=kind,
-        pv_mwh=per_entity(("pv",), "p_mw", lost="p_curtailed_mw"),
-        wind_mwh=per_entity(("wind",), "p_mw", lost="p_curtailed_mw"),
+        load_mwh=group(loads, load_kept), kind=kind, pv_mwh=group(gens["pv"], gen_kept),
+        wind_mwh=group(gens["wind"], gen_kept), other_gen_mwh=group(gens["other"], gen_kept),
+        heat_mwh={e: hourly(run.series(e, "q_heat_mw")) for e in run.entities("heat")
+                  if run.has(e, "q_heat_mw")} | {e: hourly(v) for e, v in fmu["heat"].items()},
         storage_charge_mwh=charge, storage_discharge_mwh=discharge, storage_loss_mwh=loss,
         grid_loss_mwh=grid_loss, import_mwh=imp, export_mwh=exp,
         gas_nm3={e: hourly(run.series(e, "gas_nm3"), 1.0) for e in run.entities("heat")
-                 if run.has(e, "gas_nm3")},
+                 if run.has(e, "gas_nm3")} | {e: hourly(v, 1.0) for e, v in fmu["gas"].items()},
         timezone=tz, storage_e0_mwh=e0,
     )
