@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from twin.core.results import RunWriter, SeriesInfo, finish, write_table
 from twin.cosim.world import FAMILIES
 from twin.cosim.world import _meta as run_meta
 from twin.cosim.world import _recorded_spec as recorded_spec
+from twin.live.advise import Advisor
 from twin.live.checks import Alarm, Detector, Limits, Role, Step
 from twin.live.grid import GridEstimator
 from twin.live.mapping import Telemetry, catalogue
@@ -64,11 +66,16 @@ class LiveEngine:
     limits : Limits, optional
         Bands and windows of the alarms (default: ``twin/data/live_alarms.yaml``).
     background_estimation : bool
-        Run the grid's state estimation in its own thread while the steps go on.
+        Run the grid's state estimation (and the EMS's plans) in its own thread while the
+        steps go on.
+    recommend : bool, optional
+        Step the scenario's EMS on the live state, its decisions recorded as recommendations
+        (:class:`twin.live.advise.Advisor`; default: when the scenario's controller is the EMS).
     """
 
     def __init__(self, scenario: Scenario, telemetry: Telemetry, path: Path | None = None,
-                 limits: Limits | None = None, background_estimation: bool = False) -> None:
+                 limits: Limits | None = None, background_estimation: bool = False,
+                 recommend: bool | None = None) -> None:
         self.s = scenario
         self.tm = telemetry
         self.step_s = int(scenario.period.step_s)
@@ -84,6 +91,11 @@ class LiveEngine:
                                      for v in telemetry.voltages}}, limits)
         self.grid = GridEstimator(scenario, telemetry, background=background_estimation) \
             if telemetry.voltages else None
+        if recommend is None:
+            recommend = scenario.controller.kind == "ems"
+        self.advisor = Advisor(scenario, background=background_estimation) if recommend \
+            else None
+        self.observers: list[Callable[[dict[str, Any], list[Alarm]], None]] = []
         climate = site_climate(scenario.weather.site)
         self.met = {"wind_height_m": climate.wind_height_m if scenario.weather.source ==
                     "synthetic" else climate.met_wind_height_m,
@@ -150,9 +162,13 @@ class LiveEngine:
                                          expected=expected, temp_air_c=weather_t))
         self.detector.alarms.extend(bad)
         raised += bad
+        if self.advisor is not None:
+            self.advisor.step(t, self.held, stale)
         self.last = {"t": t, "measured": dict(self.held), "expected": expected,
                      "stale": sorted(stale)}
         self._record(t, expected, stale)
+        for observer in self.observers:  # the page: each step as it closes
+            observer(self.last, raised)
         self.prev = dict(self.fresh)
         self._expect = set(self.fresh)  # what came in this step: the next is whole with it
         self.fresh = {}
@@ -261,9 +277,10 @@ class LiveEngine:
         for tag in self.tm.all_tags:
             series[("telemetry", self.tm.point_of(tag))] = SeriesInfo(
                 "1", f"1 while the tag {tag.tag} is stale (its value held)")
-        if self.grid is not None:
-            series.update(self.grid.series())
-            entities.update(self.grid.groups())
+        for part in (self.grid, self.advisor):
+            if part is not None:
+                series.update(part.series())
+                entities.update(part.groups())
         entities["telemetry"] = {"kind": "telemetry", "spec": "{}"}
         self._twin_points = twin
         meta = {**run_meta(self.s), "mode": "live", "n_steps": 0,
@@ -289,6 +306,8 @@ class LiveEngine:
             values[w.column(("telemetry", point))] = float(point in stale)
         if self.grid is not None:
             values.update(self.grid.row(w, self.held))
+        if self.advisor is not None:
+            values.update(self.advisor.row(w))
         for point in self._twin_points:
             if point in expected:
                 entity, _, attr = point.rpartition(".")
