@@ -9,7 +9,10 @@ and compared with the run file's own series (not with the page's arithmetic).
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +25,7 @@ from tests.browser import page
 from tests.conftest import ROOT
 from tests.test_dashboard import number, record, wait_for
 from twin import scenario
+from twin.apps.dashboard.frames import safe_json
 from twin.apps.dashboard.replay import Replay
 from twin.apps.dashboard.server import Dashboard, ServerThread
 from twin.core.results import open_run
@@ -219,6 +223,30 @@ def test_a_request_to_the_rule_controller_shows_missed(
     rows = pg.evaluate("[...document.querySelectorAll('#event-list li')].map((li) => "
                        "li.textContent)")
     assert any("line_trip" not in r and "18:30 → 19:30" in r for r in rows)
+
+
+def test_a_replay_opened_again_draws_the_same_without_pandapower(
+        failures: tuple[Any, Replay, Recorded]) -> None:
+    """The park's view kept beside the run file on the first opening: a second opening
+    builds no network (no pandapower, no weather model imported) and draws every failure
+    state as the network drew it."""
+    _, replay, _ = failures
+    steps = [i for i in range(replay.n) if replay.book.active(int(replay.time[i]))]
+    assert steps  # the trips, the outage, the request
+    code = (f"import json, sys; from twin.apps.dashboard.replay import Replay; "
+            f"r = Replay({str(replay.path)!r}); "
+            f"f = [r.frame(i) for i in {steps!r}]; "
+            f"print(json.dumps([sorted(m for m in ('pandapower', 'pvlib', 'mosaik', 'scipy') "
+            f"if m in sys.modules), f]))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    heavy, frames = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert heavy == []
+    for i, got in zip(steps, frames, strict=True):
+        want = json.loads(safe_json(replay.frame(i)))
+        for key in ("flows", "tripped", "p", "q", "load", "shed", "losses", "demand"):
+            assert got[key] == want[key], (i, key)
 
 
 def test_a_request_is_judged_by_the_import_below_the_baseline() -> None:

@@ -6,3 +6,7 @@ energy balance, carbon accounts and reports count as consumption.
 
 GENERATORS: tuple[str, ...] = ("pv", "wind")
 LOADS: tuple[str, ...] = ("factory", "ev", "heat", "aoi")
+# the scenario's entity lists and the kind their entities are recorded with
+KIND_OF_LIST: dict[str, str] = {
+    "pv_plants": "pv", "wind_farms": "wind", "factory_loads": "factory", "ev_hubs": "ev",
+    "heat_supply": "heat", "batteries": "battery", "aoi_lines": "aoi"}

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from twin.core.specload import SpecError
-from twin.models import weather
 from twin.models.fmu import check
 
 __all__ = ["rule_fmus", "sources"]
@@ -22,6 +21,8 @@ READABLE = ("pv_plants", "wind_farms", "factory_loads", "ev_hubs", "heat_supply"
 def sources(s: Any) -> dict[str, str]:
     """Each twin attribute an FMU input may read ('weather.temp_air_c', '<entity>.p_mw') and
     its unit."""
+    from twin.models import weather  # pvlib and scipy: only for a scenario with FMUs
+
     out = {f"weather.{q.name}": q.unit for q in weather.OUTPUTS}
     out.update({f"{spec.name}.p_mw": "MW" for key in READABLE for spec in getattr(s, key)})
     return out
@@ -33,6 +34,8 @@ def _resolve(scenario_path: Path, p: Path) -> Path:
 
 def rule_fmus(s: Any) -> None:
     """Every mistake of the scenario's FMUs, one error each with its field path."""
+    if not s.fmus:
+        return
     taken = {name for _, name in s.entity_names()} | {"weather", "pcc", "grid", "controller"}
     readable = sources(s)
     errors = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -75,6 +75,20 @@ class Diagram:
                 "edges": [{"id": e.id, "a": e.a, "b": e.b, "kind": e.kind, "label": e.label,
                            "names": e.names, "entity": e.entity} for e in self.edges],
                 "n_cols": self.n_cols, "n_rows": self.n_rows, "grid": self.grid}
+
+    def state(self) -> dict[str, Any]:
+        """Everything of the diagram, JSON-ready (:meth:`from_state` reads it back)."""
+        return {"nodes": [asdict(n) for n in self.nodes],
+                "edges": [asdict(e) for e in self.edges],
+                "n_cols": self.n_cols, "n_rows": self.n_rows, "grid": self.grid}
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, Any]) -> Diagram:
+        """The diagram :meth:`state` gave."""
+        nodes = [Node(**{**n, "kv": tuple(n["kv"])}) for n in d["nodes"]]
+        edges = [Edge(**{**e, "lines": [(int(i), float(s)) for i, s in e["lines"]]})
+                 for e in d["edges"]]
+        return cls(nodes, edges, int(d["n_cols"]), int(d["n_rows"]), bool(d["grid"]))
 
     def trippable(self) -> list[str]:
         """Lines a trainer may trip: the backbone's, then each entity's feeders."""

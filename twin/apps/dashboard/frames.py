@@ -37,8 +37,7 @@ from twin.apps.dashboard.diagram import (
 )
 from twin.apps.dashboard.history import request_step
 from twin.apps.dashboard.truth import Supply, served
-from twin.cosim import network, world
-from twin.models.turbines import power_curve
+from twin.core.kinds import KIND_OF_LIST
 from twin.scenario import Scenario
 
 SeriesKey = tuple[str, str]
@@ -74,16 +73,24 @@ def num(x: Any, digits: int = 3) -> float | None:
 class ParkView:
     """The scenario as the page sees it."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, kept: tuple[Diagram, Supply] | None = None,
+                 rated_mw: Mapping[str, float] | None = None) -> None:
+        """``kept``: the diagram and supply of this scenario's network worked out before
+        (:mod:`twin.apps.dashboard.viewcache`), without which the network is built now;
+        ``rated_mw``: the wind farms' rated power as a run file recorded it (else from
+        their turbines' power curves)."""
         s = self.scenario = scenario
         self.kinds: dict[str, str] = {}
-        for key, _sim, _model, kind in world.FAMILIES:
+        for key, kind in KIND_OF_LIST.items():
             for spec in getattr(s, key):
                 self.kinds[spec.name] = kind
         self.pcc = "grid" if s.grid is not None else "pcc"
-        net = network.build_grid(s).net if s.grid is not None else None
-        self.diagram: Diagram = layout(net, self.kinds) if net is not None else star(self.kinds)
-        self.supply = Supply(net)
+        if kept is None:
+            net = network_of(s)
+            kept = (layout(net, self.kinds) if net is not None else star(self.kinds),
+                    Supply(net))
+        self.diagram: Diagram = kept[0]
+        self.supply = kept[1]
         self.tz = zoneinfo.ZoneInfo(s.park.timezone)
         self.of_kind: dict[str, list[str]] = {}
         for name, kind in self.kinds.items():
@@ -93,9 +100,14 @@ class ParkView:
                       ("pv_plants", "wind_farms", "batteries", "factory_loads", "ev_hubs",
                        "heat_supply", "aoi_lines") for spec in getattr(s, key)
                       for name in (spec.name,)}
+        rated = dict(rated_mw or {})
+        if any(w.name not in rated for w in s.wind_farms):
+            from twin.models.turbines import power_curve  # windpowerlib, pvlib, scipy
+
+            rated.update({w.name: power_curve(w.turbine_type).nominal_mw * w.n_turbines
+                          for w in s.wind_farms if w.name not in rated})
         for w in s.wind_farms:  # the KPIs read the rated power, as the run file records it
-            self.specs[w.name]["p_rated_mw"] = power_curve(w.turbine_type).nominal_mw \
-                * w.n_turbines
+            self.specs[w.name]["p_rated_mw"] = rated[w.name]
 
     def local(self, start_utc: dt.datetime, t_s: int) -> str:
         """Local clock time of ``t_s`` seconds after ``start_utc``."""
@@ -120,6 +132,15 @@ class ParkView:
         """The ``/meta`` a run file of a run starting at ``start_utc`` would carry."""
         return {"start": start_utc.isoformat(), "timezone": self.scenario.park.timezone,
                 "step_s": self.scenario.period.step_s}
+
+
+def network_of(s: Scenario) -> Any:
+    """The pandapower network of scenario ``s`` (``None`` without a grid)."""
+    if s.grid is None:
+        return None
+    from twin.cosim import network  # pandapower: not for a replay whose view was kept
+
+    return network.build_grid(s).net
 
 
 class FrameBuilder:

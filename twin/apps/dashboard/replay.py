@@ -31,12 +31,12 @@ import numpy as np
 from twin.apps.dashboard.frames import (
     ColumnsRun,
     FrameBuilder,
-    ParkView,
     carbon_so_far,
     kpis_so_far,
     num,
 )
 from twin.apps.dashboard.history import History, events_file, load_events
+from twin.apps.dashboard.viewcache import park_view, trip_sets
 from twin.core.kinds import LOADS
 from twin.core.results import open_run
 from twin.models.events import EventBook
@@ -63,9 +63,6 @@ class Replay:
             raise
         self.builder = FrameBuilder(self.view, self.start_utc)
         s = self.view.scenario
-        duration = int(self.time[-1]) + s.period.step_s
-        self.book = EventBook([*s.events, *load_events(events_file(self.path))],
-                              self.start_utc, s.park.timezone, duration)
         self.history = History(self.book, s.period.step_s,
                                lambda t_s: self.view.local(self.start_utc, t_s))
         self._tallied: set[tuple[int, int]] = set()
@@ -87,7 +84,13 @@ class Replay:
         self.n = len(self.time)
         if not self.n:
             raise ValueError(f"{self.path}: the run recorded no step")
-        self.view = ParkView(self._as_run(scenario, run))
+        s = self._as_run(scenario, run)
+        self.book = EventBook([*s.events, *load_events(events_file(self.path))],
+                              self.start_utc, s.park.timezone, s.period.duration)
+        rated = {w: float(spec["p_rated_mw"]) for w in run.entities("wind")
+                 if "p_rated_mw" in (spec := run.spec(w))}
+        self.view = park_view(s, str(meta.get("scenario", "")), self.path,
+                              trip_sets(self.book), rated)
         self.data: dict[tuple[str, str], np.ndarray] = {}
         self.vectors: list[tuple[str, str]] = []
         for entity, attr in run.series_keys():

@@ -25,19 +25,40 @@ from twin.core.kinds import GENERATORS
 
 
 class Supply:
-    """Which share of each entity's network elements a set of tripped lines cuts off."""
+    """Which share of each entity's network elements a set of tripped lines cuts off.
 
-    def __init__(self, net: Any | None) -> None:
-        self.net = net
+    ``net``: the pandapower network; with ``known`` (the shares :meth:`state` kept, with the
+    network's line names), a function that builds it, called the first time a set of
+    tripped lines not in ``known`` is asked about.
+    """
+
+    def __init__(self, net: Any | None, known: Mapping[str, Any] | None = None) -> None:
+        self._net, self._build = (None, net) if known is not None else (net, None)
         self._cache: dict[frozenset[str], dict[str, float]] = {frozenset(): {}}
         self.pcc_lines: frozenset[str] = frozenset()
         self.lines: frozenset[str] = frozenset()
-        if net is not None:
+        if known is not None:
+            self.pcc_lines = frozenset(known["pcc_lines"])
+            self.lines = frozenset(known["lines"])
+            self._cache.update({frozenset(k): dict(v) for k, v in known["dead"]})
+        elif net is not None:
             slack = set(net.ext_grid.bus[net.ext_grid.in_service])
             self.pcc_lines = frozenset(str(n) for n, a, b in zip(
                 net.line.name, net.line.from_bus, net.line.to_bus, strict=True)
                 if a in slack or b in slack)
             self.lines = frozenset(map(str, net.line.name))
+
+    @property
+    def net(self) -> Any:
+        """The network (built now if it was given as a function)."""
+        if self._net is None and self._build is not None:
+            self._net, self._build = self._build(), None
+        return self._net
+
+    def state(self) -> dict[str, Any]:
+        """The line names and the shares worked out so far, JSON-ready (``known``)."""
+        return {"pcc_lines": sorted(self.pcc_lines), "lines": sorted(self.lines),
+                "dead": [[sorted(k), v] for k, v in self._cache.items() if k]}
 
     def islands_park(self, tripped: Iterable[str]) -> bool:
         """Whether the trips include a line to the public grid (the park islands)."""
