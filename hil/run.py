@@ -246,6 +246,7 @@ def run(s: Any, out_dir: str | Path | None = None,
     judged: dict[str, Any] = {}
 
     def judge_hil(target: Path) -> None:  # into the run's file before it is published
+        tr.publish(trace)  # a run that ended: its trace, then its results (never on Ctrl-C)
         judged.update(_judge(s, trace, target))
 
     try:

@@ -114,7 +114,9 @@ class Session:
             self.close()
 
     def close(self) -> None:
-        """Close the trace and stop the I/O thread (idempotent)."""
+        """Close the trace (left at ``<trace>.partial``: :func:`hil.run.run` publishes the
+        trace of a run that ended, never of an interrupted one) and stop the I/O thread
+        (idempotent)."""
         if self.closed:
             return
         self.closed = True

@@ -31,15 +31,32 @@ class TraceError(ValueError):
     """A trace that cannot be replayed (missing, malformed, or for another scenario)."""
 
 
+def partial_path(path: str | Path) -> Path:
+    """Where the trace of ``path`` is written until it is published: ``<path>.partial``."""
+    path = Path(path)
+    return path.with_name(path.name + ".partial")
+
+
+def publish(path: str | Path) -> Path:
+    """Put the closed trace ``<path>.partial`` in place (renamed over ``path``); return
+    ``path``. Only a run that ended - finished or aborted by its policy - is published
+    (:func:`hil.run.run`, before its results): a killed or interrupted run keeps its trace
+    in ``<path>.partial`` and the previous trace at ``path`` stays."""
+    path = Path(path)
+    partial_path(path).replace(path)
+    return path
+
+
 class TraceWriter:
-    """Appends records to ``<path>.partial``, flushed as they come (a killed run keeps its
-    trace there), and renames it over ``path`` when closed: a previous trace at ``path`` is
-    replaced only by a whole one."""
+    """Appends records to ``<path>.partial``, flushed as they come (a killed or interrupted
+    run keeps its trace there); :meth:`close` leaves it there, :func:`publish` puts it in
+    place: a previous trace at ``path`` is replaced only by the whole trace of a run that
+    ended."""
 
     def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.partial = partial_path(self.path)
         self._file = self.partial.open("w", encoding="utf-8")  # noqa: SIM115
         self.write("header", version=VERSION, **header)
 
@@ -51,12 +68,11 @@ class TraceWriter:
         self._file.flush()
 
     def close(self) -> None:
-        """Close the file and put it in place (fsynced, then renamed over ``path``)."""
+        """Close the file (fsynced) at ``<path>.partial``; :func:`publish` puts it in place."""
         if self._file is not None:
             os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
-            self.partial.replace(self.path)
 
 
 def _plain(value: Any) -> Any:

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,3 +26,22 @@ PV_MODELCHAIN_REL = 5e-3  # PV annual energy vs pvlib ModelChain: 0.5 %
 def root() -> Path:
     """The repository root."""
     return ROOT
+
+
+def interrupt(args: list[str], when: Callable[[str], bool], timeout: float = 120
+              ) -> tuple[int, str]:
+    """Run ``twin ARGS`` in its own process group, send the group SIGINT (as Ctrl-C does)
+    once ``when(stderr so far)`` is true; return the exit code and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "twin", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline and not when("".join(lines)):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    return proc.returncode, "".join(lines)

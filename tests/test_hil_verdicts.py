@@ -194,7 +194,7 @@ def comm_loss_trace(path: Path, answers: dict[int, float], trip_step: int = 5) -
     w.write("event", step=trip_step, t_s=trip_step, wall_s=float(trip_step), entity="bess",
             kind="watchdog", name="trip", detail="no answer")
     w.close()
-    return tr.read(path)
+    return tr.read(tr.publish(path))
 
 
 def reversion_verdict(tmp_path: Path, answers: dict[int, float], trip_step: int = 5

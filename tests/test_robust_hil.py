@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, interrupt
 from tests.test_hil import scenario_text
 from twin.core import atomic
 from twin.core.errors import UserError
@@ -118,3 +118,53 @@ def test_a_report_that_cannot_be_written_is_one_line_and_the_previous_one_stays(
     assert "\n" not in str(info.value)
     assert str(info.value).startswith(f"{path}: cannot write")
     assert path.read_text() == "<old/>\n"
+
+
+def test_ctrl_c_during_twin_hil_is_one_line_and_keeps_every_previous_file(tmp_path,
+                                                                          monkeypatch):
+    from hil import pacer
+    from hil import run as hil_run
+    from twin.scenario import loads
+
+    path = tmp_path / "ctrlc.yaml"
+    path.write_text(scenario_text("sim", extra="  step: 200ms\n"))
+    out = tmp_path / "out"
+    s = hil_run.prepare(loads(path.read_text(), path), 1, out_dir=out)
+    hil_run.run(s, out_dir=out)  # the previous run: h5, report, XML, JSON, trace
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == ["ctrlc-hil.html", "ctrlc-hil.json", "ctrlc-hil.xml",
+                              "ctrlc.h5", "ctrlc.trace.jsonl"]
+    partial = out / "ctrlc.trace.jsonl.partial"
+
+    def paced(steps: int) -> bool:  # the run is in real time: the pacer has recorded steps
+        return partial.exists() and partial.read_text().count('"type": "pace"') >= steps
+
+    rc, err = interrupt(["hil", str(path), "--duration", "60", "--out", str(out), "-q"],
+                        lambda _: paced(4))
+    assert rc == 130, err
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    header = next(i for i, line in enumerate(lines) if "steps of 0.2 s in real time" in line)
+    assert len(lines[header + 1:]) == 1, err  # one line after the run's own header
+    assert lines[-1].startswith("interrupted: stopped"), err
+    assert {p.name: p.read_bytes() for p in out.iterdir()
+            if not p.name.endswith(".partial")} == before
+    assert paced(4)  # the interrupted run's trace, for a look
+
+    # a KeyboardInterrupt inside a simulator's step (the pacer's, a generator) stops the run
+    # too, and publishes nothing
+    real, steps = pacer.PacerSim._after, []
+
+    def after(self, k, *args):
+        steps.append(k)
+        if k == 3:
+            raise KeyboardInterrupt
+        return real(self, k, *args)
+
+    monkeypatch.setattr(pacer.PacerSim, "_after", after)
+    with pytest.raises(KeyboardInterrupt):
+        hil_run.run(hil_run.prepare(loads(path.read_text(), path), 2, out_dir=out),
+                    out_dir=out)
+    assert steps == [0, 1, 2, 3]
+    assert {p.name: p.read_bytes() for p in out.iterdir()
+            if not p.name.endswith(".partial")} == before

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+from tests.conftest import interrupt
 from twin.core import results
 from twin.core.results import (
     ResultsWriteError,
@@ -261,26 +259,6 @@ def test_energy_sums_follow_each_series_aggregation(tmp_path):
         energy_sum(np.ones(3), "max", 900)
 
 
-def _interrupt(args: list[str], when, timeout: float = 120) -> tuple[int, str]:
-    """Run ``twin ARGS`` in its own process group, send the group SIGINT (as Ctrl-C does)
-    once ``when(stderr so far)`` is true; return the exit code and stderr."""
-    import threading
-
-    proc = subprocess.Popen([sys.executable, "-m", "twin", *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline and not when("".join(lines)):
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGINT)
-    proc.wait(timeout=60)
-    reader.join(timeout=10)
-    return proc.returncode, "".join(lines)
-
-
 def test_ctrl_c_during_twin_run_is_one_line_and_keeps_the_previous_result(tmp_path):
     out = tmp_path / "out"
     park = str(ROOT / "scenarios" / "park.yaml")
@@ -288,7 +266,7 @@ def test_ctrl_c_during_twin_run_is_one_line_and_keeps_the_previous_result(tmp_pa
                            "--out", str(out)], cwd=ROOT, capture_output=True, timeout=120)
     assert done.returncode == 0
     path = out / "park.h5"
-    rc, err = _interrupt(["run", park, "--days", "2", "-q", "--out", str(out)],
+    rc, err = interrupt(["run", park, "--days", "2", "-q", "--out", str(out)],
                          lambda _: partial_path(path).exists())
     assert rc == 130, err
     assert "Traceback" not in err
@@ -313,7 +291,7 @@ options: {{days: 2}}
 def test_ctrl_c_during_a_quiet_sweep_is_one_line(tmp_path):
     study = tmp_path / "tiny.yaml"
     study.write_text(STUDY)
-    rc, err = _interrupt(["sweep", str(study), "-q", "-o", str(tmp_path / "t.parquet"),
+    rc, err = interrupt(["sweep", str(study), "-q", "-o", str(tmp_path / "t.parquet"),
                           "--workers", "2"], lambda e: "study tiny" in e)
     assert rc == 130, err
     assert "Traceback" not in err, err
@@ -351,7 +329,7 @@ def test_the_aoi_line_records_no_nan_and_its_series_sum_to_its_own_totals(tmp_pa
 
 def test_ctrl_c_during_twin_pathway_is_one_line(tmp_path):
     out = tmp_path / "pw"
-    rc, err = _interrupt(["pathway", str(ROOT / "scenarios" / "baseline-2025.yaml"), "--days",
+    rc, err = interrupt(["pathway", str(ROOT / "scenarios" / "baseline-2025.yaml"), "--days",
                           "2", "--out", str(out)],
                          lambda _: any(out.glob("*.partial")))
     assert rc == 130, err
