@@ -29,7 +29,7 @@ from mosaik_api_v3.types import InputData
 from adapters.base import Model, TwinSimulator
 from twin.models.events import EventBook
 from twin.models.grid import quantities as grid_quantities
-from twin.models.grid.checks import number_errors
+from twin.models.grid.checks import entity_errors, number_errors
 from twin.models.grid.network import element_names
 from twin.models.grid.solver import GridError
 from twin.models.grid.topology import GridStep, ParkGrid
@@ -58,10 +58,7 @@ class GridSim(TwinSimulator):
             net = pp.from_json_string(params["net_json"])
         else:
             raise ValueError("Grid needs net_json (pandapower JSON) or net (a pandapowerNet)")
-        errors = number_errors(net)  # a network that did not come through twin check
-        if errors:
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise GridError(f"{eid}: {errors[0]}{more}")
+        _refuse(eid, number_errors(net))  # a network that did not come through twin check
         self.source_index[eid], self.unknown_lines[eid] = {}, set()
         return ParkGrid(net, params.get("solver"))
 
@@ -78,18 +75,35 @@ class GridSim(TwinSimulator):
                             ", ".join(sorted(unknown)))
             x = np.zeros(len(grid.names))
             totals = dict.fromkeys(INPUT_NAMES, 0.0)
-            cache, index = self.source_index[eid], grid.index
+            cache = self.source_index[eid]
             for attr, sources in inputs.get(eid, {}).items():
                 subtotal = 0.0
                 for src, value in sources.items():
                     k = cache.get(src)
                     if k is None:
-                        k = cache[src] = index[src.split(".", 1)[-1]]
+                        k = cache[src] = self.tie(eid, src)
                     x[k] += value
                     subtotal += value
                 totals[attr] = subtotal
             lossless = totals["p_load_mw"] + totals["p_storage_mw"] - totals["p_gen_mw"]
             self.out[eid] = _outputs(grid.step(x, lossless, trips, outage), totals)
+
+    def tie(self, eid: str, src: str) -> int:
+        """The position of source entity ``src`` (mosaik's full id) in the power vector of
+        grid ``eid``, on its first step: its elements must carry its power whole (in service,
+        on a bus in service, scaling 1; :func:`twin.models.grid.checks.entity_errors`), as
+        ``twin check`` demands of the twin's own networks; :class:`GridError` names the
+        elements otherwise."""
+        grid, name = self.entities[eid], src.split(".", 1)[-1]
+        _refuse(eid, entity_errors(grid.net, [name]), f" (sent by {src})")
+        return grid.index[name]
+
+
+def _refuse(eid: str, errors: list[str], where: str = "") -> None:
+    """:class:`GridError` with the first of ``errors`` and their count, if any."""
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise GridError(f"{eid}: {errors[0]}{more}{where}")
 
 
 def _outputs(step: GridStep, totals: dict[str, float]) -> dict[str, Any]:

@@ -216,3 +216,35 @@ def test_the_grid_adapter_refuses_bad_numbers_in_a_plain_mosaik_script():
         sim.create(1, "Grid", name="grid", net_json=pp.to_json(net), solver="lightsim2grid")
     assert str(info.value).startswith("grid: trafo 0: vk_percent = nan; expected a finite "
                                       "number > 0"), str(info.value)
+
+
+@pytest.mark.parametrize(("change", "element"), [
+    (lambda net: net.sgen.loc.__setitem__((0, "scaling"), 0.0), "sgen 0 'pv' scaling = 0"),
+    (lambda net: net.load.loc.__setitem__((1, "in_service"), False),
+     "load 1 'plant' in_service = False"),
+])
+def test_the_grid_adapter_refuses_a_park_element_that_would_not_carry_its_power(change,
+                                                                                element):
+    """A plain mosaik script hands the adapter a network of its own: the elements of the
+    entities that send it their powers must carry them whole (as twin check demands);
+    elements no entity sends to are left alone."""
+    from adapters.grid_sim import GridSim
+    from twin.models.grid.solver import GridError
+
+    net = _small_net()
+    change(net)
+    sim = GridSim()
+    sim.init("Grid-0", start="2027-01-01T00:00:00+08:00", step_s=900)
+    sim.create(1, "Grid", name="grid", net_json=pp.to_json(net), solver="lightsim2grid")
+    inputs = {"p_gen_mw": {"PV-0.wind": 1.0}, "p_load_mw": {"Loads-0.bess": 0.5}}
+    sim.step(0, {"grid": inputs}, 10**9)  # wind and bess carry their power: accepted
+    assert sim.get_data({"grid": ["p_gen_mw"]})["grid"]["p_gen_mw"] == 1.0
+    source = "PV-0.pv" if element.startswith("sgen") else "Loads-0.plant"
+    inputs["p_gen_mw" if element.startswith("sgen") else "p_load_mw"][source] = 2.0
+    with pytest.raises(GridError) as info:
+        sim.step(900, {"grid": inputs}, 10**9)
+    message = str(info.value)
+    assert message.startswith(f"grid: first-step balance: the power flow would carry 0.0% of "
+                              f"{source.split('.')[1]}'s power"), message
+    assert element in message, message
+    assert message.endswith(f"(sent by {source})"), message
