@@ -46,6 +46,7 @@ class Recommendation:
     status: str = ""
     replanned: bool = False
     missing: tuple[str, ...] = ()  # points not measured (or stale): no recommendation
+    why: str = ""  # why nothing is recommended ("" where something is)
 
 
 class Advisor:
@@ -73,8 +74,10 @@ class Advisor:
         t += self.step_s
         i = t // self.step_s
         missing = tuple(p for p in self.needed if p not in held or p in stale)
-        if missing or not 0 <= i < self.s.n_steps or i <= self.ems.history.i:
-            rec = Recommendation(t, missing=missing or ("the scenario's period",))
+        if missing:
+            rec = Recommendation(t, missing=missing, why=f"{', '.join(missing)} not measured")
+        elif not 0 <= i < self.s.n_steps or i <= self.ems.history.i:
+            rec = Recommendation(t, why="outside the scenario's period")
         else:
             m = self._measurement(held)
             load = sum(m.factory_mw.values()) + m.other_mw
@@ -123,7 +126,7 @@ class Advisor:
     def row(self, w: RunWriter) -> dict[int, float]:
         """The recommendation for the step just closed (made when the step before closed)."""
         rec = self.due
-        if rec is None or rec.missing:
+        if rec is None or rec.why:
             return {}
         out = {w.column(("ems.recommended", "p_import_plan_mw")): rec.p_import_plan_mw,
                w.column(("ems.recommended", "plan_optimal")):

@@ -41,15 +41,17 @@ class Followed:
 
 def follow(engine: LiveEngine, source: Source, until_s: float | None = None,
            idle_s: float = 30.0, on_alarm: Callable[[Alarm], None] | None = None,
-           running: Callable[[], bool] | None = None) -> Followed:
+           running: Callable[[], bool] | None = None,
+           stop: Callable[[], bool] | None = None) -> Followed:
     """Feed ``source``'s readings to ``engine`` until the telemetry ends; close the engine.
 
     ``running``: whether the publisher may still send (a plant in this process): the idle
-    time counts only once it says no."""
+    time counts only once it says no. ``stop``: asked between readings; True ends the
+    session (the page's server shutting down)."""
     out = Followed()
     last_wall = time.monotonic()
     first_t: float | None = None
-    while True:
+    while stop is None or not stop():
         item = source.get(timeout=min(idle_s, 0.5))
         if item is None:
             idle = out.n_readings > 0 and time.monotonic() - last_wall > idle_s and (

@@ -11,6 +11,7 @@ Routes (``/api/...`` answers JSON)::
     POST /api/control         {"action": "pause"|"resume"|"speed"|"jump", "value": ...}
     POST /api/event           {"kind": "wind_lull", "hours": 6, ...the kind's parameters}
     GET  /api/aoi/board.jpg, /api/aoi/robot.jpg   the latest inspected board, robot frame
+    GET  /api/telemetry?since=N  live mode (twin live --serve): telemetry.TelemetryPage
 
 The stream sends a status at least twice a second and each new step as it comes.
 
@@ -96,6 +97,8 @@ class Dashboard:
         app.router.add_post("/api/control", self.control)
         app.router.add_post("/api/event", self.event)
         app.router.add_get("/api/aoi/{image}", self.aoi_image)
+        for path, handler in getattr(self.source, "routes", dict)().items():
+            app.router.add_get(path, handler)  # a source's own (live mode: /api/telemetry)
         if self.live:
             app.cleanup_ctx.append(self._background)
         app.on_shutdown.append(self._end_streams)

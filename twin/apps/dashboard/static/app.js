@@ -759,6 +759,7 @@ async function main() {
     twin.info = await getJSON("/api/info");
   } catch (err) { say(err.message); return; }
   const info = twin.info;
+  if (info.mode === "telemetry") { liveMode(info); return; }  // live_mode.js
   applyLang(firstLang());
   $("btn-lang").onclick = () => applyLang(twin.lang === "zh" ? "en" : "zh");
   $("btn-presenter").onclick = () => setPresenter(!document.body.classList.contains("presenter"));

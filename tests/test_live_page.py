@@ -1,0 +1,115 @@
+"""The trainers' page in live mode (``twin live --serve``), in headless Chromium, beside the
+stand-in plant over a real MQTT broker: what the page shows is what the history file records,
+and an alarm appears while the plant still runs."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.browser import CHROMIUM, page
+from tests.test_live_advise import EMS
+from tests.test_live_mqtt import broker, mapping_file  # noqa: F401 (the broker fixture)
+from twin.apps.dashboard.server import Dashboard, ServerThread
+from twin.apps.dashboard.telemetry import TelemetryPage
+from twin.core.results import open_run
+from twin.live import faults, mapping
+from twin.live.engine import LiveEngine
+from twin.live.mqtt import MqttPublisher, MqttSubscriber
+from twin.live.plant import StandInPlant
+from twin.scenario import loads
+
+SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
+HOURS = 3
+STEP_WALL_S = 0.2  # the plant's pace: a 15-minute step every 0.2 s
+
+
+def shown(pg, selector: str) -> str:
+    return pg.locator(selector).inner_text().strip()
+
+
+def as_page(x: float, digits: int) -> str:
+    return f"{round(float(x), digits) + 0.0:.{digits}f}"  # toFixed, -0 as 0
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is missing (make test installs it)")
+def test_the_page_shows_measured_twin_grid_alarms_and_the_recommendation(broker, tmp_path):  # noqa: F811
+    s = loads(SMALL.read_text() + "grid:\n  source: build\n" + EMS,
+              SMALL.with_name("grid.yaml")).with_days(HOURS / 24)
+    tm = mapping.load(mapping_file(tmp_path, s, broker), s)
+    (tmp_path / "faults.yaml").write_text(
+        "faults:\n  - {kind: stuck, point: wind.p_mw, start: 1h}\n")
+    engine = LiveEngine(s, tm, tmp_path / "live.h5", recommend=True)
+    source = MqttSubscriber(tm)
+    publisher = MqttPublisher(tm.source.host, tm.source.port)
+    plant = StandInPlant(s, tm, publisher, faults.load(tmp_path / "faults.yaml", tm),
+                         speed=s.period.step_s / STEP_WALL_S, out_dir=tmp_path / "plant")
+    thread = threading.Thread(target=plant.run)
+    live = TelemetryPage(engine, source, {"idle_s": 0.5, "running": thread.is_alive}).start()
+    server = ServerThread(Dashboard(live))
+    try:
+        with page() as (pg, errors):
+            pg.goto(server.url)
+            pg.wait_for_selector("#tm-points tr[data-point='pv.p_mw']")
+            thread.start()
+            # the alarm shows while the plant runs: raised at the third equal reading
+            pg.wait_for_selector("li.tm-alarm[data-kind='stuck_meter']", timeout=30_000)
+            # ... while the twin still follows: not a list filled in at the end
+            state, shown_steps = pg.evaluate("[window.twin.telemetry.status.state, "
+                                             "window.twin.telemetry.frames.length]")
+            assert state == "following"
+            assert shown_steps < HOURS * 4
+            thread.join()
+            live.join(60)
+            pg.locator("#state").filter(has_text=re.compile("^ended$")).wait_for(timeout=10_000)
+            pg.screenshot(path=str(tmp_path / "live-page.png"), full_page=True)
+            assert errors == []
+            check_against_history(pg, engine)
+    finally:
+        server.stop()
+        live.stop()
+        publisher.close()
+
+
+def check_against_history(pg, engine: LiveEngine) -> None:
+    with open_run(engine.path) as run:
+        assert run.complete
+        n = len(run.series("pv", "p_mw"))
+        assert n == engine.n_steps == HOURS * 4
+        for tag in engine.tm.tags:
+            if tag.entity == "weather":
+                continue
+            row = f"#tm-points tr[data-point='{tag.point}']"
+            value = run.series(tag.entity, tag.attr)[-1]
+            text = as_page(100 * value, 2) if tag.attr == "soc" else as_page(value, 3)
+            assert shown(pg, f"{row} .measured") == text, tag.point
+            if (f"{tag.entity}.twin", tag.attr) in run.series_keys():
+                twin = run.series(f"{tag.entity}.twin", tag.attr)[-1]
+                text = as_page(100 * twin, 2) if tag.attr == "soc" else as_page(twin, 3)
+                assert shown(pg, f"{row} .twin") == text, tag.point
+        estimated = run.series("grid.twin", "vm_pu")[-1]
+        sigma = run.series("grid.twin", "vm_sigma_pu")[-1]
+        assert np.ptp(estimated) > 0.005
+        for i in range(len(estimated)):
+            assert shown(pg, f"#tm-buses tr[data-bus='{i}'] .est") == as_page(estimated[i], 4)
+            assert shown(pg, f"#tm-buses tr[data-bus='{i}'] .sigma") == as_page(sigma[i], 5)
+        measured = run.series("grid.measured", "vm_pu")[-1]
+        on_page = [float(x) for x in pg.locator("#tm-buses tr.measured .measured").all_inner_texts()]
+        assert on_page == [float(as_page(v, 4)) for v in measured]
+        loading = run.series("grid.twin", "line_loading_pct")[-1]
+        top = shown(pg, "#tm-lines tr:first-child .loading")
+        assert top == f"{as_page(loading.max(), 1)} %"
+        rec = run.series("bess.recommended", "p_set_mw")[-1]
+        assert np.isfinite(rec)
+        assert shown(pg, ".tm-rec.now tr[data-battery='bess'] .setpoint") == as_page(rec, 3)
+        alarms = {(a["kind"], a["point"], int(a["raised_s"])) for a in run.table("live/alarms")}
+    items = pg.locator("li.tm-alarm")
+    on_page = {(items.nth(i).get_attribute("data-kind"), items.nth(i).get_attribute("data-point"),
+                int(items.nth(i).get_attribute("data-raised"))) for i in range(items.count())}
+    assert ("stuck_meter", "wind.p_mw") in {a[:2] for a in alarms}
+    assert on_page == alarms
+    assert re.match(r"\d+ raised", shown(pg, "#tm-alarm-note"))

@@ -1,0 +1,243 @@
+// The trainers' page in live mode (twin live --serve): the twin beside the park's telemetry.
+// Measured and twin values per plant, the estimated grid with each voltage's standard
+// deviation, the alarms as they are raised, the EMS's recommendation (not sent). Polls
+// /api/telemetry?since=N twice a second; window.twin.telemetry holds what is shown (tests).
+"use strict";
+
+const TM = {seq: 0, frames: [], alarms: [], grid: null, ems: null, status: null, info: null,
+            chartAt: 0};
+
+function tmEl(tag, attrs = {}, text = "") {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text) e.textContent = text;
+  return e;
+}
+
+function tmFmt(x, digits) {
+  if (x === null || x === undefined || Number.isNaN(x)) return "—";
+  const r = Number(Number(x).toFixed(digits));
+  return (r === 0 ? 0 : r).toFixed(digits);
+}
+
+// a point's value as shown: powers in MW to 3 decimals, a state of charge in %, weather as is
+function tmShow(p, v) {
+  if (v === null || v === undefined) return "—";
+  if (p.attr === "soc") return tmFmt(100 * v, 2);
+  if (p.unit === "MW") return tmFmt(v, 3);
+  return tmFmt(v, 1);
+}
+
+function tmUnit(p) { return p.attr === "soc" ? "%" : p.unit; }
+
+function liveMode(info) {
+  TM.info = info;
+  window.twin.telemetry = TM;
+  document.body.classList.add("telemetry");
+  document.title = `${info.park} — live telemetry`;
+  document.getElementById("park").textContent = info.park;
+  document.getElementById("mode").textContent = "live · telemetry";
+  for (const id of ["btn-tour", "btn-presenter", "btn-lang"]) document.getElementById(id).hidden = true;
+  document.getElementById("file").textContent = info.file;
+  const main = document.querySelector("main");
+  for (const s of main.querySelectorAll(":scope > section")) s.hidden = true;
+
+  const plants = tmEl("section", {class: "card tm tm-plants"});
+  plants.append(tmEl("h2", {}, "Measured and twin"),
+                tmEl("p", {class: "muted small"}, "each plant's measured value beside the twin's, " +
+                     "from the measured weather (PV, wind) and the measured power (storage's energy count)"));
+  const table = tmEl("table", {class: "kv tm-table", id: "tm-points"});
+  const head = tmEl("tr");
+  for (const h of ["point", "measured", "twin", "deviation", "unit"]) head.append(tmEl("th", {}, h));
+  table.append(head);
+  for (const p of info.points) {
+    if (p.kind === "weather") continue;
+    const row = tmEl("tr", {"data-point": p.point});
+    row.append(tmEl("td", {class: "name"}, p.point), tmEl("td", {class: "measured"}),
+               tmEl("td", {class: "twin"}), tmEl("td", {class: "dev"}), tmEl("td", {}, tmUnit(p)));
+    table.append(row);
+  }
+  plants.append(table);
+  const weather = tmEl("p", {class: "muted small", id: "tm-weather"});
+  plants.append(weather);
+
+  const chart = tmEl("section", {class: "card tm tm-chart"});
+  chart.append(tmEl("h2", {}, "Power, measured (solid) and twin (dashed), MW"),
+               tmEl("div", {id: "tm-chart", class: "plot"}));
+
+  const alarms = tmEl("section", {class: "card tm tm-alarms"});
+  alarms.append(tmEl("h2", {}, "Alarms"), tmEl("p", {class: "muted small", id: "tm-alarm-note"}, "none so far"),
+                tmEl("ul", {id: "tm-alarms", class: "event-list"}));
+
+  const ems = tmEl("section", {class: "card tm tm-ems"});
+  ems.append(tmEl("h2", {}, "EMS recommendation"),
+             tmEl("p", {class: "muted small"}, "planned on the live state; nothing is sent to the devices"),
+             tmEl("div", {id: "tm-ems"}, info.recommend ? "waiting for the first step" :
+                  "off (twin live --recommend, or an EMS scenario)"));
+
+  const grid = tmEl("section", {class: "card tm tm-grid"});
+  grid.append(tmEl("h2", {}, "Estimated grid"));
+  if (info.grid) {
+    grid.append(tmEl("p", {class: "muted small", id: "tm-grid-note"}, "waiting for the first estimate"));
+    const buses = tmEl("table", {class: "kv tm-table", id: "tm-buses"});
+    const bh = tmEl("tr");
+    for (const h of ["bus", "measured p.u.", "estimated p.u.", "± σ p.u."]) bh.append(tmEl("th", {}, h));
+    buses.append(bh);
+    info.grid.buses.forEach((b, i) => {
+      const row = tmEl("tr", {"data-bus": String(i)});
+      row.append(tmEl("td", {class: "name"}, b), tmEl("td", {class: "measured"}),
+                 tmEl("td", {class: "est"}), tmEl("td", {class: "sigma"}));
+      buses.append(row);
+    });
+    const lines = tmEl("table", {class: "kv tm-table", id: "tm-lines"});
+    const wrap = tmEl("div", {class: "tm-scroll"});
+    wrap.append(buses);
+    grid.append(wrap, tmEl("h3", {}, "Most loaded lines (estimated)"), lines);
+  } else {
+    grid.append(tmEl("p", {class: "muted small"}, "no grid section in the mapping: nothing to estimate"));
+  }
+  main.append(plants, alarms, ems, chart, grid);
+  tmPoll();
+}
+
+async function tmPoll() {
+  try {
+    const r = await fetch(`/api/telemetry?since=${TM.seq}`, {credentials: "same-origin"});
+    if (!r.ok) throw new Error(`/api/telemetry: ${r.status} ${await r.text()}`);
+    tmApply(await r.json());
+    document.getElementById("message").textContent = "";
+  } catch (err) {
+    document.getElementById("message").textContent = err.message;
+  }
+  if (!TM.status || TM.status.state !== "ended") setTimeout(tmPoll, 500);
+}
+
+function tmApply(d) {
+  TM.seq = d.seq;
+  TM.frames.push(...d.frames);
+  if (TM.frames.length > 192) TM.frames.splice(0, TM.frames.length - 192);
+  TM.alarms = d.alarms;
+  TM.grid = d.grid;
+  TM.ems = d.ems;
+  TM.status = d.status;
+  const state = document.getElementById("state");
+  state.textContent = d.status.state + (d.status.error ? `: ${d.status.error}` : "");
+  state.className = `badge ${d.status.state === "following" ? "running" : d.status.state === "failed" ? "failed" : "finished"}`;
+  document.getElementById("rate").textContent = `${d.status.n_steps} steps`;
+  if (d.frames.length && typeof tick === "function") tick();
+  tmPoints();
+  tmAlarms();
+  tmGrid();
+  tmEms();
+  if (d.frames.length && performance.now() - TM.chartAt > 1000) tmChart();
+}
+
+function tmPoints() {
+  const f = TM.frames[TM.frames.length - 1];
+  if (!f) return;
+  document.getElementById("clock").textContent = f.time;
+  const stale = new Set(f.stale);
+  const alarmed = new Set(TM.alarms.map((a) => a.point));
+  for (const p of TM.info.points) {
+    if (p.kind === "weather") continue;
+    const row = document.querySelector(`#tm-points tr[data-point="${p.point}"]`);
+    const m = f.measured[p.point], w = f.twin[p.point];
+    row.querySelector(".measured").textContent = tmShow(p, m);
+    row.querySelector(".twin").textContent = w === undefined ? "" : tmShow(p, w);
+    let dev = "";
+    if (w !== undefined && w !== null && m !== undefined && m !== null) {
+      dev = p.attr === "soc" ? `${tmFmt(100 * (m - w), 2)} pt` : tmFmt(m - w, 3);
+    }
+    row.querySelector(".dev").textContent = dev;
+    row.classList.toggle("stale", stale.has(p.point));
+    row.classList.toggle("alarm", alarmed.has(p.point));
+  }
+  const wx = TM.info.points.filter((p) => p.kind === "weather" && f.measured[p.point] !== undefined);
+  document.getElementById("tm-weather").textContent = wx.length
+    ? "measured weather: " + wx.map((p) => `${p.attr} ${tmShow(p, f.measured[p.point])}`).join(" · ") : "";
+}
+
+function tmAlarms() {
+  const ul = document.getElementById("tm-alarms");
+  if (ul.children.length === TM.alarms.length) return;
+  ul.textContent = "";
+  for (const a of TM.alarms.slice().reverse()) {  // newest first
+    const li = tmEl("li", {"data-kind": a.kind, "data-point": a.point, "data-raised": String(a.raised_s),
+                           class: "tm-alarm"});
+    li.append(tmEl("b", {}, `${a.kind} `), tmEl("span", {}, `${a.point} · raised ${a.raised} (since ${a.since.slice(11)}) · `),
+              tmEl("span", {class: "muted"}, a.detail));
+    ul.append(li);
+  }
+  document.getElementById("tm-alarm-note").textContent = `${TM.alarms.length} raised`;
+}
+
+function tmGrid() {
+  const g = TM.grid, info = TM.info.grid;
+  if (!g || !info) return;
+  const bad = new Set(g.bad);
+  info.buses.forEach((b, i) => {
+    const row = document.querySelector(`#tm-buses tr[data-bus="${i}"]`);
+    const point = info.measured[i];
+    row.querySelector(".measured").textContent = point ? tmFmt(g.measured_pu[point], 4) : "";
+    row.querySelector(".est").textContent = tmFmt(g.vm_pu[i], 4);
+    row.querySelector(".sigma").textContent = g.vm_sigma_pu ? tmFmt(g.vm_sigma_pu[i], 5) : "—";
+    row.classList.toggle("measured", Boolean(point));
+    row.classList.toggle("bad", bad.has(i));
+  });
+  const lines = document.getElementById("tm-lines");
+  lines.textContent = "";
+  const order = g.loading_pct.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 8);
+  for (const [v, i] of order) {
+    const row = tmEl("tr", {"data-line": String(i)});
+    row.append(tmEl("td", {class: "name"}, info.lines[i]), tmEl("td", {class: "loading"}, `${tmFmt(v, 1)} %`));
+    lines.append(row);
+  }
+  document.getElementById("tm-grid-note").textContent =
+    `WLS from ${info.measured.filter(Boolean).length} of ${info.buses.length} bus voltages and the measured powers, ` +
+    `every ${info.every} steps; ${g.n_estimates} estimates, ${g.n_failed} failed; σ from the gain matrix`;
+}
+
+function tmEms() {
+  const e = TM.ems, box = document.getElementById("tm-ems");
+  if (!e) return;
+  box.textContent = "";
+  for (const [which, r] of [["now", e.now], ["next", e.next]]) {
+    if (!r) continue;
+    const div = tmEl("div", {class: `tm-rec ${which}`, "data-t": String(r.t)});
+    const when = which === "now" ? "this step" : "next step";
+    if (r.why) {
+      div.append(tmEl("p", {class: "muted"}, `${when}, ${r.for}: nothing recommended (${r.why})`));
+    } else {
+      div.append(tmEl("p", {}, `${when}, ${r.for}: import ${tmFmt(r.p_import_plan_mw, 3)} MW planned (${r.status})`));
+      const table = tmEl("table", {class: "kv"});
+      for (const [b, v] of Object.entries(r.p_set_mw)) {
+        const row = tmEl("tr", {"data-battery": b});
+        row.append(tmEl("td", {}, b), tmEl("td", {class: "setpoint"}, tmFmt(v, 3)),
+                   tmEl("td", {class: "muted"}, `MW, ${v > 0 ? "charge" : v < 0 ? "discharge" : "hold"}`));
+        table.append(row);
+      }
+      div.append(table);
+    }
+    box.append(div);
+  }
+}
+
+function tmChart() {
+  if (typeof Plotly === "undefined") return;
+  TM.chartAt = performance.now();
+  const x = TM.frames.map((f) => f.time);
+  const traces = [];
+  for (const p of TM.info.points) {
+    if (p.unit !== "MW" || p.kind === "pcc") continue;
+    const color = (typeof COLORS !== "undefined" && COLORS[p.kind]) || "#555";
+    traces.push({x, y: TM.frames.map((f) => f.measured[p.point]), name: `${p.entity} measured`,
+                 mode: "lines", line: {color, width: 2}});
+    if (TM.frames.some((f) => f.twin[p.point] !== undefined)) {
+      traces.push({x, y: TM.frames.map((f) => f.twin[p.point] === undefined ? null : f.twin[p.point]),
+                   name: `${p.entity} twin`, mode: "lines", line: {color, width: 2, dash: "dash"}});
+    }
+  }
+  Plotly.react("tm-chart", traces, {margin: {l: 40, r: 10, t: 10, b: 30}, height: 260,
+                                    legend: {orientation: "h"}, xaxis: {type: "category", nticks: 8}},
+               {displayModeBar: false, responsive: true});
+}
