@@ -14,7 +14,7 @@ const LABELS = {cloud_front: "Cloud front", wind_lull: "Wind lull", heat_wave: "
 // what the page holds; window.twin lets tests read it (updates: receive times, ms)
 const twin = {info: null, frames: [], segment: null, status: null, totals: null, aoi: null,
               updates: [], chartsAt: 0, chartTimer: null, diagram: null, playing: null,
-              lang: "en"};
+              lang: "en", chartSizes: {}, chartsOut: new Set(), chartsStale: new Set()};
 window.twin = twin;
 
 window.t = t;
@@ -298,11 +298,20 @@ function scheduleCharts(now) {
   }
 }
 
+function chartSize(id) {  // read once per layout: reading it after a redraw forces a reflow
+  let size = twin.chartSizes[id];
+  if (!size) {
+    const box = $(id);
+    size = twin.chartSizes[id] = {width: box.clientWidth || undefined,
+      height: document.body.classList.contains("presenter") ? Math.max(160, box.clientHeight) : box.clientHeight || 270};
+  }
+  return size;
+}
+
 function plotLayout(id, extra = {}) {  // a new object each time: plotly writes ranges into it
-  const box = $(id);
-  const height = document.body.classList.contains("presenter") ? Math.max(160, box.clientHeight) : box.clientHeight || 270;
+  const {width, height} = chartSize(id);
   return {margin: {l: 44, r: 44, t: 44, b: 40}, height, showlegend: true,
-          width: $(id).clientWidth || undefined, autosize: false,
+          width, autosize: false,
           legend: {orientation: "h", y: 1.0, yanchor: "bottom", x: 0, font: {size: 11},
                    bgcolor: "rgba(255,255,255,0)"},
           font: {size: document.body.classList.contains("presenter") ? 14 : 11,
@@ -312,13 +321,59 @@ function plotLayout(id, extra = {}) {  // a new object each time: plotly writes 
 }
 const PLOT_CONFIG = {displayModeBar: false, responsive: false};  // resized by the page
 
+// a step's clock text "YYYY-MM-DD HH:MM" as the charts' x: plotly parses date strings on
+// every redraw (most of a redraw's time); a number on a date axis is shown as UTC, so the
+// clock read as UTC shows as the clock itself
+function clockMs(text) {
+  return Date.UTC(+text.slice(0, 4), +text.slice(5, 7) - 1, +text.slice(8, 10),
+                  +text.slice(11, 13), +text.slice(14, 16));
+}
+
 function series(key, scale = 1) {
   return twin.frames.map((f) => (f[key] === null ? null : f[key] * scale));
 }
 
-function drawCharts() {
+// the charts; one out of the window is drawn when it comes into view (chartsSeen)
+const CHARTS = {"chart-power": drawPower, "chart-forecast": drawForecast, "chart-ev": drawEvChart};
+
+function drawCharts(only = null) {
   twin.chartsAt = performance.now();
-  const x = twin.frames.map((f) => f.time);
+  const x = twin.frames.map((f) => (f.ms === undefined ? (f.ms = clockMs(f.time)) : f.ms));
+  const marks = eventShapes();
+  for (const [id, draw] of Object.entries(CHARTS)) {
+    if (only ? !only.includes(id) : twin.chartsOut.has(id)) {
+      if (!only) twin.chartsStale.add(id);
+      continue;
+    }
+    twin.chartsStale.delete(id);
+    draw(x, marks);
+  }
+}
+
+function chartsSeen(entries) {
+  const now = [];
+  for (const e of entries) {
+    if (e.isIntersecting) {
+      twin.chartsOut.delete(e.target.id);
+      if (twin.chartsStale.has(e.target.id)) now.push(e.target.id);
+    } else twin.chartsOut.add(e.target.id);
+  }
+  if (now.length && twin.frames.length) drawCharts(now);
+}
+
+function chartsResized(entries) {  // a chart's box changed width (a scroll bar, the grid)
+  const again = [];
+  for (const e of entries) {
+    const id = e.target.id, old = twin.chartSizes[id];
+    if (old && Math.abs((old.width || 0) - e.target.clientWidth) > 2) {
+      delete twin.chartSizes[id];
+      if (e.target.data) again.push(id);
+    }
+  }
+  if (again.length && twin.frames.length) drawCharts(again);
+}
+
+function drawPower(x, marks) {
   const power = [
     {x, y: series("wind"), name: t("wind"), line: {color: COLORS.wind, width: 1.8}},
     {x, y: series("pv"), name: t("PV"), line: {color: COLORS.pv, width: 1.8}},
@@ -345,15 +400,16 @@ function drawCharts() {
     power.push({x, y: series("shed"), name: t("load shed"), line: {color: "#d9342b", width: 2}});
   }
   for (const trace of power) trace.mode = "lines";
-  const marks = eventShapes();
   Plotly.react("chart-power", power, plotLayout("chart-power", {...marks,
     yaxis2: {overlaying: "y", side: "right", range: [0, 100], showgrid: false,
              tickmode: "array", tickvals: [0, 25, 50, 75, 100], ticksuffix: " %"}}),
     PLOT_CONFIG);
+}
+
+function drawForecast(x, marks) {
   const fc = forecastTraces(x);
   for (const trace of fc) trace.mode = "lines";
   Plotly.react("chart-forecast", fc, plotLayout("chart-forecast", marks), PLOT_CONFIG);
-  drawEvChart(x, marks);
 }
 
 function forecastTraces(x) {
@@ -369,18 +425,13 @@ function forecastTraces(x) {
               line: {color, width: 1.2, dash: "dot"}, showlegend: t === "wind"});
     const next = last && last.forecast && last.forecast.next && last.forecast.next[t];
     if (next) {
-      const t0 = new Date(last.time.replace(" ", "T"));
-      const xs = next.map((_, k) => localText(new Date(t0.getTime() + (k + 1) * step * 1000)));
-      out.push({x: [last.time, ...xs], y: [last[t], ...next], name: tr("{x} next 4 h", {x: tr(name)}),
+      const t0 = x[x.length - 1];
+      const xs = next.map((_, k) => t0 + (k + 1) * step * 1000);
+      out.push({x: [t0, ...xs], y: [last[t], ...next], name: tr("{x} next 4 h", {x: tr(name)}),
                 legendgroup: t, line: {color, width: 1.4, dash: "dash"}, showlegend: false});
     }
   }
   return out;
-}
-
-function localText(d) {
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
 // ------------------------------------------------------------------ status, totals, AOI
@@ -458,9 +509,9 @@ function eventShapes() {  // shaded windows of the events on the charts
   for (const w of (twin.status && twin.status.events) || []) {
     if (x0 === null || w.end <= x0) continue;
     const color = EVENT_COLORS[w.kind] || "#888";
-    shapes.push({type: "rect", xref: "x", yref: "paper", x0: w.start, x1: w.end, y0: 0, y1: 1,
+    shapes.push({type: "rect", xref: "x", yref: "paper", x0: clockMs(w.start), x1: clockMs(w.end), y0: 0, y1: 1,
                  fillcolor: color, opacity: 0.13, line: {width: 0}, layer: "below"});
-    notes.push({xref: "x", yref: "paper", x: w.start, y: 1 - 0.07 * (notes.length % 4),
+    notes.push({xref: "x", yref: "paper", x: clockMs(w.start), y: 1 - 0.07 * (notes.length % 4),
                 xanchor: "left", yanchor: "top",
                 text: t(LABELS[w.kind] || w.kind), showarrow: false,
                 font: {size: 10, color}});
@@ -744,6 +795,7 @@ function setPresenter(on) {
 }
 
 function relayout() {  // sizes changed: the diagram and the charts again
+  twin.chartSizes = {};
   if (!twin.info) return;
   buildDiagram(twin.info.diagram);
   if (typeof buildMap === "function") buildMap(twin.info.diagram);
@@ -777,6 +829,14 @@ async function main() {
   if (!(info.lines || []).length) $("ev-line").parentElement.hidden = true;
   buildDiagram(info.diagram);
   buildMap(info.diagram);
+  if (typeof IntersectionObserver !== "undefined") {
+    const seen = new IntersectionObserver(chartsSeen);
+    for (const id of Object.keys(CHARTS)) seen.observe($(id));
+  }
+  if (typeof ResizeObserver !== "undefined") {
+    const sized = new ResizeObserver(chartsResized);
+    for (const id of Object.keys(CHARTS)) sized.observe($(id));
+  }
   setupTour();
   if (!(info.ev || []).length) {
     $("ev-note").textContent = t("no EV hub in this scenario");
@@ -789,7 +849,7 @@ async function main() {
     if (Math.abs(window.innerWidth - size[0]) > 20 || Math.abs(window.innerHeight - size[1]) > 20) {
       size = [window.innerWidth, window.innerHeight];
       relayout();
-    } else render(true);
+    } else { twin.chartSizes = {}; render(true); }
   });
 }
 
