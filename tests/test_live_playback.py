@@ -3,6 +3,9 @@ from it, played back through ``twin live``."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,15 +50,55 @@ def write_mapping(tmp: Path, recording: Path, sep: str) -> Path:
     return path
 
 
-def test_a_run_file_played_back_raises_no_alarm(recorded, tmp_path, capsys):
-    path = write_mapping(tmp_path, recorded, "/")
-    assert main(["live", str(SMALL), "--telemetry", str(path), "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "live: 56 steps, 560 readings, 0 alarms" in out
-    with open_run(tmp_path / "small-live.h5") as live, open_run(recorded) as truth:
+@pytest.fixture(scope="module")
+def played(recorded, tmp_path_factory):
+    """The plant's run file played back through ``twin live`` with the plant's own mapping
+    (powers in kW, the heat supply's heat and gas): (what it printed, the history file)."""
+    tmp = tmp_path_factory.mktemp("played")
+    s = load(SMALL)
+    data = mapping.default_mapping(s)
+    data["source"] = {"kind": "file", "path": str(recorded)}
+    path = tmp / "map.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["live", str(SMALL), "--telemetry", str(path), "--out", str(tmp)]) == 0
+    return out.getvalue(), tmp / "small-live.h5", len(data["tags"])
+
+
+def test_a_run_file_played_back_raises_no_alarm(recorded, played):
+    out, history, n_tags = played
+    assert f"live: 56 steps, {56 * n_tags} readings, 0 alarms" in out
+    with open_run(history) as live, open_run(recorded) as truth:
         np.testing.assert_allclose(live.series("pv.twin", "p_mw"), truth.series("pv", "p_mw"),
                                    atol=1e-6)
+        # recorded in MW, published in kW, recorded again in MW
+        np.testing.assert_allclose(live.series("wind", "p_mw"), truth.series("wind", "p_mw"),
+                                   rtol=1e-12)
         assert (live.series("bess", "soc") == truth.series("bess", "soc")).all()
+
+
+def first_page(run: Path, tmp: Path, capsys) -> dict[str, float]:
+    """``twin report``'s first page: each line's first figure, by the line's words."""
+    assert main(["report", str(run), "-o", str(tmp / f"{run.stem}.html")]) == 0
+    figures = {}
+    for line in capsys.readouterr().out.splitlines():
+        found = re.match(r"(.+?)\s{2,}(-?[\d,]+\.?\d*)", line)
+        if found:
+            figures[found[1].strip()] = float(found[2].replace(",", ""))
+    return figures
+
+
+def test_twin_report_reads_an_operating_days_history(recorded, played, tmp_path, capsys):
+    """The live history has a run's layout: ``twin report`` gives the operating day's figures,
+    and with the heat supply's gas measured they are the plant's own."""
+    _, history, _ = played
+    live, truth = first_page(history, tmp_path, capsys), first_page(recorded, tmp_path, capsys)
+    assert (tmp_path / "small-live.html").stat().st_size > 10_000
+    for name in ("CO2 per unit of energy consumption", "clean-energy share of consumption",
+                 "energy bill (grid, gas), yr 1", "if every load bought from grid"):
+        assert live[name] == pytest.approx(truth[name], rel=0.02), name
+    assert truth["CO2 per unit of energy consumption"] > 0.1  # gas burnt: a figure to miss
 
 
 def test_a_csv_with_a_frozen_meter_raises_stuck_meter(recorded, tmp_path, capsys):

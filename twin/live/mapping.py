@@ -317,15 +317,17 @@ def tags_of(telemetry: Telemetry, entity: str) -> Iterator[Tag]:
 
 
 def default_mapping(s: Scenario, prefix: str = "park/") -> dict[str, Any]:
-    """A mapping of every power, state of charge and weather input of ``s`` (what a stand-in
-    plant publishes when no mapping is given), as YAML-ready data."""
+    """A mapping of every power, state of charge and weather input of ``s`` and each heat
+    supply's heat and gas (what a stand-in plant publishes when no mapping is given; what an
+    operating day's report needs for its carbon figures), as YAML-ready data."""
     known = catalogue(s)
     wanted = {"weather": ("ghi_w_m2", "dni_w_m2", "dhi_w_m2", "temp_air_c", "wind_ms",
                           "pressure_pa")}
     tags = []
     for entity, attrs in known.items():
         names = wanted.get(entity) or tuple(a for a in ("p_mw", "soc", "p_import_mw",
-                                                         "p_export_mw") if a in attrs)
+                                                         "p_export_mw", "q_heat_mw", "gas_nm3")
+                                            if a in attrs)
         for a in names:
             unit = "kW" if attrs[a].unit == "MW" else attrs[a].unit
             tags.append({"tag": f"{entity}/{a}", "point": f"{entity}.{a}", "unit": unit})

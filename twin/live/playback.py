@@ -6,7 +6,9 @@ Three kinds of file, told by the suffix:
   offset, e.g. ``2027-01-01T00:15:00+08:00``, or UTC unix seconds) and one column per tag;
   an empty cell is no reading;
 - a run file (``.h5``, ``twin run`` or ``twin plant``): the tags name series as
-  ``<entity>/<attribute>``, the time is the run's start plus ``/time``.
+  ``<entity>/<attribute>``, the time is the run's start plus ``/time``; its values, in the
+  attributes' declared units, are given in each tag's unit (a tag in kW reads 1000 times the
+  recorded MW).
 
 :class:`FilePlayback` is a source for :func:`twin.live.session.follow`: ``get()`` gives the
 readings in time order, paced to ``speed`` simulated seconds per wall second (0: at once).
@@ -73,7 +75,9 @@ def _read_run(path: Path, telemetry: Telemetry) -> tuple[np.ndarray, dict[str, n
                 if not run.has(entity, attr):
                     raise MappingError(f"{path}: no series {t.tag}; a run file's tags are "
                                        f"<entity>/<attribute>")
-                out[t.tag] = np.asarray(run.series(entity, attr), dtype=float)
+                # recorded in the attribute's declared unit: back to the tag's (kW, %, ...)
+                out[t.tag] = telemetry.from_twin(t.tag, np.asarray(run.series(entity, attr),
+                                                                   dtype=float))
     except OSError as exc:
         raise MappingError(f"{path}: not a readable run file: {exc}") from None
     return times, out
