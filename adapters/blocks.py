@@ -144,7 +144,8 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
                     return None
             elif data.get("p_profile_mw") or len(_sources(data, "temp_air_c")) != 1 or any(
                     len(v) > 1 or not all(type(x) is Block for x in v)
-                    for v in (_sources(data, a) for a in ("temp_air_c", *HEAT_WIND))):
+                    for v in (_sources(data, a) for a in ("temp_air_c", *HEAT_WIND))) or \
+                    not all(type(x) is Block for x in _sources(data, "p_gen_mw")):
                 return None
         tick, dt_s = self.step_ticks, self.step_s
         times = [self.seconds(time + k * tick) for k in range(n)]
@@ -158,15 +159,9 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
                                                             strict=True)]
                 out[eid] = {a: Block([r[a] for r in rows]) for a in EV_NAMES}
                 continue
-            temp = _sources(data, "temp_air_c")[0]
             if isinstance(entity, HeatSupply):
-                wind = [_sources(data, a) for a in HEAT_WIND]
-                winds = (list(zip(*(w[0] for w in wind), strict=True)) if all(wind)
-                         else [None] * n)
-                rows = [as_values(entity.step(e, dt_s, t, w), HEAT_NAMES)
-                        for e, t, w in zip(epochs, temp, winds, strict=True)]
-                out[eid] = {a: Block([r[a] for r in rows]) for a in HEAT_NAMES}
-                continue
+                continue  # after the other loads (their loads leave its spare power)
+            temp = _sources(data, "temp_air_c")[0]
             cols = entity.step_block(epochs, dt_s, temp)
             shift = np.zeros(n)
             for values in _sources(data, "p_shift_mw"):  # summed as the adapter's total()
@@ -175,7 +170,30 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
             cols["p_mw"] = np.where(shift != 0.0, np.maximum(cols["p_mw"] + shift, 0.0),
                                     cols["p_mw"])
             out[eid] = {a: Block(cols[a].tolist()) for a in FACTORY_OUT}
+        self._heat_block(epochs, inputs, out)
         return out
+
+    def _heat_block(self, epochs: list[int], inputs: InputData, out: Outputs) -> None:
+        """The heat supplies over the block, step by step, after the other loads (the
+        adapter's ``_step_heat``)."""
+        load = np.zeros(len(epochs))
+        for eid in out:
+            load = load + np.asarray(out[eid]["p_mw"], dtype=float)
+        for eid, entity in self.entities.items():
+            if not isinstance(entity, HeatSupply):
+                continue
+            data = inputs.get(eid, {})
+            wind = [_sources(data, a) for a in HEAT_WIND]
+            winds = (list(zip(*(w[0] for w in wind), strict=True)) if all(wind)
+                     else [None] * len(epochs))
+            gens = _sources(data, "p_gen_mw")
+            spare = ([None] * len(epochs) if not gens else
+                     (np.sum([np.asarray(g, dtype=float) for g in gens], axis=0) - load))
+            rows = [as_values(entity.step(e, self.step_s, t, w, g), HEAT_NAMES)
+                    for e, t, w, g in zip(epochs, _sources(data, "temp_air_c")[0], winds,
+                                          spare, strict=True)]
+            out[eid] = {a: Block([r[a] for r in rows]) for a in HEAT_NAMES}
+            load = load + np.asarray(out[eid]["p_mw"], dtype=float)
 
     def _surges(self, times: list[float]) -> list[list[Any]]:
         """The EV surges in force at each of ``times``, in the book's order (the adapter's

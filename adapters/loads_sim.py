@@ -70,6 +70,8 @@ class LoadsSim(TwinSimulator):
         surges = self.events.active(time, "ev_surge") if self.events else []
         for eid, entity in self.entities.items():
             data = inputs.get(eid, {})
+            if isinstance(entity, HeatSupply):
+                continue  # after the factories and EV hubs: their loads leave its spare power
             if isinstance(entity, EVHub):
                 limit = data.get("p_limit_mw")
                 out = entity.step(epoch_s, dt_s, p_limit_mw=total(limit) if limit else None,
@@ -88,13 +90,29 @@ class LoadsSim(TwinSimulator):
             temp = single(data.get("temp_air_c"))
             if temp is None:
                 raise ValueError(f"{eid}: connect temp_air_c (or p_profile_mw) to this entity")
-            if isinstance(entity, HeatSupply):
-                wind = [single(data.get(a)) for a in ("wind_ms", "wind_height_m", "roughness_m")]
-                out = entity.step(epoch_s, dt_s, temp,
-                                  None if None in wind else tuple(wind))  # type: ignore[arg-type]
-                self.out[eid] = as_values(out, HEAT_NAMES)
-                continue
             out = entity.step(epoch_s, dt_s, temp)
             self.out[eid] = {**as_values(out, FACTORY_NAMES), "p_shift_mw": shift}
             if shift:
                 self.out[eid]["p_mw"] = max(out.p_mw + shift, 0.0)
+        self._step_heat(epoch_s, inputs)
+
+    def _step_heat(self, epoch_s: int, inputs: InputData) -> None:
+        """The heat supplies, after the other loads: with the park's generation connected,
+        each one's spare power is it less the loads stepped before (the other loads, then
+        the heat supplies before it)."""
+        load = sum(self.out[e]["p_mw"] for e, x in self.entities.items()
+                   if not isinstance(x, HeatSupply))
+        for eid, entity in self.entities.items():
+            if not isinstance(entity, HeatSupply):
+                continue
+            data = inputs.get(eid, {})
+            temp = single(data.get("temp_air_c"))
+            if temp is None:
+                raise ValueError(f"{eid}: connect temp_air_c to this entity")
+            wind = [single(data.get(a)) for a in ("wind_ms", "wind_height_m", "roughness_m")]
+            spare = total(data["p_gen_mw"]) - load if "p_gen_mw" in data else None
+            out = entity.step(epoch_s, self.step_s, temp,
+                              None if None in wind else tuple(wind),  # type: ignore[arg-type]
+                              spare)
+            self.out[eid] = as_values(out, HEAT_NAMES)
+            load += out.p_mw

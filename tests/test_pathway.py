@@ -3,6 +3,7 @@ co-simulation, the command."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -100,8 +101,8 @@ def small(tmp_path):  # noqa: ANN001, ANN201
 def test_tightening_resolves_until_the_run_passes(small, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     calls = []
 
-    def judge(result, acct):  # noqa: ANN001, ANN202
-        calls.append(result.path)
+    def judge(path, acct):  # noqa: ANN001, ANN202
+        calls.append(path)
         if len(calls) == 1:  # the baseline run
             return {"core_carbon_intensity": 1.0, "clean_energy_share": 0.3,
                     "direct_line_share": 0.9}
@@ -251,6 +252,12 @@ def test_staged_road_year_by_year(small, tmp_path) -> None:  # noqa: ANN001
     assert road.waterfall[0][0] == "baseline"
     assert road.waterfall[-1][1] == pytest.approx(
         road.final.solution.criteria["core_carbon_intensity"], abs=1e-6)
+    # the proving run's own accounting costs the assets the LP built (the heat measures
+    # from twin/data/measures.yaml included) as the LP does, at the amounts applied
+    final = road.final
+    assert final.cost_run["assets"] > 0
+    assert final.cost_run["assets"] == pytest.approx(final.cost_lp["assets"],
+                                                     rel=prove.COST_TOLERANCE)
 
 
 def test_weather_years_are_seeds_and_the_proof_takes_the_worst(small, tmp_path, monkeypatch) -> None:  # noqa: ANN001
@@ -259,9 +266,9 @@ def test_weather_years_are_seeds_and_the_proof_takes_the_worst(small, tmp_path, 
     seen: dict[str, dict[str, float]] = {}
     real = settings.judge_file
 
-    def judge(result, acct):  # noqa: ANN001, ANN202
-        seen[result.path.name] = real(result.path, acct)
-        return seen[result.path.name]
+    def judge(path, acct):  # noqa: ANN001, ANN202
+        seen[path.name] = real(path, acct)
+        return seen[path.name]
 
     monkeypatch.setattr(prove, "judge", judge)
     road = prove.pathway(small, tmp_path / "runs", rounds=1, weather_years=2)
@@ -293,6 +300,26 @@ def test_judge_by_default_settings_matches_the_run_kpis(small, tmp_path) -> None
     assert market["core_carbon_intensity"] > judged["core_carbon_intensity"]  # no GEC bought
     lighter = judge_file(result.path, Accounting(gas_kgce_per_nm3=1.1))
     assert lighter["core_carbon_intensity"] > judged["core_carbon_intensity"]  # fewer tce
+    # 绿电交易 contracts are settled on the run's own import: a flat block counts in full
+    # up to the month's import, and lowers market-based Scope 2 in proportion
+    from twin.accounting.carbon import flows_from_run
+    from twin.core.results import open_run
+    from twin.studies.pathway.settings import settled
+
+    with open_run(result.path) as run:
+        imp = float(np.maximum(flows_from_run(run).import_mwh, 0.0).sum())
+        flows = flows_from_run(run)
+    assert imp > 0
+    assert settled(flows, {"contract_flat": imp / 4}) == pytest.approx(imp / 4, rel=1e-9)
+    assert settled(flows, {"contract_flat": 10 * imp}) == pytest.approx(imp, rel=1e-9)
+    drop = [market["core_carbon_intensity"] - judge_file(
+        result.path, Accounting(emissions="market"), {"contract_flat": v}
+    )["core_carbon_intensity"] for v in (imp / 4, imp / 2, 10 * imp)]
+    assert drop[0] > 0
+    assert drop[1] == pytest.approx(2 * drop[0], rel=1e-9)
+    assert drop[2] == pytest.approx(4 * drop[0], rel=1e-9)  # no more than the import
+    assert judge_file(result.path, Accounting(), {"contract_flat": imp})[
+        "core_carbon_intensity"] == judged["core_carbon_intensity"]  # location-based
 
 
 def _heat_park(**kw: object) -> Profiles:
@@ -483,3 +510,133 @@ def test_a_weather_file_is_one_more_weather_year(small, tmp_path, capsys) -> Non
     assert err.startswith("error: --weather-files")
     assert "Traceback" not in err
     assert not (tmp_path / "other").exists()
+
+
+def test_one_penalised_solve_gives_the_three_solves_answer() -> None:
+    # where a portfolio passes, the penalised solve is the cheapest one; where none does,
+    # the cheapest at the least relaxation: as the criteria-hard solve, then the least
+    # relaxation, then the cheapest at it
+    wind = np.tile([0.0, 1.0], HOURS // 2)
+    cases = [(_profiles(), None),
+             (_profiles(wind_per_mw=wind, heat_mwh=np.zeros(HOURS), hp_mw=0.0,
+                        heat_design_mw=0.0), ("wind", "gec")),
+             (_heat_park(), None)]
+    statuses = set()
+    for p, only in cases:
+        one, three = lp.solve(p, only=only), lp.solve(p, only=only, three=True)
+        statuses.add(one.status)
+        assert one.status == three.status
+        assert one.annual_cost_cny == pytest.approx(three.annual_cost_cny, rel=1e-5)
+        for c, gap in three.relaxation.items():
+            assert one.relaxation[c] == pytest.approx(gap, rel=1e-4, abs=1e-7)
+        assert one.binding == three.binding
+    assert statuses == {"optimal", "infeasible"}
+
+
+def test_runs_are_reused_only_when_nothing_they_read_changed(small, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    # a second pathway after a change of a price reuses the runs; a change of the scenario,
+    # of a file it reads or of the code makes a new run
+    from twin import runner
+
+    made = []
+
+    def fake(s, out):  # noqa: ANN001, ANN202
+        path = runner.output_path(s, out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("run", encoding="utf-8")
+        made.append(path.name)
+        return runner.RunResult(path=path, kpis={}, wall_s=0.0, n_steps=0)
+
+    monkeypatch.setattr(prove.runner, "run", fake)
+    a = prove.apply(small, None, {}, "pathway-baseline")[0]
+    assert prove.cached_run(a, tmp_path) == prove.cached_run(a, tmp_path)
+    assert made == ["pathway-baseline.h5"]
+    prove.cached_run(a.with_days(1), tmp_path)  # another period
+    assert len(made) == 2
+    read = tmp_path / "profile.csv"  # a file the scenario reads, changed
+    read.write_text("1", encoding="utf-8")
+    key = prove.run_key(dataclasses.replace(a, path=read))
+    read.write_text("22", encoding="utf-8")
+    assert prove.run_key(dataclasses.replace(a, path=read)) != key
+    prove._code_digest.cache_clear()
+    monkeypatch.setattr(prove, "SOURCES", ("twin/studies",))  # other code
+    prove.cached_run(a.with_days(1), tmp_path)
+    assert len(made) == 3
+    prove._code_digest.cache_clear()
+
+
+def test_electric_boilers_run_on_the_parks_spare_power() -> None:
+    # with the park's spare power (generation less its other loads) the electric boilers
+    # take what the heat pumps and circulation pumps leave of it, to the demand, then into
+    # the store; without spare power the store is drawn before the heat pumps import
+    import datetime as dt
+
+    from twin.core.rng import generator
+    from twin.models.loads import HeatSupply, HeatSupplySpec
+    from twin.models.loads.calendar import ParkCalendar
+
+    spec = HeatSupplySpec(name="heat", q_design_mw=100.0, hp_q_max_mw=10.0, noise_pct=0.0,
+                          eboiler_mw=30.0, store_mwh=100.0)
+    supply = HeatSupply(spec, ParkCalendar(years=range(2026, 2028)), generator(1, "heat"))
+    t0 = int(dt.datetime(2027, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())
+    o = supply.step(t0, 3600, -10.0, spare_mw=20.0)  # a little spare power, a cold hour
+    assert o.p_eboiler_mw == pytest.approx(20.0 - o.p_hp_mw - o.p_pump_mw, rel=1e-12)
+    assert o.q_eboiler_mw == pytest.approx(o.p_eboiler_mw * 0.99, rel=1e-3)  # all to demand
+    assert o.e_store_mwh == 0.0
+    o = supply.step(t0 + 3600, 3600, 10.0, spare_mw=500.0)  # a mild, windy hour
+    assert o.p_eboiler_mw == pytest.approx(30.0)  # at most their rating
+    filled = o.e_store_mwh
+    assert filled == pytest.approx(30.0 * 0.99 - o.q_eboiler_mw, rel=1e-3)
+    o = supply.step(t0 + 7200, 3600, -10.0, spare_mw=-5.0)  # calm: the store first
+    assert o.p_eboiler_mw == 0.0
+    assert o.q_store_mw == pytest.approx(filled, rel=1e-3)
+    assert o.q_store_mw + o.q_hp_mw + o.q_boiler_mw == pytest.approx(o.q_heat_mw, rel=1e-12)
+    assert o.q_hp_mw == pytest.approx(10.0)  # then the heat pumps, then gas
+
+
+def test_a_park_with_electric_boilers_steps_alike_in_blocks(small, tmp_path) -> None:  # noqa: ANN001
+    # the boilers read the park's generation: block stepping gives the steps' answer, and
+    # the boilers never draw more than the generation less the other loads
+    from twin import runner
+    from twin.core.results import open_run
+
+    built = prove.apply(small, None, {}, "boilers", 1.0, (
+        (("heat_supply", 0, "eboiler_mw"), 30.0), (("heat_supply", 0, "store_mwh"), 60.0)))[0]
+    series = []
+    for steps in (1, None):
+        path = runner.run(built, tmp_path / f"b{steps}", block_steps=steps).path
+        with open_run(path) as run:
+            get = {a: np.asarray(run.series("heat", a)) for a in ("p_eboiler_mw", "p_mw",
+                                                                   "q_store_mw")}
+            gen = sum(np.asarray(run.series(e, "p_mw")) for e in ("wind", "pv"))
+            other = np.asarray(run.series("plant", "p_mw"))
+        series.append(get)
+    assert series[0]["p_eboiler_mw"].max() > 0
+    for a in series[0]:
+        np.testing.assert_allclose(series[1][a], series[0][a], rtol=0, atol=1e-9)
+    heat = series[0]
+    spare = gen - other - (heat["p_mw"] - heat["p_eboiler_mw"])  # after the heat pumps
+    assert np.all(heat["p_eboiler_mw"] <= np.maximum(spare, 0.0) + 1e-9)
+    assert np.all(heat["p_eboiler_mw"][spare <= 0] == 0.0)
+
+
+def test_twin_check_bounds_the_heat_technologies(tmp_path, capsys) -> None:  # noqa: ANN001
+    # each new heat field has a plausible range (warned, with its source) and a limit
+    # beyond any real asset (refused in one line, exit code 2)
+    path = tmp_path / "heat.yaml"
+    fields = {"ashp_q_max_mw": (5000, 1e6), "waste_heat_q_max_mw": (900, 1e6),
+              "eboiler_mw": (5000, 1e6), "store_mwh": (50000, 2e6)}
+    for name, (odd, absurd) in fields.items():
+        heat = "heat_supply: [{name: heat, q_design_mw: 10, hp_q_max_mw: 3"
+        path.write_text(SMALL.replace(heat, f"{heat}, {name}: {odd}"), encoding="utf-8")
+        assert main(["check", str(path)]) == 0
+        err = capsys.readouterr().err
+        assert f"heat_supply[0].{name}: {odd:g}" in err
+        assert "outside the plausible range" in err
+        assert "illustrative" in err
+        path.write_text(SMALL.replace(heat, f"{heat}, {name}: {absurd:.1e}"), encoding="utf-8")
+        assert main(["check", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        assert f"heat.yaml:10: heat_supply[0].{name}" in err
+        assert "beyond any real asset" in err

@@ -125,6 +125,10 @@ def _settings(run: Run) -> tuple[dict[str, Any], dict[str, Any], list[ProductSpe
 NETWORK_COSTS = {"direct_line_km": "direct_line_220kv", "line_220kv_km": "line_220kv",
                  "line_66kv_km": "line_66kv", "line_10kv_km": "line_10kv",
                  "trafo_220_66kv_mva": "substation_220kv", "trafo_66_10kv_mva": "substation_66kv"}
+# a heat supply's spec field -> the cost kind of what it sizes (kW thermal; the electric
+# boilers kW electric; the store kWh)
+HEAT_ASSETS = {"ashp_q_max_mw": "air_heat_pump", "waste_heat_q_max_mw": "waste_heat",
+               "eboiler_mw": "electric_boiler", "store_mwh": "heat_store"}
 AC_CHARGER_MAX_KW = 22.0  # chargers up to this rating are AC wallboxes, priced per charger
 
 
@@ -158,6 +162,11 @@ def assets(run: Run) -> list[economics.Asset]:
         s = run.spec(e)
         out.append(economics.Asset(f"{e}/heat-pumps", "heat_pump", s["hp_q_max_mw"] * 1000.0))
         out.append(economics.Asset(f"{e}/boilers", "gas_boiler", s["q_design_mw"] * 1000.0))
+        for key, kind in HEAT_ASSETS.items():  # priced in twin/data/measures.yaml
+            if float(s.get(key) or 0.0) > 0:
+                size = float(s[key]) * 1000.0
+                out.append(economics.Asset(f"{e}/{kind.replace('_', '-')}s", kind,
+                                           *((0.0, size) if key == "store_mwh" else (size,))))
     for e in run.entities("ev"):
         s = run.spec(e)
         kw = float(s.get("p_charger_kw") or ev_params(str(s["kind"]))["p_charger_kw"])

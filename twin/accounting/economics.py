@@ -373,7 +373,8 @@ class UnitCost:
 
 
 def unit_costs() -> dict[str, UnitCost]:
-    """Unit costs per asset kind from ``twin/data/costs.yaml`` (with their sources)."""
+    """Unit costs per asset kind from ``twin/data/costs.yaml`` (with their sources), and the
+    pathway's heat measures priced in ``twin/data/measures.yaml`` (per MW or MWh there)."""
     out = {}
     for kind, entry in data.entries("costs").items():
         v = entry["value"]
@@ -392,6 +393,21 @@ def unit_costs() -> dict[str, UnitCost]:
             degradation_per_year=float(v.get("degradation_per_year", 0.0)),
             source=" ".join(str(entry["source"]).split()),
         )
+    for kind, entry in data.entries("measures").items():
+        v = entry["value"]
+        if kind in out or not (isinstance(v, dict) and "capex_cny_per_unit" in v
+                               and "lifetime_years" in v):
+            continue
+        per_kwh = v.get("unit") == "MWh"  # storage: priced per kWh held
+        capex, opex = float(v["capex_cny_per_unit"]) / 1000.0, float(
+            v["opex_cny_per_unit_year"]) / 1000.0
+        out[kind] = UnitCost(
+            kind=kind, capex_cny_per_kw=0.0 if per_kwh else capex,
+            capex_cny_per_kwh=capex if per_kwh else 0.0,
+            opex_cny_per_kw_year=0.0 if per_kwh else opex,
+            opex_cny_per_kwh_year=opex if per_kwh else 0.0,
+            lifetime_years=int(v["lifetime_years"]),
+            source=" ".join(str(entry["source"]).split()))
     return out
 
 

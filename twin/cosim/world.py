@@ -279,6 +279,9 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
 
     fmu_gens, fmu_loads = fmus.build(world, s, wiring)
     gens, loads = wiring.of_kind(*GEN_KINDS) + fmu_gens, wiring.of_kind(*LOAD_KINDS) + fmu_loads
+    for h in s.heat_supply:  # electric boilers run on the park's spare power
+        if h.eboiler_mw > 0:
+            _connect_all(world, gens, wiring.entities[h.name], ("p_mw", "p_gen_mw"))
     batteries = wiring.of_kind("battery")
     if s.controller.kind == "ems":  # a live view or HIL: plans made beside the steps
         _build_ems(world, s, wiring, factories, events,

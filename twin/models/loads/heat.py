@@ -11,9 +11,13 @@ design load at the design temperature (it keeps rising below it). Supply::
 
     in merit order, each up to its capacity: recovered waste heat (water-source heat pumps),
     geothermal heat pumps (q_hp), air-source heat pumps (down to their lowest air
-    temperature), then, in windy hours (the weather's wind at 100 m above a threshold; the
-    valley hours of a tariff without wind), electric boilers that also fill the heat store,
-    outside them the store's discharge; gas boilers the rest (q_boiler)
+    temperature), then electric boilers on the park's spare power (its local generation
+    less its other loads and the heat pumps: the rule controller's surplus), which also
+    fill the heat store, then the store's discharge (first of all in a step without spare
+    power, where the heat pumps would import); gas boilers the rest (q_boiler).
+    Without the park's spare power (a model stepped alone), the electric boilers run at
+    full power in windy hours (the weather's wind at 100 m above a threshold; the valley
+    hours of a tariff without wind) and the store discharges outside them
     p_hp = sum of q / COP over the heat pumps;  p_pump = pump_ratio * q_heat
     p_mw = p_hp + p_eboiler + p_pump
     gas_nm3 = q_boiler * dt_s / (boiler_eff * NCV)            (MW s = MJ; NCV in MJ/Nm3)
@@ -69,7 +73,9 @@ class HeatOutput:
 
 
 # What the heat supply takes each step and what it gives (the fields of HeatOutput).
-INPUTS = pick(weather.OUTPUTS, "temp_air_c", "wind_ms", "wind_height_m", "roughness_m")
+INPUTS = (*pick(weather.OUTPUTS, "temp_air_c", "wind_ms", "wind_height_m", "roughness_m"),
+          Quantity("p_gen_mw", "MW", "the park's local generation (the electric boilers' "
+                   "spare power is it less the park's other loads)"))
 OUTPUTS = (
     Quantity("q_heat_mw", "MW", "heat demand (thermal)"),
     Quantity("q_hp_mw", "MW", "heat from heat pumps"),
@@ -213,9 +219,14 @@ class HeatSupply:
         return ys[i - 1] + w * (ys[i] - ys[i - 1])
 
     def step(self, epoch_s: int, dt_s: int, temp_air_c: float,
-             wind: tuple[float, float, float] | None = None) -> HeatOutput:
-        """Heat demand and supply over ``[epoch_s, epoch_s + dt_s)``; ``wind``: the weather's
-        (wind_ms, wind_height_m, roughness_m) for the electric boilers' rule."""
+             wind: tuple[float, float, float] | None = None,
+             spare_mw: float | None = None) -> HeatOutput:
+        """Heat demand and supply over ``[epoch_s, epoch_s + dt_s)``; ``spare_mw``: the park's
+        local generation less its other loads in the step (the rule controller's surplus
+        before the heat supply): the electric boilers take what is left of it after the heat
+        pumps and circulation pumps, to the demand, then into the store. Without it, the
+        boilers run at full power in the windy hours (``wind``: the weather's wind_ms,
+        wind_height_m, roughness_m) or, without wind, the tariff's valley."""
         heating = self.in_season(self.calendar.locate(epoch_s)[0])
         q = self._q_dhw
         if heating and temp_air_c < self.t_base_c:
@@ -224,9 +235,17 @@ class HeatSupply:
         spec = self.spec
         t_sup = self.supply_temp_c(temp_air_c, heating)
         cop = self.cop(t_sup)
-        q_waste = min(q, spec.waste_heat_q_max_mw)
-        q_hp = min(q - q_waste, spec.hp_q_max_mw)
-        left = q - q_waste - q_hp
+        dt_h = dt_s / 3600.0
+        e = self._store * self._store_keep ** (dt_s / 86400.0)
+        p_pump = self._pump * q
+        # on the park's spare power, in a step without any the store is drawn first (the
+        # heat pumps would import); otherwise after the heat pumps and electric boilers
+        q_store = (min(q, e / dt_h) if spare_mw is not None and spare_mw <= p_pump and e > 0
+                   else 0.0)
+        e -= q_store * dt_h
+        q_waste = min(q - q_store, spec.waste_heat_q_max_mw)
+        q_hp = min(q - q_store - q_waste, spec.hp_q_max_mw)
+        left = q - q_store - q_waste - q_hp
         p_hp = q_hp / cop
         if q_waste > 0:
             p_hp += q_waste / float(carnot_cop(self._waste[1], t_sup, self._waste[0],
@@ -235,23 +254,28 @@ class HeatSupply:
         if q_air > 0:
             p_hp += q_air / float(carnot_cop(temp_air_c, t_sup, self._air[0], self._cop_max))
         left -= q_air
-        q_eb, q_store, p_eb, dt_h = 0.0, 0.0, 0.0, dt_s / 3600.0
-        e = self._store * self._store_keep ** (dt_s / 86400.0)
-        if spec.eboiler_mw > 0 and (bool(windy(*wind, self._params)) if wind is not None
-                                    else int(self.calendar.local_hour(epoch_s)) in self._charge):
-            heat_max = spec.eboiler_mw * self._eb_eff
+        q_eb, p_eb = 0.0, 0.0
+        eb_mw = 0.0  # the electric boilers' power this step
+        if spec.eboiler_mw > 0:
+            if spare_mw is not None:
+                eb_mw = min(spec.eboiler_mw, max(spare_mw - p_hp - p_pump, 0.0))
+            elif (bool(windy(*wind, self._params)) if wind is not None
+                  else int(self.calendar.local_hour(epoch_s)) in self._charge):
+                eb_mw = spec.eboiler_mw
+        if eb_mw > 0:
+            heat_max = eb_mw * self._eb_eff
             q_eb = min(left, heat_max)
             fill = min(heat_max - q_eb, max(spec.store_mwh - e, 0.0) / dt_h)
             e += fill * dt_h
             p_eb = (q_eb + fill) / self._eb_eff
             left -= q_eb
-        elif e > 0:
-            q_store = min(left, e / dt_h)
-            e -= q_store * dt_h
-            left -= q_store
+        if left > 0 and e > 0 and (eb_mw <= 0 or spare_mw is not None):
+            more = min(left, e / dt_h)
+            e -= more * dt_h
+            left -= more
+            q_store += more
         self._store = e
         q_boiler = max(left, 0.0)
-        p_pump = self._pump * q
         return HeatOutput(
             q_heat_mw=q,
             q_hp_mw=q_hp,

@@ -4,8 +4,9 @@ Over the profiles' hours (a year at hourly resolution for the real answer), HiGH
 added capacity of each lever (continuous) and the hourly dispatch: import, export (at most the
 hour's own generation), storage charge, discharge and content; the heat balance of each hour:
 ground-source, air-source (COP by air and supply temperature, none below its lowest air
-temperature) and waste-heat heat pumps, electric boilers (in the hours the co-simulation's
-rule lets them run) heating directly or filling a heat store with losses, gas boilers the
+temperature) and waste-heat heat pumps, electric boilers (as the co-simulation runs them:
+on the park's spare local generation, never on import or storage, or, in a park without
+generation, in the rule's hours) heating directly or filling a heat store with losses, gas boilers the
 rest; flexible factory load and EV charging moved within each day (EMS scenarios only); the
 certificates of 绿电交易 contracts, each delivering its volume in a shape (flat, wind, solar),
 counted month by month as the smaller of delivery and grid import. The criteria are
@@ -34,6 +35,7 @@ gives the smallest relaxation and names the binding criteria.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
@@ -50,6 +52,8 @@ FEASIBLE = 2  # HiGHS's solution status 'feasible' (kSolutionStatusFeasible)
 # heat delivered by each technology (the LP's columns) in Solution.flows, MWh
 HEAT_FLOWS = {"qhp": "heat_ground_mwh", "qa": "heat_air_mwh", "qw": "heat_waste_mwh",
               "qd": "heat_eboiler_mwh", "td": "heat_store_mwh"}
+RESOLUTION = 1e-5  # the penalised solve's least relaxation is exact to this (criterion units)
+SLACK_TOL = 1e-7  # a relaxation below this is the interior point's leftover: none
 LARGE = 50_000  # columns above which HiGHS runs its interior point method (a year: ~80,000)
 
 
@@ -295,8 +299,12 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
                (v["wind"][0], p.wind_per_mw), (v["pv"][0], p.pv_per_mwp),
                *((c, -w) for c, w in heat_el + moved),
                (v["efficiency"][0], p.factory_mwh)], rhs, rhs, n)
-    # exports: at most the hour's own generation (no import resold: the PCC meters the net)
-    mod.rows_([(b["exp"], one), (v["wind"][0], -p.wind_per_mw), (v["pv"][0], -p.pv_per_mwp)],
+    # exports: at most the hour's own generation (no import resold: the PCC meters the net);
+    # where the run's electric boilers take the park's spare power, exports and boilers
+    # together (neither grid import nor storage feeds a boiler)
+    boilers = [(b["peb"], one)] if p.eboiler_spare and "peb" in b else []
+    mod.rows_([(b["exp"], one), *boilers, (v["wind"][0], -p.wind_per_mw),
+               (v["pv"][0], -p.pv_per_mwp)],
               -INF, p.wind_mw * p.wind_per_mw + p.pv_mwp * p.pv_per_mwp, n)
     # storage content
     prev = np.concatenate([[b["e"][0]], b["e"][:-1]])
@@ -386,9 +394,11 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
 def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, float] | None,
            floor: dict[str, float], tighten: dict[str, float], slack: str,
            active: Collection[str], acct: Accounting, slack_max: np.ndarray | None = None):  # noqa: ANN202
-    """The model. ``slack``: 'none' (criteria hard), 'min' (minimise the relaxation) or
-    'cap' (each relaxation at most ``slack_max``, minimise cost). Capacities are shared by
-    the weather years, dispatch and criteria are per year, costs the mean over them."""
+    """The model. ``slack``: 'none' (criteria hard), 'penalty' (each unit of relaxation
+    costs :func:`penalty`: one solve gives the cheapest portfolio where one passes, else the
+    cheapest at the least relaxation), 'min' (minimise the relaxation) or 'cap' (each
+    relaxation at most ``slack_max``, minimise cost). Capacities are shared by the weather
+    years, dispatch and criteria are per year, costs the mean over them."""
     p0 = ps[0]
     mod = _Model()
     v: dict[str, np.ndarray] = {}
@@ -401,19 +411,54 @@ def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, floa
         lo, hi = float(floor.get(key, 0.0)), lever.max_value
         if fixed is not None:
             lo = hi = float(fixed.get(key, 0.0))
-        cost = (lever.annual_cny_per_unit * p0.year_share if key != "efficiency"
-                else lever.annual_cny_per_unit * factory) + lever.period_cny_per_unit
-        v[key] = mod.var(1, lo, max(hi, lo), k * cost)
+        v[key] = mod.var(1, lo, max(hi, lo), k * _unit_cost(lever, p0, factory))
         upper[key] = dataclasses.replace(lever, max_value=max(hi, lo))
     v["slack"] = mod.var(len(CRITERIA), hi=0.0 if slack == "none" else
                          slack_max if slack == "cap" and slack_max is not None else INF,
-                         cost=0.0 if use_cost else 1.0)
+                         cost=penalty(ps, upper) if slack == "penalty" else
+                         0.0 if use_cost else 1.0)
     base = targets(p0, acct)
     thr = {c: base[c] - tighten.get(c, 0.0) if c == "core_carbon_intensity"
            else base[c] + tighten.get(c, 0.0) for c in base}
     # the dispatch of a lever fixed at nothing gets no columns
     blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, upper) for p in ps]
     return mod, v, blocks, thr
+
+
+def _unit_cost(lever: Measure, p: Profiles, factory_mwh: float) -> float:
+    """The period's cost of one unit of a lever (efficiency: per share of the factories')."""
+    return (lever.annual_cny_per_unit * p.year_share if lever.key != "efficiency"
+            else lever.annual_cny_per_unit * factory_mwh) + lever.period_cny_per_unit
+
+
+def penalty(ps: Sequence[Profiles], levers: dict[str, Measure]) -> float:
+    """The cost of one unit of relaxation (criterion units) in the penalised solve: the
+    period's most any portfolio can cost (every lever with a limit at it; every MWh of
+    electricity and heat bought at the dearest hour's price, with a certificate at the
+    dearest premium, and as gas; every MWh generated exported) over :data:`RESOLUTION`. No
+    cost saving can then buy a relaxation larger than RESOLUTION: where a portfolio passes,
+    the penalised answer has no relaxation and is the cheapest; where none does, it is the
+    cheapest at the least relaxation (to within RESOLUTION)."""
+    p0 = ps[0]
+    factory = float(np.mean([p.factory_mwh.sum() for p in ps]))
+    most = sum(_unit_cost(m, p0, factory) * m.max_value for m in levers.values()
+               if math.isfinite(m.max_value))
+    premium = max((m.period_cny_per_unit for m in levers.values()), default=0.0)
+    added = {k: m.max_value if math.isfinite(m.max_value) else 0.0 for k, m in levers.items()}
+    for p in ps:
+        heat = float(p.heat_mwh.sum())
+        # the highest import: every load, the storage charging and the boilers at once
+        peak = (float((p.factory_mwh + p.other_mwh).max(initial=0.0)) + p.storage_mw
+                + added["storage_power"] + p.eboiler_mw + added["electric_boiler"]
+                + float(p.heat_mwh.max(initial=0.0)))
+        use = float((p.factory_mwh + p.other_mwh).sum()) + heat / min(p.eboiler_eff, 1.0)
+        gen = float(((p.wind_mw + added["wind"]) * p.wind_per_mw
+                     + (p.pv_mwp + added["pv"]) * p.pv_per_mwp).sum())
+        most += ((float(p.price_cny_per_mwh.max(initial=0.0)) + premium) * use
+                 + p.gas_cny_per_nm3 * p.gas_nm3_per_mwh * heat
+                 + p.export_price_cny_per_mwh * gen
+                 + 1000.0 * p.demand_cny_per_kw_month * 12.0 * p.year_share * peak) / len(ps)
+    return max(most, 1.0) / RESOLUTION
 
 
 def _criteria(p: Profiles, acct: Accounting, port: dict[str, float], x: np.ndarray,
@@ -476,7 +521,7 @@ def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarra
             continue
         gap = (crit[c] - thr[c] if c == "core_carbon_intensity" else thr[c] - crit[c]) \
             if c in crit and np.isfinite(crit[c]) else float(slack[i])
-        relax[c] = float(max(gap, 0.0)) if slack[i] > 1e-9 else 0.0
+        relax[c] = float(max(gap, 0.0)) if slack[i] > SLACK_TOL else 0.0
     rows = [r for _, r, _ in blocks]
     binding = ([c for c in CRITERIA if relax.get(c, 0.0) > 1e-6] if status != "optimal"
                else [c for c in CRITERIA if any(c in r and abs(duals[r[c]]) > 1e-6
@@ -501,7 +546,8 @@ def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarra
 def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = None,
           fixed: dict[str, float] | None = None, criteria: bool = True,
           only: Collection[str] | None = None, floor: dict[str, float] | None = None,
-          acct: Accounting | None = None, cap: dict[str, float] | None = None) -> Solution:
+          acct: Accounting | None = None, cap: dict[str, float] | None = None,
+          three: bool = False) -> Solution:
     """The cheapest portfolio meeting the criteria (tightened by ``tighten``: how much stricter
     than the threshold each criterion is asked), or, where none can, the portfolio with the
     smallest relaxation and its cost (``status='infeasible'``).
@@ -514,6 +560,10 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     baseline, a build-up year or a step of the waterfall); ``only`` offers only those levers
     (keys of :data:`~twin.studies.pathway.measures.ORDER`); ``acct``: the accounting
     settings (default: location-based, the national criteria).
+
+    One penalised solve (:func:`penalty`); ``three=True`` solves as before it: the criteria
+    hard, and where that fails the least relaxation, then the cheapest at it (three solves;
+    kept to check the penalised answer against).
     """
     ps = [p] if isinstance(p, Profiles) else list(p)
     acct = acct or Accounting()
@@ -531,6 +581,14 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     floor = dict(floor or {})
     active = acct.active if criteria else ()
     args = (ps, levers, fixed, floor, tighten)
+    if not three:
+        mod, v, blocks, thr = _build(*args, "penalty" if active else "none", active, acct)
+        status, x, duals = mod.solve()
+        if status != "optimal":  # the dispatch itself cannot balance (should not happen)
+            raise ValueError("the pathway LP has no solution even with relaxed criteria")
+        passes = float(np.max(x[v["slack"]], initial=0.0)) <= SLACK_TOL
+        return _read(ps, levers, v, blocks, thr, x, duals,
+                     "optimal" if passes else "infeasible", acct)
     mod, v, blocks, thr = _build(*args, "none", active, acct)
     status, x, duals = mod.solve()
     if status == "optimal":
@@ -546,6 +604,5 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     if status != "optimal":  # the cheapest at the least relaxation not found: the least's point
         v, blocks, thr, x, duals = smallest
     return _read(ps, levers, v, blocks, thr, x, duals, "infeasible", acct)
-
 
 __all__ = ["CRITERIA", "NAMES", "NATIONAL", "Solution", "solve", "targets"]

@@ -81,6 +81,7 @@ class Profiles:
     cop_waste: np.ndarray | None = None  # waste-heat (water-source) heat pumps' COP
     ev_mwh: np.ndarray | None = None  # EV charging (part of other_mwh; smart charging's base)
     eboiler_on: np.ndarray | None = None  # hours the co-simulation's rule runs electric boilers
+    eboiler_spare: bool = False  # electric boilers run on the park's spare power (no import)
     wind_mw: float = 0.0
     turbine_mw: float = 0.0  # rating of one turbine of the last wind farm
     pv_mwp: float = 0.0
@@ -240,7 +241,11 @@ def from_run(path: str | Path) -> Profiles:
         pv_per_mwp=gen_p / pv_mwp if pv_mwp > 0 else np.zeros(n),
         factory_mwh=factory, other_mwh=other, heat_mwh=heat_q, cop=cop, cop_air=cop_air,
         cop_waste=cop_waste, ev_mwh=ev,
-        eboiler_on=windy(*wind, params) if len(wind) == 3 else None,
+        # with generation, the run's electric boilers take the park's spare power (the rule
+        # controller's surplus); without, the windy hours
+        eboiler_spare=bool(winds or pv_mwp > 0),
+        eboiler_on=windy(*wind, params) if len(wind) == 3 and not (winds or pv_mwp > 0)
+        else None,
         wind_mw=wind_mw, turbine_mw=turbine_mw, pv_mwp=pv_mwp,
         storage_mw=sum(float(b["p_max_mw"]) for b in bats),
         storage_mwh=sum(float(b["e_max_mwh"]) for b in bats),

@@ -16,18 +16,27 @@ each and every proving run is made in each: the proven value is the worst of the
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
 import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from twin import runner
+from twin.accounting import assessment, economics
+from twin.accounting.carbon import flows_from_run
+from twin.core.results import open_run
 from twin.scenario import Scenario
 from twin.studies.pathway import lp
 from twin.studies.pathway.measures import (
     BOUGHT,
     CAPACITY,
+    CONTRACTS,
     FLEX,
+    HEAT,
     apply,
     measures,
     weather_fields,
@@ -38,6 +47,9 @@ from twin.studies.pathway.settings import LOWER_IS_BETTER, Accounting, judge_fil
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-4  # a miss smaller than this is rounding
 TIGHTEN_FACTOR = 1.5  # a miss tightens its criterion by this much of itself: fewer rounds
+COST_TOLERANCE = 1e-3  # the run's assets cost as the LP's at the amounts applied, relative
+# the levers that are assets of the run (the rest are programmes and purchases)
+ASSETS = ("wind", "pv", "storage_power", "storage_energy", *HEAT)
 
 
 @dataclass
@@ -50,6 +62,8 @@ class Round:
     missed: dict[str, float]  # criterion -> how far the run fell short of the threshold
     run_path: Path | None = None
     tighten: dict[str, float] = field(default_factory=dict)  # what this round's LP was asked
+    cost_run: dict[str, float] = field(default_factory=dict)  # :func:`run_costs`
+    cost_lp: dict[str, float] = field(default_factory=dict)  # :func:`lp_costs`
 
 
 @dataclass
@@ -95,9 +109,11 @@ class Pathway:
         return bool(self.rounds) and not self.final.missed
 
 
-def judge(result: runner.RunResult, acct: Accounting) -> dict[str, float]:
-    """The criteria of a run, counted with ``acct`` from its HDF5 file."""
-    return judge_file(result.path, acct)
+def judge(path: Path, acct: Accounting, contracts: dict[str, float] | None = None
+          ) -> dict[str, float]:
+    """The criteria of a run, counted with ``acct`` from its HDF5 file, the 绿电交易
+    ``contracts`` settled on its import."""
+    return judge_file(path, acct, contracts)
 
 
 def misses(proven: dict[str, float], thresholds: dict[str, float],
@@ -172,6 +188,49 @@ def year_costs(ps: list[Profiles], portfolio: dict[str, float], before: dict[str
     return capex, opex, energy
 
 
+def _assets_cny(path: Path, rate: float) -> float:
+    """The annual cost (capex annuity + fixed O&M) of a run's assets, from its recorded
+    specs and the unit costs (``twin/data/costs.yaml``, the heat measures'
+    ``twin/data/measures.yaml``): what the run's own accounting invests in."""
+    costs = economics.unit_costs()
+    with open_run(path) as run:
+        found = assessment.assets(run)
+    return sum(economics.capex_cny([a], costs)
+               / economics.annuity_factor(rate, costs[a.kind].lifetime_years)
+               + economics.opex_cny_per_year([a], costs) for a in found)
+
+
+def run_costs(path: Path, baseline: Path, p: Profiles, certificates: dict[str, float]
+              ) -> dict[str, float]:
+    """A proving run's annual cost (CNY/yr) as its own accounting counts it: the assets it
+    has beyond the baseline run's, annualised; the energy its flows bought (import at the
+    tariff less exports, the demand charge on the monthly peaks, gas); the certificates and
+    contracts bought (``certificates``: CNY of the period, by lever) - the LP's cost
+    items, to set beside :attr:`lp.Solution.cost`."""
+    rate = p.discount_rate
+    with open_run(path) as run:
+        flows = flows_from_run(run)
+        tariff = economics.tariff(str(json.loads(run.meta.get("economics") or "{}").get(
+            "tariff", "liaoning-illustrative")))
+        peaks = assessment.peak_import_by_month(run, tariff, flows.timezone)
+    hour, month = economics.local_hour_month(flows.hour_s, flows.timezone)
+    bill = economics.energy_cost(flows.import_mwh, flows.export_mwh, hour, month, tariff, peaks)
+    ys = p.year_share
+    gas = float(flows.gas_total_nm3.sum()) * p.gas_cny_per_nm3
+    return {"assets": _assets_cny(path, rate) - _assets_cny(baseline, rate),
+            "energy": (bill.import_cny - bill.export_revenue_cny + bill.demand_cny + gas) / ys,
+            "bought": sum(certificates.values()) / ys}
+
+
+def lp_costs(sol: lp.Solution, levers: dict, applied: dict[str, float]) -> dict[str, float]:
+    """The LP's annual cost in :func:`run_costs`' items, its assets at the amounts applied
+    (whole turbines)."""
+    assets = sum(levers[k].annual_cny_per_unit * applied.get(k, 0.0) for k in ASSETS)
+    energy = sum(sol.cost[k] for k in ("electricity", "export revenue", "demand charge", "gas"))
+    return {"assets": assets, "energy": energy,
+            "bought": sum(sol.cost[k] for k in BOUGHT)}
+
+
 Weather = tuple[str, tuple]  # a weather year: the runs' name suffix, its scenario fields
 
 
@@ -183,6 +242,60 @@ def weathers(scenario: Scenario, years: int = 1, files: tuple[str | Path, ...] =
     out += [(f"-w{i}", weather_fields(seed=scenario.park.seed + i)) for i in range(1, years)]
     out += [(f"-f{j + 1}", weather_fields(path=f)) for j, f in enumerate(files)]
     return out
+
+
+SOURCES = ("twin", "adapters")  # the code a run's result depends on (with twin/data)
+
+
+@functools.cache
+def _code_digest() -> str:
+    """A digest of the co-simulation's code and data (the package's .py and .yaml files)."""
+    root = Path(runner.__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for name in SOURCES:
+        for f in sorted((root / name).rglob("*")):
+            if f.suffix in (".py", ".yaml") and f.is_file():
+                h.update(str(f.relative_to(root)).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _files(obj: object) -> list[tuple[str, int, int]]:
+    """The files a scenario reads (weather, profiles): path, size and modification time."""
+    out: list[tuple[str, int, int]] = []
+    if isinstance(obj, Path):
+        if obj.is_file():
+            st = obj.stat()
+            out.append((str(obj), st.st_size, st.st_mtime_ns))
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            out += _files(getattr(obj, f.name))
+    elif isinstance(obj, (list, tuple)):
+        for item in obj:
+            out += _files(item)
+    return out
+
+
+def run_key(scenario: Scenario) -> str:
+    """What a run's result depends on, hashed: the scenario (every field, the period
+    included), the files it reads and the code."""
+    text = repr((dataclasses.replace(scenario, text=""), _files(scenario), _code_digest()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cached_run(scenario: Scenario, out_dir: str | Path) -> Path:
+    """The run's HDF5 file: the one already in ``out_dir`` when it was made from the same
+    scenario, files and code (its key beside it, ``NAME.key``), else a new run. A change of a
+    price, a factor or a limit that the co-simulation does not read reuses the runs."""
+    path = runner.output_path(scenario, out_dir)
+    key, key_path = run_key(scenario), path.with_suffix(".key")
+    if path.is_file() and key_path.is_file() and key_path.read_text(encoding="utf-8") == key:
+        log.info("%s: reused (same scenario, files and code)", path)
+        return path
+    key_path.unlink(missing_ok=True)
+    result = runner.run(scenario, out_dir)
+    key_path.write_text(key, encoding="utf-8")
+    return result.path
 
 
 def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
@@ -200,11 +313,11 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     variants = weathers(scenario, max(weather_years, 1), tuple(weather_files))
     baselines = [apply(scenario, None, {}, f"pathway-baseline{w}", days, fields)[0]
                  for w, fields in variants]
-    results = [runner.run(s, out) for s in baselines]
-    ps = [from_run(r.path) for r in results]
+    results = [cached_run(s, out) for s in baselines]
+    ps = [from_run(r) for r in results]
     profiles = ps[0]
     base_judged = [judge(r, acct) for r in results]
-    road = Pathway(scenario, profiles, _worst(base_judged), results[0].path, acceptance_year,
+    road = Pathway(scenario, profiles, _worst(base_judged), results[0], acceptance_year,
                    acct=acct, weather=ps)
     if base.period.start.year != acceptance_year:
         road.notes.append(f"the scenario's weather year is {base.period.start.year}: every "
@@ -218,26 +331,30 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     thresholds = lp.targets(profiles, acct)
     required = acct.active
 
-    def prove_runs(portfolio: dict[str, float], name: str, certificates: float | None = None
+    def prove_runs(portfolio: dict[str, float], name: str
                    ) -> tuple[dict[str, float], dict[str, float], Path]:
+        # the run's scenario holds the GECs bought; the contracts are settled on its import
+        contracts = {k: portfolio[k] for k in CONTRACTS if portfolio.get(k, 0.0) > 0}
         judged, path = [], None
         for w, fields in variants:
             built, applied = apply(scenario, profiles, portfolio, f"{name}{w}", days, fields,
-                                   certificates_mwh=certificates)
-            result = runner.run(built, out)
-            judged.append(judge(result, acct))
-            path = path or result.path
+                                   certificates_mwh=portfolio.get("gec", 0.0))
+            result = cached_run(built, out)
+            judged.append(judge(result, acct, contracts) if contracts else judge(result, acct))
+            path = path or result
         assert path is not None
         return _worst(judged), applied, path
 
     tighten: dict[str, float] = {}
     for i in range(max(rounds, 1)):
         sol = lp.solve(ps, tighten, acct=acct)
-        proven, applied, path = prove_runs(sol.portfolio, f"pathway-round{i + 1}",
-                                           sol.certificates_mwh)
+        proven, applied, path = prove_runs(sol.portfolio, f"pathway-round{i + 1}")
         missed = misses(proven, thresholds, required)
         claimed = [c for c in missed if sol.relaxation.get(c, 0.0) <= 1e-6]
-        road.rounds.append(Round(sol, applied, proven, missed, path, dict(tighten)))
+        bought = {k: sol.cost[k] * profiles.year_share for k in BOUGHT}
+        road.rounds.append(Round(sol, applied, proven, missed, path, dict(tighten),
+                                 run_costs(path, results[0], profiles, bought),
+                                 lp_costs(sol, measures(profiles), applied)))
         log.info("round %d: LP %s, co-simulation %s, missed %s", i + 1, sol.criteria, proven,
                  missed)
         if not missed or sol.status != "optimal" or not claimed:

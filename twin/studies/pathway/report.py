@@ -9,7 +9,7 @@ from pathlib import Path
 from twin.core import html, plots
 from twin.studies.pathway import lp
 from twin.studies.pathway.measures import BOUGHT, measures, not_expressible
-from twin.studies.pathway.prove import Pathway
+from twin.studies.pathway.prove import COST_TOLERANCE, Pathway
 from twin.studies.pathway.settings import LOWER_IS_BETTER
 
 
@@ -89,6 +89,32 @@ def cost_rows(road: Pathway) -> list[list[str]]:
     return rows
 
 
+def cost_check_rows(road: Pathway) -> list[list[str]]:
+    """The acceptance round's annual cost as the LP counts it and as the proving run's own
+    accounting counts it (assets beyond the baseline's, energy, certificates), MCNY/yr."""
+    final = road.final
+    if not final.cost_run:
+        return []
+    rows = []
+    for item in ("assets", "energy", "bought"):
+        a, b = final.cost_lp[item], final.cost_run[item]
+        rows.append([item, f"{a / 1e6:,.2f}", f"{b / 1e6:,.2f}",
+                     f"{(b - a) / abs(a):+.2%}" if abs(a) > 1e3 else "-"])
+    total_lp, total_run = sum(final.cost_lp.values()), sum(final.cost_run.values())
+    rows.append(["total", f"{total_lp / 1e6:,.2f}", f"{total_run / 1e6:,.2f}",
+                 f"{(total_run - total_lp) / abs(total_lp):+.2%}" if abs(total_lp) > 1e3
+                 else "-"])
+    return rows
+
+
+COST_CHECK = ["cost (acceptance)", "LP MCNY/yr", "co-sim MCNY/yr", "difference"]
+COST_NOTE = (f"the run's assets are costed from its recorded specs (twin/data/costs.yaml, the "
+             f"heat measures' twin/data/measures.yaml) and match the LP's at the amounts "
+             f"applied to {COST_TOLERANCE:.1%}; energy differs by the dispatch (rules in the "
+             f"run, optimum in the LP); certificates: GECs bought and contracts as the LP counts "
+             f"them")
+
+
 def heat_rows(road: Pathway) -> list[list[str]]:
     """Heat delivered by each technology in the LP's answer (GWh over the period)."""
     flows = road.final.solution.flows
@@ -137,6 +163,9 @@ def text(road: Pathway) -> str:
         tab(year_header(road), year_rows(road))
     tab(["criterion", "threshold", "baseline", "LP", "co-sim", ""], criteria_rows(road))
     tab(["cost", "MCNY/yr"], cost_rows(road))
+    if road.final.cost_run:
+        tab(COST_CHECK, cost_check_rows(road))
+        out[-1:] = [f"note: {COST_NOTE}", ""]
     tab(["heat (LP)", "GWh"], heat_rows(road))
     for i, r in enumerate(road.rounds, 1):
         out.append(f"round {i}: LP {r.solution.status}; co-simulation missed "
@@ -194,6 +223,8 @@ def write(road: Pathway, out: str | Path) -> Path:
                    criteria_rows(road), numeric=(2, 3, 4)),
         "<h2>Costs per year</h2>",
         html.table(["item", "MCNY/yr"], cost_rows(road), numeric=(1,)),
+        html.table(COST_CHECK, cost_check_rows(road), numeric=(1, 2, 3))
+        + f"<p class='note'>{html.esc(COST_NOTE)}</p>" if road.final.cost_run else "",
         "<h2>Heat supply (LP)</h2>",
         html.table(["technology", "GWh"], heat_rows(road), numeric=(1,)),
         "<h2>Rounds</h2>",
@@ -206,10 +237,12 @@ def write(road: Pathway, out: str | Path) -> Path:
         "<li>heat: one pooled fleet per technology in the LP, each heat supply's own share "
         "(pro rata to its design load) in the run; the LP dispatches heat pumps, electric "
         "boilers and the heat store at optimum, the run in a fixed merit order (waste heat, "
-        "ground-source, air-source, then electric boilers filling the store in the tariff's "
-        "valley hours and the store discharging outside them, gas boilers last)</li>"
-        "<li>绿电交易 contracts: counted month by month on the LP's imports (三者取小); the "
-        "run carries the counted MWh as certificates</li>"
+        "ground-source, air-source, then electric boilers on the park's spare power "
+        "(generation less the other loads: the rule controller's surplus, taken before the "
+        "batteries) filling the store, the store drawn first in hours without spare power, "
+        "gas boilers last)</li>"
+        "<li>绿电交易 contracts: counted month by month (三者取小) on the LP's imports in the "
+        "LP, on the run's own imports in the run</li>"
         "<li>flexible load: shifted at optimum within the day in the LP, by the EMS in the "
         "run</li><li>wind: whole turbines when applied</li></ul>",
         "<h2>Levers not yet expressible</h2>",

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from twin import data
+from twin.accounting import economics
 from twin.accounting.carbon import (
+    ParkFlows,
     cfe_scores,
     direct_line,
     emissions,
@@ -117,15 +119,40 @@ class Accounting:
         ]
 
 
-def judge_file(path: str | Path, acct: Accounting) -> dict[str, float]:
-    """The criteria of a recorded run counted with ``acct`` (all of them, required or not)."""
+def settled(flows: ParkFlows, contracts: dict[str, float]) -> float:
+    """The certificates of 绿电交易 contracts as settled on a run (MWh): each contract
+    delivers its volume over the run in its shape (``twin/data/measures.yaml``: flat, or the
+    run's own wind or PV hour by hour), and each month counts the smaller of the contracts'
+    delivery in it and the park's grid import in it (``contract_rule``)."""
+    m = data.load("measures")
+    n = flows.n_hours
+    base = {"flat": np.ones(n), "wind": flows.total(flows.wind_mwh),
+            "solar": flows.total(flows.pv_mwh)}
+    delivery = np.zeros(n)
+    for key, volume in contracts.items():
+        shape = base[str(m[key]["shape"])]
+        if volume > 0 and shape.sum() > 0:
+            delivery += volume * shape / shape.sum()
+    _, month = economics.local_hour_month(flows.hour_s, flows.timezone)
+    imp = np.maximum(flows.import_mwh, 0.0)
+    return float(sum(min(delivery[month == k].sum(), imp[month == k].sum())
+                     for k in np.unique(month)))
+
+
+def judge_file(path: str | Path, acct: Accounting,
+               contracts: dict[str, float] | None = None) -> dict[str, float]:
+    """The criteria of a recorded run counted with ``acct`` (all of them, required or not).
+    ``contracts``: 绿电交易 volumes bought (MWh over the run, by contract key): their
+    certificates are settled on the run's own import (:func:`settled`) and counted beside
+    the GECs its scenario holds."""
     with open_run(path) as run:
         flows = flows_from_run(run)
         meta = run.meta.get("carbon")
     carbon = json.loads(meta or "{}")
     fac = factors(int(carbon.get("factor_year", 2023)), str(carbon.get("region", "northeast")))
     fac = dataclasses.replace(fac, gas_tce_per_nm3=acct.gas_tce_per_nm3(fac.gas_tce_per_nm3))
-    em = emissions(flows, fac, float(carbon.get("green_certificates_mwh", 0.0)))
+    gec = float(carbon.get("green_certificates_mwh", 0.0))
+    em = emissions(flows, fac, gec + (settled(flows, contracts) if contracts else 0.0))
     tce = em.energy_total_tce
     out: dict[str, float] = {}
     if tce > 0:
