@@ -6,7 +6,8 @@ The reference park runs a few steps with each coupling ``benchmarks/bench_grid.p
 the fast solver. Every call of
 ``pandapower.runpp`` and of each solver's power flow is counted: the runpp couplings must
 call ``runpp`` once per step, the fast one never after building (once, to compile the
-network) and its Newton-Raphson once per step, also when the run steps in blocks.
+network) and its Newton-Raphson once per step (the rows its time-series chain is fed, or the
+bare solver's calls), also when the run steps in blocks.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 from benchmarks.bench_grid import NaiveSolver
 from twin import runner, scenario
 from twin.models.grid import topology
-from twin.models.grid.solver import FastSolver, RunppSolver
+from twin.models.grid.solver import FastSolver, RunppSolver, _Chain
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 3
@@ -44,24 +45,34 @@ def test_each_baseline_solves_once_per_step(park: scenario.Scenario, tmp_path: P
                                             block_steps: int | None, runpp_at_build: int,
                                             runpp_per_step: int) -> None:
     monkeypatch.setitem(topology.SOLVERS, "naive", NaiveSolver)
-    calls = {"runpp": 0, "solve": 0}
+    calls = {"runpp": 0, "solve": 0, "chained": 0}
     runpp = pp.runpp
-    # what one step's power flow calls: runpp's solve, or the fast solver's Newton-Raphson
-    cls, name = (FastSolver, "_newton") if solver == "lightsim2grid" else (RunppSolver, "run")
-    solve = getattr(cls, name)
 
     def counted_runpp(net: Any, **kwargs: Any) -> None:
         calls["runpp"] += 1
         runpp(net, **kwargs)
 
-    def counted_solve(self: Any, *args: Any, **kwargs: Any) -> Any:
-        calls["solve"] += 1
-        return solve(self, *args, **kwargs)
-
     monkeypatch.setattr(pp, "runpp", counted_runpp)
-    monkeypatch.setattr(cls, name, counted_solve)
+    # what one step's power flow calls: runpp's solve, or the fast solver's Newton-Raphson
+    # (a row of its chain, or a call of the bare solver)
+    targets = ((FastSolver, "_newton", 1), (_Chain, "run", 0)) if solver == "lightsim2grid" \
+        else ((RunppSolver, "run", 1),)
+    for cls, name, one in targets:
+        monkeypatch.setattr(cls, name, _counted(getattr(cls, name), one, calls))
     s = dataclasses.replace(park, grid=dataclasses.replace(park.grid, solver=solver))
     result = runner.run(s, out_dir=tmp_path, block_steps=block_steps)
     assert result.n_steps == STEPS
     assert calls["solve"] == STEPS
+    assert calls["chained"] == (STEPS if solver == "lightsim2grid" else 0)  # the fast path
     assert calls["runpp"] == runpp_at_build + runpp_per_step * STEPS
+
+
+def _counted(solve: Any, one: int, calls: dict[str, int]) -> Any:
+    """``solve`` counting its Newton-Raphsons: ``one`` a call, or (0) a row of its first
+    argument (a chain's injections)."""
+    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        rows = one or len(args[0])
+        calls["solve"] += rows
+        calls["chained"] += rows - one
+        return solve(self, *args, **kwargs)
+    return counted

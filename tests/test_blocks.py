@@ -81,7 +81,8 @@ def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> int:
             tol = 1e-9 * np.maximum(np.abs(x), 1.0)
         with np.errstate(invalid="ignore"):
             bad = ~((np.abs(x.astype(float) - y.astype(float)) <= tol) | np.isnan(x))
-        assert not bad.any(), f"{name}: {np.argwhere(bad)[:3].tolist()}"
+        assert not bad.any(), (f"{name}: {np.argwhere(bad)[:3].tolist()}: {x[bad][:3].tolist()}"
+                               f" != {y[bad][:3].tolist()}")
     return len(a)
 
 

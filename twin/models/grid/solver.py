@@ -274,6 +274,87 @@ class _Injections:
         self.buffer = np.concatenate(values).astype(np.complex128)  # current element powers
 
 
+class _Chain:
+    """lightsim2grid's time-series solver (``TimeSeriesCPP``) on the compiled network: the
+    Newton-Raphson of a run of steps, each started where the one before converged, in one
+    call fed whole arrays. Unlike a call of the bare solver (which rebuilds the Jacobian's
+    pattern and the linear solver's symbolic analysis every time: about 80 us of a 150 us
+    solve), it keeps them from call to call, for one step or many.
+
+    Its grid is lightsim2grid's own, built from the compiled network's matrices (MATPOWER
+    layout; each branch's magnetising conductance, which that layout lacks, as bus shunts)
+    with a load on every bus that takes the bus's whole injection. :meth:`of` returns None
+    for a network of several slack buses (lightsim2grid would share their power) and where
+    that grid's admittance matrix is not the compiled one to rounding (then the bare
+    solver runs); so both give the same voltages to rounding (2e-14 p.u. on the reference
+    park) and a step's answer is the same however the steps are batched."""
+
+    def __init__(self, series: Any, ybus: Any, n_gen: int, base_mva: float) -> None:
+        self.series = series
+        self.ybus = ybus  # the admittance matrix this grid was checked against
+        self.n_gen = n_gen
+        self.base_mva = base_mva
+        self.rows = 0
+
+    @classmethod
+    def of(cls, internal: dict, ybus: Any, v_start: np.ndarray) -> _Chain | None:
+        """The chain of the compiled network ``internal`` (pandapower's ppci), or None."""
+        try:
+            from lightsim2grid.lightsim2grid_cpp import TimeSeriesCPP
+            from lightsim2grid.network.from_matpower import init as from_matpower
+            from pandapower.pypower.idx_brch import BR_G, TAP
+            from pandapower.pypower.idx_bus import GS
+        except ImportError:  # pragma: no cover - depends on the lightsim2grid build
+            return None
+        if len(internal["ref"]) != 1 or len(internal["pv"]):  # its grid: one slack, no PV
+            return None
+        bus = internal["bus"][:, :13].real.copy()
+        branch = internal["branch"]
+        base = float(internal["baseMVA"])
+        g = branch[:, BR_G].real * base / 2.0
+        ends = branch[:, [F_BUS, T_BUS]].real.astype(np.int64)
+        np.add.at(bus[:, GS], ends[:, 0], g / np.abs(branch[:, TAP]) ** 2)
+        np.add.at(bus[:, GS], ends[:, 1], g)
+        bus[:, PD] = 1.0  # a load on every bus (its value is set each step)
+        gen = internal["gen"][:, :21].real.copy()
+        try:
+            grid = from_matpower({"bus": bus, "gen": gen, "branch": branch[:, :13].real.copy(),
+                                  "baseMVA": base})
+            grid.ac_pf(v_start.copy(), 1, 1.0)
+            same = ybus.shape == grid.get_Ybus_solver().shape and abs(
+                grid.get_Ybus_solver() - ybus).max() <= 1e-12 * abs(ybus).max()
+            loads = np.array([load.bus_id for load in grid.get_loads()])
+        except (RuntimeError, ValueError, IndexError, KeyError):
+            return None
+        if not same or not np.array_equal(loads, np.arange(len(bus))):
+            return None
+        return cls(TimeSeriesCPP(grid), ybus, len(gen), base)
+
+    def run(self, sbus: np.ndarray, v0: np.ndarray, max_iteration: int, tolerance: float
+            ) -> tuple[int, np.ndarray]:
+        """Solve the rows of ``sbus`` in turn from ``v0``: how many converged before the
+        first that did not (all: ``len(sbus)``), and their voltages (one row each)."""
+        k = len(sbus)
+        load = -sbus * self.base_mva
+        zeros = np.zeros((k, self.n_gen))
+        series = self.series
+        if k != self.rows:  # it keeps the number of rows of its last call until cleared
+            series.clear()
+            self.rows = k
+        try:
+            series.compute_Vs(zeros, np.zeros((k, 0)), np.ascontiguousarray(load.real),
+                              np.ascontiguousarray(load.imag), v0, max_iteration, tolerance)
+        except (RuntimeError, ValueError):
+            return 0, np.zeros((0, len(v0)), dtype=np.complex128)
+        ok = np.asarray(series.converged_mask(), dtype=bool)
+        n = k if ok.all() else int(np.argmin(ok))
+        v = np.asarray(series.get_voltages(), dtype=np.complex128)[:n]
+        good = np.isfinite(v.real).all(axis=1) & np.isfinite(v.imag).all(axis=1)
+        if not good.all():
+            n = int(np.argmin(good))
+        return n, v[:n].copy()
+
+
 class FastSolver:
     """AC power flow built once from a pandapower network; one fast solve per step.
 
@@ -347,6 +428,7 @@ class FastSolver:
         self._inj_matvec = _MatVec(inj.matrix)
 
         self._setup_branches(work, internal, bus_lookup)
+        self._chain = _Chain.of(internal, self._ybus, self._v_start)
 
     def _setup_branches(self, net: Any, internal: dict, bus_lookup: np.ndarray) -> None:
         """Select the line and trafo branches, and what pandapower shows for the others."""
@@ -444,6 +526,38 @@ class FastSolver:
             new._trafo_vn_on[:, k - self._n_line_on] *= scale
         return new
 
+    def retapped(self, index: int, ratio: float) -> FastSolver:
+        """This solver with transformer ``index``'s off-nominal ratio multiplied by ``ratio``
+        (a tap change on its high-voltage, from side; no phase shift), as a new solver.
+
+        With the branch's ratio t, ``Yff`` scales by 1/ratio**2, ``Yft`` and ``Ytf`` by
+        1/ratio and ``Ytt`` stays: what pandapower compiles for the new ``tap_pos`` where the
+        impedance does not depend on the tap (``tap_dependent_impedance`` off)."""
+        pos = int(np.flatnonzero(self.trafo_index == index)[0])
+        if not self._trafos_in[pos] or ratio == 1.0:
+            return self
+        k = int(self._trafos_in[:pos].sum()) + self._n_line_on
+        m = self._n_on
+        f, t = self._ft_bus[k], self._ft_bus[m + k]
+        y = self._y_ft._a.tolil(copy=True)
+        old_f, old_t = y[k, :].toarray().ravel(), y[m + k, :].toarray().ravel()
+        new_f, new_t = old_f.copy(), old_t.copy()
+        new_f[f] /= ratio * ratio
+        new_f[t] /= ratio
+        new_t[f] /= ratio
+        ybus = self._ybus.tolil(copy=True)
+        ybus[f, :] = ybus[f, :].toarray() + (new_f - old_f)
+        ybus[t, :] = ybus[t, :].toarray() + (new_t - old_t)
+        y[k, :], y[m + k, :] = new_f, new_t
+        new = copy.copy(self)
+        new._ybus = sparse.csc_matrix(ybus)
+        new._ybus.sum_duplicates()
+        new._y_ft = _MatVec(y.tocsr())
+        new._ybus_ref = _MatVec(new._ybus[self._ref, :])
+        new._solver = _NRSolver()
+        new._v_good = self._v_good.copy()
+        return new
+
     # ------------------------------------------------------------------ per step
     def solve(self, load_p_mw: Any, load_q_mvar: Any, sgen_p_mw: Any, sgen_q_mvar: Any,
               storage_p_mw: Any = None, storage_q_mvar: Any = None) -> PFResult:
@@ -483,14 +597,10 @@ class FastSolver:
         if storage_q_mvar is not None:
             buf.imag[s] = _as_array(storage_q_mvar, n, "storage_q_mvar")
         sbus = self._sbus_const + self._inj_matvec(buf)
-
-        v = self._newton(sbus, self._v_good)
-        if v is None and not np.array_equal(self._v_good, self._v_start):
-            v = self._newton(sbus, self._v_start)
-        if v is None:
+        ok, v = self._steps(sbus[None, :])
+        if not ok[0]:
             return _failed(len(self.bus_index), len(self.line_index), len(self.trafo_index))
-        self._v_good = v
-        return self._results(v, sbus)
+        return self._results(v[0], sbus)
 
     def solve_block(self, load_p_mw: np.ndarray, load_q_mvar: np.ndarray,
                     sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray
@@ -510,24 +620,52 @@ class FastSolver:
             cut = inj.slices[name]
             buf.real[:, cut], buf.imag[:, cut] = p, q
         sbus = self._sbus_const + self._inj_matvec(buf)
-        v = np.empty_like(sbus)
-        ok = np.zeros(k, dtype=bool)
-        for i in range(k):  # lightsim2grid's Newton-Raphson, warm-started step after step
-            vi = self._newton(sbus[i], self._v_good)
-            if vi is None and not np.array_equal(self._v_good, self._v_start):
-                vi = self._newton(sbus[i], self._v_start)
-            if vi is not None:
-                self._v_good = v[i] = vi
-                ok[i] = True
+        ok, v = self._steps(sbus)
         if k:
             inj.buffer[:] = buf[-1]
-        if not ok.all():
-            v[~ok] = self._v_start  # any voltage: those rows are NaN below
-        r = self._results(v, sbus)
+        r = self._results(v, sbus)  # rows that did not converge: NaN below
         if not ok.all():
             r = PFResult(False, *(np.where(ok.reshape((k,) + (1,) * (np.ndim(x) - 1)), x,
                                            np.nan) for x in dataclasses.astuple(r)[1:]))
         return ok, r
+
+    def _steps(self, sbus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The Newton-Raphson of each row of ``sbus`` in turn, each started where the last
+        converged one stopped (a step that does not converge from there: again from the
+        network's initial voltage): the steps' converged flags and voltages (rows of a step
+        that did not converge: the initial voltage). The time-series chain where it holds
+        this admittance matrix (:class:`_Chain`), else the bare solver step by step."""
+        k = len(sbus)
+        v = np.repeat(self._v_start[None, :], k, axis=0)
+        ok = np.zeros(k, dtype=bool)
+        chain = self._chain if self._chain is not None and self._chain.ybus is self._ybus \
+            else None
+        i = 0
+        while i < k:
+            if chain is not None:
+                n, vs = chain.run(sbus[i:], self._v_good, self.max_iteration, self.tolerance)
+                if n:
+                    v[i:i + n], ok[i:i + n] = vs, True
+                    self._v_good = vs[-1]
+                    i += n
+                    if i == k:
+                        break
+                starts = (self._v_start,) if not np.array_equal(self._v_good, self._v_start) \
+                    else ()
+                for v0 in starts:
+                    n, vs = chain.run(sbus[i:i + 1], v0, self.max_iteration, self.tolerance)
+                    if n:
+                        v[i], ok[i] = vs[0], True
+                        self._v_good = vs[0]
+            else:
+                vi = self._newton(sbus[i], self._v_good)
+                if vi is None and not np.array_equal(self._v_good, self._v_start):
+                    vi = self._newton(sbus[i], self._v_start)
+                if vi is not None:
+                    v[i], ok[i] = vi, True
+                    self._v_good = v[i]
+            i += 1
+        return ok, v
 
     def _newton(self, sbus: np.ndarray, v0: np.ndarray) -> np.ndarray | None:
         solver = self._solver
