@@ -27,7 +27,6 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -39,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from twin.live import faults, mapping  # noqa: E402
 from twin.live.engine import LiveEngine  # noqa: E402
+from twin.live.inprocess import follow_plant  # noqa: E402
 from twin.live.mqtt import MqttPublisher, MqttSubscriber, free_port, mosquitto  # noqa: E402
 from twin.live.plant import StandInPlant  # noqa: E402
-from twin.live.session import follow  # noqa: E402
 from twin.scenario import load  # noqa: E402
 
 SMALL = ROOT / "tests" / "scenarios" / "small.yaml"
@@ -111,15 +110,8 @@ def lag(tmp: Path, speed: float, hours: float, scenario: Path = SMALL) -> None:
         source = MqttSubscriber(tm)
         publisher = MqttPublisher(tm.source.host, tm.source.port)
         plant = StandInPlant(s, tm, publisher, (), speed=speed, out_dir=tmp / "plant")
-        thread = threading.Thread(target=plant.run)
         t0 = time.perf_counter()
-        thread.start()
-        try:
-            done = follow(engine, source, idle_s=1.0, running=thread.is_alive)
-        finally:
-            thread.join()
-            publisher.close()
-            source.close()
+        done = follow_plant(engine, source, plant, idle_s=1.0, close=(publisher, source))
         wall = time.perf_counter() - t0
     lags = np.array([engine.closed_at[t] - plant.published_at[t]
                      for t in plant.published_at if t in engine.closed_at]) * 1e3

@@ -3,7 +3,6 @@ a free loopback port and stopped by the test)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -14,9 +13,9 @@ from twin.apps.cli import main
 from twin.core.results import open_run
 from twin.live import faults, mapping
 from twin.live.engine import LiveEngine
+from twin.live.inprocess import follow_plant
 from twin.live.mqtt import MOSQUITTO, MqttPublisher, MqttSubscriber, free_port, mosquitto
 from twin.live.plant import StandInPlant
-from twin.live.session import follow
 from twin.scenario import load
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
@@ -49,14 +48,7 @@ def test_the_twin_follows_the_plant_over_mqtt(broker, tmp_path):
     source = MqttSubscriber(tm)  # subscribed (the broker acknowledged) before the plant starts
     publisher = MqttPublisher(tm.source.host, tm.source.port)
     plant = StandInPlant(s, tm, publisher, schedule, speed=90_000, out_dir=tmp_path / "plant")
-    thread = threading.Thread(target=plant.run)
-    thread.start()
-    try:
-        done = follow(engine, source, idle_s=0.5, running=thread.is_alive)
-    finally:
-        thread.join()
-        publisher.close()
-        source.close()
+    done = follow_plant(engine, source, plant, close=(publisher, source))
     assert done.n_readings == plant.n_published  # every reading arrived, none twice
     assert done.n_steps == s.n_steps == 40
     assert [(a.kind, a.point, a.raised_s) for a in done.alarms] == [

@@ -3,7 +3,6 @@ twin subscribes (no polling), readings carry the measurement's time as source ti
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import yaml
@@ -11,10 +10,10 @@ import yaml
 from twin.apps.cli import main
 from twin.live import faults, mapping
 from twin.live.engine import LiveEngine
+from twin.live.inprocess import follow_plant
 from twin.live.mqtt import free_port
 from twin.live.opcua import OpcUaServer, OpcUaSubscriber
 from twin.live.plant import StandInPlant
-from twin.live.session import follow
 from twin.scenario import load
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
@@ -41,13 +40,7 @@ def test_the_twin_subscribes_to_the_plants_opcua_server(tmp_path):
         engine = LiveEngine(s, tm, tmp_path / "live.h5")
         plant = StandInPlant(s, tm, server, faults.load(tmp_path / "faults.yaml", tm),
                              speed=0, out_dir=tmp_path / "plant")
-        thread = threading.Thread(target=plant.run)
-        thread.start()
-        try:
-            done = follow(engine, source, idle_s=0.5, running=thread.is_alive)
-        finally:
-            thread.join()
-            source.close()
+        done = follow_plant(engine, source, plant, close=(source,))
     finally:
         server.close()
     # every write is a reading, also a repeated value (PV at night, a stuck meter)

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT
+from tests.conftest import CSV_PROFILE, ROOT, write_profile
 from twin.core import textload
 from twin.models import weather_io
 from twin.scenario import ScenarioError, load, loads
@@ -305,29 +305,18 @@ def test_sun_elevation_agrees_with_pvlib():
 # ----------------------------------------------------------------------------- profiles
 
 SMALL = (ROOT / "tests" / "scenarios" / "small.yaml").read_text()
-PROFILE = """
-external:
-  - name: profile
-    python: mosaik_csv:CSV
-    params: {sim_start: "2027-01-01 00:00:00", datafile: profile.csv}
-    model: Data
-    links:
-      - source: profile.Data_0
-        target: plant
-        attrs: [[P_mw, p_profile_mw]]
-"""
 
 
 def test_a_profile_shorter_than_the_run_is_refused_or_held_as_stated(tmp_path):
-    rows = [f"2027-01-01 {h:02d}:{m:02d}:00,{12.5:.1f}" for h in range(24) for m in (0, 15, 30, 45)]
-    (tmp_path / "profile.csv").write_text("Date,P_mw\n" + "\n".join(rows) + "\n")
-    text = SMALL.replace("duration: 365d", "duration: 2d") + PROFILE
+    write_profile(tmp_path, [12.5] * 96)
+    text = SMALL.replace("duration: 365d", "duration: 2d") + CSV_PROFILE
     message = _error(text, tmp_path / "s.yaml")
     _one_line(message, "external[0].params.datafile", "ends at 2027-01-01 23:45",
               "on_end: hold")
     held = loads(text + "    on_end: hold\n", tmp_path / "s.yaml")
     assert "its last value is held" in held.warnings[0]
-    one_day = loads(SMALL.replace("duration: 365d", "duration: 1d") + PROFILE, tmp_path / "s.yaml")
+    one_day = loads(SMALL.replace("duration: 365d", "duration: 1d") + CSV_PROFILE,
+                    tmp_path / "s.yaml")
     assert one_day.warnings == ()
 
 

@@ -8,7 +8,7 @@ import runpy
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import CSV_PROFILE, ROOT, write_profile
 from twin import runner, scenario
 from twin.core.results import open_run
 
@@ -18,22 +18,8 @@ SMALL = (ROOT / "tests" / "scenarios" / "small.yaml").read_text()
 def test_mosaik_csv_feeds_a_load_profile(tmp_path):
     """A scenario adds mosaik-csv (another package) by Python path and links its output."""
     profile = [round(12.5 + 3.0 * np.sin(i / 10), 6) for i in range(2 * 96)]
-    lines = ["Date,P_mw"] + [
-        f"2027-01-{1 + i // 96:02d} {(i % 96) // 4:02d}:{15 * (i % 4):02d}:00,{p:.6f}"
-        for i, p in enumerate(profile)
-    ]
-    (tmp_path / "profile.csv").write_text("\n".join(lines) + "\n")
-    text = SMALL.replace("duration: 365d", "duration: 2d") + """  # the profile covers the run
-external:
-  - name: profile
-    python: mosaik_csv:CSV
-    params: {sim_start: "2027-01-01 00:00:00", datafile: profile.csv}
-    model: Data
-    links:
-      - source: profile.Data_0
-        target: plant
-        attrs: [[P_mw, p_profile_mw]]
-"""
+    write_profile(tmp_path, [f"{p:.6f}" for p in profile])  # it covers the run
+    text = SMALL.replace("duration: 365d", "duration: 2d") + CSV_PROFILE
     path = tmp_path / "with_csv.yaml"
     path.write_text(text)
     s = scenario.load(path).with_days(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import CSV_PROFILE, write_profile
 from twin import runner
 from twin.core.results import open_run
 from twin.scenario import ScenarioError, loads
@@ -14,23 +15,9 @@ PARK = """park: {name: profile park, latitude: 41.8, longitude: 123.4}
 period: {start: 2027-01-01 00:00, duration: 2d, step: 15min}
 factory_loads:
   - {name: plant, kind: supplier, p_peak_mw: 30}
-external:
-  - name: profile
-    python: mosaik_csv:CSV
-    params: {sim_start: "2027-01-01 00:00:00", datafile: profile.csv}
-    model: Data
-    links:
-      - {source: profile.Data_0, target: plant, attrs: [[P_mw, p_profile_mw]]}
-"""
+""" + CSV_PROFILE
 
 DAY = [10.0 + 0.05 * k for k in range(96)]  # one day, a different value every 15 minutes
-
-
-def _profile(tmp_path, values, edit=None) -> None:
-    rows = [f"2027-01-01 {k // 4:02d}:{15 * (k % 4):02d}:00,{v}" for k, v in enumerate(values)]
-    if edit:
-        edit(rows)
-    (tmp_path / "profile.csv").write_text("Date,P_mw\n" + "\n".join(rows) + "\n")
 
 
 def _load(tmp_path, text: str = PARK, on_end: str | None = None):
@@ -48,7 +35,7 @@ def test_nan_negative_and_unordered_rows_are_refused_with_line_and_column(tmp_pa
         rows[10] = "2027-01-01 02:30:00,"        # line 12, empty
         rows[20] = "2027-01-01 00:15:00,12.0"    # line 22, back in time
 
-    _profile(tmp_path, DAY, spoil)
+    write_profile(tmp_path, DAY, spoil)
     with pytest.raises(ScenarioError) as info:
         _load(tmp_path)
     lines = str(info.value).splitlines()
@@ -73,7 +60,7 @@ def test_a_column_no_link_uses_is_not_checked(tmp_path):
 def test_a_short_profile_is_held_or_repeated_as_stated(tmp_path, on_end):
     """A day's profile in a two-day run: the second day holds the last value or repeats the
     first day, row for row, in the recorded load."""
-    _profile(tmp_path, DAY)
+    write_profile(tmp_path, DAY)
     s = _load(tmp_path, on_end=on_end)
     assert len(s.warnings) == 1
     assert "profile.csv ends at 2027-01-01 23:45, before the run's end" in s.warnings[0]
@@ -88,7 +75,7 @@ def test_a_short_profile_is_held_or_repeated_as_stated(tmp_path, on_end):
 
 
 def test_stop_ends_the_run_with_the_profile(tmp_path):
-    _profile(tmp_path, DAY[:72])  # 18 hours
+    write_profile(tmp_path, DAY[:72])  # 18 hours
     s = _load(tmp_path, on_end="stop")
     assert s.period.duration_s == 18 * 3600
     assert s.n_steps == 72
@@ -98,7 +85,7 @@ def test_stop_ends_the_run_with_the_profile(tmp_path):
 
 
 def test_errors_name_every_policy_and_stop_needs_a_step(tmp_path):
-    _profile(tmp_path, DAY)
+    write_profile(tmp_path, DAY)
     with pytest.raises(ScenarioError) as info:
         _load(tmp_path)
     assert "on_end: hold (keep its last value), repeat or stop" in str(info.value)
@@ -122,7 +109,7 @@ def test_repeat_and_stop_are_refused_for_a_simulator_whose_end_is_unknown(tmp_pa
 
 
 def test_a_linked_column_the_file_lacks_is_named(tmp_path):
-    _profile(tmp_path, DAY)
+    write_profile(tmp_path, DAY)
     with pytest.raises(ScenarioError) as info:
         _load(tmp_path, PARK.replace("[[P_mw, p_profile_mw]]", "[[P_kw, p_profile_mw]]"))
     assert "profile.csv:1: no column 'P_kw' (the file has P_mw)" in str(info.value)
