@@ -393,6 +393,19 @@ class LiveTwin:
         return self.book.active(self.sim_t or 0, *kinds)
 
     def info(self) -> dict[str, Any]:
-        """What the page needs once."""
+        """What the page needs once; ``request``: the scenario's first grid operator's
+        request from the opening moment on (else its first), where the guided tour goes."""
         return {**self.view.info(), "mode": "live", "events": list(EVENT_DEFAULTS),
-                "opening": f"{opening(self.scenario):%Y-%m-%dT%H:%M}"}
+                "opening": f"{opening(self.scenario):%Y-%m-%dT%H:%M}",
+                "request": self._first_request()}
+
+    def _first_request(self) -> dict[str, Any] | None:
+        s = self.scenario
+        book = EventBook(s.events, s.start_utc, s.park.timezone, s.period.duration_s)
+        asked = [w for w in book if w.event.kind == "demand_response"]
+        if not asked:
+            return None
+        since = int((opening(s) - s.period.start).total_seconds())
+        w = min(asked, key=lambda w: (w.start_s < since, w.start_s))
+        return {"at": self.view.local(s.start_utc, w.start_s).replace(" ", "T"),
+                "cut_mw": w.event.cut_import_mw, "hours": (w.end_s - w.start_s) / 3600}

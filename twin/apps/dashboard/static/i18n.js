@@ -86,6 +86,8 @@ window.I18N = {zh: {
     "云层覆盖园区两小时：光伏出力在一个步长内下降，由下网电量或储能补上。图中的阴影区间就是这个事件。",
   "The grid operator asks the park to import 30 MW less for two hours. The event list shows what was asked, offered by the virtual power plant and delivered, step by step; the rule controller does not answer, and the page says so.":
     "电网调度要求园区在两小时内少下网 30 MW。事件列表逐步显示要求量、虚拟电厂申报量和实际削减量；规则控制器不响应，页面会如实显示。",
+  "To a request the grid operator sends this park: import {x} MW less from {at}. The event list shows what was asked, offered by the virtual power plant and delivered, step by step; the rule controller does not answer, and the page says so.":
+    "跳转到电网调度向本园区发出的需求响应：自 {at} 起少下网 {x} MW。事件列表逐步显示要求量、虚拟电厂申报量和实际削减量；规则控制器不响应，页面会如实显示。",
   "Evening: the sun sets, the factories still run and the EV hubs fill up. The storage discharges into the peak; time runs faster now.":
     "傍晚：太阳落山，工厂仍在生产，充电站车辆增多。储能在高峰放电；时间现在加速运行。",
   "A cable trips: the diagram draws that line alone as tripped, and what it fed shows the power it gets, not what it asks. Load shed and network losses are counted apart.":

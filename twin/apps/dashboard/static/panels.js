@@ -122,13 +122,17 @@ function showView(which) {
 // (with the operator's link) and points at what to look at.
 function tourScenes() {
   const line = (twin.info.lines || []).find((n) => !n.startsWith("public-grid")) || null;
+  const req = twin.info.request;  // a request the scenario schedules: one the park can answer
   return [
     {title: "A spring day", spot: ".now", jump: twin.info.opening,
      text: "Morning in the park: the sun comes up over the roofs, the wind farms feed their direct lines, the factories start the day shift. Each tile is what the co-simulation computes now."},
     {title: "A cloud front", spot: ".chart.power", event: {kind: "cloud_front", hours: 2},
      text: "Clouds cover the park for two hours: PV falls within a step, and the import or the storage takes over. The shaded window on the chart is the event."},
-    {title: "The grid operator asks for less", spot: ".events", event: {kind: "demand_response", hours: 2, cut_import_mw: 30},
-     text: "The grid operator asks the park to import 30 MW less for two hours. The event list shows what was asked, offered by the virtual power plant and delivered, step by step; the rule controller does not answer, and the page says so."},
+    req ? {title: "The grid operator asks for less", spot: ".events", jump: req.at,  // the scenario's own
+           vars: {x: fmt(req.cut_mw, 0), at: req.at.replace("T", " ")},          // request, from its start
+           text: "To a request the grid operator sends this park: import {x} MW less from {at}. The event list shows what was asked, offered by the virtual power plant and delivered, step by step; the rule controller does not answer, and the page says so."}
+        : {title: "The grid operator asks for less", spot: ".events", event: {kind: "demand_response", hours: 2, cut_import_mw: 30},
+           text: "The grid operator asks the park to import 30 MW less for two hours. The event list shows what was asked, offered by the virtual power plant and delivered, step by step; the rule controller does not answer, and the page says so."},
     {title: "The evening peak", spot: ".chart.power", speed: 3600,
      text: "Evening: the sun sets, the factories still run and the EV hubs fill up. The storage discharges into the peak; time runs faster now."},
     {title: "A line trip", spot: ".sld", event: line ? {kind: "line_trip", hours: 1, line} : null, speed: 600,
@@ -145,7 +149,7 @@ async function showTourStep() {
   if (scene.spot) document.querySelector(scene.spot).classList.add("spot");
   $("tour-title").textContent = t(scene.title);
   $("tour-count").textContent = `${tour.i + 1} / ${tour.scenes.length}`;
-  $("tour-caption").textContent = t(scene.text);
+  $("tour-caption").textContent = t(scene.text, scene.vars || {});
   $("tour-prev").disabled = tour.i === 0;
   $("tour-next").disabled = tour.i === tour.scenes.length - 1;
 }
