@@ -6,13 +6,14 @@ YAML safely and refuses before building any value: more than :data:`MAX_ALIASES`
 document that would expand to more than :data:`MAX_NODES` values (a "billion laughs" file is
 refused in milliseconds), recursive anchors, nesting deeper than :data:`MAX_DEPTH`, duplicate
 keys in a mapping, and impossible dates and times (``2027-13-01``, ``2026-02-29``) or values
-that a tag cannot hold (``!!int abc``). Every refusal is a :class:`TextError` whose message is one
+that a tag cannot hold (``!!int abc``); ``1e12`` is a number, as in YAML 1.2. Every refusal is a :class:`TextError` whose message is one
 line ``file:line: what is wrong``.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,12 @@ class _Loader(YAML_LOADER):  # type: ignore[misc,valid-type]
             what = "date or time" if tag == "timestamp" else f"{tag} value"
             raise ConstructorError(None, None, f"impossible {what} {shown[:60]} ({exc})",
                                    node.start_mark) from None
+
+
+# ``1e12`` and ``2E-3`` are numbers, as in YAML 1.2 and JSON (YAML 1.1, PyYAML's, wants a dot)
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+                              list("-+0123456789"))
 
 
 def _check_nodes(root: yaml.Node) -> None:
