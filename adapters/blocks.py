@@ -240,7 +240,7 @@ class BlockGridSim(BlockStepping, GridSim):
 
 
 def _grid_outputs(ok: np.ndarray, r: Any, net: np.ndarray, direct: np.ndarray,
-                  totals: dict[str, np.ndarray]) -> dict[str, Block]:
+                  taps: np.ndarray, totals: dict[str, np.ndarray]) -> dict[str, Block]:
     """What :func:`adapters.grid_sim._outputs` gives each step of a block of power flows
     without outage or tripped line (:meth:`twin.models.grid.topology.ParkGrid.flows_block`),
     each attribute's values over the block at once (minima and maxima are exact, so taken
@@ -264,6 +264,7 @@ def _grid_outputs(ok: np.ndarray, r: Any, net: np.ndarray, direct: np.ndarray,
         "trafo_loading_max_pct": masked(np.fmax.reduce(r.trafo_loading_pct, axis=1,
                                                        initial=0.0)),
         "converged": ok.astype(float).tolist(),
+        "q_inverter_mvar": zeros, "trafo_tap_pos": [taps.tolist()] * n,
         "vm_pu": r.vm_pu.tolist(),
         "line_loading_pct": r.line_loading_pct.tolist(),
         "trafo_loading_pct": r.trafo_loading_pct.tolist(),

@@ -34,7 +34,8 @@ from twin.models.grid.network import element_names
 from twin.models.grid.solver import GridError
 from twin.models.grid.topology import GridStep, ParkGrid
 
-MODEL = Model(("name", "net_json", "net", "solver"), grid_quantities.OUTPUTS,
+MODEL = Model(("name", "net_json", "net", "solver", "control", "units"),
+              grid_quantities.OUTPUTS,
               grid_quantities.INPUTS)
 INPUT_NAMES = MODEL.input_names
 log = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ class GridSim(TwinSimulator):
             raise ValueError("Grid needs net_json (pandapower JSON) or net (a pandapowerNet)")
         _refuse(eid, number_errors(net))  # a network that did not come through twin check
         self.source_index[eid], self.unknown_lines[eid] = {}, set()
-        return ParkGrid(net, params.get("solver"))
+        return ParkGrid(net, params.get("solver"), params.get("control"),
+                        params.get("units"))
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         book = self.events
@@ -108,6 +110,7 @@ def _refuse(eid: str, errors: list[str], where: str = "") -> None:
 
 def _outputs(step: GridStep, totals: dict[str, float]) -> dict[str, Any]:
     r, ok = step.flow, step.converged
+    taps = step.taps if step.taps is not None else np.zeros(0)
     nan = float("nan")
     return {
         "p_net_mw": step.p_net_mw,
@@ -124,6 +127,8 @@ def _outputs(step: GridStep, totals: dict[str, float]) -> dict[str, Any]:
         "trafo_loading_max_pct": float(np.fmax.reduce(r.trafo_loading_pct, initial=0.0)) if ok
         else nan,
         "converged": 1.0 if ok else 0.0,
+        "q_inverter_mvar": step.q_inverter_mvar,
+        "trafo_tap_pos": taps.tolist(),
         "vm_pu": r.vm_pu.tolist(),
         "line_loading_pct": r.line_loading_pct.tolist(),
         "trafo_loading_pct": r.trafo_loading_pct.tolist(),
@@ -139,4 +144,5 @@ def vector_columns(net: Any) -> dict[str, list[str]]:
     return {"vm_pu": element_names(net, "bus"),
             "line_loading_pct": element_names(net, "line"),
             "trafo_loading_pct": element_names(net, "trafo"),
-            "line_p_from_mw": element_names(net, "line")}
+            "line_p_from_mw": element_names(net, "line"),
+            "trafo_tap_pos": element_names(net, "trafo")}

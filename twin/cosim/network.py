@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from twin import data as reference_data
 from twin.models.grid import io as grid_io
+from twin.models.grid.control import Unit
 from twin.models.grid.network import Connection, ParkNetwork, build_network
 from twin.models.loads import ev_params
 from twin.models.turbines import power_curve
@@ -31,6 +32,11 @@ def grid_connections(s: Scenario) -> list[Connection]:
     ]
     out.extend(Connection(name, kind, mw, hosts.get(name)) for name, kind, mw in ratings)
     return out
+
+
+def grid_units(s: Scenario) -> dict[str, Unit]:
+    """Each park entity's kind and rating, as the inverters' voltage control sees them."""
+    return {c.name: Unit(c.kind, c.rating_mw) for c in grid_connections(s)}
 
 
 def build_grid(s: Scenario) -> ParkNetwork:

@@ -41,7 +41,7 @@ from adapters.wind_sim import WindSim
 from twin.accounting.carbon import factors as carbon_factors
 from twin.core.kinds import GENERATORS, LOADS
 from twin.cosim import blocking, fmus, scheduling
-from twin.cosim.network import build_grid
+from twin.cosim.network import build_grid, grid_units
 from twin.models.events import EventBook
 from twin.models.grid.network import inventory
 from twin.models.turbines import power_curve
@@ -374,7 +374,8 @@ def _build_pcc(world: mosaik.World, s: Scenario, wiring: Wiring,
     pn = build_grid(s)
     factories["Grid"] = start(world, s, "Grid", events=events)
     pcc = factories["Grid"].Grid.create(1, name="grid", net=pn.net,
-                                        solver=s.grid.solver)[0]
+                                        solver=s.grid.solver, control=s.grid.control,
+                                        units=grid_units(s))[0]
     wiring.add("grid", pcc, "pcc", GridSim.MODELS["Grid"].outputs,
                {"buses": len(pn.net.bus), "lines": len(pn.net.line),
                 "trafos": len(pn.net.trafo), **inventory(pn)},

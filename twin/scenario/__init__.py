@@ -30,7 +30,7 @@ from twin.models.battery import BatterySpec
 from twin.models.events import Event
 from twin.models.events import outside as events_outside
 from twin.models.fmu import FMUSpec
-from twin.models.grid.layout import GridLayout
+from twin.models.grid.layout import GridLayout, VoltageControl
 from twin.models.loads.spec import EVHubSpec, FactorySpec, HeatSupplySpec
 from twin.models.pv_spec import PVSpec
 from twin.models.wind_spec import WindFarmSpec
@@ -172,6 +172,8 @@ class GridSection:
     layout: GridLayout = param(default=GridLayout(), doc="parameters of a built network")
     solver: Literal["lightsim2grid", "pandapower"] = param(
         default="lightsim2grid", doc="per-step AC power flow: fast solver, or pandapower.runpp")
+    control: VoltageControl = param(
+        default=VoltageControl(), doc="tap changers and inverter reactive power control")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from twin.core.fields import param
 
@@ -29,3 +30,17 @@ class GridLayout:
     substation_tap_pos: int = param("1", ge=-8, le=8, default=-2,
                                     doc="fixed tap of the 66/10 kV substations (1.25 %/step, "
                                     "negative raises the 10 kV voltage)")
+
+
+@dataclass(frozen=True)
+class VoltageControl:
+    """Voltage and reactive power control in the power flow (:mod:`twin.models.grid.control`;
+    characteristics and bands in ``twin/data/grid_control.yaml``)."""
+
+    oltc: Literal["none", "main", "substations", "all"] = param(
+        default="none", doc="transformers whose on-load tap changer holds their low-voltage "
+        "busbar in its band: the main 220/66 kV ones (park-trafo-*), the 66/10 kV substations "
+        "(*/substation), or every transformer")
+    inverters: Literal["none", "q_u", "cos_phi_p"] = param(
+        default="none", doc="reactive power of the PV, wind and storage inverters: none "
+        "(unity power factor), Q(U) from their bus voltage, or cos φ(P) from their power")

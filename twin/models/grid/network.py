@@ -7,6 +7,11 @@ The network is the model of record. Built from parameters it follows Northeast C
     park-66 --66 kV cables--> customer substations 66/10 kV --> 10 kV feeders --> entities
     wind farm: turbines on 35 kV strings -- 35/220 kV booster -- 绿电直连 220 kV line -- park-220
 
+Its ratings follow stated planning rules (:mod:`twin.models.grid.sizing`: N-1 on the main
+transformers, conductors from a catalogue by their design current); ``ParkNetwork.design_mva``
+keeps each element's design peak, and :func:`twin.models.grid.sizing.check` says where a
+network breaks the rules.
+
 Every park entity is tied to one or more pandapower elements named ``<entity>/<k>``: PV and
 wind as static generators, loads and batteries as loads (a battery charging is a positive
 load). An entity's power is shared equally by its elements. A network loaded from JSON must
@@ -24,6 +29,7 @@ import pandapower as pp
 
 from twin import data
 from twin.models.grid.layout import GridLayout  # re-exported: the scenario's light spec
+from twin.models.grid.sizing import MAIN, conductor, design_mva, transformer_mva
 
 GEN_KINDS = ("pv", "wind")
 
@@ -46,6 +52,7 @@ class ParkNetwork:
     net: Any
     elements: dict[str, tuple[str, list[int]]] = field(default_factory=dict)  # table, indices
     direct_lines: list[int] = field(default_factory=list)  # 绿电直连 line indices
+    design_mva: dict[str, float] = field(default_factory=dict)  # element -> its design peak
 
     def q_ratio(self, name: str) -> float:
         """Reactive over active power of an entity's elements (constant power factor)."""
@@ -53,15 +60,6 @@ class ParkNetwork:
         df = self.net[table].loc[idx]
         p = float(df.p_mw.sum())
         return float(df.q_mvar.sum()) / p if p else 0.0
-
-
-def _size_mva(mw: float, pf: float = 0.95) -> float:
-    margin = data.load("grid")["sizing_margin"]
-    need = mw / pf * margin
-    for size in data.load("grid")["trafo_sizes_mva"]:
-        if size >= need:
-            return float(size)
-    return float(math.ceil(need / 100.0) * 100.0)
 
 
 class _Builder:
@@ -80,6 +78,7 @@ class _Builder:
         self.sgens: list[dict[str, Any]] = []
         self.elements: dict[str, tuple[str, list[int]]] = {}
         self.direct_lines: list[int] = []
+        self.design: dict[str, float] = {}
 
     def bus(self, name: str, vn_kv: float) -> int:
         self.buses.append((name, vn_kv))
@@ -87,19 +86,27 @@ class _Builder:
 
     def line(self, a: int, b: int, km: float, kind: str, name: str, mva: float,
              kv: float) -> int:
-        c = self.g[kind]
-        per_circuit = math.sqrt(3) * kv * c["max_i_ka"]
-        self.lines.append({"from": a, "to": b, "length_km": km, **c, "name": name,
-                           "parallel": max(1, math.ceil(mva / per_circuit))})
+        """A line or cable of the catalogue ``kind`` for a design peak of ``mva``."""
+        c, parallel = conductor(kind, mva, kv)
+        self.design[name] = mva
+        self.lines.append({"from": a, "to": b, "length_km": km, "name": name,
+                           "parallel": parallel, "std_type": c["type"],
+                           **{k: c[k] for k in ("r_ohm_per_km", "x_ohm_per_km", "c_nf_per_km",
+                                                "max_i_ka")}})
         return len(self.lines) - 1
 
-    def trafo(self, hv: int, lv: int, sn_mva: float, vn_hv: float, vn_lv: float, kind: str,
-              name: str, tap_pos: int = 0) -> None:
+    def trafo(self, hv: int, lv: int, need: float, vn_hv: float, vn_lv: float, kind: str,
+              name: str, tap_pos: int = 0) -> float:
+        """A transformer of the smallest standard rating for a design peak of ``need`` MVA;
+        return its rating."""
         t = self.g[kind]
+        sn_mva = transformer_mva(need, t["vk_percent"])
+        self.design[name] = need
         self.trafos.append({"hv": hv, "lv": lv, "sn_mva": sn_mva, "vn_hv_kv": vn_hv,
                             "vn_lv_kv": vn_lv, "vkr_percent": t["vkr_percent"],
                             "vk_percent": t["vk_percent"], "pfe_kw": t["pfe_kw_per_mva"] * sn_mva,
                             "i0_percent": t["i0_percent"], "name": name, "tap_pos": tap_pos})
+        return sn_mva
 
     def attach(self, conn: Connection, buses: list[int]) -> None:
         """The entity's elements, its rating shared equally over ``buses``."""
@@ -124,6 +131,7 @@ class _Builder:
             net, [r["from"] for r in self.lines], [r["to"] for r in self.lines],
             name=[r["name"] for r in self.lines], index=range(len(self.lines)),
             **{c: [r[c] for r in self.lines] for c in cols})
+        net.line["std_type"] = [r["std_type"] for r in self.lines]
         cols = ("sn_mva", "vn_hv_kv", "vn_lv_kv", "vkr_percent", "vk_percent", "pfe_kw",
                 "i0_percent", "tap_pos")
         pp.create_transformers_from_parameters(
@@ -137,7 +145,8 @@ class _Builder:
                 create(net, [r["bus"] for r in rows], p_mw=[r["p_mw"] for r in rows],
                        q_mvar=[r["q_mvar"] for r in rows], name=[r["name"] for r in rows],
                        index=range(len(rows)))
-        return ParkNetwork(net=net, elements=self.elements, direct_lines=self.direct_lines)
+        return ParkNetwork(net=net, elements=self.elements, direct_lines=self.direct_lines,
+                           design_mva=self.design)
 
 
 def _radials(b: _Builder, root: int, n: int, segments: int, km: float, kind: str, kv: float,
@@ -159,14 +168,14 @@ def _radials(b: _Builder, root: int, n: int, segments: int, km: float, kind: str
 def _feeders(b: _Builder, bus10: int, conn: Connection, layout: GridLayout) -> list[int]:
     """10 kV feeders for one entity from a substation's 10 kV bus; return its load points."""
     n = max(1, math.ceil(conn.rating_mw / b.g["feeder_mw"]))
-    mva = conn.rating_mw / n / 0.95 * b.g["sizing_margin"]
+    mva = design_mva(conn.rating_mw / n, conn.kind)
     return _radials(b, bus10, n, layout.feeder_segments, layout.feeder_km, "mv_cable", 10.0,
                     mva, f"{conn.name}/f")
 
 
 def _wind(b: _Builder, park220: int, conn: Connection, layout: GridLayout) -> None:
     """A wind farm: 35 kV collector strings, a 35/220 kV booster and its direct line."""
-    mva = _size_mva(conn.rating_mw, 1.0)
+    mva = design_mva(conn.rating_mw)
     b220 = b.bus(f"{conn.name}/220", 220.0)
     b35 = b.bus(f"{conn.name}/35", 35.0)
     b.trafo(b220, b35, mva, 220.0, 35.0, "trafo_hv", f"{conn.name}/booster")
@@ -174,8 +183,14 @@ def _wind(b: _Builder, park220: int, conn: Connection, layout: GridLayout) -> No
                                  f"{conn.name}/direct-line", mva, 220.0))
     n = max(1, math.ceil(conn.n_units / b.g["string_turbines"]))
     b.attach(conn, _radials(b, b35, n, layout.feeder_segments, layout.collector_km,
-                            "collector_cable", 35.0, conn.rating_mw / n * b.g["sizing_margin"],
+                            "collector_cable", 35.0, design_mva(conn.rating_mw / n),
                             f"{conn.name}/st"))
+
+
+def _peak_mva(group: list[Connection]) -> float:
+    """The design peak of ``group``: all its loads at once, or all its generators."""
+    return max(sum(design_mva(c.rating_mw, c.kind) for c in group if c.kind not in GEN_KINDS),
+               sum(design_mva(c.rating_mw) for c in group if c.kind in GEN_KINDS))
 
 
 def build_network(connections: list[Connection], layout: GridLayout | None = None,
@@ -195,14 +210,15 @@ def build_network(connections: list[Connection], layout: GridLayout | None = Non
                 raise ValueError(f"{c.name}: host {c.host!r} is not a park entity")
             hosted.setdefault(c.host, []).append(c)
     local = [c for c in connections if c.kind != "wind"]
-    peak = max(sum(c.rating_mw for c in local if c.kind not in GEN_KINDS),
-               sum(c.rating_mw for c in local if c.kind in GEN_KINDS), 1.0)
     n_hv = max(1, layout.hv_transformers)
-    hv_mva = _size_mva(peak / n_hv)
+    b.design[MAIN] = max(_peak_mva(local), design_mva(1.0))  # N-1: the others carry it
     for i in range(n_hv):
-        b.trafo(park220, park66, hv_mva, 220.0, 66.0, "trafo_hv", f"park-trafo-{i + 1}")
+        name = f"park-trafo-{i + 1}"
+        b.trafo(park220, park66, b.design[MAIN] / max(1, n_hv - 1), 220.0, 66.0, "trafo_hv",
+                name)
+        del b.design[name]  # checked together (MAIN)
     b.line(pcc, park220, layout.pcc_line_km, "hv_line", "public-grid-line",
-           max(peak, sum(c.rating_mw for c in connections if c.kind in GEN_KINDS)) / 0.95,
+           max(_peak_mva(local), _peak_mva([c for c in connections if c.kind in GEN_KINDS])),
            220.0)
 
     for c in connections:
@@ -212,9 +228,7 @@ def build_network(connections: list[Connection], layout: GridLayout | None = Non
         if c.host is not None:
             continue
         group = [c, *hosted.get(c.name, [])]
-        mw = max(sum(x.rating_mw for x in group if x.kind not in GEN_KINDS),
-                 sum(x.rating_mw for x in group if x.kind in GEN_KINDS))
-        mva = _size_mva(mw)
+        mva = _peak_mva(group)
         b66 = b.bus(f"{c.name}/66", 66.0)
         b10 = b.bus(f"{c.name}/10", 10.0)
         b.line(park66, b66, layout.hv_cable_km, "hv_cable", f"{c.name}/66kv-cable", mva, 66.0)

@@ -26,11 +26,14 @@ SCALARS = (
     Quantity("line_loading_max_pct", "%", "highest line loading"),
     Quantity("trafo_loading_max_pct", "%", "highest transformer loading"),
     Quantity("converged", "1", "1 if the AC power flow converged, 0 if not"),
+    Quantity("q_inverter_mvar", "Mvar",
+             "reactive power the inverters' voltage control set, > 0 injected"),
 )
 VECTORS = (
     Quantity("vm_pu", "p.u.", "voltage of each bus"),
     Quantity("line_loading_pct", "%", "loading of each line"),
     Quantity("trafo_loading_pct", "%", "loading of each transformer"),
     Quantity("line_p_from_mw", "MW", "active power into each line at its from bus"),
+    Quantity("trafo_tap_pos", "1", "tap position of each transformer"),
 )
 OUTPUTS = SCALARS + balance.ISLAND + VECTORS

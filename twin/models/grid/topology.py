@@ -23,7 +23,7 @@ balance and the network results are NaN. :meth:`ParkGrid.step` returns a :class:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ import pandapower.topology as pp_topology
 from scipy import sparse
 
 from twin.models.disturbances import island
+from twin.models.grid.control import Controller, Unit
+from twin.models.grid.layout import VoltageControl
 from twin.models.grid.network import from_pandapower
 from twin.models.grid.solver import FastSolver, PFResult, RunppSolver
 
@@ -121,6 +123,8 @@ class GridStep:
     p_direct_line_mw: float
     p_shed_mw: float
     p_curtailed_mw: float
+    taps: np.ndarray | None = None  # tap positions (net.trafo order)
+    q_inverter_mvar: float = 0.0  # reactive power the inverters' control set, > 0 injected
 
 
 class ParkGrid:
@@ -133,9 +137,15 @@ class ParkGrid:
         modified: each topology solves its own copy).
     solver : str
         A key of :data:`SOLVERS`.
+    control : VoltageControl, optional
+        Tap changers and inverter characteristics (:mod:`twin.models.grid.control`).
+    units : mapping, optional
+        Entity -> :class:`twin.models.grid.control.Unit` (kind and rating) for the inverters.
     """
 
-    def __init__(self, net: Any, solver: str | None = None) -> None:
+    def __init__(self, net: Any, solver: str | None = None,
+                 control: VoltageControl | None = None,
+                 units: Mapping[str, Unit] | None = None) -> None:
         self.net = net
         self.solver_name = solver or DEFAULT_SOLVER
         #: the entities, in the order of the power vector :meth:`step` takes
@@ -169,6 +179,13 @@ class ParkGrid:
         self.lines = frozenset(map(str, net.line.name))
         self._topologies = {frozenset(): topology(net, (), self.solver_name, built=base)}
         self._to_elements_csr: Any = None  # the same, sparse, for blocks (step_block)
+        #: the network's tap positions (net.trafo order)
+        self.taps = net.trafo["tap_pos"].fillna(0).to_numpy(float) if len(net.trafo) \
+            else np.zeros(0)
+        ctl = None if control is None else Controller(
+            net, control, pn.elements, units or {}, base.load_index, base.sgen_index)
+        #: the voltage control, None where nothing is controlled
+        self.control = ctl if ctl is not None and ctl.active else None
 
     def topology(self, tripped: Iterable[str] = ()) -> Topology:
         """The topology with the lines ``tripped`` out of service (PCC lines and names not in
@@ -216,7 +233,15 @@ class ParkGrid:
         lost = (_lose(load_p, load_q, sgen_p, sgen_q, topo.dead_load, topo.dead_sgen)
                 if topo.cuts_off else (0.0, 0.0))
         isle = _island(load_p, load_q, sgen_p, sgen_q) if islanded else (0.0, 0.0)
-        r = topo.solver.solve(load_p, load_q, sgen_p, sgen_q)
+        taps, q_inv = self.taps, 0.0
+        if self.control is None:
+            r = topo.solver.solve(load_p, load_q, sgen_p, sgen_q)
+        else:
+            r, q_inv = self.control.solve(
+                topo.tripped, topo.solver,
+                lambda n: topology(n, topo.tripped, self.solver_name).solver,
+                load_p, load_q, sgen_p, sgen_q)
+            taps = self.control.tap_positions()
         ok = bool(r.converged)
         net = float(r.p_ext_grid_mw) if ok else lossless_mw
         shed, curtailed = lost[0] + isle[0], lost[1] + isle[1]
@@ -229,22 +254,23 @@ class ParkGrid:
             p_export_mw=p_export, p_loss_mw=float(r.p_loss_mw) if ok else 0.0,
             p_direct_line_mw=float(r.line_p_from_mw[self._direct].sum()) if ok
             else float("nan"),
-            p_shed_mw=shed, p_curtailed_mw=curtailed)
+            p_shed_mw=shed, p_curtailed_mw=curtailed, taps=taps, q_inverter_mvar=q_inv)
 
     def flows_block(self, p_mw: np.ndarray, lossless_mw: np.ndarray
-                    ) -> tuple[np.ndarray, PFResult, np.ndarray, np.ndarray] | None:
+                    ) -> tuple[np.ndarray, PFResult, np.ndarray, np.ndarray, np.ndarray] | None:
         """The numbers of :meth:`step_block` as arrays over the block: each step's converged
         flag, the power flows (a :class:`PFResult` of arrays, a row per step), the exchange
-        at the PCC (``p_net_mw``) and the direct lines' flow; None as there."""
+        at the PCC (``p_net_mw``), the direct lines' flow and the tap positions; None as
+        there, and where the voltage control is on (it settles step by step)."""
         solver = self._topologies[frozenset()].solver
-        if not hasattr(solver, "solve_block"):
+        if not hasattr(solver, "solve_block") or self.control is not None:
             return None
         if self._to_elements_csr is None:  # sparse: no BLAS threads for a small product
             self._to_elements_csr = sparse.csr_matrix(self._to_elements)
         y = np.asarray(self._to_elements_csr @ p_mw.T).T
         ok, r = solver.solve_block(*(y[:, part] for part in self._parts))
         net = np.where(ok, r.p_ext_grid_mw, lossless_mw)
-        return ok, r, net, r.line_p_from_mw[:, self._direct].sum(axis=1)
+        return ok, r, net, r.line_p_from_mw[:, self._direct].sum(axis=1), self.taps
 
     def step_block(self, p_mw: np.ndarray, lossless_mw: np.ndarray) -> list[GridStep] | None:
         """:meth:`step` for a block of steps without tripped lines or outage, one row of
@@ -253,7 +279,7 @@ class ParkGrid:
         flows = self.flows_block(p_mw, lossless_mw)
         if flows is None:
             return None
-        ok, r, net, direct = flows
+        ok, r, net, direct, taps = flows
         return [GridStep(
             flow=PFResult(bool(ok[k]), r.vm_pu[k], r.va_degree[k], r.line_loading_pct[k],
                           r.trafo_loading_pct[k], float(r.p_ext_grid_mw[k]),
@@ -262,7 +288,7 @@ class ParkGrid:
             converged=bool(ok[k]), islanded=False, p_net_mw=float(net[k]),
             p_import_mw=max(float(net[k]), 0.0), p_export_mw=max(-float(net[k]), 0.0),
             p_loss_mw=float(r.p_loss_mw[k]) if ok[k] else 0.0,
-            p_direct_line_mw=float(direct[k]), p_shed_mw=0.0, p_curtailed_mw=0.0)
+            p_direct_line_mw=float(direct[k]), p_shed_mw=0.0, p_curtailed_mw=0.0, taps=taps)
             for k in range(len(ok))]
 
 
