@@ -28,6 +28,9 @@ SCHEDULE = [
     ({"kind": "string_outage", "point": "pv.p_mw", "start": "10h", "duration": "3h",
       "share": 0.25}, "pv_underperformance"),
     ({"kind": "lost", "point": "ev.p_mw", "start": "12h"}, "lost_tag"),
+    # the battery charges, then discharges: a fifth of its capacity gone, not a drift
+    ({"kind": "capacity_fade", "point": "bess.soc", "start": "1h", "duration": "3h",
+      "share": 0.2}, "capacity_fade"),
 ]
 
 

@@ -13,6 +13,7 @@ sign_flip          a generator or load reading below zero; a battery whose state
 pv_underperformance a PV plant below its expected power by more than the band
 wind_curtailment   a wind farm below its expected power (``wind_icing`` near 0 degC)
 soc_drift          the battery's state of charge walking away from its energy count
+capacity_fade      ... because it moves more per MWh than the rated capacity allows
 feeder_mismatch    the PCC exchange not the sum of the metered generators and loads
 ================== ================================================================
 """
@@ -20,8 +21,11 @@ feeder_mismatch    the PCC exchange not the sum of the metered generators and lo
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from twin import data
 
@@ -41,6 +45,7 @@ class Limits:
     soc_band: float
     stuck_repeats: int
     balance_band_rel: float
+    fade_band: float
 
     @classmethod
     def reference(cls) -> Limits:
@@ -102,6 +107,9 @@ class Detector:
         self._moving: set[str] = set()  # points repeating a reading while they should move
         self._step_fit: dict[str, float] = {}  # battery soc point -> one-step misfit
         self._step_flip: dict[str, float] = {}  # the same with the power negated
+        # battery soc point -> the steps of a deviation: (change the energy count predicts
+        # from the last reading and the measured power, measured change minus it)
+        self._moves: dict[str, deque[tuple[float, float]]] = {}
 
     def step(self, st: Step) -> list[Alarm]:
         """The alarms raised at step ``st`` (those lasting the window, once each)."""
@@ -177,7 +185,9 @@ class Detector:
         if role.kind == "battery" and point.endswith(".soc"):
             gap = value - expected
             if abs(gap) > lim.soc_band:
-                return {("soc_drift", point): f"{gap:+.4f} against the twin's energy count"}
+                kind = self._soc_kind(point, gap)
+                return dict([kind]) if kind is not None else {}
+            self._moves.pop(point, None)  # the deviation is over
             return {}
         if role.kind not in GENERATION:
             return {}
@@ -188,6 +198,37 @@ class Detector:
                 "wind_icing" if st.temp_air_c < ICING_TEMP_C else "wind_curtailment")
             return {(kind, point): f"{value:.3f} MW of {expected:.3f} MW expected"}
         return {}
+
+    def _soc_kind(self, point: str, gap: float) -> tuple[tuple[str, str], str] | None:
+        """A battery's state of charge away from its energy count: a capacity fade when the
+        deviation's steps show it moving more per MWh than the count (the measured change is
+        the predicted one times 1 + c, c above the fade band, without a walk of its own
+        beside it: the least-squares line of the excess against the predicted change has
+        slope c and an intercept under a quarter of the SOC band per step); a drift (the
+        BMS's estimate walking) when it does not, or when it moves while the battery rests.
+        Until three steps under power, of different powers, tell them apart, a deviation
+        that only grows in the direction of the power (as a fade's) waits (None); one
+        against it is a drift at once."""
+        detail = f"{gap:+.4f} against the twin's energy count"
+        drift = ("soc_drift", point), detail
+        moves = list(self._moves.get(point, ()))
+        band = self.limits.soc_band
+        if any(abs(d) <= 1e-3 and abs(r) > band / 16 for d, r in moves):
+            return drift  # it moved at rest
+        active = [(d, r) for d, r in moves if abs(d) > 1e-3]
+        if len(active) >= 3 and np.ptp([d for d, _ in active]) > 1e-3:
+            d, r = np.array(active).T
+            (c, b), *_ = np.linalg.lstsq(np.column_stack([d, np.ones_like(d)]), r,
+                                         rcond=None)
+            if c > self.limits.fade_band and abs(b) < band / 4:
+                return ("capacity_fade", point), (
+                    f"{detail}: it moves {1 + c:.2f} times the change per MWh of the rated "
+                    f"capacity, as with about {1 / (1 + c):.0%} of it left")
+            return drift
+        if active and all(r / d > self.limits.fade_band for d, r in active) \
+                and len(moves) < 16:
+            return None  # as a fade would: wait for the steps that tell
+        return drift
 
     def _balance(self, st: Step, faulty: set[str]) -> dict[tuple[str, str], str]:
         """The PCC's exchange against the metered generators, loads and storage."""
@@ -219,11 +260,14 @@ class Detector:
         for key in list(self._since):
             if key not in found:  # the episode ended
                 self._since.pop(key)
-                self._raised.discard(key)
+                if key[0] != "capacity_fade":  # a capacity lost stays lost: raised once
+                    self._raised.discard(key)
         new = []
         for key, detail in found.items():
             start = self._since.setdefault(key, t)
-            window = 0 if key[0] in ("lost_tag", "stuck_meter") else self.limits.window_s
+            # a fade is told from three steps of evidence already: no window besides
+            window = 0 if key[0] in ("lost_tag", "stuck_meter", "capacity_fade") \
+                else self.limits.window_s
             if key not in self._raised and t - start >= window:
                 self._raised.add(key)
                 alarm = Alarm(kind=key[0], point=key[1], start_s=start, raised_s=t,
@@ -237,3 +281,16 @@ class Detector:
         model stepped with the measured power (``fit``) and with it negated (``flip``)."""
         self._step_fit[soc_point] = fit
         self._step_flip[soc_point] = flip
+
+    def moved(self, soc_point: str, predicted: float, measured: float) -> None:
+        """One step of the battery's state of charge: the change its energy count predicts
+        from the last reading and the measured power, and the measured change; kept from the
+        first step they part (by more than a sixteenth of the SOC band) while the deviation
+        lasts, the last 16."""
+        excess = measured - predicted
+        moves = self._moves.get(soc_point)
+        if moves is None:
+            if abs(excess) <= self.limits.soc_band / 16:
+                return
+            moves = self._moves[soc_point] = deque(maxlen=16)
+        moves.append((predicted, excess))

@@ -236,9 +236,11 @@ class LiveEngine:
         before = self.prev.get(soc_p)
         if before is not None:
             start = battery.BatteryState(e_mwh=before * spec.e_max_mwh)
-            fit = abs(soc - battery.step(spec, start, p, self.step_s)[1].soc)
+            predicted = battery.step(spec, start, p, self.step_s)[1].soc
+            fit = abs(soc - predicted)
             flip = abs(soc - battery.step(spec, start, -p, self.step_s)[1].soc)
             self.detector.fits(soc_p, fit, flip)
+            self.detector.moved(soc_p, predicted - before, soc - before)
         return {soc_p: done.soc}
 
     def _role(self, entity: str) -> Role:

@@ -8,11 +8,14 @@ A fault acts on what a tag publishes, as a failing sensor, meter or plant would 
       - {kind: soc_drift, point: bess.soc, start: 12h, rate_per_h: 0.02}
       - {kind: sign_flip, point: plant.p_mw, start: 15h}
       - {kind: lost, point: ev.p_mw, start: 18h}
+      - {kind: capacity_fade, point: bess.soc, start: 20h, share: 0.2}
 
 ``start`` and ``duration`` are from the scenario's start; no duration: to the end. A string
 outage takes ``share`` of the plant's power away; a stuck meter repeats the reading it had when
 the fault began; an SOC drift adds ``rate_per_h`` per hour (the BMS's estimate walking away);
-a sign flip negates; a lost tag stops publishing. The file is validated like the mapping
+a sign flip negates; a lost tag stops publishing; a capacity fade makes the battery's state
+of charge move as a battery with ``share`` of its capacity gone would report it (the changes
+since the fault began divided by ``1 - share``, within 0 to 1). The file is validated like the mapping
 (:func:`twin.live.mapping.load`): the points must be tags of the mapping.
 """
 
@@ -29,14 +32,15 @@ from twin.core.specload import Collect, SpecError, build
 from twin.live.mapping import MappingError, Telemetry, raise_lines
 from twin.scenario import ScenarioError, parse_duration, read_yaml
 
-KINDS = ("string_outage", "stuck", "soc_drift", "sign_flip", "lost")
+KINDS = ("string_outage", "stuck", "soc_drift", "sign_flip", "lost", "capacity_fade")
 
 
 @dataclass(frozen=True)
 class Fault:
     """One fault of one tag, over a window of the run."""
 
-    kind: Literal["string_outage", "stuck", "soc_drift", "sign_flip", "lost"] = param(
+    kind: Literal["string_outage", "stuck", "soc_drift", "sign_flip", "lost",
+                  "capacity_fade"] = param(
         doc="what fails")
     point: str = param(doc="<entity>.<attribute> of a tag of the mapping")
     start: int = param("s", parse=lambda v: 0 if v == 0 else parse_duration(v),
@@ -44,7 +48,7 @@ class Fault:
     duration: int | None = param("s", default=None, parse=parse_duration,
                                  expect="a duration like 2h", doc="how long (none: to the end)")
     share: float = param("1", default=0.25, gt=0, le=1, doc="string_outage: share of the "
-                         "plant's power lost")
+                         "plant's power lost; capacity_fade: share of the capacity lost")
     rate_per_h: float = param("1/h", default=0.02, doc="soc_drift: added per hour")
 
     def active(self, t: int) -> bool:
@@ -86,12 +90,12 @@ class Faulty:
 
     def __init__(self, faults: tuple[Fault, ...]) -> None:
         self.faults = faults
-        self._held: dict[int, float] = {}  # stuck faults: the reading they froze
+        self._held: dict[int, float] = {}  # stuck, fade: the reading at the fault's start
 
     def value(self, point: str, t: int, true: float, step_s: float) -> float | None:
         out: float | None = true
         for i, f in enumerate(self.faults):
-            if f.point == point and f.kind == "stuck" and t < f.start:
+            if f.point == point and f.kind in ("stuck", "capacity_fade") and t < f.start:
                 self._held[i] = true  # the reading it will freeze
             if f.point != point or not f.active(t) or out is None:
                 continue
@@ -103,6 +107,9 @@ class Faulty:
                 out += f.rate_per_h * (t - f.start + step_s) / 3600.0
             elif f.kind == "sign_flip":
                 out = -out
+            elif f.kind == "capacity_fade":
+                ref = self._held.setdefault(i, out)
+                out = min(max(ref + (out - ref) / (1.0 - min(f.share, 0.99)), 0.0), 1.0)
             else:  # lost
                 out = None
         return out
