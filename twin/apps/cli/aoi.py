@@ -5,7 +5,8 @@
     twin aoi train [--boards N] [--seed S] [--epochs E] [--workers W]
     twin aoi train --deeppcb PATH [--seed S] [--epochs E] [--limit N] [--out FILE]
     twin aoi evaluate [--boards N] [--seed S] [--gerber] [--no-verifier] [--sweep-boards K]
-    twin aoi evaluate --assembled [--boards N] [--seed S] [--workers W]
+                      [--tolerance tight|process]
+    twin aoi evaluate --assembled [--boards N] [--seed S] [--workers W] [--tolerance T]
     twin aoi evaluate --deeppcb PATH [--weights FILE] [--json FILE]
     twin aoi export-onnx [--out FILE] [--weights FILE]
 """
@@ -120,7 +121,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.deeppcb:
         return _evaluate_deeppcb(args)
     if args.assembled:
-        report = evaluate.evaluate_assembled(args.boards, args.seed, workers=args.workers)
+        report = evaluate.evaluate_assembled(args.boards, args.seed, workers=args.workers,
+                                             tolerance=args.tolerance or "process")
         print(report.table())
         if args.json:
             Path(args.json).write_text(report.to_json() + "\n", encoding="utf-8")
@@ -137,7 +139,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         report = evaluate.evaluate(args.boards, args.seed, gerber=args.gerber, verifier=ver,
                                    um_per_px_gerber=args.um_per_px, sweep_boards=args.sweep_boards,
-                                   workers=args.workers,
+                                   workers=args.workers, tolerance=args.tolerance or "tight",
                                    progress=lambda m: print(m, file=sys.stderr))
     except FileNotFoundError as exc:
         raise _user_error(str(exc)) from None
@@ -242,7 +244,11 @@ def register_vision(subparsers: Any) -> None:
                    "tolerance, scored one to one")
     p.add_argument("--um-per-px", type=float, default=25.0,
                    help="resolution of the gerber board (1000/N)")
-    p.add_argument("--no-verifier", action="store_true", help="classic blob rules only")
+    p.add_argument("--no-verifier", action="store_true",
+                   help="no CNN verifier: every blob kept, its kind measured")
+    p.add_argument("--tolerance", choices=("tight", "process"),
+                   help="the inspector's tolerance profile (default: tight; --assembled: "
+                        "process); process is scored one to one")
     p.add_argument("--sweep-boards", type=int, default=4,
                    help="boards per size in the detection-limit sweep (0: no sweep)")
     p.add_argument("--workers", type=int, default=1, help="processes")

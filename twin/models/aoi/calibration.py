@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from twin.models.aoi.line import Calibration
+from twin.models.aoi.routing import VisionResult, board_offset_px
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "aoi" / "calibration.json"
 
@@ -86,17 +87,19 @@ class ImageInspector:
 
     def __init__(self, golden: np.ndarray, mask: np.ndarray | None = None,
                  verifier: str = "none", cache: bool = False) -> None:
-        _, self._inspect = _board_api()
+        self._detailed = importlib.import_module("twin.models.aoi.inspect").inspect_detailed
         self.golden, self.mask = golden, mask
         self.verifier = None if verifier == "none" else verifier
         self._cache: dict[int, tuple[Any, list[Any]]] | None = {} if cache else None
 
     def __call__(self, board: Any) -> list[Any]:
-        """Findings on ``board.image``."""
+        """Findings on ``board.image`` (a :class:`VisionResult`: with where the board lay)."""
         if self._cache is not None and id(board) in self._cache:
             return self._cache[id(board)][1]
-        found = list(self._inspect(self.golden, board.image, mask=self.mask,
-                                   verifier=self.verifier))
+        r = self._detailed(self.golden, board.image, mask=self.mask, verifier=self.verifier)
+        found = VisionResult(r.findings)
+        dx, dy, turn = board_offset_px(r.warp, board.image.shape[:2])
+        found.offset_px, found.turn_deg = (dx, dy), turn
         if self._cache is not None:
             self._cache[id(board)] = (board, found)  # the board is kept: its id stays valid
         return found

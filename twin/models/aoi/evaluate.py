@@ -53,6 +53,7 @@ class BoardResult:
     true_findings: int
     inspect_s: float
     lenient: tuple[int, int] | None = None  # (true findings, defects found) under the lenient rule
+    named: list[str | None] = field(default_factory=list)  # kind named per defect (None: missed)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Report:
     verifier: str
     limits_um: dict[str, float | None] = field(default_factory=dict)
     rule: str = "lenient (any overlap)"
+    show_confusion: bool = False
 
     def totals(self) -> dict[str, Any]:
         """Recall, precision, flagged and passed shares, counts."""
@@ -113,6 +115,26 @@ class Report:
                          max(d[1] for d in missed) if missed else None))
         return rows
 
+    def confusion(self) -> dict[tuple[str, str], int]:
+        """(true kind, named kind) -> count over the found defects."""
+        out: dict[tuple[str, str], int] = {}
+        for b in self.boards:
+            for d, k in zip(b.defects, b.named, strict=False):
+                if k is not None:
+                    out[(d[0], k)] = out.get((d[0], k), 0) + 1
+        return out
+
+    def confusion_table(self) -> str:
+        """The confusion matrix of the found defects' kinds (rows: true, columns: named)."""
+        conf = self.confusion()
+        if not conf:
+            return ""
+        kinds = [k for k in KINDS if any(k in pair for pair in conf)]
+        head = "true \\ named".ljust(20) + "".join(f"{k[:7]:>8}" for k in kinds)
+        rows = [f"{a:<20}" + "".join(f"{conf.get((a, b), 0) or '.':>8}" for b in kinds)
+                for a in kinds if any(conf.get((a, b)) for b in kinds)]
+        return "\n".join(["kinds named (found defects; rows true, columns named):", head, *rows])
+
     def table(self) -> str:
         """The printed table."""
         t = self.totals()
@@ -147,6 +169,8 @@ class Report:
                 f"{k} {'≤ ' if v is not None and v <= floor else ''}{_um(v)}"
                 if v is not None else f"{k} > {SWEEP_PX[-1] * self.um_per_px:.0f} µm"
                 for k, v in self.limits_um.items()))
+        if self.show_confusion and self.confusion():
+            lines += ["", self.confusion_table()]
         return "\n".join(lines)
 
     def meets(self, recall: float = 0.95, precision: float = 0.95, flagged: float = 0.02,
@@ -159,7 +183,9 @@ class Report:
     def to_json(self) -> str:
         """Totals, per-kind rows and limits as JSON."""
         return json.dumps({"title": self.title, "totals": self.totals(),
-                           "per_kind": self.per_kind(), "limits_um": self.limits_um}, indent=1)
+                           "per_kind": self.per_kind(), "limits_um": self.limits_um,
+                           "confusion": [[a, b, n] for (a, b), n in self.confusion().items()]},
+                          indent=1)
 
 
 def _f(x: float) -> str:
@@ -180,13 +206,15 @@ def _overlap(a: Sequence[int], b: Sequence[int]) -> int:
 
 def score(sample: Any, findings: Sequence[Any], inspect_s: float = 0.0) -> BoardResult:
     """Match one board's findings with its true defects (the rules in the module doc)."""
-    defects = []
+    defects: list[tuple[str, float, bool, bool]] = []
+    named: list[str | None] = []
     for d in sample.defects:
         hits = [(_overlap(f.box, d.box), f) for f in findings if _overlap(f.box, d.box) > 0]
         best = max(hits, key=lambda h: h[0])[1] if hits else None
         defects.append((d.kind, d.size_um, best is not None, best is not None and best.kind == d.kind))
+        named.append(None if best is None else best.kind)
     true = sum(any(_overlap(f.box, d.box) > 0 for d in sample.defects) for f in findings)
-    return BoardResult(not sample.defects, defects, len(findings), true, inspect_s)
+    return BoardResult(not sample.defects, defects, len(findings), true, inspect_s, named=named)
 
 
 def _iomin(a: Sequence[int], b: Sequence[int]) -> float:
@@ -221,11 +249,12 @@ def score_one_to_one(sample: Any, findings: Sequence[Any], inspect_s: float = 0.
                for j, d in enumerate(sample.defects)]
     lenient = score(sample, findings)
     return BoardResult(not sample.defects, defects, len(findings), sum(j >= 0 for j in m),
-                       inspect_s, (lenient.true_findings, sum(d[2] for d in lenient.defects)))
+                       inspect_s, (lenient.true_findings, sum(d[2] for d in lenient.defects)),
+                       [hit[j].kind if j in hit else None for j in range(len(sample.defects))])
 
 
-def _run(args: tuple[list[dataset.Item], Any, float, list | None]) -> list[BoardResult]:
-    items, verifier, um_gerber, forced = args
+def _run(args: tuple[list[dataset.Item], Any, float, list | None, str]) -> list[BoardResult]:
+    items, verifier, um_gerber, forced, tolerance = args
     cv2.setNumThreads(1)
     _torch_threads()
     goldens: dict = {}
@@ -234,8 +263,10 @@ def _run(args: tuple[list[dataset.Item], Any, float, list | None]) -> list[Board
         g, s = dataset.build(item, goldens, p_defect=0.5, um_per_px_gerber=um_gerber,
                              defects=None if forced is None else forced[k])
         t0 = time.perf_counter()
-        r = inspect_detailed(g, s.image, verifier=verifier)
-        out.append(score(s, r.findings, time.perf_counter() - t0))
+        r = inspect_detailed(g, s.image, verifier=verifier, tolerance=tolerance)
+        dt = time.perf_counter() - t0
+        out.append(score(s, r.findings, dt) if tolerance == "tight" else
+                   score_one_to_one(s, r.findings, dt))
     return out
 
 
@@ -249,11 +280,11 @@ def _torch_threads() -> None:
 
 
 def _map(items: list[dataset.Item], verifier: Any, um_gerber: float, workers: int,
-         forced: list | None = None) -> list[BoardResult]:
+         forced: list | None = None, tolerance: str = "tight") -> list[BoardResult]:
     if workers <= 1:
-        return _run((items, verifier, um_gerber, forced))
+        return _run((items, verifier, um_gerber, forced, tolerance))
     chunks = [(items[i::workers], verifier, um_gerber,
-               None if forced is None else forced[i::workers]) for i in range(workers)]
+               None if forced is None else forced[i::workers], tolerance) for i in range(workers)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_run, chunks))
     return [r for i in range(len(items)) for r in [parts[i % workers][i // workers]]]
@@ -261,40 +292,48 @@ def _map(items: list[dataset.Item], verifier: Any, um_gerber: float, workers: in
 
 def evaluate(boards: int = 400, seed: int = 0, *, gerber: bool = False, verifier: Any = "default",
              um_per_px_gerber: float = 25.0, sweep_boards: int = 0, workers: int = 1,
-             role: str = "eval", progress: Callable[[str], None] | None = None) -> Report:
+             role: str = "eval", progress: Callable[[str], None] | None = None,
+             tolerance: str = "tight") -> Report:
     """Inspect ``boards`` held-out boards (half good) and score them; optional size sweep.
 
     ``role="dev"`` draws from the development range instead (for tuning, which must never
-    look at the ``eval`` range).
+    look at the ``eval`` range). ``tolerance="process"`` inspects with the wider process
+    profile and scores one to one (the lenient rule beside); ``"tight"`` scores leniently.
     """
     items = dataset.items(role, boards, seed, gerber=gerber)
-    results = _map(items, verifier, um_per_px_gerber, workers)
+    results = _map(items, verifier, um_per_px_gerber, workers, tolerance=tolerance)
     um = um_per_px_gerber if gerber else 20.0
-    vname = "none (classic rules)" if verifier is None else (
+    vname = "none (kinds measured)" if verifier is None else (
         "twin/data/aoi/verifier.pt" if verifier == "default" else str(verifier))
+    if tolerance != "tight":
+        vname += f", tolerance {tolerance!r}"
     lo, hi = dataset.seed_range(role, seed)
     title = (f"AOI evaluation — {'pygerber example board' if gerber else 'generated boards'}, "
              f"{role} seeds {lo}..{hi - 1}")
-    report = Report(title, results, um, vname)
+    report = Report(title, results, um, vname, show_confusion=True)
+    if tolerance != "tight":
+        report.rule = (f"one to one, intersection ≥ {MATCH_SHARE:g} of the smaller box "
+                       "(lenient beside)")
     if sweep_boards:
         if progress:
             progress(f"size sweep: {len(SWEEP_KINDS)} kinds x {len(SWEEP_PX)} sizes x "
                      f"{sweep_boards} boards")
         report.limits_um = sweep(sweep_boards, seed, gerber=gerber, verifier=verifier,
-                                 um_per_px_gerber=um_per_px_gerber, workers=workers, role=role)
+                                 um_per_px_gerber=um_per_px_gerber, workers=workers, role=role,
+                                 tolerance=tolerance)
     return report
 
 
 def sweep(per_size: int, seed: int = 0, *, gerber: bool = False, verifier: Any = "default",
-          um_per_px_gerber: float = 25.0, workers: int = 1, role: str = "eval"
-          ) -> dict[str, float | None]:
+          um_per_px_gerber: float = 25.0, workers: int = 1, role: str = "eval",
+          tolerance: str = "tight") -> dict[str, float | None]:
     """Detection limit per bare-board kind: inject each size on ``per_size`` boards."""
     um = um_per_px_gerber if gerber else 20.0
     cells = [(k, px * um) for k in SWEEP_KINDS for px in SWEEP_PX]
     n = len(cells) * per_size
     items = dataset.items(role, n, min(dataset.MAX_SEED, seed + 500), gerber=gerber)
     forced = [[(k, size)] for k, size in cells for _ in range(per_size)]
-    results = _map(items, verifier, um_per_px_gerber, workers, forced)
+    results = _map(items, verifier, um_per_px_gerber, workers, forced, tolerance)
     limits: dict[str, float | None] = {}
     for i, kind in enumerate(SWEEP_KINDS):
         limits[kind] = None
@@ -347,6 +386,6 @@ def evaluate_assembled(boards: int = 200, seed: int = 0, *, role: str = "eval",
     lo, hi = dataset.seed_range(role, seed)
     title = (f"AOI evaluation — second generator's assembled boards, {role} seeds "
              f"{lo}..{hi - 1}, {len({i.design for i in items})} design(s)")
-    return Report(title, results, 20.0, f"none (classic stage, tolerance {tolerance!r})",
+    return Report(title, results, 20.0, f"none (kinds measured, tolerance {tolerance!r})",
                   rule=f"one to one, intersection ≥ {MATCH_SHARE:g} of the smaller box "
-                       "(lenient beside)")
+                       "(lenient beside)", show_confusion=True)

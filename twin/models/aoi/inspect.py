@@ -18,8 +18,9 @@
    the golden's local [min, max] band, worst colour channel, minus the tolerance; pixels
    above zero form blobs (merged within ~5 px); weak and tiny blobs are dropped.
 5. **Verifier** (optional, :mod:`twin.models.aoi.verifier`): a small CNN looks at golden and test
-   crops of each blob and names its kind or calls it false; without it, :func:`classic_kind`
-   names blobs by rules.
+   crops of each blob and names its kind or calls it false; without it,
+   :func:`twin.models.aoi.kinds.name` names each blob by measuring the board there (the part
+   found shifted, turned, turned round or gone; solder or copper come or gone).
 
 Boxes of findings are mapped back through the warp into the *test* image's pixels.
 """
@@ -589,18 +590,6 @@ def to_test_box(box: tuple[int, int, int, int], warp: np.ndarray, shape: tuple[i
             min(w, math.ceil(p[:, 0].max())), min(h, math.ceil(p[:, 1].max())))
 
 
-def classic_kind(c: Candidate) -> str:
-    """A kind from the blob alone: part-sized blobs are part defects, else copper ones."""
-    w, h = c.box[2] - c.box[0], c.box[3] - c.box[1]
-    if c.zone > 0.5 and max(w, h) > 40:
-        return "missing" if c.area > 1500 else "shifted"
-    if c.zone > 0.5:
-        return "solder_bridge" if c.signed > 0 else "insufficient_solder"
-    if c.signed > 0:  # brighter: copper added under the mask
-        return "spurious_copper" if c.area > 12 else "spur"
-    return "open" if max(w, h) > 1.6 * min(w, h) else "pin_hole"
-
-
 def registered(ref: Reference, test: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(warp, the test in the golden frame lighting-corrected and smoothed, valid mask)."""
     warp = align(ref, test)
@@ -636,7 +625,9 @@ def inspect_detailed(golden: Any, image: np.ndarray, *, mask: np.ndarray | None 
         labels = ver.classify(ref, aligned, cands)
         kept = [(c, k, p) for c, (k, p) in zip(cands, labels, strict=True) if k != "false"]
     else:
-        kept = [(c, classic_kind(c), min(1.0, c.peak / 60.0)) for c in cands]
+        from twin.models.aoi.kinds import name
+
+        kept = [(c, name(ref, aligned, c), min(1.0, c.peak / 60.0)) for c in cands]
     findings = [Finding(to_test_box(c.box, warp, test.shape[:2]), k, round(float(p), 3))
                 for c, k, p in kept]
     t3 = time.perf_counter()
@@ -650,7 +641,8 @@ def inspect(golden: Any, image: np.ndarray, *, mask: np.ndarray | None = None,
     """Inspect ``image`` against ``golden`` (RGB arrays, ``Board`` or prepared ``Reference``).
 
     ``mask`` (golden frame, nonzero = do not inspect); ``verifier``: ``"default"`` (the
-    shipped CNN), ``None`` (classic blob rules only) or a loaded ``Verifier``.
+    shipped CNN), ``None`` (every blob kept, its kind measured: :mod:`twin.models.aoi.kinds`)
+    or a loaded ``Verifier``.
     """
     return inspect_detailed(golden, image, mask=mask, verifier=verifier,
                             tolerance=tolerance).findings

@@ -57,6 +57,7 @@ import simpy
 
 from twin.core.quantities import Quantity
 from twin.core.rng import generator
+from twin.models.aoi.routing import board_offset_px, pick_xy, route
 from twin.models.aoi.schedule import Breakdowns, ShiftClock, overlap_s, shift_windows_h
 from twin.models.aoi.spec import STATIONS, AOILineSpec  # re-exported: the scenario's light spec
 
@@ -254,7 +255,8 @@ class LineBase:
 _ZERO = {k: 0.0 for k in ("in", "out", "good", "rejected", "defective", "escaped", "false_calls",
                           "e_kwh", "planned_s", "busy_outside_s", "busy_s", "n_equiv",
                           "lead_sum_s", "dt_s", "calls_unreviewed", "passes_unverified",
-                          "released", "held_s", "changeovers")}
+                          "released", "held_s", "changeovers", "rework", "scrap",
+                          "picks_missed")}
 
 
 # ----------------------------------------------------------------------------- statistical
@@ -407,6 +409,8 @@ class BoardEvent:
     image: np.ndarray | None = None  # with the findings drawn
     robot_frames: list[np.ndarray] = field(default_factory=list)
     robot_cycle_s: float = 0.0
+    route: str = "pass"  # pass, rework or scrap (routing.route of the findings)
+    picked: bool = True  # a robot pick landed the board in its tray (or none was needed)
 
 
 class FullLine(LineBase):
@@ -545,9 +549,17 @@ class FullLine(LineBase):
     def _robot(self) -> Any:
         while True:
             board = yield self.buf[3].get()
-            if self.robot is not None:
-                cycle = self.robot.pick_and_place(render_every=self.render_every)
+            if self.robot is not None:  # picks where the camera found the board
+                nominal = self.robot.scene.conveyor_xy_m
+                um = board.get("um_per_px", 20.0)
+                cycle = self.robot.pick_and_place(
+                    pick_xy(nominal, board.get("true_offset_px"), um),
+                    render_every=self.render_every,
+                    pick_xy=pick_xy(nominal, board.get("offset_px"), um),
+                    tray="rework" if board["route"] == "rework" else "scrap")
                 board["robot_cycle_s"], board["frames"] = cycle.cycle_s, cycle.frames
+                board["picked"] = cycle.success
+                self._c["picks_missed"] += not cycle.success
             else:
                 board["robot_cycle_s"], board["frames"] = self.calibration.cycle(self.rng), []
             yield from self._work(ROBOT, board["robot_cycle_s"])
@@ -558,8 +570,14 @@ class FullLine(LineBase):
         p_defect = self.p_defect if self.p_defect_at is None else self.p_defect_at(self.env.now)
         defective = bool(self.rng.random() < p_defect)
         sample = self.boards.draw(board["index"], defective)
-        findings = [f for f in self.inspector(sample)
-                    if getattr(f, "score", 1.0) >= self.spec.min_score]
+        result = self.inspector(sample)
+        findings = [f for f in result if getattr(f, "score", 1.0) >= self.spec.min_score]
+        board["route"] = route(findings)
+        board["offset_px"] = getattr(result, "offset_px", None)
+        pose = (getattr(sample, "variation", None) or {}).get("pose")
+        if pose is not None:
+            board["true_offset_px"] = board_offset_px(pose, sample.image.shape[:2])[:2]
+        board["um_per_px"] = float(getattr(sample, "um_per_px", 20.0) or 20.0)
         truth = getattr(sample, "defects", None)
         board["defective"] = None if truth is None else bool(len(truth))
         board["flagged"] = bool(findings)
@@ -576,6 +594,8 @@ class FullLine(LineBase):
         c["out"] += 1
         c["good"] += not flagged
         c["rejected"] += flagged and not released
+        if flagged and not released:
+            c[board["route"]] += 1
         c["released"] += released
         if defective is None:  # unknown truth: counted as unknown, never as right
             c["calls_unreviewed" if flagged else "passes_unverified"] += 1
@@ -588,7 +608,8 @@ class FullLine(LineBase):
         if self.on_board is not None:
             self.on_board(BoardEvent(board["index"], board["t_in"], now, board["defective"],
                                      flagged and not released, board["findings"], board.get("image"),
-                                     board.get("frames", []), board.get("robot_cycle_s", 0.0)))
+                                     board.get("frames", []), board.get("robot_cycle_s", 0.0),
+                                     board.get("route", "pass"), board.get("picked", True)))
 
     def step(self, epoch_s: float, dt_s: float) -> LineOutput:
         t0, t1 = float(epoch_s), float(epoch_s + dt_s)

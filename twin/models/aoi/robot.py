@@ -2,8 +2,11 @@
 
 Scene (metres, world frame, z up): the Panda (``franka_panda/panda.urdf`` from
 ``pybullet_data``) stands at the origin; the conveyor is a static box along y in front of it;
-the board is a thin box lying on the conveyor; the reject tray is ``tray/traybox.urdf``
-(scaled) beside the conveyor. A pick is a sequence of end-effector targets (above the board,
+the board is a thin box lying on the conveyor; two trays (``tray/traybox.urdf``, scaled) stand
+beside the conveyor, one for boards to scrap and one for boards to rework. The hand goes
+where the vision result says the board is (``pick_xy``, from the inspection's alignment:
+:mod:`twin.models.aoi.routing`), never where the simulator put it; the vacuum cup holds
+only when it lands on the board. A pick is a sequence of end-effector targets (above the board,
 down, vacuum on, lift, over the tray, down, vacuum off, home) followed with inverse kinematics
 every ``ik_every`` physics steps and position-controlled joints. The gripper is a vacuum cup:
 a fixed constraint between the hand and the board; the fingers stay closed meanwhile (open
@@ -43,7 +46,9 @@ class RobotScene:
     conveyor_size_m: tuple[float, float, float] = (0.25, 1.2, 0.10)  # x, y, height of top
     board_size_m: tuple[float, float, float] = (0.16, 0.10, 0.003)
     board_mass_kg: float = 0.05
-    tray_xy_m: tuple[float, float] = (0.15, 0.55)
+    tray_xy_m: tuple[float, float] = (0.15, 0.55)  # boards to scrap
+    rework_xy_m: tuple[float, float] = (0.15, -0.55)  # boards to rework
+    cup_margin_m: float = 0.01  # the vacuum cup holds when its centre is this far inside
     tray_scale: float = 0.5  # traybox.urdf is 0.6 m square; 0.5 makes it 0.3 m
     hover_m: float = 0.12  # approach height above the board and the tray
     ee_speed_m_s: float = 0.9  # hand speed along a segment
@@ -109,6 +114,9 @@ class RejectRobot:
         tx, ty = s.tray_xy_m
         self.tray = p.loadURDF("tray/traybox.urdf", (tx, ty, 0.0), useFixedBase=True,
                                globalScaling=s.tray_scale, physicsClientId=c)
+        rx, ry = s.rework_xy_m
+        self.rework_tray = p.loadURDF("tray/traybox.urdf", (rx, ry, 0.0), useFixedBase=True,
+                                      globalScaling=s.tray_scale, physicsClientId=c)
         self._home()
         self.home_xyz_m = tuple(float(v) for v in self._ee_pos())
 
@@ -172,10 +180,17 @@ class RejectRobot:
             run.step()
 
     def _grip_on(self) -> None:
+        """Vacuum on: the cup holds the board when it sits on it (inside its outline less
+        ``cup_margin_m``), else it sucks air."""
         c = self.cid
         hand = p.getLinkState(self.panda, PANDA_EE_LINK, computeForwardKinematics=True,
                               physicsClientId=c)
         pos, orn = p.getBasePositionAndOrientation(self._board, physicsClientId=c)
+        inv_b = p.invertTransform(pos, orn)
+        local = p.multiplyTransforms(inv_b[0], inv_b[1], hand[4], (0, 0, 0, 1))[0]
+        half = [d / 2 - self.scene.cup_margin_m for d in self.scene.board_size_m[:2]]
+        if abs(local[0]) > half[0] or abs(local[1]) > half[1]:
+            return
         inv_pos, inv_orn = p.invertTransform(hand[4], hand[5])
         rel_pos, rel_orn = p.multiplyTransforms(inv_pos, inv_orn, pos, orn)
         self._grip = p.createConstraint(self.panda, PANDA_EE_LINK, self._board, -1,
@@ -190,21 +205,26 @@ class RejectRobot:
 
     # ------------------------------------------------------------------ public
     def pick_and_place(self, board_xy: tuple[float, float] | None = None,
-                       render_every: int = 0) -> RobotCycle:
-        """Move a board from ``board_xy`` on the conveyor into the tray; return the cycle.
+                       render_every: int = 0, pick_xy: tuple[float, float] | None = None,
+                       tray: str = "scrap") -> RobotCycle:
+        """Move a board lying at ``board_xy`` on the conveyor into a tray; return the cycle.
 
-        ``board_xy`` defaults to the conveyor's centre; ``render_every`` > 0 renders a frame
-        every that many physics steps (0: none).
+        ``board_xy`` (where the board really is) defaults to the conveyor's centre;
+        ``pick_xy`` is where the vision result says it is (default: ``board_xy``): the hand
+        goes there, and the pick fails when the cup misses the board; ``tray``: ``scrap``
+        or ``rework``; ``render_every`` > 0 renders a frame every that many physics steps.
         """
+        if tray not in ("scrap", "rework"):
+            raise ValueError(f"tray: expected scrap or rework, got {tray!r}")
         wall0 = time.perf_counter()
         s = self.scene
         self._home()
         self._place_board(board_xy or s.conveyor_xy_m)
         run = _Run(self, render_every)
         self._hold(0.05, run)  # the board settles on the belt
-        bx, by, bz = p.getBasePositionAndOrientation(self._board, physicsClientId=self.cid)[0]
-        top = bz + s.board_size_m[2] / 2
-        tx, ty = s.tray_xy_m
+        bx, by = pick_xy or board_xy or s.conveyor_xy_m
+        top = s.conveyor_size_m[2] + s.board_size_m[2]
+        tx, ty = s.tray_xy_m if tray == "scrap" else s.rework_xy_m
         drop_z = 0.02 + 0.06 * s.tray_scale + s.board_size_m[2]
         self._move((bx, by, top + s.hover_m), run)
         self._move((bx, by, top + 0.002), run)
@@ -218,13 +238,13 @@ class RejectRobot:
         cycle_s = run.t_s
         self._hold(s.settle_s, run)
         pos = p.getBasePositionAndOrientation(self._board, physicsClientId=self.cid)[0]
-        return RobotCycle(cycle_s=cycle_s, success=self.in_tray(pos), board_xyz_m=tuple(pos),
+        return RobotCycle(cycle_s=cycle_s, success=self.in_tray(pos, tray), board_xyz_m=tuple(pos),
                           frames=run.frames, wall_s=time.perf_counter() - wall0)
 
-    def in_tray(self, xyz: tuple[float, float, float]) -> bool:
-        """Whether a point lies within the tray's inner floor and below its rim."""
+    def in_tray(self, xyz: tuple[float, float, float], tray: str = "scrap") -> bool:
+        """Whether a point lies within a tray's inner floor and below its rim."""
         s = self.scene
-        tx, ty = s.tray_xy_m
+        tx, ty = s.tray_xy_m if tray == "scrap" else s.rework_xy_m
         half = s.tray_half_m
         return (abs(xyz[0] - tx) < half and abs(xyz[1] - ty) < half
                 and xyz[2] < 0.15 * s.tray_scale + 0.02)

@@ -1,0 +1,261 @@
+"""Naming a finding's kind by measuring the board, not by the blob's look alone.
+
+    name(ref, aligned, candidate) -> kind
+
+The rules read physical quantities that any board shows the same way, whichever generator
+or camera made it (rules on the blob alone, its size, zone and sign, named only a quarter of
+the kinds right on boards of a generator they were not written with):
+
+- **On a part** (the candidate touches a part body of the golden, grown by
+  :data:`REACH_PX`): the body's golden picture is searched for in the test within
+  ± :data:`SEARCH_PX`, as it is, turned by 3–30° either way and turned round (180°):
+
+  * found nowhere (best correlation < :data:`FOUND`): the part is gone; when one end of its
+    place shows a bright metal cap across the body and the other does not, it stands on that
+    end (``tombstone``), else it is ``missing``;
+  * found turned round clearly better than as it is (and the body is not symmetric under a
+    half turn): ``polarity``;
+  * found turned clearly better than as it is: ``rotated``;
+  * found further than the placement tolerance away: ``shifted``;
+  * found at its place: a solder fault: brighter than the golden (solder where there was a
+    gap) ``solder_bridge``, darker (no bright fillet) ``insufficient_solder``.
+- **On bare copper and board**: copper is what is brighter than the local board (Otsu
+  threshold of the golden's neighbourhood); the test's copper is compared with the golden's
+  by connectivity: a piece split in two is an ``open``, two pieces joined a ``short``; copper
+  added on its own ``spurious_copper``, attached to one piece ``spur``; copper lost at an edge
+  ``mousebite``, inside ``pin_hole``.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from typing import Any
+
+import cv2
+import numpy as np
+
+SEARCH_PX = 28  # how far a part is looked for, at least (or its body's width: a part shifted
+#   by up to ~90 % of its width is still found)
+REACH_PX = 24  # a candidate this close to a body is that part's (leads, fillets, bridges)
+FOUND = 0.72  # a part's best correlation below this: not on the board as a body
+TURNS_DEG = (3, 6, 9, 12, 15, 18, 22, 26, 30)
+BETTER = 0.04  # a turn must match this much better than the part as it is
+SYMMETRIC = 0.9  # a body matching its half turn this well shows no polarity
+MARGIN_PX = 3  # template = body box + this margin
+
+_BOXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def name(ref: Any, aligned: np.ndarray, cand: Any) -> str:
+    """The kind of candidate ``cand`` (golden frame) of a prepared reference ``ref``."""
+    x0, y0, x1, y1 = cand.box
+    small = max(x1 - x0, y1 - y0) < SMALL_PX and cand.bright < METAL_LEVEL
+    if not small:
+        verdicts = [v for v in (_verdict(ref, aligned, b) for b in _near(ref, cand.box))
+                    if v is not None]
+        if verdicts:
+            return min(verdicts, key=PRIORITY.index)
+    if _metal(ref, aligned, cand.box):
+        return solder_kind(ref, aligned, cand.box)
+    return copper_kind(ref.smooth, aligned, cand.box, cand.signed)
+
+
+def _near(ref: Any, box: tuple[int, int, int, int]) -> list[tuple[int, int, int, int]]:
+    """The part bodies under ``box``, else those within :data:`REACH_PX` of it."""
+    under, near = [], []
+    for b in _boxes(ref):
+        d = math.hypot(max(b[0] - box[2], box[0] - b[2], 0), max(b[1] - box[3], box[1] - b[3], 0))
+        if d == 0 and _area(b, box) > 0:
+            under.append(b)
+        elif d <= REACH_PX:
+            near.append(b)
+    return under or near
+
+
+def _verdict(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> str | None:
+    """What is wrong with one part body (the rules in the module doc); ``None``: it is in
+    place as it should be."""
+    f = measure(ref, aligned, body)
+    if not f:
+        return None
+    if max(f["c0"], f["turn"], f["c180"]) < FOUND:
+        return "tombstone" if _stands(ref, aligned, body) else "missing"
+    if f["sym"] < SYMMETRIC and f["c180"] > max(f["c0"], f["turn"]) + BETTER:
+        return "polarity"
+    if f["turn"] > f["c0"] + BETTER:
+        return "rotated"
+    limit = max(ref.tolerance.place_px, 0.6) * math.sqrt(2) + 2.0
+    if math.hypot(f["dx"], f["dy"]) > limit:
+        return "shifted"
+    return None
+
+
+PRIORITY = ("missing", "tombstone", "polarity", "rotated", "shifted")
+SMALL_PX = 16  # a dim candidate smaller than this is a copper fault even beside a part
+METAL_LEVEL = 130  # solder, leads and finish are at least this bright; copper under the mask not
+
+
+def _boxes(ref: Any) -> tuple[tuple[int, int, int, int], ...]:
+    if ref.part_boxes:
+        return ref.part_boxes
+    boxes = _BOXES.get(ref)
+    if boxes is None:
+        from twin.models.aoi.inspect import PROCESS, _bodies
+
+        n, _, st, _ = cv2.connectedComponentsWithStats(_bodies(ref.smooth, PROCESS), connectivity=8)
+        boxes = _BOXES[ref] = tuple((int(st[i, 0]), int(st[i, 1]), int(st[i, 0] + st[i, 2]),
+                                     int(st[i, 1] + st[i, 3])) for i in range(1, n))
+    return boxes
+
+
+def _area(a: Any, b: Any) -> int:
+    if a is None:
+        return -1
+    return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+
+
+def measure(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> dict[str, float]:
+    """How the golden body is found in the test: correlation as it is (``c0``, at ``dx``,
+    ``dy``), best over the turns (``turn``, at ``deg``), turned round (``c180``), and how
+    alike the body is to its own half turn (``sym``)."""
+    g, t = _grey(ref.smooth), _grey(aligned)
+    h, w = g.shape
+    x0, y0, x1, y1 = body
+    m, s = MARGIN_PX, max(SEARCH_PX, min(x1 - x0, y1 - y0))
+    bw, bh = x1 - x0 + 2 * m, y1 - y0 + 2 * m
+    r = math.ceil(0.5 * math.hypot(bw, bh)) + 2  # room for turning the template
+    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    ax0, ay0 = round(cx - bw / 2) - s, round(cy - bh / 2) - s
+    if ax0 < 0 or ay0 < 0 or ax0 + bw + 2 * s > w or ay0 + bh + 2 * s > h:
+        return {}
+    area = t[ay0:ay0 + bh + 2 * s, ax0:ax0 + bw + 2 * s]
+    big = cv2.copyMakeBorder(g, r, r, r, r, cv2.BORDER_REPLICATE)
+    px, py = round(cx) + r, round(cy) + r
+    win = big[py - r - bh // 2:py + r + bh - bh // 2, px - r - bw // 2:px + r + bw - bw // 2]
+    centre = (r + bw // 2 - 0.5 * ((bw + 1) % 2), r + bh // 2 - 0.5 * ((bh + 1) % 2))
+
+    def best(deg: float) -> tuple[float, int, int]:
+        rot = cv2.warpAffine(win, cv2.getRotationMatrix2D(centre, deg, 1.0), win.shape[::-1],
+                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        templ = rot[r:r + bh, r:r + bw]
+        if float(templ.std()) < 1.0:
+            return 0.0, 0, 0
+        res = cv2.matchTemplate(area, templ, cv2.TM_CCOEFF_NORMED)
+        _, v, _, (bx, by) = cv2.minMaxLoc(res)
+        return float(v), bx - s, by - s
+
+    c0, dx, dy = best(0.0)
+    turns = [(best(sign * d)[0], sign * d) for d in TURNS_DEG for sign in (-1, 1)]
+    turn, deg = max(turns)
+    c180 = best(180.0)[0]
+    templ = g[round(cy - bh / 2):round(cy - bh / 2) + bh, round(cx - bw / 2):round(cx - bw / 2) + bw]
+    sym = float(cv2.matchTemplate(templ, cv2.rotate(templ, cv2.ROTATE_180),
+                                  cv2.TM_CCOEFF_NORMED)[0, 0]) if templ.std() > 1 else 1.0
+    return {"c0": c0, "dx": float(dx), "dy": float(dy), "turn": turn, "deg": float(deg),
+            "c180": c180, "sym": sym}
+
+
+def _stands(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> bool:
+    """Whether the part's two ends (its place with both terminals: the body's box reached
+    out along its length) look less alike in the test than in the golden: a part gone
+    leaves two like pads, one standing on an end covers one of them with its cap."""
+    x0, y0, x1, y1 = body
+    h, w = aligned.shape[:2]
+    along = 1 if (x1 - x0) >= (y1 - y0) else 0
+    ext = round(0.6 * ((x1 - x0) if along else (y1 - y0))) + 2
+    if along:
+        x0, x1 = max(0, x0 - ext), min(w, x1 + ext)
+    else:
+        y0, y1 = max(0, y0 - ext), min(h, y1 + ext)
+    t, g = _grey(aligned)[y0:y1, x0:x1], _grey(ref.smooth)[y0:y1, x0:x1]
+    return _ends(t, along) < _ends(g, along) - STANDS
+
+
+STANDS = 0.1  # a standing part's two ends correlate this much less than the golden's
+
+
+def _ends(a: np.ndarray, along: int) -> float:
+    """Correlation of the first third of ``a`` along axis ``along`` (1: x) with its last
+    third mirrored: how alike a part's two ends are."""
+    n = a.shape[along] // 3
+    if n < 2:
+        return 1.0
+    first = np.take(a, range(n), axis=along)
+    last = cv2.flip(np.take(a, range(a.shape[along] - n, a.shape[along]), axis=along), along)
+    if first.std() < 1 or last.std() < 1:
+        return 1.0
+    return float(cv2.matchTemplate(first, last, cv2.TM_CCOEFF_NORMED)[0, 0])
+
+
+def _excess(ref: Any, aligned: np.ndarray, box: tuple[int, int, int, int]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Within ``box``: the pixels brighter than the golden's band and those darker (bool),
+    by more than the tolerance, worst channel."""
+    x0, y0, x1, y1 = box
+    t = aligned[y0:y1, x0:x1].astype(np.int16)
+    tol = ref.tol[y0:y1, x0:x1].astype(np.int16)
+    up = (t - ref.hi[y0:y1, x0:x1]).max(axis=2) > tol
+    down = (ref.lo[y0:y1, x0:x1] - t).max(axis=2) > tol
+    return up, down
+
+
+def _metal(ref: Any, aligned: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether what changed in ``box`` is metal (solder, a lead, a pad's finish): bright in
+    the golden where the test went darker, or bright in the test where it went brighter."""
+    up, down = _excess(ref, aligned, box)
+    x0, y0, x1, y1 = box
+    tv = aligned[y0:y1, x0:x1].mean(axis=2)
+    gv = ref.smooth[y0:y1, x0:x1].mean(axis=2)
+    if np.count_nonzero(up) >= np.count_nonzero(down):
+        return bool(up.any()) and float(np.median(tv[up])) >= METAL_LEVEL
+    return float(np.median(gv[down])) >= METAL_LEVEL
+
+
+def solder_kind(ref: Any, aligned: np.ndarray, box: tuple[int, int, int, int]) -> str:
+    """Metal that appeared where the golden shows none is solder bridging a gap; metal that
+    went dark is a joint without its fillet."""
+    up, down = _excess(ref, aligned, box)
+    return "solder_bridge" if np.count_nonzero(up) > np.count_nonzero(down) else \
+        "insufficient_solder"
+
+
+def copper_kind(golden: np.ndarray, aligned: np.ndarray, box: tuple[int, int, int, int],
+                signed: float = 0.0) -> str:
+    """A bare-board defect's kind from the copper's connectivity around ``box``: the
+    golden's copper is what is brighter than its neighbourhood's board (Otsu threshold over
+    the pixels darker than metal); the test's copper is the same threshold applied to the
+    test near ``box`` (the golden's copper elsewhere); when as much copper came as went
+    (a faint change), ``signed`` (test less golden) says which."""
+    h, w = golden.shape[:2]
+    pad = 14
+    x0, y0 = max(0, box[0] - pad), max(0, box[1] - pad)
+    x1, y1 = min(w, box[2] + pad), min(h, box[3] + pad)
+    g = _grey(golden[y0:y1, x0:x1]).astype(np.int16)
+    t = _grey(aligned[y0:y1, x0:x1]).astype(np.int16)
+    dim = g[g < METAL_LEVEL].astype(np.uint8)
+    thr = cv2.threshold(dim.reshape(1, -1), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0] \
+        if dim.size > 8 and dim.std() > 2 else 255
+    gc = ((g > thr) & (g < METAL_LEVEL)).astype(np.uint8)
+    inner = np.zeros_like(gc)
+    inner[box[1] - y0:box[3] - y0, box[0] - x0:box[2] - x0] = 1
+    near = cv2.dilate(inner, np.ones((5, 5), np.uint8)) > 0
+    tc = np.where(near, (t > thr) & (t < METAL_LEVEL), gc > 0).astype(np.uint8)
+    lost, added = gc & (1 - tc), tc & (1 - gc)
+    ng = cv2.connectedComponents(gc, connectivity=8)[0]
+    nt = cv2.connectedComponents(tc, connectivity=8)[0]
+    n_add, n_lost = np.count_nonzero(added), np.count_nonzero(lost)
+    if n_add > n_lost or (n_add == n_lost and signed > 0):
+        if nt < ng:
+            return "short"
+        ring = cv2.dilate(added, np.ones((3, 3), np.uint8)) & gc
+        return "spur" if np.count_nonzero(ring) else "spurious_copper"
+    if nt > ng:
+        return "open"
+    ring = cv2.dilate(lost, np.ones((3, 3), np.uint8)) & (1 - gc)
+    return "mousebite" if np.count_nonzero(ring) else "pin_hole"
+
