@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from tests.test_aoi_line import SHIFT_START, _robot, _run
 from twin.models.aoi.calibration import ImageInspector, OracleInspector, SyntheticBoards
 from twin.models.aoi.line import PERFECT, STATIONS, AOILineSpec, FullLine
 from twin.models.aoi.robot import RobotCycle, RobotScene
@@ -19,8 +20,6 @@ from twin.models.aoi.routing import (
     route,
     takt_check,
 )
-
-from tests.test_aoi_line import SHIFT_START, _robot, _run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +57,9 @@ def test_the_robot_picks_where_the_vision_says_and_misses_when_it_is_wrong():
         off = robot.pick_and_place(board, pick_xy=(0.55, board[1] - 0.07), tray="scrap")
         in_rework = robot.in_tray(rework.board_xyz_m, "rework")
         in_scrap = robot.in_tray(rework.board_xyz_m, "scrap")
-    assert rework.success and in_rework and not in_scrap
+    assert rework.success
+    assert in_rework
+    assert not in_scrap
     assert not off.success  # the cup landed beside the board: it stays on the belt
     assert off.board_xyz_m[:2] == pytest.approx(board, abs=0.01)
 
@@ -91,7 +92,7 @@ class _Robot:
         return RobotCycle(4.0, ok, (*board_xy, 0.1))
 
 
-@pytest.mark.parametrize("px, missed", [(0.0, False), (4000.0, True)])
+@pytest.mark.parametrize(("px", "missed"), [(0.0, False), (4000.0, True)])
 def test_the_line_s_robot_picks_from_the_vision_result(px, missed):
     spec = AOILineSpec(name="smt", fidelity="full", p_defect=0.6)
     events, robot = [], _Robot()
@@ -118,16 +119,19 @@ def test_takt_check_names_the_bottleneck():
     spec = AOILineSpec(name="smt")
     pace = spec.takt_s / spec.performance
     ok = takt_check(spec, robot_cycle_s=4.0, vision_s=0.1, picked_share=0.1)
-    assert ok.holds and ok.bottleneck == "placement"
+    assert ok.holds
+    assert ok.bottleneck == "placement"
     assert ok.per_board_s["robot"] == pytest.approx(0.4)
     assert "holds" in ok.message()
     slow_robot = pace / 0.1 * 1.5  # a pick longer than ten boards' pace, one board in ten
     robot = takt_check(spec, robot_cycle_s=slow_robot, picked_share=0.1)
-    assert not robot.holds and robot.bottleneck == "robot"
+    assert not robot.holds
+    assert robot.bottleneck == "robot"
     assert robot.per_board_s["robot"] == pytest.approx(1.5 * pace)
     assert "robot is the bottleneck" in robot.message()
     vision = takt_check(spec, robot_cycle_s=4.0, vision_s=2 * pace, picked_share=0.1)
-    assert vision.bottleneck == "aoi" and not vision.holds
+    assert vision.bottleneck == "aoi"
+    assert not vision.holds
     assert set(ok.per_board_s) == set(STATIONS)
     with pytest.raises(ValueError, match="picked_share"):
         takt_check(spec, 4.0, picked_share=1.5)
