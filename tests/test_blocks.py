@@ -177,14 +177,21 @@ def test_a_block_of_power_flows_is_the_steps_power_flows(park: scenario.Scenario
     """ParkGrid.step_block against ParkGrid.step one step after the other, on two fresh
     copies of the reference network: a day of varied injections with one step no power flow
     can solve (a load of 50 GW), which must fail alike (NaN, the lossless fallback) and leave
-    the next steps equal."""
+    the next steps equal; and the steps through lightsim2grid's time-series chain (the fast
+    path, in use on this network) against its bare solver's, one call a step."""
     net = build_grid(park).net
-    steps, block, outputs = ParkGrid(net), ParkGrid(net), ParkGrid(net)
+    steps, block, outputs, bare = ParkGrid(net), ParkGrid(net), ParkGrid(net), ParkGrid(net)
+    assert steps.topology().solver._chain is not None
+    bare.topology().solver._chain = None
     rng = np.random.default_rng(7)
     p = rng.uniform(0.0, 20.0, (24, len(steps.names)))
     p[9, steps.index[steps.names[0]]] = 5e4
     lossless = rng.uniform(-50.0, 50.0, 24)
     one = [steps.step(p[k], float(lossless[k])) for k in range(24)]
+    for a, b in zip(one, [bare.step(p[k], float(lossless[k])) for k in range(24)], strict=True):
+        assert a.converged == b.converged
+        np.testing.assert_allclose(a.flow.vm_pu, b.flow.vm_pu, rtol=0, atol=1e-9)
+        assert abs(a.p_net_mw - b.p_net_mw) <= 1e-7  # NR stopping points within tolerance
     many = block.step_block(p, lossless)
     assert many is not None
     assert [s.converged for s in many] == [s.converged for s in one]

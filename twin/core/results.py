@@ -311,7 +311,8 @@ class RunWriter:
                 rows[:, cols] = values[:, k:k + take].T
             for i, vbuf in self._vbuf.items():
                 part = vectors.get(i, (None,) * m)[k:k + take]
-                if all(x is not None and np.ndim(x) == 1 for x in part):
+                if all(type(x) is list for x in part) or all(  # lists: the grid's rows
+                        x is not None and np.ndim(x) == 1 for x in part):
                     vbuf[n:n + take] = part
                 else:  # a step's None (NaN) or one number for the whole row
                     for j, x in enumerate(part):

@@ -18,6 +18,9 @@ types and the converged voltage. Each step it rebuilds the complex bus injection
 sparse product (loads, static generators and storage each mapped to their internal bus with
 their ``scaling``), runs lightsim2grid's Newton-Raphson (KLU) warm-started from the previous
 converged voltage, and evaluates the branch flows and loadings with pandapower's own formulas.
+The Newton-Raphson runs in lightsim2grid's time-series solver, fed the injections of one step
+or of a block of steps as arrays (:class:`_Chain`): it keeps the Jacobian's pattern and the
+KLU symbolic analysis from call to call, which the bare solver redoes on every call.
 Since both sides work on the same admittance matrix, the only difference from ``runpp`` is
 where each Newton-Raphson stops inside the tolerance (``tolerance_mva`` = 1e-8): about 1e-9
 p.u. in voltage. All arithmetic is float64 (lightsim2grid's own grid object takes float32
