@@ -28,6 +28,12 @@ SCHEDULE = [
     ({"kind": "string_outage", "point": "pv.p_mw", "start": "10h", "duration": "3h",
       "share": 0.25}, "pv_underperformance"),
     ({"kind": "lost", "point": "ev.p_mw", "start": "12h"}, "lost_tag"),
+    # at -25 degC: a third of the wind farm's power lost while it follows the wind is icing,
+    # the farm held flat at 15 MW of the 22 MW its wind gives is curtailment
+    ({"kind": "string_outage", "point": "wind.p_mw", "start": "6h", "duration": "2h",
+      "share": 0.3}, "wind_icing"),
+    ({"kind": "curtail", "point": "wind.p_mw", "start": "13h", "duration": "2h",
+      "limit_mw": 15}, "wind_curtailment"),
     # the battery charges, then discharges: a fifth of its capacity gone, not a drift
     ({"kind": "capacity_fade", "point": "bess.soc", "start": "1h", "duration": "3h",
       "share": 0.2}, "capacity_fade"),

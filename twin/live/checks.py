@@ -11,7 +11,9 @@ stuck_meter        the same reading, to the last digit, while it should move
 sign_flip          a generator or load reading below zero; a battery whose state of
                    charge follows its power negated
 pv_underperformance a PV plant below its expected power by more than the band
-wind_curtailment   a wind farm below its expected power (``wind_icing`` near 0 degC)
+wind_curtailment   a wind farm held below its expected power, its output flat (a setpoint)
+wind_icing         a wind farm below its expected power in the cold, its output following
+                   the wind (less of it)
 soc_drift          the battery's state of charge walking away from its energy count
 capacity_fade      ... because it moves more per MWh than the rated capacity allows
 feeder_mismatch    the PCC exchange not the sum of the metered generators and loads
@@ -29,9 +31,13 @@ import numpy as np
 
 from twin import data
 
-# below this air temperature a wind farm short of its curve is typed icing, above it
-# curtailment (illustrative: icing needs air near or below 0 degC)
+# below this air temperature a wind farm short of its curve, its output not held flat, is
+# typed icing, above it curtailment (illustrative: icing needs air near or below 0 degC)
 ICING_TEMP_C = 2.0
+# a wind farm's output held within this share of its mean over a shortfall's steps is held at
+# a setpoint: curtailment, at any temperature (illustrative: 15-minute means of a farm free to
+# follow the wind move by more)
+FLAT_REL = 0.02
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,11 @@ class Detector:
         # battery soc point -> the steps of a deviation: (change the energy count predicts
         # from the last reading and the measured power, measured change minus it)
         self._moves: dict[str, deque[tuple[float, float]]] = {}
+        self._short: dict[str, deque[float]] = {}  # wind point -> readings while short
 
     def step(self, st: Step) -> list[Alarm]:
         """The alarms raised at step ``st`` (those lasting the window, once each)."""
-        found: dict[tuple[str, str], str] = {}
+        found: dict[tuple[str, str], str | tuple[str, str]] = {}
         for point in st.stale:
             found[("lost_tag", point)] = "no update for longer than the mapping's stale_after"
         for point, value in st.fresh.items():
@@ -179,7 +186,7 @@ class Detector:
         return {}
 
     def _performance(self, point: str, value: float, role: Role,
-                     st: Step) -> dict[tuple[str, str], str]:
+                     st: Step) -> dict[tuple[str, str], str | tuple[str, str]]:
         expected = st.expected[point]
         lim = self.limits
         if role.kind == "battery" and point.endswith(".soc"):
@@ -193,11 +200,28 @@ class Detector:
             return {}
         band = lim.pv_band_rel if role.kind == "pv" else lim.wind_band_rel
         short = expected - value
-        if short > max(band * expected, lim.band_floor_rel * role.rating_mw):
-            kind = "pv_underperformance" if role.kind == "pv" else (
-                "wind_icing" if st.temp_air_c < ICING_TEMP_C else "wind_curtailment")
-            return {(kind, point): f"{value:.3f} MW of {expected:.3f} MW expected"}
-        return {}
+        detail = f"{value:.3f} MW of {expected:.3f} MW expected"
+        if short <= max(band * expected, lim.band_floor_rel * role.rating_mw):
+            self._short.pop(point, None)
+            return {}
+        if role.kind == "pv":
+            return {("pv_underperformance", point): detail}
+        seen = self._short.setdefault(point, deque(maxlen=8))
+        seen.append(value)
+        return {("wind_short", point): self._wind_kind(seen, st.temp_air_c, detail)}
+
+    @staticmethod
+    def _wind_kind(seen: deque[float], temp_air_c: float, detail: str) -> tuple[str, str]:
+        """A wind farm short of its power curve: curtailed when its output is held flat over
+        the shortfall's steps (within ``FLAT_REL`` of their mean: a setpoint, at any
+        temperature), else iced in the cold (below ``ICING_TEMP_C``: less power, still
+        following the wind), else curtailed (a derating). One step alone goes by the
+        temperature; the alarm's kind is the one known when it is raised."""
+        if len(seen) >= 2 and max(seen) - min(seen) <= FLAT_REL * (sum(seen) / len(seen)):
+            return "wind_curtailment", f"{detail}, held at {seen[-1]:.3f} MW"
+        if temp_air_c < ICING_TEMP_C:
+            return "wind_icing", f"{detail} at {temp_air_c:.1f} degC"
+        return "wind_curtailment", detail
 
     def _soc_kind(self, point: str, gap: float) -> tuple[tuple[str, str], str] | None:
         """A battery's state of charge away from its energy count: a capacity fade when the
@@ -256,21 +280,23 @@ class Detector:
         return {}
 
     # ------------------------------------------------------------------ persistence
-    def _persist(self, t: int, found: dict[tuple[str, str], str]) -> list[Alarm]:
+    def _persist(self, t: int, found: dict[tuple[str, str], str | tuple[str, str]]
+                 ) -> list[Alarm]:
         for key in list(self._since):
             if key not in found:  # the episode ended
                 self._since.pop(key)
                 if key[0] != "capacity_fade":  # a capacity lost stays lost: raised once
                     self._raised.discard(key)
         new = []
-        for key, detail in found.items():
+        for key, what in found.items():  # a detail, or (the kind as known now, a detail)
+            kind, detail = (key[0], what) if isinstance(what, str) else what
             start = self._since.setdefault(key, t)
             # a fade is told from three steps of evidence already: no window besides
             window = 0 if key[0] in ("lost_tag", "stuck_meter", "capacity_fade") \
                 else self.limits.window_s
             if key not in self._raised and t - start >= window:
                 self._raised.add(key)
-                alarm = Alarm(kind=key[0], point=key[1], start_s=start, raised_s=t,
+                alarm = Alarm(kind=kind, point=key[1], start_s=start, raised_s=t,
                               detail=detail)
                 new.append(alarm)
         self.alarms.extend(new)

@@ -9,13 +9,15 @@ A fault acts on what a tag publishes, as a failing sensor, meter or plant would 
       - {kind: sign_flip, point: plant.p_mw, start: 15h}
       - {kind: lost, point: ev.p_mw, start: 18h}
       - {kind: capacity_fade, point: bess.soc, start: 20h, share: 0.2}
+      - {kind: curtail, point: wind.p_mw, start: 22h, limit_mw: 15}
 
 ``start`` and ``duration`` are from the scenario's start; no duration: to the end. A string
 outage takes ``share`` of the plant's power away; a stuck meter repeats the reading it had when
 the fault began; an SOC drift adds ``rate_per_h`` per hour (the BMS's estimate walking away);
 a sign flip negates; a lost tag stops publishing; a capacity fade makes the battery's state
 of charge move as a battery with ``share`` of its capacity gone would report it (the changes
-since the fault began divided by ``1 - share``, within 0 to 1). The file is validated like the mapping
+since the fault began divided by ``1 - share``, within 0 to 1); a curtailment holds a plant
+at ``limit_mw`` (a setpoint tracked within 0.4 %, so that it is not a stuck meter). The file is validated like the mapping
 (:func:`twin.live.mapping.load`): the points must be tags of the mapping.
 """
 
@@ -32,7 +34,8 @@ from twin.core.specload import Collect, SpecError, build
 from twin.live.mapping import MappingError, Telemetry, raise_lines
 from twin.scenario import ScenarioError, parse_duration, read_yaml
 
-KINDS = ("string_outage", "stuck", "soc_drift", "sign_flip", "lost", "capacity_fade")
+KINDS = ("string_outage", "stuck", "soc_drift", "sign_flip", "lost", "capacity_fade",
+         "curtail")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Fault:
     """One fault of one tag, over a window of the run."""
 
     kind: Literal["string_outage", "stuck", "soc_drift", "sign_flip", "lost",
-                  "capacity_fade"] = param(
+                  "capacity_fade", "curtail"] = param(
         doc="what fails")
     point: str = param(doc="<entity>.<attribute> of a tag of the mapping")
     start: int = param("s", parse=lambda v: 0 if v == 0 else parse_duration(v),
@@ -50,6 +53,7 @@ class Fault:
     share: float = param("1", default=0.25, gt=0, le=1, doc="string_outage: share of the "
                          "plant's power lost; capacity_fade: share of the capacity lost")
     rate_per_h: float = param("1/h", default=0.02, doc="soc_drift: added per hour")
+    limit_mw: float = param("MW", default=0.0, ge=0, doc="curtail: the plant's setpoint (MW)")
 
     def active(self, t: int) -> bool:
         end = math.inf if self.duration is None else self.start + self.duration
@@ -107,6 +111,8 @@ class Faulty:
                 out += f.rate_per_h * (t - f.start + step_s) / 3600.0
             elif f.kind == "sign_flip":
                 out = -out
+            elif f.kind == "curtail":
+                out = min(out, f.limit_mw * (1.0 + 0.004 * math.sin(t / 977.0)))
             elif f.kind == "capacity_fade":
                 ref = self._held.setdefault(i, out)
                 out = min(max(ref + (out - ref) / (1.0 - min(f.share, 0.99)), 0.0), 1.0)
