@@ -245,6 +245,9 @@ def weathers(scenario: Scenario, years: int = 1, files: tuple[str | Path, ...] =
 
 
 SOURCES = ("twin", "adapters")  # the code a run's result depends on (with twin/data)
+# prices and limits that the co-simulation does not read (only the accounting written into
+# a run's file, which the pathway recounts): a change of them reuses the runs
+PRICED = frozenset({"twin/data/measures.yaml", "twin/data/costs.yaml"})
 
 
 @functools.cache
@@ -254,8 +257,9 @@ def _code_digest() -> str:
     h = hashlib.sha256()
     for name in SOURCES:
         for f in sorted((root / name).rglob("*")):
-            if f.suffix in (".py", ".yaml") and f.is_file():
-                h.update(str(f.relative_to(root)).encode())
+            rel = f.relative_to(root).as_posix()
+            if f.suffix in (".py", ".yaml") and rel not in PRICED and f.is_file():
+                h.update(rel.encode())
                 h.update(f.read_bytes())
     return h.hexdigest()
 
@@ -286,7 +290,8 @@ def run_key(scenario: Scenario) -> str:
 def cached_run(scenario: Scenario, out_dir: str | Path) -> Path:
     """The run's HDF5 file: the one already in ``out_dir`` when it was made from the same
     scenario, files and code (its key beside it, ``NAME.key``), else a new run. A change of a
-    price, a factor or a limit that the co-simulation does not read reuses the runs."""
+    price or a limit that the co-simulation does not read (:data:`PRICED`, the accounting
+    settings) reuses the runs; the pathway reads only their flows and costs them anew."""
     path = runner.output_path(scenario, out_dir)
     key, key_path = run_key(scenario), path.with_suffix(".key")
     if path.is_file() and key_path.is_file() and key_path.read_text(encoding="utf-8") == key:
