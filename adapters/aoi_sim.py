@@ -70,6 +70,7 @@ class AOISim(TwinSimulator):
         last = dt.datetime.fromtimestamp(self.start_epoch_s + duration_s, dt.UTC).year
         self.calendar = ParkCalendar(timezone=timezone, years=range(first, last + 1))
         self._closers: list[Any] = []
+        self._producing_mw: dict[str, float] = {}  # each line's last producing step's load
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         spec = AOILineSpec(**params)
@@ -134,7 +135,14 @@ class AOISim(TwinSimulator):
         bursts = self.events.active(time, "defect_burst") if self.events else []
         for eid, line in self.entities.items():
             line.p_defect = defect_share(eid, line.spec.p_defect, bursts)
-            self.out[eid] = _recorded(line.step(epoch_s, self.step_s), _standby_mw(line))
+            out = line.step(epoch_s, self.step_s)
+            standby = _standby_mw(line)
+            self.out[eid] = values = _recorded(out, standby)
+            if out.boards_out and not out.held_s:  # what the line draws producing
+                self._producing_mw[eid] = out.p_mw
+            normal = self._producing_mw.get(eid, sum(line.spec.p_idle_kw) / 1000.0)
+            values["p_held_mw"] = 0.0 if standby is None else \
+                out.held_s / self.step_s * max(normal - standby, 0.0)
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Extra method: each line's whole run so far (``LineOutput`` fields)."""
@@ -160,6 +168,7 @@ def _recorded(output: Any, standby_mw: float | None = None) -> dict[str, Any]:
     producing = values["boards_out"] > 0
     values["producing"] = 1.0 if producing else 0.0
     values["p_flex_mw"] = 0.0 if standby_mw is None else max(values["p_mw"] - standby_mw, 0.0)
+    values["p_held_mw"] = 0.0
     for name in aoi_line.PER_BOARD:
         value = values.get(name)
         if value is None or not math.isfinite(value):

@@ -70,7 +70,8 @@ class EMSSim(TwinSimulator):
         return model
 
     def _measurement(self, data: Mapping[str, Any]) -> Measurement:
-        sums = {"pv": 0.0, "wind": 0.0, "other": 0.0, "ev": 0.0}
+        sums = {"pv": 0.0, "wind": 0.0, "other": 0.0, "ev": 0.0, "line_flex": 0.0,
+                "line_held": 0.0}
         factory, flex, soc = {}, {}, {}
         for snapshot in data.get("outputs", {}).values():
             for eid, attrs in snapshot.items():
@@ -81,12 +82,16 @@ class EMSSim(TwinSimulator):
                     factory[eid] = float(attrs["p_mw"])
                     continue
                 sums[MEASURED[kind]] += float(attrs["p_mw"])
+                if kind == "aoi":  # a line's flexibility and what a hold takes off now
+                    sums["line_flex"] += float(attrs.get("p_flex_mw", 0.0))
+                    sums["line_held"] += float(attrs.get("p_held_mw", 0.0))
                 if kind == "ev":
                     flex[eid] = attrs.get("flex")
         for snapshot in data.get("storage", {}).values():
             soc.update({eid: float(a["soc"]) for eid, a in snapshot.items() if "soc" in a})
         return Measurement(pv_mw=sums["pv"], wind_mw=sums["wind"], other_mw=sums["other"],
-                           ev_mw=sums["ev"], factory_mw=factory, soc=soc, ev_flex=flex)
+                           ev_mw=sums["ev"], factory_mw=factory, soc=soc, ev_flex=flex,
+                           line_flex_mw=sums["line_flex"], line_held_mw=sums["line_held"])
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         i = self.index(time)

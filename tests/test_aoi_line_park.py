@@ -107,8 +107,19 @@ def test_the_park_s_events_reach_the_line(kind):
     if kind == "demand_response":
         assert offered[9] == pytest.approx(held[9]["p_mw"] - standby_mw)
         assert offered[11] == pytest.approx(0.0, abs=1e-12)  # held: nothing left to take off
+        # what the hold takes off while in force (the EMS counts it in the park's answer)
+        assert [r["p_held_mw"] for r in held[10:13]] == pytest.approx([offered[9]] * 3)
+        assert sum(r["p_held_mw"] for r in held) == pytest.approx(3 * offered[9])
     else:
         assert offered == [0.0] * 24
+        assert sum(r["p_held_mw"] for r in held) == 0.0
+    # the boards the hold cost are counted: its time over the placement's mean cycle
+    spec = _spec()
+    assert sum(r["boards_held"] for r in held) == pytest.approx(
+        3 * 3600 * spec.performance / spec.takt_s)
+    lost = sum(r["boards_out"] for r in ignored) - sum(r["boards_out"] for r in held)
+    assert lost == pytest.approx(sum(r["boards_held"] for r in held), rel=0.1)
+    assert sum(r["boards_held"] for r in ignored) == 0.0
 
 
 def test_carbon_per_board_follows_the_park_s_hourly_supply():

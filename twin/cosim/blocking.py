@@ -16,7 +16,11 @@ possible, and steps one step at a time when
 - a caller gives its own events book (a live view adds events while the run goes), an
   observer of each step, extensions (hardware in the loop) or the scenario has external
   simulators or FMUs (unknown to the block adapters);
-- the AOI line steps other than the park (board by board, or a park step it cannot take).
+- an AOI line steps other than the park (a park step longer than the hour it can take).
+
+A board-by-board AOI line steps in blocks like any other simulator: each step of a block
+runs its SimPy model through that step, with the step's own time, events and state, so the
+block gives what the steps give one at a time (``tests/test_aoi_line_block.py``).
 """
 
 from __future__ import annotations
@@ -63,6 +67,6 @@ def _steps(s: Scenario, fast_progress: bool, events: Any, observer: Any,
         return 1
     if s.external or s.fmus or not float(step_s).is_integer():
         return 1
-    if any(a.fidelity == "full" for a in s.aoi_lines) or (s.aoi_lines and step_s > 3600):
+    if s.aoi_lines and step_s > 3600:
         return 1
     return max(1, min(BLOCK_S // int(step_s), MAX_BLOCK_STEPS, s.n_steps))

@@ -109,6 +109,8 @@ class Measurement:
     ev_mw: float
     soc: dict[str, float]
     ev_flex: dict[str, EVFlex | None]
+    line_flex_mw: float = 0.0  # what holding the AOI lines would take off (their p_flex_mw)
+    line_held_mw: float = 0.0  # what the park's hold of the AOI lines takes off now
 
     @property
     def complete(self) -> bool:
@@ -128,7 +130,7 @@ class Decision:
     replanned: bool
     status: str
     solve_ms: float
-    up_mw: float  # VPP envelope: import reduction the park can hold for an hour
+    up_mw: float  # VPP envelope: import reduction the park can hold for an hour (storage, AOI lines)
     down_mw: float  # ... and consumption increase
     import_cap_mw: float  # an operator's cap in force (NaN: none)
     import_baseline_mw: float  # import on the plan without the request (NaN outside one)
@@ -318,7 +320,8 @@ class EMS:
             bp = st.base_plan
             baseline = max(net_demand - sum(st.shift_sent.values())
                            + float(bp.p_shift_mw[k].sum())
-                           + max(float(bp.p_storage_mw[k].sum()), 0.0), 0.0)
+                           + max(float(bp.p_storage_mw[k].sum()), 0.0), 0.0) + m.line_held_mw
+            # (an AOI line held on the request gives its part: it counts in the answer)
             cap = max(baseline - float(st.cut[k]), 0.0) - s.loss_margin * (load + m.ev_mw)
             ceiling = min(ceiling, cap)
         p_total = self._correct(i, k, p_planned, net_demand, ceiling, cap, m.soc)
@@ -359,7 +362,7 @@ class EMS:
         return Decision(
             p_storage_mw=p_storage, p_ev_limit_mw=p_ev, p_shift_mw=shifts, replanned=replanned,
             status=plan.status, solve_ms=plan.solve_s * 1e3 if replanned else 0.0,
-            up_mw=float(env.up_mw[1]) if env is not None else 0.0,
+            up_mw=(float(env.up_mw[1]) if env is not None else 0.0) + m.line_flex_mw,
             down_mw=float(env.down_mw[1]) if env is not None else 0.0,
             import_cap_mw=cap,
             import_baseline_mw=baseline,

@@ -118,6 +118,7 @@ class LineOutput:
     boards_released: int = 0  # flagged, overridden at review, left as good
     held_s: float = 0.0  # shift time the park held the line (an outage, a demand response)
     changeovers: int = 0  # product changeovers started
+    boards_held: float = 0.0  # boards not made while held: held shift time / mean placement cycle
 
 
 # What a line gives each step (recorded): fields of LineOutput.
@@ -150,15 +151,21 @@ OUTPUTS = (
              "sum"),
     Quantity("held_s", "s", "shift time the park held the line (a grid outage, a demand-"
              "response request)", "sum"),
+    Quantity("boards_held", "1", "boards not made while the park held the line (its held "
+             "shift time over the placement's mean cycle)", "sum"),
 )
 # What is recorded: the outputs, with a step without boards out flagged (``producing`` = 0)
 # and its per-board ratios (PER_BOARD) recorded as 0, never NaN.
 PRODUCING = Quantity("producing", "1", "1 when boards left the line in the step, else 0 (its "
                      "per-board ratios are then recorded as 0, not NaN)")
-# What a demand-response request could take off the line (its flexibility, for the EMS).
+# What a demand-response request could take off the line (its flexibility, for the EMS) and
+# what a hold in force takes off.
 P_FLEX = Quantity("p_flex_mw", "MW", "load a demand-response hold would take off: the step's "
                   "mean power above standby (0 when the line does not hold on demand_response)")
-RECORDED = (*OUTPUTS, PRODUCING, P_FLEX)
+P_HELD = Quantity("p_held_mw", "MW", "load the park's hold takes off the line in the step: "
+                  "its held share of the step times its last producing step's power above "
+                  "standby (0 when the line does not hold on demand_response)")
+RECORDED = (*OUTPUTS, PRODUCING, P_FLEX, P_HELD)
 PER_BOARD = ("availability", "performance", "oee", "fpy", "lead_time_s", "escape_rate",
              "false_call_rate", "kwh_per_board", "kgco2_per_board")
 
@@ -241,7 +248,8 @@ class LineBase:
             calls_unreviewed=int(c.get("calls_unreviewed", 0)),
             passes_unverified=int(c.get("passes_unverified", 0)),
             boards_released=int(c.get("released", 0)), held_s=c.get("held_s", 0.0),
-            changeovers=int(c.get("changeovers", 0)))
+            changeovers=int(c.get("changeovers", 0)),
+            boards_held=c.get("held_s", 0.0) * self.spec.performance / self.spec.takt_s)
 
     def summary(self) -> LineOutput:
         """The whole run so far as one interval."""
