@@ -42,22 +42,26 @@ def test_a_third_of_the_buses_measured_gives_every_voltage_within_half_a_percent
 
 
 def test_each_bus_voltage_comes_with_a_standard_deviation_the_errors_bear_out(solved):
-    """The gain matrix's inverse: over noise draws the errors are as large as it says (not
-    ten times smaller or larger), a measured bus is known better than its meter alone, and an
-    unmeasured bus less well than a measured one."""
+    """The gain matrix's inverse: over noise draws the errors of the voltages and of the
+    lines' loadings are as large as it says (not ten times smaller or larger), a measured bus
+    is known better than its meter alone, and an unmeasured bus less well than a measured
+    one."""
     from twin.live.estimate import SIGMA_V_PU
 
     net = solved
     truth = net.res_bus.vm_pu.to_numpy()
-    z, sigmas = [], []
+    z, sigmas, z_loading = [], [], []
+    loading = net.res_line.loading_percent.to_numpy()
     for seed in range(4):
         est = estimate_state(net, measure(net, share=1 / 3, seed=10 + seed), bad_data=False)
         assert est.converged
         assert est.vm_sigma_pu is not None
         z.append((est.vm_pu - truth) / est.vm_sigma_pu)
+        z_loading.append((est.loading_percent - loading) / est.loading_sigma_pct)
         sigmas.append(est.vm_sigma_pu)
-    rms = float(np.sqrt(np.mean(np.square(z))))
-    assert 0.4 < rms < 1.5
+    for errors in (z, z_loading):
+        rms = float(np.sqrt(np.mean(np.square(errors))))
+        assert 0.4 < rms < 1.5
     sigma = np.mean(sigmas, axis=0)
     measured = np.isin(net.bus.index, est.measured_buses)
     assert sigma[measured].max() < SIGMA_V_PU

@@ -36,6 +36,12 @@ def as_page(x: float, digits: int) -> str:
     return f"{round(float(x), digits) + 0.0:.{digits}f}"  # toFixed, -0 as 0
 
 
+def as_shown(x: float, attr: str, unit: str) -> str:
+    """A point's value as the page shows it: a state of charge in %, MW to the kW, else one
+    decimal."""
+    return as_page(100 * x, 2) if attr == "soc" else as_page(x, 3 if unit == "MW" else 1)
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is missing (make test installs it)")
 def test_the_page_shows_measured_twin_grid_alarms_and_the_recommendation(broker, tmp_path):  # noqa: F811
     s = loads(SMALL.read_text() + "grid:\n  source: build\n" + EMS,
@@ -85,12 +91,11 @@ def check_against_history(pg, engine: LiveEngine) -> None:
                 continue
             row = f"#tm-points tr[data-point='{tag.point}']"
             value = run.series(tag.entity, tag.attr)[-1]
-            text = as_page(100 * value, 2) if tag.attr == "soc" else as_page(value, 3)
-            assert shown(pg, f"{row} .measured") == text, tag.point
+            unit = run.info(tag.entity, tag.attr).unit
+            assert shown(pg, f"{row} .measured") == as_shown(value, tag.attr, unit), tag.point
             if (f"{tag.entity}.twin", tag.attr) in run.series_keys():
                 twin = run.series(f"{tag.entity}.twin", tag.attr)[-1]
-                text = as_page(100 * twin, 2) if tag.attr == "soc" else as_page(twin, 3)
-                assert shown(pg, f"{row} .twin") == text, tag.point
+                assert shown(pg, f"{row} .twin") == as_shown(twin, tag.attr, unit), tag.point
         estimated = run.series("grid.twin", "vm_pu")[-1]
         sigma = run.series("grid.twin", "vm_sigma_pu")[-1]
         assert np.ptp(estimated) > 0.005
@@ -103,6 +108,8 @@ def check_against_history(pg, engine: LiveEngine) -> None:
         loading = run.series("grid.twin", "line_loading_pct")[-1]
         top = shown(pg, "#tm-lines tr:first-child .loading")
         assert top == f"{as_page(loading.max(), 1)} %"
+        spread = run.series("grid.twin", "line_loading_sigma_pct")[-1][np.argmax(loading)]
+        assert shown(pg, "#tm-lines tr:first-child .sigma") == f"± {as_page(spread, 2)}"
         rec = run.series("bess.recommended", "p_set_mw")[-1]
         assert np.isfinite(rec)
         assert shown(pg, ".tm-rec.now tr[data-battery='bess'] .setpoint") == as_page(rec, 3)

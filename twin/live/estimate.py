@@ -54,6 +54,7 @@ class StateEstimate:
     bad: tuple[Measurement, ...]  # measurements removed as bad data
     converged: bool
     vm_sigma_pu: np.ndarray | None = None  # per bus: the estimate's standard deviation
+    loading_sigma_pct: np.ndarray | None = None  # per line: the same of its loading
 
 
 def measure(net: object, share: float = 1 / 3, seed: int = 0,
@@ -104,7 +105,8 @@ def estimate_state(net: object, measurements: Sequence[Measurement],
     Each bus voltage's standard deviation comes from the gain matrix of the last WLS
     iteration, G = H' R^-1 H: the state's covariance is G^-1 (the measurements' errors
     independent, of the standard deviations given), its voltage-magnitude diagonal the
-    variance of each bus's estimate."""
+    variance of each bus's estimate; each line's loading's, from the same covariance carried
+    through the line's current (linearised at the estimate)."""
     import pandapower as pp
     from pandapower.estimation.state_estimation import StateEstimation, _initialize_voltage
 
@@ -142,27 +144,59 @@ def estimate_state(net: object, measurements: Sequence[Measurement],
             dtype=float), loading_percent=np.asarray(loading, dtype=float),
         measured_buses=tuple(sorted({m.element for m in measurements
                                      if m.kind == "v" and m.element_type == "bus"})),
-        bad=bad, converged=ok, vm_sigma_pu=_vm_sigma(work, se.solver) if ok else None)
+        bad=bad, converged=ok, **(_sigmas(work, se.solver, loading) if ok else {}))
 
 
-def _vm_sigma(net: object, solver: object) -> np.ndarray | None:
-    """Each bus's voltage-magnitude standard deviation (p.u.) from the WLS gain matrix: the
-    diagonal of G^-1 at the state's |V| entries (the state is [angles of the non-slack buses,
-    magnitudes of all buses] in pandapower's internal bus order, the in-service buses first)."""
-    gain = getattr(solver, "Gm", None)
-    eppci = getattr(solver, "eppci", None)
+def _sigmas(net: object, solver: object, loading: np.ndarray) -> dict[str, np.ndarray]:
+    """The standard deviations of the estimate from the WLS gain matrix G (the state is
+    [angles of the non-slack buses, magnitudes of all buses] in pandapower's internal order,
+    the in-service buses and branches first; its covariance G^-1):
+
+    - each bus's voltage magnitude (p.u.): the diagonal of G^-1 at the |V| entries;
+    - each line's loading (percentage points): J G^-1 J' with J the derivatives of the
+      current magnitude at the line's more loaded end (|Yf V| or |Yt V|) by the state, as a
+      share of that current, times the loading."""
+    gain, eppci = getattr(solver, "Gm", None), getattr(solver, "eppci", None)
     if gain is None or eppci is None:
-        return None
+        return {}
     try:
         cov = np.linalg.inv(gain)
     except np.linalg.LinAlgError:
-        return None
-    n_v = len(eppci.v)
-    var = np.diag(cov)[eppci.num_non_slack_bus:eppci.num_non_slack_bus + n_v]
+        return {}
+    n_s, n_v = eppci.num_non_slack_bus, len(eppci.v)
+    var = np.diag(cov)[n_s:n_s + n_v]
     lookup = np.asarray(net._pd2ppc_lookups["bus"])
-    out = np.full(len(net.bus), np.nan)
+    vm = np.full(len(net.bus), np.nan)
     for k, b in enumerate(np.asarray(net.bus.index)):
         pos = int(lookup[b]) if b < len(lookup) else -1
         if 0 <= pos < n_v:
-            out[k] = float(np.sqrt(max(var[pos], 0.0)))
+            vm[k] = float(np.sqrt(max(var[pos], 0.0)))
+    return {"vm_sigma_pu": vm, "loading_sigma_pct": _loading_sigma(net, eppci, cov, loading)}
+
+
+def _loading_sigma(net: object, eppci: object, cov: np.ndarray,
+                   loading: np.ndarray) -> np.ndarray:
+    internal = eppci.data["internal"]
+    v = np.asarray(eppci.v, dtype=float)
+    V = v * np.exp(1j * np.asarray(eppci.delta, dtype=float))
+    rel = []  # per in-service branch: the relative standard deviation of its larger current
+    for Y in (internal["Yf"], internal["Yt"]):
+        current = Y @ V
+        mag = np.abs(current)
+        unit = np.divide(np.conj(current), mag, out=np.zeros_like(current), where=mag > 0)
+        d_angle = (Y.multiply(1j * V[np.newaxis, :]).tocsr().multiply(unit[:, np.newaxis])).real
+        d_mag = (Y.multiply(np.exp(1j * eppci.delta)[np.newaxis, :]).tocsr()
+                 .multiply(unit[:, np.newaxis])).real
+        jac = np.hstack([np.asarray(d_angle.todense())[:, eppci.non_slack_buses],
+                         np.asarray(d_mag.todense())])
+        sd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", jac, cov[:jac.shape[1], :jac.shape[1]],
+                                          jac), 0.0))
+        rel.append((mag, np.divide(sd, mag, out=np.full_like(sd, np.nan), where=mag > 0)))
+    (mag_f, rel_f), (mag_t, rel_t) = rel
+    branch_rel = np.where(mag_f >= mag_t, rel_f, rel_t)
+    out = np.full(len(net.line), np.nan)
+    start, end = net._pd2ppc_lookups["branch"].get("line", (0, 0))
+    in_service = np.asarray(internal.get("branch_is", np.ones(len(branch_rel), bool)), bool)
+    if end - start == len(net.line) and in_service.all() and len(branch_rel) >= end:
+        out[:] = loading * branch_rel[start:end]
     return out

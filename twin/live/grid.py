@@ -10,8 +10,8 @@ and, at a step, turns what is measured into :mod:`twin.live.estimate` measuremen
   whose entity is not measured, or stale, and the grid connection, are left unknown;
 - each measured bus voltage.
 
-The WLS estimate gives every bus voltage with its standard deviation and every line's
-loading; a measurement thrown out as
+The WLS estimate gives every bus voltage and every line's loading, each with its standard
+deviation; a measurement thrown out as
 bad data is a ``bad_data`` alarm on its tag. With ``background=True`` (``twin live``) an
 estimate runs in its own thread while the steps go on, one at a time; its result goes into the
 history from the step it is done.
@@ -178,6 +178,10 @@ class GridEstimator:
             ("grid.twin", "line_loading_pct"): SeriesInfo(
                 "%", "line loadings estimated (WLS), held between estimates",
                 tuple(self.line_names)),
+            ("grid.twin", "line_loading_sigma_pct"): SeriesInfo(
+                "%", "standard deviation of each estimated line loading (the WLS gain "
+                "matrix's inverse through the line's current), held between estimates",
+                tuple(self.line_names)),
             ("grid.twin", "bad_data"): SeriesInfo(
                 "1", "measurements thrown out as bad data so far", aggregation="mean"),
         }
@@ -196,5 +200,8 @@ class GridEstimator:
             out[w.column(("grid.twin", "line_loading_pct"))] = self.last.loading_percent
             if self.last.vm_sigma_pu is not None:
                 out[w.column(("grid.twin", "vm_sigma_pu"))] = self.last.vm_sigma_pu
+            if self.last.loading_sigma_pct is not None:
+                out[w.column(("grid.twin", "line_loading_sigma_pct"))] = \
+                    self.last.loading_sigma_pct
         out[w.column(("grid.twin", "bad_data"))] = float(self.n_bad)
         return out

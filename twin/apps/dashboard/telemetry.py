@@ -168,6 +168,8 @@ class TelemetryPage:
                 "vm_sigma_pu": [num(v, 7) for v in est.vm_sigma_pu]
                 if est.vm_sigma_pu is not None else None,
                 "loading_pct": [num(v, 3) for v in est.loading_percent],
+                "loading_sigma_pct": [num(v, 4) for v in est.loading_sigma_pct]
+                if est.loading_sigma_pct is not None else None,
                 "measured_pu": {p: num(held.get(p), 6) for p in g.voltage_bus},
                 "bad": [m.element for m in est.bad if m.kind == "v"],
                 "n_estimates": g.n_estimates, "n_failed": g.n_failed}

@@ -189,7 +189,9 @@ function tmGrid() {
   const order = g.loading_pct.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 8);
   for (const [v, i] of order) {
     const row = tmEl("tr", {"data-line": String(i)});
-    row.append(tmEl("td", {class: "name"}, info.lines[i]), tmEl("td", {class: "loading"}, `${tmFmt(v, 1)} %`));
+    const sd = g.loading_sigma_pct ? g.loading_sigma_pct[i] : null;
+    row.append(tmEl("td", {class: "name"}, info.lines[i]), tmEl("td", {class: "loading"}, `${tmFmt(v, 1)} %`),
+               tmEl("td", {class: "sigma"}, sd === null ? "" : `± ${tmFmt(sd, 2)}`));
     lines.append(row);
   }
   document.getElementById("tm-grid-note").textContent =
