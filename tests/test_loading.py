@@ -351,26 +351,31 @@ LINES = PARK.splitlines()
 VALUE_LINES = [i for i, ln in enumerate(LINES) if ":" in ln and not ln.lstrip().startswith("#")]
 
 
+def mutate(lines: list[str], mutations) -> str:
+    """``lines`` with each of ``mutations`` (index, how, value) applied: a value replaced, a
+    line deleted, duplicated or cut (and what follows it dropped); the text."""
+    lines = list(lines)
+    for index, how, value in mutations:
+        index %= len(lines)
+        line = lines[index]
+        if how == "value" and ":" in line:
+            lines[index] = f"{line.split(':', 1)[0]}: {value}"
+        elif how == "delete":
+            del lines[index]
+        elif how == "duplicate":
+            lines.insert(index, line)
+        else:
+            lines = [*lines[:index], line[: len(line) // 2]]
+    return "\n".join(lines) + "\n"
+
+
 @settings(max_examples=60, deadline=3000, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(VALUE_LINES),
                           st.sampled_from(["value", "delete", "duplicate", "truncate"]),
                           st.sampled_from(NASTY)), min_size=1, max_size=3))
 def test_fuzz_every_mutant_loads_or_gives_one_line_per_error(mutations):
-    lines = list(LINES)
-    for index, how, value in mutations:
-        index = min(index, len(lines) - 1)
-        line = lines[index]
-        if how == "value" and ":" in line:
-            key = line.split(":", 1)[0]
-            lines[index] = f"{key}: {value}"
-        elif how == "delete":
-            del lines[index]
-        elif how == "duplicate":
-            lines.insert(index, line)
-        else:
-            lines = lines[:index] + [line[: len(line) // 2]]
-    text = "\n".join(lines) + "\n"
+    text = mutate(LINES, mutations)
     t0 = time.perf_counter()
     try:
         loads(text, PARK_PATH)
@@ -396,22 +401,6 @@ STUDY_PATH = ROOT / "studies" / "sizing-2027.yaml"
 HIL_PATH = ROOT / "scenarios" / "hil-battery.yaml"
 
 
-def _mutate(lines: list[str], mutations) -> str:
-    lines = list(lines)
-    for index, how, value in mutations:
-        index %= len(lines)
-        line = lines[index]
-        if how == "value" and ":" in line:
-            lines[index] = f"{line.split(':', 1)[0]}: {value}"
-        elif how == "delete":
-            del lines[index]
-        elif how == "duplicate":
-            lines.insert(index, line)
-        else:
-            lines = [*lines[:index], line[: len(line) // 2]]
-    return "\n".join(lines) + "\n"
-
-
 MUTATIONS = st.lists(st.tuples(st.integers(0, 400),
                                st.sampled_from(["value", "delete", "duplicate", "truncate"]),
                                st.sampled_from(NASTY)), min_size=1, max_size=3)
@@ -426,7 +415,7 @@ def test_fuzz_the_sizing_study_and_the_hil_example(mutations):
 
     for path, parse, error in ((STUDY_PATH, load_study, StudyError),
                                (HIL_PATH, loads, ScenarioError)):
-        text = _mutate(path.read_text(encoding="utf-8").splitlines(), mutations)
+        text = mutate(path.read_text(encoding="utf-8").splitlines(), mutations)
         t0 = time.perf_counter()
         message = ""
         try:
