@@ -119,17 +119,25 @@ grid:
 """
 
 
-def test_a_run_records_the_control_and_its_effect(tmp_path):
+@pytest.fixture(scope="module")
+def controlled(tmp_path_factory):
+    """A day of a PV plant on long feeders with tap changers and Q(U): the scenario and run."""
     from twin import runner, scenario
+
+    out = tmp_path_factory.mktemp("vc")
+    path = out / "vc.yaml"
+    path.write_text(RUN)
+    s = scenario.load(path)
+    return s, runner.run(s, out_dir=out).path
+
+
+def test_a_run_records_the_control_and_its_effect(controlled):
     from twin.core.results import open_run
     from twin.cosim.network import build_grid
 
-    path = tmp_path / "vc.yaml"
-    path.write_text(RUN)
-    s = scenario.load(path)
-    result = runner.run(s, out_dir=tmp_path)
+    s, path = controlled
     grid = ParkGrid(build_grid(s).net)  # the same network without control
-    with open_run(result.path) as run:
+    with open_run(path) as run:
         pv, q = run.series("pv", "p_mw"), run.series("grid", "q_inverter_mvar")
         vm = run.series("grid", "vm_pu")
         taps = run.series("grid", "trafo_tap_pos")
@@ -140,3 +148,20 @@ def test_a_run_records_the_control_and_its_effect(tmp_path):
     assert q[noon] < 0  # absorbing at noon
     assert q[0] > q[noon]  # at night, with no feed-in, little or nothing to absorb
     assert taps.shape == (24, len(grid.net.trafo))
+
+
+def test_the_run_report_adds_the_grid_studies_asked_for(controlled, tmp_path, capsys):
+    from twin.apps.cli import main
+
+    _, path = controlled
+    out = tmp_path / "report.html"
+    assert main(["report", str(path), "--studies", "n-1,short-circuit", "-o", str(out)]) == 0
+    page = out.read_text()
+    for heading in ("Grid study — Contingencies, worst first", "Grid study — Every violation",
+                    "Grid study — IEC 60909 maximum levels"):
+        assert heading in page
+    assert "park-trafo-1" in page  # the single main transformer out: the park cut off
+    assert "pcc-220" in page
+    assert main(["report", str(path), "--studies", "n-2"]) == 2
+    assert "--studies n-2: expected some of n-1, hosting, short-circuit" in \
+        capsys.readouterr().err

@@ -165,9 +165,16 @@ def run_report(path: str | Path, assessment: Assessment | None = None) -> str:
     return run_report_and_summary(path, assessment)[0]
 
 
-def run_report_and_summary(path: str | Path,
-                           assessment: Assessment | None = None) -> tuple[str, str]:
-    """The committee report of one run and its first page as text (for the terminal)."""
+def run_report_and_summary(path: str | Path, assessment: Assessment | None = None,
+                           studies: Sequence[str] = ()) -> tuple[str, str]:
+    """The committee report of one run and its first page as text (for the terminal);
+    ``studies``: grid studies added as sections (:mod:`twin.studies.grid.sections`)."""
+    grid = []
+    if studies:
+        from twin.studies.grid.sections import report_sections
+
+        grid = [f"<h2>{_esc(h)}</h2>{body}" for h, body in report_sections(str(path),
+                                                                                studies)]
     with open_run(path) as run:
         a = assessment if assessment is not None else assess(run)
         cf = a.appraise()
@@ -176,7 +183,7 @@ def run_report_and_summary(path: str | Path,
         rest = [section(run, a) for section in SECTIONS]
         text = page(f"{run.meta.get('park', 'park')} — run report",
                     [f"<style>{committee.PRINT_CSS}</style>", first, details,
-                     '<section class="page">', *rest, "</section>",
+                     '<section class="page">', *rest, *grid, "</section>",
                      committee.method_page(a, cf)])
         return text, committee.summary(a, cf, period_text(run))
 

@@ -44,6 +44,7 @@ def build_grid(s: Scenario) -> ParkNetwork:
     if s.grid is None:
         raise ValueError("the scenario has no grid section")
     names = [name for _, name in s.entity_names()]
-    if s.grid.source == "json":
-        return grid_io.read_network(s.grid.path, names)
+    if s.grid.source in ("json", "cim"):
+        return grid_io.read_network(s.grid.path, names, s.grid.source, s.grid.mapping,
+                                    s.entity_kinds())
     return build_network(grid_connections(s), s.grid.layout, name=s.park.name)

@@ -24,6 +24,7 @@ import yaml
 from twin.accounting.carbon.products import ProductSpec
 from twin.core import textload
 from twin.core.fields import param
+from twin.core.kinds import KIND_OF_LIST
 from twin.core.specload import MAX_ERRORS, Collect, SpecError, build
 from twin.models.aoi.spec import AOILineSpec
 from twin.models.battery import BatterySpec
@@ -165,8 +166,14 @@ class ExternalSimulator:
 class GridSection:
     """The park's electrical network: built from parameters or loaded from pandapower JSON."""
 
-    source: Literal["build", "json"] = param(default="build", doc="how the network is made")
-    path: Path | None = param(default=None, doc="pandapower JSON file (source: json)")
+    source: Literal["build", "json", "cim"] = param(
+        default="build", doc="how the network is made: built, or one's own (pandapower JSON, "
+        "or CIM/CGMES converted by pandapower)")
+    path: Path | None = param(default=None, doc="pandapower JSON file (source: json); CIM/CGMES "
+                              ".zip, .xml or folder of them (source: cim)")
+    mapping: Path | None = param(
+        default=None, doc="CSV table entity,table,element tying the park's entities to the "
+        "network's elements (twin.models.grid.mapping); without it elements are tied by name")
     hosts: dict[str, str] | None = param(
         default=None, doc="entity -> the entity whose substation it shares (source: build)")
     layout: GridLayout = param(default=GridLayout(), doc="parameters of a built network")
@@ -267,6 +274,10 @@ class Scenario:
         if isinstance(step, float):  # a sub-second twin hil run (hil.run.prepare): 0.1 s
             return round(self.period.duration_s / step)
         return self.period.duration_s // step
+
+    def entity_kinds(self) -> dict[str, str]:
+        """Each park entity's kind (``pv``, ``wind``, ``battery``, ``factory``, ...)."""
+        return {name: KIND_OF_LIST[key] for key, name in self.entity_names()}
 
     def entity_names(self) -> Iterator[tuple[str, str]]:
         """(list key, entity name) of every park entity, in scenario order."""
@@ -481,10 +492,11 @@ def _rule_grid(s: Scenario) -> list[tuple[str, str]] | None:
     if g is None:
         return None
     names = {name for _, name in s.entity_names()}
-    if g.source == "json":
+    if g.source in ("json", "cim"):
         return _json_grid(s, names)
-    if g.path is not None:
-        raise SpecError("grid.path", "a built network takes no file; set source: json")
+    if g.path is not None or g.mapping is not None:
+        raise SpecError("grid.path" if g.path is not None else "grid.mapping",
+                        "a built network takes no file; set source: json or cim")
     hosts = g.hosts or {}
     kinds = dict((name, key) for key, name in s.entity_names())
     for entity, host in hosts.items():
@@ -502,15 +514,23 @@ def _rule_grid(s: Scenario) -> list[tuple[str, str]] | None:
 def _json_grid(s: Scenario, names: set[str]) -> list[tuple[str, str]]:
     """A network of one's own: every error and warning of twin.models.grid.checks."""
     if s.grid is None or s.grid.path is None:
-        raise SpecError("grid.path", "expected a pandapower JSON file for source: json")
+        raise SpecError("grid.path", "expected a pandapower JSON file for source: json, a "
+                        "CIM/CGMES file or folder for source: cim")
     path = _resolve(s.path, s.grid.path)
-    if not path.is_file():
+    if not (path.is_file() or (s.grid.source == "cim" and path.is_dir())):
         raise SpecError("grid.path", f"no such file: {path}")
-    from twin.models.grid import io as grid_io  # pandapower: only for a JSON network
+    table = None if s.grid.mapping is None else _resolve(s.path, s.grid.mapping)
+    if table is not None and not table.is_file():
+        raise SpecError("grid.mapping", f"no such file: {table}")
+    from twin.models.grid import io as grid_io  # pandapower: only for a network of one's own
 
-    pn, errors, notes = grid_io.check_file(path, sorted(names))
+    pn, errors, notes = grid_io.check_file(path, sorted(names), s.grid.source, table,
+                                           s.entity_kinds())
     if errors:
-        raise SpecError.of([SpecError("grid.path", f"{path.name}: {e}") for e in errors])
+        field = "grid.mapping" if table is not None and any(
+            e.startswith(table.name) for e in errors) else "grid.path"
+        raise SpecError.of([SpecError(field, e if field == "grid.mapping" else
+                                      f"{path.name}: {e}") for e in errors])
     if pn is not None:
         _JSON_LINES[str(path)] = {str(n) for n in pn.net.line["name"]}
     return [("grid.path", f"{path.name}: {n}") for n in notes]
@@ -677,6 +697,8 @@ def _resolve_files(s: Scenario) -> Scenario:
     grid = s.grid
     if grid is not None and grid.path is not None:
         grid = dataclasses.replace(grid, path=_resolve(s.path, grid.path).resolve())
+    if grid is not None and grid.mapping is not None:
+        grid = dataclasses.replace(grid, mapping=_resolve(s.path, grid.mapping).resolve())
     fmus = tuple(dataclasses.replace(f, path=_resolve(s.path, f.path).resolve()) for f in s.fmus)
     return dataclasses.replace(s, weather=weather, external=external, grid=grid, fmus=fmus)
 

@@ -13,16 +13,11 @@ scenario YAML (its two design cases: peak load, peak generation).
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from twin.apps.cli.common import UserError
 
 SOLVERS = ("lightsim2grid", "pandapower")
-N1_COLUMNS = ("contingency", "overloaded", "worst_element", "worst_loading_pct", "worst_time",
-              "overload_steps", "vm_min_pu", "vm_max_pu", "voltage_steps", "lost_load_mw")
-HOSTING_COLUMNS = ("bus", "vn_kv", "tech", "mw", "binding")
-SC_COLUMNS = ("bus", "vn_kv", "ikss_ka", "skss_mva", "ip_ka", "breaker_ka", "use_pct")
 
 
 def register(sub: Any) -> None:
@@ -61,12 +56,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_short_circuit)
 
 
-def _points(path: str, solver: str = "lightsim2grid") -> Any:
-    from twin.studies.grid.points import load_points
-
-    return load_points(path, solver)
-
-
 def _write(args: argparse.Namespace, rows: list[dict[str, Any]], title: str,
            sections: list[tuple[str, str]]) -> None:
     from twin.core.atomic import write_text
@@ -78,87 +67,47 @@ def _write(args: argparse.Namespace, rows: list[dict[str, Any]], title: str,
         print(f"page:  {report.page(args.output, title, sections)}")
 
 
+def _report(args: argparse.Namespace, study: Any) -> int:
+    for line in study.lines:
+        print(line)
+    _write(args, study.rows, study.title, study.sections)
+    return 0
+
+
 def cmd_n1(args: argparse.Namespace) -> int:
     """``twin n-1``."""
     if args.top < 1:
         raise UserError(f"--top {args.top}: expected at least 1")
     if not 1 <= args.workers <= 64:
         raise UserError(f"--workers {args.workers}: expected 1 to 64")
-    from twin import data
-    from twin.studies.grid import contingency, report
-    from twin.studies.grid.points import critical_steps
+    from twin.studies.grid.sections import n1_study
 
-    t0 = time.perf_counter()
-    pts = _points(args.source, args.solver)
-    steps = None if args.all_steps else critical_steps(
-        pts, int(data.load("grid_studies")["critical_per_element"]))
-    res = contingency.screen_file(args.source, pts, steps, args.solver, args.workers)
-    total = time.perf_counter() - t0
-    n_steps = len(res.steps)
-    how = ("every step" if steps is None or n_steps == res.n_points else
-           "the critical steps: per branch its highest base-case loadings, per bus its "
-           "extreme voltages, the extreme import and export (--all-steps for every step)")
-    failing = [r for r in res.rows[1:] if r.get("overloaded") or r.get("voltage_steps")]
-    lost = [r for r in res.rows[1:] if r.get("lost_load_mw", 0) > 0]
-    print(f"N-1 of {pts.source}: {len(res.rows) - 1} contingencies x {n_steps} of "
-          f"{res.n_points} steps ({how})")
-    print(f"{len(failing)} contingencies overload a branch or put a bus out of band; "
-          f"{len(lost)} cut load off (radial)")
-    print(report.text_table(res.rows[:args.top + 1], N1_COLUMNS))
-    print(f"time: {total:.1f} s (solvers {res.build_s:.1f} s, power flows {res.solve_s:.1f} s)")
-    sections = [("Contingencies, worst first", f"<p>{how}; {len(failing)} of "
-                 f"{len(res.rows) - 1} contingencies violate a limit.</p>"
-                 + report.html_table(res.rows, N1_COLUMNS)),
-                ("Every violation", report.html_table(
-                    res.violations, ("contingency", "kind", "element", "worst", "time",
-                                     "steps")))]
-    _write(args, res.rows, f"N-1 screen: {pts.source}", sections)
-    return 0
+    return _report(args, n1_study(args.source, args.all_steps, args.workers, args.solver,
+                                  args.top))
 
 
 def cmd_hosting(args: argparse.Namespace) -> int:
     """``twin hosting``."""
-    from twin.studies.grid import hosting, report
+    from twin.studies.grid import hosting
+    from twin.studies.grid.sections import hosting_study
 
     techs = tuple(t.strip() for t in args.tech.split(",") if t.strip())
     bad = [t for t in techs if t not in hosting.TECHS]
     if bad or not techs:
         raise UserError(f"--tech {args.tech}: expected some of {', '.join(hosting.TECHS)}")
-    pts = _points(args.source, args.solver)
-    buses = hosting.candidate_buses(pts.net, args.feeders)
-    res = hosting.hosting(pts, techs, buses, n1=args.n1, solver=args.solver)
-    limits = "thermal, voltage" + (", N-1" if args.n1 else "")
-    print(f"hosting capacity of {pts.source}: {len(buses)} buses x {len(techs)} "
-          f"technologies, {len(res.steps)} of {len(pts.p_mw)} steps, limits {limits}")
-    print(report.text_table(res.rows, HOSTING_COLUMNS))
-    print(f"time: {res.seconds:.1f} s")
-    svg = report.hosting_map(pts.net, res.rows, f"Hosting capacity ({limits})")
+    study = hosting_study(args.source, techs, args.feeders, args.n1, args.solver)
     if args.svg:
         from twin.core.atomic import write_text
 
-        print(f"drawing: {write_text(args.svg, svg)}")
-    _write(args, res.rows, f"Hosting capacity: {pts.source}",
-           [("Hosting capacity", report.html_table(res.rows, HOSTING_COLUMNS)),
-            ("On the network", svg)])
-    return 0
+        study.lines.append(f"drawing: {write_text(args.svg, study.svg)}")
+    return _report(args, study)
 
 
 def cmd_short_circuit(args: argparse.Namespace) -> int:
     """``twin short-circuit``."""
-    from twin.studies.grid import report, shortcircuit
-    from twin.studies.grid.points import load_network
+    from twin.studies.grid.sections import short_circuit_study
 
-    net = load_network(args.source)
-    rows, seconds = shortcircuit.levels(net)
-    over = [r for r in rows if r["use_pct"] > 100.0]
-    print(f"IEC 60909 maximum short-circuit levels of {args.source} (public grid and "
-          "converter figures: twin/data/grid_studies.yaml, illustrative)")
-    print(report.text_table(rows, SC_COLUMNS))
-    print(f"{len(over)} buses above their switchgear's rated breaking current")
-    print(f"time: {seconds:.1f} s")
-    _write(args, rows, f"Short-circuit levels: {args.source}",
-           [("IEC 60909 maximum levels", report.html_table(rows, SC_COLUMNS))])
-    return 0
+    return _report(args, short_circuit_study(args.source))
 
 
 __all__ = ["register"]

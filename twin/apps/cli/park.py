@@ -104,9 +104,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     from twin.apps import report
 
     _runs_exist([args.run])
+    studies = [s.strip() for s in args.studies.split(",") if s.strip()]
+    if studies:
+        from twin.studies.grid.sections import STUDIES
+
+        bad = [s for s in studies if s not in STUDIES]
+        if bad:
+            raise UserError(f"--studies {args.studies}: expected some of {', '.join(STUDIES)}")
     out = args.output or str(Path(args.run).with_suffix(".html"))
     try:
-        text, first_page = report.run_report_and_summary(args.run)
+        text, first_page = report.run_report_and_summary(args.run, studies=studies)
         path = report.write(text, out)
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -242,6 +249,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("report", help="write the HTML report of a recorded run")
     p.add_argument("run", help="run file (HDF5) written by twin run")
     p.add_argument("-o", "--output", help="HTML file (default: beside the run file)")
+    p.add_argument("--studies", default="", help="grid studies added as sections, "
+                   "comma-separated: n-1, hosting, short-circuit (as their own commands with "
+                   "their defaults)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("compare", help="set several runs side by side (KPIs, HTML report)")

@@ -30,6 +30,10 @@ from twin.studies.grid.points import Points, band, names, solve_steps
 __all__ = ["Outage", "Screen", "outage_solver", "outages", "screen", "screen_file"]
 
 
+class CutOff(Exception):
+    """An outage leaves no bus supplied but the public grid's: the whole park is cut off."""
+
+
 @dataclass(frozen=True)
 class Outage:
     """One contingency: a line or transformer (``table``, ``index``) out, or one of its
@@ -69,6 +73,9 @@ def outage_solver(net: Any, outage: Outage, solver: str = "lightsim2grid"
     else:
         df.at[outage.index, "in_service"] = False
     dead = set(pp_topology.unsupplied_buses(work))
+    slack = set(work.ext_grid.bus[work.ext_grid.in_service])
+    if set(work.bus.index[work.bus.in_service]) - dead <= slack:
+        raise CutOff(outage.name)
     if dead:
         work.bus.loc[sorted(dead), "in_service"] = False
     pf = SOLVERS[solver](work)
@@ -147,6 +154,13 @@ def screen(points: Points, steps: np.ndarray | None = None, solver: str = "light
             pf, dead_load, dead_sgen = _solver_for(points.net, base, outage, solver, cuts)
         except GridError as exc:
             result.rows.append({"contingency": case, "status": f"not solved: {exc}"})
+            continue
+        except CutOff:  # no bus left but the public grid's: nothing to solve
+            lost = np.clip(elements[0], 0.0, None).sum(axis=1)
+            k = int(np.argmax(lost)) if len(lost) else 0
+            result.rows.append({"contingency": case, "status": "cuts the whole park off",
+                                "lost_load_mw": float(lost[k]) if len(lost) else 0.0,
+                                "lost_time": labels[k] if len(lost) else ""})
             continue
         t1 = time.perf_counter()
         lp, lq, sp, sq = (a.copy() for a in elements)
