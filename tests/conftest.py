@@ -62,10 +62,13 @@ def root() -> Path:
 def interrupt(args: list[str], when: Callable[[str], bool], timeout: float = 120
               ) -> tuple[int, str]:
     """Run ``twin ARGS`` in its own process group, send the group SIGINT (as Ctrl-C does)
-    once ``when(stderr so far)`` is true; return the exit code and stderr."""
+    once ``when(stderr so far)`` is true; return the exit code and stderr. The command takes
+    SIGINT as from a terminal also where the tests run in the background (a shell starts
+    background jobs with SIGINT ignored, and a child inherits that)."""
     proc = subprocess.Popen([sys.executable, "-m", "twin", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
