@@ -125,7 +125,7 @@ function render(now, charts = true) {
 // ------------------------------------------------------------------ diagram
 function buildDiagram(d) {
   const svg = $("diagram");
-  const presenter = document.body.classList.contains("presenter");
+  const presenter = document.body.classList.contains("presenter") || document.body.classList.contains("fit");
   let width = Math.max(svg.clientWidth || 820, 820);
   let rowH = Math.max(17, Math.min(48, 560 / Math.max(d.n_rows, 1)));
   if (presenter) {  // fill the card, text scaled up with the drawing (large type)
@@ -303,16 +303,18 @@ function chartSize(id) {  // read once per layout: reading it after a redraw for
   if (!size) {
     const box = $(id);
     size = twin.chartSizes[id] = {width: box.clientWidth || undefined,
-      height: document.body.classList.contains("presenter") ? Math.max(160, box.clientHeight) : box.clientHeight || 270};
+      height: document.body.classList.contains("presenter") ? Math.max(160, box.clientHeight)
+        : document.body.classList.contains("fit") ? Math.max(100, box.clientHeight) : box.clientHeight || 270};
   }
   return size;
 }
 
 function plotLayout(id, extra = {}) {  // a new object each time: plotly writes ranges into it
   const {width, height} = chartSize(id);
-  return {margin: {l: 44, r: 44, t: 44, b: 40}, height, showlegend: true,
+  const fit = document.body.classList.contains("fit");  // one screen: a smaller legend
+  return {margin: {l: 44, r: 44, t: fit ? 34 : 44, b: fit ? 30 : 40}, height, showlegend: true,
           width, autosize: false,
-          legend: {orientation: "h", y: 1.0, yanchor: "bottom", x: 0, font: {size: 11},
+          legend: {orientation: "h", y: 1.0, yanchor: "bottom", x: 0, font: {size: fit ? 9.5 : 11},
                    bgcolor: "rgba(255,255,255,0)"},
           font: {size: document.body.classList.contains("presenter") ? 14 : 11,
                  family: 'system-ui, "WenQuanYi Zen Hei", sans-serif'}, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
@@ -409,7 +411,9 @@ function drawPower(x, marks) {
 function drawForecast(x, marks) {
   const fc = forecastTraces(x);
   for (const trace of fc) trace.mode = "lines";
-  Plotly.react("chart-forecast", fc, plotLayout("chart-forecast", marks), PLOT_CONFIG);
+  const narrow = chartSize("chart-forecast").width < 450;  // one screen: the colours say it
+  Plotly.react("chart-forecast", fc, plotLayout("chart-forecast", {...marks, showlegend: !narrow}),
+               PLOT_CONFIG);
 }
 
 function forecastTraces(x) {
@@ -794,7 +798,16 @@ function setPresenter(on) {
   relayout();
 }
 
+// a window this size or larger shows the whole page on one screen (style.css, body.fit)
+const FIT = "(min-width: 1100px) and (min-height: 600px)";
+
+function fitScreen() {
+  document.body.classList.toggle("fit", !document.body.classList.contains("presenter") &&
+                                        window.matchMedia(FIT).matches);
+}
+
 function relayout() {  // sizes changed: the diagram and the charts again
+  fitScreen();
   twin.chartSizes = {};
   if (!twin.info) return;
   buildDiagram(twin.info.diagram);
@@ -827,6 +840,7 @@ async function main() {
     document.querySelector(".aoi-images").hidden = true;  // twin demo --no-camera
   }
   if (!(info.lines || []).length) $("ev-line").parentElement.hidden = true;
+  fitScreen();
   buildDiagram(info.diagram);
   buildMap(info.diagram);
   if (typeof IntersectionObserver !== "undefined") {
