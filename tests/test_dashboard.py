@@ -93,6 +93,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveTwin, S
 
 
 @pytest.fixture(scope="module")
+def three_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of tests/scenarios/dashboard.yaml over its first three days."""
+    return record(scenario.load(DASHBOARD).with_days(3), tmp_path_factory.mktemp("days"))
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[tuple[Any, list[str]]]:
     """One headless Chromium page for the module (Playwright's sync API takes one at a time)."""
     with page() as (pg, errors):
@@ -172,8 +178,10 @@ def test_wind_lull_lowers_the_wind_on_the_page_within_5_s(
 
 
 def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
-                                     live: tuple[LiveTwin, ServerThread]) -> None:
+                                     live: tuple[LiveTwin, ServerThread],
+                                     three_days: Path) -> None:
     pg, errors = live_page
+    live[0].use_year(three_days)  # the storage at a jump as in a run from the start
     pg.click("#btn-pause")
     wait_for(pg, "document.getElementById('state').textContent === 'paused'", 3)
     held = pg.inner_text("#clock")
@@ -200,6 +208,12 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
         assert f["weather"]["wind"] == pytest.approx(year.wind_ms[i], abs=0.051)
         assert f["weather"]["temp"] == pytest.approx(year.temp_air_c[i], abs=0.051)
         assert f["weather"]["ghi"] == pytest.approx(year.ghi_w_m2[i], abs=0.51)
+    with open_run(three_days) as run:  # and the storage of that run (not its initial 50 %)
+        soc = run.series("bess", "soc")
+    i = int((twin.start_utc.timestamp() + frames[0]["t"] - s.start_epoch_s) // s.period.step_s)
+    assert abs(soc[i - 1] - s.batteries[0].soc_init) > 0.2  # the test can tell them apart
+    step = s.batteries[0].p_max_mw * s.period.step_s / 3600 / s.batteries[0].e_max_mwh
+    assert frames[0]["soc"]["bess"] == pytest.approx(soc[i], abs=0.5 * step)
     assert "jumped to 2027-03-12" in pg.inner_text("#message")
     assert live[0].path != before  # each segment its own run file: the last one is kept
     lull = next(r for r in live[0].status()["events"] if r["kind"] == "wind_lull")
@@ -377,7 +391,14 @@ def test_presenter_mode_fits_1280x720_and_1920x1080(
     pg.click("#btn-presenter")
     pg.set_viewport_size({"width": 1280, "height": 720})
     time.sleep(0.5)
-    normal = pg.screenshot(animations="disabled")
+    normal = pg.screenshot(path=str(tmp_path / "plain-1280.png"), animations="disabled")
+    got = fits(pg)  # the plain page fits the window too: what does not fit a card scrolls in it
+    assert not got["scroll"]
+    assert got["cards"] == 9
+    assert pg.evaluate("[...document.querySelectorAll('main .card')].every((c) => { const r = "
+                       "c.getBoundingClientRect(); return r.top >= 0 && r.left >= 0 && "
+                       "r.bottom <= innerHeight + 1 && r.right <= innerWidth + 1 && "
+                       "r.height > 100; })")
     assert np.abs(small_gray(normal) - small_gray(shots[1280])).mean() > 12
     pg.set_viewport_size({"width": 390, "height": 844})  # a phone: the diagram scrolls, its
     time.sleep(0.5)  # labels keep their size and do not overlap
@@ -479,10 +500,10 @@ def test_a_token_guards_a_server_beyond_loopback(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_replay_moves_with_its_slider(tmp_path: Path, browser: tuple[Any, list[str]],
+def test_replay_moves_with_its_slider(three_days: Path, browser: tuple[Any, list[str]],
                                      live: tuple[LiveTwin, ServerThread]) -> None:
     """Slider, date box and Play over a recorded run, with an event added live beside it."""
-    path = record(scenario.load(DASHBOARD).with_days(2), tmp_path)
+    path = three_days
     s = scenario.load(DASHBOARD)
     lull = live_events("wind_lull", 86400, 4 * 3600, s.start_utc, s.park.timezone,
                        wind_factor=0.2)  # as the live page keeps it beside its run file

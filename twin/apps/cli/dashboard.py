@@ -2,7 +2,7 @@
 
     twin demo [SCENARIO] [--speed 600] [--port 8050] [--controller rule|ems] [--days N]
               [--host H --token T] [--operator-token O] [--allow-host NAME] [--out DIR]
-              [--no-camera]
+              [--year RUN.h5] [--no-camera]
     twin replay RUN.h5 [--port 8050] [--host H --token T] [--allow-host NAME]
 
 The page is served on loopback (``127.0.0.1``) unless ``--host`` names another address, which
@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run a scenario live in accelerated real time and serve the page."""
     from twin.apps.cli.common import load_scenario
     from twin.apps.dashboard.camera import AOICamera
-    from twin.apps.dashboard.live import LiveTwin, opening
+    from twin.apps.dashboard.live import LiveTwin, NotTheYear, opening
     from twin.apps.dashboard.server import Dashboard
 
     check_binding(args.host, args.token)
@@ -80,10 +81,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not 1 <= args.speed <= 1e5:
         raise _user_error(f"--speed {args.speed}: expected 1 to 100000 simulated seconds per "
                           "second")
+    if args.year is not None and not Path(args.year).is_file():
+        raise _user_error(f"--year {args.year}: no such run file")
     try:
         start = (opening(s) if args.start == "auto" else s.period.start if args.start == "period"
                  else dt.datetime.fromisoformat(args.start))
-        twin = LiveTwin(s, speed=args.speed, out_dir=args.out, start=start)
+        twin = LiveTwin(s, speed=args.speed, out_dir=args.out, start=start, year=args.year)
+    except NotTheYear as exc:
+        raise _user_error(f"--year {args.year}: {exc}") from None
     except ValueError as exc:
         raise _user_error(f"--start {args.start}: {exc}") from None
     camera = None
@@ -112,8 +117,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Serve the page over a recorded run, with a time slider."""
-    from pathlib import Path
-
     from twin.apps.dashboard.replay import Replay
     from twin.apps.dashboard.server import Dashboard
 
@@ -144,6 +147,9 @@ def register(subparsers: Any) -> None:
                    help="local time to open at: YYYY-MM-DD[THH:MM], 'period' (its start) or "
                    "'auto' (default: a spring weekday morning in a run of two months or more)")
     p.add_argument("--out", help="folder of the run file (default: a temporary folder)")
+    p.add_argument("--year", metavar="RUN.h5",
+                   help="a run of the same scenario from its start (twin run): the demo opens "
+                   "and jumps with the storage as that run had it then")
     p.add_argument("--no-camera", action="store_true",
                    help="no AOI board images or robot frames (saves CPU)")
     p.add_argument("--operator-token",

@@ -11,7 +11,8 @@ simulators read the events in force from each step: the same data a scenario's `
 list gives at the start. The twin runs in segments of at most a week, each with its own run
 file (``<scenario>-demo-<local start>.h5``, beside it the events added live), the next one
 starting where the last ended with the storage's state of charge. A jump to a date restarts
-the co-simulation there (storage at its initial state of charge) with the period's own
+the co-simulation there (storage at its initial state of charge, or as a year run of the
+scenario had it then: :meth:`LiveTwin.use_year`) with the period's own
 weather (the synthetic weather's random streams start at the period's start); the book of
 the new run has every event so far.
 """
@@ -86,6 +87,10 @@ def opening(scenario: Scenario) -> dt.datetime:
     return moment if moment <= end else start
 
 
+class NotTheYear(ValueError):
+    """A year run that is not a run of the twin's scenario from its period's start."""
+
+
 class _Restart(Exception):
     """Raised in the simulation thread to end the run for a jump."""
 
@@ -107,10 +112,15 @@ class LiveTwin:
         Folder of the run files (default: a new temporary folder).
     start : datetime, optional
         Local time to open at (default: the period's start).
+    year : path, optional
+        A run file of this scenario from its period's start (``twin run``'s year): the twin
+        opens and jumps with the storage as that run had it then (else at its initial state
+        of charge); see :meth:`use_year`.
     """
 
     def __init__(self, scenario: Scenario, speed: float = 600.0,
-                 out_dir: str | Path | None = None, start: dt.datetime | None = None) -> None:
+                 out_dir: str | Path | None = None, start: dt.datetime | None = None,
+                 year: str | Path | None = None) -> None:
         stem = scenario.output.name or (scenario.path.stem if scenario.path.name != "<memory>"
                                         else "run")
         self.scenario = dataclasses.replace(
@@ -137,9 +147,49 @@ class LiveTwin:
         self.late_s: deque[float] = deque(maxlen=64)
         self.frames: deque[dict[str, Any]] = deque(maxlen=HISTORY_STEPS)
         self.path: Path | None = None
+        self._year_soc: dict[str, np.ndarray] = {}
+        if year is not None:
+            self.use_year(year)
         first = start or self.scenario.period.start
         self._check_inside(first)
-        self._begin(self._segment(first))
+        self._begin(self._segment(first, self._soc_in_year(first)))
+
+    def use_year(self, path: str | Path) -> None:
+        """Take the storage's state of charge at a jump from run file ``path``: a run of this
+        scenario from its period's start (:class:`NotTheYear` if it is not one)."""
+        from twin.core.results import open_run
+
+        try:
+            run = open_run(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise NotTheYear(f"{path}: not a run file ({exc})") from None
+        with run:
+            try:
+                start = dt.datetime.fromisoformat(str(run.meta.get("start", "")))
+            except ValueError:
+                start = None
+            if start != self.scenario.start_utc or run.step_s != self.step_s:
+                raise NotTheYear(f"{path}: not a run of this scenario from its period's start "
+                                 f"({self.scenario.period.start:%Y-%m-%d %H:%M}, steps of "
+                                 f"{self.step_s} s)")
+            missing = [b.name for b in self.scenario.batteries if not run.has(b.name, "soc")]
+            if missing:
+                raise NotTheYear(f"{path}: no state of charge recorded for {', '.join(missing)}")
+            self._year_soc = {b.name: np.asarray(run.series(b.name, "soc"), dtype=float)
+                              for b in self.scenario.batteries}
+
+    def _soc_in_year(self, moment: dt.datetime) -> dict[str, float] | None:
+        """The storage's state of charge at the start of the step at local ``moment`` in the
+        year run (what it recorded at the end of the step before), if there is one."""
+        if not self._year_soc:
+            return None
+        t = moment.replace(tzinfo=self.view.tz).astimezone(dt.UTC)
+        i = int((t - self.scenario.start_utc).total_seconds()) // self.step_s
+        out = {}
+        for name, soc in self._year_soc.items():
+            if 1 <= i <= len(soc) and np.isfinite(soc[i - 1]):
+                out[name] = float(soc[i - 1])
+        return out or None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LiveTwin:
@@ -184,7 +234,7 @@ class LiveTwin:
                 if self._stop:
                     return
                 if self._jump is not None:
-                    nxt = self._segment(self._jump)
+                    nxt = self._segment(self._jump, self._soc_in_year(self._jump))
                     self._jump = None
                 self._begin(nxt)
 
