@@ -12,7 +12,7 @@ import yaml
 from twin.core.results import open_run
 from twin.live import faults, mapping
 from twin.live.engine import LiveEngine
-from twin.live.plant import StandInPlant
+from twin.live.plant import StandInPlant, Straight
 from twin.scenario import loads
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
@@ -28,11 +28,7 @@ def follow_plant(tmp: Path, text: str, hours: float, fault_text: str = "faults: 
     (tmp / "faults.yaml").write_text(fault_text)
     engine = LiveEngine(s, tm, tmp / "live.h5", recommend=True)
 
-    class Direct:
-        def publish(self, topic: str, t: float, value: float) -> None:
-            engine.feed(topic.removeprefix(tm.source.prefix), t, value)
-
-    truth = StandInPlant(s, tm, Direct(), faults.load(tmp / "faults.yaml", tm), speed=0,
+    truth = StandInPlant(s, tm, Straight(engine), faults.load(tmp / "faults.yaml", tm), speed=0,
                          out_dir=tmp / "plant").run().path
     engine.close()
     return engine, truth

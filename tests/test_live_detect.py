@@ -13,7 +13,7 @@ import yaml
 from twin.core.results import open_run
 from twin.live import faults, mapping
 from twin.live.engine import LiveEngine
-from twin.live.plant import StandInPlant
+from twin.live.plant import StandInPlant, Straight
 from twin.scenario import load
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
@@ -50,11 +50,7 @@ def follow_plant(tmp: Path, hours: float, schedule: list[dict]) -> tuple[LiveEng
     (tmp / "faults.yaml").write_text(yaml.safe_dump({"faults": schedule}))
     engine = LiveEngine(s, tm, tmp / "live.h5")
 
-    class Direct:
-        def publish(self, topic: str, t: float, value: float) -> None:
-            engine.feed(topic.removeprefix(tm.source.prefix), t, value)
-
-    result = StandInPlant(s, tm, Direct(), faults.load(tmp / "faults.yaml", tm), speed=0,
+    result = StandInPlant(s, tm, Straight(engine), faults.load(tmp / "faults.yaml", tm), speed=0,
                           out_dir=tmp / "plant").run()
     engine.close()
     return engine, result.path

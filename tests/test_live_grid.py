@@ -12,7 +12,7 @@ import yaml
 from twin.core.results import open_run
 from twin.live import faults, mapping
 from twin.live.engine import LiveEngine
-from twin.live.plant import StandInPlant
+from twin.live.plant import StandInPlant, Straight
 from twin.scenario import loads
 
 SMALL = Path(__file__).parent / "scenarios" / "small.yaml"
@@ -33,11 +33,7 @@ def followed(tmp_path_factory):
         {"kind": "string_outage", "point": wrong, "start": 0, "share": 0.05}]}))
     engine = LiveEngine(s, tm, tmp / "live.h5")
 
-    class Direct:
-        def publish(self, topic: str, t: float, value: float) -> None:
-            engine.feed(topic.removeprefix(tm.source.prefix), t, value)
-
-    truth = StandInPlant(s, tm, Direct(), faults.load(tmp / "faults.yaml", tm), speed=0,
+    truth = StandInPlant(s, tm, Straight(engine), faults.load(tmp / "faults.yaml", tm), speed=0,
                          out_dir=tmp / "plant").run().path
     engine.close()
     return engine, truth, wrong

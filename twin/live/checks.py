@@ -231,8 +231,9 @@ class Detector:
         slope c and an intercept under a quarter of the SOC band per step); a drift (the
         BMS's estimate walking) when it does not, or when it moves while the battery rests.
         Until three steps under power, of different powers, tell them apart, a deviation
-        that only grows in the direction of the power (as a fade's) waits (None); one
-        against it is a drift at once."""
+        that only grows in the direction of the power, by 5 to 100 % of the predicted change
+        (as a fade of up to half the capacity would), waits (None); any other is a drift at
+        once."""
         detail = f"{gap:+.4f} against the twin's energy count"
         drift = ("soc_drift", point), detail
         moves = list(self._moves.get(point, ()))
@@ -249,9 +250,9 @@ class Detector:
                     f"{detail}: it moves {1 + c:.2f} times the change per MWh of the rated "
                     f"capacity, as with about {1 / (1 + c):.0%} of it left")
             return drift
-        if active and all(r / d > self.limits.fade_band for d, r in active) \
+        if active and all(self.limits.fade_band < r / d < 1.0 for d, r in active) \
                 and len(moves) < 16:
-            return None  # as a fade would: wait for the steps that tell
+            return None  # as a fade (of up to half the capacity) would: wait for the steps
         return drift
 
     def _balance(self, st: Step, faulty: set[str]) -> dict[tuple[str, str], str]:

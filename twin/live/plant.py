@@ -13,12 +13,15 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twin import runner
 from twin.live.faults import Fault, Faulty
 from twin.live.mapping import Telemetry
 from twin.scenario import Scenario
+
+if TYPE_CHECKING:
+    from twin.live.engine import LiveEngine
 
 
 class Publisher(Protocol):
@@ -27,6 +30,17 @@ class Publisher(Protocol):
     def publish(self, tag: str, t_epoch_s: float, value: float) -> None: ...
 
     # optional: ``flush()``, called after each step's readings (sends them at once)
+
+
+class Straight:
+    """A publisher that hands each reading straight to a live twin in this thread (no
+    transport: tests and benchmarks that score the twin's models and checks alone)."""
+
+    def __init__(self, engine: LiveEngine) -> None:
+        self.engine, self.prefix = engine, engine.tm.source.prefix
+
+    def publish(self, tag: str, t_epoch_s: float, value: float) -> None:
+        self.engine.feed(tag.removeprefix(self.prefix), t_epoch_s, value)
 
 
 class _Stopped(Exception):
