@@ -244,7 +244,9 @@ def weathers(scenario: Scenario, years: int = 1, files: tuple[str | Path, ...] =
     return out
 
 
-SOURCES = ("twin", "adapters")  # the code a run's result depends on (with twin/data)
+# the code and data a run's flows depend on (the accounting of the pathway reads them anew)
+SOURCES = ("adapters", "twin/core", "twin/cosim", "twin/data", "twin/ems", "twin/models",
+           "twin/scenario")
 # prices and limits that the co-simulation does not read (only the accounting written into
 # a run's file, which the pathway recounts): a change of them reuses the runs
 PRICED = frozenset({"twin/data/measures.yaml", "twin/data/costs.yaml"})
@@ -252,7 +254,8 @@ PRICED = frozenset({"twin/data/measures.yaml", "twin/data/costs.yaml"})
 
 @functools.cache
 def _code_digest() -> str:
-    """A digest of the co-simulation's code and data (the package's .py and .yaml files)."""
+    """A digest of the co-simulation's code and data (the .py and .yaml files of
+    :data:`SOURCES`)."""
     root = Path(runner.__file__).resolve().parent.parent
     h = hashlib.sha256()
     for name in SOURCES:
