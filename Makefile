@@ -45,6 +45,7 @@ lint: $(STAMP)  # style (ruff) and the layers (import-linter's contracts in setu
 bench: $(STAMP)  # the year runs: in blocks where they can, beside the step-by-step and naive couplings
 	$(BIN)/python benchmarks/bench_year.py
 	$(BIN)/python benchmarks/bench_grid.py
+	$(BIN)/python benchmarks/bench_chain.py
 	$(BIN)/python benchmarks/bench_year.py --controller ems --no-baseline
 	$(BIN)/python benchmarks/bench_year.py --step 60 --baseline-days 0.5
 	$(BIN)/python benchmarks/bench_lp.py

@@ -114,7 +114,9 @@ def main() -> None:
     calibration = python_loop_s()
     block = blocking.block_steps(s)
     producers = blocking.producer_steps(s)
+    cpu0 = time.process_time()
     wall, result, _ = _run(s)
+    cpu = time.process_time() - cpu0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     steps = result.n_steps
     year_steps = round(365 * 86400 / s.period.step_s)
@@ -135,6 +137,8 @@ def main() -> None:
           + ("" if steps == year_steps else " (extrapolated)")
           + f"; target <= {target:g} s: {'met' if year <= target else 'NOT met'}")
     print("phases     " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases_s.items()))
+    print(f"cpu        {cpu:.1f} s of this process's CPU time for the run (on a loaded machine "
+          "the wall time is this over its share of the cores)")
     print(f"memory     peak {peak_mb:.0f} MB resident (the whole process); target <= "
           f"{MEMORY_TARGET_MB:g} MB: {'met' if peak_mb <= MEMORY_TARGET_MB else 'NOT met'}")
     print()
