@@ -210,6 +210,10 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
         assert f["weather"]["ghi"] == pytest.approx(year.ghi_w_m2[i], abs=0.51)
     with open_run(three_days) as run:  # and the storage of that run (not its initial 50 %)
         soc = run.series("bess", "soc")
+        plant = run.series("plant", "p_mw")
+    for f in frames:  # the factory's noise as in that run (drawn over the steps before)
+        i = int((twin.start_utc.timestamp() + f["t"] - s.start_epoch_s) // s.period.step_s)
+        assert f["p"]["plant"] == pytest.approx(plant[i], abs=0.0006)
     i = int((twin.start_utc.timestamp() + frames[0]["t"] - s.start_epoch_s) // s.period.step_s)
     assert abs(soc[i - 1] - s.batteries[0].soc_init) > 0.2  # the test can tell them apart
     step = s.batteries[0].p_max_mw * s.period.step_s / 3600 / s.batteries[0].e_max_mwh

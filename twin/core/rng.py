@@ -44,6 +44,11 @@ class AR1Noise:
         self._i += 1
         return z
 
+    def advance(self, n_steps: int, dt_s: float) -> None:
+        """``n_steps`` steps of ``dt_s`` whose values are not needed (as :meth:`step`)."""
+        for _ in range(int(n_steps)):
+            self.step(dt_s)
+
     def step(self, dt_s: float) -> float:
         """The noise value after ``dt_s`` more seconds."""
         coeff = self._coeff.get(dt_s)

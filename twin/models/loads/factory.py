@@ -173,6 +173,11 @@ class FactoryLoad:
         self._k_cool = (1.0 - p.hvac_base) / (p.t_cool_design_c - p.t_cool_balance_c)
         self._noise = AR1Noise(self._rng, p.noise_pct / 100.0, p.noise_tau_s)
 
+    def skip(self, n_steps: int, dt_s: int) -> None:
+        """Draw the noise of ``n_steps`` steps not simulated: a run started inside a longer
+        period (the trainers' page's jump) goes on with the noise of that period's run."""
+        self._noise.advance(n_steps, dt_s)
+
     def hvac_factor(self, temp_air_c: float) -> float:
         """Share of the HVAC capacity needed at ``temp_air_c`` (full production)."""
         p = self.params

@@ -9,14 +9,16 @@ Demand (thermal, MW)::
 so the space-heating part follows the heating degree days (base ``t_base``) and reaches the
 design load at the design temperature (it keeps rising below it). Supply::
 
-    in merit order, each up to its capacity: recovered waste heat (water-source heat pumps),
-    geothermal heat pumps (q_hp), air-source heat pumps (down to their lowest air
-    temperature), then electric boilers on the park's spare power (its local generation
-    less its other loads and the heat pumps: the rule controller's surplus), which also
-    fill the heat store, then the store's discharge (first of all in a step without spare
-    power, where the heat pumps would import); gas boilers the rest (q_boiler).
-    Without the park's spare power (a model stepped alone), the electric boilers run at
-    full power in windy hours (the weather's wind at 100 m above a threshold; the valley
+    in merit order, each up to its capacity: electric boilers on the park's spare power (its
+    local generation less its other loads: the rule controller's surplus), which also fill
+    the heat store, or, in a step without spare power, the store's discharge; recovered
+    waste heat (water-source heat pumps), geothermal heat pumps (q_hp), air-source heat
+    pumps (down to their lowest air temperature), the store for what is left; gas boilers
+    the rest (q_boiler). Burning spare wind in the boilers before the heat pumps is what the
+    pathway's LP does: the wind is otherwise exported, and the energy use it adds lowers the
+    core indicator (tCO2 per tce).
+    Without the park's spare power (a model stepped alone), the electric boilers run after
+    the heat pumps, at full power in windy hours (the weather's wind at 100 m above a threshold; the valley
     hours of a tariff without wind) and the store discharges outside them
     p_hp = sum of q / COP over the heat pumps;  p_pump = pump_ratio * q_heat
     p_mw = p_hp + p_eboiler + p_pump
@@ -218,15 +220,31 @@ class HeatSupply:
         w = (t_supply_c - xs[i - 1]) / (xs[i] - xs[i - 1])
         return ys[i - 1] + w * (ys[i] - ys[i - 1])
 
+    def skip(self, n_steps: int, dt_s: int) -> None:
+        """Draw the demand noise of ``n_steps`` steps not simulated (as
+        :meth:`FactoryLoad.skip <twin.models.loads.factory.FactoryLoad.skip>`; the heat store
+        starts as it would at the period's start)."""
+        self._noise.advance(n_steps, dt_s)
+
+    def _boil(self, p_mw: float, demand_mw: float, e: float, dt_h: float
+              ) -> tuple[float, float, float]:
+        """Electric boilers at ``p_mw``: heat to the demand, the rest into the store (up to
+        its size). Returns (heat to the demand, electric power, heat stored)."""
+        heat_max = p_mw * self._eb_eff
+        q_eb = min(demand_mw, heat_max)
+        fill = min(heat_max - q_eb, max(self.spec.store_mwh - e, 0.0) / dt_h)
+        return q_eb, (q_eb + fill) / self._eb_eff, e + fill * dt_h
+
     def step(self, epoch_s: int, dt_s: int, temp_air_c: float,
              wind: tuple[float, float, float] | None = None,
              spare_mw: float | None = None) -> HeatOutput:
         """Heat demand and supply over ``[epoch_s, epoch_s + dt_s)``; ``spare_mw``: the park's
         local generation less its other loads in the step (the rule controller's surplus
-        before the heat supply): the electric boilers take what is left of it after the heat
-        pumps and circulation pumps, to the demand, then into the store. Without it, the
-        boilers run at full power in the windy hours (``wind``: the weather's wind_ms,
-        wind_height_m, roughness_m) or, without wind, the tariff's valley."""
+        before the heat supply): the electric boilers take it, after the circulation pumps,
+        first of all (to the demand, then into the store), and without any the store is drawn
+        first. Without ``spare_mw``, the boilers run at full power after the heat pumps in
+        the windy hours (``wind``: the weather's wind_ms, wind_height_m, roughness_m) or,
+        without wind, the tariff's valley."""
         heating = self.in_season(self.calendar.locate(epoch_s)[0])
         q = self._q_dhw
         if heating and temp_air_c < self.t_base_c:
@@ -238,14 +256,19 @@ class HeatSupply:
         dt_h = dt_s / 3600.0
         e = self._store * self._store_keep ** (dt_s / 86400.0)
         p_pump = self._pump * q
-        # on the park's spare power, in a step without any the store is drawn first (the
-        # heat pumps would import); otherwise after the heat pumps and electric boilers
-        q_store = (min(q, e / dt_h) if spare_mw is not None and spare_mw <= p_pump and e > 0
-                   else 0.0)
-        e -= q_store * dt_h
-        q_waste = min(q - q_store, spec.waste_heat_q_max_mw)
-        q_hp = min(q - q_store - q_waste, spec.hp_q_max_mw)
-        left = q - q_store - q_waste - q_hp
+        q_eb, p_eb, q_store = 0.0, 0.0, 0.0
+        spare = None if spare_mw is None else spare_mw - p_pump
+        if spare is not None and spare > 0 and spec.eboiler_mw > 0:
+            # the park's spare power: the electric boilers first (its energy use, where the
+            # heat pumps would leave it to be exported), to the demand, then into the store
+            q_eb, p_eb, e = self._boil(min(spec.eboiler_mw, spare), q, e, dt_h)
+        elif spare is not None and e > 0:  # none: the store first (the heat pumps import)
+            q_store = min(q, e / dt_h)
+            e -= q_store * dt_h
+        rest = q - q_eb - q_store
+        q_waste = min(rest, spec.waste_heat_q_max_mw)
+        q_hp = min(rest - q_waste, spec.hp_q_max_mw)
+        left = rest - q_waste - q_hp
         p_hp = q_hp / cop
         if q_waste > 0:
             p_hp += q_waste / float(carnot_cop(self._waste[1], t_sup, self._waste[0],
@@ -254,22 +277,12 @@ class HeatSupply:
         if q_air > 0:
             p_hp += q_air / float(carnot_cop(temp_air_c, t_sup, self._air[0], self._cop_max))
         left -= q_air
-        q_eb, p_eb = 0.0, 0.0
-        eb_mw = 0.0  # the electric boilers' power this step
-        if spec.eboiler_mw > 0:
-            if spare_mw is not None:
-                eb_mw = min(spec.eboiler_mw, max(spare_mw - p_hp - p_pump, 0.0))
-            elif (bool(windy(*wind, self._params)) if wind is not None
-                  else int(self.calendar.local_hour(epoch_s)) in self._charge):
-                eb_mw = spec.eboiler_mw
-        if eb_mw > 0:
-            heat_max = eb_mw * self._eb_eff
-            q_eb = min(left, heat_max)
-            fill = min(heat_max - q_eb, max(spec.store_mwh - e, 0.0) / dt_h)
-            e += fill * dt_h
-            p_eb = (q_eb + fill) / self._eb_eff
+        if spare is None and spec.eboiler_mw > 0 and (
+                bool(windy(*wind, self._params)) if wind is not None
+                else int(self.calendar.local_hour(epoch_s)) in self._charge):
+            q_eb, p_eb, e = self._boil(spec.eboiler_mw, left, e, dt_h)  # at full power
             left -= q_eb
-        if left > 0 and e > 0 and (eb_mw <= 0 or spare_mw is not None):
+        elif left > 0 and e > 0:
             more = min(left, e / dt_h)
             e -= more * dt_h
             left -= more
