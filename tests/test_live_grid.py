@@ -50,10 +50,17 @@ def test_every_bus_voltage_within_half_a_percent_from_a_third_measured(followed)
         measured = live.info("grid.measured", "vm_pu").columns
         buses = live.info("grid.twin", "vm_pu").columns
         sigma = live.series("grid.twin", "vm_sigma_pu")[0]
+        loading, true_loading = (live.series("grid.twin", "line_loading_pct")[0],
+                                 truth.series("grid", "line_loading_pct")[0])
+        loading_sigma = live.series("grid.twin", "line_loading_sigma_pct")[0]
     assert np.all((sigma > 0) & (sigma < 0.002))  # the estimate's own standard deviation
     assert len(measured) <= len(buses) / 3 + 1
     assert np.ptp(true) > 0.005  # voltages that differ across the network
     np.testing.assert_array_less(np.abs(estimated - true) / true, WITHIN_REL)
+    # every line's loading too, within three of its standard deviations (or 0.1 % points)
+    assert true_loading.max() > 10.0
+    np.testing.assert_array_less(np.abs(loading - true_loading),
+                                 np.maximum(3 * loading_sigma, 0.1))
 
 
 def test_a_wrong_voltage_meter_is_thrown_out_as_bad_data(followed):

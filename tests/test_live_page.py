@@ -1,10 +1,13 @@
 """The trainers' page in live mode (``twin live --serve``), in headless Chromium, beside the
 stand-in plant over a real MQTT broker: what the page shows is what the history file records,
-and an alarm appears while the plant still runs."""
+and an alarm appears while the plant still runs. The page's screenshot goes into the test's
+temporary folder (``TWIN_LIVE_PNG=docs/live.png`` saves it there too, for the README)."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import threading
 from pathlib import Path
 
@@ -73,6 +76,8 @@ def test_the_page_shows_measured_twin_grid_alarms_and_the_recommendation(broker,
             live.join(60)
             pg.locator("#state").filter(has_text=re.compile("^ended$")).wait_for(timeout=10_000)
             pg.screenshot(path=str(tmp_path / "live-page.png"), full_page=True)
+            if os.environ.get("TWIN_LIVE_PNG"):
+                shutil.copy(tmp_path / "live-page.png", os.environ["TWIN_LIVE_PNG"])
             assert errors == []
             check_against_history(pg, engine)
     finally:

@@ -227,10 +227,10 @@ function tmEms() {
 function tmChart() {
   if (typeof Plotly === "undefined") return;
   TM.chartAt = performance.now();
-  const x = TM.frames.map((f) => f.time);
+  const x = TM.frames.map((f) => f.time.slice(5));  // MM-DD HH:MM
   const traces = [];
   for (const p of TM.info.points) {
-    if (p.unit !== "MW" || p.kind === "pcc") continue;
+    if (p.attr !== "p_mw" || p.kind === "pcc") continue;  // the plants' electric power
     const color = (typeof COLORS !== "undefined" && COLORS[p.kind]) || "#555";
     traces.push({x, y: TM.frames.map((f) => f.measured[p.point]), name: `${p.entity} measured`,
                  mode: "lines", line: {color, width: 2}});
