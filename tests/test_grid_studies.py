@@ -112,6 +112,30 @@ def test_critical_steps_hold_the_worst_n1_case_of_every_step():
         assert crit[name]["worst_loading_pct"] == pytest.approx(row["worst_loading_pct"])
 
 
+def test_the_batched_screen_of_every_step_equals_the_exact_one():
+    """lightsim2grid's scenario sweep on the expanded network against one solver per
+    contingency: a circuit of the parallel cable, each single line, the radial transformer
+    (bus d cut off, its load lost), every row and every violation."""
+    rng = np.random.default_rng(5)
+    n = 40
+    rows = np.column_stack([rng.uniform(10, 1.6 * LOAD_MW, n), rng.uniform(0, 30, n),
+                            rng.uniform(0, 3, n), rng.uniform(0, 10, n)])
+    pts = _points(_net(), rows.tolist())
+    exact = contingency.screen(pts, batched=False)
+    fast = contingency.screen(pts, batched=True)
+    assert [r["contingency"] for r in fast.rows] == [r["contingency"] for r in exact.rows]
+    assert any(r.get("overloaded") for r in exact.rows)
+    assert any(r.get("lost_load_mw", 0) > 0 for r in exact.rows)
+    for a, b in zip(fast.rows, exact.rows, strict=True):
+        for key, value in b.items():
+            if isinstance(value, float):
+                assert a[key] == pytest.approx(value, abs=1e-6), (b["contingency"], key)
+            else:
+                assert a[key] == value, (b["contingency"], key)
+    assert [(v["contingency"], v["element"], v["steps"]) for v in fast.violations] == \
+        [(v["contingency"], v["element"], v["steps"]) for v in exact.violations]
+
+
 def test_hosting_limit_by_bisection_agrees_with_runpp_and_by_hand():
     from twin.studies.grid.hosting import hosting
 

@@ -62,20 +62,27 @@ def outages(net: Any) -> list[Outage]:
     return found
 
 
-def outage_solver(net: Any, outage: Outage, solver: str = "lightsim2grid"
-                  ) -> tuple[Any, np.ndarray, np.ndarray]:
-    """The solver of ``net`` with ``outage`` applied (``net`` is not modified), and the masks
-    of the loads and static generators (solver order) it leaves without supply."""
+def _applied(net: Any, outage: Outage) -> tuple[Any, set[int]]:
+    """A copy of ``net`` with ``outage`` applied and the buses it leaves without supply;
+    :class:`CutOff` where none is left but the public grid's."""
     work = copy.deepcopy(net)
     df = work[outage.table]
     if outage.circuit:
         df.at[outage.index, "parallel"] = int(df.at[outage.index, "parallel"]) - 1
     else:
         df.at[outage.index, "in_service"] = False
-    dead = set(pp_topology.unsupplied_buses(work))
+    dead = {int(b) for b in pp_topology.unsupplied_buses(work)}
     slack = set(work.ext_grid.bus[work.ext_grid.in_service])
     if set(work.bus.index[work.bus.in_service]) - dead <= slack:
         raise CutOff(outage.name)
+    return work, dead
+
+
+def outage_solver(net: Any, outage: Outage, solver: str = "lightsim2grid"
+                  ) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The solver of ``net`` with ``outage`` applied (``net`` is not modified), and the masks
+    of the loads and static generators (solver order) it leaves without supply."""
+    work, dead = _applied(net, outage)
     if dead:
         work.bus.loc[sorted(dead), "in_service"] = False
     pf = SOLVERS[solver](work)
@@ -135,8 +142,10 @@ class Screen:
 
 
 def screen(points: Points, steps: np.ndarray | None = None, solver: str = "lightsim2grid",
-           only: list[Outage] | None = None) -> Screen:
-    """N-1 screen of ``points`` on the steps ``steps`` (every point when None)."""
+           only: list[Outage] | None = None, batched: bool | None = None) -> Screen:
+    """N-1 screen of ``points`` on the steps ``steps`` (every point when None); ``batched``:
+    each contingency's steps in lightsim2grid's scenario sweep (:mod:`twin.studies.grid.
+    batched`; None: where the solver is lightsim2grid and the batch takes the network)."""
     steps = np.arange(len(points.p_mw)) if steps is None else np.asarray(steps, dtype=int)
     labels = [points.labels[i] for i in steps]
     elements = points.elements(steps)
@@ -146,10 +155,22 @@ def screen(points: Points, steps: np.ndarray | None = None, solver: str = "light
     base = points.grid.topology().solver if solver == points.grid.solver_name else \
         SOLVERS[solver](points.net)
     cuts = _cuts(points.net)
+    batch = _batch(points.net, elements[3], solver, batched)
     cases: list[tuple[str, Any]] = [("none (N-0)", None)]
     cases += [(o.name, o) for o in (outages(points.net) if only is None else only)]
     for case, outage in cases:
         t0 = time.perf_counter()
+        if batch is not None and outage is not None:
+            try:
+                row = _batched(batch, points.net, outage, cuts, elements)
+            except CutOff:
+                row = None
+            if row is not None:
+                ok, vm, line, trafo, lost = row
+                result.solve_s += time.perf_counter() - t0
+                result.rows.append(_row(case, ok, vm, line, trafo, lost, labels, nm,
+                                        (lo, hi, cap), result.violations))
+                continue
         try:
             pf, dead_load, dead_sgen = _solver_for(points.net, base, outage, solver, cuts)
         except GridError as exc:
@@ -174,6 +195,34 @@ def screen(points: Points, steps: np.ndarray | None = None, solver: str = "light
                                 result.violations))
     result.rows.sort(key=_severity)
     return result
+
+
+def _batch(net: Any, sgen_q: np.ndarray, solver: str, batched: bool | None) -> Any:
+    """The batch of :mod:`twin.studies.grid.batched` where it is asked for and can be used."""
+    from twin.studies.grid import batched as batched_mod
+
+    if batched is False or solver != "lightsim2grid":
+        return None
+    if not batched_mod.usable(net, sgen_q):
+        if batched:
+            raise GridError("the batched N-1 cannot take this network (see "
+                            "twin.studies.grid.batched.usable)")
+        return None
+    return batched_mod.Batch(net)
+
+
+def _batched(batch: Any, net: Any, outage: Outage, cuts: Any,
+             elements: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """One contingency on every step through the batch: its results and the load lost."""
+    dead = _applied(net, outage)[1] if not outage.circuit and cuts(outage) else set()
+    dead_bus = np.isin(net.bus.index, sorted(dead))
+    dead_load = net.load.bus.isin(dead).to_numpy()
+    dead_sgen = net.sgen.bus.isin(dead).to_numpy()
+    lp, lq, sp, _ = (a.copy() for a in elements)
+    lost = np.clip(lp[:, dead_load], 0.0, None).sum(axis=1)
+    for a, mask in ((lp, dead_load), (lq, dead_load), (sp, dead_sgen)):
+        a[:, mask] = 0.0
+    return (*batch.solve(outage.table, outage.index, dead_bus, lp, lq, sp), lost)
 
 
 _WORKER: dict[str, Any] = {}
