@@ -504,7 +504,6 @@ class FastSolver:
         if not on[pos]:
             return self
         k = int(on[:pos].sum()) + (0 if table == "line" else self._n_line_on)
-        new = copy.copy(self)
         y = self._y_ft._a.tolil(copy=True)
         m = self._n_on
         f, t = self._ft_bus[k], self._ft_bus[m + k]
@@ -513,12 +512,7 @@ class FastSolver:
         ybus[t, :] = ybus[t, :] - fraction * y[m + k, :]
         y[k, :] = (1.0 - fraction) * y[k, :]
         y[m + k, :] = (1.0 - fraction) * y[m + k, :]
-        new._ybus = sparse.csc_matrix(ybus)
-        new._ybus.sum_duplicates()
-        new._y_ft = _MatVec(y.tocsr())
-        new._ybus_ref = _MatVec(new._ybus[self._ref, :])
-        new._solver = _NRSolver()
-        new._v_good = self._v_good.copy()
+        new = self._rebuilt(ybus, y)
         keep = 1.0 - fraction
         scale = 1.0 / keep if keep > 0 else 0.0  # out whole: no current, loading 0
         if table == "line":
@@ -552,6 +546,12 @@ class FastSolver:
         ybus[f, :] = ybus[f, :].toarray() + (new_f - old_f)
         ybus[t, :] = ybus[t, :].toarray() + (new_t - old_t)
         y[k, :], y[m + k, :] = new_f, new_t
+        return self._rebuilt(ybus, y)
+
+    def _rebuilt(self, ybus: Any, y: Any) -> FastSolver:
+        """A copy of this solver with the admittance matrix ``ybus`` and the branches' ``y``
+        ([Yf; Yt]), solving with its own bare solver (the time-series chain holds this one's
+        matrix) from this one's last converged voltage."""
         new = copy.copy(self)
         new._ybus = sparse.csc_matrix(ybus)
         new._ybus.sum_duplicates()
