@@ -567,8 +567,8 @@ def test_runs_are_reused_only_when_nothing_they_read_changed(small, tmp_path, mo
 
 def test_electric_boilers_run_on_the_parks_spare_power() -> None:
     # with the park's spare power (generation less its other loads) the electric boilers
-    # take what the heat pumps and circulation pumps leave of it, to the demand, then into
-    # the store; without spare power the store is drawn before the heat pumps import
+    # take it first, after the circulation pumps: to the demand, then into the store; the
+    # heat pumps the rest; without spare power the store is drawn before the heat pumps
     import datetime as dt
 
     from twin.core.rng import generator
@@ -578,18 +578,24 @@ def test_electric_boilers_run_on_the_parks_spare_power() -> None:
     spec = HeatSupplySpec(name="heat", q_design_mw=100.0, hp_q_max_mw=10.0, noise_pct=0.0,
                           eboiler_mw=30.0, store_mwh=100.0)
     supply = HeatSupply(spec, ParkCalendar(years=range(2026, 2028)), generator(1, "heat"))
+    from twin import data
+
+    heat = data.load("heat")
+    eff, loss = float(heat["eboiler_eff"]), float(heat["store_loss_per_day"])
     t0 = int(dt.datetime(2027, 1, 15, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp())
     o = supply.step(t0, 3600, -10.0, spare_mw=20.0)  # a little spare power, a cold hour
-    assert o.p_eboiler_mw == pytest.approx(20.0 - o.p_hp_mw - o.p_pump_mw, rel=1e-12)
-    assert o.q_eboiler_mw == pytest.approx(o.p_eboiler_mw * 0.99, rel=1e-3)  # all to demand
+    assert o.p_eboiler_mw == pytest.approx(20.0 - o.p_pump_mw, rel=1e-12)
+    assert o.q_eboiler_mw == pytest.approx(o.p_eboiler_mw * eff, rel=1e-12)  # all to demand
+    assert o.q_hp_mw == pytest.approx(10.0)  # the heat pumps, then gas, for the rest
     assert o.e_store_mwh == 0.0
     o = supply.step(t0 + 3600, 3600, 10.0, spare_mw=500.0)  # a mild, windy hour
     assert o.p_eboiler_mw == pytest.approx(30.0)  # at most their rating
+    assert o.q_hp_mw == 0.0  # the boilers cover the demand
     filled = o.e_store_mwh
-    assert filled == pytest.approx(30.0 * 0.99 - o.q_eboiler_mw, rel=1e-3)
+    assert filled == pytest.approx(30.0 * eff - o.q_eboiler_mw, rel=1e-12)
     o = supply.step(t0 + 7200, 3600, -10.0, spare_mw=-5.0)  # calm: the store first
     assert o.p_eboiler_mw == 0.0
-    assert o.q_store_mw == pytest.approx(filled, rel=1e-3)
+    assert o.q_store_mw == pytest.approx(filled * (1 - loss) ** (1 / 24), rel=1e-12)
     assert o.q_store_mw + o.q_hp_mw + o.q_boiler_mw == pytest.approx(o.q_heat_mw, rel=1e-12)
     assert o.q_hp_mw == pytest.approx(10.0)  # then the heat pumps, then gas
 
@@ -607,7 +613,7 @@ def test_a_park_with_electric_boilers_steps_alike_in_blocks(small, tmp_path) -> 
         path = runner.run(built, tmp_path / f"b{steps}", block_steps=steps).path
         with open_run(path) as run:
             get = {a: np.asarray(run.series("heat", a)) for a in ("p_eboiler_mw", "p_mw",
-                                                                   "q_store_mw")}
+                                                                   "q_store_mw", "p_pump_mw")}
             gen = sum(np.asarray(run.series(e, "p_mw")) for e in ("wind", "pv"))
             other = np.asarray(run.series("plant", "p_mw"))
         series.append(get)
@@ -615,7 +621,7 @@ def test_a_park_with_electric_boilers_steps_alike_in_blocks(small, tmp_path) -> 
     for a in series[0]:
         np.testing.assert_allclose(series[1][a], series[0][a], rtol=0, atol=1e-9)
     heat = series[0]
-    spare = gen - other - (heat["p_mw"] - heat["p_eboiler_mw"])  # after the heat pumps
+    spare = gen - other - heat["p_pump_mw"]  # the boilers first, after the circulation pumps
     assert np.all(heat["p_eboiler_mw"] <= np.maximum(spare, 0.0) + 1e-9)
     assert np.all(heat["p_eboiler_mw"][spare <= 0] == 0.0)
 
