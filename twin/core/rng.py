@@ -45,9 +45,25 @@ class AR1Noise:
         return z
 
     def advance(self, n_steps: int, dt_s: float) -> None:
-        """``n_steps`` steps of ``dt_s`` whose values are not needed (as :meth:`step`)."""
-        for _ in range(int(n_steps)):
-            self.step(dt_s)
+        """``n_steps`` steps of ``dt_s`` whose values are not needed: the same draws and
+        arithmetic as :meth:`step`, without a call per step."""
+        left = int(n_steps)
+        if left <= 0:
+            return
+        self.step(dt_s)  # the coefficients of dt_s, and a block of draws in hand
+        left -= 1
+        a, b = self._coeff[dt_s]
+        x = self.x
+        while left > 0:
+            if self._i >= len(self._draws):
+                self._draws = self._rng.standard_normal(self.BLOCK).tolist()
+                self._i = 0
+            k = min(left, len(self._draws) - self._i)
+            for z in self._draws[self._i:self._i + k]:
+                x = a * x + b * z
+            self._i += k
+            left -= k
+        self.x = x
 
     def step(self, dt_s: float) -> float:
         """The noise value after ``dt_s`` more seconds."""
