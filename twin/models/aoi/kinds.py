@@ -10,11 +10,11 @@ the kinds right on boards of a generator they were not written with):
   :data:`REACH_PX`): the body's golden picture is searched for in the test within
   ± :data:`SEARCH_PX`, as it is, turned by 3–30° either way and turned round (180°):
 
-  * found nowhere (best correlation < :data:`FOUND`): the part is gone; when one end of its
-    place shows a bright metal cap across the body and the other does not, it stands on that
-    end (``tombstone``), else it is ``missing``;
-  * found turned round clearly better than as it is (and the body is not symmetric under a
-    half turn): ``polarity``;
+  * found nowhere (best correlation < :data:`FOUND`): the part is gone; when its two ends
+    (the pads) look less alike than in the golden, one is covered by the cap of a part
+    standing on it (``tombstone``), else it is ``missing``;
+  * found turned round clearly better than as it is (the body with its marks, or, for a
+    body alike turned round, with its leads): ``polarity``;
   * found turned clearly better than as it is: ``rotated``;
   * found further than the placement tolerance away: ``shifted``;
   * found at its place: a solder fault: brighter than the golden (solder where there was a
@@ -43,6 +43,7 @@ TURNS_DEG = (3, 6, 9, 12, 15, 18, 22, 26, 30)
 BETTER = 0.04  # a turn must match this much better than the part as it is
 SYMMETRIC = 0.9  # a body matching its half turn this well shows no polarity
 MARGIN_PX = 3  # template = body box + this margin
+LEADS_PX = 12  # ... and with the leads around a body that looks alike turned round
 
 _BOXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -50,7 +51,7 @@ _BOXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def name(ref: Any, aligned: np.ndarray, cand: Any) -> str:
     """The kind of candidate ``cand`` (golden frame) of a prepared reference ``ref``."""
     x0, y0, x1, y1 = cand.box
-    small = max(x1 - x0, y1 - y0) < SMALL_PX and cand.bright < METAL_LEVEL
+    small = max(x1 - x0, y1 - y0) < SMALL_PX and cand.bright < METAL_LEVEL and cand.zone < 0.5
     if not small:
         verdicts = [v for v in (_verdict(ref, aligned, b) for b in _near(ref, cand.box))
                     if v is not None]
@@ -83,6 +84,10 @@ def _verdict(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> 
         return "tombstone" if _stands(ref, aligned, body) else "missing"
     if f["sym"] < SYMMETRIC and f["c180"] > max(f["c0"], f["turn"]) + BETTER:
         return "polarity"
+    if f["sym"] >= SYMMETRIC:  # a body alike turned round: do its leads tell?
+        wide = measure(ref, aligned, body, LEADS_PX, turns=False)
+        if wide and wide["sym"] < SYMMETRIC and wide["c180"] > wide["c0"] + BETTER:
+            return "polarity"
     if f["turn"] > f["c0"] + BETTER:
         return "rotated"
     limit = max(ref.tolerance.place_px, 0.6) * math.sqrt(2) + 2.0
@@ -92,7 +97,8 @@ def _verdict(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> 
 
 
 PRIORITY = ("missing", "tombstone", "polarity", "rotated", "shifted")
-SMALL_PX = 16  # a dim candidate smaller than this is a copper fault even beside a part
+SMALL_PX = 16  # a dim candidate smaller than this off the part zones is a copper fault, even
+#   beside a part
 METAL_LEVEL = 130  # solder, leads and finish are at least this bright; copper under the mask not
 
 
@@ -119,21 +125,24 @@ def _grey(img: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
 
 
-def measure(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> dict[str, float]:
-    """How the golden body is found in the test: correlation as it is (``c0``, at ``dx``,
-    ``dy``), best over the turns (``turn``, at ``deg``), turned round (``c180``), and how
-    alike the body is to its own half turn (``sym``)."""
+def measure(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int],
+            margin: int = MARGIN_PX, turns: bool = True) -> dict[str, float]:
+    """How the golden body (with ``margin`` px around it) is found in the test: correlation
+    as it is (``c0``, at ``dx``, ``dy``), best over the turns (``turn``, at ``deg``; with
+    ``turns``), turned round (``c180``), and how alike it is to its own half turn (``sym``);
+    the search is clipped at the image's edges."""
     g, t = _grey(ref.smooth), _grey(aligned)
     h, w = g.shape
     x0, y0, x1, y1 = body
-    m, s = MARGIN_PX, max(SEARCH_PX, min(x1 - x0, y1 - y0))
+    m, s = margin, max(SEARCH_PX, min(x1 - x0, y1 - y0))
     bw, bh = x1 - x0 + 2 * m, y1 - y0 + 2 * m
     r = math.ceil(0.5 * math.hypot(bw, bh)) + 2  # room for turning the template
     cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
-    ax0, ay0 = round(cx - bw / 2) - s, round(cy - bh / 2) - s
-    if ax0 < 0 or ay0 < 0 or ax0 + bw + 2 * s > w or ay0 + bh + 2 * s > h:
+    tx0, ty0 = round(cx - bw / 2), round(cy - bh / 2)
+    if tx0 < 0 or ty0 < 0 or tx0 + bw > w or ty0 + bh > h:
         return {}
-    area = t[ay0:ay0 + bh + 2 * s, ax0:ax0 + bw + 2 * s]
+    ax0, ay0 = max(0, tx0 - s), max(0, ty0 - s)
+    area = t[ay0:min(h, ty0 + bh + s), ax0:min(w, tx0 + bw + s)]
     big = cv2.copyMakeBorder(g, r, r, r, r, cv2.BORDER_REPLICATE)
     px, py = round(cx) + r, round(cy) + r
     win = big[py - r - bh // 2:py + r + bh - bh // 2, px - r - bw // 2:px + r + bw - bw // 2]
@@ -147,13 +156,13 @@ def measure(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> d
             return 0.0, 0, 0
         res = cv2.matchTemplate(area, templ, cv2.TM_CCOEFF_NORMED)
         _, v, _, (bx, by) = cv2.minMaxLoc(res)
-        return float(v), bx - s, by - s
+        return float(v), bx + ax0 - tx0, by + ay0 - ty0
 
     c0, dx, dy = best(0.0)
-    turns = [(best(sign * d)[0], sign * d) for d in TURNS_DEG for sign in (-1, 1)]
-    turn, deg = max(turns)
+    turn, deg = max((best(sign * d)[0], sign * d) for d in TURNS_DEG for sign in (-1, 1)) \
+        if turns else (0.0, 0)
     c180 = best(180.0)[0]
-    templ = g[round(cy - bh / 2):round(cy - bh / 2) + bh, round(cx - bw / 2):round(cx - bw / 2) + bw]
+    templ = g[ty0:ty0 + bh, tx0:tx0 + bw]
     sym = float(cv2.matchTemplate(templ, cv2.rotate(templ, cv2.ROTATE_180),
                                   cv2.TM_CCOEFF_NORMED)[0, 0]) if templ.std() > 1 else 1.0
     return {"c0": c0, "dx": float(dx), "dy": float(dy), "turn": turn, "deg": float(deg),
