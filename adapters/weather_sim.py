@@ -79,8 +79,14 @@ def weather_and_nwp(eid: str, params: Mapping[str, Any], start_epoch_s: int, n_s
         calibration_s = NWP_CALIBRATION_S
         reach_s = max(n_steps * step_s, calibration_s) + int(
             (cfg.horizon_h + cfg.latency_h + cfg.issue_interval_h) * 3600)
+        # the runs forecast 15-minute means at best: a shorter step's runs come from the
+        # weather at 15 minutes (a HIL run's 1 s steps over the week: 800,000 sun positions)
+        basis_s = weather_nwp.NWP_STEP_S if (
+            step_s < weather_nwp.NWP_STEP_S and weather_nwp.NWP_STEP_S % step_s == 0
+            and (start_epoch_s - (anchor_epoch_s or start_epoch_s)) % weather_nwp.NWP_STEP_S
+            == 0) else step_s
         basis = weather.synthetic_year(climate, lat, lon, start_epoch_s,
-                                       -(-reach_s // step_s), step_s, seed, name=eid,
+                                       -(-reach_s // basis_s), basis_s, seed, name=eid,
                                        anchor_epoch_s=anchor_epoch_s)
     elif source in READERS:
         raw, meta = READERS[source](params["path"])
