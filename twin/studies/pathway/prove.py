@@ -50,6 +50,8 @@ TIGHTEN_FACTOR = 1.5  # a miss tightens its criterion by this much of itself: fe
 COST_TOLERANCE = 1e-3  # the run's assets cost as the LP's at the amounts applied, relative
 # the levers that are assets of the run (the rest are programmes and purchases)
 ASSETS = ("wind", "pv", "storage_power", "storage_energy", *HEAT)
+# the cost kinds of those levers' assets in a run (twin/data/costs.yaml, measures.yaml)
+LEVER_KINDS = frozenset({"wind", "pv", "battery", "heat_pump", *HEAT[1:]})
 
 
 @dataclass
@@ -188,26 +190,34 @@ def year_costs(ps: list[Profiles], portfolio: dict[str, float], before: dict[str
     return capex, opex, energy
 
 
-def _assets_cny(path: Path, rate: float) -> float:
-    """The annual cost (capex annuity + fixed O&M) of a run's assets, from its recorded
-    specs and the unit costs (``twin/data/costs.yaml``, the heat measures'
+def _assets_cny(path: Path, rate: float) -> dict[str, float]:
+    """The annual cost (capex annuity + fixed O&M) of a run's assets by cost kind, from its
+    recorded specs and the unit costs (``twin/data/costs.yaml``, the heat measures'
     ``twin/data/measures.yaml``): what the run's own accounting invests in."""
     costs = economics.unit_costs()
     with open_run(path) as run:
         found = assessment.assets(run)
-    return sum(economics.capex_cny([a], costs)
-               / economics.annuity_factor(rate, costs[a.kind].lifetime_years)
-               + economics.opex_cny_per_year([a], costs) for a in found)
+    out: dict[str, float] = {}
+    for a in found:
+        out[a.kind] = out.get(a.kind, 0.0) + (
+            economics.capex_cny([a], costs)
+            / economics.annuity_factor(rate, costs[a.kind].lifetime_years)
+            + economics.opex_cny_per_year([a], costs))
+    return out
 
 
 def run_costs(path: Path, baseline: Path, p: Profiles, certificates: dict[str, float]
               ) -> dict[str, float]:
     """A proving run's annual cost (CNY/yr) as its own accounting counts it: the assets it
-    has beyond the baseline run's, annualised; the energy its flows bought (import at the
-    tariff less exports, the demand charge on the monthly peaks, gas); the certificates and
-    contracts bought (``certificates``: CNY of the period, by lever) - the LP's cost
-    items, to set beside :attr:`lp.Solution.cost`."""
+    has beyond the baseline run's, annualised, those of the levers (``assets``) and the
+    network its builder sized for them (``network``: lines and substations, which the LP
+    leaves out); the energy its flows bought (import at the tariff less exports, the demand
+    charge on the monthly peaks, gas); the certificates and contracts bought
+    (``certificates``: CNY of the period, by lever) - the LP's cost items, to set beside
+    :func:`lp_costs`."""
     rate = p.discount_rate
+    new, old = _assets_cny(path, rate), _assets_cny(baseline, rate)
+    added = {k: new.get(k, 0.0) - old.get(k, 0.0) for k in set(new) | set(old)}
     with open_run(path) as run:
         flows = flows_from_run(run)
         tariff = economics.tariff(str(json.loads(run.meta.get("economics") or "{}").get(
@@ -217,17 +227,18 @@ def run_costs(path: Path, baseline: Path, p: Profiles, certificates: dict[str, f
     bill = economics.energy_cost(flows.import_mwh, flows.export_mwh, hour, month, tariff, peaks)
     ys = p.year_share
     gas = float(flows.gas_total_nm3.sum()) * p.gas_cny_per_nm3
-    return {"assets": _assets_cny(path, rate) - _assets_cny(baseline, rate),
+    return {"assets": sum(v for k, v in added.items() if k in LEVER_KINDS),
+            "network": sum(v for k, v in added.items() if k not in LEVER_KINDS),
             "energy": (bill.import_cny - bill.export_revenue_cny + bill.demand_cny + gas) / ys,
             "bought": sum(certificates.values()) / ys}
 
 
 def lp_costs(sol: lp.Solution, levers: dict, applied: dict[str, float]) -> dict[str, float]:
     """The LP's annual cost in :func:`run_costs`' items, its assets at the amounts applied
-    (whole turbines)."""
+    (whole turbines); no network."""
     assets = sum(levers[k].annual_cny_per_unit * applied.get(k, 0.0) for k in ASSETS)
     energy = sum(sol.cost[k] for k in ("electricity", "export revenue", "demand charge", "gas"))
-    return {"assets": assets, "energy": energy,
+    return {"assets": assets, "network": 0.0, "energy": energy,
             "bought": sum(sol.cost[k] for k in BOUGHT)}
 
 

@@ -96,7 +96,7 @@ def cost_check_rows(road: Pathway) -> list[list[str]]:
     if not final.cost_run:
         return []
     rows = []
-    for item in ("assets", "energy", "bought"):
+    for item in ("assets", "network", "energy", "bought"):
         a, b = final.cost_lp[item], final.cost_run[item]
         rows.append([item, f"{a / 1e6:,.2f}", f"{b / 1e6:,.2f}",
                      f"{(b - a) / abs(a):+.2%}" if abs(a) > 1e3 else "-"])
@@ -110,9 +110,10 @@ def cost_check_rows(road: Pathway) -> list[list[str]]:
 COST_CHECK = ["cost (acceptance)", "LP MCNY/yr", "co-sim MCNY/yr", "difference"]
 COST_NOTE = (f"the run's assets are costed from its recorded specs (twin/data/costs.yaml, the "
              f"heat measures' twin/data/measures.yaml) and match the LP's at the amounts "
-             f"applied to {COST_TOLERANCE:.1%}; energy differs by the dispatch (rules in the "
-             f"run, optimum in the LP); certificates: GECs bought and contracts as the LP counts "
-             f"them")
+             f"applied to {COST_TOLERANCE:.1%}; network: the lines and substations the run's "
+             f"network builder sizes for them, which the LP leaves out; energy differs by the "
+             f"dispatch (rules in the run, optimum in the LP); certificates and contracts: "
+             f"the volumes bought")
 
 
 def heat_rows(road: Pathway) -> list[list[str]]:
