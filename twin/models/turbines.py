@@ -2,36 +2,39 @@
 
 windpowerlib ships a copy of the OpenEnergy Database (oedb) turbine library as CSV files in
 ``windpowerlib/oedb/`` (67 types with a power curve in windpowerlib 0.2.2; power in W). This
-module only reads those files through windpowerlib's own readers; it never calls the
+module reads the list of types itself (a scenario's check imports no windpowerlib) and the
+curves through windpowerlib's own readers; it never calls the
 functions that download or overwrite the table (``store_turbine_data_from_oedb`` and the
 ``turbine_library='oedb'`` option), so it works without a network.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
-import warnings
+import importlib.util
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import windpowerlib
-from windpowerlib.wind_turbine import get_turbine_data_from_file
 
 if TYPE_CHECKING:
     from twin.models.wind import PowerCurve
 
-_OEDB_DIR = Path(windpowerlib.__file__).parent / "oedb"
+# the package's folder, found without importing it (windpowerlib imports pandas and requests:
+# checking a scenario's turbine names needs neither)
+_OEDB_DIR = Path(next(iter(importlib.util.find_spec("windpowerlib")
+                           .submodule_search_locations))) / "oedb"
 
 
 @cache
 def _types() -> tuple[str, ...]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas downcasting notice inside windpowerlib
-        df = windpowerlib.get_turbine_types(turbine_library="local", print_out=False)
-    names = df.loc[df["has_power_curve"].astype(bool), "turbine_type"]
-    return tuple(sorted(str(n) for n in names))
+    """The types of the local library with a power curve (as windpowerlib's
+    ``get_turbine_types(turbine_library="local")`` lists them)."""
+    with (_OEDB_DIR / "turbine_data.csv").open(newline="", encoding="utf-8") as f:
+        return tuple(sorted(r["turbine_type"] for r in csv.DictReader(f)
+                            if r["has_power_curve"].strip().lower() in ("true", "1", "1.0")))
 
 
 def turbine_types() -> list[str]:
@@ -62,6 +65,8 @@ def power_curve(turbine_type: str) -> PowerCurve:
     KeyError
         If the type is not in the library (the message lists close matches).
     """
+    from windpowerlib.wind_turbine import get_turbine_data_from_file
+
     from twin.models.wind import PowerCurve  # the farm's model: not needed to check a name
 
     check_type(turbine_type)
