@@ -107,16 +107,22 @@ def estimate_state(net: object, measurements: Sequence[Measurement],
     independent, of the standard deviations given), its voltage-magnitude diagonal the
     variance of each bus's estimate; each line's loading's, from the same covariance carried
     through the line's current (linearised at the estimate)."""
-    import pandapower as pp
+    import pandas as pd
     from pandapower.estimation.state_estimation import StateEstimation, _initialize_voltage
 
     work = copy.deepcopy(net)
-    work.measurement.drop(work.measurement.index, inplace=True)
-    index = {}
-    for m in measurements:
-        i = pp.create_measurement(work, m.kind, m.element_type, m.value, m.std_dev, m.element,
-                                  side=m.side)
-        index[i] = m
+    # the table pp.create_measurement fills, at once (one by one took most of the time)
+    table = pd.DataFrame({
+        "name": pd.Series([None] * len(measurements), dtype=object),
+        "measurement_type": pd.Series([m.kind for m in measurements], dtype=object),
+        "element_type": pd.Series([m.element_type for m in measurements], dtype=object),
+        "element": pd.Series([m.element for m in measurements], dtype=np.uint32),
+        "value": pd.Series([m.value for m in measurements], dtype=float),
+        "std_dev": pd.Series([m.std_dev for m in measurements], dtype=float),
+        "side": pd.Series([m.side for m in measurements], dtype=object)})
+    work.measurement = table[list(work.measurement.columns)] if set(
+        work.measurement.columns) <= set(table.columns) else table
+    index = dict(enumerate(measurements))
     quiet = logging.getLogger("pandapower")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
