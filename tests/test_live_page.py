@@ -17,6 +17,7 @@ import pytest
 from tests.browser import CHROMIUM, page
 from tests.test_live_advise import EMS
 from tests.test_live_mqtt import broker, mapping_file  # noqa: F401 (the broker fixture)
+from twin.apps.cli import main
 from twin.apps.dashboard.server import Dashboard, ServerThread
 from twin.apps.dashboard.telemetry import TelemetryPage
 from twin.core.results import open_run
@@ -125,3 +126,14 @@ def check_against_history(pg, engine: LiveEngine) -> None:
     assert ("stuck_meter", "wind.p_mw") in {a[:2] for a in alarms}
     assert on_page == alarms
     assert re.match(r"\d+ raised", shown(pg, "#tm-alarm-note"))
+
+
+def test_serving_the_page_beyond_loopback_needs_a_token(tmp_path, capsys):
+    """Refused before the telemetry is reached: one line, exit code 2."""
+    s = loads(SMALL.read_text(), SMALL)
+    path = mapping_file(tmp_path, s, 1)
+    assert main(["live", str(SMALL), "--telemetry", str(path), "--serve", "--host",
+                 "0.0.0.0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("error: --host 0.0.0.0: serving beyond this machine needs --token")

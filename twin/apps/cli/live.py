@@ -31,6 +31,10 @@ def cmd_live(args: argparse.Namespace) -> int:
     from twin.live.engine import LiveEngine
     from twin.live.session import follow
 
+    if args.serve:  # before reaching for the telemetry
+        from twin.apps.cli.dashboard import check_binding
+
+        check_binding(args.host, args.token)
     s = load_scenario(args.scenario)
     tm = telemetry_for(s, args.telemetry, args.broker)
     base = runner.output_path(s, args.out)
@@ -85,11 +89,9 @@ def _serve(engine: object, source: object, follow_args: dict, show: object,
            args: argparse.Namespace) -> int:
     """Follow the telemetry in a thread and serve the trainers' page over it until Ctrl-C."""
     from twin.apps.cli.dashboard import _serve as serve
-    from twin.apps.cli.dashboard import check_binding
     from twin.apps.dashboard.server import Dashboard
     from twin.apps.dashboard.telemetry import TelemetryPage
 
-    check_binding(args.host, args.token)
     page = TelemetryPage(engine, source, follow_args, on_alarm=show).start()
     serve(Dashboard(page, None, args.token, allow_hosts=tuple(args.allow_host)), args.host,
           args.port, args.token, "twin live")
