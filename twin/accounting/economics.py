@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from twin import data
 from twin.core.fields import param
@@ -149,6 +148,8 @@ def local_hour_month(
     epoch_s: np.ndarray | Sequence[int], timezone: str = "Asia/Shanghai"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Local hour (0..23) and month (1..12) of UTC epoch seconds in ``timezone``."""
+    import pandas as pd  # here: validating a scenario reads the tariff names only
+
     idx = pd.to_datetime(np.asarray(epoch_s, dtype=np.int64), unit="s", utc=True)
     local = idx.tz_convert(timezone)
     return np.asarray(local.hour, dtype=np.int64), np.asarray(local.month, dtype=np.int64)
