@@ -31,3 +31,26 @@ def test_events_outside_the_run_are_warned_with_their_dates(tmp_path):
            in lines[3]
     assert "events[3]" not in "\n".join(lines)  # inside the run: nothing to say
     assert all(line.startswith(f"{tmp_path / 's.yaml'}:") for line in lines)
+
+
+def test_a_telemetry_reading_beyond_physical_bounds_is_refused_and_the_twin_goes_on():
+    """The live twin holds measured weather to the bounds twin check holds a weather file to
+    (a temperature in kelvin, 2500 W/m2 of sun): the reading is refused, the next one used."""
+    import pytest
+    import yaml
+
+    from twin.live import mapping
+    from twin.live.engine import LiveEngine
+    from twin.scenario import load
+
+    s = load(ROOT / "tests" / "scenarios" / "small.yaml").with_days(1 / 24)
+    tm = mapping.loads(yaml.safe_dump(mapping.default_mapping(s)), s)
+    engine = LiveEngine(s, tm)
+    tags = {tm.point_of(t): t.tag for t in tm.all_tags}
+    for point, bad, good in (("weather.temp_air_c", 293.15, 20.0),
+                             ("weather.ghi_w_m2", 2500.0, 300.0)):
+        engine.feed(tags[point], s.start_epoch_s, bad)
+        assert point not in engine.fresh
+        engine.feed(tags[point], s.start_epoch_s, good)
+        assert engine.fresh[point] == pytest.approx(good)
+    assert engine.n_refused == 2

@@ -119,9 +119,11 @@ class LiveEngine:
         self.prev: dict[str, float] = {}  # the last step's readings
         self.n_steps = 0
         self.n_late = 0
+        self.n_refused = 0  # readings outside a quantity's physical bounds (twin check's)
         self.last: dict[str, Any] = {}  # the last closed step: measured, expected, stale
         self.writer = self._writer(path) if path is not None else None
         self.path = path
+        self._refused: set[str] = set()
 
     # ------------------------------------------------------------------ readings in
     def feed(self, tag: str, t_epoch_s: float, value: float) -> list[Alarm]:
@@ -129,6 +131,14 @@ class LiveEngine:
         alarms a step it closed raised."""
         point = self._point.get(tag)
         if point is None or not math.isfinite(value):
+            return []
+        twin_value = self.tm.to_twin(tag, float(value))
+        if not _plausible(point, twin_value):  # refused, said once per tag; the twin goes on
+            self.n_refused += 1
+            if tag not in self._refused:
+                log.warning("%s: %g outside the physical bounds of %s; reading refused",
+                            tag, twin_value, point)
+            self._refused.add(tag)
             return []
         t = int((t_epoch_s - self.start_epoch_s) // self.step_s) * self.step_s
         if self.closed_t is not None and t <= self.closed_t:
@@ -138,7 +148,7 @@ class LiveEngine:
         if self.t is not None and t > self.t:
             raised = self.close_step()
         self.t = t
-        self.fresh[point] = self.tm.to_twin(tag, float(value))
+        self.fresh[point] = twin_value
         self.seen[point] = t
         if self._expect and self._expect <= self.fresh.keys():  # the step is whole: now
             raised += self.close_step()
@@ -315,3 +325,13 @@ class LiveEngine:
                 entity, _, attr = point.rpartition(".")
                 values[w.column((f"{entity}.twin", attr))] = expected[point]
         w.append(t, values)
+
+
+def _plausible(point: str, value: float) -> bool:
+    """A reading within the physical bounds ``twin check`` holds a weather file to
+    (:data:`twin.models.weather_io.PHYSICAL`; a temperature in kelvin, a pressure in hPa fail)."""
+    from twin.models.weather_io import PHYSICAL
+
+    entity, _, attr = point.partition(".")
+    bounds = PHYSICAL.get(attr) if entity == "weather" else None
+    return bounds is None or bounds[0] <= value <= bounds[1]
