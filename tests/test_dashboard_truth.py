@@ -228,15 +228,16 @@ def test_a_request_to_the_rule_controller_shows_missed(
 def test_a_replay_opened_again_draws_the_same_without_pandapower(
         failures: tuple[Any, Replay, Recorded]) -> None:
     """The park's view kept beside the run file on the first opening: a second opening
-    builds no network (no pandapower, no weather model imported) and draws every failure
-    state as the network drew it."""
+    builds no network (no pandapower, weather model, pandas or windpowerlib imported) and
+    draws every failure state as the network drew it."""
     _, replay, _ = failures
     steps = [i for i in range(replay.n) if replay.book.active(int(replay.time[i]))]
     assert steps  # the trips, the outage, the request
     code = (f"import json, sys; from twin.apps.dashboard.replay import Replay; "
             f"r = Replay({str(replay.path)!r}); "
             f"f = [r.frame(i) for i in {steps!r}]; "
-            f"print(json.dumps([sorted(m for m in ('pandapower', 'pvlib', 'mosaik', 'scipy') "
+            f"print(json.dumps([sorted(m for m in ('pandapower', 'pvlib', 'mosaik', 'scipy', 'pandas', "
+            f"'windpowerlib') "
             f"if m in sys.modules), f]))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
