@@ -100,6 +100,25 @@ def one(load, error: type[Exception], path: Path, hang_s: float) -> tuple[str, f
     return outcome, time.perf_counter() - t0, detail
 
 
+class Tally:
+    """The outcomes of one file's mutants: counts, the slowest load; failures printed."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.counts, self.slowest, self.failures = name, {}, 0.0, 0
+
+    def add(self, k: int, outcome: str, seconds: float, detail: str) -> None:
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1
+        self.slowest = max(self.slowest, seconds)
+        if outcome not in ("loaded", "refused"):
+            self.failures += 1
+            print(f"  {self.name} mutant {k}: {outcome}: {detail}")
+
+    def line(self, extra: str = "") -> str:
+        shown = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items()))
+        return (f"{self.name}: {sum(self.counts.values())} mutants: {shown}; slowest load "
+                f"{self.slowest:.2f} s{extra}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mutants", type=int, default=300, help="mutants per file")
@@ -110,15 +129,14 @@ def main() -> int:
     args = ap.parse_args()
     signal.signal(signal.SIGALRM, _alarm)
     rng = random.Random(args.seed)
-    failures = 0
+    tallies = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, load, error in FILES:
             source = ROOT / name
             text = source.read_text(encoding="utf-8")  # the study's base from anywhere:
             text = text.replace("../scenarios/", f"{ROOT / 'scenarios'}/")
             lines = text.splitlines()
-            counts: dict[str, int] = {}
-            slowest = 0.0
+            tally = Tally(name)
             cli_codes: dict[int, int] = {}
             for k in range(args.mutants):
                 path = Path(tmp) / f"{k}-{source.name}"
@@ -131,32 +149,21 @@ def main() -> int:
                     cli_codes[run.returncode] = cli_codes.get(run.returncode, 0) + 1
                     if run.returncode not in (0, 2) or "Traceback" in run.stderr:
                         outcome, detail = "cli", run.stderr.strip()[-300:]
-                counts[outcome] = counts.get(outcome, 0) + 1
-                slowest = max(slowest, seconds)
-                if outcome not in ("loaded", "refused"):
-                    failures += 1
-                    print(f"  {name} mutant {k}: {outcome}: {detail}")
-            shown = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+                tally.add(k, outcome, seconds, detail)
             cli = (f"; twin check on {sum(cli_codes.values())}: exit codes "
                    + ", ".join(f"{c} x{n}" for c, n in sorted(cli_codes.items()))
                    if cli_codes else "")
-            print(f"{name}: {args.mutants} mutants: {shown}; slowest load {slowest:.2f} s{cli}",
-                  flush=True)
-        counts = {}
-        slowest = 0.0
+            print(tally.line(cli), flush=True)
+            tallies.append(tally)
+        tally = Tally("grid JSON (pandapower) network")
         for k in range(args.grid):
             folder = Path(tmp) / f"grid-{k}"
             folder.mkdir()
             path = _scenario(folder, grid_mutant(rng))
-            outcome, seconds, detail = one(load_scenario, ScenarioError, path, args.hang)
-            counts[outcome] = counts.get(outcome, 0) + 1
-            slowest = max(slowest, seconds)
-            if outcome not in ("loaded", "refused"):
-                failures += 1
-                print(f"  grid JSON mutant {k}: {outcome}: {detail}")
-        shown = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        print(f"grid JSON (pandapower) networks: {args.grid} mutants: {shown}; slowest load "
-              f"{slowest:.2f} s")
+            tally.add(k, *one(load_scenario, ScenarioError, path, args.hang))
+        print(tally.line())
+        tallies.append(tally)
+    failures = sum(t.failures for t in tallies)
     print(f"failures (traceback, unnamed message, hang, bad exit code): {failures}")
     return 1 if failures else 0
 
