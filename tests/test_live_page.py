@@ -119,6 +119,12 @@ def check_against_history(pg, engine: LiveEngine) -> None:
         rec = run.series("bess.recommended", "p_set_mw")[-1]
         assert np.isfinite(rec)
         assert shown(pg, ".tm-rec.now tr[data-battery='bess'] .setpoint") == as_page(rec, 3)
+        # the plan shown starts from the state of charge measured at the end of the step
+        # before it (the state it was made from)
+        plan = pg.evaluate("window.twin.telemetry.ems.plan")
+        row = np.searchsorted(run.time_s, plan["t0"]) - 1
+        assert plan["soc"][0] == pytest.approx(run.series("bess", "soc")[row], abs=1e-4)
+        assert pg.locator("#tm-plan .scatterlayer .trace").count() == 5
         alarms = {(a["kind"], a["point"], int(a["raised_s"])) for a in run.table("live/alarms")}
     items = pg.locator("li.tm-alarm")
     on_page = {(items.nth(i).get_attribute("data-kind"), items.nth(i).get_attribute("data-point"),

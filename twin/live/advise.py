@@ -24,6 +24,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from twin.core.results import RunWriter, SeriesInfo
 from twin.cosim.world import FAMILIES
@@ -89,6 +90,25 @@ class Advisor:
             self.n_recommended += 1
         self.last = rec
         return rec
+
+    def plan(self) -> dict[str, Any] | None:
+        """The plan in force: from which step (s from the scenario's start), and per step the
+        forecasts it was made from (PV, wind, the load before EV charging and shifts), the
+        storage's planned power
+        (> 0 charging) and mean state of charge at the step's start, the planned import (MW);
+        None before the first."""
+        st = self.ems.state
+        if st.plan is None or st.inputs is None:
+            return None
+        p, inp = st.plan, st.inputs
+        return {"t0": st.start * self.step_s, "pv_mw": inp.pv_mw.tolist(),
+                "wind_mw": inp.wind_mw.tolist(),
+                "load_mw": (inp.load_mw + sum((sh.p_base_mw for sh in inp.shiftables),
+                                              0.0)).tolist(),
+                "storage_mw": p.p_storage_mw.sum(axis=1).tolist() if p.p_storage_mw.ndim == 2
+                else p.p_storage_mw.tolist(),
+                "soc": p.soc[:-1].mean(axis=1).tolist() if p.soc.ndim == 2 and p.soc.shape[1]
+                else [], "import_mw": (p.p_import_mw - p.p_export_mw).tolist()}
 
     def _measurement(self, held: Mapping[str, float]) -> Measurement:
         sums = {"pv": 0.0, "wind": 0.0, "other": 0.0, "ev": 0.0}

@@ -175,12 +175,19 @@ class TelemetryPage:
                 "n_estimates": g.n_estimates, "n_failed": g.n_failed}
 
     def _ems(self) -> dict[str, Any] | None:
-        """The recommendation for the step just closed (in the history's last row) and the
-        one for the next step."""
+        """The recommendation for the step just closed (in the history's last row), the one
+        for the next step and the plan in force (its forecasts, storage, import)."""
         a = self.engine.advisor
         if a is None or a.last is None:
             return None
-        return {"now": self._recommendation(a.due), "next": self._recommendation(a.last)}
+        plan = a.plan()
+        if plan is not None:
+            step = self.engine.step_s
+            plan = {**{k: [num(v, 4) for v in vs] for k, vs in plan.items() if k != "t0"},
+                    "t0": plan["t0"], "time": [self.local(plan["t0"] + k * step)
+                                               for k in range(len(plan["pv_mw"]))]}
+        return {"now": self._recommendation(a.due), "next": self._recommendation(a.last),
+                "plan": plan}
 
     def _recommendation(self, rec: Any) -> dict[str, Any] | None:
         if rec is None:

@@ -63,7 +63,9 @@ function liveMode(info) {
 
   const chart = tmEl("section", {class: "card tm tm-chart"});
   chart.append(tmEl("h2", {}, "Power, measured (solid) and twin (dashed), MW"),
-               tmEl("div", {id: "tm-chart", class: "plot"}));
+               tmEl("div", {id: "tm-chart", class: "plot"}),
+               tmEl("h2", {}, "The EMS's plan in force: its forecasts (dotted) and what it plans, MW"),
+               tmEl("div", {id: "tm-plan", class: "plot"}));
 
   const alarms = tmEl("section", {class: "card tm tm-alarms"});
   alarms.append(tmEl("h2", {}, "Alarms"), tmEl("p", {class: "muted small", id: "tm-alarm-note"}, "none so far"),
@@ -129,6 +131,7 @@ function tmApply(d) {
   tmAlarms();
   tmGrid();
   tmEms();
+  tmPlan();
   if (d.frames.length && performance.now() - TM.chartAt > 1000) tmChart();
 }
 
@@ -222,6 +225,26 @@ function tmEms() {
     }
     box.append(div);
   }
+}
+
+function tmPlan() {  // the plan in force: forecasts, storage, import, the next 12 hours
+  const p = TM.ems && TM.ems.plan;
+  if (!p || typeof Plotly === "undefined" || p.t0 === TM.planAt) return;
+  TM.planAt = p.t0;
+  const n = Math.min(p.time.length, Math.round(12 * 3600 / TM.info.step_s));
+  const x = p.time.slice(0, n).map((s) => s.slice(11));
+  const line = (y, name, color, dash = "solid") => ({x, y: y.slice(0, n), name, mode: "lines",
+                                                     line: {color, width: 2, dash}});
+  const c = typeof COLORS !== "undefined" ? COLORS : {};
+  Plotly.react("tm-plan", [
+    line(p.pv_mw, "PV forecast", c.pv || "#e6a800", "dot"),
+    line(p.wind_mw, "wind forecast", c.wind || "#1b9aaa", "dot"),
+    line(p.load_mw, "load forecast", c.factory || "#56606b", "dot"),
+    line(p.storage_mw, "storage planned", c.battery || "#7b4fc9"),
+    line(p.import_mw, "import − export planned", "#c0392b")],
+    {margin: {l: 40, r: 10, t: 10, b: 30}, height: 240, showlegend: true,
+     legend: {orientation: "h"}, xaxis: {type: "category", nticks: 8}},
+    {displayModeBar: false, responsive: true});
 }
 
 function tmChart() {
