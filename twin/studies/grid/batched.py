@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,9 @@ class Batch:
             rep.index = range(len(rep))
             work[table] = rep
         self.net = net
-        self.grid = init_from_pandapower(work)
+        with warnings.catch_warnings():  # its notes on NaN columns it fills and the slack
+            warnings.simplefilter("ignore", UserWarning)
+            self.grid = init_from_pandapower(work)
         self.v0 = self.grid.ac_pf(np.full(len(work.bus), complex(
             float(net.ext_grid.vm_pu.iloc[0]))), 10, 1e-8)
         kv = net.bus.vn_kv.to_numpy(float)
