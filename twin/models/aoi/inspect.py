@@ -58,6 +58,8 @@ class Tolerance:
     a printed line and a pad opening may open up); ``rigid``: the camera only shifts and
     turns the board, so alignment fits a rigid motion (ECC, Euclidean) on bare board and
     copper (what the etching fixed), from 1/8 to full scale, leaving out what differs a lot;
+    ``scale``: with ``rigid``, the camera's scale too where it differs from 1 (a lens or a
+    working distance that varies: :func:`_scaled`);
     ``place_px`` / ``place_deg``: the placement machine's tolerance, which sets each part
     region's window and the shift :func:`part_offsets` calls a defect; part bodies are dark
     or (with ``parts``) tan regions at least 15 px across.
@@ -70,13 +72,14 @@ class Tolerance:
     silk: int = 0
     place_px: float = 0.0
     place_deg: float = 0.0
+    scale: bool = False
 
 
 TIGHT = Tolerance()  # the first generator's process: placement ± 0.6 px, silkscreen ± 1 px
 # a process with placement ± 1.5 px / ± 1°, silkscreen ± 1.5 px, mask ± 1 px, fillets 25-50 %
 # of the pad (twin/models/aoi/assembled.py); tuned on the dev seed range only
 PROCESS = Tolerance((5, 7, 11), pads=True, parts=True, rigid=True, silk=4, place_px=1.5,
-                    place_deg=1.0)
+                    place_deg=1.0, scale=True)
 TOLERANCES = {"tight": TIGHT, "process": PROCESS}
 
 
@@ -303,19 +306,8 @@ def align(ref: Reference, test: np.ndarray) -> np.ndarray:
     (dx, dy), _ = cv2.phaseCorrelate(ref.grey[2].astype(np.float32), pyr[2].astype(np.float32),
                                      ref.hann)
     warp = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
-    if ref.tolerance.rigid:  # what differs a lot after the first fit is left out of the next
-        masks = list(ref.grey_mask)
-        for level in (2, 1, 0):
-            for again in (False, True):
-                warp = _ecc(ref.grey[level], pyr[level], masks[level], warp, 50,
-                            cv2.MOTION_EUCLIDEAN, 5)
-                if again or level == 2:
-                    break
-                masks[level], changed = _inliers(ref.grey[level], pyr[level], masks[level], warp)
-                if not changed:
-                    break
-            warp[:, 2] *= 2.0
-        return warp
+    if ref.tolerance.rigid:
+        return _rigid(ref, pyr, warp)
     warp = _ecc(ref.grey[2], pyr[2], None, warp, 30)
     warp[:, 2] *= 2.0
     # the fine levels look only at copper under the solder mask (silkscreen, mask openings
@@ -340,6 +332,48 @@ def align(ref: Reference, test: np.ndarray) -> np.ndarray:
     warp = _ecc(ref.grey[0], pyr[0], mask0, warp, 3)
     warp[:, 2] *= 2.0
     return warp
+
+
+def _rigid(ref: Reference, pyr: list[np.ndarray], warp: np.ndarray) -> np.ndarray:
+    """Rigid ECC from 1/8 to 1/2 scale on the golden's bare board and copper; what differs a
+    lot after the first fit at a level is left out of the next (and the scale, with
+    ``tolerance.scale``)."""
+    masks = list(ref.grey_mask)
+    for level in (2, 1, 0):
+        for again in (False, True):
+            warp = _ecc(ref.grey[level], pyr[level], masks[level], warp, 50,
+                        cv2.MOTION_EUCLIDEAN, 5)
+            if again or level == 2:
+                break
+            masks[level], changed = _inliers(ref.grey[level], pyr[level], masks[level], warp)
+            if not changed:
+                break
+        warp[:, 2] *= 2.0
+    if ref.tolerance.scale:
+        warp = _scaled(ref.grey[0], pyr[0], masks[0], warp)
+    return warp
+
+
+SCALE_MIN = 0.004  # a camera scale further than this from 1 is fitted (2 px over 500 px)
+
+
+def _scaled(template: np.ndarray, image: np.ndarray, mask: np.ndarray, warp: np.ndarray
+            ) -> np.ndarray:
+    """A rigid ``warp`` (full scale) with the camera's scale when there is one: an affine
+    fit at half scale from it, reduced to its rotation and mean scale (polar decomposition);
+    kept when the scale is further than :data:`SCALE_MIN` from 1 (a free affine fit would
+    follow the parts' and the printing's own registration errors)."""
+    half = warp.copy()
+    half[:, 2] /= 2.0
+    aff = _ecc(template, image, mask, half, 50, cv2.MOTION_AFFINE, 5)
+    u, sv, vt = np.linalg.svd(aff[:, :2].astype(np.float64))
+    scale = float(sv.mean())
+    if abs(scale - 1.0) <= SCALE_MIN:
+        return warp
+    out = np.empty((2, 3), np.float32)
+    out[:, :2] = scale * (u @ vt)
+    out[:, 2] = 2.0 * aff[:, 2]
+    return out
 
 
 def _inliers(template: np.ndarray, image: np.ndarray, mask: np.ndarray, warp: np.ndarray
