@@ -108,7 +108,7 @@ def test_compare_appraises_against_the_first_run(runs):
     # monthly demand charge counted twelve times (one January in each)
     assert c.capex[0] == 0
     assert not c.replacement.any()
-    price = float(data.load("measures")["gas_price"])
+    price = float(data.load("costs")["gas_price"])
     year = [(x.cost.total_cny - x.cost.demand_cny + x.flows.gas_total_nm3.sum() * price)
             * 365 / days + x.cost.demand_cny * 12 for x, days in ((base, 2), (cand, 1))]
     assert c.energy[1] == pytest.approx(year[0] - year[1], rel=1e-6)

@@ -4,8 +4,9 @@ Year 0 is the investment, years 1..N the operation (N = the appraisal period). E
 bought at year 0 and again at the end of each lifetime that ends before year N (a
 replacement, at the escalated price); at year N the last purchase's book value (straight-line)
 comes back as residual value. Fixed O&M runs every year, escalated. The energy line is the
-yearly saving (or revenue) the investment brings, given per year by the caller (from the
-co-simulated year with degradation, :func:`degraded_energy_costs`). Tax is the income tax on
+yearly saving (or revenue) the investment brings, given per year by the caller: from
+co-simulated sample years with the assets degraded to each year's state (:func:`interpolated`
+between them), or from year 1's hours degraded arithmetically (:meth:`Bill.yearly_cny`). Tax is the income tax on
 (energy - O&M - depreciation - interest); a negative tax is the shield the owner's other
 income takes. Debt is a share of the initial investment repaid in equal annuities::
 
@@ -148,6 +149,7 @@ class CashFlows:
     debt: np.ndarray  # drawn (+) and repaid principal (-)
     project: np.ndarray  # after tax, before financing
     equity: np.ndarray  # after tax and financing
+    simulated: tuple[int, ...] = ()  # years co-simulated (the others interpolated)
 
     @property
     def years(self) -> np.ndarray:
@@ -194,7 +196,7 @@ class CashFlows:
 
 
 def cash_flows(energy_cny: Sequence[float], f: Finance, add: Sequence[Investment] = (),
-               remove: Sequence[Investment] = ()) -> CashFlows:
+               remove: Sequence[Investment] = (), simulated: Sequence[int] = ()) -> CashFlows:
     """Cash flows of investing in ``add`` (and not in ``remove``, a baseline's assets).
 
     Parameters
@@ -205,6 +207,8 @@ def cash_flows(energy_cny: Sequence[float], f: Finance, add: Sequence[Investment
         Rate, period, tax, financing, escalation.
     add, remove : sequences of Investment
         What is bought; what the baseline buys instead (its flows enter with the other sign).
+    simulated : sequence of int
+        The years whose energy line comes from a co-simulated year (recorded, not used).
     """
     n = f.years
     energy = np.zeros(n + 1)
@@ -242,7 +246,8 @@ def cash_flows(energy_cny: Sequence[float], f: Finance, add: Sequence[Investment
     equity = project + debt - interest + f.tax_rate * interest
     return CashFlows(finance=f, capex=initial, replacement=replacement, residual=residual,
                      opex=opex, energy=energy, depreciation=dep, interest=interest,
-                     tax=tax, debt=debt, project=project, equity=equity)
+                     tax=tax, debt=debt, project=project, equity=equity,
+                     simulated=tuple(sorted(int(y) for y in simulated)))
 
 
 def irr(flows: Sequence[float]) -> float:
@@ -300,6 +305,21 @@ def degradation_factors(degradation_per_year: float, lifetime_years: int, years:
     """Output (or capacity) left in years 1..N: falls each year, restored by a replacement."""
     age = (np.arange(years)) % max(lifetime_years, 1)
     return (1.0 - degradation_per_year) ** age
+
+
+def interpolated(values: Mapping[int, float], years: int) -> np.ndarray:
+    """Values of years 1..N from those of sampled years: linear between two sampled years,
+    the nearest sampled year's value before the first and after the last."""
+    ys = sorted(values)
+    if not ys or ys[0] < 1 or ys[-1] > years:
+        raise ValueError(f"sampled years {ys}: expected years within 1..{years}")
+    return np.interp(np.arange(1, years + 1), ys, [float(values[y]) for y in ys])
+
+
+def escalated(yearly_cny: Sequence[float], f: Finance) -> np.ndarray:
+    """Yearly energy figures of years 1..N at today's prices, escalated (year 1 unchanged)."""
+    v = np.asarray(yearly_cny, dtype=float)
+    return v * (1.0 + f.escalation_energy) ** np.arange(v.size)
 
 
 def degraded_flows(import_mwh: np.ndarray, export_mwh: np.ndarray, lost_mwh: np.ndarray

@@ -9,12 +9,12 @@ and :mod:`twin.accounting.carbon.products`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from twin import data
 from twin.accounting import appraisal, economics
 from twin.accounting.carbon import (
     Criterion,
@@ -97,18 +97,38 @@ class Assessment:
         assert self.finance is not None
         return self.bill.yearly_cny(self.finance, self.left("pv"), self.left("battery"))
 
-    def appraise(self, baseline: Assessment | None = None) -> appraisal.CashFlows:
+    def sampled_bills_cny(self, years: Mapping[int, Assessment]) -> np.ndarray:
+        """The park's energy bill of each appraisal year from co-simulated sample years
+        (``years``: appraisal year -> the assessment of the same period run with the assets
+        degraded to that year; this run is year 1 unless given): each sampled year's bill
+        scaled to a year, linear between sampled years, prices escalated."""
+        assert self.finance is not None
+        sampled = {1: self, **years}
+        for y, a in sampled.items():
+            if a.flows.n_hours != self.flows.n_hours or a.bill is None:
+                raise ValueError(f"appraisal year {y}: its run covers {a.flows.n_hours} h, "
+                                 f"year 1's {self.flows.n_hours} h; run the same period")
+        bills = {y: a.bill.annual_cny() for y, a in sampled.items() if a.bill is not None}
+        return appraisal.escalated(appraisal.interpolated(bills, self.finance.years),
+                                   self.finance)
+
+    def appraise(self, baseline: Assessment | None = None,
+                 years: Mapping[int, Assessment] | None = None) -> appraisal.CashFlows:
         """Cash flows against ``baseline`` (its assets and bills); without one, of the
-        :attr:`measures` against buying the same loads from the grid (:attr:`grid_only`)."""
+        :attr:`measures` against buying the same loads from the grid (:attr:`grid_only`).
+        With ``years`` (co-simulated sample years, :meth:`sampled_bills_cny`) this park's
+        bills come from them instead of from year 1 degraded arithmetically."""
         assert self.finance is not None
         assert self.grid_only is not None
-        mine = self.yearly_bills_cny()
+        mine = self.yearly_bills_cny() if years is None else self.sampled_bills_cny(years)
+        simulated = () if years is None else sorted({1, *years})
         if baseline is None:
             saving = self.grid_only.yearly_cny(self.finance) - mine
-            return appraisal.cash_flows(saving, self.finance, add=self.measures)
+            return appraisal.cash_flows(saving, self.finance, add=self.measures,
+                                        simulated=simulated)
         saving = baseline.yearly_bills_cny() - mine
         return appraisal.cash_flows(saving, self.finance, add=self.investments,
-                                    remove=baseline.investments)
+                                    remove=baseline.investments, simulated=simulated)
 
 
 def _settings(run: Run) -> tuple[dict[str, Any], dict[str, Any], list[ProductSpec]]:
@@ -181,12 +201,6 @@ def assets(run: Run) -> list[economics.Asset]:
     return out
 
 
-def gas_price_cny_per_nm3() -> float:
-    """The natural-gas price of the heat plant's fuel (``twin/data/measures.yaml``
-    ``gas_price``, illustrative there)."""
-    return float(data.load("measures")["gas_price"])
-
-
 def peak_import_by_month(run: Run, tariff: economics.Tariff, timezone: str,
                          loads: tuple[str, ...] = ()) -> dict[int, float]:
     """Each local month's highest import on the meter's mean power (15 min), MW, from the
@@ -215,7 +229,7 @@ def assess(run: Run) -> Assessment:
     hour, month = economics.local_hour_month(flows.hour_s, flows.timezone)
     dl = direct_line(flows)
     years = flows.n_hours / HOURS_PER_YEAR or 1.0
-    gas_cny = float(flows.gas_total_nm3.sum()) * gas_price_cny_per_nm3()
+    gas_cny = float(flows.gas_total_nm3.sum()) * economics.gas_price_cny_per_nm3()
     bill = appraisal.Bill(tariff, hour, month, flows.import_mwh, flows.export_mwh,
                           peak_import_by_month(run, tariff, flows.timezone), years,
                           capacity_kva=transformer_kva(run),

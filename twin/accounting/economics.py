@@ -412,6 +412,12 @@ def unit_costs() -> dict[str, UnitCost]:
     return out
 
 
+def gas_price_cny_per_nm3() -> float:
+    """The natural-gas price of the heat plant's fuel, CNY/Nm3 (``twin/data/costs.yaml``
+    ``gas_price``, illustrative there)."""
+    return float(data.load("costs")["gas_price"])
+
+
 def default_discount_rate() -> float:
     """The default real discount rate per year from ``twin/data/costs.yaml``."""
     return float(data.load("costs")["discount_rate"])

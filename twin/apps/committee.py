@@ -14,9 +14,9 @@ import numpy as np
 
 from twin import data
 from twin.accounting.appraisal import CashFlows
-from twin.accounting.assessment import Assessment, gas_price_cny_per_nm3
+from twin.accounting.assessment import Assessment
 from twin.accounting.carbon import Criterion
-from twin.accounting.economics import hourly_prices
+from twin.accounting.economics import gas_price_cny_per_nm3, hourly_prices
 from twin.accounting.economics import monthly_peak_import_mw as monthly_peaks
 from twin.core import plots
 from twin.core.html import esc, table
@@ -160,8 +160,31 @@ def first_page(run: Run, a: Assessment, cf: CashFlows, period: str) -> str:
             + '<div class="money">' + table(("", "value", "unit"), money, (1,)) + "</div>"
             + f'<p class="note">Measures (wind, its direct lines, PV, storage) against buying '
             f"the same loads from the grid; {f.years} years at {f.rate:.0%}, replacements, "
-            "degradation, tax and debt as on the method page. <code>twin pathway</code> finds "
+            "degradation, tax and debt as on the method page"
+            + (f" (energy: {esc(sampled_text(cf))})" if cf.simulated else "")
+            + ". <code>twin pathway</code> finds "
             "the cheapest portfolio that closes the gaps.</p></section>")
+
+
+def sampled_text(cf: CashFlows) -> str:
+    """Where the yearly energy lines come from, in words: ``co-simulated years 1, 15, 16,
+    20; interpolated 2–14, 17–19``, or year 1 degraded arithmetically."""
+    if not cf.simulated:
+        return ("year 1 from the co-simulated period (scaled to a year); later years from "
+                "the same hours with PV output and storage capacity degrading (restored at "
+                "replacement)")
+    spans: list[list[int]] = []
+    for y in range(1, cf.finance.years + 1):
+        if y in cf.simulated:
+            continue
+        if spans and spans[-1][-1] == y - 1:
+            spans[-1].append(y)
+        else:
+            spans.append([y])
+    between = ", ".join(f"{g[0]}" if len(g) == 1 else f"{g[0]}–{g[-1]}" for g in spans)
+    return ("co-simulated years " + ", ".join(map(str, cf.simulated))
+            + " (the period run with PV output and storage capacity degraded to each year's "
+            "state, scaled to a year)" + (f"; interpolated {between}" if between else ""))
 
 
 def years_text(x: float) -> str:
@@ -233,9 +256,8 @@ def details(run: Run, a: Assessment, cf: CashFlows) -> str:
             + f"<h3>{bi('按措施的年化成本', 'Annualised cost per measure')}</h3>"
             + table(("measure 措施", "M CNY/yr"), kind_rows, (1,))
             + f"<h3>{bi('逐年现金流', 'Cash flow year by year')} (M CNY)</h3>"
-            + f'<p class="note">Year 1 from the co-simulated {a.years * 365:.0f} days '
-            "(scaled to a year); later years from the same hours with PV output and storage "
-            "capacity degrading (restored at replacement), prices escalated.</p>"
+            + f'<p class="note">Energy saving: {esc(sampled_text(cf))}; prices '
+            "escalated.</p>"
             + table(("year", "capex", "replacement", "residual", "O&M", "energy saving",
                      "tax", "project", "debt service", "equity"), flow_rows,
                     range(1, 10)) + "</section>")
@@ -309,7 +331,7 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
             "<li>Hourly accounts from the co-simulation (15-minute steps); the monthly demand "
             f"charge on the month's highest {t.demand_window_min}-minute mean import.</li>"
             f"<li>Energy bill: the grid's (tariff below) and the boilers' natural gas at "
-            f"{gas_price_cny_per_nm3():g} CNY/Nm³ (twin/data/measures.yaml gas_price, "
+            f"{gas_price_cny_per_nm3():g} CNY/Nm³ (twin/data/costs.yaml gas_price, "
             "illustrative); the grid-only reference buys every load's energy from the grid and "
             "burns the same gas.</li>"
             "<li>单位能耗碳排放 = (Scope 1 + location-based Scope 2) ÷ energy consumption in "
@@ -318,7 +340,8 @@ def method_page(a: Assessment, cf: CashFlows) -> str:
             "grid's non-fossil share is not counted.</li>"
             "<li>Appraisal: year 0 investment, replacements at the end of each lifetime within "
             f"the {cf.finance.years} years, residual value at the end, PV and storage "
-            f"degradation, real prices discounted at {cf.finance.rate:.1%}; "
+            f"degradation (energy: {esc(sampled_text(cf))}), real prices discounted at "
+            f"{cf.finance.rate:.1%}; "
             f"{cf.finance.tax_rate:.0%} income tax on the saving less O&M and depreciation; "
             f"{cf.finance.debt_share:.0%} debt at {cf.finance.debt_rate:.2%} over "
             f"{cf.finance.debt_years} years.</li>"
@@ -362,9 +385,11 @@ def summary(a: Assessment, cf: CashFlows, period: str) -> str:
     lines += [
         "",
         f"investment, every asset        {a.capex_cny / m:12,.1f} M CNY"
-        + (" (illustrative unit costs)" if _illustrative_costs(a) else ""),
+        + (" (illustrative unit costs)" if any(i.illustrative for i in a.investments) else ""),
         f"  of which wind, lines, PV, storage {sum(i.capex_cny for i in a.measures) / m:9,.1f}"
         " M CNY",
+        f"tariff {t.name}" + (" (illustrative: Liaoning's published figures not found; the "
+                              "national rule)" if "illustrative" in t.name else ""),
         f"energy bill (grid, gas), yr 1  {bill.annual_cny() / m:12,.1f} M CNY/yr",
         f"  demand charge ({t.demand_window_min}-min means)  "
         f"{a.cost.demand_cny * 12 / bill.months / m:9,.2f} M CNY/yr (on hourly means: "
@@ -373,6 +398,7 @@ def summary(a: Assessment, cf: CashFlows, period: str) -> str:
         f"measures, {cf.finance.years} yr at {cf.finance.rate:.0%}: NPV {cf.npv_cny / m:,.1f} "
         f"M CNY, IRR {_pct(cf.irr)}, payback {years_text(cf.payback_years)} yr (discounted "
         f"{years_text(cf.discounted_payback_years)})",
+        f"  energy saving: {sampled_text(cf)}",
         f"LCOE of local wind and PV      {a.lcoe_cny_per_mwh:12,.1f} CNY/MWh",
         f"core indicator with gas at {gas['value']:g} kgce/Nm3 (default): "
         f"{core_at_gas(a, gas['value']):.3f}; at {gas['reference']:g} (GB/T 2589 reference): "

@@ -10,7 +10,7 @@ against the first. Every figure comes from the run's HDF5 file (series and KPIs)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -166,9 +166,12 @@ def run_report(path: str | Path, assessment: Assessment | None = None) -> str:
 
 
 def run_report_and_summary(path: str | Path, assessment: Assessment | None = None,
-                           studies: Sequence[str] = ()) -> tuple[str, str]:
+                           studies: Sequence[str] = (),
+                           years: Mapping[int, Assessment] | None = None) -> tuple[str, str]:
     """The committee report of one run and its first page as text (for the terminal);
-    ``studies``: grid studies added as sections (:mod:`twin.studies.grid.sections`)."""
+    ``studies``: grid studies added as sections (:mod:`twin.studies.grid.sections`);
+    ``years``: co-simulated later appraisal years (:mod:`twin.apps.appraise`) whose bills
+    the cash flows take instead of this run's hours degraded arithmetically."""
     grid = []
     if studies:
         from twin.studies.grid.sections import report_sections
@@ -177,7 +180,7 @@ def run_report_and_summary(path: str | Path, assessment: Assessment | None = Non
                                                                                 studies)]
     with open_run(path) as run:
         a = assessment if assessment is not None else assess(run)
-        cf = a.appraise()
+        cf = a.appraise(years=years)
         first = committee.first_page(run, a, cf, period_text(run))
         details = committee.details(run, a, cf)
         rest = [section(run, a) for section in SECTIONS]

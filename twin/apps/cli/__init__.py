@@ -5,6 +5,8 @@
     twin check SCENARIO                         validate only
     twin grid SCENARIO [--export NET.json]      the network the run uses, as pandapower JSON
     twin report RUN.h5 [-o report.html]         the HTML report of a run
+    twin appraise SCENARIO [--years 1,10,20]    committee report, cash flows from co-simulated
+                                                years with the assets degraded
     twin compare A.h5 B.h5 [...] [--annualise]  several runs side by side (same period)
     twin footprint RUN.h5 PRODUCT               a product's footprint and CBAM exposure
     twin forecast train|evaluate [SCENARIO]     train / evaluate the EMS's forecasters

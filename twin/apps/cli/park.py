@@ -1,4 +1,4 @@
-"""The park's own commands: run, check, grid, report, compare, footprint, forecast."""
+"""The park's own commands: run, check, grid, report, appraise, compare, footprint, forecast."""
 
 from __future__ import annotations
 
@@ -83,6 +83,12 @@ def cmd_grid(args: argparse.Namespace) -> int:
     print(f"{s.path}: {len(net.bus)} buses, {len(net.line)} lines, {len(net.trafo)} "
           f"transformers, {len(net.load)} loads, {len(net.sgen)} static generators; "
           f"{len(pn.elements)} park entities, {len(pn.direct_lines)} direct lines")
+    if pn.design_mva:  # built: its planning rules (twin.models.grid.sizing)
+        from twin.models.grid.sizing import check
+
+        broken = check(net, pn.design_mva)
+        print("planning rules (N-1 main transformers, conductors by design current): "
+              + ("met" if not broken else f"{len(broken)} broken\n  " + "\n  ".join(broken)))
     if args.export:
         path = grid_io.write_network(pn, args.export)
         print(f"written: {path} (pandapower.from_json reads it)")
@@ -119,6 +125,33 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     print(first_page)
     print(f"\nreport: {path}")
+    return 0
+
+
+def cmd_appraise(args: argparse.Namespace) -> int:
+    """Co-simulate sample years with the assets degraded; write the committee report."""
+    from twin.apps import appraise
+    from twin.apps import report as html
+
+    s = load_scenario(args.scenario, args.days)
+    n = s.economics.lifetime_years
+    try:
+        years = ([int(y) for y in args.years.split(",") if y.strip()] if args.years
+                 else appraise.default_years(n))
+    except ValueError:
+        raise UserError(f"--years {args.years}: expected years like 1,10,20") from None
+    if not years or not all(1 <= y <= n for y in years):
+        raise UserError(f"--years {args.years}: expected years within 1..{n} (the scenario's "
+                        "economics.lifetime_years)")
+    print(f"co-simulating appraisal years {', '.join(map(str, sorted({1, *years})))} "
+          f"({s.period.duration_s / 86400:g} days each)")
+    try:
+        text, first, paths = appraise.report(s, years, args.out)
+        path = html.write(text, args.output or paths[1].with_suffix(".html"))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    print(first)
+    print("\nruns: " + ", ".join(str(p) for p in paths.values()) + f"\nreport: {path}")
     return 0
 
 
@@ -253,6 +286,17 @@ def register(sub: Any) -> None:
                    "comma-separated: n-1, hosting, short-circuit (as their own commands with "
                    "their defaults)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("appraise", help="committee report with the appraisal's cash flows "
+                       "from co-simulated years (assets degraded to each year's state)")
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--years", default="", help="appraisal years to co-simulate, "
+                   "comma-separated (default: 1, the last, and either side of each "
+                   "replacement of PV or storage); the years between are interpolated")
+    p.add_argument("--days", type=float, help="simulate only the first N days of each year")
+    p.add_argument("--out", help="folder for the run files (default: the scenario's output.dir)")
+    p.add_argument("-o", "--output", help="HTML file (default: beside year 1's run file)")
+    p.set_defaults(func=cmd_appraise)
 
     p = sub.add_parser("compare", help="set several runs side by side (KPIs, HTML report)")
     p.add_argument("runs", nargs="+", help="run files (HDF5)")

@@ -54,7 +54,7 @@ def defaults() -> dict[str, Any]:
         "elec_tce_per_mwh": fac.elec_tce_per_mwh, "gas_tce_per_nm3": fac.gas_tce_per_nm3,
         "core_max": core_threshold(0.0)[0], "clean_min": float(d["clean_share_min"]),
         "direct_min": float(d["direct_line_consumed_min"]),
-        "gas_cny_per_nm3": float(data.load("measures")["gas_price"]),
+        "gas_cny_per_nm3": economics.gas_price_cny_per_nm3(),
         "discount_rate": economics.default_discount_rate(),
     }
 
