@@ -561,9 +561,9 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     (keys of :data:`~twin.studies.pathway.measures.ORDER`); ``acct``: the accounting
     settings (default: location-based, the national criteria).
 
-    One penalised solve (:func:`penalty`); ``three=True`` solves as before it: the criteria
-    hard, and where that fails the least relaxation, then the cheapest at it (three solves;
-    kept to check the penalised answer against).
+    One penalised solve (:func:`penalty`) up to :data:`LARGE` columns; above (a year) the
+    least relaxation, then the cheapest at it (two solves). ``three=True`` solves as before:
+    the criteria hard, and where that fails the two (kept to check the others against).
     """
     ps = [p] if isinstance(p, Profiles) else list(p)
     acct = acct or Accounting()
@@ -583,16 +583,28 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     args = (ps, levers, fixed, floor, tighten)
     if not three:
         mod, v, blocks, thr = _build(*args, "penalty" if active else "none", active, acct)
-        status, x, duals = mod.solve()
-        if status != "optimal":  # the dispatch itself cannot balance (should not happen)
-            raise ValueError("the pathway LP has no solution even with relaxed criteria")
-        passes = float(np.max(x[v["slack"]], initial=0.0)) <= SLACK_TOL
-        return _read(ps, levers, v, blocks, thr, x, duals,
-                     "optimal" if passes else "infeasible", acct)
+        if not active or mod.n <= LARGE:
+            status, x, duals = mod.solve()
+            if status == "optimal":
+                passes = float(np.max(x[v["slack"]], initial=0.0)) <= SLACK_TOL
+                return _read(ps, levers, v, blocks, thr, x, duals,
+                             "optimal" if passes else "infeasible", acct)
+            if not active:  # the dispatch itself cannot balance (should not happen)
+                raise ValueError("the pathway LP has no solution")
+        # a year: the interior point cannot settle a penalty that dwarfs the costs; the
+        # least relaxation, then the cheapest at it (two solves, none of them infeasible)
+        return _least_then_cheapest(args, active, acct)
     mod, v, blocks, thr = _build(*args, "none", active, acct)
     status, x, duals = mod.solve()
     if status == "optimal":
         return _read(ps, levers, v, blocks, thr, x, duals, "optimal", acct)
+    return _least_then_cheapest(args, active, acct)
+
+
+def _least_then_cheapest(args: tuple, active: Collection[str], acct: Accounting) -> Solution:
+    """The least relaxation of the criteria, then the cheapest portfolio at it ('optimal'
+    where the least relaxation is none)."""
+    ps, levers = args[0], args[1]
     mod, v, blocks, thr = _build(*args, "min", active, acct)
     status, x, duals = mod.solve()
     if status != "optimal":  # the dispatch itself cannot balance (should not happen)
@@ -603,6 +615,8 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     status, x, duals = mod.solve()
     if status != "optimal":  # the cheapest at the least relaxation not found: the least's point
         v, blocks, thr, x, duals = smallest
-    return _read(ps, levers, v, blocks, thr, x, duals, "infeasible", acct)
+    passes = float(np.max(least, initial=0.0)) <= SLACK_TOL
+    return _read(ps, levers, v, blocks, thr, x, duals, "optimal" if passes else "infeasible",
+                 acct)
 
 __all__ = ["CRITERIA", "NAMES", "NATIONAL", "Solution", "solve", "targets"]
