@@ -91,3 +91,11 @@ def test_the_check_names_a_broken_rule(park):
     errors = sizing.check(net, pn.design_mva)
     assert len(errors) == 1
     assert errors[0].startswith("line biopharma/66kv-cable: rated 5.7 MVA, its design peak")
+
+
+def test_twin_grid_says_whether_the_rules_are_met(capsys):
+    from twin.apps.cli import main
+
+    assert main(["grid", str(SCENARIOS / "park.yaml")]) == 0
+    assert "planning rules (N-1 main transformers, conductors by design current): met" in \
+        capsys.readouterr().out
