@@ -134,12 +134,7 @@ class Batch:
 
 def _by_element(pct: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     """Each original element's loading: the largest of its circuits' (equal where in service;
-    -inf where every circuit is out)."""
-    out = np.full((pct.shape[0], n), -np.inf)
-    np.maximum.at(out.T, rows, np.nan_to_num(pct, nan=-np.inf).T)
-    dead = np.isnan(pct)
-    if dead.any():  # a circuit with a dead end: NaN as pandapower (0 / NaN voltage)
-        nan_any = np.zeros((pct.shape[0], n), dtype=bool)
-        np.logical_or.at(nan_any.T, rows, dead.T)
-        out[nan_any & np.isneginf(out)] = np.nan
-    return out
+    -inf where every circuit is out; NaN where one has a dead end, as pandapower's 0 / NaN
+    voltage). ``rows`` (the original position of each circuit) is sorted."""
+    starts = np.searchsorted(rows, np.arange(n))
+    return np.maximum.reduceat(pct, starts, axis=1)
