@@ -3,12 +3,14 @@ the degradation, and the cash flows take them (interpolating between sampled yea
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pytest
 
 from tests.conftest import ROOT
 from twin import scenario
-from twin.accounting.economics import hourly_prices
+from twin.accounting.economics import hourly_prices, tariff_note
 from twin.apps import appraise
 
 SMALL = ROOT / "tests" / "scenarios" / "small.yaml"
@@ -85,3 +87,20 @@ def test_default_years_straddle_each_replacement():
     # the battery (15 years) is replaced within 20: its last faded year and its new one
     assert appraise.default_years(20) == [1, 15, 16, 20]
     assert appraise.default_years(30) == [1, 15, 16, 25, 26, 30]
+
+
+def test_every_report_using_the_tariff_says_it_is_illustrative(years):
+    from tests.test_sweep import _study, _table
+    from twin.studies import report as study_report
+    from twin.studies import sweep
+
+    _, text, first, by_year = years
+    note = tariff_note(by_year[1].tariff.name)
+    assert "illustrative" in note
+    assert "1093" in note  # the national rule it follows
+    assert note in first
+    assert "the tariff are illustrative" in text
+    df, meta = _table(passing=True)
+    meta["tariff"] = sweep.meta(_study())["tariff"]
+    assert "illustrative" in meta["tariff"]
+    assert html.escape(meta["tariff"], quote=False) in study_report.study_report(df, meta)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from tests.browser import page
 from tests.conftest import SCENARIOS
 from twin import data, runner, scenario
 from twin.accounting.assessment import assess
+from twin.accounting.economics import tariff_note
 from twin.apps import report
 
 
@@ -79,6 +81,9 @@ def test_cli_report_and_compare(runs, tmp_path):
     assert "e_import_mwh" in proc.stdout
     assert "a/park: 2027-01-01 + 2 days" in proc.stdout  # each run's period
     assert "b/park: 2027-01-01 + 1 days" in proc.stdout
+    note = tariff_note("liaoning-illustrative")
+    assert note in proc.stdout  # the tariff is said to be illustrative, here and in the page
+    assert html.escape(note, quote=False) in cmp.read_text(encoding="utf-8")
     with page() as (pg, errors):
         pg.goto(cmp.as_uri())
         assert pg.locator("table tr").count() > 10

@@ -128,6 +128,17 @@ def tariff_names() -> tuple[str, ...]:
     return tuple(data.load("tariff"))
 
 
+def tariff_note(name: str) -> str:
+    """What a report says of the tariff ``name``: illustrative where its source in
+    ``twin/data/tariff.yaml`` says so, else its source."""
+    src = " ".join(str(data.entries("tariff").get(name, {}).get("source", "")).split())
+    if not src or src.lower().startswith("illustrative"):
+        return (f"tariff {name}: illustrative (twin/data/tariff.yaml; no published provincial "
+                "figures found, time-of-use periods and ratios after the national rule "
+                "发改价格〔2021〕1093号)")
+    return f"tariff {name}: {src}"
+
+
 def tariff(name: str = "liaoning-illustrative") -> Tariff:
     """The tariff ``name`` from ``twin/data/tariff.yaml``.
 

@@ -57,10 +57,15 @@ def degraded(s: Scenario, year: int) -> Scenario:
 
 
 def run_years(s: Scenario, years: Sequence[int], out_dir: str | Path | None = None,
-              progress: Callable[[int], None] | None = None) -> dict[int, Path]:
-    """Co-simulate the scenario's period once per sampled year; the run files by year."""
-    return {y: runner.run(degraded(s, y), out_dir=out_dir, progress=progress).path
-            for y in sorted(set(years))}
+              done: Callable[[int, Path], None] | None = None) -> dict[int, Path]:
+    """Co-simulate the scenario's period once per sampled year; the run files by year
+    (``done(year, path)`` after each)."""
+    out = {}
+    for y in sorted(set(years)):
+        out[y] = runner.run(degraded(s, y), out_dir=out_dir).path
+        if done is not None:
+            done(y, out[y])
+    return out
 
 
 def judged(paths: Mapping[int, Path]) -> dict[int, Assessment]:
@@ -74,13 +79,13 @@ def judged(paths: Mapping[int, Path]) -> dict[int, Assessment]:
 
 
 def report(s: Scenario, years: Sequence[int], out_dir: str | Path | None = None,
-           progress: Callable[[int], None] | None = None) -> tuple[str, str, dict[int, Path]]:
+           done: Callable[[int, Path], None] | None = None) -> tuple[str, str, dict[int, Path]]:
     """Co-simulate the sampled years (year 1 always) and write nothing: the committee report
     of year 1's run with the cash flows from every sampled year, its first page as text, and
     the run files by year."""
     from twin.apps.report import run_report_and_summary
 
-    paths = run_years(s, {1, *years}, out_dir, progress)
+    paths = run_years(s, sorted({1, *years}), out_dir, done)
     by_year = judged(paths)
     text, first = run_report_and_summary(paths[1], by_year[1],
                                          years={y: a for y, a in by_year.items() if y != 1})

@@ -16,7 +16,7 @@ from twin import data
 from twin.accounting.appraisal import CashFlows
 from twin.accounting.assessment import Assessment
 from twin.accounting.carbon import Criterion
-from twin.accounting.economics import gas_price_cny_per_nm3, hourly_prices
+from twin.accounting.economics import gas_price_cny_per_nm3, hourly_prices, tariff_note
 from twin.accounting.economics import monthly_peak_import_mw as monthly_peaks
 from twin.core import plots
 from twin.core.html import esc, table
@@ -388,8 +388,7 @@ def summary(a: Assessment, cf: CashFlows, period: str) -> str:
         + (" (illustrative unit costs)" if any(i.illustrative for i in a.investments) else ""),
         f"  of which wind, lines, PV, storage {sum(i.capex_cny for i in a.measures) / m:9,.1f}"
         " M CNY",
-        f"tariff {t.name}" + (" (illustrative: Liaoning's published figures not found; the "
-                              "national rule)" if "illustrative" in t.name else ""),
+        tariff_note(t.name),
         f"energy bill (grid, gas), yr 1  {bill.annual_cny() / m:12,.1f} M CNY/yr",
         f"  demand charge ({t.demand_window_min}-min means)  "
         f"{a.cost.demand_cny * 12 / bill.months / m:9,.2f} M CNY/yr (on hourly means: "

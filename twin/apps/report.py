@@ -18,6 +18,7 @@ import numpy as np
 
 from twin.accounting.appraisal import CashFlows
 from twin.accounting.assessment import Assessment, assess
+from twin.accounting.economics import tariff_note
 from twin.apps import committee
 from twin.core import plots
 from twin.core.html import esc as _esc
@@ -235,8 +236,13 @@ def check_periods(runs: Sequence[Run], names: Sequence[str], annualise: bool) ->
 def appraisal(runs: Sequence[Run]) -> list[CashFlows]:
     """Each run after the first against the first (the baseline): the year-by-year cash flows
     of its extra investment and its energy saving over the baseline's appraisal period."""
+    return appraised(runs)[1]
+
+
+def appraised(runs: Sequence[Run]) -> tuple[list[Assessment], list[CashFlows]]:
+    """Each run's assessment, and :func:`appraisal`'s cash flows."""
     judged = [assess(r) for r in runs]
-    return [a.appraise(judged[0]) for a in judged[1:]]
+    return judged, [a.appraise(judged[0]) for a in judged[1:]]
 
 
 def compare_report(paths: Sequence[str | Path], annualise: bool = False) -> str:
@@ -272,21 +278,24 @@ def compare_report_and_summary(paths: Sequence[str | Path],
             totals[key.removeprefix("e_").removesuffix("_mwh")] = [
                 k[key].value if key in k else 0.0 for k in kpis]
         chart = "<h2>Energy</h2>" + plots.bars(names, totals, "MWh", "Energy over each run")
-        flows = appraisal(runs)
+        judged, flows = appraised(runs)
+        tariffs = "; ".join(dict.fromkeys(tariff_note(a.tariff.name) for a in judged))
         lines = [f"against {names[0]}" + (" (each run scaled to a year: --annualise)"
-                                          if note else "") + ":"]
+                                          if note else "") + f" ({tariffs}):"]
         lines += [f"  {n}: extra capex {c.capex[0] / 1e6:,.1f} M CNY, saving in year 1 "
                   f"{c.energy[1] / 1e6:,.1f} M CNY, NPV {c.npv_cny / 1e6:,.1f} M CNY, IRR "
                   f"{_pct(c.irr)}, payback {committee.years_text(c.payback_years)} yr"
                   for n, c in zip(names[1:], flows, strict=True)]
-        return (page("Comparison of runs", [head, tab, chart, _appraisal(names, flows, note)]),
+        return (page("Comparison of runs", [head, tab, chart,
+                                            _appraisal(names, flows, note, tariffs)]),
                 "\n".join(lines))
     finally:
         for r in runs:
             r.close()
 
 
-def _appraisal(names: Sequence[str], flows: Sequence[CashFlows], note: str) -> str:
+def _appraisal(names: Sequence[str], flows: Sequence[CashFlows], note: str,
+               tariffs: str) -> str:
     rows = [(n, fmt(c.capex[0]), fmt(c.energy[1]), fmt(c.npv_cny), _pct(c.irr),
              fmt(c.payback_years), fmt(c.discounted_payback_years))
             for n, c in zip(names[1:], flows, strict=True)]
@@ -297,7 +306,7 @@ def _appraisal(names: Sequence[str], flows: Sequence[CashFlows], note: str) -> s
     return (f"<h2>Appraisal against {_esc(names[0])}</h2><p class=\"note\">Year-by-year cash "
             f"flows of the extra investment (replacements and residual value included) and the "
             f"energy saving, PV and storage degrading; {how}costs from twin/data/costs.yaml "
-            "(illustrative). "
+            f"(illustrative); {_esc(tariffs)}. "
             + (_esc(note) if note else "Runs of the same period: no scaling between them.")
             + "</p>"
             + table(("run", "extra capex (CNY)", "saving, year 1 (CNY)", "NPV (CNY)", "IRR",

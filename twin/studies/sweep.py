@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from twin.accounting import economics
 from twin.scenario import Scenario, ScenarioError
 from twin.studies.spec import (
     CAPACITIES,
@@ -425,7 +426,8 @@ def meta(study: Study) -> dict[str, Any]:
             "criteria": list(study.criteria), "kpis": list(study.kpis),
             "days": study.options.days, "base_days": study.base.period.duration_s / 86400,
             "cost": COST_DEFINITION, "fingerprint": study.fingerprint,
-            "description": study.description}
+            "description": study.description,
+            "tariff": economics.tariff_note(study.base.economics.tariff)}
 
 
 def write_table(study: Study, store: CaseStore, where: dict[str, Path]) -> pd.DataFrame:

@@ -146,7 +146,8 @@ def cmd_appraise(args: argparse.Namespace) -> int:
     print(f"co-simulating appraisal years {', '.join(map(str, sorted({1, *years})))} "
           f"({s.period.duration_s / 86400:g} days each)")
     try:
-        text, first, paths = appraise.report(s, years, args.out)
+        text, first, paths = appraise.report(
+            s, years, args.out, lambda y, p: print(f"  year {y}: {p}", flush=True))
         path = html.write(text, args.output or paths[1].with_suffix(".html"))
     except ValueError as exc:
         raise UserError(str(exc)) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twin.accounting import economics
 from twin.core import html, plots
 from twin.studies.pathway import lp
 from twin.studies.pathway.measures import BOUGHT, measures, not_expressible
@@ -249,7 +250,8 @@ def write(road: Pathway, out: str | Path) -> Path:
         "<h2>Levers not yet expressible</h2>",
         "<ul>" + "".join(f"<li>{html.esc(s)}</li>" for s in not_expressible()) + "</ul>",
         "<p class='note'>Costs and lever limits: twin/data/measures.yaml and costs.yaml; most "
-        "are labelled illustrative there.</p>",
+        "are labelled illustrative there; the "
+        + html.esc(economics.tariff_note(road.scenario.economics.tariff)) + ".</p>",
     ]
     sections += [f"<p class='note'>{html.esc(n)}</p>" for n in road.notes]
     out.parent.mkdir(parents=True, exist_ok=True)
