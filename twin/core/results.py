@@ -469,6 +469,7 @@ class Run:
         if "meta" not in self._file or "time" not in self._file:
             self._file.close()
             raise ValueError(f"{self.path}: not a park twin run file (no /meta or /time)")
+        self._kinds: dict[str, Any] | None = None  # each entity's kind, read on first use
 
     def __enter__(self) -> Run:
         return self
@@ -516,7 +517,9 @@ class Run:
         group = self._file.get("series", {})
         if kind is None:
             return list(group)
-        return [e for e in group if group[e].attrs.get("kind") == kind]
+        if self._kinds is None or len(self._kinds) != len(group):  # an attribute read each
+            self._kinds = {e: group[e].attrs.get("kind") for e in group}  # costs ~0.1 ms
+        return [e for e, k in self._kinds.items() if k == kind]
 
     def entity_attrs(self, entity: str) -> dict[str, Any]:
         """Attributes of an entity's group (kind, spec as JSON text)."""
