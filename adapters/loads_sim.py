@@ -56,8 +56,9 @@ class LoadsSim(TwinSimulator):
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
         last = dt.datetime.fromtimestamp(self.start_epoch_s + duration_s, dt.UTC).year
         self.calendar = ParkCalendar(timezone=timezone, years=range(first, last + 1))
-        # a run started inside a longer period (the trainers' page's jump): the noise of the
-        # steps before it is drawn first, so the factories and heat go on as in that period
+        # a run started inside a longer period (the trainers' page's jump): the random draws
+        # of the steps before it come first, so the factories, heat and EV hubs go on as in
+        # that period (each model's skip)
         anchor = getattr(events, "period_start_epoch_s", None)
         self.skipped = (max(self.start_epoch_s - int(anchor), 0) // self.step_s
                         if anchor is not None else 0)
@@ -65,7 +66,9 @@ class LoadsSim(TwinSimulator):
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         rng = generator(self.seed, eid)
         if model == "EVHub":
-            return EVHub(EVHubSpec(**params), self.calendar, rng)
+            hub = EVHub(EVHubSpec(**params), self.calendar, rng)
+            hub.skip(self.skipped, self.step_s, self.start_epoch_s)
+            return hub
         load = (FactoryLoad(FactorySpec(**params), self.calendar, rng) if model == "Factory"
                 else HeatSupply(HeatSupplySpec(**params), self.calendar, rng))
         load.skip(self.skipped, self.step_s)

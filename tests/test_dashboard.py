@@ -211,9 +211,13 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
     with open_run(three_days) as run:  # and the storage of that run (not its initial 50 %)
         soc = run.series("bess", "soc")
         plant = run.series("plant", "p_mw")
-    for f in frames:  # the factory's noise as in that run (drawn over the steps before)
+        ev = {k: run.series("ev", k) for k in ("p_mw", "n_connected")}
+    for f in frames:  # the factory's noise and the EV hub's vehicles as in that run
         i = int((twin.start_utc.timestamp() + f["t"] - s.start_epoch_s) // s.period.step_s)
         assert f["p"]["plant"] == pytest.approx(plant[i], abs=0.0006)
+        assert f["ev"]["connected"] == ev["n_connected"][i]
+        assert f["ev"]["p"] == pytest.approx(ev["p_mw"][i], abs=0.006)
+    assert frames[0]["ev"]["connected"] > 5  # vehicles plugged in before the jump
     i = int((twin.start_utc.timestamp() + frames[0]["t"] - s.start_epoch_s) // s.period.step_s)
     assert abs(soc[i - 1] - s.batteries[0].soc_init) > 0.2  # the test can tell them apart
     step = s.batteries[0].p_max_mw * s.period.step_s / 3600 / s.batteries[0].e_max_mwh

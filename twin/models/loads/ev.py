@@ -155,6 +155,27 @@ class EVHub:
         return EVFlex(self._t_dep[occ].copy(), self._e_rem[occ].copy(),
                       np.full(int(occ.sum()), self.p_charger_mw))
 
+    def skip(self, n_steps: int, dt_s: int, epoch_s: int, stepped: int = 192) -> None:
+        """The ``n_steps`` steps of ``dt_s`` before ``epoch_s`` that are not simulated (a run
+        started inside a longer period: the trainers' page's jump). The arrivals of all but
+        the last ``stepped`` are drawn as :meth:`step` draws them, without placing them; the
+        last ``stepped`` steps run (no power limit, no surge), so the vehicles there at
+        ``epoch_s`` are those of a run from the period's start (but for any staying longer
+        than ``stepped`` steps, or held back by a limit); the totals start at zero."""
+        n, rng = int(n_steps), self._rng
+        first = epoch_s - n * dt_s
+        for k in range(max(n - stepped, 0)):
+            mean = self._arrivals.integral(self.calendar, first + k * dt_s, dt_s)
+            m = int(rng.poisson(mean)) if mean > 0 else 0
+            if m:
+                rng.random(m)
+                rng.lognormal(self._e_mu, self._e_sigma, m)
+                rng.lognormal(self._d_mu, self._d_sigma, m)
+        for k in range(max(n - stepped, 0), n):
+            self.step(first + k * dt_s, dt_s)
+        self.e_requested_mwh = self.e_delivered_mwh = self.e_unserved_mwh = 0.0
+        self.n_arrivals = self.n_rejected = 0
+
     # ------------------------------------------------------------------ step
     def _plug(self, t_arr: float, t_dep: float, e: float, t0: float) -> bool:
         free = np.flatnonzero(~self._occ)
