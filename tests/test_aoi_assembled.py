@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from types import SimpleNamespace
 
 import cv2
@@ -10,6 +11,8 @@ import pytest
 
 from twin.models.aoi import assembled, dataset, inspect
 from twin.models.aoi.evaluate import match_one_to_one, score_one_to_one
+
+inspect_mod = importlib.import_module("twin.models.aoi.inspect")
 
 # a design from the held-out evaluation range (the 'process' tolerance was tuned on dev seeds)
 DESIGN = dataset.items("eval", 1, 7, per_design=4)[0].design
@@ -138,3 +141,23 @@ def test_anomaly_model_learned_from_good_boards_only(board):
     assert found.defects[0][2]
     with pytest.raises(ValueError, match="no good boards"):
         learn(g, [])
+
+
+def test_process_scale_fits_a_camera_that_zooms(board):
+    """A good board seen 0.8 % larger: 'process' keeps the scale at 1 and calls the edges,
+    'process-scale' measures the scale and calls nothing."""
+    _, g = board
+    h, w = g.image.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.3, 1.008)
+    m[:, 2] += (3.0, -2.0)
+    zoomed = cv2.warpAffine(g.image, m, (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    fitted = {}
+    for name in ("process", "process-scale"):
+        ref = inspect_mod.reference(g, None, inspect_mod.TOLERANCES[name])
+        fitted[name] = float(np.linalg.svd(inspect_mod.align(ref, zoomed)[:, :2])[1].mean())
+    assert fitted["process"] == pytest.approx(1.0, abs=1e-6)
+    assert fitted["process-scale"] == pytest.approx(1.008, abs=0.001)
+    plain = inspect(g, zoomed, verifier=None, tolerance="process")
+    scaled = inspect(g, zoomed, verifier=None, tolerance="process-scale")
+    assert len(plain) > len(scaled) == 0
