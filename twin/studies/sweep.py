@@ -330,26 +330,31 @@ def run_study(study: Study, client: Any, output: str | Path | None = None,
     t0 = time.perf_counter()
     where = paths(output or study.output)
     store = CaseStore(where["cases"])
-    cases = study.cases()
-    todo = pending(study, store, retry_failed)
-    job = study.job(where["runs"] if study.options.keep_runs else None)
-    bar = tqdm(total=len(cases), initial=len(cases) - len(todo), unit="case",
-               desc=study.name, disable=not progress, smoothing=0.1)
     bad = [0]
-    done = [len(cases) - len(todo)]  # counted here: a disabled bar (-q) counts nothing
+    done = [len(store.rows())]  # counted here: a disabled bar (-q) counts nothing
+    cases: list[Any] = []
+    bar = None
+    try:  # from here a Ctrl-C, also while the cases are still being laid out, keeps the rows
+        cases = study.cases()
+        todo = pending(study, store, retry_failed)
+        done[0] = len(cases) - len(todo)
+        job = study.job(where["runs"] if study.options.keep_runs else None)
+        bar = tqdm(total=len(cases), initial=done[0], unit="case", desc=study.name,
+                   disable=not progress, smoothing=0.1)
 
-    def on_row(row: dict[str, Any]) -> None:
-        bad[0] += row["status"] != OK
-        done[0] += 1
-        bar.update(1)
-        bar.set_postfix(failed=bad[0], refresh=False)
+        def on_row(row: dict[str, Any]) -> None:
+            bad[0] += row["status"] != OK
+            done[0] += 1
+            bar.update(1)
+            bar.set_postfix(failed=bad[0], refresh=False)
 
-    try:
         run_cases(client, job, todo, store, on_row)
     except KeyboardInterrupt:
-        raise StudyInterrupted(done[0], len(cases), where["cases"]) from None
+        total = len(cases) or len(study.cases())
+        raise StudyInterrupted(min(done[0], total), total, where["cases"]) from None
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     df = write_table(study, store, where)
     html = None
     if report:
