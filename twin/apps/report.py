@@ -281,11 +281,12 @@ def compare_report_and_summary(paths: Sequence[str | Path],
         judged, flows = appraised(runs)
         tariffs = "; ".join(dict.fromkeys(tariff_note(a.tariff.name) for a in judged))
         lines = [f"against {names[0]}" + (" (each run scaled to a year: --annualise)"
-                                          if note else "") + f" ({tariffs}):"]
+                                          if note else "") + ":"]
         lines += [f"  {n}: extra capex {c.capex[0] / 1e6:,.1f} M CNY, saving in year 1 "
                   f"{c.energy[1] / 1e6:,.1f} M CNY, NPV {c.npv_cny / 1e6:,.1f} M CNY, IRR "
                   f"{_pct(c.irr)}, payback {committee.years_text(c.payback_years)} yr"
                   for n, c in zip(names[1:], flows, strict=True)]
+        lines.append(tariffs)
         return (page("Comparison of runs", [head, tab, chart,
                                             _appraisal(names, flows, note, tariffs)]),
                 "\n".join(lines))
