@@ -21,11 +21,11 @@ LATE = 16  # PV aged 15 years, the battery replaced the year before: only PV dif
 def years(tmp_path_factory):
     s = scenario.load(SMALL).with_days(1)
     text, first, paths = appraise.report(s, [LATE], tmp_path_factory.mktemp("years"))
-    return s, text, first, appraise.judged(paths)
+    return s, text, first, appraise.judged(paths), paths
 
 
 def test_a_degraded_year_loses_the_pv_energy_the_degradation_says(years):
-    s, _, _, by_year = years
+    s, _, _, by_year, _ = years
     new, old = by_year[1], by_year[LATE]
     pv_new = new.flows.total(new.flows.pv_mwh).sum()
     pv_old = old.flows.total(old.flows.pv_mwh).sum()
@@ -47,7 +47,7 @@ def test_a_degraded_year_loses_the_pv_energy_the_degradation_says(years):
 
 
 def test_the_cash_flows_take_the_sampled_years_and_interpolate_between(years):
-    _, text, first, by_year = years
+    _, text, first, by_year, _ = years
     new, old = by_year[1], by_year[LATE]
     cf = new.appraise(years={LATE: old})
     f = cf.finance
@@ -94,7 +94,7 @@ def test_every_report_using_the_tariff_says_it_is_illustrative(years):
     from twin.studies import report as study_report
     from twin.studies import sweep
 
-    _, text, first, by_year = years
+    _, text, first, by_year, _ = years
     note = tariff_note(by_year[1].tariff.name)
     assert "illustrative" in note
     assert "1093" in note  # the national rule it follows
@@ -104,3 +104,21 @@ def test_every_report_using_the_tariff_says_it_is_illustrative(years):
     meta["tariff"] = sweep.meta(_study())["tariff"]
     assert "illustrative" in meta["tariff"]
     assert html.escape(meta["tariff"], quote=False) in study_report.study_report(df, meta)
+
+
+def test_report_takes_the_run_files_of_later_years(years, tmp_path, capsys):
+    from twin.apps.cli import main
+
+    _, _, first, _, paths = years
+    out = tmp_path / "r.html"
+    assert main(["report", str(paths[1]), "--years", f"{LATE}={paths[LATE]}", "-o",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out
+    npv = next(line for line in first.splitlines() if "NPV" in line)
+    assert npv in printed  # the same cash flows as twin appraise's
+    assert f"co-simulated years 1, {LATE}" in out.read_text(encoding="utf-8")
+    assert main(["report", str(paths[1]), "--years", f"{LATE}"]) == 2
+    assert main(["report", str(paths[1]), "--years", f"30={paths[LATE]}"]) == 2
+    err = capsys.readouterr().err
+    assert "YEAR=RUN.h5" in err
+    assert "1..20" in err

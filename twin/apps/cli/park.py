@@ -103,6 +103,20 @@ def _runs_exist(paths: Sequence[str]) -> None:
             raise UserError(f"{p}: no such run file")
 
 
+def _year_runs(text: str) -> dict[int, Any]:
+    """``15=a.h5,20=b.h5`` -> {15: Path('a.h5'), 20: Path('b.h5')} (the files exist)."""
+    from pathlib import Path
+
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        year, _, path = item.partition("=")
+        if not (year.strip().isdigit() and path.strip()):
+            raise UserError(f"--years {text}: expected YEAR=RUN.h5 pairs, e.g. 15=park-year15.h5")
+        out[int(year)] = Path(path.strip())
+    _runs_exist([str(p) for p in out.values()])
+    return out
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the committee report of a recorded run; print its first page."""
     from pathlib import Path
@@ -118,8 +132,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         if bad:
             raise UserError(f"--studies {args.studies}: expected some of {', '.join(STUDIES)}")
     out = args.output or str(Path(args.run).with_suffix(".html"))
+    years = _year_runs(args.years)
     try:
-        text, first_page = report.run_report_and_summary(args.run, studies=studies)
+        judged = None
+        if years:
+            from twin.apps import appraise
+
+            judged = appraise.judged(years)
+        text, first_page = report.run_report_and_summary(args.run, studies=studies,
+                                                         years=judged)
         path = report.write(text, out)
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -286,6 +307,9 @@ def register(sub: Any) -> None:
     p.add_argument("--studies", default="", help="grid studies added as sections, "
                    "comma-separated: n-1, hosting, short-circuit (as their own commands with "
                    "their defaults)")
+    p.add_argument("--years", default="", help="later appraisal years co-simulated with the "
+                   "assets degraded (twin appraise's run files), YEAR=RUN.h5 comma-separated: "
+                   "the cash flows take their bills, interpolating between")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("appraise", help="committee report with the appraisal's cash flows "
