@@ -135,3 +135,16 @@ def test_takt_check_names_the_bottleneck():
     assert set(ok.per_board_s) == set(STATIONS)
     with pytest.raises(ValueError, match="picked_share"):
         takt_check(spec, 4.0, picked_share=1.5)
+
+
+def test_calibration_says_whether_the_line_keeps_its_takt(tmp_path, capsys):
+    from twin.apps.cli import main
+
+    out = tmp_path / "cal.json"
+    assert main(["aoi-line", "calibrate", "--boards", "4", "--designs", "1", "--picks", "1",
+                 "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    spec = AOILineSpec(name="aoi")
+    assert f"takt {spec.takt_s / spec.performance:.1f} s holds; the busiest station is " \
+        "placement" in text
+    assert out.is_file()

@@ -269,6 +269,8 @@ def register_vision(subparsers: Any) -> None:
 def calibrate_command(args: argparse.Namespace) -> int:
     """``twin aoi-line calibrate``: measure and write the calibration file."""
     from twin.models.aoi.calibration import calibrate, write_calibration
+    from twin.models.aoi.line import AOILineSpec
+    from twin.models.aoi.routing import takt_check
 
     raw = calibrate(n_boards=args.boards, n_picks=args.picks, seed=args.seed,
                     board=args.board, um_per_px=args.um_per_px, image_px=args.image_px,
@@ -278,6 +280,10 @@ def calibrate_command(args: argparse.Namespace) -> int:
           f"{raw['p_false_call']:.3f} of good ones; robot cycle "
           f"{raw['robot_cycle_s']['mean']:.2f} s ({raw['robot_cycle_s']['success']}/"
           f"{raw['robot_cycle_s']['picks']} picks in the tray)")
+    spec = AOILineSpec(name="aoi")  # the line's defaults (twin/data/aoi_line.yaml)
+    picked = spec.p_defect * raw["p_flag_defective"] + (1 - spec.p_defect) * raw["p_false_call"]
+    print(takt_check(spec, raw["robot_cycle_s"]["mean"], raw["inspect_wall_s"]["p95"],
+                     picked).message() + f" (p95 inspection, {picked:.1%} of boards picked)")
     return 0
 
 
