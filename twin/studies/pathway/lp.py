@@ -43,7 +43,7 @@ import highspy
 import numpy as np
 from scipy import sparse
 
-from twin.studies.pathway.measures import CONTRACTS, ORDER, Measure, measures, shapes
+from twin.studies.pathway.measures import BOUGHT, CONTRACTS, ORDER, Measure, measures, shapes
 from twin.studies.pathway.profiles import Profiles
 from twin.studies.pathway.settings import CRITERIA, NAMES, NATIONAL, Accounting
 
@@ -504,9 +504,11 @@ def _criteria(p: Profiles, acct: Accounting, port: dict[str, float], x: np.ndarr
 def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarray],
           blocks: list, thr: dict[str, float], x: np.ndarray, duals: np.ndarray,
           status: str, acct: Accounting) -> Solution:
-    # the interior point leaves ~1e-8 on levers it does not use: below 1e-6 (MW, MWh, share)
-    # a lever is not built
-    port = {k: a if (a := max(float(x[v[k][0]]), 0.0)) > 1e-6 else 0.0 for k in ORDER}
+    # the interior point leaves ~1e-8 on levers it does not use (a year: up to ~0.01 MWh of
+    # certificates): below 1e-6 (MW, MWh of storage, share) or half a certificate (1 GEC =
+    # 1 MWh) a lever is not built
+    port = {k: a if (a := max(float(x[v[k][0]]), 0.0)) > (0.5 if k in BOUGHT else 1e-6)
+            else 0.0 for k in ORDER}
     per = [_criteria(p, acct, port, x, b, consts) for p, (b, _, consts) in zip(ps, blocks,
                                                                                    strict=True)]
     by_weather = [c for c, _ in per]
