@@ -9,7 +9,8 @@ local green power in the electricity used, storage cycles and empty steps, and t
 the bound's saving over the rule that the EMS captures.
 
     .venv/bin/python benchmarks/bench_ems.py [SCENARIO] [--days N] [--rule H5] [--ems H5]
-                                             [--out DIR]
+                                             [--out DIR] [--forecaster NAME]
+                                             [--horizon-h H] [--replan-h H]
 """
 
 from __future__ import annotations
@@ -110,9 +111,18 @@ def main() -> None:
     parser.add_argument("--rule", help="a recorded rule run of the scenario (skip running it)")
     parser.add_argument("--ems", help="a recorded EMS run of the scenario (skip running it)")
     parser.add_argument("--out", help="keep the runs made here in this folder")
+    parser.add_argument("--forecaster", help="the EMS's forecaster (default: the scenario's)")
+    parser.add_argument("--horizon-h", type=float, help="the EMS's horizon (default: the "
+                        "scenario's)")
+    parser.add_argument("--replan-h", type=float, help="the EMS's time between plans")
     args = parser.parse_args()
 
     s = scenario.load(args.scenario)
+    c = s.controller
+    s = dataclasses.replace(s, controller=dataclasses.replace(
+        c, forecaster=args.forecaster or c.forecaster,
+        horizon=round(args.horizon_h * 3600) if args.horizon_h else c.horizon,
+        replan=round(args.replan_h * 3600) if args.replan_h else c.replan))
     if args.days:
         s = s.with_days(args.days)
     calibration = python_loop_s()
@@ -125,7 +135,9 @@ def main() -> None:
             if given:
                 paths[kind] = Path(given)
                 continue
-            sk = dataclasses.replace(s, controller=dataclasses.replace(s.controller, kind=kind))
+            sk = dataclasses.replace(  # one file per controller
+                s, controller=dataclasses.replace(s.controller, kind=kind),
+                output=dataclasses.replace(s.output, name=f"{s.path.stem}-{kind}"))
             t0 = time.perf_counter()
             paths[kind] = Path(runner.run(sk, out_dir=tmp).path)
             wall[kind] = time.perf_counter() - t0

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twin.ems import dispatch
+from twin.ems import dispatch, lookahead
 from twin.ems.dispatch import EVDemand, PlanInputs, Shiftable, Storage
 from twin.models.battery import BatterySpec
 
@@ -377,6 +377,29 @@ def test_plan_is_fast_enough_for_a_year_of_replans():
     inp = dataclasses.replace(inp, demand_charge_cny_per_mw=33000.0)
     times = [dispatch.plan(inp).solve_s for _ in range(5)]
     assert float(np.median(times)) < 0.25  # generous: a shared 2-core machine (bench: ~15 ms)
+
+
+def test_a_lull_after_the_horizon_keeps_the_energy_holding_its_peak_needs():
+    """A dear hour in the horizon tempts the storage; an hour without wind after it (the tail)
+    would raise the month's peak by 10 MW without it. Looking past the horizon the plan keeps
+    the energy (and says so in its first ``H`` steps), without it the plan spends half."""
+    wind = np.array([20, 20, 20, 10, 10, 20, 20, 20], dtype=float)
+    price = np.where(wind < 20, 3000.0, 600.0)
+    inp = PlanInputs(dt_h=0.25, pv_mw=np.zeros(8), wind_mw=wind, load_mw=np.full(8, 20.0),
+                     price_import_cny_per_mwh=price, price_export_cny_per_mwh=0.0,
+                     storages=(Storage("b", 10.0, 10.0, 0.0, 1.0, 1.0, 1.0),),
+                     soc0=np.array([1.0]), demand_charge_cny_per_mw=33000.0,
+                     peak_import_so_far_mw=10.0, charge_limit_mw=np.zeros(8))
+    short = dispatch.plan(inp)
+    assert short.soc[-1, 0] == pytest.approx(0.5, abs=1e-6)  # 10 MW for the dear half hour
+    looking = lookahead.with_tail(inp, 4, np.full(4, 600.0))
+    assert looking.H == 12
+    assert looking.wind_mw[8:].sum() == 0.0
+    p = dispatch.plan(looking).head(inp.H)
+    assert p.p_import_mw.shape == (8,)
+    assert p.soc.shape == (9, 1)
+    assert p.soc[-1, 0] == pytest.approx(1.0, abs=1e-6)  # the lull's hour at 10 MW needs it all
+    assert p.p_import_mw.max() <= 10.0 + 1e-6
 
 
 # --------------------------------------------------------------------------- perfect foresight

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twin.core.quantities import Quantity
-from twin.ems import dispatch, vpp
+from twin.ems import dispatch, lookahead, vpp
 from twin.ems.forecast import Forecaster, History
 from twin.models.battery import BatterySpec
 from twin.models.events import Window
@@ -66,13 +66,22 @@ class Settings:
     terminal_quantile: float | None = 0.75  # stored energy at the horizon's end is worth
     # this quantile of the horizon's import cost (x eta_discharge; None: the mean): green
     # power stored from surplus is scarce and goes to the dear hours
-    spare_quantile: float = 1.0  # beyond the plan, storage covers a deficit only where the
+    spare_quantile: float = 2.0  # beyond the plan, storage covers a deficit only where the
     # import cost is at least this quantile of the next reserve_steps' costs (> 1: never)
-    spare_soc: float = 0.7  # ... or where every storage is this full (room for a surplus)
+    spare_soc: float = 2.0  # ... or where every storage is this full (room for a surplus; > 1:
+    # never: energy the plan keeps is kept for the peaks ahead)
     loss_margin: float = 0.03  # a request's cut is held with this share of the park's load in
     # hand: the network's losses (2-3 % of the load), which the EMS does not measure, come on
     # top of its balance at the point of connection
     peak_margin: float = 0.05  # flexible load goes down within this share of the month's peak
+    tail_steps: int = 96  # plans look this much further: a lull (no wind, PV scaled) after the
+    # horizon, so they keep what storage it needs and do not shave below the peak it sets
+    tail_pv_scale: float = 0.0
+    tail_wind_scale: float = 0.0
+    tail_price: str = "low"
+    plan_time_limit_s: float = 5.0  # a plan not solved by then: the rule plan takes over
+    guard_steps: int = 24  # beyond holding the peak now, discharge only what holding it over
+    # this many steps needs no more of, should the wind not rise above what it is now
 
     @property
     def dt_h(self) -> float:
@@ -325,6 +334,9 @@ class EMS:
             cap = max(baseline - float(st.cut[k]), 0.0) - s.loss_margin * (load + m.ev_mw)
             ceiling = min(ceiling, cap)
         p_total = self._correct(i, k, p_planned, net_demand, ceiling, cap, m.soc)
+        if not math.isfinite(cap) and p_total < 0 and self.storages:  # keep what holding the
+            p_total = max(p_total, min(-max(net_demand - ceiling, 0.0),  # peak may soon need
+                                       -self._above_guard_mw(k, m.wind_mw, ceiling, m.soc)))
         p_storage = self._split(p_total, plan.p_storage_mw[k], m.soc)
 
         # next step's EV caps and shifts
@@ -391,6 +403,21 @@ class EMS:
             p_total = self._keep_for_requests(p_total, k, soc)
         return p_total
 
+    def _above_guard_mw(self, k: int, wind_mw: float, ceiling: float,
+                        soc: dict[str, float]) -> float:
+        """Discharge power the batteries can give now and still hold the import under
+        ``ceiling`` over the next ``guard_steps`` should the wind not rise above what it is now
+        (the plan's forecasts otherwise), AC side."""
+        s, inp = self.s, self.state.inputs
+        if inp is None or s.guard_steps <= 0:
+            return math.inf
+        ahead = slice(k + 1, min(k + 1 + s.guard_steps, inp.H))
+        demand = inp.load_mw + sum((sh.p_base_mw for sh in inp.shiftables), np.zeros(inp.H))
+        wind = np.minimum(inp.wind_mw[ahead], max(wind_mw, 0.0) if math.isfinite(wind_mw)
+                          else 0.0)
+        need = float(np.maximum(demand[ahead] - inp.pv_mw[ahead] - wind - ceiling, 0.0).sum())
+        return max(self._stored_mwh(soc) - need * s.dt_h, 0.0) / s.dt_h
+
     # ------------------------------------------------------------------ planning
     def _needs_plan(self, i: int, m: Measurement) -> bool:
         st, s = self.state, self.s
@@ -454,7 +481,7 @@ class EMS:
         if not forecast:
             plan = dispatch.rule_plan(inputs, reason="fallback:stale measurements")
         else:
-            plan = dispatch.plan(inputs)
+            plan = self._plan(inputs, i)
         t0_s = i * s.step_s
         base_plan = cut = None
         if active and forecast:
@@ -502,10 +529,32 @@ class EMS:
                        base: dispatch.Plan, grid: bool) -> dispatch.Plan:
         """The plan with the import capped at the base plan's minus each request's offer (the
         cut asked where not declared yet); ``grid``: storage may charge from the grid too."""
-        reqs = [dataclasses.replace(a.request, cut_import_mw=a.offered_mw if a.declared
-                                    else a.request.cut_import_mw) for a in active]
+        margin = self._loss_mw(inputs)  # the cut is held at the meter, losses on top
+        reqs = [dataclasses.replace(a.request, cut_import_mw=margin + (
+            a.offered_mw if a.declared else a.request.cut_import_mw)) for a in active]
         asked = vpp.apply_requests(inputs, t0_s, self.s.step_s, reqs, _baseline(base))
-        return dispatch.plan(dataclasses.replace(asked, charge_limit_mw=None) if grid else asked)
+        return self._plan(dataclasses.replace(asked, charge_limit_mw=None) if grid else asked,
+                          t0_s // self.s.step_s)
+
+    def _loss_mw(self, inputs: dispatch.PlanInputs) -> float:
+        """The network's losses a request's cut is held with (``loss_margin`` of the load)."""
+        load = inputs.load_mw + sum((sh.p_base_mw for sh in inputs.shiftables), 0.0)
+        return self.s.loss_margin * float(np.max(load))
+
+    def _plan(self, inputs: dispatch.PlanInputs, i: int) -> dispatch.Plan:
+        """The plan of ``inputs`` made at step ``i``, looking ``tail_steps`` beyond them."""
+        s, n = self.s, self.s.tail_steps
+        if n <= 0:
+            return dispatch.plan(inputs, time_limit_s=s.plan_time_limit_s)
+        j = np.minimum(np.arange(i + inputs.H, i + inputs.H + n), len(self.price) - 1)
+        price = self.price[j] if s.tail_price == "tariff" else np.full(
+            n, float(inputs.price_import_cny_per_mwh.min()))
+        months = dataclasses.replace(  # each step's billing month: one peak per month
+            inputs, month=self.local_month[i:i + inputs.H].astype(float))
+        ahead = lookahead.with_tail(months, n, price, self.local_month[j].astype(float),
+                                    s.tail_pv_scale, s.tail_wind_scale)
+        plan = dispatch.plan(ahead, time_limit_s=s.plan_time_limit_s)
+        return plan.head(inputs.H)
 
     def _declare(self, a: Answer, base: dispatch.Plan, trial: dispatch.Plan,
                  inputs: dispatch.PlanInputs, t0_s: int) -> None:
@@ -514,8 +563,13 @@ class EMS:
         window, the cut asked if it holds that, else in whole tenths of a MW below."""
         r, step = a.request, self.s.step_s
         win = r.overlap(t0_s, step, inputs.H) > 0
-        held = float((_baseline(base) - trial.p_import_mw)[win].min()) if win.any() \
+        margin = self._loss_mw(inputs)  # held at the meter: the network's losses on top
+        held = float((_baseline(base) - trial.p_import_mw)[win].min()) - margin if win.any() \
             else r.cut_import_mw
+        if win.any() and held < r.cut_import_mw - 1e-3:  # beyond what storage's power gives
+            # only where the baseline stays as planned now: the flexible load that later plans
+            # without the request shift down anyway counts not
+            held = min(held, sum(b.p_max_mw for b in self.storages) - margin)
         a.offered_mw = r.cut_import_mw if held >= r.cut_import_mw - 1e-3 else max(
             math.floor(held / OFFER_STEP_MW + 1e-9) * OFFER_STEP_MW, 0.0)
         a.declared_s = t0_s
@@ -594,8 +648,11 @@ class EMS:
         offered in the request windows ahead in the plan, AC side."""
         return max(self._stored_mwh(soc) - self._reserve_mwh(k), 0.0) / self.s.dt_h
 
-    def _stored_mwh(self, soc: dict[str, float]) -> float:
-        return sum((soc[b.name] - b.soc_min) * b.e_max_mwh * b.eta_discharge for b in self.specs)
+    def _stored_mwh(self, soc: dict[str, float], hours: float = math.inf) -> float:
+        """Energy the batteries can give above their minimum, AC side (each at most its power
+        for ``hours``)."""
+        return sum(min((soc[b.name] - b.soc_min) * b.e_max_mwh * b.eta_discharge,
+                       b.p_max_mw * hours) for b in self.specs)
 
     def _reserve_mwh(self, k: int) -> float:
         """Energy the cuts offered in the request windows after row ``k`` need, AC side, with
@@ -614,7 +671,8 @@ class EMS:
         fills the gap by the window's start, whatever the month's peak."""
         s, st = self.s, self.state
         assert st.cut is not None
-        gap = self._reserve_mwh(k) - self._stored_mwh(soc)
+        window_h = float(np.isfinite(st.cut[k + 1:]).sum()) * s.dt_h
+        gap = self._reserve_mwh(k) - self._stored_mwh(soc, window_h)
         if gap <= 0:
             return max(p_total, -self._free_mw(k, soc))
         left = max(int(np.argmax(np.isfinite(st.cut[k + 1:]))), 1)  # steps to the window
@@ -637,4 +695,10 @@ class EMS:
         room = np.maximum(room, 0.0)
         weights = room / room.sum() if room.sum() > 0 else limits / limits.sum()
         p = np.clip(p + rest * weights, -limits, limits)
+        for _ in range(len(self.specs)):  # what one battery's limit cuts off, to the others
+            rest = p_total - float(p.sum())
+            free = (limits - p) if rest > 0 else (p + limits)
+            if abs(rest) < 1e-9 or free.sum() <= 1e-9:
+                break
+            p = np.clip(p + rest * free / free.sum(), -limits, limits)
         return {b.name: float(v) for b, v in zip(self.specs, p, strict=True)}

@@ -55,7 +55,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import highspy
 import numpy as np
@@ -372,6 +372,16 @@ class Plan:
     unserved_mw: np.ndarray  # load not served (import limit)
     ev_shortfall_mwh: np.ndarray  # [H, n_ev] cumulative energy behind e_min_cum
     direct_shortfall_mwh: float  # wind consumed below direct_min_share * wind generated
+
+
+    def head(self, n: int) -> Plan:
+        """The plan's first ``n`` steps (a plan made over a longer look-ahead, see
+        :func:`with_tail`)."""
+        if n >= self.p_import_mw.shape[0]:
+            return self
+        rows = {f.name: getattr(self, f.name)[:n + 1 if f.name == "soc" else n]
+                for f in fields(self) if isinstance(getattr(self, f.name), np.ndarray)}
+        return replace(self, **rows)
 
 
 # --------------------------------------------------------------------------- evaluation
