@@ -156,9 +156,11 @@ class AOISim(TwinSimulator):
 
 
 def _standby_mw(line: Any) -> float | None:
-    """The line's standby load (MW), or None when a demand-response request does not hold it."""
+    """The line's standby load (MW), or None when neither a demand-response request nor a
+    price signal holds it (its load is then not flexible for the park)."""
     spec = line.spec
-    return sum(spec.p_off_kw) / 1000.0 if "demand_response" in spec.hold_on else None
+    flexible = {"demand_response", "price_signal"} & set(spec.hold_on)
+    return sum(spec.p_off_kw) / 1000.0 if flexible else None
 
 
 def _recorded(output: Any, standby_mw: float | None = None) -> dict[str, Any]:

@@ -91,10 +91,11 @@ def _adapter_run(event: Event, hold_on: tuple[str, ...]) -> list[dict]:
     return rows
 
 
-@pytest.mark.parametrize("kind", ["grid_outage", "demand_response"])
+@pytest.mark.parametrize("kind", ["grid_outage", "demand_response", "price_signal"])
 def test_the_park_s_events_reach_the_line(kind):
     event = Event(kind=kind, dates=(dt.date(2027, 1, 4),), start=10 * 3600, end=13 * 3600,
-                  cut_import_mw=1.0 if kind == "demand_response" else 0.0)
+                  cut_import_mw=1.0 if kind == "demand_response" else 0.0,
+                  price_adder_cny_per_mwh=800.0 if kind == "price_signal" else 0.0)
     held = _adapter_run(event, (kind,))
     ignored = _adapter_run(event, ())
     assert sum(r["held_s"] for r in held) == 3 * 3600
@@ -104,7 +105,7 @@ def test_the_park_s_events_reach_the_line(kind):
     # what a request could take off, offered only by a line that holds on requests
     standby_mw = sum(_spec().p_off_kw) / 1000
     offered = [r["p_flex_mw"] for r in held]
-    if kind == "demand_response":
+    if kind != "grid_outage":  # a request or a price signal: the line's load is flexible
         assert offered[9] == pytest.approx(held[9]["p_mw"] - standby_mw)
         assert offered[11] == pytest.approx(0.0, abs=1e-12)  # held: nothing left to take off
         # what the hold takes off while in force (the EMS counts it in the park's answer)

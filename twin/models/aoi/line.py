@@ -161,10 +161,10 @@ PRODUCING = Quantity("producing", "1", "1 when boards left the line in the step,
 # What a demand-response request could take off the line (its flexibility, for the EMS) and
 # what a hold in force takes off.
 P_FLEX = Quantity("p_flex_mw", "MW", "load a demand-response hold would take off: the step's "
-                  "mean power above standby (0 when the line does not hold on demand_response)")
+                  "mean power above standby (0 when no request or price signal holds the line)")
 P_HELD = Quantity("p_held_mw", "MW", "load the park's hold takes off the line in the step: "
                   "its held share of the step times its last producing step's power above "
-                  "standby (0 when the line does not hold on demand_response)")
+                  "standby (0 when no request or price signal holds the line)")
 RECORDED = (*OUTPUTS, PRODUCING, P_FLEX, P_HELD)
 PER_BOARD = ("availability", "performance", "oee", "fpy", "lead_time_s", "escape_rate",
              "false_call_rate", "kwh_per_board", "kgco2_per_board")

@@ -37,7 +37,7 @@ def _days(value: Any) -> tuple[str, ...]:
     return days
 
 
-HOLD_KINDS = ("grid_outage", "demand_response")
+HOLD_KINDS = ("grid_outage", "demand_response", "price_signal")
 
 
 def _hold_on(value: Any) -> tuple[str, ...]:
@@ -95,7 +95,8 @@ class AOILineSpec:
         default=("grid_outage",), parse=_hold_on,
         doc="the park's events that hold the line: the printer stops, the line drains, the "
         "oven goes to standby when the hold is longer than its warm-up (grid_outage: "
-        "unscheduled downtime, demand_response: taken out of the planned time)")
+        "unscheduled downtime, demand_response and price_signal: taken out of the planned "
+        "time)")
 
     def __post_init__(self) -> None:
         for name in ("cycle_s", "mtbf_h", "mttr_min", "p_run_kw", "p_idle_kw", "p_off_kw"):
