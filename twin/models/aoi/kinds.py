@@ -166,27 +166,7 @@ def measure(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int],
     sym = float(cv2.matchTemplate(templ, cv2.rotate(templ, cv2.ROTATE_180),
                                   cv2.TM_CCOEFF_NORMED)[0, 0]) if templ.std() > 1 else 1.0
     return {"c0": c0, "dx": float(dx), "dy": float(dy), "turn": turn, "deg": float(deg),
-            "c180": c180, "sym": sym, "gone": _gone(ref, t, body, dx, dy)}
-
-
-GONE_LEVEL = 40  # a body pixel that changed this much (grey levels) is not the body
-
-
-def _gone(ref: Any, t: np.ndarray, body: tuple[int, int, int, int], dx: int, dy: int) -> float:
-    """The share of the golden body's pixels that the test, at the place the body was
-    found (``dx``, ``dy``), shows changed by more than :data:`GONE_LEVEL`."""
-    from twin.models.aoi.inspect import PROCESS, _bodies
-
-    x0, y0, x1, y1 = body
-    h, w = t.shape
-    if x0 + dx < 0 or y0 + dy < 0 or x1 + dx > w or y1 + dy > h:
-        return 0.0
-    mask = _bodies(ref.smooth[y0:y1, x0:x1], PROCESS) > 0
-    if not mask.any():
-        return 0.0
-    g = _grey(ref.smooth)[y0:y1, x0:x1].astype(np.int16)
-    moved = t[y0 + dy:y1 + dy, x0 + dx:x1 + dx].astype(np.int16)
-    return float(np.mean(np.abs(moved - g)[mask] > GONE_LEVEL))
+            "c180": c180, "sym": sym}
 
 
 def _stands(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> bool:
