@@ -210,7 +210,8 @@ def register_vision(subparsers: Any) -> None:
     p.add_argument("test", help="test board image of the same design and size")
     p.add_argument("-o", "--output", help="write the test image with the findings drawn")
     p.add_argument("--mask", help="image whose bright pixels (golden frame) are not inspected")
-    p.add_argument("--no-verifier", action="store_true", help="classic blob rules only")
+    p.add_argument("--no-verifier", action="store_true",
+                   help="no CNN verifier: every blob kept, its kind measured")
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("generate", help="write a generated golden board, a sample and its truth")

@@ -81,7 +81,8 @@ class SyntheticBoards:
 class ImageInspector:
     """The real inspector: ``twin.models.aoi.inspect.inspect(golden, image, mask=, verifier=)``.
 
-    ``verifier``: ``"none"`` (classic blob rules) or ``"default"`` (the shipped CNN);
+    ``verifier``: ``"none"`` (every blob kept, its kind measured) or ``"default"`` (the
+    shipped CNN);
     ``cache`` remembers the findings per board object (with :class:`SyntheticBoards` pools).
     """
 
