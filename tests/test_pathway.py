@@ -651,3 +651,23 @@ def test_twin_check_bounds_the_heat_technologies(tmp_path, capsys) -> None:  # n
         assert len(err.splitlines()) == 1
         assert f"heat.yaml:10: heat_supply[0].{name}" in err
         assert "beyond any real asset" in err
+
+
+def test_a_proven_road_is_said_proven_when_the_tightened_lp_could_not_reach() -> None:
+    # round 2's LP, asked for more than the criteria, took the least relaxation of the
+    # tightened thresholds; its run met every criterion: the road is proven
+    from types import SimpleNamespace
+
+    from twin.studies.pathway import report
+
+    sol = SimpleNamespace(status="infeasible", binding=["core_carbon_intensity"],
+                          relaxation={"core_carbon_intensity": 0.07})
+    final = SimpleNamespace(solution=sol, missed={}, tighten={"core_carbon_intensity": 0.27})
+    first = SimpleNamespace(solution=SimpleNamespace(status="optimal"), missed={"c": 0.18})
+    road = SimpleNamespace(final=final, rounds=[first, final], proven=True)
+    text = report.headline(road)  # type: ignore[arg-type]
+    assert text.startswith("The portfolio meets every computed criterion, proven by "
+                           "co-simulation after 2 rounds")
+    road.proven = False
+    final.missed = {"core_carbon_intensity": 0.01}
+    assert report.headline(road).startswith("No portfolio")  # type: ignore[arg-type]

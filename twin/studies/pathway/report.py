@@ -132,6 +132,11 @@ def headline(road: Pathway) -> str:
     """One paragraph: the answer."""
     final = road.final
     n = len(road.rounds)
+    if road.proven and final.solution.status != "optimal":  # tightened beyond reach
+        return (f"The portfolio meets every computed criterion, proven by co-simulation after "
+                f"{n} round{'s' * (n > 1)}; the last round's LP could not meet the criteria "
+                f"as tightened by the co-simulation's misses and took the least relaxation of "
+                f"them (binding {', '.join(lp.NAMES[c] for c in final.solution.binding)}).")
     if final.solution.status != "optimal":
         relax = ", ".join(f"{lp.NAMES[c]} by {v:.3g}" for c, v in final.solution.relaxation.items()
                           if v > 1e-6)
