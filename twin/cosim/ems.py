@@ -251,7 +251,8 @@ def responses(run: Run, s: Scenario) -> list[dict]:
                            base[a:b], 0.0)) - cut, 0.0))),
                        shortfall_mw=r.shortfall_mw, energy_mwh=r.energy_mwh,
                        answered="yes" if offer >= asked - 1e-9 else "infeasible: " +
-                       vpp.limit_reason(asked, offer, storage_mw, flexible_mw))
+                       vpp.limit_reason(asked, offer, storage_mw, flexible_mw,
+                                        float(np.min(base[a:b]))))
         rows.append(row)
     return rows
 

@@ -576,7 +576,9 @@ class EMS:
         if a.offered_mw < r.cut_import_mw:
             flex = sum(float(sh.down_frac * sh.p_base_mw[win].min()) for sh in inputs.shiftables)
             a.reason = vpp.limit_reason(r.cut_import_mw, a.offered_mw,
-                                        sum(b.p_max_mw for b in self.storages), flex)
+                                        sum(b.p_max_mw for b in self.storages), flex,
+                                        float(_baseline(base)[win].min()) if win.any()
+                                        else math.inf)
             log.info("request %s-%s s: %.1f MW asked, %.1f MW offered (%s)", r.start_s,
                      r.end_s, r.cut_import_mw, a.offered_mw, a.reason)
 

@@ -178,10 +178,15 @@ def apply_requests(inputs: PlanInputs, t0_s: int, step_s: int, requests: Sequenc
     return replace(inputs, import_cap_mw=cap, price_import_cny_per_mwh=np.maximum(price, 0.0))
 
 
-def limit_reason(asked_mw: float, offered_mw: float, storage_mw: float, flexible_mw: float) -> str:
+def limit_reason(asked_mw: float, offered_mw: float, storage_mw: float, flexible_mw: float,
+                 baseline_mw: float = math.inf) -> str:
     """Why only ``offered_mw`` of a cut of ``asked_mw`` can be held in every step of a window:
-    the power of the storage and flexible load that can go down, or else the energy they can
-    have stored (or the load they can shift) by then."""
+    the import there is to cut (``baseline_mw``, its lowest in the window), the power of the
+    storage and flexible load that can go down, or else the energy they can have stored (or
+    the load they can shift) by then."""
+    if baseline_mw < min(asked_mw, storage_mw + flexible_mw):
+        return (f"import: the park imports as little as {max(baseline_mw, 0.0):.1f} MW in the "
+                f"window without answering; {offered_mw:.1f} MW offered")
     if asked_mw > storage_mw + flexible_mw + 1e-6:
         return (f"power: {asked_mw:.1f} MW asked, storage {storage_mw:.1f} MW and flexible load "
                 f"{flexible_mw:.1f} MW can go down; {offered_mw:.1f} MW offered")
