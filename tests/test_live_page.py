@@ -1,13 +1,16 @@
 """The trainers' page in live mode (``twin live --serve``), in headless Chromium, beside the
 stand-in plant over a real MQTT broker: what the page shows is what the history file records,
 and an alarm appears while the plant still runs. The page's screenshot goes into the test's
-temporary folder (``TWIN_LIVE_PNG=docs/live.png`` saves it there too, for the README)."""
+temporary folder (``TWIN_LIVE_PNG=docs/live.png`` saves it there too, for the README), and
+the page in Chinese beside it (``live-page-zh.png``): the same numbers, Chinese labels and alarm
+names drawn with a font that has their glyphs."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -81,6 +84,8 @@ def test_the_page_shows_measured_twin_grid_alarms_and_the_recommendation(broker,
                 shutil.copy(tmp_path / "live-page.png", os.environ["TWIN_LIVE_PNG"])
             assert errors == []
             check_against_history(pg, engine)
+            check_in_chinese(pg, tmp_path / "live-page-zh.png")
+            assert errors == []
     finally:
         server.stop()
         live.stop()
@@ -143,3 +148,53 @@ def test_serving_the_page_beyond_loopback_needs_a_token(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("error: --host 0.0.0.0: serving beyond this machine needs --token")
+
+
+# what the live mode writes in the page's language: its labels, alarms, notes and state
+WORDED = ("section.tm h2, section.tm h3, section.tm th, #tm-alarm-note, #tm-grid-note, "
+          "li.tm-alarm b, li.tm-alarm .detail, .tm-rec p, #state, #mode")
+NUMBERED = "section.tm td, li.tm-alarm span, .tm-rec p, #rate, #clock"
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def numbers(pg) -> list[list[str]]:
+    """Each shown text's numbers, in order of size (a translation may reorder them)."""
+    return [sorted(re.findall(r"[-+]?\d+(?:\.\d+)?", x))
+            for x in pg.locator(NUMBERED).all_inner_texts()]
+
+
+def check_in_chinese(pg, png: Path) -> None:
+    """The language switch: the live mode in Chinese, every label and alarm name in Chinese
+    characters the page's font has glyphs for, with the numbers shown in English; and back."""
+    english = numbers(pg)
+    worded = pg.locator(WORDED).all_inner_texts()
+    assert any("stuck" in x.lower() for x in worded)
+    pg.click("#btn-lang")
+    assert pg.evaluate("document.documentElement.lang") == "zh-CN"
+    zh = pg.evaluate("window.I18N.zh")
+    assert shown(pg, ".tm-plants h2") == zh["Measured and twin"]
+    for b in pg.locator("li.tm-alarm b").all():
+        assert CJK.search(b.inner_text()), b.inner_text()
+    assert shown(pg, "li.tm-alarm[data-kind='stuck_meter'] b") == zh["Stuck meter"]
+    for text in pg.locator(WORDED).all_inner_texts():  # no English word left
+        assert CJK.search(text), text
+        assert set(re.findall(r"[A-Za-z]{3,}", text)) <= {"EMS", "WLS", "optimal"}, text
+    assert numbers(pg) == english
+    pg.locator("#tm-plan .legendtext").first.wait_for()
+    assert all(CJK.search(x) for x in pg.locator("#tm-plan .legendtext").all_text_contents())
+    # drawn: the fonts Chromium used for a label and an alarm name cover Chinese
+    chinese = set(subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True,
+                                 text=True, check=True).stdout.replace("\n", ",").split(","))
+    cdp = pg.context.new_cdp_session(pg)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    for selector in (".tm-plants h2", "li.tm-alarm[data-kind='stuck_meter'] b"):
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        glyphs = len(CJK.findall(shown(pg, selector)))
+        assert sum(f["glyphCount"] for f in fonts if f["familyName"] in chinese) >= glyphs, fonts
+    pg.screenshot(path=str(png), full_page=True)
+    pg.click("#btn-lang")
+    assert pg.locator(WORDED).all_inner_texts() == worded
+    assert numbers(pg) == english

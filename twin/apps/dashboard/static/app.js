@@ -767,6 +767,7 @@ function applyLang(lang) {
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("btn-lang").textContent = twin.lang === "zh" ? "English" : "中文";
   if (!twin.info) return;
+  if (twin.info.mode === "telemetry") { tmRelabel(); return; }  // live_mode.js
   $("mode").textContent = twin.info.mode === "live"
     ? t("live · {x} controller", {x: t(twin.info.controller)}) : t("replay");
   if (twin.status) applyStatus(twin.status);

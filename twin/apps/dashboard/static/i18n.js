@@ -94,4 +94,50 @@ window.I18N = {zh: {
     "一条电缆跳闸：单线图只把这条线路画为跳闸，它所供的用户显示实际得到的功率而非需求。切除负荷与网损分开统计。",
   "Every step adds to the carbon counter, computed as for a finished run, and to the national criteria of a zero-carbon park, each against its threshold.":
     "每一步都累加到碳排放计数器（与完整运行的核算方法相同），并对照零碳园区国家指标的各项阈值。",
+  // live mode (twin live --serve, live_mode.js): the twin beside the park's telemetry
+  "{x} — live telemetry": "{x} — 实时遥测", "live · telemetry": "实时 · 遥测",
+  "waiting": "等待数据", "following": "跟踪中", "ended": "已结束", "{x} steps": "{x} 步",
+  "Measured and twin": "实测与孪生",
+  "each plant's measured value beside the twin's, from the measured weather (PV, wind) and the measured power (storage's energy count)":
+    "各电站实测值与孪生值并列；孪生值由实测天气（光伏、风电）和实测功率（储能电量计数）算出",
+  "point": "测点", "measured": "实测", "twin": "孪生", "deviation": "偏差", "unit": "单位",
+  "{x} pt": "{x} 个百分点", "measured weather: ": "实测天气：",
+  "Power, measured (solid) and twin (dashed), MW": "功率：实测（实线）与孪生（虚线），MW",
+  "The EMS's plan in force: its forecasts (dotted) and what it plans, MW":
+    "当前执行的 EMS 计划：预测（点线）与计划值，MW",
+  "{x} measured": "{x} 实测", "{x} twin": "{x} 孪生", "PV forecast": "光伏预测",
+  "wind forecast": "风电预测", "load forecast": "负荷预测", "storage planned": "储能计划",
+  "import − export planned": "计划净下网（下网 − 上网）",
+  "Alarms": "报警", "none so far": "暂无报警", "{x} raised": "已报警 {x} 条",
+  "{point} · raised {at} (since {since}) · ": "{point} · {at} 报警（自 {since} 起）· ",
+  "Lost tag": "测点丢失", "Stuck meter": "电表卡滞", "Sign flip": "符号反转",
+  "PV underperformance": "光伏出力不足", "Wind curtailment": "风电限出力", "Wind icing": "风机结冰",
+  "SOC drift": "荷电状态漂移", "Capacity fade": "容量衰减", "Feeder mismatch": "馈线功率不平衡",
+  "Bad data": "不良数据",
+  "{gap} against the twin's energy count: it moves {c} times the change per MWh of the rated capacity, as with about {left} of it left":
+    "与孪生电量计数相差 {gap}：每 MWh 的变化为额定容量对应变化的 {c} 倍，相当于仅剩约 {left} 容量",
+  "{gap} against the twin's energy count": "与孪生电量计数相差 {gap}",
+  "{v} MW of {e} MW expected, held at {h} MW": "实测 {v} MW，预期 {e} MW，保持在 {h} MW",
+  "{v} MW of {e} MW expected at {c} degC": "实测 {v} MW，预期 {e} MW，气温 {c} °C",
+  "{v} MW of {e} MW expected": "实测 {v} MW，预期 {e} MW", "{v} for {n} readings": "连续 {n} 次读数均为 {v}",
+  "{v} MW, expected >= 0": "{v} MW，应 ≥ 0",
+  "the state of charge follows the power negated": "荷电状态随功率的相反数变化",
+  "no update for longer than the mapping's stale_after": "超过映射文件的 stale_after 未更新",
+  "PCC {net} MW, metered parts {parts} MW": "并网点 {net} MW，各计量部分合计 {parts} MW",
+  "{v} p.u. thrown out by the state estimation, which puts the bus at {e} p.u.":
+    "{v} p.u. 被状态估计剔除，估计该母线电压为 {e} p.u.",
+  "{x} not measured": "{x} 未测量", "outside the scenario's period": "不在场景时段内",
+  "EMS recommendation": "EMS 建议",
+  "planned on the live state; nothing is sent to the devices": "基于实时状态规划；不向设备下发任何指令",
+  "waiting for the first step": "等待第一步", "off (twin live --recommend, or an EMS scenario)":
+    "未启用（twin live --recommend，或使用 EMS 场景）", "next step": "下一步",
+  "{when}, {for}: nothing recommended ({why})": "{when}（{for}）：无建议（{why}）",
+  "{when}, {for}: import {x} MW planned ({status})": "{when}（{for}）：计划下网 {x} MW（{status}）",
+  "MW, {x}": "MW，{x}", "charge": "充电", "discharge": "放电", "hold": "保持",
+  "Estimated grid": "电网状态估计", "waiting for the first estimate": "等待首次估计",
+  "bus": "母线", "measured p.u.": "实测 p.u.", "estimated p.u.": "估计 p.u.", "± σ p.u.": "± 标准差 σ p.u.",
+  "Most loaded lines (estimated)": "负载率最高的线路（估计）",
+  "no grid section in the mapping: nothing to estimate": "映射文件中没有 grid 部分：无可估计",
+  "WLS from {m} of {n} bus voltages and the measured powers, every {k} steps; {e} estimates, {f} failed; σ from the gain matrix":
+    "加权最小二乘（WLS）：{n} 个母线电压中的 {m} 个实测值及实测功率，每 {k} 步一次；已估计 {e} 次，失败 {f} 次；σ 由增益矩阵得出",
 }};

@@ -2,16 +2,54 @@
 // Measured and twin values per plant, the estimated grid with each voltage's standard
 // deviation, the alarms as they are raised, the EMS's recommendation (not sent). Polls
 // /api/telemetry?since=N twice a second; window.twin.telemetry holds what is shown (tests).
+// In the page's language (i18n.js, its switch): labels carry data-i18n, the rest is drawn
+// again by tmRelabel; the alarms' details, English from the detector, go through TM_SAID.
 "use strict";
 
 const TM = {seq: 0, frames: [], alarms: [], grid: null, ems: null, status: null, info: null,
             chartAt: 0};
+
+// the alarms' names, English (translated by i18n.js)
+const TM_KINDS = {lost_tag: "Lost tag", stuck_meter: "Stuck meter", sign_flip: "Sign flip",
+                  pv_underperformance: "PV underperformance", wind_curtailment: "Wind curtailment",
+                  wind_icing: "Wind icing", soc_drift: "SOC drift", capacity_fade: "Capacity fade",
+                  feeder_mismatch: "Feeder mismatch", bad_data: "Bad data"};
+
+// what the twin says (twin/live/checks.py, grid.py, advise.py), as templates: the values
+// are kept as written, the words translated; a text matching none is shown as it came
+const TM_SAID = [
+  "{gap} against the twin's energy count: it moves {c} times the change per MWh of the rated capacity, as with about {left} of it left",
+  "{gap} against the twin's energy count",
+  "{v} MW of {e} MW expected, held at {h} MW", "{v} MW of {e} MW expected at {c} degC",
+  "{v} MW of {e} MW expected", "{v} for {n} readings", "{v} MW, expected >= 0",
+  "the state of charge follows the power negated",
+  "no update for longer than the mapping's stale_after", "PCC {net} MW, metered parts {parts} MW",
+  "{v} p.u. thrown out by the state estimation, which puts the bus at {e} p.u.",
+  "{x} not measured", "outside the scenario's period",
+].map((key) => {
+  const names = [...key.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+  const body = key.split(/\{\w+\}/).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("(.+?)");
+  return {key, names, re: new RegExp(`^${body}$`)};
+});
+
+function tmSay(text) {
+  if (!text) return text;
+  for (const {key, names, re} of TM_SAID) {
+    const m = re.exec(text);
+    if (m) return t(key, Object.fromEntries(names.map((n, i) => [n, m[i + 1]])));
+  }
+  return text;
+}
 
 function tmEl(tag, attrs = {}, text = "") {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text) e.textContent = text;
   return e;
+}
+
+function tmLabel(tag, attrs, key) {  // a label in the page's language, switched with it
+  return tmEl(tag, {...attrs, "data-i18n": key}, t(key));
 }
 
 function tmFmt(x, digits) {
@@ -34,21 +72,20 @@ function liveMode(info) {
   TM.info = info;
   window.twin.telemetry = TM;
   document.body.classList.add("telemetry");
-  document.title = `${info.park} — live telemetry`;
+  twin.lang = firstLang() === "zh" ? "zh" : "en";  // app.js
   document.getElementById("park").textContent = info.park;
-  document.getElementById("mode").textContent = "live · telemetry";
-  for (const id of ["btn-tour", "btn-presenter", "btn-lang"]) document.getElementById(id).hidden = true;
+  for (const id of ["btn-tour", "btn-presenter"]) document.getElementById(id).hidden = true;
   document.getElementById("file").textContent = info.file;
   const main = document.querySelector("main");
   for (const s of main.querySelectorAll(":scope > section")) s.hidden = true;
 
   const plants = tmEl("section", {class: "card tm tm-plants"});
-  plants.append(tmEl("h2", {}, "Measured and twin"),
-                tmEl("p", {class: "muted small"}, "each plant's measured value beside the twin's, " +
-                     "from the measured weather (PV, wind) and the measured power (storage's energy count)"));
+  plants.append(tmLabel("h2", {}, "Measured and twin"),
+                tmLabel("p", {class: "muted small"}, "each plant's measured value beside the twin's, " +
+                        "from the measured weather (PV, wind) and the measured power (storage's energy count)"));
   const table = tmEl("table", {class: "kv tm-table", id: "tm-points"});
   const head = tmEl("tr");
-  for (const h of ["point", "measured", "twin", "deviation", "unit"]) head.append(tmEl("th", {}, h));
+  for (const h of ["point", "measured", "twin", "deviation", "unit"]) head.append(tmLabel("th", {}, h));
   table.append(head);
   for (const p of info.points) {
     if (p.kind === "weather") continue;
@@ -62,28 +99,28 @@ function liveMode(info) {
   plants.append(weather);
 
   const chart = tmEl("section", {class: "card tm tm-chart"});
-  chart.append(tmEl("h2", {}, "Power, measured (solid) and twin (dashed), MW"),
+  chart.append(tmLabel("h2", {}, "Power, measured (solid) and twin (dashed), MW"),
                tmEl("div", {id: "tm-chart", class: "plot"}),
-               tmEl("h2", {}, "The EMS's plan in force: its forecasts (dotted) and what it plans, MW"),
+               tmLabel("h2", {}, "The EMS's plan in force: its forecasts (dotted) and what it plans, MW"),
                tmEl("div", {id: "tm-plan", class: "plot"}));
 
   const alarms = tmEl("section", {class: "card tm tm-alarms"});
-  alarms.append(tmEl("h2", {}, "Alarms"), tmEl("p", {class: "muted small", id: "tm-alarm-note"}, "none so far"),
+  alarms.append(tmLabel("h2", {}, "Alarms"), tmEl("p", {class: "muted small", id: "tm-alarm-note"}, t("none so far")),
                 tmEl("ul", {id: "tm-alarms", class: "event-list"}));
 
   const ems = tmEl("section", {class: "card tm tm-ems"});
-  ems.append(tmEl("h2", {}, "EMS recommendation"),
-             tmEl("p", {class: "muted small"}, "planned on the live state; nothing is sent to the devices"),
-             tmEl("div", {id: "tm-ems"}, info.recommend ? "waiting for the first step" :
-                  "off (twin live --recommend, or an EMS scenario)"));
+  ems.append(tmLabel("h2", {}, "EMS recommendation"),
+             tmLabel("p", {class: "muted small"}, "planned on the live state; nothing is sent to the devices"),
+             tmLabel("div", {id: "tm-ems"}, info.recommend ? "waiting for the first step" :
+                     "off (twin live --recommend, or an EMS scenario)"));
 
   const grid = tmEl("section", {class: "card tm tm-grid"});
-  grid.append(tmEl("h2", {}, "Estimated grid"));
+  grid.append(tmLabel("h2", {}, "Estimated grid"));
   if (info.grid) {
-    grid.append(tmEl("p", {class: "muted small", id: "tm-grid-note"}, "waiting for the first estimate"));
+    grid.append(tmLabel("p", {class: "muted small", id: "tm-grid-note"}, "waiting for the first estimate"));
     const buses = tmEl("table", {class: "kv tm-table", id: "tm-buses"});
     const bh = tmEl("tr");
-    for (const h of ["bus", "measured p.u.", "estimated p.u.", "± σ p.u."]) bh.append(tmEl("th", {}, h));
+    for (const h of ["bus", "measured p.u.", "estimated p.u.", "± σ p.u."]) bh.append(tmLabel("th", {}, h));
     buses.append(bh);
     info.grid.buses.forEach((b, i) => {
       const row = tmEl("tr", {"data-bus": String(i)});
@@ -94,12 +131,28 @@ function liveMode(info) {
     const lines = tmEl("table", {class: "kv tm-table", id: "tm-lines"});
     const wrap = tmEl("div", {class: "tm-scroll"});
     wrap.append(buses);
-    grid.append(wrap, tmEl("h3", {}, "Most loaded lines (estimated)"), lines);
+    grid.append(wrap, tmLabel("h3", {}, "Most loaded lines (estimated)"), lines);
   } else {
-    grid.append(tmEl("p", {class: "muted small"}, "no grid section in the mapping: nothing to estimate"));
+    grid.append(tmLabel("p", {class: "muted small"}, "no grid section in the mapping: nothing to estimate"));
   }
   main.append(plants, alarms, ems, chart, grid);
+  document.getElementById("btn-lang").onclick = () => applyLang(twin.lang === "zh" ? "en" : "zh");
+  applyLang(twin.lang);  // app.js: the data-i18n labels, then tmRelabel
   tmPoll();
+}
+
+function tmRelabel() {  // the language switched (app.js applyLang): what is not a data-i18n label
+  document.title = t("{x} — live telemetry", {x: TM.info.park});
+  document.getElementById("mode").textContent = t("live · telemetry");
+  if (!TM.status) return;
+  tmStatus();
+  tmPoints();
+  tmAlarms(true);
+  tmGrid();
+  tmEms();
+  TM.planAt = null;
+  tmPlan();
+  tmChart();
 }
 
 async function tmPoll() {
@@ -122,10 +175,7 @@ function tmApply(d) {
   TM.grid = d.grid;
   TM.ems = d.ems;
   TM.status = d.status;
-  const state = document.getElementById("state");
-  state.textContent = d.status.state + (d.status.error ? `: ${d.status.error}` : "");
-  state.className = `badge ${d.status.state === "following" ? "running" : d.status.state === "failed" ? "failed" : "finished"}`;
-  document.getElementById("rate").textContent = `${d.status.n_steps} steps`;
+  tmStatus();
   if (d.frames.length && typeof tick === "function") tick();
   tmPoints();
   tmAlarms();
@@ -133,6 +183,14 @@ function tmApply(d) {
   tmEms();
   tmPlan();
   if (d.frames.length && performance.now() - TM.chartAt > 1000) tmChart();
+}
+
+function tmStatus() {
+  const s = TM.status, state = document.getElementById("state");
+  state.textContent = t(s.state) + (s.error ? `: ${s.error}` : "");
+  state.dataset.state = s.state;
+  state.className = `badge ${s.state === "following" ? "running" : s.state === "failed" ? "failed" : "finished"}`;
+  document.getElementById("rate").textContent = t("{x} steps", {x: s.n_steps});
 }
 
 function tmPoints() {
@@ -149,7 +207,7 @@ function tmPoints() {
     row.querySelector(".twin").textContent = w === undefined ? "" : tmShow(p, w);
     let dev = "";
     if (w !== undefined && w !== null && m !== undefined && m !== null) {
-      dev = p.attr === "soc" ? `${tmFmt(100 * (m - w), 2)} pt` : tmFmt(m - w, 3);
+      dev = p.attr === "soc" ? t("{x} pt", {x: tmFmt(100 * (m - w), 2)}) : tmFmt(m - w, 3);
     }
     row.querySelector(".dev").textContent = dev;
     row.classList.toggle("stale", stale.has(p.point));
@@ -157,21 +215,24 @@ function tmPoints() {
   }
   const wx = TM.info.points.filter((p) => p.kind === "weather" && f.measured[p.point] !== undefined);
   document.getElementById("tm-weather").textContent = wx.length
-    ? "measured weather: " + wx.map((p) => `${p.attr} ${tmShow(p, f.measured[p.point])}`).join(" · ") : "";
+    ? t("measured weather: ") + wx.map((p) => `${p.attr} ${tmShow(p, f.measured[p.point])}`).join(" · ") : "";
 }
 
-function tmAlarms() {
+function tmAlarms(again = false) {
   const ul = document.getElementById("tm-alarms");
-  if (ul.children.length === TM.alarms.length) return;
+  if (ul.children.length === TM.alarms.length && !again) return;
   ul.textContent = "";
   for (const a of TM.alarms.slice().reverse()) {  // newest first
     const li = tmEl("li", {"data-kind": a.kind, "data-point": a.point, "data-raised": String(a.raised_s),
                            class: "tm-alarm"});
-    li.append(tmEl("b", {}, `${a.kind} `), tmEl("span", {}, `${a.point} · raised ${a.raised} (since ${a.since.slice(11)}) · `),
-              tmEl("span", {class: "muted"}, a.detail));
+    li.append(tmEl("b", {class: "kind"}, `${t(TM_KINDS[a.kind] || a.kind)} `),
+              tmEl("span", {}, t("{point} · raised {at} (since {since}) · ",
+                                 {point: a.point, at: a.raised, since: a.since.slice(11)})),
+              tmEl("span", {class: "muted detail"}, tmSay(a.detail)));
     ul.append(li);
   }
-  document.getElementById("tm-alarm-note").textContent = `${TM.alarms.length} raised`;
+  document.getElementById("tm-alarm-note").textContent =
+    TM.alarms.length ? t("{x} raised", {x: TM.alarms.length}) : t("none so far");
 }
 
 function tmGrid() {
@@ -197,28 +258,35 @@ function tmGrid() {
                tmEl("td", {class: "sigma"}, sd === null ? "" : `± ${tmFmt(sd, 2)}`));
     lines.append(row);
   }
-  document.getElementById("tm-grid-note").textContent =
-    `WLS from ${info.measured.filter(Boolean).length} of ${info.buses.length} bus voltages and the measured powers, ` +
-    `every ${info.every} steps; ${g.n_estimates} estimates, ${g.n_failed} failed; σ from the gain matrix`;
+  const note = document.getElementById("tm-grid-note");
+  note.removeAttribute("data-i18n");
+  note.textContent = t(
+    "WLS from {m} of {n} bus voltages and the measured powers, every {k} steps; " +
+    "{e} estimates, {f} failed; σ from the gain matrix",
+    {m: info.measured.filter(Boolean).length, n: info.buses.length, k: info.every,
+     e: g.n_estimates, f: g.n_failed});
 }
 
 function tmEms() {
   const e = TM.ems, box = document.getElementById("tm-ems");
   if (!e) return;
+  box.removeAttribute("data-i18n");  // no longer the label it started with
   box.textContent = "";
   for (const [which, r] of [["now", e.now], ["next", e.next]]) {
     if (!r) continue;
     const div = tmEl("div", {class: `tm-rec ${which}`, "data-t": String(r.t)});
-    const when = which === "now" ? "this step" : "next step";
+    const when = t(which === "now" ? "this step" : "next step");
     if (r.why) {
-      div.append(tmEl("p", {class: "muted"}, `${when}, ${r.for}: nothing recommended (${r.why})`));
+      div.append(tmEl("p", {class: "muted"}, t("{when}, {for}: nothing recommended ({why})",
+                                               {when, for: r.for, why: tmSay(r.why)})));
     } else {
-      div.append(tmEl("p", {}, `${when}, ${r.for}: import ${tmFmt(r.p_import_plan_mw, 3)} MW planned (${r.status})`));
+      div.append(tmEl("p", {}, t("{when}, {for}: import {x} MW planned ({status})",
+                                 {when, for: r.for, x: tmFmt(r.p_import_plan_mw, 3), status: r.status})));
       const table = tmEl("table", {class: "kv"});
       for (const [b, v] of Object.entries(r.p_set_mw)) {
         const row = tmEl("tr", {"data-battery": b});
         row.append(tmEl("td", {}, b), tmEl("td", {class: "setpoint"}, tmFmt(v, 3)),
-                   tmEl("td", {class: "muted"}, `MW, ${v > 0 ? "charge" : v < 0 ? "discharge" : "hold"}`));
+                   tmEl("td", {class: "muted"}, t("MW, {x}", {x: t(v > 0 ? "charge" : v < 0 ? "discharge" : "hold")})));
         table.append(row);
       }
       div.append(table);
@@ -233,7 +301,7 @@ function tmPlan() {  // the plan in force: forecasts, storage, import, the next 
   TM.planAt = p.t0;
   const n = Math.min(p.time.length, Math.round(12 * 3600 / TM.info.step_s));
   const x = p.time.slice(0, n).map((s) => s.slice(11));
-  const line = (y, name, color, dash = "solid") => ({x, y: y.slice(0, n), name, mode: "lines",
+  const line = (y, name, color, dash = "solid") => ({x, y: y.slice(0, n), name: t(name), mode: "lines",
                                                      line: {color, width: 2, dash}});
   const c = typeof COLORS !== "undefined" ? COLORS : {};
   Plotly.react("tm-plan", [
@@ -255,11 +323,11 @@ function tmChart() {
   for (const p of TM.info.points) {
     if (p.attr !== "p_mw" || p.kind === "pcc") continue;  // the plants' electric power
     const color = (typeof COLORS !== "undefined" && COLORS[p.kind]) || "#555";
-    traces.push({x, y: TM.frames.map((f) => f.measured[p.point]), name: `${p.entity} measured`,
+    traces.push({x, y: TM.frames.map((f) => f.measured[p.point]), name: t("{x} measured", {x: p.entity}),
                  mode: "lines", line: {color, width: 2}});
     if (TM.frames.some((f) => f.twin[p.point] !== undefined)) {
       traces.push({x, y: TM.frames.map((f) => f.twin[p.point] === undefined ? null : f.twin[p.point]),
-                   name: `${p.entity} twin`, mode: "lines", line: {color, width: 2, dash: "dash"}});
+                   name: t("{x} twin", {x: p.entity}), mode: "lines", line: {color, width: 2, dash: "dash"}});
     }
   }
   Plotly.react("tm-chart", traces, {margin: {l: 40, r: 10, t: 10, b: 30}, height: 260,
