@@ -176,3 +176,85 @@ def test_a_live_request_is_declared_when_received_with_its_offer():
         assert d.asked_mw == (300.0 if inside else 0.0)
         assert d.offered_mw == (big.offered_mw if inside else 0.0)
     assert big.offered_mw == ems.answers[1].offered_mw  # declared once, held
+
+
+def test_storage_offer_by_hand():
+    """Charged from receipt to the window's start, the storage holds a cut as long as its
+    energy lasts; the baseline's charging stopped counts, losses come on top, a step whose
+    baseline imports less than the cut asks only its import."""
+    soc = np.array([0.1])  # empty: 0.95 * 10 * 1 h charged, 40 MWh window 0.1..0.9
+    e = (0.1 * 40.0 + 9.5 - 4.0) * 0.95  # AC side at the window's start
+    base, none = np.full(8, 50.0), np.zeros(8)
+    # 2 h window, 1 MW losses: c + 1 over 2 h from e
+    assert vpp.storage_offer([BESS], soc, 1.0, base, none, 1.0, 9.0) == pytest.approx(
+        e / 2.0 - 1.0, abs=1e-6)
+    assert vpp.storage_offer([BESS], soc, 1.0, base[:2], none[:2], 1.0, 9.0) == 9.0
+    # full after 4 h: power binds (10 MW less the losses), unless the baseline charges 3 MW
+    assert vpp.storage_offer([BESS], soc, 6.0, base[:2], none[:2], 1.0, 20.0) == \
+        pytest.approx(9.0, abs=1e-6)
+    assert vpp.storage_offer([BESS], soc, 6.0, base[:2], np.full(2, 3.0), 1.0, 20.0) == \
+        pytest.approx(12.0, abs=1e-6)
+    # a baseline of 2 MW import asks 2 MW: any cut is held with 3 MW of discharge
+    assert vpp.storage_offer([BESS], soc, 1.0, np.full(8, 2.0), none, 1.0, 30.0) == 30.0
+    # what the windows before it need is set aside
+    assert vpp.storage_offer([BESS], soc, 1.0, base, none, 1.0, 9.0, reserved_mwh=e) == 0.0
+
+
+def test_an_energy_bound_offer_is_what_the_storage_holds_and_it_is_held():
+    """A request an hour ahead for 6 h, beyond what the empty storage can store by then: the
+    offer is the storage's energy at the window's start spread evenly over the window (not
+    less), and stepping through the window (the storage integrated here) holds it in every
+    step."""
+    import dataclasses
+    import datetime as dt
+
+    from twin import scenario
+    from twin.cosim import ems as cems
+    from twin.ems.controller import Measurement
+    from twin.models.events import Event, windows
+
+    s = scenario.load("scenarios/park.yaml").with_days(2)
+    s = dataclasses.replace(s, events=())
+    book: list = []
+    ems = cems.build(s, events=book)
+    soc = {b.name: b.soc_min for b in s.batteries}
+
+    def measure() -> Measurement:
+        return Measurement(pv_mw=0.0, wind_mw=50.0, other_mw=60.0,
+                           factory_mw={f.name: 30.0 for f in s.factory_loads}, ev_mw=1.0,
+                           soc=dict(soc), ev_flex={h.name: None for h in s.ev_hubs})
+
+    def step(i: int):
+        d = ems.step(i, measure())
+        for b in s.batteries:  # the storage follows its setpoint within its window
+            p = d.p_storage_mw[b.name]
+            de = p * 0.25 * (b.eta_charge if p > 0 else 1.0 / b.eta_discharge)
+            soc[b.name] = min(max(soc[b.name] + de / b.e_max_mwh, b.soc_min), b.soc_max)
+        return d
+
+    for i in range(8):
+        step(i)
+    book.extend(windows([Event(kind="demand_response", dates=(dt.date(2027, 1, 1),),
+                               start=3 * 3600, end=9 * 3600, cut_import_mw=100.0)],
+                        s.start_utc, s.park.timezone, s.period.duration_s))
+    step(8)
+    (a,) = ems.answers
+    assert a.reason.startswith("energy")
+    lead = (a.request.start_s - 8 * 900) / 3600.0
+    e = sum((min(b.soc_max, soc_8 + b.p_max_mw * b.eta_charge * lead / b.e_max_mwh)
+             - b.soc_min) * b.e_max_mwh * b.eta_discharge
+            for b, soc_8 in ((b, b.soc_min) for b in s.batteries))
+    # spread evenly over 6 h, the losses (3 % of the planned load) on top, in tenths of a MW
+    loss = ems.s.loss_margin * float(np.max(ems.state.inputs.load_mw + sum(
+        sh.p_base_mw for sh in ems.state.inputs.shiftables)))
+    assert e / 6.0 - loss - 0.1 <= a.offered_mw <= e / 6.0 - loss
+    held = []
+    for i in range(9, 36):
+        d = step(i)
+        if d.offered_mw > 0:
+            held.append(i)
+            m = measure()
+            imp = (sum(m.factory_mw.values()) + m.other_mw + m.ev_mw - m.wind_mw
+                   + sum(d.p_storage_mw.values()))
+            assert d.import_baseline_mw - imp >= a.offered_mw - 1e-6, i
+    assert len(held) == 24

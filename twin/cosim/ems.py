@@ -226,9 +226,6 @@ def responses(run: Run, s: Scenario) -> list[dict]:
     offered = run.series(ems[0], "vpp_offered_mw") if ems and run.has(
         ems[0], "vpp_offered_mw") else None
     storage_mw = sum(b.p_max_mw for b in s.batteries)
-    flexible_mw = sum(f.p_peak_mw * (f.flex_share if f.flex_share is not None
-                                     else factory_params(f.kind).flex_share)
-                      for f in s.factory_loads)
     rows = []
     for w in wins:
         asked = w.event.cut_import_mw
@@ -251,8 +248,7 @@ def responses(run: Run, s: Scenario) -> list[dict]:
                            base[a:b], 0.0)) - cut, 0.0))),
                        shortfall_mw=r.shortfall_mw, energy_mwh=r.energy_mwh,
                        answered="yes" if offer >= asked - 1e-9 else "infeasible: " +
-                       vpp.limit_reason(asked, offer, storage_mw, flexible_mw,
-                                        float(np.min(base[a:b]))))
+                       vpp.limit_reason(asked, offer, storage_mw))
         rows.append(row)
     return rows
 

@@ -487,10 +487,8 @@ class EMS:
         if active and forecast:
             base_plan = plan
             new = [a for a in active if not a.declared]
-            if new:  # what can be held of each new request, with the offers already declared
-                trial = self._with_requests(inputs, t0_s, active, plan, grid=True)
-                for a in new:
-                    self._declare(a, base_plan, trial, inputs, t0_s)
+            for a in new:  # what the storage can hold of each, after the offers declared
+                self._declare(a, base_plan, inputs, t0_s, active)
             # prepared with green power stored from local surplus, or with grid energy too
             # where that is not enough
             plan = self._with_requests(inputs, t0_s, active, base_plan, grid=False)
@@ -556,29 +554,33 @@ class EMS:
         plan = dispatch.plan(ahead, time_limit_s=s.plan_time_limit_s)
         return plan.head(inputs.H)
 
-    def _declare(self, a: Answer, base: dispatch.Plan, trial: dispatch.Plan,
-                 inputs: dispatch.PlanInputs, t0_s: int) -> None:
-        """Declare the offer for ``a``: the cut below the base plan's import that the plan
-        trying it (storage charged from any source beforehand) holds in every step of the
-        window, the cut asked if it holds that, else in whole tenths of a MW below."""
-        r, step = a.request, self.s.step_s
+    def _declare(self, a: Answer, base: dispatch.Plan, inputs: dispatch.PlanInputs,
+                 t0_s: int, active: list[Answer]) -> None:
+        """Declare the offer for ``a``: the cut asked if the storage holds it in every step of
+        the window (:func:`twin.ems.vpp.storage_offer`: charged at full power from now to the
+        window's start, what the windows declared before it need set aside, the network's
+        losses on top), else what it holds, in whole tenths of a MW below."""
+        r, step, s = a.request, self.s.step_s, self.s
         win = r.overlap(t0_s, step, inputs.H) > 0
-        margin = self._loss_mw(inputs)  # held at the meter: the network's losses on top
-        held = float((_baseline(base) - trial.p_import_mw)[win].min()) - margin if win.any() \
-            else r.cut_import_mw
-        if win.any() and held < r.cut_import_mw - 1e-3:  # beyond what storage's power gives
-            # only where the baseline stays as planned now: the flexible load that later plans
-            # without the request shift down anyway counts not
-            held = min(held, sum(b.p_max_mw for b in self.storages) - margin)
+        held = r.cut_import_mw
+        if win.any() and self.storages:
+            margin = self._loss_mw(inputs)
+            before = [b for b in active if b is not a and b.declared
+                      and b.request.start_s < r.start_s]
+            reserved = sum((b.offered_mw + margin) * float(b.request.overlap(
+                t0_s, step, inputs.H).sum()) for b in before) * s.dt_h
+            held = vpp.storage_offer(self.storages, inputs.soc0, (r.start_s - t0_s) / 3600.0,
+                                     _baseline(base)[win],
+                                     base.p_storage_mw.sum(axis=1)[win], margin,
+                                     r.cut_import_mw, s.dt_h, reserved)
+        elif win.any():
+            held = 0.0
         a.offered_mw = r.cut_import_mw if held >= r.cut_import_mw - 1e-3 else max(
             math.floor(held / OFFER_STEP_MW + 1e-9) * OFFER_STEP_MW, 0.0)
         a.declared_s = t0_s
-        if a.offered_mw < r.cut_import_mw:
-            flex = sum(float(sh.down_frac * sh.p_base_mw[win].min()) for sh in inputs.shiftables)
-            a.reason = vpp.limit_reason(r.cut_import_mw, a.offered_mw,
-                                        sum(b.p_max_mw for b in self.storages), flex,
-                                        float(_baseline(base)[win].min()) if win.any()
-                                        else math.inf)
+        if a.offered_mw < r.cut_import_mw:  # (flexible load is not counted in an offer)
+            a.reason = vpp.limit_reason(r.cut_import_mw, a.offered_mw, sum(
+                b.p_max_mw for b in self.storages) - self._loss_mw(inputs))
             log.info("request %s-%s s: %.1f MW asked, %.1f MW offered (%s)", r.start_s,
                      r.end_s, r.cut_import_mw, a.offered_mw, a.reason)
 

@@ -29,6 +29,13 @@ carried from earlier horizons is not counted).
 
 The park's envelope is the sum over devices, made non-increasing in duration (holding longer
 never gives more MW).
+
+A grid operator's request asks the park to import ``cut`` MW less than its baseline (what it
+would import without answering) in every step of a window. It is measured on import alone
+(:func:`response`): in a step whose baseline imports less than the cut, only that import is
+asked (no cut is asked below zero import), and exporting more counts for nothing. The EMS
+declares its offer when the request arrives (:func:`storage_offer`: what storage can hold in
+every step, network losses on top) and holds that offer.
 """
 
 from __future__ import annotations
@@ -178,18 +185,49 @@ def apply_requests(inputs: PlanInputs, t0_s: int, step_s: int, requests: Sequenc
     return replace(inputs, import_cap_mw=cap, price_import_cny_per_mwh=np.maximum(price, 0.0))
 
 
-def limit_reason(asked_mw: float, offered_mw: float, storage_mw: float, flexible_mw: float,
-                 baseline_mw: float = math.inf) -> str:
-    """Why only ``offered_mw`` of a cut of ``asked_mw`` can be held in every step of a window:
-    the import there is to cut (``baseline_mw``, its lowest in the window), the power of the
-    storage and flexible load that can go down, or else the energy they can have stored (or
-    the load they can shift) by then."""
-    if baseline_mw < min(asked_mw, storage_mw + flexible_mw):
-        return (f"import: the park imports as little as {max(baseline_mw, 0.0):.1f} MW in the "
-                f"window without answering; {offered_mw:.1f} MW offered")
-    if asked_mw > storage_mw + flexible_mw + 1e-6:
-        return (f"power: {asked_mw:.1f} MW asked, storage {storage_mw:.1f} MW and flexible load "
-                f"{flexible_mw:.1f} MW can go down; {offered_mw:.1f} MW offered")
+def storage_offer(storages: Sequence[Storage], soc: np.ndarray, lead_h: float,
+                  baseline_mw: np.ndarray, charging_mw: np.ndarray, loss_mw: float,
+                  asked_mw: float, dt_h: float = 0.25, reserved_mwh: float = 0.0) -> float:
+    """The largest cut up to ``asked_mw`` the storage holds in every step of a window.
+
+    The storage is charged at full power (from any source) over the ``lead_h`` hours from the
+    request's receipt to its window's start, up to ``soc_max``; ``reserved_mwh`` (AC side) of
+    that goes to the windows answered before this one. A cut ``c`` needs, in each step ``k``
+    of the window, ``min(c, max(baseline_k, 0)) + loss_mw`` (no cut is asked below zero import,
+    see :func:`response`; the network's losses on top, the cut being held at the meter) less
+    the charging ``charging_mw[k]`` the baseline holds (stopped first), within the storage's
+    power in every step and its deliverable energy over the window. Flexible load is not
+    counted: it is what the plan adds on top."""
+    base = np.maximum(np.asarray(baseline_mw, dtype=float), 0.0)
+    charging = np.maximum(np.asarray(charging_mw, dtype=float), 0.0)
+    p_max = sum(s.p_max_mw for s in storages)
+    energy = sum((min(s.soc_max * s.e_max_mwh, x * s.e_max_mwh + s.p_max_mw * s.eta_charge
+                      * max(lead_h, 0.0)) - s.soc_min * s.e_max_mwh) * s.eta_discharge
+                 for s, x in zip(storages, np.atleast_1d(soc), strict=True)) - reserved_mwh
+
+    def held(c: float) -> bool:
+        need = np.minimum(c, base) + loss_mw - charging
+        return bool(need.max() <= p_max + 1e-9 and np.maximum(need, 0.0).sum() * dt_h
+                    <= energy + 1e-9)
+
+    if base.size == 0 or held(asked_mw):
+        return asked_mw
+    if not held(0.0):
+        return 0.0
+    lo, hi = 0.0, asked_mw
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if held(mid) else (lo, mid)
+    return lo
+
+
+def limit_reason(asked_mw: float, offered_mw: float, storage_mw: float) -> str:
+    """Why only ``offered_mw`` of a cut of ``asked_mw`` can be held in every step of a window
+    (see :func:`storage_offer`): the power the storage gives at the meter (``storage_mw``, its
+    losses taken off), or else the energy it can have stored by then."""
+    if asked_mw > storage_mw + 1e-6:
+        return (f"power: {asked_mw:.1f} MW asked, storage gives {storage_mw:.1f} MW at the "
+                f"meter; {offered_mw:.1f} MW offered")
     return (f"energy: the storage cannot hold {asked_mw:.1f} MW over the whole window with what "
             f"it can store by then; {offered_mw:.1f} MW offered")
 
