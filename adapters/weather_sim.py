@@ -10,6 +10,8 @@ weather, the events are not forecast).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,8 +73,6 @@ def weather_and_nwp(eid: str, params: Mapping[str, Any], start_epoch_s: int, n_s
         lat, lon = float(params["latitude"]), float(params["longitude"])
         alt = float(params.get("altitude_m") or 0.0)
         climate = weather.site_climate(params.get("site", "shenyang"))
-        series = weather.synthetic_year(climate, lat, lon, start_epoch_s, n_steps, step_s, seed,
-                                        name=eid, anchor_epoch_s=anchor_epoch_s)
         # the runs see the weather beyond the period's end, and their irradiance error is sized
         # on a fixed week from its start: a shorter period is the start of a longer one
         cfg = weather_nwp.nwp_config()
@@ -88,6 +88,11 @@ def weather_and_nwp(eid: str, params: Mapping[str, Any], start_epoch_s: int, n_s
         basis = weather.synthetic_year(climate, lat, lon, start_epoch_s,
                                        -(-reach_s // basis_s), basis_s, seed, name=eid,
                                        anchor_epoch_s=anchor_epoch_s)
+        # a synthetic period is the start of a longer one: the run's weather is the basis's head
+        series = _head(basis, n_steps, lon) if basis_s == step_s else None
+        if series is None:
+            series = weather.synthetic_year(climate, lat, lon, start_epoch_s, n_steps, step_s,
+                                            seed, name=eid, anchor_epoch_s=anchor_epoch_s)
     elif source in READERS:
         raw, meta = READERS[source](params["path"])
         lat = meta.get("latitude", params.get("latitude"))
@@ -101,3 +106,20 @@ def weather_and_nwp(eid: str, params: Mapping[str, Any], start_epoch_s: int, n_s
                                     float(lon or 0.0), seed, name=eid, elevation_m=float(alt),
                                     calibration_s=calibration_s)
     return series, nwp
+
+
+def _head(basis: weather.WeatherSeries, n: int, longitude: float) -> weather.WeatherSeries | None:
+    """The first ``n`` steps of the synthetic ``basis`` where they are the ``n``-step period's
+    weather, bit for bit: each solar day's irradiance is rescaled to its clear-sky energy over
+    the steps present, so the period's last solar day must be dark before the period's end or
+    after it. None where it is not (or reaches beyond the basis)."""
+    step, epoch, ghi = basis.step_s, basis.epoch_s, basis.ghi_w_m2
+    end = int(epoch[0]) + n * step
+    shift = longitude * 240.0  # local mean solar time - UTC, s
+    day_end = math.ceil((end + shift) / weather.DAY_S) * weather.DAY_S - shift
+    before = ghi[:n][epoch[:n] + step > day_end - weather.DAY_S]
+    after = ghi[n:][epoch[n:] < day_end]
+    if n > len(basis) or int(epoch[-1]) + step < day_end or (before.any() and after.any()):
+        return None
+    return dataclasses.replace(basis, epoch_s=epoch[:n],
+                               **{key: getattr(basis, key)[:n] for key in basis.VARIABLES})
