@@ -114,7 +114,7 @@ period: {start: 2027-06-01 00:00, duration: 1d, step: 1h}
 pv_plants:
   - {name: pv, p_dc_mwp: 30, p_ac_mw: 25}
 grid:
-  layout: {feeder_km: 8, hv_transformers: 1}
+  layout: {feeder_km: 8, hv_transformers: 1, voltage_rule: false}
   control: {oltc: substations, inverters: q_u}
 """
 

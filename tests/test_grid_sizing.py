@@ -1,6 +1,7 @@
 """The built network follows its planning rules: N-1 on the main transformers and conductors from
 the catalogue by their design current, checked by power flows of the design cases (the solver
-agrees with pandapower.runpp, tests/test_grid_park.py) and by the rule check."""
+agrees with pandapower.runpp, tests/test_grid_park.py) and by the rule check, and the voltage
+band in the design cases checked with pandapower.runpp."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import dataclasses
 import math
 
 import numpy as np
+import pandapower as pp
 import pytest
 
 from tests.conftest import SCENARIOS
 from twin import data, scenario
 from twin.cosim import network
 from twin.models.grid import sizing
-from twin.models.grid.network import GEN_KINDS, build_network
+from twin.models.grid.layout import GridLayout
+from twin.models.grid.network import GEN_KINDS, Connection, build_network
 from twin.models.grid.solver import FastSolver
 from twin.models.grid.topology import ParkGrid
 
@@ -66,18 +69,25 @@ def test_each_conductor_is_the_smallest_of_its_catalogue_that_carries_its_design
     g = data.load("grid")
     catalogue = {t["type"]: (kind, t) for kind in ("hv_line", "hv_cable", "mv_cable",
                                                    "collector_cable") for t in g[kind]}
-    for _, row in net.line.iterrows():
+    stepped: dict[str, tuple[dict, list[int]]] = {}  # radial -> the type below, its lines
+    for i, row in net.line.iterrows():
         kind, t = catalogue[row.std_type]
         kv = float(net.bus.vn_kv[row.from_bus])
         need = pn.design_mva[row["name"]]
         per_circuit = math.sqrt(3) * kv * t["max_i_ka"]
         assert per_circuit * row.parallel >= need
         smaller = [x for x in g[kind] if x["max_i_ka"] < t["max_i_ka"]]
-        if row.parallel == 1:  # no smaller type would do
-            assert all(math.sqrt(3) * kv * x["max_i_ka"] < need for x in smaller), row["name"]
+        if row.parallel == 1:  # no smaller type would do, or the voltage band needs it
+            if any(math.sqrt(3) * kv * x["max_i_ka"] >= need for x in smaller):
+                stepped.setdefault(row["name"].rsplit("s", 1)[0], (smaller[-1], []))[1].append(i)
         else:  # the largest type, in as few circuits as carry it
             assert t["max_i_ka"] == max(x["max_i_ka"] for x in g[kind])
             assert per_circuit * (row.parallel - 1) < need
+    for radial, (below, lines) in stepped.items():  # one type smaller leaves the band
+        down = copy.deepcopy(net)
+        for col in ("r_ohm_per_km", "x_ohm_per_km", "c_nf_per_km", "max_i_ka"):
+            down.line.loc[lines, col] = below[col]
+        assert sizing.band_errors(down, pn.storage_loads), radial
 
 
 def test_the_check_names_a_broken_rule(park):
@@ -97,5 +107,56 @@ def test_twin_grid_says_whether_the_rules_are_met(capsys):
     from twin.apps.cli import main
 
     assert main(["grid", str(SCENARIOS / "park.yaml")]) == 0
-    assert "planning rules (N-1 main transformers, conductors by design current): met" in \
-        capsys.readouterr().out
+    assert ("planning rules (N-1 main transformers, conductors by design current, voltage band "
+            "in the design cases): met") in capsys.readouterr().out
+
+
+def _runpp_band(pn, conns) -> tuple[float, float]:
+    """Lowest and highest bus voltage over the design cases by pandapower.runpp: all loads and
+    storage charging at rating with no generation; all generation and storage discharging at
+    rating with no load."""
+    net = copy.deepcopy(pn.net)
+    kind = {c.name: c.kind for c in conns}
+    rating = {c.name: c.rating_mw for c in conns}
+    lo, hi = np.inf, -np.inf
+    for case in ("load", "generation"):
+        for name, (table, idx) in pn.elements.items():
+            gen = kind[name] in GEN_KINDS
+            f = (float(not gen) if case == "load"
+                 else 1.0 if gen else -1.0 if kind[name] == "battery" else 0.0)
+            pf = data.load("grid")["load_power_factor"].get(kind[name], 1.0)
+            p = f * rating[name] / len(idx)
+            net[table].loc[idx, "p_mw"] = p
+            net[table].loc[idx, "q_mvar"] = 0.0 if gen or f < 0 else p * math.tan(math.acos(pf))
+        pp.runpp(net)
+        lo, hi = min(lo, net.res_bus.vm_pu.min()), max(hi, net.res_bus.vm_pu.max())
+    return lo, hi
+
+
+def test_the_design_cases_keep_every_bus_in_the_voltage_band(park):
+    pn, conns, _ = park
+    lo, hi = data.load("grid")["vm_band_pu"]
+    assert sizing.band_errors(pn.net, pn.storage_loads) == []
+    vmin, vmax = _runpp_band(pn, conns)
+    assert lo <= vmin
+    assert vmax <= hi
+    assert vmax > hi - 0.01  # the generation case does raise voltages near the band's top
+
+
+def test_the_voltage_rule_sizes_a_long_generation_feeder():
+    conns = [Connection("plant", "factory", 10.0), Connection("roof", "pv", 10.0, host="plant")]
+    layout = GridLayout(feeder_km=8.0, feeder_segments=2, hv_transformers=2)
+    lo, hi = data.load("grid")["vm_band_pu"]
+    plain = build_network(conns, dataclasses.replace(layout, voltage_rule=False))
+    assert _runpp_band(plain, conns)[1] > hi  # 10 MW of PV at 8 km raises the end too far
+    assert any("in the peak generation case" in e for e in sizing.band_errors(plain.net, []))
+    fitted = build_network(conns, layout)
+    vmin, vmax = _runpp_band(fitted, conns)
+    assert lo <= vmin
+    assert vmax <= hi
+    roof = fitted.net.line.name.str.startswith("roof/")
+    r_plain = plain.net.line.r_ohm_per_km[roof] / plain.net.line.parallel[roof]
+    r_fitted = fitted.net.line.r_ohm_per_km[roof] / fitted.net.line.parallel[roof]
+    taps = (fitted.net.trafo.tap_pos != plain.net.trafo.tap_pos).any()
+    assert taps or (r_fitted < r_plain).all()
+    assert sizing.check(fitted.net, fitted.design_mva) == []  # the current rules still hold

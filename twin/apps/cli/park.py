@@ -84,10 +84,11 @@ def cmd_grid(args: argparse.Namespace) -> int:
           f"transformers, {len(net.load)} loads, {len(net.sgen)} static generators; "
           f"{len(pn.elements)} park entities, {len(pn.direct_lines)} direct lines")
     if pn.design_mva:  # built: its planning rules (twin.models.grid.sizing)
-        from twin.models.grid.sizing import check
+        from twin.models.grid.sizing import band_errors, check
 
-        broken = check(net, pn.design_mva)
-        print("planning rules (N-1 main transformers, conductors by design current): "
+        broken = check(net, pn.design_mva) + band_errors(net, pn.storage_loads)
+        print("planning rules (N-1 main transformers, conductors by design current, voltage "
+              "band in the design cases): "
               + ("met" if not broken else f"{len(broken)} broken\n  " + "\n  ".join(broken)))
     if args.export:
         path = grid_io.write_network(pn, args.export)

@@ -29,7 +29,12 @@ class GridLayout:
                                 doc="length of each 35 kV collector string")
     substation_tap_pos: int = param("1", ge=-8, le=8, default=-2,
                                     doc="fixed tap of the 66/10 kV substations (1.25 %/step, "
-                                    "negative raises the 10 kV voltage)")
+                                    "negative raises the 10 kV voltage); the voltage rule "
+                                    "moves it where the design cases need")
+    voltage_rule: bool = param(default=True, doc="size for the voltage band: substation taps "
+                               "and feeders chosen so that the design cases keep every bus in "
+                               "vm_band_pu (false: by current alone, the voltage left to "
+                               "control)")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ The network is the model of record. Built from parameters it follows Northeast C
     wind farm: turbines on 35 kV strings -- 35/220 kV booster -- 绿电直连 220 kV line -- park-220
 
 Its ratings follow stated planning rules (:mod:`twin.models.grid.sizing`: N-1 on the main
-transformers, conductors from a catalogue by their design current); ``ParkNetwork.design_mva``
+transformers, conductors from a catalogue by their design current, feeders stepped up until the
+design cases keep every bus in the voltage band); ``ParkNetwork.design_mva``
 keeps each element's design peak, and :func:`twin.models.grid.sizing.check` says where a
 network breaks the rules.
 
@@ -29,7 +30,7 @@ import pandapower as pp
 
 from twin import data
 from twin.models.grid.layout import GridLayout  # re-exported: the scenario's light spec
-from twin.models.grid.sizing import MAIN, conductor, design_mva, transformer_mva
+from twin.models.grid.sizing import MAIN, conductor, design_mva, fit_voltages, transformer_mva
 
 GEN_KINDS = ("pv", "wind")
 
@@ -53,6 +54,7 @@ class ParkNetwork:
     elements: dict[str, tuple[str, list[int]]] = field(default_factory=dict)  # table, indices
     direct_lines: list[int] = field(default_factory=list)  # 绿电直连 line indices
     design_mva: dict[str, float] = field(default_factory=dict)  # element -> its design peak
+    storage_loads: list[int] = field(default_factory=list)  # battery loads (design cases)
 
     def q_ratio(self, name: str) -> float:
         """Reactive over active power of an entity's elements (constant power factor)."""
@@ -79,6 +81,8 @@ class _Builder:
         self.elements: dict[str, tuple[str, list[int]]] = {}
         self.direct_lines: list[int] = []
         self.design: dict[str, float] = {}
+        self.radials: dict[str, tuple[str, list[int]]] = {}  # feeder -> catalogue, lines
+        self.storage: list[int] = []
 
     def bus(self, name: str, vn_kv: float) -> int:
         self.buses.append((name, vn_kv))
@@ -119,8 +123,10 @@ class _Builder:
         rows.extend({"bus": bus, "p_mw": share, "q_mvar": q, "name": f"{conn.name}/{k}"}
                     for k, bus in enumerate(buses))
         self.elements[conn.name] = ("sgen" if gen else "load", list(range(first, len(rows))))
+        if conn.kind == "battery":
+            self.storage.extend(range(first, len(rows)))
 
-    def network(self, name: str) -> ParkNetwork:
+    def network(self, name: str, voltage_rule: bool = True) -> ParkNetwork:
         net = pp.create_empty_network(name=name, f_hz=50.0)
         pp.create_buses(net, len(self.buses), vn_kv=[b[1] for b in self.buses],
                         name=[b[0] for b in self.buses], index=range(len(self.buses)))
@@ -145,8 +151,10 @@ class _Builder:
                 create(net, [r["bus"] for r in rows], p_mw=[r["p_mw"] for r in rows],
                        q_mvar=[r["q_mvar"] for r in rows], name=[r["name"] for r in rows],
                        index=range(len(rows)))
+        if voltage_rule:
+            fit_voltages(net, self.radials, self.storage)
         return ParkNetwork(net=net, elements=self.elements, direct_lines=self.direct_lines,
-                           design_mva=self.design)
+                           design_mva=self.design, storage_loads=self.storage)
 
 
 def _radials(b: _Builder, root: int, n: int, segments: int, km: float, kind: str, kv: float,
@@ -156,10 +164,11 @@ def _radials(b: _Builder, root: int, n: int, segments: int, km: float, kind: str
     points = []
     for f in range(n):
         prev = root
+        radial = b.radials.setdefault(f"{prefix}{f + 1}", (kind, []))[1]
         for k in range(segments):
             name = f"{prefix}{f + 1}s{k + 1}"
             bus = b.bus(name, kv)
-            b.line(prev, bus, km / segments, kind, name, mva, kv)
+            radial.append(b.line(prev, bus, km / segments, kind, name, mva, kv))
             points.append(bus)
             prev = bus
     return points
@@ -236,7 +245,7 @@ def build_network(connections: list[Connection], layout: GridLayout | None = Non
                 tap_pos=layout.substation_tap_pos)
         for member in group:
             b.attach(member, _feeders(b, b10, member, layout))
-    return b.network(name)
+    return b.network(name, layout.voltage_rule)
 
 
 def from_pandapower(net: Any, names: list[str]) -> ParkNetwork:

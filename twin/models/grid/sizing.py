@@ -9,7 +9,14 @@ The rules (``planning_rules`` in ``twin/data/grid.yaml``, with the catalogue the
   (``trafo_sizes_mva``) that does;
 - **conductors**: every line and cable carries its design current, the smallest type of its
   catalogue (``hv_line``, ``hv_cable``, ``mv_cable``, ``collector_cable``) whose rated current
-  does, or parallel circuits of the largest where none does.
+  does, or parallel circuits of the largest where none does;
+- **voltage band**: in the design cases (every load and storage charging at its rating with no
+  generation; every generator at its rating and storage discharging at its rating with no
+  load) every bus stays within ``vm_band_pu``: the fixed tap of a substation (or booster)
+  centres its feeders' voltage range in the band, and a feeder or collector string whose own
+  rise or drop still takes its buses out is stepped up the catalogue (then by parallel
+  circuits) (:func:`fit_voltages`, AC power flows of the design cases; ``voltage_rule: false``
+  in the layout sizes by current alone, leaving the voltage to control).
 
 A design peak in MW becomes an apparent power at ``design_power_factor`` and a current at
 ``design_vm_pu`` of the nominal voltage (the bottom of the planning band): the ratings then
@@ -22,9 +29,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from twin import data
+import numpy as np
 
-__all__ = ["MAIN", "check", "conductor", "design_mva", "transformer_mva"]
+from twin import data
+from twin.models.grid.solver import FastSolver
+
+__all__ = ["MAIN", "band_errors", "check", "conductor", "design_mva", "fit_voltages",
+           "transformer_mva"]
+
+#: most rounds of stepping feeders up before :func:`fit_voltages` gives up
+_MAX_ROUNDS = 12
 
 #: the key of the main transformers' design peak in ``ParkNetwork.design_mva``
 MAIN = "main-transformers"
@@ -99,3 +113,118 @@ def check(net: Any, design: dict[str, float]) -> list[str]:
             errors.append(f"main transformers: {firm:.1f} MVA left with the largest out, the "
                           f"park's design peak {design[MAIN]:.1f} MVA (N-1 not met)")
     return errors
+
+
+def design_cases(net: Any, storage_loads: list[int]) -> dict[str, tuple[np.ndarray, ...]]:
+    """Load and generator powers (``load_p, load_q, sgen_p, sgen_q``, table order) of the two
+    design cases: "peak load" (every load at its rating, generators off) and "peak generation"
+    (every generator at its rating, the loads ``storage_loads`` discharging at theirs, other
+    loads off). Ratings are the tables' ``p_mw`` and ``q_mvar``."""
+    lp, lq = net.load.p_mw.to_numpy(float), net.load.q_mvar.to_numpy(float)
+    gp, gq = net.sgen.p_mw.to_numpy(float), net.sgen.q_mvar.to_numpy(float)
+    store = np.isin(net.load.index, storage_loads)
+    return {"peak load": (lp, lq, 0.0 * gp, 0.0 * gq),
+            "peak generation": (np.where(store, -lp, 0.0), 0.0 * lq, gp, gq)}
+
+
+def _voltages(net: Any, storage_loads: list[int]) -> np.ndarray:
+    """Bus voltages (p.u., case x bus) of the design cases; NaN where a case fails."""
+    solver = FastSolver(net)
+    return np.array([solver.solve(*powers).vm_pu
+                     for powers in design_cases(net, storage_loads).values()])
+
+
+def _outside(net: Any, storage_loads: list[int]) -> list[tuple[str, str, float]]:
+    """(case, bus name, vm_pu) of every bus outside ``vm_band_pu`` in the design cases."""
+    lo, hi = data.load("grid")["vm_band_pu"]
+    out = []
+    for case, vm in zip(design_cases(net, storage_loads), _voltages(net, storage_loads),
+                        strict=True):
+        bad = ~((vm >= lo - 1e-9) & (vm <= hi + 1e-9))
+        out.extend((case, str(net.bus.name.iloc[i]), float(vm[i])) for i in np.flatnonzero(bad))
+    return out
+
+
+def band_errors(net: Any, storage_loads: list[int]) -> list[str]:
+    """Where the design cases take a bus of ``net`` outside the voltage band, one line each."""
+    lo, hi = data.load("grid")["vm_band_pu"]
+    return [f"bus {bus}: {vm:.4f} p.u. in the {case} case, outside {lo}-{hi} p.u."
+            for case, bus, vm in _outside(net, storage_loads)]
+
+
+def _step_up(net: Any, lines: list[int], kind: str) -> None:
+    """Each of ``lines`` one type up its catalogue ``kind``, or one more parallel circuit of
+    the largest."""
+    types = sorted(data.load("grid")[kind], key=lambda t: t["max_i_ka"])
+    names = [t["type"] for t in types]
+    for i in lines:
+        k = names.index(net.line.at[i, "std_type"])
+        if k + 1 < len(types):
+            t = types[k + 1]
+            for col in ("r_ohm_per_km", "x_ohm_per_km", "c_nf_per_km", "max_i_ka"):
+                net.line.at[i, col] = t[col]
+            net.line.at[i, "std_type"] = t["type"]
+        else:
+            net.line.at[i, "parallel"] = int(net.line.at[i, "parallel"]) + 1
+
+
+def _retap(net: Any, t: int, dv: float, tried: dict[int, set[int]]) -> bool:
+    """Move transformer ``t``'s fixed tap to lower its low-voltage side by ``dv`` p.u. (whole
+    steps, within its range, to no position it had before); whether it moved."""
+    step = float(net.trafo.at[t, "tap_step_percent"]) / 100.0
+    tap = int(net.trafo.at[t, "tap_pos"])
+    new = min(max(tap + round(dv / step), int(net.trafo.at[t, "tap_min"])),
+              int(net.trafo.at[t, "tap_max"]))
+    if new in tried.setdefault(t, {tap}):  # no position twice: no flip-flop
+        return False
+    tried[t].add(new)
+    net.trafo.at[t, "tap_pos"] = new
+    return True
+
+
+def fit_voltages(net: Any, radials: dict[str, tuple[str, list[int]]],
+                 storage_loads: list[int]) -> None:
+    """Keep the design cases' voltages in the band, as a planner does: where a busbar's
+    radials (feeders, collector strings: name -> catalogue kind, line indices from the busbar
+    out) leave it, move the fixed tap of the transformer feeding the busbar to centre their
+    range in the band (the busbar's own range where theirs is wider than the band); where the
+    tap has no new position to go to and the busbar itself is in the band, step up the radials
+    that leave it while their own voltage change exceeds ``feeder_du_min_pct``. Stops when every busbar's radials are in the band or
+    nothing is left to change (:func:`band_errors` then names what is out)."""
+    lo, hi = data.load("grid")["vm_band_pu"]
+    pos = {int(b): k for k, b in enumerate(net.bus.index)}
+    groups: dict[int, list[str]] = {}
+    for r, (_, lines) in radials.items():
+        groups.setdefault(int(net.line.at[lines[0], "from_bus"]), []).append(r)
+    feeding = {int(b): int(t) for t, b in net.trafo.lv_bus.items()}
+    du_min = float(data.load("grid")["feeder_du_min_pct"]) / 100.0
+    tried: dict[int, set[int]] = {}
+
+    def inside(v: np.ndarray) -> bool:
+        return bool(np.all((v >= lo - 1e-9) & (v <= hi + 1e-9)))
+
+    for _ in range(_MAX_ROUNDS):
+        vm = _voltages(net, storage_loads)
+        changed = False
+        for root, names in groups.items():
+            cols = {r: [pos[root]] + [pos[int(net.line.at[i, "to_bus"])]
+                                      for i in radials[r][1]] for r in names}
+            v = vm[:, sorted({c for cs in cols.values() for c in cs})]
+            if inside(v):
+                continue
+            t = feeding.get(root)
+            # centre the radials' range, or the busbar's where theirs is wider than the band
+            c = v if np.nanmax(v) - np.nanmin(v) <= hi - lo else vm[:, pos[root]]
+            if t is not None and _retap(net, t, (np.nanmax(c) + np.nanmin(c)) / 2 - (lo + hi) / 2,
+                                        tried):
+                changed = True
+                continue
+            if not inside(vm[:, pos[root]]):
+                continue  # out upstream of its radials: no feeder fixes it
+            for r, cs in cols.items():
+                own = np.nanmax(np.abs(vm[:, cs] - vm[:, [pos[root]]]))
+                if not inside(vm[:, cs]) and own > du_min:
+                    _step_up(net, radials[r][1], radials[r][0])
+                    changed = True
+        if not changed:
+            return
