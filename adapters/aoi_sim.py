@@ -81,7 +81,15 @@ class AOISim(TwinSimulator):
                   "utc_offset_s": cal.utc_offset_s(self.start_epoch_s)}
         if spec.fidelity == "full":
             common.update(self._full_parts(spec, eid))
-        line = LINES[spec.fidelity](spec, self.start_epoch_s, **common)
+        # a run started inside a longer period (the trainers' page's jump): a statistical line
+        # is made at that period's start and run to this one's (a board-by-board line, too
+        # slow for it, starts here)
+        anchor = getattr(self.events, "period_start_epoch_s", None)
+        skip = (max(self.start_epoch_s - int(anchor), 0) // int(self.step_s)
+                if anchor is not None and spec.fidelity == "statistical" else 0)
+        line = LINES[spec.fidelity](spec, self.start_epoch_s - skip * int(self.step_s),
+                                    **common)
+        line.skip(skip, self.step_s)
         if spec.fidelity == "full" and self.events is not None:
             line.p_defect_at = self._share_at(eid, spec.p_defect)
         if spec.hold_on and self.events is not None:

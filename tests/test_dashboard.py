@@ -181,7 +181,7 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
                                      live: tuple[LiveTwin, ServerThread],
                                      three_days: Path) -> None:
     pg, errors = live_page
-    live[0].use_year(three_days)  # the storage at a jump as in a run from the start
+    live[0].use_year(three_days)  # storage and heat store at a jump as in a run from the start
     pg.click("#btn-pause")
     wait_for(pg, "document.getElementById('state').textContent === 'paused'", 3)
     held = pg.inner_text("#clock")
@@ -212,13 +212,22 @@ def test_pause_resume_speed_and_jump(live_page: tuple[Any, list[str]],
         soc = run.series("bess", "soc")
         plant = run.series("plant", "p_mw")
         ev = {k: run.series("ev", k) for k in ("p_mw", "n_connected")}
-    for f in frames:  # the factory's noise and the EV hub's vehicles as in that run
+        store = run.series("heat", "e_store_mwh")
+        aoi = {k: run.series("aoi", k) for k in ("boards_out", "boards_rejected", "wip")}
+    for f in frames:  # the factory's noise, the EV hub's vehicles, the AOI line as in that run
         i = int((twin.start_utc.timestamp() + f["t"] - s.start_epoch_s) // s.period.step_s)
         assert f["p"]["plant"] == pytest.approx(plant[i], abs=0.0006)
         assert f["ev"]["connected"] == ev["n_connected"][i]
         assert f["ev"]["p"] == pytest.approx(ev["p_mw"][i], abs=0.006)
+        assert [f["aoi"]["boards_out"], f["aoi"]["boards_rejected"]] == [
+            aoi["boards_out"][i], aoi["boards_rejected"][i]]  # its breakdowns and draws
     assert frames[0]["ev"]["connected"] > 5  # vehicles plugged in before the jump
     i = int((twin.start_utc.timestamp() + frames[0]["t"] - s.start_epoch_s) // s.period.step_s)
+    # the heat store goes on from that run's level (filled by the spare power before)
+    assert store[i - 1] > 0.25 * s.heat_supply[0].store_mwh
+    jumped = twin.columns.data
+    assert jumped[("heat", "e_store_mwh")][:4] == pytest.approx(store[i:i + 4], abs=1e-6)
+    assert list(jumped[("aoi", "wip")][:4]) == list(aoi["wip"][i:i + 4])  # boards on the way
     assert abs(soc[i - 1] - s.batteries[0].soc_init) > 0.2  # the test can tell them apart
     step = s.batteries[0].p_max_mw * s.period.step_s / 3600 / s.batteries[0].e_max_mwh
     assert frames[0]["soc"]["bess"] == pytest.approx(soc[i], abs=0.5 * step)

@@ -38,7 +38,7 @@ events:
   - {kind: wind_lull, dates: [2027-03-09], start: "19:00", end: "19:30", wind_factor: 0.1}
   - {kind: demand_response, dates: [2027-03-09], start: "19:30", end: "20:00", cut_import_mw: 5}
 """
-LOADS = ("plant", "ev", "aoi")
+LOADS = ("plant", "ev", "aoi", "heat")
 MW = 0.06  # the page shows MW to 0.1 (0.01 for losses)
 
 
@@ -47,8 +47,7 @@ class Recorded:
 
     def __init__(self, path: Path) -> None:
         with open_run(path) as run:
-            self.p = {e: run.series(e, "p_mw") for e in ("plant", "ev", "aoi", "bess", "wind",
-                                                          "pv")}
+            self.p = {e: run.series(e, "p_mw") for e in (*LOADS, "bess", "wind", "pv")}
             self.grid = {a: run.series("grid", a) for a in ("p_shed_mw", "p_loss_mw",
                                                            "islanded", "p_net_mw")}
             self.lines = np.asarray(run.series("grid", "line_p_from_mw"))

@@ -149,7 +149,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", help="folder of the run file (default: a temporary folder)")
     p.add_argument("--year", metavar="RUN.h5",
                    help="a run of the same scenario from its start (twin run): the demo opens "
-                   "and jumps with the storage as that run had it then")
+                   "and jumps with the storage and heat stores as that run had them then")
     p.add_argument("--no-camera", action="store_true",
                    help="no AOI board images or robot frames (saves CPU)")
     p.add_argument("--operator-token",

@@ -10,10 +10,10 @@ Events from the page go to the running twin's :class:`twin.models.events.EventBo
 simulators read the events in force from each step: the same data a scenario's ``events:``
 list gives at the start. The twin runs in segments of at most a week, each with its own run
 file (``<scenario>-demo-<local start>.h5``, beside it the events added live), the next one
-starting where the last ended with the storage's state of charge. A jump to a date restarts
-the co-simulation there (storage at its initial state of charge, or as a year run of the
-scenario had it then: :meth:`LiveTwin.use_year`) with the period's own
-weather (the synthetic weather's random streams start at the period's start); the book of
+starting where the last ended with the storage's state of charge and the heat stores' level.
+A jump to a date restarts the co-simulation there (storage and heat stores as initially, or as
+a year run of the scenario had them then: :meth:`LiveTwin.use_year`) with the period's own
+weather, loads and AOI lines (their random draws start at the period's start); the book of
 the new run has every event so far.
 """
 
@@ -114,8 +114,8 @@ class LiveTwin:
         Local time to open at (default: the period's start).
     year : path, optional
         A run file of this scenario from its period's start (``twin run``'s year): the twin
-        opens and jumps with the storage as that run had it then (else at its initial state
-        of charge); see :meth:`use_year`.
+        opens and jumps with the storage and heat stores as that run had them then (else as
+        initially); see :meth:`use_year`.
     """
 
     def __init__(self, scenario: Scenario, speed: float = 600.0,
@@ -147,16 +147,17 @@ class LiveTwin:
         self.late_s: deque[float] = deque(maxlen=64)
         self.frames: deque[dict[str, Any]] = deque(maxlen=HISTORY_STEPS)
         self.path: Path | None = None
-        self._year_soc: dict[str, np.ndarray] = {}
+        self._year: dict[str, np.ndarray] = {}  # each store's level at each step's end
         if year is not None:
             self.use_year(year)
         first = start or self.scenario.period.start
         self._check_inside(first)
-        self._begin(self._segment(first, self._soc_in_year(first)))
+        self._begin(self._segment(first, self._in_year(first)))
 
     def use_year(self, path: str | Path) -> None:
-        """Take the storage's state of charge at a jump from run file ``path``: a run of this
-        scenario from its period's start (:class:`NotTheYear` if it is not one)."""
+        """Take the storage's state of charge and the heat stores' level at a jump from run
+        file ``path``: a run of this scenario from its period's start (:class:`NotTheYear` if
+        it is not one)."""
         from twin.core.results import open_run
 
         try:
@@ -172,23 +173,25 @@ class LiveTwin:
                 raise NotTheYear(f"{path}: not a run of this scenario from its period's start "
                                  f"({self.scenario.period.start:%Y-%m-%d %H:%M}, steps of "
                                  f"{self.step_s} s)")
-            missing = [b.name for b in self.scenario.batteries if not run.has(b.name, "soc")]
+            level = {**{b.name: "soc" for b in self.scenario.batteries},
+                     **{h.name: "e_store_mwh" for h in self.scenario.heat_supply if h.store_mwh}}
+            missing = [f"{n}.{a}" for n, a in level.items() if not run.has(n, a)]
             if missing:
-                raise NotTheYear(f"{path}: no state of charge recorded for {', '.join(missing)}")
-            self._year_soc = {b.name: np.asarray(run.series(b.name, "soc"), dtype=float)
-                              for b in self.scenario.batteries}
+                raise NotTheYear(f"{path}: no store level recorded for {', '.join(missing)}")
+            self._year = {n: np.asarray(run.series(n, a), dtype=float) for n, a in level.items()}
 
-    def _soc_in_year(self, moment: dt.datetime) -> dict[str, float] | None:
-        """The storage's state of charge at the start of the step at local ``moment`` in the
-        year run (what it recorded at the end of the step before), if there is one."""
-        if not self._year_soc:
+    def _in_year(self, moment: dt.datetime) -> dict[str, float] | None:
+        """The storage's state of charge and the heat stores' level (MWh) at the start of the
+        step at local ``moment`` in the year run (what it recorded at the end of the step
+        before), if there is one."""
+        if not self._year:
             return None
         t = moment.replace(tzinfo=self.view.tz).astimezone(dt.UTC)
         i = int((t - self.scenario.start_utc).total_seconds()) // self.step_s
         out = {}
-        for name, soc in self._year_soc.items():
-            if 1 <= i <= len(soc) and np.isfinite(soc[i - 1]):
-                out[name] = float(soc[i - 1])
+        for name, level in self._year.items():
+            if 1 <= i <= len(level) and np.isfinite(level[i - 1]):
+                out[name] = float(level[i - 1])
         return out or None
 
     # ------------------------------------------------------------------ lifecycle
@@ -218,7 +221,7 @@ class LiveTwin:
                 self.path = result.path
                 end = s.period.start + dt.timedelta(seconds=s.period.duration_s)
                 if end.replace(tzinfo=self.view.tz) < self.end_utc:  # the next segment
-                    nxt = self._segment(end, self._soc())
+                    nxt = self._segment(end, self._levels())
                 else:
                     self.state = "finished"
             except _Restart:
@@ -234,29 +237,42 @@ class LiveTwin:
                 if self._stop:
                     return
                 if self._jump is not None:
-                    nxt = self._segment(self._jump, self._soc_in_year(self._jump))
+                    nxt = self._segment(self._jump, self._in_year(self._jump))
                     self._jump = None
                 self._begin(nxt)
 
-    def _segment(self, start: dt.datetime, soc: Mapping[str, float] | None = None) -> Scenario:
+    def _segment(self, start: dt.datetime, level: Mapping[str, float] | None = None
+                 ) -> Scenario:
         """The scenario of a segment from local time ``start``: up to a week, inside the
-        period; ``soc``: the batteries' state of charge to start from (default: initial)."""
+        period; ``level``: the batteries' state of charge and the heat stores' level (MWh)
+        to start from, by name (default: initial)."""
         base = self.scenario
         start_utc = start.replace(tzinfo=self.view.tz).astimezone(dt.UTC)
         left = int((self.end_utc - start_utc).total_seconds()) // self.step_s
         steps = max(min(left, SEGMENT_S // self.step_s), 1)
-        batteries = tuple(dataclasses.replace(b, soc_init=min(max(float(soc[b.name]), b.soc_min),
+        level = level or {}
+        batteries = tuple(dataclasses.replace(b, soc_init=min(max(float(level[b.name]), b.soc_min),
                                                                b.soc_max))
-                          if soc and soc.get(b.name) is not None else b for b in base.batteries)
+                          if level.get(b.name) is not None else b for b in base.batteries)
+        heat = tuple(dataclasses.replace(h, store_init_mwh=min(max(float(level[h.name]), 0.0),
+                                                               h.store_mwh))
+                     if level.get(h.name) is not None else h for h in base.heat_supply)
         return dataclasses.replace(
-            base, batteries=batteries,
+            base, batteries=batteries, heat_supply=heat,
             period=dataclasses.replace(base.period, start=start, duration=steps * self.step_s),
             output=dataclasses.replace(base.output,
                                        name=f"{base.output.name}-{start:%Y%m%d-%H%M}"))
 
-    def _soc(self) -> dict[str, float]:
+    def _levels(self) -> dict[str, float]:
+        """The stores' levels at the end of the run so far (as :meth:`_segment` takes them)."""
         last = self.latest()
-        return dict(last["soc"]) if last else {}
+        out = dict(last["soc"]) if last else {}
+        n = self.columns.n
+        for h in self.scenario.heat_supply:
+            col = self.columns.data.get((h.name, "e_store_mwh"))
+            if col is not None and n and np.isfinite(col[n - 1]):
+                out[h.name] = float(col[n - 1])
+        return out
 
     def _check_inside(self, moment: dt.datetime) -> None:
         first = self.scenario.period.start

@@ -259,6 +259,14 @@ class LineBase:
         """Advance the line over [epoch_s, epoch_s + dt_s); what it did in that interval."""
         raise NotImplementedError
 
+    def skip(self, n_steps: int, dt_s: float) -> None:
+        """Run ``n_steps`` steps of ``dt_s`` from the line's time unreported (a run started
+        inside a longer period, the line made at that period's start: its breakdowns, boards
+        on the way and random draws go on as in a run from there); the totals start at zero."""
+        for _ in range(int(n_steps)):
+            self.step(self.t, dt_s)
+        self.totals = {}
+
 
 _ZERO = {k: 0.0 for k in ("in", "out", "good", "rejected", "defective", "escaped", "false_calls",
                           "e_kwh", "planned_s", "busy_outside_s", "busy_s", "n_equiv",
@@ -307,6 +315,14 @@ class StatisticalLine(LineBase):
 
     def step(self, epoch_s: float, dt_s: float) -> LineOutput:
         t0, t1 = float(epoch_s), float(epoch_s + dt_s)
+        return self._output(t0, t1, self._counts(t0, t1))
+
+    def skip(self, n_steps: int, dt_s: float) -> None:
+        for _ in range(int(n_steps)):  # as LineBase.skip, the KPIs not worked out
+            self._counts(self.t, self.t + dt_s)
+
+    def _counts(self, t0: float, t1: float) -> dict[str, float]:
+        """Advance the line over [t0, t1); the interval's counts."""
         wins = self.clock.windows(t0, t1)
         prod = sum(overlap_s(a, b, t0, t1) for a, b in wins)
         planned = prod if self.clock.holds is None else self.clock.planned_s(t0, t1)
@@ -344,10 +360,10 @@ class StatisticalLine(LineBase):
                   "false_calls": false_calls, "e_kwh": self.energy_kwh(t0, t1, busy),
                   "planned_s": planned, "busy_outside_s": drain_s,
                   "busy_s": produced * self.mean_cycle_s, "n_equiv": produced,
-                  "lead_sum_s": out * lead + rejected * c[ROBOT], "dt_s": dt_s,
+                  "lead_sum_s": out * lead + rejected * c[ROBOT], "dt_s": t1 - t0,
                   "held_s": self.clock.held_s(t0, t1), "changeovers": changeovers}
         self.t = t1
-        return self._output(t0, t1, counts)
+        return counts
 
     def _changeovers(self, run: float, drain_s: float) -> tuple[float, int]:
         """Production time left after the changeovers (one when the boards made reach a

@@ -185,7 +185,7 @@ class HeatSupply:
         self._store_keep = 1.0 - float(p["store_loss_per_day"])
         self._charge = charge_hours() if spec.eboiler_mw > 0 else frozenset()
         self._params = p
-        self._store = 0.0
+        self._store = min(float(spec.store_init_mwh), float(spec.store_mwh))
         self._season_cache: dict[int, bool] = {}
 
     def in_season(self, local_day: int) -> bool:
@@ -223,7 +223,7 @@ class HeatSupply:
     def skip(self, n_steps: int, dt_s: int) -> None:
         """Draw the demand noise of ``n_steps`` steps not simulated (as
         :meth:`FactoryLoad.skip <twin.models.loads.factory.FactoryLoad.skip>`; the heat store
-        starts as it would at the period's start)."""
+        starts at the spec's ``store_init_mwh``: its level in that period, where known)."""
         self._noise.advance(n_steps, dt_s)
 
     def _boil(self, p_mw: float, demand_mw: float, e: float, dt_h: float

@@ -104,3 +104,8 @@ class HeatSupplySpec:
     store_mwh: float = param(
         "MWh", ge=0, default=0.0, doc="hot-water heat store filled by the electric boilers"
     )
+    store_init_mwh: float = param(
+        "MWh", ge=0, default=0.0,
+        doc="heat in the store at the run's start (at most store_mwh; a run started inside a "
+            "longer period goes on from that period's level)"
+    )
