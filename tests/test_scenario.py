@@ -115,6 +115,11 @@ def test_cross_field_rules():
         loads(dup, "s.yaml")
     with pytest.raises(ScenarioError, match="time zone"):
         loads(GOOD.replace("Asia/Shanghai", "Mars/Olympus"), "s.yaml")
+    heat = GOOD + ("heat_supply:\n  - name: heat-1\n    q_design_mw: 20\n"
+                   "    eboiler_mw: 5\n    store_mwh: 30\n    store_init_mwh: {}\n")
+    assert loads(heat.format(30), "s.yaml").heat_supply[0].store_init_mwh == 30
+    with pytest.raises(ScenarioError, match=r"heat_supply\[0\]\.store_init_mwh.*at most"):
+        loads(heat.format(31), "s.yaml")
 
 
 def test_missing_scenario_file(tmp_path):

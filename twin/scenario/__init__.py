@@ -425,6 +425,11 @@ def _rule_soc_window(s: Scenario) -> None:
             raise SpecError(f"batteries[{i}].soc_init",
                             f"expected a value in the SOC window {b.soc_min:g}..{b.soc_max:g}, "
                             f"got {b.soc_init:g}")
+    for i, h in enumerate(s.heat_supply):
+        if h.store_init_mwh > h.store_mwh:
+            raise SpecError(f"heat_supply[{i}].store_init_mwh",
+                            f"expected at most the store's store_mwh ({h.store_mwh:g}), "
+                            f"got {h.store_init_mwh:g}")
 
 
 def _rule_turbines(s: Scenario) -> None:
