@@ -55,6 +55,12 @@ HEAT_FLOWS = {"qhp": "heat_ground_mwh", "qa": "heat_air_mwh", "qw": "heat_waste_
 RESOLUTION = 1e-5  # the penalised solve's least relaxation is exact to this (criterion units)
 SLACK_TOL = 1e-7  # a relaxation below this is the interior point's leftover: none
 LARGE = 50_000  # columns above which HiGHS runs its interior point method (a year: ~80,000)
+# HiGHS options of a year's solves and of smaller ones
+# (a year: the interior point with crossover, one penalised solve, ~2 CPU minutes; without
+# crossover it stops without an answer on the penalised solve and on the cheapest at the least
+# relaxation, and the two-solve road took ~12)
+LARGE_OPTIONS: dict[str, object] = {"solver": "ipm", "run_crossover": "on"}
+SMALL_OPTIONS: dict[str, object] = {}
 
 
 @dataclass
@@ -152,9 +158,8 @@ class _Model:
         lp.a_matrix_.value_ = a.data
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
-        if self.n > LARGE:  # a year: the interior point method, no crossover, is minutes faster
-            h.setOptionValue("solver", "ipm")
-            h.setOptionValue("run_crossover", "off")
+        for name, value in (LARGE_OPTIONS if self.n > LARGE else SMALL_OPTIONS).items():
+            h.setOptionValue(name, value)
         h.passModel(lp)
         h.run()
         status = h.getModelStatus()
@@ -563,8 +568,9 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     (keys of :data:`~twin.studies.pathway.measures.ORDER`); ``acct``: the accounting
     settings (default: location-based, the national criteria).
 
-    One penalised solve (:func:`penalty`) up to :data:`LARGE` columns; above (a year) the
-    least relaxation, then the cheapest at it (two solves). ``three=True`` solves as before:
+    One penalised solve (:func:`penalty`; above :data:`LARGE` columns, a year, by the interior
+    point with crossover); where it finds no answer, the least relaxation, then the cheapest
+    at it (two solves). ``three=True`` solves as before:
     the criteria hard, and where that fails the two (kept to check the others against).
     """
     ps = [p] if isinstance(p, Profiles) else list(p)
@@ -585,16 +591,15 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     args = (ps, levers, fixed, floor, tighten)
     if not three:
         mod, v, blocks, thr = _build(*args, "penalty" if active else "none", active, acct)
-        if not active or mod.n <= LARGE:
-            status, x, duals = mod.solve()
-            if status == "optimal":
-                passes = float(np.max(x[v["slack"]], initial=0.0)) <= SLACK_TOL
-                return _read(ps, levers, v, blocks, thr, x, duals,
-                             "optimal" if passes else "infeasible", acct)
-            if not active:  # the dispatch itself cannot balance (should not happen)
-                raise ValueError("the pathway LP has no solution")
-        # a year: the interior point cannot settle a penalty that dwarfs the costs; the
-        # least relaxation, then the cheapest at it (two solves, none of them infeasible)
+        status, x, duals = mod.solve()
+        if status == "optimal":
+            passes = float(np.max(x[v["slack"]], initial=0.0)) <= SLACK_TOL
+            return _read(ps, levers, v, blocks, thr, x, duals,
+                         "optimal" if passes else "infeasible", acct)
+        if not active:  # the dispatch itself cannot balance (should not happen)
+            raise ValueError("the pathway LP has no solution")
+        # where the penalised solve finds no answer: the least relaxation, then the cheapest
+        # at it (two solves, none of them infeasible)
         return _least_then_cheapest(args, active, acct)
     mod, v, blocks, thr = _build(*args, "none", active, acct)
     status, x, duals = mod.solve()
