@@ -331,7 +331,10 @@ class EMS:
                            + float(bp.p_shift_mw[k].sum())
                            + max(float(bp.p_storage_mw[k].sum()), 0.0), 0.0) + m.line_held_mw
             # (an AOI line held on the request gives its part: it counts in the answer)
-            cap = max(baseline - float(st.cut[k]), 0.0) - s.loss_margin * (load + m.ev_mw)
+            # (in a surplus the losses follow the generation flowing out too)
+            flow = load + m.ev_mw + (sum(x for x in (m.pv_mw, m.wind_mw) if math.isfinite(x))
+                                     if net_demand < 0 else 0.0)
+            cap = max(baseline - float(st.cut[k]), 0.0) - s.loss_margin * flow
             ceiling = min(ceiling, cap)
         p_total = self._correct(i, k, p_planned, net_demand, ceiling, cap, m.soc)
         if not math.isfinite(cap) and p_total < 0 and self.storages:  # keep what holding the
