@@ -121,6 +121,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"interrupted: {exc.done} of {exc.total} cases done (kept in {exc.folder}); "
               "the same command goes on from there", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # before the study's own watch began (its set-up): nothing ran
+        done = n - len(sweep.pending(study, sweep.CaseStore(where["cases"]), args.retry_failed))
+        print(f"interrupted: {done} of {n} cases done (kept in {where['cases']}); "
+              "the same command goes on from there", file=sys.stderr)
+        return 130
     except sweep.SchedulerUnreachable as exc:
         raise UserError(str(exc)) from None
     print(f"ran {result.ran} case(s) in {result.wall_s:.1f} s ({result.skipped} done before); "
