@@ -223,6 +223,23 @@ def test_ev_congested_hub_conserves_energy_and_respects_limits(cal: ParkCalendar
     assert max(o.n_queued for o in outs) > 0
 
 
+def test_ev_skip_draws_as_the_steps_it_leaves_out(cal: ParkCalendar) -> None:
+    """A hub that skips four days (the last two stepped) has drawn what a hub stepping them
+    drew, and goes on with the same vehicles and power."""
+    spec = EVHubSpec(name="ev_jump", kind="public", n_chargers=10, arrivals_per_day=80.0)
+    e0, n = local_epoch(2026, 5, 11), 4 * 96
+    stepped = EVHub(spec, cal, generator(5, spec.name))
+    run_hub(stepped, e0, n, 900)
+    skipped = EVHub(spec, cal, generator(5, spec.name))
+    skipped.skip(n, 900, e0 + n * 900, stepped=2 * 96)
+    assert skipped._rng.bit_generator.state == stepped._rng.bit_generator.state
+    assert skipped.n_arrivals == 0  # the totals count from the jump
+    assert skipped.e_delivered_mwh == 0.0
+    after = [run_hub(h, e0 + n * 900, 96, 900) for h in (stepped, skipped)]
+    assert sum(o.n_arrivals for o in after[0]) > 50
+    assert [o.p_mw for o in after[0]] == [o.p_mw for o in after[1]]
+
+
 def test_ev_power_setpoint_respected(cal: ParkCalendar) -> None:
     spec = EVHubSpec(name="ev_fleet", kind="fleet", n_chargers=20, arrivals_per_day=40.0)
     hub = EVHub(spec, cal, generator(3, spec.name))

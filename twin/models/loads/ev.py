@@ -162,15 +162,10 @@ class EVHub:
         last ``stepped`` steps run (no power limit, no surge), so the vehicles there at
         ``epoch_s`` are those of a run from the period's start (but for any staying longer
         than ``stepped`` steps, or held back by a limit); the totals start at zero."""
-        n, rng = int(n_steps), self._rng
+        n = int(n_steps)
         first = epoch_s - n * dt_s
         for k in range(max(n - stepped, 0)):
-            mean = self._arrivals.integral(self.calendar, first + k * dt_s, dt_s)
-            m = int(rng.poisson(mean)) if mean > 0 else 0
-            if m:
-                rng.random(m)
-                rng.lognormal(self._e_mu, self._e_sigma, m)
-                rng.lognormal(self._d_mu, self._d_sigma, m)
+            self._draw(first + k * dt_s, dt_s)
         for k in range(max(n - stepped, 0), n):
             self.step(first + k * dt_s, dt_s)
         self.e_requested_mwh = self.e_delivered_mwh = self.e_unserved_mwh = 0.0
@@ -186,18 +181,29 @@ class EVHub:
         self._t_plug[i], self._t_dep[i], self._e_rem[i] = max(t_arr, t0), t_dep, e
         return True
 
-    def _arrive(self, t0: float, dt_s: float, factor: float = 1.0) -> tuple[int, int, float]:
-        """Draw and place this step's arrivals (``factor`` times the usual rate); return
-        (arrivals, rejected, rejected energy)."""
+    def _draw(self, t0: float, dt_s: float, factor: float = 1.0
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The random draws of a step's arrivals (``factor`` times the usual rate), the only
+        ones a step makes (:meth:`step` and :meth:`skip` both draw here): arrival times,
+        energies (MWh) and departure times, or None without arrivals."""
         mean = self._arrivals.integral(self.calendar, int(t0), dt_s) * factor
         n_new = int(self._rng.poisson(mean)) if mean > 0 else 0
         if n_new == 0:
-            return 0, 0, 0.0
+            return None
         rng = self._rng
         t_arr = t0 + np.sort(rng.random(n_new)) * dt_s
         e = np.minimum(rng.lognormal(self._e_mu, self._e_sigma, n_new), self._e_max)
         dwell = np.maximum(rng.lognormal(self._d_mu, self._d_sigma, n_new), self._d_min)
-        t_dep = t_arr + dwell
+        return t_arr, e, t_arr + dwell
+
+    def _arrive(self, t0: float, dt_s: float, factor: float = 1.0) -> tuple[int, int, float]:
+        """Draw and place this step's arrivals (``factor`` times the usual rate); return
+        (arrivals, rejected, rejected energy)."""
+        drawn = self._draw(t0, dt_s, factor)
+        if drawn is None:
+            return 0, 0, 0.0
+        t_arr, e, t_dep = drawn
+        n_new = t_arr.size
         self.e_requested_mwh += float(e.sum())
         free = np.flatnonzero(~self._occ)
         m = min(n_new, free.size)
