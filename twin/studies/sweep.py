@@ -269,14 +269,6 @@ class StudyRun:
     wall_s: float
 
 
-class StudyInterrupted(KeyboardInterrupt):
-    """Raised when the user stops a study: the finished cases are kept."""
-
-    def __init__(self, done: int, total: int, folder: Path) -> None:
-        super().__init__(f"{done} of {total} cases done")
-        self.done, self.total, self.folder = done, total, folder
-
-
 def pending(study: Study, store: CaseStore, retry_failed: bool = False) -> list[Case]:
     """The cases still to run."""
     done = store.rows()
@@ -324,37 +316,27 @@ def run_cases(client: Any, job: Job, cases: Sequence[Case], store: CaseStore,
 def run_study(study: Study, client: Any, output: str | Path | None = None,
               retry_failed: bool = False, progress: bool = True,
               report: bool = True) -> StudyRun:
-    """Run every case not yet done; write the table, its metadata and the report."""
+    """Run every case not yet done; write the table, its metadata and the report. A Ctrl-C
+    (KeyboardInterrupt) goes through: each case finished before it is stored already."""
     from tqdm import tqdm
 
     t0 = time.perf_counter()
     where = paths(output or study.output)
     store = CaseStore(where["cases"])
     bad = [0]
-    done = [len(store.rows())]  # counted here: a disabled bar (-q) counts nothing
-    cases: list[Any] = []
-    bar = None
-    try:  # from here a Ctrl-C, also while the cases are still being laid out, keeps the rows
-        cases = study.cases()
-        todo = pending(study, store, retry_failed)
-        done[0] = len(cases) - len(todo)
-        job = study.job(where["runs"] if study.options.keep_runs else None)
-        bar = tqdm(total=len(cases), initial=done[0], unit="case", desc=study.name,
-                   disable=not progress, smoothing=0.1)
+    cases = study.cases()
+    todo = pending(study, store, retry_failed)
+    job = study.job(where["runs"] if study.options.keep_runs else None)
+    bar = tqdm(total=len(cases), initial=len(cases) - len(todo), unit="case", desc=study.name,
+               disable=not progress, smoothing=0.1)
 
-        def on_row(row: dict[str, Any]) -> None:
-            bad[0] += row["status"] != OK
-            done[0] += 1
-            bar.update(1)
-            bar.set_postfix(failed=bad[0], refresh=False)
+    def on_row(row: dict[str, Any]) -> None:
+        bad[0] += row["status"] != OK
+        bar.update(1)
+        bar.set_postfix(failed=bad[0], refresh=False)
 
+    with bar:
         run_cases(client, job, todo, store, on_row)
-    except KeyboardInterrupt:
-        total = len(cases) or len(study.cases())
-        raise StudyInterrupted(min(done[0], total), total, where["cases"]) from None
-    finally:
-        if bar is not None:
-            bar.close()
     df = write_table(study, store, where)
     html = None
     if report:

@@ -11,8 +11,10 @@ core, one thread each); with it, on that cluster, unchanged.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +91,17 @@ def _client(args: argparse.Namespace) -> Any:
     return sweep.connect(args.scheduler, args.workers)
 
 
-def _hush_dask() -> None:
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+@contextlib.contextmanager
+def _cluster(args: argparse.Namespace) -> Iterator[Any]:
+    """The study's Dask client (:func:`_client`); after a Ctrl-C, Dask's own logging is
+    hushed before the client closes (workers still busy are killed on the way out: no
+    alarm)."""
+    with _client(args) as client:
+        try:
+            yield client
+        except KeyboardInterrupt:
+            logging.getLogger("distributed").setLevel(logging.CRITICAL)
+            raise
 
 
 def _where(client: Any, scheduler: str | None) -> str:
@@ -108,20 +119,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     todo = sweep.pending(study, sweep.CaseStore(where["cases"]), args.retry_failed)
     n = len(study.cases())
     try:
-        with _client(args) as client:
+        with _cluster(args) as client:
             print(f"study {study.name}: {n} cases, {n - len(todo)} done before, on "
                   f"{_where(client, args.scheduler)}", file=sys.stderr)
-            try:
-                result = sweep.run_study(study, client, out, args.retry_failed,
-                                         progress=not args.quiet)
-            except KeyboardInterrupt:
-                _hush_dask()  # workers still busy are killed on the way out: no alarm
-                raise
-    except sweep.StudyInterrupted as exc:
-        print(f"interrupted: {exc.done} of {exc.total} cases done (kept in {exc.folder}); "
-              "the same command goes on from there", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:  # before the study's own watch began (its set-up): nothing ran
+            result = sweep.run_study(study, client, out, args.retry_failed,
+                                     progress=not args.quiet)
+    except KeyboardInterrupt:  # the cluster's start and the cases' set-up included
         done = n - len(sweep.pending(study, sweep.CaseStore(where["cases"]), args.retry_failed))
         print(f"interrupted: {done} of {n} cases done (kept in {where['cases']}); "
               "the same command goes on from there", file=sys.stderr)
@@ -185,7 +188,7 @@ def cmd_size(args: argparse.Namespace) -> int:
     except StudyError as exc:
         raise UserError(str(exc)) from None
     try:
-        with _client(args) as client:
+        with _cluster(args) as client:
             bar = tqdm(unit="run", desc=f"size {study.name}", disable=args.quiet)
             evaluator = StudyEvaluator(
                 study, client, sweep.CaseStore(where["cases"]), on_row=lambda row: bar.update(1),
@@ -193,13 +196,8 @@ def cmd_size(args: argparse.Namespace) -> int:
             dims = ", ".join(f"{d.path} x{len(d.values)}" for d in evaluator.dims)
             print(f"size {study.name}: {dims}; {len(evaluator.seeds)} weather year(s); on "
                   f"{_where(client, args.scheduler)}", file=sys.stderr)
-            try:
+            with bar:
                 result = search(evaluator.shape, evaluator)
-            except KeyboardInterrupt:
-                _hush_dask()
-                raise
-            finally:
-                bar.close()
     except KeyboardInterrupt:
         print(f"interrupted: the runs done are kept in {where['cases']}; the same command "
               "goes on from there", file=sys.stderr)
