@@ -226,8 +226,8 @@ class EVHub:
         avail -= np.maximum(self._t_plug, t0)
         np.maximum(avail, 0.0, out=avail)
         np.minimum(avail, dt_s, out=avail)
-        avail *= self._occ
-        cap = np.minimum(avail * (self.p_charger_mw / _S_PER_H), self._e_rem)
+        avail *= self.p_charger_mw / _S_PER_H  # a free slot's e_rem is 0: its cap is 0
+        cap = np.minimum(avail, self._e_rem, out=avail)
         total = float(cap.sum())
         e_lim = p_lim * dt_s / _S_PER_H
         if total > e_lim:
@@ -256,12 +256,13 @@ class EVHub:
             self._queue.popleft()
         n_new, n_rej, e_unserved = self._arrive(t0, dt_s, arrival_factor)
         p_lim = self.p_max_mw if p_limit_mw is None else max(0.0, min(self.p_max_mw, p_limit_mw))
-        n_connected = int(self._occ.sum())
+        n_connected = int(np.count_nonzero(self._occ))
         e_del = self._charge(t0, t1, dt_s, p_lim) if n_connected else 0.0
         # departures
-        leaving = self._occ & (self._t_dep <= t1)
+        leaving = self._t_dep <= t1
         if self._leave_full:
-            leaving |= self._occ & (self._e_rem <= 0.0)
+            leaving |= self._e_rem <= 0.0
+        leaving &= self._occ
         if leaving.any():
             e_unserved += float(self._e_rem[leaving].sum())
             self._e_rem[leaving] = 0.0
