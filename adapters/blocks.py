@@ -145,7 +145,8 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
             elif data.get("p_profile_mw") or len(_sources(data, "temp_air_c")) != 1 or any(
                     len(v) > 1 or not all(type(x) is Block for x in v)
                     for v in (_sources(data, a) for a in ("temp_air_c", *HEAT_WIND))) or \
-                    not all(type(x) is Block for x in _sources(data, "p_gen_mw")):
+                    not all(type(x) is Block for a in ("p_gen_mw", "p_load_mw")
+                            for x in _sources(data, a)):
                 return None
         tick, dt_s = self.step_ticks, self.step_s
         times = [self.seconds(time + k * tick) for k in range(n)]
@@ -186,9 +187,11 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
             wind = [_sources(data, a) for a in HEAT_WIND]
             winds = (list(zip(*(w[0] for w in wind), strict=True)) if all(wind)
                      else [None] * len(epochs))
-            gens = _sources(data, "p_gen_mw")
+            gens, others = _sources(data, "p_gen_mw"), _sources(data, "p_load_mw")
             spare = ([None] * len(epochs) if not gens else
-                     (np.sum([np.asarray(g, dtype=float) for g in gens], axis=0) - load))
+                     (np.sum([np.asarray(g, dtype=float) for g in gens], axis=0)
+                      - (np.sum([np.asarray(x, dtype=float) for x in others], axis=0)
+                         if others else 0.0) - load))
             rows = [as_values(entity.step(e, self.step_s, t, w, g), HEAT_NAMES)
                     for e, t, w, g in zip(epochs, _sources(data, "temp_air_c")[0], winds,
                                           spare, strict=True)]

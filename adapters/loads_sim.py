@@ -107,8 +107,8 @@ class LoadsSim(TwinSimulator):
 
     def _step_heat(self, epoch_s: int, inputs: InputData) -> None:
         """The heat supplies, after the other loads: with the park's generation connected,
-        each one's spare power is it less the loads stepped before (the other loads, then
-        the heat supplies before it)."""
+        each one's spare power is it less the park's loads stepped elsewhere (``p_load_mw``)
+        and those stepped before here (the other loads, then the heat supplies before it)."""
         load = sum(self.out[e]["p_mw"] for e, x in self.entities.items()
                    if not isinstance(x, HeatSupply))
         for eid, entity in self.entities.items():
@@ -119,7 +119,8 @@ class LoadsSim(TwinSimulator):
             if temp is None:
                 raise ValueError(f"{eid}: connect temp_air_c to this entity")
             wind = [single(data.get(a)) for a in ("wind_ms", "wind_height_m", "roughness_m")]
-            spare = total(data["p_gen_mw"]) - load if "p_gen_mw" in data else None
+            spare = (total(data["p_gen_mw"]) - total(data.get("p_load_mw")) - load
+                     if "p_gen_mw" in data else None)
             out = entity.step(epoch_s, self.step_s, temp,
                               None if None in wind else tuple(wind),  # type: ignore[arg-type]
                               spare)

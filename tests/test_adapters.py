@@ -91,8 +91,8 @@ def test_declarations_name_the_models_results():
 
 def test_weather_inputs_are_the_weathers_outputs():
     # what the wiring connects from the weather: each model input the weather declares
-    # (the heat supply's other input, the park's generation, comes from the generators)
-    heat_weather = tuple(q for q in heat.INPUTS if q.name != "p_gen_mw")
+    # (the heat supply's other inputs, the park's generation and loads, come from the park)
+    heat_weather = tuple(q for q in heat.INPUTS if q.name not in ("p_gen_mw", "p_load_mw"))
     expected = {"pv": names(pv.INPUTS), "wind": names(wind.INPUTS),
                 "factory": ("temp_air_c",), "heat": names(heat_weather)}
     assert expected == world.WEATHER_TO

@@ -279,9 +279,7 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
 
     fmu_gens, fmu_loads = fmus.build(world, s, wiring)
     gens, loads = wiring.of_kind(*GEN_KINDS) + fmu_gens, wiring.of_kind(*LOAD_KINDS) + fmu_loads
-    for h in s.heat_supply:  # electric boilers run on the park's spare power
-        if h.eboiler_mw > 0:
-            _connect_all(world, gens, wiring.entities[h.name], ("p_mw", "p_gen_mw"))
+    _connect_heat(world, s, wiring, gens, loads)
     batteries = wiring.of_kind("battery")
     if s.controller.kind == "ems":  # a live view or HIL: plans made beside the steps
         _build_ems(world, s, wiring, factories, events,
@@ -300,6 +298,32 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
     _build_external(world, s, wiring)
     _build_recorder(world, s, wiring, factories, path, progress, observer)
     return factories
+
+
+def _connect_heat(world: mosaik.World, s: Scenario, wiring: Wiring, gens: list[Any],
+                  loads: list[Any]) -> None:
+    """Electric boilers run on the park's spare power: the generation less the loads the
+    balance counts. The loads simulator sums its own (factories, EV hubs, the heat supplies
+    before); the others (production lines, FMUs) come in as ``p_load_mw``: of the same step,
+    or of the step before where an FMU reads the loads simulator (the FMUs' simulator then
+    closes a same-step cycle). A hardware meter standing for a factory is counted as its twin
+    inside."""
+    inside = {spec.name for key, sim, _, _ in FAMILIES if sim == "Loads"
+              for spec in getattr(s, key)}
+    reading = {wiring.entities[f.name].sid for f in s.fmus
+               if {src.split(".", 1)[0] for src in (f.inputs or {}).values()} & inside}
+    for h in s.heat_supply:
+        if h.eboiler_mw <= 0:
+            continue
+        heat = wiring.entities[h.name]
+        _connect_all(world, gens, heat, ("p_mw", "p_gen_mw"))
+        for load in loads:
+            label = wiring.labels[load.full_id]
+            if load.sid == heat.sid or label in inside:
+                continue
+            late = load.sid in reading
+            world.connect(load, heat, ("p_mw", "p_load_mw"), time_shifted=late,
+                          initial_data={"p_mw": 0.0} if late else {})
 
 
 def _build_ems(world: mosaik.World, s: Scenario, wiring: Wiring,

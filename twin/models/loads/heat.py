@@ -77,7 +77,9 @@ class HeatOutput:
 # What the heat supply takes each step and what it gives (the fields of HeatOutput).
 INPUTS = (*pick(weather.OUTPUTS, "temp_air_c", "wind_ms", "wind_height_m", "roughness_m"),
           Quantity("p_gen_mw", "MW", "the park's local generation (the electric boilers' "
-                   "spare power is it less the park's other loads)"))
+                   "spare power is it less the park's other loads)"),
+          Quantity("p_load_mw", "MW", "the park's loads not stepped with the heat supply "
+                   "(production lines, FMUs): less the spare power"))
 OUTPUTS = (
     Quantity("q_heat_mw", "MW", "heat demand (thermal)"),
     Quantity("q_hp_mw", "MW", "heat from heat pumps"),
