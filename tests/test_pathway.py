@@ -258,6 +258,24 @@ def test_staged_road_year_by_year(small, tmp_path) -> None:  # noqa: ANN001
     assert final.cost_run["assets"] > 0
     assert final.cost_run["assets"] == pytest.approx(final.cost_lp["assets"],
                                                      rel=prove.COST_TOLERANCE)
+    # where the run and the LP part: the run's totals are its own criteria's, and the
+    # core indicator's gap splits into import, gas and energy use adding up to it
+    import re
+
+    from twin.studies.pathway import report
+
+    run = final.flows_run
+    assert run["co2_t"] / run["energy_tce"] == pytest.approx(
+        final.proven["core_carbon_intensity"], rel=1e-9)
+    gap = final.proven["core_carbon_intensity"] - final.solution.criteria[
+        "core_carbon_intensity"]
+    total, *parts = (float(x) for x in re.findall(r"([+-]\d+\.\d+) (?:tCO2|from)",
+                                                  report.gap_note(road)))
+    assert len(parts) == 3
+    assert total == pytest.approx(gap, abs=1e-3)
+    assert sum(parts) == pytest.approx(total, abs=2e-3)
+    gas = road.profiles.gas_t_per_nm3 * (run["gas_nm3"] - final.solution.flows["gas_nm3"])
+    assert parts[1] == pytest.approx(gas / run["energy_tce"], abs=1e-3)
 
 
 def test_weather_years_are_seeds_and_the_proof_takes_the_worst(small, tmp_path, monkeypatch) -> None:  # noqa: ANN001
@@ -320,6 +338,24 @@ def test_judge_by_default_settings_matches_the_run_kpis(small, tmp_path) -> None
     assert drop[2] == pytest.approx(4 * drop[0], rel=1e-9)  # no more than the import
     assert judge_file(result.path, Accounting(), {"contract_flat": imp})[
         "core_carbon_intensity"] == judged["core_carbon_intensity"]  # location-based
+    # the hourly CFE counts a contract's delivery against the import consumed in the same
+    # hour, as the LP does: a flat block lifts it by what it matches hour by hour
+    from twin.accounting.carbon import cfe_scores, factors, ledger
+    from twin.studies.pathway.settings import delivery, hourly_cfe
+
+    g = 0.3
+    cfe = Accounting(cfe=0.5)
+    plain = judge_file(result.path, cfe)["hourly_cfe"]
+    share = factors(2023, "northeast").grid_cfe_share  # the run's (the scenario's default)
+    assert plain == pytest.approx(cfe_scores(flows, share)["hourly"], rel=1e-12)
+    led = ledger(flows)
+    block = {"contract_flat": imp / 4}
+    matched = np.minimum(led.import_consumed_mwh, delivery(flows, block)).sum()
+    assert 0 < matched < imp / 4  # hour by hour: less than the volume
+    lift = hourly_cfe(flows, g, block) - hourly_cfe(flows, g)
+    most = (1 - g) * matched / led.consumption_mwh.sum()
+    assert 0.9 * most < lift <= most + 1e-12
+    assert judge_file(result.path, cfe, block)["hourly_cfe"] > plain
 
 
 def _heat_park(**kw: object) -> Profiles:

@@ -278,10 +278,21 @@ def _contracts(mod: _Model, p: Profiles, v: dict[str, np.ndarray], b: dict[str, 
                 np.concatenate([[1.0], -np.ones(int(inside.sum()))]), -INF, 0.0)
 
 
+def scales(p: Profiles, acct: Accounting) -> np.ndarray:
+    """The size of each criterion's row (:data:`CRITERIA`), what one unit of the criterion
+    is worth in it: the base run's energy use (tce: core indicator, clean share), its
+    direct-line wind (MWh) and its electricity (MWh: hourly CFE)."""
+    el_k = float(p.factory_mwh.sum() + p.other_mwh.sum())
+    gas_k = p.gas_nm3_per_mwh * float(p.heat_mwh.sum())
+    tce0 = el_k * p.elec_tce_per_mwh + gas_k * acct.gas_tce_per_nm3(p.gas_tce_per_nm3)
+    return np.array([tce0, tce0, max(float(p.wind_per_mw.sum()) * p.wind_mw, 1.0), el_k])
+
+
 def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: Accounting,
-           thr: dict[str, float], active: Collection[str], levers: dict[str, Measure]
-           ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, float]]:
-    """Dispatch columns and rows of one weather year; costs weighted by ``k``."""
+           thr: dict[str, float], active: Collection[str], levers: dict[str, Measure],
+           unit: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, float]]:
+    """Dispatch columns and rows of one weather year; costs weighted by ``k``; the slacks
+    in their rows' units of the first weather year (``unit``: its :func:`scales`)."""
     n = p.n_hours
     wind_max = levers["wind"].max_value
     b: dict[str, np.ndarray] = {}
@@ -344,36 +355,35 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
     gas_v = -p.gas_nm3_per_mwh * np.ones(len(gas_c))
     gas_k = p.gas_nm3_per_mwh * p.heat_mwh.sum()
     et, gt = p.elec_tce_per_mwh, acct.gas_tce_per_nm3(p.gas_tce_per_nm3)
-    tce0 = el_k * et + gas_k * gt
     g = p.grid_cfe_share
     sl = v["slack"]
+    size = scales(p, acct) / unit  # each slack's coefficient: ~1 (1 in the first year)
     rows: dict[str, int] = {}
     if "core_carbon_intensity" in active:
         t = thr["core_carbon_intensity"]
-        # emissions - t * tce <= slack * tce0
+        # emissions - t * tce <= slack (tCO2: the criterion's relaxation x the base's tce)
         em_c, em_v = ((b["imp"], p.grid_t_per_mwh * one) if acct.emissions == "location"
                       else (b["u"], np.array([p.residual_t_per_mwh])))
         cols = np.concatenate([em_c, el_c, gas_c, [sl[0]]])
         vals = np.concatenate([em_v, -t * et * el_v, (p.gas_t_per_nm3 - t * gt) * gas_v,
-                               [-tce0]])
+                               [-size[0]]])
         rhs = t * (et * el_k + gt * gas_k) - p.gas_t_per_nm3 * gas_k
         rows["core_carbon_intensity"] = mod.row(cols, vals, -INF, rhs)
     if "clean_energy_share" in active:
         t = thr["clean_energy_share"]
-        # clean = E - a*imp + c*certificates; t * tce - et * clean <= slack * tce0
+        # clean = E - a*imp + c*certificates; t * tce - et * clean <= slack (tce)
         a = 1.0 - (g if acct.grid_share_clean else 0.0)
         c = a if acct.certificates_clean else 0.0
         cols = np.concatenate([el_c, gas_c, b["imp"], certs, [sl[1]]])
         vals = np.concatenate([(t - 1) * et * el_v, t * gt * gas_v, a * et * one,
-                               -c * et * ones_c, [-tce0]])
+                               -c * et * ones_c, [-size[1]]])
         rhs = -(t - 1) * et * el_k - t * gt * gas_k + c * et * p.gec_mwh
         rows["clean_energy_share"] = mod.row(cols, vals, -INF, rhs)
     wsum = float(p.wind_per_mw.sum())
     if "direct_line_share" in active and wsum * (p.wind_mw + wind_max) > 0:
         t = thr["direct_line_share"]
-        wg0 = max(wsum * p.wind_mw, 1.0)
         cols = np.concatenate([b["exp"], [v["wind"][0], sl[2]]])
-        vals = np.concatenate([one, [-(1 - t) * wsum, -wg0]])
+        vals = np.concatenate([one, [-(1 - t) * wsum, -size[2]]])
         rows["direct_line_share"] = mod.row(cols, vals, -INF, (1 - t) * wsum * p.wind_mw)
     if "hourly_cfe" in active:
         t = thr["hourly_cfe"]
@@ -390,7 +400,7 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
             cols.append(b["match"])
             vals.append(-(1 - g) * one)
         cols = np.concatenate([*cols, el_c, [sl[3]]])
-        vals = np.concatenate([*vals, -(1 - t) * el_v, [-el_k]])
+        vals = np.concatenate([*vals, -(1 - t) * el_v, [-size[3]]])
         rows["hourly_cfe"] = mod.row(cols, vals, -INF, (1 - t) * el_k)
     b["_el_c"], b["_el_v"], b["_gas_c"], b["_gas_v"] = el_c, el_v, gas_c, gas_v
     return b, rows, {"el_k": el_k, "gas_k": gas_k}
@@ -418,16 +428,25 @@ def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, floa
             lo = hi = float(fixed.get(key, 0.0))
         v[key] = mod.var(1, lo, max(hi, lo), k * _unit_cost(lever, p0, factory))
         upper[key] = dataclasses.replace(lever, max_value=max(hi, lo))
+    # the slacks in their rows' units (tCO2, tce, MWh): one unit of a criterion is
+    # ``unit`` of them, so that the rows' coefficients stay near one
+    unit = scales(p0, acct)
     v["slack"] = mod.var(len(CRITERIA), hi=0.0 if slack == "none" else
-                         slack_max if slack == "cap" and slack_max is not None else INF,
-                         cost=penalty(ps, upper) if slack == "penalty" else
-                         0.0 if use_cost else 1.0)
+                         slack_max * unit if slack == "cap" and slack_max is not None else INF,
+                         cost=penalty(ps, upper) / unit if slack == "penalty" else
+                         0.0 if use_cost else 1.0 / unit)
     base = targets(p0, acct)
     thr = {c: base[c] - tighten.get(c, 0.0) if c == "core_carbon_intensity"
            else base[c] + tighten.get(c, 0.0) for c in base}
     # the dispatch of a lever fixed at nothing gets no columns
-    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, upper) for p in ps]
+    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, upper, unit) for p in ps]
     return mod, v, blocks, thr
+
+
+def relaxed(ps: Sequence[Profiles], acct: Accounting, v: dict[str, np.ndarray],
+            x: np.ndarray) -> np.ndarray:
+    """The slacks of a solution in their criteria's units."""
+    return x[v["slack"]] / scales(ps[0], acct)
 
 
 def _unit_cost(lever: Measure, p: Profiles, factory_mwh: float) -> float:
@@ -497,7 +516,8 @@ def _criteria(p: Profiles, acct: Accounting, port: dict[str, float], x: np.ndarr
             "export revenue": -p.export_price_cny_per_mwh * float(exp.sum()) / ys,
             "demand charge": 1000.0 * p.demand_cny_per_kw_month * sum(peaks) * 12.0 / len(peaks),
             "gas": p.gas_cny_per_nm3 * gas / ys}
-    flows = {"import_mwh": isum, "export_mwh": float(exp.sum()), "electricity_mwh": el,
+    flows = {"import_mwh": isum, "export_mwh": float(exp.sum()),
+             "discharge_mwh": float(x[b["dis"]].sum()), "electricity_mwh": el,
              "gas_nm3": gas, "energy_tce": tce, "co2_t": em, "wind_mwh": wind_gen,
              "pv_mwh": float(p.pv_per_mwp.sum()) * (p.pv_mwp + port["pv"]),
              "certificates_mwh": counted}
@@ -519,7 +539,7 @@ def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarra
     by_weather = [c for c, _ in per]
     crit = {c: (max if c == "core_carbon_intensity" else min)(w[c] for w in by_weather)
             for c in by_weather[0]}
-    slack = x[v["slack"]]
+    slack = relaxed(ps, acct, v, x)
     # how far each relaxed threshold had to move: the best portfolio's shortfall, in the
     # criterion's own unit (the slack itself is scaled by the base run's energy use)
     relax = {}
@@ -593,7 +613,7 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
         mod, v, blocks, thr = _build(*args, "penalty" if active else "none", active, acct)
         status, x, duals = mod.solve()
         if status == "optimal":
-            passes = float(np.max(x[v["slack"]], initial=0.0)) <= SLACK_TOL
+            passes = float(np.max(relaxed(ps, acct, v, x), initial=0.0)) <= SLACK_TOL
             return _read(ps, levers, v, blocks, thr, x, duals,
                          "optimal" if passes else "infeasible", acct)
         if not active:  # the dispatch itself cannot balance (should not happen)
@@ -616,7 +636,7 @@ def _least_then_cheapest(args: tuple, active: Collection[str], acct: Accounting)
     status, x, duals = mod.solve()
     if status != "optimal":  # the dispatch itself cannot balance (should not happen)
         raise ValueError("the pathway LP has no solution even with relaxed criteria")
-    least = np.maximum(x[v["slack"]], 0.0)
+    least = np.maximum(relaxed(ps, acct, v, x), 0.0)
     smallest = (v, blocks, thr, x, duals)
     mod, v, blocks, thr = _build(*args, "cap", active, acct, least * (1 + 1e-6) + 1e-9)
     status, x, duals = mod.solve()

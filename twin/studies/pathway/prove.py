@@ -42,7 +42,7 @@ from twin.studies.pathway.measures import (
     weather_fields,
 )
 from twin.studies.pathway.profiles import Profiles, from_run
-from twin.studies.pathway.settings import LOWER_IS_BETTER, Accounting, judge_file
+from twin.studies.pathway.settings import LOWER_IS_BETTER, Accounting, judge_file, totals
 
 log = logging.getLogger(__name__)
 TOLERANCE = 1e-4  # a miss smaller than this is rounding
@@ -66,6 +66,7 @@ class Round:
     tighten: dict[str, float] = field(default_factory=dict)  # what this round's LP was asked
     cost_run: dict[str, float] = field(default_factory=dict)  # :func:`run_costs`
     cost_lp: dict[str, float] = field(default_factory=dict)  # :func:`lp_costs`
+    flows_run: dict[str, float] = field(default_factory=dict)  # the run's totals (LP keys)
 
 
 @dataclass
@@ -371,9 +372,11 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
         missed = misses(proven, thresholds, required)
         claimed = [c for c in missed if sol.relaxation.get(c, 0.0) <= 1e-6]
         bought = {k: sol.cost[k] * profiles.year_share for k in BOUGHT}
+        contracts = {k: sol.portfolio[k] for k in CONTRACTS if sol.portfolio[k] > 0}
         road.rounds.append(Round(sol, applied, proven, missed, path, dict(tighten),
                                  run_costs(path, results[0], profiles, bought),
-                                 lp_costs(sol, measures(profiles), applied)))
+                                 lp_costs(sol, measures(profiles), applied),
+                                 totals(path, acct, contracts)))
         log.info("round %d: LP %s, co-simulation %s, missed %s", i + 1, sol.criteria, proven,
                  missed)
         if not missed or sol.status != "optimal" or not claimed:

@@ -117,6 +117,42 @@ COST_NOTE = (f"the run's assets are costed from its recorded specs (twin/data/co
              f"the volumes bought")
 
 
+# the acceptance round's totals set side by side: key, label, unit divisor, unit
+GAP = (("import_mwh", "grid import", 1e3, "GWh"), ("export_mwh", "export", 1e3, "GWh"),
+       ("discharge_mwh", "storage discharge", 1e3, "GWh"),
+       ("electricity_mwh", "electricity consumed", 1e3, "GWh"),
+       ("gas_nm3", "gas", 1e6, "M Nm3"), ("energy_tce", "energy use", 1e3, "ktce"),
+       ("co2_t", "emissions (core indicator)", 1e3, "ktCO2"))
+GAP_HEADER = ["acceptance (totals)", "LP", "co-sim", "unit"]
+
+
+def gap_rows(road: Pathway) -> list[list[str]]:
+    """The acceptance round's totals in the LP and in its proving run (the first weather
+    year's), where the two part."""
+    lp_flows, run = road.final.solution.flows, road.final.flows_run
+    return [[label, f"{lp_flows[k] / div:,.1f}", f"{run[k] / div:,.1f}", unit]
+            for k, label, div, unit in GAP if k in run and k in lp_flows]
+
+
+def gap_note(road: Pathway) -> str:
+    """The core indicator's gap between the run and the LP in parts that add up to it: the
+    run's extra emissions from grid import and from gas, each over the run's energy use, and
+    the LP's emissions over the difference in energy use. Empty without a run's totals."""
+    a, b = road.final.solution.flows, road.final.flows_run
+    if not b or a.get("energy_tce", 0.0) <= 0 or b.get("energy_tce", 0.0) <= 0:
+        return ""
+    gas = road.profiles.gas_t_per_nm3 * (b["gas_nm3"] - a["gas_nm3"]) / b["energy_tce"]
+    imp = (b["co2_t"] - a["co2_t"]) / b["energy_tce"] - gas
+    use = a["co2_t"] * (1 / b["energy_tce"] - 1 / a["energy_tce"])
+    total = b["co2_t"] / b["energy_tce"] - a["co2_t"] / a["energy_tce"]
+    return (f"core indicator, run less LP: {total:+.3f} tCO2/tce = {imp:+.3f} from the run's "
+            f"grid import ({(b['import_mwh'] - a['import_mwh']) / 1e3:+,.1f} GWh; storage "
+            f"discharge {(b['discharge_mwh'] - a['discharge_mwh']) / 1e3:+,.1f} GWh: the "
+            f"scenario's controller against the LP's dispatch with foresight), {gas:+.3f} from "
+            f"gas, {use:+.3f} from energy use (the run's grid losses and dispatch); the run "
+            f"steps at the scenario's step, the LP by the hour")
+
+
 def heat_rows(road: Pathway) -> list[list[str]]:
     """Heat delivered by each technology in the LP's answer (GWh over the period)."""
     flows = road.final.solution.flows
@@ -173,6 +209,9 @@ def text(road: Pathway) -> str:
     if road.final.cost_run:
         tab(COST_CHECK, cost_check_rows(road))
         out[-1:] = [f"note: {COST_NOTE}", ""]
+    if road.final.flows_run:
+        tab(GAP_HEADER, gap_rows(road))
+        out[-1:] = [f"note: {gap_note(road)}", ""]
     tab(["heat (LP)", "GWh"], heat_rows(road))
     for i, r in enumerate(road.rounds, 1):
         out.append(f"round {i}: LP {r.solution.status}; co-simulation missed "
@@ -232,6 +271,9 @@ def write(road: Pathway, out: str | Path) -> Path:
         html.table(["item", "MCNY/yr"], cost_rows(road), numeric=(1,)),
         html.table(COST_CHECK, cost_check_rows(road), numeric=(1, 2, 3))
         + f"<p class='note'>{html.esc(COST_NOTE)}</p>" if road.final.cost_run else "",
+        "<h2>Where the run and the LP part (acceptance)</h2>"
+        + html.table(GAP_HEADER, gap_rows(road), numeric=(1, 2))
+        + f"<p class='note'>{html.esc(gap_note(road))}</p>" if road.final.flows_run else "",
         "<h2>Heat supply (LP)</h2>",
         html.table(["technology", "GWh"], heat_rows(road), numeric=(1,)),
         "<h2>Rounds</h2>",

@@ -13,6 +13,8 @@ import numpy as np
 from twin import data
 from twin.accounting import economics
 from twin.accounting.carbon import (
+    Emissions,
+    Factors,
     ParkFlows,
     cfe_scores,
     direct_line,
@@ -119,24 +121,77 @@ class Accounting:
         ]
 
 
-def settled(flows: ParkFlows, contracts: dict[str, float]) -> float:
-    """The certificates of 绿电交易 contracts as settled on a run (MWh): each contract
-    delivers its volume over the run in its shape (``twin/data/measures.yaml``: flat, or the
-    run's own wind or PV hour by hour), and each month counts the smaller of the contracts'
-    delivery in it and the park's grid import in it (``contract_rule``)."""
+def delivery(flows: ParkFlows, contracts: dict[str, float]) -> np.ndarray:
+    """The 绿电交易 contracts' delivery of each hour of a run (MWh): each contract delivers
+    its volume over the run in its shape (``twin/data/measures.yaml``: flat, or the run's
+    own wind or PV hour by hour)."""
     m = data.load("measures")
     n = flows.n_hours
     base = {"flat": np.ones(n), "wind": flows.total(flows.wind_mwh),
             "solar": flows.total(flows.pv_mwh)}
-    delivery = np.zeros(n)
+    out = np.zeros(n)
     for key, volume in contracts.items():
         shape = base[str(m[key]["shape"])]
         if volume > 0 and shape.sum() > 0:
-            delivery += volume * shape / shape.sum()
+            out += volume * shape / shape.sum()
+    return out
+
+
+def settled(flows: ParkFlows, contracts: dict[str, float]) -> float:
+    """The certificates of 绿电交易 contracts as settled on a run (MWh): each month counts
+    the smaller of the contracts' delivery in it (:func:`delivery`) and the park's grid
+    import in it (``contract_rule``)."""
+    hourly = delivery(flows, contracts)
     _, month = economics.local_hour_month(flows.hour_s, flows.timezone)
     imp = np.maximum(flows.import_mwh, 0.0)
-    return float(sum(min(delivery[month == k].sum(), imp[month == k].sum())
+    return float(sum(min(hourly[month == k].sum(), imp[month == k].sum())
                      for k in np.unique(month)))
+
+
+def hourly_cfe(flows: ParkFlows, grid_cfe_share: float,
+               contracts: dict[str, float] | None = None) -> float:
+    """The hourly CFE score of a run (:func:`~twin.accounting.carbon.cfe_scores`), the
+    contracts' delivery counted as the LP counts it: in each hour, the import the park
+    consumed up to the contracts' delivery of that hour is carbon-free."""
+    if not contracts:
+        return float(cfe_scores(flows, grid_cfe_share)["hourly"])
+    led = ledger(flows)
+    load = led.consumption_mwh
+    matched = np.minimum(led.import_consumed_mwh, delivery(flows, contracts))
+    supply = led.cfe_supply_mwh(grid_cfe_share) + (1.0 - grid_cfe_share) * matched
+    total = float(load.sum())
+    return float(np.minimum(load, supply).sum() / total) if total > 0 else float("nan")
+
+
+def _account(path: str | Path, acct: Accounting, contracts: dict[str, float] | None
+             ) -> tuple[ParkFlows, Factors, Emissions]:
+    """A recorded run's flows, factors (the gas coefficient of ``acct``) and emissions (its
+    GECs and the ``contracts`` as settled on its import)."""
+    with open_run(path) as run:
+        flows = flows_from_run(run)
+        meta = run.meta.get("carbon")
+    carbon = json.loads(meta or "{}")
+    fac = factors(int(carbon.get("factor_year", 2023)), str(carbon.get("region", "northeast")))
+    fac = dataclasses.replace(fac, gas_tce_per_nm3=acct.gas_tce_per_nm3(fac.gas_tce_per_nm3))
+    gec = float(carbon.get("green_certificates_mwh", 0.0))
+    return flows, fac, emissions(flows, fac, gec + (settled(flows, contracts) if contracts
+                                                    else 0.0))
+
+
+def totals(path: str | Path, acct: Accounting, contracts: dict[str, float] | None = None
+           ) -> dict[str, float]:
+    """A recorded run's totals in the LP's flows (:attr:`~twin.studies.pathway.lp.Solution.
+    flows` keys): grid import and export, storage discharge, electricity consumed, gas,
+    energy use (tce) and the core indicator's emissions (tCO2, counted with ``acct``)."""
+    flows, _, em = _account(path, acct, contracts)
+    return {"import_mwh": float(np.maximum(flows.import_mwh, 0.0).sum()),
+            "export_mwh": float(np.maximum(flows.export_mwh, 0.0).sum()),
+            "discharge_mwh": float(flows.storage_discharge_mwh.sum()),
+            "electricity_mwh": em.electricity_total_mwh,
+            "gas_nm3": float(flows.gas_total_nm3.sum()),
+            "energy_tce": em.energy_total_tce,
+            "co2_t": em.total_location_t if acct.emissions == "location"
+            else em.total_market_t}
 
 
 def judge_file(path: str | Path, acct: Accounting,
@@ -145,14 +200,7 @@ def judge_file(path: str | Path, acct: Accounting,
     ``contracts``: 绿电交易 volumes bought (MWh over the run, by contract key): their
     certificates are settled on the run's own import (:func:`settled`) and counted beside
     the GECs its scenario holds."""
-    with open_run(path) as run:
-        flows = flows_from_run(run)
-        meta = run.meta.get("carbon")
-    carbon = json.loads(meta or "{}")
-    fac = factors(int(carbon.get("factor_year", 2023)), str(carbon.get("region", "northeast")))
-    fac = dataclasses.replace(fac, gas_tce_per_nm3=acct.gas_tce_per_nm3(fac.gas_tce_per_nm3))
-    gec = float(carbon.get("green_certificates_mwh", 0.0))
-    em = emissions(flows, fac, gec + (settled(flows, contracts) if contracts else 0.0))
+    flows, fac, em = _account(path, acct, contracts)
     tce = em.energy_total_tce
     out: dict[str, float] = {}
     if tce > 0:
@@ -170,5 +218,5 @@ def judge_file(path: str | Path, acct: Accounting,
     if line.generation_mwh > 0:
         out["direct_line_share"] = float(line.share)
     if acct.cfe is not None:
-        out["hourly_cfe"] = float(cfe_scores(flows, fac.grid_cfe_share)["hourly"])
+        out["hourly_cfe"] = hourly_cfe(flows, fac.grid_cfe_share, contracts)
     return out
