@@ -198,3 +198,40 @@ def check_in_chinese(pg, png: Path) -> None:
     pg.click("#btn-lang")
     assert pg.locator(WORDED).all_inner_texts() == worded
     assert numbers(pg) == english
+
+
+def said_by_the_twin() -> set[str]:
+    """Every template the live twin says (``say("...")`` in twin/live)."""
+    import ast
+
+    found = set()
+    for path in (Path(__file__).parents[1] / "twin" / "live").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "say":
+                assert isinstance(node.args[0], ast.Constant), f"{path}:{node.lineno}"
+                found.add(node.args[0].value)
+    return found
+
+
+def test_everything_the_twin_says_has_its_chinese_with_the_same_values():
+    """The alarms' details and the advisor's reasons come to the page as a template and its
+    values; the page's table (i18n.js) has each template in Chinese, with the same fields."""
+    import json
+
+    from twin.live.checks import say
+
+    js = (Path(__file__).parents[1] / "twin" / "apps" / "dashboard" / "static" /
+          "i18n.js").read_text(encoding="utf-8")
+    said = said_by_the_twin()
+    assert len(said) >= 13  # the detector's, the estimator's and the advisor's
+    for template in said:
+        m = re.search(re.escape(json.dumps(template, ensure_ascii=False))
+                      + r'\s*:\s*("(?:[^"\\]|\\.)*")', js)
+        assert m, f"no Chinese for {template!r} in i18n.js"
+        zh = json.loads(m.group(1))
+        assert CJK.search(zh), zh
+        assert sorted(re.findall(r"\{(\w+)\}", zh)) == sorted(re.findall(r"\{(\w+)\}", template))
+    fade = say("{gap} against the twin's energy count", gap="+0.0610")  # the history's text
+    assert str(fade) == "+0.0610 against the twin's energy count"
+    assert fade.as_dict() == {"template": "{gap} against the twin's energy count",
+                              "values": {"gap": "+0.0610"}}

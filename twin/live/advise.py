@@ -29,6 +29,7 @@ from typing import Any
 from twin.core.results import RunWriter, SeriesInfo
 from twin.cosim.world import FAMILIES
 from twin.ems.controller import Measurement
+from twin.live.checks import Said, say
 from twin.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Recommendation:
     status: str = ""
     replanned: bool = False
     missing: tuple[str, ...] = ()  # points not measured (or stale): no recommendation
-    why: str = ""  # why nothing is recommended ("" where something is)
+    why: Said | None = None  # why nothing is recommended (None where something is)
 
 
 class Advisor:
@@ -76,9 +77,10 @@ class Advisor:
         i = t // self.step_s
         missing = tuple(p for p in self.needed if p not in held or p in stale)
         if missing:
-            rec = Recommendation(t, missing=missing, why=f"{', '.join(missing)} not measured")
+            rec = Recommendation(t, missing=missing,
+                                 why=say("{x} not measured", x=", ".join(missing)))
         elif not 0 <= i < self.s.n_steps or i <= self.ems.history.i:
-            rec = Recommendation(t, why="outside the scenario's period")
+            rec = Recommendation(t, why=say("outside the scenario's period"))
         else:
             m = self._measurement(held)
             load = sum(m.factory_mw.values()) + m.other_mw

@@ -26,6 +26,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,28 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Said:
+    """What the twin says, in either language: ``template``, English with ``{name}`` fields
+    (the key of the page's translations, ``twin/apps/dashboard/static/i18n.js``), and its
+    ``values`` as shown (numbers formatted here, kept as written in any language)."""
+
+    template: str
+    values: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:  # the readable English text (history, report, console)
+        return self.template.format(**dict(self.values))
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the page: ``{"template": ..., "values": {name: text}}``."""
+        return {"template": self.template, "values": dict(self.values)}
+
+
+def say(template: str, **values: str) -> Said:
+    """``template`` with ``values`` (each formatted already)."""
+    return Said(template, tuple(values.items()))
+
+
+@dataclass(frozen=True)
 class Alarm:
     """A deviation that lasted: what, where, since when (s from the scenario start)."""
 
@@ -66,7 +89,12 @@ class Alarm:
     point: str
     start_s: int
     raised_s: int
-    detail: str
+    said: Said
+
+    @property
+    def detail(self) -> str:
+        """What was seen, in English."""
+        return str(self.said)
 
     @property
     def entity(self) -> str:
@@ -120,9 +148,9 @@ class Detector:
 
     def step(self, st: Step) -> list[Alarm]:
         """The alarms raised at step ``st`` (those lasting the window, once each)."""
-        found: dict[tuple[str, str], str | tuple[str, str]] = {}
+        found: dict[tuple[str, str], Said | tuple[str, Said]] = {}
         for point in st.stale:
-            found[("lost_tag", point)] = "no update for longer than the mapping's stale_after"
+            found[("lost_tag", point)] = say("no update for longer than the mapping's stale_after")
         for point, value in st.fresh.items():
             role = self.roles.get(point)
             if role is None or role.kind in ("weather", "voltage"):
@@ -138,7 +166,7 @@ class Detector:
         return self._persist(st.t, found)
 
     # ------------------------------------------------------------------ the checks
-    def _stuck(self, point: str, value: float, st: Step) -> dict[tuple[str, str], str]:
+    def _stuck(self, point: str, value: float, st: Step) -> dict[tuple[str, str], Said]:
         """The same reading, to the last digit, while it should move: a PV or wind plant
         whose expected power moved, a battery's state of charge under power, a factory's
         load or the PCC's exchange (never exactly constant while not zero). Chargers, heat
@@ -162,31 +190,32 @@ class Detector:
         elif role.kind in ("factory", "pcc") and value != 0.0:
             self._moving.add(point)
         if self._repeats[point] >= self.limits.stuck_repeats and point in self._moving:
-            return {("stuck_meter", point): f"{value:g} for {self._repeats[point] + 1} readings"}
+            return {("stuck_meter", point): say("{v} for {n} readings", v=f"{value:g}",
+                                                n=str(self._repeats[point] + 1))}
         return {}
 
-    def _sign(self, point: str, value: float, role: Role) -> dict[tuple[str, str], str]:
+    def _sign(self, point: str, value: float, role: Role) -> dict[tuple[str, str], Said]:
         floor = self.limits.band_floor_rel * max(role.rating_mw, self.park_mw * 0.1)
         signed = role.kind in GENERATION + LOADS or point.endswith(("p_import_mw",
                                                                     "p_export_mw"))
         if signed and point.endswith("_mw") and value < -floor:
-            return {("sign_flip", point): f"{value:.3f} MW, expected >= 0"}
+            return {("sign_flip", point): say("{v} MW, expected >= 0", v=f"{value:.3f}")}
         if role.kind == "battery" and point.endswith(".p_mw"):
             return self._battery_sign(point, role)
         return {}
 
-    def _battery_sign(self, point: str, role: Role) -> dict[tuple[str, str], str]:
+    def _battery_sign(self, point: str, role: Role) -> dict[tuple[str, str], Said]:
         """The state of charge followed the power negated better than the power itself."""
         soc = point[: -len("p_mw")] + "soc"
         fit, flip = self._step_fit.get(soc), self._step_flip.get(soc)
         if fit is None or flip is None:
             return {}
         if fit > self.limits.soc_band / 2 and flip < fit / 4:
-            return {("sign_flip", point): "the state of charge follows the power negated"}
+            return {("sign_flip", point): say("the state of charge follows the power negated")}
         return {}
 
     def _performance(self, point: str, value: float, role: Role,
-                     st: Step) -> dict[tuple[str, str], str | tuple[str, str]]:
+                     st: Step) -> dict[tuple[str, str], Said | tuple[str, Said]]:
         expected = st.expected[point]
         lim = self.limits
         if role.kind == "battery" and point.endswith(".soc"):
@@ -200,30 +229,33 @@ class Detector:
             return {}
         band = lim.pv_band_rel if role.kind == "pv" else lim.wind_band_rel
         short = expected - value
-        detail = f"{value:.3f} MW of {expected:.3f} MW expected"
+        shown = {"v": f"{value:.3f}", "e": f"{expected:.3f}"}
         if short <= max(band * expected, lim.band_floor_rel * role.rating_mw):
             self._short.pop(point, None)
             return {}
         if role.kind == "pv":
-            return {("pv_underperformance", point): detail}
+            return {("pv_underperformance", point): say("{v} MW of {e} MW expected", **shown)}
         seen = self._short.setdefault(point, deque(maxlen=8))
         seen.append(value)
-        return {("wind_short", point): self._wind_kind(seen, st.temp_air_c, detail)}
+        return {("wind_short", point): self._wind_kind(seen, st.temp_air_c, shown)}
 
     @staticmethod
-    def _wind_kind(seen: deque[float], temp_air_c: float, detail: str) -> tuple[str, str]:
+    def _wind_kind(seen: deque[float], temp_air_c: float,
+                   shown: dict[str, str]) -> tuple[str, Said]:
         """A wind farm short of its power curve: curtailed when its output is held flat over
         the shortfall's steps (within ``FLAT_REL`` of their mean: a setpoint, at any
         temperature), else iced in the cold (below ``ICING_TEMP_C``: less power, still
         following the wind), else curtailed (a derating). One step alone goes by the
         temperature; the alarm's kind is the one known when it is raised."""
         if len(seen) >= 2 and max(seen) - min(seen) <= FLAT_REL * (sum(seen) / len(seen)):
-            return "wind_curtailment", f"{detail}, held at {seen[-1]:.3f} MW"
+            return "wind_curtailment", say("{v} MW of {e} MW expected, held at {h} MW",
+                                           h=f"{seen[-1]:.3f}", **shown)
         if temp_air_c < ICING_TEMP_C:
-            return "wind_icing", f"{detail} at {temp_air_c:.1f} degC"
-        return "wind_curtailment", detail
+            return "wind_icing", say("{v} MW of {e} MW expected at {c} degC",
+                                     c=f"{temp_air_c:.1f}", **shown)
+        return "wind_curtailment", say("{v} MW of {e} MW expected", **shown)
 
-    def _soc_kind(self, point: str, gap: float) -> tuple[tuple[str, str], str] | None:
+    def _soc_kind(self, point: str, gap: float) -> tuple[tuple[str, str], Said] | None:
         """A battery's state of charge away from its energy count: a capacity fade when the
         deviation's steps show it moving more per MWh than the count (the measured change is
         the predicted one times 1 + c, c above the fade band, without a walk of its own
@@ -234,8 +266,8 @@ class Detector:
         that only grows in the direction of the power, by 5 to 100 % of the predicted change
         (as a fade of up to half the capacity would), waits (None); any other is a drift at
         once."""
-        detail = f"{gap:+.4f} against the twin's energy count"
-        drift = ("soc_drift", point), detail
+        drift = ("soc_drift", point), say("{gap} against the twin's energy count",
+                                          gap=f"{gap:+.4f}")
         moves = list(self._moves.get(point, ()))
         band = self.limits.soc_band
         if any(abs(d) <= 1e-3 and abs(r) > band / 16 for d, r in moves):
@@ -246,16 +278,17 @@ class Detector:
             (c, b), *_ = np.linalg.lstsq(np.column_stack([d, np.ones_like(d)]), r,
                                          rcond=None)
             if c > self.limits.fade_band and abs(b) < band / 4:
-                return ("capacity_fade", point), (
-                    f"{detail}: it moves {1 + c:.2f} times the change per MWh of the rated "
-                    f"capacity, as with about {1 / (1 + c):.0%} of it left")
+                return ("capacity_fade", point), say(
+                    "{gap} against the twin's energy count: it moves {c} times the change "
+                    "per MWh of the rated capacity, as with about {left} of it left",
+                    gap=f"{gap:+.4f}", c=f"{1 + c:.2f}", left=f"{1 / (1 + c):.0%}")
             return drift
         if active and all(self.limits.fade_band < r / d < 1.0 for d, r in active) \
                 and len(moves) < 16:
             return None  # as a fade (of up to half the capacity) would: wait for the steps
         return drift
 
-    def _balance(self, st: Step, faulty: set[str]) -> dict[tuple[str, str], str]:
+    def _balance(self, st: Step, faulty: set[str]) -> dict[tuple[str, str], Said]:
         """The PCC's exchange against the metered generators, loads and storage."""
         pcc = next((p for p, r in self.roles.items() if r.kind == "pcc"
                     and p.endswith(".p_import_mw")), None)
@@ -277,11 +310,12 @@ class Detector:
         gap = net - total
         if abs(gap) > max(self.limits.balance_band_rel * flows,
                           self.limits.band_floor_rel * self.park_mw):
-            return {("feeder_mismatch", pcc): f"PCC {net:.3f} MW, metered parts {total:.3f} MW"}
+            return {("feeder_mismatch", pcc): say("PCC {net} MW, metered parts {parts} MW",
+                                                 net=f"{net:.3f}", parts=f"{total:.3f}")}
         return {}
 
     # ------------------------------------------------------------------ persistence
-    def _persist(self, t: int, found: dict[tuple[str, str], str | tuple[str, str]]
+    def _persist(self, t: int, found: dict[tuple[str, str], Said | tuple[str, Said]]
                  ) -> list[Alarm]:
         for key in list(self._since):
             if key not in found:  # the episode ended
@@ -289,8 +323,8 @@ class Detector:
                 if key[0] != "capacity_fade":  # a capacity lost stays lost: raised once
                     self._raised.discard(key)
         new = []
-        for key, what in found.items():  # a detail, or (the kind as known now, a detail)
-            kind, detail = (key[0], what) if isinstance(what, str) else what
+        for key, what in found.items():  # what was seen, or (the kind as known now, it)
+            kind, said = (key[0], what) if isinstance(what, Said) else what
             start = self._since.setdefault(key, t)
             # a fade is told from three steps of evidence already: no window besides
             window = 0 if key[0] in ("lost_tag", "stuck_meter", "capacity_fade") \
@@ -298,7 +332,7 @@ class Detector:
             if key not in self._raised and t - start >= window:
                 self._raised.add(key)
                 alarm = Alarm(kind=kind, point=key[1], start_s=start, raised_s=t,
-                              detail=detail)
+                              said=said)
                 new.append(alarm)
         self.alarms.extend(new)
         return new

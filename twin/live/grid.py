@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from twin.core.results import RunWriter, SeriesInfo
-from twin.live.checks import Alarm
+from twin.live.checks import Alarm, say
 from twin.live.estimate import (
     SIGMA_P_FLOOR_MW,
     SIGMA_P_REL,
@@ -157,8 +157,9 @@ class GridEstimator:
         position = {int(b): i for i, b in enumerate(self.pn.net.bus.index)}
         bad = {by_bus[m.element]: m for m in est.bad if m.kind == "v" and m.element in by_bus}
         new = [Alarm(kind="bad_data", point=point, start_s=t, raised_s=t,
-                     detail=f"{m.value:.4f} p.u. thrown out by the state estimation, which "
-                            f"puts the bus at {est.vm_pu[position[m.element]]:.4f} p.u.")
+                     said=say("{v} p.u. thrown out by the state estimation, which puts the "
+                              "bus at {e} p.u.", v=f"{m.value:.4f}",
+                              e=f"{est.vm_pu[position[m.element]]:.4f}"))
                for point, m in bad.items() if point not in self._flagged]  # once an episode
         self._flagged = set(bad)
         return new

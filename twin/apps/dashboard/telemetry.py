@@ -117,7 +117,7 @@ class TelemetryPage:
     def _alarm(self, a: Alarm) -> dict[str, Any]:
         return {"kind": a.kind, "point": a.point, "start_s": int(a.start_s),
                 "raised_s": int(a.raised_s), "since": self.local(a.start_s),
-                "raised": self.local(a.raised_s), "detail": a.detail}
+                "raised": self.local(a.raised_s), "detail": a.detail, "said": a.said.as_dict()}
 
     def local(self, t_s: float) -> str:
         """Local clock time of ``t_s`` seconds from the scenario's start."""
@@ -192,7 +192,8 @@ class TelemetryPage:
     def _recommendation(self, rec: Any) -> dict[str, Any] | None:
         if rec is None:
             return None
-        return {"for": self.local(rec.t), "t": rec.t, "why": rec.why,
+        return {"for": self.local(rec.t), "t": rec.t, "why": str(rec.why or ""),
+                "said": rec.why.as_dict() if rec.why else None,
                 "p_set_mw": {b: num(v, 4) for b, v in rec.p_set_mw.items()},
                 "p_import_plan_mw": num(rec.p_import_plan_mw, 4), "status": rec.status}
 

@@ -3,7 +3,7 @@
 // deviation, the alarms as they are raised, the EMS's recommendation (not sent). Polls
 // /api/telemetry?since=N twice a second; window.twin.telemetry holds what is shown (tests).
 // In the page's language (i18n.js, its switch): labels carry data-i18n, the rest is drawn
-// again by tmRelabel; the alarms' details, English from the detector, go through TM_SAID.
+// again by tmRelabel; the alarms' details come as templates and values (tmSay).
 "use strict";
 
 const TM = {seq: 0, frames: [], alarms: [], grid: null, ems: null, status: null, info: null,
@@ -15,30 +15,10 @@ const TM_KINDS = {lost_tag: "Lost tag", stuck_meter: "Stuck meter", sign_flip: "
                   wind_icing: "Wind icing", soc_drift: "SOC drift", capacity_fade: "Capacity fade",
                   feeder_mismatch: "Feeder mismatch", bad_data: "Bad data"};
 
-// what the twin says (twin/live/checks.py, grid.py, advise.py), as templates: the values
-// are kept as written, the words translated; a text matching none is shown as it came
-const TM_SAID = [
-  "{gap} against the twin's energy count: it moves {c} times the change per MWh of the rated capacity, as with about {left} of it left",
-  "{gap} against the twin's energy count",
-  "{v} MW of {e} MW expected, held at {h} MW", "{v} MW of {e} MW expected at {c} degC",
-  "{v} MW of {e} MW expected", "{v} for {n} readings", "{v} MW, expected >= 0",
-  "the state of charge follows the power negated",
-  "no update for longer than the mapping's stale_after", "PCC {net} MW, metered parts {parts} MW",
-  "{v} p.u. thrown out by the state estimation, which puts the bus at {e} p.u.",
-  "{x} not measured", "outside the scenario's period",
-].map((key) => {
-  const names = [...key.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
-  const body = key.split(/\{\w+\}/).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("(.+?)");
-  return {key, names, re: new RegExp(`^${body}$`)};
-});
-
-function tmSay(text) {
-  if (!text) return text;
-  for (const {key, names, re} of TM_SAID) {
-    const m = re.exec(text);
-    if (m) return t(key, Object.fromEntries(names.map((n, i) => [n, m[i + 1]])));
-  }
-  return text;
+// what the twin says (twin/live/checks.py's Said: the alarms' details, why nothing is
+// recommended): an English template, the key of i18n.js, and its values as written
+function tmSay(said) {
+  return said ? t(said.template, said.values) : "";
 }
 
 function tmEl(tag, attrs = {}, text = "") {
@@ -228,7 +208,7 @@ function tmAlarms(again = false) {
     li.append(tmEl("b", {class: "kind"}, `${t(TM_KINDS[a.kind] || a.kind)} `),
               tmEl("span", {}, t("{point} · raised {at} (since {since}) · ",
                                  {point: a.point, at: a.raised, since: a.since.slice(11)})),
-              tmEl("span", {class: "muted detail"}, tmSay(a.detail)));
+              tmEl("span", {class: "muted detail"}, tmSay(a.said)));
     ul.append(li);
   }
   document.getElementById("tm-alarm-note").textContent =
@@ -278,7 +258,7 @@ function tmEms() {
     const when = t(which === "now" ? "this step" : "next step");
     if (r.why) {
       div.append(tmEl("p", {class: "muted"}, t("{when}, {for}: nothing recommended ({why})",
-                                               {when, for: r.for, why: tmSay(r.why)})));
+                                               {when, for: r.for, why: tmSay(r.said)})));
     } else {
       div.append(tmEl("p", {}, t("{when}, {for}: import {x} MW planned ({status})",
                                  {when, for: r.for, x: tmFmt(r.p_import_plan_mw, 3), status: r.status})));
