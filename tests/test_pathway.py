@@ -125,7 +125,7 @@ def test_tightening_resolves_until_the_run_passes(small, tmp_path, monkeypatch) 
     assert first.run_path.exists()
 
 
-def test_command_prints_the_road_and_writes_the_report(small, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_command_prints_the_road_and_writes_the_report(small, tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001
     out = tmp_path / "road"
     code = main(["pathway", str(small.path), "--rounds", "1", "--out", str(out)])
     assert code == 0
@@ -140,6 +140,28 @@ def test_command_prints_the_road_and_writes_the_report(small, tmp_path, capsys) 
     assert "The road year by year" in page
     assert page.count("<svg") >= 4  # the waterfall and the criteria by year
     assert "location-based" in page
+    assert "3 co-simulations made" in text
+    # a price changed (the efficiency programme's, 1 % dearer) and the same portfolio: the
+    # rerun makes no co-simulation, it reuses the three in --out
+    from twin.studies.pathway import measures
+
+    load = measures.data.load
+
+    def dearer(name: str):  # noqa: ANN202
+        table = load(name)
+        if name != "measures":
+            return table
+        eff = {**table["efficiency"], "cost_cny_per_mwh_saved":
+               1.01 * float(table["efficiency"]["cost_cny_per_mwh_saved"])}
+        return {**table, "efficiency": eff}
+
+    monkeypatch.setattr(measures.data, "load", dearer)
+    assert main(["pathway", str(small.path), "--rounds", "1", "--out", str(out)]) == 0
+    again = capsys.readouterr().out
+    assert again.split("\n\n")[1] == text.split("\n\n")[1]  # the same portfolio
+    assert "0 co-simulations made" in again
+    assert "3 reused from --out" in again
+    monkeypatch.undo()
     assert main(["pathway", str(small.path), "--years", "2028-2025"]) == 2
     assert main(["pathway", str(small.path), "--gas-kgce", "2.0"]) == 2
     assert main(["pathway", str(small.path), "--criteria", "core,beauty"]) == 2

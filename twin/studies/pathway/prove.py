@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +101,8 @@ class Pathway:
     years: list[Year] = field(default_factory=list)
     acct: Accounting = field(default_factory=Accounting)
     weather: list[Profiles] = field(default_factory=list)  # profiles of every weather year
+    # co-simulations made and reused, seconds in the made ones and in all (:func:`pathway`)
+    timing: dict[str, float] = field(default_factory=dict)
 
     @property
     def final(self) -> Round:
@@ -302,19 +305,27 @@ def run_key(scenario: Scenario) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def cached_run(scenario: Scenario, out_dir: str | Path) -> Path:
+def cached_run(scenario: Scenario, out_dir: str | Path, stats: dict[str, float] | None = None
+               ) -> Path:
     """The run's HDF5 file: the one already in ``out_dir`` when it was made from the same
     scenario, files and code (its key beside it, ``NAME.key``), else a new run. A change of a
     price or a limit that the co-simulation does not read (:data:`PRICED`, the accounting
-    settings) reuses the runs; the pathway reads only their flows and costs them anew."""
+    settings) reuses the runs; the pathway reads only their flows and costs them anew.
+    ``stats`` counts the runs ``made`` and ``reused`` and the seconds the made ones took
+    (``run_s``)."""
+    stats = {} if stats is None else stats
     path = runner.output_path(scenario, out_dir)
     key, key_path = run_key(scenario), path.with_suffix(".key")
     if path.is_file() and key_path.is_file() and key_path.read_text(encoding="utf-8") == key:
         log.info("%s: reused (same scenario, files and code)", path)
+        stats["reused"] = stats.get("reused", 0) + 1
         return path
     key_path.unlink(missing_ok=True)
+    start = time.perf_counter()
     result = runner.run(scenario, out_dir)
     key_path.write_text(key, encoding="utf-8")
+    stats["made"] = stats.get("made", 0) + 1
+    stats["run_s"] = stats.get("run_s", 0.0) + time.perf_counter() - start
     return result.path
 
 
@@ -328,17 +339,19 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     ``weather_files`` (each checked as the scenario's weather before anything runs)."""
     out = Path(out_dir)
     acct = acct or Accounting()
+    start = time.perf_counter()
+    stats: dict[str, float] = {"made": 0, "reused": 0, "run_s": 0.0}
     first, last = years or (acceptance_year, acceptance_year)
     base = scenario.with_days(days) if days else scenario
     variants = weathers(scenario, max(weather_years, 1), tuple(weather_files))
     baselines = [apply(scenario, None, {}, f"pathway-baseline{w}", days, fields)[0]
                  for w, fields in variants]
-    results = [cached_run(s, out) for s in baselines]
+    results = [cached_run(s, out, stats) for s in baselines]
     ps = [from_run(r) for r in results]
     profiles = ps[0]
     base_judged = [judge(r, acct) for r in results]
     road = Pathway(scenario, profiles, _worst(base_judged), results[0], acceptance_year,
-                   acct=acct, weather=ps)
+                   acct=acct, weather=ps, timing=stats)
     if base.period.start.year != acceptance_year:
         road.notes.append(f"the scenario's weather year is {base.period.start.year}: every "
                           "year of the road is co-simulated on that weather")
@@ -359,7 +372,7 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
         for w, fields in variants:
             built, applied = apply(scenario, profiles, portfolio, f"{name}{w}", days, fields,
                                    certificates_mwh=portfolio.get("gec", 0.0))
-            result = cached_run(built, out)
+            result = cached_run(built, out, stats)
             judged.append(judge(result, acct, contracts) if contracts else judge(result, acct))
             path = path or result
         assert path is not None
@@ -396,6 +409,7 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     road.waterfall = waterfall(ps, final, acct,
                                road.final.solution.criteria.get("core_carbon_intensity"))
     _years(road, scenario, ps, first, last, stages, prove_runs)
+    road.timing = {**stats, "total_s": time.perf_counter() - start}
     return road
 
 

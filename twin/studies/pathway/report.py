@@ -191,6 +191,18 @@ def headline(road: Pathway) -> str:
             f"round{'s' * (n > 1)} (the rounds ran out).")
 
 
+def timing(road: Pathway) -> str:
+    """The road's time: co-simulations made and reused (kept in --out), the rest (the LPs
+    and the accounting). Empty before the road is done."""
+    t = road.timing
+    if "total_s" not in t:
+        return ""
+    made, reused = int(t["made"]), int(t["reused"])
+    return (f"time: {t['total_s']:.0f} s wall; {made} co-simulation{'s' * (made != 1)} made "
+            f"({t['run_s']:.0f} s), {reused} reused from --out (same scenario, files and "
+            f"code); the LPs and the accounting {t['total_s'] - t['run_s']:.0f} s")
+
+
 def text(road: Pathway) -> str:
     """The terminal summary."""
     out = [headline(road), ""]
@@ -219,6 +231,8 @@ def text(road: Pathway) -> str:
                       or "nothing"))
     out.extend(f"accounting: {line}" for line in road.acct.lines())
     out.extend(f"note: {n}" for n in road.notes)
+    if timing(road):
+        out.append(timing(road))
     return "\n".join(out)
 
 
