@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from types import SimpleNamespace
 
@@ -143,21 +144,37 @@ def test_anomaly_model_learned_from_good_boards_only(board):
         learn(g, [])
 
 
-def test_process_scale_fits_a_camera_that_zooms(board):
-    """A good board seen 0.8 % larger: 'process' keeps the scale at 1 and calls the edges,
-    'process-scale' measures the scale and calls nothing."""
+def test_process_undoes_a_camera_that_zooms(board):
+    """A good board seen 0.8 % larger: a rigid fit keeps the scale at 1 and calls the edges;
+    'process' measures the scale from the tiles' shifts, undoes it and calls nothing."""
     _, g = board
     h, w = g.image.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.3, 1.008)
     m[:, 2] += (3.0, -2.0)
     zoomed = cv2.warpAffine(g.image, m, (w, h), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE)
-    fitted = {}
-    for name in ("process", "process-scale"):
-        ref = inspect_mod.reference(g, None, inspect_mod.TOLERANCES[name])
-        fitted[name] = float(np.linalg.svd(inspect_mod.align(ref, zoomed)[:, :2])[1].mean())
-    assert fitted["process"] == pytest.approx(1.0, abs=1e-6)
-    assert fitted["process-scale"] == pytest.approx(1.008, abs=0.001)
-    plain = inspect(g, zoomed, verifier=None, tolerance="process")
-    scaled = inspect(g, zoomed, verifier=None, tolerance="process-scale")
-    assert len(plain) > len(scaled) == 0
+    rigid = dataclasses.replace(inspect_mod.PROCESS, scale=False)
+    warps = {}
+    for name, tol in (("rigid", rigid), ("process", inspect_mod.PROCESS)):
+        warps[name] = inspect_mod.align(inspect_mod.reference(g, None, tol), zoomed)
+    assert float(np.linalg.svd(warps["rigid"][:, :2])[1].mean()) == pytest.approx(1.0, abs=1e-6)
+    assert float(np.linalg.svd(warps["process"][:, :2])[1].mean()) == pytest.approx(1.008,
+                                                                                   abs=0.0005)
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], float)
+    assert np.abs(corners @ warps["process"].T - corners @ m.T).max() < 0.6
+    assert len(inspect(g, zoomed, verifier=None, tolerance=rigid)) > 0
+    assert inspect(g, zoomed, verifier=None, tolerance="process") == []
+
+
+def test_process_keeps_the_scale_of_a_defective_board_at_one(board):
+    """Parts gone, shifted or turned are outliers among the tiles, not a pull on the scale."""
+    d, g = board
+    bad = assembled.sample(d, SAMPLES[1], defects=list(assembled.KINDS))
+    ref = inspect_mod.reference(g, None, inspect_mod.PROCESS)
+    tiles = inspect_mod._similarity(ref.grey[0], _half(bad.image), ref.grey_mask[0],
+                                    inspect_mod.align(ref, bad.image), -1.0)
+    assert float(np.sqrt(abs(np.linalg.det(tiles[:, :2])))) == pytest.approx(1.0, abs=0.001)
+
+
+def _half(img):
+    return cv2.pyrDown(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))

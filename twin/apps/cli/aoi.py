@@ -5,7 +5,7 @@
     twin aoi train [--boards N] [--seed S] [--epochs E] [--workers W]
     twin aoi train --deeppcb PATH [--seed S] [--epochs E] [--limit N] [--out FILE]
     twin aoi evaluate [--boards N] [--seed S] [--gerber] [--no-verifier] [--sweep-boards K]
-                      [--tolerance tight|process|process-scale]
+                      [--tolerance tight|process]
     twin aoi evaluate --assembled [--boards N] [--seed S] [--workers W] [--tolerance T]
     twin aoi evaluate --deeppcb PATH [--weights FILE] [--json FILE]
     twin aoi export-onnx [--out FILE] [--weights FILE]
@@ -247,9 +247,9 @@ def register_vision(subparsers: Any) -> None:
                    help="resolution of the gerber board (1000/N)")
     p.add_argument("--no-verifier", action="store_true",
                    help="no CNN verifier: every blob kept, its kind measured")
-    p.add_argument("--tolerance", choices=("tight", "process", "process-scale"),
+    p.add_argument("--tolerance", choices=("tight", "process"),
                    help="the inspector's tolerance profile (default: tight; --assembled: "
-                        "process); process and process-scale are scored one to one")
+                        "process); process is scored one to one")
     p.add_argument("--sweep-boards", type=int, default=4,
                    help="boards per size in the detection-limit sweep (0: no sweep)")
     p.add_argument("--workers", type=int, default=1, help="processes")
