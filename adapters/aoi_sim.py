@@ -35,8 +35,9 @@ from twin import data
 from twin.models.aoi import line as aoi_line
 from twin.models.aoi.line import LINES, AOILineSpec
 from twin.models.aoi.sources import FrameWriter, open_camera
+from twin.models.catchup import catch_up
 from twin.models.disturbances import defect_share
-from twin.models.events import EventBook
+from twin.models.events import EventBook, windows
 from twin.models.loads import ParkCalendar
 from twin.models.loads.calendar import DAY_TYPES
 
@@ -89,12 +90,52 @@ class AOISim(TwinSimulator):
                 if anchor is not None and spec.fidelity == "statistical" else 0)
         line = LINES[spec.fidelity](spec, self.start_epoch_s - skip * int(self.step_s),
                                     **common)
-        line.skip(skip, self.step_s)
+        if anchor is not None and spec.fidelity == "statistical":
+            self._catch_up(line, eid, spec, common, skip)
         if spec.fidelity == "full" and self.events is not None:
             line.p_defect_at = self._share_at(eid, spec.p_defect)
         if spec.hold_on and self.events is not None:
             line.clock.holds = self._holds(frozenset(spec.hold_on))
         return line
+
+    def _catch_up(self, line: Any, eid: str, spec: AOILineSpec, common: dict[str, Any],
+                  n: int) -> None:
+        """``line.skip`` over the ``n`` steps before a jump with the events then in force (its
+        defect bursts, the holds of its ``hold_on`` kinds), from the nearest day already
+        run to in this process (:func:`twin.models.catchup.catch_up`)."""
+        step = int(self.step_s)
+        first = self.start_epoch_s - n * step
+        book = self.events
+        before = [w for w in windows(book.events, dt.datetime.fromtimestamp(first, dt.UTC),
+                                     book.timezone, n * step)
+                  if w.event.kind == "defect_burst" or w.event.kind in spec.hold_on] if n else []
+        bursts = [w for w in before if w.event.kind == "defect_burst"]
+        held = [(first + w.start_s, first + w.end_s, w.event.kind == "grid_outage")
+                for w in before if w.event.kind in spec.hold_on]
+
+        def share(j: int) -> float:
+            t = j * step
+            return defect_share(eid, spec.p_defect, [w for w in bursts
+                                                     if w.start_s <= t < w.end_s])
+
+        def advance(ln: Any, done: int, k: int) -> None:
+            ln.clock.holds = ((lambda t0, t1: [h for h in held if h[0] < t1 and h[1] > t0])
+                              if held else None)
+            j = done
+            while j < done + k:  # runs of steps with one defective share
+                m = j + 1
+                while bursts and m < done + k and share(m) == share(j):
+                    m += 1
+                ln.p_defect = share(j)
+                ln.skip(m - j if bursts else k, step)
+                j = m if bursts else done + k
+
+        plain = {k: v for k, v in common.items() if not callable(v)}
+        key = ("aoi", eid, repr(spec), repr(plain), first, step,
+               tuple((w.start_s, w.end_s, repr(w.event)) for w in before))
+        catch_up(line, key, n, step, advance,
+                 lambda: LINES[spec.fidelity](spec, first, **common))
+        line.clock.holds, line.p_defect = None, spec.p_defect
 
     def _holds(self, kinds: frozenset[str]) -> Any:
         """The windows of the events of ``kinds`` overlapping an interval, in epoch seconds,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from mosaik_api_v3.types import InputData
 
 from adapters.base import Model, TwinSimulator, as_values, single, spec_params, total
 from twin.core.rng import generator
+from twin.models.catchup import catch_up
 from twin.models.disturbances import arrival_factor
 from twin.models.events import EventBook
 from twin.models.loads import (
@@ -66,13 +68,29 @@ class LoadsSim(TwinSimulator):
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         rng = generator(self.seed, eid)
         if model == "EVHub":
-            hub = EVHub(EVHubSpec(**params), self.calendar, rng)
-            hub.skip(self.skipped, self.step_s, self.start_epoch_s)
+            spec = EVHubSpec(**params)
+            hub = EVHub(spec, self.calendar, rng)
+            self._catch_up_hub(hub, eid, spec)
             return hub
         load = (FactoryLoad(FactorySpec(**params), self.calendar, rng) if model == "Factory"
                 else HeatSupply(HeatSupplySpec(**params), self.calendar, rng))
         load.skip(self.skipped, self.step_s)
         return load
+
+    def _catch_up_hub(self, hub: EVHub, eid: str, spec: EVHubSpec) -> None:
+        """``hub.skip`` over the steps before a jump, its arrivals drawn from the nearest day
+        already drawn to in this process (:func:`twin.models.catchup.catch_up`)."""
+        n, dt_s = self.skipped, self.step_s
+        stepped = inspect.signature(EVHub.skip).parameters["stepped"].default
+        first = self.start_epoch_s - n * dt_s
+        if n > stepped:
+            def draws(h: EVHub, done: int, k: int) -> None:
+                h.skip(k, dt_s, first + (done + k) * dt_s, stepped=0)
+
+            catch_up(hub, ("ev", eid, repr(spec), self.seed, first, dt_s), n - stepped, dt_s,
+                     draws, lambda: EVHub(spec, self.calendar, generator(self.seed, eid)),
+                     fixed=("calendar", "_arrivals", "spec", "params"))  # what no step changes
+        hub.skip(min(n, stepped), dt_s, self.start_epoch_s)
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         dt_s = self.step_s

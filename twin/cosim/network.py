@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from twin import data as reference_data
 from twin.models.grid import io as grid_io
 from twin.models.grid.control import Unit
@@ -39,12 +41,22 @@ def grid_units(s: Scenario) -> dict[str, Unit]:
     return {c.name: Unit(c.kind, c.rating_mw) for c in grid_connections(s)}
 
 
+_BUILT: dict[str, ParkNetwork] = {}  # the last network built, by what it follows from
+
+
 def build_grid(s: Scenario) -> ParkNetwork:
-    """The network a run uses: loaded from JSON, or built from the scenario's entities."""
+    """The network a run uses: loaded from JSON, or built from the scenario's entities (a copy
+    of the last one built when nothing it follows from changed: the trainers' page builds
+    the same network at every jump, and the planning rules' power flows take a second)."""
     if s.grid is None:
         raise ValueError("the scenario has no grid section")
     names = [name for _, name in s.entity_names()]
     if s.grid.source in ("json", "cim"):
         return grid_io.read_network(s.grid.path, names, s.grid.source, s.grid.mapping,
                                     s.entity_kinds())
-    return build_network(grid_connections(s), s.grid.layout, name=s.park.name)
+    connections = grid_connections(s)
+    key = repr((connections, s.grid.layout, s.park.name, reference_data.load("grid")))
+    if key not in _BUILT:
+        _BUILT.clear()
+        _BUILT[key] = build_network(connections, s.grid.layout, name=s.park.name)
+    return copy.deepcopy(_BUILT[key])

@@ -19,9 +19,11 @@ the new run has every event so far.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
+import os
 import tempfile
 import threading
 import time
@@ -42,6 +44,7 @@ from twin.apps.dashboard.frames import (
     kpis_so_far,
 )
 from twin.apps.dashboard.history import History, events_file, save_events
+from twin.models import catchup
 from twin.models.events import Event, EventBook, live_events
 from twin.scenario import Scenario
 
@@ -133,6 +136,7 @@ class LiveTwin:
         self._cond = threading.Condition()
         self._speed = float(speed)
         self._paused = self._stop = False
+        self._stopped = threading.Event()  # stop() was called (ends the background catch-up)
         self._jump: dt.datetime | None = None
         self.jump_from: float | None = None  # monotonic time of the last jump asked
         self.jump_took_s: float | None = None
@@ -196,15 +200,33 @@ class LiveTwin:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> LiveTwin:
-        """Start the simulation thread."""
+        """Start the simulation thread (and, once the first step is shown, the models'
+        catch-up for later jumps in the background: :meth:`_warm`)."""
         self._thread = threading.Thread(target=self._main, name="twin-live", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._warm, name="twin-warm", daemon=True).start()
         return self
+
+    def _warm(self) -> None:
+        """Run the EV hubs and statistical AOI lines of the first segment to the period's
+        end, keeping their state at each day's end (:func:`twin.models.catchup.warm`), so a
+        jump starts them from its day instead of the period's start; at low priority."""
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        with self._cond:
+            while self.sim_t is None and not self._stop and self.state != "failed":
+                self._cond.wait(0.5)
+        weeks = self.scenario.period.duration_s // catchup.KEEP_S + 1
+        try:
+            catchup.warm(lambda per_week: weeks * per_week, self._stopped)
+        except Exception:  # only a later jump's speed depends on it
+            log.warning("the models' catch-up for jumps was not run ahead", exc_info=True)
 
     def stop(self, timeout: float = 10.0) -> None:
         """End the run (the file is kept, marked incomplete) and wait for the thread."""
         with self._cond:
             self._stop = True
+            self._stopped.set()
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
