@@ -15,6 +15,7 @@ and ``ShiftCommand`` (``p_shift_mw``), each named as the device's input it sets
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,8 @@ from twin.ems.controller import EMS, Measurement
 INPUTS = (
     Attr("outputs", "", "snapshots of the PV, wind, loads and AOI simulators"),
     Attr("storage", "", "snapshot of the battery simulator at the start of the step"),
+    Attr("grid_loss_mw", "MW", "the network's losses in the step before (from the grid's "
+         "power flow; none with a lossless balance)"),
 )
 SIGNALS = (
     Attr("storage_commands", "", "{battery: {attr: value}} for the battery simulator's Control "
@@ -89,9 +92,11 @@ class EMSSim(TwinSimulator):
                     flex[eid] = attrs.get("flex")
         for snapshot in data.get("storage", {}).values():
             soc.update({eid: float(a["soc"]) for eid, a in snapshot.items() if "soc" in a})
+        losses = [float(v) for v in data.get("grid_loss_mw", {}).values()]
         return Measurement(pv_mw=sums["pv"], wind_mw=sums["wind"], other_mw=sums["other"],
                            ev_mw=sums["ev"], factory_mw=factory, soc=soc, ev_flex=flex,
-                           line_flex_mw=sums["line_flex"], line_held_mw=sums["line_held"])
+                           line_flex_mw=sums["line_flex"], line_held_mw=sums["line_held"],
+                           grid_loss_mw=sum(losses) if losses else math.nan)
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         i = self.index(time)

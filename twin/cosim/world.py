@@ -294,6 +294,9 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
     _connect_all(world, gens, pcc, ("p_mw", "p_gen_mw"))
     _connect_all(world, loads, pcc, ("p_mw", "p_load_mw"))
     _connect_all(world, batteries, pcc, ("p_mw", "p_storage_mw"))
+    if "EMS" in factories and "Grid" in factories:  # the network's losses, a step late
+        world.connect(pcc, wiring.entities["ems"], ("p_loss_mw", "grid_loss_mw"),
+                      time_shifted=True, initial_data={"p_loss_mw": float("nan")})
 
     _build_external(world, s, wiring)
     _build_recorder(world, s, wiring, factories, path, progress, observer)

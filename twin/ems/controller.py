@@ -70,9 +70,12 @@ class Settings:
     # import cost is at least this quantile of the next reserve_steps' costs (> 1: never)
     spare_soc: float = 2.0  # ... or where every storage is this full (room for a surplus; > 1:
     # never: energy the plan keeps is kept for the peaks ahead)
-    loss_margin: float = 0.03  # a request's cut is held with this share of the park's load in
-    # hand: the network's losses (2-3 % of the load), which the EMS does not measure, come on
-    # top of its balance at the point of connection
+    loss_margin: float = 0.03  # a request's cut is held with the network's losses in hand
+    # (they come on top of the EMS's balance at the point of connection): where the grid's
+    # losses are not measured, this share of the park's load (2-3 %; in a surplus, of the load
+    # and the generation flowing out)
+    loss_safety: float = 0.15  # where they are measured, the estimate following the power
+    # flows (:meth:`EMS.losses_mw`) with this share on top
     peak_margin: float = 0.05  # flexible load goes down within this share of the month's peak
     tail_steps: int = 96  # plans look this much further: a lull (no wind, PV scaled) after the
     # horizon, so they keep what storage it needs and do not shave below the peak it sets
@@ -120,6 +123,7 @@ class Measurement:
     ev_flex: dict[str, EVFlex | None]
     line_flex_mw: float = 0.0  # what holding the AOI lines would take off (their p_flex_mw)
     line_held_mw: float = 0.0  # what the park's hold of the AOI lines takes off now
+    grid_loss_mw: float = math.nan  # the network's losses in the step before (NaN: unknown)
 
     @property
     def complete(self) -> bool:
@@ -257,6 +261,9 @@ class EMS:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: concurrent.futures.Future | None = None
         self._adopted = False
+        self._loss_k: float | None = None  # losses per (MW of flow)^2, measured
+        self._loss_k_mean = 0.0
+        self._flow_mw = math.nan  # the park's flows in the step before: load, generation, storage
         self._take_windows()
 
     @property
@@ -301,6 +308,8 @@ class EMS:
         factory_base = sum(v for k, v in m.factory_mw.items()) - sum(st.shift_sent.values())
         load = factory_base + m.other_mw
         self.history.append(m.pv_mw, m.wind_mw, load)
+        gen = sum(x for x in (m.pv_mw, m.wind_mw) if math.isfinite(x))
+        self._measure_losses(m.grid_loss_mw)
         for f in self.flexibles:
             st.backlog_mwh[f.name] += st.shift_sent.get(f.name, 0.0) * s.dt_h
 
@@ -331,10 +340,8 @@ class EMS:
                            + float(bp.p_shift_mw[k].sum())
                            + max(float(bp.p_storage_mw[k].sum()), 0.0), 0.0) + m.line_held_mw
             # (an AOI line held on the request gives its part: it counts in the answer)
-            # (in a surplus the losses follow the generation flowing out too)
-            flow = load + m.ev_mw + (sum(x for x in (m.pv_mw, m.wind_mw) if math.isfinite(x))
-                                     if net_demand < 0 else 0.0)
-            cap = max(baseline - float(st.cut[k]), 0.0) - s.loss_margin * flow
+            cap = max(baseline - float(st.cut[k]), 0.0) - float(self.losses_mw(
+                load + m.ev_mw, gen, max(abs(p_planned), float(st.cut[k]))))
             ceiling = min(ceiling, cap)
         p_total = self._correct(i, k, p_planned, net_demand, ceiling, cap, m.soc)
         if not math.isfinite(cap) and p_total < 0 and self.storages:  # keep what holding the
@@ -368,6 +375,7 @@ class EMS:
         if month != st.month:
             st.month, st.peak_mw = month, 0.0
         st.peak_mw = max(st.peak_mw, net_demand + sum(p_storage.values()))
+        self._flow_mw = load + m.ev_mw + gen + sum(abs(p) for p in p_storage.values())
 
         asked, offered = self._asked_offered(i)
         env = vpp.envelope(self.storages, np.array([m.soc[b.name] for b in self.specs]),
@@ -530,17 +538,47 @@ class EMS:
                        base: dispatch.Plan, grid: bool) -> dispatch.Plan:
         """The plan with the import capped at the base plan's minus each request's offer (the
         cut asked where not declared yet); ``grid``: storage may charge from the grid too."""
-        margin = self._loss_mw(inputs)  # the cut is held at the meter, losses on top
-        reqs = [dataclasses.replace(a.request, cut_import_mw=margin + (
-            a.offered_mw if a.declared else a.request.cut_import_mw)) for a in active]
+        step = self.s.step_s  # the cut is held at the meter, the losses on top
+        reqs = [dataclasses.replace(a.request, cut_import_mw=self._loss_mw(
+            inputs, a.request.overlap(t0_s, step, inputs.H) > 0, cut) + cut)
+            for a in active for cut in (a.offered_mw if a.declared else a.request.cut_import_mw,)]
         asked = vpp.apply_requests(inputs, t0_s, self.s.step_s, reqs, _baseline(base))
         return self._plan(dataclasses.replace(asked, charge_limit_mw=None) if grid else asked,
                           t0_s // self.s.step_s)
 
-    def _loss_mw(self, inputs: dispatch.PlanInputs) -> float:
-        """The network's losses a request's cut is held with (``loss_margin`` of the load)."""
+    def _measure_losses(self, loss_mw: float) -> None:
+        """Take the network's losses measured in the step before (its flows in ``_flow_mw``)."""
+        if math.isfinite(loss_mw) and loss_mw >= 0 and self._flow_mw > 1.0:
+            k = loss_mw / self._flow_mw ** 2
+            self._loss_k_mean = k if self._loss_k is None else 0.75 * self._loss_k_mean + 0.25 * k
+            self._loss_k = max(k, self._loss_k_mean)
+
+    def losses_mw(self, load_mw: np.ndarray | float, gen_mw: np.ndarray | float,
+                  storage_mw: np.ndarray | float = 0.0) -> np.ndarray:
+        """The network's losses a request's cut is held with, with ``load_mw`` consumed,
+        ``gen_mw`` generated and ``storage_mw`` given or taken by storage in the park: where
+        the grid measures them, ``(1 + loss_safety)`` times the measured losses per flow
+        squared (the larger of the last step's and its recent mean) times these flows squared
+        (losses in lines and transformers go with the current squared, and the power drawn,
+        generated and stored all flows through them); where they are not measured,
+        ``loss_margin`` of the load (in a surplus, of the load and the generation flowing
+        out)."""
+        load, gen = np.asarray(load_mw, dtype=float), np.asarray(gen_mw, dtype=float)
+        if self._loss_k is None:
+            return self.s.loss_margin * np.where(gen > load, load + gen, load)
+        flow = load + gen + np.abs(np.asarray(storage_mw, dtype=float))
+        return (1.0 + self.s.loss_safety) * self._loss_k * flow ** 2
+
+    def _loss_mw(self, inputs: dispatch.PlanInputs, win: np.ndarray | None = None,
+                 cut_mw: float = 0.0) -> float:
+        """The network's losses a request's cut (``cut_mw``, from storage) is held with: the
+        largest over the plan's steps ``win`` (all of them: None; not measured:
+        ``loss_margin`` of the load)."""
         load = inputs.load_mw + sum((sh.p_base_mw for sh in inputs.shiftables), 0.0)
-        return self.s.loss_margin * float(np.max(load))
+        if self._loss_k is None:
+            return self.s.loss_margin * float(np.max(load))
+        loss = self.losses_mw(load, inputs.pv_mw + inputs.wind_mw, cut_mw)
+        return float(np.max(loss[win] if win is not None and win.any() else loss))
 
     def _plan(self, inputs: dispatch.PlanInputs, i: int) -> dispatch.Plan:
         """The plan of ``inputs`` made at step ``i``, looking ``tail_steps`` beyond them."""
@@ -567,11 +605,12 @@ class EMS:
         win = r.overlap(t0_s, step, inputs.H) > 0
         held = r.cut_import_mw
         if win.any() and self.storages:
-            margin = self._loss_mw(inputs)
+            margin = self._loss_mw(inputs, win, r.cut_import_mw)
             before = [b for b in active if b is not a and b.declared
                       and b.request.start_s < r.start_s]
-            reserved = sum((b.offered_mw + margin) * float(b.request.overlap(
-                t0_s, step, inputs.H).sum()) for b in before) * s.dt_h
+            reserved = sum((b.offered_mw + self._loss_mw(inputs, (w := b.request.overlap(
+                t0_s, step, inputs.H)) > 0, b.offered_mw)) * float(w.sum())
+                for b in before) * s.dt_h
             held = vpp.storage_offer(self.storages, inputs.soc0, (r.start_s - t0_s) / 3600.0,
                                      _baseline(base)[win],
                                      base.p_storage_mw.sum(axis=1)[win], margin,
@@ -583,7 +622,7 @@ class EMS:
         a.declared_s = t0_s
         if a.offered_mw < r.cut_import_mw:  # (flexible load is not counted in an offer)
             a.reason = vpp.limit_reason(r.cut_import_mw, a.offered_mw, sum(
-                b.p_max_mw for b in self.storages) - self._loss_mw(inputs))
+                b.p_max_mw for b in self.storages) - self._loss_mw(inputs, win, a.offered_mw))
             log.info("request %s-%s s: %.1f MW asked, %.1f MW offered (%s)", r.start_s,
                      r.end_s, r.cut_import_mw, a.offered_mw, a.reason)
 
@@ -669,8 +708,11 @@ class EMS:
             return 0.0
         win = np.isfinite(st.cut[k + 1:])
         load = st.inputs.load_mw + sum((sh.p_base_mw for sh in st.inputs.shiftables), 0.0)
-        return float(np.sum(st.cut[k + 1:][win] + s.loss_margin * np.broadcast_to(
-            load, st.cut.shape)[k + 1:][win])) * s.dt_h
+        gen = st.inputs.pv_mw + st.inputs.wind_mw
+        loss = self.losses_mw(load, gen, np.nan_to_num(st.cut)) if self._loss_k is not None \
+            else s.loss_margin * load
+        return float(np.sum(st.cut[k + 1:][win] + np.broadcast_to(
+            loss, st.cut.shape)[k + 1:][win])) * s.dt_h
 
     def _keep_for_requests(self, p_total: float, k: int, soc: dict[str, float]) -> float:
         """Before a request's window: discharge only what its cut will not need, and where
