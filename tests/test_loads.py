@@ -384,6 +384,22 @@ def series(cal: ParkCalendar, name: str, seed: int) -> tuple[list, list, list]:
     return fs, es, hs
 
 
+@pytest.mark.parametrize("n", [0, 1, 1022, 1023, 2500])
+def test_noise_advanced_as_stepped(n: int) -> None:
+    """A factory's and heat supply's noise over the steps a jump leaves out (advance) ends
+    where stepping them ends, to the bit, across blocks of draws, and goes on alike."""
+    from twin.core.rng import AR1Noise
+
+    skipped, stepped = (AR1Noise(generator(7, "noise"), 0.05, 3600.0) for _ in range(2))
+    stepped.step(900)  # mid-block, as after some steps
+    skipped.step(900)
+    skipped.advance(n, 900)
+    for _ in range(n):
+        stepped.step(900)
+    assert skipped.x == stepped.x
+    assert [skipped.step(600) for _ in range(1500)] == [stepped.step(600) for _ in range(1500)]
+
+
 def test_reproducible_by_seed_and_name(cal: ParkCalendar) -> None:
     a, b = series(cal, "ent_a", 42), series(cal, "ent_a", 42)
     assert a == b

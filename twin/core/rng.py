@@ -36,30 +36,37 @@ class AR1Noise:
         self._coeff: dict[float, tuple[float, float]] = {}
         self.x = self.sigma * self._normal()  # stationary start
 
-    def _normal(self) -> float:
+    def _block(self) -> list[float]:
+        """The normal draws in hand, a new block of them once all are used."""
         if self._i >= len(self._draws):
             self._draws = self._rng.standard_normal(self.BLOCK).tolist()
             self._i = 0
-        z = self._draws[self._i]
+        return self._draws
+
+    def _normal(self) -> float:
+        z = self._block()[self._i]
         self._i += 1
         return z
 
+    def _coefficients(self, dt_s: float) -> tuple[float, float]:
+        """``(phi, sqrt(1 - phi^2) sigma)`` of a step of ``dt_s``: ``x' = phi x + that z``."""
+        coeff = self._coeff.get(dt_s)
+        if coeff is None:
+            phi = math.exp(-dt_s / self.tau_s)
+            coeff = self._coeff[dt_s] = (phi, math.sqrt(1.0 - phi * phi) * self.sigma)
+        return coeff
+
     def advance(self, n_steps: int, dt_s: float) -> None:
-        """``n_steps`` steps of ``dt_s`` whose values are not needed: the same draws and
-        arithmetic as :meth:`step`, without a call per step."""
+        """``n_steps`` steps of ``dt_s`` whose values are not needed: the draws and the
+        recurrence of :meth:`step` (its coefficients and blocks of draws), without a call per
+        step (tests/test_loads.py checks the two end in the same state)."""
         left = int(n_steps)
-        if left <= 0:
-            return
-        self.step(dt_s)  # the coefficients of dt_s, and a block of draws in hand
-        left -= 1
-        a, b = self._coeff[dt_s]
+        a, b = self._coefficients(dt_s)
         x = self.x
         while left > 0:
-            if self._i >= len(self._draws):
-                self._draws = self._rng.standard_normal(self.BLOCK).tolist()
-                self._i = 0
-            k = min(left, len(self._draws) - self._i)
-            for z in self._draws[self._i:self._i + k]:
+            draws = self._block()
+            k = min(left, len(draws) - self._i)
+            for z in draws[self._i:self._i + k]:
                 x = a * x + b * z
             self._i += k
             left -= k
@@ -67,9 +74,6 @@ class AR1Noise:
 
     def step(self, dt_s: float) -> float:
         """The noise value after ``dt_s`` more seconds."""
-        coeff = self._coeff.get(dt_s)
-        if coeff is None:
-            phi = math.exp(-dt_s / self.tau_s)
-            coeff = self._coeff[dt_s] = (phi, math.sqrt(1.0 - phi * phi) * self.sigma)
-        self.x = coeff[0] * self.x + coeff[1] * self._normal()
+        a, b = self._coefficients(dt_s)
+        self.x = a * self.x + b * self._normal()
         return self.x
