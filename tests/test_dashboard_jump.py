@@ -1,0 +1,81 @@
+"""A jump's catch-up (twin.models.catchup through the adapters): the EV hubs and statistical AOI
+lines of a run started inside a longer period reach the same state from a week already run to
+as from the period's start, and the AOI line's catch-up counts the events before the jump."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from adapters.aoi_sim import AOISim
+from adapters.loads_sim import LoadsSim
+from tests.conftest import ROOT
+from twin import scenario
+from twin.models import catchup
+from twin.models.aoi.line import AOILineSpec
+from twin.models.events import Event, EventBook
+
+TZ = "Asia/Shanghai"
+PERIOD = dt.datetime(2027, 1, 4, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # a Monday
+DAYS = 17  # the jump: 2027-01-21, two whole weeks kept on the way
+
+
+def _book(events: tuple[Event, ...], start: dt.datetime) -> EventBook:
+    return EventBook(events, start.astimezone(dt.UTC), TZ, 86400,
+                     period_start_utc=PERIOD.astimezone(dt.UTC))
+
+
+def _jump(kind: str, events: tuple[Event, ...] = ()) -> tuple[Any, list[dict[str, Any]]]:
+    """The entity of a run from PERIOD + DAYS (one day, its period's start PERIOD) and its
+    first 12 hours."""
+    start = PERIOD + dt.timedelta(days=DAYS)
+    if kind == "aoi":
+        sim: Any = AOISim()
+        sim.init("AOI", start=start.isoformat(), step_s=3600, seed=3, duration_s=86400,
+                 events=_book(events, start))
+        spec = AOILineSpec(name="smt", takt_s=30, shifts=2, p_defect=0.04,
+                           hold_on=("grid_outage",), lot_boards=10**6)  # counts boards made
+        sim.create(1, "AOILine", **dataclasses.asdict(spec))
+        eid, step = "smt", 3600
+    else:
+        s = scenario.load(ROOT / "tests" / "scenarios" / "dashboard.yaml")
+        sim = LoadsSim()
+        sim.init("Loads", start=start.isoformat(), step_s=900, seed=3, duration_s=86400,
+                 events=_book(events, start))
+        sim.create(1, "EVHub", **dataclasses.asdict(s.ev_hubs[0]))
+        eid, step = s.ev_hubs[0].name, 900
+    rows = []
+    for k in range(12 * 3600 // step):
+        sim.step(k * step, {}, 86400)
+        rows.append({a: v for a, v in sim.out[eid].items() if isinstance(v, float | int)})
+    return sim.entities[eid], rows
+
+
+@pytest.mark.parametrize("kind", ["aoi", "ev"])
+def test_a_catch_up_from_a_kept_week_equals_one_from_the_period_start(kind: str) -> None:
+    catchup._kept.clear()
+    _, cold = _jump(kind)  # from the period's start, keeping each week's end
+    assert [len(weeks) for weeks in catchup._kept.values()] == [2]
+    _, kept = _jump(kind)  # from the second week's end
+    assert kept == cold
+    assert any(r.get("boards_out", 0) > 0 or r.get("n_connected", 0) > 0 for r in cold)
+
+
+def test_the_aoi_catch_up_counts_the_events_before_the_jump() -> None:
+    """A grid outage the line holds on, and a defect burst, both before the jump: the line
+    reached by the jump has made fewer boards (held three hours) and drawn other outcomes."""
+    catchup._kept.clear()
+    plain, _ = _jump("aoi")
+    day = (PERIOD + dt.timedelta(days=DAYS - 3)).date()
+    outage = Event(kind="grid_outage", dates=(day,), start=10 * 3600, end=13 * 3600)
+    burst = Event(kind="defect_burst", dates=(day,), start=14 * 3600, end=18 * 3600,
+                  p_defect=0.5)
+    held, _ = _jump("aoi", (outage,))
+    per_h = 3600 / plain.mean_cycle_s  # boards an hour running
+    assert 0.6 * 3 * per_h < plain._made - held._made <= 3 * per_h  # less its stops
+    burst_line, _ = _jump("aoi", (burst,))
+    assert burst_line._made == plain._made  # the burst holds nothing
+    assert burst_line.rng.bit_generator.state != plain.rng.bit_generator.state
