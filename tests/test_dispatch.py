@@ -445,3 +445,35 @@ def test_shifts_neutral_within_each_block():
     held = dispatch.plan(dataclasses.replace(inp, shiftables=(sh,)))
     np.testing.assert_allclose(held.p_shift_mw.reshape(2, 4).sum(axis=1), 0.0, atol=1e-9)
     assert held.cost_cny == pytest.approx(10 * 4 * 100 + 10 * 4 * 900, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hourly_steps_after_the_first_cost_what_the_quarter_hours_cost(seed):
+    """Where the inputs hold still within each hour after the first 8 steps, merging those
+    steps into hours (:func:`twin.ems.lookahead.coarse`) loses nothing: the merged plan costs
+    what the plan in quarter hours costs, and given back in quarter hours
+    (:func:`~twin.ems.lookahead.expand`) it keeps every limit and the balance of each step."""
+    fine, blocks = 8, 6
+    base = _random_inputs(seed, fine + blocks, 2, 0, 2, False, False, True)
+    idx = np.r_[np.arange(fine), fine + np.repeat(np.arange(blocks), 4)]
+
+    def held(a: np.ndarray) -> np.ndarray:
+        return a[idx]
+
+    inp = dataclasses.replace(
+        base, pv_mw=held(base.pv_mw), wind_mw=held(base.wind_mw), load_mw=held(base.load_mw),
+        price_import_cny_per_mwh=held(base.price_import_cny_per_mwh),
+        price_export_cny_per_mwh=held(base.price_export_cny_per_mwh),
+        shiftables=tuple(dataclasses.replace(sh, p_base_mw=held(sh.p_base_mw))
+                         for sh in base.shiftables),
+        demand_charge_cny_per_mw=33000.0)
+    merged, rows = lookahead.coarse(inp, fine, 4)
+    assert merged.H == fine + blocks
+    np.testing.assert_allclose(merged.dt, np.r_[np.full(fine, 0.25), np.ones(blocks)])
+    p_fine, p_merged = dispatch.plan(inp), dispatch.plan(merged)
+    assert p_fine.status == p_merged.status == "optimal"
+    assert p_merged.cost_cny == pytest.approx(p_fine.cost_cny, rel=COST_REL, abs=1e-3)
+    back = lookahead.expand(p_merged, rows, inp)
+    check_plan(inp, back)
+    assert dispatch.objective_cny(inp, back) == pytest.approx(p_fine.cost_cny, rel=COST_REL,
+                                                               abs=1e-3)

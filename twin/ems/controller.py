@@ -83,6 +83,8 @@ class Settings:
     tail_wind_scale: float = 0.0
     tail_price: str = "low"
     plan_time_limit_s: float = 5.0  # a plan not solved by then: the rule plan takes over
+    fine_steps: int = 96  # a plan's steps after this many (a day) ...
+    coarse_factor: int = 4  # ... are merged this many at a time (hours): a smaller LP
     guard_steps: int = 24  # beyond holding the peak now, discharge only what holding it over
     # this many steps needs no more of, should the wind not rise above what it is now
 
@@ -584,7 +586,7 @@ class EMS:
         """The plan of ``inputs`` made at step ``i``, looking ``tail_steps`` beyond them."""
         s, n = self.s, self.s.tail_steps
         if n <= 0:
-            return dispatch.plan(inputs, time_limit_s=s.plan_time_limit_s)
+            return self._coarse_plan(inputs)
         j = np.minimum(np.arange(i + inputs.H, i + inputs.H + n), len(self.price) - 1)
         price = self.price[j] if s.tail_price == "tariff" else np.full(
             n, float(inputs.price_import_cny_per_mwh.min()))
@@ -592,8 +594,13 @@ class EMS:
             inputs, month=self.local_month[i:i + inputs.H].astype(float))
         ahead = lookahead.with_tail(months, n, price, self.local_month[j].astype(float),
                                     s.tail_pv_scale, s.tail_wind_scale)
-        plan = dispatch.plan(ahead, time_limit_s=s.plan_time_limit_s)
-        return plan.head(inputs.H)
+        return self._coarse_plan(ahead).head(inputs.H)
+
+    def _coarse_plan(self, inputs: dispatch.PlanInputs) -> dispatch.Plan:
+        """The plan of ``inputs`` made in hours after the first day, in their steps."""
+        merged, rows = lookahead.coarse(inputs, self.s.fine_steps, self.s.coarse_factor)
+        plan = dispatch.plan(merged, time_limit_s=self.s.plan_time_limit_s)
+        return lookahead.expand(plan, rows, inputs)
 
     def _declare(self, a: Answer, base: dispatch.Plan, inputs: dispatch.PlanInputs,
                  t0_s: int, active: list[Answer]) -> None:
