@@ -468,7 +468,7 @@ def test_hourly_steps_after_the_first_cost_what_the_quarter_hours_cost(seed):
                          for sh in base.shiftables),
         demand_charge_cny_per_mw=33000.0)
     merged, rows = lookahead.coarse(inp, fine, 4)
-    assert merged.H == fine + blocks
+    assert fine + blocks == merged.H
     np.testing.assert_allclose(merged.dt, np.r_[np.full(fine, 0.25), np.ones(blocks)])
     p_fine, p_merged = dispatch.plan(inp), dispatch.plan(merged)
     assert p_fine.status == p_merged.status == "optimal"
