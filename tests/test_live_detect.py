@@ -120,3 +120,24 @@ def test_a_lost_tag_is_held_and_flagged_stale(faulty):
     assert not stale[hours < 12.25].any()
     assert stale[hours >= 12.25].all()
     np.testing.assert_array_equal(held[hours >= 11.75], last)
+
+
+def test_the_feeder_balance_counts_every_load_of_the_park():
+    """A production line's metered power is a load in the PCC's balance (as in the park's):
+    a PCC exchange that is the metered loads less generation raises nothing, one that leaves
+    the line out is a feeder mismatch."""
+    from twin.live.checks import Detector, Role, Step
+
+    roles = {"pv.p_mw": Role("pv", 10.0), "plant.p_mw": Role("factory", 30.0),
+             "line.p_mw": Role("aoi", 0.0), "pcc.p_import_mw": Role("pcc", 0.0),
+             "pcc.p_export_mw": Role("pcc", 0.0)}
+    for with_line, raised in ((True, []), (False, ["feeder_mismatch"])):
+        detector = Detector(roles)
+        kinds = []
+        for k in range(4):  # an hour of readings, each moving
+            fresh = {"pv.p_mw": 4.0 + 0.1 * k, "plant.p_mw": 12.0 - 0.2 * k,
+                     "line.p_mw": 3.0 + 0.05 * k}
+            pcc = fresh["plant.p_mw"] - fresh["pv.p_mw"] + with_line * fresh["line.p_mw"]
+            kinds += [a.kind for a in detector.step(Step(
+                900 * k, {**fresh, "pcc.p_import_mw": pcc, "pcc.p_export_mw": 0.0}, set()))]
+        assert kinds == raised

@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from twin import data
+from twin.core.kinds import GENERATORS as GENERATION
+from twin.core.kinds import LOADS
 
 # below this air temperature a wind farm short of its curve, its output not held flat, is
 # typed icing, above it curtailment (illustrative: icing needs air near or below 0 degC)
@@ -105,7 +107,7 @@ class Alarm:
 class Role:
     """What a measured point is: its entity's kind and the power that scales its bands."""
 
-    kind: str  # pv, wind, battery, factory, ev, heat, pcc, weather
+    kind: str  # an entity kind (twin.core.kinds), pcc, weather or voltage
     rating_mw: float
 
 
@@ -118,10 +120,6 @@ class Step:
     stale: set[str]  # points whose tag is stale
     expected: dict[str, float] = field(default_factory=dict)  # point -> the twin's value
     temp_air_c: float = math.nan
-
-
-GENERATION = ("pv", "wind")
-LOADS = ("factory", "ev", "heat")
 
 
 class Detector:
