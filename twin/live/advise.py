@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.ems_sim import MEASURED  # the EMS's measured kinds, summed as in a run
 from twin.core.results import RunWriter, SeriesInfo
 from twin.cosim.world import FAMILIES
 from twin.ems.controller import Measurement
@@ -33,9 +34,6 @@ from twin.live.checks import Said, say
 from twin.scenario import Scenario
 
 log = logging.getLogger(__name__)
-
-MEASURED = {"pv": "pv", "wind": "wind", "factory": "factory", "ev": "ev", "heat": "other",
-            "aoi": "other"}  # as the EMS's co-simulation adapter sums them
 
 
 @dataclass
