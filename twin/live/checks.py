@@ -129,7 +129,7 @@ class Detector:
         self.roles = dict(roles)
         self.limits = limits or Limits.reference()
         self.park_mw = sum(r.rating_mw for r in self.roles.values()
-                           if r.kind in ("pv", "wind", "battery")) or 1.0
+                           if r.kind in (*GENERATION, "battery")) or 1.0
         self.alarms: list[Alarm] = []
         self._since: dict[tuple[str, str], int] = {}
         self._raised: set[tuple[str, str]] = set()
