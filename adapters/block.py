@@ -52,14 +52,16 @@ def pick(value: Any, k: int) -> Any:
     kind = type(value)
     if kind is Block:
         return value[k]
-    if kind is dict:
-        return {key: pick(v, k) for key, v in value.items()}
+    if kind is dict:  # a Block's item taken here: a snapshot's leaves without a call each
+        return {key: v[k] if type(v) is Block else pick(v, k) if type(v) is dict else v
+                for key, v in value.items()}
     return value
 
 
 def pick_inputs(inputs: InputData, k: int) -> InputData:
     """mosaik's input dictionary of the ``k``-th step of a block."""
-    return {eid: {attr: {src: pick(v, k) for src, v in sources.items()}
+    return {eid: {attr: {src: v[k] if type(v) is Block else pick(v, k) if type(v) is dict
+                         else v for src, v in sources.items()}
                   for attr, sources in data.items()} for eid, data in inputs.items()}
 
 

@@ -58,21 +58,30 @@ sys.exit(main(["run", sys.argv[2], "--out", sys.argv[3]]))
 
 
 def _run(s: scenario.Scenario, block_steps: int | None = None
-         ) -> tuple[float, runner.RunResult, list[float]]:
-    """Run ``s``: wall time, result, and when each step was recorded (perf_counter)."""
-    recorded: list[float] = []
+         ) -> tuple[float, runner.RunResult, list[tuple[float, float]], float]:
+    """Run ``s``: wall time, result, when each step was recorded (perf_counter and this
+    process's CPU time), and the run's CPU time."""
+    recorded: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = runner.run(s, out_dir=tmp, block_steps=block_steps,
-                            progress=lambda _: recorded.append(time.perf_counter()))
-        return time.perf_counter() - t0, result, recorded
+                            progress=lambda _: recorded.append((time.perf_counter(),
+                                                                time.process_time())))
+        return time.perf_counter() - t0, result, recorded, time.process_time() - c0
 
 
-def _year_s(result: runner.RunResult, recorded: list[float], steps: int) -> tuple[float, float]:
-    """A step-by-step run's time per step between its first and last recorded step (without
-    the fixed costs of starting and ending a run), and its time extrapolated to ``steps``
-    steps: its build once, its KPIs in proportion."""
-    per_step = (recorded[-1] - recorded[0]) / (len(recorded) - 1)
+def _per_step(recorded: list[tuple[float, float]]) -> tuple[float, float]:
+    """Wall and CPU time per step between a run's first and last recorded step (without the
+    fixed costs of starting and ending a run)."""
+    n = len(recorded) - 1
+    return ((recorded[-1][0] - recorded[0][0]) / n, (recorded[-1][1] - recorded[0][1]) / n)
+
+
+def _year_s(result: runner.RunResult, recorded: list[tuple[float, float]], steps: int
+            ) -> tuple[float, float]:
+    """A step-by-step run's time per step between its first and last recorded step, and its
+    time extrapolated to ``steps`` steps: its build once, its KPIs in proportion."""
+    per_step = _per_step(recorded)[0]
     ph = result.phases_s
     return per_step, ph["build"] + per_step * steps + ph["kpis"] * steps / result.n_steps
 
@@ -114,9 +123,7 @@ def main() -> None:
     calibration = python_loop_s()
     block = blocking.block_steps(s)
     producers = blocking.producer_steps(s)
-    cpu0 = time.process_time()
-    wall, result, _ = _run(s)
-    cpu = time.process_time() - cpu0
+    wall, result, recorded, cpu = _run(s)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     steps = result.n_steps
     year_steps = round(365 * 86400 / s.period.step_s)
@@ -154,28 +161,38 @@ def main() -> None:
     print(f"{'mosaik':<10} {rest * 1e3:>9.3f} {'':>12} {rest * steps / wall:>7.1%}"
           "   (scheduling, data flow between the simulators, block hand-over)")
     if not args.no_baseline:
-        _baselines(s, args.baseline_days, year, year_steps)
+        fixed_cpu = cpu - _per_step(recorded)[1] * steps  # build, KPIs: CPU outside the steps
+        cpu_year = fixed_cpu + (cpu - fixed_cpu) * year_steps / steps
+        _baselines(s, args.baseline_days, year, year_steps, (cpu_year, fixed_cpu))
     first = first_step_s(str(s.path))
     print(f"first step twin run {s.path.name} records its first step {first:.2f} s after its "
           f"process starts; target < {FIRST_STEP_TARGET_S:g} s: "
           f"{'met' if first < FIRST_STEP_TARGET_S else 'NOT met'}")
 
 
-def _baselines(s: scenario.Scenario, days: float, year: float, year_steps: int) -> None:
-    """The same scenario over ``days`` step by step, and with the naive coupling."""
+def _baselines(s: scenario.Scenario, days: float, year: float, year_steps: int,
+               cpu: tuple[float, float]) -> None:
+    """The same scenario over ``days`` step by step, and with the naive coupling; ``cpu``:
+    this run's CPU time for the year and the part of it outside the steps."""
     short = s.with_days(days)
-    runs = {"step by step": _run(short, block_steps=1)[1:]}
+    runs = {"step by step": _run(short, block_steps=1)[1:3]}
     if s.grid is not None:
         topology.SOLVERS["naive"] = NaiveSolver
         naive = dataclasses.replace(short, grid=dataclasses.replace(short.grid, solver="naive"))
-        runs["naive"] = _run(naive, block_steps=1)[1:]
+        runs["naive"] = _run(naive, block_steps=1)[1:3]
+    cpu_year, fixed_cpu = cpu
     print()
     print(f"baselines  {days:g} days each, step by step through mosaik, extrapolated to the "
-          f"year; ratio = their year / this run's ({year:.1f} s)")
+          f"year; ratio = their year / this run's ({year:.1f} s wall, {cpu_year:.1f} s CPU; "
+          "a baseline's CPU year: its CPU per step times the year's steps plus this run's "
+          f"{fixed_cpu:.1f} s outside the steps)")
     for name, (result, recorded) in runs.items():
         per_step, other = _year_s(result, recorded, year_steps)
+        per_cpu = _per_step(recorded)[1]
+        other_cpu = fixed_cpu + per_cpu * year_steps
         print(f"{name:<13} {per_step * 1e3:>8.3f} ms per step {other:>9.1f} s per year "
-              f"{other / year:>8.1f}x")
+              f"{other / year:>8.1f}x   CPU {per_cpu * 1e3:>8.3f} ms per step "
+              f"{other_cpu:>9.1f} s per year {other_cpu / cpu_year:>8.1f}x")
 
 
 if __name__ == "__main__":
