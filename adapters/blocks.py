@@ -39,7 +39,7 @@ from adapters.loads_sim import EV_NAMES, FACTORY_NAMES, HEAT_NAMES, LoadsSim
 from adapters.pv_sim import CELL_WIND_HEIGHT_M, PVSim
 from adapters.pv_sim import MODEL as PV_MODEL
 from adapters.recorder_sim import RecorderSim
-from adapters.weather_sim import WeatherSim
+from adapters.weather_sim import WEATHER_EVENTS, WeatherSim
 from adapters.wind_sim import MODEL as WIND_MODEL
 from adapters.wind_sim import WindSim
 from twin.models import pv, wind
@@ -303,7 +303,28 @@ class BlockRecorderSim(BlockStepping, RecorderSim):
         return {}
 
 
-BlockWeatherSim = blocked(WeatherSim)
+class BlockWeatherSim(BlockStepping, WeatherSim):
+    """The weather, a block of steps as slices of its series and forecasts (the per-step
+    loop where a weather event is in force in the block: it changes the values)."""
+
+    def step_block(self, time: int, inputs: InputData, n: int) -> Outputs | None:
+        tick = self.step_ticks
+        times = [self.seconds(time + k * tick) for k in range(n)]
+        if self.events and any(self.events.active(t, *WEATHER_EVENTS) for t in times):
+            return None
+        idx = np.array([self.index(t) for t in times])
+        out: Outputs = {}
+        for eid, series in self.entities.items():
+            rows = np.minimum(idx, len(series) - 1)  # as step_entities: the last value held
+            cols = {key: getattr(series, key) for key in series.VARIABLES}
+            cols.update(self.forecasts[eid])
+            out[eid] = {key: Block(np.asarray(v, dtype=float)[rows].tolist())
+                        for key, v in cols.items()}
+            out[eid]["wind_height_m"] = Block([series.wind_height_m] * n)
+            out[eid]["roughness_m"] = Block([series.roughness_m] * n)
+        return out
+
+
 BlockEMSSim = blocked(EMSSim)  # only ever one step at a time, reading block producers
 BlockBatterySim = blocked(BatterySim)
 BlockBalanceSim = blocked(BalanceSim)
