@@ -27,7 +27,7 @@ BAND = (0.95, 1.05)
 @pytest.fixture(scope="module")
 def net():
     """A 20 MW PV plant and a factory on one 66/10 kV substation with 6 km feeders."""
-    return build_network(CONNECTIONS, GridLayout(feeder_km=6.0, hv_transformers=1)).net
+    return build_network(CONNECTIONS, GridLayout(feeder_km=6.0, hv_transformers=1, n1=False)).net
 
 
 def _step(net, control: VoltageControl | None, powers=SUNNY, solver="lightsim2grid"):
@@ -114,7 +114,7 @@ period: {start: 2027-06-01 00:00, duration: 1d, step: 1h}
 pv_plants:
   - {name: pv, p_dc_mwp: 30, p_ac_mw: 25}
 grid:
-  layout: {feeder_km: 8, hv_transformers: 1, voltage_rule: false}
+  layout: {feeder_km: 8, hv_transformers: 1, voltage_rule: false, n1: false}
   control: {oltc: substations, inverters: q_u}
 """
 
@@ -161,6 +161,9 @@ def test_the_run_report_adds_the_grid_studies_asked_for(controlled, tmp_path, ca
                     "Grid study — IEC 60909 maximum levels"):
         assert heading in page
     assert "park-trafo-1" in page  # the single main transformer out: the park cut off
+    # the run had voltage control; the screen says it holds taps and inverters as planned
+    assert ("voltage control (oltc: substations, inverters: q_u) is not applied here"
+            in page)
     assert "pcc-220" in page
     assert main(["report", str(path), "--studies", "n-2"]) == 2
     assert "--studies n-2: expected some of n-1, hosting, short-circuit" in \

@@ -21,6 +21,7 @@ from twin.models.grid.layout import GridLayout
 from twin.models.grid.network import GEN_KINDS, Connection, build_network
 from twin.models.grid.solver import FastSolver
 from twin.models.grid.topology import ParkGrid
+from twin.studies.grid import contingency
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +44,23 @@ def _design_cases(pn, conns) -> dict[str, tuple[np.ndarray, ...]]:
 
 def test_the_reference_network_meets_its_rules_in_the_design_cases(park):
     pn, conns, _ = park
-    assert sizing.check(pn.net, pn.design_mva) == []
+    assert sizing.check(pn.net, pn.design_mva, pn.n1_lines) == []
     net = pn.net
     base = FastSolver(net)
     mains = [int(i) for i in net.trafo.index[net.trafo.name.str.startswith("park-trafo")]]
     assert len(mains) == 2
+    solvers = {t: contingency.outage_solver(net, contingency.Outage(
+        "trafo", t, net.trafo.name[t], False))[0] for t in mains}
     for case, powers in _design_cases(pn, conns).items():
         r = base.solve(*powers)
         assert r.converged, case
         assert np.nanmax(r.line_loading_pct) <= 100.0, case
         assert np.nanmax(r.trafo_loading_pct) <= 100.0, case
-        for t in mains:  # N-1: the other main transformer carries the park alone
-            out = base.without("trafo", t).solve(*powers)
+        for t in mains:  # N-1: the other main transformer carries the park alone, the
+            out = solvers[t].solve(*powers)  # 66 kV bus coupler closed by the transfer
             assert out.converged, (case, t)
             other = [m for m in mains if m != t][0]
-            pos = int(np.flatnonzero(base.trafo_index == other)[0])
+            pos = int(np.flatnonzero(solvers[t].trafo_index == other)[0])
             assert out.trafo_loading_pct[pos] <= 100.0, (case, t)
             if case == "peak load":  # it does carry the park: more than half its rating
                 assert out.trafo_loading_pct[pos] > 50.0
@@ -70,19 +73,21 @@ def test_each_conductor_is_the_smallest_of_its_catalogue_that_carries_its_design
     catalogue = {t["type"]: (kind, t) for kind in ("hv_line", "hv_cable", "mv_cable",
                                                    "collector_cable") for t in g[kind]}
     stepped: dict[str, tuple[dict, list[int]]] = {}  # radial -> the type below, its lines
-    for i, row in net.line.iterrows():
+    assert len(pn.n1_lines) > 100  # the feeders, the 66 kV cables and the public grid line
+    for i, row in net.line[net.line.in_service].iterrows():  # not the open bus couplers
         kind, t = catalogue[row.std_type]
         kv = float(net.bus.vn_kv[row.from_bus])
         need = pn.design_mva[row["name"]]
         per_circuit = math.sqrt(3) * kv * t["max_i_ka"]
-        assert per_circuit * row.parallel >= need
+        spare = int(row["name"] in pn.n1_lines)  # one circuit out, the others carry it
+        assert per_circuit * (row.parallel - spare) >= need
         smaller = [x for x in g[kind] if x["max_i_ka"] < t["max_i_ka"]]
-        if row.parallel == 1:  # no smaller type would do, or the voltage band needs it
+        if row.parallel == 1 + spare:  # no smaller type would do, or the band needs it
             if any(math.sqrt(3) * kv * x["max_i_ka"] >= need for x in smaller):
                 stepped.setdefault(row["name"].rsplit("s", 1)[0], (smaller[-1], []))[1].append(i)
         else:  # the largest type, in as few circuits as carry it
             assert t["max_i_ka"] == max(x["max_i_ka"] for x in g[kind])
-            assert per_circuit * (row.parallel - 1) < need
+            assert per_circuit * (row.parallel - 1 - spare) < need
     for radial, (below, lines) in stepped.items():  # one type smaller leaves the band
         down = copy.deepcopy(net)
         for col in ("r_ohm_per_km", "x_ohm_per_km", "c_nf_per_km", "max_i_ka"):
@@ -100,15 +105,22 @@ def test_the_check_names_a_broken_rule(park):
     net.line.at[cable, "max_i_ka"] = 0.05
     errors = sizing.check(net, pn.design_mva)
     assert len(errors) == 1
-    assert errors[0].startswith("line biopharma/66kv-cable: rated 5.7 MVA, its design peak")
+    assert errors[0].startswith("line biopharma/66kv-cable: rated 11.4 MVA, its design peak")
+    net = copy.deepcopy(pn.net)  # one circuit: it carries its peak, but not with it out
+    net.line.at[cable, "parallel"] = 1
+    assert sizing.check(net, pn.design_mva) == []
+    errors = sizing.check(net, pn.design_mva, pn.n1_lines)
+    assert len(errors) == 1
+    assert errors[0].startswith("line biopharma/66kv-cable: 0.0 MVA left with one of its 1 "
+                                "circuits out")
 
 
 def test_twin_grid_says_whether_the_rules_are_met(capsys):
     from twin.apps.cli import main
 
     assert main(["grid", str(SCENARIOS / "park.yaml")]) == 0
-    assert ("planning rules (N-1 main transformers, conductors by design current, voltage band "
-            "in the design cases): met") in capsys.readouterr().out
+    assert ("planning rules (N-1 main transformers, N-1 below them, conductors by design "
+            "current, voltage band in the design cases): met") in capsys.readouterr().out
 
 
 def _runpp_band(pn, conns) -> tuple[float, float]:

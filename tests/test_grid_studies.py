@@ -218,3 +218,50 @@ def test_a_transformer_out_of_a_parallel_pair_by_the_fast_route_agrees_with_runp
     assert r["worst_loading_pct"] == pytest.approx(ref.res_trafo.loading_percent[1], abs=1e-6)
     assert r["vm_min_pu"] == pytest.approx(ref.res_bus.vm_pu[d], abs=1e-8)
     assert r["worst_loading_pct"] > 100.0 > rows["none (N-0)"]["worst_loading_pct"]
+
+
+def _split() -> object:
+    """ext grid - bus h (66 kV) -- T1 -- section s1 (10 kV, load one/0: 8 MW)
+                                -- T2 -- section s2 (10 kV, load two/0: 6 MW), s1 and s2 tied by
+    a normally open coupler (an out-of-service line named sub/10/coupler-1)."""
+    net = pp.create_empty_network()
+    h = pp.create_bus(net, 66.0, name="h")
+    s1, s2 = (pp.create_bus(net, 10.0, name=n) for n in ("s1", "s2"))
+    pp.create_ext_grid(net, h, vm_pu=1.0)
+    for name, lv in (("sub/substation", s1), ("sub/substation-2", s2)):
+        pp.create_transformer_from_parameters(net, h, lv, 20.0, 66.0, 10.0, 0.3, 12.0, 5.0,
+                                              0.05, name=name)
+    pp.create_line_from_parameters(net, s1, s2, 0.01, 0.1, 0.1, 0.0, 2.0, name="sub/10/coupler-1",
+                                   in_service=False)
+    pp.create_load(net, s1, 8.0, 0.0, name="one/0")
+    pp.create_load(net, s2, 6.0, 0.0, name="two/0")
+    return net
+
+
+def test_a_lost_transformer_of_a_split_busbar_is_transferred_by_its_coupler():
+    """One transformer of a split 10 kV busbar out: the automatic transfer closes the coupler,
+    no load is lost, and the other transformer carries both sections, as runpp says with the
+    coupler closed by hand (and as the per-contingency route does)."""
+    net = _split()
+    grid = ParkGrid(net)
+    p = np.array([[8.0 if n == "one" else 6.0 for n in grid.names]])
+    pts = Points(grid, p, ["step 0"], {"one": "factory", "two": "factory"},
+                 {"one": 8.0, "two": 6.0}, "test")
+    for batched in (True, False):
+        rows = {r["contingency"]: r for r in contingency.screen(pts, batched=batched).rows}
+        case = "trafo sub/substation (transfer: sub/10/coupler-1)"
+        assert rows[case]["lost_load_mw"] == 0.0
+        work = copy.deepcopy(net)
+        work.trafo.at[0, "in_service"] = False
+        work.line.at[0, "in_service"] = True
+        pp.runpp(work)
+        t2 = float(work.res_trafo.loading_percent[1])
+        assert 14.0 / 20.0 * 100.0 < t2 < 14.0 / 20.0 * 100.0 * 1.1  # both sections on T2
+        assert rows[case]["worst_loading_pct"] == pytest.approx(t2, abs=1e-6)
+        assert rows[case]["worst_element"] == "sub/substation-2"
+    # without the coupler the same outage cuts section s1 off
+    net.line.drop(index=0, inplace=True)
+    pts = Points(ParkGrid(net), p, ["step 0"], {"one": "factory", "two": "factory"},
+                 {"one": 8.0, "two": 6.0}, "test")
+    rows = {r["contingency"]: r for r in contingency.screen(pts).rows}
+    assert rows["trafo sub/substation"]["lost_load_mw"] == pytest.approx(8.0)

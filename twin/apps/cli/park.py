@@ -86,9 +86,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
     if pn.design_mva:  # built: its planning rules (twin.models.grid.sizing)
         from twin.models.grid.sizing import band_errors, check
 
-        broken = check(net, pn.design_mva) + band_errors(net, pn.storage_loads)
-        print("planning rules (N-1 main transformers, conductors by design current, voltage "
-              "band in the design cases): "
+        broken = check(net, pn.design_mva, pn.n1_lines) + band_errors(net, pn.storage_loads)
+        print("planning rules (N-1 main transformers, N-1 below them, conductors by design "
+              "current, voltage band in the design cases): "
               + ("met" if not broken else f"{len(broken)} broken\n  " + "\n  ".join(broken)))
     if args.export:
         path = grid_io.write_network(pn, args.export)

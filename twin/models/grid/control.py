@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,7 @@ def _controlled(net: Any, oltc: str) -> np.ndarray:
         return np.zeros(0, dtype=int)
     names = net.trafo["name"].astype(str)
     pick = {"main": names.str.startswith("park-trafo"),
-            "substations": names.str.endswith("/substation"),
+            "substations": names.str.contains(r"/substation(?:-\d+)?$"),
             "all": np.ones(len(names), dtype=bool)}[oltc]
     has_tap = net.trafo["tap_step_percent"].fillna(0).to_numpy(float) != 0
     return np.flatnonzero(np.asarray(pick) & has_tap & net.trafo["in_service"].to_numpy(bool))
@@ -67,7 +68,7 @@ def _controlled(net: Any, oltc: str) -> np.ndarray:
 def _band(name: str) -> tuple[float, float]:
     bands = settings()["oltc_band_pu"]
     key = "main" if name.startswith("park-trafo") else \
-        "substation" if name.endswith("/substation") else "other"
+        "substation" if re.search(r"/substation(?:-\d+)?$", name) else "other"
     lo, hi = bands[key]
     return float(lo), float(hi)
 

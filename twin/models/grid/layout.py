@@ -31,6 +31,12 @@ class GridLayout:
                                     doc="fixed tap of the 66/10 kV substations (1.25 %/step, "
                                     "negative raises the 10 kV voltage); the voltage rule "
                                     "moves it where the design cases need")
+    n1: bool = param(default=True, doc="build for N-1 below the main transformers: the "
+                     "public grid line, 66 kV cables and 10 kV feeders in two or more circuits "
+                     "(one out, the others carry the design peak); each substation of two or "
+                     "more transformers on a split 10 kV busbar, and the 66 kV busbar split per "
+                     "main transformer, with normally open bus couplers that close when a "
+                     "transformer is lost (automatic transfer)")
     voltage_rule: bool = param(default=True, doc="size for the voltage band: substation taps "
                                "and feeders chosen so that the design cases keep every bus in "
                                "vm_band_pu (false: by current alone, the voltage left to "

@@ -55,6 +55,7 @@ class ParkNetwork:
     direct_lines: list[int] = field(default_factory=list)  # 绿电直连 line indices
     design_mva: dict[str, float] = field(default_factory=dict)  # element -> its design peak
     storage_loads: list[int] = field(default_factory=list)  # battery loads (design cases)
+    n1_lines: frozenset[str] = frozenset()  # lines built to carry their design with one out
 
     def q_ratio(self, name: str) -> float:
         """Reactive over active power of an entity's elements (constant power factor)."""
@@ -83,21 +84,36 @@ class _Builder:
         self.design: dict[str, float] = {}
         self.radials: dict[str, tuple[str, list[int]]] = {}  # feeder -> catalogue, lines
         self.storage: list[int] = []
+        self.n1: set[str] = set()  # lines built N-1
 
     def bus(self, name: str, vn_kv: float) -> int:
         self.buses.append((name, vn_kv))
         return len(self.buses) - 1
 
     def line(self, a: int, b: int, km: float, kind: str, name: str, mva: float,
-             kv: float) -> int:
-        """A line or cable of the catalogue ``kind`` for a design peak of ``mva``."""
-        c, parallel = conductor(kind, mva, kv)
+             kv: float, n1: bool = False) -> int:
+        """A line or cable of the catalogue ``kind`` for a design peak of ``mva`` (``n1``: in
+        circuits that carry it with one out)."""
+        c, parallel = conductor(kind, mva, kv, n1)
         self.design[name] = mva
+        if n1:
+            self.n1.add(name)
         self.lines.append({"from": a, "to": b, "length_km": km, "name": name,
-                           "parallel": parallel, "std_type": c["type"],
+                           "parallel": parallel, "std_type": c["type"], "in_service": True,
                            **{k: c[k] for k in ("r_ohm_per_km", "x_ohm_per_km", "c_nf_per_km",
                                                 "max_i_ka")}})
         return len(self.lines) - 1
+
+    def coupler(self, a: int, b: int, kind: str, name: str, mva: float, kv: float) -> None:
+        """A normally open bus coupler between busbar sections ``a`` and ``b``, rated like the
+        busbar for ``mva`` (the larger transformer feeding either section): 10 m of the
+        impedance of the largest conductor of ``kind``, out of service until a transfer
+        closes it."""
+        c = max(self.g[kind], key=lambda t: t["max_i_ka"])
+        self.lines.append({"from": a, "to": b, "length_km": 0.01, "name": name, "parallel": 1,
+                           "std_type": "bus coupler", "in_service": False,
+                           "max_i_ka": mva / (math.sqrt(3) * kv),
+                           **{k: c[k] for k in ("r_ohm_per_km", "x_ohm_per_km", "c_nf_per_km")}})
 
     def trafo(self, hv: int, lv: int, need: float, vn_hv: float, vn_lv: float, kind: str,
               name: str, tap_pos: int = 0) -> float:
@@ -136,6 +152,7 @@ class _Builder:
         pp.create_lines_from_parameters(
             net, [r["from"] for r in self.lines], [r["to"] for r in self.lines],
             name=[r["name"] for r in self.lines], index=range(len(self.lines)),
+            in_service=[r["in_service"] for r in self.lines],
             **{c: [r[c] for r in self.lines] for c in cols})
         net.line["std_type"] = [r["std_type"] for r in self.lines]
         cols = ("sn_mva", "vn_hv_kv", "vn_lv_kv", "vkr_percent", "vk_percent", "pfe_kw",
@@ -154,32 +171,25 @@ class _Builder:
         if voltage_rule:
             fit_voltages(net, self.radials, self.storage)
         return ParkNetwork(net=net, elements=self.elements, direct_lines=self.direct_lines,
-                           design_mva=self.design, storage_loads=self.storage)
+                           design_mva=self.design, storage_loads=self.storage,
+                           n1_lines=frozenset(self.n1))
 
 
-def _radials(b: _Builder, root: int, n: int, segments: int, km: float, kind: str, kv: float,
-             mva: float, prefix: str) -> list[int]:
-    """``n`` radial cables of ``segments`` equal sections each from bus ``root``; return the
-    buses along them (``<prefix><radial>s<section>``)."""
+def _radials(b: _Builder, roots: list[int], n: int, segments: int, km: float, kind: str,
+             kv: float, mva: float, prefix: str, n1: bool = False) -> list[int]:
+    """``n`` radial cables of ``segments`` equal sections each, radial ``f`` from bus
+    ``roots[f % len(roots)]``; return the buses along them (``<prefix><radial>s<section>``)."""
     points = []
     for f in range(n):
-        prev = root
+        prev = roots[f % len(roots)]
         radial = b.radials.setdefault(f"{prefix}{f + 1}", (kind, []))[1]
         for k in range(segments):
             name = f"{prefix}{f + 1}s{k + 1}"
             bus = b.bus(name, kv)
-            radial.append(b.line(prev, bus, km / segments, kind, name, mva, kv))
+            radial.append(b.line(prev, bus, km / segments, kind, name, mva, kv, n1))
             points.append(bus)
             prev = bus
     return points
-
-
-def _feeders(b: _Builder, bus10: int, conn: Connection, layout: GridLayout) -> list[int]:
-    """10 kV feeders for one entity from a substation's 10 kV bus; return its load points."""
-    n = max(1, math.ceil(conn.rating_mw / b.g["feeder_mw"]))
-    mva = design_mva(conn.rating_mw / n, conn.kind)
-    return _radials(b, bus10, n, layout.feeder_segments, layout.feeder_km, "mv_cable", 10.0,
-                    mva, f"{conn.name}/f")
 
 
 def _wind(b: _Builder, park220: int, conn: Connection, layout: GridLayout) -> None:
@@ -191,9 +201,61 @@ def _wind(b: _Builder, park220: int, conn: Connection, layout: GridLayout) -> No
     b.direct_lines.append(b.line(b220, park220, layout.direct_line_km, "hv_line",
                                  f"{conn.name}/direct-line", mva, 220.0))
     n = max(1, math.ceil(conn.n_units / b.g["string_turbines"]))
-    b.attach(conn, _radials(b, b35, n, layout.feeder_segments, layout.collector_km,
+    b.attach(conn, _radials(b, [b35], n, layout.feeder_segments, layout.collector_km,
                             "collector_cable", 35.0, design_mva(conn.rating_mw / n),
                             f"{conn.name}/st"))
+
+
+def _feeder_plan(b: _Builder, group: list[Connection], units: int
+                 ) -> tuple[list[tuple[int, int, float]], list[float]]:
+    """The feeders of ``group`` taken in turn over ``units`` busbar sections: (member, section,
+    design MVA) of each, and each section's transformer need: its own peak (loads or
+    generators) and the larger neighbour's, which the automatic transfer puts on it."""
+    plan = []
+    load, gen = [0.0] * units, [0.0] * units
+    turn = 0
+    for m, member in enumerate(group):
+        n = max(1, math.ceil(member.rating_mw / b.g["feeder_mw"]))
+        mva = design_mva(member.rating_mw / n, member.kind)
+        for f in range(n):
+            k = (turn + f) % units
+            plan.append((m, k, mva))
+            (gen if member.kind in GEN_KINDS else load)[k] += mva
+        turn = (turn + n) % units
+    peak = [max(x, y) for x, y in zip(load, gen, strict=True)]
+    need = [peak[k] + max([peak[j] for j in (k - 1, k + 1) if 0 <= j < units] or [0.0])
+            for k in range(units)]
+    return plan, need
+
+
+def _substation(b: _Builder, b66: int, c: Connection, group: list[Connection],
+                layout: GridLayout) -> None:
+    """A 66/10 kV substation for ``group`` (``c`` and the entities it hosts): one transformer,
+    or with ``layout.n1`` two or more, as few as keep each within ``mv_trafo_max_mva``, each
+    feeding its own section of a split 10 kV busbar and sized for its section and the larger
+    neighbour's (automatic transfer), the sections tied by normally open couplers; the feeders
+    taken in turn over the sections."""
+    vk = b.g["trafo_mv"]["vk_percent"]
+    units = 2 if layout.n1 else 1
+    plan, need = _feeder_plan(b, group, units)
+    while layout.n1 and units < 12 and max(transformer_mva(x, vk) for x in need) > float(
+            b.g["mv_trafo_max_mva"]):
+        units += 1
+        plan, need = _feeder_plan(b, group, units)
+    if units == 1:
+        need = [_peak_mva(group)]
+    sections = [b.bus(f"{c.name}/10" + (f"-{k + 1}" if k else ""), 10.0) for k in range(units)]
+    for m, member in enumerate(group):
+        mine = [(k, mva) for who, k, mva in plan if who == m]
+        b.attach(member, _radials(b, [sections[k] for k, _ in mine], len(mine),
+                                  layout.feeder_segments, layout.feeder_km, "mv_cable", 10.0,
+                                  mine[0][1], f"{member.name}/f", layout.n1))
+    rated = [b.trafo(b66, bus, need[k], 66.0, 10.0, "trafo_mv",
+                     f"{c.name}/substation" + (f"-{k + 1}" if k else ""),
+                     tap_pos=layout.substation_tap_pos) for k, bus in enumerate(sections)]
+    for k in range(1, units):
+        b.coupler(sections[k - 1], sections[k], "mv_cable", f"{c.name}/10/coupler-{k}",
+                  max(rated[k - 1], rated[k]), 10.0)
 
 
 def _peak_mva(group: list[Connection]) -> float:
@@ -220,16 +282,22 @@ def build_network(connections: list[Connection], layout: GridLayout | None = Non
             hosted.setdefault(c.host, []).append(c)
     local = [c for c in connections if c.kind != "wind"]
     n_hv = max(1, layout.hv_transformers)
+    sections = [park66] + [b.bus(f"park-66-{i + 1}", 66.0) for i in range(1, n_hv)
+                           if layout.n1]  # the 66 kV busbar split per main transformer
     b.design[MAIN] = max(_peak_mva(local), design_mva(1.0))  # N-1: the others carry it
     for i in range(n_hv):
         name = f"park-trafo-{i + 1}"
-        b.trafo(park220, park66, b.design[MAIN] / max(1, n_hv - 1), 220.0, 66.0, "trafo_hv",
-                name)
+        main_mva = b.trafo(park220, sections[i % len(sections)],
+                           b.design[MAIN] / max(1, n_hv - 1), 220.0, 66.0, "trafo_hv", name)
         del b.design[name]  # checked together (MAIN)
+    for i in range(1, len(sections)):
+        b.coupler(sections[i - 1], sections[i], "hv_cable", f"park-66/coupler-{i}", main_mva,
+                  66.0)
     b.line(pcc, park220, layout.pcc_line_km, "hv_line", "public-grid-line",
            max(_peak_mva(local), _peak_mva([c for c in connections if c.kind in GEN_KINDS])),
-           220.0)
+           220.0, layout.n1)
 
+    carried = [0.0] * len(sections)
     for c in connections:
         if c.kind == "wind":
             _wind(b, park220, c, layout)
@@ -238,13 +306,12 @@ def build_network(connections: list[Connection], layout: GridLayout | None = Non
             continue
         group = [c, *hosted.get(c.name, [])]
         mva = _peak_mva(group)
+        k = carried.index(min(carried))  # the 66 kV section carrying least so far
+        carried[k] += mva
         b66 = b.bus(f"{c.name}/66", 66.0)
-        b10 = b.bus(f"{c.name}/10", 10.0)
-        b.line(park66, b66, layout.hv_cable_km, "hv_cable", f"{c.name}/66kv-cable", mva, 66.0)
-        b.trafo(b66, b10, mva, 66.0, 10.0, "trafo_mv", f"{c.name}/substation",
-                tap_pos=layout.substation_tap_pos)
-        for member in group:
-            b.attach(member, _feeders(b, b10, member, layout))
+        b.line(sections[k], b66, layout.hv_cable_km, "hv_cable", f"{c.name}/66kv-cable", mva,
+               66.0, layout.n1)
+        _substation(b, b66, c, group, layout)
     return b.network(name, layout.voltage_rule)
 
 

@@ -10,6 +10,16 @@ The rules (``planning_rules`` in ``twin/data/grid.yaml``, with the catalogue the
 - **conductors**: every line and cable carries its design current, the smallest type of its
   catalogue (``hv_line``, ``hv_cable``, ``mv_cable``, ``collector_cable``) whose rated current
   does, or parallel circuits of the largest where none does;
+- **N-1 below the main transformers** (``n1`` in the layout): the public grid line, the 66 kV
+  cables and the 10 kV feeders in two or more circuits, one out leaving the others to carry the
+  design peak (双回路); every substation of two or more transformers (each at most
+  ``mv_trafo_max_mva``: as many as that takes), each feeding its own section of a split 10 kV busbar and
+  able to carry a neighbour's section too; the 66 kV busbar split into one section per main
+  transformer. Sections are tied by normally open bus couplers (out-of-service lines named
+  ``.../coupler-<k>``) that close when a transformer is lost (备自投, automatic transfer:
+  :func:`twin.studies.grid.contingency.outages` applies it). Split operation keeps the
+  short-circuit current of each section to one transformer's; the wind farms' direct lines and
+  collector strings stay single (their loss curtails generation, no load is lost);
 - **voltage band**: in the design cases (every load and storage charging at its rating with no
   generation; every generator at its rating and storage discharging at its rating with no
   load) every bus stays within ``vm_band_pu``: the fixed tap of a substation (or booster)
@@ -72,14 +82,18 @@ def transformer_mva(need: float, vk_percent: float = 0.0) -> float:
     return float(size)
 
 
-def conductor(kind: str, need_mva: float, kv: float) -> tuple[dict[str, Any], int]:
-    """The catalogue type of ``kind`` for ``need_mva`` at ``kv`` and its parallel circuits."""
+def conductor(kind: str, need_mva: float, kv: float, n1: bool = False
+              ) -> tuple[dict[str, Any], int]:
+    """The catalogue type of ``kind`` for ``need_mva`` at ``kv`` and its parallel circuits;
+    ``n1``: with one circuit out, the others still carry ``need_mva`` (two circuits of the
+    smallest type that carries it alone, or one more circuit of the largest)."""
     types = sorted(data.load("grid")[kind], key=lambda t: t["max_i_ka"])
+    spare = int(n1)
     for t in types:
         if math.sqrt(3) * kv * t["max_i_ka"] >= need_mva:
-            return t, 1
+            return t, 1 + spare
     big = types[-1]
-    return big, max(1, math.ceil(need_mva / (math.sqrt(3) * kv * big["max_i_ka"])))
+    return big, max(1, math.ceil(need_mva / (math.sqrt(3) * kv * big["max_i_ka"]))) + spare
 
 
 def _rating(net: Any, table: str, idx: int) -> float:
@@ -91,9 +105,10 @@ def _rating(net: Any, table: str, idx: int) -> float:
     return math.sqrt(3) * kv * float(row.max_i_ka) * float(row.get("df", 1.0)) * n
 
 
-def check(net: Any, design: dict[str, float]) -> list[str]:
+def check(net: Any, design: dict[str, float], n1: frozenset[str] = frozenset()) -> list[str]:
     """Where ``net`` breaks the planning rules for the design peaks ``design`` (element name
-    -> MVA, and :data:`MAIN` -> the park's peak), one line each; empty when it meets them."""
+    -> MVA, and :data:`MAIN` -> the park's peak), one line each; empty when it meets them.
+    The lines named in ``n1`` must carry their design peak with one circuit out."""
     errors = []
     for table in ("line", "trafo"):
         for idx, name in net[table]["name"].items():
@@ -101,6 +116,12 @@ def check(net: Any, design: dict[str, float]) -> list[str]:
             if need is not None and _rating(net, table, idx) < need * (1 - 1e-9):
                 errors.append(f"{table} {name}: rated {_rating(net, table, idx):.1f} MVA, "
                               f"its design peak {need:.1f} MVA")
+            if table == "line" and need is not None and str(name) in n1:
+                n = int(net.line.at[idx, "parallel"])
+                left = _rating(net, "line", idx) * (n - 1) / n
+                if left < need * (1 - 1e-9):
+                    errors.append(f"line {name}: {left:.1f} MVA left with one of its {n} "
+                                  f"circuits out, its design peak {need:.1f} MVA (N-1 not met)")
     if MAIN in design:
         main = net.trafo[net.trafo["name"].astype(str).str.startswith("park-trafo")
                          & net.trafo.in_service]

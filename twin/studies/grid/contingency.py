@@ -2,8 +2,12 @@
 
 An outage of a line or transformer with ``parallel`` > 1 takes one of its circuits out (the
 others carry on, each with its own rating); one with a single circuit is taken out of service.
-Buses the outage leaves without a path to the public grid are de-energised and what they fed
-is reported as load lost (a radial feeder's N-1 is a supply interruption, not an overload).
+Where the outage leaves a busbar section without supply and a normally open bus coupler
+(an out-of-service line named ``.../coupler-<k>``) ties it to a live section, the coupler
+closes, one per cut-off section, as an automatic transfer (备自投) does, and the contingency is
+solved with it closed. Buses still left without a path to the public grid are de-energised and
+what they fed is reported as load lost (a radial feeder's N-1 is a supply interruption, not an
+overload).
 Each outage's network gets its own fast solver (:class:`FastSolver`, built once: pandapower's
 compiled network with the element out), and all the steps studied are solved through it in one
 block; ``solver="pandapower"`` solves the same with ``pandapower.runpp`` for checking.
@@ -27,7 +31,8 @@ from twin.models.grid.solver import GridError
 from twin.models.grid.topology import SOLVERS
 from twin.studies.grid.points import Points, band, names, solve_steps
 
-__all__ = ["Outage", "Screen", "outage_solver", "outages", "screen", "screen_file"]
+__all__ = ["Outage", "Screen", "outage_solver", "outages", "screen", "screen_file",
+           "transfers"]
 
 
 class CutOff(Exception):
@@ -63,8 +68,8 @@ def outages(net: Any) -> list[Outage]:
 
 
 def _applied(net: Any, outage: Outage) -> tuple[Any, set[int]]:
-    """A copy of ``net`` with ``outage`` applied and the buses it leaves without supply;
-    :class:`CutOff` where none is left but the public grid's."""
+    """A copy of ``net`` with ``outage`` applied, its automatic transfers made (the couplers
+    closed: :func:`transfers`), and the buses it leaves without supply; :class:`CutOff` where none is left but the public grid's."""
     work = copy.deepcopy(net)
     df = work[outage.table]
     if outage.circuit:
@@ -72,10 +77,33 @@ def _applied(net: Any, outage: Outage) -> tuple[Any, set[int]]:
     else:
         df.at[outage.index, "in_service"] = False
     dead = {int(b) for b in pp_topology.unsupplied_buses(work)}
+    while dead:  # automatic transfer: one normally open coupler per cut-off section
+        ties = [i for i, a, b in zip(work.line.index, work.line.from_bus, work.line.to_bus,
+                                     strict=True)
+                if not work.line.at[i, "in_service"] and _is_coupler(work.line.at[i, "name"])
+                and (int(a) in dead) != (int(b) in dead)]
+        if not ties:
+            break
+        work.line.at[ties[0], "in_service"] = True
+        dead = {int(b) for b in pp_topology.unsupplied_buses(work)}
     slack = set(work.ext_grid.bus[work.ext_grid.in_service])
     if set(work.bus.index[work.bus.in_service]) - dead <= slack:
         raise CutOff(outage.name)
     return work, dead
+
+
+def _is_coupler(name: Any) -> bool:
+    return isinstance(name, str) and "/coupler-" in name
+
+
+def transfers(net: Any, outage: Outage) -> list[str]:
+    """The normally open couplers the automatic transfer closes after ``outage``."""
+    try:
+        work = _applied(net, outage)[0]
+    except CutOff:
+        return []
+    closed = work.line.in_service & ~net.line.in_service.reindex(work.line.index)
+    return [str(n) for n in work.line.name[closed]]
 
 
 def outage_solver(net: Any, outage: Outage, solver: str = "lightsim2grid"
@@ -160,6 +188,9 @@ def screen(points: Points, steps: np.ndarray | None = None, solver: str = "light
     cases += [(o.name, o) for o in (outages(points.net) if only is None else only)]
     for case, outage in cases:
         t0 = time.perf_counter()
+        if outage is not None and not outage.circuit and cuts(outage):
+            closed = transfers(points.net, outage)
+            case += f" (transfer: {', '.join(closed)})" if closed else ""
         if batch is not None and outage is not None:
             try:
                 row = _batched(batch, points.net, outage, cuts, elements)
@@ -212,9 +243,15 @@ def _batch(net: Any, sgen_q: np.ndarray, solver: str, batched: bool | None) -> A
 
 
 def _batched(batch: Any, net: Any, outage: Outage, cuts: Any,
-             elements: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """One contingency on every step through the batch: its results and the load lost."""
-    dead = _applied(net, outage)[1] if not outage.circuit and cuts(outage) else set()
+             elements: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
+    """One contingency on every step through the batch: its results and the load lost; None
+    where an automatic transfer closes a coupler (the exact route solves it)."""
+    dead: set[int] = set()
+    table: str | None = outage.table
+    if not outage.circuit and cuts(outage):
+        work, dead = _applied(net, outage)
+        if (work.line.in_service != net.line.in_service).any():  # a transfer: its own batch
+            batch, table = type(batch)(work), None
     dead_bus = np.isin(net.bus.index, sorted(dead))
     dead_load = net.load.bus.isin(dead).to_numpy()
     dead_sgen = net.sgen.bus.isin(dead).to_numpy()
@@ -222,7 +259,7 @@ def _batched(batch: Any, net: Any, outage: Outage, cuts: Any,
     lost = np.clip(lp[:, dead_load], 0.0, None).sum(axis=1)
     for a, mask in ((lp, dead_load), (lq, dead_load), (sp, dead_sgen)):
         a[:, mask] = 0.0
-    return (*batch.solve(outage.table, outage.index, dead_bus, lp, lq, sp), lost)
+    return (*batch.solve(table, outage.index, dead_bus, lp, lq, sp), lost)
 
 
 _WORKER: dict[str, Any] = {}

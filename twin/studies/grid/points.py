@@ -51,6 +51,16 @@ class Points:
     kinds: dict[str, str]
     ratings: dict[str, float]
     source: str
+    control: str = ""  # the scenario's voltage control where it has one (not applied)
+
+    def control_note(self) -> str:
+        """One line saying that the scenario's voltage control is not applied (empty where
+        it has none)."""
+        if not self.control:
+            return ""
+        return (f"the scenario's voltage control ({self.control}) is not applied here: taps "
+                "stay at their planned positions and inverters at unity power factor (a "
+                "contingency's state before tap changers act; the run itself applied them)")
 
     @property
     def net(self) -> Any:
@@ -87,13 +97,14 @@ def load_points(path: str | Path, solver: str = "lightsim2grid") -> Points:
     except scenario_mod.ScenarioError as exc:
         raise UserError(str(exc)) from exc
     grid, kinds, ratings = _network(s, path, solver)
+    control = _control(s)
     gen_kinds, store = ("pv", "wind"), "battery"
     peak_load = [0.0 if kinds[n] in gen_kinds else ratings[n] for n in grid.names]
     peak_gen = [ratings[n] if kinds[n] in gen_kinds else
                 (-ratings[n] if kinds[n] == store else 0.0) for n in grid.names]
     return Points(grid, np.array([peak_load, peak_gen], dtype=float),
                   ["design case: peak load", "design case: peak generation"], kinds, ratings,
-                  f"{path} (design cases)")
+                  f"{path} (design cases)", control)
 
 
 def load_network(path: str | Path) -> Any:
@@ -125,6 +136,14 @@ def load_network(path: str | Path) -> Any:
         raise UserError(f"{path}: grid: {exc}") from exc
 
 
+def _control(s: Any) -> str:
+    """The scenario's voltage control as ``oltc: X, inverters: Y`` (empty where none)."""
+    c = getattr(s.grid, "control", None) if s.grid is not None else None
+    if c is None or (c.oltc == "none" and c.inverters == "none"):
+        return ""
+    return f"oltc: {c.oltc}, inverters: {c.inverters}"
+
+
 def _network(s: Any, path: Path, solver: str) -> tuple[ParkGrid, dict[str, str],
                                                          dict[str, float]]:
     if s.grid is None:
@@ -152,6 +171,7 @@ def _from_run(path: Path, solver: str) -> Points:
         except (KeyError, scenario_mod.ScenarioError) as exc:
             raise UserError(f"{path}: the run's scenario cannot be read: {exc}") from exc
         grid, kinds, ratings = _network(s, path, solver)
+        control = _control(s)
         time_s = run.time_s
         cols = []
         for name in grid.names:
@@ -164,7 +184,7 @@ def _from_run(path: Path, solver: str) -> Points:
     labels = [(start + dt.timedelta(seconds=int(t))).strftime("%Y-%m-%d %H:%M")
               for t in time_s]
     return Points(grid, np.stack(cols, axis=1) if cols else np.zeros((len(time_s), 0)),
-                  labels, kinds, ratings, str(path))
+                  labels, kinds, ratings, str(path), control)
 
 
 def solve_steps(solver: Any, load_p: np.ndarray, load_q: np.ndarray, sgen_p: np.ndarray,

@@ -62,9 +62,10 @@ def n1_study(source: str, all_steps: bool = False, workers: int = 1,
              f"{len(lost)} cut load off (radial)",
              report.text_table(res.rows[:top + 1], N1_COLUMNS),
              f"time: {total:.1f} s (solvers {res.build_s:.1f} s, power flows "
-             f"{res.solve_s:.1f} s)"]
+             f"{res.solve_s:.1f} s)"] + ([pts.control_note()] if pts.control else [])
     sections = [("Contingencies, worst first", f"<p>{how}; {len(failing)} of "
-                 f"{len(res.rows) - 1} contingencies violate a limit.</p>"
+                 f"{len(res.rows) - 1} contingencies violate a limit. "
+                 f"{pts.control_note()}</p>"
                  + report.html_table(res.rows, N1_COLUMNS)),
                 ("Every violation", report.html_table(
                     res.violations, ("contingency", "kind", "element", "worst", "time",
@@ -86,7 +87,8 @@ def hosting_study(source: str, techs: Sequence[str] = ("pv", "wind", "storage", 
     svg = report.hosting_map(pts.net, res.rows, f"Hosting capacity ({limits})")
     lines = [f"hosting capacity of {pts.source}: {len(buses)} buses x {len(techs)} "
              f"technologies, {len(res.steps)} of {len(pts.p_mw)} steps, limits {limits}",
-             report.text_table(res.rows, HOSTING_COLUMNS), f"time: {res.seconds:.1f} s"]
+             report.text_table(res.rows, HOSTING_COLUMNS), f"time: {res.seconds:.1f} s"] \
+        + ([pts.control_note()] if pts.control else [])
     return Study(f"Hosting capacity: {pts.source}", lines, res.rows,
                  [("Hosting capacity", report.html_table(res.rows, HOSTING_COLUMNS)),
                   ("On the network", svg)], res.seconds, svg)
