@@ -147,6 +147,8 @@ def main() -> None:
             bound = dispatch.plan(inp, time_limit_s=1200.0)
             wall["bound"] = time.perf_counter() - t0
             requests = ems_run.table("vpp/responses")
+            planned = ems_run.series("ems", "replanned") > 0.5
+            solve_ms = ems_run.series("ems", "solve_ms")[planned]
             cols = {"rule": figures(run_flows(rule_run), s, inp),
                     "EMS": figures(run_flows(ems_run), s, inp),
                     "perfect foresight": figures(plan_flows(inp, bound), s, inp)}
@@ -156,6 +158,8 @@ def main() -> None:
           f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
           f"{calibration:.2f} s")
     print("wall       " + ", ".join(f"{k} {v:.1f} s" for k, v in wall.items()))
+    print(f"EMS plans  {solve_ms.size:,}, {solve_ms.sum() / 1e3:.1f} s in all (forecasts and LP), "
+          f"median {np.median(solve_ms) if solve_ms.size else 0.0:.0f} ms")
     print()
     print(f"| | {' | '.join(cols)} |")
     print("|---|" + "---:|" * len(cols))
@@ -168,13 +172,14 @@ def main() -> None:
         print(f"\nEMS saving over the rule, {what}: {r[key] - e[key]:,.0f} CNY of the bound's "
               f"{gap:,.0f} CNY = {share:.1%} captured", end="")
     print()
-    if requests:
-        print("\nrequests (EMS): event, start, asked / offered / delivered / missed MW")
+    if requests:  # the README's table of the requests
+        print("\n| request | asked | offered | delivered | missed |")
+        print("|---|---:|---:|---:|---:|")
         for row in requests:
-            print(f"  {row['event']}, {row['start']}: {row['asked_mw']:.1f} / "
-                  f"{row.get('offered_mw', float('nan')):.1f} / {row['delivered_mw']:.1f} / "
-                  f"{row.get('missed_mw', float('nan')):.1f}  {row['answered']}")
-
+            note = "" if row["answered"] == "yes" else f" ({row['answered']})"
+            print(f"| {row['event']} {row['start']}{note} | {row['asked_mw']:.0f} | "
+                  f"{row.get('offered_mw', float('nan')):.1f} | {row['delivered_mw']:.1f} | "
+                  f"{row.get('missed_mw', float('nan')):.2f} |")
 
 if __name__ == "__main__":
     main()

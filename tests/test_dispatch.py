@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 
 import numpy as np
 import pytest
@@ -375,8 +376,12 @@ def test_bad_inputs_are_refused_with_a_clear_message(change, message):
 def test_plan_is_fast_enough_for_a_year_of_replans():
     inp = _random_inputs(7, 96, 2, 3, 7, True, False, True)
     inp = dataclasses.replace(inp, demand_charge_cny_per_mw=33000.0)
-    times = [dispatch.plan(inp).solve_s for _ in range(5)]
-    assert float(np.median(times)) < 0.25  # generous: a shared 2-core machine (bench: ~15 ms)
+    times = []
+    for _ in range(5):  # CPU time: the other work of a shared machine does not count
+        t0 = time.process_time()
+        dispatch.plan(inp)
+        times.append(time.process_time() - t0)
+    assert float(np.median(times)) < 0.25  # generous (bench: ~30 ms)
 
 
 def test_a_lull_after_the_horizon_keeps_the_energy_holding_its_peak_needs():
