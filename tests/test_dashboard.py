@@ -125,7 +125,7 @@ def goto(browser: tuple[Any, list[str]], url: str, live: tuple[LiveTwin, ServerT
 def test_the_page_loads_without_console_errors(live_page: tuple[Any, list[str]]) -> None:
     pg, errors = live_page
     wait_for(pg, "window.twin && window.twin.frames.length >= 2")
-    wait_for(pg, "document.querySelector('#chart-power .main-svg') !== null")
+    wait_for(pg, "document.querySelector('#chart-power canvas') !== null")
     wait_for(pg, "document.querySelectorAll('#diagram path.edge').length > 3")
     wait_for(pg, "document.getElementById('aoi-board').naturalWidth > 0", 30)
     assert pg.inner_text("#park") == "dashboard test park"
@@ -538,13 +538,18 @@ def test_replay_moves_with_its_slider(three_days: Path, browser: tuple[Any, list
         wait_for(pg, "window.twin && window.twin.frames.length > 10")
         for i in (20, 150):
             expected = replay.frame(i)
-            pg.evaluate(f"(() => {{ const s = document.getElementById('slider'); "
-                        f"s.value = '{i}'; s.dispatchEvent(new Event('input')); }})()")
+            pg.evaluate(f"(() => {{ window.twin.chartMs = undefined; const s = document."
+                        f"getElementById('slider'); s.value = '{i}'; "
+                        f"s.dispatchEvent(new Event('input')); }})()")
             wait_for(pg, f"document.getElementById('clock').textContent === "
                      f"'{expected['time']}'", 5)
             assert number(pg, "#v-wind") == pytest.approx(expected["wind"], abs=0.06)
             assert number(pg, "#v-load") == pytest.approx(expected["load"], abs=0.06)
             wait_for(pg, "window.twin.chartMs !== undefined", 5)
+            drawn = pg.evaluate("document.getElementById('chart-power').data"
+                                ".find((d) => d.name === 'wind').y")
+            assert drawn[-1] == pytest.approx(expected["wind"], abs=1e-6)  # up to the step
+            assert len(drawn) == min(i + 1, 192)  # two days of steps
             print(f"\nslider to step {i}: numbers and diagram in "
                   f"{pg.evaluate('window.twin.stepMs'):.0f} ms, charts "
                   f"{pg.evaluate('window.twin.chartMs'):.0f} ms after")

@@ -66,6 +66,7 @@ class Diagram:
     n_cols: int
     n_rows: int
     grid: bool  # False: a star without a network
+    lines: list[str] = field(default_factory=list)  # the network's lines by index
 
     def as_json(self) -> dict[str, Any]:
         """The layout for the page."""
@@ -80,7 +81,8 @@ class Diagram:
         """Everything of the diagram, JSON-ready (:meth:`from_state` reads it back)."""
         return {"nodes": [asdict(n) for n in self.nodes],
                 "edges": [asdict(e) for e in self.edges],
-                "n_cols": self.n_cols, "n_rows": self.n_rows, "grid": self.grid}
+                "n_cols": self.n_cols, "n_rows": self.n_rows, "grid": self.grid,
+                "lines": self.lines}
 
     @classmethod
     def from_state(cls, d: Mapping[str, Any]) -> Diagram:
@@ -88,7 +90,8 @@ class Diagram:
         nodes = [Node(**{**n, "kv": tuple(n["kv"])}) for n in d["nodes"]]
         edges = [Edge(**{**e, "lines": [(int(i), float(s)) for i, s in e["lines"]]})
                  for e in d["edges"]]
-        return cls(nodes, edges, int(d["n_cols"]), int(d["n_rows"]), bool(d["grid"]))
+        return cls(nodes, edges, int(d["n_cols"]), int(d["n_rows"]), bool(d["grid"]),
+                   [str(x) for x in d.get("lines", [])])
 
     def trippable(self) -> list[str]:
         """Lines a trainer may trip: the backbone's, then each entity's feeders."""
@@ -156,7 +159,8 @@ def layout(net: Any, entities: Mapping[str, str]) -> Diagram:
         e.label = f"{e.entity}: {n} feeder{'s' if n > 1 else ''}"
     n_rows = _place(list(nodes.values()), edges)
     n_cols = max(n.col for n in nodes.values()) + 1
-    return Diagram(list(nodes.values()), edges, n_cols, n_rows, grid=True)
+    return Diagram(list(nodes.values()), edges, n_cols, n_rows, grid=True,
+                   lines=[str(x) for x in net.line.name])
 
 
 def edge_flows(diagram: Diagram, line_p_from_mw: Sequence[float] | None,

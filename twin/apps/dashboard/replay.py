@@ -94,9 +94,17 @@ class Replay:
         self.data: dict[tuple[str, str], np.ndarray] = {}
         self.vectors: list[tuple[str, str]] = []
         for entity, attr in run.series_keys():
-            if run.info(entity, attr).columns:  # a vector: only those the diagram draws
+            columns = run.info(entity, attr).columns
+            if columns:  # a vector: only those the diagram draws
                 if attr in VECTORS:
                     self.vectors.append((entity, attr))
+                lines = self.view.diagram.lines
+                if attr == "line_p_from_mw" and lines and list(columns) != lines:
+                    raise ValueError(
+                        f"{self.path}: recorded on another network than this version of the "
+                        f"twin builds for its scenario ({len(columns)} lines, now {len(lines)}"
+                        f"{', named otherwise' if len(columns) == len(lines) else ''}): replay "
+                        "it with the version that recorded it, or run it again")
                 continue
             self.data[(entity, attr)] = np.asarray(run.series(entity, attr), dtype=float)
         self.complete = run.complete

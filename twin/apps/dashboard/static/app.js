@@ -72,6 +72,8 @@ function reset(frames, chartsNext = false) {
       const a = performance.now();
       drawCharts();
       twin.chartMs = performance.now() - a;
+      const asked = twin.askedAt;  // from the slider's move to the page painted
+      requestAnimationFrame(() => setTimeout(() => { twin.paintedMs = performance.now() - asked; }, 0));
     }, 0);
   }
 }
@@ -290,7 +292,6 @@ function drawFlows(f) {
 
 // ------------------------------------------------------------------ charts
 function scheduleCharts(now) {
-  if (typeof Plotly === "undefined") return;
   const due = twin.chartsAt + 1000 - performance.now();
   if (now || due <= 0) { drawCharts(); return; }
   if (!twin.chartTimer) {
@@ -309,23 +310,12 @@ function chartSize(id) {  // read once per layout: reading it after a redraw for
   return size;
 }
 
-function plotLayout(id, extra = {}) {  // a new object each time: plotly writes ranges into it
+function chartOpts(id, extra = {}) {  // a chart's size, type and the events' windows (charts.js)
   const {width, height} = chartSize(id);
-  const fit = document.body.classList.contains("fit");  // one screen: a smaller legend
-  return {margin: {l: 44, r: 44, t: fit ? 34 : 44, b: fit ? 30 : 40}, height, showlegend: true,
-          width, autosize: false,
-          legend: {orientation: "h", y: 1.0, yanchor: "bottom", x: 0, font: {size: fit ? 9.5 : 11},
-                   bgcolor: "rgba(255,255,255,0)"},
-          font: {size: document.body.classList.contains("presenter") ? 14 : 11,
-                 family: 'system-ui, "WenQuanYi Zen Hei", sans-serif'}, paper_bgcolor: "#fff", plot_bgcolor: "#fff",
-          xaxis: {type: "date", gridcolor: "#eef1f4"},
-          yaxis: {gridcolor: "#eef1f4", zerolinecolor: "#c4ccd4", autorange: true}, ...extra};
+  return {width, height, font: document.body.classList.contains("presenter") ? 14 : 11, ...extra};
 }
-const PLOT_CONFIG = {displayModeBar: false, responsive: false};  // resized by the page
 
-// a step's clock text "YYYY-MM-DD HH:MM" as the charts' x: plotly parses date strings on
-// every redraw (most of a redraw's time); a number on a date axis is shown as UTC, so the
-// clock read as UTC shows as the clock itself
+// a step's clock text "YYYY-MM-DD HH:MM" as the charts' x: the clock read as UTC, in ms
 function clockMs(text) {
   return Date.UTC(+text.slice(0, 4), +text.slice(5, 7) - 1, +text.slice(8, 10),
                   +text.slice(11, 13), +text.slice(14, 16));
@@ -401,19 +391,12 @@ function drawPower(x, marks) {
   if (twin.frames.some((f) => f.shed > 0)) {
     power.push({x, y: series("shed"), name: t("load shed"), line: {color: "#d9342b", width: 2}});
   }
-  for (const trace of power) trace.mode = "lines";
-  Plotly.react("chart-power", power, plotLayout("chart-power", {...marks,
-    yaxis2: {overlaying: "y", side: "right", range: [0, 100], showgrid: false,
-             tickmode: "array", tickvals: [0, 25, 50, 75, 100], ticksuffix: " %"}}),
-    PLOT_CONFIG);
+  drawChart("chart-power", power, chartOpts("chart-power", {...marks, y2: {range: [0, 100], suffix: " %"}}));
 }
 
 function drawForecast(x, marks) {
-  const fc = forecastTraces(x);
-  for (const trace of fc) trace.mode = "lines";
   const narrow = chartSize("chart-forecast").width < 450;  // one screen: the colours say it
-  Plotly.react("chart-forecast", fc, plotLayout("chart-forecast", {...marks, showlegend: !narrow}),
-               PLOT_CONFIG);
+  drawChart("chart-forecast", forecastTraces(x), chartOpts("chart-forecast", {...marks, legend: !narrow}));
 }
 
 function forecastTraces(x) {
@@ -507,20 +490,16 @@ function renderEvents(rows) {
   }
 }
 
-function eventShapes() {  // shaded windows of the events on the charts
+function eventShapes() {  // shaded windows of the events on the charts, named at their start
   const x0 = twin.frames.length ? twin.frames[0].time : null;
-  const shapes = [], notes = [];
+  const shapes = [], labels = [];
   for (const w of (twin.status && twin.status.events) || []) {
     if (x0 === null || w.end <= x0) continue;
     const color = EVENT_COLORS[w.kind] || "#888";
-    shapes.push({type: "rect", xref: "x", yref: "paper", x0: clockMs(w.start), x1: clockMs(w.end), y0: 0, y1: 1,
-                 fillcolor: color, opacity: 0.13, line: {width: 0}, layer: "below"});
-    notes.push({xref: "x", yref: "paper", x: clockMs(w.start), y: 1 - 0.07 * (notes.length % 4),
-                xanchor: "left", yanchor: "top",
-                text: t(LABELS[w.kind] || w.kind), showarrow: false,
-                font: {size: 10, color}});
+    shapes.push({x0: clockMs(w.start), x1: clockMs(w.end), color, opacity: 0.13});
+    labels.push({x: clockMs(w.start), text: t(LABELS[w.kind] || w.kind), color});
   }
-  return {shapes, annotations: notes};
+  return {shapes, labels};
 }
 
 const JUMP_EXPECT_S = 3.0;  // what a jump takes on the 2-core target (bench_demo.py)
@@ -692,9 +671,10 @@ let replayTimer = null;
 let totalsTimer = null;
 let asked = 0;  // the latest step asked for: older answers are dropped (never out of order)
 
-async function showStep(i, query = null) {
+async function showStep(i, query = null, movedAt = performance.now()) {
   const n = ++asked;
   const started = performance.now();
+  twin.askedAt = movedAt;
   const d = await getJSON(`/api/snapshot?${query || `i=${i}`}`);
   if (n !== asked) return null;  // a newer move came first
   tick();
@@ -747,9 +727,9 @@ function setupReplay() {
   slider.oninput = () => {  // the step moved to, kept now: an older answer arriving before
     stopPlay();             // the timer (a forecast retry) sets the slider back to its step
     asked++;                // and is dropped from here on
-    const i = Number(slider.value);
+    const i = Number(slider.value), movedAt = performance.now();
     clearTimeout(replayTimer);
-    replayTimer = setTimeout(() => showStep(i).catch((e) => say(e.message)), 40);
+    replayTimer = setTimeout(() => showStep(i, null, movedAt).catch((e) => say(e.message)), 40);
   };
   date.onchange = () => {
     stopPlay();
@@ -813,9 +793,6 @@ function relayout() {  // sizes changed: the diagram and the charts again
   if (!twin.info) return;
   buildDiagram(twin.info.diagram);
   if (typeof buildMap === "function") buildMap(twin.info.diagram);
-  for (const id of ["chart-power", "chart-forecast", "chart-ev"]) {
-    if ($(id).data && typeof Plotly !== "undefined") Plotly.purge(id);
-  }
   render(true);
 }
 

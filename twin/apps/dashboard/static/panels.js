@@ -18,10 +18,9 @@ function renderEv(f) {
 function drawEvChart(x, marks) {
   if (!(twin.info.ev || []).length) return;
   const trace = {x, y: twin.frames.map((f) => (f.ev ? f.ev.p : null)), name: t("EV power"),
-                 mode: "lines", line: {color: COLORS.ev, width: 1.8}, fill: "tozeroy",
+                 line: {color: COLORS.ev, width: 1.8}, fill: "tozeroy",
                  fillcolor: "rgba(47,111,214,0.12)"};
-  const layout = plotLayout("chart-ev", {...marks, showlegend: false, margin: {l: 36, r: 10, t: 6, b: 24}});
-  Plotly.react("chart-ev", [trace], layout, PLOT_CONFIG);
+  drawChart("chart-ev", [trace], chartOpts("chart-ev", {...marks, labels: [], legend: false}));
 }
 
 function renderFindings(a) {
