@@ -469,8 +469,9 @@ def test_hourly_steps_after_the_first_cost_what_the_quarter_hours_cost(seed):
         base, pv_mw=held(base.pv_mw), wind_mw=held(base.wind_mw), load_mw=held(base.load_mw),
         price_import_cny_per_mwh=held(base.price_import_cny_per_mwh),
         price_export_cny_per_mwh=held(base.price_export_cny_per_mwh),
-        shiftables=tuple(dataclasses.replace(sh, p_base_mw=held(sh.p_base_mw))
-                         for sh in base.shiftables),
+        shiftables=tuple(dataclasses.replace(sh, p_base_mw=held(sh.p_base_mw),
+                                             e_backlog_mwh=(-1.0) ** j * 1e3)  # owed: all
+                         for j, sh in enumerate(base.shiftables)),  # the bounds allow
         demand_charge_cny_per_mw=33000.0)
     merged, rows = lookahead.coarse(inp, fine, 4)
     assert fine + blocks == merged.H
