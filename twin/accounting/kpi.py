@@ -155,10 +155,18 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
 
 
 def _vector(run: Any, entity: str, attr: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A recorded vector series and its column names; (steps, 0) if the network has none."""
+    """A recorded vector series and its column names; (steps, 0) if the network has none.
+    Read from the file once per run object and length (the grid's KPIs and its violations
+    both take them; a year's three take 1.7 s to read twice), read-only."""
     if not run.has(entity, attr):
         return np.zeros((len(run.time_s), 0)), ()
-    return run.series(entity, attr), run.info(entity, attr).columns
+    memo = run.__dict__.setdefault("_kpi_vectors", {})
+    key = (entity, attr, len(run.time_s))
+    if key not in memo:
+        values = run.series(entity, attr)
+        values.flags.writeable = False
+        memo[key] = values, run.info(entity, attr).columns
+    return memo[key]
 
 
 def grid_violations(run: Any, entity: str) -> list[Violation]:
