@@ -163,6 +163,8 @@ def _vector(run: Any, entity: str, attr: str) -> tuple[np.ndarray, tuple[str, ..
     memo = run.__dict__.setdefault("_kpi_vectors", {})
     key = (entity, attr, len(run.time_s))
     if key not in memo:
+        for old in [k for k in memo if k[2] != key[2]]:  # a growing file: only its latest
+            del memo[old]
         values = run.series(entity, attr)
         values.flags.writeable = False
         memo[key] = values, run.info(entity, attr).columns
