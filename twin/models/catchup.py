@@ -65,8 +65,11 @@ def catch_up(entity: Any, key: Hashable, n_steps: int, step_s: int,
 
 
 def _run(entity: Any, key: Hashable, done: int, n: int, per_keep: int,
-         advance: Callable[[Any, int, int], None], fixed: frozenset[str]) -> None:
+         advance: Callable[[Any, int, int], None], fixed: frozenset[str],
+         wait: Callable[[], None] | None = None) -> None:
     while done < n:
+        if wait is not None:
+            wait()
         k = min(per_keep - done % per_keep, n - done)
         advance(entity, done, k)
         done += k
@@ -78,9 +81,11 @@ def _run(entity: Any, key: Hashable, done: int, n: int, per_keep: int,
                     kept[done] = state
 
 
-def warm(until: Callable[[int], int], stop: threading.Event | None = None) -> None:
+def warm(until: Callable[[int], int], stop: threading.Event | None = None,
+         wait: Callable[[], None] | None = None) -> None:
     """Run each model met so far to step ``until(steps per week)`` (its kept weeks), one at
-    a time; ``stop`` ends it early."""
+    a time; ``stop`` ends it early; ``wait()``, called before each week, may hold it (while
+    a jump is being built)."""
     with _lock:
         made = list(_made.items())
     for key, (make, advance, per_keep, fixed) in made:
@@ -96,4 +101,4 @@ def warm(until: Callable[[int], int], stop: threading.Event | None = None) -> No
         entity = make()
         if state is not None:
             _restore(entity, state)
-        _run(entity, key, best, n, per_keep, advance, fixed)
+        _run(entity, key, best, n, per_keep, advance, fixed, wait)

@@ -137,6 +137,7 @@ class LiveTwin:
         self._speed = float(speed)
         self._paused = self._stop = False
         self._stopped = threading.Event()  # stop() was called (ends the background catch-up)
+        self.warmed = threading.Event()  # the background catch-up has run (:meth:`_warm`)
         self._jump: dt.datetime | None = None
         self.jump_from: float | None = None  # monotonic time of the last jump asked
         self.jump_took_s: float | None = None
@@ -209,18 +210,26 @@ class LiveTwin:
 
     def _warm(self) -> None:
         """Run the EV hubs and statistical AOI lines of the first segment to the period's
-        end, keeping their state at each day's end (:func:`twin.models.catchup.warm`), so a
-        jump starts them from its day instead of the period's start; at low priority."""
+        end, keeping their state at each week's end (:func:`twin.models.catchup.warm`), so a
+        jump starts them from its week instead of the period's start; at low priority, held
+        while a jump is being built."""
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         with self._cond:
             while self.sim_t is None and not self._stop and self.state != "failed":
                 self._cond.wait(0.5)
         weeks = self.scenario.period.duration_s // catchup.KEEP_S + 1
+
+        def wait() -> None:  # a jump being built goes first
+            with self._cond:
+                while self.state == "jumping" and not self._stop:
+                    self._cond.wait(0.05)
+
         try:
-            catchup.warm(lambda per_week: weeks * per_week, self._stopped)
+            catchup.warm(lambda per_week: weeks * per_week, self._stopped, wait)
         except Exception:  # only a later jump's speed depends on it
             log.warning("the models' catch-up for jumps was not run ahead", exc_info=True)
+        self.warmed.set()
 
     def stop(self, timeout: float = 10.0) -> None:
         """End the run (the file is kept, marked incomplete) and wait for the thread."""

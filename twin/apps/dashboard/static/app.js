@@ -667,7 +667,6 @@ function setupViewer() {  // a watch-only link: no controls, no event buttons
 }
 
 // ------------------------------------------------------------------ replay
-let replayTimer = null;
 let totalsTimer = null;
 let asked = 0;  // the latest step asked for: older answers are dropped (never out of order)
 
@@ -724,12 +723,20 @@ function setupReplay() {
   const date = $("replay-date");
   date.min = twin.info.first.slice(0, 10);
   date.max = twin.info.last.slice(0, 10);
-  slider.oninput = () => {  // the step moved to, kept now: an older answer arriving before
-    stopPlay();             // the timer (a forecast retry) sets the slider back to its step
-    asked++;                // and is dropped from here on
-    const i = Number(slider.value), movedAt = performance.now();
-    clearTimeout(replayTimer);
-    replayTimer = setTimeout(() => showStep(i, null, movedAt).catch((e) => say(e.message)), 40);
+  let wanted = null, busy = false;  // one request at a time, for the latest step moved to
+  const fetchWanted = () => {
+    if (busy || wanted === null) return;
+    const [i, movedAt] = wanted;
+    wanted = null;
+    busy = true;
+    showStep(i, null, movedAt).catch((e) => say(e.message))
+      .finally(() => { busy = false; fetchWanted(); });
+  };
+  slider.oninput = () => {  // the step moved to, kept now: an older answer still on its way
+    stopPlay();             // (a forecast retry, the last move's) would set the slider back to
+    asked++;                // its step, and is dropped from here on
+    wanted = [Number(slider.value), performance.now()];
+    fetchWanted();
   };
   date.onchange = () => {
     stopPlay();
