@@ -184,7 +184,8 @@ def simulate(
         book = events if events is not None else EventBook(
             scenario.events, scenario.start_utc, scenario.park.timezone,
             scenario.period.duration_s)
-        factories = _build(world, scenario, path, progress, book, observer, extensions)
+        with scheduling.quiet_gc(freeze=False):
+            factories = _build(world, scenario, path, progress, book, observer, extensions)
         t1 = time.perf_counter()
         with scheduling.lean(fast_progress), scheduling.quiet_gc():
             world.run(until=until, print_progress=False, shutdown=False)
