@@ -145,6 +145,7 @@ def estimate_state(net: object, measurements: Sequence[Measurement],
     res_bus = work.res_bus_est
     loading = work.res_line_est.loading_percent.to_numpy() if hasattr(work, "res_line_est") \
         and len(work.res_line_est) else np.zeros(len(work.line))
+    loading = np.where(work.line.in_service.to_numpy(bool), loading, 0.0)  # open: no current
     return StateEstimate(
         vm_pu=res_bus.vm_pu.to_numpy(dtype=float), va_degree=res_bus.va_degree.to_numpy(
             dtype=float), loading_percent=np.asarray(loading, dtype=float),
@@ -205,4 +206,9 @@ def _loading_sigma(net: object, eppci: object, cov: np.ndarray,
     in_service = np.asarray(internal.get("branch_is", np.ones(len(branch_rel), bool)), bool)
     if end - start == len(net.line) and in_service.all() and len(branch_rel) >= end:
         out[:] = loading * branch_rel[start:end]
+    elif end - start == len(net.line) and len(branch_rel) == in_service.sum():
+        # out-of-service branches (open bus couplers) are left out of the internal matrices
+        on = in_service[start:end]
+        out[on] = loading[on] * branch_rel[(np.cumsum(in_service) - 1)[start:end][on]]
+        out[~on] = 0.0
     return out
