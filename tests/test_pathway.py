@@ -597,6 +597,19 @@ def test_one_penalised_solve_gives_the_three_solves_answer(large, monkeypatch) -
     assert statuses == {"optimal", "infeasible"}
 
 
+def test_a_small_penalty_never_hides_a_passing_portfolio(monkeypatch) -> None:  # noqa: ANN001
+    # with a penalty so small that relaxing pays, the penalised solve's relaxation is within
+    # RESOLUTION: there the criteria-hard solve decides, and a passing portfolio is found
+    p = _heat_park()
+    hard = lp.solve(p, three=True)
+    assert hard.status == "optimal"
+    monkeypatch.setattr(lp, "RESOLUTION", 1e9)
+    cheap = lp.solve(p)
+    assert cheap.status == "optimal"
+    assert cheap.annual_cost_cny == pytest.approx(hard.annual_cost_cny, rel=1e-6)
+    assert not any(cheap.relaxation.values())
+
+
 def test_runs_are_reused_only_when_nothing_they_read_changed(small, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     # a second pathway after a change of a price reuses the runs; a change of the scenario,
     # of a file it reads or of the code makes a new run

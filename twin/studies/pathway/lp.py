@@ -52,11 +52,15 @@ FEASIBLE = 2  # HiGHS's solution status 'feasible' (kSolutionStatusFeasible)
 # heat delivered by each technology (the LP's columns) in Solution.flows, MWh
 HEAT_FLOWS = {"qhp": "heat_ground_mwh", "qa": "heat_air_mwh", "qw": "heat_waste_mwh",
               "qd": "heat_eboiler_mwh", "td": "heat_store_mwh"}
-RESOLUTION = 1e-5  # the penalised solve's least relaxation is exact to this (criterion units)
+# the penalised solve's least relaxation is exact to this (criterion units; reports print
+# three digits): a year's penalty is then ~3x its largest cost coefficient per row unit (at
+# 1e-5, ~1e6x before the slacks took their rows' units: 127 s CPU and a dearer portfolio at
+# the same least relaxation, against 104 s)
+RESOLUTION = 1e-4
 SLACK_TOL = 1e-7  # a relaxation below this is the interior point's leftover: none
 LARGE = 50_000  # columns above which HiGHS runs its interior point method (a year: ~80,000)
 # HiGHS options of a year's solves and of smaller ones
-# (a year: the interior point with crossover, one penalised solve, ~2 CPU minutes; without
+# (a year: the interior point with crossover, one penalised solve, ~100 CPU seconds; without
 # crossover it stops without an answer on the penalised solve and on the cheapest at the least
 # relaxation, and the two-solve road took ~12)
 LARGE_OPTIONS: dict[str, object] = {"solver": "ipm", "run_crossover": "on"}
@@ -613,9 +617,14 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
         mod, v, blocks, thr = _build(*args, "penalty" if active else "none", active, acct)
         status, x, duals = mod.solve()
         if status == "optimal":
-            passes = float(np.max(relaxed(ps, acct, v, x), initial=0.0)) <= SLACK_TOL
+            least = float(np.max(relaxed(ps, acct, v, x), initial=0.0))
+            if SLACK_TOL < least <= RESOLUTION:  # a passing portfolio may cost that little
+                hard = _build(*args, "none", active, acct)
+                found = hard[0].solve()
+                if found[0] == "optimal":
+                    return _read(ps, levers, *hard[1:], *found[1:], "optimal", acct)
             return _read(ps, levers, v, blocks, thr, x, duals,
-                         "optimal" if passes else "infeasible", acct)
+                         "optimal" if least <= SLACK_TOL else "infeasible", acct)
         if not active:  # the dispatch itself cannot balance (should not happen)
             raise ValueError("the pathway LP has no solution")
         # where the penalised solve finds no answer: the least relaxation, then the cheapest
