@@ -16,6 +16,7 @@ from twin.models.aoi.routing import (
     SCRAP_KINDS,
     VisionResult,
     board_offset_px,
+    burst_absorbed,
     pick_xy,
     route,
     takt_check,
@@ -148,3 +149,47 @@ def test_calibration_says_whether_the_line_keeps_its_takt(tmp_path, capsys):
     assert f"takt {spec.takt_s / spec.performance:.1f} s holds; the busiest station is " \
         "placement" in text
     assert out.is_file()
+
+
+def _puts_delayed(pace_s: float, robot_s: float, buffer: int, n: int) -> bool:
+    """A SimPy store of ``buffer`` boards before a robot: n rejects put one every pace_s;
+    whether any put had to wait (the AOI stopped)."""
+    import simpy
+
+    env = simpy.Environment()
+    store = simpy.Store(env, buffer)
+    late = []
+
+    def aoi():
+        for k in range(n):
+            yield env.timeout(max(0.0, k * pace_s - env.now))
+            yield store.put(k)
+            late.append(env.now > k * pace_s + 1e-9)
+
+    def robot():
+        while True:
+            yield store.get()
+            yield env.timeout(robot_s)
+
+    env.process(aoi())
+    env.process(robot())
+    env.run(until=n * (pace_s + robot_s) + 1)
+    return any(late)
+
+
+def test_reject_bursts_against_a_simpy_buffer():
+    """The longest run of rejects the robot's buffer absorbs, checked on a SimPy store; the
+    check says how often a longer run comes."""
+    for pace, robot_s, buffer in ((30.0, 60.0, 4), (31.6, 40.0, 4), (30.0, 95.0, 2)):
+        n = burst_absorbed(pace, robot_s, buffer)
+        assert not _puts_delayed(pace, robot_s, buffer, n)
+        assert _puts_delayed(pace, robot_s, buffer, n + 1)
+    assert burst_absorbed(30.0, 29.0, 4) is None  # a robot within the pace takes any run
+    spec = AOILineSpec(name="smt")
+    slow = takt_check(spec, robot_cycle_s=3 * spec.takt_s, picked_share=0.05)
+    assert slow.holds  # on the mean, 0.15 takt per board
+    n = slow.burst_boards
+    assert n == burst_absorbed(spec.takt_s / spec.performance, 3 * spec.takt_s,
+                               spec.buffer_boards[3])
+    assert slow.burst_every_boards() == pytest.approx(1 / (0.95 * 0.05 ** (n + 1)))
+    assert f"more than {n} rejects in a row" in slow.message()

@@ -211,11 +211,7 @@ def _bodies(smooth: np.ndarray, tolerance: Tolerance) -> np.ndarray:
     """Part bodies (uint8 0/1): dark regions at least 15 px across (with ``parts``, tan ones
     too: ceramic capacitors; with ``place_px``, marks on a body such as a pin-1 dot belong
     to it)."""
-    v = smooth.max(axis=2)
-    dark = (v < 60).astype(np.uint8)
-    if tolerance.parts:
-        r, b = smooth[..., 0].astype(np.int16), smooth[..., 2].astype(np.int16)
-        dark |= ((r > b + 50) & (r >= smooth[..., 1]) & (v > 100) & (v < 200)).astype(np.uint8)
+    dark = body_colour(smooth, tolerance.parts)
     if not tolerance.place_px:
         return cv2.morphologyEx(dark, cv2.MORPH_OPEN, np.ones((15, 15), np.uint8))
     closed = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
@@ -233,6 +229,17 @@ def _bodies(smooth: np.ndarray, tolerance: Tolerance) -> np.ndarray:
 
 
 BODY_SHARE = 0.7  # a part body is at least this much body colour (dark or tan)
+
+
+def body_colour(img: np.ndarray, tan: bool = True) -> np.ndarray:
+    """Where ``img`` (RGB) shows a part body's colour (uint8 0/1): dark (moulded packages,
+    resistors), with ``tan`` also tan (ceramic capacitors)."""
+    v = img.max(axis=2)
+    dark = (v < 60).astype(np.uint8)
+    if tan:
+        r, b = img[..., 0].astype(np.int16), img[..., 2].astype(np.int16)
+        dark |= ((r > b + 50) & (r >= img[..., 1]) & (v > 100) & (v < 200)).astype(np.uint8)
+    return dark
 
 
 def _part_windows(smooth: np.ndarray, parts: np.ndarray, grown: int, tol: Tolerance,

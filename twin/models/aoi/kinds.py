@@ -37,13 +37,14 @@ import numpy as np
 
 SEARCH_PX = 28  # how far a part is looked for, at least (or its body's width: a part shifted
 #   by up to ~90 % of its width is still found)
-REACH_PX = 24  # a candidate this close to a body is that part's (leads, fillets, bridges)
+REACH_PX = 32  # a candidate this close to a body is that part's (leads, fillets, bridges)
 FOUND = 0.72  # a part's best correlation below this: not on the board as a body
 TURNS_DEG = (3, 6, 9, 12, 15, 18, 22, 26, 30)
 BETTER = 0.04  # a turn must match this much better than the part as it is
 SYMMETRIC = 0.9  # a body matching its half turn this well shows no polarity
 MARGIN_PX = 3  # template = body box + this margin
 LEADS_PX = 12  # ... and with the leads around a body that looks alike turned round
+INSIDE_PX = 2  # ... or without its edge (a marked body: the pads beside it do not turn)
 
 _BOXES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -80,15 +81,18 @@ def _verdict(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> 
     f = measure(ref, aligned, body)
     if not f:
         return None
-    if max(f["c0"], f["turn"], f["c180"]) < FOUND:
-        return "tombstone" if _stands(ref, aligned, body) else "missing"
+    if presence(ref, aligned, body) < GONE:
+        return "tombstone" if _terminals(ref, body) == 2 and _stands(ref, aligned, body) \
+            else "missing"
     if f["sym"] < SYMMETRIC and f["c180"] > max(f["c0"], f["turn"]) + BETTER:
         return "polarity"
-    if f["sym"] >= SYMMETRIC:  # a body alike turned round: do its leads tell?
-        wide = measure(ref, aligned, body, LEADS_PX, turns=False)
-        if wide and wide["sym"] < SYMMETRIC and wide["c180"] > wide["c0"] + BETTER:
+    # the body's inside alone (its marks), without the pads around it, which do not turn;
+    # then, for a body alike turned round, with its leads
+    for margin in (-INSIDE_PX, LEADS_PX if f["sym"] >= SYMMETRIC else None):
+        m = measure(ref, aligned, body, margin, turns=False) if margin is not None else {}
+        if m and m["sym"] < SYMMETRIC and m["c180"] > m["c0"] + BETTER:
             return "polarity"
-    if f["turn"] > f["c0"] + BETTER:
+    if f["turn"] > f["c0"] + BETTER and f["turn"] >= FOUND:
         return "rotated"
     limit = max(ref.tolerance.place_px, 0.6) * math.sqrt(2) + 2.0
     if math.hypot(f["dx"], f["dy"]) > limit:
@@ -97,6 +101,43 @@ def _verdict(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> 
 
 
 PRIORITY = ("missing", "tombstone", "polarity", "rotated", "shifted")
+GONE = 0.4  # a part whose body colour is less than this share of the golden's is gone
+#   (measured on development boards: parts gone 0.00-0.11, shifted ones 0.69-1.0)
+
+
+def presence(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> float:
+    """How much of a part's body colour is still there: the body-coloured pixels of the test
+    around the body (as far as :func:`measure` looks for it) less those of the golden's
+    other parts there, over the golden body's own."""
+    from twin.models.aoi.inspect import body_colour
+
+    x0, y0, x1, y1 = body
+    own = int(np.count_nonzero(body_colour(ref.smooth[y0:y1, x0:x1])))
+    if own == 0:
+        return 1.0
+    s = max(SEARCH_PX, min(x1 - x0, y1 - y0))
+    h, w = aligned.shape[:2]
+    a0, b0, a1, b1 = max(0, x0 - s), max(0, y0 - s), min(w, x1 + s), min(h, y1 + s)
+    test = np.count_nonzero(body_colour(aligned[b0:b1, a0:a1]))
+    others = np.count_nonzero(body_colour(ref.smooth[b0:b1, a0:a1])) - own
+    return (test - others) / own
+
+
+def _terminals(ref: Any, body: tuple[int, int, int, int]) -> int:
+    """How many metal terminals (leads, end caps with their joints: bright, grey regions of
+    the golden) touch the body: a chip that can stand on one end has two."""
+    x0, y0, x1, y1 = body
+    g = REACH_PX // 4
+    h, w = ref.smooth.shape[:2]
+    a0, b0, a1, b1 = max(0, x0 - g), max(0, y0 - g), min(w, x1 + g), min(h, y1 + g)
+    img = ref.smooth[b0:b1, a0:a1]
+    v = img.max(axis=2).astype(np.int16)
+    light = ((v > 140) & (v - img.min(axis=2) < 0.22 * v)).astype(np.uint8)
+    n, labels = cv2.connectedComponents(light, connectivity=8)
+    ring = np.ones_like(light)
+    ring[y0 - b0 + 1:y1 - b0 - 1, x0 - a0 + 1:x1 - a0 - 1] = 0  # the body's own marks
+    touching = set(np.unique(labels[(ring > 0) & (light > 0)]).tolist()) - {0}
+    return len(touching)
 SMALL_PX = 16  # a dim candidate smaller than this off the part zones is a copper fault, even
 #   beside a part
 METAL_LEVEL = 130  # solder, leads and finish are at least this bright; copper under the mask not

@@ -15,7 +15,10 @@
   review station's its time times the share flagged. The line's takt is the placement
   machine's mean cycle (its ideal cycle ``takt_s`` over its ``performance``: the station the
   line is built around); the bottleneck is the station with the longest time per board, and
-  the line keeps its takt when no other station needs longer than that.
+  the line keeps its takt when no other station needs longer than that. Means hide bursts:
+  a robot slower than the pace falls behind during a run of rejects, and when its buffer is
+  full the AOI stops; :func:`burst_absorbed` gives the longest run it takes, and the check
+  how often a longer one comes at the picked share.
 """
 
 from __future__ import annotations
@@ -80,6 +83,19 @@ class TaktCheck:
     per_board_s: dict[str, float]
     bottleneck: str
     holds: bool
+    burst_boards: int | None = None  # rejects in a row the robot's buffer absorbs (None: any)
+    buffer_boards: int = 0  # the buffer before the robot
+    picked_share: float = 0.0
+
+    def burst_every_boards(self) -> float | None:
+        """Boards between bursts longer than the buffer absorbs (rejects drawn independently
+        at ``picked_share``: a run of ``burst_boards + 1`` picks starts at a board with
+        probability (1 - p) p^(n+1)); ``None`` when any burst is absorbed."""
+        if self.burst_boards is None:
+            return None
+        p = self.picked_share
+        rate = (1.0 - p) * p ** (self.burst_boards + 1)
+        return math.inf if rate <= 0.0 else 1.0 / rate
 
     def utilisation(self) -> dict[str, float]:
         """Each station's time per board over the takt."""
@@ -89,8 +105,15 @@ class TaktCheck:
         """One line: the bottleneck and whether the line keeps its takt."""
         t = self.per_board_s[self.bottleneck]
         if self.holds:
+            burst = ""
+            if self.burst_boards is not None:
+                every = self.burst_every_boards()
+                burst = (f"; more than {self.burst_boards} rejects in a row fill the robot's "
+                         f"{self.buffer_boards}-board buffer and stop the AOI (about once in "
+                         f"{every:,.0f} boards at {self.picked_share:.1%} picked)"
+                         if every is not None and math.isfinite(every) else "")
             return (f"takt {self.takt_s:.1f} s holds; the busiest station is {self.bottleneck} "
-                    f"({t:.1f} s per board, {t / self.takt_s:.0%} of the takt)")
+                    f"({t:.1f} s per board, {t / self.takt_s:.0%} of the takt){burst}")
         return (f"{self.bottleneck} is the bottleneck: {t:.1f} s per board > takt "
                 f"{self.takt_s:.1f} s (the line makes {3600 / t:.0f} boards/h, not "
                 f"{3600 / self.takt_s:.0f})")
@@ -115,4 +138,24 @@ def takt_check(spec: AOILineSpec, robot_cycle_s: float, vision_s: float = 0.0,
     times[STATIONS[4]] = (cyc[4] or robot_cycle_s) * picked_share
     takt = times[STATIONS[1]]
     neck = max(times, key=lambda k: (times[k], k == STATIONS[1]))
-    return TaktCheck(takt, times, neck, times[neck] <= takt * (1 + 1e-9))
+    buffer = spec.buffer_boards[3]
+    return TaktCheck(takt, times, neck, times[neck] <= takt * (1 + 1e-9),
+                     burst_absorbed(takt, cyc[4] or robot_cycle_s, buffer), buffer, picked_share)
+
+
+def burst_absorbed(pace_s: float, robot_s: float, buffer: int) -> int | None:
+    """The longest run of rejected boards, one every ``pace_s``, that a robot of cycle
+    ``robot_s`` takes without its buffer of ``buffer`` boards filling (the AOI then waits to
+    put the next one down); ``None`` when the robot keeps the pace (any run).
+
+    The robot, busy from the first reject on, starts the j-th at j * robot_s; when the k-th
+    arrives at k * pace_s, the earlier ones not yet started wait in the buffer:
+    k - 1 - floor(k * pace_s / robot_s) of them; the k-th finds it full when that reaches
+    ``buffer``.
+    """
+    if robot_s <= pace_s:
+        return None
+    k = 1
+    while k - 1 - math.floor(k * pace_s / robot_s) < buffer:
+        k += 1
+    return k
