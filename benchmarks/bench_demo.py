@@ -17,8 +17,8 @@ Prints, beside a machine-speed figure,
   first snapshot (target < 3 s), and how long the server takes to answer a slider move to a
   random step (target < 200 ms), p50, p95 and max over 30 moves; then, in headless Chromium
   (Debian's, as the tests drive it) at 1280x720, how long the page takes after a slider move
-  to show the step's numbers and diagram (the server's answer included) and then to redraw
-  the charts in view (target < 200 ms), p50 and p95 over 20 moves.
+  to show the step (the server's answer, numbers, diagram, charts) and to have it painted
+  (target < 200 ms), p50 and p95 over 20 moves.
 
     .venv/bin/python benchmarks/bench_demo.py [--seconds 60] [--speed 600] [--no-camera]
         [--controller rule|ems] [--replay results/park.h5]
@@ -124,9 +124,9 @@ def cli_replay_s(path: str) -> float:
 
 
 def browser_figures(url: str, n: int, moves: int = 20) -> dict[str, np.ndarray]:
-    """The page in headless Chromium at 1280x720: ms from a slider move to the step shown
-    (``step``: the server's answer, the numbers, the diagram), the charts redrawn after
-    (``charts``) and from the move to the whole page painted (``painted``), for
+    """The page in headless Chromium at 1280x720: ms from a slider move's request to the step
+    shown (``step``: the server's answer, the numbers, the diagram, the charts), the charts'
+    part of it (``charts``) and from the move to the page painted (``painted``), for
     ``moves`` moves to random steps."""
     from tests.browser import page
     from tests.test_dashboard import wait_for
@@ -272,12 +272,12 @@ def main() -> None:
               " (target < 200 ms)")
         if r["page_ms"] is not None:
             step, charts, painted = (r["page_ms"][k] for k in ("step", "charts", "painted"))
-            print(f"  replay page in Chromium, 1280x720: a slider move shows the step in median "
-                  f"{np.median(step):.0f} ms (p95 {np.percentile(step, 95):.0f} ms), then the "
-                  f"charts in view redraw in median {np.median(charts):.0f} ms (p95 "
-                  f"{np.percentile(charts, 95):.0f} ms); the whole page painted "
-                  f"{np.median(painted):.0f} ms (p95 {np.percentile(painted, 95):.0f} ms) after "
-                  "the move (target < 200 ms)")
+            print(f"  replay page in Chromium, 1280x720: a slider move shows the step (the "
+                  f"server's answer, numbers, diagram, charts) in median {np.median(step):.0f} ms "
+                  f"(p95 {np.percentile(step, 95):.0f} ms), of which the charts in view "
+                  f"{np.median(charts):.0f} ms (p95 {np.percentile(charts, 95):.0f} ms); the "
+                  f"page painted {np.median(painted):.0f} ms (p95 "
+                  f"{np.percentile(painted, 95):.0f} ms) after the move (target < 200 ms)")
     else:
         print("  replay: give --replay RUN.h5 (a year's run) for its figures")
 

@@ -61,20 +61,18 @@ function tick() {
 }
 
 // ------------------------------------------------------------------ frames
-function reset(frames, chartsNext = false) {
+function reset(frames, timed = false) {  // timed: a replay's step, its figures kept
   twin.frames = frames.slice();
   twin.segment = frames.length ? frames[frames.length - 1].segment : null;
-  render(!chartsNext, !chartsNext);
-  if (chartsNext) {  // the numbers and the diagram first, the charts in the next task
-    clearTimeout(twin.chartTimer);
-    twin.chartTimer = setTimeout(() => {
-      twin.chartTimer = null;
-      const a = performance.now();
-      drawCharts();
-      twin.chartMs = performance.now() - a;
-      const asked = twin.askedAt;  // from the slider's move to the page painted
-      requestAnimationFrame(() => setTimeout(() => { twin.paintedMs = performance.now() - asked; }, 0));
-    }, 0);
+  render(true, false);
+  clearTimeout(twin.chartTimer);  // the charts in the same frame (a few ms on a canvas)
+  twin.chartTimer = null;
+  const a = performance.now();
+  drawCharts();
+  if (timed) {
+    twin.chartMs = performance.now() - a;
+    const asked = twin.askedAt;  // from the slider's move to the page painted
+    requestAnimationFrame(() => setTimeout(() => { twin.paintedMs = performance.now() - asked; }, 0));
   }
 }
 
