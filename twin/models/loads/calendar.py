@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -268,6 +269,7 @@ class DayProfile:
             raise ValueError("DayProfile needs one profile per day type")
         self._vals: list[list[float]] = []
         self._cum: list[list[float]] = []
+        self._arrays: Any = None  # both as arrays, for :meth:`means`
         for prof in minutes:
             vals = [float(v) for v in prof]
             if len(vals) != MINUTES_PER_DAY:
@@ -312,6 +314,43 @@ class DayProfile:
     ) -> float:
         """Mean of the profile over ``[epoch_s, epoch_s + dt_s)``."""
         return self.integral(calendar, epoch_s, dt_s, kind) / dt_s
+
+    def means(
+        self, calendar: ParkCalendar, epochs_s: Sequence[int], dt_s: int, kind: str | None = None
+    ) -> Any:
+        """:meth:`mean` of each step of ``dt_s`` starting at ``epochs_s``, as an array: the
+        same operations elementwise (the same numbers) where the steps are whole seconds in
+        a calendar of a fixed UTC offset and none crosses local midnight; else one
+        :meth:`mean` per step."""
+        import numpy as np  # here: the calendar itself stays light
+
+        offset = calendar._fixed_offset_s
+        e = np.asarray(epochs_s)
+        if offset is None or e.dtype.kind != "i" or not isinstance(dt_s, int) or not e.size:
+            return np.array([self.mean(calendar, int(x), dt_s, kind) for x in epochs_s])
+        loc = e + offset
+        day = loc // SECONDS_PER_DAY
+        sod = loc - day * SECONDS_PER_DAY
+        end = sod + dt_s
+        if (end > SECONDS_PER_DAY).any():
+            return np.array([self.mean(calendar, int(x), dt_s, kind) for x in epochs_s])
+        if self._arrays is None:
+            self._arrays = (np.array(self._cum), np.array(self._vals))
+        cum, vals = self._arrays
+        first, last_day = int(day.min()), int(day.max())
+        if first == last_day:  # a block inside a day: one day type
+            code: Any = calendar.day_code(first, kind)
+        else:
+            codes = {d: calendar.day_code(d, kind) for d in range(first, last_day + 1)}
+            code = np.array([codes[d] for d in day.tolist()])
+
+        def at(t: Any) -> Any:  # _at, elementwise
+            m = t // 60
+            last = MINUTES_PER_DAY - 1
+            mm = np.minimum(m, last)
+            return np.where(m > last, cum[code, -1], cum[code, mm] + (t - 60 * mm) * vals[code, mm])
+
+        return (at(end) - at(sod)) / dt_s
 
 
 def hourly_to_minutes(hourly: Sequence[float]) -> list[float]:

@@ -211,7 +211,7 @@ class FactoryLoad:
         :class:`FactoryOutput` as arrays: the same operations elementwise (``fmax``/``fmin``
         take a NaN as Python's ``max``/``min`` do), the noise advanced step by step."""
         p, cal, kind = self.params, self.calendar, self.spec.kind
-        level = np.array([self._profile.mean(cal, e, dt_s, kind) for e in epochs_s])
+        level = self._profile.means(cal, epochs_s, dt_s, kind)
         t = np.asarray(temp_air_c, dtype=float)
         f = (p.hvac_base + self._k_heat * np.fmax(0.0, p.t_heat_balance_c - t)
              + self._k_cool * np.fmax(0.0, t - p.t_cool_balance_c))
