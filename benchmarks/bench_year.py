@@ -120,7 +120,7 @@ def main() -> None:
         s = dataclasses.replace(s, controller=dataclasses.replace(s.controller,
                                                                   kind=args.controller))
     n_entities = sum(1 for _ in s.entity_names())
-    calibration = python_loop_s()
+    calibration, calibration_cpu = python_loop_s(), python_loop_s(clock="cpu")
     block = blocking.block_steps(s)
     producers = blocking.producer_steps(s)
     wall, result, recorded, cpu = _run(s)
@@ -135,7 +135,8 @@ def main() -> None:
              if producers > 1 else "step by step"))
     print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
-          f"{calibration:.2f} s; load average {os.getloadavg()[0]:.2f}")
+          f"{calibration:.2f} s (CPU {calibration_cpu:.2f} s); load average "
+          f"{os.getloadavg()[0]:.2f}")
     ph = result.phases_s
     year = wall if steps == year_steps else (
         ph["build"] + (ph["simulate"] + ph["kpis"]) * year_steps / steps)
