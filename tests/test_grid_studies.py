@@ -115,12 +115,14 @@ def test_critical_steps_hold_the_worst_n1_case_of_every_step():
 def test_the_batched_screen_of_every_step_equals_the_exact_one():
     """lightsim2grid's scenario sweep on the expanded network against one solver per
     contingency: a circuit of the parallel cable, each single line, the radial transformer
-    (bus d cut off, its load lost), every row and every violation."""
+    (bus d cut off, its load lost, and half the PV with it), every row and every violation."""
     rng = np.random.default_rng(5)
     n = 40
     rows = np.column_stack([rng.uniform(10, 1.6 * LOAD_MW, n), rng.uniform(0, 30, n),
                             rng.uniform(0, 3, n), rng.uniform(0, 10, n)])
-    pts = _points(_net(), rows.tolist())
+    net = _net()
+    pp.create_sgen(net, 3, 0.0, 0.0, name="pv/1")  # generation on the radial bus d too
+    pts = _points(net, rows.tolist())
     exact = contingency.screen(pts, batched=False)
     fast = contingency.screen(pts, batched=True)
     assert [r["contingency"] for r in fast.rows] == [r["contingency"] for r in exact.rows]

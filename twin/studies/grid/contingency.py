@@ -245,11 +245,13 @@ def _batch(net: Any, sgen_q: np.ndarray, solver: str, batched: bool | None) -> A
 def _batched(batch: Any, net: Any, outage: Outage, cuts: Any,
              elements: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
     """One contingency on every step through the batch: its results and the load lost; None
-    where an automatic transfer closes a coupler (the exact route solves it)."""
+    where it cuts generation off (the sweep does not converge with it: the exact route)."""
     dead: set[int] = set()
     table: str | None = outage.table
     if not outage.circuit and cuts(outage):
         work, dead = _applied(net, outage)
+        if net.sgen.bus.isin(dead).any():
+            return None
         if (work.line.in_service != net.line.in_service).any():  # a transfer: its own batch
             batch, table = type(batch)(work), None
     dead_bus = np.isin(net.bus.index, sorted(dead))
