@@ -66,8 +66,10 @@ class Settings:
     terminal_quantile: float | None = 0.75  # stored energy at the horizon's end is worth
     # this quantile of the horizon's import cost (x eta_discharge; None: the mean): green
     # power stored from surplus is scarce and goes to the dear hours
-    spare_quantile: float = 2.0  # beyond the plan, storage covers a deficit only where the
-    # import cost is at least this quantile of the next reserve_steps' costs (> 1: never)
+    spare_quantile: float = 1.0  # beyond the plan, storage covers a deficit only where the
+    # import cost is at least this quantile of the next reserve_steps' costs (1: the dearest
+    # of the next 4 h; > 1: never), with what the plan does not discharge in them (chosen on
+    # four months of another weather year: 0.6 to 1.0, 1.0 best)
     spare_soc: float = 2.0  # ... or where every storage is this full (room for a surplus; > 1:
     # never: energy the plan keeps is kept for the peaks ahead)
     loss_margin: float = 0.03  # a request's cut is held with the network's losses in hand
@@ -87,8 +89,6 @@ class Settings:
     coarse_factor: int = 4  # ... are merged this many at a time (hours): a smaller LP
     guard_steps: int = 24  # beyond holding the peak now, discharge only what holding it over
     # this many steps needs no more of, should the wind not rise above what it is now
-    guard_level: bool = False  # True: where the energy stored cannot hold the peak over them,
-    # hold the import now at the level it can hold (:meth:`EMS._guard_level_mw`), not the peak
 
     @property
     def dt_h(self) -> float:
@@ -349,9 +349,7 @@ class EMS:
             ceiling = min(ceiling, cap)
         p_total = self._correct(i, k, p_planned, net_demand, ceiling, cap, m.soc)
         if not math.isfinite(cap) and p_total < 0 and self.storages:  # keep what holding the
-            level = self._guard_level_mw(k, net_demand, m.wind_mw, ceiling, m.soc) \
-                if s.guard_level else ceiling  # peak may soon need
-            p_total = max(p_total, min(-max(net_demand - level, 0.0),
+            p_total = max(p_total, min(-max(net_demand - ceiling, 0.0),  # peak may soon need
                                        -self._above_guard_mw(k, m.wind_mw, ceiling, m.soc)))
         p_storage = self._split(p_total, plan.p_storage_mw[k], m.soc)
 
@@ -434,35 +432,6 @@ class EMS:
                           else 0.0)
         need = float(np.maximum(demand[ahead] - inp.pv_mw[ahead] - wind - ceiling, 0.0).sum())
         return max(self._stored_mwh(soc) - need * s.dt_h, 0.0) / s.dt_h
-
-    def _guard_level_mw(self, k: int, net_demand: float, wind_mw: float, ceiling: float,
-                        soc: dict[str, float]) -> float:
-        """The lowest import level, at least ``ceiling``, that the energy stored holds now and
-        over the next ``guard_steps`` should the wind not rise above what it is now (each
-        step's discharge within the batteries' power): where it cannot hold ``ceiling`` that
-        long, the month's peak rises anyway, and rising now to this level keeps the energy
-        that holding it later needs."""
-        s, inp = self.s, self.state.inputs
-        if inp is None or s.guard_steps <= 0:
-            return ceiling
-        ahead = slice(k + 1, min(k + 1 + s.guard_steps, inp.H))
-        demand = inp.load_mw + sum((sh.p_base_mw for sh in inp.shiftables), np.zeros(inp.H))
-        wind = np.minimum(inp.wind_mw[ahead], max(wind_mw, 0.0) if math.isfinite(wind_mw)
-                          else 0.0)
-        need = np.r_[net_demand, demand[ahead] - inp.pv_mw[ahead] - wind]
-        p_max = sum(b.p_max_mw for b in self.specs)
-        stored = self._stored_mwh(soc) / s.dt_h
-
-        def short(level: float) -> float:
-            return float(np.minimum(np.maximum(need - level, 0.0), p_max).sum()) - stored
-
-        if short(ceiling) <= 0:
-            return ceiling
-        lo, hi = ceiling, max(ceiling, float(need.max()))
-        for _ in range(30):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (lo, mid) if short(mid) <= 0 else (mid, hi)
-        return hi
 
     # ------------------------------------------------------------------ planning
     def _needs_plan(self, i: int, m: Measurement) -> bool:
