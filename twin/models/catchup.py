@@ -1,14 +1,14 @@
-"""A model's catch-up at a jump, from the nearest week it was already run to.
+"""A model's catch-up at a jump, from the nearest day it was already run to.
 
 A run started inside a longer period (the trainers' page's jump) makes its EV hubs and
 statistical AOI lines at that period's start and runs them to its own start unreported
 (their ``skip``: random draws, breakdowns and boards on the way as in a run from there).
 That costs a pass over every step before, up to two seconds late in a year. :func:`catch_up`
-keeps the model's state at each week's end it passes (in this process) and starts the next
-catch-up of the same model from the nearest kept week at or before its own start, so it runs
-only the steps from there: the state reached is the same as from the period's start, step by
-step. :func:`warm` runs each model met so far to a date in the background (the page does it
-after opening), so that later jumps find their week kept.
+keeps the model's state every seventh day from the period's start it passes (in this
+process) and starts the next catch-up of the same model from the nearest kept day at or
+before its own start, so it runs only the steps from there: the state reached is the same as
+from the period's start, step by step. :func:`warm` runs each model met so far to a date in the background (the page does it
+after opening), so that later jumps find a day kept within a week before theirs.
 
 A model is the same one when everything it is made from is: the caller's ``key`` (its kind,
 name, spec, seed, the period's start, the step and the events it reads while catching up).
@@ -21,8 +21,8 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-KEEP_S = 7 * 86400  # the state is kept at each week's end (a copy costs up to a few ms)
-MAX_KEPT = 60  # weeks kept per model (a year and a bit)
+KEEP_S = 7 * 86400  # the state is kept every seventh day (a copy costs up to a few ms)
+MAX_KEPT = 60  # states kept per model (a year and a bit)
 
 _lock = threading.Lock()
 _kept: dict[Hashable, dict[int, dict[str, Any]]] = {}  # key -> steps done -> state
@@ -45,8 +45,8 @@ def catch_up(entity: Any, key: Hashable, n_steps: int, step_s: int,
              fixed: tuple[str, ...] = ("calendar",)) -> None:
     """Run ``entity`` (made at the period's start) ``n_steps`` steps of ``step_s`` unreported.
 
-    ``advance(entity, done, k)`` runs it ``k`` steps on from step ``done``; the state after
-    each whole week is kept under ``key``, and a kept week at or before ``n_steps`` is taken
+    ``advance(entity, done, k)`` runs it ``k`` steps on from step ``done``; the state every
+    seventh day is kept under ``key``, and the latest kept at or before ``n_steps`` is taken
     instead of running up to it. ``make()`` makes the entity afresh (for :func:`warm`);
     ``fixed``: the attributes no step changes (a calendar, a profile), not kept.
     """
@@ -83,7 +83,7 @@ def _run(entity: Any, key: Hashable, done: int, n: int, per_keep: int,
 
 def warm(until: Callable[[int], int], stop: threading.Event | None = None,
          wait: Callable[[], None] | None = None) -> None:
-    """Run each model met so far to step ``until(steps per week)`` (its kept weeks), one at
+    """Run each model met so far to step ``until(steps per week)`` (its states kept), one at
     a time; ``stop`` ends it early; ``wait()``, called before each week, may hold it (while
     a jump is being built)."""
     with _lock:

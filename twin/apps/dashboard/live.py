@@ -210,7 +210,7 @@ class LiveTwin:
 
     def _warm(self) -> None:
         """Run the EV hubs and statistical AOI lines of the first segment to the period's
-        end, keeping their state at each week's end (:func:`twin.models.catchup.warm`), so a
+        end, keeping their state every seventh day (:func:`twin.models.catchup.warm`), so a
         jump starts them from its week instead of the period's start; at low priority, held
         while a jump is being built."""
         with contextlib.suppress(OSError, AttributeError):
