@@ -96,12 +96,14 @@ def _is_coupler(name: Any) -> bool:
     return isinstance(name, str) and "/coupler-" in name
 
 
-def transfers(net: Any, outage: Outage) -> list[str]:
-    """The normally open couplers the automatic transfer closes after ``outage``."""
-    try:
-        work = _applied(net, outage)[0]
-    except CutOff:
-        return []
+def transfers(net: Any, outage: Outage, work: Any = None) -> list[str]:
+    """The normally open couplers the automatic transfer closes after ``outage`` (``work``:
+    ``net`` with it applied, where already made)."""
+    if work is None:
+        try:
+            work = _applied(net, outage)[0]
+        except CutOff:
+            return []
     closed = work.line.in_service & ~net.line.in_service.reindex(work.line.index)
     return [str(n) for n in work.line.name[closed]]
 
@@ -188,14 +190,17 @@ def screen(points: Points, steps: np.ndarray | None = None, solver: str = "light
     cases += [(o.name, o) for o in (outages(points.net) if only is None else only)]
     for case, outage in cases:
         t0 = time.perf_counter()
+        applied = None  # the network with the outage applied where it cuts buses off
+        cut_off = False  # nothing left but the public grid's bus
         if outage is not None and not outage.circuit and cuts(outage):
-            closed = transfers(points.net, outage)
-            case += f" (transfer: {', '.join(closed)})" if closed else ""
-        if batch is not None and outage is not None:
             try:
-                row = _batched(batch, points.net, outage, cuts, elements)
+                applied = _applied(points.net, outage)
             except CutOff:
-                row = None
+                cut_off = True
+            closed = transfers(points.net, outage, applied[0]) if applied else []
+            case += f" (transfer: {', '.join(closed)})" if closed else ""
+        if batch is not None and outage is not None and not cut_off:
+            row = _batched(batch, points.net, outage, applied, elements)
             if row is not None:
                 ok, vm, line, trafo, lost = row
                 result.solve_s += time.perf_counter() - t0
@@ -242,14 +247,14 @@ def _batch(net: Any, sgen_q: np.ndarray, solver: str, batched: bool | None) -> A
     return batched_mod.Batch(net)
 
 
-def _batched(batch: Any, net: Any, outage: Outage, cuts: Any,
+def _batched(batch: Any, net: Any, outage: Outage, applied: tuple[Any, set[int]] | None,
              elements: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...] | None:
     """One contingency on every step through the batch: its results and the load lost; None
     where it cuts generation off (the sweep does not converge with it: the exact route)."""
     dead: set[int] = set()
     table: str | None = outage.table
-    if not outage.circuit and cuts(outage):
-        work, dead = _applied(net, outage)
+    if applied is not None:  # the buses it cuts off, after any transfer
+        work, dead = applied
         if net.sgen.bus.isin(dead).any():
             return None
         if (work.line.in_service != net.line.in_service).any():  # a transfer: its own batch
