@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -287,3 +288,25 @@ def test_a_run_recorded_on_another_network_is_refused_in_one_line(
     with pytest.raises(ValueError, match="recorded on another network") as err:
         Replay(failures[1].path)
     assert "\n" not in str(err.value)
+
+
+def test_twin_run_keeps_the_view_a_replay_opens_with(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """After ``twin run`` the park's view lies beside the run file, so the first ``twin
+    replay`` of it builds no network; the replay leaves it as it was."""
+    from twin.apps.cli import main
+    from twin.apps.dashboard.viewcache import view_file
+
+    args = ["run", str(ROOT / "tests" / "scenarios" / "dashboard.yaml"), "--days", "0.125",
+            "-q", "--out", str(tmp_path)]
+    with ThreadPoolExecutor(1) as pool:  # Playwright's event loop holds this thread
+        assert pool.submit(main, args).result() == 0
+    path = next(tmp_path.glob("*.h5"))
+    kept = view_file(path)
+    assert kept.is_file()
+    before = kept.stat().st_mtime_ns, kept.read_text()
+    replay = Replay(path)
+    replay.close()
+    assert (kept.stat().st_mtime_ns, kept.read_text()) == before  # taken, not built again
+    assert json.loads(before[1])["diagram"]["lines"]  # with the network's line names
+    capsys.readouterr()

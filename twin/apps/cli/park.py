@@ -64,6 +64,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     html_path = report.write(report.run_report(result.path, result.assessment),
                              result.path.with_suffix(".html"))
+    if s.grid is not None:  # the trainers' page's view of the park: `twin replay` opens fast
+        from twin.apps.dashboard.replay import keep_view
+
+        try:
+            keep_view(result.path)
+        except (OSError, ValueError) as exc:  # the replay builds it at its first opening
+            print(f"note: the park's view for twin replay not kept ({exc})", file=sys.stderr)
     print(f"\nresults: {result.path}  ({result.wall_s:.1f} s wall, "
           f"{result.wall_s / max(result.n_steps, 1) * 1e3:.2f} ms per step)")
     print(f"report:  {html_path}")

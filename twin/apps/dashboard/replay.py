@@ -49,6 +49,44 @@ HISTORY_STEPS = 192
 FULL_FRAMES_KEPT = 4096
 
 
+def run_view(run: Any, path: Path) -> tuple[dt.datetime, np.ndarray, EventBook, Any]:
+    """The start, step times, event book and park's view of the open run file at ``path``
+    (the view kept beside it, or built and kept: :func:`park_view`)."""
+    meta = run.meta
+    try:
+        scenario = loads(str(meta.get("scenario", "")),
+                         str(meta.get("scenario_path", "<memory>")))
+    except ScenarioError as exc:
+        raise ValueError(f"{path}: cannot rebuild the run's scenario: {exc}") from None
+    start_utc = dt.datetime.fromisoformat(str(meta["start"]))
+    time = run.time_s.astype(np.int64)
+    if not len(time):
+        raise ValueError(f"{path}: the run recorded no step")
+    # the scenario as this run ran it: its period (a live page's segment, a shortened run) and
+    # its controller (twin demo --controller ems) are not in its text
+    tz = zoneinfo.ZoneInfo(scenario.park.timezone)
+    kind = "ems" if "ems" in run.entities() else scenario.controller.kind
+    s = dataclasses.replace(
+        scenario, period=dataclasses.replace(
+            scenario.period, start=start_utc.astimezone(tz).replace(tzinfo=None),
+            duration=int(time[-1]) + scenario.period.step_s),
+        controller=dataclasses.replace(scenario.controller, kind=kind))
+    book = EventBook([*s.events, *load_events(events_file(path))], start_utc, s.park.timezone,
+                     s.period.duration)
+    rated = {w: float(spec["p_rated_mw"]) for w in run.entities("wind")
+             if "p_rated_mw" in (spec := run.spec(w))}
+    view = park_view(s, str(meta.get("scenario", "")), path, trip_sets(book), rated)
+    return start_utc, time, book, view
+
+
+def keep_view(path: str | Path) -> None:
+    """Work out the park's view of run file ``path`` and keep it beside the file (``twin
+    run`` does it after a run, while the network it built is at hand), so that the first
+    ``twin replay`` of it opens without building the network."""
+    with open_run(path) as run:
+        run_view(run, Path(path))
+
+
 class Replay:
     """A recorded run: its scalar series in memory, its vectors read from the file."""
 
@@ -73,24 +111,8 @@ class Replay:
         threading.Thread(target=self._forecast, name="replay-forecasts", daemon=True).start()
 
     def _open(self, run: Any) -> None:
-        meta = run.meta
-        try:
-            scenario = loads(str(meta.get("scenario", "")),
-                             str(meta.get("scenario_path", "<memory>")))
-        except ScenarioError as exc:
-            raise ValueError(f"{self.path}: cannot rebuild the run's scenario: {exc}") from None
-        self.start_utc = dt.datetime.fromisoformat(str(meta["start"]))
-        self.time = run.time_s.astype(np.int64)
+        self.start_utc, self.time, self.book, self.view = run_view(run, self.path)
         self.n = len(self.time)
-        if not self.n:
-            raise ValueError(f"{self.path}: the run recorded no step")
-        s = self._as_run(scenario, run)
-        self.book = EventBook([*s.events, *load_events(events_file(self.path))],
-                              self.start_utc, s.park.timezone, s.period.duration)
-        rated = {w: float(spec["p_rated_mw"]) for w in run.entities("wind")
-                 if "p_rated_mw" in (spec := run.spec(w))}
-        self.view = park_view(s, str(meta.get("scenario", "")), self.path,
-                              trip_sets(self.book), rated)
         self.data: dict[tuple[str, str], np.ndarray] = {}
         self.vectors: list[tuple[str, str]] = []
         for entity, attr in run.series_keys():
@@ -111,18 +133,6 @@ class Replay:
         self._stored_forecasts = None
         with contextlib.suppress(KeyError):
             self._stored_forecasts = np.asarray(run.array("ems/forecasts"), dtype=float)
-
-    def _as_run(self, scenario: Any, run: Any) -> Any:
-        """The scenario as this run ran it: its period (a live page's segment, a shortened
-        run) and its controller (``twin demo --controller ems``) are not in its text."""
-        tz = zoneinfo.ZoneInfo(scenario.park.timezone)
-        start = self.start_utc.astimezone(tz).replace(tzinfo=None)
-        step = scenario.period.step_s
-        kind = "ems" if "ems" in run.entities() else scenario.controller.kind
-        return dataclasses.replace(
-            scenario, period=dataclasses.replace(scenario.period, start=start,
-                                                 duration=(int(self.time[-1]) + step)),
-            controller=dataclasses.replace(scenario.controller, kind=kind))
 
     def close(self) -> None:
         """Close the run file."""
