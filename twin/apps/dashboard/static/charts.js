@@ -31,7 +31,9 @@ function timeTicks(x0, x1, n) {  // x: a clock read as UTC (ms)
   for (let v = Math.ceil(x0 / step) * step; v <= x1; v += step) {
     const d = new Date(v);
     const midnight = d.getUTCHours() === 0 && d.getUTCMinutes() === 0;
-    out.push({v, text: midnight || step >= CHART_DAY ? `${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}`
+    const zh = document.documentElement.lang.startsWith("zh");
+    out.push({v, text: midnight || step >= CHART_DAY
+      ? (zh ? `${d.getUTCMonth() + 1}月${d.getUTCDate()}日` : `${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}`)
       : `${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`, bold: midnight});
   }
   return out;
