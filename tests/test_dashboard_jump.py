@@ -57,10 +57,16 @@ def _jump(kind: str, events: tuple[Event, ...] = ()) -> tuple[Any, list[dict[str
 @pytest.mark.parametrize("kind", ["aoi", "ev"])
 def test_a_catch_up_from_a_kept_week_equals_one_from_the_period_start(kind: str) -> None:
     catchup._kept.clear()
+    catchup._made.clear()
     _, cold = _jump(kind)  # from the period's start, keeping each week's end
     assert [len(weeks) for weeks in catchup._kept.values()] == [2]
     _, kept = _jump(kind)  # from the second week's end
     assert kept == cold
+    catchup._kept.clear()
+    catchup.warm(lambda per_week: 3 * per_week)  # run ahead, as the page does after opening
+    assert [len(weeks) for weeks in catchup._kept.values()] == [3]
+    _, warmed = _jump(kind)
+    assert warmed == cold
     assert any(r.get("boards_out", 0) > 0 or r.get("n_connected", 0) > 0 for r in cold)
 
 

@@ -65,11 +65,8 @@ def catch_up(entity: Any, key: Hashable, n_steps: int, step_s: int,
 
 
 def _run(entity: Any, key: Hashable, done: int, n: int, per_keep: int,
-         advance: Callable[[Any, int, int], None], fixed: frozenset[str],
-         wait: Callable[[], None] | None = None) -> None:
+         advance: Callable[[Any, int, int], None], fixed: frozenset[str]) -> None:
     while done < n:
-        if wait is not None:
-            wait()
         k = min(per_keep - done % per_keep, n - done)
         advance(entity, done, k)
         done += k
@@ -83,14 +80,13 @@ def _run(entity: Any, key: Hashable, done: int, n: int, per_keep: int,
 
 def warm(until: Callable[[int], int], stop: threading.Event | None = None,
          wait: Callable[[], None] | None = None) -> None:
-    """Run each model met so far to step ``until(steps per week)`` (its states kept), one at
-    a time; ``stop`` ends it early; ``wait()``, called before each week, may hold it (while
-    a jump is being built)."""
+    """Run the models met so far to step ``until(steps per week)`` (their states kept), a
+    week of each in turn, so that all reach each date together; ``stop`` ends it early;
+    ``wait()``, called before each week, may hold it (while a jump is being built)."""
     with _lock:
         made = list(_made.items())
+    runs = []
     for key, (make, advance, per_keep, fixed) in made:
-        if stop is not None and stop.is_set():
-            return
         n = until(per_keep)
         with _lock:
             kept = _kept.get(key, {})
@@ -101,4 +97,16 @@ def warm(until: Callable[[int], int], stop: threading.Event | None = None,
         entity = make()
         if state is not None:
             _restore(entity, state)
-        _run(entity, key, best, n, per_keep, advance, fixed, wait)
+        runs.append([best, key, entity, n, per_keep, advance, fixed])
+    while runs:
+        for run in list(runs):
+            if stop is not None and stop.is_set():
+                return
+            if wait is not None:
+                wait()
+            done, key, entity, n, per_keep, advance, fixed = run
+            week = min(done + per_keep - done % per_keep, n)
+            _run(entity, key, done, week, per_keep, advance, fixed)
+            run[0] = week
+            if week >= n:
+                runs.remove(run)
