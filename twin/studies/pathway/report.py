@@ -17,7 +17,13 @@ from twin.studies.pathway.settings import LOWER_IS_BETTER
 def _fmt(c: str, value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.3f}" if c == "core_carbon_intensity" else f"{value:.1%}"
+    return (f"{_zero(value, 3):.3f}" if c == "core_carbon_intensity"
+            else f"{_zero(value, 3):.1%}")
+
+
+def _zero(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits``, a solver's -0.0 shown as 0.0."""
+    return round(value, digits) + 0.0
 
 
 def _built_in(road: Pathway, key: str) -> str:
@@ -130,7 +136,8 @@ def gap_rows(road: Pathway) -> list[list[str]]:
     """The acceptance round's totals in the LP and in its proving run (the first weather
     year's), where the two part."""
     lp_flows, run = road.final.solution.flows, road.final.flows_run
-    return [[label, f"{lp_flows[k] / div:,.1f}", f"{run[k] / div:,.1f}", unit]
+    return [[label, f"{_zero(lp_flows[k] / div, 1):,.1f}", f"{_zero(run[k] / div, 1):,.1f}",
+             unit]
             for k, label, div, unit in GAP if k in run and k in lp_flows]
 
 
@@ -145,6 +152,7 @@ def gap_note(road: Pathway) -> str:
     imp = (b["co2_t"] - a["co2_t"]) / b["energy_tce"] - gas
     use = a["co2_t"] * (1 / b["energy_tce"] - 1 / a["energy_tce"])
     total = b["co2_t"] / b["energy_tce"] - a["co2_t"] / a["energy_tce"]
+    total, imp, gas, use = (_zero(x, 3) for x in (total, imp, gas, use))
     return (f"core indicator, run less LP: {total:+.3f} tCO2/tce = {imp:+.3f} from the run's "
             f"grid import ({(b['import_mwh'] - a['import_mwh']) / 1e3:+,.1f} GWh; storage "
             f"discharge {(b['discharge_mwh'] - a['discharge_mwh']) / 1e3:+,.1f} GWh: the "
@@ -157,10 +165,10 @@ def heat_rows(road: Pathway) -> list[list[str]]:
     """Heat delivered by each technology in the LP's answer (GWh over the period)."""
     flows = road.final.solution.flows
     p = road.profiles
-    rows = [[name.removeprefix("heat_").removesuffix("_mwh"), f"{flows[name] / 1e3:,.1f}"]
+    rows = [[name.removeprefix("heat_").removesuffix("_mwh"), f"{_zero(flows[name] / 1e3, 1):,.1f}"]
             for name in lp.HEAT_FLOWS.values() if flows.get(name, 0.0) > 1e-6]
     gas = flows.get("gas_nm3", 0.0) / p.gas_nm3_per_mwh if p.gas_nm3_per_mwh > 0 else 0.0
-    rows.append(["gas boilers", f"{gas / 1e3:,.1f}"])
+    rows.append(["gas boilers", f"{_zero(gas / 1e3, 1):,.1f}"])
     return rows
 
 

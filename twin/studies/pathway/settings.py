@@ -111,7 +111,8 @@ class Accounting:
             f"standard coal coefficients (GB/T 2589): electricity 0.1229 kgce/kWh; natural gas "
             f"{gas:g} kgce/Nm3 (default {default:g}, range {lo:g}-{hi:g})",
             "criteria required: " + ", ".join(NAMES[c] for c in self.criteria)
-            + (f"; hourly CFE >= {self.cfe:.0%} (an option, not national)"
+            + (f"; hourly CFE >= {self.cfe:.0%} (an option, not national; 绿电交易 "
+               "contracts count their delivery against the import of the same hour)"
                if self.cfe is not None else ""),
             "绿电直连: share of the direct-line wind's generation consumed in the park; the LP "
             "counts every exported MWh as wind (conservative), the accounting shares exports "
