@@ -203,7 +203,10 @@ def _widen(smooth: np.ndarray, bodies: np.ndarray, parts: np.ndarray, grow: int,
                        int(st[i, 1] + st[i, 3])) for i in range(1, n))
     if tolerance.parts:
         grown = cv2.dilate(bodies, np.ones((31, 31), np.uint8))  # bodies with their terminals
-        labels = cv2.connectedComponents(grown, connectivity=8)[1].astype(np.int32)
+        # and each pad on its own (a joint is one call however it falls apart; thin
+        # silkscreen strokes, which would tie parts together, are left out)
+        pads = cv2.morphologyEx(light, cv2.MORPH_OPEN, np.ones((9, 9), np.uint8))
+        labels = cv2.connectedComponents(grown | pads, connectivity=8)[1].astype(np.int32)
     return labels, boxes
 
 
@@ -654,19 +657,31 @@ def _vertex(res: np.ndarray, x: int, y: int, axis: int) -> float:
 
 
 def merge_parts(ref: Reference, cands: list[Candidate]) -> list[Candidate]:
-    """Candidates that touch the same part region (a body grown by a few px) become one."""
+    """Candidates that touch the same part region (a body grown by a few px, with the pads
+    that touch it, or a pad on its own) become one."""
     if ref.part_labels is None or len(cands) < 2:
         return cands
-    groups: dict[int, list[Candidate]] = {}
+    root: dict[int, int] = {}  # regions tied together by a candidate that touches several
+
+    def find(i: int) -> int:
+        while root.setdefault(i, i) != i:
+            i = root[i]
+        return i
+
+    touched = []
     out = []
     for c in cands:
         x0, y0, x1, y1 = c.box
-        ids = np.unique(ref.part_labels[y0:y1, x0:x1])
-        ids = ids[ids > 0]
-        if len(ids):
-            groups.setdefault(int(ids[0]), []).append(c)
+        ids = [int(i) for i in np.unique(ref.part_labels[y0:y1, x0:x1]) if i > 0]
+        for i in ids[1:]:
+            root[find(i)] = find(ids[0])
+        if ids:
+            touched.append((c, ids[0]))
         else:
             out.append(c)
+    groups: dict[int, list[Candidate]] = {}
+    for c, i in touched:
+        groups.setdefault(find(i), []).append(c)
     for group in groups.values():
         if len(group) == 1:
             out.append(group[0])

@@ -84,7 +84,7 @@ def _verdict(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> 
     if presence(ref, aligned, body) < GONE:
         return "tombstone" if _terminals(ref, body) == 2 and _stands(ref, aligned, body) \
             else "missing"
-    if f["sym"] < SYMMETRIC and f["c180"] > max(f["c0"], f["turn"]) + BETTER:
+    if f["c180"] > max(f["c0"], f["turn"]) + BETTER:  # found turned round, clearly
         return "polarity"
     # the body's inside alone (its marks), without the pads around it, which do not turn;
     # then, for a body alike turned round, with its leads
