@@ -597,6 +597,28 @@ def test_one_penalised_solve_gives_the_three_solves_answer(large, monkeypatch) -
     assert statuses == {"optimal", "infeasible"}
 
 
+def test_the_gap_note_names_storage_charged_and_discharged_in_one_hour() -> None:
+    # the LP may charge and discharge in the same hour (losses count as energy use); the
+    # note says so, with the LP's amount, only where it does
+    from types import SimpleNamespace
+
+    from twin.studies.pathway import report
+
+    run = {"import_mwh": 120.0, "export_mwh": 10.0, "discharge_mwh": 5.0, "both_mwh": 0.0,
+           "electricity_mwh": 1000.0, "gas_nm3": 0.0, "energy_tce": 123.0, "co2_t": 90.0}
+    lp_flows = {**run, "import_mwh": 100.0, "co2_t": 75.0, "discharge_mwh": 9000.0,
+                "both_mwh": 4000.0}
+    road = SimpleNamespace(final=SimpleNamespace(solution=SimpleNamespace(flows=lp_flows),
+                                                 flows_run=run),
+                           profiles=_profiles())
+    assert "same hour (4.0 GWh)" in report.gap_note(road)  # type: ignore[arg-type]
+    lp_flows["both_mwh"] = 0.0
+    assert "same hour" not in report.gap_note(road)  # type: ignore[arg-type]
+    rows = {r[0]: r[1:3] for r in report.gap_rows(road)}  # type: ignore[arg-type]
+    assert rows["grid import"] == ["0.1", "0.1"]
+    assert rows["storage discharge"] == ["9.0", "0.0"]
+
+
 def test_a_small_penalty_never_hides_a_passing_portfolio(monkeypatch) -> None:  # noqa: ANN001
     # with a penalty so small that relaxing pays, the penalised solve's relaxation is within
     # RESOLUTION: there the criteria-hard solve decides, and a passing portfolio is found

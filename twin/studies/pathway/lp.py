@@ -521,7 +521,10 @@ def _criteria(p: Profiles, acct: Accounting, port: dict[str, float], x: np.ndarr
             "demand charge": 1000.0 * p.demand_cny_per_kw_month * sum(peaks) * 12.0 / len(peaks),
             "gas": p.gas_cny_per_nm3 * gas / ys}
     flows = {"import_mwh": isum, "export_mwh": float(exp.sum()),
-             "discharge_mwh": float(x[b["dis"]].sum()), "electricity_mwh": el,
+             "discharge_mwh": float(x[b["dis"]].sum()),
+             # charged and discharged in the same hour: losses for their own sake
+             "both_mwh": float(np.minimum(x[b["ch"]], x[b["dis"]]).sum()),
+             "electricity_mwh": el,
              "gas_nm3": gas, "energy_tce": tce, "co2_t": em, "wind_mwh": wind_gen,
              "pv_mwh": float(p.pv_per_mwp.sum()) * (p.pv_mwp + port["pv"]),
              "certificates_mwh": counted}

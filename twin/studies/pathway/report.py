@@ -126,6 +126,7 @@ COST_NOTE = (f"the run's assets are costed from its recorded specs (twin/data/co
 # the acceptance round's totals set side by side: key, label, unit divisor, unit
 GAP = (("import_mwh", "grid import", 1e3, "GWh"), ("export_mwh", "export", 1e3, "GWh"),
        ("discharge_mwh", "storage discharge", 1e3, "GWh"),
+       ("both_mwh", "storage charged and discharged in one hour", 1e3, "GWh"),
        ("electricity_mwh", "electricity consumed", 1e3, "GWh"),
        ("gas_nm3", "gas", 1e6, "M Nm3"), ("energy_tce", "energy use", 1e3, "ktce"),
        ("co2_t", "emissions (core indicator)", 1e3, "ktCO2"))
@@ -158,7 +159,12 @@ def gap_note(road: Pathway) -> str:
             f"discharge {(b['discharge_mwh'] - a['discharge_mwh']) / 1e3:+,.1f} GWh: the "
             f"scenario's controller against the LP's dispatch with foresight), {gas:+.3f} from "
             f"gas, {use:+.3f} from energy use (the run's grid losses and dispatch); the run "
-            f"steps at the scenario's step, the LP by the hour")
+            f"steps at the scenario's step, the LP by the hour"
+            + (f"; the LP charges and discharges its storage in the same hour "
+               f"({a['both_mwh'] / 1e3:,.1f} GWh): losses that count as energy use and keep "
+               f"wind from export, which one battery cannot do and the run's controller does "
+               f"not" if a.get("both_mwh", 0.0) > 1e-3 * max(a.get("discharge_mwh", 0.0), 1.0)
+               else ""))
 
 
 def heat_rows(road: Pathway) -> list[list[str]]:

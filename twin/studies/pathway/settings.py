@@ -188,6 +188,8 @@ def totals(path: str | Path, acct: Accounting, contracts: dict[str, float] | Non
     return {"import_mwh": float(np.maximum(flows.import_mwh, 0.0).sum()),
             "export_mwh": float(np.maximum(flows.export_mwh, 0.0).sum()),
             "discharge_mwh": float(flows.storage_discharge_mwh.sum()),
+            "both_mwh": float(np.minimum(flows.storage_charge_mwh,
+                                         flows.storage_discharge_mwh).sum()),
             "electricity_mwh": em.electricity_total_mwh,
             "gas_nm3": float(flows.gas_total_nm3.sum()),
             "energy_tce": em.energy_total_tce,
