@@ -154,14 +154,20 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
     return k
 
 
+_HELD_VALUES = 20_000_000  # a vector series held for a second reader up to this many values
+
+
 def _vector(run: Any, entity: str, attr: str) -> tuple[np.ndarray, tuple[str, ...]]:
     """A recorded vector series and its column names; (steps, 0) if the network has none.
-    Read from the file once per run object and length (the grid's KPIs and its violations
-    both take them; a year's three take 1.7 s to read twice), read-only."""
+    Read from the file once per run object and length where it is small (the grid's KPIs and
+    its violations both take them; a 15-minute year's three take 1.7 s to read twice); a
+    larger one (a minute year's: 450 MB each) is read again rather than held. Read-only."""
     if not run.has(entity, attr):
         return np.zeros((len(run.time_s), 0)), ()
     memo = run.__dict__.setdefault("_kpi_vectors", {})
     key = (entity, attr, len(run.time_s))
+    if key not in memo and len(run.info(entity, attr).columns) * key[2] > _HELD_VALUES:
+        return run.series(entity, attr), run.info(entity, attr).columns
     if key not in memo:
         for old in [k for k in memo if k[2] != key[2]]:  # a growing file: only its latest
             del memo[old]
