@@ -53,9 +53,9 @@ FEASIBLE = 2  # HiGHS's solution status 'feasible' (kSolutionStatusFeasible)
 HEAT_FLOWS = {"qhp": "heat_ground_mwh", "qa": "heat_air_mwh", "qw": "heat_waste_mwh",
               "qd": "heat_eboiler_mwh", "td": "heat_store_mwh"}
 # the penalised solve's least relaxation is exact to this (criterion units; reports print
-# three digits): a year's penalty is then ~3x its largest cost coefficient per row unit (at
-# 1e-5, ~1e6x before the slacks took their rows' units: 127 s CPU and a dearer portfolio at
-# the same least relaxation, against 104 s)
+# three digits): a year's penalty per row unit is then ~1/3 of its largest cost coefficient
+# (at 1e-5, ~1e6x before the slacks took their rows' units: 127 s CPU and a dearer portfolio
+# at the same least relaxation, against 104 s; the simplex agrees with the latter)
 RESOLUTION = 1e-4
 SLACK_TOL = 1e-7  # a relaxation below this is the interior point's leftover: none
 LARGE = 50_000  # columns above which HiGHS runs its interior point method (a year: ~80,000)
