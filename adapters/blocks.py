@@ -268,10 +268,13 @@ def _grid_outputs(ok: np.ndarray, r: Any, net: np.ndarray, direct: np.ndarray,
                                                        initial=0.0)),
         "converged": ok.astype(float).tolist(),
         "q_inverter_mvar": zeros, "trafo_tap_pos": [taps.tolist()] * n,
-        "vm_pu": r.vm_pu.tolist(),
-        "line_loading_pct": r.line_loading_pct.tolist(),
-        "trafo_loading_pct": r.trafo_loading_pct.tolist(),
-        "line_p_from_mw": r.line_p_from_mw.tolist(),
+        # the vectors as each step's row of the block's array (a view each), not as lists of
+        # numbers: a minute block's 1.2 million float objects, made and dropped every block,
+        # cost time and left the process's memory growing day by day
+        "vm_pu": list(r.vm_pu),
+        "line_loading_pct": list(r.line_loading_pct),
+        "trafo_loading_pct": list(r.trafo_loading_pct),
+        "line_p_from_mw": list(r.line_p_from_mw),
         "p_shed_mw": zeros, "p_curtailed_mw": zeros, "islanded": zeros}
     return {attr: Block(values) for attr, values in cols.items()}
 
