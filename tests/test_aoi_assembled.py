@@ -178,3 +178,18 @@ def test_process_keeps_the_scale_of_a_defective_board_at_one(board):
 
 def _half(img):
     return cv2.pyrDown(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+
+
+def test_process_holds_on_the_first_generators_zoomed_good_boards():
+    """The first generator's camera zooms by up to ± 0.8 % and its boards carry vias and a
+    mask colour lot: 'process' (scale undone, vias not parts, balance on neutral cells)
+    calls nothing on good boards of a held-out design that a rigid fit calls at the edges."""
+    from twin.models.aoi import board
+
+    item = dataset.items("eval", 16, 11)[8]
+    g = board.golden(seed=item.design)
+    rigid = dataclasses.replace(inspect_mod.PROCESS, scale=False)
+    zoomed = [board.sample(g, seed, defects=()) for seed in (item.sample, item.sample + 5)]
+    assert min(abs(s.variation["scale"] - 1) for s in zoomed) > 0.007
+    assert [inspect(g, s.image, verifier=None, tolerance="process") for s in zoomed] == [[], []]
+    assert sum(len(inspect(g, s.image, verifier=None, tolerance=rigid)) for s in zoomed) > 0
