@@ -7,7 +7,8 @@ NaN where the other has NaN; the run's KPIs within 1e-9 (relative above 1). Once
 line, an outage of the public grid, an EV surge, an AOI defect burst) in the first two blocks,
 so those take the per-step power flows and the last one the block's; once under the EMS,
 which closes loops through mosaik and so must not step in blocks. Then which runs step in
-blocks at all, and the grid's block of power flows against its steps one by one.
+blocks at all, the grid's block of power flows against its steps one by one, and a
+factory's block of profile means against its steps'.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def test_blocks_equal_steps_with_events(park: scenario.Scenario, tmp_path: Path,
     # grid only the last (a tripped line and an outage in the first two)
     assert all(calls[f"Block{sim}Sim.block"] == 3 for sim in ("Loads", "PV", "Wind", "Recorder"))
     assert calls["BlockGridSim.block"] == 1
+    assert "BlockWeatherSim.block" not in calls  # a weather event in every block: its loop
     assert _assert_same(steps, blocks) > 150
     # the events did something in the run compared (not a run where nothing happened)
     assert np.nanmax(steps["series/grid/islanded"]) == 1.0
@@ -144,6 +146,7 @@ def test_ems_steps_with_weather_pv_wind_in_blocks(park: scenario.Scenario, tmp_p
     mixed, calls = _run(s, tmp_path / "mixed", None, monkeypatch)
     assert not none
     assert calls["BlockWeatherSim"] == calls["BlockPVSim"] == calls["BlockWindSim"] == 3
+    assert calls["BlockWeatherSim.block"] == 3  # no weather event: slices of its series
     assert calls["BlockEMSSim"] == calls["BlockGridSim"] == calls["BlockLoadsSim"] == 8
     assert _assert_same(steps, mixed) > 150
     commands = [v for name, v in steps.items() if name.startswith("series/cmd-")]
@@ -251,3 +254,25 @@ def test_a_block_of_rows_is_written_as_its_steps(tmp_path: Path) -> None:
     assert np.isnan(b["series/grid/vm_pu"][[2, 3]]).all()
     assert _assert_same(a, b) >= 4
     np.testing.assert_array_equal(b["time"], times)
+
+
+def test_a_profiles_block_means_are_its_steps_means() -> None:
+    """A factory's block of profile means (:meth:`DayProfile.means`) is each step's
+    :meth:`DayProfile.mean`, number for number: blocks inside a day, across local midnight
+    into another day type (a Friday into a Saturday), a step that itself crosses midnight
+    (the per-step route), and a calendar whose UTC offset changes (the per-step route)."""
+    from twin.models.loads.calendar import DayProfile, ParkCalendar
+
+    rng = np.random.default_rng(5)
+    profile = DayProfile([rng.random(1440).tolist() for _ in range(4)])
+    shanghai = ParkCalendar(timezone="Asia/Shanghai", years=range(2027, 2028))
+    berlin = ParkCalendar(timezone="Europe/Berlin", years=range(2027, 2028))
+    friday = int(dt.datetime(2027, 3, 26, 12, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+                 .timestamp())
+    assert profile.day_integral(0) != profile.day_integral(1)  # workday and weekend differ
+    for cal, dt_s, n in ((shanghai, 900, 96), (shanghai, 60, 1440), (shanghai, 7 * 3600, 6),
+                         (berlin, 900, 200)):
+        epochs = [friday + k * dt_s for k in range(n)]
+        got = profile.means(cal, epochs, dt_s, "electronics")
+        want = np.array([profile.mean(cal, e, dt_s, "electronics") for e in epochs])
+        assert np.array_equal(got, want)
