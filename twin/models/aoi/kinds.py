@@ -82,7 +82,8 @@ def _verdict(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> 
     if not f:
         return None
     if presence(ref, aligned, body) < GONE:
-        return "tombstone" if _terminals(ref, body) == 2 and _stands(ref, aligned, body) \
+        ends = _terminals(ref, body)
+        return "tombstone" if len(ends) == 2 and _stands(ref, aligned, body, ends) \
             else "missing"
     if f["c180"] > max(f["c0"], f["turn"]) + BETTER:  # found turned round, clearly
         return "polarity"
@@ -123,9 +124,10 @@ def presence(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> 
     return (test - others) / own
 
 
-def _terminals(ref: Any, body: tuple[int, int, int, int]) -> int:
-    """How many metal terminals (leads, end caps with their joints: bright, grey regions of
-    the golden) touch the body: a chip that can stand on one end has two."""
+def _terminals(ref: Any, body: tuple[int, int, int, int]) -> list[tuple[float, float]]:
+    """The centres (golden px) of the metal terminals (leads, end caps with their joints:
+    bright, grey regions of the golden) that touch the body: a chip that can stand on one
+    end has two, and they give its length's direction."""
     x0, y0, x1, y1 = body
     g = REACH_PX // 4
     h, w = ref.smooth.shape[:2]
@@ -133,11 +135,13 @@ def _terminals(ref: Any, body: tuple[int, int, int, int]) -> int:
     img = ref.smooth[b0:b1, a0:a1]
     v = img.max(axis=2).astype(np.int16)
     light = ((v > 140) & (v - img.min(axis=2) < 0.22 * v)).astype(np.uint8)
-    n, labels = cv2.connectedComponents(light, connectivity=8)
+    n, labels, _, centres = cv2.connectedComponentsWithStats(light, connectivity=8)
     ring = np.ones_like(light)
     ring[y0 - b0 + 1:y1 - b0 - 1, x0 - a0 + 1:x1 - a0 - 1] = 0  # the body's own marks
-    touching = set(np.unique(labels[(ring > 0) & (light > 0)]).tolist()) - {0}
-    return len(touching)
+    touching = sorted(set(np.unique(labels[(ring > 0) & (light > 0)]).tolist()) - {0})
+    return [(float(centres[i, 0] + a0), float(centres[i, 1] + b0)) for i in touching]
+
+
 SMALL_PX = 16  # a dim candidate smaller than this off the part zones is a copper fault, even
 #   beside a part
 METAL_LEVEL = 130  # solder, leads and finish are at least this bright; copper under the mask not
@@ -210,13 +214,16 @@ def measure(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int],
             "c180": c180, "sym": sym}
 
 
-def _stands(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int]) -> bool:
+def _stands(ref: Any, aligned: np.ndarray, body: tuple[int, int, int, int],
+            ends: list[tuple[float, float]]) -> bool:
     """Whether the part's two ends (its place with both terminals: the body's box reached
-    out along its length) look less alike in the test than in the golden: a part gone
-    leaves two like pads, one standing on an end covers one of them with its cap."""
+    out along its length, from one terminal ``ends`` to the other) look less alike in the
+    test than in the golden: a part gone leaves two like pads, one standing on an end covers
+    one of them with its cap."""
     x0, y0, x1, y1 = body
     h, w = aligned.shape[:2]
-    along = 1 if (x1 - x0) >= (y1 - y0) else 0
+    (ax, ay), (bx, by) = ends
+    along = 1 if abs(bx - ax) >= abs(by - ay) else 0  # a tan body can be wider than long
     ext = round(0.6 * ((x1 - x0) if along else (y1 - y0))) + 2
     if along:
         x0, x1 = max(0, x0 - ext), min(w, x1 + ext)
