@@ -88,8 +88,10 @@ class Settings:
     plan_time_limit_s: float = 5.0  # a plan not solved by then: the rule plan takes over
     fine_steps: int = 96  # a plan's steps after this many (a day) ...
     coarse_factor: int = 4  # ... are merged this many at a time (hours): a smaller LP
-    guard_steps: int = 24  # beyond holding the peak now, discharge only what holding it over
-    # this many steps needs no more of, should the wind not rise above what it is now
+    guard_steps: int = 48  # beyond holding the peak now, discharge only what holding it over
+    # this many steps needs no more of, should the wind not rise above what it is now (12 h:
+    # on four months of weather seed 2031 0.1 % less bill than 6 h, on the reference year
+    # 0.2 points more of the bound's saving)
 
     @property
     def dt_h(self) -> float:
