@@ -104,7 +104,7 @@ def test_process_tolerance_finds_the_defects_one_to_one(board):
     assert found >= total - 1
     assert false <= 1
     # kinds measured on the board, named right on a generator the rules were not written with
-    assert right >= found - 2
+    assert right >= found - 1  # each of the ten kinds once (all ten right when written)
 
 
 def test_unknown_tolerance_is_refused(board):
