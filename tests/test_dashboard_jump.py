@@ -85,3 +85,27 @@ def test_the_aoi_catch_up_counts_the_events_before_the_jump() -> None:
     burst_line, _ = _jump("aoi", (burst,))
     assert burst_line._made == plain._made  # the burst holds nothing
     assert burst_line.rng.bit_generator.state != plain.rng.bit_generator.state
+
+
+def test_a_hubs_skip_draws_what_its_steps_draw_at_every_rate() -> None:
+    """A jump's catch-up of an EV hub (its draws over many steps at once) leaves the generator
+    where drawing step by step leaves it: a busy hub (more than ten arrivals in some steps)
+    and a quiet one, over nine days with a weekend, and both go on alike."""
+    from twin.core.rng import generator
+    from twin.models.loads.calendar import ParkCalendar
+    from twin.models.loads.ev import EVHub, EVHubSpec
+
+    cal = ParkCalendar(timezone=TZ, years=range(2027, 2028))
+    e0, n, step = int(PERIOD.timestamp()), 9 * 96, 900
+    for per_day in (3000.0, 30.0):
+        spec = EVHubSpec(name="ev_rate", kind="public", n_chargers=40, arrivals_per_day=per_day)
+        hubs = [EVHub(spec, cal, generator(7, spec.name)) for _ in range(2)]
+        means = [hubs[0].expected_arrivals(e0 + k * step, step) for k in range(n)]
+        assert (max(means) > 12 if per_day > 100 else max(means) < 2)  # both Poisson methods
+        for k in range(n):
+            hubs[0]._draw(e0 + k * step, step)
+        hubs[1].skip(n, step, e0 + n * step, stepped=0)
+        assert hubs[1]._rng.bit_generator.state == hubs[0]._rng.bit_generator.state
+        after = [[h.step(e0 + (n + k) * step, step).n_arrivals for k in range(96)] for h in hubs]
+        assert after[0] == after[1]
+        assert sum(after[0]) > 0

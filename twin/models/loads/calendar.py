@@ -318,22 +318,29 @@ class DayProfile:
     def means(
         self, calendar: ParkCalendar, epochs_s: Sequence[int], dt_s: int, kind: str | None = None
     ) -> Any:
-        """:meth:`mean` of each step of ``dt_s`` starting at ``epochs_s``, as an array: the
-        same operations elementwise (the same numbers) where the steps are whole seconds in
-        a calendar of a fixed UTC offset and none crosses local midnight; else one
-        :meth:`mean` per step."""
+        """:meth:`mean` of each step of ``dt_s`` starting at ``epochs_s``, as an array (the
+        same numbers: :meth:`integrals` over ``dt_s``)."""
+        return self.integrals(calendar, epochs_s, dt_s, kind) / dt_s
+
+    def integrals(
+        self, calendar: ParkCalendar, epochs_s: Sequence[int], dt_s: int, kind: str | None = None
+    ) -> Any:
+        """:meth:`integral` of each step of ``dt_s`` starting at ``epochs_s``, as an array:
+        the same operations elementwise (the same numbers) where the steps are whole seconds
+        in a calendar of a fixed UTC offset and none crosses local midnight; else one
+        :meth:`integral` per step."""
         import numpy as np  # here: the calendar itself stays light
 
         offset = calendar._fixed_offset_s
         e = np.asarray(epochs_s)
         if offset is None or e.dtype.kind != "i" or not isinstance(dt_s, int) or not e.size:
-            return np.array([self.mean(calendar, int(x), dt_s, kind) for x in epochs_s])
+            return np.array([self.integral(calendar, int(x), dt_s, kind) for x in epochs_s])
         loc = e + offset
         day = loc // SECONDS_PER_DAY
         sod = loc - day * SECONDS_PER_DAY
         end = sod + dt_s
         if (end > SECONDS_PER_DAY).any():
-            return np.array([self.mean(calendar, int(x), dt_s, kind) for x in epochs_s])
+            return np.array([self.integral(calendar, int(x), dt_s, kind) for x in epochs_s])
         if self._arrays is None:
             self._arrays = (np.array(self._cum), np.array(self._vals))
         cum, vals = self._arrays
@@ -350,7 +357,7 @@ class DayProfile:
             mm = np.minimum(m, last)
             return np.where(m > last, cum[code, -1], cum[code, mm] + (t - 60 * mm) * vals[code, mm])
 
-        return (at(end) - at(sod)) / dt_s
+        return at(end) - at(sod)
 
 
 def hourly_to_minutes(hourly: Sequence[float]) -> list[float]:
