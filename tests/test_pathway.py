@@ -765,3 +765,21 @@ def test_a_proven_road_is_said_proven_when_the_tightened_lp_could_not_reach() ->
     road.proven = False
     final.missed = {"core_carbon_intensity": 0.01}
     assert report.headline(road).startswith("No portfolio")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("three", [False, True])
+def test_the_storage_never_charges_and_discharges_at_once(three, monkeypatch) -> None:  # noqa: ANN001
+    # the park's own battery costs nothing and the 绿电直连 limit binds: an LP free to charge
+    # and discharge in the same hour burns wind in the losses (energy use, not export); one
+    # battery cannot, nor does the run's controller, so neither may the LP's answer
+    p = _profiles(storage_mw=5.0, storage_mwh=20.0)
+    s = lp.solve(p, only=("wind",), three=three)
+    assert s.flows["both_mwh"] <= HOURS * lp.BOTH_TOL
+    ch, dis = s.hourly[0]["ch"], s.hourly[0]["dis"]
+    assert float(np.minimum(ch, dis).max()) <= lp.BOTH_TOL
+    assert dis.sum() > 1.0  # the battery works, one direction at a time
+    # the same LP allowed to burn does, and no answer without it relaxes the criteria less
+    monkeypatch.setattr(lp, "BOTH_TOL", float("inf"))
+    free = lp.solve(p, only=("wind",), three=three)
+    assert free.flows["both_mwh"] > 1.0
+    assert sum(s.relaxation.values()) >= sum(free.relaxation.values()) - 1e-9

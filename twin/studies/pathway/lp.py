@@ -65,6 +65,9 @@ LARGE = 50_000  # columns above which HiGHS runs its interior point method (a ye
 # relaxation, and the two-solve road took ~12)
 LARGE_OPTIONS: dict[str, object] = {"solver": "ipm", "run_crossover": "on"}
 SMALL_OPTIONS: dict[str, object] = {}
+# the most the storage may charge and discharge in one hour at once (MWh): above it, the hours'
+# directions are fixed from the answer and the LP solved again (see :func:`solve`)
+BOTH_TOL = 1e-3
 
 
 @dataclass
@@ -82,6 +85,9 @@ class Solution:
     by_weather: list[dict[str, float]] = field(default_factory=list)  # criteria per year
     certificates_mwh: float = 0.0  # new certificates counted (GECs + contracts as settled),
     # the least over the weather years
+    # per weather year, the hourly storage charge, discharge, import and export (MWh)
+    hourly: list[dict[str, np.ndarray]] = field(default_factory=list)
+    resolved: bool = False  # solved again with each hour's storage direction fixed
 
 
     @property
@@ -294,16 +300,18 @@ def scales(p: Profiles, acct: Accounting) -> np.ndarray:
 
 def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: Accounting,
            thr: dict[str, float], active: Collection[str], levers: dict[str, Measure],
-           unit: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, float]]:
+           unit: np.ndarray, direction: np.ndarray | None = None,
+           ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, float]]:
     """Dispatch columns and rows of one weather year; costs weighted by ``k``; the slacks
-    in their rows' units of the first weather year (``unit``: its :func:`scales`)."""
+    in their rows' units of the first weather year (``unit``: its :func:`scales`);
+    ``direction``: per hour +1 (the storage may only charge), -1 (only discharge)."""
     n = p.n_hours
     wind_max = levers["wind"].max_value
     b: dict[str, np.ndarray] = {}
     b["imp"] = mod.var(n, cost=k * p.price_cny_per_mwh)
     b["exp"] = mod.var(n, cost=-k * p.export_price_cny_per_mwh)
-    b["ch"] = mod.var(n)
-    b["dis"] = mod.var(n)
+    b["ch"] = mod.var(n, hi=INF if direction is None else np.where(direction < 0, 0.0, INF))
+    b["dis"] = mod.var(n, hi=INF if direction is None else np.where(direction > 0, 0.0, INF))
     b["e"] = mod.var(n)
     heat_el = _heat(mod, p, v, b, k, levers)
     moved = _shift(mod, p, v, b, levers)
@@ -412,12 +420,14 @@ def _block(mod: _Model, p: Profiles, v: dict[str, np.ndarray], k: float, acct: A
 
 def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, float] | None,
            floor: dict[str, float], tighten: dict[str, float], slack: str,
-           active: Collection[str], acct: Accounting, slack_max: np.ndarray | None = None):  # noqa: ANN202
+           active: Collection[str], acct: Accounting, slack_max: np.ndarray | None = None,
+           direction: Sequence[np.ndarray] | None = None):  # noqa: ANN202
     """The model. ``slack``: 'none' (criteria hard), 'penalty' (each unit of relaxation
     costs :func:`penalty`: one solve gives the cheapest portfolio where one passes, else the
     cheapest at the least relaxation), 'min' (minimise the relaxation) or 'cap' (each
     relaxation at most ``slack_max``, minimise cost). Capacities are shared by the weather
-    years, dispatch and criteria are per year, costs the mean over them."""
+    years, dispatch and criteria are per year, costs the mean over them; ``direction``: each
+    weather year's storage direction per hour (:func:`_block`)."""
     p0 = ps[0]
     mod = _Model()
     v: dict[str, np.ndarray] = {}
@@ -443,7 +453,9 @@ def _build(ps: list[Profiles], levers: dict[str, Measure], fixed: dict[str, floa
     thr = {c: base[c] - tighten.get(c, 0.0) if c == "core_carbon_intensity"
            else base[c] + tighten.get(c, 0.0) for c in base}
     # the dispatch of a lever fixed at nothing gets no columns
-    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, upper, unit) for p in ps]
+    dirs = direction if direction is not None else [None] * len(ps)
+    blocks = [_block(mod, p, v, k / len(ps), acct, thr, active, upper, unit, d)
+              for p, d in zip(ps, dirs, strict=True)]
     return mod, v, blocks, thr
 
 
@@ -573,8 +585,9 @@ def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarra
         cost[item] = float(np.mean([e["cost"][item] for _, e in per]))
     flows = {f: float(np.mean([e["flows"][f] for _, e in per])) for f in per[0][1]["flows"]}
     counted = min(e["flows"]["certificates_mwh"] for _, e in per)
+    hourly = [{key: x[b[key]] for key in ("ch", "dis", "imp", "exp")} for b, _, _ in blocks]
     return Solution(status, port, crit, dict(thr), relax, binding, cost, flows, by_weather,
-                    counted)
+                    counted, hourly)
 
 
 def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = None,
@@ -599,6 +612,12 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     point with crossover); where it finds no answer, the least relaxation, then the cheapest
     at it (two solves). ``three=True`` solves as before:
     the criteria hard, and where that fails the two (kept to check the others against).
+
+    The storage is one battery: where the answer charges and discharges in the same hour
+    (beyond :data:`BOTH_TOL`; losses for their own sake count as energy use and keep wind
+    from export, which no battery and no controller of the run does), each hour's direction
+    is fixed from that answer (:func:`directions`) and the LP solved again, so the answer
+    never does (two passes, both linear).
     """
     ps = [p] if isinstance(p, Profiles) else list(p)
     acct = acct or Accounting()
@@ -612,17 +631,42 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
     if cap is not None:
         levers = {k: dataclasses.replace(m, max_value=min(m.max_value, cap.get(k, 0.0)))
                   for k, m in levers.items()}
-    tighten = dict(tighten or {})
-    floor = dict(floor or {})
     active = acct.active if criteria else ()
-    args = (ps, levers, fixed, floor, tighten)
+    args = (ps, levers, fixed, dict(floor or {}), dict(tighten or {}))
+    first = _solve(args, active, acct, three, None)
+    if max((float(np.minimum(h["ch"], h["dis"]).max(initial=0.0)) for h in first.hourly),
+           default=0.0) <= BOTH_TOL:
+        return first
+    again = _solve(args, active, acct, three, directions(first))
+    again.resolved = True
+    return again
+
+
+def directions(sol: Solution) -> list[np.ndarray]:
+    """Each weather year's storage direction per hour from an answer: +1 (charge only) where
+    it charges more than it discharges, -1 (discharge only) where less; in the hours of
+    neither (or as much of both), charge where the park exports at least what it imports
+    (its surplus), else discharge, as the run's rule controller does."""
+    out = []
+    for h in sol.hourly:
+        net = h["ch"] - h["dis"]
+        tie = np.where(h["exp"] >= h["imp"], 1.0, -1.0)
+        out.append(np.where(net > BOTH_TOL, 1.0, np.where(net < -BOTH_TOL, -1.0, tie)))
+    return out
+
+
+def _solve(args: tuple, active: Collection[str], acct: Accounting, three: bool,
+           direction: Sequence[np.ndarray] | None) -> Solution:
+    """One pass of :func:`solve` (``args``: the profiles, levers, fixed, floor, tighten)."""
+    ps, levers = args[0], args[1]
     if not three:
-        mod, v, blocks, thr = _build(*args, "penalty" if active else "none", active, acct)
+        mod, v, blocks, thr = _build(*args, "penalty" if active else "none", active, acct,
+                                     direction=direction)
         status, x, duals = mod.solve()
         if status == "optimal":
             least = float(np.max(relaxed(ps, acct, v, x), initial=0.0))
             if SLACK_TOL < least <= RESOLUTION:  # a passing portfolio may cost that little
-                hard = _build(*args, "none", active, acct)
+                hard = _build(*args, "none", active, acct, direction=direction)
                 found = hard[0].solve()
                 if found[0] == "optimal":
                     return _read(ps, levers, *hard[1:], *found[1:], "optimal", acct)
@@ -632,25 +676,27 @@ def solve(p: Profiles | Sequence[Profiles], tighten: dict[str, float] | None = N
             raise ValueError("the pathway LP has no solution")
         # where the penalised solve finds no answer: the least relaxation, then the cheapest
         # at it (two solves, none of them infeasible)
-        return _least_then_cheapest(args, active, acct)
-    mod, v, blocks, thr = _build(*args, "none", active, acct)
+        return _least_then_cheapest(args, active, acct, direction)
+    mod, v, blocks, thr = _build(*args, "none", active, acct, direction=direction)
     status, x, duals = mod.solve()
     if status == "optimal":
         return _read(ps, levers, v, blocks, thr, x, duals, "optimal", acct)
-    return _least_then_cheapest(args, active, acct)
+    return _least_then_cheapest(args, active, acct, direction)
 
 
-def _least_then_cheapest(args: tuple, active: Collection[str], acct: Accounting) -> Solution:
+def _least_then_cheapest(args: tuple, active: Collection[str], acct: Accounting,
+                         direction: Sequence[np.ndarray] | None = None) -> Solution:
     """The least relaxation of the criteria, then the cheapest portfolio at it ('optimal'
     where the least relaxation is none)."""
     ps, levers = args[0], args[1]
-    mod, v, blocks, thr = _build(*args, "min", active, acct)
+    mod, v, blocks, thr = _build(*args, "min", active, acct, direction=direction)
     status, x, duals = mod.solve()
     if status != "optimal":  # the dispatch itself cannot balance (should not happen)
         raise ValueError("the pathway LP has no solution even with relaxed criteria")
     least = np.maximum(relaxed(ps, acct, v, x), 0.0)
     smallest = (v, blocks, thr, x, duals)
-    mod, v, blocks, thr = _build(*args, "cap", active, acct, least * (1 + 1e-6) + 1e-9)
+    mod, v, blocks, thr = _build(*args, "cap", active, acct, least * (1 + 1e-6) + 1e-9,
+                                 direction)
     status, x, duals = mod.solve()
     if status != "optimal":  # the cheapest at the least relaxation not found: the least's point
         v, blocks, thr, x, duals = smallest
