@@ -14,6 +14,7 @@ from twin.models.aoi import assembled, dataset, inspect
 from twin.models.aoi.evaluate import match_one_to_one, score_one_to_one
 
 inspect_mod = importlib.import_module("twin.models.aoi.inspect")
+align_mod = importlib.import_module("twin.models.aoi.align")
 
 # a design from the held-out evaluation range (the 'process' tolerance was tuned on dev seeds)
 DESIGN = dataset.items("eval", 1, 7, per_design=4)[0].design
@@ -171,8 +172,8 @@ def test_process_keeps_the_scale_of_a_defective_board_at_one(board):
     d, g = board
     bad = assembled.sample(d, SAMPLES[1], defects=list(assembled.KINDS))
     ref = inspect_mod.reference(g, None, inspect_mod.PROCESS)
-    tiles = inspect_mod._similarity(ref.grey[0], _half(bad.image), ref.grey_mask[0],
-                                    inspect_mod.align(ref, bad.image), -1.0)
+    tiles = align_mod._similarity(ref.grey[0], _half(bad.image), ref.grey_mask[0],
+                                  align_mod.align(ref, bad.image), -1.0)
     assert float(np.sqrt(abs(np.linalg.det(tiles[:, :2])))) == pytest.approx(1.0, abs=0.001)
 
 
