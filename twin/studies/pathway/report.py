@@ -309,8 +309,8 @@ def write(road: Pathway, out: str | Path) -> Path:
         "<h2>Accounting settings</h2>",
         "<ul>" + "".join(f"<li>{html.esc(s)}</li>" for s in road.acct.lines()) + "</ul>",
         "<h2>Where the LP and the co-simulation differ</h2>",
-        "<ul><li>storage: optimal dispatch with perfect foresight in the LP, the scenario's "
-        "controller in the run</li><li>network: the base run's losses as a fixed load</li>"
+        "<ul><li>storage: optimal dispatch with perfect foresight in the LP (one direction "
+        "per hour, as one battery), the scenario's controller in the run</li><li>network: the base run's losses as a fixed load</li>"
         "<li>heat: one pooled fleet per technology in the LP, each heat supply's own share "
         "(pro rata to its design load) in the run; the LP dispatches heat pumps, electric "
         "boilers and the heat store at optimum, the run in a fixed merit order (waste heat, "
