@@ -319,13 +319,15 @@ class StatisticalLine(LineBase):
 
     def skip(self, n_steps: int, dt_s: float) -> None:
         for _ in range(int(n_steps)):  # as LineBase.skip, the KPIs not worked out
-            self._counts(self.t, self.t + dt_s)
+            self._counts(self.t, self.t + dt_s, kpis=False)
 
-    def _counts(self, t0: float, t1: float) -> dict[str, float]:
-        """Advance the line over [t0, t1); the interval's counts."""
+    def _counts(self, t0: float, t1: float, kpis: bool = True) -> dict[str, float]:
+        """Advance the line over [t0, t1); the interval's counts (without ``kpis``, the
+        energy, planned and held time, which change nothing, left at zero)."""
         wins = self.clock.windows(t0, t1)
         prod = sum(overlap_s(a, b, t0, t1) for a, b in wins)
-        planned = prod if self.clock.holds is None else self.clock.planned_s(t0, t1)
+        planned = (0.0 if not kpis else prod if self.clock.holds is None
+                   else self.clock.planned_s(t0, t1))
         produced = drain_s = 0.0
         changeovers = 0
         fill = span = None
@@ -357,11 +359,13 @@ class StatisticalLine(LineBase):
         lead = self.upstream_s + self.mean_cycle_s + self.lag_s
         counts = {"in": n_in, "out": out, "good": out - rejected, "rejected": rejected,
                   "defective": defective, "escaped": defective - caught,
-                  "false_calls": false_calls, "e_kwh": self.energy_kwh(t0, t1, busy),
+                  "false_calls": false_calls,
+                  "e_kwh": self.energy_kwh(t0, t1, busy) if kpis else 0.0,
                   "planned_s": planned, "busy_outside_s": drain_s,
                   "busy_s": produced * self.mean_cycle_s, "n_equiv": produced,
                   "lead_sum_s": out * lead + rejected * c[ROBOT], "dt_s": t1 - t0,
-                  "held_s": self.clock.held_s(t0, t1), "changeovers": changeovers}
+                  "held_s": self.clock.held_s(t0, t1) if kpis else 0.0,
+                  "changeovers": changeovers}
         self.t = t1
         return counts
 
