@@ -83,12 +83,13 @@ class LoadsSim(TwinSimulator):
         n, dt_s = self.skipped, self.step_s
         stepped = inspect.signature(EVHub.skip).parameters["stepped"].default
         first = self.start_epoch_s - n * dt_s
-        if n > stepped:
+        if getattr(self.events, "period_start_epoch_s", None) is not None:
+            # (at the period's start too: the page's background catch-up then knows the hub)
             def draws(h: EVHub, done: int, k: int) -> None:
                 h.skip(k, dt_s, first + (done + k) * dt_s, stepped=0)
 
-            catch_up(hub, ("ev", eid, repr(spec), self.seed, first, dt_s), n - stepped, dt_s,
-                     draws, lambda: EVHub(spec, self.calendar, generator(self.seed, eid)),
+            catch_up(hub, ("ev", eid, repr(spec), self.seed, first, dt_s), max(n - stepped, 0),
+                     dt_s, draws, lambda: EVHub(spec, self.calendar, generator(self.seed, eid)),
                      fixed=("calendar", "_arrivals", "spec", "params"))  # what no step changes
         hub.skip(min(n, stepped), dt_s, self.start_epoch_s)
 

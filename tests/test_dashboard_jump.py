@@ -28,10 +28,11 @@ def _book(events: tuple[Event, ...], start: dt.datetime) -> EventBook:
                      period_start_utc=PERIOD.astimezone(dt.UTC))
 
 
-def _jump(kind: str, events: tuple[Event, ...] = ()) -> tuple[Any, list[dict[str, Any]]]:
-    """The entity of a run from PERIOD + DAYS (one day, its period's start PERIOD) and its
-    first 12 hours."""
-    start = PERIOD + dt.timedelta(days=DAYS)
+def _jump(kind: str, events: tuple[Event, ...] = (), days: int = DAYS
+          ) -> tuple[Any, list[dict[str, Any]]]:
+    """The entity of a run from PERIOD + ``days`` (one day, its period's start PERIOD) and
+    its first 12 hours."""
+    start = PERIOD + dt.timedelta(days=days)
     if kind == "aoi":
         sim: Any = AOISim()
         sim.init("AOI", start=start.isoformat(), step_s=3600, seed=3, duration_s=86400,
@@ -68,6 +69,24 @@ def test_a_catch_up_from_a_kept_week_equals_one_from_the_period_start(kind: str)
     _, warmed = _jump(kind)
     assert warmed == cold
     assert any(r.get("boards_out", 0) > 0 or r.get("n_connected", 0) > 0 for r in cold)
+
+
+@pytest.mark.parametrize("kind", ["aoi", "ev"])
+def test_a_run_from_the_period_start_lets_the_background_run_ahead(kind: str) -> None:
+    """The page opened at the period's start (nothing to catch up): its background catch-up
+    knows the model all the same and keeps its weeks, and a later jump equals one from the
+    period's start."""
+    catchup._kept.clear()
+    catchup._made.clear()
+    _, cold = _jump(kind)
+    catchup._kept.clear()
+    catchup._made.clear()
+    _jump(kind, days=0)
+    assert [key[0] for key in catchup._made] == [kind]
+    catchup.warm(lambda per_week: 3 * per_week)
+    assert [len(weeks) for weeks in catchup._kept.values()] == [3]
+    _, warmed = _jump(kind)
+    assert warmed == cold
 
 
 def test_the_aoi_catch_up_counts_the_events_before_the_jump() -> None:
