@@ -26,6 +26,7 @@ sub-daily noise, wind and pressure anomalies are drawn for the window.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,7 +36,6 @@ import numpy as np
 import pandas as pd
 import pvlib
 from scipy.interpolate import CubicSpline, PchipInterpolator
-from scipy.signal import lfilter
 from scipy.special import log_ndtr
 
 from twin import data
@@ -52,7 +52,10 @@ def _ar1(noise: np.ndarray, phi: float) -> np.ndarray:
     """Stationary unit-variance AR(1) driven by standard normal ``noise`` (first value = start)."""
     drive = noise * math.sqrt(max(1.0 - phi * phi, 0.0))
     drive[0] = noise[0]
-    return lfilter([1.0], [1.0, -phi], drive)
+    # y[n] = drive[n] + phi y[n-1]: scipy.signal.lfilter([1], [1, -phi], drive) bit for bit,
+    # without importing scipy.signal (a second of a run's start)
+    return np.fromiter(itertools.accumulate(drive.tolist(), lambda y, x: x + phi * y),
+                       float, len(drive))
 
 
 @dataclass(frozen=True)

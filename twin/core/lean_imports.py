@@ -1,0 +1,56 @@
+"""pandapower without the plotting libraries it never uses here.
+
+``import pandapower`` imports its ``pandapower.plotting`` package (through
+``pandapower.create``) and ``pandapower.control``'s plotting helpers, which import matplotlib
+and plotly when they are installed: about half a second of CPU at the start of every process
+that builds or solves the park's network, for plots the twin never draws through pandapower
+(its figures are its own). pandapower treats both as optional (each of those imports is
+guarded by ``except ImportError``), so :func:`install` lets the ``pandapower`` package
+execute with them unimportable; they import as usual before and after, for everyone else.
+Where matplotlib or plotly is already imported, nothing changes. The cost: pandapower's own
+plotting functions, called in a process where this applied, say that matplotlib is missing.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec, PathFinder
+from types import ModuleType
+
+PACKAGE = "pandapower"
+OPTIONAL = ("matplotlib", "plotly")  # what PACKAGE imports only if it can
+
+
+class _Without(MetaPathFinder):
+    """Finds :data:`PACKAGE` as the path finder does and runs it with :data:`OPTIONAL`
+    unimportable (``None`` in ``sys.modules``: their import raises ImportError)."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        if fullname != PACKAGE or any(name in sys.modules for name in OPTIONAL):
+            return None
+        spec = PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            blocked = [name for name in OPTIONAL if name not in sys.modules]
+            sys.modules.update(dict.fromkeys(blocked))
+            try:
+                execute(module)
+            finally:
+                for name in blocked:
+                    if name in sys.modules and sys.modules[name] is None:
+                        del sys.modules[name]
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def install() -> None:
+    """Put the finder first on ``sys.meta_path`` (once)."""
+    if not any(isinstance(finder, _Without) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Without())
