@@ -101,3 +101,6 @@ def test_ar1_is_lfilter_bit_for_bit(phi: float) -> None:
         got = weather._ar1(noise.copy(), phi)
         assert got.dtype == expected.dtype
         assert np.array_equal(got, expected), (phi, n)
+        rows = weather._ar1(np.stack([noise[::-1], noise]), phi)  # rows side by side
+        assert np.array_equal(rows[1], expected), (phi, n)
+        assert np.array_equal(rows[0], weather._ar1(noise[::-1].copy(), phi)), (phi, n)

@@ -49,13 +49,18 @@ _SUBSAMPLE_S = 900  # clear sky is averaged from sub-samples at most this far ap
 
 
 def _ar1(noise: np.ndarray, phi: float) -> np.ndarray:
-    """Stationary unit-variance AR(1) driven by standard normal ``noise`` (first value = start)."""
+    """Stationary unit-variance AR(1) driven by standard normal ``noise`` (first value = start),
+    along its last axis (each row of a 2-D ``noise`` a series of its own)."""
     drive = noise * math.sqrt(max(1.0 - phi * phi, 0.0))
-    drive[0] = noise[0]
+    drive[..., 0] = noise[..., 0]
     # y[n] = drive[n] + phi y[n-1]: scipy.signal.lfilter([1], [1, -phi], drive) bit for bit,
     # without importing scipy.signal (a second of a run's start)
-    return np.fromiter(itertools.accumulate(drive.tolist(), lambda y, x: x + phi * y),
-                       float, len(drive))
+    if drive.ndim == 1:
+        return np.fromiter(itertools.accumulate(drive.tolist(), lambda y, x: x + phi * y),
+                           float, len(drive))
+    for k in range(1, drive.shape[-1]):  # the rows side by side
+        drive[..., k] += phi * drive[..., k - 1]
+    return drive
 
 
 @dataclass(frozen=True)

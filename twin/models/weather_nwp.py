@@ -149,8 +149,8 @@ def synthetic_nwp(series: WeatherSeries, latitude: float, longitude: float, seed
 
     def noise(variable: str, tau_h: float) -> np.ndarray:
         phi = math.exp(-step / (tau_h * 3600.0))
-        return np.stack([_ar1(generator(seed, f"{name}:nwp:{variable}:{int(t)}")
-                              .standard_normal(n_lead), phi) for t in issues])
+        return _ar1(np.stack([generator(seed, f"{name}:nwp:{variable}:{int(t)}")
+                              .standard_normal(n_lead) for t in issues]), phi)
 
     wind = np.maximum(wind_ms[idx] + cfg.wind_sigma(lead_h) * noise(
         "wind", cfg.wind_error_tau_h), 0.0)
