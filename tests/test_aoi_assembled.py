@@ -194,3 +194,22 @@ def test_process_holds_on_the_first_generators_zoomed_good_boards():
     assert min(abs(s.variation["scale"] - 1) for s in zoomed) > 0.007
     assert [inspect(g, s.image, verifier=None, tolerance="process") for s in zoomed] == [[], []]
     assert sum(len(inspect(g, s.image, verifier=None, tolerance=rigid)) for s in zoomed) > 0
+
+
+def test_process_lets_a_silkscreen_line_move_off_a_via_ring(monkeypatch):
+    """A good development board of the first generator whose 0.15 mm silkscreen line runs
+    past a via ring: the line moves by its registration and a gap of mask opens between
+    them. Its stroke (9-10 px wide once blurred) is silkscreen to 'process', so nothing is
+    called; taken as a pad (a 9 px opening), the gap is called at the ring's edge."""
+    from twin.models.aoi import board
+
+    item = dataset.items("dev", 120, 8)[58]
+    g = board.golden(seed=item.design)
+    s = board.sample(g, item.sample)
+    assert not s.defects
+    assert inspect(g, s.image, verifier=None, tolerance="process") == []
+    monkeypatch.setattr(inspect_mod, "SILK_OPEN", 9)
+    as_pad = inspect_mod.prepare(g, None, inspect_mod.PROCESS)
+    calls = inspect(as_pad, s.image, verifier=None)
+    assert len(calls) == 1
+    assert calls[0].box[2] - calls[0].box[0] < 15
