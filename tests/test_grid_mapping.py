@@ -2,11 +2,14 @@
 mv_oberrhein (a network the project did not make) with the small park's entities mapped to its
 elements by name and by index; every mistake in the table named in one line (file, line, field).
 
-CIM/CGMES: pandapower ships no CGMES model in its installed package (its test data is not
-installed), so only the JSON route is exercised here; the CIM route differs only in
-reading the file (twin.models.grid.mapping.read_cim)."""
+CIM: cimpy's CIGRE MV sample (tests/data/cgmes/cigre_mv, a NEPLAN export of IEC 61970-452/456
+profiles with no SteadyStateHypothesis file) read through a scenario with ``source: cim``: its
+loads' powers sum to the StateVariables file's power flows, and pandapower's power flow on the
+converted network reproduces the voltages NEPLAN solved (the same file's SvVoltage)."""
 
 from __future__ import annotations
+
+import re
 
 import pandapower as pp
 import pandapower.networks as pn
@@ -89,3 +92,65 @@ def test_each_mistake_of_the_table_on_its_line(tmp_path, oberrhein, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert "no row for park entity 'heat'" in err
+
+
+CIM = ROOT / "tests" / "data" / "cgmes" / "cigre_mv"
+#: the small park without PV and wind (the CIGRE MV export has loads only)
+LOADS_ONLY = re.sub(r"wind_farms:.*?(?=batteries:)", "", SMALL, flags=re.S)
+CIM_TABLE = """entity,table,element
+bess,load,Load1-H
+plant,load,Load12-H
+plant,load,Load12-I
+ev,load,Load7-I
+heat,load,5        # by index (Load3-H)
+"""
+
+
+def _cim_scenario(tmp_path, table: str):
+    (tmp_path / "map.csv").write_text(table, encoding="utf-8")
+    path = tmp_path / "s.yaml"
+    path.write_text(LOADS_ONLY + f"grid:\n  source: cim\n  path: {CIM}\n  mapping: map.csv\n",
+                    encoding="utf-8")
+    return path
+
+
+def _sv(tag: str, fields: str) -> list[tuple[str, ...]]:
+    text = (CIM / "Rootnet_FULL_NE_24J13h_SV.xml").read_text(encoding="utf-8")
+    return re.findall(rf"<cim:{tag} [^>]*>\s*{fields}", text)
+
+
+@pytest.fixture(scope="module")
+def cigre_mv(tmp_path_factory):
+    path = _cim_scenario(tmp_path_factory.mktemp("cim"), CIM_TABLE)
+    return build_grid(loads(path.read_text(), path))
+
+
+def test_a_cgmes_export_loads_with_its_state_and_table(cigre_mv):
+    net = cigre_mv.net
+    flows = _sv("SvPowerFlow", r"<cim:SvPowerFlow.p>([-\d.e+]+)<")
+    assert len(net.load) == len(flows) == 18
+    assert net.load.p_mw.sum() == pytest.approx(sum(float(p) for p in flows), abs=1e-9)
+    assert net.load.in_service.all()
+    assert len(net.ext_grid) == 1
+    by_name = dict(zip(net.load.origin_id, net.load.index, strict=True))
+    table, idx = cigre_mv.elements["plant"]
+    assert (table, sorted(idx)) == ("load", sorted([by_name["Load12-H"], by_name["Load12-I"]]))
+    assert net.load.name[5] == "heat/0"
+    pp.runpp(net, calculate_voltage_angles=True)
+    solved = {node: float(v) for v, node in _sv(
+        "SvVoltage", r"<cim:SvVoltage.v>([\d.e+]+)</cim:SvVoltage.v>\s*"
+        r"<cim:SvVoltage.angle>[-\d.e+]+</cim:SvVoltage.angle>\s*"
+        r'<cim:SvVoltage.TopologicalNode rdf:resource="#(\w+)"')}
+    ours = dict(zip(net.bus.origin_id, net.res_bus.vm_pu * net.bus.vn_kv, strict=True))
+    assert len(solved) == 15
+    for node, v in solved.items():   # NEPLAN's solved voltages, kV
+        assert ours[node] == pytest.approx(v, abs=1e-4), node
+
+
+def test_a_cgmes_mapping_to_a_missing_element_is_refused(tmp_path):
+    path = _cim_scenario(tmp_path, CIM_TABLE.replace("Load7-I", "Load99-I"))
+    with pytest.raises(ScenarioError) as info:
+        loads(path.read_text(), path)
+    lines = str(info.value).splitlines()
+    assert len(lines) == 1, lines
+    assert "map.csv line 5, element: no load named or numbered 'Load99-I'" in lines[0]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,9 +142,81 @@ def apply(net: Any, rows: list[Row], kinds: Mapping[str, str], where: str) -> li
     return []
 
 
+#: IEC 61970-452's Equipment profile, named before ENTSO-E's CGMES names pandapower knows
+_IEC_EQ = re.compile(rb"(<md:Model\.profile>)http://iec\.ch/TC57/61970-452/Equipment/\d+(<)")
+_CGMES_EQ = rb"\1http://entsoe.eu/CIM/EquipmentCore/3/1\2"
+#: a current limit of zero (an exporter's "no limit"), which the converter would take as the
+#: line's rating
+_ZERO_LIMIT = re.compile(rb"<cim:CurrentLimit [^>]*>(?:(?!</cim:CurrentLimit>).)*?"
+                         rb"<cim:CurrentLimit\.value>0(?:\.0*)?(?:e[+-]?0+)?</cim:CurrentLimit"
+                         rb"\.value>(?:(?!</cim:CurrentLimit>).)*</cim:CurrentLimit>\s*", re.S)
+_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+
+
+def _profile(data: bytes) -> bytes:
+    """The text of a ``<md:Model.profile>`` header (empty where none)."""
+    found = re.search(rb"<md:Model\.profile>([^<]*)<", data)
+    return found.group(1) if found else b""
+
+
+def _sv(data: bytes) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+    """A StateVariables file's power flow per terminal (p, q in MW, Mvar) and voltage per
+    topological node (kV, degrees)."""
+    from xml.etree import ElementTree
+
+    def ref(el: Any, tag: str) -> str:
+        node = next(c for c in el if c.tag.endswith(tag))
+        return node.get(f"{_RDF}resource", "").lstrip("#")
+
+    def num(el: Any, tag: str) -> float:
+        return float(next(c for c in el if c.tag.endswith(tag)).text)
+
+    flows, volts = {}, {}
+    for el in ElementTree.fromstring(data):
+        if el.tag.endswith("}SvPowerFlow"):
+            flows[ref(el, ".Terminal")] = (num(el, ".p"), num(el, ".q"))
+        elif el.tag.endswith("}SvVoltage"):
+            volts[ref(el, ".TopologicalNode")] = (num(el, ".v"), num(el, ".angle"))
+    return flows, volts
+
+
+def _state_from_sv(net: Any, sv: bytes) -> None:
+    """A model with no SteadyStateHypothesis profile (an export from before CGMES: EQ, TP, SV)
+    takes its steady state from the solved one: each load's power from the power flow at its
+    terminal, every element in service, the external network the slack at its solved voltage."""
+    flows, volts = _sv(sv)
+    load = net.load
+    pq = load["terminal"].map(flows)
+    missing = load["name"][pq.isna()].tolist()
+    if missing:
+        raise ValueError(f"no SteadyStateHypothesis profile and no power flow in the "
+                         f"StateVariables profile for load(s) {', '.join(map(str, missing))}")
+    load["p_mw"] = [p for p, _ in pq]
+    load["q_mvar"] = [q for _, q in pq]
+    for table in ("load", "sgen", "line", "trafo", "bus"):
+        if "in_service" in net[table]:
+            net[table]["in_service"] = net[table]["in_service"].fillna(True).astype(bool)
+    import pandapower as pp
+
+    eni = net.sgen.index[net.sgen.get("origin_class", "") == "ExternalNetworkInjection"]
+    for idx in eni if len(net.ext_grid) == 0 else []:
+        bus = net.sgen.at[idx, "bus"]
+        v, angle = volts.get(str(net.bus.at[bus, "origin_id"]), (net.bus.at[bus, "vn_kv"], 0.0))
+        pp.create_ext_grid(net, bus, vm_pu=v / net.bus.at[bus, "vn_kv"], va_degree=angle,
+                           name=net.sgen.at[idx, "name"])
+    net.sgen = net.sgen.drop(index=eni if len(eni) else [])
+
+
 def read_cim(path: str | Path) -> Any:
     """A CIM/CGMES model (a .zip of its profiles, one .xml, or a folder of them) converted by
-    pandapower's converter; ``ValueError`` in one line where it cannot be read."""
+    pandapower's converter; ``ValueError`` in one line where it cannot be read.
+
+    An export of IEC 61970-452/456 profiles (before ENTSO-E's CGMES names) is read as well: its
+    Equipment profile under the CGMES name pandapower knows, current limits of zero (an
+    exporter's "no limit") left out, and, with no SteadyStateHypothesis
+    profile, its steady state taken from its StateVariables profile (:func:`_state_from_sv`)."""
+    import tempfile
+
     from pandapower.converter.cim.cim2pp.from_cim import from_cim
 
     path = Path(path)
@@ -151,8 +224,26 @@ def read_cim(path: str | Path) -> Any:
         if path.is_dir() else [path]
     if not files:
         raise ValueError(f"{path.name}: no .xml or .zip CIM files in the folder")
+    xml = {f: f.read_bytes() for f in files if f.suffix.lower() == ".xml"}
+    legacy = {f: _ZERO_LIMIT.sub(b"", _IEC_EQ.sub(_CGMES_EQ, data, count=1))
+              for f, data in xml.items() if _IEC_EQ.search(data[:4000]) or _ZERO_LIMIT.search(data)}
+    profiles = [_profile(data[:4000]) for data in xml.values()]
+    no_ssh = bool(xml) and len(xml) == len(files) and \
+        not any(b"SteadyStateHypothesis" in p for p in profiles)
+    sv = [data for data, p in zip(xml.values(), profiles, strict=True) if b"StateVariables" in p]
     try:
-        return from_cim(file_list=[str(f) for f in files])
+        with tempfile.TemporaryDirectory() as tmp:
+            names = []
+            for f in files:
+                if f in legacy:
+                    names.append(Path(tmp) / f.name)
+                    names[-1].write_bytes(legacy[f])
+                else:
+                    names.append(f)
+            net = from_cim(file_list=[str(f) for f in names])
+        if no_ssh and sv:
+            _state_from_sv(net, sv[0])
+        return net
     except Exception as exc:  # noqa: BLE001 - the converter raises many kinds for a bad model
         raise ValueError(f"{path.name}: not a CIM/CGMES model pandapower can convert: "
                          f"{' '.join(str(exc).split())[:200]}") from None
