@@ -196,15 +196,17 @@ def _state_from_sv(net: Any, sv: bytes) -> None:
     for table in ("load", "sgen", "line", "trafo", "bus"):
         if "in_service" in net[table]:
             net[table]["in_service"] = net[table]["in_service"].fillna(True).astype(bool)
+    if len(net.ext_grid):
+        return
     import pandapower as pp
 
     eni = net.sgen.index[net.sgen.get("origin_class", "") == "ExternalNetworkInjection"]
-    for idx in eni if len(net.ext_grid) == 0 else []:
+    for idx in eni:
         bus = net.sgen.at[idx, "bus"]
         v, angle = volts.get(str(net.bus.at[bus, "origin_id"]), (net.bus.at[bus, "vn_kv"], 0.0))
         pp.create_ext_grid(net, bus, vm_pu=v / net.bus.at[bus, "vn_kv"], va_degree=angle,
                            name=net.sgen.at[idx, "name"])
-    net.sgen = net.sgen.drop(index=eni if len(eni) else [])
+    net.sgen = net.sgen.drop(index=eni)
 
 
 def read_cim(path: str | Path) -> Any:
