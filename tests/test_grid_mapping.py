@@ -9,6 +9,7 @@ converted network reproduces the voltages NEPLAN solved (the same file's SvVolta
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pandapower as pp
@@ -154,3 +155,13 @@ def test_a_cgmes_mapping_to_a_missing_element_is_refused(tmp_path):
     lines = str(info.value).splitlines()
     assert len(lines) == 1, lines
     assert "map.csv line 5, element: no load named or numbered 'Load99-I'" in lines[0]
+
+
+def test_a_cgmes_export_reads_without_the_converters_tracebacks(tmp_path, caplog, recwarn):
+    """pandapower's converter logs its errors with tracebacks (the empty in-service values of
+    an export without SSH, which the state from SV fills): none reaches the console."""
+    path = _cim_scenario(tmp_path, CIM_TABLE)
+    with caplog.at_level(logging.DEBUG):
+        loads(path.read_text(), path)
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+    assert [str(w.message) for w in recwarn if issubclass(w.category, FutureWarning)] == []

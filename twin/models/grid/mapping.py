@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,6 +212,31 @@ def _state_from_sv(net: Any, sv: bytes) -> None:
     net.sgen = net.sgen.drop(index=eni)
 
 
+@contextmanager
+def _converter_quiet() -> Iterator[list[str]]:
+    """pandapower's CIM converter logs its errors with tracebacks and pandas' deprecation
+    warnings on stderr: its error messages are collected (one line each) for the caller to
+    judge, the rest kept off the console."""
+    said: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(" ".join(record.getMessage().split())[:200])
+
+    logger = logging.getLogger("pandapower.converter")
+    handler = _Collect(level=logging.ERROR)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield said
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
 def read_cim(path: str | Path) -> Any:
     """A CIM/CGMES model (a .zip of its profiles, one .xml, or a folder of them) converted by
     pandapower's converter; ``ValueError`` in one line where it cannot be read.
@@ -242,9 +270,13 @@ def read_cim(path: str | Path) -> Any:
                     names[-1].write_bytes(legacy[f])
                 else:
                     names.append(f)
-            net = from_cim(file_list=[str(f) for f in names])
+            with _converter_quiet() as said:
+                net = from_cim(file_list=[str(f) for f in names])
         if no_ssh and sv:
             _state_from_sv(net, sv[0])
+            said = [m for m in said if "in_service" not in m and "NaN to bool" not in m]
+        for message in dict.fromkeys(said):   # each once, in one line, no traceback
+            warnings.warn(f"{path.name}: pandapower's CIM converter: {message}", stacklevel=2)
         return net
     except Exception as exc:  # noqa: BLE001 - the converter raises many kinds for a bad model
         raise ValueError(f"{path.name}: not a CIM/CGMES model pandapower can convert: "
