@@ -79,7 +79,7 @@ def test_check_loads_no_simulation_libraries() -> None:
 def test_run_start_loads_no_plotting_or_signal_library() -> None:
     """A run's simulators import pandapower without matplotlib and plotly (its unused
     plotting) and the weather without scipy.signal; both import as usual afterwards."""
-    code = ("import sys, twin.runner, adapters.blocks\n"
+    code = ("import sys, twin.apps.cli, twin.runner, adapters.blocks\n"
             "print(','.join(m for m in ('matplotlib', 'plotly', 'scipy.signal', 'pandapower', "
             "'pvlib') if m in sys.modules))\n"
             "import matplotlib.pyplot, plotly")

@@ -7,8 +7,10 @@ that builds or solves the park's network, for plots the twin never draws through
 (its figures are its own). pandapower treats both as optional (each of those imports is
 guarded by ``except ImportError``), so :func:`install` lets the ``pandapower`` package
 execute with them unimportable; they import as usual before and after, for everyone else.
-Where matplotlib or plotly is already imported, nothing changes. The cost: pandapower's own
-plotting functions, called in a process where this applied, say that matplotlib is missing.
+Where matplotlib or plotly is already imported, nothing changes. Installed by the command
+line (:mod:`twin.apps.cli`) only: a library user's process keeps pandapower's plotting. The
+cost: pandapower's own plotting functions, called in a command's process, say that matplotlib
+is missing.
 """
 
 from __future__ import annotations

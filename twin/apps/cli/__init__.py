@@ -33,8 +33,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from twin.apps.cli import aoi, dashboard, grid, hil, live, park, pathway, plant, sweep
-from twin.core.errors import EXIT_USAGE, UserError
+from twin.core import lean_imports
+
+# the command line's processes load pandapower without matplotlib and plotly (its plotting,
+# never used here); a library user's process keeps pandapower's plotting as it is
+lean_imports.install()
+
+from twin.apps.cli import aoi, dashboard, grid, hil, live, park, pathway, plant, sweep  # noqa: E402
+from twin.core.errors import EXIT_USAGE, UserError  # noqa: E402
 
 # every sub-command, registered here and only here (each module's ``register``)
 COMMANDS = (park, aoi, sweep, hil, dashboard, pathway, plant, live, grid)
