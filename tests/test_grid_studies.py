@@ -4,7 +4,9 @@ N-1 screening, hosting capacity, short-circuit levels."""
 from __future__ import annotations
 
 import copy
+import csv
 import math
+from pathlib import Path
 
 import numpy as np
 import pandapower as pp
@@ -184,6 +186,66 @@ def test_short_circuit_level_behind_a_line_by_hand():
     z = complex(rx * x_grid + 1.0, x_grid + 4.0)  # the line: 10 km of 0.1 + j0.4 ohm/km
     assert rows[1]["ikss_ka"] == pytest.approx(c * un / (math.sqrt(3) * abs(z)), rel=1e-6)
     assert rows[1]["breaker_ka"] == pytest.approx(float("nan"), nan_ok=True)  # no 110 kV row
+
+
+def test_a_converter_fed_plant_added_raises_the_level_by_k_times_its_rated_current():
+    # IEC 60909-0:2016 full-converter model as pandapower implements it: the plant adds k
+    # times its rated current at its bus, transformed by the ratio above it
+    from twin import data
+    from twin.studies.grid.shortcircuit import beside, levels
+
+    def net(pv_mw: float) -> object:
+        n = pp.create_empty_network()
+        a, b = pp.create_bus(n, 110.0, name="pcc"), pp.create_bus(n, 10.0, name="sub")
+        pp.create_ext_grid(n, a)
+        pp.create_transformer_from_parameters(n, a, b, 40.0, 110.0, 10.0, 0.3, 12.0, 20.0,
+                                              0.05, name="T")
+        if pv_mw:
+            c = pp.create_bus(n, 10.0, name="new")
+            pp.create_line_from_parameters(n, b, c, 1.0, 0.1, 0.1, 10.0, 0.4, name="l")
+            pp.create_sgen(n, b, pv_mw, 0.0, name="pv/0")
+        return n
+
+    k = float(data.load("grid_studies")["converter_k"])
+    before, _ = levels(net(0.0), [0, 1])
+    rows, _ = levels(net(8.0), [0, 1, 2])
+    by = {r["bus"]: r for r in beside(rows, before)}
+    assert by["sub"]["rise_ka"] == pytest.approx(k * 8.0 / (math.sqrt(3) * 10.0), rel=0.01)
+    assert by["pcc"]["rise_ka"] == pytest.approx(k * 8.0 / (math.sqrt(3) * 110.0), rel=0.01)
+    assert by["sub"]["before_ka"] == pytest.approx(before[1]["ikss_ka"])
+    assert by["new"]["before_ka"] is None  # a bus added
+    assert by["new"]["rise_ka"] is None
+
+
+def test_levels_after_a_plant_is_added_beside_the_built_networks(tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from twin import data
+    from twin.apps.cli import main
+    from twin.studies.pathway.report import short_circuit
+
+    # pv-roof-bmw-tiexi 1 MW larger: no bus rises by more than k times 1 MW's current at
+    # 10 kV (at its own section's busbar, through the feeder) and every bus rises
+    text = Path("scenarios/park.yaml").read_text(encoding="utf-8")
+    assert "    p_ac_mw: 50\n" in text
+    after = tmp_path / "park.yaml"
+    after.write_text(text.replace("    p_ac_mw: 50\n", "    p_ac_mw: 51\n", 1), encoding="utf-8")
+    assert main(["short-circuit", str(after), "--against", "scenarios/park.yaml", "--csv",
+                 str(tmp_path / "sc.csv")]) == 0
+    assert "beside scenarios/park.yaml: 0 buses above" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "sc.csv").open(encoding="utf-8")))
+    rise = {r["bus"]: float(r["rise_ka"]) for r in rows}
+    bound = float(data.load("grid_studies")["converter_k"]) / (math.sqrt(3) * 10.0)
+    assert min(rise.values()) > 0.0
+    assert max(rise[b] for b in rise if b.startswith("bmw-tiexi/10")) <= bound
+    assert max(rise, key=rise.get).startswith("bmw-tiexi/")  # its own substation's most
+    # the pathway's report: the acceptance run's levels beside the baseline's
+    road = SimpleNamespace(scenario=SimpleNamespace(grid=object()), baseline_path="scenarios/"
+                           "park.yaml", final=SimpleNamespace(run_path=after))
+    page = short_circuit(road)
+    assert "Short-circuit levels after the additions" in page
+    assert "rise_ka" in page
+    assert short_circuit(SimpleNamespace(scenario=SimpleNamespace(grid=None))) == ""
 
 
 def test_cli_grid_studies_on_a_scenario_and_bad_input(tmp_path, capsys):

@@ -4,7 +4,7 @@
                     [--csv FILE] [-o FILE.html]
     twin hosting SOURCE [--tech pv,wind,storage,ev] [--feeders] [--n-1]
                         [--csv FILE] [--svg FILE] [-o FILE.html]
-    twin short-circuit SOURCE [--csv FILE] [-o FILE.html]
+    twin short-circuit SOURCE [--against SOURCE] [--csv FILE] [-o FILE.html]
 
 SOURCE is a run's HDF5 file (its steps are studied on the network its scenario builds) or a
 scenario YAML (its two design cases: peak load, peak generation).
@@ -51,6 +51,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("short-circuit", help="IEC 60909 short-circuit levels at the PCC and "
                        "each substation")
     p.add_argument("source", help=source)
+    p.add_argument("--against", metavar="SOURCE", help="another run file or scenario whose "
+                   "levels stand beside these, bus by bus, with the rise (e.g. a pathway's "
+                   "proving run OUT/pathway-roundN.h5 against OUT/pathway-baseline.h5)")
     p.add_argument("--csv", help="write the table to this CSV file")
     p.add_argument("-o", "--output", help="write an HTML page of the table")
     p.set_defaults(func=cmd_short_circuit)
@@ -107,7 +110,7 @@ def cmd_short_circuit(args: argparse.Namespace) -> int:
     """``twin short-circuit``."""
     from twin.studies.grid.sections import short_circuit_study
 
-    return _report(args, short_circuit_study(args.source))
+    return _report(args, short_circuit_study(args.source, args.against))
 
 
 __all__ = ["register"]

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from twin.studies.grid import report
 
-__all__ = ["HOSTING_COLUMNS", "N1_COLUMNS", "SC_COLUMNS", "STUDIES", "Study", "hosting_study",
-           "n1_study", "report_sections", "short_circuit_study"]
+__all__ = ["HOSTING_COLUMNS", "N1_COLUMNS", "SC_BESIDE_COLUMNS", "SC_COLUMNS", "STUDIES",
+           "Study", "beside_section", "hosting_study", "n1_study", "report_sections", "short_circuit_study"]
 
 N1_COLUMNS = ("contingency", "overloaded", "worst_element", "worst_loading_pct", "worst_time",
               "overload_steps", "vm_min_pu", "vm_max_pu", "voltage_steps", "lost_load_mw")
 HOSTING_COLUMNS = ("bus", "vn_kv", "tech", "mw", "binding")
 SC_COLUMNS = ("bus", "vn_kv", "ikss_ka", "skss_mva", "ip_ka", "breaker_ka", "use_pct")
+SC_BESIDE_COLUMNS = ("bus", "vn_kv", "ikss_ka", "before_ka", "rise_ka", "ip_ka", "breaker_ka",
+                     "use_pct")
 STUDIES = ("n-1", "hosting", "short-circuit")
 
 
@@ -94,23 +97,48 @@ def hosting_study(source: str, techs: Sequence[str] = ("pv", "wind", "storage", 
                   ("On the network", svg)], res.seconds, svg)
 
 
-def short_circuit_study(source: str) -> Study:
+def short_circuit_study(source: str, against: str | None = None) -> Study:
     """IEC 60909 levels of a run's or scenario's network (:mod:`twin.studies.grid.
-    shortcircuit`)."""
+    shortcircuit`); ``against``: another run or scenario whose levels stand beside them, bus
+    by bus (a pathway's proving run against its baseline run: what its additions raise)."""
     from twin.studies.grid import shortcircuit
     from twin.studies.grid.points import load_network
 
     rows, seconds = shortcircuit.levels(load_network(source))
     over = [r for r in rows if r["use_pct"] > 100.0]
+    columns, extra = SC_COLUMNS, []
+    if against is not None:
+        before, s_before = shortcircuit.levels(load_network(against))
+        rows, seconds = shortcircuit.beside(rows, before), seconds + s_before
+        columns = SC_BESIDE_COLUMNS
+        was = sum(r["use_pct"] > 100.0 for r in before)
+        risen = [r for r in rows if r["rise_ka"] is not None]
+        top = max(risen, key=lambda r: r["rise_ka"], default=None)
+        extra = [f"beside {against}: {was} buses above their breaking current there; "
+                 f"{len(rows) - len(risen)} buses new"
+                 + (f"; the largest rise {top['rise_ka']:+.1f} kA at {top['bus']}"
+                    if top is not None else "")]
+    summary = f"{len(over)} buses above their switchgear's rated breaking current"
     lines = [f"IEC 60909 maximum short-circuit levels of {source} (public grid and converter "
              "figures: twin/data/grid_studies.yaml, illustrative)",
-             report.text_table(rows, SC_COLUMNS),
-             f"{len(over)} buses above their switchgear's rated breaking current",
-             f"time: {seconds:.1f} s"]
+             report.text_table(rows, columns), summary, *extra, f"time: {seconds:.1f} s"]
+    note = "".join(f" {x}." for x in extra)
     return Study(f"Short-circuit levels: {source}", lines, rows,
-                 [("IEC 60909 maximum levels", f"<p>{len(over)} buses above their "
-                   "switchgear's rated breaking current (public grid and converter figures "
-                   "illustrative).</p>" + report.html_table(rows, SC_COLUMNS))], seconds)
+                 [("IEC 60909 maximum levels", f"<p>{summary}{note} (public grid and "
+                   "converter figures illustrative).</p>" + report.html_table(rows, columns))],
+                 seconds)
+
+
+def beside_section(after: str | Path, before: str | Path) -> str:
+    """An HTML section: the levels of ``after``'s network (a pathway's acceptance run) beside
+    those of ``before``'s (its baseline run), bus by bus, with the command that prints them."""
+    from twin.core import html
+
+    study = short_circuit_study(str(after), str(before))
+    command = f"twin short-circuit {after} --against {before}"
+    return ("<h2>Short-circuit levels after the additions</h2>"
+            + "".join(body for _, body in study.sections)
+            + f"<p class='note'>IEC 60909, pandapower; <code>{html.esc(command)}</code>.</p>")
 
 
 def report_sections(source: str, studies: Sequence[str]) -> list[tuple[str, str]]:

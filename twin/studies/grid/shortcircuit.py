@@ -7,7 +7,8 @@ short-circuit power and R/X, where the network does not give them, and the PV an
 converter current ratio ``k`` (full-converter generators, IEC 60909-0:2016) come from
 ``twin/data/grid_studies.yaml`` (illustrative figures, labelled there). A static generator's
 rated power ``sn_mva`` is its ``p_mw`` where the network gives none (the built network's
-elements stand at their ratings).
+elements stand at their ratings). :func:`beside` sets the levels of a network after additions
+(a pathway's proving run) beside those of the network before them (its baseline run).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandapower.shortcircuit as pp_sc
 from twin import data
 from twin.models.grid.network import element_names
 
-__all__ = ["levels", "study_buses"]
+__all__ = ["beside", "levels", "study_buses"]
 
 
 def study_buses(net: Any) -> list[int]:
@@ -74,3 +75,15 @@ def levels(net: Any, buses: list[int] | None = None) -> tuple[list[dict[str, Any
                      "skss_mva": float(res.skss_mw), "ip_ka": float(res.ip_ka),
                      "breaker_ka": breaker, "use_pct": 100.0 * ik / breaker})
     return rows, time.perf_counter() - t0
+
+
+def beside(rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (:func:`levels` of a network after additions), each with ``before_ka``, the
+    level at the bus of the same name in ``before`` (the network before them), and
+    ``rise_ka``; both None for a bus that ``before`` lacks."""
+    old = {r["bus"]: float(r["ikss_ka"]) for r in before}
+    out = []
+    for r in rows:
+        b = old.get(r["bus"])
+        out.append({**r, "before_ka": b, "rise_ka": None if b is None else r["ikss_ka"] - b})
+    return out

@@ -264,6 +264,16 @@ def criteria_figure(road: Pathway) -> str:
     return "".join(figs)
 
 
+def short_circuit(road: Pathway) -> str:
+    """The short-circuit levels (IEC 60909) at the PCC and each substation of the network the
+    acceptance portfolio's additions give, beside the baseline's; empty without a grid."""
+    if road.scenario.grid is None or road.final.run_path is None:
+        return ""
+    from twin.studies.grid.sections import beside_section
+
+    return beside_section(road.final.run_path, road.baseline_path)
+
+
 def write(road: Pathway, out: str | Path) -> Path:
     """The HTML report."""
     out = Path(out)
@@ -304,6 +314,7 @@ def write(road: Pathway, out: str | Path) -> Path:
         + f"<p class='note'>{html.esc(gap_note(road))}</p>" if road.final.flows_run else "",
         "<h2>Heat supply (LP)</h2>",
         html.table(["technology", "GWh"], heat_rows(road), numeric=(1,)),
+        short_circuit(road),
         "<h2>Rounds</h2>",
         html.table(["round", "LP", "LP criteria", "co-simulation", "missed"], rounds),
         "<h2>Accounting settings</h2>",
