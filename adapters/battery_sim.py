@@ -3,7 +3,8 @@
 A battery follows its ``p_set_mw`` input when one is connected (from an energy management
 system). Without one it follows the simulator's local rule (:func:`twin.models.control.
 rule_setpoints`): a ``Rule`` entity receives the park's generation and load and shares the
-surplus or deficit over the batteries in proportion to their power ratings.
+surplus or deficit over the batteries in proportion to their power ratings, or, in the hours
+its ``schedule_mw`` covers (a total setpoint per hour from the start, > 0 charge), shares that.
 
 A battery whose ``soc_measured`` input is connected (hardware in the loop: the state of charge
 a device measured, a step earlier) starts each step from that state of charge, so whatever
@@ -33,12 +34,12 @@ class BatterySim(TwinSimulator):
 
     MODELS = {
         "Battery": BATTERY,
-        "Rule": Model(("name",), control.OUTPUTS, control.INPUTS),
+        "Rule": Model(("name", "schedule_mw"), control.OUTPUTS, control.INPUTS),
     }
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         if model == "Rule":
-            return None
+            return [float(p) for p in params.get("schedule_mw") or ()]
         spec = BatterySpec(**params)
         idle = battery.BatteryStep(p_mw=0.0, p_loss_mw=0.0, soc=spec.soc_init,
                                    e_mwh=spec.soc_init * spec.e_max_mwh, efc=0.0)
@@ -47,7 +48,7 @@ class BatterySim(TwinSimulator):
 
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         batteries = {eid: e for eid, e in self.entities.items() if self.model_of[eid] == "Battery"}
-        rule_set = self._rule_setpoints(inputs, batteries)
+        rule_set = self._rule_setpoints(time, inputs, batteries)
         for eid, entity in batteries.items():
             spec, state = entity
             data = inputs.get(eid, {})
@@ -58,8 +59,10 @@ class BatterySim(TwinSimulator):
             entity[1], r = battery.step(spec, state, p_set, self.step_s)
             self.out[eid] = as_values(r, BATTERY.output_names)
 
-    def _rule_setpoints(self, inputs: InputData, batteries: dict[str, Any]) -> dict[str, float]:
-        """Setpoints of the local rule for the batteries without a p_set_mw input."""
+    def _rule_setpoints(self, time: float, inputs: InputData, batteries: dict[str, Any]
+                        ) -> dict[str, float]:
+        """Setpoints of the local rule (or its hour's schedule) for the batteries without a
+        p_set_mw input."""
         setpoints: dict[str, float] = {}
         free = [eid for eid in batteries if "p_set_mw" not in inputs.get(eid, {})]
         for eid, model in self.model_of.items():
@@ -68,6 +71,9 @@ class BatterySim(TwinSimulator):
             data = inputs.get(eid, {})
             gen, load = total(data.get("p_gen_mw")), total(data.get("p_load_mw"))
             self.out[eid] = {"p_surplus_mw": gen - load}
+            hour, schedule = int(time // 3600), self.entities[eid]
+            if hour < len(schedule):  # the schedule's total as a surplus to absorb
+                gen, load = schedule[hour], 0.0
             p_set = rule_setpoints(gen, load, [batteries[b][0].p_max_mw for b in free])
             setpoints.update(zip(free, p_set, strict=True))
         return setpoints

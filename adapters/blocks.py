@@ -191,7 +191,7 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
             spare = ([None] * len(epochs) if not gens else
                      (np.sum([np.asarray(g, dtype=float) for g in gens], axis=0)
                       - (np.sum([np.asarray(x, dtype=float) for x in others], axis=0)
-                         if others else 0.0) - load))
+                         if others else 0.0) - load - [self.reserved(e) for e in epochs]))
             rows = [as_values(entity.step(e, self.step_s, t, w, g), HEAT_NAMES)
                     for e, t, w, g in zip(epochs, _sources(data, "temp_air_c")[0], winds,
                                           spare, strict=True)]

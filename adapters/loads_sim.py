@@ -51,8 +51,10 @@ class LoadsSim(TwinSimulator):
 
     def setup(self, timezone: str = "Asia/Shanghai", seed: int = 0,
               duration_s: int = 366 * 86400, flex: bool = False,
-              events: EventBook | None = None) -> None:
+              events: EventBook | None = None, reserve_mw: list[float] | None = None) -> None:
         self.seed = int(seed)
+        # the storage's scheduled charge of each hour from the start: not spare for boilers
+        self.reserve = [max(float(p), 0.0) for p in reserve_mw or ()]
         self.events = events
         self.flex_wanted = bool(flex)  # an EMS reads the hubs' connected vehicles
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
@@ -124,6 +126,12 @@ class LoadsSim(TwinSimulator):
                 self.out[eid]["p_mw"] = max(out.p_mw + shift, 0.0)
         self._step_heat(epoch_s, inputs)
 
+    def reserved(self, epoch_s: float) -> float:
+        """The storage's scheduled charge (MW) in the hour of ``epoch_s``: left out of the
+        heat supplies' spare power (0 past the schedule)."""
+        hour = int((epoch_s - self.start_epoch_s) // 3600)
+        return self.reserve[hour] if 0 <= hour < len(self.reserve) else 0.0
+
     def _step_heat(self, epoch_s: int, inputs: InputData) -> None:
         """The heat supplies, after the other loads: with the park's generation connected,
         each one's spare power is it less the park's loads stepped elsewhere (``p_load_mw``)
@@ -139,7 +147,7 @@ class LoadsSim(TwinSimulator):
                 raise ValueError(f"{eid}: connect temp_air_c to this entity")
             wind = [single(data.get(a)) for a in ("wind_ms", "wind_height_m", "roughness_m")]
             spare = (total(data["p_gen_mw"]) - total(data.get("p_load_mw")) - load
-                     if "p_gen_mw" in data else None)
+                     - self.reserved(epoch_s) if "p_gen_mw" in data else None)
             out = entity.step(epoch_s, self.step_s, temp,
                               None if None in wind else tuple(wind),  # type: ignore[arg-type]
                               spare)

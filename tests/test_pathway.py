@@ -783,3 +783,40 @@ def test_the_storage_never_charges_and_discharges_at_once(three, monkeypatch) ->
     free = lp.solve(p, only=("wind",), three=three)
     assert free.flows["both_mwh"] > 1.0
     assert sum(s.relaxation.values()) >= sum(free.relaxation.values()) - 1e-9
+
+
+def test_the_rule_follows_a_storage_schedule_where_it_can(small, tmp_path) -> None:  # noqa: ANN001
+    # hours 0-8 follow the schedule (charge, idle, discharge; one the battery cannot take
+    # whole is clipped to its rating); the hours after it are the rule's own
+    from twin import runner
+    from twin.core.results import open_run
+
+    schedule = (2.0, 2.0, 2.0, 0.0, 0.0, -1.5, -1.5, -1.5, 9.0)
+    day = small.with_days(1)
+
+    def storage(s):  # noqa: ANN001, ANN202
+        with open_run(runner.run(s, tmp_path / str(len(s.controller.storage_schedule_mw))
+                                 ).path) as run:
+            return np.asarray(run.series("bess", "p_mw"))
+
+    rule = storage(day)
+    ruled = dataclasses.replace(day.controller, storage_schedule_mw=schedule)
+    followed = storage(dataclasses.replace(day, controller=ruled))
+    cap = small.batteries[0].p_max_mw
+    np.testing.assert_allclose(followed[:9], np.clip(schedule, -cap, cap), atol=1e-9)
+    assert np.abs(rule[:9] - followed[:9]).max() > 1.0
+    # after the schedule the rule charges where the park has a surplus, discharges where not
+    assert np.any(followed[9:] != 0.0)
+    # the electric boilers leave the scheduled charge out of the park's spare power
+    boiled = prove.apply(small, None, {}, "boilers", 1.0, (
+        (("heat_supply", 0, "eboiler_mw"), 30.0), (("heat_supply", 0, "store_mwh"), 60.0)))[0]
+    charge = dataclasses.replace(boiled.controller, storage_schedule_mw=(cap,) * 24)
+    with open_run(runner.run(dataclasses.replace(boiled, controller=charge),
+                             tmp_path / "boilers").path) as run:
+        boilers = np.asarray(run.series("heat", "p_eboiler_mw"))
+        spare = (sum(np.asarray(run.series(e, "p_mw")) for e in ("wind", "pv"))
+                 - np.asarray(run.series("plant", "p_mw"))
+                 - np.asarray(run.series("heat", "p_pump_mw")))
+    assert boilers.max() > 0
+    assert np.all(boilers <= np.maximum(spare - cap, 0.0) + 1e-9)
+    assert np.any(boilers < np.minimum(np.maximum(spare, 0.0), 30.0) - 1.0)  # held back

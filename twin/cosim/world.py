@@ -250,7 +250,7 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
         "Wind": {},
         "Loads": {"timezone": park.timezone, "seed": park.seed,
                   "duration_s": s.period.duration_s, "flex": s.controller.kind == "ems",
-                  "events": events},
+                  "events": events, "reserve_mw": list(s.controller.storage_schedule_mw)},
         "Battery": {},
         "AOI": {"seed": park.seed, "timezone": park.timezone,
                 "duration_s": s.period.duration_s, "events": events,
@@ -286,7 +286,8 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
         _build_ems(world, s, wiring, factories, events,
                    background=observer is not None or bool(extensions))
     elif batteries:  # the default controller: the battery simulator's local rule
-        rule = factories["Battery"].Rule.create(1, name="controller")[0]
+        rule = factories["Battery"].Rule.create(
+            1, name="controller", schedule_mw=list(s.controller.storage_schedule_mw))[0]
         wiring.add("controller", rule, "controller", BatterySim.MODELS["Rule"].outputs)
         _connect_all(world, gens, rule, ("p_mw", "p_gen_mw"))
         _connect_all(world, loads, rule, ("p_mw", "p_load_mw"))

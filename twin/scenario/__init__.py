@@ -133,6 +133,10 @@ class Controller:
     carbon_price_cny_per_t: float | None = param(
         "CNY/t", ge=0, default=None,
         doc="ems: value put on avoided grid emissions (None: twin/data/ems.yaml)")
+    storage_schedule_mw: tuple[float, ...] = param(
+        "MW", default=(), doc="rule: the storage's total setpoint of each hour from the start "
+        "(> 0 charge), shared over the batteries by power rating and clipped to their limits; "
+        "the rule takes the hours after it")
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ def register(sub: Any) -> None:
     p.add_argument("--weather-files", default="", help="weather files (EPW or CSV, "
                    "comma-separated), each one more weather year in which the criteria must "
                    "hold; checked as the scenario's weather (site, period)")
+    p.add_argument("--follow-lp", action="store_true", help="the acceptance rounds' runs "
+                   "dispatch the storage by the LP's hourly schedule (where the batteries "
+                   "can), not by the rule (charge on surplus)")
     p.add_argument("--out", default="results/pathway", help="folder of the runs")
     p.add_argument("-o", "--output", help="HTML report (default: OUT/pathway.html)")
     p.set_defaults(func=cmd_pathway)
@@ -108,7 +111,8 @@ def cmd_pathway(args: argparse.Namespace) -> int:
     try:
         road = prove.pathway(scenario, args.out, days=args.days, rounds=args.rounds,
                              acceptance_year=args.acceptance, years=(first, last), acct=acct,
-                             weather_years=args.weather_years, weather_files=files)
+                             weather_years=args.weather_years, weather_files=files,
+                             follow_lp=args.follow_lp)
     except ScenarioError as e:  # a weather file that does not fit the scenario
         raise UserError(f"--weather-files: {e}") from None
     print(report.text(road))

@@ -332,11 +332,14 @@ def cached_run(scenario: Scenario, out_dir: str | Path, stats: dict[str, float] 
 def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
             rounds: int = 8, acceptance_year: int = 2027,
             years: tuple[int, int] | None = None, acct: Accounting | None = None,
-            weather_years: int = 1, weather_files: tuple[str | Path, ...] = ()) -> Pathway:
+            weather_years: int = 1, weather_files: tuple[str | Path, ...] = (),
+            follow_lp: bool = False) -> Pathway:
     """Acceptance (solve, build, co-simulate, tighten, up to ``rounds`` rounds), then the road
     to it and after it: baseline, build-up, acceptance and later years, each co-simulated.
     The weather years: the scenario's, ``weather_years - 1`` more park seeds and
-    ``weather_files`` (each checked as the scenario's weather before anything runs)."""
+    ``weather_files`` (each checked as the scenario's weather before anything runs).
+    ``follow_lp``: the acceptance rounds' runs follow the LP's hourly storage schedule where
+    the batteries can (:func:`follow`), else the rule controller dispatches them."""
     out = Path(out_dir)
     acct = acct or Accounting()
     start = time.perf_counter()
@@ -364,14 +367,16 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     thresholds = lp.targets(profiles, acct)
     required = acct.active
 
-    def prove_runs(portfolio: dict[str, float], name: str
+    def prove_runs(portfolio: dict[str, float], name: str, sol: lp.Solution | None = None
                    ) -> tuple[dict[str, float], dict[str, float], Path]:
         # the run's scenario holds the GECs bought; the contracts are settled on its import
         contracts = {k: portfolio[k] for k in CONTRACTS if portfolio.get(k, 0.0) > 0}
         judged, path = [], None
-        for w, fields in variants:
+        for k, (w, fields) in enumerate(variants):
             built, applied = apply(scenario, profiles, portfolio, f"{name}{w}", days, fields,
                                    certificates_mwh=portfolio.get("gec", 0.0))
+            if sol is not None and follow_lp:
+                built = follow(built, sol, k)
             result = cached_run(built, out, stats)
             judged.append(judge(result, acct, contracts) if contracts else judge(result, acct))
             path = path or result
@@ -381,7 +386,7 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     tighten: dict[str, float] = {}
     for i in range(max(rounds, 1)):
         sol = lp.solve(ps, tighten, acct=acct)
-        proven, applied, path = prove_runs(sol.portfolio, f"pathway-round{i + 1}")
+        proven, applied, path = prove_runs(sol.portfolio, f"pathway-round{i + 1}", sol)
         missed = misses(proven, thresholds, required)
         claimed = [c for c in missed if sol.relaxation.get(c, 0.0) <= 1e-6]
         bought = {k: sol.cost[k] * profiles.year_share for k in BOUGHT}
@@ -411,6 +416,18 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
     _years(road, scenario, ps, first, last, stages, prove_runs)
     road.timing = {**stats, "total_s": time.perf_counter() - start}
     return road
+
+
+def follow(s: Scenario, sol: lp.Solution, w: int) -> Scenario:
+    """Scenario ``s`` with the rule controller following weather year ``w``'s hourly storage
+    schedule of answer ``sol`` (charge less discharge, MWh per hour = MW), clipped to the
+    batteries' limits; unchanged where an EMS dispatches or the answer has no hours."""
+    if s.controller.kind != "rule" or w >= len(sol.hourly):
+        return s
+    h = sol.hourly[w]
+    schedule = tuple(round(float(x), 6) for x in h["ch"] - h["dis"])
+    return dataclasses.replace(s, controller=dataclasses.replace(
+        s.controller, storage_schedule_mw=schedule))
 
 
 def _years(road: Pathway, scenario: Scenario, ps: list[Profiles], first: int, last: int,
