@@ -178,6 +178,7 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
         """The heat supplies over the block, step by step, after the other loads (the
         adapter's ``_step_heat``)."""
         load = np.zeros(len(epochs))
+        most = np.array([self.boilers_most(e) for e in epochs])
         for eid in out:
             load = load + np.asarray(out[eid]["p_mw"], dtype=float)
         for eid, entity in self.entities.items():
@@ -192,11 +193,13 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
                      (np.sum([np.asarray(g, dtype=float) for g in gens], axis=0)
                       - (np.sum([np.asarray(x, dtype=float) for x in others], axis=0)
                          if others else 0.0) - load - [self.reserved(e) for e in epochs]))
+            spare = spare if not gens else np.minimum(spare, most)
             rows = [as_values(entity.step(e, self.step_s, t, w, g), HEAT_NAMES)
                     for e, t, w, g in zip(epochs, _sources(data, "temp_air_c")[0], winds,
                                           spare, strict=True)]
             out[eid] = {a: Block([r[a] for r in rows]) for a in HEAT_NAMES}
             load = load + np.asarray(out[eid]["p_mw"], dtype=float)
+            most = most - np.asarray(out[eid]["p_eboiler_mw"], dtype=float)
 
     def _surges(self, times: list[float]) -> list[list[Any]]:
         """The EV surges in force at each of ``times``, in the book's order (the adapter's

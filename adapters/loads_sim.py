@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,10 +52,12 @@ class LoadsSim(TwinSimulator):
 
     def setup(self, timezone: str = "Asia/Shanghai", seed: int = 0,
               duration_s: int = 366 * 86400, flex: bool = False,
-              events: EventBook | None = None, reserve_mw: list[float] | None = None) -> None:
+              events: EventBook | None = None, reserve_mw: list[float] | None = None,
+              boil_mw: list[float] | None = None) -> None:
         self.seed = int(seed)
         # the storage's scheduled charge of each hour from the start: not spare for boilers
         self.reserve = [max(float(p), 0.0) for p in reserve_mw or ()]
+        self.boil = [max(float(p), 0.0) for p in boil_mw or ()]  # the boilers' most, hourly
         self.events = events
         self.flex_wanted = bool(flex)  # an EMS reads the hubs' connected vehicles
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
@@ -129,8 +132,12 @@ class LoadsSim(TwinSimulator):
     def reserved(self, epoch_s: float) -> float:
         """The storage's scheduled charge (MW) in the hour of ``epoch_s``: left out of the
         heat supplies' spare power (0 past the schedule)."""
-        hour = int((epoch_s - self.start_epoch_s) // 3600)
-        return self.reserve[hour] if 0 <= hour < len(self.reserve) else 0.0
+        return _hourly(self.reserve, epoch_s - self.start_epoch_s, 0.0)
+
+    def boilers_most(self, epoch_s: float) -> float:
+        """The electric boilers' most power (MW, all together) in the hour of ``epoch_s``
+        (unlimited past the schedule)."""
+        return _hourly(self.boil, epoch_s - self.start_epoch_s, math.inf)
 
     def _step_heat(self, epoch_s: int, inputs: InputData) -> None:
         """The heat supplies, after the other loads: with the park's generation connected,
@@ -138,6 +145,7 @@ class LoadsSim(TwinSimulator):
         and those stepped before here (the other loads, then the heat supplies before it)."""
         load = sum(self.out[e]["p_mw"] for e, x in self.entities.items()
                    if not isinstance(x, HeatSupply))
+        most = self.boilers_most(epoch_s)
         for eid, entity in self.entities.items():
             if not isinstance(entity, HeatSupply):
                 continue
@@ -148,8 +156,16 @@ class LoadsSim(TwinSimulator):
             wind = [single(data.get(a)) for a in ("wind_ms", "wind_height_m", "roughness_m")]
             spare = (total(data["p_gen_mw"]) - total(data.get("p_load_mw")) - load
                      - self.reserved(epoch_s) if "p_gen_mw" in data else None)
+            spare = None if spare is None else min(spare, most)
             out = entity.step(epoch_s, self.step_s, temp,
                               None if None in wind else tuple(wind),  # type: ignore[arg-type]
                               spare)
             self.out[eid] = as_values(out, HEAT_NAMES)
             load += out.p_mw
+            most -= out.p_eboiler_mw
+
+
+def _hourly(values: list[float], t_s: float, past: float) -> float:
+    """The value of the hour of ``t_s`` (s from the start), ``past`` outside the list."""
+    hour = int(t_s // 3600)
+    return values[hour] if 0 <= hour < len(values) else past

@@ -820,3 +820,18 @@ def test_the_rule_follows_a_storage_schedule_where_it_can(small, tmp_path) -> No
     assert boilers.max() > 0
     assert np.all(boilers <= np.maximum(spare - cap, 0.0) + 1e-9)
     assert np.any(boilers < np.minimum(np.maximum(spare, 0.0), 30.0) - 1.0)  # held back
+    # and their hourly most (the LP's boilers), all the heat supplies together
+
+    def boiling(**schedules):  # noqa: ANN003, ANN202
+        c = dataclasses.replace(boiled.controller, **schedules)
+        name = "most" if schedules else "free"
+        with open_run(runner.run(dataclasses.replace(boiled, controller=c),
+                                 tmp_path / name).path) as run:
+            return (np.asarray(run.series("heat", "p_eboiler_mw")),
+                    np.asarray(run.series("heat", "p_pump_mw")))
+
+    most = 4.0
+    (free, _), (capped, pump) = boiling(), boiling(eboiler_schedule_mw=(most,) * 12)
+    assert free[:12].max() > most + 1.0
+    # (within the spare power less the circulation pumps, as the boilers always are)
+    np.testing.assert_allclose(capped[:12], np.minimum(free[:12], most - pump[:12]), atol=1e-6)

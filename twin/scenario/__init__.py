@@ -137,6 +137,9 @@ class Controller:
         "MW", default=(), doc="rule: the storage's total setpoint of each hour from the start "
         "(> 0 charge), shared over the batteries by power rating and clipped to their limits; "
         "the rule takes the hours after it")
+    eboiler_schedule_mw: tuple[float, ...] = param(
+        "MW", default=(), doc="the electric boilers' most power of each hour from the start "
+        "(all heat supplies together), within the park's spare power; unlimited after it")
 
 
 @dataclass(frozen=True)

@@ -426,8 +426,9 @@ def follow(s: Scenario, sol: lp.Solution, w: int) -> Scenario:
         return s
     h = sol.hourly[w]
     schedule = tuple(round(float(x), 6) for x in h["ch"] - h["dis"])
+    boil = tuple(round(float(x), 6) for x in h.get("peb", ()))
     return dataclasses.replace(s, controller=dataclasses.replace(
-        s.controller, storage_schedule_mw=schedule))
+        s.controller, storage_schedule_mw=schedule, eboiler_schedule_mw=boil))
 
 
 def _years(road: Pathway, scenario: Scenario, ps: list[Profiles], first: int, last: int,
