@@ -216,15 +216,19 @@ def cash_flows(energy_cny: Sequence[float], f: Finance, add: Sequence[Investment
     if e.size != n:
         raise ValueError(f"energy_cny needs {n} years (1..{n}), got {e.size}")
     energy[1:] = e
-    capex, dep, residual, opex = np.zeros(n + 1), np.zeros(n + 1), np.zeros(n + 1), np.zeros(n + 1)
     grow = (1.0 + f.escalation_opex) ** np.arange(-1, n)
-    for sign, group in ((1.0, add), (-1.0, remove)):
+    sums = []   # each group summed apart, then the difference: equal groups give exactly 0
+    for group in (add, remove):
+        capex, dep, residual, opex = (np.zeros(n + 1), np.zeros(n + 1), np.zeros(n + 1),
+                                      np.zeros(n + 1))
         for inv in group:
             c, d, r = _schedule(inv, f)
-            capex += sign * c
-            dep += sign * d
-            residual[n] += sign * r
-            opex[1:] += sign * inv.opex_cny_per_year * grow[1:]
+            capex += c
+            dep += d
+            residual[n] += r
+            opex[1:] += inv.opex_cny_per_year * grow[1:]
+        sums.append((capex, dep, residual, opex))
+    capex, dep, residual, opex = (x - y for x, y in zip(*sums, strict=True))
     initial, replacement = np.zeros(n + 1), capex.copy()
     initial[0], replacement[0] = capex[0], 0.0
     # debt: a share of the initial investment, equal annuities over debt_years
