@@ -217,6 +217,25 @@ def test_a_converter_fed_plant_added_raises_the_level_by_k_times_its_rated_curre
     assert by["new"]["rise_ka"] is None
 
 
+def test_a_busbar_split_into_more_sections_is_not_compared_by_name():
+    # x/10-2 after a re-split into three sections is another section than x/10-2 of two: its
+    # feeders differ, so a rise by name would be made up; an unchanged busbar compares
+    from twin.studies.grid.shortcircuit import beside
+
+    def rows(levels: dict[str, float]) -> list[dict]:
+        return [{"bus": b, "ikss_ka": v} for b, v in levels.items()]
+
+    before = rows({"pcc": 40.0, "x/10": 20.0, "x/10-2": 21.0, "y/10": 15.0, "y/10-2": 16.0})
+    after = rows({"pcc": 41.0, "x/10": 25.0, "x/10-2": 60.0, "x/10-3": 26.0,
+                  "y/10": 15.5, "y/10-2": 16.5, "z/10": 9.0})
+    by = {r["bus"]: r for r in beside(after, before)}
+    assert [b for b, r in by.items() if r["resplit"]] == ["x/10", "x/10-2", "x/10-3"]
+    assert all(by[b]["rise_ka"] is None for b in ("x/10", "x/10-2", "x/10-3", "z/10"))
+    assert by["y/10-2"]["rise_ka"] == pytest.approx(0.5)
+    assert by["pcc"]["rise_ka"] == pytest.approx(1.0)
+    assert not by["z/10"]["resplit"]  # a new busbar: new, not re-split
+
+
 def test_levels_after_a_plant_is_added_beside_the_built_networks(tmp_path, capsys):
     from types import SimpleNamespace
 

@@ -114,8 +114,11 @@ def short_circuit_study(source: str, against: str | None = None) -> Study:
         was = sum(r["use_pct"] > 100.0 for r in before)
         risen = [r for r in rows if r["rise_ka"] is not None]
         top = max(risen, key=lambda r: r["rise_ka"], default=None)
+        split = sum(r["resplit"] for r in rows)
         extra = [f"beside {against}: {was} buses above their breaking current there; "
-                 f"{len(rows) - len(risen)} buses new"
+                 f"{len(rows) - len(risen) - split} buses new"
+                 + (f", {split} sections of busbars split otherwise (not compared)"
+                    if split else "")
                  + (f"; the largest rise {top['rise_ka']:+.1f} kA at {top['bus']}"
                     if top is not None else "")]
     summary = f"{len(over)} buses above their switchgear's rated breaking current"

@@ -14,8 +14,10 @@ elements stand at their ratings). :func:`beside` sets the levels of a network af
 from __future__ import annotations
 
 import copy
+import re
 import time
 import warnings
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -77,13 +79,28 @@ def levels(net: Any, buses: list[int] | None = None) -> tuple[list[dict[str, Any
     return rows, time.perf_counter() - t0
 
 
+def _busbars(names: list[str]) -> dict[str, str]:
+    """Each bus's busbar: a section named ``<base>-<k>`` belongs to ``<base>`` where a bus of
+    that name exists (the planning rules' split busbars: ``x/10``, ``x/10-2``, ...)."""
+    have = set(names)
+    return {n: (m.group(1) if (m := re.fullmatch(r"(.+)-\d+", n)) and m.group(1) in have
+                else n) for n in names}
+
+
 def beside(rows: list[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` (:func:`levels` of a network after additions), each with ``before_ka``, the
     level at the bus of the same name in ``before`` (the network before them), and
-    ``rise_ka``; both None for a bus that ``before`` lacks."""
+    ``rise_ka``; both None for a bus that ``before`` lacks, and for every section of a busbar
+    split into another number of sections (``resplit`` True: the same name is another
+    section there, with other feeders)."""
     old = {r["bus"]: float(r["ikss_ka"]) for r in before}
+    now_bar, old_bar = _busbars([r["bus"] for r in rows]), _busbars(list(old))
+    count_now, count_old = Counter(now_bar.values()), Counter(old_bar.values())
     out = []
     for r in rows:
-        b = old.get(r["bus"])
-        out.append({**r, "before_ka": b, "rise_ka": None if b is None else r["ikss_ka"] - b})
+        bar = now_bar[r["bus"]]
+        resplit = bar in count_old and count_old[bar] != count_now[bar]
+        b = None if resplit else old.get(r["bus"])
+        out.append({**r, "before_ka": b, "rise_ka": None if b is None else r["ikss_ka"] - b,
+                    "resplit": resplit})
     return out
