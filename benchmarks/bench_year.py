@@ -44,6 +44,7 @@ FIRST_STEP_TARGET_S = 3.0
 _FIRST_STEP = """
 import os, sys, time
 t0 = float(sys.argv[1])
+from twin.apps.cli import main  # first, as the twin command imports it (twin.core.lean_imports)
 from twin import runner
 run = runner.run
 def first_step(*args, **kwargs):
@@ -54,7 +55,6 @@ def first_step(*args, **kwargs):
     kwargs["progress"] = progress
     return run(*args, **kwargs)
 runner.run = first_step
-from twin.apps.cli import main
 sys.exit(main(["run", sys.argv[2], "--out", sys.argv[3]]))
 """
 

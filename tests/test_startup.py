@@ -78,14 +78,18 @@ def test_check_loads_no_simulation_libraries() -> None:
 
 def test_run_start_loads_no_plotting_or_signal_library() -> None:
     """A run's simulators import pandapower without matplotlib and plotly (its unused
-    plotting) and the weather without scipy.signal; both import as usual afterwards."""
+    plotting) and its state estimation (with scipy.stats) not before it is used, the weather
+    without scipy.signal; all import as usual afterwards."""
     code = ("import sys, twin.apps.cli, twin.runner, adapters.blocks\n"
-            "print(','.join(m for m in ('matplotlib', 'plotly', 'scipy.signal', 'pandapower', "
-            "'pvlib') if m in sys.modules))\n"
-            "import matplotlib.pyplot, plotly")
+            "print(','.join(m for m in ('matplotlib', 'plotly', 'scipy.signal', 'scipy.stats', "
+            "'pandapower', 'pvlib') if m in sys.modules))\n"
+            "import matplotlib.pyplot, plotly, pandapower\n"
+            "from pandapower.__init__ import pp_dir\n"
+            "from pandapower.estimation import estimate\n"
+            "print(callable(estimate), 'scipy.stats' in sys.modules, pp_dir == pandapower.pp_dir)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
-    assert proc.stdout.split() == ["pandapower,pvlib"]
+    assert proc.stdout.split() == ["pandapower,pvlib", "True", "True", "True"]
 
 
 @pytest.mark.parametrize("phi", [0.0, 0.37, math.exp(-900 / 3600), 0.999999, 1.0, -0.6])

@@ -11,18 +11,39 @@ Where matplotlib or plotly is already imported, nothing changes. Installed by th
 line (:mod:`twin.apps.cli`) only: a library user's process keeps pandapower's plotting. The
 cost: pandapower's own plotting functions, called in a command's process, say that matplotlib
 is missing.
+
+Likewise ``pandapower.estimation`` (state estimation, which the twin never runs) is loaded
+lazily (:class:`importlib.util.LazyLoader`): ``import pandapower`` binds it, and it executes,
+with the ``scipy.stats`` it imports (about a quarter of a second of CPU), on its first
+attribute access, as before for whoever uses it. For that, the package's modules that import
+``pandapower.__init__`` (for its ``pp_dir``; which executes the package's ``__init__.py`` a
+second time, as another module, and touches the lazy module) get the package itself.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from importlib.abc import MetaPathFinder
+from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import ModuleSpec, PathFinder
+from importlib.util import LazyLoader
 from types import ModuleType
 
 PACKAGE = "pandapower"
 OPTIONAL = ("matplotlib", "plotly")  # what PACKAGE imports only if it can
+LAZY = ("pandapower.estimation",)  # what PACKAGE imports and the twin never uses
+ALIAS = f"{PACKAGE}.__init__"  # PACKAGE's own __init__.py imported as a module of its own
+
+
+class _Same(Loader):
+    """Loads :data:`ALIAS` as the package :data:`PACKAGE` itself (already in ``sys.modules``,
+    its ``pp_dir`` set on its first line)."""
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        return sys.modules[PACKAGE]
+
+    def exec_module(self, module: ModuleType) -> None:
+        pass
 
 
 class _Without(MetaPathFinder):
@@ -31,6 +52,14 @@ class _Without(MetaPathFinder):
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> ModuleSpec | None:
+        if fullname == ALIAS and PACKAGE in sys.modules:
+            return ModuleSpec(fullname, _Same())
+        if fullname in LAZY:
+            spec = PathFinder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader,
+                                                                        "exec_module"):
+                spec.loader = LazyLoader(spec.loader)
+            return spec
         if fullname != PACKAGE or any(name in sys.modules for name in OPTIONAL):
             return None
         spec = PathFinder.find_spec(fullname, path, target)
