@@ -78,18 +78,20 @@ def test_check_loads_no_simulation_libraries() -> None:
 
 def test_run_start_loads_no_plotting_or_signal_library() -> None:
     """A run's simulators import pandapower without matplotlib and plotly (its unused
-    plotting) and its state estimation (with scipy.stats) not before it is used, the weather
-    without scipy.signal; all import as usual afterwards."""
+    plotting), pandapower's state estimation (with scipy.stats) and pvlib's spectral models
+    (with scipy.integrate) not before they are used, the weather without scipy.signal; all
+    import as usual afterwards."""
     code = ("import sys, twin.apps.cli, twin.runner, adapters.blocks\n"
             "print(','.join(m for m in ('matplotlib', 'plotly', 'scipy.signal', 'scipy.stats', "
-            "'pandapower', 'pvlib') if m in sys.modules))\n"
-            "import matplotlib.pyplot, plotly, pandapower\n"
+            "'scipy.integrate', 'pandapower', 'pvlib') if m in sys.modules))\n"
+            "import matplotlib.pyplot, plotly, pandapower, pvlib\n"
             "from pandapower.__init__ import pp_dir\n"
             "from pandapower.estimation import estimate\n"
-            "print(callable(estimate), 'scipy.stats' in sys.modules, pp_dir == pandapower.pp_dir)")
+            "print(callable(estimate), 'scipy.stats' in sys.modules, pp_dir == pandapower.pp_dir)\n"
+            "print(callable(pvlib.spectrum.spectral_factor_sapm), 'scipy.integrate' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
-    assert proc.stdout.split() == ["pandapower,pvlib", "True", "True", "True"]
+    assert proc.stdout.split() == ["pandapower,pvlib", "True", "True", "True", "True", "True"]
 
 
 @pytest.mark.parametrize("phi", [0.0, 0.37, math.exp(-900 / 3600), 0.999999, 1.0, -0.6])

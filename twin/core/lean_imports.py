@@ -12,10 +12,12 @@ line (:mod:`twin.apps.cli`) only: a library user's process keeps pandapower's pl
 cost: pandapower's own plotting functions, called in a command's process, say that matplotlib
 is missing.
 
-Likewise ``pandapower.estimation`` (state estimation, which the twin never runs) is loaded
-lazily (:class:`importlib.util.LazyLoader`): ``import pandapower`` binds it, and it executes,
-with the ``scipy.stats`` it imports (about a quarter of a second of CPU), on its first
-attribute access, as before for whoever uses it. For that, the package's modules that import
+Likewise ``pandapower.estimation`` (state estimation, which the twin never runs) and
+``pvlib.spectrum`` (spectral mismatch, which the twin's PV model does not apply) are loaded
+lazily (:class:`importlib.util.LazyLoader`): ``import pandapower`` or ``import pvlib`` binds
+them, and they execute, with the ``scipy.stats`` and ``scipy.integrate`` they import (about a
+quarter of a second of CPU each), on their first attribute access, as before for whoever
+uses them. For that, the package's modules that import
 ``pandapower.__init__`` (for its ``pp_dir``; which executes the package's ``__init__.py`` a
 second time, as another module, and touches the lazy module) get the package itself.
 """
@@ -31,7 +33,9 @@ from types import ModuleType
 
 PACKAGE = "pandapower"
 OPTIONAL = ("matplotlib", "plotly")  # what PACKAGE imports only if it can
-LAZY = ("pandapower.estimation",)  # what PACKAGE imports and the twin never uses
+# what PACKAGE and pvlib import and the twin never uses: state estimation (with scipy.stats),
+# spectral mismatch (with scipy.integrate)
+LAZY = ("pandapower.estimation", "pvlib.spectrum")
 ALIAS = f"{PACKAGE}.__init__"  # PACKAGE's own __init__.py imported as a module of its own
 
 
