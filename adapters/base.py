@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -318,6 +318,13 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         """Extra method: steps taken and wall seconds spent in step and get_data."""
         t = self._timing
         return {"steps": t.steps, "step_s": t.step_s, "get_data_s": t.get_data_s}
+
+
+def hourly(values: Sequence[float], t_s: float, past: float) -> float:
+    """The value of the hour of ``t_s`` (s from the start) in a list of one value per hour,
+    ``past`` outside it."""
+    hour = int(t_s // 3600)
+    return values[hour] if 0 <= hour < len(values) else past
 
 
 def total(values: Mapping[str, float] | None) -> float:

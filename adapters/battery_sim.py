@@ -21,7 +21,7 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Model, TwinSimulator, as_values, single, spec_params, total
+from adapters.base import Model, TwinSimulator, as_values, hourly, single, spec_params, total
 from twin.models import battery, control
 from twin.models.battery import BatterySpec
 from twin.models.control import rule_setpoints
@@ -71,9 +71,9 @@ class BatterySim(TwinSimulator):
             data = inputs.get(eid, {})
             gen, load = total(data.get("p_gen_mw")), total(data.get("p_load_mw"))
             self.out[eid] = {"p_surplus_mw": gen - load}
-            hour, schedule = int(time // 3600), self.entities[eid]
-            if hour < len(schedule):  # the schedule's total as a surplus to absorb
-                gen, load = schedule[hour], 0.0
+            scheduled = hourly(self.entities[eid], time, math.nan)
+            if not math.isnan(scheduled):  # the hour's scheduled total as a surplus to absorb
+                gen, load = scheduled, 0.0
             p_set = rule_setpoints(gen, load, [batteries[b][0].p_max_mw for b in free])
             setpoints.update(zip(free, p_set, strict=True))
         return setpoints

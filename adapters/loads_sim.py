@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Model, TwinSimulator, as_values, single, spec_params, total
+from adapters.base import Model, TwinSimulator, as_values, hourly, single, spec_params, total
 from twin.core.rng import generator
 from twin.models.catchup import catch_up
 from twin.models.disturbances import arrival_factor
@@ -86,7 +85,7 @@ class LoadsSim(TwinSimulator):
         """``hub.skip`` over the steps before a jump, its arrivals drawn from the nearest day
         already drawn to in this process (:func:`twin.models.catchup.catch_up`)."""
         n, dt_s = self.skipped, self.step_s
-        stepped = inspect.signature(EVHub.skip).parameters["stepped"].default
+        stepped = ev_model.SKIP_STEPPED
         first = self.start_epoch_s - n * dt_s
         if getattr(self.events, "period_start_epoch_s", None) is not None:
             # (at the period's start too: the page's background catch-up then knows the hub)
@@ -132,12 +131,12 @@ class LoadsSim(TwinSimulator):
     def reserved(self, epoch_s: float) -> float:
         """The storage's scheduled charge (MW) in the hour of ``epoch_s``: left out of the
         heat supplies' spare power (0 past the schedule)."""
-        return _hourly(self.reserve, epoch_s - self.start_epoch_s, 0.0)
+        return hourly(self.reserve, epoch_s - self.start_epoch_s, 0.0)
 
     def boilers_most(self, epoch_s: float) -> float:
         """The electric boilers' most power (MW, all together) in the hour of ``epoch_s``
         (unlimited past the schedule)."""
-        return _hourly(self.boil, epoch_s - self.start_epoch_s, math.inf)
+        return hourly(self.boil, epoch_s - self.start_epoch_s, math.inf)
 
     def _step_heat(self, epoch_s: int, inputs: InputData) -> None:
         """The heat supplies, after the other loads: with the park's generation connected,
@@ -163,9 +162,3 @@ class LoadsSim(TwinSimulator):
             self.out[eid] = as_values(out, HEAT_NAMES)
             load += out.p_mw
             most -= out.p_eboiler_mw
-
-
-def _hourly(values: list[float], t_s: float, past: float) -> float:
-    """The value of the hour of ``t_s`` (s from the start), ``past`` outside the list."""
-    hour = int(t_s // 3600)
-    return values[hour] if 0 <= hour < len(values) else past

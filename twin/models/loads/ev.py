@@ -84,6 +84,10 @@ def _lognormal_params(mean: float, cv: float) -> tuple[float, float]:
     return math.log(mean) - 0.5 * sigma2, math.sqrt(sigma2)
 
 
+# the last steps before a jump a skip runs (the vehicles there then are as a run leaves them)
+SKIP_STEPPED = 192
+
+
 class EVHub:
     """One charging hub, stepped in time order.
 
@@ -155,7 +159,7 @@ class EVHub:
         return EVFlex(self._t_dep[occ].copy(), self._e_rem[occ].copy(),
                       np.full(int(occ.sum()), self.p_charger_mw))
 
-    def skip(self, n_steps: int, dt_s: int, epoch_s: int, stepped: int = 192) -> None:
+    def skip(self, n_steps: int, dt_s: int, epoch_s: int, stepped: int = SKIP_STEPPED) -> None:
         """The ``n_steps`` steps of ``dt_s`` before ``epoch_s`` that are not simulated (a run
         started inside a longer period: the trainers' page's jump). The arrivals of all but
         the last ``stepped`` are drawn as :meth:`step` draws them, without placing them; the
