@@ -14,7 +14,7 @@ import numpy as np
 from twin.accounting.carbon.flows import fmu_energy
 from twin.core.kinds import GENERATORS, LOADS
 from twin.core.results import KPI
-from twin.models.grid.violations import Violation, find_violations, violation_steps
+from twin.models.grid.violations import GridScan, Violation
 
 
 class RunLike(Protocol):
@@ -154,66 +154,59 @@ def park_kpis(run: RunLike) -> dict[str, KPI]:
     return k
 
 
-_HELD_VALUES = 20_000_000  # a vector series held for a second reader up to this many values
+#: rows of the network's series read at once (a 15-minute year's; a minute year's voltages are
+#: 450 MB: a judge holds a block of each, never the three whole)
+SCAN_ROWS = 35_040
+GRID_VECTORS = ("vm_pu", "line_loading_pct", "trafo_loading_pct")
 
 
-def _vector(run: Any, entity: str, attr: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """A recorded vector series and its column names; (steps, 0) if the network has none.
-    Read from the file once per run object and length where it is small (the grid's KPIs and
-    its violations both take them; a 15-minute year's three take 1.7 s to read twice); a
-    larger one (a minute year's: 450 MB each) is read again rather than held. Read-only."""
+def _rows(run: Any, entity: str, attr: str, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of a recorded vector series ((rows, 0) if the network has none)."""
     if not run.has(entity, attr):
-        return np.zeros((len(run.time_s), 0)), ()
-    memo = run.__dict__.setdefault("_kpi_vectors", {})
-    key = (entity, attr, len(run.time_s))
-    if key not in memo and len(run.info(entity, attr).columns) * key[2] > _HELD_VALUES:
-        return run.series(entity, attr), run.info(entity, attr).columns
+        return np.zeros((min(stop, len(run.time_s)) - start, 0))
+    read = getattr(run, "rows", None)  # a run file reads the rows alone; plain data slices
+    return read(entity, attr, start, stop) if read else run.series(entity, attr)[start:stop]
+
+
+def grid_scan(run: Any, entity: str) -> GridScan:
+    """The recorded network's violations and extremes (:class:`GridScan`), its series read
+    :data:`SCAN_ROWS` rows at a time; once per run object and length (the KPIs and the
+    violations both take it)."""
+    time_s = run.time_s
+    memo = run.__dict__.setdefault("_kpi_grid_scans", {})
+    key = (entity, len(time_s))
     if key not in memo:
-        for old in [k for k in memo if k[2] != key[2]]:  # a growing file: only its latest
+        for old in [k for k in memo if k[1] != key[1]]:  # a growing file: only its latest
             del memo[old]
-        values = run.series(entity, attr)
-        values.flags.writeable = False
-        memo[key] = values, run.info(entity, attr).columns
+        scan = GridScan(*(run.info(entity, a).columns if run.has(entity, a) else ()
+                          for a in GRID_VECTORS))
+        converged = run.series(entity, "converged")
+        for i in range(0, len(time_s), SCAN_ROWS):
+            j = i + SCAN_ROWS
+            scan.add(time_s[i:j], *(_rows(run, entity, a, i, j) for a in GRID_VECTORS),
+                     converged[i:j])
+        memo[key] = scan
     return memo[key]
 
 
 def grid_violations(run: Any, entity: str) -> list[Violation]:
     """Where and when the recorded network left its limits."""
-    vm, buses = _vector(run, entity, "vm_pu")
-    lines, line_names = _vector(run, entity, "line_loading_pct")
-    trafos, trafo_names = _vector(run, entity, "trafo_loading_pct")
-    return find_violations(run.time_s, vm, buses, lines, line_names, trafos, trafo_names,
-                           run.series(entity, "converged"))
-
-
-def _extreme(values: np.ndarray, fn: Any, rows: int = 35_040) -> float:
-    """``fn`` (np.min, np.max) of the finite values, taken ``rows`` rows at a time (a minute
-    year's voltages are 450 MB: no copy of them whole)."""
-    parts = []
-    for i in range(0, len(values), rows):
-        part = values[i:i + rows]
-        with np.errstate(invalid="ignore"):
-            finite = part[np.isfinite(part)]
-        if finite.size:
-            parts.append(fn(finite))
-    return float(fn(np.array(parts))) if parts else float("nan")
+    return grid_scan(run, entity).violations()
 
 
 def grid_kpis(run: Any, entity: str) -> dict[str, KPI]:
     """Voltage extremes, peak loadings, violation and non-convergence counts of the network."""
-    vm = _vector(run, entity, "vm_pu")[0]
-    lines = _vector(run, entity, "line_loading_pct")[0]
-    trafos = _vector(run, entity, "trafo_loading_pct")[0]
-    converged = run.series(entity, "converged")
+    scan = grid_scan(run, entity)
     return {
-        "grid_vm_min_pu": KPI(_extreme(vm, np.min), "p.u.", "lowest bus voltage"),
-        "grid_vm_max_pu": KPI(_extreme(vm, np.max), "p.u.", "highest bus voltage"),
-        "grid_line_loading_max_pct": KPI(_extreme(lines, np.max), "%", "highest line loading"),
-        "grid_trafo_loading_max_pct": KPI(_extreme(trafos, np.max), "%",
+        "grid_vm_min_pu": KPI(scan.vm_min_pu, "p.u.", "lowest bus voltage"),
+        "grid_vm_max_pu": KPI(scan.vm_max_pu, "p.u.", "highest bus voltage"),
+        "grid_line_loading_max_pct": KPI(scan.line_loading_max_pct, "%",
+                                         "highest line loading"),
+        "grid_trafo_loading_max_pct": KPI(scan.trafo_loading_max_pct, "%",
                                           "highest transformer loading"),
-        "grid_violation_steps": KPI(float(violation_steps(vm, lines, trafos)), "1",
+        "grid_violation_steps": KPI(float(scan.violation_steps), "1",
                                     "steps with an overload or a voltage out of band"),
-        "grid_not_converged_steps": KPI(float(np.sum(converged < 0.5)), "1",
+        "grid_not_converged_steps": KPI(float(scan.not_converged_steps), "1",
                                         "steps whose AC power flow did not converge"),
     }
 
