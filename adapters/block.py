@@ -65,6 +65,31 @@ def pick_inputs(inputs: InputData, k: int) -> InputData:
                   for attr, sources in data.items()} for eid, data in inputs.items()}
 
 
+def holds_block(value: Any) -> bool:
+    """Whether an input is a :class:`Block` or a dictionary with one among its leaves."""
+    kind = type(value)
+    return kind is Block or (kind is dict and any(holds_block(v) for v in value.values()))
+
+
+def pick_from(inputs: InputData, k: int, blocky: dict[str, bool]) -> InputData:
+    """:func:`pick_inputs` for a reader stepping one step at a time: only the sources that
+    give blocks are picked (``blocky``: source full id -> whether it does, filled in on a
+    source's first value; a simulator gives blocks in every step or in none), the others'
+    values passed as they are (a snapshot of a simulator stepping one step at a time is not
+    walked)."""
+    out = {}
+    for eid, data in inputs.items():
+        attrs = out[eid] = {}
+        for attr, sources in data.items():
+            values = attrs[attr] = {}
+            for src, v in sources.items():
+                b = blocky.get(src)
+                if b is None:
+                    b = blocky[src] = holds_block(v)
+                values[src] = pick(v, k) if b else v
+    return out
+
+
 class BlockStepping:
     """Mixin of a block adapter (put before the adapter class: :func:`blocked`)."""
 
@@ -72,6 +97,7 @@ class BlockStepping:
     block_inputs: int = 0
     n_steps_total: int = 0
     block_out: dict[str, dict[str, Block]]
+    block_sources: dict[str, bool]  # a reader's sources: whether each gives blocks
 
     def init(self, sid: str, time_resolution: float = 1.0, block_steps: int = 1,
              n_steps: int = 0, block_inputs: int = 0, **params: Any) -> Any:
@@ -79,6 +105,7 @@ class BlockStepping:
         self.block_inputs = int(block_inputs)
         self.n_steps_total = int(n_steps)
         self.block_out = {}
+        self.block_sources = {}
         return super().init(sid, time_resolution, **params)  # type: ignore[misc]
 
     def steps_in_block(self, time: Time) -> int:
@@ -92,7 +119,8 @@ class BlockStepping:
         tick: int = self.step_ticks  # type: ignore[attr-defined]
         if self.block_inputs:  # one step, reading block producers (the module's docstring)
             k = (time // tick) % self.block_inputs
-            return super().step(time, pick_inputs(inputs, k), max_advance)  # type: ignore[misc]
+            return super().step(time, pick_from(inputs, k, self.block_sources),  # type: ignore[misc]
+                                max_advance)
         n = self.steps_in_block(time)
         fast = getattr(self, "step_block", None)
         if fast is not None:  # the adapter's own route for a whole block, where it takes it

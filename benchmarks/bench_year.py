@@ -141,7 +141,7 @@ def main() -> None:
     print(f"scenario   {s.path.name}: {n_entities} entities, {steps} steps of "
           f"{s.period.step_s} s, controller {s.controller.kind}, "
           + (f"blocks of {block} steps" if block > 1 else
-             f"weather, PV, wind in blocks of {producers} steps, the rest step by step"
+             f"weather, PV, wind, AOI in blocks of {producers} steps, the rest step by step"
              if producers > 1 else "step by step"))
     _machine_line()
     ph = result.phases_s

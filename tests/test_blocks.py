@@ -134,8 +134,8 @@ def test_blocks_equal_steps_with_events(park: scenario.Scenario, tmp_path: Path,
 
 def test_ems_steps_with_weather_pv_wind_in_blocks(park: scenario.Scenario, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Under the EMS the weather, PV and wind advance in blocks (here of 3 steps: 3, 3, 2),
-    the EMS, batteries, loads, grid and recorder step one at a time reading them."""
+    """Under the EMS the weather, PV, wind and AOI lines advance in blocks (here of 3 steps:
+    3, 3, 2), the EMS, batteries, loads, grid and recorder step one at a time reading them."""
     s = dataclasses.replace(park.with_days(8 * park.period.step_s / 86400),
                             controller=dataclasses.replace(park.controller, kind="ems",
                                                            forecaster="persistence"))
@@ -146,6 +146,7 @@ def test_ems_steps_with_weather_pv_wind_in_blocks(park: scenario.Scenario, tmp_p
     mixed, calls = _run(s, tmp_path / "mixed", None, monkeypatch)
     assert not none
     assert calls["BlockWeatherSim"] == calls["BlockPVSim"] == calls["BlockWindSim"] == 3
+    assert calls["BlockAOISim"] == 3
     assert calls["BlockWeatherSim.block"] == 3  # no weather event: slices of its series
     assert calls["BlockEMSSim"] == calls["BlockGridSim"] == calls["BlockLoadsSim"] == 8
     assert _assert_same(steps, mixed) > 150
@@ -173,7 +174,8 @@ def test_which_runs_step_in_blocks(park: scenario.Scenario) -> None:
     assert {"Weather", "PV", "Wind", "Loads", "Battery", "AOI", "Grid", "Recorder"} <= sims
     assert all(f"Block{world.ADAPTERS[sid].__name__}" in BLOCKS for sid in sims)
     assert "EMS" in world._simulators(ems)
-    assert blocking.producer_steps(ems.with_days(2)) == 96  # under the EMS: weather, PV, wind
+    assert blocking.producer_steps(ems.with_days(2)) == 96  # under the EMS: weather, PV, wind,
+    # AOI
     assert blocking.producer_steps(park) == 1  # the rule: every simulator in blocks
     assert blocking.producer_steps(ems, observer=print) == 1
 

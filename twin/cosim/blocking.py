@@ -11,8 +11,8 @@ possible, and steps one step at a time when
 - it runs under mosaik's own scheduler loop (``fast_progress=False``), or in real time;
 - the EMS controls the park (its measurements and commands close loops through mosaik: the
   batteries' state time-shifted, the loads' commands a step later): then only the weather,
-  PV and wind, which take no command, advance in blocks (:func:`producer_steps`), read step
-  by step by the rest;
+  PV, wind and AOI lines, which take no command, advance in blocks (:func:`producer_steps`),
+  read step by step by the rest;
 - a caller gives its own events book (a live view adds events while the run goes), an
   observer of each step, extensions (hardware in the loop) or the scenario has external
   simulators or FMUs (unknown to the block adapters);
@@ -38,8 +38,9 @@ MAX_BLOCK_STEPS = 1440
 
 
 #: the simulators that advance in blocks under the EMS: their inputs take no command and
-#: no measurement of the same run (weather -> PV, wind), their readers step one at a time
-PRODUCERS = frozenset({"Weather", "PV", "Wind"})
+#: no measurement of the same run (weather -> PV, wind; the AOI lines take none, their holds
+#: come from the events), their readers step one at a time
+PRODUCERS = frozenset({"Weather", "PV", "Wind", "AOI"})
 
 
 def block_steps(s: Scenario, *, fast_progress: bool = True, events: Any = None,
