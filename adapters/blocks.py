@@ -155,10 +155,9 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
         for eid, entity in self.entities.items():
             data = inputs.get(eid, {})
             if isinstance(entity, EVHub):
-                rows = [as_values(entity.step(e, dt_s, arrival_factor=arrival_factor(eid, w)),
-                                  EV_NAMES) for e, w in zip(epochs, self._surges(times),
-                                                            strict=True)]
-                out[eid] = {a: Block([r[a] for r in rows]) for a in EV_NAMES}
+                cols = entity.step_block(epochs, dt_s, [arrival_factor(eid, w)
+                                                        for w in self._surges(times)])
+                out[eid] = {a: Block(cols[a]) for a in EV_NAMES}
                 continue
             if isinstance(entity, HeatSupply):
                 continue  # after the other loads (their loads leave its spare power)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 from twin import data
 from twin.core.quantities import Quantity
 from twin.models.loads.calendar import DAY_TYPES, DayProfile, ParkCalendar, hourly_to_minutes
+from twin.models.loads.ev_block import BlockCharge, Drawn
 from twin.models.loads.spec import EV_KINDS, EVHubSpec  # re-exported: the light spec
 
 _S_PER_H = 3600.0
@@ -215,10 +217,10 @@ class EVHub:
         dwell = np.maximum(rng.lognormal(self._d_mu, self._d_sigma, n_new), self._d_min)
         return t_arr, e, t_arr + dwell
 
-    def _arrive(self, t0: float, dt_s: float, factor: float = 1.0) -> tuple[int, int, float]:
-        """Draw and place this step's arrivals (``factor`` times the usual rate); return
-        (arrivals, rejected, rejected energy)."""
-        drawn = self._draw(t0, dt_s, factor)
+    def _arrive(self, drawn: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+                ) -> tuple[int, int, float]:
+        """Place a step's arrivals (:meth:`_draw`'s); return (arrivals, rejected, rejected
+        energy)."""
         if drawn is None:
             return 0, 0, 0.0
         t_arr, e, t_dep = drawn
@@ -270,11 +272,18 @@ class EVHub:
         arrival_factor : float, optional
             Arrivals times this in the step (a surge of EVs: > 1).
         """
-        t0, t1 = float(epoch_s), float(epoch_s + dt_s)
+        t0 = float(epoch_s)
+        p_lim = self.p_max_mw if p_limit_mw is None else max(0.0, min(self.p_max_mw, p_limit_mw))
+        return self._advance(t0, float(epoch_s + dt_s), dt_s, p_lim,
+                             self._draw(t0, dt_s, arrival_factor))
+
+    def _advance(self, t0: float, t1: float, dt_s: int, p_lim: float,
+                 drawn: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> EVOutput:
+        """:meth:`step` over ``[t0, t1)`` under the cap ``p_lim`` with the step's arrivals
+        already drawn."""
         while self._queue and self._plug(*self._queue[0], t0):
             self._queue.popleft()
-        n_new, n_rej, e_unserved = self._arrive(t0, dt_s, arrival_factor)
-        p_lim = self.p_max_mw if p_limit_mw is None else max(0.0, min(self.p_max_mw, p_limit_mw))
+        n_new, n_rej, e_unserved = self._arrive(drawn)
         n_connected = int(np.count_nonzero(self._occ))
         e_del = self._charge(t0, t1, dt_s, p_lim) if n_connected else 0.0
         # departures
@@ -309,6 +318,57 @@ class EVHub:
         )
 
 
+    # ------------------------------------------------------------------ block
+    def step_block(self, epochs_s: Sequence[int], dt_s: int,
+                   factors: Sequence[float] | None = None) -> dict[str, list[Any]]:
+        """:meth:`step` over the consecutive steps of ``dt_s`` starting at ``epochs_s`` (the
+        arrivals of step ``k`` times ``factors[k]``; no power cap but the hub's): each output
+        of :data:`OUTPUTS` as a list over the steps, the numbers of :meth:`step` one step at
+        a time.
+
+        The block's arrivals are drawn first, step by step (the generator's calls in the
+        steps' order: arrivals draw nothing that depends on the hub's state). While the hub's
+        limit does not bind, each vehicle charges on its own: it is followed from its plug-in
+        to its departure once, and a step's energy is the sum of its vehicles' over the
+        chargers in their order, as :meth:`step` sums it. A block where the limit binds in a
+        step (least laxity first then shares the energy) runs step by step."""
+        n = len(epochs_s)
+        t0s = [float(e) for e in epochs_s]
+        t1s = [float(e + dt_s) for e in epochs_s]
+        drawn = self._draw_block(epochs_s, dt_s, [1.0] * n if factors is None else factors)
+        out = BlockCharge(self, t0s, t1s, dt_s).run(drawn, self._queue_max)
+        if out is None:
+            rows = [self._advance(t0, t1, dt_s, self.p_max_mw,
+                                  None if d is None else tuple(np.array(x) for x in d))
+                    for t0, t1, d in zip(t0s, t1s, drawn, strict=True)]
+            out = {q.name: [getattr(r, q.name) for r in rows] for q in OUTPUTS}
+        return out
+
+    def _draw_block(self, epochs_s: Sequence[int], dt_s: int, factors: Sequence[float]
+                    ) -> list[Drawn | None]:
+        """:meth:`_draw` of each step of a block as lists, the generator called in the same
+        order (the energies' and dwell times' normals in one call: a lognormal draw is
+        ``exp(mu + sigma * z)`` of a standard normal ``z``, the same libm ``exp``)."""
+        means = self._arrivals.integrals(self.calendar, np.asarray(epochs_s), dt_s).tolist()
+        rng = self._rng
+        poisson, uniform, normal, exp = rng.poisson, rng.random, rng.standard_normal, math.exp
+        e_mu, e_sigma, e_max = self._e_mu, self._e_sigma, self._e_max
+        d_mu, d_sigma, d_min = self._d_mu, self._d_sigma, self._d_min
+        drawn: list[Drawn | None] = []
+        for t0, mean, factor in zip(epochs_s, means, factors, strict=True):
+            mean = mean * factor
+            k = int(poisson(mean)) if mean > 0 else 0
+            if not k:
+                drawn.append(None)
+                continue
+            t0 = float(t0)
+            t_arr = [t0 + u * dt_s for u in sorted(uniform(k).tolist())]
+            z = normal(2 * k).tolist()
+            e = [min(exp(e_mu + e_sigma * x), e_max) for x in z[:k]]
+            t_dep = [t + max(exp(d_mu + d_sigma * x), d_min) for t, x in zip(t_arr, z[k:], strict=True)]
+            drawn.append((t_arr, e, t_dep))
+        return drawn
+
 def _least_laxity_first(cap: np.ndarray, t_dep: np.ndarray, e_rem: np.ndarray, p_mw: float,
                         t1: float, e_lim: float) -> np.ndarray:
     """Share ``e_lim`` among vehicles, least laxity first (a smart-charging hub under a cap).
@@ -328,3 +388,4 @@ def _least_laxity_first(cap: np.ndarray, t_dep: np.ndarray, e_rem: np.ndarray, p
     if k < order.size:
         out[order[k]] = e_lim - (taken[k - 1] if k else 0.0)
     return out
+
