@@ -166,11 +166,13 @@ def parse_start(start: str) -> int:
 
 @dataclass
 class Timing:
-    """Wall time an adapter spent in its own step and get_data calls."""
+    """Wall time an adapter spent in its own step and get_data calls, and in a worker
+    thread beside the run (``thread_s``: the grid's block power flows)."""
 
     steps: int = 0
     step_s: float = 0.0
     get_data_s: float = 0.0
+    thread_s: float = 0.0
     by_model: dict[str, float] = field(default_factory=dict)
 
 
@@ -315,9 +317,11 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         return data
 
     def timing(self) -> dict[str, float]:
-        """Extra method: steps taken and wall seconds spent in step and get_data."""
+        """Extra method: steps taken and wall seconds spent in step and get_data, and in a
+        worker thread beside the run."""
         t = self._timing
-        return {"steps": t.steps, "step_s": t.step_s, "get_data_s": t.get_data_s}
+        return {"steps": t.steps, "step_s": t.step_s, "get_data_s": t.get_data_s,
+                "thread_s": t.thread_s}
 
 
 def hourly(values: Sequence[float], t_s: float, past: float) -> float:

@@ -55,7 +55,9 @@ class RecorderSim(TwinSimulator):
                   for row in params["series"]}
         meta = dict(params.get("meta") or {})
         meta.setdefault("step_s", self.step_s)
-        self.writer = RunWriter(params["path"], meta, series, params.get("entities"))
+        # its flushes written in a thread beside the run (the compression on a second core)
+        self.writer = RunWriter(params["path"], meta, series, params.get("entities"),
+                                background=True)
         self.labels = dict(params.get("labels") or {})
         self._keys = tuple(self.writer.keys)
         self.expected_steps = int(params.get("n_steps") or 0)
@@ -117,6 +119,12 @@ class RecorderSim(TwinSimulator):
                 [(n, c) for n, c in found if self.writer.is_vector(c)])
         self._plans[(src, eid)] = plan
         return plan
+
+    def timing(self) -> dict[str, float]:
+        timing = super().timing()
+        if self.writer is not None:
+            timing["thread_s"] += self.writer.thread_s
+        return timing
 
     def finalize(self) -> None:
         if self.writer is not None:

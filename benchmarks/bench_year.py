@@ -60,16 +60,18 @@ sys.exit(main(["run", sys.argv[2], "--out", sys.argv[3]]))
 
 
 def _run(s: scenario.Scenario, block_steps: int | None = None
-         ) -> tuple[float, runner.RunResult, list[tuple[float, float]], float]:
+         ) -> tuple[float, runner.RunResult, list[tuple[float, float]], float, float]:
     """Run ``s``: wall time, result, when each step was recorded (perf_counter and this
-    process's CPU time), and the run's CPU time."""
+    process's CPU time), the run's CPU time, and the part of it in the run's own thread
+    (the rest: worker threads beside it)."""
     recorded: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
         result = runner.run(s, out_dir=tmp, block_steps=block_steps,
                             progress=lambda _: recorded.append((time.perf_counter(),
                                                                 time.process_time())))
-        return time.perf_counter() - t0, result, recorded, time.process_time() - c0
+        return (time.perf_counter() - t0, result, recorded, time.process_time() - c0,
+                time.thread_time() - m0)
 
 
 def _per_step(recorded: list[tuple[float, float]]) -> tuple[float, float]:
@@ -133,7 +135,7 @@ def main() -> None:
     n_entities = sum(1 for _ in s.entity_names())
     block = blocking.block_steps(s)
     producers = blocking.producer_steps(s)
-    wall, result, recorded, cpu = _run(s)
+    wall, result, recorded, cpu, cpu_main = _run(s)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     steps = result.n_steps
     year_steps = round(365 * 86400 / s.period.step_s)
@@ -152,18 +154,22 @@ def main() -> None:
           + ("" if steps == year_steps else " (extrapolated)")
           + f"; target <= {target:g} s: {'met' if year <= target else 'NOT met'}")
     print("phases     " + ", ".join(f"{k} {v:.1f} s" for k, v in result.phases_s.items()))
-    print(f"cpu        {cpu:.1f} s of this process's CPU time for the run (on a loaded machine "
-          "the wall time is this over its share of the cores)")
+    print(f"cpu        {cpu:.1f} s of this process's CPU time for the run, {cpu_main:.1f} s of "
+          f"it in the run's thread, {cpu - cpu_main:.1f} s in worker threads beside it (on a "
+          "loaded machine the wall time is stretched by the other programs' share of the "
+          "cores)")
     print(f"memory     peak {peak_mb:.0f} MB resident (the whole process); target <= "
           f"{MEMORY_TARGET_MB:g} MB: {'met' if peak_mb <= MEMORY_TARGET_MB else 'NOT met'}")
     print()
-    print(f"{'simulator':<10} {'step ms':>9} {'get_data ms':>12} {'share':>7}")
+    print(f"{'simulator':<10} {'step ms':>9} {'get_data ms':>12} {'share':>7} "
+          f"{'beside ms':>10}   (beside: wall time per step in a worker thread, the grid's "
+          "Newton-Raphson and the recorder's writes)")
     own = 0.0
     for sid, t in sorted(result.timing.items(), key=lambda kv: -kv[1]["step_s"]):
         per = (t["step_s"] + t["get_data_s"]) / steps
         own += per
         print(f"{sid:<10} {t['step_s'] / steps * 1e3:>9.3f} {t['get_data_s'] / steps * 1e3:>12.3f} "
-              f"{per * steps / wall:>7.1%}")
+              f"{per * steps / wall:>7.1%} {t.get('thread_s', 0.0) / steps * 1e3:>10.3f}")
     rest = result.phases_s["simulate"] / steps - own
     print(f"{'adapters':<10} {own * 1e3:>9.3f} {'':>12} {own * steps / wall:>7.1%}")
     print(f"{'mosaik':<10} {rest * 1e3:>9.3f} {'':>12} {rest * steps / wall:>7.1%}"

@@ -38,6 +38,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -198,6 +199,7 @@ class RunWriter:
         entities: Mapping[str, Mapping[str, Any]] | None = None,
         chunk_steps: int = 2016,
         flush_s: float = 5.0,
+        background: bool = False,
     ) -> None:
         self.path = Path(path)
         self.partial = partial_path(self.path)
@@ -217,6 +219,11 @@ class RunWriter:
         self._tbuf = np.zeros(self._chunk, dtype=np.int64 if whole else np.float64)
         self._n_buf = 0
         self._n_written = 0
+        self._background = bool(background)
+        self._spare: tuple[np.ndarray, dict[int, np.ndarray], np.ndarray] | None = None
+        self._worker: threading.Thread | None = None
+        self._failure: ResultsWriteError | None = None
+        self._thread_s = 0.0
         creating = self.partial.with_name(self.partial.name + ".new")
         try:
             # no chunk cache: each flush writes whole chunks, and HDF5's per-dataset caches
@@ -327,28 +334,77 @@ class RunWriter:
                 self.flush()
 
     def flush(self) -> None:
-        """Write buffered steps to the file and flush it to disk."""
+        """Write buffered steps to the file and flush it to disk; a ``background`` writer
+        hands them to a thread that writes them while the run goes on (HDF5's compression
+        and writes release the GIL: on a second core), the buffers swapped for spare ones,
+        and waits for that thread only at its next flush and on :meth:`close`."""
         n = self._n_buf
         if n == 0:
             return
-        end = self._n_written + n
+        self._wait()
+        buffers, start = (self._buf, self._vbuf, self._tbuf), self._n_written
+        if not self._background:
+            self._write(start, n, buffers)
+        else:
+            if self._spare is None:
+                self._spare = (np.empty_like(self._buf),
+                               {i: np.empty_like(v) for i, v in self._vbuf.items()},
+                               np.empty_like(self._tbuf))
+            (self._buf, self._vbuf, self._tbuf), self._spare = self._spare, buffers
+            self._worker = threading.Thread(target=self._write_caught, args=(start, n, buffers),
+                                            name="run-writer", daemon=True)
+            self._worker.start()
+        self._n_written = start + n
+        self._n_buf = 0
+        self._flushed_at = time.monotonic()
+
+    def _write(self, start: int, n: int,
+               buffers: tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]) -> None:
+        """Write ``n`` buffered steps at step ``start``: every series, then /time."""
+        buf, vbufs, tbuf = buffers
+        end = start + n
         try:
             for i, d in enumerate(self._dsets):  # series first, /time last: readers cut at it
                 d.resize(end, axis=0)
-                vbuf = self._vbuf.get(i)
-                d[self._n_written:end] = self._buf[:n, i] if vbuf is None else vbuf[:n]
+                vbuf = vbufs.get(i)
+                d[start:end] = buf[:n, i] if vbuf is None else vbuf[:n]
             self._time.resize((end,))
-            self._time[self._n_written:end] = self._tbuf[:n]
+            self._time[start:end] = tbuf[:n]
             self._file.flush()
             clear_open_flag(self.partial)
         except OSError as exc:
             self._abandon()
             raise ResultsWriteError(f"{self.partial}: writing the run failed after "
-                                    f"{self._n_written} steps ({exc}); the previous result "
+                                    f"{start} steps ({exc}); the previous result "
                                     f"is kept") from None
-        self._n_written = end
-        self._n_buf = 0
-        self._flushed_at = time.monotonic()
+
+    def _write_caught(self, start: int, n: int,
+                      buffers: tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]) -> None:
+        """:meth:`_write` in the writer's thread: a failure kept for the run's thread."""
+        t0 = time.perf_counter()
+        try:
+            self._write(start, n, buffers)
+        except ResultsWriteError as exc:
+            self._failure = exc
+        self._thread_s += time.perf_counter() - t0
+
+    @property
+    def thread_s(self) -> float:
+        """Wall seconds the background writes took in their thread (the one running
+        awaited)."""
+        worker = self._worker
+        if worker is not None:
+            worker.join()
+        return self._thread_s
+
+    def _wait(self) -> None:
+        """Wait for the writer's thread, if it runs; raise its failure (once)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.join()
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
 
     def _abandon(self) -> None:
         """Close the file after a failed write, quietly (it is incomplete anyway)."""
@@ -364,9 +420,11 @@ class RunWriter:
     def close(self, complete: bool = True, publish: bool = True) -> None:
         """Flush and close the partial file; if ``complete`` and ``publish``, make it the
         result at ``path`` (:func:`finish`, nothing more to write)."""
+        self._wait()
         if self._file is None:
             return
         self.flush()
+        self._wait()
         file, self._file = self._file, None
         try:
             file.close()
