@@ -53,6 +53,9 @@ CLEAN = "criterion_clean_energy_share"
 CORE = "criterion_core_carbon_intensity"
 CAPACITIES = ("wind_mw", "pv_mwp", "storage_mw", "storage_mwh")
 SEED_PATH = "park.seed"
+#: the scenario's sections of sized assets: the weather, the loads and the AOI lines of a
+#: rule-run park never read them (cases that differ only here share those simulators' blocks)
+ASSETS = ("wind_farms", "pv_plants", "batteries")
 COMPUTED_CRITERIA = ("core_carbon_intensity", "clean_energy_share", "direct_line_share",
                      "net_annual_balance")
 DEFAULT_KPIS = ("criterion_core_carbon_intensity", "criterion_clean_energy_share",
@@ -123,6 +126,7 @@ class Case:
     case_id: str
     params: dict[str, Any]
     assignments: tuple[tuple[tuple[Token, ...], Any], ...]  # (field tokens, value)
+    shared: str = ""  # equal for the cases whose scenarios differ only in :data:`ASSETS`
 
 
 @dataclass(frozen=True)
@@ -175,8 +179,11 @@ class Study:
         for p in self.parameters:
             for path in p.paths:
                 assignments.extend(_assign(self.base, path, params[p.path], p.scale))
+        others = {p.path: params[p.path] for p in self.parameters
+                  if any(parse_path(path)[0] not in ASSETS for path in p.paths)}
         return Case(case_id=_hash({"study": self.fingerprint, "params": params})[:12],
-                    params=params, assignments=tuple(assignments))
+                    params=params, assignments=tuple(assignments),
+                    shared=_hash({"study": self.fingerprint, "params": others})[:12])
 
     def job(self, runs_dir: Path | None = None) -> Job:
         """What the workers need, with runs kept in ``runs_dir`` if given."""

@@ -11,6 +11,14 @@ A worker runs :func:`run_case`: it rebuilds the case's scenario from the base YA
 annualised cost and each national criterion with its threshold and margin. An exception in a
 run makes a ``failed`` row; it never stops the study.
 
+The cases of one weather year that differ only in the sized assets (wind turbines, PV,
+storage: :data:`twin.studies.spec.ASSETS`) share what those never reach: a worker's first
+such run computes the weather, the loads and the AOI lines and keeps their blocks, the next
+ones take them back (:mod:`adapters.replay`; the same values, exactly, checked block by
+block against the inputs) and compute the rest. Each case is still a whole run of its own
+scenario, recorded and judged as ``twin run`` would; the cases go to the cluster grouped by
+weather year so that a worker holds few years at once.
+
 Cost of a case, CNY per year: ``capex / annuity_factor(rate, lifetime) + opex + energy
 cost`` (the energy cost scaled to a year from the run's days).
 """
@@ -80,7 +88,7 @@ def profiler(on: bool, dask_worker: Any = None) -> bool:
 
 def run_case(job: Job, case: Case) -> dict[str, Any]:
     """Run one case; return its row (never raises for a bad value or a failed run)."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     row: dict[str, Any] = {"case_id": case.case_id, "params": case.params, "status": OK,
                            "error": "", "host": socket.gethostname(), "pid": os.getpid()}
     try:
@@ -89,20 +97,46 @@ def run_case(job: Job, case: Case) -> dict[str, Any]:
         return {**row, "status": INVALID, "error": str(exc), "wall_s": time.perf_counter() - t0}
     row.update(seed=s.park.seed, days=s.period.duration_s / 86400.0, **capacities(s))
     try:
-        row.update(_simulate(s, job.runs_dir))
+        row.update(_simulate(s, job.runs_dir, case.shared))
     except Exception as exc:  # noqa: BLE001 - a case's failure is its row, not the study's end
         log.warning("case %s failed: %s", case.case_id, exc)
         row.update(status=FAILED, error=one_line(exc))
     row["wall_s"] = time.perf_counter() - t0
+    row["cpu_s"] = time.process_time() - c0  # the worker process's, over the case
     return row
 
 
-def _simulate(s: Scenario, runs_dir: str | None) -> dict[str, Any]:
+def replayed(s: Scenario) -> tuple[str, ...]:
+    """The simulators a case's run may take back from an earlier run of its weather year
+    (:mod:`adapters.replay`): the weather, the loads and the AOI lines, which the sized
+    assets do not reach where the rule controller runs the park in blocks; not the loads
+    where an electric boiler runs on the park's spare power (the generation's)."""
+    from twin.cosim import blocking
+
+    if blocking.block_steps(s) <= 1:
+        return ()
+    sims = ["Weather"]
+    if not any(h.eboiler_mw > 0 for h in s.heat_supply):
+        sims.append("Loads")
+    return (*sims, "AOI") if s.aoi_lines else tuple(sims)
+
+
+def _simulate(s: Scenario, runs_dir: str | None, shared: str = "") -> dict[str, Any]:
+    from adapters import replay
     from twin import runner
 
     with contextlib.ExitStack() as stack:
         out = runs_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="twin-case-"))
-        result = runner.run(s, out_dir=out)
+        sims = replayed(s) if shared else ()
+        before = replay.stats()
+        result = _replaying(s, out, shared, sims) if sims else None
+        if result is None:
+            result = runner.run(s, out_dir=out)
+        after = replay.stats()
+    # how the case ran: taking blocks back, computing them first, or without replay
+    how = ("alone" if after["mismatched"] > before["mismatched"] else
+           "replayed" if after["replayed"] > before["replayed"] else
+           "first" if after["computed"] > before["computed"] else "alone")
     a = result.assessment
     assert a is not None
     kpis = {k: float(v.value) for k, v in result.kpis.items()}
@@ -115,7 +149,25 @@ def _simulate(s: Scenario, runs_dir: str | None) -> dict[str, Any]:
         criteria[c.key] = {"value": c.value, "threshold": c.threshold, "met": c.met,
                            "margin": c.margin, "ref": ref, "source": c.source}
     return {"kpis": kpis, "criteria": criteria, **costs(s, kpis, a.years),
-            "run": str(result.path) if runs_dir else ""}
+            "run": str(result.path) if runs_dir else "", "replay": how}
+
+
+def _replaying(s: Scenario, out: str, shared: str, sims: tuple[str, ...]) -> Any:
+    """The run of ``s`` replaying ``sims`` under the key ``shared``; None where a replayed
+    block's inputs differ from its first run's (then the run is to be made without)."""
+    from adapters import replay
+    from twin import runner
+    from twin.cosim import blocking
+
+    try:
+        with replay.session(shared):  # block_steps given: the extension adds no simulator
+            return runner.run(s, out_dir=out, extensions=[replay.Replay(sims)],
+                              block_steps=blocking.block_steps(s))
+    except Exception as exc:
+        if not _caused(exc, replay.ReplayMismatch):
+            raise
+        log.info("case %s again without replay: %s", s.output.name, one_line(exc))
+        return None
 
 
 def capacities(s: Scenario) -> dict[str, float]:
@@ -152,6 +204,17 @@ def months_touched(s: Scenario) -> int:
     start = s.start_utc.astimezone(zone)
     end = (s.start_utc + dt.timedelta(seconds=max(s.period.duration_s - 1, 0))).astimezone(zone)
     return (end.year - start.year) * 12 + end.month - start.month + 1
+
+
+def _caused(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` is a ``kind``, or was raised while handling or because of one."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def one_line(exc: BaseException) -> str:
@@ -283,6 +346,8 @@ def run_cases(client: Any, job: Job, cases: Sequence[Case], store: CaseStore,
 
     if not cases:
         return []
+    years = {k: i for i, k in enumerate(dict.fromkeys(c.shared for c in cases))}
+    cases = sorted(cases, key=lambda c: years[c.shared])  # a weather year's cases together
     client.run(warm)
     paused = [w for w, had in client.run(profiler, False).items() if had]
     # a fresh key per call: a content-hashed key released by the previous round of
@@ -354,7 +419,8 @@ def run_study(study: Study, client: Any, output: str | Path | None = None,
 def flatten(row: dict[str, Any], study: Study) -> dict[str, Any]:
     """A stored row as one table row: parameters, capacities, costs, criteria, KPIs."""
     out: dict[str, Any] = {"case_id": row["case_id"], "status": row["status"],
-                           "error": row.get("error", ""), "wall_s": row.get("wall_s", math.nan)}
+                           "error": row.get("error", ""), "wall_s": row.get("wall_s", math.nan),
+                           "cpu_s": row.get("cpu_s", math.nan), "replay": row.get("replay", "")}
     params = row.get("params", {})
     for p in study.parameters:
         out[p.path] = params.get(p.path)
