@@ -24,6 +24,7 @@ exchange within 7e-11 MW over 30 days of the reference park; tests/test_blocks.p
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from time import perf_counter
@@ -34,7 +35,7 @@ from mosaik_api_v3.types import InputData
 
 from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
-from adapters.base import OUTPUTS_ATTR, as_values
+from adapters.base import OUTPUTS_ATTR, as_values, hourly
 from adapters.battery_sim import BatterySim
 from adapters.block import Block, BlockStepping, Deferred, blocked
 from adapters.ems_sim import EMSSim
@@ -47,7 +48,8 @@ from adapters.recorder_sim import RecorderSim
 from adapters.weather_sim import WEATHER_EVENTS, WeatherSim
 from adapters.wind_sim import MODEL as WIND_MODEL
 from adapters.wind_sim import WindSim
-from twin.models import pv, wind
+from twin.models import battery, pv, wind
+from twin.models.control import rule_setpoints
 from twin.models.disturbances import arrival_factor
 from twin.models.loads.ev import EVHub
 from twin.models.loads.heat import HeatSupply
@@ -400,7 +402,49 @@ class BlockWeatherSim(BlockStepping, WeatherSim):
 
 
 BlockEMSSim = blocked(EMSSim)  # only ever one step at a time, reading block producers
-BlockBatterySim = blocked(BatterySim)
+class BlockBatterySim(BlockStepping, BatterySim):
+    """The batteries under the local rule, each over a block in one call
+    (:func:`twin.models.battery.step_block`): the rule's setpoints of the block's steps first
+    (they follow the park's generation and load, not the batteries' state), then each
+    battery's steps in a row. Where a battery takes a setpoint or a measured state of charge
+    (an EMS, hardware in the loop) or a commands entity is connected, the adapter's own loop
+    runs."""
+
+    def step_block(self, time: int, inputs: InputData, n: int) -> Outputs | None:
+        if self.controls:
+            return None
+        batteries = [eid for eid, m in self.model_of.items() if m == "Battery"]
+        rules = [eid for eid, m in self.model_of.items() if m == "Rule"]
+        if any(inputs.get(eid) for eid in batteries) or not all(
+                type(v) is Block for eid in rules for src in inputs.get(eid, {}).values()
+                for v in src.values()):
+            return None
+        tick = self.step_ticks
+        times = [self.seconds(time + k * tick) for k in range(n)]
+        ratings = [self.entities[eid][0].p_max_mw for eid in batteries]
+        setpoints = [[0.0] * len(batteries) for _ in range(n)]
+        out: Outputs = {}
+        for eid in rules:  # BatterySim._rule_setpoints, step by step
+            data = inputs.get(eid, {})
+            gens, loads = (list(data.get(a, {}).values()) for a in ("p_gen_mw", "p_load_mw"))
+            surplus = []
+            for k, t in enumerate(times):
+                gen = float(sum(v[k] for v in gens)) if gens else 0.0
+                load = float(sum(v[k] for v in loads)) if loads else 0.0
+                surplus.append(gen - load)
+                scheduled = hourly(self.entities[eid], t, math.nan)
+                if not math.isnan(scheduled):
+                    gen, load = scheduled, 0.0
+                setpoints[k] = rule_setpoints(gen, load, ratings)
+            out[eid] = {"p_surplus_mw": Block(surplus)}
+        for j, eid in enumerate(batteries):
+            entity = self.entities[eid]
+            entity[1], cols = battery.step_block(entity[0], entity[1],
+                                                 [p[j] for p in setpoints], self.step_s)
+            out[eid] = {name: Block(values) for name, values in cols.items()}
+        return out
+
+
 BlockBalanceSim = blocked(BalanceSim)
 BlockAOISim = blocked(AOISim)
 

@@ -80,3 +80,25 @@ def test_self_discharge_loses_energy_at_rest():
         state, r = battery.step(SPEC, state, 0.0, 900)
     assert state.e_mwh == pytest.approx(100.0 * (1 - SPEC.self_discharge_per_day), rel=1e-9)
     assert r.p_mw == 0.0
+
+
+@pytest.mark.parametrize("dt_s", [900, 60])
+def test_step_block_gives_the_steps_numbers(dt_s: int) -> None:
+    """A block of setpoints in one call: the numbers and the state of the steps one by one,
+    through both SOC limits and the power limit."""
+    spec = BatterySpec(name="b", p_max_mw=10.0, e_max_mwh=8.0, soc_min=0.1, soc_max=0.9,
+                       soc_init=0.5, self_discharge_per_day=0.01)
+    setpoints = [12.0 * math.sin(k / 7.0) + (25.0 if k % 40 < 5 else 0.0) for k in range(400)]
+    state = battery.initial_state(spec)
+    want: dict[str, list[float]] = {q.name: [] for q in battery.OUTPUTS}
+    for p in setpoints:
+        state, r = battery.step(spec, state, p, dt_s)
+        for name in want:
+            want[name].append(getattr(r, name))
+    end, got = battery.step_block(spec, battery.initial_state(spec), setpoints, dt_s)
+    assert got == want
+    assert end == state
+    assert any(abs(r) < abs(p) - 1e-9 for r, p in zip(want["p_mw"], setpoints, strict=True))
+    if dt_s == 900:  # the SOC window clips too
+        assert max(want["soc"]) == pytest.approx(0.9)
+        assert min(want["soc"]) < 0.1 + 1e-3

@@ -12,6 +12,7 @@ where the loss is charge/discharge conversion loss plus self-discharge.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from twin.core.fields import param
@@ -88,12 +89,61 @@ def step(
     The setpoint is clipped to the power limit and to what the SOC window allows over the
     step, after self-discharge. Returns the new state and what happened in the step.
     """
-    dt_h = dt_s / SECONDS_PER_HOUR
-    e_low = spec.soc_min * spec.e_max_mwh
-    e_high = spec.soc_max * spec.e_max_mwh
-    e_self = state.e_mwh * (1.0 - (1.0 - spec.self_discharge_per_day) ** (dt_s / SECONDS_PER_DAY))
-    e_start = state.e_mwh - e_self
+    limits = _limits(spec, dt_s)
+    p, e_end, e_conv, e_self = _move(spec, limits, state.e_mwh, p_set_mw)
+    dt_h = limits[0]
+    new = BatteryState(
+        e_mwh=e_end,
+        e_charged_mwh=state.e_charged_mwh + max(p, 0.0) * dt_h,
+        e_discharged_mwh=state.e_discharged_mwh + max(-p, 0.0) * dt_h,
+    )
+    result = BatteryStep(
+        p_mw=p,
+        p_loss_mw=(e_conv + e_self) / dt_h,
+        soc=e_end / spec.e_max_mwh,
+        e_mwh=e_end,
+        efc=equivalent_full_cycles(spec, new),
+    )
+    return new, result
 
+
+def step_block(spec: BatterySpec, state: BatteryState, p_set_mw: Sequence[float],
+               dt_s: float) -> tuple[BatteryState, dict[str, list[float]]]:
+    """:func:`step` over consecutive steps with setpoints ``p_set_mw``: the state after them
+    and each output of :data:`OUTPUTS` as a list over the steps (the same numbers, without
+    a state and a result object each step)."""
+    limits = _limits(spec, dt_s)
+    dt_h, e, charged, discharged = limits[0], state.e_mwh, state.e_charged_mwh, \
+        state.e_discharged_mwh
+    two_e_max = 2.0 * spec.e_max_mwh
+    out: dict[str, list[float]] = {q.name: [] for q in OUTPUTS}
+    p_out, loss, soc, e_out, efc = (out[q.name] for q in OUTPUTS)
+    for p_set in p_set_mw:
+        p, e, e_conv, e_self = _move(spec, limits, e, p_set)
+        charged = charged + max(p, 0.0) * dt_h
+        discharged = discharged + max(-p, 0.0) * dt_h
+        p_out.append(p)
+        loss.append((e_conv + e_self) / dt_h)
+        soc.append(e / spec.e_max_mwh)
+        e_out.append(e)
+        efc.append((charged + discharged) / two_e_max)
+    return BatteryState(e, charged, discharged), out
+
+
+def _limits(spec: BatterySpec, dt_s: float) -> tuple[float, float, float, float]:
+    """A step's length (h), the energy window (MWh) and the share self-discharge takes."""
+    return (dt_s / SECONDS_PER_HOUR, spec.soc_min * spec.e_max_mwh,
+            spec.soc_max * spec.e_max_mwh,
+            1.0 - (1.0 - spec.self_discharge_per_day) ** (dt_s / SECONDS_PER_DAY))
+
+
+def _move(spec: BatterySpec, limits: tuple[float, float, float, float], e_mwh: float,
+          p_set_mw: float) -> tuple[float, float, float, float]:
+    """One step from stored energy ``e_mwh``: the power taken, the energy after it, the
+    conversion loss and the self-discharge (MWh)."""
+    dt_h, e_low, e_high, lost = limits
+    e_self = e_mwh * lost
+    e_start = e_mwh - e_self
     p = min(max(p_set_mw, -spec.p_max_mw), spec.p_max_mw)
     if p > 0.0:
         room = max(e_high - e_start, 0.0)
@@ -108,20 +158,7 @@ def step(
     else:
         e_end = e_start
         e_conv = 0.0
-
-    new = BatteryState(
-        e_mwh=e_end,
-        e_charged_mwh=state.e_charged_mwh + max(p, 0.0) * dt_h,
-        e_discharged_mwh=state.e_discharged_mwh + max(-p, 0.0) * dt_h,
-    )
-    result = BatteryStep(
-        p_mw=p,
-        p_loss_mw=(e_conv + e_self) / dt_h,
-        soc=e_end / spec.e_max_mwh,
-        e_mwh=e_end,
-        efc=equivalent_full_cycles(spec, new),
-    )
-    return new, result
+    return p, e_end, e_conv, e_self
 
 
 def equivalent_full_cycles(spec: BatterySpec, state: BatteryState) -> float:
