@@ -14,7 +14,12 @@ it has not happened yet, progress recomputed only for the simulators a step can 
 (itself, those it triggers, and their descendants by trigger) and only when its inputs
 changed, inputs gathered from a plan of the pulled connections worked out once, the progress
 percentage and cache pruning once per time step. mosaik's tiered time arithmetic gets a
-shortcut for plain one-tier times. On leaving the block, by return or exception, mosaik's
+shortcut for plain one-tier times. Where no simulator is triggered by another's output (all
+time-based, as the park's: no event-based inputs, no same-time loop), in process and called
+directly, the run needs no task per simulator at all: one loop takes the earliest next step
+of any simulator, at one time each simulator after those whose output of that time it reads
+(:func:`_steps_in_order`); each step then has the inputs, ``max_advance`` and next step
+mosaik's tasks give it. On leaving the block, by return or exception, mosaik's
 own functions are back: another World in the process runs unpatched. Blocks nest (the
 innermost open block decides, the outermost restores); ``lean(False)`` runs mosaik's own
 loop.
@@ -60,6 +65,7 @@ SUPPORTED = re.compile(r"3\.6(\.|$)")  # the mosaik versions the lean loop was w
 _ORIGINAL = getattr(scheduler, "advance_progress", None)
 _ORIGINAL_PROCESS = getattr(scheduler, "sim_process", None)
 _ORIGINAL_INPUTS = getattr(scheduler, "get_input_data", None)
+_ORIGINAL_RUN = getattr(scheduler, "run", None)
 _ORIGINAL_ADD = TieredTime.__add__
 _ORIGINAL_LT = TieredTime.__lt__
 _KEY = "_twin_progress_key"
@@ -216,6 +222,94 @@ async def _sim_process(world: Any, sim: Any, until: int, rt_factor: float | None
         raise SimulationError(f'Simulator "{sim.sid}" closed its connection.', e) from e
 
 
+async def _run(world: Any, until: int, rt_factor: float | None = None, rt_strict: bool = False,
+               lazy_stepping: bool = True) -> None:
+    """``scheduler.run``: in one loop, without a task per simulator, where the world allows
+    it (:func:`_in_order`), else mosaik's run with the lean :func:`_sim_process`."""
+    order = None if rt_factor or getattr(world, "_debug", False) else _in_order(world)
+    if order is None:
+        await _ORIGINAL_RUN(world, until, rt_factor, rt_strict, lazy_stepping)
+        return
+    world.until = until
+    world.rt_factor = rt_factor
+    runners = list(world._get_sim_runners().values())
+    await asyncio.gather(*(sim.setup_done() for sim in runners))
+    try:
+        _steps_in_order(world, order, runners, until)
+    except ConnectionError as e:
+        raise SimulationError(f"A simulator closed its connection: {e}", e) from e
+
+
+def _in_order(world: Any) -> list[tuple[Any, Any]] | None:
+    """The simulators with their objects in an order for :func:`_steps_in_order`, or None
+    where the world needs mosaik's tasks: a simulator out of process or making requests back
+    (not :func:`_direct`), triggered by another's output (event-based inputs: its steps and
+    its ``max_advance`` then follow the others' progress), in a same-time loop (weak
+    connections: tiered times), with persistent inputs merged by mosaik, or the world
+    paused. The order puts every simulator after those whose output of the same time it
+    reads (mosaik's connections without a time shift)."""
+    runners = list(world._get_sim_runners().values())
+    if not world.running.is_set():
+        return None
+    for sim in runners:
+        if (_direct(sim) is None or sim.triggering_ancestors or any(sim.triggers.values())
+                or sim.persistent_inputs and not world.use_cache
+                or len(sim.from_world_time.tiers) != 1
+                or any(len(s.tiers) != 1 for s in sim.next_steps)):
+            return None
+    same_time = {id(sim): [pre for pre, delays in sim.input_delays.items()
+                           if any(d.tiers[0] == 0 for d in delays.durations)]
+                 for sim in runners}
+    order: list[Any] = []
+    placed: set[int] = set()
+    while len(order) < len(runners):
+        ready = [s for s in runners if id(s) not in placed
+                 and all(id(pre) in placed for pre in same_time[id(s)])]
+        if not ready:  # a same-time cycle: mosaik's own checks and errors
+            return None
+        for s in ready:
+            order.append(s)
+            placed.add(id(s))
+    return [(sim, _direct(sim)) for sim in order]
+
+
+def _steps_in_order(world: Any, order: list[tuple[Any, Any]], runners: list[Any],
+                    until: int) -> None:
+    """Every simulator's steps, earliest time first and, at one time, in ``order``: each
+    step then finds the outputs it reads (of the same time from simulators before it, of
+    earlier times from all) as mosaik's tasks would have waited for them, with the same
+    inputs, ``max_advance`` and next steps (no simulator is triggered by another)."""
+    for sim in runners:
+        sim.started = True
+        sim.rt_start = perf_counter()
+    plans = {id(sim): _pull_plan(sim) for sim, _ in order}
+    every = len(runners)
+    steps = getattr(world, _STEPS, 0)
+    end = TieredTime(until)
+    while True:
+        sim = direct = None
+        for s, d in order:  # the earliest next step; at one time, the first in order
+            if s.next_steps and (sim is None or s.next_steps[0].tiers < sim.next_steps[0].tiers):
+                sim, direct = s, d
+        if sim is None or not sim.next_steps[0] < end + sim.from_world_time:
+            break
+        sim.current_step = heappop(sim.next_steps)
+        input_data = _get_input_data(world, sim, plans[id(sim)])
+        max_advance = scheduler.get_max_advance(world, sim, until)
+        _step_now(world, sim, input_data, max_advance, direct)
+        _outputs_now(sim, direct)
+        sim.current_step = None
+        steps += 1
+        setattr(world, _STEPS, steps)
+        if steps % every == 0:
+            world.sim_progress = scheduler.get_progress(world._get_sim_runners(), until)
+            if world.use_cache:
+                _prune_dataflow_cache(runners)
+    for sim in runners:
+        _ORIGINAL(sim, world)
+    world.sim_progress = scheduler.get_progress(world._get_sim_runners(), until)
+
+
 def _direct(sim: Any) -> Any:
     """The simulator object behind ``sim`` when mosaik calls it in process with plain
     methods (a ``LocalProxy``, no generator methods making requests back): it is then called
@@ -231,12 +325,22 @@ def _direct(sim: Any) -> Any:
 
 async def _step(world: Any, sim: Any, inputs: Any, max_advance: int, direct: Any) -> None:
     """``scheduler.step``, calling an in-process simulator directly."""
+    if direct is not None:
+        _step_now(world, sim, inputs, max_advance, direct)
+        return
     sim.is_in_step = True
+    _stepped(world, sim, await sim.step(sim.current_step.time, inputs, max_advance))
+
+
+def _step_now(world: Any, sim: Any, inputs: Any, max_advance: int, direct: Any) -> None:
+    """:func:`_step` of an in-process simulator (``direct``), without a coroutine."""
+    sim.is_in_step = True
+    _stepped(world, sim, direct.step(sim.current_step.time, inputs, max_advance))
+
+
+def _stepped(world: Any, sim: Any, next_step_time: Any) -> None:
+    """What ``scheduler.step`` does after the simulator's step returned its next step."""
     now = sim.current_step.time
-    if direct is None:
-        next_step_time = await sim.step(now, inputs, max_advance)
-    else:
-        next_step_time = direct.step(now, inputs, max_advance)
     sim.last_step = sim.current_step
     sim.is_in_step = False
     if next_step_time is not None:
@@ -259,9 +363,20 @@ async def _step(world: Any, sim: Any, inputs: Any, max_advance: int, direct: Any
 async def _get_outputs(sim: Any, direct: Any) -> None:
     """``scheduler.get_outputs``, calling an in-process simulator directly."""
     request = sim.output_request
-    if not request:
-        return
-    data = direct.get_data(request) if direct is not None else await sim.get_data(request)
+    if request:
+        _took_outputs(sim, direct.get_data(request) if direct is not None
+                      else await sim.get_data(request))
+
+
+def _outputs_now(sim: Any, direct: Any) -> None:
+    """:func:`_get_outputs` of an in-process simulator (``direct``), without a coroutine."""
+    request = sim.output_request
+    if request:
+        _took_outputs(sim, direct.get_data(request))
+
+
+def _took_outputs(sim: Any, data: Any) -> None:
+    """What ``scheduler.get_outputs`` does with the simulator's data."""
     output_time = data.pop("time", sim.last_step.time)
     scheduler.validate_output_time(sim, output_time)
     sim.output_time = scheduler.determine_output_tiered_time(sim, output_time)
@@ -386,7 +501,7 @@ _WORLD_FIELDS = ("running", "max_loop_iterations", "use_cache", "sim_progress")
 
 def _patches() -> list[tuple[Any, str, Any]]:
     """(owner, attribute, lean replacement): everything :func:`lean` changes."""
-    return [(scheduler, "sim_process", _sim_process),
+    return [(scheduler, "run", _run), (scheduler, "sim_process", _sim_process),
             (TieredTime, "__add__", _tiered_add),
             (TieredTime, "__lt__", _tiered_lt)]
 
@@ -420,7 +535,7 @@ def _scheduler_problems() -> list[str]:
             found = None
         if found != params:
             problems.append(f"scheduler.{name}{params}")
-    run_code = getattr(getattr(scheduler, "run", None), "__code__", None)
+    run_code = getattr(_ORIGINAL_RUN, "__code__", None)  # mosaik's, also while replaced
     if run_code is None or "sim_process" not in run_code.co_names:
         problems.append("scheduler.run starting scheduler.sim_process")
     return problems
@@ -468,7 +583,8 @@ def _apply() -> None:
                 delattr(owner, name)
             else:
                 setattr(owner, name, before)
-        originals = {"sim_process": _ORIGINAL_PROCESS, "__add__": _ORIGINAL_ADD,
+        originals = {"run": _ORIGINAL_RUN, "sim_process": _ORIGINAL_PROCESS,
+                     "__add__": _ORIGINAL_ADD,
                      "__lt__": _ORIGINAL_LT}
         for owner, name, lean_fn in _patches():  # whatever else left the patch in place
             if vars(owner).get(name) is lean_fn:
