@@ -452,6 +452,13 @@ def objective_cny(inputs: PlanInputs, p: Plan) -> float:
 # --------------------------------------------------------------------------- the LP
 
 
+def _spread(x: object, n: int, dtype: type | None = None) -> np.ndarray:
+    """``x`` (one value or ``n``) as ``n`` values, flat: ``np.broadcast_to`` for the LP's
+    blocks without its cost per call (a plan's LP appends some 80)."""
+    a = np.asarray(x, dtype=dtype)  # (neither: reshape's ValueError)
+    return a.reshape(n) if a.size == n else np.full(n, a.reshape(()), dtype=a.dtype)
+
+
 class _LP:
     """Columns, rows and COO entries of a linear programme, appended in blocks."""
 
@@ -463,22 +470,23 @@ class _LP:
     def cols(self, n: int, lb: object, ub: object, cost: object = 0.0) -> np.ndarray:
         idx = np.arange(self.n_col, self.n_col + n)
         for lst, x in ((self.lb, lb), (self.ub, ub), (self.cost, cost)):
-            lst.append(np.broadcast_to(np.asarray(x, dtype=float), (n,)))
+            lst.append(_spread(x, n, float))
         self.n_col += n
         return idx
 
     def rows(self, n: int, lo: object, hi: object) -> np.ndarray:
         idx = np.arange(self.n_row, self.n_row + n)
-        self.rlo.append(np.broadcast_to(np.asarray(lo, dtype=float), (n,)))
-        self.rhi.append(np.broadcast_to(np.asarray(hi, dtype=float), (n,)))
+        self.rlo.append(_spread(lo, n, float))
+        self.rhi.append(_spread(hi, n, float))
         self.n_row += n
         return idx
 
     def coef(self, rows: np.ndarray, cols: np.ndarray, vals: object) -> None:
-        r, c, v = np.broadcast_arrays(rows, cols, np.asarray(vals, dtype=float))
-        self.ri.append(r.ravel())
-        self.ci.append(c.ravel())
-        self.v.append(v.ravel())
+        sizes = {np.size(rows), np.size(cols), np.size(vals)} - {1}  # as numpy broadcasts
+        n = sizes.pop() if len(sizes) == 1 else 1 if not sizes else -1
+        self.ri.append(_spread(rows, n))
+        self.ci.append(_spread(cols, n))
+        self.v.append(_spread(vals, n, float))
 
     def ramp(self, x: list[tuple[np.ndarray, float]], limit: float) -> None:
         """``-limit <= y[k] - y[k-1] <= limit`` for ``y = sum(sign * x)``."""
