@@ -183,15 +183,21 @@ class AOISim(TwinSimulator):
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         bursts = self.events.active(time, "defect_burst") if self.events else []
         for eid, line in self.entities.items():
-            line.p_defect = defect_share(eid, line.spec.p_defect, bursts)
-            out = line.step(epoch_s, self.step_s)
-            standby = _standby_mw(line)
-            self.out[eid] = values = _recorded(out, standby)
-            if out.boards_out and not out.held_s:  # what the line draws producing
-                self._producing_mw[eid] = out.p_mw
-            normal = self._producing_mw.get(eid, sum(line.spec.p_idle_kw) / 1000.0)
-            values["p_held_mw"] = 0.0 if standby is None else \
-                out.held_s / self.step_s * max(normal - standby, 0.0)
+            self.out[eid] = self.step_line(eid, line, epoch_s, bursts)
+
+    def step_line(self, eid: str, line: Any, epoch_s: int, bursts: list[Any]) -> dict[str, Any]:
+        """Line ``eid``'s step from ``epoch_s`` with the defect bursts then in force: its
+        recorded values."""
+        line.p_defect = defect_share(eid, line.spec.p_defect, bursts)
+        out = line.step(epoch_s, self.step_s)
+        standby = _standby_mw(line)
+        values = _recorded(out, standby)
+        if out.boards_out and not out.held_s:  # what the line draws producing
+            self._producing_mw[eid] = out.p_mw
+        normal = self._producing_mw.get(eid, sum(line.spec.p_idle_kw) / 1000.0)
+        values["p_held_mw"] = 0.0 if standby is None else \
+            out.held_s / self.step_s * max(normal - standby, 0.0)
+        return values
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Extra method: each line's whole run so far (``LineOutput`` fields)."""

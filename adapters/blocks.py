@@ -209,16 +209,20 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
             most = most - np.asarray(out[eid]["p_eboiler_mw"], dtype=float)
 
     def _surges(self, times: list[float]) -> list[list[Any]]:
-        """The EV surges in force at each of ``times``, in the book's order (the adapter's
-        ``events.active(t, "ev_surge")``), the book read once for the block."""
-        book = self.events
-        if not book:
-            return [[] for _ in times]
-        lo, hi = times[0], times[-1]
-        found = [w for w in book[:] if w.event.kind == "ev_surge" and w.start_s <= hi
-                 and w.end_s > lo]
-        return [[w for w in found if w.start_s <= t < w.end_s] for t in times]
+        """The EV surges in force at each of ``times`` (the adapter's ``events.active(t,
+        "ev_surge")``)."""
+        return active_over(self.events, times, "ev_surge")
 
+
+
+def active_over(book: Any, times: list[float], kind: str) -> list[list[Any]]:
+    """The windows of ``kind`` in force at each of ``times``, in the book's order (``book.
+    active(t, kind)``, no book: none), the book read once for the block."""
+    if not book:
+        return [[] for _ in times]
+    lo, hi = times[0], times[-1]
+    found = [w for w in book[:] if w.event.kind == kind and w.start_s <= hi and w.end_s > lo]
+    return [[w for w in found if w.start_s <= t < w.end_s] for t in times]
 
 class BlockGridSim(BlockStepping, GridSim):
     """The park network, the power flows of a block solved in one call where no line is
@@ -446,7 +450,25 @@ class BlockBatterySim(BlockStepping, BatterySim):
 
 
 BlockBalanceSim = blocked(BalanceSim)
-BlockAOISim = blocked(AOISim)
+
+class BlockAOISim(BlockStepping, AOISim):
+    """The AOI lines, each over the block step by step by the adapter's own step of a line
+    (:meth:`adapters.aoi_sim.AOISim.step_line`; the lines do not depend on each other), the
+    defect bursts of the block looked up once, the values gathered line by line."""
+
+    def step_block(self, time: int, inputs: InputData, n: int) -> Outputs | None:
+        if self.controls:
+            return None
+        tick, start = self.step_ticks, self.start_epoch_s
+        times = [self.seconds(time + k * tick) for k in range(n)]
+        bursts = active_over(self.events, times, "defect_burst")
+        out: Outputs = {}
+        for eid, line in self.entities.items():
+            rows = [self.step_line(eid, line, start + t, b)
+                    for t, b in zip(times, bursts, strict=True)]
+            self.out[eid] = rows[-1]
+            out[eid] = {a: Block([r[a] for r in rows]) for a in rows[-1]}
+        return out
 
 #: the block classes by name
 BLOCKS = {cls.__name__: cls for cls in (

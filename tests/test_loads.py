@@ -400,6 +400,21 @@ def test_noise_advanced_as_stepped(n: int) -> None:
     assert [skipped.step(600) for _ in range(1500)] == [stepped.step(600) for _ in range(1500)]
 
 
+@pytest.mark.parametrize("n", [0, 1, 1023, 2500])
+def test_noise_steps_are_the_steps_values(n: int) -> None:
+    """``steps`` gives the values of as many ``step`` calls, to the bit, across blocks of
+    draws, and ends in the same state."""
+    from twin.core.rng import AR1Noise
+
+    block, stepped = (AR1Noise(generator(9, "noise"), 0.05, 3600.0) for _ in range(2))
+    block.step(900)
+    stepped.step(900)
+    values = block.steps(n, 900)
+    assert values == [stepped.step(900) for _ in range(n)]
+    assert len(set(values)) == n
+    assert block.step(600) == stepped.step(600)
+
+
 def test_reproducible_by_seed_and_name(cal: ParkCalendar) -> None:
     a, b = series(cal, "ent_a", 42), series(cal, "ent_a", 42)
     assert a == b

@@ -60,14 +60,30 @@ class AR1Noise:
         """``n_steps`` steps of ``dt_s`` whose values are not needed: the draws and the
         recurrence of :meth:`step` (its coefficients and blocks of draws), without a call per
         step (tests/test_loads.py checks the two end in the same state)."""
+        self._walk(n_steps, dt_s, None)
+
+    def steps(self, n_steps: int, dt_s: float) -> list[float]:
+        """The values of ``n_steps`` calls of :meth:`step`, without a call per step."""
+        values: list[float] = []
+        self._walk(n_steps, dt_s, values)
+        return values
+
+    def _walk(self, n_steps: int, dt_s: float, values: list[float] | None) -> None:
+        """``n_steps`` steps of :meth:`step`'s recurrence, each value added to ``values``
+        (None: none kept)."""
         left = int(n_steps)
         a, b = self._coefficients(dt_s)
         x = self.x
         while left > 0:
             draws = self._block()
             k = min(left, len(draws) - self._i)
-            for z in draws[self._i:self._i + k]:
-                x = a * x + b * z
+            if values is None:
+                for z in draws[self._i:self._i + k]:
+                    x = a * x + b * z
+            else:
+                for z in draws[self._i:self._i + k]:
+                    x = a * x + b * z
+                    values.append(x)
             self._i += k
             left -= k
         self.x = x

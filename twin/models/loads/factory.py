@@ -219,8 +219,7 @@ class FactoryLoad:
         p_proc = self._p_proc_peak * level
         p_hvac = (self._p_hvac_cap * f
                   * (p.hvac_setback + (1.0 - p.hvac_setback) * np.fmin(1.0, level)))
-        noise = self._noise
-        scale = np.fmax(0.0, 1.0 + np.array([noise.step(dt_s) for _ in epochs_s]))
+        scale = np.fmax(0.0, 1.0 + np.array(self._noise.steps(len(epochs_s), dt_s)))
         total = (p_proc + p_hvac) * scale
         peak = self.spec.p_peak_mw
         with np.errstate(divide="ignore", invalid="ignore"):
