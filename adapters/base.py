@@ -167,7 +167,7 @@ def parse_start(start: str) -> int:
 @dataclass
 class Timing:
     """Wall time an adapter spent in its own step and get_data calls, and in a worker
-    thread beside the run (``thread_s``: the grid's block power flows)."""
+    thread beside the run (``thread_s``: the recorder's writes)."""
 
     steps: int = 0
     step_s: float = 0.0

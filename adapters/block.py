@@ -28,19 +28,11 @@ at the run's start and all have that length (the last one shorter), so the step 
 time ``t`` is item ``(t // step) % block_inputs`` of its block (mosaik hands a reader the
 producer's latest output, the block holding its step). This holds for connections without a
 time shift, the only kind the park's wiring gives the weather, PV and wind.
-
-A block route may also leave part of its work to a worker thread while the run goes on (the
-grid's Newton-Raphson: the solver releases the GIL, so it takes the second core while the
-other simulators compute the next block): it returns a :class:`Deferred` for its outputs,
-which gives them to whoever reads them, waiting for the worker if need be. The recorder writes a block whose
-snapshots are still being computed a block later (:mod:`adapters.blocks`), in order.
 """
 
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 from mosaik_api_v3.types import InputData, OutputData, OutputRequest, Time
@@ -54,37 +46,6 @@ class Block(tuple):
     __slots__ = ()
 
 
-class Deferred:
-    """A block's outputs ``{eid: {attr: Block}}`` that wait for a worker thread: ``finish``
-    makes them, in the reading thread, from what the worker's ``future`` gives, once. Read
-    as the dictionary (waiting then); :meth:`done` says whether reading would wait."""
-
-    __slots__ = ("_future", "_finish", "_value")
-
-    def __init__(self, future: Future[Any],
-                 finish: Callable[[Any], dict[str, dict[str, Block]]]) -> None:
-        self._future = future
-        self._finish = finish
-        self._value: dict[str, dict[str, Block]] | None = None
-
-    def done(self) -> bool:
-        """Whether the worker is done (reading then waits no more)."""
-        return self._value is not None or self._future.done()
-
-    def result(self) -> dict[str, dict[str, Block]]:
-        """The outputs (the worker's exception, if it failed)."""
-        if self._value is None:
-            self._value = self._finish(self._future.result())
-        return self._value
-
-    def __getitem__(self, eid: str) -> dict[str, Block]:
-        return self.result()[eid]
-
-    def items(self) -> Any:
-        """The outputs' entities and attributes, as the dictionary's."""
-        return self.result().items()
-
-
 def pick(value: Any, k: int) -> Any:
     """The ``k``-th step's value out of an input: a :class:`Block`'s ``k``-th item, a
     dictionary's entries picked alike (a simulator's snapshot), anything else as it is."""
@@ -94,15 +55,13 @@ def pick(value: Any, k: int) -> Any:
     if kind is dict:  # a Block's item taken here: a snapshot's leaves without a call each
         return {key: v[k] if type(v) is Block else pick(v, k) if type(v) is dict else v
                 for key, v in value.items()}
-    if kind is Deferred:
-        return pick(value.result(), k)
     return value
 
 
 def pick_inputs(inputs: InputData, k: int) -> InputData:
     """mosaik's input dictionary of the ``k``-th step of a block."""
-    return {eid: {attr: {src: v[k] if type(v) is Block else pick(v, k)
-                         for src, v in sources.items()}
+    return {eid: {attr: {src: v[k] if type(v) is Block else pick(v, k) if type(v) is dict
+                         else v for src, v in sources.items()}
                   for attr, sources in data.items()} for eid, data in inputs.items()}
 
 

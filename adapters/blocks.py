@@ -10,10 +10,9 @@ the block). Five take a whole block at once where that gives the same numbers:
 - the loads: a factory's model vectorised over the block, EV hubs and heat supplies by their
   models step by step (their state and random draws follow the steps), in one call;
 - the grid: the block's power flows in one call (:meth:`twin.models.grid.topology.ParkGrid.
-  step_block`), where no line trips and the public grid stays up, in a worker thread while
-  the other simulators compute the next block;
+  step_block`), where no line trips and the public grid stays up;
 - the recorder: each simulator's snapshot of blocks written row by row without taking the
-  snapshot apart step by step (a block whose grid is still being solved a block later).
+  snapshot apart step by step.
 
 Each gives what the per-step code gives, to rounding: the vectorised sums and products may
 round otherwise than one step at a time (1e-14 relative), and a Newton-Raphson started from a
@@ -23,11 +22,7 @@ exchange within 7e-11 MW over 30 days of the reference park; tests/test_blocks.p
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -37,7 +32,7 @@ from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
 from adapters.base import OUTPUTS_ATTR, as_values, hourly
 from adapters.battery_sim import BatterySim
-from adapters.block import Block, BlockStepping, Deferred, blocked
+from adapters.block import Block, BlockStepping, blocked
 from adapters.ems_sim import EMSSim
 from adapters.grid_sim import INPUT_NAMES as GRID_INPUTS
 from adapters.grid_sim import GridSim
@@ -56,7 +51,6 @@ from twin.models.loads.heat import HeatSupply
 from twin.models.wind import wind_at_height
 
 Outputs = dict[str, dict[str, Block]]
-log = logging.getLogger(__name__)
 HEAT_WIND = ("wind_ms", "wind_height_m", "roughness_m")  # a heat supply's optional inputs
 FACTORY_OUT = (*FACTORY_NAMES, "p_shift_mw")
 
@@ -226,22 +220,14 @@ def active_over(book: Any, times: list[float], kind: str) -> list[list[Any]]:
 
 class BlockGridSim(BlockStepping, GridSim):
     """The park network, the power flows of a block solved in one call where no line is
-    tripped and the public grid is up throughout the block (else step by step). The call
-    runs in a worker thread (the solver releases the GIL) while the other simulators compute
-    the next block: the block's outputs are a :class:`adapters.block.Deferred`, the blocks
-    solved one after the other, and a step-by-step block waits for the last one."""
+    tripped and the public grid is up throughout the block (else step by step)."""
 
-    _worker: ThreadPoolExecutor | None = None
-    _pending: Deferred | None = None
-
-    def step_block(self, time: int, inputs: InputData, n: int) -> Outputs | Deferred | None:
-        self._settle()  # the solvers' state after the last block: this one's start
+    def step_block(self, time: int, inputs: InputData, n: int) -> Outputs | None:
         book, tick = self.events, self.step_ticks
         if book and any(book.active(self.seconds(time + k * tick), "grid_outage", "line_trip")
-                        for k in range(n)) \
-                or not all(grid.takes_blocks for grid in self.entities.values()):
+                        for k in range(n)):
             return None
-        calls, finishes = [], []
+        out: Outputs = {}
         for eid, grid in self.entities.items():
             x = np.zeros((n, len(grid.names)))
             totals = {name: np.zeros(n) for name in GRID_INPUTS}
@@ -257,35 +243,11 @@ class BlockGridSim(BlockStepping, GridSim):
                     subtotal += v
                 totals[attr] = subtotal
             lossless = totals["p_load_mw"] + totals["p_storage_mw"] - totals["p_gen_mw"]
-            parts = grid.flows_block_parts(x, lossless)
-            assert parts is not None  # takes_blocks
-            calls.append(parts[0])
-            finishes.append((eid, parts[1], totals))
-
-        def outputs(made: list[Any]) -> Outputs:
-            return {eid: _grid_outputs(*finish(m), totals)
-                    for (eid, finish, totals), m in zip(finishes, made, strict=True)}
-        if self._worker is None:
-            self._worker = ThreadPoolExecutor(1, thread_name_prefix="grid-blocks")
-        self._pending = Deferred(self._worker.submit(self._solve, calls), outputs)
-        return self._pending
-
-    def _solve(self, calls: list[Callable[[], Any]]) -> list[Any]:
-        """The power flows' Newton-Raphson of a block (in the worker thread)."""
-        t0 = perf_counter()
-        made = [call() for call in calls]
-        self._timing.thread_s += perf_counter() - t0
-        return made
-
-    def _settle(self) -> None:
-        """Finish the last block, if it is not yet (its failure raised here)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def finalize(self) -> None:
-        if self._worker is not None:
-            self._worker.shutdown()
+            flows = grid.flows_block(x, lossless)
+            if flows is None:
+                return None
+            out[eid] = _grid_outputs(*flows, totals)
+        return out
 
 
 def _grid_outputs(ok: np.ndarray, r: Any, net: np.ndarray, direct: np.ndarray,
@@ -326,43 +288,20 @@ def _grid_outputs(ok: np.ndarray, r: Any, net: np.ndarray, direct: np.ndarray,
 
 
 class BlockRecorderSim(BlockStepping, RecorderSim):
-    """The recorder, taking each simulator's snapshot of blocks column by column. A block
-    with a snapshot still being computed (:class:`adapters.block.Deferred`: the grid's) is
-    written when the next block comes (or at the end), so the worker computes it meanwhile;
-    the first and the last block at once (a run's first step recorded without waiting a
-    block; nothing left to write when the run ends)."""
-
-    _held: tuple[int, InputData, int] | None = None
+    """The recorder, taking each simulator's snapshot of blocks column by column."""
 
     def step_block(self, time: int, inputs: InputData, n: int) -> Outputs | None:
-        assert self.writer is not None
-        self._write_held()
-        if self.observer is not None or any(attr != OUTPUTS_ATTR for data in inputs.values()
-                                            for attr in data):
-            return None
-        last = self.n_steps_total and time // self.step_ticks + n >= self.n_steps_total
-        if self.writer.n_steps and not last and any(
-                type(snapshot) is Deferred and not snapshot.done() for data in inputs.values()
-                for sources in data.values() for snapshot in sources.values()):
-            self._held = (time, inputs, n)
-        else:
-            self._write_block(time, inputs, n)
-        return {}
-
-    def _write_held(self) -> None:
-        """Write the block held back, if any."""
-        held, self._held = self._held, None
-        if held is not None:
-            self._write_block(*held)
-
-    def _write_block(self, time: int, inputs: InputData, n: int) -> None:
         writer = self.writer
         assert writer is not None
+        if self.observer is not None:
+            return None
         cols: list[int] = []
         blocks: list[Any] = []
         vectors: dict[int, Any] = {}
         for data in inputs.values():
-            for sources in data.values():
+            for attr, sources in data.items():
+                if attr != OUTPUTS_ATTR:
+                    return None
                 for src, snapshot in sources.items():
                     self._take(src, snapshot, cols, blocks, vectors)
         values = np.array(blocks, dtype=float).reshape(len(cols), n)  # None -> NaN
@@ -372,15 +311,7 @@ class BlockRecorderSim(BlockStepping, RecorderSim):
         if self.progress is not None:
             for t in times:
                 self.progress(t)
-
-    def finalize(self) -> None:
-        # a block is held here only when the run stopped early (the last one is written at
-        # once): its error, if any, is the run's own, raised already
-        try:
-            self._write_held()
-        except Exception as exc:  # noqa: BLE001 - the file stays incomplete; mosaik must end
-            log.warning("recorder: the last block held back is not written (%s)", exc)
-        super().finalize()
+        return {}
 
 
 class BlockWeatherSim(BlockStepping, WeatherSim):

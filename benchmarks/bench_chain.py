@@ -2,7 +2,7 @@
 solver, in CPU time (stable on a loaded machine, unlike the wall clock).
 
 Two copies of the reference park's network: one solving through the chain (the default,
-:class:`twin.models.grid.chain.Chain`), one through the bare solver (the chain switched off,
+:class:`twin.models.grid.solver._Chain`), one through the bare solver (the chain switched off,
 which redoes the Jacobian's pattern and KLU's symbolic analysis every call). Each solves the
 same ``--steps`` states of a random walk of the entities' powers one call per step
 (``ParkGrid.step``, as a run one step at a time) and as one block (``ParkGrid.step_block``),

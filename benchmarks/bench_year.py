@@ -162,8 +162,8 @@ def main() -> None:
           f"{MEMORY_TARGET_MB:g} MB: {'met' if peak_mb <= MEMORY_TARGET_MB else 'NOT met'}")
     print()
     print(f"{'simulator':<10} {'step ms':>9} {'get_data ms':>12} {'share':>7} "
-          f"{'beside ms':>10}   (beside: wall time per step in a worker thread, the grid's "
-          "Newton-Raphson and the recorder's writes)")
+          f"{'beside ms':>10}   (beside: wall time per step in a worker thread, the "
+          "recorder's writes)")
     own = 0.0
     for sid, t in sorted(result.timing.items(), key=lambda kv: -kv[1]["step_s"]):
         per = (t["step_s"] + t["get_data_s"]) / steps

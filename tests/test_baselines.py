@@ -66,8 +66,8 @@ def test_each_baseline_solves_once_per_step(park: scenario.Scenario, tmp_path: P
 
     monkeypatch.setattr(network, "fit_voltages", sizing)
     # what one step's power flow calls: runpp's solve, or the fast solver's Newton-Raphson
-    # (a row its chain is prepared for, or a call of the bare solver)
-    targets = ((FastSolver, "_newton", 1), (_Chain, "prepare", 0)) if solver == "lightsim2grid" \
+    # (a row of its chain, or a call of the bare solver)
+    targets = ((FastSolver, "_newton", 1), (_Chain, "run", 0)) if solver == "lightsim2grid" \
         else ((RunppSolver, "run", 1),)
     for cls, name, one in targets:
         monkeypatch.setattr(cls, name, _counted(getattr(cls, name), one, calls))

@@ -19,7 +19,7 @@ sparse product (loads, static generators and storage each mapped to their intern
 their ``scaling``), runs lightsim2grid's Newton-Raphson (KLU) warm-started from the previous
 converged voltage, and evaluates the branch flows and loadings with pandapower's own formulas.
 The Newton-Raphson runs in lightsim2grid's time-series solver, fed the injections of one step
-or of a block of steps as arrays (:class:`twin.models.grid.chain.Chain`): it keeps the Jacobian's pattern and the
+or of a block of steps as arrays (:class:`_Chain`): it keeps the Jacobian's pattern and the
 KLU symbolic analysis from call to call, which the bare solver redoes on every call.
 Since both sides work on the same admittance matrix, the only difference from ``runpp`` is
 where each Newton-Raphson stops inside the tolerance (``tolerance_mva`` = 1e-8): about 1e-9
@@ -41,7 +41,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib.util
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +50,6 @@ import pandapower.topology as pp_topology
 from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from pandapower.pypower.idx_bus import BASE_KV, PD, QD
 from scipy import sparse
-
-from twin.models.grid.chain import Chain as _Chain
 
 try:  # scipy's own CSR kernel, without the ~8 us of dispatch of ``A @ x`` per call
     from scipy.sparse._sparsetools import csr_matvec as _csr_matvec
@@ -278,6 +275,87 @@ class _Injections:
                 dtype=float) if n else np.zeros(0, complex))
         self.matrix = sparse.hstack(cols, format="csr")  # per-unit bus injection per MW
         self.buffer = np.concatenate(values).astype(np.complex128)  # current element powers
+
+
+class _Chain:
+    """lightsim2grid's time-series solver (``TimeSeriesCPP``) on the compiled network: the
+    Newton-Raphson of a run of steps, each started where the one before converged, in one
+    call fed whole arrays. Unlike a call of the bare solver (which rebuilds the Jacobian's
+    pattern and the linear solver's symbolic analysis every time: about 80 us of a 150 us
+    solve), it keeps them from call to call, for one step or many.
+
+    Its grid is lightsim2grid's own, built from the compiled network's matrices (MATPOWER
+    layout; each branch's magnetising conductance, which that layout lacks, as bus shunts)
+    with a load on every bus that takes the bus's whole injection. :meth:`of` returns None
+    for a network of several slack buses (lightsim2grid would share their power) and where
+    that grid's admittance matrix is not the compiled one to rounding (then the bare
+    solver runs); so both give the same voltages to rounding (2e-14 p.u. on the reference
+    park) and a step's answer is the same however the steps are batched."""
+
+    def __init__(self, series: Any, ybus: Any, n_gen: int, base_mva: float) -> None:
+        self.series = series
+        self.ybus = ybus  # the admittance matrix this grid was checked against
+        self.n_gen = n_gen
+        self.base_mva = base_mva
+        self.rows = 0
+
+    @classmethod
+    def of(cls, internal: dict, ybus: Any, v_start: np.ndarray) -> _Chain | None:
+        """The chain of the compiled network ``internal`` (pandapower's ppci), or None."""
+        try:
+            from lightsim2grid.lightsim2grid_cpp import TimeSeriesCPP
+            from lightsim2grid.network.from_matpower import init as from_matpower
+            from pandapower.pypower.idx_brch import BR_G, TAP
+            from pandapower.pypower.idx_bus import GS
+        except ImportError:  # pragma: no cover - depends on the lightsim2grid build
+            return None
+        if len(internal["ref"]) != 1 or len(internal["pv"]):  # its grid: one slack, no PV
+            return None
+        bus = internal["bus"][:, :13].real.copy()
+        branch = internal["branch"]
+        base = float(internal["baseMVA"])
+        g = branch[:, BR_G].real * base / 2.0
+        ends = branch[:, [F_BUS, T_BUS]].real.astype(np.int64)
+        np.add.at(bus[:, GS], ends[:, 0], g / np.abs(branch[:, TAP]) ** 2)
+        np.add.at(bus[:, GS], ends[:, 1], g)
+        bus[:, PD] = 1.0  # a load on every bus (its value is set each step)
+        gen = internal["gen"][:, :21].real.copy()
+        try:
+            grid = from_matpower({"bus": bus, "gen": gen, "branch": branch[:, :13].real.copy(),
+                                  "baseMVA": base})
+            grid.ac_pf(v_start.copy(), 1, 1.0)
+            same = ybus.shape == grid.get_Ybus_solver().shape and abs(
+                grid.get_Ybus_solver() - ybus).max() <= 1e-12 * abs(ybus).max()
+            loads = np.array([load.bus_id for load in grid.get_loads()])
+        except (RuntimeError, ValueError, IndexError, KeyError):
+            return None
+        if not same or not np.array_equal(loads, np.arange(len(bus))):
+            return None
+        return cls(TimeSeriesCPP(grid), ybus, len(gen), base)
+
+    def run(self, sbus: np.ndarray, v0: np.ndarray, max_iteration: int, tolerance: float
+            ) -> tuple[int, np.ndarray]:
+        """Solve the rows of ``sbus`` in turn from ``v0``: how many converged before the
+        first that did not (all: ``len(sbus)``), and their voltages (one row each)."""
+        k = len(sbus)
+        load = -sbus * self.base_mva
+        zeros = np.zeros((k, self.n_gen))
+        series = self.series
+        if k != self.rows:  # it keeps the number of rows of its last call until cleared
+            series.clear()
+            self.rows = k
+        try:
+            series.compute_Vs(zeros, np.zeros((k, 0)), np.ascontiguousarray(load.real),
+                              np.ascontiguousarray(load.imag), v0, max_iteration, tolerance)
+        except (RuntimeError, ValueError):
+            return 0, np.zeros((0, len(v0)), dtype=np.complex128)
+        ok = np.asarray(series.converged_mask(), dtype=bool)
+        n = k if ok.all() else int(np.argmin(ok))
+        v = np.asarray(series.get_voltages(), dtype=np.complex128)[:n]
+        good = np.isfinite(v.real).all(axis=1) & np.isfinite(v.imag).all(axis=1)
+        if not good.all():
+            n = int(np.argmin(good))
+        return n, v[:n].copy()
 
 
 class FastSolver:
@@ -538,17 +616,6 @@ class FastSolver:
         the block at once. Returns the steps' converged flags and a :class:`PFResult` whose
         arrays have one row per step (its numbers: one value per step; NaN rows and values
         where a step did not converge)."""
-        call, finish = self.block_parts(load_p_mw, load_q_mvar, sgen_p_mw, sgen_q_mvar)
-        return finish(call())
-
-    def block_parts(self, load_p_mw: np.ndarray, load_q_mvar: np.ndarray,
-                    sgen_p_mw: np.ndarray, sgen_q_mvar: np.ndarray
-                    ) -> tuple[Callable[[], Any], Callable[[Any], tuple[np.ndarray, PFResult]]]:
-        """:meth:`solve_block` in two parts, ``finish(call())``: ``call`` makes the
-        Newton-Raphson of the whole block where the time-series chain takes it, in a call
-        that releases the GIL (so another thread may make it while this one goes on);
-        ``finish`` the rest. Between the two, and until ``finish`` returned, no other call
-        of this solver."""
         inj = self._inj
         k = len(load_p_mw)
         buf = np.repeat(inj.buffer[None, :], k, axis=0)
@@ -556,46 +623,30 @@ class FastSolver:
             cut = inj.slices[name]
             buf.real[:, cut], buf.imag[:, cut] = p, q
         sbus = self._sbus_const + self._inj_matvec(buf)
+        ok, v = self._steps(sbus)
         if k:
             inj.buffer[:] = buf[-1]
-        chain = self._live_chain()
-        v0 = self._v_good
-        call = chain.prepare(sbus, v0, self.max_iteration, self.tolerance) if chain and k \
-            else (lambda: None)
+        r = self._results(v, sbus)  # rows that did not converge: NaN below
+        if not ok.all():
+            r = PFResult(False, *(np.where(ok.reshape((k,) + (1,) * (np.ndim(x) - 1)), x,
+                                           np.nan) for x in dataclasses.astuple(r)[1:]))
+        return ok, r
 
-        def finish(solved: Any) -> tuple[np.ndarray, PFResult]:
-            first = None if solved is None or chain is None else chain.collect(solved, v0)
-            ok, v = self._steps(sbus, first)
-            r = self._results(v, sbus)  # rows that did not converge: NaN below
-            if not ok.all():
-                r = PFResult(False, *(np.where(ok.reshape((k,) + (1,) * (np.ndim(x) - 1)), x,
-                                               np.nan) for x in dataclasses.astuple(r)[1:]))
-            return ok, r
-        return call, finish
-
-    def _live_chain(self) -> _Chain | None:
-        """The time-series chain where it holds this solver's admittance matrix."""
-        chain = self._chain
-        return chain if chain is not None and chain.ybus is self._ybus else None
-
-    def _steps(self, sbus: np.ndarray, first: tuple[int, np.ndarray] | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def _steps(self, sbus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The Newton-Raphson of each row of ``sbus`` in turn, each started where the last
         converged one stopped (a step that does not converge from there: again from the
         network's initial voltage): the steps' converged flags and voltages (rows of a step
         that did not converge: the initial voltage). The time-series chain where it holds
-        this admittance matrix (:class:`_Chain`), else the bare solver step by step;
-        ``first``: the chain's answer for all rows from the last converged voltage, made
-        already (:meth:`block_parts`)."""
+        this admittance matrix (:class:`_Chain`), else the bare solver step by step."""
         k = len(sbus)
         v = np.repeat(self._v_start[None, :], k, axis=0)
         ok = np.zeros(k, dtype=bool)
-        chain = self._live_chain()
+        chain = self._chain if self._chain is not None and self._chain.ybus is self._ybus \
+            else None
         i = 0
         while i < k:
             if chain is not None:
-                n, vs = first if first is not None and i == 0 else chain.run(
-                    sbus[i:], self._v_good, self.max_iteration, self.tolerance)
+                n, vs = chain.run(sbus[i:], self._v_good, self.max_iteration, self.tolerance)
                 if n:
                     v[i:i + n], ok[i:i + n] = vs, True
                     self._v_good = vs[-1]

@@ -23,7 +23,7 @@ balance and the network results are NaN. :meth:`ParkGrid.step` returns a :class:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,47 +256,21 @@ class ParkGrid:
             else float("nan"),
             p_shed_mw=shed, p_curtailed_mw=curtailed, taps=taps, q_inverter_mvar=q_inv)
 
-    @property
-    def takes_blocks(self) -> bool:
-        """Whether :meth:`flows_block` solves blocks: a solver with a block call and no
-        voltage control (it settles step by step)."""
-        return hasattr(self._topologies[frozenset()].solver, "block_parts") \
-            and self.control is None
-
     def flows_block(self, p_mw: np.ndarray, lossless_mw: np.ndarray
                     ) -> tuple[np.ndarray, PFResult, np.ndarray, np.ndarray, np.ndarray] | None:
         """The numbers of :meth:`step_block` as arrays over the block: each step's converged
         flag, the power flows (a :class:`PFResult` of arrays, a row per step), the exchange
         at the PCC (``p_net_mw``), the direct lines' flow and the tap positions; None as
         there, and where the voltage control is on (it settles step by step)."""
-        parts = self.flows_block_parts(p_mw, lossless_mw)
-        if parts is None:
-            return None
-        call, finish = parts
-        return finish(call())
-
-    def flows_block_parts(self, p_mw: np.ndarray, lossless_mw: np.ndarray) -> tuple[
-            Callable[[], Any],
-            Callable[[Any], tuple[np.ndarray, PFResult, np.ndarray, np.ndarray, np.ndarray]]
-            ] | None:
-        """:meth:`flows_block` in two parts, ``finish(call())``, ``call`` the power flows'
-        Newton-Raphson in a call that releases the GIL (another thread may make it;
-        :meth:`twin.models.grid.solver.FastSolver.block_parts`); None as there. Until
-        ``finish`` returned, no other call of this grid."""
-        if not self.takes_blocks:
-            return None
         solver = self._topologies[frozenset()].solver
+        if not hasattr(solver, "solve_block") or self.control is not None:
+            return None
         if self._to_elements_csr is None:  # sparse: no BLAS threads for a small product
             self._to_elements_csr = sparse.csr_matrix(self._to_elements)
         y = np.asarray(self._to_elements_csr @ p_mw.T).T
-        call, solved = solver.block_parts(*(y[:, part] for part in self._parts))
-
-        def finish(made: Any) -> tuple[np.ndarray, PFResult, np.ndarray, np.ndarray,
-                                       np.ndarray]:
-            ok, r = solved(made)
-            net = np.where(ok, r.p_ext_grid_mw, lossless_mw)
-            return ok, r, net, r.line_p_from_mw[:, self._direct].sum(axis=1), self.taps
-        return call, finish
+        ok, r = solver.solve_block(*(y[:, part] for part in self._parts))
+        net = np.where(ok, r.p_ext_grid_mw, lossless_mw)
+        return ok, r, net, r.line_p_from_mw[:, self._direct].sum(axis=1), self.taps
 
     def step_block(self, p_mw: np.ndarray, lossless_mw: np.ndarray) -> list[GridStep] | None:
         """:meth:`step` for a block of steps without tripped lines or outage, one row of
