@@ -2,7 +2,8 @@
 
 A planners' study runs many cases that differ only in what some simulators never read: the
 number of wind turbines, the PV plants' and the storage's sizes do not reach the weather, the
-loads or the AOI lines of a rule-controlled park. Such a simulator computes, in every case of
+loads or the AOI lines of a rule-controlled park (and a farm or a plant gives its size times
+what one unit of it gives). Such a simulator computes, in every case of
 one weather year, the very same blocks. A run given :class:`Replay` (a
 :class:`twin.cosim.world.Extension` that only names simulators) starts those simulators in
 their replaying versions here, and under :func:`session` with a key that says which runs
@@ -14,10 +15,15 @@ share them (the caller's: the case's scenario without the sized assets):
   block back where its inputs' digest is the one kept: the same outputs as computing it,
   exactly (the values are the kept floats). Where a digest differs (an input that depends on
   what the cases vary) the run stops with :class:`ReplayMismatch`, and the caller runs the
-  case again without replay.
+  case again without replay;
+- the PV plants and wind farms are sized: their entities count per unit of their size, and a
+  replayed block's power is the kept one times the ratio of the sizes, as the models say it
+  scales (``twin.models.pv.SIZE``, ``twin.models.wind.SIZE``): equal to computing it within
+  rounding (1e-12 relative).
 
-Blocks are kept for at most :data:`KEPT_KEYS` keys per process, the oldest dropped (a key's
-blocks of the reference park's weather, loads and AOI line over a 15-minute year: ~35 MB).
+Blocks are kept for at most :data:`KEPT_KEYS` session keys per process, the least recently
+used dropped (a key's blocks of the reference park's simulators over a 15-minute year: ~40
+MB).
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ import numpy as np
 from mosaik_api_v3.types import InputData, Time
 
 from adapters.block import Block
-from adapters.blocks import BlockAOISim, BlockLoadsSim, BlockWeatherSim
+from adapters.blocks import BlockAOISim, BlockLoadsSim, BlockPVSim, BlockWeatherSim, BlockWindSim
+from twin.models import pv, wind
 
-#: keys whose blocks a process keeps (a study's weather years)
+#: session keys whose blocks a process keeps (a study's weather years), the least recently
+#: used dropped
 KEPT_KEYS = 3
 
 _SESSION: contextvars.ContextVar[str | None] = contextvars.ContextVar("replay", default=None)
@@ -106,15 +114,29 @@ def _pack(out: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for eid, attrs in out.items()}
 
 
-def _unpack(kept: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {eid: {a: Block(v.tolist()) if type(v) is np.ndarray else v
+def _unpack(kept: dict[str, dict[str, Any]], scale: dict[str, float] | None = None,
+            scaled: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """Kept outputs as a block's, the ``scaled`` ones of entity ``eid`` times
+    ``scale[eid]``."""
+    scale = scale or {}
+    return {eid: {a: Block((v * scale[eid] if a in scaled and scale.get(eid, 1.0) != 1.0
+                            else v).tolist()) if type(v) is np.ndarray else v
                   for a, v in attrs.items()} for eid, attrs in kept.items()}
 
 
 class Replaying:
-    """Mixin of a replaying block simulator (put before the block class)."""
+    """Mixin of a replaying block simulator (put before the block class).
+
+    ``SIZE``, for a simulator of sized entities (a model's ``SIZE``): the parameter that sizes
+    an entity, the parameters sized with it, and the outputs proportional to it. The key then
+    holds each entity's parameters per unit of its size (those sized with it as their ratio
+    to it, to 12 digits), and a replayed block's proportional outputs are the kept ones times
+    the ratio of the sizes (equal to computing them to rounding: 1e-12 relative)."""
+
+    SIZE: tuple[str, tuple[str, ...], tuple[str, ...]] | None = None
 
     def init(self, sid: str, time_resolution: float = 1.0, **params: Any) -> Any:
+        self._sizes: dict[str, float] = {}
         self._replay_what: list[Any] = [type(self).__name__, time_resolution, _plain(params)]
         self._replay_started = False
         self._replay_key: tuple[Any, ...] | None = None
@@ -123,8 +145,15 @@ class Replaying:
         return super().init(sid, time_resolution, **params)  # type: ignore[misc]
 
     def create(self, num: int, model: str, **params: Any) -> Any:
+        created = super().create(num, model, **params)  # type: ignore[misc]
+        size = float(params.get(self.SIZE[0], 0.0)) if self.SIZE and num == 1 else 0.0
+        if size > 0:  # the entity per unit of its size
+            assert self.SIZE is not None
+            self._sizes[created[0]["eid"]] = size
+            params = {**params, self.SIZE[0]: 1,
+                      **{p: round(float(params[p]) / size, 12) for p in self.SIZE[1]}}
         self._replay_what.append((num, model, _plain(params)))
-        return super().create(num, model, **params)  # type: ignore[misc]
+        return created
 
     def _start_replay(self) -> None:
         self._replay_started = True
@@ -137,7 +166,7 @@ class Replaying:
             _KEPT.move_to_end(self._replay_key)
             self._replay = kept
         else:
-            self._record = {"blocks": {}}
+            self._record = {"blocks": {}, "sizes": dict(self._sizes)}
 
     def step(self, time: Time, inputs: InputData, max_advance: Time) -> Time | None:
         if not self._replay_started:
@@ -148,7 +177,10 @@ class Replaying:
                 _STATS["mismatched"] += 1
                 raise ReplayMismatch(f"{self.sid}: the block at {time} has other inputs than "  # type: ignore[attr-defined]
                                      "in the run it would be replayed from")
-            self.block_out = _unpack(block[1])
+            kept = self._replay.get("sizes", {})
+            self.block_out = _unpack(block[1], {e: size / kept[e] for e, size
+                                                in self._sizes.items()},
+                                     self.SIZE[2] if self.SIZE else ())
             timing = self._timing  # type: ignore[attr-defined]
             timing.steps += block[2]
             _STATS["replayed"] += 1
@@ -169,8 +201,9 @@ class Replaying:
         assert self._record is not None
         _KEPT[self._replay_key] = self._record
         _KEPT.move_to_end(self._replay_key)
-        while len(_KEPT) > KEPT_KEYS:
-            _KEPT.popitem(last=False)
+        sessions = list(dict.fromkeys(key[0] for key in reversed(_KEPT)))  # newest first
+        for key in [k for k in _KEPT if k[0] in sessions[KEPT_KEYS:]]:
+            del _KEPT[key]
 
 
 class ReplayWeatherSim(Replaying, BlockWeatherSim):
@@ -196,8 +229,23 @@ class ReplayAOISim(Replaying, BlockAOISim):  # type: ignore[misc,valid-type]
         return out
 
 
+class ReplayPVSim(Replaying, BlockPVSim):
+    """PV plants, their blocks replayed (scaled to the plants' sizes) where a run of the same
+    key computed them."""
+
+    SIZE = pv.SIZE
+
+
+class ReplayWindSim(Replaying, BlockWindSim):
+    """Wind farms, their blocks replayed (scaled to the farms' turbines) where a run of the
+    same key computed them."""
+
+    SIZE = wind.SIZE
+
+
 #: the simulators a run may replay, by mosaik name
-CLASSES = {"Weather": ReplayWeatherSim, "Loads": ReplayLoadsSim, "AOI": ReplayAOISim}
+CLASSES = {"Weather": ReplayWeatherSim, "Loads": ReplayLoadsSim, "AOI": ReplayAOISim,
+           "PV": ReplayPVSim, "Wind": ReplayWindSim}
 
 
 @dataclass(frozen=True)

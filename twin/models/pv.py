@@ -155,6 +155,12 @@ OUTPUTS = (
     Quantity("temp_cell_c", "degC", "cell temperature"),
     Quantity("p_clipped_mw", "MW", "AC power cut by the inverter limit"),
 )
+#: the plant's size (the DC nameplate), the parameters sized with it, and the outputs
+#: proportional to it: a plant ``f`` times larger, its inverter too, gives ``f`` times these
+#: (``pvwatts_dc`` is linear in the nameplate, the inverter's efficiency a function of its
+#: load's share of the rating, its clipping at the rating); the others (irradiance, cell
+#: temperature) are the same
+SIZE = ("p_dc_mwp", ("p_ac_mw",), ("p_mw", "p_dc_mw", "p_clipped_mw"))
 
 
 def sun_position(

@@ -141,6 +141,9 @@ OUTPUTS = (
     Quantity("wind_hub_ms", "m/s", "wind speed at hub height"),
     Quantity("density_kg_m3", "kg/m3", "air density at hub height"),
 )
+#: the farm's size (its turbines), the parameters sized with it (none), and the outputs
+#: proportional to it (the farm's power is one turbine's times their number, step 4 above)
+SIZE = ("n_turbines", (), ("p_mw",))
 
 
 def default_wind_farm(name: str, n_turbines: int) -> WindFarmSpec:

@@ -108,9 +108,10 @@ def run_case(job: Job, case: Case) -> dict[str, Any]:
 
 def replayed(s: Scenario) -> tuple[str, ...]:
     """The simulators a case's run may take back from an earlier run of its weather year
-    (:mod:`adapters.replay`): the weather, the loads and the AOI lines, which the sized
-    assets do not reach where the rule controller runs the park in blocks; not the loads
-    where an electric boiler runs on the park's spare power (the generation's)."""
+    (:mod:`adapters.replay`) where the rule controller runs the park in blocks: the weather,
+    the loads and the AOI lines, which the sized assets do not reach (not the loads where an
+    electric boiler runs on the park's spare power, the generation's), and the PV plants and
+    wind farms, scaled to their sizes."""
     from twin.cosim import blocking
 
     if blocking.block_steps(s) <= 1:
@@ -118,7 +119,9 @@ def replayed(s: Scenario) -> tuple[str, ...]:
     sims = ["Weather"]
     if not any(h.eboiler_mw > 0 for h in s.heat_supply):
         sims.append("Loads")
-    return (*sims, "AOI") if s.aoi_lines else tuple(sims)
+    sims += ["AOI"] if s.aoi_lines else []
+    sims += ["PV"] if s.pv_plants else []
+    return (*sims, "Wind") if s.wind_farms else tuple(sims)
 
 
 def _simulate(s: Scenario, runs_dir: str | None, shared: str = "") -> dict[str, Any]:
