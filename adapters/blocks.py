@@ -85,10 +85,16 @@ class BlockPVSim(BlockStepping, PVSim):
         wind_10m = wind_at_height(w["wind_ms"], float(heights[0, 0]), CELL_WIND_HEIGHT_M,
                                   float(roughness[0, 0]))
         tick = self.step_ticks
-        suns = [self._sun(self.start_epoch_s + self.seconds(time + k * tick)) for k in range(n)]
+        days: list[tuple[Any, list[int]]] = []  # the days of sun positions, the steps' instants
+        for k in range(n):
+            i = self.sun_index(self.start_epoch_s + self.seconds(time + k * tick))
+            if days and days[-1][0] is self._sun_day:
+                days[-1][1].append(i)
+            else:
+                days.append((self._sun_day, [i]))
         fields = ("apparent_zenith_deg", "zenith_deg", "azimuth_deg", "dni_extra_w_m2",
                   "airmass_rel")
-        sun = pv.SunPosition(*(np.array([getattr(s, f) for s in suns])[:, None]
+        sun = pv.SunPosition(*(np.concatenate([getattr(d, f)[i] for d, i in days])[:, None]
                                for f in fields))
         out = {name: np.zeros((n, len(eids))) for name in PV_MODEL.output_names}
         day = np.asarray(sun.apparent_zenith_deg[:, 0] < 90.0)

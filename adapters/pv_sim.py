@@ -33,14 +33,20 @@ class PVSim(TwinSimulator):
     def _sun(self, epoch_s: int) -> pv.SunPosition:
         """Sun position of the step, computed a day of steps at a time (it depends on time
         and site only)."""
+        i = self.sun_index(epoch_s)
+        assert self._sun_day is not None
+        return self._sun_day.at(i)
+
+    def sun_index(self, epoch_s: int) -> int:
+        """The step's instant in ``_sun_day``, the day of sun positions from ``_sun_start``
+        (computed anew from the step where the step is not in it)."""
         i = self.index(epoch_s - self._sun_start) if self._sun_day is not None else -1
         if not 0 <= i < SUN_BLOCK_STEPS:
             lat, lon, alt = self.site
             self._sun_start, i = epoch_s, 0
             times = epoch_s + self.step_s * np.arange(SUN_BLOCK_STEPS)
             self._sun_day = pv.sun_position(times, lat, lon, alt, dt_s=self.step_s)
-        assert self._sun_day is not None
-        return self._sun_day.at(int(i))
+        return int(i)
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         self.fleet: pv.PVFleet | None = None  # rebuilt on the next step

@@ -55,7 +55,9 @@ class BlockCharge:
         self.td, self.er = hub._t_dep.tolist(), hub._e_rem.tolist()
         self.free = [i for i, o in enumerate(self.occ) if not o]  # ascending: a heap
         self.queue = deque(hub._queue)
-        self.parts: list[tuple[int, int, float]] = []  # (step, charger, energy) in part
+        self.w = len(self.occ)
+        self.flat: list[int] = []  # step x chargers + charger, energy: the steps in part
+        self.caps: list[float] = []
         self.runs: list[tuple[int, int, int]] = []  # (first, end, charger) charged in full
         self.leave: list[list[tuple[int, float]]] = [[] for _ in range(self.n)]
 
@@ -63,7 +65,7 @@ class BlockCharge:
         """The vehicle on charger ``i`` from step ``k`` until it leaves or the block ends:
         each step ``EVHub._charge``'s operations, the whole steps in a row."""
         t_p, t_d, e = self.tp[i], self.td[i], self.er[i]
-        n, x, dt, c, t0s, t1s = self.n, self.x, self.dt, self.c, self.t0s, self.t1s
+        n, x, dt, c, t0s, t1s, w = self.n, self.x, self.dt, self.c, self.t0s, self.t1s, self.w
         kd = bisect_left(t1s, t_d, k)  # the step it leaves in at the latest
         while True:
             if e > 0.0:
@@ -73,7 +75,8 @@ class BlockCharge:
                 a = (a if a < dt else dt) * c
                 cap = a if a < e else e
                 if cap:
-                    self.parts.append((k, i, cap))
+                    self.flat.append(k * w + i)
+                    self.caps.append(cap)
                     e -= cap
             if k >= kd or (self.full and e <= 0.0):
                 self.leave[k].append((i, e))
@@ -187,9 +190,10 @@ class BlockCharge:
         the hub's limit, else the hub's state and totals moved on."""
         hub, dt_s = self.hub, self.dt_s
         energy = np.zeros((self.n, len(self.occ)))
-        if self.parts:
-            ks, slots, caps = zip(*self.parts, strict=True)
-            energy[ks, slots] = caps
+        if self.flat:
+            m = len(self.flat)
+            energy.reshape(-1)[np.fromiter(self.flat, np.intp, m)] = np.fromiter(
+                self.caps, float, m)
         if self.runs:  # each run's steps and charger, at once
             first, end, slots = (np.array(v) for v in zip(*self.runs, strict=True))
             length = end - first
