@@ -4,7 +4,10 @@ A battery follows its ``p_set_mw`` input when one is connected (from an energy m
 system). Without one it follows the simulator's local rule (:func:`twin.models.control.
 rule_setpoints`): a ``Rule`` entity receives the park's generation and load and shares the
 surplus or deficit over the batteries in proportion to their power ratings, or, in the hours
-its ``schedule_mw`` covers (a total setpoint per hour from the start, > 0 charge), shares that.
+its ``schedule_mw`` covers (a total setpoint per hour from the start, > 0 charge), shares that;
+where its ``grid_mw`` covers the hour too (the park's planned net export of each hour), the
+surplus less that export instead, so that the storage takes the hour's deviations from the
+plan, step by step, and the grid exchange follows it (:func:`scheduled`).
 
 A battery whose ``soc_measured`` input is connected (hardware in the loop: the state of charge
 a device measured, a step earlier) starts each step from that state of charge, so whatever
@@ -29,16 +32,35 @@ from twin.models.control import rule_setpoints
 BATTERY = Model(spec_params(BatterySpec), battery.OUTPUTS, battery.INPUTS)
 
 
+def scheduled(schedule: list[float], exchange: list[float], t: float, gen: float,
+              load: float) -> tuple[float, float]:
+    """The generation and load the rule shares at ``t`` (s from the start): the park's own
+    outside the storage's schedule; in it, the hour's scheduled total as a surplus to absorb,
+    or, where the planned net export of the hour is given too, the surplus less that export."""
+    total_mw = hourly(schedule, t, math.nan)
+    if math.isnan(total_mw):
+        return gen, load
+    export = hourly(exchange, t, math.nan)
+    return (total_mw, 0.0) if math.isnan(export) else (gen - export, load)
+
+
 class BatterySim(TwinSimulator):
     """Batteries: clip setpoints to power, energy and SOC limits; account for losses."""
 
+    exchange: dict[str, list[float]]
+
+    def setup(self, **sim_params: Any) -> None:
+        super().setup(**sim_params)
+        self.exchange = {}  # each rule's planned net export of each hour
+
     MODELS = {
         "Battery": BATTERY,
-        "Rule": Model(("name", "schedule_mw"), control.OUTPUTS, control.INPUTS),
+        "Rule": Model(("name", "schedule_mw", "grid_mw"), control.OUTPUTS, control.INPUTS),
     }
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         if model == "Rule":
+            self.exchange[eid] = [float(p) for p in params.get("grid_mw") or ()]
             return [float(p) for p in params.get("schedule_mw") or ()]
         spec = BatterySpec(**params)
         idle = battery.BatteryStep(p_mw=0.0, p_loss_mw=0.0, soc=spec.soc_init,
@@ -71,9 +93,8 @@ class BatterySim(TwinSimulator):
             data = inputs.get(eid, {})
             gen, load = total(data.get("p_gen_mw")), total(data.get("p_load_mw"))
             self.out[eid] = {"p_surplus_mw": gen - load}
-            scheduled = hourly(self.entities[eid], time, math.nan)
-            if not math.isnan(scheduled):  # the hour's scheduled total as a surplus to absorb
-                gen, load = scheduled, 0.0
+            gen, load = scheduled(self.entities[eid], self.exchange.get(eid, ()), time, gen,
+                                  load)
             p_set = rule_setpoints(gen, load, [batteries[b][0].p_max_mw for b in free])
             setpoints.update(zip(free, p_set, strict=True))
         return setpoints

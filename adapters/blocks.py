@@ -22,7 +22,6 @@ exchange within 7e-11 MW over 30 days of the reference park; tests/test_blocks.p
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -30,13 +29,13 @@ from mosaik_api_v3.types import InputData
 
 from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
-from adapters.base import OUTPUTS_ATTR, as_values, hourly
-from adapters.battery_sim import BatterySim
+from adapters.base import OUTPUTS_ATTR, as_values
+from adapters.battery_sim import BatterySim, scheduled
 from adapters.block import Block, BlockStepping, blocked
 from adapters.ems_sim import EMSSim
 from adapters.grid_sim import INPUT_NAMES as GRID_INPUTS
 from adapters.grid_sim import GridSim
-from adapters.loads_sim import EV_NAMES, FACTORY_NAMES, HEAT_NAMES, LoadsSim
+from adapters.loads_sim import EV_NAMES, FACTORY_NAMES, HEAT_NAMES, LoadsSim, plan_shares
 from adapters.pv_sim import CELL_WIND_HEIGHT_M, PVSim
 from adapters.pv_sim import MODEL as PV_MODEL
 from adapters.recorder_sim import RecorderSim
@@ -188,9 +187,11 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
         most = np.array([self.boilers_most(e) for e in epochs])
         for eid in out:
             load = load + np.asarray(out[eid]["p_mw"], dtype=float)
-        for eid, entity in self.entities.items():
-            if not isinstance(entity, HeatSupply):
-                continue
+        heat = {e: x for e, x in self.entities.items() if isinstance(x, HeatSupply)}
+        specs = [x.spec for x in heat.values()]
+        plans = [None if (h := self.heat_plan(e)) is None else plan_shares(h, specs)
+                 for e in epochs]
+        for k, (eid, entity) in enumerate(heat.items()):
             data = inputs.get(eid, {})
             wind = [_sources(data, a) for a in HEAT_WIND]
             winds = (list(zip(*(w[0] for w in wind), strict=True)) if all(wind)
@@ -201,9 +202,16 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
                       - (np.sum([np.asarray(x, dtype=float) for x in others], axis=0)
                          if others else 0.0) - load - [self.reserved(e) for e in epochs]))
             spare = spare if not gens else np.minimum(spare, most)
-            rows = [as_values(entity.step(e, self.step_s, t, w, g), HEAT_NAMES)
-                    for e, t, w, g in zip(epochs, _sources(data, "temp_air_c")[0], winds,
-                                          spare, strict=True)]
+            # a step of the heat plan: the supply's share of it, its boilers within its share
+            # of the generation (the adapter's ``_step_heat``)
+            gen = (np.sum([np.asarray(g, dtype=float) for g in gens], axis=0) if gens
+                   else [None] * len(epochs))
+            steps = [(g, None) if sh is None else
+                     (None if x is None else sh[k][1] * x, sh[k][0])
+                     for g, sh, x in zip(spare, plans, gen, strict=True)]
+            rows = [as_values(entity.step(e, self.step_s, t, w, g, plan), HEAT_NAMES)
+                    for e, t, w, (g, plan) in zip(epochs, _sources(data, "temp_air_c")[0],
+                                                  winds, steps, strict=True)]
             out[eid] = {a: Block([r[a] for r in rows]) for a in HEAT_NAMES}
             load = load + np.asarray(out[eid]["p_mw"], dtype=float)
             most = most - np.asarray(out[eid]["p_eboiler_mw"], dtype=float)
@@ -373,9 +381,8 @@ class BlockBatterySim(BlockStepping, BatterySim):
                 gen = float(sum(v[k] for v in gens)) if gens else 0.0
                 load = float(sum(v[k] for v in loads)) if loads else 0.0
                 surplus.append(gen - load)
-                scheduled = hourly(self.entities[eid], t, math.nan)
-                if not math.isnan(scheduled):
-                    gen, load = scheduled, 0.0
+                gen, load = scheduled(self.entities[eid], self.exchange.get(eid, []), t, gen,
+                                      load)
                 setpoints[k] = rule_setpoints(gen, load, ratings)
             out[eid] = {"p_surplus_mw": Block(surplus)}
         for j, eid in enumerate(batteries):

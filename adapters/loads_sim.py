@@ -42,6 +42,7 @@ HEAT = Model(spec_params(HeatSupplySpec), heat_model.OUTPUTS, heat_model.INPUTS)
 FACTORY_NAMES = tuple(f.name for f in dataclasses.fields(FactoryOutput))  # the model's share
 EV_NAMES = EV.output_names
 HEAT_NAMES = HEAT.output_names
+HeatPlan = heat_model.HeatPlan
 
 
 class LoadsSim(TwinSimulator):
@@ -52,11 +53,15 @@ class LoadsSim(TwinSimulator):
     def setup(self, timezone: str = "Asia/Shanghai", seed: int = 0,
               duration_s: int = 366 * 86400, flex: bool = False,
               events: EventBook | None = None, reserve_mw: list[float] | None = None,
-              boil_mw: list[float] | None = None) -> None:
+              boil_mw: list[float] | None = None, heat_pump_mw: list[float] | None = None,
+              heat_store_mw: list[float] | None = None) -> None:
         self.seed = int(seed)
         # the storage's scheduled charge of each hour from the start: not spare for boilers
         self.reserve = [max(float(p), 0.0) for p in reserve_mw or ()]
         self.boil = [max(float(p), 0.0) for p in boil_mw or ()]  # the boilers' most, hourly
+        # the heat supplies' plan of each hour: heat pumps' heat, the store's net charge
+        self.heat_pump = [max(float(p), 0.0) for p in heat_pump_mw or ()]
+        self.heat_store = [float(p) for p in heat_store_mw or ()]
         self.events = events
         self.flex_wanted = bool(flex)  # an EMS reads the hubs' connected vehicles
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
@@ -138,6 +143,16 @@ class LoadsSim(TwinSimulator):
         (unlimited past the schedule)."""
         return hourly(self.boil, epoch_s - self.start_epoch_s, math.inf)
 
+    def heat_plan(self, epoch_s: float) -> HeatPlan | None:
+        """The heat supplies' setpoints (all together) in the hour of ``epoch_s``: ``None``
+        outside the heat pumps' and heat store's schedules."""
+        t = epoch_s - self.start_epoch_s
+        q_hp, q_store = hourly(self.heat_pump, t, math.nan), hourly(self.heat_store, t, math.nan)
+        if math.isnan(q_hp) and math.isnan(q_store):
+            return None
+        return HeatPlan(0.0 if math.isnan(q_hp) else q_hp, self.boilers_most(epoch_s),
+                        0.0 if math.isnan(q_store) else q_store)
+
     def _step_heat(self, epoch_s: int, inputs: InputData) -> None:
         """The heat supplies, after the other loads: with the park's generation connected,
         each one's spare power is it less the park's loads stepped elsewhere (``p_load_mw``)
@@ -145,20 +160,50 @@ class LoadsSim(TwinSimulator):
         load = sum(self.out[e]["p_mw"] for e, x in self.entities.items()
                    if not isinstance(x, HeatSupply))
         most = self.boilers_most(epoch_s)
-        for eid, entity in self.entities.items():
-            if not isinstance(entity, HeatSupply):
-                continue
+        plan = self.heat_plan(epoch_s)
+        heat = {e: x for e, x in self.entities.items() if isinstance(x, HeatSupply)}
+        if plan is not None:  # shared by the ratings; the boilers within the generation
+            shares = plan_shares(plan, [x.spec for x in heat.values()])
+        for k, (eid, entity) in enumerate(heat.items()):
             data = inputs.get(eid, {})
             temp = single(data.get("temp_air_c"))
             if temp is None:
                 raise ValueError(f"{eid}: connect temp_air_c to this entity")
             wind = [single(data.get(a)) for a in ("wind_ms", "wind_height_m", "roughness_m")]
-            spare = (total(data["p_gen_mw"]) - total(data.get("p_load_mw")) - load
-                     - self.reserved(epoch_s) if "p_gen_mw" in data else None)
-            spare = None if spare is None else min(spare, most)
+            if plan is None:
+                spare = self._spare(data, load, epoch_s)
+                spare = None if spare is None else min(spare, most)
+                mine = None
+            else:
+                mine, share = shares[k]
+                spare = share * total(data["p_gen_mw"]) if "p_gen_mw" in data else None
             out = entity.step(epoch_s, self.step_s, temp,
                               None if None in wind else tuple(wind),  # type: ignore[arg-type]
-                              spare)
+                              spare, mine)
             self.out[eid] = as_values(out, HEAT_NAMES)
             load += out.p_mw
             most -= out.p_eboiler_mw
+
+    def _spare(self, data: Mapping[str, Any], load: float, epoch_s: float) -> float | None:
+        """The park's spare power for a heat supply's boilers: its generation less the loads
+        stepped elsewhere and ``load`` (here) and the storage's scheduled charge; ``None``
+        where the generation is not connected."""
+        if "p_gen_mw" not in data:
+            return None
+        return (total(data["p_gen_mw"]) - total(data.get("p_load_mw")) - load
+                - self.reserved(epoch_s))
+
+
+def plan_shares(plan: HeatPlan, specs: list[HeatSupplySpec]) -> list[tuple[HeatPlan, float]]:
+    """Each heat supply's part of the setpoints of them all, by its share of the ratings
+    concerned (heat pumps of every kind, electric boilers, heat store), and its share of the
+    park's generation that its boilers may take (by boiler rating)."""
+    def share(values: list[float]) -> list[float]:
+        s = sum(values)
+        return [v / s if s > 0 else 1.0 / len(values) for v in values]
+
+    hp = share([h.hp_q_max_mw + h.ashp_q_max_mw + h.waste_heat_q_max_mw for h in specs])
+    eb = share([h.eboiler_mw for h in specs])
+    st = share([h.store_mwh for h in specs])
+    return [(HeatPlan(plan.q_hp_mw * a, plan.p_eboiler_mw * b if b > 0 else 0.0,
+                      plan.q_store_mw * c), b) for a, b, c in zip(hp, eb, st, strict=True)]

@@ -251,7 +251,9 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
         "Loads": {"timezone": park.timezone, "seed": park.seed,
                   "duration_s": s.period.duration_s, "flex": s.controller.kind == "ems",
                   "events": events, "reserve_mw": list(s.controller.storage_schedule_mw),
-                  "boil_mw": list(s.controller.eboiler_schedule_mw)},
+                  "boil_mw": list(s.controller.eboiler_schedule_mw),
+                  "heat_pump_mw": list(s.controller.heat_pump_schedule_mw),
+                  "heat_store_mw": list(s.controller.heat_store_schedule_mw)},
         "Battery": {},
         "AOI": {"seed": park.seed, "timezone": park.timezone,
                 "duration_s": s.period.duration_s, "events": events,
@@ -288,7 +290,8 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
                    background=observer is not None or bool(extensions))
     elif batteries:  # the default controller: the battery simulator's local rule
         rule = factories["Battery"].Rule.create(
-            1, name="controller", schedule_mw=list(s.controller.storage_schedule_mw))[0]
+            1, name="controller", schedule_mw=list(s.controller.storage_schedule_mw),
+            grid_mw=list(s.controller.grid_schedule_mw))[0]
         wiring.add("controller", rule, "controller", BatterySim.MODELS["Rule"].outputs)
         _connect_all(world, gens, rule, ("p_mw", "p_gen_mw"))
         _connect_all(world, loads, rule, ("p_mw", "p_load_mw"))

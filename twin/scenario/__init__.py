@@ -140,6 +140,20 @@ class Controller:
     eboiler_schedule_mw: tuple[float, ...] = param(
         "MW", default=(), doc="the electric boilers' most power of each hour from the start "
         "(all heat supplies together), within the park's spare power; unlimited after it")
+    grid_schedule_mw: tuple[float, ...] = param(
+        "MW", default=(), doc="rule: the park's planned net export of each hour from the start "
+        "(< 0 import): in the hours of storage_schedule_mw, the storage takes the park's "
+        "surplus less it, step by step (the hour's deviations from the plan), not the "
+        "scheduled total")
+    heat_pump_schedule_mw: tuple[float, ...] = param(
+        "MW", default=(), doc="the heat pumps' heat of each hour from the start (all kinds, "
+        "all heat supplies together, shared by rating): with heat_store_schedule_mw, the heat "
+        "supplies follow an hourly plan (heat pumps first, the store as planned, the boilers "
+        "at eboiler_schedule_mw within the park's generation); the merit order after it")
+    heat_store_schedule_mw: tuple[float, ...] = param(
+        "MW", default=(), doc="the heat stores' net charge of each hour from the start (> 0 "
+        "charge from the electric boilers, < 0 discharge), shared by size; see "
+        "heat_pump_schedule_mw")
 
 
 @dataclass(frozen=True)

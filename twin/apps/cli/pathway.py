@@ -3,7 +3,7 @@
     twin pathway SCENARIO [--years 2025-2028] [--acceptance 2027] [--days N] [--rounds 8]
                           [--criteria core,clean,direct] [--cfe 0.8] [--emissions location]
                           [--clean certificates,grid] [--gas-kgce 1.33] [--weather-years 3]
-                          [--weather-files a.epw,b.csv]
+                          [--weather-files a.epw,b.csv] [--no-follow-lp]
                           [--out DIR] [-o report.html]
 
 Runs the scenario for its hourly profiles (once per weather year), solves the
@@ -52,9 +52,11 @@ def register(sub: Any) -> None:
     p.add_argument("--weather-files", default="", help="weather files (EPW or CSV, "
                    "comma-separated), each one more weather year in which the criteria must "
                    "hold; checked as the scenario's weather (site, period)")
-    p.add_argument("--follow-lp", action="store_true", help="the acceptance rounds' runs "
-                   "dispatch the storage by the LP's hourly schedule (where the batteries "
-                   "can), not by the rule (charge on surplus)")
+    p.add_argument("--no-follow-lp", dest="follow_lp", action="store_false",
+                   help="the acceptance rounds' runs dispatch the storage by the rule (charge "
+                   "on surplus) and the heat by its merit order, not by the LP's hourly "
+                   "storage schedule and heat plan (followed where the batteries and heat "
+                   "supplies can, the default)")
     p.add_argument("--out", default="results/pathway", help="folder of the runs")
     p.add_argument("-o", "--output", help="HTML report (default: OUT/pathway.html)")
     p.set_defaults(func=cmd_pathway)

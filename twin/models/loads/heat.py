@@ -17,6 +17,14 @@ design load at the design temperature (it keeps rising below it). Supply::
     the rest (q_boiler). Burning spare wind in the boilers before the heat pumps is what the
     pathway's LP does: the wind is otherwise exported, and the energy use it adds lowers the
     core indicator (tCO2 per tce).
+    With an hourly plan (:class:`HeatPlan`: the pathway LP's heat pumps, electric boilers
+    and heat store), the step follows it where it can: the heat pumps give the planned heat
+    (within their capacities and the demand), the store discharges what is planned, the
+    electric boilers run at the planned power, within the park's local generation where it
+    is given (the LP's own rule: boilers and export together at most the generation, so that
+    the other loads may be served by the storage while the generation boils), heat to the
+    demand, the rest into the store; what the plan leaves of the demand comes from the heat
+    pumps' spare capacity, the store, then gas.
     Without the park's spare power (a model stepped alone), the electric boilers run after
     the heat pumps, at full power in windy hours (the weather's wind at 100 m above a threshold; the valley
     hours of a tariff without wind) and the store discharges outside them
@@ -72,6 +80,17 @@ class HeatOutput:
     q_store_mw: float = 0.0
     p_eboiler_mw: float = 0.0
     e_store_mwh: float = 0.0
+
+
+@dataclass(frozen=True)
+class HeatPlan:
+    """Setpoints of one step (the pathway LP's hour): heat from the heat pumps (all kinds,
+    MW thermal), the electric boilers' power (MW electric; ``inf``: as the spare power allows)
+    and the heat store's net charge (MW thermal, > 0 charge from the boilers, < 0 discharge)."""
+
+    q_hp_mw: float
+    p_eboiler_mw: float = float("inf")
+    q_store_mw: float = 0.0
 
 
 # What the heat supply takes each step and what it gives (the fields of HeatOutput).
@@ -237,16 +256,62 @@ class HeatSupply:
         fill = min(heat_max - q_eb, max(self.spec.store_mwh - e, 0.0) / dt_h)
         return q_eb, (q_eb + fill) / self._eb_eff, e + fill * dt_h
 
+    def _pumps(self, q_mw: float, t_sup: float, cop: float, temp_air_c: float
+               ) -> tuple[float, float, float, float]:
+        """Heat pumps giving up to ``q_mw`` in merit order: waste heat, geothermal, air
+        source (down to its lowest air temperature). Returns (q_waste, q_hp, q_air, p_hp)."""
+        spec = self.spec
+        q_waste = min(q_mw, spec.waste_heat_q_max_mw)
+        q_hp = min(q_mw - q_waste, spec.hp_q_max_mw)
+        left = q_mw - q_waste - q_hp
+        p_hp = q_hp / cop
+        if q_waste > 0:
+            p_hp += q_waste / float(carnot_cop(self._waste[1], t_sup, self._waste[0],
+                                               self._cop_max))
+        q_air = min(left, spec.ashp_q_max_mw) if temp_air_c >= self._air[1] else 0.0
+        if q_air > 0:
+            p_hp += q_air / float(carnot_cop(temp_air_c, t_sup, self._air[0], self._cop_max))
+        return q_waste, q_hp, q_air, p_hp
+
+    def _planned(self, plan: HeatPlan, q: float, e: float, dt_h: float,
+                 spare: float | None, t_sup: float, cop: float, temp_air_c: float
+                 ) -> tuple[tuple[float, float, float, float], float, float, float, float,
+                            float]:
+        """The supply of a step following ``plan`` (see the module): returns the heat pumps
+        (:meth:`_pumps`), the boilers' heat to the demand and power, the store's discharge,
+        its content after the step and the gas boilers' heat."""
+        spec = self.spec
+        most = spec.waste_heat_q_max_mw + spec.hp_q_max_mw + (
+            spec.ashp_q_max_mw if temp_air_c >= self._air[1] else 0.0)
+        q_pumps = min(max(plan.q_hp_mw, 0.0), q, most)
+        q_store = min(max(-plan.q_store_mw, 0.0), e / dt_h, q - q_pumps)
+        e -= q_store * dt_h
+        p_eb = min(max(plan.p_eboiler_mw, 0.0), spec.eboiler_mw)
+        if spare is not None:
+            p_eb = min(p_eb, max(spare, 0.0))
+        q_eb, p_eb, e = (self._boil(p_eb, q - q_pumps - q_store, e, dt_h) if p_eb > 0
+                         else (0.0, 0.0, e))
+        left = q - q_pumps - q_store - q_eb
+        more = min(left, most - q_pumps)  # what the plan leaves: the heat pumps' spare, ...
+        q_pumps += more
+        left -= more
+        drawn = min(left, e / dt_h) if left > 0 else 0.0  # ... the store, then gas
+        e -= drawn * dt_h
+        return (self._pumps(q_pumps, t_sup, cop, temp_air_c), q_eb, p_eb, q_store + drawn, e,
+                max(left - drawn, 0.0))
+
     def step(self, epoch_s: int, dt_s: int, temp_air_c: float,
              wind: tuple[float, float, float] | None = None,
-             spare_mw: float | None = None) -> HeatOutput:
+             spare_mw: float | None = None, plan: HeatPlan | None = None) -> HeatOutput:
         """Heat demand and supply over ``[epoch_s, epoch_s + dt_s)``; ``spare_mw``: the park's
         local generation less its other loads in the step (the rule controller's surplus
         before the heat supply): the electric boilers take it, after the circulation pumps,
         first of all (to the demand, then into the store), and without any the store is drawn
         first. Without ``spare_mw``, the boilers run at full power after the heat pumps in
         the windy hours (``wind``: the weather's wind_ms, wind_height_m, roughness_m) or,
-        without wind, the tariff's valley."""
+        without wind, the tariff's valley. ``plan``: the step's setpoints (:class:`HeatPlan`),
+        followed where the supply can; with it, ``spare_mw`` is the most the electric
+        boilers may take (the pathway LP's rule: the park's generation)."""
         heating = self.in_season(self.calendar.locate(epoch_s)[0])
         q = self._q_dhw
         if heating and temp_air_c < self.t_base_c:
@@ -260,6 +325,12 @@ class HeatSupply:
         p_pump = self._pump * q
         q_eb, p_eb, q_store = 0.0, 0.0, 0.0
         spare = None if spare_mw is None else spare_mw - p_pump
+        if plan is not None:
+            (q_waste, q_hp, q_air, p_hp), q_eb, p_eb, q_store, e, left = self._planned(
+                plan, q, e, dt_h, spare_mw, t_sup, cop, temp_air_c)
+            self._store = e
+            return self._output(q, q_hp, left, p_hp, p_pump, dt_s, cop, t_sup, q_air,
+                                q_waste, q_eb, q_store, p_eb, e)
         if spare is not None and spare > 0 and spec.eboiler_mw > 0:
             # the park's spare power: the electric boilers first (its energy use, where the
             # heat pumps would leave it to be exported), to the demand, then into the store
@@ -268,17 +339,8 @@ class HeatSupply:
             q_store = min(q, e / dt_h)
             e -= q_store * dt_h
         rest = q - q_eb - q_store
-        q_waste = min(rest, spec.waste_heat_q_max_mw)
-        q_hp = min(rest - q_waste, spec.hp_q_max_mw)
-        left = rest - q_waste - q_hp
-        p_hp = q_hp / cop
-        if q_waste > 0:
-            p_hp += q_waste / float(carnot_cop(self._waste[1], t_sup, self._waste[0],
-                                               self._cop_max))
-        q_air = min(left, spec.ashp_q_max_mw) if temp_air_c >= self._air[1] else 0.0
-        if q_air > 0:
-            p_hp += q_air / float(carnot_cop(temp_air_c, t_sup, self._air[0], self._cop_max))
-        left -= q_air
+        q_waste, q_hp, q_air, p_hp = self._pumps(rest, t_sup, cop, temp_air_c)
+        left = rest - q_waste - q_hp - q_air
         if spare is None and spec.eboiler_mw > 0 and (
                 bool(windy(*wind, self._params)) if wind is not None
                 else int(self.calendar.local_hour(epoch_s)) in self._charge):
@@ -290,7 +352,12 @@ class HeatSupply:
             left -= more
             q_store += more
         self._store = e
-        q_boiler = max(left, 0.0)
+        return self._output(q, q_hp, max(left, 0.0), p_hp, p_pump, dt_s, cop, t_sup, q_air,
+                            q_waste, q_eb, q_store, p_eb, e)
+
+    def _output(self, q: float, q_hp: float, q_boiler: float, p_hp: float, p_pump: float,
+                dt_s: float, cop: float, t_sup: float, q_air: float, q_waste: float,
+                q_eb: float, q_store: float, p_eb: float, e: float) -> HeatOutput:
         return HeatOutput(
             q_heat_mw=q,
             q_hp_mw=q_hp,

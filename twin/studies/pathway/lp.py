@@ -85,8 +85,9 @@ class Solution:
     by_weather: list[dict[str, float]] = field(default_factory=list)  # criteria per year
     certificates_mwh: float = 0.0  # new certificates counted (GECs + contracts as settled),
     # the least over the weather years
-    # per weather year, the hourly storage charge, discharge, import and export (MWh) and,
-    # with electric boilers, their electricity and the heat store's charge and discharge
+    # per weather year, the hourly storage charge, discharge, import and export (MWh), the
+    # heat pumps' heat by kind and, with electric boilers, their electricity and the heat
+    # store's charge and discharge
     hourly: list[dict[str, np.ndarray]] = field(default_factory=list)
     resolved: bool = False  # solved again with each hour's storage direction fixed
 
@@ -586,8 +587,8 @@ def _read(ps: list[Profiles], levers: dict[str, Measure], v: dict[str, np.ndarra
         cost[item] = float(np.mean([e["cost"][item] for _, e in per]))
     flows = {f: float(np.mean([e["flows"][f] for _, e in per])) for f in per[0][1]["flows"]}
     counted = min(e["flows"]["certificates_mwh"] for _, e in per)
-    hourly = [{key: x[b[key]] for key in ("ch", "dis", "imp", "exp", "peb", "tc", "td")
-               if key in b} for b, _, _ in blocks]
+    hourly = [{key: x[b[key]] for key in ("ch", "dis", "imp", "exp", "peb", "tc", "td", "qhp",
+                                          "qa", "qw") if key in b} for b, _, _ in blocks]
     return Solution(status, port, crit, dict(thr), relax, binding, cost, flows, by_weather,
                     counted, hourly)
 

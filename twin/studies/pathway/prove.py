@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from twin import runner
 from twin.accounting import assessment, economics
 from twin.accounting.carbon import flows_from_run
@@ -333,13 +335,14 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
             rounds: int = 8, acceptance_year: int = 2027,
             years: tuple[int, int] | None = None, acct: Accounting | None = None,
             weather_years: int = 1, weather_files: tuple[str | Path, ...] = (),
-            follow_lp: bool = False) -> Pathway:
+            follow_lp: bool = True) -> Pathway:
     """Acceptance (solve, build, co-simulate, tighten, up to ``rounds`` rounds), then the road
     to it and after it: baseline, build-up, acceptance and later years, each co-simulated.
     The weather years: the scenario's, ``weather_years - 1`` more park seeds and
     ``weather_files`` (each checked as the scenario's weather before anything runs).
-    ``follow_lp``: the acceptance rounds' runs follow the LP's hourly storage schedule where
-    the batteries can (:func:`follow`), else the rule controller dispatches them."""
+    ``follow_lp``: the acceptance rounds' runs follow the LP's hourly storage schedule and
+    heat plan where the batteries and heat supplies can (:func:`follow`); ``False``: the rule
+    controller and the heat supplies' merit order dispatch them."""
     out = Path(out_dir)
     acct = acct or Accounting()
     start = time.perf_counter()
@@ -364,6 +367,12 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
                           f"{scenario.park.seed + max(weather_years, 1) - 1}{files}): the LP's "
                           "criteria hold in every one (for fewer than ten years, P90 is the "
                           "worst year) and each proving run is made in each; the worst is shown")
+    if follow_lp and scenario.controller.kind == "rule":
+        road.notes.append("the acceptance rounds' runs follow the LP's hourly plan where they "
+                          "can: the storage its schedule, taking each step's deviation from "
+                          "the hour's planned grid exchange; the heat pumps, electric boilers "
+                          "and heat store theirs (--no-follow-lp: the rule and the heat "
+                          "supplies' merit order)")
     thresholds = lp.targets(profiles, acct)
     required = acct.active
 
@@ -420,15 +429,25 @@ def pathway(scenario: Scenario, out_dir: str | Path, days: float | None = None,
 
 def follow(s: Scenario, sol: lp.Solution, w: int) -> Scenario:
     """Scenario ``s`` with the rule controller following weather year ``w``'s hourly storage
-    schedule of answer ``sol`` (charge less discharge, MWh per hour = MW), clipped to the
-    batteries' limits; unchanged where an EMS dispatches or the answer has no hours."""
+    schedule of answer ``sol`` (charge less discharge, MWh per hour = MW; with the hour's
+    planned net export, so that the storage takes the steps' deviations from the hour's plan
+    where it can), clipped to the batteries' limits, and its heat supplies the answer's hourly heat plan (the heat pumps'
+    heat, the electric boilers' power, the heat store's net charge) where they can;
+    unchanged where an EMS dispatches or the answer has no hours."""
     if s.controller.kind != "rule" or w >= len(sol.hourly):
         return s
     h = sol.hourly[w]
-    schedule = tuple(round(float(x), 6) for x in h["ch"] - h["dis"])
-    boil = tuple(round(float(x), 6) for x in h.get("peb", ()))
+
+    def hours(x) -> tuple[float, ...]:  # noqa: ANN001
+        return tuple(round(float(v), 6) for v in x)
+
+    pumps = sum((h[k] for k in ("qhp", "qa", "qw") if k in h), np.zeros(len(h["ch"])))
+    store = h["tc"] - h["td"] if "tc" in h else ()
     return dataclasses.replace(s, controller=dataclasses.replace(
-        s.controller, storage_schedule_mw=schedule, eboiler_schedule_mw=boil))
+        s.controller, storage_schedule_mw=hours(h["ch"] - h["dis"]),
+        grid_schedule_mw=hours(h["exp"] - h["imp"]),
+        eboiler_schedule_mw=hours(h.get("peb", ())), heat_pump_schedule_mw=hours(pumps),
+        heat_store_schedule_mw=hours(store)))
 
 
 def _years(road: Pathway, scenario: Scenario, ps: list[Profiles], first: int, last: int,
