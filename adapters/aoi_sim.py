@@ -72,6 +72,8 @@ class AOISim(TwinSimulator):
         self.calendar = ParkCalendar(timezone=timezone, years=range(first, last + 1))
         self._closers: list[Any] = []
         self._producing_mw: dict[str, float] = {}  # each line's last producing step's load
+        # each line's last output, the standby it was recorded with, and its recorded values
+        self._recorded_last: dict[str, tuple[Any, float | None, dict[str, Any]]] = {}
 
     def make_entity(self, model: str, eid: str, params: Mapping[str, Any]) -> Any:
         spec = AOILineSpec(**params)
@@ -191,7 +193,12 @@ class AOISim(TwinSimulator):
         line.p_defect = defect_share(eid, line.spec.p_defect, bursts)
         out = line.step(epoch_s, self.step_s)
         standby = _standby_mw(line)
-        values = _recorded(out, standby)
+        last = self._recorded_last.get(eid)
+        if last is not None and last[0] is out and last[1] == standby:  # an idle line's again
+            values = dict(last[2])
+        else:
+            values = _recorded(out, standby)
+            self._recorded_last[eid] = (out, standby, dict(values))
         if out.boards_out and not out.held_s:  # what the line draws producing
             self._producing_mw[eid] = out.p_mw
         normal = self._producing_mw.get(eid, sum(line.spec.p_idle_kw) / 1000.0)

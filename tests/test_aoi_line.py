@@ -345,3 +345,28 @@ def test_full_mode_defect_burst_acts_from_its_own_time(tmp_path):
     # boards inspected in those 5 minutes at a 30 s takt (a few more from the buffers' slack)
     assert 6 <= summary["boards_defective"] <= 14
     assert summary["boards_out"] > summary["boards_defective"] + 20
+
+
+@pytest.mark.parametrize("step_s", [900, 3600])
+def test_idle_steps_given_again_are_the_steps_worked_out(step_s: int) -> None:
+    """A statistical line's idle steps (off shift, nothing on its way out) give what working
+    each step out gives, over two weeks with breakdowns, lots, holds and weekends: every
+    output and the run's totals."""
+    spec = AOILineSpec(name="smt", shifts=2, lot_boards=400, hold_on=("demand_response",))
+    lines = [StatisticalLine(spec, MONDAY, seed=9, calibration=load_calibration())
+             for _ in range(2)]
+    for line in lines:  # a hold in a shift and one across an evening
+        line.clock.holds = lambda t0, t1: [h for h in (
+            (MONDAY + 10 * 3600, MONDAY + 11 * 3600, False),
+            (MONDAY + 86400 * 2 + 20 * 3600, MONDAY + 86400 * 3 + 2 * 3600, False))
+            if h[0] < t1 and h[1] > t0]
+    reused = 0
+    for k in range(14 * 86400 // step_s):
+        lines[1]._idle = None  # worked out every step
+        a = lines[0].step(MONDAY + k * step_s, step_s)
+        b = lines[1].step(MONDAY + k * step_s, step_s)
+        reused += lines[0]._idle is not None and a is lines[0]._idle[2]
+        assert dataclasses.asdict(a) == pytest.approx(dataclasses.asdict(b), rel=0, abs=0,
+                                                        nan_ok=True)
+    assert lines[0].totals == lines[1].totals
+    assert reused > 14 * 86400 // step_s // 5  # nights and the weekend

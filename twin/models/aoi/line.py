@@ -217,9 +217,13 @@ class LineBase:
 
     def _output(self, t0: float, t1: float, c: dict[str, float]) -> LineOutput:
         """Make the interval's output from its counts and add them to the run's totals."""
+        self._tally(c)
+        return self._kpis(t1 - t0, c)
+
+    def _tally(self, c: dict[str, float]) -> None:
+        """Add an interval's counts to the run's totals."""
         for key, value in c.items():
             self.totals[key] = self.totals.get(key, 0.0) + value
-        return self._kpis(t1 - t0, c)
 
     def _kpis(self, dt_s: float, c: dict[str, float]) -> LineOutput:
         out, good, e = c["out"], c["good"], c["e_kwh"]
@@ -294,6 +298,8 @@ class StatisticalLine(LineBase):
         self._made = 0.0  # boards made so far (lots: every lot_boards, a changeover)
         self._changeover_due = 0.0  # changeover time not yet taken out of production (s)
         self._chunks: list[list[float]] = []  # [first exit, last exit, boards, released]
+        # the last idle step: (its length and WIP, its counts, its output), see step
+        self._idle: tuple[tuple[float, int], dict[str, float], LineOutput] | None = None
 
     def _stop_s(self, t0: float, t1: float, wins: list[tuple[float, float]]) -> float:
         cut: list[tuple[float, float]] = []
@@ -314,8 +320,25 @@ class StatisticalLine(LineBase):
                    for a, b in merged for wa, wb in wins)
 
     def step(self, epoch_s: float, dt_s: float) -> LineOutput:
+        """As :meth:`LineBase.step`. An idle step (no shift near it, no boards on their way
+        out, no board due: the line off, drawing its standby) gives what the last idle step
+        of the same length and WIP gave, its counts added to the totals again (they depend
+        on nothing else: no draw, no breakdown, no hold counts outside the shifts)."""
         t0, t1 = float(epoch_s), float(epoch_s + dt_s)
-        return self._output(t0, t1, self._counts(t0, t1))
+        clock = self.clock
+        quiet = (not self._chunks and int(self._frac + 1e-9) == 0 and not clock.shift_windows(
+            t0 - clock.drain_s - clock.warmup_s, t1 + clock.warmup_s))
+        key = (t1 - t0, self.wip)
+        idle = self._idle
+        if quiet and idle is not None and idle[0] == key:
+            self._tally(idle[1])
+            self.t = t1
+            return idle[2]
+        c = self._counts(t0, t1)
+        out = self._output(t0, t1, c)
+        if quiet:
+            self._idle = (key, c, out)
+        return out
 
     def skip(self, n_steps: int, dt_s: float) -> None:
         for _ in range(int(n_steps)):  # as LineBase.skip, the KPIs not worked out
