@@ -4,10 +4,10 @@ Over the profiles' hours (a year at hourly resolution for the real answer), HiGH
 added capacity of each lever (continuous) and the hourly dispatch: import, export (at most the
 hour's own generation), storage charge, discharge and content; the heat balance of each hour:
 ground-source, air-source (COP by air and supply temperature, none below its lowest air
-temperature) and waste-heat heat pumps, electric boilers (as the co-simulation runs them:
-on the park's spare local generation, never on import or storage, or, in a park without
-generation, in the rule's hours) heating directly or filling a heat store with losses, gas boilers the
-rest; flexible factory load and EV charging moved within each day (EMS scenarios only); the
+temperature) and waste-heat heat pumps, electric boilers (with the park's generation:
+boilers and export together at most the hour's generation, while storage or import may
+serve the other loads; in a park without generation, in the rule's hours) heating directly
+or filling a heat store with losses, gas boilers the rest; flexible factory load and EV charging moved within each day (EMS scenarios only); the
 certificates of 绿电交易 contracts, each delivering its volume in a shape (flat, wind, solar),
 counted month by month as the smaller of delivery and grid import. The criteria are
 linear rows computing the quantities of :mod:`twin.accounting.carbon.criteria`:
