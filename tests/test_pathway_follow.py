@@ -10,24 +10,19 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tests.test_pathway import SMALL
 from twin import scenario as scenario_mod
 from twin.core.rng import generator
 from twin.models.loads import HeatSupply, HeatSupplySpec, ParkCalendar
 from twin.models.loads.heat import HeatPlan, heat_params
 from twin.studies.pathway import prove
 
-DAY = """
-park: {name: pathway follow park, latitude: 41.8, longitude: 123.4, timezone: Asia/Shanghai,
-       seed: 5}
-period: {start: 2027-01-01 00:00, duration: 1d, step: 15min}
-weather: {source: synthetic}
-wind_farms: [{name: wind, turbine_type: E-141/4200, n_turbines: 4, hub_height_m: 129}]
-pv_plants: [{name: pv, p_dc_mwp: 5, p_ac_mw: 4}]
-batteries: [{name: bess, p_max_mw: 5, e_max_mwh: 20}]
-factory_loads: [{name: plant, kind: supplier, p_peak_mw: 6}]
-heat_supply: [{name: heat, q_design_mw: 10, hp_q_max_mw: 3, eboiler_mw: 8, store_mwh: 40,
-               store_init_mwh: 30}]
-"""
+# the small park of the pathway's tests over a day of 15-minute steps, a smaller plant (a
+# surplus in windy hours), electric boilers and a heat store
+DAY = (SMALL.replace("duration: 2d, step: 1h", "duration: 1d, step: 15min")
+       .replace("p_peak_mw: 20", "p_peak_mw: 6")
+       .replace("hp_q_max_mw: 3}", "hp_q_max_mw: 3, eboiler_mw: 8, store_mwh: 40,\n"
+                "               store_init_mwh: 30}"))
 
 
 def _supply() -> HeatSupply:
