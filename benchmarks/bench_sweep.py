@@ -20,7 +20,8 @@ replayed, alone), and::
 
 For a subset of a study it extrapolates to the whole study (said so): its runs that compute
 everything (at most one per weather year and worker) and those that replay, at the times
-measured alone, over the workers at the measured efficiency.
+measured alone over the workers at the measured efficiency (what this machine's load made
+of it), and at the workers' CPU time per case over free cores.
 
     .venv/bin/python benchmarks/bench_sweep.py [--cases 100] [--days 365] [--workers 2]
     .venv/bin/python benchmarks/bench_sweep.py --study studies/sizing-2027.yaml --cases 12
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import platform
 import sys
@@ -164,25 +166,33 @@ def main() -> None:
         print(f"efficiency {efficiency:.1%}: the cases' time alone {ideal:.1f} s / "
               f"({args.workers} workers x {wall:.1f} s)")
         if len(cases) < len(everything):
-            _extrapolate(everything, alone, args.workers, efficiency, len(cases))
+            in_workers = {how: float(part["cpu_s"].mean()) for how, part in df.groupby("replay")}
+            _extrapolate(everything, alone, in_workers, args.workers, efficiency, len(cases))
         _machine("after")
 
 
 def _extrapolate(everything: list[sweep_spec.Case], alone: dict[str, tuple[float, float]],
-                 workers: int, efficiency: float, measured: int) -> None:
-    """The whole study's time, from the times alone and the measured efficiency."""
+                 in_workers: dict[str, float], workers: int, efficiency: float,
+                 measured: int) -> None:
+    """The whole study's time, from the times alone and the measured efficiency, and from
+    the workers' CPU time per case over free cores."""
     years = len({c.shared for c in everything})
     firsts = min(len(everything), years * workers) if "replayed" in alone else len(everything)
+    rest = len(everything) - firsts
     first = alone.get("first", alone.get("alone"))
     assert first is not None
     again = alone.get("replayed", first)
-    total = firsts * first[0] + (len(everything) - firsts) * again[0]
-    cpu = firsts * first[1] + (len(everything) - firsts) * again[1]
-    print(f"estimate   all {len(everything)} cases (EXTRAPOLATED from {measured}): "
-          f"{firsts} computing everything x {first[0]:.1f} s + {len(everything) - firsts} "
-          f"replaying x {again[0]:.1f} s alone = {total:.0f} s ({cpu:.0f} s CPU), over "
-          f"{workers} workers at {efficiency:.0%}: {total / workers / efficiency / 60:.1f} min "
-          f"wall (CPU alone over {workers} cores: {cpu / workers / 60:.1f} min)")
+    total = firsts * first[0] + rest * again[0]
+    cpu_first = in_workers.get("first", in_workers.get("alone", math.nan))
+    cpu = firsts * cpu_first + rest * in_workers.get("replayed", cpu_first)
+    print(f"estimate   all {len(everything)} cases, EXTRAPOLATED from {measured}: {firsts} "
+          f"computing everything, {rest} replaying")
+    print(f"           at the times alone ({first[0]:.1f} s, {again[0]:.1f} s wall) over "
+          f"{workers} workers at the {efficiency:.0%} measured: "
+          f"{total / workers / efficiency / 60:.1f} min wall (this machine's load included)")
+    print(f"           at the workers' CPU per case ({cpu_first:.1f} s, "
+          f"{in_workers.get('replayed', cpu_first):.1f} s): {cpu:.0f} s of CPU, "
+          f"{cpu / workers / 60:.1f} min on {workers} free cores (the cluster's start aside)")
 
 
 if __name__ == "__main__":
