@@ -30,7 +30,7 @@ import numpy as np
 from twin import data
 from twin.core.quantities import Quantity
 from twin.models.loads.calendar import DAY_TYPES, DayProfile, ParkCalendar, hourly_to_minutes
-from twin.models.loads.ev_block import BlockCharge, Drawn
+from twin.models.loads.ev_block import BlockCharge, Drawn, expire
 from twin.models.loads.spec import EV_KINDS, EVHubSpec  # re-exported: the light spec
 
 _S_PER_H = 3600.0
@@ -296,13 +296,7 @@ class EVHub:
             self._e_rem[leaving] = 0.0
             self._occ[leaving] = False
         if self._queue:
-            kept = deque()
-            for q in self._queue:
-                if q[1] <= t1:
-                    e_unserved += q[2]
-                else:
-                    kept.append(q)
-            self._queue = kept
+            self._queue, e_unserved = expire(self._queue, t1, e_unserved)
         self.e_delivered_mwh += e_del
         self.e_unserved_mwh += e_unserved
         self.n_arrivals += n_new

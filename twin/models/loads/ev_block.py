@@ -39,6 +39,19 @@ def np_sum(values: list[float]) -> float:
     return total
 
 
+def expire(queue: deque[tuple[float, float, float]], t1: float, e_unserved: float
+           ) -> tuple[deque[tuple[float, float, float]], float]:
+    """The queued vehicles ``(arrival, departure, energy)`` still waiting after ``t1`` (those
+    due to leave by then give up), and ``e_unserved`` plus their energies, one by one."""
+    kept: deque[tuple[float, float, float]] = deque()
+    for q in queue:
+        if q[1] <= t1:
+            e_unserved += q[2]
+        else:
+            kept.append(q)
+    return kept, e_unserved
+
+
 class BlockCharge:
     """One block of a hub's steps ``[t0s[k], t1s[k])``, worked on copies of its state."""
 
@@ -174,14 +187,7 @@ class BlockCharge:
                 self.occ[i], self.er[i] = False, 0.0
                 heappush(self.free, i)
         if self.queue:
-            t1 = self.t1s[k]
-            kept: deque[tuple[float, float, float]] = deque()
-            for q in self.queue:
-                if q[1] <= t1:
-                    e_unserved += q[2]
-                else:
-                    kept.append(q)
-            self.queue = kept
+            self.queue, e_unserved = expire(self.queue, self.t1s[k], e_unserved)
         return len(gone), e_unserved
 
     def _finish(self, out: dict[str, list[Any]], requested: list[float]
