@@ -359,9 +359,11 @@ class EVHub:
             t_arr = [t0 + u * dt_s for u in sorted(uniform(k).tolist())]
             z = normal(2 * k).tolist()
             e = [min(exp(e_mu + e_sigma * x), e_max) for x in z[:k]]
-            t_dep = [t + max(exp(d_mu + d_sigma * x), d_min) for t, x in zip(t_arr, z[k:], strict=True)]
+            t_dep = [t + max(exp(d_mu + d_sigma * x), d_min)
+                     for t, x in zip(t_arr, z[k:], strict=True)]
             drawn.append((t_arr, e, t_dep))
         return drawn
+
 
 def _least_laxity_first(cap: np.ndarray, t_dep: np.ndarray, e_rem: np.ndarray, p_mw: float,
                         t1: float, e_lim: float) -> np.ndarray:

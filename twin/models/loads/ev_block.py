@@ -129,7 +129,8 @@ class BlockCharge:
         requested: list[float] = []
         n_occ = len(self.occ) - len(self.free)
         for k in range(self.n):
-            n_occ += self._plug_queued(k)
+            if self.queue:
+                n_occ += self._plug_queued(k)
             new, n_rej, e_rej = drawn[k], 0, 0.0
             if new is not None:
                 m, n_rej, e_rej = self._arrive(k, new, queue_max, requested)
@@ -137,8 +138,9 @@ class BlockCharge:
             out["n_connected"].append(n_occ)
             out["n_arrivals"].append(0 if new is None else len(new[0]))
             out["n_rejected"].append(n_rej)
-            gone, e_rej = self._depart(k, e_rej)
-            n_occ -= gone
+            if self.leave[k] or self.queue:
+                gone, e_rej = self._depart(k, e_rej)
+                n_occ -= gone
             out["e_unserved_mwh"].append(e_rej)
             out["n_queued"].append(len(self.queue))
         return self._finish(out, requested)
