@@ -66,14 +66,15 @@ def test_a_background_writer_writes_what_a_plain_one_writes(tmp_path: Path) -> N
         assert np.array_equal(b["series/pv/p_mw"][()], p)
 
 
-def test_a_failed_background_write_is_one_line_at_the_next_flush(tmp_path: Path) -> None:
+def test_a_failed_background_write_is_one_line_at_the_next_flush(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "park.h5"
     w = _writer(path, background=True)
 
     def full_disk(*a: Any, **k: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    w._time.resize = full_disk
+    monkeypatch.setattr(results, "_write_rows", full_disk)  # h5py on a full disk
     for i in range(4):  # the fourth step fills the chunk: a flush, in the thread
         w.append(i * 900, {0: 1.0})
     with pytest.raises(ResultsWriteError) as err:

@@ -47,6 +47,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from h5py import h5s
 
 from twin.core.errors import UserError
 
@@ -362,14 +363,11 @@ class RunWriter:
                buffers: tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]) -> None:
         """Write ``n`` buffered steps at step ``start``: every series, then /time."""
         buf, vbufs, tbuf = buffers
-        end = start + n
         try:
             for i, d in enumerate(self._dsets):  # series first, /time last: readers cut at it
-                d.resize(end, axis=0)
                 vbuf = vbufs.get(i)
-                d[start:end] = buf[:n, i] if vbuf is None else vbuf[:n]
-            self._time.resize((end,))
-            self._time[start:end] = tbuf[:n]
+                _write_rows(d, start, buf[:n, i] if vbuf is None else vbuf[:n])
+            _write_rows(self._time, start, tbuf[:n])
             self._file.flush()
             clear_open_flag(self.partial)
         except OSError as exc:
@@ -432,6 +430,18 @@ class RunWriter:
             raise ResultsWriteError(f"{self.partial}: closing the run failed ({exc})") from None
         if complete and publish:
             finish(self.path)
+
+
+def _write_rows(d: h5py.Dataset, start: int, rows: np.ndarray) -> None:
+    """``d.resize(start + len(rows), axis=0); d[start:] = rows`` through h5py's low-level
+    calls: the same HDF5 writes without the high-level layer's Python (in a background
+    writer that Python holds the GIL against the run's thread)."""
+    rows = np.ascontiguousarray(rows, dtype=d.dtype)
+    shape = (start + len(rows), *rows.shape[1:])
+    d.id.set_extent(shape)
+    file_space = d.id.get_space()
+    file_space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
+    d.id.write(h5s.create_simple(rows.shape), file_space, rows)
 
 
 def finish(path: str | Path, write: Any = None, complete: bool = True) -> Path:

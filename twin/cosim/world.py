@@ -12,13 +12,16 @@ path or command and linked to the park's entities as the scenario says.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import logging
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -187,7 +190,7 @@ def simulate(
         with scheduling.quiet_gc(freeze=False):
             factories = _build(world, scenario, path, progress, book, observer, extensions)
         t1 = time.perf_counter()
-        with scheduling.lean(fast_progress), scheduling.quiet_gc():
+        with scheduling.lean(fast_progress), scheduling.quiet_gc(), _interrupt_kept():
             world.run(until=until, print_progress=False, shutdown=False)
         timing = {sid: f.timing() for sid, f in factories.items() if hasattr(f, "timing")}
         lines = factories["AOI"].summary() if "AOI" in factories else {}
@@ -307,6 +310,31 @@ def _build(world: mosaik.World, s: Scenario, path: Path,
     _build_external(world, s, wiring)
     _build_recorder(world, s, wiring, factories, path, progress, observer)
     return factories
+
+
+@contextlib.contextmanager
+def _interrupt_kept() -> Iterator[None]:
+    """A Ctrl-C (SIGINT) during the block raised again at its end: mosaik's run takes one
+    for a cancel and returns as if the run had ended, and the run would then be judged
+    incomplete instead of interrupted. Only in the main thread, under Python's own handler
+    (a command with a handler of its own keeps it)."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    caught: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        caught.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _connect_heat(world: mosaik.World, s: Scenario, wiring: Wiring, gens: list[Any],
