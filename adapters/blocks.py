@@ -395,6 +395,7 @@ class BlockBatterySim(BlockStepping, BatterySim):
 
 BlockBalanceSim = blocked(BalanceSim)
 
+
 class BlockAOISim(BlockStepping, AOISim):
     """The AOI lines, each over the block step by step by the adapter's own step of a line
     (:meth:`adapters.aoi_sim.AOISim.step_line`; the lines do not depend on each other), the
