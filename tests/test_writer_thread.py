@@ -22,14 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 STEPS = 8
 
 
-@pytest.fixture(scope="module")
-def park() -> scenario.Scenario:
-    s = scenario.load(ROOT / "scenarios" / "park.yaml")
-    return s.with_days(STEPS * s.period.step_s / 86400)
-
-
-def test_a_run_records_in_the_writer_thread(park: scenario.Scenario, tmp_path: Path,
+def test_a_run_records_in_the_writer_thread(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    park = scenario.load(ROOT / "scenarios" / "park.yaml")
+    park = park.with_days(STEPS * park.period.step_s / 86400)
     threads: list[str] = []
     write = RunWriter._write
 
