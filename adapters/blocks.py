@@ -29,7 +29,7 @@ from mosaik_api_v3.types import InputData
 
 from adapters.aoi_sim import AOISim
 from adapters.balance_sim import BalanceSim
-from adapters.base import OUTPUTS_ATTR, as_values
+from adapters.base import OUTPUTS_ATTR
 from adapters.battery_sim import BatterySim, scheduled
 from adapters.block import Block, BlockStepping, blocked
 from adapters.ems_sim import EMSSim
@@ -209,10 +209,10 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
             steps = [(g, None) if sh is None else
                      (None if x is None else sh[k][1] * x, sh[k][0])
                      for g, sh, x in zip(spare, plans, gen, strict=True)]
-            rows = [as_values(entity.step(e, self.step_s, t, w, g, plan), HEAT_NAMES)
+            rows = [entity.step(e, self.step_s, t, w, g, plan)
                     for e, t, w, (g, plan) in zip(epochs, _sources(data, "temp_air_c")[0],
                                                   winds, steps, strict=True)]
-            out[eid] = {a: Block([r[a] for r in rows]) for a in HEAT_NAMES}
+            out[eid] = {a: Block([getattr(r, a) for r in rows]) for a in HEAT_NAMES}
             load = load + np.asarray(out[eid]["p_mw"], dtype=float)
             most = most - np.asarray(out[eid]["p_eboiler_mw"], dtype=float)
 
@@ -220,7 +220,6 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
         """The EV surges in force at each of ``times`` (the adapter's ``events.active(t,
         "ev_surge")``)."""
         return active_over(self.events, times, "ev_surge")
-
 
 
 def active_over(book: Any, times: list[float], kind: str) -> list[list[Any]]:
