@@ -10,6 +10,7 @@ from twin.core.results import (
     KPI,
     RunWriter,
     SeriesInfo,
+    kept_series,
     open_run,
     partial_path,
     write_kpis,
@@ -86,3 +87,48 @@ def test_vector_series_round_trip(tmp_path):
         np.testing.assert_allclose(v[5], [1.0, 0.94, 1.01], rtol=1e-6)
         assert np.isnan(v[3]).all()
         np.testing.assert_array_equal(run.series("grid", "p_loss_mw"), np.arange(7.0))
+
+
+def test_kept_series_read_as_the_file_does(tmp_path):
+    """A run left for judging (``publish=False``) hands its series to the judge from memory:
+    each read (whole, rows, times; scalars, vectors, NaN steps) equals the file's; over its
+    bytes, or closed incomplete, it keeps none."""
+    path = tmp_path / "run.h5"
+    series = {("grid", "vm_pu"): SeriesInfo("p.u.", "bus voltages", ("b1", "b2")),
+              ("grid", "p_loss_mw"): SeriesInfo("MW", "losses"),
+              ("pv-1", "p_mw"): SeriesInfo("MW", "AC power")}
+    w = RunWriter(path, {"step_s": 900}, series, chunk_steps=4)
+    vm, loss = w.column(("grid", "vm_pu")), w.column(("grid", "p_loss_mw"))
+    rng = np.random.default_rng(5)
+    for i in range(11):
+        w.append(i * 900, {vm: rng.random(2).tolist(), loss: rng.random()} if i != 6
+                 else {loss: None})
+    w.close(publish=False)
+    kept = kept_series(partial_path(path))
+    assert kept is not None
+    assert kept_series(partial_path(path)) is None  # handed over once
+    with open_run(partial_path(path)) as disk, open_run(partial_path(path), kept) as mem:
+        assert mem._kept is kept
+        assert disk._kept is None
+        np.testing.assert_array_equal(mem.time_s, disk.time_s)
+        assert mem.time_s.dtype == disk.time_s.dtype
+        for key in series:
+            a, b = mem.series(*key), disk.series(*key)
+            assert a.dtype == b.dtype
+            assert a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+            for start, stop in ((0, 3), (3, 9), (9, 50), (20, 30)):
+                np.testing.assert_array_equal(mem.rows(*key, start, stop),
+                                              disk.rows(*key, start, stop))
+        mem.series("pv-1", "p_mw")[:] = 1.0  # a caller's change is its own copy's
+        assert np.isnan(mem.series("pv-1", "p_mw")).all()
+    small = RunWriter(tmp_path / "small.h5", {"step_s": 900}, series, chunk_steps=4,
+                      keep_bytes=100)
+    for i in range(5):
+        small.append(i * 900, {loss: 1.0})
+    small.close(publish=False)
+    assert kept_series(partial_path(tmp_path / "small.h5")) is None
+    stopped = RunWriter(tmp_path / "stopped.h5", {"step_s": 900}, series, chunk_steps=4)
+    stopped.append(0, {loss: 1.0})
+    stopped.close(complete=False, publish=False)
+    assert kept_series(partial_path(tmp_path / "stopped.h5")) is None

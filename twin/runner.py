@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from twin.core.results import (
     KPI,
+    Kept,
     ResultsWriteError,
     check_writable,
     estimate_bytes,
     finish,
+    kept_series,
     open_run,
     partial_path,
     write_array,
@@ -81,6 +83,7 @@ def run(
                    block_steps)
     t2 = time.perf_counter()
     partial = partial_path(sim.path)
+    kept = kept_series(partial)  # the series as the recorder wrote them, if it kept them
     with open_run(partial) as recorded:
         n_recorded = len(recorded.time_s)
     if n_recorded < sim.n_steps:
@@ -89,7 +92,7 @@ def run(
     judged_box: list[tuple[dict[str, KPI], Assessment]] = []
 
     def write(target: Path) -> None:
-        judged_box.append(judge(partial, scenario, sim.lines, target))
+        judged_box.append(judge(partial, scenario, sim.lines, target, kept))
         if judge_also is not None:
             judge_also(target)
 
@@ -109,9 +112,11 @@ def _series_guess(scenario: Scenario) -> int:
 
 
 def judge(path: Path, scenario: Scenario, lines: Mapping[str, Any] | None = None,
-          target: Path | None = None) -> tuple[dict[str, KPI], Assessment]:
+          target: Path | None = None, kept: Kept | None = None
+          ) -> tuple[dict[str, KPI], Assessment]:
     """The KPIs and tables of the run recorded at ``path``, written into ``target`` (the
-    same file if not given)."""
+    same file if not given); its series from ``kept`` where the recorder kept them
+    (:func:`twin.core.results.kept_series`: the same values, not read back)."""
     # imported here, after the run: a run reaches its first step without them
     from twin.accounting.assessment import assess, assessment_kpis, hourly_table
     from twin.accounting.carbon import granular_certificates
@@ -119,7 +124,7 @@ def judge(path: Path, scenario: Scenario, lines: Mapping[str, Any] | None = None
     from twin.cosim import ems as ems_setup
 
     out = path if target is None else target
-    with open_run(path) as recorded:
+    with open_run(path, kept) as recorded:
         kpis = park_kpis(recorded)
         kpis.update(aoi_kpis(lines or {}))
         judged = assess(recorded)

@@ -186,6 +186,73 @@ class KPI:
     description: str = ""
 
 
+#: bytes of a run's series a writer keeps in memory for the judge (a 15-minute year of the
+#: reference park: about 150 MB); a longer run is judged from its file
+KEEP_BYTES = 320 * 2**20
+_KEPT: dict[Path, Kept] = {}  # closed, unjudged runs' kept series, by partial file
+
+
+class Kept:
+    """Copies of the rows a :class:`RunWriter` wrote, as written (float64 scalars, float32
+    vectors, the times), for the judge of the run: the same values as the file's without
+    reading and decompressing them back."""
+
+    def __init__(self, keys: list[SeriesKey], vectors: Mapping[int, int], limit: int) -> None:
+        self._col = {key: i for i, key in enumerate(keys)}
+        self._vector = dict(vectors)  # column: width
+        self._limit = int(limit)
+        self._bytes = 0
+        self._scalars: list[np.ndarray] = []  # (rows, columns) per flush
+        self._vectors: dict[int, list[np.ndarray]] = {i: [] for i in vectors}
+        self._times: list[np.ndarray] = []
+
+    def add(self, buf: np.ndarray, vbufs: Mapping[int, np.ndarray], times: np.ndarray) -> bool:
+        """Keep a flush's rows (copies: the writer reuses its buffers); False past the
+        limit."""
+        n = len(times)
+        self._bytes += buf.nbytes + times.nbytes + sum(v[:n].nbytes for v in vbufs.values())
+        if self._bytes > self._limit:
+            return False
+        self._scalars.append(buf.copy())
+        for i, v in vbufs.items():
+            self._vectors[i].append(v[:n].copy())
+        self._times.append(times.copy())
+        return True
+
+    @property
+    def n_steps(self) -> int:
+        """Rows kept."""
+        return sum(len(t) for t in self._times)
+
+    def time_s(self) -> np.ndarray:
+        """The kept times (a new array)."""
+        return np.concatenate(self._times) if self._times else np.zeros(0, dtype=np.int64)
+
+    def __contains__(self, key: SeriesKey) -> bool:
+        return key in self._col
+
+    def rows(self, key: SeriesKey, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of one series (a new array, as a read of the file gives)."""
+        i = self._col[key]
+        parts = self._vectors[i] if i in self._vector else [p[:, i] for p in self._scalars]
+        out, at = [], 0
+        for p in parts:
+            lo, hi = max(start - at, 0), min(stop - at, len(p))
+            if lo < hi:
+                out.append(p[lo:hi])
+            at += len(p)
+        if out:
+            return np.concatenate(out)
+        return np.zeros((0, self._vector[i]), dtype=np.float32) if i in self._vector \
+            else np.zeros(0)
+
+
+def kept_series(path: str | Path) -> Kept | None:
+    """The series a writer kept in memory for the closed, unjudged run at ``path`` (its
+    partial file), handed over once; None if it kept none (over its bytes, another process)."""
+    return _KEPT.pop(Path(path).resolve(), None)
+
+
 class RunWriter:
     """Write one run: declare the series, then append steps, into ``<path>.partial``;
     ``close()`` makes it the complete result at ``path`` (:func:`finish`),
@@ -201,6 +268,7 @@ class RunWriter:
         chunk_steps: int = 2016,
         flush_s: float = 5.0,
         background: bool = False,
+        keep_bytes: int = KEEP_BYTES,
     ) -> None:
         self.path = Path(path)
         self.partial = partial_path(self.path)
@@ -225,6 +293,8 @@ class RunWriter:
         self._worker: threading.Thread | None = None
         self._failure: ResultsWriteError | None = None
         self._thread_s = 0.0
+        self._kept: Kept | None = Kept(self._keys, self._vector, keep_bytes) if keep_bytes \
+            else None
         creating = self.partial.with_name(self.partial.name + ".new")
         try:
             # no chunk cache: each flush writes whole chunks, and HDF5's per-dataset caches
@@ -368,6 +438,8 @@ class RunWriter:
                 vbuf = vbufs.get(i)
                 _write_rows(d, start, buf[:n, i] if vbuf is None else vbuf[:n])
             _write_rows(self._time, start, tbuf[:n])
+            if self._kept is not None and not self._kept.add(buf[:n], vbufs, tbuf[:n]):
+                self._kept = None  # over its bytes: the judge reads the file
             self._file.flush()
             clear_open_flag(self.partial)
         except OSError as exc:
@@ -430,6 +502,11 @@ class RunWriter:
             raise ResultsWriteError(f"{self.partial}: closing the run failed ({exc})") from None
         if complete and publish:
             finish(self.path)
+        elif complete and self._kept is not None:  # left for judging: its series in memory
+            while len(_KEPT) >= 2:  # runs never judged (stopped): the oldest let go
+                _KEPT.pop(next(iter(_KEPT)))
+            _KEPT[self.partial.resolve()] = self._kept
+        self._kept = None
 
 
 def _write_rows(d: h5py.Dataset, start: int, rows: np.ndarray) -> None:
@@ -531,7 +608,7 @@ def write_array(path: str | Path, name: str, array: np.ndarray, description: str
 class Run:
     """A recorded run, read from its HDF5 file. Use as a context manager or call ``close``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, kept: Kept | None = None) -> None:
         self.path = Path(path)
         try:
             self._file = h5py.File(self.path, "r", libver="latest", swmr=True)
@@ -541,6 +618,9 @@ class Run:
             self._file.close()
             raise ValueError(f"{self.path}: not a park twin run file (no /meta or /time)")
         self._kinds: dict[str, Any] | None = None  # each entity's kind, read on first use
+        # the writer's copies of the series (the same values), if as long as the file's
+        self._kept = kept if kept is not None and kept.n_steps == self._file["time"].shape[0] \
+            else None
 
     def __enter__(self) -> Run:
         return self
@@ -565,6 +645,8 @@ class Run:
     @property
     def time_s(self) -> np.ndarray:
         """Seconds from the scenario start of each recorded step."""
+        if self._kept is not None:
+            return self._kept.time_s()
         return self._file["time"][:]
 
     @property
@@ -607,6 +689,8 @@ class Run:
 
     def series(self, entity: str, attr: str) -> np.ndarray:
         """The values of one series, as long as :attr:`time_s`."""
+        if self._kept is not None and (entity, attr) in self._kept:
+            return self._kept.rows((entity, attr), 0, self._kept.n_steps)
         try:
             d = self._file[f"series/{entity}/{attr}"]
         except KeyError:
@@ -624,6 +708,9 @@ class Run:
     def rows(self, entity: str, attr: str, start: int, stop: int) -> np.ndarray:
         """Steps ``start:stop`` of one series, read alone (a vector series in parts: a minute
         year's network voltages are 450 MB whole)."""
+        if self._kept is not None and (entity, attr) in self._kept:
+            n = self._kept.n_steps
+            return self._kept.rows((entity, attr), min(start, n), min(stop, n))
         try:
             d = self._file[f"series/{entity}/{attr}"]
         except KeyError:
@@ -685,9 +772,10 @@ def energy_sum(values: np.ndarray, aggregation: str, step_s: float) -> float:
     return total * step_s / 3600.0 if aggregation == "mean" else total
 
 
-def open_run(path: str | Path) -> Run:
-    """Open a recorded run for reading."""
-    return Run(path)
+def open_run(path: str | Path, kept: Kept | None = None) -> Run:
+    """Open a recorded run for reading (its series from ``kept``, :func:`kept_series`, where
+    the writer kept them)."""
+    return Run(path, kept)
 
 
 def _plain(value: Any) -> Any:
