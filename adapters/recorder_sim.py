@@ -57,7 +57,7 @@ class RecorderSim(TwinSimulator):
         meta.setdefault("step_s", self.step_s)
         # its flushes written in a thread beside the run (the compression on a second core)
         self.writer = RunWriter(params["path"], meta, series, params.get("entities"),
-                                background=True)
+                                background=True, n_steps=int(params.get("n_steps") or 0))
         self.labels = dict(params.get("labels") or {})
         self._keys = tuple(self.writer.keys)
         self.expected_steps = int(params.get("n_steps") or 0)

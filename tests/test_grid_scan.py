@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from twin.accounting import kpi
-from twin.models.grid.violations import GridScan, Violation, find_violations, limits
+from twin.models.grid.violations import GridScan, Violation, _extreme, find_violations, limits
 
 
 def _network(rows: int = 500, seed: int = 7) -> dict[str, np.ndarray]:
@@ -119,3 +119,17 @@ def test_judge_reads_the_network_in_blocks_of_rows(monkeypatch):
     assert k["grid_vm_min_pu"].value == pytest.approx(np.nanmin(n["vm"]), abs=0)
     assert k["grid_violation_steps"].value == kpi.grid_kpis(whole, "pcc")[
         "grid_violation_steps"].value > 0
+
+
+def test_extremes_skip_nan_and_infinities():
+    """The extremes are the finite values' (NaN, +-inf left aside), as a masked copy gives."""
+    rng = np.random.default_rng(11)
+    for fill in ([], [np.nan], [np.inf], [-np.inf], [np.nan, np.inf, -np.inf]):
+        v = rng.random((50, 7)).astype(np.float32)
+        v.flat[rng.choice(v.size, 5 * len(fill), replace=False)] = np.repeat(fill, 5)
+        for fn in (np.min, np.max):
+            want = float(fn(v[np.isfinite(v)]))
+            assert _extreme(float("nan"), v, fn) == want
+            assert _extreme(0.5, v, fn) == float(fn([0.5, want]))
+    assert np.isnan(_extreme(float("nan"), np.full((3, 2), np.nan), np.min))
+    assert _extreme(0.9, np.full((3, 2), np.inf), np.max) == 0.9

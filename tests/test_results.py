@@ -128,6 +128,11 @@ def test_kept_series_read_as_the_file_does(tmp_path):
         small.append(i * 900, {loss: 1.0})
     small.close(publish=False)
     assert kept_series(partial_path(tmp_path / "small.h5")) is None
+    long = RunWriter(tmp_path / "long.h5", {"step_s": 900}, series, chunk_steps=4,
+                     keep_bytes=10_000, n_steps=1000)  # known to need more: none from the start
+    long.append(0, {loss: 1.0})
+    long.close(publish=False)
+    assert kept_series(partial_path(tmp_path / "long.h5")) is None
     stopped = RunWriter(tmp_path / "stopped.h5", {"step_s": 900}, series, chunk_steps=4)
     stopped.append(0, {loss: 1.0})
     stopped.close(complete=False, publish=False)

@@ -187,7 +187,7 @@ class KPI:
 
 
 #: bytes of a run's series a writer keeps in memory for the judge (a 15-minute year of the
-#: reference park: about 150 MB); a longer run is judged from its file
+#: reference park: about 170 MB); a longer run is judged from its file
 KEEP_BYTES = 320 * 2**20
 _KEPT: dict[Path, Kept] = {}  # closed, unjudged runs' kept series, by partial file
 
@@ -256,8 +256,10 @@ def kept_series(path: str | Path) -> Kept | None:
 class RunWriter:
     """Write one run: declare the series, then append steps, into ``<path>.partial``;
     ``close()`` makes it the complete result at ``path`` (:func:`finish`),
-    ``close(publish=False)`` leaves it for the KPIs and tables, ``close(complete=False)``
-    leaves an incomplete partial file and the previous result untouched."""
+    ``close(publish=False)`` leaves it for the KPIs and tables (and the rows written, kept in
+    memory up to ``keep_bytes``, for :func:`kept_series`; none where ``n_steps``, the steps
+    the run will take, need more), ``close(complete=False)`` leaves an incomplete partial
+    file and the previous result untouched."""
 
     def __init__(
         self,
@@ -269,6 +271,7 @@ class RunWriter:
         flush_s: float = 5.0,
         background: bool = False,
         keep_bytes: int = KEEP_BYTES,
+        n_steps: int = 0,
     ) -> None:
         self.path = Path(path)
         self.partial = partial_path(self.path)
@@ -293,8 +296,10 @@ class RunWriter:
         self._worker: threading.Thread | None = None
         self._failure: ResultsWriteError | None = None
         self._thread_s = 0.0
-        self._kept: Kept | None = Kept(self._keys, self._vector, keep_bytes) if keep_bytes \
-            else None
+        row_bytes = self._buf.itemsize * (len(self._keys) + 1) + 4 * sum(self._vector.values())
+        self._kept: Kept | None = None  # none for a run known to be longer than keep_bytes
+        if keep_bytes and int(n_steps) * row_bytes <= keep_bytes:
+            self._kept = Kept(self._keys, self._vector, keep_bytes)
         creating = self.partial.with_name(self.partial.name + ".new")
         try:
             # no chunk cache: each flush writes whole chunks, and HDF5's per-dataset caches

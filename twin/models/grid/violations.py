@@ -123,10 +123,16 @@ class GridScan:
 def _extreme(seen: float, values: np.ndarray, fn: np.ufunc | object) -> float:
     """``fn`` (np.min, np.max) of ``seen`` and the finite ``values`` (NaN: none yet)."""
     with np.errstate(invalid="ignore"):
-        finite = values[np.isfinite(values)]
-    if not finite.size:
-        return seen
-    here = float(fn(finite))  # type: ignore[operator]
+        # NaN left aside without a masked copy: a finite answer is the finite values' own
+        here = (np.fmin if fn is np.min else np.fmax).reduce(values, axis=None) \
+            if values.size and fn in (np.min, np.max) else np.nan
+    if not np.isfinite(here):  # none finite, or an infinity: the finite values alone
+        with np.errstate(invalid="ignore"):
+            finite = values[np.isfinite(values)]
+        if not finite.size:
+            return seen
+        here = fn(finite)  # type: ignore[operator]
+    here = float(here)
     return here if seen != seen else float(fn([seen, here]))  # type: ignore[operator]
 
 
