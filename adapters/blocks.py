@@ -46,6 +46,7 @@ from twin.models import battery, pv, wind
 from twin.models.control import rule_setpoints
 from twin.models.disturbances import arrival_factor
 from twin.models.loads.ev import EVHub
+from twin.models.loads.factory import FactoryLoad
 from twin.models.loads.heat import HeatSupply
 from twin.models.wind import wind_at_height
 
@@ -179,6 +180,39 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
             out[eid] = {a: Block(cols[a].tolist()) for a in FACTORY_OUT}
         self._heat_block(epochs, inputs, out)
         return out
+
+    def step(self, time: int, inputs: InputData, max_advance: int) -> int | None:
+        if self.block_inputs:
+            self._factories_ahead(time, inputs)
+        return super().step(time, inputs, max_advance)
+
+    def _factories_ahead(self, time: int, inputs: InputData) -> None:
+        """A run stepping the loads one step at a time (an EMS's closed loop) under block
+        producers: each factory's own load over the rest of the weather's block in one call
+        (:meth:`twin.models.loads.factory.FactoryLoad.step_block`, the numbers of its per-step
+        calls to the last bit, its noise advanced alike), on the step that starts it; the
+        adapter's step then takes its row and adds the step's shift (``LoadsSim.ahead``).
+        A factory with a profile, or several or no temperature blocks, steps as it is."""
+        tick, dt_s = self.step_ticks, self.step_s
+        k = (time // tick) % self.block_inputs
+        t_s = self.seconds(time)
+        for eid, entity in self.entities.items():
+            if not isinstance(entity, FactoryLoad):
+                continue
+            held = self.ahead.get(eid)
+            if held is not None and 0 <= self.index(t_s) - self.index(held[0]) < len(held[1]):
+                continue
+            data = inputs.get(eid, {})
+            temps = _sources(data, "temp_air_c")
+            if data.get("p_profile_mw") or len(temps) != 1 or type(temps[0]) is not Block:
+                continue
+            rest = temps[0][k:]
+            if not rest or not all(type(x) is float or type(x) is int for x in rest):
+                continue
+            epochs = [self.start_epoch_s + t_s + j * dt_s for j in range(len(rest))]
+            cols = entity.step_block(epochs, dt_s, rest)
+            self.ahead[eid] = (t_s, list(zip(cols["p_mw"].tolist(), cols["p_process_mw"].tolist(),
+                                             cols["p_hvac_mw"].tolist(), strict=True)))
 
     def _heat_block(self, epochs: list[int], inputs: InputData, out: Outputs) -> None:
         """The heat supplies over the block, step by step, after the other loads (the

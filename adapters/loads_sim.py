@@ -64,6 +64,9 @@ class LoadsSim(TwinSimulator):
         self.heat_store = [float(p) for p in heat_store_mw or ()]
         self.events = events
         self.flex_wanted = bool(flex)  # an EMS reads the hubs' connected vehicles
+        # factories' own loads computed ahead (the block version's closed-loop route):
+        # eid -> (time of the first, [(p_mw, p_process_mw, p_hvac_mw) of each step])
+        self.ahead: dict[str, tuple[float, list[tuple[float, float, float]]]] = {}
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
         last = dt.datetime.fromtimestamp(self.start_epoch_s + duration_s, dt.UTC).year
         self.calendar = ParkCalendar(timezone=timezone, years=range(first, last + 1))
@@ -102,35 +105,55 @@ class LoadsSim(TwinSimulator):
                      fixed=("calendar", "_arrivals", "spec", "params"))  # what no step changes
         hub.skip(min(n, stepped), dt_s, self.start_epoch_s)
 
+    def _kinds(self) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]],
+                              dict[str, HeatSupply]]:
+        """The entities by kind, in the order created: EV hubs and factories (one list, as
+        stepped), and the heat supplies; made on the first step (entities are all created
+        before it) and kept."""
+        kinds = getattr(self, "_by_kind", None)
+        if kinds is None or len(kinds[0]) + len(kinds[1]) != len(self.entities):
+            heat = {e: x for e, x in self.entities.items() if isinstance(x, HeatSupply)}
+            others = [(e, x) for e, x in self.entities.items() if e not in heat]
+            kinds = self._by_kind = (others, list(heat.items()), heat)
+        return kinds[0], kinds[1], kinds[2]
+
     def step_entities(self, time: int, epoch_s: int, inputs: InputData) -> None:
         dt_s = self.step_s
         surges = self.events.active(time, "ev_surge") if self.events else []
-        for eid, entity in self.entities.items():
-            data = inputs.get(eid, {})
-            if isinstance(entity, HeatSupply):
-                continue  # after the factories and EV hubs: their loads leave its spare power
+        out, flex, empty = self.out, self.flex_wanted, {}
+        others = self._kinds()[0]  # the heat supplies after them: their loads leave its spare
+        for eid, entity in others:
+            data = inputs.get(eid, empty)
             if isinstance(entity, EVHub):
                 limit = data.get("p_limit_mw")
-                out = entity.step(epoch_s, dt_s, p_limit_mw=total(limit) if limit else None,
-                                  arrival_factor=arrival_factor(eid, surges))
-                self.out[eid] = as_values(out, EV_NAMES)
-                if self.flex_wanted:
-                    self.out[eid]["flex"] = entity.flex_state()
+                step = entity.step(epoch_s, dt_s, p_limit_mw=total(limit) if limit else None,
+                                   arrival_factor=arrival_factor(eid, surges) if surges
+                                   else 1.0)
+                values = dict(vars(step))  # the fields of EVOutput, as EV_NAMES
+                if flex:
+                    values["flex"] = entity.flex_state()
+                out[eid] = values
                 continue
             shift = total(data.get("p_shift_mw"))
             profile = data.get("p_profile_mw")
-            if profile and not isinstance(entity, HeatSupply):
+            if profile:
                 p = total(profile)
-                self.out[eid] = {"p_mw": p + shift, "p_process_mw": p, "p_hvac_mw": 0.0,
-                                 "p_shift_mw": shift}
+                out[eid] = {"p_mw": p + shift, "p_process_mw": p, "p_hvac_mw": 0.0,
+                            "p_shift_mw": shift}
                 continue
-            temp = single(data.get("temp_air_c"))
-            if temp is None:
-                raise ValueError(f"{eid}: connect temp_air_c (or p_profile_mw) to this entity")
-            out = entity.step(epoch_s, dt_s, temp)
-            self.out[eid] = {**as_values(out, FACTORY_NAMES), "p_shift_mw": shift}
-            if shift:
-                self.out[eid]["p_mw"] = max(out.p_mw + shift, 0.0)
+            held = self.ahead.get(eid)
+            j = -1 if held is None else self.index(time) - self.index(held[0])
+            if 0 <= j < len(held[1]):  # type: ignore[index]
+                p_mw, p_proc, p_hvac = held[1][j]  # type: ignore[index]
+            else:
+                temp = single(data.get("temp_air_c"))
+                if temp is None:
+                    raise ValueError(f"{eid}: connect temp_air_c (or p_profile_mw) to this "
+                                     "entity")
+                step = entity.step(epoch_s, dt_s, temp)
+                p_mw, p_proc, p_hvac = step.p_mw, step.p_process_mw, step.p_hvac_mw
+            out[eid] = {"p_mw": max(p_mw + shift, 0.0) if shift else p_mw,
+                        "p_process_mw": p_proc, "p_hvac_mw": p_hvac, "p_shift_mw": shift}
         self._step_heat(epoch_s, inputs)
 
     def reserved(self, epoch_s: float) -> float:
@@ -157,14 +180,13 @@ class LoadsSim(TwinSimulator):
         """The heat supplies, after the other loads: with the park's generation connected,
         each one's spare power is it less the park's loads stepped elsewhere (``p_load_mw``)
         and those stepped before here (the other loads, then the heat supplies before it)."""
-        load = sum(self.out[e]["p_mw"] for e, x in self.entities.items()
-                   if not isinstance(x, HeatSupply))
+        others, heat_items, heat = self._kinds()
+        load = sum(self.out[e]["p_mw"] for e, _ in others)
         most = self.boilers_most(epoch_s)
         plan = self.heat_plan(epoch_s)
-        heat = {e: x for e, x in self.entities.items() if isinstance(x, HeatSupply)}
         if plan is not None:  # shared by the ratings; the boilers within the generation
             shares = plan_shares(plan, [x.spec for x in heat.values()])
-        for k, (eid, entity) in enumerate(heat.items()):
+        for k, (eid, entity) in enumerate(heat_items):
             data = inputs.get(eid, {})
             temp = single(data.get("temp_air_c"))
             if temp is None:
