@@ -183,24 +183,36 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
 
     def step(self, time: int, inputs: InputData, max_advance: int) -> int | None:
         if self.block_inputs:
-            self._factories_ahead(time, inputs)
+            self._ahead(time, inputs)
         return super().step(time, inputs, max_advance)
 
-    def _factories_ahead(self, time: int, inputs: InputData) -> None:
+    def _ahead(self, time: int, inputs: InputData) -> None:
         """A run stepping the loads one step at a time (an EMS's closed loop) under block
-        producers: each factory's own load over the rest of the weather's block in one call
-        (:meth:`twin.models.loads.factory.FactoryLoad.step_block`, the numbers of its per-step
-        calls to the last bit, its noise advanced alike), on the step that starts it; the
-        adapter's step then takes its row and adds the step's shift (``LoadsSim.ahead``).
-        A factory with a profile, or several or no temperature blocks, steps as it is."""
+        producers: on the step that starts a block of the weather's, what does not depend on
+        the loop over the rest of the block in one call each, the numbers of the per-step
+        calls to the last bit: a factory's own load
+        (:meth:`twin.models.loads.factory.FactoryLoad.step_block`, its noise advanced alike;
+        the adapter's step adds the step's shift), an EV hub's arrivals
+        (:meth:`twin.models.loads.ev.EVHub.draw_ahead`; the step places and charges them
+        under its cap). A factory with a profile, or several or no temperature blocks,
+        steps as it is."""
         tick, dt_s = self.step_ticks, self.step_s
         k = (time // tick) % self.block_inputs
+        n = self.block_inputs - k
         t_s = self.seconds(time)
+        if self.n_steps_total:
+            n = min(n, self.n_steps_total - self.index(t_s))
+        epochs = [self.start_epoch_s + t_s + j * dt_s for j in range(max(n, 0))]
         for eid, entity in self.entities.items():
-            if not isinstance(entity, FactoryLoad):
-                continue
             held = self.ahead.get(eid)
             if held is not None and 0 <= self.index(t_s) - self.index(held[0]) < len(held[1]):
+                continue
+            if isinstance(entity, EVHub) and epochs:
+                times = [t_s + j * dt_s for j in range(len(epochs))]
+                self.ahead[eid] = (t_s, entity.draw_ahead(
+                    epochs, dt_s, [arrival_factor(eid, w) for w in self._surges(times)]))
+                continue
+            if not isinstance(entity, FactoryLoad):
                 continue
             data = inputs.get(eid, {})
             temps = _sources(data, "temp_air_c")
@@ -209,8 +221,7 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
             rest = temps[0][k:]
             if not rest or not all(type(x) is float or type(x) is int for x in rest):
                 continue
-            epochs = [self.start_epoch_s + t_s + j * dt_s for j in range(len(rest))]
-            cols = entity.step_block(epochs, dt_s, rest)
+            cols = entity.step_block(epochs[:len(rest)], dt_s, rest)
             self.ahead[eid] = (t_s, list(zip(cols["p_mw"].tolist(), cols["p_process_mw"].tolist(),
                                              cols["p_hvac_mw"].tolist(), strict=True)))
 

@@ -64,9 +64,10 @@ class LoadsSim(TwinSimulator):
         self.heat_store = [float(p) for p in heat_store_mw or ()]
         self.events = events
         self.flex_wanted = bool(flex)  # an EMS reads the hubs' connected vehicles
-        # factories' own loads computed ahead (the block version's closed-loop route):
-        # eid -> (time of the first, [(p_mw, p_process_mw, p_hvac_mw) of each step])
-        self.ahead: dict[str, tuple[float, list[tuple[float, float, float]]]] = {}
+        # what the block version's closed-loop route computed ahead, per entity: (time of
+        # its first step, one item a step): a factory's (p_mw, p_process_mw, p_hvac_mw), an
+        # EV hub's arrivals (EVHub.draw_ahead)
+        self.ahead: dict[str, tuple[float, list[Any]]] = {}
         first = dt.datetime.fromtimestamp(self.start_epoch_s, dt.UTC).year
         last = dt.datetime.fromtimestamp(self.start_epoch_s + duration_s, dt.UTC).year
         self.calendar = ParkCalendar(timezone=timezone, years=range(first, last + 1))
@@ -124,11 +125,16 @@ class LoadsSim(TwinSimulator):
         others = self._kinds()[0]  # the heat supplies after them: their loads leave its spare
         for eid, entity in others:
             data = inputs.get(eid, empty)
+            held = self.ahead.get(eid)
+            j = -1 if held is None else self.index(time) - self.index(held[0])
             if isinstance(entity, EVHub):
                 limit = data.get("p_limit_mw")
-                step = entity.step(epoch_s, dt_s, p_limit_mw=total(limit) if limit else None,
-                                   arrival_factor=arrival_factor(eid, surges) if surges
-                                   else 1.0)
+                cap = total(limit) if limit else None
+                step = (entity.step_drawn(epoch_s, dt_s, held[1][j], p_limit_mw=cap)
+                        if 0 <= j < len(held[1]) else  # type: ignore[index]
+                        entity.step(epoch_s, dt_s, p_limit_mw=cap,
+                                    arrival_factor=arrival_factor(eid, surges) if surges
+                                    else 1.0))
                 values = dict(vars(step))  # the fields of EVOutput, as EV_NAMES
                 if flex:
                     values["flex"] = entity.flex_state()
@@ -141,8 +147,6 @@ class LoadsSim(TwinSimulator):
                 out[eid] = {"p_mw": p + shift, "p_process_mw": p, "p_hvac_mw": 0.0,
                             "p_shift_mw": shift}
                 continue
-            held = self.ahead.get(eid)
-            j = -1 if held is None else self.index(time) - self.index(held[0])
             if 0 <= j < len(held[1]):  # type: ignore[index]
                 p_mw, p_proc, p_hvac = held[1][j]  # type: ignore[index]
             else:

@@ -272,10 +272,24 @@ class EVHub:
         arrival_factor : float, optional
             Arrivals times this in the step (a surge of EVs: > 1).
         """
-        t0 = float(epoch_s)
+        return self.step_drawn(epoch_s, dt_s, self._draw(float(epoch_s), dt_s, arrival_factor),
+                               p_limit_mw=p_limit_mw)
+
+    def draw_ahead(self, epochs_s: Sequence[int], dt_s: int, factors: Sequence[float]
+                   ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+        """The random draws of :meth:`step` over the consecutive steps starting at
+        ``epochs_s`` (arrivals ``factors[k]`` times the usual), made now in the steps' order
+        (the same numbers: :meth:`_draw_block`), for :meth:`step_drawn` to take one a step:
+        a hub whose power cap comes step by step (an EMS's) draws a block at once."""
+        return [None if d is None else (np.array(d[0]), np.array(d[1]), np.array(d[2]))
+                for d in self._draw_block(epochs_s, dt_s, factors)]
+
+    def step_drawn(self, epoch_s: int, dt_s: int,
+                   drawn: tuple[np.ndarray, np.ndarray, np.ndarray] | None, *,
+                   p_limit_mw: float | None = None) -> EVOutput:
+        """:meth:`step` with the step's arrivals already drawn (:meth:`draw_ahead`)."""
         p_lim = self.p_max_mw if p_limit_mw is None else max(0.0, min(self.p_max_mw, p_limit_mw))
-        return self._advance(t0, float(epoch_s + dt_s), dt_s, p_lim,
-                             self._draw(t0, dt_s, arrival_factor))
+        return self._advance(float(epoch_s), float(epoch_s + dt_s), dt_s, p_lim, drawn)
 
     def _advance(self, t0: float, t1: float, dt_s: int, p_lim: float,
                  drawn: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> EVOutput:
