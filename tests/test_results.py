@@ -92,12 +92,12 @@ def test_vector_series_round_trip(tmp_path):
 def test_kept_series_read_as_the_file_does(tmp_path):
     """A run left for judging (``publish=False``) hands its series to the judge from memory:
     each read (whole, rows, times; scalars, vectors, NaN steps) equals the file's; over its
-    bytes, or closed incomplete, it keeps none."""
+    bytes, past the steps announced, or closed incomplete, it keeps none."""
     path = tmp_path / "run.h5"
     series = {("grid", "vm_pu"): SeriesInfo("p.u.", "bus voltages", ("b1", "b2")),
               ("grid", "p_loss_mw"): SeriesInfo("MW", "losses"),
               ("pv-1", "p_mw"): SeriesInfo("MW", "AC power")}
-    w = RunWriter(path, {"step_s": 900}, series, chunk_steps=4)
+    w = RunWriter(path, {"step_s": 900}, series, chunk_steps=4, n_steps=11)
     vm, loss = w.column(("grid", "vm_pu")), w.column(("grid", "p_loss_mw"))
     rng = np.random.default_rng(5)
     for i in range(11):
@@ -122,18 +122,22 @@ def test_kept_series_read_as_the_file_does(tmp_path):
                                               disk.rows(*key, start, stop))
         mem.series("pv-1", "p_mw")[:] = 1.0  # a caller's change is its own copy's
         assert np.isnan(mem.series("pv-1", "p_mw")).all()
+        with pytest.raises(ValueError, match="read-only"):  # the judge's blocks: views
+            mem.rows("grid", "vm_pu", 0, 4)[0, 0] = 1.0
     small = RunWriter(tmp_path / "small.h5", {"step_s": 900}, series, chunk_steps=4,
-                      keep_bytes=100)
+                      n_steps=3)  # more steps than announced
     for i in range(5):
         small.append(i * 900, {loss: 1.0})
     small.close(publish=False)
     assert kept_series(partial_path(tmp_path / "small.h5")) is None
     long = RunWriter(tmp_path / "long.h5", {"step_s": 900}, series, chunk_steps=4,
                      keep_bytes=10_000, n_steps=1000)  # known to need more: none from the start
+    assert long._kept is None
     long.append(0, {loss: 1.0})
     long.close(publish=False)
     assert kept_series(partial_path(tmp_path / "long.h5")) is None
-    stopped = RunWriter(tmp_path / "stopped.h5", {"step_s": 900}, series, chunk_steps=4)
+    stopped = RunWriter(tmp_path / "stopped.h5", {"step_s": 900}, series, chunk_steps=4,
+                        n_steps=2)
     stopped.append(0, {loss: 1.0})
     stopped.close(complete=False, publish=False)
     assert kept_series(partial_path(tmp_path / "stopped.h5")) is None

@@ -195,56 +195,50 @@ _KEPT: dict[Path, Kept] = {}  # closed, unjudged runs' kept series, by partial f
 class Kept:
     """Copies of the rows a :class:`RunWriter` wrote, as written (float64 scalars, float32
     vectors, the times), for the judge of the run: the same values as the file's without
-    reading and decompressing them back."""
+    reading and decompressing them back; room for ``capacity`` steps."""
 
-    def __init__(self, keys: list[SeriesKey], vectors: Mapping[int, int], limit: int) -> None:
+    def __init__(self, keys: list[SeriesKey], vectors: Mapping[int, int], capacity: int,
+                 time_dtype: Any) -> None:
         self._col = {key: i for i, key in enumerate(keys)}
-        self._vector = dict(vectors)  # column: width
-        self._limit = int(limit)
-        self._bytes = 0
-        self._scalars: list[np.ndarray] = []  # (rows, columns) per flush
-        self._vectors: dict[int, list[np.ndarray]] = {i: [] for i in vectors}
-        self._times: list[np.ndarray] = []
+        self._scalars = np.empty((len(keys), capacity))  # a row per series: each contiguous
+        self._vectors = {i: np.empty((capacity, w), dtype=np.float32)
+                         for i, w in vectors.items()}
+        self._times = np.empty(capacity, dtype=time_dtype)
+        self.n_steps = 0  # rows kept
 
     def add(self, buf: np.ndarray, vbufs: Mapping[int, np.ndarray], times: np.ndarray) -> bool:
-        """Keep a flush's rows (copies: the writer reuses its buffers); False past the
-        limit."""
-        n = len(times)
-        self._bytes += buf.nbytes + times.nbytes + sum(v[:n].nbytes for v in vbufs.values())
-        if self._bytes > self._limit:
+        """Keep a flush's rows (copied: the writer reuses its buffers); False past the
+        capacity."""
+        at, n = self.n_steps, len(times)
+        if at + n > len(self._times):
             return False
-        self._scalars.append(buf.copy())
-        for i, v in vbufs.items():
-            self._vectors[i].append(v[:n].copy())
-        self._times.append(times.copy())
+        self._scalars[:, at:at + n] = buf.T
+        for i, v in self._vectors.items():
+            v[at:at + n] = vbufs[i][:n]
+        self._times[at:at + n] = times
+        self.n_steps = at + n
         return True
-
-    @property
-    def n_steps(self) -> int:
-        """Rows kept."""
-        return sum(len(t) for t in self._times)
 
     def time_s(self) -> np.ndarray:
         """The kept times (a new array)."""
-        return np.concatenate(self._times) if self._times else np.zeros(0, dtype=np.int64)
+        return self._times[:self.n_steps].copy()
 
     def __contains__(self, key: SeriesKey) -> bool:
         return key in self._col
 
-    def rows(self, key: SeriesKey, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` of one series (a new array, as a read of the file gives)."""
+    def rows(self, key: SeriesKey, start: int, stop: int, view: bool = False) -> np.ndarray:
+        """Rows ``start:stop`` of one series: a new array, as a read of the file gives, or
+        with ``view`` a vector series' rows as a read-only view."""
         i = self._col[key]
-        parts = self._vectors[i] if i in self._vector else [p[:, i] for p in self._scalars]
-        out, at = [], 0
-        for p in parts:
-            lo, hi = max(start - at, 0), min(stop - at, len(p))
-            if lo < hi:
-                out.append(p[lo:hi])
-            at += len(p)
-        if out:
-            return np.concatenate(out)
-        return np.zeros((0, self._vector[i]), dtype=np.float32) if i in self._vector \
-            else np.zeros(0)
+        stop = min(stop, self.n_steps)
+        vector = self._vectors.get(i)
+        if vector is None:
+            return self._scalars[i, start:stop].copy()
+        if not view:
+            return vector[start:stop].copy()
+        out = vector[start:stop]
+        out.flags.writeable = False
+        return out
 
 
 def kept_series(path: str | Path) -> Kept | None:
@@ -257,9 +251,9 @@ class RunWriter:
     """Write one run: declare the series, then append steps, into ``<path>.partial``;
     ``close()`` makes it the complete result at ``path`` (:func:`finish`),
     ``close(publish=False)`` leaves it for the KPIs and tables (and the rows written, kept in
-    memory up to ``keep_bytes``, for :func:`kept_series`; none where ``n_steps``, the steps
-    the run will take, need more), ``close(complete=False)`` leaves an incomplete partial
-    file and the previous result untouched."""
+    memory for :func:`kept_series` where ``n_steps``, the steps the run will take, is given
+    and they need at most ``keep_bytes``), ``close(complete=False)`` leaves an incomplete
+    partial file and the previous result untouched."""
 
     def __init__(
         self,
@@ -297,9 +291,9 @@ class RunWriter:
         self._failure: ResultsWriteError | None = None
         self._thread_s = 0.0
         row_bytes = self._buf.itemsize * (len(self._keys) + 1) + 4 * sum(self._vector.values())
-        self._kept: Kept | None = None  # none for a run known to be longer than keep_bytes
-        if keep_bytes and int(n_steps) * row_bytes <= keep_bytes:
-            self._kept = Kept(self._keys, self._vector, keep_bytes)
+        self._kept: Kept | None = None  # none for a run of unknown length or over keep_bytes
+        if 0 < int(n_steps) * row_bytes <= keep_bytes:
+            self._kept = Kept(self._keys, self._vector, int(n_steps), self._tbuf.dtype)
         creating = self.partial.with_name(self.partial.name + ".new")
         try:
             # no chunk cache: each flush writes whole chunks, and HDF5's per-dataset caches
@@ -444,7 +438,7 @@ class RunWriter:
                 _write_rows(d, start, buf[:n, i] if vbuf is None else vbuf[:n])
             _write_rows(self._time, start, tbuf[:n])
             if self._kept is not None and not self._kept.add(buf[:n], vbufs, tbuf[:n]):
-                self._kept = None  # over its bytes: the judge reads the file
+                self._kept = None  # more steps than announced: the judge reads the file
             self._file.flush()
             clear_open_flag(self.partial)
         except OSError as exc:
@@ -712,10 +706,11 @@ class Run:
 
     def rows(self, entity: str, attr: str, start: int, stop: int) -> np.ndarray:
         """Steps ``start:stop`` of one series, read alone (a vector series in parts: a minute
-        year's network voltages are 450 MB whole)."""
-        if self._kept is not None and (entity, attr) in self._kept:
+        year's network voltages are 450 MB whole); from kept series a vector's rows are a
+        read-only view."""
+        if self._kept is not None and (entity, attr) in self._kept:  # a read-only view
             n = self._kept.n_steps
-            return self._kept.rows((entity, attr), min(start, n), min(stop, n))
+            return self._kept.rows((entity, attr), min(start, n), min(stop, n), view=True)
         try:
             d = self._file[f"series/{entity}/{attr}"]
         except KeyError:
