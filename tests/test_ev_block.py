@@ -92,6 +92,30 @@ def test_block_then_steps_go_on_alike(cal: ParkCalendar) -> None:
         assert blocked.step(E0 + k * 900, 900) == stepped.step(E0 + k * 900, 900)
 
 
+@pytest.mark.parametrize("spec", SPECS[1:3], ids=lambda s: s.name)
+def test_arrivals_drawn_ahead_give_the_steps_numbers_under_a_cap(spec: EVHubSpec,
+                                                                 cal: ParkCalendar) -> None:
+    """A hub whose cap changes every step (an EMS's), its arrivals drawn a block ahead
+    (``draw_ahead``, ``step_drawn``), gives what its steps give to the last bit."""
+    stepped, ahead = _pair(spec, cal)
+    n, block = 4 * 96, 96
+    caps = np.random.default_rng(3).uniform(0.0, 1.2 * spec.n_chargers * 0.05, n).tolist()
+    caps[5] = None  # no cap in a step
+    factors = np.where(np.arange(n) % 40 < 5, 3.0, 1.0).tolist()
+    want, got = [], []
+    for k0 in range(0, n, block):
+        drawn = ahead.draw_ahead([E0 + k * 900 for k in range(k0, k0 + block)], 900,
+                                 factors[k0:k0 + block])
+        for k in range(k0, k0 + block):
+            want.append(stepped.step(E0 + k * 900, 900, p_limit_mw=caps[k],
+                                     arrival_factor=factors[k]))
+            got.append(ahead.step_drawn(E0 + k * 900, 900, drawn[k - k0], p_limit_mw=caps[k]))
+    assert got == want
+    assert _state(ahead) == _state(stepped)
+    assert sum(o.n_arrivals for o in want) > 50
+    assert any(abs(o.p_mw - c) < 1e-9 for o, c in zip(want, caps, strict=True) if c)  # caps that bind
+
+
 @pytest.mark.parametrize("size", [1, 3, 7, 8, 9, 31, 200])
 def test_np_sum_is_numpys(size: int) -> None:
     values = np.random.default_rng(size).lognormal(0.0, 3.0, size).tolist()
