@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -176,6 +177,10 @@ def test_ledger_certificates_and_direct_line_close_on_the_run(runs):
     with open_run(runs["park"]) as run:
         flows = flows_from_run(run)
     led = ledger(flows)
+    assert ledger(flows) is led  # once per flows object; another one's its own
+    fresh = ledger(dataclasses.replace(flows))
+    assert fresh is not led
+    np.testing.assert_array_equal(fresh.pool_share, led.pool_share)
     gen = sum(v.sum() for v in flows.generation_mwh.values())
     assert gen > 0
     renewable_lost = (led.storage_loss_mwh * led.renewable_pool_share).sum()
@@ -187,6 +192,9 @@ def test_ledger_certificates_and_direct_line_close_on_the_run(runs):
     assert gc["from_storage"].any()
     assert set(gc["technology"]) == {"wind", "solar"}
     np.testing.assert_allclose(np.sort(np.unique(gc["hour_s"])), np.unique(gc["hour_s"]))
+    by_text = np.lexsort((gc["from_storage"], ~gc["consumed_in_park"], gc["device"],
+                          gc["hour_s"]))  # ordered by hour, device name, destination
+    np.testing.assert_array_equal(by_text, np.arange(len(gc)))
     line = direct_line(flows)
     np.testing.assert_allclose(line.consumed_mwh + line.exported_mwh,
                                flows.total(flows.wind_mwh), atol=1e-9)

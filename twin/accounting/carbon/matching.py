@@ -129,7 +129,16 @@ def _pool(charge_in: np.ndarray, out: np.ndarray, e0: float) -> tuple[np.ndarray
 
 
 def ledger(flows: ParkFlows) -> Ledger:
-    """The hourly source-to-sink attribution of a park (rules in the module docstring)."""
+    """The hourly source-to-sink attribution of a park (rules in the module docstring); once
+    per flows object (the scores, the 绿电直连 share, the criteria and the certificates each
+    ask for it; its storage pool is an hour-by-hour recursion)."""
+    memo = flows.__dict__.get("_ledger")
+    if memo is None:
+        memo = flows.__dict__["_ledger"] = _ledger(flows)
+    return memo
+
+
+def _ledger(flows: ParkFlows) -> Ledger:
     gen_by = flows.generation_mwh
     devices = tuple(gen_by)
     technology = tuple("solar" if d in flows.pv_mwh else "wind" for d in devices)
@@ -299,7 +308,10 @@ def granular_certificates(flows: ParkFlows) -> np.ndarray:
         Structured array of :data:`CERTIFICATE_DTYPE`, ordered by hour, device, destination.
     """
     led = ledger(flows)
-    parts = []
+    parts, ranks = [], []
+    # each device's place in the order of the stored names (an integer sort, not a text one)
+    rank = np.unique(np.array(led.devices, dtype=CERTIFICATE_DTYPE["device"]),
+                     return_inverse=True)[1] if led.devices else np.zeros(0, dtype=np.int64)
     for i, (dev, tech) in enumerate(zip(led.devices, led.technology, strict=True)):
         pool = led.pool_share[i]
         for mwh, consumed, stored in (
@@ -320,10 +332,11 @@ def granular_certificates(flows: ParkFlows) -> np.ndarray:
             rows["consumed_in_park"] = consumed
             rows["from_storage"] = stored
             parts.append(rows)
+            ranks.append(np.full(keep.size, rank[i]))
     if not parts:
         return np.zeros(0, dtype=CERTIFICATE_DTYPE)
     out = np.concatenate(parts)
-    return out[np.lexsort((out["from_storage"], ~out["consumed_in_park"], out["device"],
+    return out[np.lexsort((out["from_storage"], ~out["consumed_in_park"], np.concatenate(ranks),
                            out["hour_s"]))]
 
 
