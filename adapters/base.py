@@ -192,6 +192,7 @@ class TwinSimulator(mosaik_api_v3.Simulator):
         self.out: dict[str, dict[str, Any]] = {}
         self.bundles: set[str] = set()
         self.controls: set[str] = set()
+        self.commands_checked: set[tuple[str, ...]] = set()  # (source, target, attributes)
         self._timing = Timing()
 
     @override
@@ -289,6 +290,10 @@ class TwinSimulator(mosaik_api_v3.Simulator):
 
     def _check_command(self, src: str, target: str, attrs: Mapping[str, Any]) -> None:
         """Refuse a command for an unknown entity or a non-input attribute, naming what exists."""
+        checked = self.commands_checked
+        key = (src, target, *attrs)
+        if key in checked:  # each command's kind checked once (entities and models stay)
+            return
         where = f"{self.sid or type(self).__name__}: Control command from {src}"
         model_name = self.model_of.get(target)
         if model_name is None:
@@ -296,15 +301,14 @@ class TwinSimulator(mosaik_api_v3.Simulator):
             raise ControlError(f"{where} names unknown entity {target!r}; "
                                f"the simulator's entities: {known}")
         model = self.MODELS[model_name]
-        if model.any_inputs:
-            return
         inputs = model.input_names
-        unknown = [attr for attr in attrs if attr not in inputs]
+        unknown = [] if model.any_inputs else [attr for attr in attrs if attr not in inputs]
         if unknown:
             raise ControlError(f"{where} names unknown attribute(s) "
                                f"{', '.join(map(repr, unknown))} of entity {target!r}; "
                                f"the inputs of its model {model_name}: "
                                f"{', '.join(inputs) or 'none'}")
+        checked.add(key)
 
     @override
     def get_data(self, outputs: OutputRequest) -> OutputData:
