@@ -32,6 +32,8 @@ from twin.cosim import blocking, world
 from twin.cosim.network import build_grid
 from twin.models.events import Event, EventBook, parse_clock
 from twin.models.grid.topology import ParkGrid
+from twin.models.loads.ev import EVHub
+from twin.models.loads.factory import FactoryLoad
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS, BLOCK = 48, 20  # half a day: blocks of 20, 20 and 8 steps
@@ -143,7 +145,23 @@ def test_ems_steps_with_weather_pv_wind_in_blocks(park: scenario.Scenario, tmp_p
     assert blocking.producer_steps(s) == 8
     monkeypatch.setattr(blocking, "MAX_BLOCK_STEPS", 3)
     steps, none = _run(s, tmp_path / "steps", 1, monkeypatch)
+    ahead: list[str] = []  # the loads' look-ahead over each block: factories, EV arrivals
+
+    def counting(f: Any, name: str) -> Any:
+        def counted(self: Any, *args: Any) -> Any:
+            ahead.append(name)
+            return f(self, *args)
+        return counted
+
+    monkeypatch.setattr(FactoryLoad, "step_block", counting(FactoryLoad.step_block, "factory"))
+    monkeypatch.setattr(EVHub, "draw_ahead", counting(EVHub.draw_ahead, "ev"))
     mixed, calls = _run(s, tmp_path / "mixed", None, monkeypatch)
+    assert ahead.count("factory") == 3 * len(s.factory_loads) > 0  # once a block each
+    assert ahead.count("ev") == 3 * len(s.ev_hubs) > 0
+    loads = tuple(f"series/{x.name}/" for x in (*s.factory_loads, *s.ev_hubs))
+    same = [name for name, x in steps.items() if name.startswith(loads)
+            and np.array_equal(x, mixed[name], equal_nan=True)]  # to the last bit
+    assert len(same) == sum(name.startswith(loads) for name in steps) >= 3 * len(loads)
     assert not none
     assert calls["BlockWeatherSim"] == calls["BlockPVSim"] == calls["BlockWindSim"] == 3
     assert calls["BlockAOISim"] == 3
