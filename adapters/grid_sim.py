@@ -75,7 +75,7 @@ class GridSim(TwinSimulator):
                 self.unknown_lines[eid] |= unknown
                 log.warning("line_trip: no line named %s in the network; ignored",
                             ", ".join(sorted(unknown)))
-            x = np.zeros(len(grid.names))
+            x = [0.0] * len(grid.names)  # summed as floats, an array once
             totals = dict.fromkeys(INPUT_NAMES, 0.0)
             cache = self.source_index[eid]
             for attr, sources in inputs.get(eid, {}).items():
@@ -88,7 +88,8 @@ class GridSim(TwinSimulator):
                     subtotal += value
                 totals[attr] = subtotal
             lossless = totals["p_load_mw"] + totals["p_storage_mw"] - totals["p_gen_mw"]
-            self.out[eid] = _outputs(grid.step(x, lossless, trips, outage), totals)
+            self.out[eid] = _outputs(grid.step(np.array(x, dtype=float), lossless, trips,
+                                               outage), totals)
 
     def tie(self, eid: str, src: str) -> int:
         """The position of source entity ``src`` (mosaik's full id) in the power vector of

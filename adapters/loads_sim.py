@@ -17,7 +17,7 @@ from typing import Any
 
 from mosaik_api_v3.types import InputData
 
-from adapters.base import Model, TwinSimulator, as_values, hourly, single, spec_params, total
+from adapters.base import Model, TwinSimulator, hourly, single, spec_params, total
 from twin.core.rng import generator
 from twin.models.catchup import catch_up
 from twin.models.disturbances import arrival_factor
@@ -206,7 +206,7 @@ class LoadsSim(TwinSimulator):
             out = entity.step(epoch_s, self.step_s, temp,
                               None if None in wind else tuple(wind),  # type: ignore[arg-type]
                               spare, mine)
-            self.out[eid] = as_values(out, HEAT_NAMES)
+            self.out[eid] = dict(vars(out))  # HeatOutput's fields, as HEAT_NAMES
             load += out.p_mw
             most -= out.p_eboiler_mw
 
