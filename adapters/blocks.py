@@ -8,7 +8,10 @@ the block). Five take a whole block at once where that gives the same numbers:
   (steps with the sun down everywhere get the model's own night output, as per step);
 - wind: each farm's power curve over the block's wind series in one call;
 - the loads: a factory's model vectorised over the block, EV hubs and heat supplies by their
-  models step by step (their state and random draws follow the steps), in one call;
+  models step by step (their state and random draws follow the steps), in one call; in an
+  EMS's closed loop, where the loads step one step at a time under block producers, each
+  factory's own load and each EV hub's arrivals over the rest of the producers' block, to
+  the last bit (the EMS's shifts and caps applied step by step);
 - the grid: the block's power flows in one call (:meth:`twin.models.grid.topology.ParkGrid.
   step_block`), where no line trips and the public grid stays up;
 - the recorder: each simulator's snapshot of blocks written row by row without taking the
@@ -22,6 +25,7 @@ exchange within 7e-11 MW over 30 days of the reference park; tests/test_blocks.p
 
 from __future__ import annotations
 
+import time as _time
 from typing import Any
 
 import numpy as np
@@ -182,8 +186,10 @@ class BlockLoadsSim(BlockStepping, LoadsSim):
         return out
 
     def step(self, time: int, inputs: InputData, max_advance: int) -> int | None:
-        if self.block_inputs:
+        if self.block_inputs:  # timed as the loads' step
+            t0 = _time.perf_counter()
             self._ahead(time, inputs)
+            self._timing.step_s += _time.perf_counter() - t0
         return super().step(time, inputs, max_advance)
 
     def _ahead(self, time: int, inputs: InputData) -> None:
