@@ -756,7 +756,8 @@ def test_a_proven_road_is_said_proven_when_the_tightened_lp_could_not_reach() ->
 
     sol = SimpleNamespace(status="infeasible", binding=["core_carbon_intensity"],
                           relaxation={"core_carbon_intensity": 0.07})
-    final = SimpleNamespace(solution=sol, missed={}, tighten={"core_carbon_intensity": 0.27})
+    final = SimpleNamespace(solution=sol, missed={}, tighten={"core_carbon_intensity": 0.27},
+                            proven={"core_carbon_intensity": 0.19})
     first = SimpleNamespace(solution=SimpleNamespace(status="optimal"), missed={"c": 0.18})
     road = SimpleNamespace(final=final, rounds=[first, final], proven=True)
     text = report.headline(road)  # type: ignore[arg-type]
@@ -764,7 +765,11 @@ def test_a_proven_road_is_said_proven_when_the_tightened_lp_could_not_reach() ->
                            "co-simulation after 2 rounds")
     road.proven = False
     final.missed = {"core_carbon_intensity": 0.01}
-    assert report.headline(road).startswith("No portfolio")  # type: ignore[arg-type]
+    text = report.headline(road)  # type: ignore[arg-type]
+    assert text.startswith("No portfolio")
+    # the LP's relaxation and what the co-simulation of its portfolio missed, both said
+    assert "in the LP: core indicator (tCO2/tce) by 0.07" in text
+    assert "co-simulated, that portfolio misses core indicator (tCO2/tce) by 0.01" in text
 
 
 @pytest.mark.parametrize("three", [False, True])

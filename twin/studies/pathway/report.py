@@ -178,6 +178,11 @@ def heat_rows(road: Pathway) -> list[list[str]]:
     return rows
 
 
+def _by(amounts: dict[str, float]) -> str:
+    """'criterion by amount, ...' for the amounts above 1e-6."""
+    return ", ".join(f"{lp.NAMES[c]} by {v:.3g}" for c, v in amounts.items() if v > 1e-6)
+
+
 def headline(road: Pathway) -> str:
     """One paragraph: the answer."""
     final = road.final
@@ -188,13 +193,16 @@ def headline(road: Pathway) -> str:
                 f"as tightened by the co-simulation's misses and took the least relaxation of "
                 f"them (binding {', '.join(lp.NAMES[c] for c in final.solution.binding)}).")
     if final.solution.status != "optimal":
-        relax = ", ".join(f"{lp.NAMES[c]} by {v:.3g}" for c, v in final.solution.relaxation.items()
-                          if v > 1e-6)
+        relax = _by(final.solution.relaxation)
         why = (" with the criteria tightened by the co-simulation's misses"
                if final.tighten else "")
+        ran = _by(final.missed)
+        ran = (f"; co-simulated, that portfolio misses {ran}" if ran
+               else "; co-simulated, that portfolio meets every criterion")
         return (f"No portfolio of the levers meets every criterion{why}: binding "
                 f"{', '.join(lp.NAMES[c] for c in final.solution.binding)}; the smallest "
-                f"relaxation that would: {relax or 'none (tightened rounds)'}"
+                f"relaxation that would, in the LP: {relax or 'none (tightened rounds)'}"
+                f"{ran if final.proven else ''}"
                 f" (after {n} round{'s' * (n > 1)}).")
     if road.proven:
         return (f"The cheapest portfolio meets every computed criterion, proven by "
@@ -241,8 +249,7 @@ def text(road: Pathway) -> str:
     tab(["heat (LP)", "GWh"], heat_rows(road))
     for i, r in enumerate(road.rounds, 1):
         out.append(f"round {i}: LP {r.solution.status}; co-simulation missed "
-                   + (", ".join(f"{lp.NAMES[c]} by {v:.3g}" for c, v in r.missed.items())
-                      or "nothing"))
+                   + (_by(r.missed) or "nothing"))
     out.extend(f"accounting: {line}" for line in road.acct.lines())
     out.extend(f"note: {n}" for n in road.notes)
     if timing(road):
