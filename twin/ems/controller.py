@@ -95,6 +95,13 @@ class Settings:
     # this many steps needs no more of, should the wind not rise above what it is now (12 h:
     # on four months of weather seed 2031 0.1 % less bill than 6 h, on the reference year
     # 0.2 points more of the bound's saving)
+    low_wind_steps: int = 24  # where the forecaster gives a low wind outcome, plans weigh it
+    # too, its dispatch sharing this many first steps' decisions with the forecast's (until
+    # the next plan; 0: the forecast alone) ...
+    low_wind_weight: float = 0.5  # ... its costs and demand charge weighing this (the
+    # forecast's: 1; with the 30 % quantile of the weather model's wind, on the reference year
+    # 70.1 % of the bound's saving captured, 69.1 % weighing 1, 69.6 % 0.5 with the 20 %
+    # quantile, 69.0 % without it)
 
     @property
     def dt_h(self) -> float:
@@ -458,6 +465,7 @@ class EMS:
         st, s = self.state, self.s
         h = s.horizon_steps
         fc = self.forecaster.forecast(self.history, h - 1) if m.complete else None
+        wind_low = None
         if fc is None:
             pv = np.full(h, m.pv_mw if math.isfinite(m.pv_mw) else 0.0)
             wind = np.full(h, m.wind_mw if math.isfinite(m.wind_mw) else 0.0)
@@ -465,6 +473,8 @@ class EMS:
         else:
             pv = np.concatenate(([m.pv_mw], fc["pv"]))
             wind = np.concatenate(([m.wind_mw], fc["wind"]))
+            if "wind_low" in fc and s.low_wind_steps > 0:
+                wind_low = np.concatenate(([m.wind_mw], fc["wind_low"]))
             total = np.concatenate(([load], fc["load"]))
         share = {f.name: (base[f.name] / load if load > 0 else 0.0) for f in self.flexibles}
         shiftables = tuple(
@@ -486,7 +496,9 @@ class EMS:
             direct_min_share=s.direct_min_share,
             carbon_price_cny_per_t=s.carbon_price_cny_per_t,
             grid_factor_t_per_mwh=s.grid_factor_t_per_mwh, terminal_quantile=s.terminal_quantile,
-            charge_limit_mw=None if s.grid_charging else np.maximum(pv + wind - total, 0.0))
+            charge_limit_mw=None if s.grid_charging else np.maximum(pv + wind - total, 0.0),
+            wind_low_mw=wind_low, low_shared_steps=s.low_wind_steps,
+            low_weight=s.low_wind_weight)
         active = [a for a in self.answers if self._in_horizon(a, i)]
         self._replan_now = False
         if self.background and st.plan is not None:  # the plan in force stays until it is done

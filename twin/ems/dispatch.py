@@ -48,6 +48,13 @@ Modelling choices (each keeps the LP exact, bounded or always feasible):
   a constant).
 * A starting SOC outside ``[soc_min, soc_max]`` widens that bound to the start value; ramp
   limits apply between steps of the horizon, not to the step before it.
+* A low wind outcome (``wind_low_mw``, e.g. a low quantile of the weather model's runs) adds
+  a second copy of the dispatch over the same horizon whose first ``low_shared_steps``
+  storage, EV and shift decisions are the forecast's (the plan is in force until the next
+  one), its costs and demand charge weighing ``low_weight`` (1: both outcomes as likely): the
+  plan keeps the energy holding the peak would need should the wind come in low. The plan
+  given is the forecast's; the LP has twice the columns (the LP machinery is in
+  :mod:`twin.ems.lp`).
 """
 
 from __future__ import annotations
@@ -57,10 +64,9 @@ import math
 import time
 from dataclasses import dataclass, field, fields, replace
 
-import highspy
 import numpy as np
-import scipy.sparse as sp
 
+from twin.ems.lp import LP, SolverError, solve_highs
 from twin.models.battery import BatterySpec
 
 log = logging.getLogger(__name__)
@@ -265,6 +271,10 @@ class PlanInputs:
     month: np.ndarray | None = None  # [H] billing month of each step (None: one month)
     terminal_quantile: float | None = None  # terminal value: this quantile of the import
     # cost (None: its mean)
+    wind_low_mw: np.ndarray | None = None  # [H] a low-wind outcome: the demand charge is
+    # judged on it too (see :meth:`low_outcome`; None: the forecast only)
+    low_shared_steps: int = 0  # the first steps' decisions both outcomes share
+    low_weight: float = 1.0  # weight of the low outcome's costs (the forecast's: 1)
 
     def __post_init__(self) -> None:
         load = _arr(self.load_mw, "load_mw", nonneg=True)
@@ -306,6 +316,11 @@ class PlanInputs:
         _check(0 <= self.direct_min_share <= 1, "direct_min_share must be in [0, 1]")
         _check(self.terminal_quantile is None or 0 <= self.terminal_quantile <= 1,
                "terminal_quantile must be None or in [0, 1]")
+        if self.wind_low_mw is not None:
+            s(self, "wind_low_mw", np.minimum(_arr(self.wind_low_mw, "wind_low_mw", H,
+                                                   nonneg=True), self.wind_mw))
+        _check(self.low_shared_steps >= 0 and 0 <= self.low_weight <= 1,
+               "need low_shared_steps >= 0 and low_weight in [0, 1]")
         tv = self.terminal_value_cny_per_mwh
         _check(tv is None or (math.isfinite(tv) and tv >= 0),
                "terminal_value_cny_per_mwh must be None or finite and >= 0")
@@ -360,6 +375,18 @@ class PlanInputs:
         """Wind share of each step's generation forecast (exports are split pro rata)."""
         gen = self.wind_mw + self.pv_mw
         return np.divide(self.wind_mw, gen, out=np.zeros(self.H), where=gen > 0)
+
+    def low_outcome(self) -> PlanInputs | None:
+        """The inputs should the wind come in at ``wind_low_mw`` (None where it is not given
+        or nowhere below the forecast): storage charged only from that outcome's surplus
+        where it is limited so, no operator's cap (a request is planned on the forecast)."""
+        low = self.wind_low_mw
+        if low is None or not bool(np.any(low < self.wind_mw - 1e-6)):
+            return None
+        charge = None if self.charge_limit_mw is None else np.maximum(
+            self.charge_limit_mw - (self.wind_mw - low), 0.0)
+        return replace(self, wind_mw=low, wind_low_mw=None, charge_limit_mw=charge,
+                       import_cap_mw=None)
 
     def e_bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start energy and the energy window of each storage (MWh), widened to the start."""
@@ -452,60 +479,6 @@ def objective_cny(inputs: PlanInputs, p: Plan) -> float:
 # --------------------------------------------------------------------------- the LP
 
 
-def _spread(x: object, n: int, dtype: type | None = None) -> np.ndarray:
-    """``x`` (one value or ``n``) as ``n`` values, flat: ``np.broadcast_to`` for the LP's
-    blocks without its cost per call (a plan's LP appends some 80)."""
-    a = np.asarray(x, dtype=dtype)  # (neither: reshape's ValueError)
-    return a.reshape(n) if a.size == n else np.full(n, a.reshape(()), dtype=a.dtype)
-
-
-class _LP:
-    """Columns, rows and COO entries of a linear programme, appended in blocks."""
-
-    def __init__(self) -> None:
-        blocks: tuple[list[np.ndarray], ...] = tuple([] for _ in range(8))
-        self.cost, self.lb, self.ub, self.rlo, self.rhi, self.ri, self.ci, self.v = blocks
-        self.n_col = self.n_row = 0
-
-    def cols(self, n: int, lb: object, ub: object, cost: object = 0.0) -> np.ndarray:
-        idx = np.arange(self.n_col, self.n_col + n)
-        for lst, x in ((self.lb, lb), (self.ub, ub), (self.cost, cost)):
-            lst.append(_spread(x, n, float))
-        self.n_col += n
-        return idx
-
-    def rows(self, n: int, lo: object, hi: object) -> np.ndarray:
-        idx = np.arange(self.n_row, self.n_row + n)
-        self.rlo.append(_spread(lo, n, float))
-        self.rhi.append(_spread(hi, n, float))
-        self.n_row += n
-        return idx
-
-    def coef(self, rows: np.ndarray, cols: np.ndarray, vals: object) -> None:
-        sizes = {np.size(rows), np.size(cols), np.size(vals)} - {1}  # as numpy broadcasts
-        n = sizes.pop() if len(sizes) == 1 else 1 if not sizes else -1
-        self.ri.append(_spread(rows, n))
-        self.ci.append(_spread(cols, n))
-        self.v.append(_spread(vals, n, float))
-
-    def ramp(self, x: list[tuple[np.ndarray, float]], limit: float) -> None:
-        """``-limit <= y[k] - y[k-1] <= limit`` for ``y = sum(sign * x)``."""
-        if not math.isfinite(limit) or len(x[0][0]) < 2:
-            return
-        r = self.rows(len(x[0][0]) - 1, -limit, limit)
-        for cols, sign in x:
-            self.coef(r, cols[1:], sign)
-            self.coef(r, cols[:-1], -sign)
-
-    def csc(self) -> tuple[np.ndarray, ...]:
-        cat = np.concatenate
-        a = sp.csc_array((cat(self.v), (cat(self.ri), cat(self.ci))),
-                         shape=(self.n_row, self.n_col))
-        a.sum_duplicates()
-        return (cat(self.cost), cat(self.lb), cat(self.ub), cat(self.rlo), cat(self.rhi),
-                a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data)
-
-
 @dataclass
 class _Cols:
     imp: np.ndarray
@@ -518,36 +491,62 @@ class _Cols:
     e: list[np.ndarray] = field(default_factory=list)
     ev: list[np.ndarray] = field(default_factory=list)
     sh: list[np.ndarray] = field(default_factory=list)
+    low: _Cols | None = None  # the low-wind outcome's columns
 
 
-def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
+def _build(inp: PlanInputs, strict: bool = False) -> tuple[LP, _Cols, float]:
     """The LP of ``inp``: the model, its columns and the objective offset (``strict``: the
-    direct-line share counts battery losses as not consumed)."""
-    H, dt, m = inp.H, inp.dt, _LP()
+    direct-line share counts battery losses as not consumed).
+
+    With a low-wind outcome (:meth:`PlanInputs.low_outcome`) a second copy of the dispatch
+    shares the first ``low_shared_steps`` steps' storage, EV and shift decisions with the
+    forecast's; its costs, demand charge included, weigh ``low_weight`` (a two-stage
+    programme: 1, two outcomes as likely)."""
+    m = LP()
+    c, offset = _scenario(m, inp, strict)
+    low = inp.low_outcome()
+    if low is not None and c.ch:
+        c.low, off = _scenario(m, low, strict, inp.low_weight)
+        offset += off
+        n = min(inp.low_shared_steps, inp.H)
+        for a, b in zip(c.ch + c.dis + c.ev + c.sh, c.low.ch + c.low.dis + c.low.ev
+                        + c.low.sh, strict=True):
+            r = m.rows(n, 0.0, 0.0)
+            m.coef(r, a[:n], 1.0)
+            m.coef(r, b[:n], -1.0)
+    return m, c, offset
+
+
+def _scenario(m: LP, inp: PlanInputs, strict: bool, weight: float = 1.0) -> tuple[_Cols, float]:
+    """One outcome's dispatch in ``m``: its columns and objective offset (``weight``: of its
+    costs; its penalty for unserved load stays whole)."""
+    H, dt = inp.H, inp.dt
+    wdt = weight * dt
     st, evs, shs = inp.storages, inp.evs, inp.shiftables
     p_st_max = sum(s.p_max_mw for s in st)
     base = sum((s.p_base_mw for s in shs), np.zeros(H))
     cons_max = inp.load_mw + base + sum((s.p_base_mw * s.up_frac for s in shs), np.zeros(H)) \
         + sum((e.p_max_mw for e in evs), np.zeros(H)) + p_st_max
     c = _Cols(imp=m.cols(H, 0, np.minimum(inp.import_limit_mw, cons_max),
-                         inp.import_cost_cny_per_mwh() * dt),
+                         inp.import_cost_cny_per_mwh() * wdt),
               exp=m.cols(H, 0, np.minimum(inp.export_limit_mw, inp.pv_mw + inp.wind_mw
-                                          + p_st_max), -inp.export_value_cny_per_mwh() * dt),
-              cpv=m.cols(H, 0, inp.pv_mw, inp.curtail_cost_cny_per_mwh * dt),
-              cw=m.cols(H, 0, inp.wind_mw, inp.curtail_cost_cny_per_mwh * dt),
+                                          + p_st_max), -inp.export_value_cny_per_mwh() * wdt),
+              cpv=m.cols(H, 0, inp.pv_mw, inp.curtail_cost_cny_per_mwh * wdt),
+              cw=m.cols(H, 0, inp.wind_mw, inp.curtail_cost_cny_per_mwh * wdt),
               uns=m.cols(H, 0, np.inf, PENALTY_UNSERVED_CNY_PER_MWH * dt))
     offset = 0.0
     bal = m.rows(H, inp.load_mw + base - inp.pv_mw - inp.wind_mw,
                  inp.load_mw + base - inp.pv_mw - inp.wind_mw)
     for cols, sign in ((c.imp, 1), (c.uns, 1), (c.exp, -1), (c.cpv, -1), (c.cw, -1)):
         m.coef(bal, cols, sign)
-    if inp.demand_charge_cny_per_mw > 0:  # one peak per billing month
+    if inp.demand_charge_cny_per_mw > 0 and weight > 0:  # one peak per billing month
         idx, so_far = inp.months()
-        peak = m.cols(so_far.size, so_far, np.inf, inp.demand_charge_cny_per_mw)
+        dc = inp.demand_charge_cny_per_mw * weight
+        peak = m.cols(so_far.size, so_far, np.inf, dc)
+        offset -= dc * float(so_far.sum())
         r = m.rows(H, -np.inf, 0.0)
         m.coef(r, c.imp, 1.0)
         m.coef(r, peak[idx], -1.0)
-        offset -= inp.demand_charge_cny_per_mw * float(so_far.sum())
     if inp.import_cap_mw is not None and np.isfinite(inp.import_cap_mw).any():
         k = np.flatnonzero(np.isfinite(inp.import_cap_mw))
         short = m.cols(k.size, 0, np.inf, PENALTY_CAP_CNY_PER_MWH * dt[k])
@@ -558,10 +557,10 @@ def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
     e0, e_lo, e_hi = inp.e_bounds()
     tv = inp.terminal_values()
     for i, s in enumerate(st):
-        ch = m.cols(H, 0, s.p_max_mw, inp.cycle_cost_cny_per_mwh * dt)
-        dis = m.cols(H, 0, s.p_max_mw, inp.cycle_cost_cny_per_mwh * dt)
-        e = m.cols(H, e_lo[i], e_hi[i], np.r_[np.zeros(H - 1), -tv[i]])
-        offset += tv[i] * e0[i]
+        ch = m.cols(H, 0, s.p_max_mw, inp.cycle_cost_cny_per_mwh * wdt)
+        dis = m.cols(H, 0, s.p_max_mw, inp.cycle_cost_cny_per_mwh * wdt)
+        e = m.cols(H, e_lo[i], e_hi[i], np.r_[np.zeros(H - 1), -tv[i] * weight])
+        offset += tv[i] * e0[i] * weight
         r = m.rows(H, np.r_[e0[i], np.zeros(H - 1)], np.r_[e0[i], np.zeros(H - 1)])
         m.coef(r, e, 1.0)
         m.coef(r[1:], e[:-1], -1.0)
@@ -579,7 +578,7 @@ def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
         fast = ev.fastest_cum_mwh(dt)
         gap = np.maximum(ev.e_min_cum_mwh - fast, 0.0)
         cum = m.cols(H, ev.e_min_cum_mwh - gap, fast)
-        offset += PENALTY_EV_CNY_PER_MWH_H * float(dt @ gap)  # unavoidable, reported
+        offset += PENALTY_EV_CNY_PER_MWH_H * float(dt @ gap) * weight  # unavoidable
         r = m.rows(H, 0.0, ev.p_max_mw * dt)
         m.coef(r, cum, 1.0)
         m.coef(r[1:], cum[:-1], -1.0)
@@ -596,75 +595,34 @@ def _build(inp: PlanInputs, strict: bool = False) -> tuple[_LP, _Cols, float]:
             m.coef(m.rows(int(block[-1]) + 1, 0.0, 0.0)[block], x, 1.0)
         m.ramp([(x, 1.0)], sh.ramp_mw_per_step)
         c.sh.append(x)
-    # 绿电直连: wind - curtailed - exported share (- storage losses if strict) >= share * wind
+    _direct(m, c, inp, strict, weight)
+    return c, offset
+
+
+def _direct(m: LP, c: _Cols, inp: PlanInputs, strict: bool, weight: float) -> None:
+    """绿电直连: wind - curtailed - exported share (- storage losses if ``strict``) >= share *
+    wind, its shortfall a slack penalised at ``weight``."""
+    dt = inp.dt
     wind_e = float(inp.wind_mw @ dt)
     if inp.direct_min_share > 0 and wind_e > 0:
-        slack = m.cols(1, 0, np.inf, PENALTY_DIRECT_CNY_PER_MWH)
+        slack = m.cols(1, 0, np.inf, PENALTY_DIRECT_CNY_PER_MWH * weight)
         r = m.rows(1, (inp.direct_min_share - 1) * wind_e, np.inf)
         m.coef(r, c.cw, -dt)
         m.coef(r, c.exp, -dt * inp.direct_wind_fraction())
-        for s, ch, dis in zip(st, c.ch, c.dis, strict=True):
+        for s, ch, dis in zip(inp.storages, c.ch, c.dis, strict=True):
             if strict:
                 m.coef(r, ch, -dt * (1 - s.eta_charge))
                 m.coef(r, dis, -dt * (1 / s.eta_discharge - 1))
         m.coef(r, slack, 1.0)
-    return m, c, offset
 
 
-def _charge_limit(m: _LP, c: _Cols, inp: PlanInputs) -> None:
+def _charge_limit(m: LP, c: _Cols, inp: PlanInputs) -> None:
     """Cap the storages' total charging per step (e.g. only local surplus may be stored)."""
     if inp.charge_limit_mw is None or not c.ch:
         return
     r = m.rows(inp.H, -np.inf, np.maximum(inp.charge_limit_mw, 0.0))
     for ch in c.ch:
         m.coef(r, ch, 1.0)
-
-
-class SolverError(RuntimeError):
-    """HiGHS did not return an optimal solution."""
-
-
-def _solve_highs(m: _LP, offset: float, time_limit_s: float,
-                 method: str = "simplex") -> tuple[np.ndarray, float]:
-    """Solve with HiGHS' dual simplex with presolve (a plan over 48 h and a lull day: 35 % less
-    CPU than without), and once more without it if that does not give an optimum in time.
-    ``method="ipm"``: the interior point method with presolve and crossover (a year's LP:
-    minutes faster)."""
-    cost, lb, ub, rlo, rhi, start, index, value = m.csc()
-    t_end = time.perf_counter() + time_limit_s
-    status = "time_limit"
-    for presolve in (("on", "off") if method == "simplex" else ("on",)):
-        left = t_end - time.perf_counter()
-        if left <= 0:
-            break
-        try:
-            h = highspy.Highs()
-            h.setOptionValue("output_flag", False)
-            h.setOptionValue("time_limit", left)
-            h.setOptionValue("threads", 1)
-            h.setOptionValue("presolve", presolve)
-            if method != "simplex":
-                h.setOptionValue("solver", method)
-            passed = h.passModel(m.n_col, m.n_row, len(value),
-                                 int(highspy.MatrixFormat.kColwise),
-                                 int(highspy.ObjSense.kMinimize), offset, cost, lb, ub, rlo,
-                                 rhi, start, index, value, np.zeros(m.n_col, dtype=np.int32))
-            if passed == highspy.HighsStatus.kError:
-                raise SolverError("pass_model")
-            h.run()
-            ms = h.getModelStatus()
-            status = h.modelStatusToString(ms).lower().replace(" ", "_")
-            if ms == highspy.HighsModelStatus.kOptimal:
-                x = np.asarray(h.getSolution().col_value, dtype=float)
-                obj = float(h.getInfo().objective_function_value)
-                if x.size == m.n_col and np.isfinite(x).all() and math.isfinite(obj):
-                    return np.clip(x, lb, ub), obj
-                status = "no_finite_solution"
-        except SolverError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any trouble inside the solver: fallback
-            raise SolverError(f"error:{type(exc).__name__}") from exc
-    raise SolverError(status)
 
 
 def _unpack(inp: PlanInputs, c: _Cols, x: np.ndarray, obj: float, t0: float) -> Plan:
@@ -686,7 +644,8 @@ def _unpack(inp: PlanInputs, c: _Cols, x: np.ndarray, obj: float, t0: float) -> 
 
 def _simultaneous(c: _Cols, x: np.ndarray, tol_mw: float = 1e-6) -> bool:
     return any(np.minimum(x[ch], x[dis]).max() > tol_mw for ch, dis in zip(c.ch, c.dis,
-                                                                          strict=True))
+                                                                          strict=True)) \
+        or (c.low is not None and _simultaneous(c.low, x, tol_mw))
 
 
 def plan(inputs: PlanInputs, *, time_limit_s: float = 1.0, method: str = "simplex") -> Plan:
@@ -699,14 +658,16 @@ def plan(inputs: PlanInputs, *, time_limit_s: float = 1.0, method: str = "simple
     t0 = time.perf_counter()
     try:
         m, c, offset = _build(inputs)
-        x, obj = _solve_highs(m, offset, time_limit_s, method)
-        if _simultaneous(c, x):  # burning wind in one battery's losses: not physical
+        x, obj = solve_highs(m, offset, time_limit_s, method)
+        strict = _simultaneous(c, x)
+        if strict:  # burning wind in one battery's losses: not physical
             log.debug("charge and discharge at once; re-solving with losses not consumed")
             m, c, offset = _build(inputs, strict=True)
-            x, _ = _solve_highs(m, offset, time_limit_s - (time.perf_counter() - t0), method)
-            p = _unpack(inputs, c, x, 0.0, t0)
-            return replace(p, cost_cny=objective_cny(inputs, p))
-        return _unpack(inputs, c, x, obj, t0)
+            x, _ = solve_highs(m, offset, time_limit_s - (time.perf_counter() - t0), method)
+        p = _unpack(inputs, c, x, obj, t0)
+        if strict or c.low is not None:  # the forecast outcome's own objective
+            p = replace(p, cost_cny=objective_cny(inputs, p))
+        return p
     except SolverError as exc:
         log.warning("dispatch LP failed (%s); falling back to the rule", exc)
         fb = rule_plan(inputs, f"fallback:{exc}")

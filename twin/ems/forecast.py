@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from twin.models.loads.calendar import WORKDAY, ParkCalendar
 from twin.models.pv import PVSpec, pv_power, sun_position
 from twin.models.turbines import power_curve
 from twin.models.weather import clearsky
+from twin.models.weather_nwp import nwp_config
 from twin.models.wind import wind_power
 
 TARGETS = ("pv", "wind", "load")  # park totals, MW (load: factories + heat supply, no EV)
@@ -234,6 +236,8 @@ class Forecaster:
         out = {t: np.where(np.isfinite(raw[t]) & (raw[t] > 0), raw[t], 0.0) for t in TARGETS}
         out["pv"] = np.where(cs > 0, np.minimum(out["pv"], caps.pv_mw), 0.0)
         out["wind"] = np.minimum(out["wind"], caps.wind_mw)
+        if "wind_low" in raw:  # a low outcome of the wind, where the forecaster gives one
+            out["wind_low"] = np.clip(np.nan_to_num(raw["wind_low"]), 0.0, out["wind"])
         return out
 
     def _raw(self, history: History, origins: np.ndarray, n: int) -> dict[str, np.ndarray]:
@@ -345,13 +349,15 @@ class NWPPower:
 
     Run ``j`` is available at the end of step ``avail_step[j]`` and on; ``mw[j, k]`` and
     ``k_ghi[j, k]`` (NaN while the clear sky is dark; None: not given) are its forecasts of
-    step ``first_step[j] + k`` (steps counted from ``History.epoch0_s``).
+    step ``first_step[j] + k`` (steps counted from ``History.epoch0_s``); ``mw_low[j, k]``
+    (None: not given) a low outcome of the wind power, at a quantile of the run's error.
     """
 
     first_step: np.ndarray
     avail_step: np.ndarray
     mw: np.ndarray
     k_ghi: np.ndarray | None = None
+    mw_low: np.ndarray | None = None
 
     def at(self, origins: np.ndarray, steps: np.ndarray, values: np.ndarray | None = None
            ) -> np.ndarray:
@@ -363,21 +369,35 @@ class NWPPower:
         return values[j, k]
 
 
+WIND_LOW_QUANTILE = 0.3  # the low wind outcome: this quantile of the NWP's speed error
+
+
 def nwp_wind_mw(nwp: Any, wind_farms: Sequence[Any], epoch0_s: int, step_s: int,
                 wind_height_m: float, roughness_m: float, temp_air_c: float = 8.0,
                 pressure_pa: float = 100_500.0,
-                site: tuple[float, float, float] | None = None) -> NWPPower:
+                site: tuple[float, float, float] | None = None,
+                low_quantile: float | None = None) -> NWPPower:
     """:class:`NWPPower` of ``nwp`` (:class:`twin.models.weather_nwp.NWPForecast`, on the
     History's step grid) through the farms' power curves and losses
     (:func:`twin.models.wind.wind_power`), at a fixed air temperature and pressure (defaults:
     Shenyang's annual means, the density correction being small). Given the ``site``
-    (latitude, longitude, altitude), also the clear-sky index of the runs' GHI."""
+    (latitude, longitude, altitude), also the clear-sky index of the runs' GHI. The low
+    outcome ``mw_low``: the speeds less the ``low_quantile`` (default
+    :data:`WIND_LOW_QUANTILE`) of a normal error whose standard deviation grows with lead
+    time as the weather model's (``twin/data/nwp.yaml``)."""
     if int(nwp.step_s) != int(step_s):
         raise ValueError(f"nwp_wind_mw: NWP step {nwp.step_s} s, history step {step_s} s")
-    mw = np.zeros(nwp.wind_ms.shape)
+    q = WIND_LOW_QUANTILE if low_quantile is None else float(low_quantile)
+    if not 0 < q < 1:
+        raise ValueError(f"nwp_wind_mw: low_quantile must be in (0, 1), got {q}")
+    lead_h = np.arange(nwp.wind_ms.shape[1]) * int(step_s) / 3600.0
+    low_ms = np.maximum(nwp.wind_ms + statistics.NormalDist().inv_cdf(q)
+                        * nwp_config().wind_sigma(lead_h)[None, :], 0.0)
+    mw, mw_low = np.zeros(nwp.wind_ms.shape), np.zeros(nwp.wind_ms.shape)
     for farm in wind_farms:
-        mw += wind_power(farm, power_curve(farm.turbine_type), nwp.wind_ms, wind_height_m,
-                         roughness_m, temp_air_c, pressure_pa).p_mw
+        for out, ms in ((mw, nwp.wind_ms), (mw_low, low_ms)):
+            out += wind_power(farm, power_curve(farm.turbine_type), ms, wind_height_m,
+                              roughness_m, temp_air_c, pressure_pa).p_mw
     first = (np.asarray(nwp.issue_epoch_s) - int(epoch0_s)) // int(step_s)
     # available at the end of the step in which it arrives (the end of step i is (i+1) steps)
     avail = -(-(np.asarray(nwp.available_epoch_s) - int(epoch0_s)) // int(step_s)) - 1
@@ -389,7 +409,8 @@ def nwp_wind_mw(nwp: Any, wind_farms: Sequence[Any], epoch0_s: int, step_s: int,
         cs = clearsky(grid, int(step_s), *site)[0]
         cs = cs[(first - first[0])[:, None] + np.arange(n_lead)[None, :]]
         k_ghi = np.where(cs > 0, nwp.ghi_w_m2 / np.where(cs > 0, cs, 1.0), np.nan)
-    return NWPPower(first_step=first, avail_step=avail, mw=mw, k_ghi=k_ghi)
+    return NWPPower(first_step=first, avail_step=avail, mw=mw, k_ghi=k_ghi,
+                    mw_low=np.minimum(mw_low, mw))
 
 
 @dataclass(frozen=True)
@@ -398,7 +419,10 @@ class NWPWind(Forecaster):
     (measured minus NWP power, mean of the last ``error_steps``) decaying with ``tau_s``.
     PV, where the runs give the GHI's clear-sky index: ``base``'s PV blended into clear-sky PV
     x the run's index, ``base`` weighing exp(-h / ``tau_pv_s``) at h ahead. Load (and PV
-    without GHI) from ``base`` (smart persistence, or the learned model).
+    without GHI) from ``base`` (smart persistence, or the learned model). Where the runs give
+    a low outcome (:attr:`NWPPower.mw_low`), also ``wind_low``: the forecast less the run's
+    spread at h ahead times 1 - exp(-h / ``tau_s``) (near the origin the measured error
+    holds the forecast).
 
     ``tau_s`` = 8 h gave the lowest wind RMSE over horizons 1..96 of 1, 2, 3, 4, 6, 8 and 12 h
     on 8 synthetic weeks of seed 1; ``tau_pv_s`` = 8 h the lowest PV RMSE over horizons 1..96
@@ -422,8 +446,12 @@ class NWPWind(Forecaster):
         count = np.sum(~np.isnan(err), axis=1)
         offset = np.where(count > 0, np.nansum(err, axis=1) / np.maximum(count, 1), 0.0)
         h_s = np.arange(1, n + 1) * float(history.step_s)
-        out["wind"] = (self.power.at(origins, ahead)
-                       + offset[:, None] * np.exp(-h_s / self.tau_s)[None, :])
+        run = self.power.at(origins, ahead)
+        out["wind"] = run + offset[:, None] * np.exp(-h_s / self.tau_s)[None, :]
+        if self.power.mw_low is not None:  # the low outcome: as far below, the run's spread
+            gap = run - self.power.at(origins, ahead, self.power.mw_low)  # ... growing as
+            # the measured error's correction fades
+            out["wind_low"] = out["wind"] - gap * (1.0 - np.exp(-h_s / self.tau_s))[None, :]
         if self.power.k_ghi is not None:
             k = np.clip(self.power.at(origins, ahead, self.power.k_ghi), 0.0, self.k_max)
             nwp_pv = np.where(np.isnan(k), out["pv"], k * history.clearsky_pv_mw[ahead])

@@ -40,6 +40,7 @@ def with_tail(inputs: PlanInputs, n: int, price_import_cny_per_mwh: np.ndarray,
         return np.concatenate((a, a[idx] * scale))
 
     pv, wind = tail(inputs.pv_mw, pv_scale), tail(inputs.wind_mw, wind_scale)
+    low = None if inputs.wind_low_mw is None else tail(inputs.wind_low_mw, wind_scale)
     load = tail(inputs.load_mw)
     shs = tuple(replace(sh, p_base_mw=tail(sh.p_base_mw)) for sh in inputs.shiftables)
     evs = tuple(EVDemand(ev.name, np.r_[ev.p_max_mw, np.zeros(n)],
@@ -59,7 +60,8 @@ def with_tail(inputs: PlanInputs, n: int, price_import_cny_per_mwh: np.ndarray,
     tv = inputs.terminal_value_cny_per_mwh
     if tv is None and inputs.storages:  # stored energy is worth what it was over the horizon
         tv = float(np.mean(inputs.terminal_values()))
-    return replace(inputs, pv_mw=pv, wind_mw=wind, load_mw=load, terminal_value_cny_per_mwh=tv,
+    return replace(inputs, pv_mw=pv, wind_mw=wind, wind_low_mw=low, load_mw=load,
+                   terminal_value_cny_per_mwh=tv,
                    price_import_cny_per_mwh=np.r_[inputs.price_import_cny_per_mwh,
                                                   price_import_cny_per_mwh],
                    price_export_cny_per_mwh=tail(inputs.price_export_cny_per_mwh),
@@ -97,6 +99,7 @@ def coarse(inputs: PlanInputs, fine: int, factor: int) -> tuple[PlanInputs, np.n
         cap[:fine] = inputs.import_cap_mw[:fine]
     return replace(
         inputs, dt_h=dt, pv_mw=mean(inputs.pv_mw), wind_mw=mean(inputs.wind_mw),
+        wind_low_mw=None if inputs.wind_low_mw is None else mean(inputs.wind_low_mw),
         load_mw=mean(inputs.load_mw),
         price_import_cny_per_mwh=mean(inputs.price_import_cny_per_mwh),
         price_export_cny_per_mwh=mean(inputs.price_export_cny_per_mwh),
