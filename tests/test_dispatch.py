@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twin.ems import dispatch, lookahead
+from twin.ems import dispatch, lookahead, lp
 from twin.ems.dispatch import EVDemand, PlanInputs, Shiftable, Storage
 from twin.models.battery import BatterySpec
 
@@ -330,7 +330,7 @@ def test_solver_error_falls_back_to_the_rule(monkeypatch):
         def __init__(self) -> None:
             raise RuntimeError("licence server on fire")
 
-    monkeypatch.setattr(dispatch.highspy, "Highs", Broken)
+    monkeypatch.setattr(lp.highspy, "Highs", Broken)
     inp = _random_inputs(1, 12, 2, 1, 2, True, True, False)
     p = dispatch.plan(inp)
     assert p.status == "fallback:error:RuntimeError"
@@ -338,13 +338,13 @@ def test_solver_error_falls_back_to_the_rule(monkeypatch):
 
 
 def test_infeasible_or_non_optimal_status_falls_back(monkeypatch):
-    real = dispatch.highspy.Highs
+    real = lp.highspy.Highs
 
     class Stuck(real):  # type: ignore[misc, valid-type]
         def getModelStatus(self):  # noqa: N802 - highspy's name
-            return dispatch.highspy.HighsModelStatus.kInfeasible
+            return lp.highspy.HighsModelStatus.kInfeasible
 
-    monkeypatch.setattr(dispatch.highspy, "Highs", Stuck)
+    monkeypatch.setattr(lp.highspy, "Highs", Stuck)
     p = dispatch.plan(_flat(8))
     assert p.status == "fallback:infeasible"
 
