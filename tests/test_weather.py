@@ -434,3 +434,25 @@ def test_csv_reader_accepts_tmy3():
     assert _annual_kwh(series) == pytest.approx(raw["GHI (W/m^2)"].sum() / 1000.0, rel=1e-9)
     assert series.pressure_pa.mean() == pytest.approx(raw["Pressure (mbar)"].mean() * 100,
                                                       rel=1e-3)
+
+
+def test_a_csv_headers_numbers_reach_the_weather_simulator(tmp_path):
+    # the header's altitude and site come back as numbers, so the weather simulator resamples
+    # a file with them (its clear-sky shape needs the altitude; a text one failed in pvlib)
+    from adapters.weather_sim import weather_and_nwp
+
+    t = pd.date_range("2025-06-01", periods=48, freq="h", tz="+08:00")
+    ghi = np.clip(800 * np.sin(np.pi * (t.hour - 5) / 14), 0, None)
+    frame = pd.DataFrame({"time": t.strftime("%Y-%m-%dT%H:%M:%S+08:00"), "ghi_w_m2": ghi,
+                          "dni_w_m2": 0.6 * ghi, "dhi_w_m2": 0.3 * ghi, "temp_air_c": 20.0,
+                          "wind_ms": 5.0})
+    path = tmp_path / "w.csv"
+    path.write_text("# altitude_m = 50\n# latitude = 41.8\n# longitude = 123.4\n"
+                    + frame.to_csv(index=False))
+    _, meta = read_csv(path)
+    assert (meta["altitude_m"], meta["latitude"], meta["longitude"]) == (50.0, 41.8, 123.4)
+    start = int(t[0].timestamp())
+    series, _ = weather_and_nwp("weather", {"source": "csv", "path": str(path)}, start, 96, 900)
+    assert len(series.ghi_w_m2) == 96
+    assert np.isfinite(series.ghi_w_m2).all()
+    assert series.ghi_w_m2.max() > 500.0  # the day's sun came through the resampling

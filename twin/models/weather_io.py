@@ -195,6 +195,10 @@ def _header(path: Path) -> tuple[dict[str, str], int]:
     return info, n
 
 
+#: header keys that are numbers (given to the caller as floats, as the EPW and TMY3 readers do)
+_HEADER_NUMBERS = ("wind_height_m", "roughness_m", "latitude", "longitude", "altitude_m")
+
+
 def _number(info: dict[str, str], key: str, where: str) -> float | None:
     if key not in info:
         return None
@@ -243,7 +247,8 @@ def read_csv(path: str | Path, *, wind_height_m: float | None = None,
         series = WeatherSeries(epoch_s=epoch, wind_height_m=height, roughness_m=rough, **columns)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    meta = {**info, "pressure_filled": filled, "source": "csv", "path": str(path)}
+    numbers = {key: _number(info, key, where) for key in _HEADER_NUMBERS if key in info}
+    meta = {**info, **numbers, "pressure_filled": filled, "source": "csv", "path": str(path)}
     return series, meta
 
 
