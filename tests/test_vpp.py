@@ -31,6 +31,24 @@ def test_storage_envelope_follows_the_energy_it_holds():
     np.testing.assert_allclose(env.down_mw, [10.0, 10.0, 16 / 0.95 / 2, 16 / 0.95 / 4])
 
 
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_the_batteries_flexibility_each_step_is_the_envelopes(seed):
+    # what the EMS reports each step (vpp.storage_flex, no arrays) is the envelope's value at
+    # that duration, bit for bit: the batteries' own never grows with the duration
+    rng = np.random.default_rng(seed)
+    storages = [Storage(f"b{i}", rng.uniform(1, 50), rng.uniform(1, 200), 0.1, 0.9,
+                        rng.uniform(0.8, 1), rng.uniform(0.8, 1),
+                        rng.choice([math.inf, rng.uniform(1, 10)])) for i in range(3)]
+    soc, p_st = rng.uniform(0.0, 1.0, 3), rng.uniform(-60, 60, 3)
+    durations = (0.25, 1.0, 4.0)
+    env = vpp.envelope(storages, soc, p_st, [], [], np.zeros(0), np.zeros(0),
+                       durations_h=durations)
+    for j, d in enumerate(durations):
+        assert vpp.storage_flex(storages, soc.tolist(), p_st.tolist(), d) == (
+            env.up_mw[j], env.down_mw[j])
+
+
 @settings(max_examples=80, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), H=st.integers(1, 40))
 def test_longer_durations_never_give_more(seed, H):

@@ -40,7 +40,7 @@ from twin.models.loads.ev import EVFlex
 
 log = logging.getLogger(__name__)
 
-ENVELOPE_H = (0.25, 1.0, 4.0)
+HOLD_H = 1.0  # the flexibility reported each step: held for an hour (the VPP's envelope)
 NOTICE_S = 86400  # illustrative: a scenario's request is announced a day ahead of its window
 OFFER_STEP_MW = 0.1  # offers are whole tenths of a MW, rounded down
 
@@ -395,15 +395,12 @@ class EMS:
         self._flow_mw = load + m.ev_mw + gen + sum(abs(p) for p in p_storage.values())
 
         asked, offered = self._asked_offered(i)
-        env = vpp.envelope(self.storages, np.array([m.soc[b.name] for b in self.specs]),
-                           np.array([p_storage[b.name] for b in self.specs]),
-                           (), (), np.zeros(0), np.zeros(0), durations_h=ENVELOPE_H,
-                           dt_h=s.dt_h) if self.storages else None
+        up, down = vpp.storage_flex(self.storages, [m.soc[b.name] for b in self.specs],
+                                    [p_storage[b.name] for b in self.specs], HOLD_H)
         return Decision(
             p_storage_mw=p_storage, p_ev_limit_mw=p_ev, p_shift_mw=shifts, replanned=replanned,
             status=plan.status, solve_ms=plan.solve_s * 1e3 if replanned else 0.0,
-            up_mw=(float(env.up_mw[1]) if env is not None else 0.0) + m.line_flex_mw,
-            down_mw=float(env.down_mw[1]) if env is not None else 0.0,
+            up_mw=up + m.line_flex_mw, down_mw=down,
             import_cap_mw=cap,
             import_baseline_mw=baseline,
             import_plan_mw=float(plan.p_import_mw[k]),

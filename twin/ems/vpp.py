@@ -58,12 +58,30 @@ class Envelope:
     down_mw: np.ndarray  # can INCREASE its net consumption by this much and hold it
 
 
-def _storage_flex(s: Storage, soc: float, p_now: float, d: np.ndarray) -> tuple[np.ndarray, ...]:
+def _storage_flex_at(s: Storage, soc: float, p_now: float, d: float) -> tuple[float, float]:
     e = soc * s.e_max_mwh
-    dis = np.minimum(s.p_max_mw, max(e - s.soc_min * s.e_max_mwh, 0.0) * s.eta_discharge / d)
-    ch = np.minimum(s.p_max_mw, max(s.soc_max * s.e_max_mwh - e, 0.0) / (s.eta_charge * d))
-    return (np.clip(p_now + dis, 0.0, s.ramp_mw_per_step),
-            np.clip(ch - p_now, 0.0, s.ramp_mw_per_step))
+    dis = min(s.p_max_mw, max(e - s.soc_min * s.e_max_mwh, 0.0) * s.eta_discharge / d)
+    ch = min(s.p_max_mw, max(s.soc_max * s.e_max_mwh - e, 0.0) / (s.eta_charge * d))
+    return (min(max(p_now + dis, 0.0), s.ramp_mw_per_step),
+            min(max(ch - p_now, 0.0), s.ramp_mw_per_step))
+
+
+def _storage_flex(s: Storage, soc: float, p_now: float, d: np.ndarray) -> tuple[np.ndarray, ...]:
+    up, down = zip(*(_storage_flex_at(s, soc, p_now, float(x)) for x in d), strict=True)
+    return np.array(up), np.array(down)
+
+
+def storage_flex(storages: Sequence[Storage], soc: Sequence[float],
+                 p_storage_now_mw: Sequence[float], hold_h: float) -> tuple[float, float]:
+    """The batteries' up and down flexibility held for ``hold_h`` hours (MW): what
+    :func:`envelope` gives for that duration with the batteries alone (theirs never grows with
+    the duration), without its arrays (the EMS reports it every step)."""
+    up = down = 0.0
+    for s, x, p in zip(storages, soc, p_storage_now_mw, strict=True):
+        u, w = _storage_flex_at(s, x, p, hold_h)
+        up += u
+        down += w
+    return up, down
 
 
 def _ev_flex(ev: EVDemand, p_now: float, n: int, dt_h: float) -> tuple[float, float]:
