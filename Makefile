@@ -6,13 +6,20 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint bench clean
 
+# the twin's own modules compiled to bytecode, as pip does for what it installs (an editable
+# install compiles nothing, and where PYTHONDONTWRITEBYTECODE is set every process would
+# compile them again: 1.3 s of twin run's first step); only what changed is compiled again
+BYTECODE = $(BIN)/python -m compileall -q twin adapters hil > /dev/null
+
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BYTECODE)
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BYTECODE)
 	$(BIN)/twin run scenarios/park.yaml
 
 CHROMIUM := /usr/bin/chromium
@@ -43,6 +50,7 @@ lint: $(STAMP)  # style (ruff) and the layers (import-linter's contracts in setu
 	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)  # the year runs: in blocks where they can, beside the step-by-step and naive couplings
+	$(BYTECODE)
 	$(BIN)/python benchmarks/bench_year.py
 	$(BIN)/python benchmarks/bench_grid.py
 	$(BIN)/python benchmarks/bench_chain.py
