@@ -191,14 +191,14 @@ class Shiftable:
         bounds and the ramp limit allow (the rest stays in the backlog)."""
         if self.e_backlog_mwh == 0.0:
             return 0.0
-        r = np.full(1, self.ramp_mw_per_step)
-        hi = _reachable_mw(_reachable_mw(self.up_frac * self.p_base_mw[:, None], r)[::-1],
-                           r)[::-1]  # within reach from the steps before and after, in order
-        lo = _reachable_mw(_reachable_mw(self.down_frac * self.p_base_mw[:, None], r)[::-1],
-                           r)[::-1]
-        room = (1.0 - 1e-9) * np.broadcast_to(dt_h, lo.shape[:1])  # a hair inside, for the
+        hi, lo = self.up_frac * self.p_base_mw, self.down_frac * self.p_base_mw
+        if math.isfinite(self.ramp_mw_per_step):  # within reach from the steps before and
+            r = np.full(1, self.ramp_mw_per_step)  # after, in order
+            hi = _reachable_mw(_reachable_mw(hi[:, None], r)[::-1], r)[::-1, 0]
+            lo = _reachable_mw(_reachable_mw(lo[:, None], r)[::-1], r)[::-1, 0]
+        room = (1.0 - 1e-9) * np.broadcast_to(dt_h, lo.shape)  # a hair inside, for the
         # solver's tolerance
-        return float(np.clip(-self.e_backlog_mwh, -lo[:, 0] @ room, hi[:, 0] @ room))
+        return float(np.clip(-self.e_backlog_mwh, -lo @ room, hi @ room))
 
 
 def ev_demand(name: str, t_depart_s: np.ndarray, e_remaining_mwh: np.ndarray,
