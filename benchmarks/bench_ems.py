@@ -158,7 +158,8 @@ def main() -> None:
           f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
           f"{calibration:.2f} s")
     print("wall       " + ", ".join(f"{k} {v:.1f} s" for k, v in wall.items()))
-    print(f"EMS plans  {solve_ms.size:,}, {solve_ms.sum() / 1e3:.1f} s in all (forecasts and LP), "
+    print(f"EMS plans  {solve_ms.size:,}, {solve_ms.sum() / 1e3:.1f} s in all (their LPs built, "
+          "solved and read), "
           f"median {np.median(solve_ms) if solve_ms.size else 0.0:.0f} ms")
     print()
     print(f"| | {' | '.join(cols)} |")

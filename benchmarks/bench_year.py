@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._calibrate import python_loop_s  # noqa: E402
 from benchmarks.bench_grid import NaiveSolver  # noqa: E402
 from twin import runner, scenario  # noqa: E402
+from twin.core.results import Run  # noqa: E402
 from twin.cosim import blocking  # noqa: E402
 from twin.models.grid import topology  # noqa: E402
 
@@ -60,18 +61,31 @@ sys.exit(main(["run", sys.argv[2], "--out", sys.argv[3]]))
 
 
 def _run(s: scenario.Scenario, block_steps: int | None = None
-         ) -> tuple[float, runner.RunResult, list[tuple[float, float]], float, float]:
+         ) -> tuple[float, runner.RunResult, list[tuple[float, float]], float, float,
+                    tuple[int, float]]:
     """Run ``s``: wall time, result, when each step was recorded (perf_counter and this
-    process's CPU time), the run's CPU time, and the part of it in the run's own thread
-    (the rest: worker threads beside it)."""
+    process's CPU time), the run's CPU time, the part of it in the run's own thread (the
+    rest: worker threads beside it), and the EMS's plans (:func:`_plans`)."""
     recorded: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
         result = runner.run(s, out_dir=tmp, block_steps=block_steps,
                             progress=lambda _: recorded.append((time.perf_counter(),
                                                                 time.process_time())))
-        return (time.perf_counter() - t0, result, recorded, time.process_time() - c0,
-                time.thread_time() - m0)
+        wall, cpu, cpu_main = (time.perf_counter() - t0, time.process_time() - c0,
+                               time.thread_time() - m0)
+        return wall, result, recorded, cpu, cpu_main, _plans(result.path)
+
+
+def _plans(path: Path) -> tuple[int, float]:
+    """The EMS's plans in the run file ``path``: how many and the seconds their LPs took
+    (built, solved and read, as the EMS records them; no EMS: 0, 0)."""
+    with Run(path) as run:
+        ems = run.entities("ems")
+        if not ems:
+            return 0, 0.0
+        made = run.series(ems[0], "replanned") > 0.5
+        return int(made.sum()), float(run.series(ems[0], "solve_ms")[made].sum()) / 1e3
 
 
 def _per_step(recorded: list[tuple[float, float]]) -> tuple[float, float]:
@@ -135,7 +149,7 @@ def main() -> None:
     n_entities = sum(1 for _ in s.entity_names())
     block = blocking.block_steps(s)
     producers = blocking.producer_steps(s)
-    wall, result, recorded, cpu, cpu_main = _run(s)
+    wall, result, recorded, cpu, cpu_main, (n_plans, plans_s) = _run(s)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     steps = result.n_steps
     year_steps = round(365 * 86400 / s.period.step_s)
@@ -170,6 +184,11 @@ def main() -> None:
         own += per
         print(f"{sid:<10} {t['step_s'] / steps * 1e3:>9.3f} {t['get_data_s'] / steps * 1e3:>12.3f} "
               f"{per * steps / wall:>7.1%} {t.get('thread_s', 0.0) / steps * 1e3:>10.3f}")
+    if n_plans:
+        ems_step = result.timing.get("EMS", {}).get("step_s", 0.0)
+        print(f"{'  plans':<10} {plans_s / steps * 1e3:>9.3f} {'':>12} {plans_s / wall:>7.1%}"
+              f"   (the LPs of the EMS's {n_plans} plans, {plans_s:.1f} s; its step "
+              f"without them {(ems_step - plans_s) / steps * 1e3:.3f} ms)")
     rest = result.phases_s["simulate"] / steps - own
     print(f"{'adapters':<10} {own * 1e3:>9.3f} {'':>12} {own * steps / wall:>7.1%}")
     print(f"{'mosaik':<10} {rest * 1e3:>9.3f} {'':>12} {rest * steps / wall:>7.1%}"
