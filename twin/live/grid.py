@@ -105,7 +105,7 @@ class GridEstimator:
                     out.append(Measurement(kind, "bus", bus, value,
                                            max(abs(value) * SIGMA_P_REL, SIGMA_P_FLOOR_MW)))
             elif bus not in self.connected:
-                out += [Measurement(kind, "bus", bus, 0.0, ZERO_INJECTION_STD)
+                out += [Measurement(kind, "bus", bus, 0.0, ZERO_INJECTION_STD, exact=True)
                         for kind in ("p", "q")]
         for point, bus in self.voltage_bus.items():
             if point in held and point not in stale:
