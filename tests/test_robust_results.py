@@ -55,6 +55,15 @@ def aim(where):
                 die()
             real(self)
         h5py.File.flush = flush
+    elif where.startswith("time:"):  # at the k-th flush's /time: its series on disk
+        count, real_rows = [0], results._write_rows
+        def write_rows(d, start, rows):
+            if d.name == "/time":
+                count[0] += 1
+                if count[0] == int(where[5:]):
+                    die()
+            real_rows(d, start, rows)
+        results._write_rows = write_rows
     elif where == "before_kpis":
         runner.write_kpis = die
     elif where == "after_kpis":
@@ -71,11 +80,14 @@ def aim(where):
 def look(path):
     try:
         with h5py.File(path) as f:
-            lengths = sorted({f["time"].shape[0]} | {f["series"][e][a].shape[0]
-                             for e in f["series"] for a in f["series"][e]})
-            return {"opens": True, "complete": bool(f["meta"].attrs["complete"]),
-                    "lengths": lengths, "kpis": len(f["kpi"]) if "kpi" in f else 0,
-                    "tables": "carbon" in f}
+            lengths = sorted({f["series"][e][a].shape[0]
+                              for e in f["series"] for a in f["series"][e]})
+            seen = {"opens": True, "complete": bool(f["meta"].attrs["complete"]),
+                    "time": f["time"].shape[0], "lengths": lengths,
+                    "kpis": len(f["kpi"]) if "kpi" in f else 0, "tables": "carbon" in f}
+        with results.open_run(path) as run:  # the twin's reader: every series cut at /time
+            seen["read"] = sorted({run.series(*key).shape[0] for key in run.series_keys()})
+        return seen
     except FileNotFoundError:
         return None
     except Exception as exc:
@@ -85,7 +97,7 @@ path = runner.output_path(s, out)
 for i, what in enumerate(["complete"] + args):
     pid = os.fork()
     aimed = what in ("before_kpis", "after_kpis", "mid_tables", "before_rename") \
-        or what.startswith("flush:")
+        or what.startswith(("flush:", "time:"))
     if pid == 0:
         if aimed:
             aim(what)
@@ -128,18 +140,21 @@ def _assert_safe(report: dict) -> None:
     assert result["complete"], report
     assert result["kpis"] > 0, report
     assert result["tables"], report
-    assert len(result["lengths"]) == 1, report
+    assert result["lengths"] == [result["time"]] == result["read"], report
     if partial is not None:  # the killed run's own file: plain-openable, incomplete
         assert partial["opens"], report
         assert not partial["complete"], report
-        assert len(partial["lengths"]) == 1, report  # every series as long as /time
+        # no series shorter than /time (a kill within a flush may leave them a flush
+        # longer), and read as the twin reads, every series exactly as long as /time
+        assert partial["lengths"][0] >= partial["time"], report
+        assert partial["read"] == [partial["time"]], report
 
 
 def test_sigkill_at_random_moments_and_at_the_final_writes(tmp_path):
     rng = random.Random(17)
     moments = [f"{rng.uniform(0.0, 1.0):.3f}" for _ in range(2)]
     moments += [f"flush:{rng.randint(2, 12)}" for _ in range(2)]  # the 1st: the skeleton
-    aimed = ["before_kpis", "mid_tables", "before_rename"]
+    aimed = ["time:5", "before_kpis", "mid_tables", "before_rename"]
     reports = _kill_runs(tmp_path, moments + aimed)
     assert reports[0]["result"]["complete"]
     assert reports[0]["partial"] is None
@@ -148,11 +163,15 @@ def test_sigkill_at_random_moments_and_at_the_final_writes(tmp_path):
     for report in reports[3:5]:  # killed inside a flush: the steps before it, all series
         assert report["killed"], report
         assert report["partial"] is not None, report
-        assert report["partial"]["lengths"][0] < 12, report
+        assert report["partial"]["time"] < 12, report
+    # killed between a flush's series and its /time: the series on disk are a flush ahead,
+    # the steps before it read whole
+    ahead = reports[5]
+    assert ahead["killed"] and 0 < ahead["partial"]["time"] < ahead["partial"]["lengths"][0]
     for report in reports[-3:]:  # killed in the final writes: its series are all there
         assert report["killed"], report
         assert report["partial"] is not None, report
-        assert report["partial"]["lengths"] == [12], report
+        assert report["partial"]["lengths"] == [12] == [report["partial"]["time"]], report
 
 
 def _writer(path, chunk=4):

@@ -21,7 +21,9 @@ Series are written in chunks (three weeks of 15-minute steps, or what a few seco
 time gave) and flushed as the run goes, in HDF5's single-writer/multiple-reader mode, to
 ``<name>.h5.partial`` beside the result; after each flush the superblock's "open for write"
 flag is cleared, so a plain ``h5py.File`` opens a killed run's partial file (``complete``
-False, every series as long as ``/time``: the series are extended before ``/time``). The
+False, every series at least as long as ``/time``: each flush writes the series to disk
+before ``/time`` grows, so a kill within a flush can leave series a flush longer than
+``/time``, whose first ``len(/time)`` rows are the run's, as :class:`Run` reads them). The
 KPIs and tables are written into a copy (``<name>.h5.judging``) that is marked complete and
 then renamed over ``<name>.h5`` (:func:`finish`): the result at ``<name>.h5`` is always a
 whole run, the previous one until the new one is complete.
@@ -436,6 +438,11 @@ class RunWriter:
             for i, d in enumerate(self._dsets):  # series first, /time last: readers cut at it
                 vbuf = vbufs.get(i)
                 _write_rows(d, start, buf[:n, i] if vbuf is None else vbuf[:n])
+            # the series on disk before /time grows: HDF5 writes a dataset's new extent when
+            # its cache evicts it, in no set order, so without this flush a kill could leave
+            # /time longer than a series; with it no series is ever shorter than /time
+            self._file.flush()
+            clear_open_flag(self.partial)
             _write_rows(self._time, start, tbuf[:n])
             if self._kept is not None and not self._kept.add(buf[:n], vbufs, tbuf[:n]):
                 self._kept = None  # more steps than announced: the judge reads the file
