@@ -167,7 +167,8 @@ def test_sigkill_at_random_moments_and_at_the_final_writes(tmp_path):
     # killed between a flush's series and its /time: the series on disk are a flush ahead,
     # the steps before it read whole
     ahead = reports[5]
-    assert ahead["killed"] and 0 < ahead["partial"]["time"] < ahead["partial"]["lengths"][0]
+    assert ahead["killed"], ahead
+    assert 0 < ahead["partial"]["time"] < ahead["partial"]["lengths"][0], ahead
     for report in reports[-3:]:  # killed in the final writes: its series are all there
         assert report["killed"], report
         assert report["partial"] is not None, report
