@@ -11,11 +11,18 @@ the bound's saving over the rule that the EMS captures.
     .venv/bin/python benchmarks/bench_ems.py [SCENARIO] [--days N] [--rule H5] [--ems H5]
                                              [--out DIR] [--forecaster NAME]
                                              [--horizon-h H] [--replan-h H]
+                                             [--cost-noise EPS [--noise-seed N]]
+
+``--cost-noise 1e-6``: every cost of the EMS's plan LPs times ``1 + EPS * u`` (``u`` uniform
+in [-1, 1], seeded): plans as cheap as the unperturbed ones to a millionth, which the solver
+may return instead of them; how far the share captured moves tells how much of a difference
+between two EMS variants is more than the choice among equally cheap dispatches.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import platform
@@ -34,7 +41,7 @@ from twin import runner, scenario  # noqa: E402
 from twin.accounting import economics  # noqa: E402
 from twin.core.results import Run  # noqa: E402
 from twin.cosim import ems as cems  # noqa: E402
-from twin.ems import dispatch  # noqa: E402
+from twin.ems import dispatch, lp  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +110,25 @@ ROWS = (("bill", "energy bill, CNY", "{:,.0f}"),
         ("empty", "steps with the station at soc_min", "{:.1%}"))
 
 
+@contextlib.contextmanager
+def cost_noise(eps: float, seed: int):
+    """Every LP handed to the solver meanwhile with its costs times ``1 + eps * u``."""
+    if not eps:
+        yield
+        return
+    rng, csc = np.random.default_rng(seed), lp.LP.csc
+
+    def noisy(self: lp.LP) -> tuple[np.ndarray, ...]:
+        cost, *rest = csc(self)
+        return (cost * (1.0 + eps * rng.uniform(-1.0, 1.0, cost.size)), *rest)
+
+    lp.LP.csc = noisy
+    try:
+        yield
+    finally:
+        lp.LP.csc = csc
+
+
 def main() -> None:
     """Run the benchmark and print its table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,7 +141,12 @@ def main() -> None:
     parser.add_argument("--horizon-h", type=float, help="the EMS's horizon (default: the "
                         "scenario's)")
     parser.add_argument("--replan-h", type=float, help="the EMS's time between plans")
+    parser.add_argument("--cost-noise", type=float, default=0.0, help="perturb the costs of "
+                        "the EMS's plan LPs by this relative amount (the EMS run made here)")
+    parser.add_argument("--noise-seed", type=int, default=1, help="the perturbation's seed")
     args = parser.parse_args()
+    if args.cost_noise and args.ems:
+        parser.error("--cost-noise perturbs the EMS run made here: not with --ems")
 
     s = scenario.load(args.scenario)
     c = s.controller
@@ -139,7 +170,8 @@ def main() -> None:
                 s, controller=dataclasses.replace(s.controller, kind=kind),
                 output=dataclasses.replace(s.output, name=f"{s.path.stem}-{kind}"))
             t0 = time.perf_counter()
-            paths[kind] = Path(runner.run(sk, out_dir=tmp).path)
+            with cost_noise(args.cost_noise if kind == "ems" else 0.0, args.noise_seed):
+                paths[kind] = Path(runner.run(sk, out_dir=tmp).path)
             wall[kind] = time.perf_counter() - t0
         with Run(paths["rule"]) as rule_run, Run(paths["ems"]) as ems_run:
             t0 = time.perf_counter()
@@ -158,6 +190,9 @@ def main() -> None:
           f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
           f"{calibration:.2f} s")
     print("wall       " + ", ".join(f"{k} {v:.1f} s" for k, v in wall.items()))
+    if args.cost_noise:
+        print(f"noise      every cost of the EMS's plan LPs times 1 + {args.cost_noise:g} u, "
+              f"u uniform in [-1, 1], seed {args.noise_seed}")
     print(f"EMS plans  {solve_ms.size:,}, {solve_ms.sum() / 1e3:.1f} s in all (their LPs built, "
           "solved and read), "
           f"median {np.median(solve_ms) if solve_ms.size else 0.0:.0f} ms")

@@ -244,3 +244,22 @@ def test_in_real_time_a_plan_never_blocks_a_step(monkeypatch) -> None:
     d = ems.step(12, m)
     assert d.replanned
     assert ems.state.start == 4  # made with the measurements of step 4
+
+
+def test_bench_ems_cost_noise_perturbs_each_cost_by_at_most_eps_and_is_undone() -> None:
+    """``bench_ems.py --cost-noise``: inside it, each cost of an LP handed to the solver is
+    within ``eps`` (relative) of its own and not all equal to it; outside, the LP is as built."""
+    from benchmarks.bench_ems import cost_noise
+    from twin.ems.lp import LP
+
+    m = LP()
+    x = m.cols(200, 0.0, 1.0, np.linspace(1.0, 2.0, 200))
+    m.coef(m.rows(1, 1.0, 1.0), x, 1.0)
+    built = m.csc()[0]
+    with cost_noise(1e-6, seed=3):
+        noisy = m.csc()[0]
+    np.testing.assert_array_equal(m.csc()[0], built)
+    assert np.all(np.abs(noisy / built - 1.0) <= 1e-6)
+    assert np.mean(noisy != built) > 0.9
+    with cost_noise(0.0, seed=3):
+        np.testing.assert_array_equal(m.csc()[0], built)
