@@ -203,6 +203,28 @@ def test_a_new_run_keeps_the_previous_result_until_it_is_complete(tmp_path):
     assert not partial_path(path).exists()
 
 
+def test_a_series_a_flush_longer_than_time_is_read_cut_at_time(tmp_path):
+    """A kill between a flush's series and its /time leaves the series longer (the writer's
+    order): the twin reads every series, each step and the last step by /time's count."""
+    path = tmp_path / "park.h5"
+    w = _writer(path)
+    for i in range(5):
+        w.append(i * 900, {0: float(i), 1: 1.0})
+    w.close(complete=False)
+    with h5py.File(partial_path(path), "a") as f:  # the next flush's series, not its /time
+        d = f["series/pv/p_mw"]
+        d.resize((7,))
+        d[5:] = 99.0
+    with open_run(partial_path(path)) as run:
+        assert len(run.time_s) == 5
+        np.testing.assert_array_equal(run.series("pv", "p_mw"), [0.0, 1.0, 2.0, 3.0, 4.0])
+        np.testing.assert_array_equal(run.rows("pv", "p_mw", 3, 10), [3.0, 4.0])
+        assert float(run.row("pv", "p_mw", -1)) == 4.0  # the last step of /time
+        assert float(run.row("pv", "p_mw", 2)) == 2.0
+        with pytest.raises(IndexError, match="5 steps"):
+            run.row("pv", "p_mw", 5)
+
+
 def test_clear_open_flag_makes_a_killed_writer_file_plain_openable(tmp_path):
     path = tmp_path / "k.h5"
     code = ("import h5py,os,signal\n"

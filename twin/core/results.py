@@ -705,11 +705,16 @@ class Run:
         return d[:n]
 
     def row(self, entity: str, attr: str, i: int) -> np.ndarray:
-        """Step ``i`` of one series (a vector's row), read alone."""
+        """Step ``i`` of one series (a vector's row), read alone; ``i`` counts the steps of
+        :attr:`time_s` (a killed run's series may hold a flush more)."""
         try:
-            return np.asarray(self._file[f"series/{entity}/{attr}"][i])
+            d = self._file[f"series/{entity}/{attr}"]
         except KeyError:
             raise KeyError(f"no series {entity}/{attr} in {self.path}") from None
+        n = self._file["time"].shape[0]
+        if not -n <= i < n:
+            raise IndexError(f"step {i} of {self.path}, which has {n} steps")
+        return np.asarray(d[i % n])
 
     def rows(self, entity: str, attr: str, start: int, stop: int) -> np.ndarray:
         """Steps ``start:stop`` of one series, read alone (a vector series in parts: a minute
