@@ -625,8 +625,7 @@ class Run:
             raise ValueError(f"{self.path}: not a park twin run file (no /meta or /time)")
         self._kinds: dict[str, Any] | None = None  # each entity's kind, read on first use
         # the writer's copies of the series (the same values), if as long as the file's
-        self._kept = kept if kept is not None and kept.n_steps == self._file["time"].shape[0] \
-            else None
+        self._kept = kept if kept is not None and kept.n_steps == self._steps else None
 
     def __enter__(self) -> Run:
         return self
@@ -654,6 +653,10 @@ class Run:
         if self._kept is not None:
             return self._kept.time_s()
         return self._file["time"][:]
+
+    @property
+    def _steps(self) -> int:  # /time's length: reads are cut at it (a killed run's series
+        return self._file["time"].shape[0]  # may hold a flush more)
 
     @property
     def step_s(self) -> float:
@@ -701,17 +704,17 @@ class Run:
             d = self._file[f"series/{entity}/{attr}"]
         except KeyError:
             raise KeyError(f"no series {entity}/{attr} in {self.path}") from None
-        n = self._file["time"].shape[0]
+        n = self._steps
         return d[:n]
 
     def row(self, entity: str, attr: str, i: int) -> np.ndarray:
         """Step ``i`` of one series (a vector's row), read alone; ``i`` counts the steps of
-        :attr:`time_s` (a killed run's series may hold a flush more)."""
+        :attr:`time_s`."""
         try:
             d = self._file[f"series/{entity}/{attr}"]
         except KeyError:
             raise KeyError(f"no series {entity}/{attr} in {self.path}") from None
-        n = self._file["time"].shape[0]
+        n = self._steps
         if not -n <= i < n:
             raise IndexError(f"step {i} of {self.path}, which has {n} steps")
         return np.asarray(d[i % n])
@@ -727,7 +730,7 @@ class Run:
             d = self._file[f"series/{entity}/{attr}"]
         except KeyError:
             raise KeyError(f"no series {entity}/{attr} in {self.path}") from None
-        n = self._file["time"].shape[0]
+        n = self._steps
         return d[min(start, n):min(stop, n)]
 
     def info(self, entity: str, attr: str) -> SeriesInfo:
