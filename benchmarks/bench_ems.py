@@ -12,11 +12,17 @@ the bound's saving over the rule that the EMS captures.
                                              [--out DIR] [--forecaster NAME]
                                              [--horizon-h H] [--replan-h H]
                                              [--cost-noise EPS [--noise-seed N]]
+                                             [--set NAME=VALUE ...]
 
 ``--cost-noise 1e-6``: every cost of the EMS's plan LPs times ``1 + EPS * u`` (``u`` uniform
 in [-1, 1], seeded): plans as cheap as the unperturbed ones to a millionth, which the solver
 may return instead of them; how far the share captured moves tells how much of a difference
 between two EMS variants is more than the choice among equally cheap dispatches.
+
+``--set fine_steps=48``: the EMS run made here with a field of its
+:class:`twin.ems.controller.Settings` changed (repeatable; ``none`` for an optional one), to
+judge a variant of the EMS on the same footing as the kept one (with ``--cost-noise``, over
+several seeds on both sides).
 """
 
 from __future__ import annotations
@@ -110,6 +116,50 @@ ROWS = (("bill", "energy bill, CNY", "{:,.0f}"),
         ("empty", "steps with the station at soc_min", "{:.1%}"))
 
 
+def parse_settings(pairs: list[str]) -> dict[str, object]:
+    """``NAME=VALUE`` pairs as fields of :class:`twin.ems.controller.Settings`, each value
+    read as its field's type; ValueError naming the pair and, for an unknown name, the
+    fields there are."""
+    fields = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+              for f in dataclasses.fields(cems.Settings)}
+    out: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or name not in fields:
+            raise ValueError(f"--set {pair}: expected NAME=VALUE with NAME one of "
+                             f"{', '.join(sorted(fields))}")
+        kind = fields[name]
+        try:
+            if text.lower() == "none" and "None" in kind:
+                out[name] = None
+            elif kind.startswith("bool"):
+                out[name] = {"true": True, "false": False}[text.lower()]
+            elif kind.startswith("int"):
+                out[name] = int(text)
+            elif kind.startswith("float"):
+                out[name] = float(text)
+            else:
+                out[name] = text
+        except (KeyError, ValueError):
+            raise ValueError(f"--set {pair}: {text!r} is not a {kind}") from None
+    return out
+
+
+@contextlib.contextmanager
+def ems_settings(overrides: dict[str, object]):
+    """The EMS built meanwhile with these fields of its settings changed."""
+    if not overrides:
+        yield
+        return
+    settings = cems.settings
+    cems.settings = lambda s: dataclasses.replace(settings(s), **overrides)
+    try:
+        yield
+    finally:
+        cems.settings = settings
+
+
 @contextlib.contextmanager
 def cost_noise(eps: float, seed: int):
     """Every LP handed to the solver meanwhile with its costs times ``1 + eps * u``."""
@@ -129,8 +179,8 @@ def cost_noise(eps: float, seed: int):
         lp.LP.csc = csc
 
 
-def main() -> None:
-    """Run the benchmark and print its table."""
+def _args() -> tuple[argparse.Namespace, dict[str, object]]:
+    """The command line, and the EMS's settings it changes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "park.yaml"))
     parser.add_argument("--days", type=float, default=None, help="shorten the period")
@@ -144,10 +194,23 @@ def main() -> None:
     parser.add_argument("--cost-noise", type=float, default=0.0, help="perturb the costs of "
                         "the EMS's plan LPs by this relative amount (the EMS run made here)")
     parser.add_argument("--noise-seed", type=int, default=1, help="the perturbation's seed")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a field of the EMS's settings for the EMS run made here")
     args = parser.parse_args()
     if args.cost_noise and args.ems:
         parser.error("--cost-noise perturbs the EMS run made here: not with --ems")
+    if args.set and args.ems:
+        parser.error("--set changes the EMS run made here: not with --ems")
+    try:
+        overrides = parse_settings(args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args, overrides
 
+
+def main() -> None:
+    """Run the benchmark and print its table."""
+    args, overrides = _args()
     s = scenario.load(args.scenario)
     c = s.controller
     s = dataclasses.replace(s, controller=dataclasses.replace(
@@ -170,7 +233,9 @@ def main() -> None:
                 s, controller=dataclasses.replace(s.controller, kind=kind),
                 output=dataclasses.replace(s.output, name=f"{s.path.stem}-{kind}"))
             t0 = time.perf_counter()
-            with cost_noise(args.cost_noise if kind == "ems" else 0.0, args.noise_seed):
+            ems = kind == "ems"
+            with cost_noise(args.cost_noise if ems else 0.0, args.noise_seed), \
+                    ems_settings(overrides if ems else {}):
                 paths[kind] = Path(runner.run(sk, out_dir=tmp).path)
             wall[kind] = time.perf_counter() - t0
         with Run(paths["rule"]) as rule_run, Run(paths["ems"]) as ems_run:
@@ -190,6 +255,8 @@ def main() -> None:
           f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
           f"{calibration:.2f} s")
     print("wall       " + ", ".join(f"{k} {v:.1f} s" for k, v in wall.items()))
+    if overrides:
+        print("settings   the EMS's with " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
     if args.cost_noise:
         print(f"noise      every cost of the EMS's plan LPs times 1 + {args.cost_noise:g} u, "
               f"u uniform in [-1, 1], seed {args.noise_seed}")

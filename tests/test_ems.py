@@ -263,3 +263,27 @@ def test_bench_ems_cost_noise_perturbs_each_cost_by_at_most_eps_and_is_undone() 
     assert np.mean(noisy != built) > 0.9
     with cost_noise(0.0, seed=3):
         np.testing.assert_array_equal(m.csc()[0], built)
+
+
+def test_bench_ems_set_changes_the_ems_settings_inside_only_and_refuses_bad_pairs() -> None:
+    """``bench_ems.py --set NAME=VALUE``: each value read as its field's type; inside, the
+    EMS built for a scenario has the fields changed and the rest as the scenario gives them;
+    outside, as before; an unknown field or a value not of its type is refused, naming it."""
+    from benchmarks.bench_ems import ems_settings, parse_settings
+    from twin.cosim import ems as cems
+
+    s = scenario.load("scenarios/park.yaml")
+    given = parse_settings(["fine_steps=48", "low_wind_weight=0.25",
+                            "terminal_quantile=none", "grid_charging=true"])
+    assert given == {"fine_steps": 48, "low_wind_weight": 0.25, "terminal_quantile": None,
+                     "grid_charging": True}
+    assert isinstance(given["fine_steps"], int)
+    kept = cems.settings(s)
+    with ems_settings(given):
+        changed = cems.settings(s)
+    assert cems.settings(s) == kept
+    assert dataclasses.replace(kept, **given) == changed != kept
+    for bad, said in (("fine_step=48", "fine_steps"), ("fine_steps=4.5", "int"),
+                      ("grid_charging=yes", "bool"), ("fine_steps", "NAME=VALUE")):
+        with pytest.raises(ValueError, match=said):
+            parse_settings([bad])
