@@ -119,7 +119,8 @@ ROWS = (("bill", "energy bill, CNY", "{:,.0f}"),
 def parse_settings(pairs: list[str]) -> dict[str, object]:
     """``NAME=VALUE`` pairs as fields of :class:`twin.ems.controller.Settings`, each value
     read as its field's type; ValueError naming the pair and, for an unknown name, the
-    fields there are."""
+    fields there are (also for the step, which is the scenario's, and a number below 0, NaN
+    or, for the re-plan interval and the horizon, below one step)."""
     fields = {f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
               for f in dataclasses.fields(cems.Settings)}
     out: dict[str, object] = {}
@@ -143,7 +144,19 @@ def parse_settings(pairs: list[str]) -> dict[str, object]:
                 out[name] = text
         except (KeyError, ValueError):
             raise ValueError(f"--set {pair}: {text!r} is not a {kind}") from None
+        _check_setting(pair, name, out[name])
     return out
+
+
+def _check_setting(pair: str, name: str, value: object) -> None:
+    """Refuse what would not be the scenario's EMS with one field changed."""
+    if name == "step_s":
+        raise ValueError(f"--set {pair}: the EMS steps with the scenario (its period's step)")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    least = 1 if name in ("replan_steps", "horizon_steps") else 0
+    if not value >= least:  # NaN too
+        raise ValueError(f"--set {pair}: {name} must be at least {least}")
 
 
 @contextlib.contextmanager

@@ -284,6 +284,8 @@ def test_bench_ems_set_changes_the_ems_settings_inside_only_and_refuses_bad_pair
     assert cems.settings(s) == kept
     assert dataclasses.replace(kept, **given) == changed != kept
     for bad, said in (("fine_step=48", "fine_steps"), ("fine_steps=4.5", "int"),
-                      ("grid_charging=yes", "bool"), ("fine_steps", "NAME=VALUE")):
+                      ("grid_charging=yes", "bool"), ("fine_steps", "NAME=VALUE"),
+                      ("step_s=60", "scenario"), ("fine_steps=-1", "at least 0"),
+                      ("soc_drift=nan", "at least 0"), ("replan_steps=0", "at least 1")):
         with pytest.raises(ValueError, match=said):
             parse_settings([bad])
