@@ -11,13 +11,16 @@ the bound's saving over the rule that the EMS captures.
     .venv/bin/python benchmarks/bench_ems.py [SCENARIO] [--days N] [--rule H5] [--ems H5]
                                              [--out DIR] [--forecaster NAME]
                                              [--horizon-h H] [--replan-h H]
-                                             [--cost-noise EPS [--noise-seed N]]
+                                             [--cost-noise EPS [--noise-seed N |
+                                                                --noise-seeds 1-6]]
                                              [--set NAME=VALUE ...]
 
 ``--cost-noise 1e-6``: every cost of the EMS's plan LPs times ``1 + EPS * u`` (``u`` uniform
 in [-1, 1], seeded): plans as cheap as the unperturbed ones to a millionth, which the solver
 may return instead of them; how far the share captured moves tells how much of a difference
 between two EMS variants is more than the choice among equally cheap dispatches.
+``--noise-seeds 1-6``: an EMS year for each seed (the rule's run and the bound made once),
+each year's shares captured and their mean with its standard error, in place of the table.
 
 ``--set fine_steps=48``: the EMS run made here with a field of its
 :class:`twin.ems.controller.Settings` changed (repeatable; ``none`` for an optional one), to
@@ -192,6 +195,38 @@ def cost_noise(eps: float, seed: int):
         lp.LP.csc = csc
 
 
+def seeds(text: str) -> list[int]:
+    """``1-6`` or ``1,3,5`` (or both: ``1-3,7``) as the seeds' list, each once, in order."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            out += range(int(lo), int(hi) + 1) if sep else [int(lo)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seeds as 1-6 or 1,3,5") from None
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: no seed")
+    return list(dict.fromkeys(out))
+
+
+def shares(rule: dict[str, float], ems: dict[str, float],
+           bound: dict[str, float]) -> dict[str, float]:
+    """The share of the bound's saving over the rule that the EMS captures, on the bill and
+    on the LP objective (NaN where the bound saves nothing)."""
+    out = {}
+    for key in ("bill", "objective"):
+        gap = rule[key] - bound[key]
+        out[key] = (rule[key] - ems[key]) / gap if gap > 0 else float("nan")
+    return out
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """The mean and its standard error (NaN with fewer than two values)."""
+    a = np.asarray(values, dtype=float)
+    se = float(a.std(ddof=1) / np.sqrt(a.size)) if a.size > 1 else float("nan")
+    return float(a.mean()), se
+
+
 def _args() -> tuple[argparse.Namespace, dict[str, object]]:
     """The command line, and the EMS's settings it changes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -207,6 +242,9 @@ def _args() -> tuple[argparse.Namespace, dict[str, object]]:
     parser.add_argument("--cost-noise", type=float, default=0.0, help="perturb the costs of "
                         "the EMS's plan LPs by this relative amount (the EMS run made here)")
     parser.add_argument("--noise-seed", type=int, default=1, help="the perturbation's seed")
+    parser.add_argument("--noise-seeds", type=seeds, help="an EMS year for each of these "
+                        "seeds (e.g. 1-6 or 1,3,5): each year's shares captured and their "
+                        "mean with its standard error, instead of the table")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a field of the EMS's settings for the EMS run made here")
     args = parser.parse_args()
@@ -214,11 +252,80 @@ def _args() -> tuple[argparse.Namespace, dict[str, object]]:
         parser.error("--cost-noise perturbs the EMS run made here: not with --ems")
     if args.set and args.ems:
         parser.error("--set changes the EMS run made here: not with --ems")
+    if args.noise_seeds and not (args.cost_noise > 0 and not args.ems):
+        parser.error("--noise-seeds needs --cost-noise EPS > 0 (and no --ems)")
     try:
         overrides = parse_settings(args.set)
     except ValueError as exc:
         parser.error(str(exc))
     return args, overrides
+
+
+def _run(s: scenario.Scenario, kind: str, out_dir: str, noise: float = 0.0, seed: int = 1,
+         overrides: dict[str, object] | None = None, name: str = "") -> tuple[Path, float]:
+    """A run of ``s`` under the ``kind`` controller (the EMS's with its plans' costs
+    perturbed by ``noise`` and its settings changed by ``overrides``), its file and wall time."""
+    sk = dataclasses.replace(  # one file per controller
+        s, controller=dataclasses.replace(s.controller, kind=kind),
+        output=dataclasses.replace(s.output, name=name or f"{s.path.stem}-{kind}"))
+    t0 = time.perf_counter()
+    with cost_noise(noise, seed), ems_settings(overrides or {}):
+        path = Path(runner.run(sk, out_dir=out_dir).path)
+    return path, time.perf_counter() - t0
+
+
+def _header(s: scenario.Scenario, n: int, status: str, calibration: float,
+            wall: dict[str, float], args: argparse.Namespace,
+            overrides: dict[str, object]) -> None:
+    print(f"scenario   {s.path.name}: {n} steps of {s.period.step_s} s; bound: {status}")
+    print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
+          f"{calibration:.2f} s")
+    print("wall       " + ", ".join(f"{k} {v:.1f} s" for k, v in wall.items()))
+    if overrides:
+        print("settings   the EMS's with " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
+    if args.cost_noise:
+        which = (f"seeds {', '.join(map(str, args.noise_seeds))}" if args.noise_seeds
+                 else f"seed {args.noise_seed}")
+        print(f"noise      every cost of the EMS's plan LPs times 1 + {args.cost_noise:g} u, "
+              f"u uniform in [-1, 1], {which}")
+
+
+def _plans(run: Run) -> np.ndarray:
+    """The time of each plan of an EMS run (ms)."""
+    planned = run.series("ems", "replanned") > 0.5
+    return run.series("ems", "solve_ms")[planned]
+
+
+def _judge(args: argparse.Namespace, s: scenario.Scenario, overrides: dict[str, object],
+           rule_path: Path, tmp: str, calibration: float, wall: dict[str, float]) -> None:
+    """An EMS year per noise seed: each year's shares captured, then their mean."""
+    with Run(rule_path) as rule_run:
+        t0 = time.perf_counter()
+        inp = cems.foresight_inputs(rule_run, s)
+        bound = dispatch.plan(inp, time_limit_s=1200.0)
+        wall["bound"] = time.perf_counter() - t0
+        rule = figures(run_flows(rule_run), s, inp)
+    best = figures(plan_flows(inp, bound), s, inp)
+    _header(s, inp.H, bound.status, calibration, wall, args, overrides)
+    print("\n| seed | bill's saving captured | LP objective's | plans | their time, s | "
+          "EMS run wall, s |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    got: dict[str, list[float]] = {"bill": [], "objective": []}
+    for seed in args.noise_seeds:
+        path, year_s = _run(s, "ems", tmp, args.cost_noise, seed, overrides,
+                            f"{s.path.stem}-ems-seed{seed}")
+        with Run(path) as ems_run:
+            share = shares(rule, figures(run_flows(ems_run), s, inp), best)
+            ms = _plans(ems_run)
+        if not args.out:
+            path.unlink()  # a year's file each: only the figures are kept
+        for key in got:
+            got[key].append(share[key])
+        print(f"| {seed} | {share['bill']:.1%} | {share['objective']:.1%} | {ms.size:,} | "
+              f"{ms.sum() / 1e3:.1f} | {year_s:.1f} |", flush=True)
+    (b, b_se), (o, o_se) = mean_se(got["bill"]), mean_se(got["objective"])
+    print(f"| mean ± its standard error | {b:.1%} ± {b_se:.1%} | {o:.1%} ± {o_se:.1%} | | | |")
 
 
 def main() -> None:
@@ -237,42 +344,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = args.out or tmp_dir
         paths = {}
-        for kind in ("rule", "ems"):
+        for kind in ("rule", "ems") if not args.noise_seeds else ("rule",):
             given = getattr(args, kind)
             if given:
                 paths[kind] = Path(given)
                 continue
-            sk = dataclasses.replace(  # one file per controller
-                s, controller=dataclasses.replace(s.controller, kind=kind),
-                output=dataclasses.replace(s.output, name=f"{s.path.stem}-{kind}"))
-            t0 = time.perf_counter()
             ems = kind == "ems"
-            with cost_noise(args.cost_noise if ems else 0.0, args.noise_seed), \
-                    ems_settings(overrides if ems else {}):
-                paths[kind] = Path(runner.run(sk, out_dir=tmp).path)
-            wall[kind] = time.perf_counter() - t0
+            paths[kind], wall[kind] = _run(s, kind, tmp, args.cost_noise if ems else 0.0,
+                                           args.noise_seed, overrides if ems else {})
+        if args.noise_seeds:
+            _judge(args, s, overrides, paths["rule"], tmp, calibration, wall)
+            return
         with Run(paths["rule"]) as rule_run, Run(paths["ems"]) as ems_run:
             t0 = time.perf_counter()
             inp = cems.foresight_inputs(rule_run, s)
             bound = dispatch.plan(inp, time_limit_s=1200.0)
             wall["bound"] = time.perf_counter() - t0
             requests = ems_run.table("vpp/responses")
-            planned = ems_run.series("ems", "replanned") > 0.5
-            solve_ms = ems_run.series("ems", "solve_ms")[planned]
+            solve_ms = _plans(ems_run)
             cols = {"rule": figures(run_flows(rule_run), s, inp),
                     "EMS": figures(run_flows(ems_run), s, inp),
                     "perfect foresight": figures(plan_flows(inp, bound), s, inp)}
-    n = inp.H
-    print(f"scenario   {s.path.name}: {n} steps of {s.period.step_s} s; bound: {bound.status}")
-    print(f"machine    {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; speed now: 1e7-addition Python loop "
-          f"{calibration:.2f} s")
-    print("wall       " + ", ".join(f"{k} {v:.1f} s" for k, v in wall.items()))
-    if overrides:
-        print("settings   the EMS's with " + ", ".join(f"{k}={v}" for k, v in overrides.items()))
-    if args.cost_noise:
-        print(f"noise      every cost of the EMS's plan LPs times 1 + {args.cost_noise:g} u, "
-              f"u uniform in [-1, 1], seed {args.noise_seed}")
+    _header(s, inp.H, bound.status, calibration, wall, args, overrides)
     print(f"EMS plans  {solve_ms.size:,}, {solve_ms.sum() / 1e3:.1f} s in all (their LPs built, "
           "solved and read), "
           f"median {np.median(solve_ms) if solve_ms.size else 0.0:.0f} ms")
@@ -281,12 +374,11 @@ def main() -> None:
     print("|---|" + "---:|" * len(cols))
     for key, label, fmt in ROWS:
         print(f"| {label} | " + " | ".join(fmt.format(c[key]) for c in cols.values()) + " |")
+    share = shares(*(cols[k] for k in ("rule", "EMS", "perfect foresight")))
     r, e, b = (cols[k] for k in ("rule", "EMS", "perfect foresight"))
     for key, what in (("bill", "energy bill"), ("objective", "LP objective")):
-        gap = r[key] - b[key]
-        share = (r[key] - e[key]) / gap if gap > 0 else float("nan")
         print(f"\nEMS saving over the rule, {what}: {r[key] - e[key]:,.0f} CNY of the bound's "
-              f"{gap:,.0f} CNY = {share:.1%} captured", end="")
+              f"{r[key] - b[key]:,.0f} CNY = {share[key]:.1%} captured", end="")
     print()
     if requests:  # the README's table of the requests
         print("\n| request | asked | offered | delivered | missed |")
@@ -296,6 +388,7 @@ def main() -> None:
             print(f"| {row['event']} {row['start']}{note} | {row['asked_mw']:.0f} | "
                   f"{row.get('offered_mw', float('nan')):.1f} | {row['delivered_mw']:.1f} | "
                   f"{row.get('missed_mw', float('nan')):.2f} |")
+
 
 if __name__ == "__main__":
     main()

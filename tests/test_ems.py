@@ -289,3 +289,46 @@ def test_bench_ems_set_changes_the_ems_settings_inside_only_and_refuses_bad_pair
                       ("soc_drift=nan", "at least 0"), ("replan_steps=0", "at least 1")):
         with pytest.raises(ValueError, match=said):
             parse_settings([bad])
+
+
+def test_bench_ems_noise_seeds_reads_ranges_and_lists_and_refuses_others() -> None:
+    """``--noise-seeds``: ``1-3,7`` is seeds 1, 2, 3 and 7, each once; a word or an empty
+    list is refused naming the forms; the mean's standard error is the sample's / sqrt(n)."""
+    import argparse
+
+    from benchmarks.bench_ems import mean_se, seeds, shares
+
+    assert seeds("1-3,7") == [1, 2, 3, 7]
+    assert seeds("2,2,1") == [2, 1]
+    for bad in ("one", "1-", ",", "3-1x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="1-6 or 1,3,5|no seed"):
+            seeds(bad)
+    m, se = mean_se([0.68, 0.70, 0.69])
+    assert m == pytest.approx(0.69)
+    assert se == pytest.approx(0.01 / np.sqrt(3))
+    got = shares({"bill": 100.0, "objective": 200.0}, {"bill": 70.0, "objective": 190.0},
+                 {"bill": 60.0, "objective": 200.0})
+    assert got["bill"] == pytest.approx(0.75)
+    assert np.isnan(got["objective"])
+
+
+def test_bench_ems_noise_seeds_gives_each_seed_the_share_of_its_own_run() -> None:
+    """A seed's row of ``--noise-seeds`` is what the single run with ``--noise-seed`` of that
+    seed prints, on a day of the reference park: the years are made alike, and a seed's
+    perturbation does not carry over into the next seed's year."""
+    import re
+    import subprocess
+    import sys
+
+    def run(*extra: str) -> str:
+        cmd = [sys.executable, "benchmarks/bench_ems.py", "--days", "1", "--cost-noise",
+               "1e-6", *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True,
+                              timeout=600).stdout
+
+    judged = run("--noise-seeds", "1,2")
+    rows = dict(re.findall(r"^\| (\d) \| ([\d.]+%) \|", judged, re.M))
+    single = run("--noise-seed", "2")
+    assert re.search(r"energy bill: .* = ([\d.]+%) captured", single).group(1) == rows["2"]
+    assert rows["1"] != rows["2"]  # the noise of each seed
+    assert "mean ± its standard error" in judged
