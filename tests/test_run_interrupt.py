@@ -15,6 +15,17 @@ from twin import runner, scenario
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler, as in a terminal, also where the tests run in the
+    background (a shell starts background jobs with SIGINT ignored, and Python keeps that);
+    the process's handler back afterwards."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("python_sigint")
 def test_ctrl_c_during_the_steps_is_an_interrupt(tmp_path: Path) -> None:
     s = scenario.load(ROOT / "scenarios" / "park.yaml")
     s = s.with_days(8 * s.period.step_s / 86400)
