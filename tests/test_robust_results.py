@@ -14,11 +14,11 @@ import pytest
 
 from tests.conftest import interrupt
 from twin.core import results
+from twin.core.h5flag import clear_open_flag
 from twin.core.results import (
     ResultsWriteError,
     RunWriter,
     SeriesInfo,
-    clear_open_flag,
     energy_sum,
     open_run,
     partial_path,

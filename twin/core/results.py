@@ -52,6 +52,7 @@ import numpy as np
 from h5py import h5s
 
 from twin.core.errors import UserError
+from twin.core.h5flag import clear_open_flag
 
 SeriesKey = tuple[str, str]  # (entity, attr)
 AGGREGATIONS = ("mean", "sum")
@@ -102,70 +103,6 @@ def check_writable(path: str | Path, need_bytes: int = 0) -> None:
         raise ResultsWriteError(f"{folder}: {free / 2**20:.0f} MiB free, the run needs up to "
                                 f"{2 * need_bytes / 2**20:.0f} MiB (its file and the copy "
                                 f"made when it completes)")
-
-
-_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def _lookup3(data: bytes) -> int:
-    """Bob Jenkins' lookup3 ``hashlittle`` (initval 0): HDF5's metadata checksum."""
-    m = 0xFFFFFFFF
-
-    def rot(x: int, k: int) -> int:
-        return ((x << k) | (x >> (32 - k))) & m
-
-    n = len(data)
-    a = b = c = (0xDEADBEEF + n) & m
-    i = 0
-    while n > 12:
-        a = (a + int.from_bytes(data[i:i + 4], "little")) & m
-        b = (b + int.from_bytes(data[i + 4:i + 8], "little")) & m
-        c = (c + int.from_bytes(data[i + 8:i + 12], "little")) & m
-        a = ((a - c) & m) ^ rot(c, 4)
-        c = (c + b) & m
-        b = ((b - a) & m) ^ rot(a, 6)
-        a = (a + c) & m
-        c = ((c - b) & m) ^ rot(b, 8)
-        b = (b + a) & m
-        a = ((a - c) & m) ^ rot(c, 16)
-        c = (c + b) & m
-        b = ((b - a) & m) ^ rot(a, 19)
-        a = (a + c) & m
-        c = ((c - b) & m) ^ rot(b, 4)
-        b = (b + a) & m
-        n -= 12
-        i += 12
-    if n == 0:
-        return c
-    tail = data[i:] + bytes(12 - n)
-    a = (a + int.from_bytes(tail[0:4], "little")) & m
-    b = (b + int.from_bytes(tail[4:8], "little")) & m
-    c = (c + int.from_bytes(tail[8:12], "little")) & m
-    c = (c ^ b) - rot(b, 14) & m
-    a = (a ^ c) - rot(c, 11) & m
-    b = (b ^ a) - rot(a, 25) & m
-    c = (c ^ b) - rot(b, 16) & m
-    a = (a ^ c) - rot(c, 4) & m
-    b = (b ^ a) - rot(a, 14) & m
-    c = (c ^ b) - rot(b, 24) & m
-    return c
-
-
-def clear_open_flag(path: str | Path) -> bool:
-    """Clear the "open for write" flags of an HDF5 file's superblock (version 2 or 3), as
-    HDF5's ``h5clear -s`` does, so that a plain ``h5py.File`` opens a file whose writer was
-    killed; True if a flag was cleared. Only for a file no process writes any more, or
-    between the flushes of the one that does (:class:`RunWriter`)."""
-    with Path(path).open("r+b") as fh:
-        head = bytearray(fh.read(48))
-        if head[:8] != _SIGNATURE or len(head) < 48 or head[8] not in (2, 3) \
-                or head[9] != 8 or head[10] != 8 or head[11] == 0:
-            return False
-        head[11] = 0
-        head[44:48] = _lookup3(bytes(head[:44])).to_bytes(4, "little")
-        fh.seek(0)
-        fh.write(head)
-    return True
 
 
 @dataclass(frozen=True)
