@@ -291,6 +291,17 @@ def _header(s: scenario.Scenario, n: int, status: str, calibration: float,
               f"u uniform in [-1, 1], {which}")
 
 
+def _bound(rule_run: Run, s: scenario.Scenario,
+           wall: dict[str, float]) -> tuple[dispatch.PlanInputs, dispatch.Plan]:
+    """The perfect-foresight inputs over the rule run and the bound's dispatch (its wall time
+    into ``wall``)."""
+    t0 = time.perf_counter()
+    inp = cems.foresight_inputs(rule_run, s)
+    bound = dispatch.plan(inp, time_limit_s=1200.0)
+    wall["bound"] = time.perf_counter() - t0
+    return inp, bound
+
+
 def _plans(run: Run) -> np.ndarray:
     """The time of each plan of an EMS run (ms)."""
     planned = run.series("ems", "replanned") > 0.5
@@ -301,10 +312,7 @@ def _judge(args: argparse.Namespace, s: scenario.Scenario, overrides: dict[str, 
            rule_path: Path, tmp: str, calibration: float, wall: dict[str, float]) -> None:
     """An EMS year per noise seed: each year's shares captured, then their mean."""
     with Run(rule_path) as rule_run:
-        t0 = time.perf_counter()
-        inp = cems.foresight_inputs(rule_run, s)
-        bound = dispatch.plan(inp, time_limit_s=1200.0)
-        wall["bound"] = time.perf_counter() - t0
+        inp, bound = _bound(rule_run, s, wall)
         rule = figures(run_flows(rule_run), s, inp)
     best = figures(plan_flows(inp, bound), s, inp)
     _header(s, inp.H, bound.status, calibration, wall, args, overrides)
@@ -356,10 +364,7 @@ def main() -> None:
             _judge(args, s, overrides, paths["rule"], tmp, calibration, wall)
             return
         with Run(paths["rule"]) as rule_run, Run(paths["ems"]) as ems_run:
-            t0 = time.perf_counter()
-            inp = cems.foresight_inputs(rule_run, s)
-            bound = dispatch.plan(inp, time_limit_s=1200.0)
-            wall["bound"] = time.perf_counter() - t0
+            inp, bound = _bound(rule_run, s, wall)
             requests = ems_run.table("vpp/responses")
             solve_ms = _plans(ems_run)
             cols = {"rule": figures(run_flows(rule_run), s, inp),
