@@ -384,6 +384,52 @@ def test_plan_is_fast_enough_for_a_year_of_replans():
     assert float(np.median(times)) < 0.25  # generous (bench: ~30 ms)
 
 
+def test_warm_start_takes_the_last_basis_of_that_size_and_finds_the_same_optimum(monkeypatch):
+    """Plans of the same size one after the other (other data, as a rolling horizon gives):
+    each one after the first starts from the last one's basis, and each is as cheap as the
+    same plan solved cold and keeps every limit."""
+    real, handed = lp.highspy.Highs, []
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def setBasis(self, basis):  # noqa: N802 - highspy's name
+            handed.append(basis)
+            return super().setBasis(basis)
+
+    monkeypatch.setattr(lp.highspy, "Highs", Spy)
+    bases = lp.Bases()
+    for n, seed in enumerate(range(10)):
+        inp = _random_inputs(seed, 48, 2, 1, 2, True, False, False)
+        inp = dataclasses.replace(inp, import_cap_mw=None, demand_charge_cny_per_mw=33000.0,
+                                  direct_min_share=0.6)  # the same LP's size each time
+        cold = dispatch.plan(inp)
+        kept = dict(bases.by_size)
+        warm = dispatch.plan(inp, warm=bases)
+        assert cold.status == warm.status == "optimal"
+        assert warm.cost_cny == pytest.approx(cold.cost_cny, rel=1e-7, abs=1e-6)
+        check_plan(inp, warm)
+        assert len(bases.by_size) == 1  # one size throughout, its basis replaced each time
+        (size, basis), = bases.by_size.items()
+        assert basis.alien
+        assert len(basis.col_status) == size[0]
+        if n:  # the one kept from the plan before is the one handed over
+            assert any(b is kept[size] for b in handed)
+    assert len(handed) >= 9  # (and a re-solve without burning wind: its first solve's)
+
+
+def test_a_warm_start_from_a_basis_that_does_not_fit_still_finds_the_optimum():
+    """A basis of another LP of the same size (here: the first plan's, for data so different
+    that most of it is wrong) is repaired, not trusted."""
+    bases = lp.Bases()
+    first = _random_inputs(3, 24, 1, 0, 1, False, False, False)
+    dispatch.plan(first, warm=bases)
+    other = dataclasses.replace(first, load_mw=first.load_mw[::-1] * 3, pv_mw=first.wind_mw,
+                                wind_mw=first.pv_mw, soc0=1.0 - first.soc0)
+    cold, warm = dispatch.plan(other), dispatch.plan(other, warm=bases)
+    assert warm.status == "optimal"
+    assert warm.cost_cny == pytest.approx(cold.cost_cny, rel=1e-7, abs=1e-6)
+    check_plan(other, warm)
+
+
 def test_a_lull_after_the_horizon_keeps_the_energy_holding_its_peak_needs():
     """A dear hour in the horizon tempts the storage; an hour without wind after it (the tail)
     would raise the month's peak by 10 MW without it. Looking past the horizon the plan keeps

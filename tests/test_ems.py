@@ -332,3 +332,36 @@ def test_bench_ems_noise_seeds_gives_each_seed_the_share_of_its_own_run() -> Non
     assert re.search(r"energy bill: .* = ([\d.]+%) captured", single).group(1) == rows["2"]
     assert rows["1"] != rows["2"]  # the noise of each seed
     assert "mean ± its standard error" in judged
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_warm_start_hands_each_plan_the_bases_kept_by_the_ems(monkeypatch, warm: bool) -> None:
+    """``warm_start``: every plan of the EMS gets its store of bases (one store for all), and
+    a basis of the first plan's size is kept there for the next; without it, none."""
+    from twin.cosim import ems as cems
+    from twin.ems.controller import Measurement
+
+    s = scenario.load("scenarios/park.yaml").with_days(2)
+    own = cems.settings
+    monkeypatch.setattr(cems, "settings", lambda sc: dataclasses.replace(
+        own(sc), replan_steps=2, warm_start=warm))
+    ems = cems.build(dataclasses.replace(s, events=()), events=[])
+    real, given = dispatch.plan, []
+
+    def spy(inputs, **kw):
+        given.append(kw.get("warm"))
+        return real(inputs, **kw)
+
+    monkeypatch.setattr(dispatch, "plan", spy)
+    m = Measurement(pv_mw=0.0, wind_mw=50.0, other_mw=20.0,
+                    factory_mw={f.name: 30.0 for f in s.factory_loads}, ev_mw=1.0,
+                    soc={b.name: 0.5 for b in s.batteries},
+                    ev_flex={h.name: None for h in s.ev_hubs})
+    for i in range(5):
+        ems.step(i, m)
+    assert len(given) >= 3
+    if warm:
+        assert all(g is ems._bases for g in given)
+        assert ems._bases.by_size
+    else:
+        assert given == [None] * len(given)

@@ -66,7 +66,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from twin.ems.lp import LP, SolverError, solve_highs
+from twin.ems.lp import LP, Bases, SolverError, solve_highs
 from twin.models.battery import BatterySpec
 
 log = logging.getLogger(__name__)
@@ -648,22 +648,26 @@ def _simultaneous(c: _Cols, x: np.ndarray, tol_mw: float = 1e-6) -> bool:
         or (c.low is not None and _simultaneous(c.low, x, tol_mw))
 
 
-def plan(inputs: PlanInputs, *, time_limit_s: float = 1.0, method: str = "simplex") -> Plan:
+def plan(inputs: PlanInputs, *, time_limit_s: float = 1.0, method: str = "simplex",
+         warm: Bases | None = None) -> Plan:
     """The least-cost dispatch over the horizon (see the module docstring for the LP).
 
-    ``method``: HiGHS' ``"simplex"`` (a horizon's LP) or ``"ipm"`` (a year's). On solver
-    failure, infeasibility or time-out returns :func:`rule_plan` with status
-    ``"fallback:<reason>"``; never raises for a numerical failure.
+    ``method``: HiGHS' ``"simplex"`` (a horizon's LP) or ``"ipm"`` (a year's); ``warm``: the
+    simplex started from the last basis of an LP of the same size kept there
+    (:class:`twin.ems.lp.Bases`). On solver failure, infeasibility or time-out returns
+    :func:`rule_plan` with status ``"fallback:<reason>"``; never raises for a numerical
+    failure.
     """
     t0 = time.perf_counter()
     try:
         m, c, offset = _build(inputs)
-        x, obj = solve_highs(m, offset, time_limit_s, method)
+        x, obj = solve_highs(m, offset, time_limit_s, method, warm)
         strict = _simultaneous(c, x)
         if strict:  # burning wind in one battery's losses: not physical
             log.debug("charge and discharge at once; re-solving with losses not consumed")
             m, c, offset = _build(inputs, strict=True)
-            x, _ = solve_highs(m, offset, time_limit_s - (time.perf_counter() - t0), method)
+            x, _ = solve_highs(m, offset, time_limit_s - (time.perf_counter() - t0), method,
+                               warm)
         p = _unpack(inputs, c, x, obj, t0)
         if strict or c.low is not None:  # the forecast outcome's own objective
             p = replace(p, cost_cny=objective_cny(inputs, p))
