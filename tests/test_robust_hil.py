@@ -52,6 +52,10 @@ def look():
              "json": html.with_suffix(".json"), "trace": hil_run.trace_path(s, out)}
     seen = {k: hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else None
             for k, p in files.items()}
+    # a run is deterministic: within one second of wall time (the file's written_at) its
+    # result is byte for byte the previous one, so which run's file is in place is told by
+    # the inode a rename brings (the new file existed beside the old one: never the same)
+    seen["h5_inode"] = h5.stat().st_ino
     with h5py.File(h5) as f:  # a plain open
         seen["h5_whole"] = bool(f["meta"].attrs["complete"]) and "hil/assertions" in f \
             and "kpi/hil_exchanges" in f
@@ -94,18 +98,19 @@ def test_a_kill_aimed_at_the_final_writes_keeps_every_previous_file_whole(tmp_pa
         assert row["trace_whole"], row
     # killed while the verdicts went into the file being judged: nothing published
     assert mid["killed"]
-    assert {k: mid[k] for k in ("h5", "html", "xml", "json")} == \
-           {k: first[k] for k in ("h5", "html", "xml", "json")}
+    assert {k: mid[k] for k in ("h5", "h5_inode", "html", "xml", "json")} == \
+           {k: first[k] for k in ("h5", "h5_inode", "html", "xml", "json")}
     assert "kill.h5.partial" in mid["partials"]  # its series, for a look
     # killed before the report's rename: the new result is published, the old report kept
     assert report["killed"]
-    assert report["h5"] != mid["h5"]
+    assert report["h5_inode"] != mid["h5_inode"]
     assert report["html"] == mid["html"]
     assert "kill-hil.html.partial" in report["partials"]
     # killed before the trace's rename: nothing of this run published, the trace kept
     assert trace["killed"]
     assert trace["trace"] == report["trace"]
     assert trace["h5"] == report["h5"]
+    assert trace["h5_inode"] == report["h5_inode"]
     assert "kill.trace.jsonl.partial" in trace["partials"]
 
 
