@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import interrupt
 from twin.core import results
-from twin.core.h5flag import clear_open_flag
+from twin.core.h5flag import _lookup3, clear_open_flag
 from twin.core.results import (
     ResultsWriteError,
     RunWriter,
@@ -238,6 +238,12 @@ def test_clear_open_flag_makes_a_killed_writer_file_plain_openable(tmp_path):
     assert clear_open_flag(path)
     with h5py.File(path) as f:
         np.testing.assert_array_equal(f["x"][:], 3.0)
+
+
+def test_the_superblock_checksum_is_lookup3_as_published():
+    # the answers printed by lookup3.c's own driver (driver5, hashlittle with initval 0)
+    assert _lookup3(b"") == 0xDEADBEEF
+    assert _lookup3(b"Four score and seven years ago") == 0x17770551
 
 
 def test_a_folder_that_is_a_file_is_refused_before_the_run(tmp_path):

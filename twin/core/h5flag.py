@@ -23,18 +23,10 @@ def _lookup3(data: bytes) -> int:
         a = (a + int.from_bytes(data[i:i + 4], "little")) & m
         b = (b + int.from_bytes(data[i + 4:i + 8], "little")) & m
         c = (c + int.from_bytes(data[i + 8:i + 12], "little")) & m
-        a = ((a - c) & m) ^ rot(c, 4)
-        c = (c + b) & m
-        b = ((b - a) & m) ^ rot(a, 6)
-        a = (a + c) & m
-        c = ((c - b) & m) ^ rot(b, 8)
-        b = (b + a) & m
-        a = ((a - c) & m) ^ rot(c, 16)
-        c = (c + b) & m
-        b = ((b - a) & m) ^ rot(a, 19)
-        a = (a + c) & m
-        c = ((c - b) & m) ^ rot(b, 4)
-        b = (b + a) & m
+        for k in (4, 6, 8, 16, 19, 4):  # mix(a, b, c): six rounds, the roles turning
+            a = ((a - c) & m) ^ rot(c, k)
+            c = (c + b) & m
+            a, b, c = b, c, a
         n -= 12
         i += 12
     if n == 0:
@@ -43,14 +35,10 @@ def _lookup3(data: bytes) -> int:
     a = (a + int.from_bytes(tail[0:4], "little")) & m
     b = (b + int.from_bytes(tail[4:8], "little")) & m
     c = (c + int.from_bytes(tail[8:12], "little")) & m
-    c = (c ^ b) - rot(b, 14) & m
-    a = (a ^ c) - rot(c, 11) & m
-    b = (b ^ a) - rot(a, 25) & m
-    c = (c ^ b) - rot(b, 16) & m
-    a = (a ^ c) - rot(c, 4) & m
-    b = (b ^ a) - rot(a, 14) & m
-    c = (c ^ b) - rot(b, 24) & m
-    return c
+    for k in (14, 11, 25, 16, 4, 14, 24):  # final(a, b, c): seven rounds, the roles turning
+        c = ((c ^ b) - rot(b, k)) & m
+        a, b, c = b, c, a
+    return b  # the last round's c, its role turned once more
 
 
 def clear_open_flag(path: str | Path) -> bool:
